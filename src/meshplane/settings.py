@@ -1,0 +1,93 @@
+"""Every tunable of meshplane, declared once: name, environment variable, default, help.
+
+Layer 1. The composition root (:mod:`meshplane.app`) builds one :class:`Settings`
+from defaults, the environment and CLI flags, and passes pieces of it down;
+nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+def _setting(default: Any, env: str, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+    return dataclasses.field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class Quotas:
+    """App Mesh's default service quotas (``appmesh-api.md`` §10); all adjustable here."""
+
+    meshes: int = _setting(15, "MESHPLANE_QUOTA_MESHES", "Meshes per account")
+    virtual_nodes_per_mesh: int = _setting(
+        200, "MESHPLANE_QUOTA_VIRTUAL_NODES", "Virtual nodes per mesh"
+    )
+    virtual_routers_per_mesh: int = _setting(
+        200, "MESHPLANE_QUOTA_VIRTUAL_ROUTERS", "Virtual routers per mesh"
+    )
+    virtual_services_per_mesh: int = _setting(
+        200, "MESHPLANE_QUOTA_VIRTUAL_SERVICES", "Virtual services per mesh"
+    )
+    virtual_gateways_per_mesh: int = _setting(
+        3, "MESHPLANE_QUOTA_VIRTUAL_GATEWAYS", "Virtual gateways per mesh"
+    )
+    routes_per_virtual_router: int = _setting(
+        50, "MESHPLANE_QUOTA_ROUTES", "Routes per virtual router"
+    )
+    gateway_routes_per_virtual_gateway: int = _setting(
+        10, "MESHPLANE_QUOTA_GATEWAY_ROUTES", "Gateway routes per virtual gateway"
+    )
+    backends_per_virtual_node: int = _setting(
+        50, "MESHPLANE_QUOTA_BACKENDS", "Backends per virtual node"
+    )
+
+    def scaled(self, factor: int) -> Quotas:
+        """Every quota multiplied by ``factor`` (benchmarks run at ten times App Mesh's)."""
+        return Quotas(**{f.name: getattr(self, f.name) * factor for f in dataclasses.fields(self)})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The control plane's configuration."""
+
+    data_dir: Path = _setting(Path(".meshplane"), "MESHPLANE_DATA_DIR", "Where the store lives")
+    host: str = _setting("127.0.0.1", "MESHPLANE_HOST", "Address the API and xDS servers bind")
+    api_port: int = _setting(9080, "MESHPLANE_API_PORT", "Port of the App Mesh REST API")
+    xds_port: int = _setting(9090, "MESHPLANE_XDS_PORT", "Port of the ADS (xDS) gRPC server")
+    region: str = _setting("us-west-2", "MESHPLANE_REGION", "Region written into ARNs")
+    account_id: str = _setting(
+        "123456789012", "MESHPLANE_ACCOUNT_ID", "12-digit account id: ARNs and owners"
+    )
+    quotas: Quotas = dataclasses.field(default_factory=Quotas)
+
+
+def _coerce(value: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return value.lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(value)
+    if isinstance(like, Path):
+        return Path(value)
+    return value
+
+
+def _from_env(cls: type[Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        env = field.metadata.get("env")
+        if env and env in environ:
+            found[field.name] = _coerce(environ[env], field.default)
+    return found
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then ``MESHPLANE_*`` environment variables, then explicit overrides."""
+    env = os.environ if environ is None else environ
+    quotas = Quotas(**_from_env(Quotas, env))
+    values: dict[str, Any] = {"quotas": quotas, **_from_env(Settings, env)}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
