@@ -69,8 +69,18 @@ class MeshplaneServer:
         log = self.log_path.open("wb")
         env = {**os.environ, **self.env}
         self.process = subprocess.Popen(
-            [str(BIN / "meshplane"), "serve", "--data-dir", str(self.data_dir)]
-            + ["--api-port", "0", "--xds-port", "0", "--host", "127.0.0.1"],
+            [
+                str(BIN / "meshplane"),
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+                "--host",
+                "127.0.0.1",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import walkthrough as wt
+
 from conftest import ACCOUNT, make_client
 
 ARN = f"arn:aws:appmesh:us-west-2:{ACCOUNT}:mesh/{wt.MESH}"

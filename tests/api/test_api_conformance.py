@@ -15,8 +15,8 @@ import urllib.request
 from typing import Any
 
 import walkthrough as wt
-from conftest import make_client
 
+from conftest import make_client
 from meshplane.model import errors
 
 DUMMY = {
@@ -89,9 +89,10 @@ def _shape_problems(shape: Any, value: Any, path: str) -> list[str]:
         assert isinstance(value, list), path
         for index, item in enumerate(value):
             found += _shape_problems(shape.member, item, f"{path}[{index}]")
-    elif shape.type_name == "timestamp":
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            found.append(f"{path}: timestamp sent as {type(value).__name__}")
+    elif shape.type_name == "timestamp" and (
+        not isinstance(value, int | float) or isinstance(value, bool)
+    ):
+        found.append(f"{path}: timestamp sent as {type(value).__name__}")
     return found
 
 
@@ -100,10 +101,16 @@ def _walk_everything(client: Any, mesh: str) -> None:
     wt.build(client, mesh)
     wt.shift(client, {wt.BLUE: 50, wt.GREEN: 50}, mesh)
     client.create_virtual_gateway(
-        meshName=mesh, virtualGatewayName="gw", spec=wt.gateway_spec(), tags=[{"key": "a", "value": "b"}]
+        meshName=mesh,
+        virtualGatewayName="gw",
+        spec=wt.gateway_spec(),
+        tags=[{"key": "a", "value": "b"}],
     )
     client.create_gateway_route(
-        meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=wt.gateway_route_spec(wt.SERVICE)
+        meshName=mesh,
+        virtualGatewayName="gw",
+        gatewayRouteName="gr",
+        spec=wt.gateway_route_spec(wt.SERVICE),
     )
     names = {"meshName": mesh}
     router = {**names, "virtualRouterName": wt.ROUTER}
@@ -120,16 +127,22 @@ def _walk_everything(client: Any, mesh: str) -> None:
     client.describe_route(**router, routeName=wt.ROUTE)
     client.list_routes(**router)
     client.describe_virtual_service(**names, virtualServiceName=wt.SERVICE)
-    client.update_virtual_service(**names, virtualServiceName=wt.SERVICE, spec=wt.router_provider(wt.ROUTER))
+    client.update_virtual_service(
+        **names, virtualServiceName=wt.SERVICE, spec=wt.router_provider(wt.ROUTER)
+    )
     client.list_virtual_services(**names)
     client.describe_virtual_gateway(**gateway)
     client.update_virtual_gateway(**gateway, spec=wt.gateway_spec(8080))
     client.list_virtual_gateways(**names)
     client.describe_gateway_route(**gateway, gatewayRouteName="gr")
-    client.update_gateway_route(**gateway, gatewayRouteName="gr", spec=wt.gateway_route_spec(wt.SERVICE, "/x"))
+    client.update_gateway_route(
+        **gateway, gatewayRouteName="gr", spec=wt.gateway_route_spec(wt.SERVICE, "/x")
+    )
     client.list_gateway_routes(**gateway)
     arn = client.describe_mesh(**names)["mesh"]["metadata"]["arn"]
-    client.tag_resource(resourceArn=arn, tags=[{"key": "k", "value": "v"}, {"key": "j", "value": ""}])
+    client.tag_resource(
+        resourceArn=arn, tags=[{"key": "k", "value": "v"}, {"key": "j", "value": ""}]
+    )
     client.list_tags_for_resource(resourceArn=arn, limit=1)
     client.untag_resource(resourceArn=arn, tagKeys=["k"])
     client.delete_gateway_route(**gateway, gatewayRouteName="gr")

@@ -56,31 +56,37 @@ def test_create_under_unknown_mesh_is_not_found(client: Any, rejected: Any) -> N
     )
 
 
+def _send(url: str, method: str, body: bytes | None = None) -> tuple[int, Any, Any]:
+    """A raw HTTP request: (status, headers, parsed JSON body), errors included."""
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
+
+
 def test_unknown_path_is_not_found_json(server: Any) -> None:
     """A path that is no operation answers a JSON NotFoundException, not an HTML page."""
-    request = urllib.request.Request(f"{server.url}/v20190125/nothing", method="GET")
-    try:
-        urllib.request.urlopen(request, timeout=10)
-        raise AssertionError("expected 404")
-    except urllib.error.HTTPError as error:
-        assert error.code == 404
-        assert error.headers["x-amzn-ErrorType"] == "NotFoundException"
-        assert error.headers["Content-Type"].split(";")[0] == "application/json"
-        assert "No App Mesh operation" in json.loads(error.read())["message"]
+    status, headers, body = _send(f"{server.url}/v20190125/nothing", "GET")
+    assert status == 404
+    assert headers["x-amzn-ErrorType"] == "NotFoundException"
+    assert headers["Content-Type"].split(";")[0] == "application/json"
+    assert "No App Mesh operation is served at GET /v20190125/nothing" in body["message"]
 
 
 def test_malformed_json_body_is_bad_request(server: Any) -> None:
-    """A body that is not JSON gives BadRequestException 400."""
-    request = urllib.request.Request(
-        f"{server.url}/v20190125/meshes", data=b"{not json", method="PUT"
-    )
-    try:
-        urllib.request.urlopen(request, timeout=10)
-        raise AssertionError("expected 400")
-    except urllib.error.HTTPError as error:
-        assert error.code == 400
-        assert error.headers["x-amzn-ErrorType"] == "BadRequestException"
-        assert "not valid JSON" in json.loads(error.read())["message"]
+    """A body that is not JSON, or not an object, gives BadRequestException 400."""
+    url = f"{server.url}/v20190125/meshes"
+    status, headers, body = _send(url, "PUT", b"{not json")
+    assert status == 400
+    assert headers["x-amzn-ErrorType"] == "BadRequestException"
+    assert body["message"].startswith("The request body is not valid JSON")
+    status, _, body = _send(url, "PUT", b"[1]")
+    assert (status, body["message"]) == (400, "The request body must be a JSON object")
+    status, _, body = _send(url, "PUT", b'{"meshName": "x", "colour": "red"}')
+    assert status == 400
+    assert body["message"].startswith("Invalid request: colour: unknown field for CreateMesh")
 
 
 def test_mesh_owner_of_another_account_is_not_found(client: Any, rejected: Any, mesh: str) -> None:
@@ -137,9 +143,9 @@ def test_duplicate_creates_conflict_and_leave_original(
     assert node["metadata"]["version"] == 1
     route = client.describe_route(meshName=mesh, virtualRouterName="vr", routeName="rt")["route"]
     assert route["spec"] == wt.route_spec({"vn": 100})
-    assert [n["virtualNodeName"] for n in client.list_virtual_nodes(meshName=mesh)["virtualNodes"]] == [
-        "vn"
-    ]
+    assert [
+        n["virtualNodeName"] for n in client.list_virtual_nodes(meshName=mesh)["virtualNodes"]
+    ] == ["vn"]
 
 
 # -- check 7: clientToken ------------------------------------------------------------------

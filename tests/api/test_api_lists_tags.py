@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import walkthrough as wt
+
 from conftest import Rejection, make_client
 
 BAD = ("BadRequestException", 400)
@@ -48,7 +49,9 @@ def test_all_eight_paginators_walk_every_item(client: Any, mesh: str) -> None:
     for name in ("s1", "s2"):
         client.create_virtual_service(meshName=mesh, virtualServiceName=name, spec={})
     for name in ("g1", "g2"):
-        client.create_virtual_gateway(meshName=mesh, virtualGatewayName=name, spec=wt.gateway_spec())
+        client.create_virtual_gateway(
+            meshName=mesh, virtualGatewayName=name, spec=wt.gateway_spec()
+        )
     for name in ("gr1", "gr2"):
         client.create_gateway_route(
             meshName=mesh,
@@ -57,13 +60,39 @@ def test_all_eight_paginators_walk_every_item(client: Any, mesh: str) -> None:
             spec=wt.gateway_route_spec("s1", prefix=f"/{name}"),
         )
     arn = client.describe_mesh(meshName=mesh)["mesh"]["metadata"]["arn"]
-    client.tag_resource(resourceArn=arn, tags=[{"key": "a", "value": "1"}, {"key": "b", "value": "2"}])
+    client.tag_resource(
+        resourceArn=arn, tags=[{"key": "a", "value": "1"}, {"key": "b", "value": "2"}]
+    )
     cases: list[tuple[str, dict[str, Any], str, str, list[str]]] = [
         ("list_virtual_nodes", {"meshName": mesh}, "virtualNodes", "virtualNodeName", ["a", "b"]),
-        ("list_virtual_routers", {"meshName": mesh}, "virtualRouters", "virtualRouterName", ["vr", "vr2"]),
-        ("list_routes", {"meshName": mesh, "virtualRouterName": "vr"}, "routes", "routeName", ["r1", "r2"]),
-        ("list_virtual_services", {"meshName": mesh}, "virtualServices", "virtualServiceName", ["s1", "s2"]),
-        ("list_virtual_gateways", {"meshName": mesh}, "virtualGateways", "virtualGatewayName", ["g1", "g2"]),
+        (
+            "list_virtual_routers",
+            {"meshName": mesh},
+            "virtualRouters",
+            "virtualRouterName",
+            ["vr", "vr2"],
+        ),
+        (
+            "list_routes",
+            {"meshName": mesh, "virtualRouterName": "vr"},
+            "routes",
+            "routeName",
+            ["r1", "r2"],
+        ),
+        (
+            "list_virtual_services",
+            {"meshName": mesh},
+            "virtualServices",
+            "virtualServiceName",
+            ["s1", "s2"],
+        ),
+        (
+            "list_virtual_gateways",
+            {"meshName": mesh},
+            "virtualGateways",
+            "virtualGatewayName",
+            ["g1", "g2"],
+        ),
         (
             "list_gateway_routes",
             {"meshName": mesh, "virtualGatewayName": "g1"},
@@ -198,7 +227,9 @@ def test_unknown_arn_is_not_found(client: Any, rejected: Any) -> None:
         404,
         f"resourceArn: no App Mesh resource has the ARN {arn}",
     )
-    rejected(lambda: client.untag_resource(resourceArn=arn, tagKeys=["a"]), "NotFoundException", 404)
+    rejected(
+        lambda: client.untag_resource(resourceArn=arn, tagKeys=["a"]), "NotFoundException", 404
+    )
     rejected(
         lambda: client.list_tags_for_resource(resourceArn="not-an-arn"), "NotFoundException", 404
     )
@@ -247,9 +278,7 @@ def test_quotas_come_from_the_environment(start_server: Any) -> None:
     for i in range(3):
         client.create_mesh(meshName=f"q{i}")
     rejected(lambda: client.create_mesh(meshName="q3"), "LimitExceededException", 400, "limit of 3")
-    client.create_virtual_node(
-        meshName="q0", virtualNodeName="a", spec={"backends": _backends(4)}
-    )
+    client.create_virtual_node(meshName="q0", virtualNodeName="a", spec={"backends": _backends(4)})
     rejected(
         lambda: client.update_virtual_node(
             meshName="q0", virtualNodeName="a", spec={"backends": _backends(5)}
@@ -286,7 +315,9 @@ def _backends(count: int) -> list[dict[str, Any]]:
 
 def test_fifty_one_backends_exceed_default_quota(client: Any, rejected: Any, mesh: str) -> None:
     """The default backends quota is 50 per node: 51 is LimitExceededException."""
-    client.create_virtual_node(meshName=mesh, virtualNodeName="ok", spec={"backends": _backends(50)})
+    client.create_virtual_node(
+        meshName=mesh, virtualNodeName="ok", spec={"backends": _backends(50)}
+    )
     rejected(
         lambda: client.create_virtual_node(
             meshName=mesh, virtualNodeName="vn", spec={"backends": _backends(51)}
@@ -307,16 +338,50 @@ def test_each_update_bumps_version_by_one_and_reads_never_do(client: Any, mesh: 
     client.create_virtual_service(meshName=mesh, virtualServiceName="s", spec={})
     client.create_virtual_gateway(meshName=mesh, virtualGatewayName="gw", spec=wt.gateway_spec())
     client.create_gateway_route(
-        meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=wt.gateway_route_spec("s")
+        meshName=mesh,
+        virtualGatewayName="gw",
+        gatewayRouteName="gr",
+        spec=wt.gateway_route_spec("s"),
     )
     updates = [
         ("mesh", lambda: client.update_mesh(meshName=mesh, spec={})),
-        ("virtualNode", lambda: client.update_virtual_node(meshName=mesh, virtualNodeName="a", spec=wt.node_spec("a"))),
-        ("virtualRouter", lambda: client.update_virtual_router(meshName=mesh, virtualRouterName="vr", spec=wt.router_spec())),
-        ("route", lambda: client.update_route(meshName=mesh, virtualRouterName="vr", routeName="rt", spec=wt.route_spec({"a": 2}))),
-        ("virtualService", lambda: client.update_virtual_service(meshName=mesh, virtualServiceName="s", spec={})),
-        ("virtualGateway", lambda: client.update_virtual_gateway(meshName=mesh, virtualGatewayName="gw", spec=wt.gateway_spec())),
-        ("gatewayRoute", lambda: client.update_gateway_route(meshName=mesh, virtualGatewayName="gw", gatewayRouteName="gr", spec=wt.gateway_route_spec("s"))),
+        (
+            "virtualNode",
+            lambda: client.update_virtual_node(
+                meshName=mesh, virtualNodeName="a", spec=wt.node_spec("a")
+            ),
+        ),
+        (
+            "virtualRouter",
+            lambda: client.update_virtual_router(
+                meshName=mesh, virtualRouterName="vr", spec=wt.router_spec()
+            ),
+        ),
+        (
+            "route",
+            lambda: client.update_route(
+                meshName=mesh, virtualRouterName="vr", routeName="rt", spec=wt.route_spec({"a": 2})
+            ),
+        ),
+        (
+            "virtualService",
+            lambda: client.update_virtual_service(meshName=mesh, virtualServiceName="s", spec={}),
+        ),
+        (
+            "virtualGateway",
+            lambda: client.update_virtual_gateway(
+                meshName=mesh, virtualGatewayName="gw", spec=wt.gateway_spec()
+            ),
+        ),
+        (
+            "gatewayRoute",
+            lambda: client.update_gateway_route(
+                meshName=mesh,
+                virtualGatewayName="gw",
+                gatewayRouteName="gr",
+                spec=wt.gateway_route_spec("s"),
+            ),
+        ),
     ]
     for round_ in (2, 3):
         for kind, update in updates:
@@ -324,8 +389,11 @@ def test_each_update_bumps_version_by_one_and_reads_never_do(client: Any, mesh: 
     assert client.describe_mesh(meshName=mesh)["mesh"]["metadata"]["version"] == 3
     routes = client.list_routes(meshName=mesh, virtualRouterName="vr")["routes"]
     assert [r["version"] for r in routes] == [3]
-    assert client.describe_route(meshName=mesh, virtualRouterName="vr", routeName="rt")["route"][
-        "metadata"
-    ]["version"] == 3
+    assert (
+        client.describe_route(meshName=mesh, virtualRouterName="vr", routeName="rt")["route"][
+            "metadata"
+        ]["version"]
+        == 3
+    )
     deleted = client.delete_route(meshName=mesh, virtualRouterName="vr", routeName="rt")
     assert deleted["route"]["metadata"]["version"] == 3

@@ -9,6 +9,7 @@ import urllib.request
 from typing import Any
 
 import walkthrough as wt
+
 from conftest import ACCOUNT, REGION
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

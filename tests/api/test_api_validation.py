@@ -60,7 +60,9 @@ def test_eleven_weighted_targets_are_rejected(client: Any, rejected: Any, routed
 def test_priority_above_1000_is_rejected(client: Any, rejected: Any, routed: str) -> None:
     """Route priority 1001 breaks the max."""
     spec = {**wt.route_spec({"a": 1}), "priority": 1001}
-    rejected(_route(client, routed, spec), *BAD, "spec.priority: value 1001 is above the maximum 1000")
+    rejected(
+        _route(client, routed, spec), *BAD, "spec.priority: value 1001 is above the maximum 1000"
+    )
 
 
 def test_port_above_65535_is_rejected(client: Any, rejected: Any, mesh: str) -> None:
@@ -123,7 +125,9 @@ def test_health_check_threshold_above_10_is_rejected(client: Any, rejected: Any,
 
 def test_list_limit_above_100_is_rejected(client: Any, rejected: Any) -> None:
     """ListMeshes limit=101 breaks the max."""
-    rejected(lambda: client.list_meshes(limit=101), *BAD, "limit: value 101 is above the maximum 100")
+    rejected(
+        lambda: client.list_meshes(limit=101), *BAD, "limit: value 101 is above the maximum 100"
+    )
 
 
 def test_min_and_union_breaches_without_client_validation(
@@ -223,7 +227,8 @@ def test_gateway_route_needs_exactly_one_route_type(client: Any, rejected: Any, 
             spec={"httpRoute": http, "http2Route": http},
         ),
         *BAD,
-        "spec: must set exactly one of httpRoute, http2Route, grpcRoute (found httpRoute, http2Route)",
+        "spec: must set exactly one of httpRoute, http2Route, grpcRoute "
+        "(found httpRoute, http2Route)",
     )
 
 
@@ -237,7 +242,9 @@ def test_match_one_of_rules(client: Any, rejected: Any, routed: str) -> None:
         "spec.httpRoute.match.path: must set exactly one of exact, regex (found exact, regex)",
     )
     spec["httpRoute"]["match"] = {"prefix": "/", "path": {"exact": "/a"}}
-    rejected(_route(client, routed, spec), *BAD, "spec.httpRoute.match: set prefix or path, not both")
+    rejected(
+        _route(client, routed, spec), *BAD, "spec.httpRoute.match: set prefix or path, not both"
+    )
     rejected(
         _route(client, routed, wt.route_spec({"a": 1}, prefix="foo")),
         *BAD,
@@ -256,7 +263,9 @@ def test_grpc_method_needs_service(client: Any, rejected: Any, mesh: str) -> Non
         }
     }
     rejected(
-        _route(client, mesh, spec), *BAD, "spec.grpcRoute.match.methodName: requires match.serviceName"
+        _route(client, mesh, spec),
+        *BAD,
+        "spec.grpcRoute.match.methodName: requires match.serviceName",
     )
 
 
@@ -280,7 +289,8 @@ def test_gateway_route_hostname_and_reserved_prefix(client: Any, rejected: Any, 
     rejected(
         create(spec),
         *BAD,
-        "spec.httpRoute.match.hostname: must set exactly one of exact, suffix (found exact, suffix)",
+        "spec.httpRoute.match.hostname: must set exactly one of exact, suffix "
+        "(found exact, suffix)",
     )
 
 

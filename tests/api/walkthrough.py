@@ -36,7 +36,9 @@ def router_spec(*ports: int) -> dict[str, Any]:
     return {"listeners": [{"portMapping": {"port": p, "protocol": "http"}} for p in ports or (80,)]}
 
 
-def route_spec(weights: dict[str, int], prefix: str = "/", port: int | None = None) -> dict[str, Any]:
+def route_spec(
+    weights: dict[str, int], prefix: str = "/", port: int | None = None
+) -> dict[str, Any]:
     """An http route on ``prefix`` weighting its target nodes."""
     match: dict[str, Any] = {"prefix": prefix}
     if port is not None:
@@ -57,7 +59,9 @@ def node_provider(node: str) -> dict[str, Any]:
 
 def gateway_spec(*ports: int) -> dict[str, Any]:
     """A virtual gateway with an http listener per port."""
-    return {"listeners": [{"portMapping": {"port": p, "protocol": "http"}} for p in ports or (8080,)]}
+    return {
+        "listeners": [{"portMapping": {"port": p, "protocol": "http"}} for p in ports or (8080,)]
+    }
 
 
 def gateway_route_spec(service: str, prefix: str = "/") -> dict[str, Any]:

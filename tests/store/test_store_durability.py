@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from conftest import make_client, wait_for
 
 pytestmark = pytest.mark.integration

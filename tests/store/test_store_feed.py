@@ -42,7 +42,16 @@ def service(store: SqliteStore, clock: FakeClock) -> MeshService:
 
 def _resource(name: str, at: float = 1.0) -> Resource:
     key = ResourceKey("mesh", name, "", name)
-    return Resource(key, kinds.arn("us-west-2", "123456789012", key), f"uid-{name}", 1, at, at, {}, "123456789012")
+    return Resource(
+        key,
+        kinds.arn("us-west-2", "123456789012", key),
+        f"uid-{name}",
+        1,
+        at,
+        at,
+        {},
+        "123456789012",
+    )
 
 
 def test_revision_starts_at_zero_and_counts_committed_writes(store: SqliteStore) -> None:
@@ -85,9 +94,14 @@ def test_rollback_calls_no_listener_and_keeps_revision(store: SqliteStore) -> No
     """A transaction that raises writes nothing, notifies nobody and keeps the revision."""
     calls: list[Sequence[Change]] = []
     store.subscribe(calls.append)
-    with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.insert(_resource("a"), [])
-        raise RuntimeError("abort")
+
+    def abort_after_insert() -> None:
+        with store.transaction() as tx:
+            tx.insert(_resource("a"), [])
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError, match="abort"):
+        abort_after_insert()
     assert calls == []
     assert store.revision() == 0
     with store.read() as tx:
