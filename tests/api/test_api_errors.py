@@ -89,6 +89,21 @@ def test_malformed_json_body_is_bad_request(server: Any) -> None:
     assert body["message"].startswith("Invalid request: colour: unknown field for CreateMesh")
 
 
+def test_hostile_bodies_are_bad_requests_not_server_errors(server: Any) -> None:
+    """Absurdly nested JSON and a body over 4 MiB are 400s, and the store is untouched."""
+    url = f"{server.url}/v20190125/meshes"
+    before = server.revision()
+    status, headers, body = _send(url, "PUT", b"[" * 100_000)
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
+    assert body["message"].startswith("The request body is not valid JSON")
+    status, headers, body = _send(url, "PUT", b" " * (4 * 1024 * 1024 + 1))
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
+    assert body["message"] == (
+        "The request body is larger than the 4194304 bytes meshplane accepts"
+    )
+    assert server.revision() == before
+
+
 def test_mesh_owner_of_another_account_is_not_found(client: Any, rejected: Any, mesh: str) -> None:
     """A meshOwner other than the served account sees nothing (404); its own id works."""
     rejected(

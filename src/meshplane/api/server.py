@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 SERVICES_KEY = web.AppKey("services", operations.Services)
 JSON = "application/json"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Larger request bodies are refused; the largest valid App Mesh spec is far smaller."""
 
 
 def _error_response(error: errors.AppMeshError, request_id: str) -> web.Response:
@@ -61,11 +63,17 @@ async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
                 values[name] = _convert_scalar(member, request.query[wire], name)
         else:
             body_members.append(name)
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise errors.BadRequestException(
+            f"The request body is larger than the {MAX_BODY_BYTES} bytes meshplane accepts"
+        ) from exc
     if raw.strip():
         try:
             body = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack is malformed input too.
             raise errors.BadRequestException(f"The request body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise errors.BadRequestException("The request body must be a JSON object")
@@ -130,7 +138,7 @@ async def _unknown(request: web.Request) -> web.Response:
 
 def build_app(services: operations.Services) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening)."""
-    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SERVICES_KEY] = services
     names = apimodel.operation_names()
     table = operations.handlers(names)
