@@ -17,6 +17,7 @@ from aiohttp import web
 
 from meshplane.api import operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
+from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
@@ -42,6 +43,7 @@ def build(
     services = operations.Services(
         resources=MeshService(store, account, settings.quotas, clock, ids),
         tagging=Tagging(store, account),
+        discovery=Discovery(store, settings.account_id),
     )
     return ControlPlane(settings, store, services)
 

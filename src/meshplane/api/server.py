@@ -17,22 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import operations
+from meshplane.api import extensions, operations, rendering
 from meshplane.model import apimodel, errors, validation
 
 log = logging.getLogger(__name__)
 
 SERVICES_KEY = web.AppKey("services", operations.Services)
-JSON = "application/json"
-
-
-def _error_response(error: errors.AppMeshError, request_id: str) -> web.Response:
-    return web.Response(
-        status=error.http_status,
-        text=json.dumps({"message": error.message}),
-        content_type=JSON,
-        headers={"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id},
-    )
+JSON = rendering.JSON
 
 
 def _convert_scalar(shape: Any, raw: str, member: str) -> Any:
@@ -94,10 +85,10 @@ def _handler(
             validation.check(operation.input_shape, values)
             result = call(request.app[SERVICES_KEY], values)
         except errors.AppMeshError as error:
-            return _error_response(error, request_id)
+            return rendering.error_response(error, request_id)
         except Exception:
             log.exception("%s failed", operation.name)
-            return _error_response(
+            return rendering.error_response(
                 errors.InternalServerErrorException(
                     f"{operation.name} failed unexpectedly; see the server log ({request_id})"
                 ),
@@ -119,7 +110,7 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _unknown(request: web.Request) -> web.Response:
-    return _error_response(
+    return rendering.error_response(
         errors.NotFoundException(
             f"No App Mesh operation is served at {request.method} {request.path}; "
             "meshplane serves the 2019-01-25 API under /v20190125/"
@@ -140,5 +131,6 @@ def build_app(services: operations.Services) -> web.Application:
             operation.http["method"], operation.http["requestUri"], _handler(operation, table[name])
         )
     app.router.add_get("/healthz", _healthz)
+    extensions.add_routes(app, SERVICES_KEY)
     app.router.add_route("*", "/{tail:.*}", _unknown)
     return app

@@ -72,6 +72,18 @@ def serve(
     console.print("meshplane stopped")
 
 
+@cli.command()
+def demo() -> None:
+    """Run the blue-green walkthrough end to end and check every step."""
+    from meshplane.cli import demo as walkthrough  # noqa: PLC0415 - keeps `--help` fast
+
+    raise typer.Exit(walkthrough.run())
+
+
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+if __name__ == "__main__":
+    main()
