@@ -73,9 +73,7 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
         router = item["virtualRouterName"]
         routes.setdefault(router, {})[item["routeName"]] = resource(kinds.ROUTE, item, router)
     endpoints = {
-        node: tuple(
-            Endpoint(e["listenerPort"], e["address"], e["port"]) for e in registered or []
-        )
+        node: tuple(Endpoint(e["listenerPort"], e["address"], e["port"]) for e in registered or [])
         for node, registered in (data.get("endpoints") or {}).items()
     }
     return MeshSnapshot(
@@ -103,7 +101,10 @@ def node_of(node: dict[str, Any], data: dict[str, Any]) -> NodeIdentity:
     if "appAddresses" in node:
         extra["app_addresses"] = {int(k): tuple(v) for k, v in node["appAddresses"].items()}
     return NodeIdentity(
-        mesh=node.get("mesh", data["mesh"]["meshName"]), kind=node["kind"], name=node["name"], **extra
+        mesh=node.get("mesh", data["mesh"]["meshName"]),
+        kind=node["kind"],
+        name=node["name"],
+        **extra,
     )
 
 
