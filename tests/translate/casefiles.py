@@ -72,6 +72,12 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
     for item in data.get("routes", []):
         router = item["virtualRouterName"]
         routes.setdefault(router, {})[item["routeName"]] = resource(kinds.ROUTE, item, router)
+    gateway_routes: dict[str, dict[str, Resource]] = {}
+    for item in data.get("gatewayRoutes", []):
+        gateway = item["virtualGatewayName"]
+        gateway_routes.setdefault(gateway, {})[item["gatewayRouteName"]] = resource(
+            kinds.GATEWAY_ROUTE, item, gateway
+        )
     endpoints = {
         node: tuple(Endpoint(e["listenerPort"], e["address"], e["port"]) for e in registered or [])
         for node, registered in (data.get("endpoints") or {}).items()
@@ -84,7 +90,7 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
         virtual_routers=by_name(kinds.VIRTUAL_ROUTER, "virtualRouters"),
         routes=routes,
         virtual_gateways=by_name(kinds.VIRTUAL_GATEWAY, "virtualGateways"),
-        gateway_routes={},
+        gateway_routes=gateway_routes,
         endpoints=endpoints,
     )
 

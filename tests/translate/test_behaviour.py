@@ -277,3 +277,36 @@ def test_wrong_mesh_or_unknown_node_builds_nothing() -> None:
     assert build(case.snapshot, ghost).warnings == (
         "mesh/demos/virtualNode/vn-ghost: VirtualNode vn-ghost not found; nothing built",
     )
+
+
+def test_gateway_routes_redirect_into_the_gateways_own_egress_routing() -> None:
+    """Gateway routes rewrite Host to the target service; egress then splits by the router."""
+    resources = built("gateway")
+    [ingress] = [c for c in resources.route_configurations if c.name == "rds_ingress_http_8088"]
+    redirect = "cds_ingress_demos_vg-ingress_self_redirect_http_25001"
+
+    def gateway(path: str, host: str = "gw.local", **headers: str) -> tuple[str | None, str]:
+        outcome = simulator.route(ingress, host, path, headers)
+        rewrites = {
+            r.route.host_rewrite_literal
+            for h in ingress.virtual_hosts
+            for r in h.routes
+            if r.name == outcome.route
+        }
+        assert outcome.receiving == (redirect,)
+        [rewrite] = rewrites
+        return outcome.route, rewrite
+
+    assert gateway("/echo/hi") == ("echo", "vs-echo-backend")
+    assert gateway("/echo/hi", **{"x-color": "green"}) == ("green-by-header", "vs-green")
+    assert gateway("/v2/x", "api.example.com") == ("v2-kept-prefix", "vs-echo-backend")
+    assert gateway("/health") == ("exact-path", "vs-green:80")
+    assert simulator.route(ingress, "gw.local", "/nowhere").status == 404
+    assert simulator.route(egress(resources), "vs-echo-backend").clusters == (
+        (BLUE, 90),
+        (GREEN, 10),
+    )
+    assert resources.warnings == (
+        "GatewayRoute to-nowhere of VirtualGateway vg-ingress: target VirtualService "
+        "vs-missing not found; skipped",
+    )

@@ -19,7 +19,16 @@ from envoy.config.route.v3 import route_pb2
 
 from meshplane.model import kinds
 from meshplane.model.snapshot import MeshSnapshot, Resource
-from meshplane.translate import clusters, endpoints, listeners, names, plan, routes, specs
+from meshplane.translate import (
+    clusters,
+    endpoints,
+    gateways,
+    listeners,
+    names,
+    plan,
+    routes,
+    specs,
+)
 from meshplane.translate.identity import NodeIdentity
 
 
@@ -86,8 +95,58 @@ def build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
         egress = plan.plan_egress(snapshot, backends, out.warnings)
         _add_egress(out, snapshot, node, egress, specs.mapping(virtual_node.spec, "logging"))
     else:
-        out.warnings.append(f"{node.node_id}: virtual gateways are not translated yet")
+        gateway = snapshot.virtual_gateways.get(node.name)
+        if gateway is None:
+            out.warnings.append(
+                f"{node.node_id}: VirtualGateway {node.name} not found; nothing built"
+            )
+            return out.freeze()
+        targets = _add_gateway_ingress(out, snapshot, node, gateway)
+        egress = plan.plan_egress(snapshot, targets, out.warnings)
+        _add_egress(out, snapshot, node, egress, specs.mapping(gateway.spec, "logging"))
     return out.freeze()
+
+
+def _add_gateway_ingress(
+    out: _Collected, snapshot: MeshSnapshot, node: NodeIdentity, gateway: Resource
+) -> list[str]:
+    """Each gateway listener with its gateway routes; returns the services they target."""
+    gateway_listeners = specs.listeners(gateway.spec)
+    logging = specs.mapping(gateway.spec, "logging")
+    several = len(gateway_listeners) > 1
+    targets: list[str] = []
+    for listener in gateway_listeners:
+        if not listener.is_http:
+            out.warnings.append(
+                f"{node.node_id}: gateway listener {listener.port} is {listener.protocol}; "
+                "only http, http2 and grpc are allowed; skipped"
+            )
+            continue
+        cluster = names.self_redirect_cluster(
+            snapshot.name,
+            node.name,
+            listener.protocol,
+            node.egress_port,
+            listener.port if several else None,
+        )
+        out.clusters[cluster] = clusters.build_local_cluster(
+            cluster, listener, (node.bind_address, node.egress_port)
+        )
+        gateway_routes = gateways.routes_for(snapshot, node.name, listener, out.warnings)
+        targets.extend(route.service for route in gateway_routes)
+        route_config = names.ingress_route_config(listener.protocol, listener.port)
+        out.routes[route_config] = gateways.build_ingress_route_config(
+            route_config, cluster, gateway_routes
+        )
+        bind_port = node.ingress_port(listener.port)
+        name = names.ingress_listener(node.bind_address, bind_port)
+        manager = listeners.http_connection_manager(
+            "ingress", route_config, protocol=listener.protocol, logging=logging
+        )
+        out.listeners[name] = listeners.build_ingress_listener(
+            name, node.bind_address, bind_port, [(listener, manager)]
+        )
+    return targets
 
 
 def _add_ingress(

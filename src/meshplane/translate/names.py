@@ -43,9 +43,15 @@ def allow_all_cluster(mesh: str) -> str:
     return f"cds_egress_{mesh}_mesh-allow-all"
 
 
-def self_redirect_cluster(mesh: str, gateway: str, protocol: str, egress_port: int) -> str:
-    """A virtual gateway's hop from its listener into its own egress routing."""
-    return f"cds_ingress_{mesh}_{gateway}_self_redirect_{protocol}_{egress_port}"
+def self_redirect_cluster(
+    mesh: str, gateway: str, protocol: str, egress_port: int, listener_port: int | None = None
+) -> str:
+    """A virtual gateway's hop from a listener into its own egress routing.
+
+    ``listener_port`` is given when the gateway has several listeners.
+    """
+    middle = f"{listener_port}_{protocol}" if listener_port is not None else protocol
+    return f"cds_ingress_{mesh}_{gateway}_self_redirect_{middle}_{egress_port}"
 
 
 def ingress_stat_prefix(protocol: str, port: int, *, several: bool) -> str:
