@@ -212,9 +212,9 @@ def test_broken_pieces_are_skipped_and_the_rest_published() -> None:
         "http2Route, grpcRoute, tcpRoute; skipped",
         "Route tcp-on-http of VirtualRouter vr-echo-backend: tcpRoute does not fit the http "
         "listener on port 80; skipped",
-        "VirtualService vs-lost-router: provider VirtualRouter vr-gone not found",
-        "backend VirtualService vs-missing not found; skipped",
-        "VirtualService vs-no-provider has no provider; skipped",
+        "VirtualService vs-lost-router: provider VirtualRouter vr-gone not found; backend skipped",
+        "VirtualService vs-missing: not found; backend skipped",
+        "VirtualService vs-no-provider: no provider; backend skipped",
     )
 
 

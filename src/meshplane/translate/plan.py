@@ -107,7 +107,7 @@ def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: list[
     for service_name in sorted(set(services)):
         service = snapshot.virtual_services.get(service_name)
         if service is None:
-            warnings.append(f"backend VirtualService {service_name} not found; skipped")
+            warnings.append(f"VirtualService {service_name}: not found; backend skipped")
             continue
         node_name = specs.member(service.spec, "provider", "virtualNode", "virtualNodeName")
         router_name = specs.member(service.spec, "provider", "virtualRouter", "virtualRouterName")
@@ -116,7 +116,7 @@ def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: list[
         elif isinstance(router_name, str):
             found = _router_provided(snapshot, service_name, router_name, warnings)
         else:
-            warnings.append(f"VirtualService {service_name} has no provider; skipped")
+            warnings.append(f"VirtualService {service_name}: no provider; backend skipped")
             continue
         hosts.extend(h for h in found if isinstance(h, HostPlan))
         tcp.extend(t for t in found if isinstance(t, TcpPlan))
@@ -133,7 +133,9 @@ def _node_provided(
     """A service provided by a node: per listener, one route to that node's cluster."""
     node = snapshot.virtual_nodes.get(node_name)
     if node is None:
-        warnings.append(f"VirtualService {service}: provider VirtualNode {node_name} not found")
+        warnings.append(
+            f"VirtualService {service}: provider VirtualNode {node_name} not found; backend skipped"
+        )
         return []
     found: list[HostPlan | TcpPlan] = []
     for listener in specs.listeners(node.spec):
@@ -164,7 +166,10 @@ def _router_provided(
     """A service provided by a router: per router listener, its routes in priority order."""
     router = snapshot.virtual_routers.get(router_name)
     if router is None:
-        warnings.append(f"VirtualService {service}: provider VirtualRouter {router_name} not found")
+        warnings.append(
+            f"VirtualService {service}: provider VirtualRouter {router_name} not found; "
+            "backend skipped"
+        )
         return []
     routes = snapshot.routes.get(router_name, {})
     router_listeners = specs.listeners(router.spec)

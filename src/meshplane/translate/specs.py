@@ -140,6 +140,9 @@ def match_specificity(match: Spec) -> int:
     """How specific a match is, to order routes of equal priority (longest first)."""
     path = mapping(match, "path")
     text = match.get("prefix") or path.get("exact") or path.get("regex") or ""
+    if match.get("serviceName"):
+        text = f"/{match['serviceName']}/{match.get('methodName') or ''}"
     extra = len(items(match, "headers")) + len(items(match, "queryParameters"))
+    extra += len(items(match, "metadata"))
     extra += 1 if match.get("method") else 0
     return len(str(text)) * 100 + extra
