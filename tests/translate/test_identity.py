@@ -30,6 +30,7 @@ def test_arn_node_id_and_shared_mesh_owner_are_parsed() -> None:
         "mesh/demos/virtualRouter/vr",
         "mesh//virtualNode/vn",
         "x/demos/virtualNode/a",
+        "arn:aws:appmesh",
     ],
 )
 def test_other_node_ids_are_not_identities(node_id: str) -> None:

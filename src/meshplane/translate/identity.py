@@ -55,8 +55,8 @@ class NodeIdentity:
         App Mesh's bootstrap generator splits on ``/``: segment 1 is the mesh
         (``mesh@owner`` allowed), 2 the kind, 3 the name.
         """
-        path = node_id.split(":", 5)[5] if node_id.startswith("arn:") else node_id
-        parts = path.split("/")
+        fields = node_id.split(":", 5)
+        parts = fields[-1].split("/") if len(fields) in (1, 6) else []
         if len(parts) != 4 or parts[0] != "mesh" or parts[2] not in KINDS:
             return None
         mesh = parts[1].split("@", 1)[0]
