@@ -1,0 +1,81 @@
+"""The composition root: builds every component from :class:`Settings` and runs them.
+
+Layer 4, the only module that knows every part: the store, the domain service,
+the REST API and (as they land) the sync stage and the xDS server. Clock and id
+factory are chosen here, so everything below can take them as parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from meshplane.api import operations, server
+from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
+from meshplane.service.discovery import Discovery
+from meshplane.service.resources import Account, MeshService
+from meshplane.service.tagging import Tagging
+from meshplane.settings import Settings
+from meshplane.store.sqlite import SqliteStore
+
+
+@dataclasses.dataclass
+class ControlPlane:
+    """A built control plane: its store and services, and the API once started."""
+
+    settings: Settings
+    store: SqliteStore
+    services: operations.Services
+    api_port: int = 0
+
+
+def build(
+    settings: Settings, clock: Clock = system_clock, ids: IdFactory = uuid_ids
+) -> ControlPlane:
+    """Open the store and wire the services (nothing listens yet)."""
+    store = SqliteStore(settings.data_dir, clock)
+    account = Account(settings.region, settings.account_id)
+    services = operations.Services(
+        resources=MeshService(store, account, settings.quotas, clock, ids),
+        tagging=Tagging(store, account),
+        discovery=Discovery(store, settings.account_id),
+    )
+    return ControlPlane(settings, store, services)
+
+
+@contextlib.asynccontextmanager
+async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
+    """Serve the API on the configured host and port until the block exits."""
+    runner = web.AppRunner(server.build_app(plane.services), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, plane.settings.host, plane.settings.api_port, reuse_port=False)
+    await site.start()
+    plane.api_port = _bound_port(runner, plane.settings.api_port)
+    try:
+        yield plane
+    finally:
+        await runner.cleanup()
+        plane.store.close()
+
+
+def _bound_port(runner: web.AppRunner, asked: int) -> int:
+    """The port actually bound (differs from ``asked`` when that was 0)."""
+    for address in runner.addresses:
+        return int(address[1])
+    return asked
+
+
+async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(build(settings)) as plane:
+        on_ready(plane)
+        await stop.wait()
