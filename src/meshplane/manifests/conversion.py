@@ -9,8 +9,8 @@ spelled differently (``certificateARN`` → ``certificateArn``,
 (``awsName``, selectors, ``meshRef``, ``backendGroups``) are dropped. A
 VirtualRouter becomes one router plus one Route per ``spec.routes`` entry.
 
-Conversion also applies the controller's *dependency gating*: an object waits
-(:class:`Waiting`) while its mesh is not Active, while a reference names an
+Conversion also applies the controller's *dependency gating*: a twin lists what
+it waits for (:attr:`Twin.waiting`) while its mesh is not Active, while a reference names an
 object that does not exist or lives in another mesh, and — for a
 VirtualService's provider, a route's targets and a GatewayRoute's gateway and
 target — while the referenced object is not Active yet. A VirtualNode's
@@ -33,15 +33,6 @@ _RENAMES = {
 }
 
 
-class Waiting(Exception):
-    """The object cannot be twinned yet; ``reasons`` say what it waits for."""
-
-    def __init__(self, reasons: list[str]) -> None:
-        """Keep every reason: users see them in events and ``describe``."""
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
-
-
 @dataclasses.dataclass(frozen=True)
 class Twin:
     """The App Mesh resource(s) one manifest object stands for."""
@@ -56,6 +47,9 @@ class Twin:
     routes: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """A VirtualRouter's routes: route name → RouteSpec, in manifest order."""
     mesh_owner: str | None = None
+    waiting: tuple[str, ...] = ()
+    """Why the twin cannot be written yet (empty: ready). Unresolved references are
+    filled with the referenced object's Kubernetes name so the spec can still be checked."""
 
 
 def is_active(obj: ManifestObject) -> bool:
@@ -90,10 +84,12 @@ class _Converter:
     def resolve_mesh(self) -> str:
         ref = self.obj.spec.get("meshRef")
         if ref is None:
-            raise Waiting(["not yet a member of a mesh"])
+            self.wait("not yet a member of a mesh")
+            return ""
         mesh = self.catalog.get("Mesh", "", ref["name"])
         if mesh is None or mesh.uid != ref["uid"]:
-            raise Waiting([f"mesh {ref['name']} (uid {ref['uid']}) not found"])
+            self.wait(f"mesh {ref['name']} (uid {ref['uid']}) not found")
+            return str(ref["name"])
         if not is_active(mesh):
             self.wait(f"mesh {mesh.name} is not Active yet")
         self.mesh = mesh
@@ -111,12 +107,12 @@ class _Converter:
         target = self.catalog.get(kind, namespace, ref["name"])
         if target is None or target.deleting:
             self.wait(f"{kind} {namespace}/{ref['name']} not found")
-            return ""
+            return str(ref["name"])
         if self.mesh is not None and target.spec.get("meshRef") != self.obj.spec.get("meshRef"):
             self.wait(f"{kind} {namespace}/{ref['name']} is not in mesh {self.mesh.name}")
         elif active and not is_active(target):
             self.wait(f"{kind} {namespace}/{ref['name']} is not Active yet")
-        return str(target.spec.get("awsName", ""))
+        return str(target.spec.get("awsName") or ref["name"])
 
     def targets(self, action: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = renamed(action)
@@ -134,13 +130,12 @@ class _Converter:
         out["weightedTargets"] = weighted
         return out
 
-    def done(self) -> None:
-        if self.waiting:
-            raise Waiting(self.waiting)
+    def done(self, twin: Twin) -> Twin:
+        return dataclasses.replace(twin, waiting=tuple(self.waiting))
 
 
 def convert(obj: ManifestObject, catalog: Catalog) -> Twin:
-    """The App Mesh twin of ``obj``; raises :class:`Waiting` while a dependency is not ready."""
+    """The App Mesh twin of ``obj``, with what it still waits for (dependency gating)."""
     conv = _Converter(obj, catalog)
     spec = obj.spec
     if obj.kind == "Mesh":
@@ -168,8 +163,7 @@ def convert(obj: ManifestObject, catalog: Catalog) -> Twin:
             backends.append({"virtualService": entry})
         if backends:
             api["backends"] = backends
-        conv.done()
-        return Twin(kinds.VIRTUAL_NODE, mesh, name, api)
+        return conv.done(Twin(kinds.VIRTUAL_NODE, mesh, name, api))
     if obj.kind == "VirtualService":
         api = {}
         provider = spec.get("provider")
@@ -187,15 +181,13 @@ def convert(obj: ManifestObject, catalog: Catalog) -> Twin:
                 True,
             )
             api["provider"] = {"virtualRouter": {"virtualRouterName": router}}
-        conv.done()
-        return Twin(kinds.VIRTUAL_SERVICE, mesh, name, api)
+        return conv.done(Twin(kinds.VIRTUAL_SERVICE, mesh, name, api))
     if obj.kind == "VirtualRouter":
         return _router(conv, mesh, name)
     if obj.kind == "VirtualGateway":
         keep = {"listeners", "logging", "backendDefaults"}
         api = renamed({k: v for k, v in spec.items() if k in keep})
-        conv.done()
-        return Twin(kinds.VIRTUAL_GATEWAY, mesh, name, api)
+        return conv.done(Twin(kinds.VIRTUAL_GATEWAY, mesh, name, api))
     if obj.kind == "GatewayRoute":
         return _gateway_route(conv, mesh, name)
     raise ValueError(f"{obj.kind} has no App Mesh twin")
@@ -227,25 +219,29 @@ def _router(conv: _Converter, mesh: str, name: str) -> Twin:
             converted["action"] = conv.targets(body["action"])
             out[route_type] = converted
         routes[route["name"]] = out
-    conv.done()
-    return Twin(kinds.VIRTUAL_ROUTER, mesh, name, api, routes=routes)
+    return conv.done(Twin(kinds.VIRTUAL_ROUTER, mesh, name, api, routes=routes))
+
+
+def _gateway(conv: _Converter, ref: dict[str, Any] | None) -> str:
+    """The App Mesh name of a GatewayRoute's gateway, gated like the controller gates it."""
+    if ref is None:
+        conv.wait("not yet attached to a virtual gateway")
+        return "gateway"
+    namespace = ref.get("namespace") or conv.obj.namespace
+    gateway = conv.catalog.get("VirtualGateway", namespace, ref["name"])
+    if gateway is None or gateway.uid != ref["uid"]:
+        conv.wait(f"VirtualGateway {namespace}/{ref['name']} not found")
+        return str(ref["name"])
+    if gateway.spec.get("meshRef") != conv.obj.spec.get("meshRef"):
+        conv.wait(f"VirtualGateway {namespace}/{gateway.name} is not in the same mesh")
+    elif not is_active(gateway):
+        conv.wait(f"VirtualGateway {namespace}/{gateway.name} is not Active yet")
+    return str(gateway.spec.get("awsName") or gateway.name)
 
 
 def _gateway_route(conv: _Converter, mesh: str, name: str) -> Twin:
     obj = conv.obj
-    ref = obj.spec.get("virtualGatewayRef")
-    if ref is None:
-        raise Waiting(["not yet attached to a virtual gateway"])
-    gateway = conv.catalog.get("VirtualGateway", ref.get("namespace") or obj.namespace, ref["name"])
-    parent = ""
-    if gateway is None or gateway.uid != ref["uid"]:
-        conv.wait(f"VirtualGateway {ref.get('namespace')}/{ref['name']} not found")
-    else:
-        parent = str(gateway.spec.get("awsName", ""))
-        if gateway.spec.get("meshRef") != obj.spec.get("meshRef"):
-            conv.wait(f"VirtualGateway {gateway.namespace}/{gateway.name} is not in the same mesh")
-        elif not is_active(gateway):
-            conv.wait(f"VirtualGateway {gateway.namespace}/{gateway.name} is not Active yet")
+    parent = _gateway(conv, obj.spec.get("virtualGatewayRef"))
     api: dict[str, Any] = {}
     if obj.spec.get("priority") is not None:
         api["priority"] = obj.spec["priority"]
@@ -266,5 +262,4 @@ def _gateway_route(conv: _Converter, mesh: str, name: str) -> Twin:
         if target.get("port") is not None:
             action["target"]["port"] = target["port"]
         api[route_type] = {"match": renamed(body["match"]), "action": action}
-    conv.done()
-    return Twin(kinds.GATEWAY_ROUTE, mesh, name, api, parent=parent)
+    return conv.done(Twin(kinds.GATEWAY_ROUTE, mesh, name, api, parent=parent))

@@ -423,6 +423,12 @@ class KindInfo:
         return self.kind.lower()
 
     @property
+    def qualified(self) -> str:
+        """The ``singular.group`` kubectl prints in apply output: ``virtualnode.appmesh.k8s.aws``."""
+        group = self.api_version.rpartition("/")[0]
+        return f"{self.singular}.{group}" if group else self.singular
+
+    @property
     def resource(self) -> str:
         """The ``plural.group`` kubectl prints, e.g. ``virtualnodes.appmesh.k8s.aws``."""
         group = self.api_version.rpartition("/")[0]

@@ -111,6 +111,15 @@ class ManifestObject:
             deleted_at=parse_timestamp(deleted) if deleted else 0.0,
         )
 
+    def to_storage(self) -> dict[str, Any]:
+        """A lossless JSON form for the store (exact times, deletion mark)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_storage(cls, row: dict[str, Any]) -> ManifestObject:
+        """Rebuild an object from :meth:`to_storage`'s output."""
+        return cls(**row)
+
 
 def timestamp(epoch: float) -> str:
     """RFC 3339 in UTC with second precision, as Kubernetes writes times."""
