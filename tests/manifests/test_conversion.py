@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from meshplane.manifests import admission, conversion, documents
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject

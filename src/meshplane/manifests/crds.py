@@ -424,7 +424,7 @@ class KindInfo:
 
     @property
     def qualified(self) -> str:
-        """The ``singular.group`` kubectl prints in apply output: ``virtualnode.appmesh.k8s.aws``."""
+        """The ``singular.group`` of apply output lines: ``virtualnode.appmesh.k8s.aws``."""
         group = self.api_version.rpartition("/")[0]
         return f"{self.singular}.{group}" if group else self.singular
 
