@@ -41,7 +41,13 @@ class Outcome:
 
     def to_json(self) -> dict[str, Any]:
         """The wire form the CLI prints."""
-        return {"line": self.line(), "action": self.action, "warnings": list(self.warnings)}
+        return {
+            "line": self.line(),
+            "resource": self.obj.info.qualified,
+            "name": self.obj.name,
+            "action": self.action,
+            "warnings": list(self.warnings),
+        }
 
 
 class FrontDoor:
