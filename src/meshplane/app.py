@@ -17,6 +17,7 @@ from aiohttp import web
 
 from meshplane.api import operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
+from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
@@ -31,6 +32,7 @@ class ControlPlane:
     settings: Settings
     store: SqliteStore
     services: operations.Services
+    front_door: FrontDoor
     api_port: int = 0
 
 
@@ -45,13 +47,13 @@ def build(
         tagging=Tagging(store, account),
         discovery=Discovery(store, settings.account_id),
     )
-    return ControlPlane(settings, store, services)
+    return ControlPlane(settings, store, services, FrontDoor(services.resources, clock, ids))
 
 
 @contextlib.asynccontextmanager
 async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
     """Serve the API on the configured host and port until the block exits."""
-    runner = web.AppRunner(server.build_app(plane.services), access_log=None)
+    runner = web.AppRunner(server.build_app(plane.services, plane.front_door), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, plane.settings.host, plane.settings.api_port, reuse_port=False)
     await site.start()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, app, settings
+from meshplane.cli import manifests
 
 cli = typer.Typer(
     name="meshplane",
@@ -78,6 +79,9 @@ def demo() -> None:
     from meshplane.cli import demo as walkthrough  # noqa: PLC0415 - keeps `--help` fast
 
     raise typer.Exit(walkthrough.run())
+
+
+manifests.register(cli)
 
 
 def main() -> None:
