@@ -38,8 +38,7 @@ class Event:
 def _sql(tx: Transaction) -> sqlite3.Connection:
     # Manifest rows must commit or roll back with the App Mesh rows of the same
     # transaction, so they use its connection rather than one of their own.
-    conn: sqlite3.Connection = tx._conn
-    return conn
+    return tx.connection
 
 
 def put(tx: Transaction, kind: str, namespace: str, name: str, document: dict[str, Any]) -> None:
