@@ -121,7 +121,9 @@ async def _unknown(request: web.Request) -> web.Response:
 
 
 def build_app(
-    services: operations.Services, front_door: FrontDoor | None = None
+    services: operations.Services,
+    front_door: FrontDoor | None = None,
+    proxies: extensions.ProxyReport | None = None,
 ) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening)."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -134,7 +136,7 @@ def build_app(
             operation.http["method"], operation.http["requestUri"], _handler(operation, table[name])
         )
     app.router.add_get("/healthz", _healthz)
-    extensions.add_routes(app, SERVICES_KEY)
+    extensions.add_routes(app, SERVICES_KEY, proxies)
     if front_door is not None:
         manifests.add_routes(app, front_door)
     app.router.add_route("*", "/{tail:.*}", _unknown)
