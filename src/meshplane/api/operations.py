@@ -13,6 +13,7 @@ from typing import Any
 
 from meshplane.model import kinds
 from meshplane.model.kinds import Kind
+from meshplane.service.discovery import Discovery
 from meshplane.service.resources import MeshService
 from meshplane.service.tagging import Tagging
 
@@ -26,6 +27,7 @@ class Services:
 
     resources: MeshService
     tagging: Tagging
+    discovery: Discovery
 
 
 Handler = Callable[[Services, Input], Output]

@@ -17,24 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import operations
+from meshplane.api import extensions, manifests, operations, rendering
+from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
 
 log = logging.getLogger(__name__)
 
 SERVICES_KEY = web.AppKey("services", operations.Services)
-JSON = "application/json"
+JSON = rendering.JSON
 MAX_BODY_BYTES = 4 * 1024 * 1024
 """Larger request bodies are refused; the largest valid App Mesh spec is far smaller."""
-
-
-def _error_response(error: errors.AppMeshError, request_id: str) -> web.Response:
-    return web.Response(
-        status=error.http_status,
-        text=json.dumps({"message": error.message}),
-        content_type=JSON,
-        headers={"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id},
-    )
 
 
 def _convert_scalar(shape: Any, raw: str, member: str) -> Any:
@@ -102,10 +94,10 @@ def _handler(
             validation.check(operation.input_shape, values)
             result = call(request.app[SERVICES_KEY], values)
         except errors.AppMeshError as error:
-            return _error_response(error, request_id)
+            return rendering.error_response(error, request_id)
         except Exception:
             log.exception("%s failed", operation.name)
-            return _error_response(
+            return rendering.error_response(
                 errors.InternalServerErrorException(
                     f"{operation.name} failed unexpectedly; see the server log ({request_id})"
                 ),
@@ -127,7 +119,7 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _unknown(request: web.Request) -> web.Response:
-    return _error_response(
+    return rendering.error_response(
         errors.NotFoundException(
             f"No App Mesh operation is served at {request.method} {request.path}; "
             "meshplane serves the 2019-01-25 API under /v20190125/"
@@ -136,7 +128,11 @@ async def _unknown(request: web.Request) -> web.Response:
     )
 
 
-def build_app(services: operations.Services) -> web.Application:
+def build_app(
+    services: operations.Services,
+    front_door: FrontDoor | None = None,
+    proxies: extensions.ProxyReport | None = None,
+) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SERVICES_KEY] = services
@@ -148,5 +144,8 @@ def build_app(services: operations.Services) -> web.Application:
             operation.http["method"], operation.http["requestUri"], _handler(operation, table[name])
         )
     app.router.add_get("/healthz", _healthz)
+    extensions.add_routes(app, SERVICES_KEY, proxies)
+    if front_door is not None:
+        manifests.add_routes(app, front_door)
     app.router.add_route("*", "/{tail:.*}", _unknown)
     return app
