@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +27,8 @@ from meshplane.store import schema
 from meshplane.store.records import Change, Record, Tag
 
 DB_FILE = "meshplane.db"
+
+log = logging.getLogger(__name__)
 
 _RESOURCE_COLUMNS = (
     "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
@@ -302,7 +305,11 @@ class SqliteStore:
             self._conn.execute("COMMIT")
         if tx.changes:
             for listener in list(self._listeners):
-                listener(tx.changes)
+                # The write is committed and acknowledged whatever a listener does.
+                try:
+                    listener(tx.changes)
+                except Exception:
+                    log.exception("store: a change listener failed after commit")
 
     def read(self) -> contextlib.AbstractContextManager[Transaction]:
         """A transaction used only for reading (a consistent view)."""
