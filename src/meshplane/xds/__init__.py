@@ -1,0 +1,87 @@
+"""Generic xDS serving: per-node snapshots over a state-of-the-world ADS server.
+
+Layer 2. Owns the snapshot cache, the ADS gRPC server, ACK/NACK tracking,
+ACK-gated make-before-break ordering and the sync status operators read. May
+import :mod:`meshplane.envoy`, :mod:`meshplane.kit`, ``grpc`` and the Envoy
+protos — and knows nothing of App Mesh: it serves whatever Listener,
+RouteConfiguration, Cluster and ClusterLoadAssignment protos it is given, to
+whatever node keys it is told. Modelled on go-control-plane's cache/server
+split.
+
+Public API::
+
+    Snapshot(resources: Iterable[Resource])
+    Snapshot.of(messages, encoder: ResourceEncoder | None = None) -> Snapshot
+        .version, .resources(type_url) -> Mapping[str, Resource],
+        .type_version(type_url), .inconsistencies() -> list[str], .check_consistency()
+    ResourceEncoder().encode(message) -> Resource   # share one across snapshots
+    Resource(type_url, name, version, body, framed, references).decode()
+    InconsistentSnapshotError
+
+    NodeHash = Callable[[Node], str]
+    node_key(node_id, replica=None) -> str          # "id" or "id#replica"
+    replica_node_key(node) -> str                   # the default NodeHash
+    SnapshotCache(node_hash=replica_node_key)
+        .set_snapshot(key, snapshot), .snapshot(key), .clear_snapshot(key), .keys(),
+        .watch(key, callback) -> unwatch
+
+    AdsServer(cache, *, clock=system_clock, logger=None, ack_timeout=10.0)
+        await .start(host="127.0.0.1", port=0) -> int, await .stop(grace=None),
+        .port, .status: StatusBoard
+
+    StatusBoard (read side)
+        .nodes() -> Mapping[str, NodeStatus], .node(key) -> NodeStatus | None,
+        await .wait_for(key, predicate, timeout) -> NodeStatus,
+        await .wait_synced(key, snapshot, timeout) -> NodeStatus,
+        .subscribe(observer) -> unsubscribe
+    NodeStatus(key, node, streams, connected_at, disconnected_at, gate_timeouts, types)
+        .connected, .type_status(type_url) -> TypeStatus, .has_acked(snapshot) -> bool
+    TypeStatus(sent_version, acked_version, acked, responses, nacks, last_nack)
+    Nack(version, message, at)
+    StatusEvent = Connected(key, node) | Disconnected(key) | Acked(key, type_url, version)
+                | Nacked(key, type_url, nack)
+
+Usage::
+
+    cache = SnapshotCache()
+    server = AdsServer(cache)
+    port = await server.start("127.0.0.1", 0)
+    cache.set_snapshot(node_key("mesh/demos/virtualNode/vn-a"), Snapshot.of(protos, encoder))
+    await server.status.wait_synced(key, snapshot, timeout=5)
+"""
+
+from meshplane.xds.cache import NodeHash, SnapshotCache, node_key, replica_node_key
+from meshplane.xds.server import AdsServer
+from meshplane.xds.snapshot import InconsistentSnapshotError, Resource, ResourceEncoder, Snapshot
+from meshplane.xds.status import (
+    Acked,
+    Connected,
+    Disconnected,
+    Nack,
+    Nacked,
+    NodeStatus,
+    StatusBoard,
+    StatusEvent,
+    TypeStatus,
+)
+
+__all__ = [
+    "Acked",
+    "AdsServer",
+    "Connected",
+    "Disconnected",
+    "InconsistentSnapshotError",
+    "Nack",
+    "Nacked",
+    "NodeHash",
+    "NodeStatus",
+    "Resource",
+    "ResourceEncoder",
+    "Snapshot",
+    "SnapshotCache",
+    "StatusBoard",
+    "StatusEvent",
+    "TypeStatus",
+    "node_key",
+    "replica_node_key",
+]

@@ -1,0 +1,99 @@
+"""The ADS gRPC server: binds a port and runs one :class:`AdsStream` per proxy.
+
+State of the world only (``StreamAggregatedResources``). Delta xDS is not
+registered, so gRPC answers it with UNIMPLEMENTED and Envoy configured for
+SotW never asks. Responses are pre-serialized bytes (see :mod:`meshplane.xds.wire`),
+so the method is registered with an identity serializer instead of through
+the generated servicer base class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+from envoy.service.discovery.v3 import discovery_pb2
+
+from meshplane.kit.clock import Clock, system_clock
+from meshplane.xds.cache import SnapshotCache
+from meshplane.xds.status import StatusBoard
+from meshplane.xds.stream import AdsStream
+
+_SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+
+
+def _identity(response: bytes) -> bytes:
+    return response
+
+
+class AdsServer:
+    """A grpc.aio ADS server serving the snapshots of a :class:`SnapshotCache`."""
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        *,
+        clock: Clock = system_clock,
+        logger: logging.Logger | None = None,
+        ack_timeout: float = 10.0,
+    ) -> None:
+        """Serve ``cache``; ``ack_timeout`` bounds each make-before-break wait (seconds)."""
+        self.cache = cache
+        self._log = logger or logging.getLogger(__name__)
+        self.status = StatusBoard(clock, self._log)
+        """Per node key sync state: read it, await it, observe it."""
+        self._ack_timeout = ack_timeout
+        self._server: grpc.aio.Server | None = None
+        self.port: int | None = None
+        """The bound port once started."""
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Bind ``host:port`` (0 picks a free port) and start serving; returns the port."""
+        if self._server is not None:
+            raise RuntimeError("AdsServer already started")
+        # grpc.aio sets SO_REUSEPORT by default: a second control plane would
+        # silently share the port and the kernel would split the proxies.
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        handler = grpc.stream_stream_rpc_method_handler(
+            self._serve,
+            request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+            response_serializer=_identity,
+        )
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    _SERVICE, {"StreamAggregatedResources": handler}
+                ),
+            )
+        )
+        bound = int(server.add_insecure_port(f"{host}:{port}"))
+        if bound == 0:
+            raise OSError(f"cannot bind the ADS server to {host}:{port}")
+        await server.start()
+        self._server = server
+        self.port = bound
+        self._log.info("xds: ADS server listening on %s:%d", host, bound)
+        return bound
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop serving and close every stream; proxies keep their last config."""
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(grace)
+            self._log.info("xds: ADS server on port %s stopped", self.port)
+
+    async def _serve(
+        self,
+        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext[discovery_pb2.DiscoveryRequest, bytes],
+    ) -> None:
+        stream = AdsStream(
+            cache=self.cache,
+            board=self.status,
+            requests=requests,
+            write=context.write,
+            ack_timeout=self._ack_timeout,
+            logger=self._log,
+        )
+        await stream.run()

@@ -1,0 +1,167 @@
+"""Immutable per-node snapshots of Envoy resources, versioned by content.
+
+A :class:`Snapshot` is what one proxy should run: for each type URL, resource
+name → :class:`Resource`. Each resource is serialized exactly once (with
+``deterministic=True`` so map ordering cannot change the bytes) and its version
+is a hash of those bytes, so an unchanged resource is never resent and a
+control-plane restart produces the same versions. A :class:`ResourceEncoder`
+shared between snapshots hands out the same :class:`Resource` object for
+identical content, so a hundred nodes with the same route configuration share
+one copy of its bytes.
+
+:meth:`Snapshot.inconsistencies` checks the references that Envoy would
+otherwise wait on forever (a cluster's EDS name, a listener's RDS name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import weakref
+from collections.abc import Iterable, Mapping
+
+from google.protobuf import message
+
+from meshplane.envoy import resources as envoy_resources
+from meshplane.xds import wire
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, weakref_slot=True)
+class Resource:
+    """One serialized xDS resource: its identity, content version and wire bytes."""
+
+    type_url: str
+    name: str
+    version: str
+    """Content hash of the serialized message."""
+    body: bytes
+    """The message serialized deterministically (the ``Any.value``)."""
+    framed: bytes
+    """The ``Any`` framed as a ``DiscoveryResponse.resources`` entry."""
+    references: tuple[str, ...]
+    """EDS names a cluster needs, or RDS names a listener needs; empty otherwise."""
+
+    def decode(self) -> message.Message:
+        """The resource parsed back into its proto (for inspection and tests)."""
+        return envoy_resources.message_type(self.type_url).FromString(self.body)
+
+
+class ResourceEncoder:
+    """Serializes resources once and interns identical ones across snapshots.
+
+    The intern table holds resources weakly: content no snapshot uses any more
+    is freed with its last snapshot.
+    """
+
+    def __init__(self) -> None:
+        """Start with an empty intern table."""
+        self._interned: weakref.WeakValueDictionary[tuple[str, str], Resource] = (
+            weakref.WeakValueDictionary()
+        )
+
+    def encode(self, resource: message.Message) -> Resource:
+        """The shared :class:`Resource` for ``resource``'s current content."""
+        type_url = envoy_resources.type_url_of(resource)
+        body = resource.SerializeToString(deterministic=True)
+        key = (type_url, hashlib.sha256(body).hexdigest())
+        found = self._interned.get(key)
+        if found is not None:
+            return found
+        encoded = Resource(
+            type_url=type_url,
+            name=envoy_resources.name_of(resource),
+            version=key[1][:16],
+            body=body,
+            framed=wire.response_resource(type_url, body),
+            references=envoy_resources.references_of(resource),
+        )
+        self._interned[key] = encoded
+        return encoded
+
+
+def version_of(resources: Iterable[Resource]) -> str:
+    """The version of a set of resources: a hash over their names and versions."""
+    lines = sorted(f"{r.name}\0{r.version}" for r in resources)
+    return _digest("\n".join(lines).encode())
+
+
+class InconsistentSnapshotError(ValueError):
+    """A snapshot references EDS or RDS resources it does not contain."""
+
+
+class Snapshot:
+    """What one proxy should run: type URL → name → :class:`Resource`; immutable."""
+
+    __slots__ = ("_resources", "_versions", "version")
+
+    def __init__(self, resources: Iterable[Resource]) -> None:
+        """Group ``resources`` by type; duplicate (type, name) pairs are an error."""
+        grouped: dict[str, dict[str, Resource]] = {t: {} for t in envoy_resources.TYPE_URLS}
+        for resource in resources:
+            by_name = grouped[resource.type_url]
+            if resource.name in by_name:
+                raise ValueError(f"duplicate {resource.type_url} resource {resource.name!r}")
+            by_name[resource.name] = resource
+        self._resources: Mapping[str, Mapping[str, Resource]] = grouped
+        self._versions = {t: version_of(r.values()) for t, r in grouped.items()}
+        self.version: str = _digest(
+            "\n".join(f"{t}\0{v}" for t, v in sorted(self._versions.items())).encode()
+        )
+        """A hash over every type's version: equal snapshots have equal versions."""
+
+    @classmethod
+    def of(
+        cls, messages: Iterable[message.Message], encoder: ResourceEncoder | None = None
+    ) -> Snapshot:
+        """A snapshot of Listener/RouteConfiguration/Cluster/ClusterLoadAssignment protos."""
+        encoder = encoder or ResourceEncoder()
+        return cls(encoder.encode(m) for m in messages)
+
+    def resources(self, type_url: str) -> Mapping[str, Resource]:
+        """The resources of one type, by name (empty for a type with none)."""
+        return self._resources[type_url]
+
+    def type_version(self, type_url: str) -> str:
+        """The version of one type: a hash over all its names and versions."""
+        return self._versions[type_url]
+
+    def inconsistencies(self) -> list[str]:
+        """Human-readable dangling references (EDS from CDS, RDS from LDS); empty if none."""
+        problems = []
+        for parent, child in (
+            (envoy_resources.CLUSTER, envoy_resources.ENDPOINT),
+            (envoy_resources.LISTENER, envoy_resources.ROUTE),
+        ):
+            present = self._resources[child]
+            for resource in self._resources[parent].values():
+                problems += [
+                    f"{resource.name!r} references missing {child.rsplit('.', 1)[-1]} {ref!r}"
+                    for ref in resource.references
+                    if ref not in present
+                ]
+        return sorted(problems)
+
+    def check_consistency(self) -> None:
+        """Raise :class:`InconsistentSnapshotError` listing every dangling reference."""
+        problems = self.inconsistencies()
+        if problems:
+            raise InconsistentSnapshotError("; ".join(problems))
+
+    def __eq__(self, other: object) -> bool:
+        """Snapshots are equal when their content is."""
+        return isinstance(other, Snapshot) and other.version == self.version
+
+    def __hash__(self) -> int:
+        """Hash by content version."""
+        return hash(self.version)
+
+    def __repr__(self) -> str:
+        """Version and resource counts, for logs."""
+        counts = ", ".join(
+            f"{t.rsplit('.', 1)[-1]}={len(r)}" for t, r in self._resources.items() if r
+        )
+        return f"Snapshot({self.version}: {counts})"

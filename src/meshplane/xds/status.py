@@ -1,0 +1,259 @@
+"""What every proxy has been sent, has ACKed and has rejected: the operator's view.
+
+The ADS streams record into a :class:`StatusBoard`; everyone else reads it.
+Per node key it keeps whether a proxy is connected, its node, and per type URL
+the last sent and ACKed versions, the names and versions the proxy has ACKed,
+and the last NACK with Envoy's own error message (App Mesh users want to know
+*why* a route was rejected). Entries are immutable values, replaced on change.
+
+Two ways to follow changes without polling:
+
+- :meth:`StatusBoard.wait_for` / :meth:`StatusBoard.wait_synced` await a
+  condition ("node X has ACKed snapshot S") — used by tests and benchmarks
+  instead of sleeping, and by a CLI ``status --wait``.
+- :meth:`StatusBoard.subscribe` registers an observer called with every
+  :data:`StatusEvent` (connect, disconnect, ACK, NACK), e.g. for the sync stage
+  to build a snapshot for a proxy that just connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from envoy.config.core.v3 import base_pb2
+
+from meshplane.envoy import resources as envoy_resources
+from meshplane.kit.clock import Clock
+from meshplane.xds.snapshot import Snapshot
+
+
+@dataclasses.dataclass(frozen=True)
+class Nack:
+    """A rejected response: its version, Envoy's error message and when it came."""
+
+    version: str
+    message: str
+    at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class TypeStatus:
+    """One proxy's state for one type URL."""
+
+    sent_version: str | None = None
+    acked_version: str | None = None
+    acked: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """Resource name → resource version of the last ACKed response."""
+    responses: int = 0
+    nacks: int = 0
+    last_nack: Nack | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeStatus:
+    """One proxy (node key) as the control plane sees it."""
+
+    key: str
+    node: base_pb2.Node
+    """The Node the proxy announced (treat as read-only)."""
+    streams: int = 0
+    connected_at: float | None = None
+    disconnected_at: float | None = None
+    gate_timeouts: int = 0
+    """Make-before-break steps that went ahead without their ACK (see server docs)."""
+    types: Mapping[str, TypeStatus] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    @property
+    def connected(self) -> bool:
+        """Whether at least one ADS stream of this key is open."""
+        return self.streams > 0
+
+    def type_status(self, type_url: str) -> TypeStatus:
+        """The state of one type (empty if never requested)."""
+        return self.types.get(type_url, TypeStatus())
+
+    def has_acked(self, snapshot: Snapshot) -> bool:
+        """Whether the proxy runs exactly ``snapshot``: every type it needs is ACKed.
+
+        CDS and LDS must match in full. EDS and RDS are sent by name, so each
+        name referenced by the snapshot's clusters and listeners must be ACKed
+        at the snapshot's version.
+        """
+        for type_url in envoy_resources.WILDCARD_TYPES:
+            expected = {n: r.version for n, r in snapshot.resources(type_url).items()}
+            if dict(self.type_status(type_url).acked) != expected:
+                return False
+        for parent, child in (
+            (envoy_resources.CLUSTER, envoy_resources.ENDPOINT),
+            (envoy_resources.LISTENER, envoy_resources.ROUTE),
+        ):
+            acked = self.type_status(child).acked
+            present = snapshot.resources(child)
+            for resource in snapshot.resources(parent).values():
+                for ref in resource.references:
+                    if ref in present and acked.get(ref) != present[ref].version:
+                        return False
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Connected:
+    """A stream of ``key`` opened (``node`` is what the proxy announced)."""
+
+    key: str
+    node: base_pb2.Node
+
+
+@dataclasses.dataclass(frozen=True)
+class Disconnected:
+    """A stream of ``key`` closed."""
+
+    key: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Acked:
+    """The proxy of ``key`` accepted ``version`` of ``type_url``."""
+
+    key: str
+    type_url: str
+    version: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Nacked:
+    """The proxy of ``key`` rejected a response of ``type_url``."""
+
+    key: str
+    type_url: str
+    nack: Nack
+
+
+StatusEvent = Connected | Disconnected | Acked | Nacked
+Observer = Callable[[StatusEvent], None]
+
+
+class StatusBoard:
+    """Per node key status, written by ADS streams, read by operators and tests."""
+
+    def __init__(self, clock: Clock, logger: logging.Logger | None = None) -> None:
+        """Timestamp entries with ``clock``; log observer failures to ``logger``."""
+        self._clock = clock
+        self._log = logger or logging.getLogger(__name__)
+        self._nodes: dict[str, NodeStatus] = {}
+        self._observers: list[Observer] = []
+        self._changed = asyncio.Event()
+
+    # -- reading ---------------------------------------------------------------
+
+    def nodes(self) -> Mapping[str, NodeStatus]:
+        """Every node key ever seen (connected or not), as a read-only mapping."""
+        return MappingProxyType(dict(self._nodes))
+
+    def node(self, key: str) -> NodeStatus | None:
+        """The status of one node key, if it ever connected."""
+        return self._nodes.get(key)
+
+    async def wait_for(
+        self, key: str, predicate: Callable[[NodeStatus], bool], timeout: float
+    ) -> NodeStatus:
+        """Wait until ``key``'s status satisfies ``predicate``; TimeoutError after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                status = self._nodes.get(key)
+                if status is not None and predicate(status):
+                    return status
+                await changed.wait()
+
+    async def wait_synced(self, key: str, snapshot: Snapshot, timeout: float) -> NodeStatus:
+        """Wait until ``key``'s proxy has ACKed every type of ``snapshot``."""
+        return await self.wait_for(key, lambda s: s.has_acked(snapshot), timeout)
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer`` with every event; returns the unsubscribe function."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
+
+    # -- recording (ADS streams only) ------------------------------------------
+
+    def record_connected(self, key: str, node: base_pb2.Node) -> None:
+        """A stream of ``key`` opened."""
+        old = self._nodes.get(key)
+        # A new stream starts from nothing sent or ACKed, but an operator still
+        # wants to see the last rejection after the proxy reconnects.
+        kept = {
+            t: TypeStatus(nacks=s.nacks, last_nack=s.last_nack)
+            for t, s in (old.types.items() if old else ())
+            if s.last_nack is not None
+        }
+        self._put(
+            NodeStatus(
+                key=key,
+                node=node,
+                streams=(old.streams if old else 0) + 1,
+                connected_at=self._clock(),
+                types=MappingProxyType(kept),
+            )
+        )
+        self._emit(Connected(key, node))
+
+    def record_disconnected(self, key: str) -> None:
+        """A stream of ``key`` closed."""
+        old = self._nodes[key]
+        self._put(
+            dataclasses.replace(old, streams=max(old.streams - 1, 0), disconnected_at=self._clock())
+        )
+        self._emit(Disconnected(key))
+
+    def record_sent(self, key: str, type_url: str, version: str) -> None:
+        """A response of ``type_url`` at ``version`` was written to ``key``'s proxy."""
+        old = self._nodes[key].type_status(type_url)
+        self._put_type(
+            key,
+            type_url,
+            dataclasses.replace(old, sent_version=version, responses=old.responses + 1),
+        )
+
+    def record_acked(self, key: str, type_url: str, version: str, acked: Mapping[str, str]) -> None:
+        """``key``'s proxy ACKed ``version``, which held ``acked`` (name → version)."""
+        old = self._nodes[key].type_status(type_url)
+        new = dataclasses.replace(old, acked_version=version, acked=MappingProxyType(dict(acked)))
+        self._put_type(key, type_url, new)
+        self._emit(Acked(key, type_url, version))
+
+    def record_nacked(self, key: str, type_url: str, version: str, message: str) -> None:
+        """``key``'s proxy rejected ``version`` with Envoy's ``message``."""
+        nack = Nack(version=version, message=message, at=self._clock())
+        old = self._nodes[key].type_status(type_url)
+        self._put_type(key, type_url, dataclasses.replace(old, nacks=old.nacks + 1, last_nack=nack))
+        self._emit(Nacked(key, type_url, nack))
+
+    def record_gate_timeout(self, key: str) -> None:
+        """A make-before-break step of ``key`` went ahead without its ACK."""
+        old = self._nodes[key]
+        self._put(dataclasses.replace(old, gate_timeouts=old.gate_timeouts + 1))
+
+    def _put_type(self, key: str, type_url: str, status: TypeStatus) -> None:
+        old = self._nodes[key]
+        types = dict(old.types)
+        types[type_url] = status
+        self._put(dataclasses.replace(old, types=MappingProxyType(types)))
+
+    def _put(self, status: NodeStatus) -> None:
+        self._nodes[status.key] = status
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _emit(self, event: StatusEvent) -> None:
+        for observer in list(self._observers):
+            try:
+                observer(event)
+            except Exception:  # an observer bug must not break an ADS stream
+                self._log.exception("status observer %r failed on %r", observer, event)

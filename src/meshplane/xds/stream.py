@@ -1,0 +1,345 @@
+"""One state-of-the-world ADS stream: requests, responses, ACKs and safe ordering.
+
+An :class:`AdsStream` serves one Envoy over one gRPC stream. Everything it does
+happens on one task, driven by a single inbox of events — requests read from
+the proxy, new snapshots from the cache, and gate deadlines — so its state needs
+no locks and every decision is made in a well-defined order.
+
+Protocol rules it follows (``xds-envoy-notes.md`` §4):
+
+- every first request of a type on a stream is answered, even with nothing;
+- CDS and LDS responses list every resource, EDS and RDS only requested names;
+- a request carrying the latest nonce of its type is an ACK, or a NACK when it
+  has ``error_detail``; requests carrying an older nonce are stale and dropped;
+- the resource names in any current request replace the subscription, so a
+  subscription change piggybacked on an ACK is answered at once;
+- a response is sent only when its version differs from the last one *sent*,
+  so a NACKed version is never resent in a loop — only a change is sent.
+
+Make-before-break (§5.2). When a proxy already runs a snapshot and a new one
+arrives, sending all types at once drops requests: a route may name a cluster
+that is not warm yet, or a cluster may vanish while a route still names it.
+The stream walks the proxy over in ACK-gated steps, skipping those that change
+nothing:
+
+1. clusters := union of old and new (with their endpoints); wait for the CDS ACK and for
+   the EDS ACK of every added cluster (Envoy only routes to warm clusters);
+2. listeners := new; wait for the LDS ACK;
+3. routes := new; wait for the RDS ACK;
+4. clusters and endpoints := new, dropping the stale ones.
+
+A NACK abandons the remaining steps (the proxy keeps its last good config and
+nothing it may still use is removed); a gate that outlives ``ack_timeout`` is
+recorded and the walk goes on, so a silent proxy cannot wedge the stream.
+Snapshots arriving mid-walk are coalesced: the newest one is walked next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import discovery_pb2
+
+from meshplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_URLS, WILDCARD_TYPES
+from meshplane.xds import wire
+from meshplane.xds.cache import SnapshotCache
+from meshplane.xds.snapshot import Resource, Snapshot, version_of
+from meshplane.xds.status import StatusBoard
+
+Writer = Callable[[bytes], Awaitable[None]]
+"""Writes one serialized DiscoveryResponse to the proxy."""
+
+_END = object()
+
+
+@dataclasses.dataclass
+class _TypeState:
+    """What this stream has requested, sent and had ACKed for one type URL."""
+
+    subscribed: bool = False
+    names: frozenset[str] = frozenset()
+    answered: bool = False
+    nonce: str | None = None
+    sent_version: str | None = None
+    sent: dict[str, str] = dataclasses.field(default_factory=dict)
+    acked_nonce: str | None = None
+    acked: dict[str, str] = dataclasses.field(default_factory=dict)
+    nacks: int = 0
+
+    def latest_acked(self) -> bool:
+        """Whether the last response sent has been ACKed."""
+        return self.nonce is not None and self.acked_nonce == self.nonce
+
+
+@dataclasses.dataclass
+class _Gate:
+    """The condition a make-before-break step waits for before the next one."""
+
+    step: str
+    ready: Callable[[], bool]
+    nacks_at_start: dict[str, int]
+    deadline: float
+
+
+Step = Callable[[], Awaitable[_Gate | None]]
+
+
+class AdsStream:
+    """Serves one proxy over one SotW ADS stream until the proxy or server ends it."""
+
+    def __init__(
+        self,
+        *,
+        cache: SnapshotCache,
+        board: StatusBoard,
+        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        write: Writer,
+        ack_timeout: float,
+        logger: logging.Logger,
+    ) -> None:
+        """Serve ``requests`` from ``cache``, recording into ``board``."""
+        self._cache = cache
+        self._board = board
+        self._requests = requests
+        self._write = write
+        self._ack_timeout = ack_timeout
+        self._log = logger
+        self._inbox: asyncio.Queue[object] = asyncio.Queue()
+        self._types = {t: _TypeState() for t in TYPE_URLS}
+        self._key: str | None = None
+        self._unwatch: Callable[[], None] | None = None
+        self._targets: dict[str, dict[str, Resource]] | None = None
+        self._pending: Snapshot | None = None
+        self._steps: collections.deque[Step] = collections.deque()
+        self._gate: _Gate | None = None
+        self._nonces = 0
+
+    async def run(self) -> None:
+        """Process events until the proxy closes the stream (or the task is cancelled)."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.create_task(self._read())
+        try:
+            while True:
+                timeout = None if self._gate is None else max(self._gate.deadline - loop.time(), 0)
+                try:
+                    event = await asyncio.wait_for(self._inbox.get(), timeout)
+                except TimeoutError:
+                    event = None  # a gate's deadline passed; _advance handles it
+                if event is _END:
+                    return
+                if isinstance(event, discovery_pb2.DiscoveryRequest):
+                    await self._on_request(event)
+                elif isinstance(event, Snapshot):
+                    await self._on_snapshot(event)
+                await self._advance()
+        finally:
+            reader.cancel()
+            if self._unwatch is not None:
+                self._unwatch()
+            if self._key is not None:
+                self._board.record_disconnected(self._key)
+                self._log.info("xds: %s disconnected", self._key)
+
+    async def _read(self) -> None:
+        try:
+            async for request in self._requests:
+                self._inbox.put_nowait(request)
+        except Exception as exc:  # the transport failed: the proxy is gone either way
+            self._log.debug("xds: stream %s read ended: %r", self._key, exc)
+        finally:
+            self._inbox.put_nowait(_END)
+
+    # -- requests ----------------------------------------------------------------
+
+    def _start(self, node: base_pb2.Node) -> str:
+        # With set_node_on_first_message_only the node is in the first message only.
+        key = self._cache.node_hash(node)
+        self._key = key
+        self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
+        self._board.record_connected(key, node)
+        self._log.info("xds: %s connected (node %s)", key, node.id)
+        snapshot = self._cache.snapshot(key)
+        if snapshot is not None:
+            self._adopt(snapshot)
+        return key
+
+    async def _on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
+        key = self._key if self._key is not None else self._start(request.node)
+        type_url = request.type_url
+        state = self._types.get(type_url)
+        if state is None:
+            self._log.warning("xds: %s requested unsupported type %s", key, type_url)
+            return
+        nonce = request.response_nonce
+        if nonce:
+            if nonce != state.nonce:
+                self._log.debug("xds: %s stale nonce %s for %s", key, nonce, type_url)
+                return
+            if request.HasField("error_detail"):
+                # Envoy reports its *last accepted* version; the rejected one is ours.
+                version = state.sent_version or ""
+                message = request.error_detail.message
+                state.nacks += 1
+                self._board.record_nacked(key, type_url, version, message)
+                self._log.warning("xds: %s NACKed %s %s: %s", key, type_url, version, message)
+            elif state.acked_nonce != nonce:
+                state.acked_nonce = nonce
+                state.acked = dict(state.sent)
+                self._board.record_acked(key, type_url, state.sent_version or "", state.sent)
+        state.subscribed = True
+        if type_url not in WILDCARD_TYPES:
+            state.names = frozenset(request.resource_names)
+        await self._reconcile(type_url)
+
+    async def _reconcile(self, type_url: str) -> bool:
+        """Send ``type_url`` if the proxy subscribed and its content differs from the last sent."""
+        state = self._types[type_url]
+        if self._targets is None or not state.subscribed:
+            return False  # no snapshot yet: hold the request, as go-control-plane does
+        pool = self._targets[type_url]
+        if type_url in WILDCARD_TYPES:
+            chosen = pool
+        else:
+            chosen = {n: pool[n] for n in state.names if n in pool}
+        version = version_of(chosen.values())
+        if state.answered and version == state.sent_version:
+            return False
+        self._nonces += 1
+        nonce = str(self._nonces)
+        ordered = [chosen[n] for n in sorted(chosen)]
+        response = wire.discovery_response(version, [r.framed for r in ordered], type_url, nonce)
+        state.answered = True
+        state.nonce = nonce
+        state.sent_version = version
+        state.sent = {r.name: r.version for r in ordered}
+        assert self._key is not None
+        self._board.record_sent(self._key, type_url, version)
+        self._log.debug("xds: %s <- %s %s (%d)", self._key, type_url, version, len(ordered))
+        await self._write(response)
+        return True
+
+    # -- snapshots and make-before-break ----------------------------------------------
+
+    def _adopt(self, snapshot: Snapshot) -> None:
+        # A proxy that runs nothing from us yet needs no ordering: Envoy itself
+        # initialises clusters, then endpoints, then listeners and routes.
+        self._targets = {t: dict(snapshot.resources(t)) for t in TYPE_URLS}
+
+    async def _on_snapshot(self, snapshot: Snapshot) -> None:
+        if self._targets is None:
+            self._adopt(snapshot)
+            for type_url in TYPE_URLS:
+                await self._reconcile(type_url)
+            return
+        self._pending = snapshot
+
+    async def _advance(self) -> None:
+        """Run make-before-break steps as far as their gates allow."""
+        loop = asyncio.get_running_loop()
+        while True:
+            gate = self._gate
+            if gate is not None:
+                nacked = [t for t, n in gate.nacks_at_start.items() if self._types[t].nacks > n]
+                if nacked:
+                    self._log.warning(
+                        "xds: %s rejected %s during step %r; keeping its last good config",
+                        self._key,
+                        ", ".join(nacked),
+                        gate.step,
+                    )
+                    self._steps.clear()
+                elif not gate.ready():
+                    if loop.time() < gate.deadline:
+                        return
+                    assert self._key is not None
+                    self._board.record_gate_timeout(self._key)
+                    self._log.warning(
+                        "xds: %s no ACK for step %r within %.1fs; going on",
+                        self._key,
+                        gate.step,
+                        self._ack_timeout,
+                    )
+                self._gate = None
+            if not self._steps:
+                if self._pending is None:
+                    return
+                new, self._pending = self._pending, None
+                self._steps.extend(
+                    functools.partial(step, new)
+                    for step in (
+                        self._add_clusters,
+                        self._replace_listeners,
+                        self._replace_routes,
+                        self._prune_clusters,
+                    )
+                )
+                continue
+            step = self._steps.popleft()
+            self._gate = await step()
+
+    def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> _Gate:
+        return _Gate(
+            step=step,
+            ready=ready,
+            nacks_at_start={t: self._types[t].nacks for t in types},
+            deadline=asyncio.get_running_loop().time() + self._ack_timeout,
+        )
+
+    async def _add_clusters(self, new: Snapshot) -> _Gate | None:
+        """Step 1: old and new clusters and endpoints together; wait for added ones to warm."""
+        assert self._targets is not None
+        targets = self._targets
+        before = set(targets[CLUSTER])
+        targets[CLUSTER] = {**targets[CLUSTER], **new.resources(CLUSTER)}
+        targets[ENDPOINT] = {**targets[ENDPOINT], **new.resources(ENDPOINT)}
+        # Route configurations only new listeners name are safe to offer early.
+        targets[ROUTE] = {**new.resources(ROUTE), **targets[ROUTE]}
+        clusters_sent = await self._reconcile(CLUSTER)
+        await self._reconcile(ENDPOINT)
+        await self._reconcile(ROUTE)
+        warming = {
+            ref
+            for name, cluster in new.resources(CLUSTER).items()
+            if name not in before
+            for ref in cluster.references
+            if ref in targets[ENDPOINT]
+        }
+        if not clusters_sent and not warming:
+            return None
+        cds, eds = self._types[CLUSTER], self._types[ENDPOINT]
+
+        def ready() -> bool:
+            return (not clusters_sent or cds.latest_acked()) and warming <= eds.acked.keys()
+
+        return self._gate_on("add clusters", ready, CLUSTER, ENDPOINT)
+
+    async def _replace_listeners(self, new: Snapshot) -> _Gate | None:
+        """Step 2: the new listeners; wait for their ACK."""
+        assert self._targets is not None
+        self._targets[LISTENER] = dict(new.resources(LISTENER))
+        if not await self._reconcile(LISTENER):
+            return None
+        return self._gate_on("replace listeners", self._types[LISTENER].latest_acked, LISTENER)
+
+    async def _replace_routes(self, new: Snapshot) -> _Gate | None:
+        """Step 3: the new route configurations; wait for their ACK."""
+        assert self._targets is not None
+        self._targets[ROUTE] = dict(new.resources(ROUTE))
+        if not await self._reconcile(ROUTE):
+            return None
+        return self._gate_on("replace routes", self._types[ROUTE].latest_acked, ROUTE)
+
+    async def _prune_clusters(self, new: Snapshot) -> _Gate | None:
+        """Step 4: exactly the new clusters and endpoints; no route names the stale ones now."""
+        assert self._targets is not None
+        self._targets[CLUSTER] = dict(new.resources(CLUSTER))
+        self._targets[ENDPOINT] = dict(new.resources(ENDPOINT))
+        await self._reconcile(CLUSTER)
+        await self._reconcile(ENDPOINT)
+        return None
