@@ -47,9 +47,9 @@ async def _put(session: aiohttp.ClientSession, url: str, body: Any) -> None:
 
 
 async def _endpoints(base: str) -> Any:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{base}/meshplane/v1/meshes/demos/endpoints") as answer:
-            return await answer.json()
+    url = f"{base}/meshplane/v1/meshes/demos/endpoints"
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        return await answer.json()
 
 
 def test_health_registration_and_withdrawal(tmp_path: Path) -> None:

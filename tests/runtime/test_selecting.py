@@ -155,7 +155,8 @@ def test_stored_objects_take_mesh_and_name_from_the_twin_arn() -> None:
             "metadata": {"name": "vn-a", "namespace": "demos"},
             "spec": {"awsName": "ignored", "meshRef": {"name": "m"}, "podSelector": {}},
             "status": {
-                "virtualNodeARN": "arn:aws:appmesh:us-west-2:123456789012:mesh/demos/virtualNode/vn-a_demos"
+                "virtualNodeARN": "arn:aws:appmesh:us-west-2:123456789012:"
+                "mesh/demos/virtualNode/vn-a_demos"
             },
         },
         {

@@ -135,7 +135,7 @@ def test_a_crashed_app_is_restarted_and_serves_again() -> None:
 
     first, second = asyncio.run(scenario())
     assert first != second
-    assert not alive(first) and not alive(second)
+    assert [alive(first), alive(second)] == [False, False]
 
 
 def test_the_forwarder_refuses_when_no_replica_is_ready() -> None:
@@ -163,7 +163,7 @@ def test_a_taken_publish_address_fails_start() -> None:
             [_backend("b", "1.0", publish=Address("127.0.0.1", port))], BARE, lambda n, line: None
         )
         try:
-            with pytest.raises(OSError):
+            with pytest.raises(OSError, match="address already in use"):
                 await supervisor.start()
             assert supervisor.replicas == []
         finally:

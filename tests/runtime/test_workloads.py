@@ -178,7 +178,8 @@ def test_empty_documents_are_skipped_but_counted() -> None:
         ),
         (
             _one(spec="{command: [app], port: 80, image: nginx}"),
-            "document 1: spec.image: unknown field (allowed: command, env, port, replicas, publish)",
+            "document 1: spec.image: unknown field "
+            "(allowed: command, env, port, replicas, publish)",
         ),
     ],
 )

@@ -91,6 +91,22 @@ def _signal_group(pgid: int, signum: signal.Signals) -> None:
         os.killpg(pgid, signum)
 
 
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _group_gone(pgid: int, deadline: float, clock: Callable[[], float]) -> None:
+    """Wait (bounded) until no process of the group is left; signal delivery is asynchronous."""
+    while _group_exists(pgid) and clock() < deadline:
+        await asyncio.sleep(0.01)
+
+
 class ManagedProcess:
     """Runs one :class:`ProcessSpec` until :meth:`stop`, restarting it when it dies."""
 
@@ -160,8 +176,9 @@ class ManagedProcess:
         assert process.stdout is not None  # PIPE was requested
         pump = asyncio.create_task(self._pump(process.stdout))
         code = await process.wait()
-        # The leader is gone; whatever it left in its group goes too.
+        # The leader is gone; whatever it left in its group goes too, before we return.
         _signal_group(process.pid, signal.SIGKILL)
+        await _group_gone(process.pid, deadline=self.clock() + 2.0, clock=self.clock)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(pump, 2.0)
         self.last_exit, self.pid, self._process = code, None, None
