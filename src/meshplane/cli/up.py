@@ -31,7 +31,7 @@ from meshplane.runtime import (
     virtualnodes,
     workloads,
 )
-from meshplane.runtime.ports import LOOPBACK
+from meshplane.runtime.ports import LOOPBACK, PortAllocator
 
 _STARTUP_SECONDS = 30.0
 
@@ -41,6 +41,28 @@ def _serve_spec(api_port: int, xds_port: int, data_dir: Path) -> processes.Proce
     argv += ["--api-port", str(api_port), "--xds-port", str(xds_port)]
     argv += ["--data-dir", str(data_dir), "--host", LOOPBACK]
     return processes.ProcessSpec("control-plane", argv, dict(os.environ))
+
+
+async def _node_source(
+    client: controlplane.ControlPlaneClient, path: Path, namespace: str, console: Console
+) -> supervising.NodeSource:
+    """Apply PATH's manifests; VirtualNodes then come from the control plane (or the files)."""
+    if await client.apply(path, namespace) is not None:
+
+        async def from_server() -> list[selecting.VirtualNodeView]:
+            return await client.virtual_nodes() or []
+
+        return from_server
+    console.print(
+        "[yellow]this control plane serves no manifest front door yet: manifests not "
+        "applied; VirtualNodes are read from the files[/]",
+        soft_wrap=True,
+    )
+
+    async def from_files() -> list[selecting.VirtualNodeView]:
+        return virtualnodes.read_directory(path, namespace)
+
+    return from_files
 
 
 async def _run(
@@ -53,12 +75,14 @@ async def _run(
     data_dir: Path,
     console: Console,
 ) -> int:
-    """The body of ``up``; returns the exit code."""
+    """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything."""
     sink = status.console_sink(console)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    ports = PortAllocator()
+    api_port, xds_port = api_port or ports.allocate(), xds_port or ports.allocate()
 
     plane: processes.ManagedProcess | None = None
     plane_task: asyncio.Task[None] | None = None
@@ -70,42 +94,39 @@ async def _run(
         server = f"http://{LOOPBACK}:{api_port}"
     client = controlplane.ControlPlaneClient(server)
     supervisor: supervising.Supervisor | None = None
-    try:
+
+    async def session() -> None:
+        nonlocal supervisor
         await client.wait_healthy(
             time.monotonic() + _STARTUP_SECONDS,
             still_starting=lambda: plane is None or plane.restarts == 0,
         )
-        applied = await client.apply(path, namespace)
-        source: supervising.NodeSource
-        if applied is None:
-            console.print(
-                "[yellow]this control plane serves no manifest front door yet: manifests not "
-                "applied; VirtualNodes read from the files[/]"
-            )
-
-            async def from_files() -> list[selecting.VirtualNodeView]:
-                return virtualnodes.read_directory(path, namespace)
-
-            source = from_files
-        else:
-
-            async def from_server() -> list[selecting.VirtualNodeView]:
-                return await client.virtual_nodes() or []
-
-            source = from_server
+        source = await _node_source(client, path, namespace, console)
         options = supervising.RuntimeOptions(xds=(LOOPBACK, xds_port))
-        supervisor = supervising.Supervisor(found, options, sink, client, source)
+        supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
+        if not console.is_terminal:  # logs only: a redrawn table would garble a log file
+            await asyncio.Event().wait()
         with Live(status.table(supervisor), console=console, refresh_per_second=2) as live:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.5)
+            while True:
+                await asyncio.sleep(0.5)
                 live.update(status.table(supervisor))
+
+    work = asyncio.create_task(session())
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            work.result()  # only errors end the session on its own
         return 0
     except (controlplane.ControlPlaneError, OSError) as error:
         console.print(f"[red]error:[/] {error}")
         return 1
     finally:
+        for task in (work, stopped):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         console.print("stopping: workloads, sidecars, control plane…")
         if supervisor is not None:
             await supervisor.stop()

@@ -69,6 +69,9 @@ def table(supervisor: Supervisor) -> Table:
         )
     for workload, reason in sorted(supervisor.waiting.items()):
         grid.add_row(workload, "-", "-", "-", "-", Text("waiting", style="yellow"), reason[:60])
-    for name, forwarder in sorted(supervisor.forwarders.items()):
-        grid.caption = (grid.caption or "") + f"{name}: http://{forwarder.host}:{forwarder.port}  "
+    published = [
+        f"{name}: http://{forwarder.host}:{forwarder.port}"
+        for name, forwarder in sorted(supervisor.forwarders.items())
+    ]
+    grid.caption = "   ".join(published) or None
     return grid
