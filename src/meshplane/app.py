@@ -1,7 +1,7 @@
 """The composition root: builds every component from :class:`Settings` and runs them.
 
 Layer 4, the only module that knows every part: the store, the domain service,
-the REST API and (as they land) the sync stage and the xDS server. Clock and id
+the REST API, the manifest front door, the sync stage and the xDS server. Clock and id
 factory are chosen here, so everything below can take them as parameters.
 """
 
@@ -12,16 +12,21 @@ import contextlib
 import dataclasses
 import signal
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
 from meshplane.api import operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
+from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
 from meshplane.store.sqlite import SqliteStore
+from meshplane.sync.syncing import Sync
+from meshplane.xds.cache import SnapshotCache
+from meshplane.xds.server import AdsServer
 
 
 @dataclasses.dataclass
@@ -31,7 +36,36 @@ class ControlPlane:
     settings: Settings
     store: SqliteStore
     services: operations.Services
+    front_door: FrontDoor
+    ads: AdsServer
+    sync: Sync
     api_port: int = 0
+    xds_port: int = 0
+
+    def proxies(self) -> list[dict[str, Any]]:
+        """Every proxy the xDS server has seen: sync state, NACKs, translation warnings."""
+        report = []
+        for key, status in sorted(self.ads.status.nodes().items()):
+            published = self.sync.published.get(key)
+            report.append(
+                {
+                    "key": key,
+                    "nodeId": status.node.id,
+                    "connected": status.connected,
+                    "revision": published.revision if published else None,
+                    "warnings": list(published.warnings) if published else [],
+                    "types": {
+                        type_url.rsplit(".", 1)[-1]: {
+                            "sent": t.sent_version,
+                            "acked": t.acked_version,
+                            "nacks": t.nacks,
+                            "lastNack": t.last_nack.message if t.last_nack else None,
+                        }
+                        for type_url, t in sorted(status.types.items())
+                    },
+                }
+            )
+        return report
 
 
 def build(
@@ -45,21 +79,39 @@ def build(
         tagging=Tagging(store, account),
         discovery=Discovery(store, settings.account_id),
     )
-    return ControlPlane(settings, store, services)
+    cache = SnapshotCache()
+    ads = AdsServer(cache, clock=clock)
+    return ControlPlane(
+        settings,
+        store,
+        services,
+        FrontDoor(services.resources, clock, ids),
+        ads,
+        Sync(store, cache, ads.status),
+    )
 
 
 @contextlib.asynccontextmanager
 async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
-    """Serve the API on the configured host and port until the block exits."""
-    runner = web.AppRunner(server.build_app(plane.services), access_log=None)
+    """Serve xDS and the API on the configured host and ports until the block exits."""
+    settings = plane.settings
+    plane.xds_port = await plane.ads.start(settings.host, settings.xds_port)
+    syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
+    runner = web.AppRunner(
+        server.build_app(plane.services, plane.front_door, plane.proxies), access_log=None
+    )
     await runner.setup()
-    site = web.TCPSite(runner, plane.settings.host, plane.settings.api_port, reuse_port=False)
+    site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
     await site.start()
-    plane.api_port = _bound_port(runner, plane.settings.api_port)
+    plane.api_port = _bound_port(runner, settings.api_port)
     try:
         yield plane
     finally:
         await runner.cleanup()
+        syncing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await syncing
+        await plane.ads.stop(grace=0)
         plane.store.close()
 
 

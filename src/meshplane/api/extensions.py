@@ -1,12 +1,15 @@
 """meshplane's own endpoints beside the App Mesh API, under ``/meshplane/v1/``.
 
 App Mesh had no API for these because AWS ran the data plane: endpoint
-registration for the local runtime. Errors use the same App Mesh error types.
+registration for the local runtime, and the sync state of every proxy (what
+``proxy-status`` shows in Istio: did my change reach Envoy, and if not, why).
+Errors use the same App Mesh error types.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,8 +28,17 @@ async def _body(request: web.Request) -> Any:
         raise errors.BadRequestException(f"The request body is not valid JSON: {exc}") from exc
 
 
-def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None:
+ProxyReport = Callable[[], list[dict[str, Any]]]
+"""Returns the sync state of every proxy (supplied by the composition root)."""
+
+
+def add_routes(
+    app: web.Application, services_key: web.AppKey[Services], proxies: ProxyReport | None = None
+) -> None:
     """Register the extension routes on the API application."""
+
+    async def get_proxies(_request: web.Request) -> web.Response:
+        return web.json_response({"proxies": proxies() if proxies else []})
 
     async def put_endpoints(request: web.Request) -> web.Response:
         try:
@@ -69,3 +81,4 @@ def add_routes(app: web.Application, services_key: web.AppKey[Services]) -> None
 
     app.router.add_put(f"{PREFIX}/meshes/{{mesh}}/virtualNodes/{{node}}/endpoints", put_endpoints)
     app.router.add_get(f"{PREFIX}/meshes/{{mesh}}/endpoints", get_endpoints)
+    app.router.add_get(f"{PREFIX}/proxies", get_proxies)

@@ -17,7 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import extensions, operations, rendering
+from meshplane.api import extensions, manifests, operations, rendering
+from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,11 @@ async def _unknown(request: web.Request) -> web.Response:
     )
 
 
-def build_app(services: operations.Services) -> web.Application:
+def build_app(
+    services: operations.Services,
+    front_door: FrontDoor | None = None,
+    proxies: extensions.ProxyReport | None = None,
+) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening)."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app[SERVICES_KEY] = services
@@ -131,6 +136,8 @@ def build_app(services: operations.Services) -> web.Application:
             operation.http["method"], operation.http["requestUri"], _handler(operation, table[name])
         )
     app.router.add_get("/healthz", _healthz)
-    extensions.add_routes(app, SERVICES_KEY)
+    extensions.add_routes(app, SERVICES_KEY, proxies)
+    if front_door is not None:
+        manifests.add_routes(app, front_door)
     app.router.add_route("*", "/{tail:.*}", _unknown)
     return app

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, app, settings
+from meshplane.cli import manifests
 
 cli = typer.Typer(
     name="meshplane",
@@ -64,6 +65,7 @@ def serve(
     def ready(plane: app.ControlPlane) -> None:
         endpoint = f"http://{config.host}:{plane.api_port}"
         console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
+        console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
         console.print(f"  store: {plane.store.path} (schema v{plane.store.schema_version})")
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
         console.print("  stop:  Ctrl-C")
@@ -78,6 +80,9 @@ def demo() -> None:
     from meshplane.cli import demo as walkthrough  # noqa: PLC0415 - keeps `--help` fast
 
     raise typer.Exit(walkthrough.run())
+
+
+manifests.register(cli)
 
 
 def main() -> None:

@@ -67,6 +67,30 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX endpoints_by_node ON endpoints (mesh, virtual_node);
     """,
+    # 3: v1beta2 manifest objects (meshplane apply) and the events that explain their state.
+    """
+    CREATE TABLE manifest_objects (
+        kind       TEXT NOT NULL,
+        namespace  TEXT NOT NULL,  -- '' for cluster-scoped kinds
+        name       TEXT NOT NULL,
+        document   TEXT NOT NULL,  -- the object as JSON (metadata, spec, status)
+        PRIMARY KEY (kind, namespace, name)
+    );
+    CREATE TABLE manifest_events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind       TEXT NOT NULL,
+        namespace  TEXT NOT NULL,
+        name       TEXT NOT NULL,
+        uid        TEXT NOT NULL,
+        type       TEXT NOT NULL,  -- Normal | Warning
+        reason     TEXT NOT NULL,
+        message    TEXT NOT NULL,
+        count      INTEGER NOT NULL,
+        first_at   REAL NOT NULL,
+        last_at    REAL NOT NULL
+    );
+    CREATE INDEX manifest_events_by_object ON manifest_events (kind, namespace, name, id);
+    """,
 ]
 
 

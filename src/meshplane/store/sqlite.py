@@ -60,6 +60,11 @@ class Transaction:
         self._clock = clock
         self.changes: list[Change] = []
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for store modules whose rows commit with this transaction."""
+        return self._conn
+
     # -- resources ---------------------------------------------------------------------------
 
     def get(self, key: ResourceKey) -> Record | None:

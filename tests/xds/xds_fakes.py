@@ -1,0 +1,108 @@
+"""A protocol-level fake ADS client over real gRPC, for driving the server step by step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+
+import grpc
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from google.rpc import status_pb2
+
+from meshplane.envoy import resources
+
+
+class FakeAdsClient:
+    """One SotW ADS stream that sends exactly the requests a test tells it to."""
+
+    def __init__(self, port: int, node_id: str, replica: str | None = None) -> None:
+        self.port = port
+        self.node = base_pb2.Node(id=node_id, cluster=node_id)
+        if replica is not None:
+            self.node.metadata.update({"meshplane": {"replica": replica}})
+        self._channel: grpc.aio.Channel | None = None
+        self._call: grpc.aio.StreamStreamCall | None = None
+        self._sent_node = False
+
+    async def __aenter__(self) -> FakeAdsClient:
+        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
+        self._call = stub.StreamAggregatedResources()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    async def request(
+        self,
+        type_url: str,
+        names: Iterable[str] = (),
+        version: str = "",
+        nonce: str = "",
+        error: str | None = None,
+    ) -> None:
+        """Send one DiscoveryRequest; the node goes in the first message only, like Envoy."""
+        assert self._call is not None
+        request = discovery_pb2.DiscoveryRequest(
+            type_url=type_url,
+            resource_names=list(names),
+            version_info=version,
+            response_nonce=nonce,
+        )
+        if not self._sent_node:
+            request.node.CopyFrom(self.node)
+            self._sent_node = True
+        if error is not None:
+            request.error_detail.CopyFrom(status_pb2.Status(code=13, message=error))
+        await self._call.write(request)
+
+    async def receive(self) -> discovery_pb2.DiscoveryResponse:
+        """The next response (the caller bounds the wait)."""
+        assert self._call is not None
+        response = await self._call.read()
+        assert response is not grpc.aio.EOF, "stream closed"
+        assert isinstance(response, discovery_pb2.DiscoveryResponse)
+        return response
+
+    async def ack(
+        self, response: discovery_pb2.DiscoveryResponse, names: Iterable[str] | None = None
+    ) -> None:
+        """ACK ``response``, optionally changing the subscription (a piggybacked change)."""
+        await self.request(
+            response.type_url,
+            names if names is not None else names_of(response),
+            version=response.version_info,
+            nonce=response.nonce,
+        )
+
+    async def nack(
+        self, response: discovery_pb2.DiscoveryResponse, accepted_version: str, message: str
+    ) -> None:
+        """NACK ``response`` the way Envoy does: last accepted version plus error_detail."""
+        await self.request(
+            response.type_url,
+            names_of(response),
+            version=accepted_version,
+            nonce=response.nonce,
+            error=message,
+        )
+
+
+def names_of(response: discovery_pb2.DiscoveryResponse) -> list[str]:
+    """The resource names in a response (decoded from its Anys)."""
+    kind = resources.message_type(response.type_url)
+    return [resources.name_of(kind.FromString(r.value)) for r in response.resources]
