@@ -100,20 +100,41 @@ def test_refusals_carry_the_control_planes_message(tmp_path: Path) -> None:
     )
 
 
-def test_a_control_plane_without_manifest_endpoints_reads_as_unavailable(tmp_path: Path) -> None:
-    """apply and virtual_nodes answer None while the manifest front door is not served."""
+def test_the_echo_manifests_apply_and_their_nodes_join_the_mesh_once_labelled(
+    tmp_path: Path,
+) -> None:
+    """apply sends the directory; VirtualNodes have no mesh until the namespace is labelled."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "echo"
 
-    async def scenario() -> tuple[Any, Any]:
-        (tmp_path / "data").mkdir()
-        (tmp_path / "m.yaml").write_text("kind: Mesh\nmetadata: {name: demos}\n")
-        async with control_plane(tmp_path / "data") as base:
+    async def scenario() -> tuple[list[str], list[Any], list[Any]]:
+        config = settings.load(environ={}, data_dir=tmp_path, api_port=0)
+        async with app.running(app.build(config)) as plane:
+            base = f"http://127.0.0.1:{plane.api_port}"
             client = ControlPlaneClient(base)
             try:
-                return await client.apply(tmp_path, "demos"), await client.virtual_nodes()
+                lines = await client.apply(example, "demos") or []
+                before = await client.virtual_nodes() or []
+                async with aiohttp.ClientSession() as session:
+                    url = f"{base}/meshplane/v1/namespaces/demos/labels"
+                    async with session.post(url, json={"labels": {"mesh": "demos"}}) as answer:
+                        assert answer.status == 200, await answer.text()
+                after = await client.virtual_nodes() or []
             finally:
                 await client.close()
+        return lines, before, after
 
-    assert asyncio.run(scenario()) == (None, None)
+    lines, before, after = asyncio.run(scenario())
+    assert "virtualnode.appmesh.k8s.aws/vn-echo-backend-blue created" in lines
+    assert [(n.namespace, n.name, n.mesh) for n in before] == [
+        ("demos", "vn-echo-backend-blue", None),
+        ("demos", "vn-echo-backend-green", None),
+        ("demos", "vn-echo-frontend-blue", None),
+    ]
+    assert [(n.aws_name, n.mesh, n.listener_ports) for n in after] == [
+        ("vn-echo-backend-blue", "demos", (80,)),
+        ("vn-echo-backend-green", "demos", (80,)),
+        ("vn-echo-frontend-blue", "demos", (80,)),
+    ]
 
 
 def test_an_unreachable_control_plane_times_out_with_its_address() -> None:

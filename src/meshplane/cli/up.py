@@ -10,7 +10,6 @@ with their Envoy sidecars until Ctrl-C or SIGTERM — and leave no process behin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -47,7 +46,10 @@ async def _node_source(
     client: controlplane.ControlPlaneClient, path: Path, namespace: str, console: Console
 ) -> supervising.NodeSource:
     """Apply PATH's manifests; VirtualNodes then come from the control plane (or the files)."""
-    if await client.apply(path, namespace) is not None:
+    applied = await client.apply(path, namespace)
+    if applied is not None:
+        for line in applied:
+            console.print(f"apply | {line}", markup=False, highlight=False, soft_wrap=True)
 
         async def from_server() -> list[selecting.VirtualNodeView]:
             return await client.virtual_nodes() or []
@@ -125,8 +127,7 @@ async def _run(
     finally:
         for task in (work, stopped):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(work, stopped, return_exceptions=True)  # already reported
         console.print("stopping: workloads, sidecars, control plane…")
         if supervisor is not None:
             await supervisor.stop()

@@ -6,10 +6,11 @@ plane the way it would talk to a remote one (``meshplane up --server URL``):
 * ``GET /healthz`` — ready to serve;
 * ``PUT /meshplane/v1/meshes/{mesh}/virtualNodes/{vn}/endpoints`` — where one
   replica receives mesh traffic (``source`` = replica name; ``[]`` withdraws);
-* the manifest front door — applying a directory and listing VirtualNode
-  objects. Its HTTP shape is :data:`APPLY_PATH` and :data:`OBJECTS_PATH`; a
-  control plane without it answers 404, which callers treat as "not available"
-  (they then fall back to reading the manifests from disk).
+* the manifest front door — ``POST /meshplane/v1/manifests/apply`` with
+  ``{"sources": [{"name", "text"}], "namespace"}`` (what ``meshplane apply``
+  sends) and ``GET /meshplane/v1/objects/virtualnodes`` (``{"items": [...]}``,
+  objects as ``get -o yaml`` shows them). A control plane without it answers
+  404, which callers treat as "not available" (they then read the files).
 
 Proxies are never used (``trust_env=False``): the runtime sets HTTP_PROXY for
 its apps, not for itself.
@@ -29,10 +30,8 @@ import aiohttp
 from meshplane.runtime import selecting, virtualnodes
 
 EXTENSIONS = "/meshplane/v1"
-APPLY_PATH = f"{EXTENSIONS}/manifests"
-"""POST a multi-document YAML body (``?namespace=`` defaults unnamespaced objects)."""
-OBJECTS_PATH = f"{EXTENSIONS}/manifests"
-"""GET ``?kind=VirtualNode`` → ``{"items": [<object as get -o yaml shows it>, ...]}``."""
+APPLY_PATH = f"{EXTENSIONS}/manifests/apply"
+VIRTUAL_NODES_PATH = f"{EXTENSIONS}/objects/virtualnodes"
 
 
 class ControlPlaneError(Exception):
@@ -87,7 +86,9 @@ class ControlPlaneClient:
 
     @staticmethod
     def _failure(method: str, path: str, status: int, body: Any) -> ControlPlaneError:
-        message = body.get("message") if isinstance(body, Mapping) else body
+        message = body
+        if isinstance(body, Mapping):  # App Mesh errors carry a message, the front door errors
+            message = body.get("message") or "; ".join(map(str, body.get("errors") or []))
         return ControlPlaneError(f"{method} {path}: {status} {message or ''}".rstrip())
 
     async def healthy(self) -> bool:
@@ -126,31 +127,36 @@ class ControlPlaneClient:
         if status != 200:
             raise self._failure("PUT", path, status, answer)
 
-    async def apply(self, directory: Path, namespace: str) -> Any | None:
-        """Apply every manifest under ``directory``; None if the front door is not served."""
-        text = "\n---\n".join(
-            file.read_text(encoding="utf-8") for file in _manifest_files(directory)
-        )
-        status, answer = await self._request(
-            "POST",
-            APPLY_PATH,
-            params={"namespace": namespace},
-            data=text.encode(),
-            headers={"Content-Type": "application/yaml"},
-        )
-        if _route_missing(status, answer):
-            return None
-        if status != 200:
-            raise self._failure("POST", APPLY_PATH, status, answer)
-        return answer
+    async def apply(self, directory: Path, namespace: str | None) -> list[str] | None:
+        """Apply every manifest under ``directory`` at once; kubectl-style result lines.
 
-    async def virtual_nodes(self) -> list[selecting.VirtualNodeView] | None:
-        """Every VirtualNode object the control plane holds; None if it serves no manifests."""
-        status, answer = await self._request("GET", OBJECTS_PATH, params={"kind": "VirtualNode"})
+        None if the control plane serves no manifest front door.
+        """
+        sources = [
+            {"name": str(file), "text": file.read_text(encoding="utf-8")}
+            for file in _manifest_files(directory)
+        ]
+        if not sources:
+            return []
+        body = {"sources": sources, "namespace": namespace}
+        status, answer = await self._request("POST", APPLY_PATH, json=body)
         if _route_missing(status, answer):
             return None
         if status != 200 or not isinstance(answer, Mapping):
-            raise self._failure("GET", OBJECTS_PATH, status, answer)
+            raise self._failure("POST", APPLY_PATH, status, answer)
+        lines = []
+        for result in answer.get("results") or []:
+            lines.append(str(result.get("line", "")))
+            lines += [f"Warning: {warning}" for warning in result.get("warnings") or []]
+        return lines
+
+    async def virtual_nodes(self) -> list[selecting.VirtualNodeView] | None:
+        """Every VirtualNode object the control plane holds; None if it serves no manifests."""
+        status, answer = await self._request("GET", VIRTUAL_NODES_PATH)
+        if _route_missing(status, answer):
+            return None
+        if status != 200 or not isinstance(answer, Mapping):
+            raise self._failure("GET", VIRTUAL_NODES_PATH, status, answer)
         return virtualnodes.views(answer.get("items") or [])
 
 
