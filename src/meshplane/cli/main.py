@@ -11,6 +11,7 @@ from rich.console import Console
 
 from meshplane import __version__, app, settings
 from meshplane.cli import manifests
+from meshplane.cli import up as up_command
 
 cli = typer.Typer(
     name="meshplane",
@@ -83,6 +84,7 @@ def demo() -> None:
 
 
 manifests.register(cli)
+up_command.register(cli)
 
 
 def main() -> None:
