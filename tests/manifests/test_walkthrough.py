@@ -30,6 +30,10 @@ def test_walkthrough_twins_every_object(cli: Cli, server: Server, tmp_path: Path
     api = appmesh(server)
     files = tmp_path / "echo"
     shutil.copytree(EXAMPLES, files)
+    # The walkthrough labels the namespace as its last step; start from it unlabelled.
+    (files / "namespace.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demos\n", encoding="utf-8"
+    )
 
     # 1. The namespace, unlabelled.
     assert cli.ok("apply", "-f", str(files / "namespace.yaml")) == "namespace/demos created\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from .conftest import free_port
 @contextlib.asynccontextmanager
 async def control_plane(data_dir: Path) -> AsyncIterator[str]:
     """A running control plane with mesh demos and virtual node vn-blue (listener 80)."""
-    config = settings.load(environ={}, data_dir=data_dir, api_port=0)
+    config = settings.load(environ={}, data_dir=data_dir, api_port=0, xds_port=0)
     async with app.running(app.build(config)) as plane:
         base = f"http://127.0.0.1:{plane.api_port}"
         async with aiohttp.ClientSession() as session:
@@ -104,10 +105,15 @@ def test_the_echo_manifests_apply_and_their_nodes_join_the_mesh_once_labelled(
     tmp_path: Path,
 ) -> None:
     """apply sends the directory; VirtualNodes have no mesh until the namespace is labelled."""
-    example = Path(__file__).resolve().parents[2] / "examples" / "echo"
+    example = tmp_path / "echo"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "echo", example)
+    # Start from the walkthrough's unlabelled namespace; labelling it is the step under test.
+    (example / "namespace.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demos\n", encoding="utf-8"
+    )
 
     async def scenario() -> tuple[list[str], list[Any], list[Any]]:
-        config = settings.load(environ={}, data_dir=tmp_path, api_port=0)
+        config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
         async with app.running(app.build(config)) as plane:
             base = f"http://127.0.0.1:{plane.api_port}"
             client = ControlPlaneClient(base)

@@ -43,7 +43,7 @@ def _serve_spec(api_port: int, xds_port: int, data_dir: Path) -> processes.Proce
 
 
 async def _node_source(
-    client: controlplane.ControlPlaneClient, path: Path, namespace: str, console: Console
+    client: controlplane.ControlPlaneClient, path: Path, namespace: str | None, console: Console
 ) -> supervising.NodeSource:
     """Apply PATH's manifests; VirtualNodes then come from the control plane (or the files)."""
     applied = await client.apply(path, namespace)
@@ -62,7 +62,7 @@ async def _node_source(
     )
 
     async def from_files() -> list[selecting.VirtualNodeView]:
-        return virtualnodes.read_directory(path, namespace)
+        return virtualnodes.read_directory(path, namespace or "default")
 
     return from_files
 
@@ -70,7 +70,7 @@ async def _node_source(
 async def _run(
     path: Path,
     found: list[workloads.Workload],
-    namespace: str,
+    namespace: str | None,
     server: str | None,
     api_port: int,
     xds_port: int,
@@ -147,8 +147,11 @@ def register(cli: typer.Typer) -> None:
             typer.Option("-f", "--filename", help="Directory of manifests and workloads.yaml."),
         ],
         namespace: Annotated[
-            str, typer.Option("-n", "--namespace", help="Namespace for objects that name none.")
-        ] = "default",
+            str | None,
+            typer.Option(
+                "-n", "--namespace", help="Namespace for objects that name none (else default)."
+            ),
+        ] = None,
         server: Annotated[
             str | None, typer.Option(help="Use this running control plane (http://host:port).")
         ] = None,

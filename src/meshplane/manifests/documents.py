@@ -19,6 +19,11 @@ from meshplane.manifests.objects import ManifestError, ManifestObject
 
 DEFAULT_NAMESPACE = "default"
 
+RUNTIME_API_VERSION = "meshplane.dev/v1alpha1"
+"""Documents of this API version (``Workload``) describe processes for ``meshplane up``, not
+control-plane objects: they live beside the manifests in one directory, and ``apply`` passes
+over them so ``meshplane apply -f examples/echo`` works as ``kubectl apply -f`` did."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Document:
@@ -45,6 +50,8 @@ def parse(text: str, source: str, namespace: str | None = None) -> list[Document
     documents: list[Document] = []
     loaded, malformed = _load(text, source)
     for index, body in loaded:
+        if isinstance(body, dict) and body.get("apiVersion") == RUNTIME_API_VERSION:
+            continue
         where = f"{source} document {index}"
         found = _check(body, namespace)
         if found:
