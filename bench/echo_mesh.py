@@ -36,6 +36,7 @@ from google.protobuf import json_format
 
 from meshplane import app, envoy, settings
 from meshplane.runtime.ports import PortAllocator
+from meshplane.xds.snapshot import Snapshot
 from meshplane.xds.status import NodeStatus
 
 T = TypeVar("T")
@@ -104,6 +105,8 @@ class PlaneThread:
         self._stop: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.plane: app.ControlPlane | None = None
+        self.published_at: list[float] = []
+        """``perf_counter`` of every snapshot the sync stage published, in order."""
         self._thread = threading.Thread(target=self._main, name="meshplane-bench-plane")
 
     def _main(self) -> None:
@@ -115,6 +118,7 @@ class PlaneThread:
         try:
             async with app.running(app.build(self._config)) as plane:
                 self.plane = plane
+                self._time_publishes(plane)
                 self._ready.set()
                 await self._stop.wait()
         except BaseException as error:
@@ -122,6 +126,17 @@ class PlaneThread:
             raise
         finally:
             self._ready.set()
+
+    def _time_publishes(self, plane: app.ControlPlane) -> None:
+        """Record when the sync stage hands each snapshot to the xDS cache (benchmark probe)."""
+        cache = plane.ads.cache
+        publish = cache.set_snapshot
+
+        def timed(key: str, snapshot: Snapshot) -> None:
+            self.published_at.append(time.perf_counter())
+            publish(key, snapshot)
+
+        cache.set_snapshot = timed  # type: ignore[method-assign]
 
     def __enter__(self) -> PlaneThread:
         self._thread.start()
@@ -397,9 +412,27 @@ def _stop_up(process: subprocess.Popen[bytes]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @contextlib.contextmanager
 def running() -> Iterator[EchoMesh]:
-    """The walkthrough running, every proxy synced and the frontend answering ``1.0``."""
+    """The walkthrough running, every proxy synced and the frontend answering ``1.0``.
+
+    SIGTERM is turned into SystemExit meanwhile, so a killed benchmark still stops
+    everything it started.
+    """
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        with _running() as mesh:
+            yield mesh
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _running() -> Iterator[EchoMesh]:
     with tempfile.TemporaryDirectory(prefix="meshplane-bench-") as tmp:
         work = Path(tmp)
         publish = free_port()

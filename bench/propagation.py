@@ -6,6 +6,8 @@ request boto3 sends, without boto3's own client cost) moving ``vrr-echo-backend`
 between 100/0 and 0/100. Per flip, measured from just before the PUT is sent:
 
 * **API call**: until its 200 response is read;
+* **sync published**: until the sync stage hands the first rebuilt snapshot to the
+  xDS cache (after its debounce; a probe wrapped around the cache's ``set_snapshot``);
 * **(a) frontend ACKed**: until the frontend's sidecar has ACKed the snapshot built
   from the write's revision (read from the in-process xDS status board, woken by
   each ACK, no polling);
@@ -47,6 +49,7 @@ class Flip:
     """One flip's times in seconds, all from just before the PUT was sent."""
 
     api: float
+    published: float
     frontend_acked: float
     all_acked: float
     traffic: float
@@ -95,6 +98,7 @@ def _flip(mesh: EchoMesh, api: _Client, egress: _Client, to_green: bool) -> Flip
     expected = "2.0" if to_green else "1.0"
     headers = {"Content-Type": "application/json"}
 
+    publishes = len(plane.published_at)
     start = time.perf_counter()
     status, answer = api.request("PUT", ROUTE_PATH, body, headers)
     api_done = time.perf_counter()
@@ -114,6 +118,7 @@ def _flip(mesh: EchoMesh, api: _Client, egress: _Client, to_green: bool) -> Flip
         raise RuntimeError(f"not synced:\n{plane.describe(keys, revision)}") from None
     return Flip(
         api=api_done - start,
+        published=plane.published_at[publishes] - start,
         frontend_acked=times[frontend_key] - start,
         all_acked=max(times.values()) - start,
         traffic=traffic_done - start,
@@ -158,6 +163,7 @@ def _print(phases: dict[str, tuple[int, list[Flip]]], patched: list[str]) -> Non
     for name, (proxies, flips) in phases.items():
         rows = (
             ("API call (PUT → 200)", [f.api for f in flips]),
+            ("sync published (1st proxy)", [f.published for f in flips]),
             ("(a) frontend Envoy ACKed", [f.frontend_acked for f in flips]),
             ("(a) every Envoy ACKed", [f.all_acked for f in flips]),
             ("(b) traffic follows", [f.traffic for f in flips]),
