@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import shutil
@@ -336,29 +337,53 @@ class EchoMesh:
 
         return self.plane.call(check())
 
-    def add_frontend_replicas(self, count: int) -> None:
-        """Start ``count`` bare Envoys as more replicas of the frontend's node; wait for sync."""
-        frontend = self.proxy(FRONTEND, "echo-frontend")
-        before = len(self.plane.proxies())
-        for index in range(count):
-            replica = f"bench-extra-{index}"
-            meta = {
-                "meshplane": {
-                    "replica": replica,
-                    "egress": self.ports.allocate(),
-                    "ingress": {"80": self.ports.allocate()},
-                    "app": {"80": frontend.app},
-                }
-            }
-            config = envoy.bootstrap(
-                FRONTEND, FRONTEND, "127.0.0.1", self._xds_port, "127.0.0.1", 0, meta
-            )
-            argv = envoy.command(config, admin_address_path=self.work_dir / f"{replica}.admin")
-            self.extras.append(
-                subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            )
-        wait(lambda: len(self.plane.proxies()) == before + count, 60, "extra Envoys to connect")
-        wait(self.all_synced, 60, "extra Envoys to sync")
+    def add_frontend_replicas(self, count: int, attempts: int = 3) -> None:
+        """Start ``count`` bare Envoys as more replicas of the frontend's node; wait for sync.
+
+        They announce an egress port only (no ingress: nothing calls them). A port
+        handed out here can be taken by another process before Envoy binds it; an
+        Envoy whose listener was NACKed for that reason is replaced with fresh ports.
+        """
+        extras: dict[str, subprocess.Popen[bytes]] = {}
+        missing = [f"bench-extra-{index}" for index in range(count)]
+        for attempt in range(attempts):
+            for replica in missing:
+                name = f"{replica}-{attempt}"
+                extras[name] = self._start_extra(name)
+            names = set(extras)
+            wait(functools.partial(self._connected, names), 60, "extra Envoys to connect")
+            with contextlib.suppress(RuntimeError):
+                wait(self.all_synced, 20, "extra Envoys to sync")
+            stuck = [p.replica for p in self.plane.proxies() if p.replica in names]
+            stuck = [r for r in stuck if not self._replica_synced(r)]
+            for name in stuck:
+                process = extras.pop(name)
+                process.kill()
+                process.wait()
+            self.extras = [*self.extras, *(extras[n] for n in names - set(stuck))]
+            extras = {}
+            missing = [name.rsplit("-", 1)[0] for name in stuck]
+            if not missing:
+                return
+        raise RuntimeError(f"extra Envoys never synced: {missing}")
+
+    def _start_extra(self, replica: str) -> subprocess.Popen[bytes]:
+        meta = {"meshplane": {"replica": replica, "egress": self.ports.allocate()}}
+        config = envoy.bootstrap(
+            FRONTEND, FRONTEND, "127.0.0.1", self._xds_port, "127.0.0.1", 0, meta
+        )
+        argv = envoy.command(config, admin_address_path=self.work_dir / f"{replica}.admin")
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _connected(self, replicas: set[str]) -> bool:
+        return replicas <= {p.replica for p in self.plane.proxies()}
+
+    def _replica_synced(self, replica: str) -> bool:
+        async def check() -> bool:
+            keys = [k for k in self.plane.connected_keys() if k.endswith(f"#{replica}")]
+            return all(self.plane.synced(k, -1) for k in keys)
+
+        return self.plane.call(check())
 
     @property
     def _xds_port(self) -> int:
