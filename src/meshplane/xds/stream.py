@@ -146,6 +146,10 @@ class AdsStream:
                 self._board.record_disconnected(self._key)
                 self._log.info("xds: %s disconnected", self._key)
 
+    def close(self) -> None:
+        """Ask :meth:`run` to end the stream cleanly (used when the server stops)."""
+        self._inbox.put_nowait(_END)
+
     async def _read(self) -> None:
         try:
             async for request in self._requests:
