@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m meshplane.demo
+	$(BIN)/meshplane demo
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _setting(default: Any, env: str, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
+def _setting(default: Any, env: str, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"env": env, "help": help})
 
 

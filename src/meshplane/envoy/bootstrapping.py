@@ -69,7 +69,7 @@ def _xds_cluster(xds_host: str, xds_port: int) -> dict[str, Any]:
     }
 
 
-def bootstrap(  # noqa: PLR0917 - the signature other packages agreed on
+def bootstrap(
     node_id: str,
     cluster: str,
     xds_host: str,

@@ -111,11 +111,11 @@ class _Walker:
 
     _long = _integer
 
-    def _boolean(self, shape: Any, value: Any, path: str) -> None:
+    def _boolean(self, _shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, bool):
             self.fail(path, f"must be a boolean, got {_type_of(value)}")
 
-    def _timestamp(self, shape: Any, value: Any, path: str) -> None:
+    def _timestamp(self, _shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, int | float) or isinstance(value, bool):
             self.fail(path, f"must be epoch seconds, got {_type_of(value)}")
 

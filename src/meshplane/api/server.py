@@ -1,0 +1,151 @@
+"""The aiohttp application: routes from the model's HTTP bindings, parsing, rendering.
+
+A request is turned into the operation's input (URI, query string and JSON body
+members, as the model binds them), checked against the input shape (everything
+the model states: required, ranges, enums, unions), handed to the operation, and
+its output written as App Mesh does: the bare payload for single resources, the
+member object for lists, ``{}`` for tags, epoch-second timestamps.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from meshplane.api import extensions, manifests, operations, rendering
+from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.model import apimodel, errors, validation
+
+log = logging.getLogger(__name__)
+
+SERVICES_KEY = web.AppKey("services", operations.Services)
+JSON = rendering.JSON
+MAX_BODY_BYTES = 4 * 1024 * 1024
+"""Larger request bodies are refused; the largest valid App Mesh spec is far smaller."""
+
+
+def _convert_scalar(shape: Any, raw: str, member: str) -> Any:
+    if shape.type_name in ("integer", "long"):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise errors.BadRequestException(
+                f"Invalid request: {member}: {raw!r} is not an integer"
+            ) from exc
+    return raw
+
+
+async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
+    """The operation's input: URI and query members converted, body members parsed."""
+    shape = operation.input_shape
+    values: dict[str, Any] = {}
+    body_members = []
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if location == "uri":
+            values[name] = request.match_info[wire]
+        elif location == "querystring":
+            if wire in request.query:
+                values[name] = _convert_scalar(member, request.query[wire], name)
+        else:
+            body_members.append(name)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise errors.BadRequestException(
+            f"The request body is larger than the {MAX_BODY_BYTES} bytes meshplane accepts"
+        ) from exc
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack is malformed input too.
+            raise errors.BadRequestException(f"The request body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise errors.BadRequestException("The request body must be a JSON object")
+        for name, value in body.items():
+            if name not in body_members:
+                raise errors.BadRequestException(
+                    f"Invalid request: {name}: unknown field for {operation.name} "
+                    f"(allowed: {', '.join(body_members) or 'none'})"
+                )
+            values[name] = value
+    return values
+
+
+def _output(operation: Any, result: dict[str, Any]) -> Any:
+    payload = operation.output_shape.serialization.get("payload")
+    return result[payload] if payload else result
+
+
+def _handler(
+    operation: Any, call: operations.Handler
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        request_id = str(uuid.uuid4())
+        try:
+            values = await _input(operation, request)
+            validation.check(operation.input_shape, values)
+            result = call(request.app[SERVICES_KEY], values)
+        except errors.AppMeshError as error:
+            return rendering.error_response(error, request_id)
+        except Exception:
+            log.exception("%s failed", operation.name)
+            return rendering.error_response(
+                errors.InternalServerErrorException(
+                    f"{operation.name} failed unexpectedly; see the server log ({request_id})"
+                ),
+                request_id,
+            )
+        return web.Response(
+            text=json.dumps(_output(operation, result)),
+            content_type=JSON,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    return handle
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES_KEY]
+    revision = services.resources.store.revision()
+    return web.json_response({"status": "ok", "revision": revision})
+
+
+async def _unknown(request: web.Request) -> web.Response:
+    return rendering.error_response(
+        errors.NotFoundException(
+            f"No App Mesh operation is served at {request.method} {request.path}; "
+            "meshplane serves the 2019-01-25 API under /v20190125/"
+        ),
+        str(uuid.uuid4()),
+    )
+
+
+def build_app(
+    services: operations.Services,
+    front_door: FrontDoor | None = None,
+    proxies: extensions.ProxyReport | None = None,
+) -> web.Application:
+    """The App Mesh API as an aiohttp application (not yet listening)."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[SERVICES_KEY] = services
+    names = apimodel.operation_names()
+    table = operations.handlers(names)
+    for name in names:
+        operation = apimodel.operation(name)
+        app.router.add_route(
+            operation.http["method"], operation.http["requestUri"], _handler(operation, table[name])
+        )
+    app.router.add_get("/healthz", _healthz)
+    extensions.add_routes(app, SERVICES_KEY, proxies)
+    if front_door is not None:
+        manifests.add_routes(app, front_door)
+    app.router.add_route("*", "/{tail:.*}", _unknown)
+    return app

@@ -1,0 +1,133 @@
+"""The composition root: builds every component from :class:`Settings` and runs them.
+
+Layer 4, the only module that knows every part: the store, the domain service,
+the REST API, the manifest front door, the sync stage and the xDS server. Clock and id
+factory are chosen here, so everything below can take them as parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import signal
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from meshplane.api import operations, server
+from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
+from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.service.discovery import Discovery
+from meshplane.service.resources import Account, MeshService
+from meshplane.service.tagging import Tagging
+from meshplane.settings import Settings
+from meshplane.store.sqlite import SqliteStore
+from meshplane.sync.syncing import Sync
+from meshplane.xds.cache import SnapshotCache
+from meshplane.xds.server import AdsServer
+
+
+@dataclasses.dataclass
+class ControlPlane:
+    """A built control plane: its store and services, and the API once started."""
+
+    settings: Settings
+    store: SqliteStore
+    services: operations.Services
+    front_door: FrontDoor
+    ads: AdsServer
+    sync: Sync
+    api_port: int = 0
+    xds_port: int = 0
+
+    def proxies(self) -> list[dict[str, Any]]:
+        """Every proxy the xDS server has seen: sync state, NACKs, translation warnings."""
+        report = []
+        for key, status in sorted(self.ads.status.nodes().items()):
+            published = self.sync.published.get(key)
+            report.append(
+                {
+                    "key": key,
+                    "nodeId": status.node.id,
+                    "connected": status.connected,
+                    "revision": published.revision if published else None,
+                    "warnings": list(published.warnings) if published else [],
+                    "types": {
+                        type_url.rsplit(".", 1)[-1]: {
+                            "sent": t.sent_version,
+                            "acked": t.acked_version,
+                            "nacks": t.nacks,
+                            "lastNack": t.last_nack.message if t.last_nack else None,
+                        }
+                        for type_url, t in sorted(status.types.items())
+                    },
+                }
+            )
+        return report
+
+
+def build(
+    settings: Settings, clock: Clock = system_clock, ids: IdFactory = uuid_ids
+) -> ControlPlane:
+    """Open the store and wire the services (nothing listens yet)."""
+    store = SqliteStore(settings.data_dir, clock)
+    account = Account(settings.region, settings.account_id)
+    services = operations.Services(
+        resources=MeshService(store, account, settings.quotas, clock, ids),
+        tagging=Tagging(store, account),
+        discovery=Discovery(store, settings.account_id),
+    )
+    cache = SnapshotCache()
+    ads = AdsServer(cache, clock=clock)
+    return ControlPlane(
+        settings,
+        store,
+        services,
+        FrontDoor(services.resources, clock, ids),
+        ads,
+        Sync(store, cache, ads.status),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
+    """Serve xDS and the API on the configured host and ports until the block exits."""
+    settings = plane.settings
+    plane.xds_port = await plane.ads.start(settings.host, settings.xds_port)
+    syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
+    runner = web.AppRunner(
+        server.build_app(plane.services, plane.front_door, plane.proxies), access_log=None
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
+    await site.start()
+    plane.api_port = _bound_port(runner, settings.api_port)
+    try:
+        yield plane
+    finally:
+        await runner.cleanup()
+        syncing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await syncing
+        await plane.ads.stop(grace=0)
+        plane.store.close()
+
+
+def _bound_port(runner: web.AppRunner, asked: int) -> int:
+    """The port actually bound (differs from ``asked`` when that was 0)."""
+    for address in runner.addresses:
+        return int(address[1])
+    return asked
+
+
+async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with running(build(settings)) as plane:
+        on_ready(plane)
+        await stop.wait()

@@ -1,0 +1,151 @@
+"""How manifest objects read in a terminal: kubectl-style ``get`` tables and ``describe`` pages.
+
+Pure functions of the documents the control plane returns (and "now", for
+ages), so the output is tested without a server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from rich.table import Table
+
+_ARN_FIELD = {
+    "Mesh": "meshARN",
+    "VirtualNode": "virtualNodeARN",
+    "VirtualRouter": "virtualRouterARN",
+    "VirtualService": "virtualServiceARN",
+    "VirtualGateway": "virtualGatewayARN",
+    "GatewayRoute": "gatewayRouteARN",
+}
+
+
+def age(seconds: float) -> str:
+    """The short age kubectl prints: ``45s``, ``12m``, ``5h``, ``3d``."""
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 180 * 60:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def active(document: dict[str, Any]) -> str:
+    """The ``<Kind>Active`` condition's status, or ``False`` before the first reconcile."""
+    wanted = f"{document['kind']}Active"
+    for condition in document.get("status", {}).get("conditions") or []:
+        if condition.get("type") == wanted:
+            return str(condition.get("status"))
+    return "False"
+
+
+def _labels(labels: dict[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or "<none>"
+
+
+def _row(kind: str, doc: dict[str, Any], now: float, wide: bool) -> list[str]:
+    meta, spec, status = doc["metadata"], doc.get("spec") or {}, doc.get("status") or {}
+    when = age(now - meta.get("creationEpoch", now))
+    if kind == "Namespace":
+        state = "Terminating" if "deletionTimestamp" in meta else "Active"
+        return [meta["name"], state, when] + ([_labels(meta.get("labels"))] if wide else [])
+    if kind == "Service":
+        ports = ",".join(f"{p['port']}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
+        return [meta["name"], "ClusterIP", ports or "<none>", when]
+    if kind == "BackendGroup":
+        return [meta["name"], when]
+    row = [meta["name"], status.get(_ARN_FIELD[kind], ""), active(doc), when]
+    if wide:
+        row += [str(spec.get("awsName", "")), (spec.get("meshRef") or {}).get("name", "<none>")]
+        if kind == "VirtualRouter":
+            row.append(",".join(status.get("routeARNs") or {}) or "<none>")
+    return row
+
+
+def _headers(kind: str, wide: bool) -> list[str]:
+    if kind == "Namespace":
+        return ["NAME", "STATUS", "AGE"] + (["LABELS"] if wide else [])
+    if kind == "Service":
+        return ["NAME", "TYPE", "PORT(S)", "AGE"]
+    if kind == "BackendGroup":
+        return ["NAME", "AGE"]
+    extra = ["AWS NAME", "MESH"] + (["ROUTES"] if kind == "VirtualRouter" else [])
+    return ["NAME", "ARN", "ACTIVE", "AGE"] + (extra if wide else [])
+
+
+def table(
+    kind: str, documents: list[dict[str, Any]], *, wide: bool, namespaces: bool, now: float
+) -> Table:
+    """The ``get`` table of ``documents`` (all of one kind)."""
+    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    namespaced = namespaces and kind not in ("Mesh", "Namespace")
+    for header in (["NAMESPACE"] if namespaced else []) + _headers(kind, wide):
+        grid.add_column(header, no_wrap=True, overflow="ignore")
+    for doc in documents:
+        prefix = [doc["metadata"].get("namespace", "")] if namespaced else []
+        grid.add_row(*prefix, *_row(kind, doc, now, wide))
+    return grid
+
+
+def _block(value: Any, indent: str) -> list[str]:
+    text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip()
+    return [indent + line for line in text.splitlines()]
+
+
+def describe(doc: dict[str, Any], events: list[dict[str, Any]], now: float) -> str:
+    """The ``describe`` page: identity, spec, status with conditions, and recent events."""
+    meta = doc["metadata"]
+    lines = [f"Name:         {meta['name']}"]
+    if "namespace" in meta:
+        lines.append(f"Namespace:    {meta['namespace']}")
+    lines += [
+        f"Labels:       {_labels(meta.get('labels'))}",
+        f"Annotations:  {_labels(meta.get('annotations'))}",
+        f"API Version:  {doc['apiVersion']}",
+        f"Kind:         {doc['kind']}",
+        "Metadata:",
+        f"  Creation Timestamp:  {meta['creationTimestamp']}",
+        f"  Generation:          {meta['generation']}",
+        f"  UID:                 {meta['uid']}",
+    ]
+    if "deletionTimestamp" in meta:
+        lines.append(f"  Deletion Timestamp:  {meta['deletionTimestamp']}")
+    if doc.get("spec"):
+        lines += ["Spec:", *_block(doc["spec"], "  ")]
+    status = dict(doc.get("status") or {})
+    conditions = status.pop("conditions", [])
+    lines.append("Status:")
+    for key, value in status.items():
+        if isinstance(value, dict):
+            lines += [f"  {key}:", *_block(value, "    ")]
+        else:
+            lines.append(f"  {key}:  {value}")
+    if conditions:
+        lines.append("  Conditions:")
+        for condition in conditions:
+            lines.append(f"    Type:                  {condition.get('type')}")
+            lines.append(f"    Status:                {condition.get('status')}")
+            lines.append(f"    Last Transition Time:  {condition.get('lastTransitionTime')}")
+            if condition.get("reason"):
+                lines.append(f"    Reason:                {condition['reason']}")
+                lines.append(f"    Message:               {condition.get('message', '')}")
+    if not events:
+        lines.append("Events:  <none>")
+        return "\n".join(lines)
+    rows = [
+        ("Type", "Reason", "Age", "Count", "Message"),
+        ("----", "------", "----", "-----", "-------"),
+    ]
+    rows += [
+        (e["type"], e["reason"], age(now - e["lastTimestamp"]), str(e["count"]), e["message"])
+        for e in events
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines.append("Events:")
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:4])]
+        lines.append("  " + "  ".join([*cells, row[4]]))
+    return "\n".join(lines)

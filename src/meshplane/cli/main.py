@@ -1,0 +1,96 @@
+"""``meshplane``: the entry point and the ``serve`` command."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from meshplane import __version__, app, settings
+from meshplane.cli import manifests
+from meshplane.cli import up as up_command
+
+cli = typer.Typer(
+    name="meshplane",
+    help="A self-hosted AWS App Mesh: the App Mesh API, v1beta2 manifests and Envoy.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"meshplane {__version__}")
+        raise typer.Exit
+
+
+@cli.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """A self-hosted AWS App Mesh: the App Mesh API, v1beta2 manifests and Envoy."""
+
+
+@cli.command()
+def serve(
+    data_dir: Annotated[Path, typer.Option(help="Directory of the SQLite store.")] = Path(
+        ".meshplane"
+    ),
+    api_port: Annotated[int, typer.Option(help="Port of the App Mesh REST API.")] = 9080,
+    xds_port: Annotated[int, typer.Option(help="Port of the xDS (ADS) server for Envoy.")] = 9090,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    region: Annotated[str, typer.Option(help="Region written into ARNs.")] = "us-west-2",
+    account_id: Annotated[
+        str, typer.Option(help="12-digit account id written into ARNs and owners.")
+    ] = "123456789012",
+) -> None:
+    """Run the control plane until Ctrl-C or SIGTERM."""
+    if len(account_id) != 12 or not account_id.isdigit():
+        console.print(f"[red]error:[/] --account-id must be 12 digits, got {account_id!r}")
+        raise typer.Exit(2)
+    config = settings.load(
+        data_dir=data_dir,
+        api_port=api_port,
+        xds_port=xds_port,
+        host=host,
+        region=region,
+        account_id=account_id,
+    )
+
+    def ready(plane: app.ControlPlane) -> None:
+        endpoint = f"http://{config.host}:{plane.api_port}"
+        console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
+        console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
+        console.print(f"  store: {plane.store.path} (schema v{plane.store.schema_version})")
+        console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
+        console.print("  stop:  Ctrl-C")
+
+    asyncio.run(app.serve(config, ready))
+    console.print("meshplane stopped")
+
+
+@cli.command()
+def demo() -> None:
+    """Run the blue-green walkthrough end to end and check every step."""
+    from meshplane.cli import demo as walkthrough  # noqa: PLC0415 - keeps `--help` fast
+
+    raise typer.Exit(walkthrough.run())
+
+
+manifests.register(cli)
+up_command.register(cli)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+"""``meshplane apply / get / describe / delete / label``: manifests, in kubectl's manner.
+
+A thin client of the control plane's ``/meshplane/v1/`` endpoints (chosen with
+``--server`` or ``MESHPLANE_SERVER``): files are read here, everything else —
+parsing, validation, reconciliation — happens in the server, so every terminal
+sees the same objects. Output and exit codes follow kubectl: one line per
+object, tables with the columns users expect, 0 on success and 1 on any error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from meshplane.cli import describing
+
+DEFAULT_SERVER = "http://127.0.0.1:9080"
+PREFIX = "/meshplane/v1"
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+Server = Annotated[
+    str,
+    typer.Option("--server", "-s", envvar="MESHPLANE_SERVER", help="The control plane's URL."),
+]
+Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="The namespace.")]
+Files = Annotated[
+    list[str],
+    typer.Option("--filename", "-f", help="A manifest file, a directory of them, or - for stdin."),
+]
+
+
+def _out() -> Console:
+    # Never wrap or cut ARNs when output goes to a pipe or a file.
+    return Console(width=None if sys.stdout.isatty() else 1000, highlight=False)
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+class _Failed(Exception):
+    """The server refused; ``lines`` are printed and the command exits 1."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _call(server: str, method: str, path: str, body: Any = None) -> Any:
+    """One request to the control plane; errors become :class:`_Failed` in kubectl's words."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        server.rstrip("/") + PREFIX + path,
+        data=data,
+        method=method,
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            answer = json.loads(error.read())
+        except ValueError:
+            raise _Failed([f"error: the server answered {error.code} {error.reason}"]) from error
+        reason = answer.get("reason", "")
+        lines = answer.get("errors") or [str(answer)]
+        if reason == "Invalid":
+            raise _Failed([f"error: {line}" for line in lines]) from error
+        raise _Failed([f"Error from server ({reason}): {line}" for line in lines]) from error
+    except (urllib.error.URLError, OSError) as error:
+        why = getattr(error, "reason", error)
+        raise _Failed(
+            [
+                f"error: cannot reach the meshplane control plane at {server}: {why} "
+                "(is `meshplane serve` running? set --server or MESHPLANE_SERVER)"
+            ]
+        ) from error
+
+
+def _run(action: Any) -> None:
+    try:
+        action()
+    except _Failed as failure:
+        for line in failure.lines:
+            _err(line)
+        raise typer.Exit(1) from failure
+
+
+def _read_sources(files: list[str]) -> list[dict[str, str]]:
+    sources: list[dict[str, str]] = []
+    for name in files:
+        if name == "-":
+            sources.append({"name": "-", "text": sys.stdin.read()})
+            continue
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES)
+            sources += [{"name": str(p), "text": p.read_text()} for p in found]
+        elif path.is_file():
+            sources.append({"name": name, "text": path.read_text()})
+        else:
+            raise _Failed([f'error: the path "{name}" does not exist'])
+    if not files:
+        raise _Failed(["error: must specify one of -f and -k"])
+    return sources
+
+
+def _print_results(answer: dict[str, Any], verb: str | None = None) -> None:
+    for result in answer["results"]:
+        if verb == "deleted":
+            typer.echo(f'{result["resource"]} "{result["name"]}" deleted')
+        else:
+            typer.echo(result["line"])
+        for warning in result["warnings"]:
+            _err(f"Warning: {warning}")
+
+
+def apply(files: Files = [], namespace: Namespace = None, server: Server = DEFAULT_SERVER) -> None:  # noqa: B006 - typer reads the default
+    """Create or update objects from manifests (all documents are checked before any is applied)."""
+
+    def act() -> None:
+        body = {"sources": _read_sources(files), "namespace": namespace}
+        _print_results(_call(server, "POST", "/manifests/apply", body))
+
+    _run(act)
+
+
+def get(
+    kind: Annotated[str, typer.Argument(help="virtualnodes, vn, mesh, namespaces, …")],
+    name: Annotated[str | None, typer.Argument()] = None,
+    namespace: Namespace = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="List across namespaces.")
+    ] = False,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="wide, yaml or json.")
+    ] = None,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """List objects, or show one, with the columns users expect (ARN, ACTIVE, AGE)."""
+    if output not in (None, "wide", "yaml", "json"):
+        _err(f'error: unable to match a printer suitable for the output format "{output}"')
+        raise typer.Exit(1)
+
+    def act() -> None:
+        where = namespace or "default"
+        if name is not None:
+            query = urllib.parse.urlencode({"namespace": where})
+            answer = _call(server, "GET", f"/objects/{kind}/{name}?{query}")
+            items, listed_kind = [answer["object"]], answer["object"]["kind"]
+        else:
+            query = "" if all_namespaces else "?" + urllib.parse.urlencode({"namespace": where})
+            answer = _call(server, "GET", f"/objects/{kind}{query}")
+            items, listed_kind = answer["items"], answer["kind"]
+        if output in ("yaml", "json"):
+            _print_documents(items, single=name is not None, as_json=output == "json")
+            return
+        if not items:
+            cluster = listed_kind in ("Mesh", "Namespace")
+            _err(
+                "No resources found"
+                + ("." if all_namespaces or cluster else f" in {where} namespace.")
+            )
+            return
+        grid = describing.table(
+            listed_kind, items, wide=output == "wide", namespaces=all_namespaces, now=time.time()
+        )
+        console = _out()
+        with console.capture() as captured:
+            console.print(grid)
+        typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+    _run(act)
+
+
+def _print_documents(items: list[dict[str, Any]], *, single: bool, as_json: bool) -> None:
+    for item in items:
+        item["metadata"].pop("creationEpoch", None)
+    value: Any = items[0] if single else {"apiVersion": "v1", "kind": "List", "items": items}
+    if as_json:
+        typer.echo(json.dumps(value, indent=4))
+    else:
+        typer.echo(yaml.safe_dump(value, sort_keys=False).rstrip())
+
+
+def describe(
+    kind: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Argument()],
+    namespace: Namespace = None,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Show an object's spec, status, conditions and recent events (why it is not Active)."""
+
+    def act() -> None:
+        query = urllib.parse.urlencode({"namespace": namespace or "default"})
+        answer = _call(server, "GET", f"/objects/{kind}/{name}?{query}")
+        typer.echo(describing.describe(answer["object"], answer["events"], time.time()))
+
+    _run(act)
+
+
+def delete(
+    kind: Annotated[str | None, typer.Argument()] = None,
+    name: Annotated[str | None, typer.Argument()] = None,
+    files: Files = [],  # noqa: B006 - typer reads the default
+    namespace: Namespace = None,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Delete objects named by manifests or by KIND NAME; a Mesh waits for its members."""
+
+    def act() -> None:
+        if files:
+            body = {"sources": _read_sources(files), "namespace": namespace}
+            _print_results(_call(server, "POST", "/manifests/delete", body), "deleted")
+            return
+        if kind is None or name is None:
+            raise _Failed(["error: you must provide one or more resources by argument or filename"])
+        query = urllib.parse.urlencode({"namespace": namespace or "default"})
+        _print_results(_call(server, "DELETE", f"/objects/{kind}/{name}?{query}"), "deleted")
+
+    _run(act)
+
+
+def label(
+    kind: Annotated[str, typer.Argument(help="namespace (the only kind meshplane labels)")],
+    name: Annotated[str, typer.Argument()],
+    pairs: Annotated[list[str], typer.Argument(help="key=value to set, key- to remove")],
+    overwrite: Annotated[bool, typer.Option(help="Allow changing an existing value.")] = False,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Label a namespace (``mesh=demos`` joins it to the mesh selecting that label)."""
+
+    def act() -> None:
+        if kind.lower() not in ("namespace", "namespaces", "ns"):
+            raise _Failed([f"error: meshplane labels namespaces only, not {kind}"])
+        labels: dict[str, str | None] = {}
+        for pair in pairs:
+            if pair.endswith("-") and "=" not in pair:
+                labels[pair[:-1]] = None
+            elif "=" in pair:
+                key, value = pair.split("=", 1)
+                labels[key] = value
+            else:
+                raise _Failed([f"error: invalid label spec: {pair}"])
+        body = {"labels": labels, "overwrite": overwrite}
+        _print_results(_call(server, "POST", f"/namespaces/{name}/labels", body))
+
+    _run(act)
+
+
+def register(cli: typer.Typer) -> None:
+    """Add the manifest commands to the ``meshplane`` application."""
+    for command in (apply, get, describe, delete, label):
+        cli.command()(command)

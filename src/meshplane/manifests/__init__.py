@@ -1,0 +1,11 @@
+"""The ``appmesh.k8s.aws/v1beta2`` manifest front door: the real controller's rules, once.
+
+Layer 3 (adapters' shared core). Imports :mod:`meshplane.service`,
+:mod:`meshplane.store`, :mod:`meshplane.model`, :mod:`meshplane.settings` and
+:mod:`meshplane.kit`; never ``api``, ``cli`` or an HTTP framework. Parsing
+(``documents``), the CRD schemas (``crds``, ``schema``), the webhooks'
+defaults and validation (``admission``), conversion to App Mesh API specs with
+dependency gating (``conversion``) and reconciliation through the domain
+service (``reconciling``) live here, so the local ``meshplane apply`` and the
+Kubernetes controller share them unchanged.
+"""

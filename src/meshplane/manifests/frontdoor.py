@@ -1,0 +1,198 @@
+"""The manifest front door: apply, get, describe, delete and label, over the control plane's store.
+
+This is what ``meshplane apply/get/describe/delete/label`` (through
+:mod:`meshplane.api.manifests`) calls. It parses and plans a whole batch first
+(:mod:`meshplane.manifests.planning`), writes the objects in one store
+transaction, then lets :class:`~meshplane.manifests.reconciling.Reconciler`
+converge them with their App Mesh twins before it answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from meshplane.kit.clock import Clock, IdFactory
+from meshplane.manifests import crds, documents, planning
+from meshplane.manifests.catalog import Catalog
+from meshplane.manifests.objects import ManifestError, ManifestObject
+from meshplane.manifests.reconciling import Reconciler
+from meshplane.service.resources import MeshService
+from meshplane.store import objects as stored_objects
+from meshplane.store.objects import Event
+
+
+class NotFoundError(Exception):
+    """The named object does not exist; the message is kubectl's."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What happened to one object: created, configured, unchanged, deleted or labeled."""
+
+    obj: ManifestObject
+    action: str
+    warnings: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        """The line kubectl prints: ``virtualnode.appmesh.k8s.aws/vn-a created``."""
+        return f"{self.obj.info.qualified}/{self.obj.name} {self.action}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form the CLI prints."""
+        return {
+            "line": self.line(),
+            "resource": self.obj.info.qualified,
+            "name": self.obj.name,
+            "action": self.action,
+            "warnings": list(self.warnings),
+        }
+
+
+class FrontDoor:
+    """Manifest operations backed by the store and the domain service."""
+
+    def __init__(self, service: MeshService, clock: Clock, ids: IdFactory) -> None:
+        """Share the domain service's store; clock and ids are injected."""
+        self.service = service
+        self.store = service.store
+        self._clock = clock
+        self._ids = ids
+        self.reconciler = Reconciler(service, clock, self._save, self._forget, self._record)
+
+    # -- persistence callbacks -------------------------------------------------------------
+
+    def _save(self, obj: ManifestObject) -> None:
+        with self.store.transaction() as tx:
+            stored_objects.put(tx, *obj.key, obj.to_storage())
+
+    def _forget(self, obj: ManifestObject) -> None:
+        with self.store.transaction() as tx:
+            stored_objects.remove(tx, *obj.key)
+
+    def _record(self, obj: ManifestObject, event_type: str, reason: str, message: str) -> None:
+        with self.store.transaction() as tx:
+            identity = (*obj.key, obj.uid)
+            stored_objects.record_event(tx, identity, event_type, reason, message, self._clock())
+
+    def catalog(self) -> Catalog:
+        """Every stored object."""
+        with self.store.read() as tx:
+            rows = stored_objects.all_documents(tx)
+        return Catalog(ManifestObject.from_storage(row) for row in rows)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def apply(self, sources: Sequence[tuple[str, str]], namespace: str | None) -> list[Outcome]:
+        """Parse, check and store every document of ``sources`` (name, text), then converge."""
+        batch = _parse_all(sources, namespace)
+        stored = self.catalog()
+        planned = planning.plan(batch, stored, self._clock, self._ids)
+        with self.store.transaction() as tx:
+            for item in planned:
+                if item.action != planning.UNCHANGED:
+                    stored_objects.put(tx, *item.obj.key, item.obj.to_storage())
+        catalog = stored.overlay(item.obj for item in planned)
+        self.reconciler.converge(catalog)
+        return [self._outcome(catalog, item.obj, item.action) for item in planned]
+
+    def _outcome(self, catalog: Catalog, obj: ManifestObject, action: str) -> Outcome:
+        current = catalog.get(*obj.key) or obj
+        warnings = []
+        for condition in current.status.get("conditions") or []:
+            if condition.get("status") != "True" and condition.get("message"):
+                warnings.append(
+                    f"{current.info.singular}/{current.name} is not Active: {condition['message']}"
+                )
+        return Outcome(current, action, tuple(warnings))
+
+    def get(self, kind: str, namespace: str, name: str) -> ManifestObject:
+        """One object; :class:`NotFoundError` in kubectl's words when absent."""
+        info = crds.BY_KIND[kind]
+        found = self.catalog().get(kind, namespace if info.namespaced else "", name)
+        if found is None:
+            raise NotFoundError(f'{info.resource} "{name}" not found')
+        return found
+
+    def list_objects(self, kind: str, namespace: str | None) -> list[ManifestObject]:
+        """Objects of ``kind``, in ``namespace`` or everywhere when ``None``."""
+        info = crds.BY_KIND[kind]
+        return self.catalog().of_kind(kind, namespace if info.namespaced else None)
+
+    def events(self, obj: ManifestObject) -> list[Event]:
+        """The object's recent events, oldest first."""
+        with self.store.read() as tx:
+            return stored_objects.events(tx, *obj.key)
+
+    def delete(self, kind: str, namespace: str, name: str) -> Outcome:
+        """Request deletion; the object goes once its finalizers allow (``deleted`` either way)."""
+        obj = self.get(kind, namespace, name)
+        catalog = self.catalog()
+        doomed = [obj]
+        if kind == "Namespace":
+            doomed += [o for o in catalog.all() if o.namespace == name]
+        for item in doomed:
+            target = catalog.get(*item.key)
+            if target is not None and not target.deleting:
+                target.deleted_at = self._clock()
+                self._save(target)
+        self.reconciler.converge(catalog)
+        current = catalog.get(*obj.key)
+        if current is None:
+            return Outcome(obj, "deleted")
+        pending = current.status.get("deletionBlockedBy", "")
+        return Outcome(
+            current,
+            "deleted",
+            (f"{current.info.singular}/{name} waits: {pending}",) if pending else (),
+        )
+
+    def delete_documents(
+        self, sources: Sequence[tuple[str, str]], namespace: str | None
+    ) -> list[Outcome]:
+        """``delete -f``: delete every object the documents name (missing ones are errors)."""
+        batch = _parse_all(sources, namespace)
+        catalog = self.catalog()
+        missing = [
+            f'{doc.where}: {doc.obj.info.resource} "{doc.obj.name}" not found'
+            for doc in batch
+            if catalog.get(*doc.obj.key) is None
+        ]
+        if missing:
+            raise ManifestError(missing)
+        return [self.delete(*doc.obj.key) for doc in reversed(batch)]
+
+    def label(self, namespace: str, changes: dict[str, str | None], overwrite: bool) -> Outcome:
+        """Set (or with ``None`` remove) labels of a namespace, then converge."""
+        obj = self.get("Namespace", "", namespace)
+        for key, value in changes.items():
+            if value is None:
+                obj.labels.pop(key, None)
+                continue
+            if key in obj.labels and obj.labels[key] != value and not overwrite:
+                raise ManifestError(
+                    [f"'{key}' already has a value ({obj.labels[key]}), and --overwrite is false"]
+                )
+            obj.labels[key] = value
+        self._save(obj)
+        catalog = self.catalog()
+        self.reconciler.converge(catalog)
+        return self._outcome(catalog, obj, "labeled")
+
+
+def _parse_all(
+    sources: Sequence[tuple[str, str]], namespace: str | None
+) -> list[documents.Document]:
+    batch: list[documents.Document] = []
+    problems: list[str] = []
+    for name, text in sources:
+        try:
+            batch += documents.parse(text, name, namespace)
+        except ManifestError as error:
+            problems += error.problems
+    if problems:
+        raise ManifestError(problems)
+    if not batch:
+        raise ManifestError(["no objects passed to apply"])
+    return batch

@@ -1,0 +1,109 @@
+"""Which VirtualNode a workload belongs to: the sidecar injector's podSelector rule, locally.
+
+App Mesh's injector (``appmesh-controller.md`` §2.1) looked at the VirtualNodes
+in the pod's namespace whose ``podSelector`` matches the pod's labels: none
+means the pod is not in the mesh (no sidecar), more than one is refused, and a
+matching node whose mesh is not yet known is treated as not found. A
+workload's labels play the pod's part here. The node id given to the sidecar
+is the injector's ``APPMESH_RESOURCE_ARN`` short form,
+``mesh/<mesh>/virtualNode/<awsName>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from meshplane.runtime.workloads import Workload
+
+
+class SelectionError(Exception):
+    """A workload cannot be given a sidecar (yet); the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VirtualNodeView:
+    """What the runtime needs to know of a VirtualNode manifest object."""
+
+    namespace: str
+    name: str
+    """The Kubernetes name."""
+    aws_name: str
+    """The App Mesh name (``spec.awsName``), used in the node id and the API."""
+    mesh: str | None
+    """The App Mesh mesh name; None while the namespace belongs to no Mesh."""
+    pod_selector: Mapping[str, Any] | None
+    listener_ports: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Binding:
+    """A workload's place in the mesh: the node its replicas' sidecars serve."""
+
+    mesh: str
+    virtual_node: str
+    listener_ports: tuple[int, ...]
+
+    @property
+    def node_id(self) -> str:
+        """The Envoy node id App Mesh's injector would set."""
+        return f"mesh/{self.mesh}/virtualNode/{self.virtual_node}"
+
+
+def matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether ``labels`` satisfy a Kubernetes LabelSelector (matchLabels and matchExpressions)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator = expression.get("key"), expression.get("operator")
+        values = set(expression.get("values") or [])
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+        if operator not in {"In", "NotIn", "Exists", "DoesNotExist"}:
+            return False  # the API server rejects unknown operators; select nothing
+    return True
+
+
+def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """App Mesh's reading: an absent podSelector selects nothing, an empty one everything."""
+    return selector is not None and matches(selector, labels)
+
+
+def selecting(workload: Workload, nodes: Iterable[VirtualNodeView]) -> list[VirtualNodeView]:
+    """The VirtualNodes in the workload's namespace whose podSelector matches it, by name."""
+    found = [
+        node
+        for node in nodes
+        if node.namespace == workload.namespace and selects(node.pod_selector, workload.labels)
+    ]
+    return sorted(found, key=lambda node: node.name)
+
+
+def bind(workload: Workload, nodes: Iterable[VirtualNodeView]) -> Binding | None:
+    """The workload's Binding; None if no node selects it; SelectionError if ambiguous/pending."""
+    found = selecting(workload, nodes)
+    if not found:
+        return None
+    if len(found) > 1:
+        names = ", ".join(node.name for node in found)
+        raise SelectionError(
+            f"workload {workload.namespace}/{workload.name}: "
+            f"found multiple matching VirtualNodes: {names}"
+        )
+    node = found[0]
+    if node.mesh is None:
+        raise SelectionError(
+            f"workload {workload.namespace}/{workload.name}: VirtualNode {node.name} "
+            f"belongs to no mesh yet (does a Mesh's namespaceSelector match namespace "
+            f"{node.namespace}'s labels?)"
+        )
+    return Binding(node.mesh, node.aws_name, node.listener_ports)

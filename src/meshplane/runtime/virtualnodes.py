@@ -1,0 +1,121 @@
+"""VirtualNode manifest objects as the runtime sees them, from the control plane or from files.
+
+The runtime needs, per VirtualNode object: its namespace, podSelector,
+listener ports, App Mesh name and mesh. Two sources give these:
+
+* the control plane's stored objects (``to_document`` form: ``spec.awsName``
+  defaulted, ``spec.meshRef`` designated, ``status.virtualNodeARN`` once the
+  App Mesh twin exists) — the authoritative source;
+* the raw YAML in the directory given to ``meshplane up`` — a fallback while
+  the control plane has no manifest endpoint. It applies the admission
+  webhook's two rules that matter here itself: ``awsName`` defaults to
+  ``<name>_<namespace>``, and the mesh is the one Mesh whose
+  ``namespaceSelector`` matches the namespace's labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshplane.runtime import selecting, workloads
+
+
+def _listener_ports(spec: Mapping[str, Any]) -> tuple[int, ...]:
+    ports = []
+    for listener in spec.get("listeners") or []:
+        port = (listener.get("portMapping") or {}).get("port")
+        if isinstance(port, int):
+            ports.append(port)
+    return tuple(ports)
+
+
+def _from_arn(arn: str) -> tuple[str, str] | None:
+    """(mesh, virtual node) out of ``arn:…:mesh/<mesh>/virtualNode/<name>``."""
+    parts = arn.split(":", 5)[-1].split("/")
+    if len(parts) == 4 and parts[0] == "mesh" and parts[2] == "virtualNode":
+        return parts[1], parts[3]
+    return None
+
+
+def _mesh_for_namespace(
+    namespace: str, namespaces: Mapping[str, Mapping[str, str]], meshes: list[dict[str, Any]]
+) -> str | None:
+    """The awsName of the one Mesh selecting ``namespace`` (None if none or several do)."""
+    labels = namespaces.get(namespace, {})
+    found = [
+        (mesh.get("spec") or {}).get("awsName") or mesh["metadata"]["name"]
+        for mesh in meshes
+        if selecting.selects((mesh.get("spec") or {}).get("namespaceSelector"), labels)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def views(
+    documents: Iterable[Mapping[str, Any]], default_namespace: str = "default"
+) -> list[selecting.VirtualNodeView]:
+    """Every VirtualNode among ``documents`` (kinds mixed), its mesh resolved when possible."""
+    documents = [doc for doc in documents if isinstance(doc, Mapping)]
+    namespaces = {
+        doc["metadata"]["name"]: dict(doc["metadata"].get("labels") or {})
+        for doc in documents
+        if doc.get("kind") == "Namespace" and isinstance(doc.get("metadata"), Mapping)
+    }
+    meshes = [dict(doc) for doc in documents if doc.get("kind") == "Mesh"]
+    mesh_names = {
+        mesh["metadata"]["name"]: (mesh.get("spec") or {}).get("awsName")
+        or mesh["metadata"]["name"]
+        for mesh in meshes
+    }
+    found = []
+    for doc in documents:
+        if doc.get("kind") != "VirtualNode" or not isinstance(doc.get("metadata"), Mapping):
+            continue
+        metadata, spec = doc["metadata"], doc.get("spec") or {}
+        name = str(metadata["name"])
+        namespace = str(metadata.get("namespace") or default_namespace)
+        aws_name = str(spec.get("awsName") or f"{name}_{namespace}")
+        twin = _from_arn(str((doc.get("status") or {}).get("virtualNodeARN") or ""))
+        mesh_ref = (spec.get("meshRef") or {}).get("name")
+        mesh: str | None
+        if twin is not None:
+            mesh, aws_name = twin
+        elif mesh_ref:
+            mesh = mesh_names.get(mesh_ref, mesh_ref)
+        else:
+            mesh = _mesh_for_namespace(namespace, namespaces, meshes)
+        found.append(
+            selecting.VirtualNodeView(
+                namespace=namespace,
+                name=name,
+                aws_name=aws_name,
+                mesh=mesh,
+                pod_selector=spec.get("podSelector"),
+                listener_ports=_listener_ports(spec),
+            )
+        )
+    return sorted(found, key=lambda view: (view.namespace, view.name))
+
+
+def read_directory(
+    path: Path, default_namespace: str = "default"
+) -> list[selecting.VirtualNodeView]:
+    """The VirtualNodes declared in the manifests under ``path`` (a file or a directory).
+
+    Skips the workloads file and any document that is not a mapping; YAML
+    errors propagate as :class:`yaml.YAMLError` naming the file.
+    """
+    files = (
+        sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"})
+        if path.is_dir()
+        else [path]
+    )
+    documents: list[Mapping[str, Any]] = []
+    for file in files:
+        if file.name == workloads.FILE_NAME:
+            continue
+        documents.extend(doc for doc in yaml.safe_load_all(file.read_text(encoding="utf-8")) if doc)
+    return views(documents, default_namespace)

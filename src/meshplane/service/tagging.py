@@ -1,0 +1,74 @@
+"""TagResource, UntagResource and ListTagsForResource: tags addressed by ARN.
+
+App Mesh keeps one value per key, at most 50 tags per resource, and drops a
+resource's tags with it. A request that would pass 50 applies nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from meshplane.model import apimodel, errors, kinds, validation
+from meshplane.service import pagination
+from meshplane.service.resources import MAX_TAGS, Account
+from meshplane.store.records import Record, Tag
+from meshplane.store.sqlite import SqliteStore, Transaction
+
+TAGS_PAGE_MAX = 50
+
+
+class Tagging:
+    """Tag operations over the store."""
+
+    def __init__(self, store: SqliteStore, account: Account) -> None:
+        """Bind to the store and the account whose ARNs it serves."""
+        self.store = store
+        self.account = account
+
+    def _find(self, tx: Transaction, arn: str) -> Record:
+        parsed = kinds.parse_arn(arn)
+        record = tx.get_by_arn(arn) if parsed else None
+        if record is None:
+            raise errors.NotFoundException(
+                f"resourceArn: no App Mesh resource has the ARN {arn} (expected "
+                f"arn:aws:appmesh:{self.account.region}:{self.account.account_id}:mesh/...)"
+            )
+        return record
+
+    def tag(self, arn: str, tags: Sequence[Mapping[str, str]]) -> None:
+        """Add or overwrite tags by key; keys not mentioned stay."""
+        validation.check(apimodel.shape("TagList"), list(tags), "tags")
+        with self.store.transaction() as tx:
+            record = self._find(tx, arn)
+            merged = {t.key: t.value for t in record.tags}
+            for tag in tags:
+                merged[tag["key"]] = tag["value"]
+            if len(merged) > MAX_TAGS:
+                raise errors.TooManyTagsException(
+                    f"tags: the resource would carry {len(merged)} tags; the limit is "
+                    f"{MAX_TAGS} and nothing was applied"
+                )
+            tx.set_tags(record.key, [Tag(k, v) for k, v in merged.items()])
+
+    def untag(self, arn: str, keys: Sequence[str]) -> None:
+        """Remove the tags with these keys (absent keys are ignored)."""
+        validation.check(apimodel.shape("TagKeyList"), list(keys), "tagKeys")
+        with self.store.transaction() as tx:
+            record = self._find(tx, arn)
+            drop = set(keys)
+            tx.set_tags(record.key, [t for t in record.tags if t.key not in drop])
+
+    def list_tags(
+        self, arn: str, limit: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        """One page of a resource's tags."""
+        page = pagination.check_limit(limit, TAGS_PAGE_MAX)
+        after = pagination.decode(f"tags/{arn}", next_token)
+        with self.store.read() as tx:
+            record = self._find(tx, arn)
+        chosen = record.tags[after : after + page]
+        result: dict[str, Any] = {"tags": [{"key": t.key, "value": t.value} for t in chosen]}
+        if after + page < len(record.tags):
+            result["nextToken"] = pagination.encode(f"tags/{arn}", after + page)
+        return result

@@ -1,0 +1,41 @@
+"""Rows of the store as values: a stored resource with its tags, and a change-feed entry."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from meshplane.model.kinds import ResourceKey
+from meshplane.model.snapshot import Resource
+
+
+@dataclasses.dataclass(frozen=True)
+class Tag:
+    """One tag; App Mesh keeps one value per key."""
+
+    key: str
+    value: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A stored resource, its tags and its creation order (used for pagination)."""
+
+    resource: Resource
+    tags: tuple[Tag, ...]
+    seq: int
+
+    @property
+    def key(self) -> ResourceKey:
+        """The resource's identity."""
+        return self.resource.key
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One committed write: the revision it created and the resource it touched."""
+
+    revision: int
+    key: ResourceKey
+    op: str
+    """``create``, ``update``, ``delete`` or ``endpoints``."""
+    at: float

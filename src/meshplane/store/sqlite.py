@@ -1,0 +1,342 @@
+"""The SQLite store: WAL mode, fsync on commit, one writer, a change feed.
+
+Every public write happens inside :meth:`SqliteStore.transaction`; the caller
+(the domain service) does its reads and checks inside the same transaction, so a
+rejected request changes nothing and concurrent writers cannot interleave between
+a check and its write. Each transaction that changes a resource appends a row to
+``changes``; its id is the store's revision. Listeners registered with
+:meth:`SqliteStore.subscribe` are called after commit, never before, so the sync
+stage only ever sees durable state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from meshplane.kit.clock import Clock
+from meshplane.model.kinds import ResourceKey
+from meshplane.model.snapshot import Endpoint, Resource
+from meshplane.store import schema
+from meshplane.store.records import Change, Record, Tag
+
+DB_FILE = "meshplane.db"
+
+log = logging.getLogger(__name__)
+
+_RESOURCE_COLUMNS = (
+    "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
+)
+
+
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> Record:
+    seq, kind, mesh, parent, name, uid, arn, owner, version, created, updated, spec, tags = row
+    resource = Resource(
+        key=ResourceKey(kind, mesh, parent, name),
+        arn=arn,
+        uid=uid,
+        version=version,
+        created_at=created,
+        updated_at=updated,
+        spec=json.loads(spec),
+        owner=owner,
+    )
+    return Record(resource, tuple(Tag(t["key"], t["value"]) for t in json.loads(tags)), seq)
+
+
+def _key_params(key: ResourceKey) -> tuple[str, str, str, str]:
+    return (key.kind, key.mesh, key.parent, key.name)
+
+
+class Transaction:
+    """Reads and writes inside one SQLite transaction; obtained from the store only."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+        """Bind to an open transaction."""
+        self._conn = conn
+        self._clock = clock
+        self.changes: list[Change] = []
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for store modules whose rows commit with this transaction."""
+        return self._conn
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def get(self, key: ResourceKey) -> Record | None:
+        """The stored resource at ``key``, or ``None``."""
+        row = self._conn.execute(
+            f"SELECT {_RESOURCE_COLUMNS} FROM resources "
+            "WHERE kind=? AND mesh=? AND parent=? AND name=?",
+            _key_params(key),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def get_by_arn(self, arn: str) -> Record | None:
+        """The stored resource with this ARN, or ``None``."""
+        row = self._conn.execute(
+            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE arn=?", (arn,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def list_records(
+        self, kind: str, mesh: str | None, parent: str = "", after: int = 0, limit: int = -1
+    ) -> list[Record]:
+        """Resources of one kind in one scope (``mesh=None`` for meshes), by creation order."""
+        if mesh is None:
+            rows = self._conn.execute(
+                f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE kind=? AND seq>? "
+                "ORDER BY seq LIMIT ?",
+                (kind, after, limit),
+            )
+        else:
+            rows = self._conn.execute(
+                f"SELECT {_RESOURCE_COLUMNS} FROM resources "
+                "WHERE mesh=? AND kind=? AND parent=? AND seq>? ORDER BY seq LIMIT ?",
+                (mesh, kind, parent, after, limit),
+            )
+        return [_record(row) for row in rows]
+
+    def list_mesh(self, mesh: str) -> list[Record]:
+        """Every resource of one mesh (the mesh itself included), by creation order."""
+        rows = self._conn.execute(
+            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE mesh=? ORDER BY seq", (mesh,)
+        )
+        return [_record(row) for row in rows]
+
+    def count(self, kind: str, mesh: str | None, parent: str = "") -> int:
+        """How many resources of one kind live in one scope."""
+        if mesh is None:
+            row = self._conn.execute("SELECT count(*) FROM resources WHERE kind=?", (kind,))
+        else:
+            row = self._conn.execute(
+                "SELECT count(*) FROM resources WHERE mesh=? AND kind=? AND parent=?",
+                (mesh, kind, parent),
+            )
+        return int(row.fetchone()[0])
+
+    def count_in_mesh(self, mesh: str, exclude_kind: str) -> int:
+        """How many resources other than ``exclude_kind`` a mesh holds."""
+        row = self._conn.execute(
+            "SELECT count(*) FROM resources WHERE mesh=? AND kind!=?", (mesh, exclude_kind)
+        )
+        return int(row.fetchone()[0])
+
+    def insert(self, resource: Resource, tags: Sequence[Tag]) -> Record:
+        """Store a new resource and record the change."""
+        cur = self._conn.execute(
+            "INSERT INTO resources (kind, mesh, parent, name, uid, arn, owner, version, "
+            "created_at, updated_at, spec, tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                *_key_params(resource.key),
+                resource.uid,
+                resource.arn,
+                resource.owner,
+                resource.version,
+                resource.created_at,
+                resource.updated_at,
+                json.dumps(resource.spec, sort_keys=True),
+                _tags_json(tags),
+            ),
+        )
+        self._change(resource.key, "create")
+        return Record(resource, tuple(tags), int(cur.lastrowid or 0))
+
+    def replace(self, resource: Resource) -> None:
+        """Overwrite a resource's spec and metadata (its tags and order are kept)."""
+        self._conn.execute(
+            "UPDATE resources SET version=?, updated_at=?, spec=? "
+            "WHERE kind=? AND mesh=? AND parent=? AND name=?",
+            (
+                resource.version,
+                resource.updated_at,
+                json.dumps(resource.spec, sort_keys=True),
+                *_key_params(resource.key),
+            ),
+        )
+        self._change(resource.key, "update")
+
+    def set_tags(self, key: ResourceKey, tags: Sequence[Tag]) -> None:
+        """Replace a resource's tags (tags do not change the data plane: no change row)."""
+        self._conn.execute(
+            "UPDATE resources SET tags=? WHERE kind=? AND mesh=? AND parent=? AND name=?",
+            (_tags_json(tags), *_key_params(key)),
+        )
+
+    def delete(self, key: ResourceKey) -> None:
+        """Remove a resource, its outgoing references and (for nodes) its endpoints."""
+        self._conn.execute(
+            "DELETE FROM resources WHERE kind=? AND mesh=? AND parent=? AND name=?",
+            _key_params(key),
+        )
+        self.set_refs(key, [])
+        if key.kind == "virtualNode":
+            self._conn.execute(
+                "DELETE FROM endpoints WHERE mesh=? AND virtual_node=?", (key.mesh, key.name)
+            )
+        self._change(key, "delete")
+
+    # -- references --------------------------------------------------------------------------
+
+    def set_refs(self, src: ResourceKey, targets: Sequence[ResourceKey]) -> None:
+        """Replace the references ``src`` holds (the edges that keep targets alive)."""
+        self._conn.execute(
+            "DELETE FROM refs WHERE src_kind=? AND src_mesh=? AND src_parent=? AND src_name=?",
+            _key_params(src),
+        )
+        self._conn.executemany(
+            "INSERT INTO refs VALUES (?,?,?,?,?,?,?,?)",
+            [(*_key_params(src), *_key_params(dst)) for dst in sorted(set(targets))],
+        )
+
+    def referrers(self, dst: ResourceKey) -> list[ResourceKey]:
+        """Every resource that references ``dst``, sorted."""
+        rows = self._conn.execute(
+            "SELECT src_kind, src_mesh, src_parent, src_name FROM refs "
+            "WHERE dst_kind=? AND dst_mesh=? AND dst_parent=? AND dst_name=? "
+            "ORDER BY src_kind, src_parent, src_name",
+            _key_params(dst),
+        )
+        return [ResourceKey(*row) for row in rows]
+
+    # -- idempotency -------------------------------------------------------------------------
+
+    def token(self, operation: str, token: str) -> tuple[str, Any] | None:
+        """The (request digest, response) recorded for a clientToken, or ``None``."""
+        row = self._conn.execute(
+            "SELECT digest, response FROM client_tokens WHERE operation=? AND token=?",
+            (operation, token),
+        ).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def remember_token(self, operation: str, token: str, digest: str, response: Any) -> None:
+        """Record the outcome of a request carrying a clientToken."""
+        self._conn.execute(
+            "INSERT INTO client_tokens VALUES (?,?,?,?,?)",
+            (operation, token, digest, json.dumps(response, sort_keys=True), self._clock()),
+        )
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def set_endpoints(
+        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
+    ) -> None:
+        """Replace the endpoints one source registered for a virtual node."""
+        self._conn.execute(
+            "DELETE FROM endpoints WHERE mesh=? AND virtual_node=? AND source=?",
+            (mesh, virtual_node, source),
+        )
+        self._conn.executemany(
+            "INSERT INTO endpoints VALUES (?,?,?,?,?,?)",
+            [(mesh, virtual_node, source, e.listener_port, e.address, e.port) for e in endpoints],
+        )
+        self._change(ResourceKey("virtualNode", mesh, "", virtual_node), "endpoints")
+
+    def endpoints(self, mesh: str) -> dict[str, tuple[Endpoint, ...]]:
+        """Every registered endpoint of a mesh, by virtual node, sorted."""
+        found: dict[str, list[Endpoint]] = {}
+        rows = self._conn.execute(
+            "SELECT virtual_node, listener_port, address, port FROM endpoints WHERE mesh=?",
+            (mesh,),
+        )
+        for node, listener_port, address, port in rows:
+            found.setdefault(node, []).append(Endpoint(listener_port, address, port))
+        return {node: tuple(sorted(set(eps))) for node, eps in sorted(found.items())}
+
+    # -- feed --------------------------------------------------------------------------------
+
+    def _change(self, key: ResourceKey, op: str) -> None:
+        at = self._clock()
+        cur = self._conn.execute(
+            "INSERT INTO changes (kind, mesh, parent, name, op, at) VALUES (?,?,?,?,?,?)",
+            (*_key_params(key), op, at),
+        )
+        self.changes.append(Change(int(cur.lastrowid or 0), key, op, at))
+
+    def revision(self) -> int:
+        """The newest revision visible to this transaction."""
+        row = self._conn.execute("SELECT coalesce(max(revision), 0) FROM changes").fetchone()
+        return int(row[0])
+
+
+def _tags_json(tags: Sequence[Tag]) -> str:
+    return json.dumps([{"key": t.key, "value": t.value} for t in tags])
+
+
+Listener = Callable[[Sequence[Change]], None]
+
+
+class SqliteStore:
+    """The embedded store: one SQLite file in the data dir."""
+
+    def __init__(self, data_dir: Path, clock: Clock) -> None:
+        """Open (creating and migrating as needed) ``<data_dir>/meshplane.db``."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_FILE
+        self._clock = clock
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: the WAL is fsynced at every commit, so an acknowledged write survives kill -9
+        # and power loss, not only a crash of this process.
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self.schema_version = schema.migrate(self._conn)
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+
+    @contextlib.contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
+        """One atomic unit: committed when the block ends, rolled back if it raises."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            tx = Transaction(self._conn, self._clock)
+            try:
+                yield tx
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        if tx.changes:
+            for listener in list(self._listeners):
+                # The write is committed and acknowledged whatever a listener does.
+                try:
+                    listener(tx.changes)
+                except Exception:
+                    log.exception("store: a change listener failed after commit")
+
+    def read(self) -> contextlib.AbstractContextManager[Transaction]:
+        """A transaction used only for reading (a consistent view)."""
+        return self.transaction(write=False)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with the changes of each committed transaction; returns unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
+        """The change feed after ``revision``, oldest first (for consumers that fell behind)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT revision, kind, mesh, parent, name, op, at FROM changes "
+                "WHERE revision>? ORDER BY revision LIMIT ?",
+                (revision, limit),
+            ).fetchall()
+        return [Change(r[0], ResourceKey(r[1], r[2], r[3], r[4]), r[5], r[6]) for r in rows]
+
+    def revision(self) -> int:
+        """The newest committed revision."""
+        with self._lock:
+            row = self._conn.execute("SELECT coalesce(max(revision), 0) FROM changes").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._conn.close()

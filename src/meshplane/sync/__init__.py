@@ -1,0 +1,9 @@
+"""The control loop: store changes and proxy connections in, per-proxy snapshots out.
+
+Layer 3. Imports :mod:`meshplane.store`, :mod:`meshplane.translate`,
+:mod:`meshplane.xds` and :mod:`meshplane.model`. It is the only place that knows
+both App Mesh (through translate) and xDS (through the snapshot cache): it follows
+the store's change feed, debounces bursts, works out which connected proxies a
+change affects (those of the changed mesh), rebuilds only their snapshots and
+hands them to the cache, which pushes them with ACK-gated ordering.
+"""

@@ -1,0 +1,47 @@
+"""Who a connected Envoy is: its App Mesh resource and its replica's local ports.
+
+The node id is App Mesh's (``mesh/<mesh>/virtualNode/<name>`` or the ARN form);
+local mode adds the replica's ports in node metadata, written by the runtime::
+
+    {"meshplane": {"replica": "echo-backend-blue-0",
+                   "ingress": {"80": 41231}, "app": {"80": 41230}, "egress": 41232}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2
+from google.protobuf import json_format
+
+from meshplane.translate.identity import NodeIdentity
+
+
+def _ports(value: Any) -> dict[int, int]:
+    if not isinstance(value, dict):
+        return {}
+    return {int(k): int(v) for k, v in value.items() if str(k).isdigit()}
+
+
+def identify(node: base_pb2.Node) -> NodeIdentity | None:
+    """The identity an Envoy announced, or ``None`` if its node id is not App Mesh's."""
+    identity = NodeIdentity.from_node_id(node.id)
+    if identity is None:
+        return None
+    metadata = json_format.MessageToDict(node.metadata).get("meshplane")
+    if not isinstance(metadata, dict):
+        return identity
+    app = {
+        port: (identity.bind_address, target)
+        for port, target in _ports(metadata.get("app")).items()
+    }
+    egress = metadata.get("egress")
+    return NodeIdentity(
+        mesh=identity.mesh,
+        kind=identity.kind,
+        name=identity.name,
+        bind_address=str(metadata.get("bind", identity.bind_address)),
+        egress_port=int(egress) if isinstance(egress, int | float) else identity.egress_port,
+        ingress_ports=_ports(metadata.get("ingress")),
+        app_addresses=app,
+    )

@@ -1,0 +1,16 @@
+"""Translation: a mesh snapshot and one sidecar's identity in, Envoy resources out.
+
+Layer 2. A pure function (:func:`build`) with App Mesh's semantics and App
+Mesh's resource names (``reference/appmesh-controller.md`` §3): no I/O, no
+clock, no globals; broken input is skipped and recorded, never raised.
+One module per Envoy type (:mod:`.listeners`, :mod:`.routes`, :mod:`.clusters`,
+:mod:`.endpoints`, :mod:`.names`); :mod:`.plan` resolves App Mesh references
+first. May import :mod:`meshplane.model`, :mod:`meshplane.kit`, the xds-protos
+generated ``envoy``/``google.protobuf`` modules — not grpc, not
+:mod:`meshplane.envoy`.
+"""
+
+from meshplane.translate.building import EnvoyResources, build
+from meshplane.translate.identity import NodeIdentity
+
+__all__ = ["EnvoyResources", "NodeIdentity", "build"]

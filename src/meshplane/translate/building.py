@@ -1,0 +1,267 @@
+"""The entry point: one mesh snapshot and one sidecar identity in, Envoy resources out.
+
+A pure function: no I/O, no clock, no globals; the same inputs always give
+the same resources in the same order. Broken input never raises: the broken
+piece is skipped, the reason lands in :attr:`EnvoyResources.warnings`, and
+the rest is published, so one bad route cannot stall a whole mesh's pushes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TypeVar
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.route.v3 import route_pb2
+
+from meshplane.model import kinds
+from meshplane.model.snapshot import MeshSnapshot, Resource
+from meshplane.translate import (
+    clusters,
+    endpoints,
+    gateways,
+    listeners,
+    names,
+    plan,
+    routes,
+    specs,
+)
+from meshplane.translate.identity import NodeIdentity
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvoyResources:
+    """Everything one sidecar is sent, each tuple sorted by resource name."""
+
+    listeners: tuple[listener_pb2.Listener, ...] = ()
+    route_configurations: tuple[route_pb2.RouteConfiguration, ...] = ()
+    clusters: tuple[cluster_pb2.Cluster, ...] = ()
+    cluster_load_assignments: tuple[endpoint_pb2.ClusterLoadAssignment, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Why pieces were skipped, in the order they were met."""
+
+
+T = TypeVar("T")
+
+
+def _ordered(found: Mapping[str, T]) -> tuple[T, ...]:
+    """Values sorted by their names."""
+    return tuple(found[name] for name in sorted(found))
+
+
+@dataclasses.dataclass
+class _Collected:
+    """Resources gathered while building, keyed by name (the first one wins)."""
+
+    listeners: dict[str, listener_pb2.Listener] = dataclasses.field(default_factory=dict)
+    routes: dict[str, route_pb2.RouteConfiguration] = dataclasses.field(default_factory=dict)
+    clusters: dict[str, cluster_pb2.Cluster] = dataclasses.field(default_factory=dict)
+    assignments: dict[str, endpoint_pb2.ClusterLoadAssignment] = dataclasses.field(
+        default_factory=dict
+    )
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def freeze(self) -> EnvoyResources:
+        """Sort by name and seal."""
+        return EnvoyResources(
+            listeners=_ordered(self.listeners),
+            route_configurations=_ordered(self.routes),
+            clusters=_ordered(self.clusters),
+            cluster_load_assignments=_ordered(self.assignments),
+            warnings=tuple(self.warnings),
+        )
+
+
+def build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
+    """Translate the mesh as seen by one sidecar into Envoy resources."""
+    out = _Collected()
+    if node.mesh != snapshot.name:
+        out.warnings.append(f"{node.node_id}: snapshot is of mesh {snapshot.name}; nothing built")
+        return out.freeze()
+    if node.kind == kinds.VIRTUAL_NODE.key:
+        virtual_node = snapshot.virtual_nodes.get(node.name)
+        if virtual_node is None:
+            out.warnings.append(f"{node.node_id}: VirtualNode {node.name} not found; nothing built")
+            return out.freeze()
+        _add_ingress(out, snapshot, node, virtual_node)
+        backends = [
+            name
+            for entry in specs.items(virtual_node.spec, "backends")
+            if isinstance(name := specs.member(entry, "virtualService", "virtualServiceName"), str)
+        ]
+        egress = plan.plan_egress(snapshot, backends, out.warnings)
+        _add_egress(out, snapshot, node, egress, specs.mapping(virtual_node.spec, "logging"))
+    else:
+        gateway = snapshot.virtual_gateways.get(node.name)
+        if gateway is None:
+            out.warnings.append(
+                f"{node.node_id}: VirtualGateway {node.name} not found; nothing built"
+            )
+            return out.freeze()
+        targets = _add_gateway_ingress(out, snapshot, node, gateway)
+        egress = plan.plan_egress(snapshot, targets, out.warnings)
+        _add_egress(out, snapshot, node, egress, specs.mapping(gateway.spec, "logging"))
+    return out.freeze()
+
+
+def _add_gateway_ingress(
+    out: _Collected, snapshot: MeshSnapshot, node: NodeIdentity, gateway: Resource
+) -> list[str]:
+    """Each gateway listener with its gateway routes; returns the services they target."""
+    gateway_listeners = specs.listeners(gateway.spec)
+    logging = specs.mapping(gateway.spec, "logging")
+    several = len(gateway_listeners) > 1
+    targets: list[str] = []
+    for listener in gateway_listeners:
+        if not listener.is_http:
+            out.warnings.append(
+                f"{node.node_id}: gateway listener {listener.port} is {listener.protocol}; "
+                "only http, http2 and grpc are allowed; skipped"
+            )
+            continue
+        cluster = names.self_redirect_cluster(
+            snapshot.name,
+            node.name,
+            listener.protocol,
+            node.egress_port,
+            listener.port if several else None,
+        )
+        out.clusters[cluster] = clusters.build_local_cluster(
+            cluster, listener, (node.bind_address, node.egress_port)
+        )
+        gateway_routes = gateways.routes_for(snapshot, node.name, listener, out.warnings)
+        targets.extend(route.service for route in gateway_routes)
+        route_config = names.ingress_route_config(listener.protocol, listener.port)
+        out.routes[route_config] = gateways.build_ingress_route_config(
+            route_config, cluster, gateway_routes
+        )
+        bind_port = node.ingress_port(listener.port)
+        name = names.ingress_listener(node.bind_address, bind_port)
+        manager = listeners.http_connection_manager(
+            "ingress", route_config, protocol=listener.protocol, logging=logging
+        )
+        out.listeners[name] = listeners.build_ingress_listener(
+            name, node.bind_address, bind_port, [(listener, manager)]
+        )
+    return targets
+
+
+def _add_ingress(
+    out: _Collected, snapshot: MeshSnapshot, node: NodeIdentity, virtual_node: Resource
+) -> None:
+    """One local cluster per listener; inbound listeners grouped by the port they bind."""
+    node_listeners = specs.listeners(virtual_node.spec)
+    logging = specs.mapping(virtual_node.spec, "logging")
+    several = len(node_listeners) > 1
+    bound: dict[int, list[tuple[specs.Listener, listener_components_pb2.Filter]]] = {}
+    for listener in node_listeners:
+        bind_port = node.ingress_port(listener.port)
+        if bind_port == node.egress_port:
+            out.warnings.append(
+                f"{node.node_id}: listener {listener.port} would bind the egress port "
+                f"{bind_port}; skipped"
+            )
+            continue
+        cluster = names.local_cluster(snapshot.name, node.name, listener.protocol, listener.port)
+        out.clusters[cluster] = clusters.build_local_cluster(
+            cluster, listener, node.app_address(listener.port)
+        )
+        stat_prefix = names.ingress_stat_prefix(listener.protocol, listener.port, several=several)
+        if listener.is_http:
+            route_config = names.ingress_route_config(listener.protocol, listener.port)
+            out.routes[route_config] = routes.build_ingress_route_config(
+                route_config, cluster, listener.timeouts
+            )
+            network_filter = listeners.http_connection_manager(
+                stat_prefix, route_config, protocol=listener.protocol, logging=logging
+            )
+        else:
+            network_filter = listeners.tcp_proxy(
+                stat_prefix, [(cluster, 1)], idle_ms=listener.timeouts.idle_ms, logging=logging
+            )
+        bound.setdefault(bind_port, []).append((listener, network_filter))
+    for bind_port, chains in bound.items():
+        name = names.ingress_listener(node.bind_address, bind_port)
+        out.listeners[name] = listeners.build_ingress_listener(
+            name, node.bind_address, bind_port, chains
+        )
+
+
+def _add_egress(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    egress: plan.EgressPlan,
+    logging: specs.Spec,
+) -> None:
+    """The egress listener, its route configuration, and every target's cluster."""
+    route_config = names.egress_route_config("http", node.egress_port)
+    out.routes[route_config] = routes.build_egress_route_config(
+        route_config, snapshot.name, egress.hosts, allow_all=egress.allow_all
+    )
+    manager = listeners.http_connection_manager(
+        "egress", route_config, protocol="http", logging=logging, forward_proxy=egress.allow_all
+    )
+    tcp_chains = []
+    for tcp in egress.tcp:
+        weighted = [
+            (
+                names.egress_cluster(
+                    snapshot.name, t.target.node, t.target.protocol, t.target.port
+                ),
+                t.weight,
+            )
+            for t in tcp.targets
+            if t.weight > 0
+        ]
+        if not weighted:
+            out.warnings.append(f"TCP backend {tcp.service}:{tcp.port}: every weight is 0; skipped")
+            continue
+        proxy = listeners.tcp_proxy(
+            f"egress.tcp.{tcp.port}", weighted, idle_ms=tcp.idle_ms, logging=logging
+        )
+        tcp_chains.append((tcp, proxy))
+    name = names.egress_listener(node.bind_address, node.egress_port)
+    out.listeners[name] = listeners.build_egress_listener(
+        name, node.bind_address, node.egress_port, manager, tcp_chains
+    )
+    if egress.allow_all:
+        passthrough = clusters.build_allow_all_cluster(snapshot.name)
+        out.clusters[passthrough.name] = passthrough
+    for target in egress.targets:
+        _add_target_cluster(out, snapshot, target)
+
+
+def _add_target_cluster(out: _Collected, snapshot: MeshSnapshot, target: plan.Target) -> None:
+    """A target listener's cluster, and its load assignment when it is served over EDS."""
+    virtual_node = snapshot.virtual_nodes[target.node]
+    listener = next(
+        entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
+    )
+    name = names.egress_cluster(snapshot.name, target.node, target.protocol, target.port)
+    discovery = specs.mapping(virtual_node.spec, "serviceDiscovery")
+    registered = snapshot.endpoints.get(target.node, ())
+    use_eds = bool(registered) or "awsCloudMap" in discovery
+    if not use_eds and not isinstance(specs.member(discovery, "dns", "hostname"), str):
+        out.warnings.append(
+            f"VirtualNode {target.node} has no DNS service discovery and no registered "
+            "endpoints; its cluster stays empty"
+        )
+        use_eds = True
+    preference = (
+        specs.member(discovery, "dns", "ipPreference")
+        or specs.member(discovery, "awsCloudMap", "ipPreference")
+        or specs.member(snapshot.mesh.spec, "serviceDiscovery", "ipPreference")
+    )
+    out.clusters[name] = clusters.build_egress_cluster(
+        name,
+        listener,
+        discovery,
+        use_eds=use_eds,
+        ip_preference=preference if isinstance(preference, str) else None,
+    )
+    if use_eds:
+        out.assignments[name] = endpoints.build_load_assignment(name, registered, target.port)

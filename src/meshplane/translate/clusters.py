@@ -1,0 +1,192 @@
+"""Clusters: the local app behind each listener, and each target node's listener.
+
+App Mesh's shapes (``appmesh-controller.md`` §3.3): the local app is STATIC
+with a 0.25 s connect timeout and the listener's ``connectionPool`` as its
+circuit breakers; a target listener is reached over EDS when endpoints are
+registered (Cloud Map's equivalent), else over DNS (LOADBALANCER → LOGICAL_DNS,
+ENDPOINTS → STRICT_DNS) with a 1 s connect timeout, circuit breakers
+effectively off, and the target listener's outlier detection and health check
+applied on the caller's side. http2 and grpc listeners get HTTP/2 upstreams.
+"""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
+from envoy.config.core.v3 import config_source_pb2, health_check_pb2
+from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
+from envoy.extensions.common.dynamic_forward_proxy.v3 import dns_cache_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+from envoy.type.v3 import http_pb2
+
+from meshplane.translate import durations, endpoints, names, specs
+from meshplane.translate.specs import Spec
+
+LOCAL_CONNECT_TIMEOUT_MS = 250
+EGRESS_CONNECT_TIMEOUT_MS = 1000
+HTTP_OPTIONS_EXTENSION = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+LOOKUP_FAMILY = {
+    "IPv4_ONLY": cluster_pb2.Cluster.V4_ONLY,
+    "IPv6_ONLY": cluster_pb2.Cluster.V6_ONLY,
+    "IPv4_PREFERRED": cluster_pb2.Cluster.V4_PREFERRED,
+    "IPv6_PREFERRED": cluster_pb2.Cluster.AUTO,
+}
+DEFAULT_LOOKUP_FAMILY = cluster_pb2.Cluster.V4_PREFERRED
+"""With no ipPreference, prefer IPv4: local apps listen on 127.0.0.1, not ::1."""
+
+
+def build_local_cluster(
+    name: str, listener: specs.Listener, address: tuple[str, int]
+) -> cluster_pb2.Cluster:
+    """The local app serving one listener, guarded by the listener's connection pool."""
+    cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.STATIC)
+    cluster.connect_timeout.CopyFrom(durations.of_ms(LOCAL_CONNECT_TIMEOUT_MS))
+    cluster.load_assignment.CopyFrom(endpoints.build_static_assignment(name, *address))
+    pool = listener.connection_pool
+    cluster.circuit_breakers.thresholds.append(
+        _thresholds(
+            connections=pool.get("maxConnections"),
+            pending=pool.get("maxPendingRequests"),
+            requests=pool.get("maxRequests"),
+        )
+    )
+    _set_protocol(cluster, listener.protocol)
+    return cluster
+
+
+def build_egress_cluster(
+    name: str,
+    listener: specs.Listener,
+    discovery: Spec,
+    *,
+    use_eds: bool,
+    ip_preference: str | None,
+) -> cluster_pb2.Cluster:
+    """A target node's listener as its callers see it."""
+    cluster = cluster_pb2.Cluster(name=name)
+    cluster.connect_timeout.CopyFrom(durations.of_ms(EGRESS_CONNECT_TIMEOUT_MS))
+    hostname = specs.member(discovery, "dns", "hostname")
+    if use_eds or not isinstance(hostname, str):
+        cluster.type = cluster_pb2.Cluster.EDS
+        eds = cluster.eds_cluster_config.eds_config
+        eds.ads.SetInParent()
+        eds.resource_api_version = config_source_pb2.V3
+    else:
+        response = specs.member(discovery, "dns", "responseType")
+        cluster.type = (
+            cluster_pb2.Cluster.STRICT_DNS
+            if response == "ENDPOINTS"
+            else cluster_pb2.Cluster.LOGICAL_DNS
+        )
+        cluster.dns_lookup_family = LOOKUP_FAMILY.get(ip_preference or "", DEFAULT_LOOKUP_FAMILY)
+        cluster.load_assignment.CopyFrom(
+            endpoints.build_static_assignment(name, hostname, listener.port)
+        )
+    cluster.circuit_breakers.thresholds.append(
+        _thresholds(connections=None, pending=None, requests=None, retries=specs.UNLIMITED)
+    )
+    outlier = specs.mapping(listener.spec, "outlierDetection")
+    if outlier:
+        cluster.outlier_detection.CopyFrom(_outlier_detection(outlier))
+    health = specs.mapping(listener.spec, "healthCheck")
+    if health:
+        cluster.health_checks.append(_health_check(health))
+    _set_protocol(cluster, listener.protocol)
+    return cluster
+
+
+def build_allow_all_cluster(mesh: str) -> cluster_pb2.Cluster:
+    """ALLOW_ALL's passthrough: a dynamic forward proxy resolving each request's Host.
+
+    App Mesh uses an ORIGINAL_DST cluster fed by iptables; local mode has no
+    iptables and the app speaks to the egress listener as an HTTP proxy, so
+    the destination is the request's authority, which the dynamic forward
+    proxy resolves (with the same DNS cache as the HTTP filter).
+    """
+    cluster = cluster_pb2.Cluster(name=names.allow_all_cluster(mesh))
+    cluster.connect_timeout.CopyFrom(durations.of_ms(EGRESS_CONNECT_TIMEOUT_MS))
+    cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+    config = dfp_cluster_pb2.ClusterConfig(dns_cache_config=dns_cache())
+    cluster.cluster_type.name = "envoy.clusters.dynamic_forward_proxy"
+    cluster.cluster_type.typed_config.Pack(config)
+    return cluster
+
+
+def dns_cache() -> dns_cache_pb2.DnsCacheConfig:
+    """The DNS cache shared by the forward-proxy filter and cluster (they must be equal)."""
+    return dns_cache_pb2.DnsCacheConfig(
+        name=names.DNS_CACHE, dns_lookup_family=DEFAULT_LOOKUP_FAMILY
+    )
+
+
+def _thresholds(
+    *,
+    connections: object,
+    pending: object,
+    requests: object,
+    retries: int = specs.UNLIMITED,
+) -> circuit_breaker_pb2.CircuitBreakers.Thresholds:
+    """Default-priority thresholds; anything unset is App Mesh's 2147483647."""
+    thresholds = circuit_breaker_pb2.CircuitBreakers.Thresholds()
+    thresholds.max_connections.value = _limit(connections)
+    thresholds.max_pending_requests.value = _limit(pending)
+    thresholds.max_requests.value = _limit(requests)
+    thresholds.max_retries.value = retries
+    return thresholds
+
+
+def _limit(value: object) -> int:
+    """A positive connection-pool limit, or unlimited."""
+    return value if isinstance(value, int) and value > 0 else specs.UNLIMITED
+
+
+def _outlier_detection(spec: Spec) -> outlier_detection_pb2.OutlierDetection:
+    """Outlier detection: maxServerErrors → consecutive 5xx; the rest as given."""
+    detection = outlier_detection_pb2.OutlierDetection()
+    errors = spec.get("maxServerErrors")
+    if isinstance(errors, int):
+        detection.consecutive_5xx.value = errors
+    percent = spec.get("maxEjectionPercent")
+    if isinstance(percent, int):
+        detection.max_ejection_percent.value = percent
+    interval = specs.duration_ms(spec.get("interval"))
+    if interval is not None:
+        detection.interval.CopyFrom(durations.of_ms(interval))
+    ejection = specs.duration_ms(spec.get("baseEjectionDuration"))
+    if ejection is not None:
+        detection.base_ejection_time.CopyFrom(durations.of_ms(ejection))
+    return detection
+
+
+def _health_check(spec: Spec) -> health_check_pb2.HealthCheck:
+    """An active health check run by each caller against the target's endpoints."""
+    check = health_check_pb2.HealthCheck()
+    check.timeout.CopyFrom(durations.of_ms(_int(spec.get("timeoutMillis"), 2000)))
+    check.interval.CopyFrom(durations.of_ms(_int(spec.get("intervalMillis"), 5000)))
+    check.healthy_threshold.value = _int(spec.get("healthyThreshold"), 2)
+    check.unhealthy_threshold.value = _int(spec.get("unhealthyThreshold"), 2)
+    protocol = spec.get("protocol")
+    if protocol == "tcp":
+        check.tcp_health_check.SetInParent()
+    elif protocol == "grpc":
+        check.grpc_health_check.SetInParent()
+    else:
+        path = spec.get("path")
+        check.http_health_check.path = path if isinstance(path, str) and path else "/"
+        if protocol == "http2":
+            check.http_health_check.codec_client_type = http_pb2.HTTP2
+    return check
+
+
+def _int(value: object, default: int) -> int:
+    """An integer member, or the default when absent or not an integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _set_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:
+    """http2 and grpc speak HTTP/2 upstream (typed protocol options, as Envoy 1.40 wants)."""
+    if protocol not in specs.HTTP2_UPSTREAM:
+        return
+    options = http_protocol_options_pb2.HttpProtocolOptions()
+    options.explicit_http_config.http2_protocol_options.SetInParent()
+    cluster.typed_extension_protocol_options[HTTP_OPTIONS_EXTENSION].Pack(options)

@@ -1,0 +1,78 @@
+"""Who a sidecar is and where it listens: the per-replica input of translation.
+
+App Mesh sidecars bind fixed ports (ingress 15000, egress 15001) and rely on
+iptables to steer traffic. meshplane's local mode has no iptables: every
+replica's sidecar gets its own ports on 127.0.0.1, the app reaches the mesh
+through ``HTTP_PROXY=http://127.0.0.1:<egress port>``, and the inbound side
+listens on one port per virtual-node listener. :class:`NodeIdentity` carries
+those local facts; absent facts fall back to App Mesh's defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from meshplane.model import kinds
+
+DEFAULT_BIND_ADDRESS = "127.0.0.1"
+DEFAULT_INGRESS_PORT = 15000
+"""App Mesh's inbound port; every virtual-node listener shares it unless told otherwise."""
+DEFAULT_EGRESS_PORT = 15001
+"""App Mesh's outbound port."""
+DEFAULT_APP_HOST = "127.0.0.1"
+"""Where the local app listens (App Mesh's local cluster is STATIC 127.0.0.1:<port>)."""
+
+KINDS = (kinds.VIRTUAL_NODE.key, kinds.VIRTUAL_GATEWAY.key)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeIdentity:
+    """One sidecar: its App Mesh resource plus the local facts of its replica."""
+
+    mesh: str
+    kind: str
+    """``virtualNode`` or ``virtualGateway``."""
+    name: str
+    bind_address: str = DEFAULT_BIND_ADDRESS
+    egress_port: int = DEFAULT_EGRESS_PORT
+    ingress_ports: Mapping[int, int] = dataclasses.field(default_factory=dict, hash=False)
+    """Listener ``portMapping.port`` → the port the sidecar binds for it."""
+    app_addresses: Mapping[int, tuple[str, int]] = dataclasses.field(
+        default_factory=dict, hash=False
+    )
+    """Listener ``portMapping.port`` → (host, port) where the local app serves it."""
+
+    @property
+    def node_id(self) -> str:
+        """The Envoy node id App Mesh's injector sets: ``mesh/<mesh>/virtualNode/<name>``."""
+        return f"mesh/{self.mesh}/{self.kind}/{self.name}"
+
+    @classmethod
+    def from_node_id(cls, node_id: str) -> NodeIdentity | None:
+        """Parse ``mesh/M/virtualNode/N`` or its ARN form; ``None`` if it is neither.
+
+        App Mesh's bootstrap generator splits on ``/``: segment 1 is the mesh
+        (``mesh@owner`` allowed), 2 the kind, 3 the name.
+        """
+        fields = node_id.split(":", 5)
+        parts = fields[-1].split("/") if len(fields) in (1, 6) else []
+        if len(parts) != 4 or parts[0] != "mesh" or parts[2] not in KINDS:
+            return None
+        mesh = parts[1].split("@", 1)[0]
+        if not mesh or not parts[3]:
+            return None
+        return cls(mesh=mesh, kind=parts[2], name=parts[3])
+
+    def ingress_port(self, listener_port: int) -> int:
+        """The port this sidecar binds for a listener.
+
+        Virtual nodes default to App Mesh's shared 15000; virtual gateways bind
+        the listener's own port, as App Mesh's gateways do.
+        """
+        default = DEFAULT_INGRESS_PORT if self.kind == kinds.VIRTUAL_NODE.key else listener_port
+        return self.ingress_ports.get(listener_port, default)
+
+    def app_address(self, listener_port: int) -> tuple[str, int]:
+        """Where the local app serves a listener (default ``127.0.0.1:<listener port>``)."""
+        return self.app_addresses.get(listener_port, (DEFAULT_APP_HOST, listener_port))

@@ -1,0 +1,157 @@
+"""Route configurations: App Mesh matches, weighted targets, timeouts and retries.
+
+The egress route configuration holds one virtual host per backend virtual
+service (and port); its routes are the provider router's routes in priority
+order, or one catch-all route when a node provides the service. Under
+ALLOW_ALL a wildcard virtual host sends every other Host to the passthrough;
+under DROP_ALL there is none, so Envoy answers unknown hosts with 404. Each
+ingress route configuration sends everything to the local app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from envoy.config.route.v3 import route_components_pb2 as route_pb
+from envoy.config.route.v3 import route_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.v3 import range_pb2
+
+from meshplane.translate import durations, names, retries, specs
+from meshplane.translate.plan import HostPlan, RoutePlan, WeightedTarget
+from meshplane.translate.specs import Spec, Timeouts
+
+NO_TARGET_STATUS = 503
+"""What a route whose weights are all 0 answers (Envoy NACKs a zero weight sum)."""
+
+
+def build_egress_route_config(
+    name: str, mesh: str, hosts: Sequence[HostPlan], *, allow_all: bool
+) -> route_pb2.RouteConfiguration:
+    """The outbound route configuration: a virtual host per (service, port)."""
+    config = route_pb2.RouteConfiguration(name=name)
+    for host in sorted(hosts, key=lambda h: h.name):
+        virtual_host = config.virtual_hosts.add(name=host.name, domains=host.domains)
+        virtual_host.routes.extend(build_route(mesh, plan) for plan in host.routes)
+    if allow_all:
+        passthrough = config.virtual_hosts.add(name=names.ALLOW_ALL_VIRTUAL_HOST, domains=["*"])
+        route = passthrough.routes.add(name=names.ALLOW_ALL_VIRTUAL_HOST)
+        route.match.prefix = "/"
+        route.route.cluster = names.allow_all_cluster(mesh)
+        # App Mesh's passthrough is a plain TCP proxy: no request timeout.
+        route.route.timeout.CopyFrom(durations.of_ms(0))
+    return config
+
+
+def build_ingress_route_config(
+    name: str, cluster: str, timeouts: Timeouts
+) -> route_pb2.RouteConfiguration:
+    """An inbound route configuration: every request to the local app's cluster."""
+    config = route_pb2.RouteConfiguration(name=name)
+    virtual_host = config.virtual_hosts.add(name=cluster, domains=["*"])
+    route = virtual_host.routes.add(name=cluster)
+    route.match.prefix = "/"
+    route.route.cluster = cluster
+    _set_timeouts(route.route, timeouts)
+    return config
+
+
+def build_route(mesh: str, plan: RoutePlan) -> route_pb.Route:
+    """One App Mesh route (or a node provider's catch-all) as an Envoy route."""
+    route = route_pb.Route(name=plan.name)
+    route.match.CopyFrom(build_match(plan.route_type, plan.match))
+    if plan.weighted and plan.total_weight == 0:
+        route.direct_response.status = NO_TARGET_STATUS
+        return route
+    action = route.route
+    if plan.weighted:
+        action.weighted_clusters.clusters.extend(
+            _cluster_weight(mesh, target) for target in plan.targets
+        )
+    else:
+        target = plan.targets[0].target
+        action.cluster = names.egress_cluster(mesh, target.node, target.protocol, target.port)
+    _set_timeouts(action, plan.timeouts)
+    action.retry_policy.CopyFrom(
+        retries.build_retry_policy(plan.retry_policy, grpc=plan.route_type == "grpcRoute")
+    )
+    return route
+
+
+def build_match(route_type: str, match: Spec) -> route_pb.RouteMatch:
+    """An App Mesh ``HttpRouteMatch``/``GrpcRouteMatch`` as an Envoy route match."""
+    if route_type == "grpcRoute":
+        return _grpc_match(match)
+    result = route_pb.RouteMatch()
+    path = specs.mapping(match, "path")
+    if isinstance(path.get("exact"), str):
+        result.path = path["exact"]
+    elif isinstance(path.get("regex"), str):
+        result.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=path["regex"]))
+    else:
+        prefix = match.get("prefix")
+        result.prefix = prefix if isinstance(prefix, str) and prefix else "/"
+    for pseudo, key in ((":method", "method"), (":scheme", "scheme")):
+        if isinstance(match.get(key), str):
+            result.headers.add(name=pseudo, string_match=string_pb2.StringMatcher(exact=match[key]))
+    result.headers.extend(_header(entry) for entry in specs.items(match, "headers"))
+    for entry in specs.items(match, "queryParameters"):
+        parameter = result.query_parameters.add(name=str(entry.get("name", "")))
+        exact = specs.member(entry, "match", "exact")
+        if isinstance(exact, str):
+            parameter.string_match.exact = exact
+        else:
+            parameter.present_match = True
+    return result
+
+
+def _grpc_match(match: Spec) -> route_pb.RouteMatch:
+    """gRPC: service and method become the ``/<service>/<method>`` path; metadata, headers."""
+    result = route_pb.RouteMatch()
+    service, method = match.get("serviceName"), match.get("methodName")
+    if isinstance(service, str) and isinstance(method, str):
+        result.path = f"/{service}/{method}"
+    elif isinstance(service, str):
+        result.prefix = f"/{service}/"
+    else:
+        result.prefix = "/"
+    result.headers.extend(_header(entry) for entry in specs.items(match, "metadata"))
+    return result
+
+
+def _header(entry: Spec) -> route_pb.HeaderMatcher:
+    """A header (or gRPC metadata) match; no match method means "present"."""
+    matcher = route_pb.HeaderMatcher(
+        name=str(entry.get("name", "")), invert_match=entry.get("invert") is True
+    )
+    method = specs.mapping(entry, "match")
+    rng = specs.mapping(method, "range")
+    if isinstance(method.get("exact"), str):
+        matcher.string_match.exact = method["exact"]
+    elif isinstance(method.get("prefix"), str):
+        matcher.string_match.prefix = method["prefix"]
+    elif isinstance(method.get("suffix"), str):
+        matcher.string_match.suffix = method["suffix"]
+    elif isinstance(method.get("regex"), str):
+        matcher.string_match.safe_regex.regex = method["regex"]
+    elif isinstance(rng.get("start"), int) and isinstance(rng.get("end"), int):
+        matcher.range_match.CopyFrom(range_pb2.Int64Range(start=rng["start"], end=rng["end"]))
+    else:
+        matcher.present_match = True
+    return matcher
+
+
+def _cluster_weight(mesh: str, weighted: WeightedTarget) -> route_pb.WeightedCluster.ClusterWeight:
+    """One weighted cluster entry; weight 0 is kept (no traffic, still listed)."""
+    target = weighted.target
+    entry = route_pb.WeightedCluster.ClusterWeight(
+        name=names.egress_cluster(mesh, target.node, target.protocol, target.port)
+    )
+    entry.weight.value = weighted.weight
+    return entry
+
+
+def _set_timeouts(action: route_pb.RouteAction, timeouts: Timeouts) -> None:
+    """Per-request timeout and idle timeout; 0 disables either, as in App Mesh."""
+    action.timeout.CopyFrom(durations.of_ms(timeouts.per_request_ms))
+    action.idle_timeout.CopyFrom(durations.of_ms(timeouts.idle_ms))

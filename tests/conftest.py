@@ -1,0 +1,270 @@
+"""Shared fixtures: a live ``meshplane serve`` process, boto3 clients and an ``aws`` CLI runner.
+
+Wire tests go through the real clients against a real server process on a free
+loopback port, as a user's scripts would. Every wait polls a condition with a
+deadline; nothing sleeps in place of synchronisation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+BIN = Path(sys.executable).parent
+REGION = "us-west-2"
+ACCOUNT = "123456789012"
+STARTUP_DEADLINE = 60.0
+_ENDPOINT = re.compile(r"http://127\.0\.0\.1:(\d+)")
+
+
+def wait_for(condition: Callable[[], Any], deadline: float, what: str) -> Any:
+    """Poll ``condition`` until it returns something truthy or ``deadline`` seconds pass."""
+    end = time.monotonic() + deadline
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class MeshplaneServer:
+    """One ``meshplane serve`` subprocess on a data dir, bound to a free port it reports."""
+
+    def __init__(self, data_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = dict(env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-serve-{self.starts}.log"
+
+    def start(self) -> MeshplaneServer:
+        """Start the server (port 0: the OS picks) and wait until /healthz answers 200."""
+        self.starts += 1
+        log = self.log_path.open("wb")
+        env = {**os.environ, **self.env}
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "meshplane"),
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+                "--host",
+                "127.0.0.1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        log.close()
+        match = wait_for(self._announced, STARTUP_DEADLINE, "the server to print its endpoint")
+        self.port = int(match.group(1))
+        wait_for(self._healthy, STARTUP_DEADLINE, "GET /healthz to answer 200")
+        return self
+
+    def _announced(self) -> re.Match[str] | None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"meshplane serve exited early:\n{self.log_path.read_text()}")
+        return _ENDPOINT.search(self.log_path.read_text())
+
+    def _healthy(self) -> bool:
+        try:
+            return self.health()["status"] == "ok"
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=10) as response:
+            body: dict[str, Any] = json.loads(response.read())
+            return body
+
+    def revision(self) -> int:
+        """The store revision the server reports on /healthz."""
+        return int(self.health()["revision"])
+
+    def stop(self) -> int:
+        """SIGTERM and wait for a clean exit; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown code runs."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+
+def make_client(url: str, *, validate: bool = True) -> Any:
+    """A boto3 App Mesh client bound to ``url`` with dummy credentials and no retries."""
+    return boto3.client(
+        "appmesh",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(
+            parameter_validation=validate,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+        ),
+    )
+
+
+ServerFactory = Callable[..., MeshplaneServer]
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start servers on demand (own data dir and env); all are stopped at teardown."""
+    started: list[MeshplaneServer] = []
+    counter = itertools.count()
+
+    def start(env: Mapping[str, str] | None = None, data_dir: Path | None = None) -> Any:
+        server = MeshplaneServer(data_dir or tmp_path / f"data{next(counter)}", env)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        if server.process is not None and server.process.poll() is None:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshplaneServer]:
+    """A server shared by one test module; tests keep apart by using their own mesh names.
+
+    Its mesh quota is raised so every test can have a mesh of its own; quota tests
+    start their own servers with App Mesh's defaults.
+    """
+    data_dir = tmp_path_factory.mktemp("shared") / "data"
+    live = MeshplaneServer(data_dir, {"MESHPLANE_QUOTA_MESHES": "1000"}).start()
+    yield live
+    assert live.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def client(server: MeshplaneServer) -> Any:
+    """boto3 client for the shared server."""
+    return make_client(server.url)
+
+
+@pytest.fixture(scope="module")
+def raw_client(server: MeshplaneServer) -> Any:
+    """boto3 client with client-side validation off: min and union breaches reach the server."""
+    return make_client(server.url, validate=False)
+
+
+_mesh_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def mesh(client: Any) -> str:
+    """A fresh, empty mesh on the shared server, named after a counter."""
+    name = f"m{next(_mesh_numbers)}"
+    client.create_mesh(meshName=name)
+    return name
+
+
+class Rejection:
+    """Asserts a request is refused with an exact App Mesh error and changes nothing."""
+
+    def __init__(self, server: MeshplaneServer) -> None:
+        self.server = server
+
+    def __call__(
+        self, call: Callable[[], Any], code: str, status: int, *phrases: str
+    ) -> ClientError:
+        before = self.server.revision()
+        with pytest.raises(ClientError) as caught:
+            call()
+        error = caught.value
+        meta = error.response["ResponseMetadata"]
+        assert error.response["Error"]["Code"] == code, error.response
+        assert meta["HTTPStatusCode"] == status
+        assert meta["HTTPHeaders"]["x-amzn-errortype"] == code
+        message = error.response["Error"]["Message"]
+        for phrase in phrases:
+            assert phrase in message, f"{phrase!r} not in {message!r}"
+        assert self.server.revision() == before, "a rejected request changed the store"
+        return error
+
+
+@pytest.fixture
+def rejected(server: MeshplaneServer) -> Rejection:
+    """``rejected(call, code, status, *phrases)`` on the shared server."""
+    return Rejection(server)
+
+
+class AwsCli:
+    """Runs the venv's ``aws`` against a server and returns the parsed JSON output."""
+
+    def __init__(self, url: str, home: Path) -> None:
+        self.url = url
+        self.env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": str(home / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+            "AWS_PAGER": "",
+        }
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``aws appmesh <args>`` and return the finished process."""
+        return subprocess.run(
+            [str(BIN / "aws"), "appmesh", *args, "--endpoint-url", self.url, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+            check=False,
+        )
+
+    def __call__(self, *args: str) -> Any:
+        """Run a command that must succeed; return its parsed JSON output."""
+        done = self.run(*args)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+@pytest.fixture
+def aws_cli_for(tmp_path: Path) -> Callable[[MeshplaneServer], AwsCli]:
+    """Build an ``aws appmesh`` runner for a server."""
+    return lambda live: AwsCli(live.url, tmp_path)

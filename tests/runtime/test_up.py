@@ -1,0 +1,101 @@
+"""``meshplane up`` as users run it: a control plane, the workloads, and a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import APPS, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# `up` is registered by meshplane.cli.main once the lead wires it; until then register it here.
+UP = "from meshplane.cli.main import cli; from meshplane.cli import up; up.register(cli); cli()"
+
+
+def _answer(port: int) -> dict[str, str] | None:
+    try:
+        with DIRECT.open(f"http://127.0.0.1:{port}/", timeout=5) as answer:
+            return dict(json.loads(answer.read()))
+    except OSError:
+        return None
+
+
+def _session(directory: Path) -> list[int]:
+    """Processes whose command line names ``directory`` or which run in it."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if str(directory) in cmdline or cwd == str(directory):
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def test_up_runs_the_workloads_and_sigterm_leaves_nothing(tmp_path: Path) -> None:
+    """Published replicas answer; SIGTERM exits 0 and no process of the session survives."""
+    shutil.copy(APPS / "echo_backend.py", tmp_path / "echo_backend.py")
+    published = free_port()
+    (tmp_path / "workloads.yaml").write_text(
+        "apiVersion: meshplane.dev/v1alpha1\n"
+        "kind: Workload\n"
+        "metadata: {name: echo-backend-blue, namespace: demos, labels: {app: blue}}\n"
+        "spec:\n"
+        '  command: ["{python}", "echo_backend.py"]\n'
+        '  env: {VERSION: "1.0"}\n'
+        "  port: 80\n"
+        "  replicas: 2\n"
+        f"  publish: 127.0.0.1:{published}\n"
+    )
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            UP,
+            "up",
+            "-f",
+            str(tmp_path),
+            "--api-port",
+            "0",
+            "--xds-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(lambda: _answer(published) is not None, timeout=60, what="the published port")
+        assert _answer(published) == {"version": "1.0"}
+        # up itself, the control plane (--data-dir) and two replicas (cwd)
+        assert len(_session(tmp_path)) == 4
+        up.send_signal(signal.SIGTERM)
+        output, _ = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.communicate()
+    assert up.returncode == 0, output
+    assert _session(tmp_path) == []
+    assert _answer(published) is None
+    lines = output.splitlines()
+    assert any(line.startswith("control-plane | meshplane ") for line in lines)
+    assert any(
+        line.startswith("echo-backend-blue-1 | echo-backend 1.0 listening") for line in lines
+    )
+    assert "stopping: workloads, sidecars, control plane…" in lines

@@ -1,0 +1,245 @@
+"""The store's revision counter, change feed and schema migrations, without a server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from meshplane.kit.clock import FakeClock, counting_ids
+from meshplane.model import errors, kinds
+from meshplane.model.kinds import ResourceKey
+from meshplane.model.snapshot import Endpoint, Resource
+from meshplane.service.resources import Account, MeshService
+from meshplane.service.tagging import Tagging
+from meshplane.settings import Quotas
+from meshplane.store import schema
+from meshplane.store.records import Change
+from meshplane.store.snapshots import mesh_snapshot
+from meshplane.store.sqlite import DB_FILE, SqliteStore
+
+ACCOUNT = Account("us-west-2", "123456789012")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "data", clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def service(store: SqliteStore, clock: FakeClock) -> MeshService:
+    return MeshService(store, ACCOUNT, Quotas(), clock, counting_ids())
+
+
+def _resource(name: str, at: float = 1.0) -> Resource:
+    key = ResourceKey("mesh", name, "", name)
+    return Resource(
+        key,
+        kinds.arn("us-west-2", "123456789012", key),
+        f"uid-{name}",
+        1,
+        at,
+        at,
+        {},
+        "123456789012",
+    )
+
+
+def test_revision_starts_at_zero_and_counts_committed_writes(store: SqliteStore) -> None:
+    """A fresh store is at revision 0; each committed write adds exactly one."""
+    assert store.revision() == 0
+    for number, name in enumerate(("a", "b", "c"), start=1):
+        with store.transaction() as tx:
+            tx.insert(_resource(name), [])
+        assert store.revision() == number
+    assert [c.key.name for c in store.changes_since(0)] == ["a", "b", "c"]
+    assert [c.revision for c in store.changes_since(1)] == [2, 3]
+    assert [c.op for c in store.changes_since(0)] == ["create", "create", "create"]
+
+
+def test_listeners_run_after_commit_with_the_changes(store: SqliteStore) -> None:
+    """A listener sees its transaction's changes, and they are already committed on disk."""
+    seen: list[tuple[list[Change], int]] = []
+
+    def listener(changes: Sequence[Change]) -> None:
+        # A second connection sees only committed data: the write must already be there.
+        other = sqlite3.connect(store.path)
+        try:
+            count = other.execute("SELECT count(*) FROM resources").fetchone()[0]
+        finally:
+            other.close()
+        seen.append((list(changes), count))
+
+    unsubscribe = store.subscribe(listener)
+    with store.transaction() as tx:
+        tx.insert(_resource("a", 5.0), [])
+        assert seen == []
+    assert seen == [([Change(1, ResourceKey("mesh", "a", "", "a"), "create", 1_700_000_000.0)], 1)]
+    unsubscribe()
+    with store.transaction() as tx:
+        tx.insert(_resource("b"), [])
+    assert len(seen) == 1
+
+
+def test_rollback_calls_no_listener_and_keeps_revision(store: SqliteStore) -> None:
+    """A transaction that raises writes nothing, notifies nobody and keeps the revision."""
+    calls: list[Sequence[Change]] = []
+    store.subscribe(calls.append)
+
+    def abort_after_insert() -> None:
+        with store.transaction() as tx:
+            tx.insert(_resource("a"), [])
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError, match="abort"):
+        abort_after_insert()
+    assert calls == []
+    assert store.revision() == 0
+    with store.read() as tx:
+        assert tx.get(ResourceKey("mesh", "a", "", "a")) is None
+    with store.transaction() as tx:
+        tx.insert(_resource("b"), [])
+    assert store.revision() == 1
+
+
+def test_read_only_transactions_notify_nobody(store: SqliteStore) -> None:
+    """Reading changes nothing and calls no listener."""
+    calls: list[Sequence[Change]] = []
+    store.subscribe(calls.append)
+    with store.read() as tx:
+        assert tx.list_records("mesh", None) == []
+    assert calls == []
+
+
+def test_service_writes_one_revision_each_and_rejections_none(
+    store: SqliteStore, service: MeshService
+) -> None:
+    """Create, update and delete each add one revision; rejections and tags add none."""
+    service.create(kinds.MESH, "m", "m", {})
+    service.create(kinds.VIRTUAL_NODE, "m", "a", {})
+    service.update(kinds.VIRTUAL_NODE, "m", "a", {"backends": []})
+    assert store.revision() == 3
+    with pytest.raises(errors.ConflictException):
+        service.create(kinds.VIRTUAL_NODE, "m", "a", {})
+    with pytest.raises(errors.ResourceInUseException):
+        service.delete(kinds.MESH, "m", "m")
+    with pytest.raises(errors.BadRequestException):
+        service.create(kinds.ROUTE, "m", "r", {}, parent="vr")
+    tagging = Tagging(store, ACCOUNT)
+    tagging.tag("arn:aws:appmesh:us-west-2:123456789012:mesh/m", [{"key": "k", "value": "v"}])
+    assert store.revision() == 3
+    service.delete(kinds.VIRTUAL_NODE, "m", "a")
+    assert [(c.revision, c.key.kind, c.op) for c in store.changes_since(0)] == [
+        (1, "mesh", "create"),
+        (2, "virtualNode", "create"),
+        (3, "virtualNode", "update"),
+        (4, "virtualNode", "delete"),
+    ]
+
+
+def test_service_uses_injected_clock_and_ids(service: MeshService, clock: FakeClock) -> None:
+    """createdAt, lastUpdatedAt and uid come from the injected clock and id factory."""
+    made = service.create(kinds.MESH, "m", "m", None)
+    assert made["metadata"]["createdAt"] == 1_700_000_000.0
+    assert made["metadata"]["uid"] == "00000000-0000-4000-8000-000000000001"
+    clock.advance(2.5)
+    updated = service.update(kinds.MESH, "m", "m", {})
+    assert updated["metadata"]["createdAt"] == 1_700_000_000.0
+    assert updated["metadata"]["lastUpdatedAt"] == 1_700_000_002.5
+    assert updated["metadata"]["version"] == 2
+
+
+def test_snapshot_holds_one_mesh_at_one_revision(store: SqliteStore, service: MeshService) -> None:
+    """mesh_snapshot groups a mesh's resources and endpoints at the current revision."""
+    service.create(kinds.MESH, "m", "m", {})
+    service.create(kinds.MESH, "other", "other", {})
+    service.create(kinds.VIRTUAL_NODE, "m", "b", {})
+    service.create(kinds.VIRTUAL_NODE, "m", "a", {})
+    service.create(kinds.VIRTUAL_ROUTER, "m", "vr", {})
+    service.create(
+        kinds.ROUTE,
+        "m",
+        "r",
+        {"tcpRoute": {"action": {"weightedTargets": [{"virtualNode": "a", "weight": 1}]}}},
+        parent="vr",
+    )
+    with store.transaction() as tx:
+        tx.set_endpoints("m", "a", "replica-1", [Endpoint(80, "127.0.0.1", 9001)])
+    snap = mesh_snapshot(store, "m")
+    assert snap is not None
+    assert snap.revision == store.revision() == 7
+    assert list(snap.virtual_nodes) == ["a", "b"]
+    assert list(snap.routes["vr"]) == ["r"]
+    assert snap.endpoints == {"a": (Endpoint(80, "127.0.0.1", 9001),)}
+    assert mesh_snapshot(store, "absent") is None
+
+
+def test_old_data_dir_is_migrated(tmp_path: Path, clock: FakeClock) -> None:
+    """A data dir at schema v1 gets the newer migrations and keeps its data."""
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    conn = sqlite3.connect(data_dir / DB_FILE, isolation_level=None)
+    for statement in schema._statements(schema.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO resources (kind, mesh, parent, name, uid, arn, owner, version, created_at, "
+        "updated_at, spec, tags) VALUES ('mesh','old','','old','u','arn:x','123456789012',3,1,2,"
+        "'{}','[]')"
+    )
+    conn.close()
+
+    store = SqliteStore(data_dir, clock)
+    try:
+        assert store.schema_version == len(schema.MIGRATIONS) >= 2
+        with store.read() as tx:
+            record = tx.get(ResourceKey("mesh", "old", "", "old"))
+            assert record is not None
+            assert record.resource.version == 3
+        with store.transaction() as tx:
+            tx.set_endpoints("old", "vn", "src", [Endpoint(80, "10.0.0.1", 80)])
+    finally:
+        store.close()
+    check = sqlite3.connect(data_dir / DB_FILE)
+    try:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(schema.MIGRATIONS)
+        tables = {r[0] for r in check.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "endpoints" in tables
+        assert check.execute("SELECT count(*) FROM endpoints").fetchone()[0] == 1
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        check.close()
+
+
+def test_newer_data_dir_is_refused(tmp_path: Path, clock: FakeClock) -> None:
+    """A data dir from a newer meshplane is refused with a message naming both versions."""
+    data_dir = tmp_path / "new"
+    data_dir.mkdir()
+    conn = sqlite3.connect(data_dir / DB_FILE)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(RuntimeError, match="schema version 99, newer than this meshplane"):
+        SqliteStore(data_dir, clock)
+
+
+def test_reopening_keeps_revision(tmp_path: Path, clock: FakeClock) -> None:
+    """Closing and reopening a data dir keeps resources and the revision."""
+    first = SqliteStore(tmp_path / "d", clock)
+    with first.transaction() as tx:
+        tx.insert(_resource("a"), [])
+    first.close()
+    second = SqliteStore(tmp_path / "d", clock)
+    try:
+        assert second.revision() == 1
+        assert second.schema_version == len(schema.MIGRATIONS)
+    finally:
+        second.close()

@@ -1,0 +1,130 @@
+"""Golden cases: a mesh as App Mesh API JSON plus one sidecar, read from YAML.
+
+A case file holds what ``aws appmesh describe-*`` shows (``meshName``,
+``virtualNodeName``, ``spec``, …), the sidecar's identity and local facts, and
+the endpoints registered for virtual nodes. Rendering turns the translator's
+output into sorted, stable JSON for the golden files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any
+
+import yaml
+from google.protobuf import json_format
+
+from meshplane.model import kinds
+from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource
+from meshplane.translate import EnvoyResources, NodeIdentity
+
+HERE = pathlib.Path(__file__).parent
+CASES = HERE / "cases"
+GOLDENS = HERE / "goldens"
+ACCOUNT = "111122223333"
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One case: its name, description, snapshot and sidecar."""
+
+    name: str
+    description: str
+    snapshot: MeshSnapshot
+    node: NodeIdentity
+
+
+def case_names() -> list[str]:
+    """Every case file's stem, sorted."""
+    return sorted(path.stem for path in CASES.glob("*.yaml"))
+
+
+def load(name: str) -> Case:
+    """Read ``cases/<name>.yaml`` into a snapshot and a node identity."""
+    data = yaml.safe_load((CASES / f"{name}.yaml").read_text())
+    return Case(name, data["description"], snapshot_of(data), node_of(data["node"], data))
+
+
+def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
+    """Build a snapshot from API-shaped dicts."""
+    mesh_name = data["mesh"]["meshName"]
+
+    def resource(kind: kinds.Kind, item: dict[str, Any], parent: str = "") -> Resource:
+        name = item[kind.name_member]
+        key = kinds.ResourceKey.of(kind, mesh_name, name, parent)
+        return Resource(
+            key=key,
+            arn=kinds.arn("us-west-2", ACCOUNT, key),
+            uid=f"uid-{name}",
+            version=1,
+            created_at=1_700_000_000.0,
+            updated_at=1_700_000_000.0,
+            spec=item.get("spec", {}),
+            owner=ACCOUNT,
+        )
+
+    def by_name(kind: kinds.Kind, key: str) -> dict[str, Resource]:
+        return {r.name: r for r in (resource(kind, item) for item in data.get(key, []))}
+
+    routes: dict[str, dict[str, Resource]] = {}
+    for item in data.get("routes", []):
+        router = item["virtualRouterName"]
+        routes.setdefault(router, {})[item["routeName"]] = resource(kinds.ROUTE, item, router)
+    gateway_routes: dict[str, dict[str, Resource]] = {}
+    for item in data.get("gatewayRoutes", []):
+        gateway = item["virtualGatewayName"]
+        gateway_routes.setdefault(gateway, {})[item["gatewayRouteName"]] = resource(
+            kinds.GATEWAY_ROUTE, item, gateway
+        )
+    endpoints = {
+        node: tuple(Endpoint(e["listenerPort"], e["address"], e["port"]) for e in registered or [])
+        for node, registered in (data.get("endpoints") or {}).items()
+    }
+    return MeshSnapshot(
+        revision=1,
+        mesh=resource(kinds.MESH, data["mesh"]),
+        virtual_nodes=by_name(kinds.VIRTUAL_NODE, "virtualNodes"),
+        virtual_services=by_name(kinds.VIRTUAL_SERVICE, "virtualServices"),
+        virtual_routers=by_name(kinds.VIRTUAL_ROUTER, "virtualRouters"),
+        routes=routes,
+        virtual_gateways=by_name(kinds.VIRTUAL_GATEWAY, "virtualGateways"),
+        gateway_routes=gateway_routes,
+        endpoints=endpoints,
+    )
+
+
+def node_of(node: dict[str, Any], data: dict[str, Any]) -> NodeIdentity:
+    """The sidecar identity with its optional local facts."""
+    extra: dict[str, Any] = {}
+    if "bindAddress" in node:
+        extra["bind_address"] = node["bindAddress"]
+    if "egressPort" in node:
+        extra["egress_port"] = node["egressPort"]
+    if "ingressPorts" in node:
+        extra["ingress_ports"] = {int(k): v for k, v in node["ingressPorts"].items()}
+    if "appAddresses" in node:
+        extra["app_addresses"] = {int(k): tuple(v) for k, v in node["appAddresses"].items()}
+    return NodeIdentity(
+        mesh=node.get("mesh", data["mesh"]["meshName"]),
+        kind=node["kind"],
+        name=node["name"],
+        **extra,
+    )
+
+
+def render(resources: EnvoyResources) -> str:
+    """The translator's output as sorted, indented JSON (the golden file's text)."""
+
+    def dicts(messages: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [json_format.MessageToDict(m) for m in messages]
+
+    document = {
+        "listeners": dicts(resources.listeners),
+        "routeConfigurations": dicts(resources.route_configurations),
+        "clusters": dicts(resources.clusters),
+        "clusterLoadAssignments": dicts(resources.cluster_load_assignments),
+        "warnings": list(resources.warnings),
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
