@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import aiohttp
 import pytest
-from conftest import EnvoyProcess, free_port
 from xds_configs import route_config, weighted
+from xds_processes import EnvoyProcess, free_port
 
 from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshplane.xds import AdsServer, ResourceEncoder, Snapshot, SnapshotCache, node_key
