@@ -181,7 +181,9 @@ class AdsStream:
             self._log.warning("xds: %s requested unsupported type %s", key, type_url)
             return
         nonce = request.response_nonce
-        if nonce:
+        # A nonce on a type never answered on this stream belongs to an older
+        # stream: treat the request as initial rather than drop it forever.
+        if nonce and state.answered:
             if nonce != state.nonce:
                 self._log.debug("xds: %s stale nonce %s for %s", key, nonce, type_url)
                 return
