@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import http.server
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from xds_processes import EnvoyProcess, NamedHandler
+from xds_processes import Backend, EnvoyProcess, NamedHandler
 
 from meshplane import envoy
 
@@ -18,11 +17,11 @@ from meshplane import envoy
 @pytest.fixture
 def backends() -> Iterator[Callable[[str], int]]:
     """Start tiny HTTP servers answering their own name; returns name → port."""
-    servers: list[http.server.ThreadingHTTPServer] = []
+    servers: list[Backend] = []
 
     def start(name: str) -> int:
         handler = type(f"Handler_{name}", (NamedHandler,), {"answer": name.encode()})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server = Backend(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)

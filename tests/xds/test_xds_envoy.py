@@ -114,7 +114,8 @@ class Load:
             try:
                 async with session.get(self.url) as response:
                     body = await response.text()
-                    self.results[body if response.status == 200 else f"{response.status}"] += 1
+                    outcome = body if response.status == 200 else f"{response.status}: {body}"
+                    self.results[outcome] += 1
             except (aiohttp.ClientError, TimeoutError) as exc:
                 self.results[f"error:{type(exc).__name__}"] += 1
             async with self._progress:

@@ -34,6 +34,17 @@ class NamedHandler(http.server.BaseHTTPRequestHandler):
         """Silence per-request logging."""
 
 
+class Backend(http.server.ThreadingHTTPServer):
+    """A threaded test backend with a deep accept queue.
+
+    socketserver's default backlog of 5 overflows when the test process is
+    starved of CPU; Linux then drops the SYN and Envoy's 1 s connect timeout
+    fires before the retransmit, which would show up as a 503 unrelated to xDS.
+    """
+
+    request_queue_size = 256
+
+
 class EnvoyProcess:
     """A real Envoy started from meshplane's bootstrap; the fixture always kills it."""
 
