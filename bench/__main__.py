@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from bench import api_latency, mesh_scale, propagation, sidecar_hop
+from bench import api_latency, mesh_scale, propagation, sidecar_hop, xds_fanout
 
 
 def main() -> None:
-    """API latency, the mesh at ten times App Mesh's quotas, propagation, the sidecar hop."""
+    """API latency, the mesh at 10x App Mesh's quotas, xDS fan-out, propagation, sidecar hop."""
     api_latency.main()
     print()
     mesh_scale.main()
+    print()
+    xds_fanout.main([])
     print()
     propagation.main([])
     print()
