@@ -175,11 +175,11 @@ class PlaneThread:
         return self.plane.api_port
 
     def set_debounce(self, seconds: float) -> None:
-        """Benchmark what-if only: change the sync stage's debounce (a private attribute)."""
+        """Benchmark what-if: change the sync stage's debounce."""
 
         async def change() -> None:
             assert self.plane is not None
-            self.plane.sync._debounce = seconds
+            self.plane.sync.debounce = seconds
 
         self.call(change())
 
@@ -264,8 +264,8 @@ class PlaneThread:
         return list(await asyncio.gather(*(one(key) for key in keys)))
 
 
-def _copy_example(into: Path, publish_port: int) -> tuple[Path, list[str]]:
-    """The walkthrough's directory, ``publish:`` on a free port; also the apps given TCP_NODELAY."""
+def _copy_example(into: Path, publish_port: int) -> Path:
+    """The walkthrough's directory, with ``publish:`` moved to a free port."""
     target = into / "echo"
     shutil.copytree(_EXAMPLE, target)
     workloads = target / "workloads.yaml"
@@ -273,28 +273,7 @@ def _copy_example(into: Path, publish_port: int) -> tuple[Path, list[str]]:
         r"publish: 127\.0\.0\.1:\d+", f"publish: 127.0.0.1:{publish_port}", (workloads.read_text())
     )
     workloads.write_text(text)
-    patched = [f.name for f in sorted((target / "apps").glob("echo_*.py")) if _disable_nagle(f)]
-    return target, patched
-
-
-def _disable_nagle(app_file: Path) -> bool:
-    """Give the copied echo app's handler TCP_NODELAY, unless it already has it.
-
-    The apps write the headers and the body in two ``send`` calls; without
-    TCP_NODELAY, Nagle holds the body until the peer ACKs the headers, and the
-    peer's delayed ACK makes that ~40 ms on every request of a keep-alive
-    connection (Envoy's upstream connections are keep-alive). Measured here as
-    ~44 ms per request, which would drown every figure these benchmarks take.
-    """
-    text = app_file.read_text()
-    if "disable_nagle_algorithm" in text:
-        return False
-    anchor = '    protocol_version = "HTTP/1.1"'
-    patched = text.replace(anchor, f"{anchor}\n    disable_nagle_algorithm = True", 1)
-    if patched == text:
-        return False
-    app_file.write_text(patched)
-    return True
+    return target
 
 
 def _frontend_answers(port: int) -> bool:
@@ -312,8 +291,6 @@ class EchoMesh:
     plane: PlaneThread
     publish_port: int
     work_dir: Path
-    patched_apps: list[str]
-    """Echo apps given TCP_NODELAY in this run's copy (see :func:`_disable_nagle`)."""
     extras: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
     ports: PortAllocator = dataclasses.field(default_factory=PortAllocator)
 
@@ -461,7 +438,7 @@ def _running() -> Iterator[EchoMesh]:
     with tempfile.TemporaryDirectory(prefix="meshplane-bench-") as tmp:
         work = Path(tmp)
         publish = free_port()
-        example, patched = _copy_example(work, publish)
+        example = _copy_example(work, publish)
         with PlaneThread(work / "data") as plane:
             assert plane.plane is not None
             argv = [sys.executable, "-m", "meshplane.cli.main", "up", "-f", str(example)]
@@ -471,7 +448,7 @@ def _running() -> Iterator[EchoMesh]:
                 up = subprocess.Popen(
                     argv, stdout=log, stderr=subprocess.STDOUT, cwd=work, start_new_session=True
                 )
-            mesh = EchoMesh(plane, publish, work, patched)
+            mesh = EchoMesh(plane, publish, work)
             try:
                 wait(lambda: len(plane.proxies()) >= 3, STARTUP_SECONDS, "three sidecars")
                 wait(mesh.all_synced, STARTUP_SECONDS, "sidecars to sync")

@@ -234,10 +234,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in paths:
             _check(path)
         results = _measure(paths, args.rounds, args.client)
-        patched = mesh.patched_apps
     _print(results, args.client, args.rounds)
-    if patched:
-        print(f"  (echo apps given TCP_NODELAY in this run's copy: {', '.join(patched)})")
 
 
 if __name__ == "__main__":

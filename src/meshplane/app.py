@@ -87,7 +87,7 @@ def build(
         services,
         FrontDoor(services.resources, clock, ids),
         ads,
-        Sync(store, cache, ads.status),
+        Sync(store, cache, ads.status, debounce=settings.sync_debounce_ms / 1000),
     )
 
 
