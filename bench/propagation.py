@@ -212,7 +212,9 @@ def main(argv: list[str] | None = None) -> None:
         mesh.plane.set_debounce(0.0)
         phases["walkthrough, debounce 0 *"] = (len(mesh.plane.proxies()), _phase(mesh, args.flips))
     _print(phases)
-    print("  * what-if: the sync stage's debounce (MESHPLANE_SYNC_DEBOUNCE_MS, default 1 ms) set to 0")
+    print(
+        "  * what-if: the sync stage's debounce (MESHPLANE_SYNC_DEBOUNCE_MS, default 1 ms) set to 0"
+    )
 
 
 if __name__ == "__main__":
