@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/meshplane
+	$(BIN)/mypy src/meshplane bench
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
