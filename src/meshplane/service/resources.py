@@ -227,21 +227,16 @@ class MeshService:
     def _check_input(
         self, kind: Kind, key: ResourceKey, spec: Mapping[str, Any], *, tags: list[Any]
     ) -> None:
-        found: list[str] = []
         name_shape = "ServiceName" if kind is kinds.VIRTUAL_SERVICE else "ResourceName"
+        # Tags first: more than 50 is TooManyTagsException whatever else is wrong.
+        found = validation.problems(apimodel.shape("TagList"), tags, "tags") if tags else []
         found += validation.problems(apimodel.shape(name_shape), key.name, kind.name_member)
         found += validation.problems(apimodel.shape(f"{kind.title}Spec"), spec, "spec")
-        if tags:
-            found += validation.problems(apimodel.shape("TagList"), tags, "tags")
         if found:
             raise errors.BadRequestException(validation.summarize(found))
         broken = rules.problems(kind.key, spec)
         if broken:
             raise errors.BadRequestException(validation.summarize(broken))
-        if len({t["key"] for t in tags}) > MAX_TAGS:
-            raise errors.TooManyTagsException(
-                f"tags: {len(tags)} tags given; a resource can carry at most {MAX_TAGS}"
-            )
 
     def _require_scope(self, tx: Transaction, key: ResourceKey) -> None:
         """NotFound for a missing mesh, router or gateway that the request lives under."""
