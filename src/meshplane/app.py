@@ -87,7 +87,7 @@ def build(
         discovery=Discovery(store, settings.account_id),
     )
     cache = SnapshotCache()
-    ads = AdsServer(cache, clock=clock)
+    ads = AdsServer(cache, clock=clock, ack_timeout=settings.xds_ack_timeout_s)
     return ControlPlane(
         settings,
         store,
