@@ -75,7 +75,14 @@ def build(
     store = SqliteStore(settings.data_dir, clock)
     account = Account(settings.region, settings.account_id)
     services = operations.Services(
-        resources=MeshService(store, account, settings.quotas, clock, ids),
+        resources=MeshService(
+            store,
+            account,
+            settings.quotas,
+            clock,
+            ids,
+            client_token_ttl=settings.client_token_ttl,
+        ),
         tagging=Tagging(store, account),
         discovery=Discovery(store, settings.account_id),
     )

@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+DEFAULT_CLIENT_TOKEN_TTL = 86400
+"""24 h: how long a clientToken is remembered unless configured otherwise."""
+
 
 def _setting(default: Any, env: str, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"env": env, "help": help})
@@ -71,6 +74,12 @@ class Settings:
     region: str = _setting("us-west-2", "MESHPLANE_REGION", "Region written into ARNs")
     account_id: str = _setting(
         "123456789012", "MESHPLANE_ACCOUNT_ID", "12-digit account id: ARNs and owners"
+    )
+    client_token_ttl: int = _setting(
+        DEFAULT_CLIENT_TOKEN_TTL,
+        "MESHPLANE_CLIENT_TOKEN_TTL",
+        "Seconds a clientToken is remembered: a retry inside the window replays the first "
+        "result; after it the token is forgotten (App Mesh's tokens are short-lived too)",
     )
     quotas: Quotas = dataclasses.field(default_factory=Quotas)
 

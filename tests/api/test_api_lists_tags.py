@@ -205,17 +205,48 @@ def _tags_all(client: Any, arn: str) -> list[tuple[str, str]]:
     return [(t["key"], t["value"]) for p in pages for t in p["tags"]]
 
 
-def test_fifty_one_tags_in_one_request_are_refused(client: Any, rejected: Any, mesh: str) -> None:
-    """51 tags in one TagResource or Create* request break the list max: a 400, nothing applied."""
+def test_fifty_one_tags_in_one_request_are_too_many(client: Any, rejected: Any, mesh: str) -> None:
+    """51 tags in one TagResource or Create* request: TooManyTagsException, nothing applied."""
     arn = client.describe_mesh(meshName=mesh)["mesh"]["metadata"]["arn"]
     many = [{"key": f"k{i}", "value": "v"} for i in range(51)]
-    rejected(lambda: client.tag_resource(resourceArn=arn, tags=many), *BAD, "tags: list length 51")
+    too_many = (
+        "TooManyTagsException",
+        400,
+        "tags: 51 tags in one request; a resource can carry at most 50 and nothing was applied",
+    )
+    rejected(lambda: client.tag_resource(resourceArn=arn, tags=many), *too_many)
     rejected(
         lambda: client.create_virtual_node(meshName=mesh, virtualNodeName="vn", spec={}, tags=many),
-        *BAD,
-        "tags: list length 51",
+        *too_many,
     )
+    rejected(lambda: client.create_mesh(meshName=f"{mesh}-tagged", tags=many), *too_many)
     assert _tags(client, arn) == []
+    assert client.list_virtual_nodes(meshName=mesh)["virtualNodes"] == []
+
+
+def test_too_many_tags_wins_over_other_problems(client: Any, rejected: Any, mesh: str) -> None:
+    """A request with 51 tags (even repeating keys) and a bad spec answers TooManyTagsException."""
+    many = [{"key": f"k{i % 50}", "value": "v"} for i in range(51)]
+    error = rejected(
+        lambda: client.create_virtual_router(
+            meshName=mesh, virtualRouterName="vr", spec=wt.router_spec(70000), tags=many
+        ),
+        "TooManyTagsException",
+        400,
+    )
+    assert error.response["Error"]["Message"] == (
+        "tags: 51 tags in one request; a resource can carry at most 50 and nothing was applied"
+    )
+
+
+def test_fifty_tags_in_one_create_fit(client: Any, mesh: str) -> None:
+    """Exactly 50 tags in a Create* request are accepted and all listed."""
+    fifty = [{"key": f"k{i}", "value": str(i)} for i in range(50)]
+    made = client.create_virtual_service(
+        meshName=mesh, virtualServiceName="fifty.local", spec={}, tags=fifty
+    )
+    arn = made["virtualService"]["metadata"]["arn"]
+    assert _tags_all(client, arn) == [(t["key"], t["value"]) for t in fifty]
 
 
 def test_unknown_arn_is_not_found(client: Any, rejected: Any) -> None:

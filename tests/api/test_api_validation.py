@@ -407,7 +407,9 @@ def test_router_cannot_gain_listener_while_routes_lack_port(
             meshName=mesh, virtualRouterName="vr", spec=wt.router_spec(80, 81)
         ),
         *BAD,
-        "spec.listeners: route rt has no match.port",
+        "Invalid request: spec.listeners: route vr/rt would no longer be valid "
+        "(spec.httpRoute.match.port: Route must define a port match criteria if the Virtual "
+        "Router has multiple listeners); update or delete it first",
     )
     router = client.describe_virtual_router(meshName=mesh, virtualRouterName="vr")["virtualRouter"]
     assert router["metadata"]["version"] == 1

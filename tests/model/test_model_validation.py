@@ -121,3 +121,16 @@ def test_summary_caps_the_list() -> None:
     assert message.startswith("12 validation errors: f0: bad; ")
     assert message.endswith("f9: bad; and 2 more")
     assert validation.summarize(["x: bad"]) == "Invalid request: x: bad"
+
+
+def test_tag_list_over_its_max_is_too_many_tags() -> None:
+    """51 tags raise TooManyTagsException (not BadRequest), even with other breaches."""
+    shape = apimodel.operation("TagResource").input_shape
+    many = [{"key": f"k{i}", "value": "v"} for i in range(51)]
+    with pytest.raises(errors.TooManyTagsException) as caught:
+        validation.check(shape, {"resourceArn": "", "tags": many})
+    assert caught.value.message == (
+        "tags: 51 tags in one request; a resource can carry at most 50 and nothing was applied"
+    )
+    fifty = many[:50]
+    assert validation.problems(shape, {"resourceArn": "arn", "tags": fifty}) == []

@@ -8,8 +8,10 @@ live in :mod:`meshplane.service`, which can read the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+
+from meshplane.model import regexes
 
 Spec = Mapping[str, Any]
 
@@ -119,6 +121,28 @@ def _http_match(match: Spec, path: str, found: list[str], *, gateway: bool) -> N
     _header_matches(match.get("headers"), f"{path}.headers", found)
 
 
+def _regex_fields(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every ``regex`` string under a route body (path, header and metadata matches)."""
+    if isinstance(value, Mapping):
+        for member, item in value.items():
+            where = f"{path}.{member}"
+            if member == "regex" and isinstance(item, str):
+                yield where, item
+            else:
+                yield from _regex_fields(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _regex_fields(item, f"{path}[{index}]")
+
+
+def _regexes(body: Spec, path: str, found: list[str]) -> None:
+    """Regexes Envoy's RE2 certainly cannot compile (every Envoy would NACK the route)."""
+    for where, pattern in _regex_fields(body, path):
+        reason = regexes.certainly_invalid(pattern)
+        if reason is not None:
+            found.append(f"{where}: {pattern!r} is not a valid regular expression: {reason}")
+
+
 def _retry_policy(policy: Spec | None, path: str, found: list[str]) -> None:
     if policy is None:
         return
@@ -137,7 +161,7 @@ def _targets(targets: Any, path: str, found: list[str]) -> None:
 
 
 def route(spec: Spec) -> list[str]:
-    """One route type (R1), match rules (R2-R4), retry events (R5), distinct targets."""
+    """One route type (R1), match rules (R2-R4), retry events (R5), distinct targets, regexes."""
     found: list[str] = []
     kind = _exactly_one(spec, ROUTE_TYPES, "spec", found)
     if kind is None:
@@ -152,6 +176,7 @@ def route(spec: Spec) -> list[str]:
             found.append(f"{where}.match.methodName: requires match.serviceName")
         _header_matches(match.get("metadata"), f"{where}.match.metadata", found)
     _retry_policy(body.get("retryPolicy"), f"{where}.retryPolicy", found)
+    _regexes(match, f"{where}.match", found)
     _targets(
         (body.get("action") or {}).get("weightedTargets"), f"{where}.action.weightedTargets", found
     )
@@ -159,7 +184,7 @@ def route(spec: Spec) -> list[str]:
 
 
 def gateway_route(spec: Spec) -> list[str]:
-    """One route type, match and rewrite rules, reserved prefixes and services (R1-R3)."""
+    """One route type, match and rewrite rules, reserved prefixes and services (R1-R3), regexes."""
     found: list[str] = []
     kind = _exactly_one(spec, GATEWAY_ROUTE_TYPES, "spec", found)
     if kind is None:
@@ -173,8 +198,10 @@ def gateway_route(spec: Spec) -> list[str]:
             found.append(f"{where}.match.serviceName: {service!r} is reserved")
         if match.get("hostname") is not None:
             _exactly_one(match["hostname"], ("exact", "suffix"), f"{where}.match.hostname", found)
+        _regexes(match, f"{where}.match", found)
         return found
     _http_match(match, f"{where}.match", found, gateway=True)
+    _regexes(match, f"{where}.match", found)
     rewrite = (body.get("action") or {}).get("rewrite") or {}
     if rewrite.get("path") is not None and match.get("path") is None:
         found.append(f"{where}.action.rewrite.path: only valid with a path match")

@@ -5,6 +5,10 @@ enums or patterns, and raw HTTP clients skip it all. This walker enforces every
 constraint the model states and reports each breach with its field path, e.g.
 ``spec.listeners[0].portMapping.port``, so the message names the field and the rule.
 Rules the model cannot state live in :mod:`meshplane.model.rules`.
+
+One constraint maps to a different error: a tag list over the model's max is,
+in the model's own words, "more than 50 user tags", i.e. TooManyTagsException,
+and it wins over every other problem of the request (nothing is applied either way).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from meshplane.model import errors
 
 _MAX_REPORTED = 10
 
+# List shapes whose max is App Mesh's tag limit: breaking it is TooManyTagsException.
+_TAG_LISTS = frozenset({"TagList"})
+
 
 def _child(path: str, member: str) -> str:
     return f"{path}.{member}" if path else member
@@ -25,6 +32,7 @@ def _child(path: str, member: str) -> str:
 class _Walker:
     def __init__(self) -> None:
         self.problems: list[str] = []
+        self.too_many_tags: list[str] = []
 
     def fail(self, path: str, rule: str) -> None:
         self.problems.append(f"{path or 'request'}: {rule}")
@@ -60,6 +68,13 @@ class _Walker:
     def _list(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, list):
             self.fail(path, f"must be a list, got {type_name(value)}")
+            return
+        high = shape.metadata.get("max")
+        if shape.name in _TAG_LISTS and high is not None and len(value) > high:
+            self.too_many_tags.append(
+                f"{path or 'tags'}: {len(value)} tags in one request; a resource can carry at "
+                f"most {high} and nothing was applied"
+            )
             return
         self._bounds(shape, len(value), path, "list length")
         for index, item in enumerate(value):
@@ -111,14 +126,23 @@ class _Walker:
 
 
 def problems(shape: Any, value: Any, path: str = "") -> list[str]:
-    """Every breach of ``shape``'s constraints by ``value``, as ``path: rule`` lines."""
+    """Every breach of ``shape``'s constraints by ``value``, as ``path: rule`` lines.
+
+    Raises :class:`TooManyTagsException` instead when ``value`` carries a tag list
+    longer than the model allows (App Mesh's answer to "more than 50 user tags").
+    """
     walker = _Walker()
     walker.walk(shape, value, path)
+    if walker.too_many_tags:
+        raise errors.TooManyTagsException(walker.too_many_tags[0])
     return walker.problems
 
 
 def check(shape: Any, value: Any, path: str = "") -> None:
-    """Raise :class:`BadRequestException` naming every breached field and rule."""
+    """Raise :class:`BadRequestException` naming every breached field and rule.
+
+    A tag list over its max raises :class:`TooManyTagsException` (see :func:`problems`).
+    """
     found = problems(shape, value, path)
     if found:
         raise errors.BadRequestException(summarize(found))

@@ -5,6 +5,11 @@ route go through the same code, and differ only by the rules the model declares
 for them. Every write happens in one store transaction that first checks
 everything (shape, semantic rules, references, quotas, idempotency) and only then
 writes, so a rejection changes nothing.
+
+clientToken records are short-lived, as App Mesh's are: a retry inside the
+window (``client_token_ttl``) replays the first result, an older token is a new
+request, and each write that records a token prunes the expired records so the
+table stays as small as the window.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from meshplane.model.kinds import Kind, ResourceKey
 from meshplane.model.snapshot import Resource
 from meshplane.service import pagination, ports, views
 from meshplane.service.quotas import QuotaGuard
-from meshplane.settings import Quotas
+from meshplane.settings import DEFAULT_CLIENT_TOKEN_TTL, Quotas
 from meshplane.store.records import Tag
 from meshplane.store.sqlite import SqliteStore, Transaction
 
@@ -59,14 +64,22 @@ class MeshService:
     """The domain operations behind every front door."""
 
     def __init__(
-        self, store: SqliteStore, account: Account, quotas: Quotas, clock: Clock, ids: IdFactory
+        self,
+        store: SqliteStore,
+        account: Account,
+        quotas: Quotas,
+        clock: Clock,
+        ids: IdFactory,
+        *,
+        client_token_ttl: float = DEFAULT_CLIENT_TOKEN_TTL,
     ) -> None:
-        """Wire the store, the account identity, the quotas, and injected clock and ids."""
+        """Wire the store, account, quotas, injected clock and ids, and the token window."""
         self.store = store
         self.account = account
         self.quotas = QuotaGuard(quotas)
         self._clock = clock
         self._ids = ids
+        self._token_ttl = client_token_ttl
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -227,21 +240,16 @@ class MeshService:
     def _check_input(
         self, kind: Kind, key: ResourceKey, spec: Mapping[str, Any], *, tags: list[Any]
     ) -> None:
-        found: list[str] = []
         name_shape = "ServiceName" if kind is kinds.VIRTUAL_SERVICE else "ResourceName"
+        # Tags first: more than 50 is TooManyTagsException whatever else is wrong.
+        found = validation.problems(apimodel.shape("TagList"), tags, "tags") if tags else []
         found += validation.problems(apimodel.shape(name_shape), key.name, kind.name_member)
         found += validation.problems(apimodel.shape(f"{kind.title}Spec"), spec, "spec")
-        if tags:
-            found += validation.problems(apimodel.shape("TagList"), tags, "tags")
         if found:
             raise errors.BadRequestException(validation.summarize(found))
         broken = rules.problems(kind.key, spec)
         if broken:
             raise errors.BadRequestException(validation.summarize(broken))
-        if len({t["key"] for t in tags}) > MAX_TAGS:
-            raise errors.TooManyTagsException(
-                f"tags: {len(tags)} tags given; a resource can carry at most {MAX_TAGS}"
-            )
 
     def _require_scope(self, tx: Transaction, key: ResourceKey) -> None:
         """NotFound for a missing mesh, router or gateway that the request lives under."""
@@ -307,7 +315,7 @@ class MeshService:
     ) -> dict[str, Any] | None:
         if token is None:
             return None
-        seen = tx.token(operation, token)
+        seen = tx.token(operation, token, newer_than=self._clock() - self._token_ttl)
         if seen is None:
             return None
         if seen[0] != digest:
@@ -322,7 +330,11 @@ class MeshService:
         self, tx: Transaction, operation: str, token: str | None, digest: str, result: Any
     ) -> None:
         if token is not None:
-            tx.remember_token(operation, token, digest, result)
+            now = self._clock()
+            # Pruning here bounds the table by the tokens of one window; the age index
+            # makes it a short range delete, not a scan.
+            tx.forget_tokens(not_newer_than=now - self._token_ttl)
+            tx.remember_token(operation, token, digest, result, at=now)
 
 
 def _dedupe_tags(tags: Sequence[Mapping[str, str]]) -> list[Tag]:

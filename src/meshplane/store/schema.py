@@ -91,6 +91,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX manifest_events_by_object ON manifest_events (kind, namespace, name, id);
     """,
+    # 4: clientToken records expire; pruning them by age must not scan the table.
+    """
+    CREATE INDEX client_tokens_by_age ON client_tokens (at);
+    """,
 ]
 
 

@@ -208,20 +208,30 @@ class Transaction:
 
     # -- idempotency -------------------------------------------------------------------------
 
-    def token(self, operation: str, token: str) -> tuple[str, Any] | None:
-        """The (request digest, response) recorded for a clientToken, or ``None``."""
+    def token(self, operation: str, token: str, newer_than: float) -> tuple[str, Any] | None:
+        """The (request digest, response) recorded for a clientToken after ``newer_than``.
+
+        An older record has expired: it reads as absent even before it is pruned.
+        """
         row = self._conn.execute(
-            "SELECT digest, response FROM client_tokens WHERE operation=? AND token=?",
-            (operation, token),
+            "SELECT digest, response FROM client_tokens WHERE operation=? AND token=? AND at>?",
+            (operation, token, newer_than),
         ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def remember_token(self, operation: str, token: str, digest: str, response: Any) -> None:
-        """Record the outcome of a request carrying a clientToken."""
+    def remember_token(
+        self, operation: str, token: str, digest: str, response: Any, at: float
+    ) -> None:
+        """Record the outcome of a request carrying a clientToken (replacing an expired one)."""
         self._conn.execute(
-            "INSERT INTO client_tokens VALUES (?,?,?,?,?)",
-            (operation, token, digest, json.dumps(response, sort_keys=True), self._clock()),
+            "INSERT OR REPLACE INTO client_tokens VALUES (?,?,?,?,?)",
+            (operation, token, digest, json.dumps(response, sort_keys=True), at),
         )
+
+    def forget_tokens(self, not_newer_than: float) -> int:
+        """Delete the clientToken records made at or before a time; returns how many."""
+        cur = self._conn.execute("DELETE FROM client_tokens WHERE at<=?", (not_newer_than,))
+        return cur.rowcount
 
     # -- endpoints ---------------------------------------------------------------------------
 
