@@ -13,20 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .harness import (
-    BLUE,
-    GREEN,
-    PROXIES,
-    Load,
-    Plane,
-    Serve,
-    Up,
-    appmesh,
-    route_spec,
-    sample,
-    session,
-    update_route,
-)
+from .harness import Serve, Up, session
+from .traffic import BLUE, GREEN, PROXIES, Load, Plane, appmesh, route_spec, sample, update_route
 
 pytestmark = pytest.mark.integration
 

@@ -16,22 +16,21 @@ from typing import Any
 
 import pytest
 
-from .harness import (
+from .harness import Serve, Up, apply_weights, session
+from .traffic import (
     BLUE,
     CONVERGE,
     FRONTEND,
+    FRONTEND_NODE,
     GREEN,
     PROXIES,
     Load,
     Plane,
-    Serve,
-    Up,
-    apply_weights,
     appmesh,
+    envoy_counters,
     poll,
     route_spec,
     sample,
-    session,
     update_route,
 )
 
@@ -154,6 +153,8 @@ def test_rejected_route_is_reported_not_resent_and_traffic_stays_on_last_good(
     plane.wait_converged()
     before = plane.proxies()[FRONTEND]["types"]["RouteConfiguration"]
     good = before["acked"]
+    admin = up.sidecar_admin(FRONTEND_NODE)
+    rejected_before = envoy_counters(admin, "update_rejected")
 
     # The API accepts the regex (App Mesh does not compile it); Envoy's RE2 does not.
     bad = route_spec(
@@ -186,6 +187,15 @@ def test_rejected_route_is_reported_not_resent_and_traffic_stays_on_last_good(
         for key in PROXIES:
             if key != FRONTEND:
                 assert all(t["nacks"] == 0 for t in proxies[key]["types"].values()), proxies[key]
+
+    # Envoy's own counters agree: it was offered the bad response exactly once. That one
+    # RDS response carried the ingress and egress route configurations, so both of their
+    # subscriptions count the rejection; no other type was rejected.
+    rds = {name for name in rejected_before if ".rds." in name}
+    assert len(rds) == 2, rejected_before
+    assert envoy_counters(admin, "update_rejected") == {
+        name: count + (name in rds) for name, count in rejected_before.items()
+    }
 
     # A good update is accepted: every type ACKed again, and traffic follows it.
     update_route(client, route_spec({BLUE: 0, GREEN: 100}))
