@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck imports bench goldens serve clean
+.PHONY: demo test check lint typecheck imports bench wrk goldens serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/meshplane
+	$(BIN)/mypy src/meshplane bench
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench
+
+# The sidecar-hop benchmark measures with wrk when it is installed (a Python client otherwise).
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "wrk is not installed: bench.sidecar_hop falls back to its Python client"
 
 goldens: $(STAMP)
 	REFRESH_GOLDENS=1 $(BIN)/pytest tests/translate -q

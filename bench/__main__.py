@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from bench import api_latency, mesh_scale
+from bench import api_latency, mesh_scale, propagation, sidecar_hop, xds_fanout
 
 
 def main() -> None:
-    """API latency first, then the mesh at ten times App Mesh's quotas."""
+    """API latency, the mesh at 10x App Mesh's quotas, xDS fan-out, propagation, sidecar hop."""
     api_latency.main()
     print()
     mesh_scale.main()
+    print()
+    xds_fanout.main([])
+    print()
+    propagation.main([])
+    print()
+    sidecar_hop.main([])
 
 
 if __name__ == "__main__":

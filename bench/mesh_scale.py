@@ -150,12 +150,12 @@ def _list_everything(client: Any) -> tuple[dict[str, int], int, float]:
     began = time.perf_counter()
     counts: dict[str, int] = {}
     requests = 0
-    for op, key, kwargs in (
-        ("list_virtual_nodes", "virtualNodes", {}),
-        ("list_virtual_services", "virtualServices", {}),
-        ("list_virtual_routers", "virtualRouters", {}),
+    for op, key in (
+        ("list_virtual_nodes", "virtualNodes"),
+        ("list_virtual_services", "virtualServices"),
+        ("list_virtual_routers", "virtualRouters"),
     ):
-        for page in client.get_paginator(op).paginate(meshName=MESH, **kwargs):
+        for page in client.get_paginator(op).paginate(meshName=MESH):
             counts[key] = counts.get(key, 0) + len(page[key])
             requests += 1
     for router in range(ROUTERS):

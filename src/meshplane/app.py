@@ -85,14 +85,14 @@ def build(
         discovery=Discovery(store, settings.account_id),
     )
     cache = SnapshotCache()
-    ads = AdsServer(cache, clock=clock)
+    ads = AdsServer(cache, clock=clock, ack_timeout=settings.xds_ack_timeout_s)
     return ControlPlane(
         settings,
         store,
         services,
         FrontDoor(services.resources, clock, ids),
         ads,
-        Sync(store, cache, ads.status),
+        Sync(store, cache, ads.status, debounce=settings.sync_debounce_ms / 1000),
     )
 
 

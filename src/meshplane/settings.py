@@ -58,6 +58,16 @@ class Settings:
     host: str = _setting("127.0.0.1", "MESHPLANE_HOST", "Address the API and xDS servers bind")
     api_port: int = _setting(9080, "MESHPLANE_API_PORT", "Port of the App Mesh REST API")
     xds_port: int = _setting(9090, "MESHPLANE_XDS_PORT", "Port of the ADS (xDS) gRPC server")
+    sync_debounce_ms: int = _setting(
+        1,
+        "MESHPLANE_SYNC_DEBOUNCE_MS",
+        "Milliseconds the sync stage gathers store changes before rebuilding proxies' config",
+    )
+    xds_ack_timeout_s: int = _setting(
+        10,
+        "MESHPLANE_XDS_ACK_TIMEOUT",
+        "Seconds a make-before-break step waits for Envoy's ACK before going ahead",
+    )
     region: str = _setting("us-west-2", "MESHPLANE_REGION", "Region written into ARNs")
     account_id: str = _setting(
         "123456789012", "MESHPLANE_ACCOUNT_ID", "12-digit account id: ARNs and owners"

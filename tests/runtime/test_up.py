@@ -18,8 +18,6 @@ from .conftest import APPS, free_port, wait_until
 pytestmark = pytest.mark.integration
 
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-# `up` is registered by meshplane.cli.main once the lead wires it; until then register it here.
-UP = "from meshplane.cli.main import cli; from meshplane.cli import up; up.register(cli); cli()"
 
 
 def _answer(port: int) -> dict[str, str] | None:
@@ -63,8 +61,8 @@ def test_up_runs_the_workloads_and_sigterm_leaves_nothing(tmp_path: Path) -> Non
     up = subprocess.Popen(
         [
             sys.executable,
-            "-c",
-            UP,
+            "-m",
+            "meshplane.cli.main",
             "up",
             "-f",
             str(tmp_path),

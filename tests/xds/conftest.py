@@ -1,52 +1,27 @@
-"""Fixtures for the xds tests: free ports, tiny HTTP backends and real Envoy processes."""
+"""Fixtures for the xds tests: tiny HTTP backends and real Envoy processes, always cleaned up."""
 
 from __future__ import annotations
 
 import contextlib
-import http.server
-import json
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from xds_processes import Backend, EnvoyProcess, NamedHandler
 
 from meshplane import envoy
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (bind port 0, read it back, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class _NamedHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like a real app behind Envoy
-    answer = b""
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(self.answer)))
-        self.end_headers()
-        self.wfile.write(self.answer)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Silence per-request logging."""
 
 
 @pytest.fixture
 def backends() -> Iterator[Callable[[str], int]]:
     """Start tiny HTTP servers answering their own name; returns name → port."""
-    servers: list[http.server.ThreadingHTTPServer] = []
+    servers: list[Backend] = []
 
     def start(name: str) -> int:
-        handler = type(f"Handler_{name}", (_NamedHandler,), {"answer": name.encode()})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        handler = type(f"Handler_{name}", (NamedHandler,), {"answer": name.encode()})
+        server = Backend(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -56,28 +31,6 @@ def backends() -> Iterator[Callable[[str], int]]:
     for server in servers:
         server.shutdown()
         server.server_close()
-
-
-class EnvoyProcess:
-    """A real Envoy started from meshplane's bootstrap; the fixture always kills it."""
-
-    def __init__(self, process: subprocess.Popen[bytes], admin_path: Path, log: Path) -> None:
-        self.process = process
-        self.admin_path = admin_path
-        self.log = log
-
-    def admin_url(self, deadline_s: float = 30.0) -> str:
-        """The admin base URL, once Envoy has written its bound address."""
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.admin_path.exists() and self.admin_path.read_text().strip():
-                return "http://" + self.admin_path.read_text().strip()
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            time.sleep(0.02)  # polling a file Envoy writes; no event to wait on
-        raise TimeoutError("envoy did not write its admin address")
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture
@@ -102,11 +55,3 @@ def envoys(tmp_path: Path) -> Iterator[Callable[..., EnvoyProcess]]:
         with contextlib.suppress(ProcessLookupError):
             proxy.process.kill()
         proxy.process.wait(timeout=30)
-
-
-def admin_json(url: str) -> object:
-    """GET an admin endpoint and parse its JSON."""
-    import urllib.request  # noqa: PLC0415
-
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())

@@ -252,6 +252,19 @@ def test_reconnect_with_old_version_gets_current_config() -> None:
     run(scenario)
 
 
+def test_nonce_from_an_older_stream_is_answered() -> None:
+    """A first request carrying a nonce this stream never sent is answered, not dropped."""
+
+    async def scenario() -> None:
+        async with serving() as (server, cache):
+            cache.set_snapshot(KEY, blue_only(ResourceEncoder()))
+            async with FakeAdsClient(server.port or 0, NODE) as client:
+                await client.request(CLUSTER, version="old", nonce="42")
+                assert names_of(await receive(client)) == ["blue"]
+
+    run(scenario)
+
+
 def test_replicas_of_one_node_have_separate_snapshots() -> None:
     """Two replicas announcing one node id are keyed apart by their replica metadata."""
 

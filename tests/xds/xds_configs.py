@@ -36,7 +36,7 @@ def _packed(msg: message.Message) -> any_pb2.Any:
 def cluster(name: str) -> cluster_pb2.Cluster:
     """An EDS cluster whose endpoints come over ADS."""
     built = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.EDS)
-    built.connect_timeout.FromMilliseconds(1000)
+    built.connect_timeout.FromMilliseconds(5000)  # a starved test backend may accept late
     built.eds_cluster_config.eds_config.CopyFrom(_ads())
     return built
 

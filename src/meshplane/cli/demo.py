@@ -1,156 +1,244 @@
-"""``meshplane demo``: the blue-green walkthrough, non-interactive, with narration.
+"""``meshplane demo``: the blue-green walkthrough, end to end, non-interactive, with narration.
 
-It starts a private control plane on free ports in a temporary data dir, builds
-the walkthrough's mesh through the App Mesh REST API (the same calls ``aws
-appmesh`` makes), shifts the route's weights 100/0 → 50/50 → 0/100 and checks
-what the API reports after each step. It exits non-zero if any step misbehaves.
+The story App Mesh users know, on real parts: ``meshplane up`` starts a control
+plane, applies ``examples/echo`` and runs echo-backend 1.0 and 2.0 and
+echo-frontend 2.0, each with a real Envoy sidecar. The demo then calls the
+published frontend the way the walkthrough's curl loop did, edits the router's
+weights 100/0 → 50/50 → 0/100 in a copy of ``vr-echo-backend.yaml`` and re-applies
+it with ``meshplane apply``, and after each step prints the split it observed and
+how long the change took to reach every Envoy. No workload is restarted. It exits
+non-zero if any step misbehaves.
 """
 
 from __future__ import annotations
 
-import asyncio
+import collections
 import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
-import urllib.error
+import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
-from meshplane import app, settings
+from meshplane.cli import proxystatus
 
-MESH = "demos"
-ROUTER = "vr-echo-backend"
-ROUTE = "vrr-echo-backend"
-SERVICE = "vs-echo-backend"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "echo"
+ROUTE_PATH = "/v20190125/meshes/demos/virtualRouter/vr-echo-backend/routes/vrr-echo-backend"
+STARTUP_TIMEOUT = 90.0
 
 
 class DemoFailed(Exception):
     """A step of the walkthrough did not do what it should."""
 
 
-class _Api:
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.endpoint + path,
-            data=data,
-            method=method,
-            headers={"content-type": "application/json"},
-        )
+def _free_port(preferred: int | None = None) -> int:
+    with socket.socket() as sock:
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            raise DemoFailed(f"{method} {path}: {exc.code} {exc.read().decode()}") from exc
+            sock.bind(("127.0.0.1", preferred or 0))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-def _node(name: str, hostname: str, backends: list[str] | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
-        "serviceDiscovery": {"dns": {"hostname": hostname}},
-    }
-    if backends:
-        spec["backends"] = [{"virtualService": {"virtualServiceName": b}} for b in backends]
-    return {"virtualNodeName": name, "spec": spec}
+def _meshplane(*args: str) -> list[str]:
+    return [sys.executable, "-m", "meshplane.cli.main", *args]
 
 
-def _route(blue: int, green: int) -> dict[str, Any]:
-    return {
-        "httpRoute": {
-            "match": {"prefix": "/"},
-            "action": {
-                "weightedTargets": [
-                    {"virtualNode": "vn-echo-backend-blue", "weight": blue},
-                    {"virtualNode": "vn-echo-backend-green", "weight": green},
-                ]
-            },
-        }
-    }
+class _Walkthrough:
+    """One run: a copy of the example, the ``meshplane up`` process, the published frontend."""
 
-
-def _walk(api: _Api, say: Console) -> None:
-    base = f"/v20190125/meshes/{MESH}"
-    say.rule("1. the mesh and the backend virtual nodes")
-    api.call(
-        "PUT",
-        "/v20190125/meshes",
-        {"meshName": MESH, "spec": {"egressFilter": {"type": "DROP_ALL"}}},
-    )
-    for colour in ("blue", "green"):
-        api.call(
-            "PUT",
-            f"{base}/virtualNodes",
-            _node(f"vn-echo-backend-{colour}", f"echo-backend-{colour}.{MESH}.svc.cluster.local"),
+    def __init__(self, workdir: Path, say: Console) -> None:
+        self.say = say
+        self.files = workdir / "echo"
+        shutil.copytree(EXAMPLE, self.files)
+        self.frontend_port = _free_port(8080)
+        workloads = self.files / "workloads.yaml"
+        text = re.sub(
+            r"publish: 127\.0\.0\.1:\d+",
+            f"publish: 127.0.0.1:{self.frontend_port}",
+            workloads.read_text(encoding="utf-8"),
         )
-    names = [n["virtualNodeName"] for n in api.call("GET", f"{base}/virtualNodes")["virtualNodes"]]
-    say.print(f"aws appmesh list-virtual-nodes → {names}")
-    say.rule("2. the router and its route at 100/0, the virtual service, the frontend")
-    api.call(
-        "PUT",
-        f"{base}/virtualRouters",
-        {
-            "virtualRouterName": ROUTER,
-            "spec": {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]},
-        },
-    )
-    api.call(
-        "PUT", f"{base}/virtualRouter/{ROUTER}/routes", {"routeName": ROUTE, "spec": _route(100, 0)}
-    )
-    api.call(
-        "PUT",
-        f"{base}/virtualServices",
-        {
-            "virtualServiceName": SERVICE,
-            "spec": {"provider": {"virtualRouter": {"virtualRouterName": ROUTER}}},
-        },
-    )
-    api.call(
-        "PUT",
-        f"{base}/virtualNodes",
-        _node("vn-echo-frontend-blue", f"echo-frontend-blue.{MESH}.svc.cluster.local", [SERVICE]),
-    )
-    expected_version = 1
-    for blue, green in ((100, 0), (50, 50), (0, 100)):
-        if (blue, green) != (100, 0):
-            say.rule(f"shift the weights to {blue}/{green}")
-            api.call(
-                "PUT",
-                f"{base}/virtualRouter/{ROUTER}/routes/{ROUTE}",
-                {"spec": _route(blue, green)},
+        workloads.write_text(text, encoding="utf-8")
+        self.api_port = _free_port()
+        self.server = f"http://127.0.0.1:{self.api_port}"
+        self.log_path = workdir / "up.log"
+        self.data_dir = workdir / "data"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # -- the processes -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        argv = _meshplane(
+            "up",
+            "-f",
+            str(self.files),
+            "--api-port",
+            str(self.api_port),
+            "--xds-port",
+            str(_free_port()),
+            "--data-dir",
+            str(self.data_dir),
+        )
+        self.say.print(f"$ meshplane up -f examples/echo   [dim](logs: {self.log_path})[/]")
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-            expected_version += 1
-        route = api.call("GET", f"{base}/virtualRouter/{ROUTER}/routes/{ROUTE}")
-        targets = route["spec"]["httpRoute"]["action"]["weightedTargets"]
-        weights = {t["virtualNode"]: t["weight"] for t in targets}
-        version = route["metadata"]["version"]
-        say.print(f"aws appmesh describe-route → version {version}, weights {weights}")
-        if version != expected_version or list(weights.values()) != [blue, green]:
-            raise DemoFailed(
-                f"expected version {expected_version} and {blue}/{green}, got {version} {weights}"
-            )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise DemoFailed(
+                    f"meshplane up exited with {self.process.returncode}; see {self.log_path}"
+                )
+            try:
+                if proxystatus.converged(self.server) and self._answers():
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise DemoFailed(
+                    f"the mesh did not come up within {STARTUP_TIMEOUT:.0f} s; see {self.log_path}"
+                )
+            time.sleep(0.1)
+        _, proxies = proxystatus.fetch(self.server)
+        self.say.print(
+            f"control plane {self.server}; {len(proxies)} Envoy sidecars synced; "
+            f"echo-frontend published on http://127.0.0.1:{self.frontend_port}"
+        )
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise DemoFailed("meshplane up did not stop within 30 s of SIGTERM") from None
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def _answers(self) -> bool:
+        try:
+            return self._call_frontend() is not None
+        except OSError:
+            return False
+
+    def _call_frontend(self) -> str | None:
+        url = f"http://127.0.0.1:{self.frontend_port}/"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            body = json.loads(answer.read())
+        backend = body.get("backend")
+        return backend if isinstance(backend, str) else None
+
+    def observe(self, requests: int) -> collections.Counter[str]:
+        """The walkthrough's curl loop: which backend version answered each request."""
+        seen: collections.Counter[str] = collections.Counter()
+        for _ in range(requests):
+            try:
+                seen[self._call_frontend() or "no backend"] += 1
+            except OSError as exc:
+                seen[f"error: {exc}"] += 1
+        return seen
+
+    def shift(self, blue: int, green: int) -> tuple[float, int]:
+        """Edit the router's weights and re-apply; return (seconds to sync, route version).
+
+        The sync time runs from the moment ``meshplane apply`` returned (the write is
+        acknowledged) to the moment every Envoy has ACKed the new configuration.
+        """
+        router = self.files / "vr-echo-backend.yaml"
+        text = router.read_text(encoding="utf-8")
+        weights = iter((blue, green))
+        text = re.sub(r"weight: \d+", lambda _: f"weight: {next(weights)}", text)
+        router.write_text(text, encoding="utf-8")
+        self.say.print(f"$ sed -i … vr-echo-backend.yaml   # weights {blue}/{green}")
+        done = subprocess.run(
+            _meshplane("apply", "-f", str(router), "--server", self.server),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise DemoFailed(f"meshplane apply failed: {done.stderr.strip()}")
+        self.say.print(f"$ meshplane apply -f vr-echo-backend.yaml\n{done.stdout.strip()}")
+        synced = proxystatus.wait_converged(self.server)
+        with urllib.request.urlopen(self.server + ROUTE_PATH, timeout=5) as answer:
+            version = int(json.loads(answer.read())["metadata"]["version"])
+        return synced, version
 
 
-async def _run(say: Console) -> None:
-    with tempfile.TemporaryDirectory(prefix="meshplane-demo-") as data_dir:
-        config = settings.load(environ={}, data_dir=Path(data_dir), api_port=0, xds_port=0)
-        async with app.running(app.build(config)) as plane:
-            endpoint = f"http://{config.host}:{plane.api_port}"
-            say.print(f"control plane at {endpoint} (data dir {data_dir})")
-            await asyncio.to_thread(_walk, _Api(endpoint), say)
+def _check_split(seen: collections.Counter[str], blue: int, green: int, requests: int) -> None:
+    errors = {k: v for k, v in seen.items() if k not in ("1.0", "2.0")}
+    if errors:
+        raise DemoFailed(f"failed requests: {errors}")
+    expected_green = requests * green / (blue + green)
+    # A binomial count stays within 5 standard deviations of its mean but for ~1 in 1.7 million.
+    sigma = math.sqrt(requests * (green / (blue + green)) * (blue / (blue + green)))
+    if abs(seen["2.0"] - expected_green) > 5 * sigma + 1e-9:
+        raise DemoFailed(
+            f"expected about {expected_green:.0f} answers from 2.0 (±{5 * sigma:.0f}), "
+            f"got {seen['2.0']}"
+        )
+
+
+def _walk(run: _Walkthrough, say: Console) -> Table:
+    summary = Table(title="what the demo observed")
+    for column in ("weights blue/green", "route version", "sync to every Envoy", "1.0", "2.0"):
+        summary.add_column(column, justify="right")
+    run.start()
+    for step, (blue, green) in enumerate(((100, 0), (50, 50), (0, 100))):
+        say.rule(f"weights {blue}/{green}")
+        if step == 0:
+            synced, version = float("nan"), 1
+        else:
+            synced, version = run.shift(blue, green)
+            say.print(f"every Envoy ACKed the change {synced * 1000:.0f} ms after `apply` returned")
+        requests = 200 if blue and green else 100
+        seen = run.observe(requests)
+        say.print(
+            f"$ for i in $(seq {requests}); do curl -s 127.0.0.1:{run.frontend_port}; done"
+            f"  →  backend 1.0: {seen['1.0']}, backend 2.0: {seen['2.0']}"
+        )
+        _check_split(seen, blue, green, requests)
+        summary.add_row(
+            f"{blue}/{green}",
+            str(version),
+            "-" if step == 0 else f"{synced * 1000:.0f} ms",
+            str(seen["1.0"]),
+            str(seen["2.0"]),
+        )
+    return summary
 
 
 def run() -> int:
     """Run the walkthrough; 0 when every step behaved, 1 otherwise."""
-    say = Console()
-    try:
-        asyncio.run(_run(say))
-    except DemoFailed as failure:
-        say.print(f"[red]demo failed:[/] {failure}")
-        return 1
-    say.print("[green]demo passed:[/] every step behaved as App Mesh's walkthrough shows")
+    say = Console(highlight=False)
+    say.print("[bold]meshplane demo[/]: App Mesh's blue-green walkthrough, here, with real Envoy")
+    with tempfile.TemporaryDirectory(prefix="meshplane-demo-") as workdir:
+        walkthrough = _Walkthrough(Path(workdir), say)
+        try:
+            summary = _walk(walkthrough, say)
+        except (DemoFailed, TimeoutError) as failure:
+            walkthrough.stop()
+            say.print(f"[red]demo failed:[/] {failure}")
+            say.print(walkthrough.log_path.read_text(errors="replace")[-4000:])
+            return 1
+        say.rule("stopping")
+        walkthrough.stop()
+        say.print("meshplane up stopped: every app and sidecar exited")
+    say.print(summary)
+    say.print("[green]demo passed:[/] traffic followed every weight change, no workload restarted")
     return 0

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from meshplane import __version__, app, settings
-from meshplane.cli import manifests
+from meshplane import __version__, settings
+from meshplane.cli import manifests, proxystatus
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -51,6 +51,10 @@ def serve(
     ] = "123456789012",
 ) -> None:
     """Run the control plane until Ctrl-C or SIGTERM."""
+    # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
+    # `serve` pays them, so client commands such as `apply` start fast.
+    from meshplane import app  # noqa: PLC0415
+
     if len(account_id) != 12 or not account_id.isdigit():
         console.print(f"[red]error:[/] --account-id must be 12 digits, got {account_id!r}")
         raise typer.Exit(2)
@@ -85,6 +89,7 @@ def demo() -> None:
 
 manifests.register(cli)
 up_command.register(cli)
+proxystatus.register(cli)
 
 
 def main() -> None:

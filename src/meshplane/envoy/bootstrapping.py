@@ -69,6 +69,9 @@ def _xds_cluster(xds_host: str, xds_port: int) -> dict[str, Any]:
     }
 
 
+MAX_DOWNSTREAM_CONNECTIONS = 50_000
+
+
 def bootstrap(
     node_id: str,
     cluster: str,
@@ -114,6 +117,20 @@ def bootstrap(
             "lds_config": dict(via_ads),
         },
         "static_resources": {"clusters": [_xds_cluster(xds_host, xds_port)]},
+        # A bound on downstream connections, so one misbehaving client cannot exhaust the
+        # sidecar's file descriptors (and Envoy stops warning at start-up that there is none).
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors."
+                        "downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": MAX_DOWNSTREAM_CONNECTIONS,
+                    },
+                }
+            ]
+        },
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from meshplane.kit import jsonvalues
 from meshplane.manifests import crds, schema
 from meshplane.manifests.objects import ManifestError, ManifestObject
 
@@ -87,7 +88,7 @@ def _load(text: str, source: str) -> tuple[list[tuple[int, Any]], str]:
 
 def _check(body: Any, namespace: str | None) -> list[tuple[str, str]]:
     if not isinstance(body, dict):
-        return [("", f"a manifest must be an object, got {schema.type_name(body)}")]
+        return [("", f"a manifest must be an object, got {jsonvalues.type_name(body)}")]
     kind, api_version = body.get("kind"), body.get("apiVersion")
     if not isinstance(kind, str) or not kind:
         return [("kind", "is required")]

@@ -14,6 +14,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from meshplane.kit.jsonvalues import type_name
+
 
 @dataclasses.dataclass(frozen=True)
 class Scalar:
@@ -73,25 +75,6 @@ def integer(low: int | None = None, high: int | None = None) -> Scalar:
 def struct(required: tuple[str, ...] = (), **fields: Node) -> Struct:
     """A closed object; keyword names are the field names."""
     return Struct(fields, frozenset(required))
-
-
-def type_name(value: Any) -> str:
-    """The JSON type word users see in messages (``string``, ``list``, …)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def join(path: str, member: str) -> str:

@@ -12,27 +12,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from meshplane.kit.jsonvalues import type_name
 from meshplane.model import errors
 
 _MAX_REPORTED = 10
-
-
-def _type_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _child(path: str, member: str) -> str:
@@ -55,7 +38,7 @@ class _Walker:
 
     def _structure(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, dict):
-            self.fail(path, f"must be an object, got {_type_of(value)}")
+            self.fail(path, f"must be an object, got {type_name(value)}")
             return
         members = shape.members
         for name in value:
@@ -76,7 +59,7 @@ class _Walker:
 
     def _list(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, list):
-            self.fail(path, f"must be a list, got {_type_of(value)}")
+            self.fail(path, f"must be a list, got {type_name(value)}")
             return
         self._bounds(shape, len(value), path, "list length")
         for index, item in enumerate(value):
@@ -84,7 +67,7 @@ class _Walker:
 
     def _map(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, dict):
-            self.fail(path, f"must be an object, got {_type_of(value)}")
+            self.fail(path, f"must be an object, got {type_name(value)}")
             return
         for key, item in value.items():
             self.walk(shape.key, key, f"{path}.<key>")
@@ -92,7 +75,7 @@ class _Walker:
 
     def _string(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, str):
-            self.fail(path, f"must be a string, got {_type_of(value)}")
+            self.fail(path, f"must be a string, got {type_name(value)}")
             return
         enum = shape.enum
         if enum and value not in enum:
@@ -105,7 +88,7 @@ class _Walker:
 
     def _integer(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(path, f"must be an integer, got {_type_of(value)}")
+            self.fail(path, f"must be an integer, got {type_name(value)}")
             return
         self._bounds(shape, value, path, "value")
 
@@ -113,11 +96,11 @@ class _Walker:
 
     def _boolean(self, _shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, bool):
-            self.fail(path, f"must be a boolean, got {_type_of(value)}")
+            self.fail(path, f"must be a boolean, got {type_name(value)}")
 
     def _timestamp(self, _shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, int | float) or isinstance(value, bool):
-            self.fail(path, f"must be epoch seconds, got {_type_of(value)}")
+            self.fail(path, f"must be epoch seconds, got {type_name(value)}")
 
     def _bounds(self, shape: Any, measure: int, path: str, what: str) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")

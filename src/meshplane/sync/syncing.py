@@ -46,13 +46,14 @@ class Sync:
         store: SqliteStore,
         cache: xds_cache.SnapshotCache,
         board: xds_status.StatusBoard,
-        debounce: float = 0.005,
+        debounce: float = 0.001,
     ) -> None:
         """Follow ``store`` and ``board``; publish into ``cache``."""
         self._store = store
         self._cache = cache
         self._board = board
-        self._debounce = debounce
+        self.debounce = debounce
+        """Seconds to gather changes before a rebuild (tunable while running)."""
         self._encoder = ResourceEncoder()
         self._proxies: dict[str, NodeIdentity] = {}
         self._dirty_meshes: set[str] = set()
@@ -97,7 +98,7 @@ class Sync:
             while True:
                 await self._wake.wait()
                 # Coalesce a burst of marks into one rebuild.
-                await asyncio.sleep(self._debounce)
+                await asyncio.sleep(self.debounce)
                 self._wake.clear()
                 self.publish_pending()
         finally:

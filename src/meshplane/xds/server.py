@@ -45,6 +45,7 @@ class AdsServer:
         """Per node key sync state: read it, await it, observe it."""
         self._ack_timeout = ack_timeout
         self._server: grpc.aio.Server | None = None
+        self._streams: set[AdsStream] = set()
         self.port: int | None = None
         """The bound port once started."""
 
@@ -80,6 +81,10 @@ class AdsServer:
         """Stop serving and close every stream; proxies keep their last config."""
         server, self._server = self._server, None
         if server is not None:
+            # End our streams first so their handlers return instead of being
+            # cancelled mid-write by gRPC (which logs a traceback per stream).
+            for stream in list(self._streams):
+                stream.close()
             await server.stop(grace)
             self._log.info("xds: ADS server on port %s stopped", self.port)
 
@@ -96,4 +101,8 @@ class AdsServer:
             ack_timeout=self._ack_timeout,
             logger=self._log,
         )
-        await stream.run()
+        self._streams.add(stream)
+        try:
+            await stream.run()
+        finally:
+            self._streams.discard(stream)

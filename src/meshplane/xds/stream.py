@@ -146,6 +146,10 @@ class AdsStream:
                 self._board.record_disconnected(self._key)
                 self._log.info("xds: %s disconnected", self._key)
 
+    def close(self) -> None:
+        """Ask :meth:`run` to end the stream cleanly (used when the server stops)."""
+        self._inbox.put_nowait(_END)
+
     async def _read(self) -> None:
         try:
             async for request in self._requests:
@@ -177,7 +181,9 @@ class AdsStream:
             self._log.warning("xds: %s requested unsupported type %s", key, type_url)
             return
         nonce = request.response_nonce
-        if nonce:
+        # A nonce on a type never answered on this stream belongs to an older
+        # stream: treat the request as initial rather than drop it forever.
+        if nonce and state.answered:
             if nonce != state.nonce:
                 self._log.debug("xds: %s stale nonce %s for %s", key, nonce, type_url)
                 return

@@ -1,0 +1,156 @@
+"""``meshplane up -f PATH``: a control plane, the manifests in PATH, and their workloads, running.
+
+One command for the whole local mesh: start ``meshplane serve`` as a child
+process (unless ``--server URL`` names one already running), wait for its
+``/healthz``, apply the manifests in PATH through the control plane's
+manifest front door, then supervise the workloads of ``PATH/workloads.yaml``
+with their Envoy sidecars until Ctrl-C or SIGTERM — and leave no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from meshplane.runtime import (
+    controlplane,
+    processes,
+    selecting,
+    status,
+    supervising,
+    virtualnodes,
+    workloads,
+)
+from meshplane.runtime.ports import LOOPBACK, PortAllocator
+
+_STARTUP_SECONDS = 30.0
+
+
+def _serve_spec(api_port: int, xds_port: int, data_dir: Path) -> processes.ProcessSpec:
+    argv = [sys.executable, "-m", "meshplane.cli.main", "serve"]
+    argv += ["--api-port", str(api_port), "--xds-port", str(xds_port)]
+    argv += ["--data-dir", str(data_dir), "--host", LOOPBACK]
+    return processes.ProcessSpec("control-plane", argv, dict(os.environ))
+
+
+async def _node_source(
+    client: controlplane.ControlPlaneClient, path: Path, namespace: str | None, console: Console
+) -> supervising.NodeSource:
+    """Apply PATH's manifests; VirtualNodes then come from the control plane (or the files)."""
+    applied = await client.apply(path, namespace)
+    if applied is not None:
+        for line in applied:
+            console.print(f"apply | {line}", markup=False, highlight=False, soft_wrap=True)
+
+        async def from_server() -> list[selecting.VirtualNodeView]:
+            return await client.virtual_nodes() or []
+
+        return from_server
+    console.print(
+        "[yellow]this control plane serves no manifest front door yet: manifests not "
+        "applied; VirtualNodes are read from the files[/]",
+        soft_wrap=True,
+    )
+
+    async def from_files() -> list[selecting.VirtualNodeView]:
+        return virtualnodes.read_directory(path, namespace or "default")
+
+    return from_files
+
+
+async def _run(
+    path: Path,
+    found: list[workloads.Workload],
+    namespace: str | None,
+    server: str | None,
+    api_port: int,
+    xds_port: int,
+    data_dir: Path,
+    console: Console,
+) -> int:
+    """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything."""
+    sink = status.console_sink(console)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    ports = PortAllocator()
+    api_port, xds_port = api_port or ports.allocate(), xds_port or ports.allocate()
+
+    plane: processes.ManagedProcess | None = None
+    plane_task: asyncio.Task[None] | None = None
+    if server is None:
+        plane = processes.ManagedProcess(
+            _serve_spec(api_port, xds_port, data_dir), sink, processes.Backoff(1.0, 10.0)
+        )
+        plane_task = asyncio.create_task(plane.run())
+        server = f"http://{LOOPBACK}:{api_port}"
+    client = controlplane.ControlPlaneClient(server)
+    supervisor: supervising.Supervisor | None = None
+
+    async def session() -> None:
+        nonlocal supervisor
+        await client.wait_healthy(
+            time.monotonic() + _STARTUP_SECONDS,
+            still_starting=lambda: plane is None or plane.restarts == 0,
+        )
+        source = await _node_source(client, path, namespace, console)
+        options = supervising.RuntimeOptions(xds=(LOOPBACK, xds_port))
+        supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
+        await supervisor.start()
+        if not console.is_terminal:  # logs only: a redrawn table would garble a log file
+            await asyncio.Event().wait()
+        with Live(status.table(supervisor), console=console, refresh_per_second=2) as live:
+            while True:
+                await asyncio.sleep(0.5)
+                live.update(status.table(supervisor))
+
+    work = asyncio.create_task(session())
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if work.done():
+            work.result()  # only errors end the session on its own
+        return 0
+    except (controlplane.ControlPlaneError, OSError) as error:
+        console.print(f"[red]error:[/] {error}")
+        return 1
+    finally:
+        for task in (work, stopped):
+            task.cancel()
+        await asyncio.gather(work, stopped, return_exceptions=True)  # already reported
+        console.print("stopping: workloads, sidecars, control plane…")
+        if supervisor is not None:
+            await supervisor.stop()
+        await client.close()
+        if plane is not None and plane_task is not None:
+            await plane.stop(10.0)
+            await plane_task
+
+
+def run(
+    file: Path,
+    namespace: str | None,
+    server: str | None,
+    api_port: int,
+    xds_port: int,
+    data_dir: Path,
+) -> int:
+    """Bring the mesh in ``file`` up and supervise it; the process exit code."""
+    console = Console()
+    if not file.is_dir():
+        console.print(f"[red]error:[/] {file}: not a directory of manifests")
+        return 2
+    try:
+        found = workloads.load(file)
+    except workloads.WorkloadError as error:
+        console.print(f"[red]error:[/] {error}")
+        return 2
+    return asyncio.run(_run(file, found, namespace, server, api_port, xds_port, data_dir, console))

@@ -1,0 +1,85 @@
+"""`meshplane serve`: what it prints on start works as printed, and Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def _read_until(path: Path, pattern: str, process: subprocess.Popen[bytes]) -> re.Match[str]:
+    deadline = time.monotonic() + 60
+    while True:
+        found = re.search(pattern, path.read_text())
+        if found:
+            return found
+        assert process.poll() is None, path.read_text()
+        assert time.monotonic() < deadline, path.read_text()
+        time.sleep(0.05)
+
+
+def test_serve_prints_a_working_aws_line_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """The printed `aws appmesh list-meshes` line answers; SIGINT exits 0 with a goodbye."""
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen(
+            [
+                str(BIN / "meshplane"),
+                "serve",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        line = _read_until(log, r"try: +(aws appmesh list-meshes --endpoint-url \S+)", serve)
+        xds = _read_until(log, r"xDS: +127\.0\.0\.1:(\d+) \(ADS for Envoy sidecars\)", serve)
+        assert int(xds.group(1)) > 0
+        endpoint = line.group(1).rsplit(" ", 1)[1]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/healthz", timeout=5) as answer:
+                    assert answer.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_DEFAULT_REGION": "us-west-2",
+            "AWS_CONFIG_FILE": str(tmp_path / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+        }
+        argv = shlex.split(line.group(1))
+        done = subprocess.run(
+            [str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["{", '"meshes":', "[]", "}"]
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=30) == 0
+        assert log.read_text().rstrip().endswith("meshplane stopped")
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
