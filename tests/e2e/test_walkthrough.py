@@ -113,7 +113,7 @@ def test_weight_shifts_under_load_fail_no_request(
 def test_adding_and_removing_a_target_under_load_fails_no_request(
     walkthrough: tuple[Serve, Up], client: Any
 ) -> None:
-    """10 toggles of the route between [blue] and [blue, green] under load: zero failures.
+    """10 round trips of the route between [blue] and [blue, green] under load: zero failures.
 
     Adding green adds its cluster to the frontend's CDS (and removing it removes
     it), so this exercises the ACK-gated make-before-break ordering, not only RDS.
