@@ -47,12 +47,17 @@ class ControlPlane:
         report = []
         for key, status in sorted(self.ads.status.nodes().items()):
             published = self.sync.published.get(key)
+            target = self.ads.cache.snapshot(key)
             report.append(
                 {
                     "key": key,
                     "nodeId": status.node.id,
                     "connected": status.connected,
                     "revision": published.revision if published else None,
+                    # Runs all of its published snapshot. sent == acked per type is not enough:
+                    # the snapshot is walked over in ACK-gated steps, and between two steps
+                    # (or before the first) every type reads as ACKed.
+                    "synced": status.connected and target is not None and status.has_acked(target),
                     "warnings": list(published.warnings) if published else [],
                     "types": {
                         type_url.rsplit(".", 1)[-1]: {
