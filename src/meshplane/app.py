@@ -59,6 +59,8 @@ class ControlPlane:
                     # (or before the first) every type reads as ACKed.
                     "synced": status.connected and target is not None and status.has_acked(target),
                     "warnings": list(published.warnings) if published else [],
+                    # Make-before-break steps that went ahead without Envoy's ACK in time.
+                    "gateTimeouts": status.gate_timeouts,
                     "types": {
                         type_url.rsplit(".", 1)[-1]: {
                             "sent": t.sent_version,

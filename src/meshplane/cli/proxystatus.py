@@ -1,8 +1,8 @@
 """``meshplane proxy-status``: whether a change reached every Envoy, and if not, why.
 
-App Mesh never showed this (its users asked for years: ``peers.md`` §3.2); Istio's
+App Mesh never showed this (its users asked "did my change apply?" for years); Istio's
 ``istioctl proxy-status`` is the model. A proxy is *synced* when its snapshot was
-built from the store's current revision and Envoy ACKed every type it was sent;
+built from the store's current revision and Envoy ACKed all of that snapshot;
 a NACK shows Envoy's own message.
 """
 
@@ -39,10 +39,10 @@ def state(proxy: dict[str, Any], revision: int) -> str:
     types = proxy["types"].values()
     if any(t["lastNack"] and t["acked"] != t["sent"] for t in types):
         return "NACKED"
+    # "synced" means Envoy ACKed the whole snapshot last published for it; sent == acked per
+    # type is not enough, since a snapshot is walked over in ACK-gated steps.
     rebuilt = proxy["revision"] is not None and proxy["revision"] >= revision
-    if rebuilt and all(t["sent"] is not None and t["acked"] == t["sent"] for t in types):
-        return "SYNCED"
-    return "STALE"
+    return "SYNCED" if rebuilt and proxy["synced"] else "STALE"
 
 
 def converged(server: str) -> bool:
