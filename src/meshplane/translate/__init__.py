@@ -6,9 +6,9 @@ clock, no globals; broken input is skipped and recorded, never raised.
 One module per Envoy type (:mod:`.listeners`, :mod:`.routes`, :mod:`.clusters`,
 :mod:`.endpoints`, :mod:`.names`); :mod:`.plan` resolves App Mesh references
 first; :mod:`.dependencies` records what a translation looked up, so the sync
-stage rebuilds only the sidecars a change can affect. May import :mod:`meshplane.model`, :mod:`meshplane.kit`, the xds-protos
-generated ``envoy``/``google.protobuf`` modules — not grpc, not
-:mod:`meshplane.envoy`.
+stage rebuilds only the sidecars a change can affect. May import
+:mod:`meshplane.model`, :mod:`meshplane.kit`, the xds-protos generated
+``envoy``/``google.protobuf`` modules — not grpc, not :mod:`meshplane.envoy`.
 """
 
 from meshplane.translate.building import EnvoyResources, build
