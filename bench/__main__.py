@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from bench import api_latency, mesh_scale, propagation, sidecar_hop, xds_fanout
+from bench import api_latency, mesh_scale, propagation, sidecar_hop, sync_scale, xds_fanout
 
 
 def main() -> None:
-    """API latency, the mesh at 10x App Mesh's quotas, xDS fan-out, propagation, sidecar hop."""
+    """API latency, the mesh at 10x quotas, sync at 10x quotas, fan-out, propagation, hop."""
     api_latency.main()
     print()
     mesh_scale.main()
+    print()
+    sync_scale.main()
     print()
     xds_fanout.main([])
     print()

@@ -260,6 +260,14 @@ class Transaction:
             found.setdefault(node, []).append(Endpoint(listener_port, address, port))
         return {node: tuple(sorted(set(eps))) for node, eps in sorted(found.items())}
 
+    def node_endpoints(self, mesh: str, virtual_node: str) -> tuple[Endpoint, ...]:
+        """The registered endpoints of one virtual node, sorted (what :meth:`endpoints` holds)."""
+        rows = self._conn.execute(
+            "SELECT listener_port, address, port FROM endpoints WHERE mesh=? AND virtual_node=?",
+            (mesh, virtual_node),
+        )
+        return tuple(sorted({Endpoint(*row) for row in rows}))
+
     # -- feed --------------------------------------------------------------------------------
 
     def _change(self, key: ResourceKey, op: str) -> None:

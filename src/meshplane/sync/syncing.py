@@ -1,16 +1,24 @@
 """The sync stage: rebuild and publish the snapshots of the proxies a change affects.
 
-Two inputs wake it: the store's change feed (a committed write touched a mesh)
+Two inputs wake it: the store's change feed (a committed write touched a key)
 and the xDS status board (a proxy connected or went away). Work is coalesced:
-marks are collected for ``debounce`` seconds after the first one, so a burst of
-writes (an ``apply`` of ten manifests) costs one rebuild per affected proxy, not
-ten. Rebuilding is pure translation; publishing an unchanged snapshot is a no-op
+changes are collected for ``debounce`` seconds after the first one, so a burst
+of writes (an ``apply`` of ten manifests) costs one rebuild per affected proxy,
+not ten.
+
+Per mesh with connected proxies the stage keeps the mesh's snapshot in memory
+and moves it forward by re-reading only the changed keys. Per proxy it keeps
+what the proxy's last translation read (:class:`~meshplane.translate.dependencies.Reads`);
+a change rebuilds only the proxies whose reads it touches — the rest are
+known current and just have their revision advanced. A change to the mesh
+resource rebuilds the whole mesh. Publishing an unchanged snapshot is a no-op
 in the cache, so proxies whose config did not change are not pushed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 from collections.abc import Sequence
@@ -20,7 +28,7 @@ from meshplane.store import snapshots
 from meshplane.store.records import Change
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync import identities
-from meshplane.translate import building
+from meshplane.translate import building, dependencies
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -34,6 +42,7 @@ class Published:
     """What was last published for one proxy: the store revision and translation warnings."""
 
     revision: int
+    """The store revision the proxy's snapshot is known to be current with."""
     version: str
     warnings: tuple[str, ...]
 
@@ -47,6 +56,8 @@ class Sync:
         cache: xds_cache.SnapshotCache,
         board: xds_status.StatusBoard,
         debounce: float = 0.001,
+        *,
+        incremental: bool = True,
     ) -> None:
         """Follow ``store`` and ``board``; publish into ``cache``."""
         self._store = store
@@ -54,24 +65,31 @@ class Sync:
         self._board = board
         self.debounce = debounce
         """Seconds to gather changes before a rebuild (tunable while running)."""
+        self.incremental = incremental
+        """False: re-read the whole mesh and rebuild all its proxies per change (the old way)."""
         self._encoder = ResourceEncoder()
         self._proxies: dict[str, NodeIdentity] = {}
-        self._dirty_meshes: set[str] = set()
+        self._changes: list[Change] = []
         self._dirty_proxies: set[str] = set()
+        self._meshes: dict[str, MeshSnapshot | None] = {}
+        """Mesh name → its in-memory snapshot (``None``: no such mesh), while it has proxies."""
+        self._reads: dict[str, dependencies.Reads] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published: dict[str, Published] = {}
         """Node key → what it was last given (for operators and tests)."""
+        self.builds: collections.Counter[str] = collections.Counter()
+        """Node key → how many times it was translated (for tests and benchmarks)."""
 
     # -- inputs ------------------------------------------------------------------------------
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
-        meshes = {change.key.mesh for change in changes}
+        # Called on the writer's thread after commit; hand the changes to the loop.
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._mark_meshes, meshes)
+            self._loop.call_soon_threadsafe(self._mark_changes, list(changes))
 
-    def _mark_meshes(self, meshes: set[str]) -> None:
-        self._dirty_meshes |= meshes
+    def _mark_changes(self, changes: list[Change]) -> None:
+        self._changes.extend(changes)
         self._wake.set()
 
     def _on_status(self, event: xds_status.StatusEvent) -> None:
@@ -86,6 +104,7 @@ class Sync:
         elif isinstance(event, xds_status.Disconnected):
             # Stop rebuilding for a proxy that went away; it is rebuilt when it reconnects.
             self._proxies.pop(event.key, None)
+            self._reads.pop(event.key, None)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -106,27 +125,62 @@ class Sync:
             unsubscribe_board()
 
     def publish_pending(self) -> None:
-        """Rebuild every proxy of a changed mesh and every newly connected proxy."""
-        meshes, self._dirty_meshes = self._dirty_meshes, set()
-        keys, self._dirty_proxies = self._dirty_proxies, set()
-        keys |= {key for key, identity in self._proxies.items() if identity.mesh in meshes}
-        by_mesh: dict[str, list[str]] = {}
-        for key in sorted(keys):
-            identity = self._proxies.get(key)
-            if identity is not None:
-                by_mesh.setdefault(identity.mesh, []).append(key)
-        for mesh, mesh_keys in by_mesh.items():
+        """Apply the pending changes and rebuild the proxies they affect, and new proxies."""
+        changes, self._changes = self._changes, []
+        fresh, self._dirty_proxies = self._dirty_proxies, set()
+        by_mesh: dict[str, list[Change]] = {}
+        for change in changes:
+            by_mesh.setdefault(change.key.mesh, []).append(change)
+        proxies: dict[str, list[str]] = {}
+        for key in sorted(self._proxies):
+            proxies.setdefault(self._proxies[key].mesh, []).append(key)
+        # A mesh whose last proxy left is forgotten: its changes are no longer followed.
+        for mesh in [m for m in self._meshes if m not in proxies]:
+            del self._meshes[mesh]
+        touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
+        for mesh in sorted(touched & set(proxies)):
+            self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+
+    def _sync_mesh(
+        self, mesh: str, keys: list[str], changes: list[Change], fresh: set[str]
+    ) -> None:
+        """Bring one mesh's snapshot forward and rebuild the proxies that need it."""
+        loaded = mesh in self._meshes
+        previous = self._meshes.get(mesh)
+        whole = not self.incremental or not loaded or previous is None
+        if whole:
             snapshot = snapshots.mesh_snapshot(self._store, mesh)
-            for key in mesh_keys:
+        elif changes:
+            snapshot = snapshots.updated(self._store, previous, mesh, changes)
+        else:
+            snapshot = previous
+        self._meshes[mesh] = snapshot
+        for key in keys:
+            reads = self._reads.get(key)
+            stale = (
+                whole
+                or snapshot is None
+                or key in fresh
+                or reads is None
+                or any(reads.affected_by(c.key, c.op) for c in changes)
+            )
+            if stale:
                 self._publish(key, self._proxies[key], snapshot)
+            elif snapshot is not None and key in self.published:
+                # Nothing it read changed: its snapshot is current at the new revision too.
+                current = self.published[key]
+                self.published[key] = dataclasses.replace(current, revision=snapshot.revision)
 
     def _publish(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> None:
         if mesh is None:
             warnings: tuple[str, ...] = (f"mesh {identity.mesh} does not exist",)
             snapshot = Snapshot(())
             revision = self._store.revision()
+            self._reads.pop(key, None)
         else:
             built = building.build(mesh, identity)
+            self.builds[key] += 1
+            self._reads[key] = built.reads
             warnings, revision = built.warnings, mesh.revision
             snapshot = Snapshot.of(
                 (

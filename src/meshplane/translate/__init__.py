@@ -5,9 +5,10 @@ Mesh's resource names (``reference/appmesh-controller.md`` §3): no I/O, no
 clock, no globals; broken input is skipped and recorded, never raised.
 One module per Envoy type (:mod:`.listeners`, :mod:`.routes`, :mod:`.clusters`,
 :mod:`.endpoints`, :mod:`.names`); :mod:`.plan` resolves App Mesh references
-first. May import :mod:`meshplane.model`, :mod:`meshplane.kit`, the xds-protos
-generated ``envoy``/``google.protobuf`` modules — not grpc, not
-:mod:`meshplane.envoy`.
+first; :mod:`.dependencies` records what a translation looked up, so the sync
+stage rebuilds only the sidecars a change can affect. May import
+:mod:`meshplane.model`, :mod:`meshplane.kit`, the xds-protos generated
+``envoy``/``google.protobuf`` modules — not grpc, not :mod:`meshplane.envoy`.
 """
 
 from meshplane.translate.building import EnvoyResources, build

@@ -21,6 +21,7 @@ from meshplane.model import kinds
 from meshplane.model.snapshot import MeshSnapshot, Resource
 from meshplane.translate import (
     clusters,
+    dependencies,
     endpoints,
     gateways,
     listeners,
@@ -42,6 +43,8 @@ class EnvoyResources:
     cluster_load_assignments: tuple[endpoint_pb2.ClusterLoadAssignment, ...] = ()
     warnings: tuple[str, ...] = ()
     """Why pieces were skipped, in the order they were met."""
+    reads: dependencies.Reads = dataclasses.field(default_factory=dependencies.Reads, compare=False)
+    """What the translation looked up: a change elsewhere cannot alter these resources."""
 
 
 T = TypeVar("T")
@@ -76,7 +79,14 @@ class _Collected:
 
 
 def build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
-    """Translate the mesh as seen by one sidecar into Envoy resources."""
+    """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read."""
+    recorder = dependencies.Recorder(snapshot)
+    built = _build(recorder.snapshot, node)
+    return dataclasses.replace(built, reads=recorder.reads())
+
+
+def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
+    """The translation proper (``snapshot`` may be a recording view)."""
     out = _Collected()
     if node.mesh != snapshot.name:
         out.warnings.append(f"{node.node_id}: snapshot is of mesh {snapshot.name}; nothing built")

@@ -1,0 +1,126 @@
+"""What one translation looked up, so the sync stage rebuilds only the proxies a change affects.
+
+A sidecar's translation reads a bounded part of its mesh: its own virtual node
+(or gateway and gateway routes), each backend service, the service's provider
+(a node, or a router with all of its routes and every node those routes
+target) and the registered endpoints of the target nodes. :class:`Recorder`
+hands the translator a :class:`~meshplane.model.snapshot.MeshSnapshot` whose
+mappings note every name looked up — found *or missing*, because creating a
+looked-up-but-absent service must rebuild the proxy that wanted it — and every
+collection walked (the routes of router R), so adding a route to R counts too.
+
+Translation stays pure: recording is a side effect on a private set only,
+and the resources built are exactly those built from the bare snapshot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
+
+from meshplane.model import kinds
+from meshplane.model.kinds import ResourceKey
+from meshplane.model.snapshot import MeshSnapshot
+
+ANY = "*"
+"""Wildcard in a read key's parent or name: "every resource of this kind (under this parent)"."""
+
+V = TypeVar("V")
+
+
+@dataclasses.dataclass(frozen=True)
+class Reads:
+    """The resources one translation depended on.
+
+    ``keys`` holds exact keys (found or not) and wildcard keys (``name == ANY``:
+    every child of ``parent``; ``parent == name == ANY``: every resource of the
+    kind). ``endpoints`` names the virtual nodes whose registered endpoints
+    were read (``ANY`` for all of them).
+    """
+
+    keys: frozenset[ResourceKey] = frozenset()
+    endpoints: frozenset[str] = frozenset()
+
+    def affected_by(self, key: ResourceKey, op: str) -> bool:
+        """Whether a change (``op`` on ``key``) can alter what was built from these reads.
+
+        The mesh resource itself is read by every translation (egress filter,
+        IP preference), so any change to it counts.
+        """
+        if key.kind == kinds.MESH.key:
+            return True
+        if op == "endpoints":
+            return key.name in self.endpoints or ANY in self.endpoints
+        return (
+            key in self.keys
+            or ResourceKey(key.kind, key.mesh, key.parent, ANY) in self.keys
+            or ResourceKey(key.kind, key.mesh, ANY, ANY) in self.keys
+        )
+
+
+class _Recording(Mapping[str, V]):
+    """A read-only view of ``inner`` that reports each key looked up and each walk."""
+
+    def __init__(
+        self, inner: Mapping[str, V], looked_up: Callable[[str], None], walked: Callable[[], None]
+    ) -> None:
+        self._inner = inner
+        self._looked_up = looked_up
+        self._walked = walked
+
+    def __getitem__(self, name: str) -> V:
+        # Mapping.get and ``in`` go through here, so misses are recorded as well as hits.
+        self._looked_up(name)
+        return self._inner[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._walked()
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        self._walked()
+        return len(self._inner)
+
+
+class Recorder:
+    """Wraps one snapshot; :attr:`snapshot` is what to translate, :meth:`reads` what it used."""
+
+    def __init__(self, snapshot: MeshSnapshot) -> None:
+        """Record lookups made through :attr:`snapshot`, a view of ``snapshot``."""
+        mesh = snapshot.name
+        self._keys: set[ResourceKey] = {ResourceKey.of(kinds.MESH, mesh, mesh)}
+        self._endpoints: set[str] = set()
+
+        def flat(kind: kinds.Kind, inner: Mapping[str, V]) -> _Recording[V]:
+            return _Recording(
+                inner,
+                lambda name: self._keys.add(ResourceKey(kind.key, mesh, "", name)),
+                lambda: self._keys.add(ResourceKey(kind.key, mesh, ANY, ANY)),
+            )
+
+        def nested(kind: kinds.Kind, inner: Mapping[str, V]) -> _Recording[V]:
+            # Looking up a parent's children depends on all of them, present or future.
+            return _Recording(
+                inner,
+                lambda parent: self._keys.add(ResourceKey(kind.key, mesh, parent, ANY)),
+                lambda: self._keys.add(ResourceKey(kind.key, mesh, ANY, ANY)),
+            )
+
+        self.snapshot = dataclasses.replace(
+            snapshot,
+            virtual_nodes=flat(kinds.VIRTUAL_NODE, snapshot.virtual_nodes),
+            virtual_services=flat(kinds.VIRTUAL_SERVICE, snapshot.virtual_services),
+            virtual_routers=flat(kinds.VIRTUAL_ROUTER, snapshot.virtual_routers),
+            routes=nested(kinds.ROUTE, snapshot.routes),
+            virtual_gateways=flat(kinds.VIRTUAL_GATEWAY, snapshot.virtual_gateways),
+            gateway_routes=nested(kinds.GATEWAY_ROUTE, snapshot.gateway_routes),
+            endpoints=_Recording(snapshot.endpoints, self._endpoints.add, self._all_endpoints),
+        )
+
+    def _all_endpoints(self) -> None:
+        self._endpoints.add(ANY)
+
+    def reads(self) -> Reads:
+        """Everything looked up through :attr:`snapshot` so far."""
+        return Reads(frozenset(self._keys), frozenset(self._endpoints))

@@ -1,0 +1,261 @@
+"""The sync stage rebuilds only the proxies a change affects, and keeps them correct.
+
+An in-process control plane (store, services, sync, ADS server) with fake proxies:
+each is announced on the xDS status board the way an ADS stream announces a real
+Envoy. ``sync.builds`` counts translations per proxy; ``sync.published`` holds the
+version each was given. After every change the test waits until every proxy is
+current with the store's revision, then checks which ones were rebuilt, and
+finally that each published snapshot equals a from-scratch translation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2
+
+from meshplane import app, settings
+from meshplane.model import kinds
+from meshplane.store import snapshots
+from meshplane.translate import building
+from meshplane.translate.identity import NodeIdentity
+from meshplane.xds.snapshot import ResourceEncoder, Snapshot
+
+MESH = "demos"
+LISTENERS = {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}
+PROXIES = ("vn-frontend", "vn-other", "vn-late", "vn-blue")
+
+
+def _node(backends: tuple[str, ...] = (), host: str = "h.local") -> dict[str, Any]:
+    spec: dict[str, Any] = {**LISTENERS, "serviceDiscovery": {"dns": {"hostname": host}}}
+    if backends:
+        spec["backends"] = [{"virtualService": {"virtualServiceName": b}} for b in backends]
+    return spec
+
+
+def _route(blue: int, green: int, prefix: str = "/") -> dict[str, Any]:
+    targets = [
+        {"virtualNode": "vn-blue", "weight": blue},
+        {"virtualNode": "vn-green", "weight": green},
+    ]
+    return {"httpRoute": {"match": {"prefix": prefix}, "action": {"weightedTargets": targets}}}
+
+
+def _build_mesh(plane: app.ControlPlane) -> None:
+    svc = plane.services.resources
+    svc.create(kinds.MESH, MESH, MESH, {})
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-blue", _node())
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-green", _node())
+    svc.create(kinds.VIRTUAL_ROUTER, MESH, "vr-backend", LISTENERS)
+    svc.create(kinds.ROUTE, MESH, "r-main", _route(100, 0), parent="vr-backend")
+    provider = {"provider": {"virtualRouter": {"virtualRouterName": "vr-backend"}}}
+    svc.create(kinds.VIRTUAL_SERVICE, MESH, "vs-backend", provider)
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-frontend", _node(("vs-backend",)))
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-other", _node())
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-late", _node(("vs-late",)))
+
+
+def _key(name: str) -> str:
+    return f"mesh/{MESH}/virtualNode/{name}"
+
+
+async def _settled(plane: app.ControlPlane) -> None:
+    """Wait until every fake proxy was given a snapshot current with the store's revision."""
+    revision = plane.store.revision()
+    async with asyncio.timeout(30):
+        while True:
+            published = [plane.sync.published.get(_key(name)) for name in PROXIES]
+            if all(p is not None and p.revision >= revision for p in published):
+                return
+            await asyncio.sleep(0.01)
+
+
+class Watch:
+    """Counts translations and remembers versions, to tell which proxies a change rebuilt."""
+
+    def __init__(self, plane: app.ControlPlane) -> None:
+        self.plane = plane
+        self.builds: collections.Counter[str] = collections.Counter()
+        self.versions: dict[str, str] = {}
+        self.mark()
+
+    def mark(self) -> None:
+        """Remember the current counts and versions."""
+        self.builds = collections.Counter(self.plane.sync.builds)
+        self.versions = {n: self.plane.sync.published[_key(n)].version for n in PROXIES}
+
+    async def rebuilt_by(self, change: Callable[[], object]) -> list[str]:
+        """Apply ``change``, wait for the sync stage, return the proxies translated again."""
+        self.mark()
+        change()
+        await _settled(self.plane)
+        counts = self.plane.sync.builds
+        return [n for n in PROXIES if counts[_key(n)] != self.builds[_key(n)]]
+
+    def changed(self) -> list[str]:
+        """The proxies whose published version differs from the last mark."""
+        return [
+            n for n in PROXIES if self.plane.sync.published[_key(n)].version != self.versions[n]
+        ]
+
+
+def _run(tmp_path: Path, body: Callable[[app.ControlPlane], Coroutine[Any, Any, None]]) -> None:
+    config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            _build_mesh(plane)
+            for name in PROXIES:
+                plane.ads.status.record_connected(_key(name), base_pb2.Node(id=_key(name)))
+            await _settled(plane)
+            await body(plane)
+
+    asyncio.run(scenario())
+
+
+def _equals_full_translation(plane: app.ControlPlane) -> None:
+    """Every proxy's published snapshot is what a from-scratch translation of the store gives."""
+    mesh = snapshots.mesh_snapshot(plane.store, MESH)
+    assert mesh is not None
+    encoder = ResourceEncoder()
+    for name in PROXIES:
+        built = building.build(mesh, NodeIdentity(mesh=MESH, kind="virtualNode", name=name))
+        resources = (
+            *built.listeners,
+            *built.route_configurations,
+            *built.clusters,
+            *built.cluster_load_assignments,
+        )
+        expected = Snapshot.of(resources, encoder)
+        assert plane.sync.published[_key(name)].version == expected.version, name
+        assert plane.sync.published[_key(name)].warnings == built.warnings, name
+
+
+def test_unrelated_node_change_rebuilds_only_its_own_proxy(tmp_path: Path) -> None:
+    """Updating vn-other rebuilds vn-other alone; the others stay put at the new revision."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        svc = plane.services.resources
+        rebuilt = await watch.rebuilt_by(
+            lambda: svc.update(kinds.VIRTUAL_NODE, MESH, "vn-other", _node(host="x.local"))
+        )
+        assert rebuilt == ["vn-other"]
+        assert watch.changed() == []
+        unrelated = await watch.rebuilt_by(
+            lambda: svc.create(kinds.VIRTUAL_NODE, MESH, "vn-nobody", _node())
+        )
+        assert unrelated == []
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_route_change_rebuilds_the_frontend_that_uses_it(tmp_path: Path) -> None:
+    """Updating or adding a route of the router behind vs-backend rebuilds vn-frontend only."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        svc = plane.services.resources
+        rebuilt = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", _route(0, 100), parent="vr-backend")
+        )
+        assert rebuilt == ["vn-frontend"]
+        assert watch.changed() == ["vn-frontend"]
+        added = await watch.rebuilt_by(
+            lambda: svc.create(
+                kinds.ROUTE, MESH, "r-canary", _route(50, 50, "/canary"), parent="vr-backend"
+            )
+        )
+        assert added == ["vn-frontend"]
+        assert watch.changed() == ["vn-frontend"]
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_creating_a_listed_backend_service_rebuilds_the_node_that_lists_it(tmp_path: Path) -> None:
+    """vn-late lists vs-late before it exists; creating vs-late rebuilds vn-late and no other."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        late = plane.sync.published[_key("vn-late")]
+        assert late.warnings == ("VirtualService vs-late: not found; backend skipped",)
+        watch = Watch(plane)
+        provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-green"}}}
+        rebuilt = await watch.rebuilt_by(
+            lambda: plane.services.resources.create(
+                kinds.VIRTUAL_SERVICE, MESH, "vs-late", provider
+            )
+        )
+        assert rebuilt == ["vn-late"]
+        assert watch.changed() == ["vn-late"]
+        assert plane.sync.published[_key("vn-late")].warnings == ()
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_endpoint_registration_rebuilds_the_callers_of_the_target(tmp_path: Path) -> None:
+    """Endpoints of vn-green (a route target) rebuild vn-frontend, not vn-green's peers."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        endpoints = [{"listenerPort": 80, "address": "127.0.0.1", "port": 41000}]
+        rebuilt = await watch.rebuilt_by(
+            lambda: plane.services.discovery.register(MESH, "vn-green", "green-0", endpoints)
+        )
+        assert rebuilt == ["vn-frontend"]
+        assert watch.changed() == ["vn-frontend"]
+        own = await watch.rebuilt_by(
+            lambda: plane.services.discovery.register(MESH, "vn-other", "other-0", endpoints)
+        )
+        assert own == []
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_mesh_change_rebuilds_every_proxy_of_the_mesh(tmp_path: Path) -> None:
+    """An egress filter change is read by every translation: all four proxies are rebuilt."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        allow = {"egressFilter": {"type": "ALLOW_ALL"}}
+        rebuilt = await watch.rebuilt_by(
+            lambda: plane.services.resources.update(kinds.MESH, MESH, MESH, allow)
+        )
+        assert rebuilt == list(PROXIES)
+        assert watch.changed() == list(PROXIES)
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_deleting_a_route_and_forcing_full_rebuilds_agree(tmp_path: Path) -> None:
+    """After deletes, the in-memory snapshot still translates like a full read; the old mode
+    (``incremental = False``) rebuilds every proxy and publishes the same versions."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        svc = plane.services.resources
+        svc.create(kinds.ROUTE, MESH, "r-extra", _route(1, 1, "/x"), parent="vr-backend")
+        await _settled(plane)
+        rebuilt = await watch.rebuilt_by(
+            lambda: svc.delete(kinds.ROUTE, MESH, "r-extra", parent="vr-backend")
+        )
+        assert rebuilt == ["vn-frontend"]
+        _equals_full_translation(plane)
+        watch.mark()
+        plane.sync.incremental = False
+        everything = await watch.rebuilt_by(
+            lambda: svc.update(kinds.VIRTUAL_NODE, MESH, "vn-other", _node(host="y.local"))
+        )
+        assert everything == list(PROXIES)
+        assert watch.changed() == []  # a node's own DNS name is not in its own config
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
