@@ -120,7 +120,9 @@ async def _run(
             work.result()  # only errors end the session on its own
         return 0
     except (controlplane.ControlPlaneError, OSError) as error:
-        console.print(f"[red]error:[/] {error}")
+        # An OSError's strerror is the sentence; its "[Errno 98]" prefix is noise to a user.
+        message = error.strerror if isinstance(error, OSError) and error.strerror else error
+        console.print(f"[red]error:[/] {message}", soft_wrap=True)
         return 1
     finally:
         for task in (work, stopped):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
 from collections.abc import Callable, Sequence
 
@@ -49,8 +50,16 @@ class Forwarder:
         self._open: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Bind the published address (OSError if it is taken)."""
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        """Bind the published address (OSError, saying what to do, if it is taken)."""
+        try:
+            self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        except OSError as exc:
+            why = "the address is in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise OSError(
+                exc.errno,
+                f"cannot publish on {self.host}:{self.port}: {why}; stop what listens there "
+                "or change this workload's `publish:` in workloads.yaml",
+            ) from exc
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
