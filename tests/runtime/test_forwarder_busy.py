@@ -21,7 +21,7 @@ def test_a_taken_publish_address_names_the_address_and_the_fix() -> None:
         async def start() -> None:
             await Forwarder("127.0.0.1", port, lambda: []).start()
 
-        with pytest.raises(OSError) as caught:
+        with pytest.raises(OSError, match="cannot publish on") as caught:
             asyncio.run(start())
     assert caught.value.errno == errno.EADDRINUSE
     assert caught.value.strerror == (
