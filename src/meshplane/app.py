@@ -109,24 +109,30 @@ def build(
 async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
     """Serve xDS and the API on the configured host and ports until the block exits."""
     settings = plane.settings
-    plane.xds_port = await plane.ads.start(settings.host, settings.xds_port)
-    syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
-    runner = web.AppRunner(
-        server.build_app(plane.services, plane.front_door, plane.proxies), access_log=None
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
-    await site.start()
-    plane.api_port = _bound_port(runner, settings.api_port)
-    try:
+    # Each part is torn down even if a later one fails to start (a taken API port must
+    # not leave the xDS server listening, the sync task running or the store open).
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(plane.store.close)
+        plane.xds_port = await plane.ads.start(settings.host, settings.xds_port)
+        stack.push_async_callback(plane.ads.stop, 0)
+        syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
+        stack.push_async_callback(_cancelled, syncing)
+        runner = web.AppRunner(
+            server.build_app(plane.services, plane.front_door, plane.proxies), access_log=None
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
+        await site.start()
+        plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
-    finally:
-        await runner.cleanup()
-        syncing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await syncing
-        await plane.ads.stop(grace=0)
-        plane.store.close()
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _bound_port(runner: web.AppRunner, asked: int) -> int:

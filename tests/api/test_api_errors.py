@@ -104,6 +104,18 @@ def test_hostile_bodies_are_bad_requests_not_server_errors(server: Any) -> None:
     assert server.revision() == before
 
 
+def test_hostile_bodies_to_meshplane_endpoints_are_bad_requests(server: Any) -> None:
+    """Absurdly nested JSON sent to the endpoint and manifest routes is a 400, not a 500."""
+    nested = b"[" * 100_000 + b"]" * 100_000
+    url = f"{server.url}/meshplane/v1/meshes/m/virtualNodes/vn/endpoints"
+    status, headers, body = _send(url, "PUT", nested)
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
+    assert body["message"].startswith("The request body is not valid JSON: maximum recursion")
+    status, _, body = _send(f"{server.url}/meshplane/v1/manifests/apply", "POST", nested)
+    assert (status, body["reason"]) == (400, "BadRequest")
+    assert body["errors"][0].startswith("the request body is not valid JSON: maximum recursion")
+
+
 def test_mesh_owner_of_another_account_is_not_found(client: Any, rejected: Any, mesh: str) -> None:
     """A meshOwner other than the served account sees nothing (404); its own id works."""
     rejected(

@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,3 +84,19 @@ def test_serve_prints_a_working_aws_line_and_stops_on_ctrl_c(tmp_path: Path) -> 
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_serve_on_a_taken_api_port_prints_one_error_line(tmp_path: Path) -> None:
+    """A taken --api-port ends `serve` with exit code 1 and one error line, not a traceback."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        argv = [sys.executable, "-m", "meshplane.cli.main", "serve", "--api-port", str(taken)]
+        argv += ["--xds-port", "0", "--data-dir", str(tmp_path)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: error while attempting to bind on address ('127.0.0.1', {taken}): "
+        "address already in use\n"
+    )

@@ -98,6 +98,13 @@ def test_malformed_yaml_is_reported_after_the_documents_before_it() -> None:
     ]
 
 
+def test_yaml_nested_deeper_than_the_parser_is_malformed_not_a_crash() -> None:
+    """YAML nested past the parser's recursion limit is reported as malformed, after the rest."""
+    assert problems_of(ROUTER + "---\n" + "[" * 5000 + "]" * 5000 + "\n") == [
+        "f.yaml document 2: malformed YAML: nested too deeply"
+    ]
+
+
 def test_other_kinds_are_refused_with_what_meshplane_runs_instead() -> None:
     """A Deployment is refused, naming the accepted kinds and the alternative."""
     text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"

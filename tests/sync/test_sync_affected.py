@@ -259,3 +259,23 @@ def test_deleting_a_route_and_forcing_full_rebuilds_agree(tmp_path: Path) -> Non
         _equals_full_translation(plane)
 
     _run(tmp_path, body)
+
+
+def test_a_proxy_stays_served_while_another_stream_of_its_node_is_open(tmp_path: Path) -> None:
+    """Two Envoys share a node id; when one disconnects, changes still reach the other."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        board = plane.ads.status
+        board.record_connected(_key("vn-frontend"), base_pb2.Node(id=_key("vn-frontend")))
+        board.record_disconnected(_key("vn-frontend"))
+        watch = Watch(plane)
+        spec = _route(50, 50)
+        rebuilt = await watch.rebuilt_by(
+            lambda: plane.services.resources.update(
+                kinds.ROUTE, MESH, "r-main", spec, parent="vr-backend"
+            )
+        )
+        assert rebuilt == ["vn-frontend"]
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)

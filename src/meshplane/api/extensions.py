@@ -24,7 +24,7 @@ PREFIX = "/meshplane/v1"
 async def _body(request: web.Request) -> Any:
     try:
         return await request.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # too deep a nesting is malformed input too
         raise errors.BadRequestException(f"The request body is not valid JSON: {exc}") from exc
 
 

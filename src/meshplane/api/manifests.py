@@ -57,7 +57,7 @@ def _guarded(handler: Callable[[web.Request, FrontDoor], Awaitable[Any]]) -> Han
 async def _json(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read() or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # too deep a nesting is malformed input too
         raise _Failure(400, "BadRequest", [f"the request body is not valid JSON: {exc}"]) from exc
     if not isinstance(body, dict):
         raise _Failure(400, "BadRequest", ["the request body must be a JSON object"])

@@ -41,6 +41,10 @@ class DemoFailed(Exception):
     """A step of the walkthrough did not do what it should."""
 
 
+_FAILURES = (DemoFailed, TimeoutError, OSError, ValueError, subprocess.SubprocessError)
+"""What ends a walk as a failed demo: a misbehaving step, an unreachable server, a bad answer."""
+
+
 def _free_port(preferred: int | None = None) -> int:
     with socket.socket() as sock:
         try:
@@ -229,15 +233,23 @@ def run() -> int:
     say.print("[bold]meshplane demo[/]: App Mesh's blue-green walkthrough, here, with real Envoy")
     with tempfile.TemporaryDirectory(prefix="meshplane-demo-") as workdir:
         walkthrough = _Walkthrough(Path(workdir), say)
+        failure: Exception | None = None
         try:
             summary = _walk(walkthrough, say)
-        except (DemoFailed, TimeoutError) as failure:
-            walkthrough.stop()
+            say.rule("stopping")
+        except _FAILURES as error:
+            failure = error
+        finally:
+            # `meshplane up` runs in a session of its own, out of reach of the demo's
+            # Ctrl-C: whatever ended the walk, stop it here or it outlives the demo.
+            try:
+                walkthrough.stop()
+            except DemoFailed as error:
+                failure = failure or error
+        if failure is not None:
             say.print(f"[red]demo failed:[/] {failure}")
             say.print(walkthrough.log_path.read_text(errors="replace")[-4000:])
             return 1
-        say.rule("stopping")
-        walkthrough.stop()
         say.print("meshplane up stopped: every app and sidecar exited")
     say.print(summary)
     say.print("[green]demo passed:[/] traffic followed every weight change, no workload restarted")

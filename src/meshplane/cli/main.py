@@ -75,7 +75,11 @@ def serve(
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
         console.print("  stop:  Ctrl-C")
 
-    asyncio.run(app.serve(config, ready))
+    try:
+        asyncio.run(app.serve(config, ready))
+    except OSError as error:  # a taken port, an unwritable data dir: one line, no traceback
+        console.print(f"[red]error:[/] {error.strerror or error}", soft_wrap=True)
+        raise typer.Exit(1) from None
     console.print("meshplane stopped")
 
 

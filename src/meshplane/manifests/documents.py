@@ -83,6 +83,8 @@ def _load(text: str, source: str) -> tuple[list[tuple[int, Any]], str]:
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         reason = getattr(exc, "problem", None) or str(exc)
         return loaded, f"{source} document {index + 1}: malformed YAML: {reason}{at}"
+    except RecursionError:  # nesting deeper than the parser's stack is malformed input too
+        return loaded, f"{source} document {index + 1}: malformed YAML: nested too deeply"
     return loaded, ""
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 LogSink = Callable[[str, str], None]
 """Receives (process name, one line of its output without the newline)."""
 
-_LINE_LIMIT = 1 << 20  # longer lines are split, never fatal
+_LINE_LIMIT = 1 << 20  # past it, asyncio drops the buffered part of the line; never fatal
 _PR_SET_PDEATHSIG = 1
 
 
@@ -188,7 +188,7 @@ class ManagedProcess:
         while True:
             try:
                 raw = await stream.readline()
-            except ValueError:  # a line past the limit: take what is buffered
+            except ValueError:  # a line past the limit: its buffered part is gone; go on
                 raw = await stream.read(_LINE_LIMIT)
             if not raw:
                 return

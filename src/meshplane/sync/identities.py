@@ -17,10 +17,23 @@ from google.protobuf import json_format
 from meshplane.translate.identity import NodeIdentity
 
 
+def _port(value: Any) -> int | None:
+    """A port number from node metadata (JSON numbers arrive as floats), else ``None``."""
+    if isinstance(value, int | float) and float(value).is_integer() and 0 < value < 65536:
+        return int(value)
+    return None
+
+
 def _ports(value: Any) -> dict[int, int]:
+    """Listener port → port, keeping only the entries that are ports on both sides."""
     if not isinstance(value, dict):
         return {}
-    return {int(k): int(v) for k, v in value.items() if str(k).isdigit()}
+    found = {}
+    for key, port in value.items():
+        listener = int(key) if str(key).isdecimal() and str(key).isascii() else None
+        if listener is not None and (bound := _port(port)) is not None:
+            found[listener] = bound
+    return found
 
 
 def identify(node: base_pb2.Node) -> NodeIdentity | None:
@@ -35,13 +48,13 @@ def identify(node: base_pb2.Node) -> NodeIdentity | None:
         port: (identity.bind_address, target)
         for port, target in _ports(metadata.get("app")).items()
     }
-    egress = metadata.get("egress")
+    egress = _port(metadata.get("egress"))
     return NodeIdentity(
         mesh=identity.mesh,
         kind=identity.kind,
         name=identity.name,
         bind_address=str(metadata.get("bind", identity.bind_address)),
-        egress_port=int(egress) if isinstance(egress, int | float) else identity.egress_port,
+        egress_port=identity.egress_port if egress is None else egress,
         ingress_ports=_ports(metadata.get("ingress")),
         app_addresses=app,
     )

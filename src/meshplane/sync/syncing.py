@@ -102,6 +102,11 @@ class Sync:
             self._dirty_proxies.add(event.key)
             self._wake.set()
         elif isinstance(event, xds_status.Disconnected):
+            status = self._board.node(event.key)
+            if status is not None and status.connected:
+                # Another Envoy announced the same node (replicas without a replica name):
+                # it is still connected and must keep getting updates.
+                return
             # Stop rebuilding for a proxy that went away; it is rebuilt when it reconnects.
             self._proxies.pop(event.key, None)
             self._reads.pop(event.key, None)

@@ -1,0 +1,38 @@
+"""Who a connected Envoy is: its node id and the local ports in its node metadata."""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2
+from google.protobuf import struct_pb2
+
+from meshplane.sync import identities
+from meshplane.translate.identity import NodeIdentity
+
+NODE_ID = "mesh/demos/virtualNode/vn-blue"
+
+
+def _node(meshplane: dict[str, object]) -> base_pb2.Node:
+    metadata = struct_pb2.Struct()
+    metadata.update({"meshplane": meshplane})
+    return base_pb2.Node(id=NODE_ID, metadata=metadata)
+
+
+def test_runtime_metadata_gives_the_replicas_ports() -> None:
+    """The ports the runtime writes (JSON numbers, so floats) become the identity's ports."""
+    node = _node({"ingress": {"80": 41231}, "app": {"80": 41230}, "egress": 41232})
+    assert identities.identify(node) == NodeIdentity(
+        mesh="demos",
+        kind="virtualNode",
+        name="vn-blue",
+        egress_port=41232,
+        ingress_ports={80: 41231},
+        app_addresses={80: ("127.0.0.1", 41230)},
+    )
+
+
+def test_metadata_that_is_not_ports_is_ignored_not_a_crash() -> None:
+    """Strings, fractions, non-ASCII digits and out-of-range numbers fall back to the defaults."""
+    node = _node({"ingress": {"80": "x", "81": 1.5, "٣": 3}, "app": {"80": 70000}, "egress": 1e20})
+    identity = identities.identify(node)
+    assert identity == NodeIdentity(mesh="demos", kind="virtualNode", name="vn-blue")
+    assert (identity.ingress_ports, identity.app_addresses, identity.egress_port) == ({}, {}, 15001)
