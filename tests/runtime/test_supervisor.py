@@ -163,7 +163,7 @@ def test_a_taken_publish_address_fails_start() -> None:
             [_backend("b", "1.0", publish=Address("127.0.0.1", port))], BARE, lambda n, line: None
         )
         try:
-            with pytest.raises(OSError, match="address already in use"):
+            with pytest.raises(OSError, match="the address is in use"):
                 await supervisor.start()
             assert supervisor.replicas == []
         finally:
