@@ -34,9 +34,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _backend(version: str) -> tuple[http.server.ThreadingHTTPServer, int]:
+def _backend(
+    version: str, hits: collections.Counter[str]
+) -> tuple[http.server.ThreadingHTTPServer, int]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            hits[version] += 1
             body = json.dumps({"version": version}).encode()
             self.send_response(200)
             self.send_header("content-length", str(len(body)))
@@ -52,8 +55,16 @@ def _backend(version: str) -> tuple[http.server.ThreadingHTTPServer, int]:
 
 
 @pytest.fixture
-def backends() -> Iterator[dict[str, int]]:
-    servers = {colour: _backend(version) for colour, version in (("blue", "1.0"), ("green", "2.0"))}
+def hits() -> collections.Counter[str]:
+    """How many requests each backend version received (mirrored copies included)."""
+    return collections.Counter()
+
+
+@pytest.fixture
+def backends(hits: collections.Counter[str]) -> Iterator[dict[str, int]]:
+    servers = {
+        colour: _backend(version, hits) for colour, version in (("blue", "1.0"), ("green", "2.0"))
+    }
     yield {colour: port for colour, (_, port) in servers.items()}
     for server, _ in servers.values():
         server.shutdown()
@@ -131,23 +142,8 @@ def test_route_weights_written_through_the_service_steer_real_envoy_traffic(
 
 async def _shift_weights(plane: app.ControlPlane, backends: dict[str, int], tmp_path: Path) -> None:
     _build_mesh(plane, backends)
-    egress = _free_port()
-    node_id = "mesh/demos/virtualNode/vn-echo-frontend-blue"
-    config = envoy.bootstrap(
-        node_id,
-        node_id,
-        "127.0.0.1",
-        plane.xds_port,
-        "127.0.0.1",
-        0,
-        {"meshplane": {"replica": "frontend-0", "egress": egress}},
-    )
-    argv = envoy.command(config, admin_address_path=tmp_path / "admin")
-    proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proxy, egress, key = await _frontend_sidecar(plane, tmp_path)
     try:
-        key = f"{node_id}#frontend-0"
-        await plane.ads.status.wait_for(key, lambda s: s.connected, timeout=30)
-        await _wait_synced(plane, key)
         assert await asyncio.to_thread(_count, egress, 50) == {"1.0": 50}
 
         plane.services.resources.update(
@@ -161,6 +157,69 @@ async def _shift_weights(plane: app.ControlPlane, backends: dict[str, int], tmp_
     finally:
         proxy.kill()
         proxy.wait()
+
+
+def test_a_mirror_tag_copies_requests_to_the_mirror_node(
+    backends: dict[str, int], hits: collections.Counter[str], tmp_path: Path
+) -> None:
+    """Tagging the 100/0 route `meshplane.dev/mirror: green=100` on a running sidecar: callers
+    still see only 1.0, and green receives a copy of every request from then on."""
+    config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            _build_mesh(plane, backends)
+            proxy, egress, key = await _frontend_sidecar(plane, tmp_path)
+            try:
+                assert await asyncio.to_thread(_count, egress, 20) == {"1.0": 20}
+                assert hits == {"1.0": 20}
+                route = plane.services.resources.describe(
+                    kinds.ROUTE, "demos", "vrr-echo-backend", parent="vr-echo-backend"
+                )
+                plane.services.tagging.tag(
+                    route["metadata"]["arn"],
+                    [{"key": "meshplane.dev/mirror", "value": "vn-echo-backend-green=100"}],
+                )
+                await _wait_synced(plane, key)
+                assert await asyncio.to_thread(_count, egress, 40) == {"1.0": 40}
+                # Mirrored copies are sent without waiting for their answers: poll for them.
+                async with asyncio.timeout(30):
+                    while hits["2.0"] < 40:
+                        await asyncio.sleep(0.01)
+                assert hits == {"1.0": 60, "2.0": 40}
+            finally:
+                proxy.kill()
+                proxy.wait()
+
+    asyncio.run(scenario())
+
+
+async def _frontend_sidecar(
+    plane: app.ControlPlane, tmp_path: Path
+) -> tuple[subprocess.Popen[bytes], int, str]:
+    """A real Envoy as vn-echo-frontend-blue's sidecar, synced; (process, egress port, key)."""
+    egress = _free_port()
+    node_id = "mesh/demos/virtualNode/vn-echo-frontend-blue"
+    config = envoy.bootstrap(
+        node_id,
+        node_id,
+        "127.0.0.1",
+        plane.xds_port,
+        "127.0.0.1",
+        0,
+        {"meshplane": {"replica": "frontend-0", "egress": egress}},
+    )
+    argv = envoy.command(config, admin_address_path=tmp_path / "admin")
+    proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    key = f"{node_id}#frontend-0"
+    try:
+        await plane.ads.status.wait_for(key, lambda s: s.connected, timeout=30)
+        await _wait_synced(plane, key)
+    except BaseException:
+        proxy.kill()
+        proxy.wait()
+        raise
+    return proxy, egress, key
 
 
 async def _wait_synced(plane: app.ControlPlane, key: str) -> None:

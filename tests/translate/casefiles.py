@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from google.protobuf import json_format
 
-from meshplane.model import kinds
+from meshplane.model import extensions, kinds
 from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource
 from meshplane.translate import EnvoyResources, NodeIdentity
 
@@ -63,6 +63,7 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
             updated_at=1_700_000_000.0,
             spec=item.get("spec", {}),
             owner=ACCOUNT,
+            extensions=extensions.of((t["key"], t["value"]) for t in item.get("tags", [])),
         )
 
     def by_name(kind: kinds.Kind, key: str) -> dict[str, Resource]:

@@ -28,6 +28,8 @@ class Resource:
     spec: Mapping[str, Any]
     owner: str
     """12-digit account id (meshOwner and resourceOwner are the same in one account)."""
+    extensions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Its ``meshplane.dev/`` tags (see :mod:`meshplane.model.extensions`): data-plane input."""
 
     @property
     def name(self) -> str:

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.model import apimodel, errors, kinds, references, rules, validation
+from meshplane.model import apimodel, errors, extensions, kinds, references, rules, validation
 from meshplane.model.kinds import Kind, ResourceKey
 from meshplane.model.snapshot import Resource
-from meshplane.service import pagination, ports, views
+from meshplane.service import extending, pagination, ports, views
 from meshplane.service.quotas import QuotaGuard
 from meshplane.settings import DEFAULT_CLIENT_TOKEN_TTL, Quotas
 from meshplane.store.records import Tag
@@ -155,6 +155,8 @@ class MeshService:
                 )
             self.quotas.check_create(tx, key, body)
             self._check_links(tx, key, body)
+            tags_by_key = {t.key: t.value for t in _dedupe_tags(tag_list)}
+            extending.check(tx, key, tags_by_key)
             now = self._clock()
             resource = Resource(
                 key=key,
@@ -165,6 +167,7 @@ class MeshService:
                 updated_at=now,
                 spec=body,
                 owner=self.account.account_id,
+                extensions=extensions.of(tags_by_key.items()),
             )
             tx.insert(resource, _dedupe_tags(tag_list))
             tx.set_refs(key, [r.target for r in references.of(key, body)])

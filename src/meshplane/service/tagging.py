@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meshplane.model import apimodel, errors, kinds, validation
-from meshplane.service import pagination
+from meshplane.service import extending, pagination
 from meshplane.service.resources import MAX_TAGS, Account
 from meshplane.store.records import Record, Tag
 from meshplane.store.sqlite import SqliteStore, Transaction
@@ -49,6 +49,7 @@ class Tagging:
                     f"tags: the resource would carry {len(merged)} tags; the limit is "
                     f"{MAX_TAGS} and nothing was applied"
                 )
+            extending.check(tx, record.key, merged)
             tx.set_tags(record.key, [Tag(k, v) for k, v in merged.items()])
 
     def untag(self, arn: str, keys: Sequence[str]) -> None:

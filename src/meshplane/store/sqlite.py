@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.kit.clock import Clock
+from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store import schema
@@ -37,6 +38,7 @@ _RESOURCE_COLUMNS = (
 
 def _record(row: sqlite3.Row | tuple[Any, ...]) -> Record:
     seq, kind, mesh, parent, name, uid, arn, owner, version, created, updated, spec, tags = row
+    tag_list = json.loads(tags)
     resource = Resource(
         key=ResourceKey(kind, mesh, parent, name),
         arn=arn,
@@ -46,8 +48,9 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> Record:
         updated_at=updated,
         spec=json.loads(spec),
         owner=owner,
+        extensions=extensions.of((t["key"], t["value"]) for t in tag_list),
     )
-    return Record(resource, tuple(Tag(t["key"], t["value"]) for t in json.loads(tags)), seq)
+    return Record(resource, tuple(Tag(t["key"], t["value"]) for t in tag_list), seq)
 
 
 def _key_params(key: ResourceKey) -> tuple[str, str, str, str]:
@@ -164,11 +167,19 @@ class Transaction:
         self._change(resource.key, "update")
 
     def set_tags(self, key: ResourceKey, tags: Sequence[Tag]) -> None:
-        """Replace a resource's tags (tags do not change the data plane: no change row)."""
+        """Replace a resource's tags.
+
+        Ordinary tags do not change the data plane, so they add no change row; a change
+        to its ``meshplane.dev/`` extension tags does, so the sync stage rebuilds.
+        """
+        before = self.get(key)
         self._conn.execute(
             "UPDATE resources SET tags=? WHERE kind=? AND mesh=? AND parent=? AND name=?",
             (_tags_json(tags), *_key_params(key)),
         )
+        after = extensions.of((t.key, t.value) for t in tags)
+        if before is not None and dict(before.resource.extensions) != after:
+            self._change(key, "update")
 
     def delete(self, key: ResourceKey) -> None:
         """Remove a resource, its outgoing references and (for nodes) its endpoints."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
+from meshplane.model import extensions
 from meshplane.model.snapshot import MeshSnapshot, Resource
 from meshplane.translate import specs
 from meshplane.translate.specs import Spec, Timeouts
@@ -50,6 +51,8 @@ class RoutePlan:
     """``None`` means App Mesh's invisible default retry policy."""
     weighted: bool = True
     """False for a service provided by a node: one cluster, no weights."""
+    mirror: WeightedTarget | None = None
+    """Where a copy of ``weight`` % of the requests goes (the ``meshplane.dev/mirror`` tag)."""
 
     @property
     def total_weight(self) -> int:
@@ -91,6 +94,7 @@ class EgressPlan:
     def targets(self) -> tuple[Target, ...]:
         """Every target any route or tcp proxy sends to, once, sorted."""
         found = {wt.target for h in self.hosts for r in h.routes for wt in r.targets}
+        found |= {r.mirror.target for h in self.hosts for r in h.routes if r.mirror}
         found |= {wt.target for t in self.tcp for wt in t.targets}
         return tuple(sorted(found))
 
@@ -242,6 +246,7 @@ def _route(
         targets=targets,
         timeouts=timeouts,
         retry_policy=specs.mapping(spec, "retryPolicy") or None,
+        mirror=_mirror(snapshot, where, route, listener.port, warnings),
     )
     if plan.total_weight == 0:
         warnings.append(f"{where}: every weightedTarget has weight 0; it answers 503")
@@ -271,6 +276,24 @@ def _targets(
             continue
         found.append(WeightedTarget(Target(node_name, listener.protocol, listener.port), weight))
     return tuple(found)
+
+
+def _mirror(
+    snapshot: MeshSnapshot, where: str, route: Resource, router_port: int, warnings: list[str]
+) -> WeightedTarget | None:
+    """The route's mirror target (meshplane's ``meshplane.dev/mirror`` tag), if usable."""
+    mirror = extensions.mirror_of(route.extensions)
+    if mirror is None:
+        return None
+    node = snapshot.virtual_nodes.get(mirror.node)
+    listener = _target_listener(node, mirror.port, router_port) if node is not None else None
+    if listener is None:
+        warnings.append(
+            f"{where}: mirror VirtualNode {mirror.node} not found or has no listener for this "
+            "route; mirroring skipped"
+        )
+        return None
+    return WeightedTarget(Target(mirror.node, listener.protocol, listener.port), mirror.percent)
 
 
 def _target_listener(node: Resource, port: object, router_port: int) -> specs.Listener | None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from envoy.config.route.v3 import route_components_pb2 as route_pb
 from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
-from envoy.type.v3 import range_pb2
+from envoy.type.v3 import percent_pb2, range_pb2
 
 from meshplane.translate import durations, names, retries, specs
 from meshplane.translate.plan import HostPlan, RoutePlan, WeightedTarget
@@ -75,7 +75,20 @@ def build_route(mesh: str, plan: RoutePlan) -> route_pb.Route:
     action.retry_policy.CopyFrom(
         retries.build_retry_policy(plan.retry_policy, grpc=plan.route_type == "grpcRoute")
     )
+    if plan.mirror is not None:
+        _add_mirror(action, mesh, plan.mirror)
     return route
+
+
+def _add_mirror(action: route_pb.RouteAction, mesh: str, mirror: WeightedTarget) -> None:
+    """Copy ``mirror.weight`` % of the requests to the mirror's cluster; its answers are dropped."""
+    target = mirror.target
+    policy = action.request_mirror_policies.add(
+        cluster=names.egress_cluster(mesh, target.node, target.protocol, target.port)
+    )
+    fraction = policy.runtime_fraction.default_value
+    fraction.numerator = mirror.weight
+    fraction.denominator = percent_pb2.FractionalPercent.HUNDRED
 
 
 def build_match(route_type: str, match: Spec) -> route_pb.RouteMatch:
