@@ -97,3 +97,33 @@ def test_up_runs_the_workloads_and_sigterm_leaves_nothing(tmp_path: Path) -> Non
         line.startswith("echo-backend-blue-1 | echo-backend 1.0 listening") for line in lines
     )
     assert "stopping: workloads, sidecars, control plane…" in lines
+
+
+def test_a_manifest_that_is_not_utf8_is_one_error_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """A Latin-1 manifest: `up` exits 1 naming the directory, and no process survives."""
+    (tmp_path / "workloads.yaml").write_text("", encoding="utf-8")
+    (tmp_path / "mesh.yaml").write_bytes(b"kind: Mesh\nmetadata: {name: caf\xe9}\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "meshplane.cli.main",
+            "up",
+            "-f",
+            str(tmp_path),
+            "--api-port",
+            "0",
+            "--xds-port",
+            "0",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"error: a manifest in {tmp_path} is not UTF-8 text" in " ".join(done.stdout.split())
+    assert "Traceback" not in done.stdout + done.stderr
+    assert _session(tmp_path) == []

@@ -279,3 +279,32 @@ def test_a_proxy_stays_served_while_another_stream_of_its_node_is_open(tmp_path:
         _equals_full_translation(plane)
 
     _run(tmp_path, body)
+
+
+def test_a_failed_publish_pass_is_survived_and_everything_rebuilt(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A translation that raises once does not stop later pushes: the next pass rebuilds all."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        real = building.build
+        failures = []
+
+        def fail_once(*args: Any, **kwargs: Any) -> Any:
+            if not failures:
+                failures.append(args)
+                raise RuntimeError("injected translation failure")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(building, "build", fail_once)
+        watch = Watch(plane)
+        rebuilt = await watch.rebuilt_by(
+            lambda: plane.services.resources.update(
+                kinds.ROUTE, MESH, "r-main", _route(0, 100), parent="vr-backend"
+            )
+        )
+        assert len(failures) == 1
+        assert rebuilt == list(PROXIES)
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)

@@ -9,6 +9,8 @@ for manifests that do not pass, ``NotFound`` (404), ``BadRequest`` (400).
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +23,8 @@ from meshplane.model import errors
 
 PREFIX = "/meshplane/v1"
 FRONT_DOOR_KEY = web.AppKey("manifest_front_door", FrontDoor)
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -49,6 +53,17 @@ def _guarded(handler: Callable[[web.Request, FrontDoor], Awaitable[Any]]) -> Han
             return _fail(404, "NotFound", [str(error)])
         except errors.AppMeshError as error:
             return _fail(error.http_status, error.code, [error.message])
+        except Exception:
+            request_id = str(uuid.uuid4())
+            log.exception("%s %s failed (%s)", request.method, request.path, request_id)
+            return _fail(
+                500,
+                "InternalError",
+                [
+                    f"{request.method} {request.path} failed unexpectedly; see the server log "
+                    f"({request_id})"
+                ],
+            )
         return web.json_response(result)
 
     return handle

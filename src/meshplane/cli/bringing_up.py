@@ -155,4 +155,12 @@ def run(
     except workloads.WorkloadError as error:
         console.print(f"[red]error:[/] {error}")
         return 2
-    return asyncio.run(_run(file, found, namespace, server, api_port, xds_port, data_dir, console))
+    try:
+        return asyncio.run(
+            _run(file, found, namespace, server, api_port, xds_port, data_dir, console)
+        )
+    except UnicodeDecodeError as error:
+        console.print(
+            f"[red]error:[/] a manifest in {file} is not UTF-8 text: {error}", soft_wrap=True
+        )
+        return 1

@@ -7,6 +7,7 @@ that restarts replaces its own endpoints without touching its siblings'.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,14 @@ class Discovery:
                 raise errors.BadRequestException(
                     f"Invalid request: {where}: needs listenerPort, address and port"
                 )
+            try:
+                # Envoy takes only IP addresses in endpoints; one bad entry would make it
+                # refuse the whole update for every caller of this node.
+                ipaddress.ip_address(item["address"])
+            except ValueError as exc:
+                raise errors.BadRequestException(
+                    f"Invalid request: {where}.address: {item['address']!r} is not an IP address"
+                ) from exc
             parsed.append(
                 Endpoint(
                     _port(item.get("listenerPort"), f"{where}.listenerPort"),

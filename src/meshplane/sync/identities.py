@@ -14,7 +14,7 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import json_format
 
-from meshplane.translate.identity import NodeIdentity
+from meshplane.translate.identity import DEFAULT_APP_HOST, NodeIdentity
 
 
 def _port(value: Any) -> int | None:
@@ -41,13 +41,13 @@ def identify(node: base_pb2.Node) -> NodeIdentity | None:
     identity = NodeIdentity.from_node_id(node.id)
     if identity is None:
         return None
-    metadata = json_format.MessageToDict(node.metadata).get("meshplane")
+    try:
+        metadata = json_format.MessageToDict(node.metadata).get("meshplane")
+    except ValueError:  # NaN or infinity in a number value: no usable local facts
+        return identity
     if not isinstance(metadata, dict):
         return identity
-    app = {
-        port: (identity.bind_address, target)
-        for port, target in _ports(metadata.get("app")).items()
-    }
+    app = {port: (DEFAULT_APP_HOST, target) for port, target in _ports(metadata.get("app")).items()}
     egress = _port(metadata.get("egress"))
     return NodeIdentity(
         mesh=identity.mesh,

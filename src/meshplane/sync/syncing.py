@@ -124,10 +124,23 @@ class Sync:
                 # Coalesce a burst of marks into one rebuild.
                 await asyncio.sleep(self.debounce)
                 self._wake.clear()
-                self.publish_pending()
+                try:
+                    self.publish_pending()
+                except Exception:
+                    # One failed pass must not stop every later push: start over from the
+                    # store on the next one (whole meshes, every connected proxy).
+                    log.exception("sync: a publish pass failed; rebuilding everything")
+                    self._reset()
         finally:
             unsubscribe_store()
             unsubscribe_board()
+
+    def _reset(self) -> None:
+        """Forget every in-memory snapshot and read set; rebuild every proxy on the next pass."""
+        self._meshes.clear()
+        self._reads.clear()
+        self._dirty_proxies |= set(self._proxies)
+        self._wake.set()
 
     def publish_pending(self) -> None:
         """Apply the pending changes and rebuild the proxies they affect, and new proxies."""
