@@ -74,6 +74,8 @@ class ControlPlane:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(timeout=60)
+            if self._thread.is_alive():
+                raise ControlPlaneError("the control plane did not stop within 60 s")
 
     def _run(self) -> None:
         async def serve() -> None:

@@ -46,6 +46,8 @@ _FAILURES = (DemoFailed, TimeoutError, OSError, ValueError, subprocess.Subproces
 
 
 def _free_port(preferred: int | None = None) -> int:
+    # The port is released before `meshplane up` binds it, so another process could take it
+    # in between; `up` then fails with a clear message and the demo reports it.
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", preferred or 0))
