@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -180,7 +182,8 @@ def test_replicas_with_envoy_sidecars_serve_register_and_stop(tmp_path: Path) ->
             options = RuntimeOptions(
                 xds=("127.0.0.1", xds_port),
                 poll_interval=0.1,
-                backoff=processes.Backoff(0.2, 1, 60),
+                # A restart delay of 2 s leaves the 0.1 s probe loop ample time to see the exit.
+                backoff=processes.Backoff(2.0, 2.0, 60),
             )
             supervisor = Supervisor(
                 [workload], options, lambda n, line: lines.append((n, line)), client, nodes
@@ -212,6 +215,18 @@ def test_replicas_with_envoy_sidecars_serve_register_and_stop(tmp_path: Path) ->
                 )
                 assert all(r.health.sync.startswith("synced ") for r in supervisor.replicas)
                 registered = await _endpoints(base)
+                # A crashed app is withdrawn at once and registered again once restarted.
+                first = supervisor.replicas[0]
+                crashed_pid = first.app.pid or 0
+                os.kill(crashed_pid, signal.SIGKILL)
+                await eventually(
+                    lambda: first.registered and first.app.pid not in (None, crashed_pid),
+                    timeout=60,
+                    what="the crashed replica restarted and registered again",
+                )
+                events = [line for name, line in lines if name == first.name]
+                withdrawn_at = events.index("exited: endpoints withdrawn until it is ready again")
+                assert any(e.startswith("registered with") for e in events[withdrawn_at:])
                 pids.extend(r.app.pid or 0 for r in supervisor.replicas)
                 pids.extend(r.sidecar.pid or 0 for r in supervisor.replicas if r.sidecar)
             finally:

@@ -88,6 +88,11 @@ class Replica:
         return self.app_up and (self.sidecar is None or self.health.ready)
 
     @property
+    def exited(self) -> bool:
+        """Its app or its sidecar is not running (crashed, waiting for its restart)."""
+        return self.app.pid is None or (self.sidecar is not None and self.sidecar.pid is None)
+
+    @property
     def entry(self) -> tuple[str, int]:
         """Where traffic for this replica enters: its sidecar's ingress, else the app."""
         if self.ports is not None and self.ports.ingress:
@@ -221,6 +226,13 @@ class Supervisor:
             replica.health = await admin.probe(session, LOOPBACK, replica.ports.admin)
         if replica.ready and not replica.registered:
             await self._register(replica)
+        elif replica.registered and replica.exited:
+            # A crashed app (or sidecar) must not receive traffic during its restart backoff:
+            # withdraw it now; it registers again once it is ready. (Only an exit counts: a
+            # probe that times out on a busy machine is no reason to drop a live replica.)
+            await self._withdraw(replica)
+            if not replica.registered:
+                self.sink(replica.name, "exited: endpoints withdrawn until it is ready again")
 
     async def _register(self, replica: Replica) -> None:
         if replica.binding is None or self.control_plane is None:
