@@ -308,3 +308,20 @@ def test_a_failed_publish_pass_is_survived_and_everything_rebuilt(
         _equals_full_translation(plane)
 
     _run(tmp_path, body)
+
+
+def test_a_proxy_that_leaves_is_forgotten_and_rebuilt_when_it_returns(tmp_path: Path) -> None:
+    """Disconnecting drops its published record and cached snapshot; reconnecting restores them."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        key = _key("vn-other")
+        version = plane.sync.published[key].version
+        plane.ads.status.record_disconnected(key)
+        assert key not in plane.sync.published
+        assert plane.ads.cache.snapshot(key) is None
+        plane.ads.status.record_connected(key, base_pb2.Node(id=key))
+        await _settled(plane)
+        assert plane.sync.published[key].version == version
+        assert plane.ads.cache.snapshot(key) is not None
+
+    _run(tmp_path, body)

@@ -107,9 +107,12 @@ class Sync:
                 # Another Envoy announced the same node (replicas without a replica name):
                 # it is still connected and must keep getting updates.
                 return
-            # Stop rebuilding for a proxy that went away; it is rebuilt when it reconnects.
+            # Stop rebuilding for a proxy that went away and forget what it was given, so
+            # memory does not grow with every replica ever seen; a reconnect rebuilds it.
             self._proxies.pop(event.key, None)
             self._reads.pop(event.key, None)
+            self.published.pop(event.key, None)
+            self._cache.clear_snapshot(event.key)
 
     # -- the loop ----------------------------------------------------------------------------
 
