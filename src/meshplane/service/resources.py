@@ -27,7 +27,7 @@ from meshplane.model.snapshot import Resource
 from meshplane.service import extending, pagination, ports, views
 from meshplane.service.quotas import QuotaGuard
 from meshplane.settings import DEFAULT_CLIENT_TOKEN_TTL, Quotas
-from meshplane.store.records import Tag
+from meshplane.store.records import Record, Tag
 from meshplane.store.sqlite import SqliteStore, Transaction
 
 MAX_TAGS = 50
@@ -90,10 +90,7 @@ class MeshService:
         self._check_owner(mesh_owner)
         key = ResourceKey.of(kind, mesh, name, parent)
         with self.store.read() as tx:
-            record = tx.get(key)
-            if record is None:
-                self._require_scope(tx, key)
-                raise not_found(key, self.account.account_id)
+            record = self._existing(tx, key)
             return views.data(record.resource)
 
     def list_refs(
@@ -197,10 +194,7 @@ class MeshService:
             replay = self._replay(tx, operation, client_token, digest)
             if replay is not None:
                 return replay
-            record = tx.get(key)
-            if record is None:
-                self._require_scope(tx, key)
-                raise not_found(key, self.account.account_id)
+            record = self._existing(tx, key)
             self.quotas.check_update(key, body)
             self._check_links(tx, key, body)
             resource = dataclasses.replace(
@@ -222,10 +216,7 @@ class MeshService:
         self._check_owner(mesh_owner)
         key = ResourceKey.of(kind, mesh, name, parent)
         with self.store.transaction() as tx:
-            record = tx.get(key)
-            if record is None:
-                self._require_scope(tx, key)
-                raise not_found(key, self.account.account_id)
+            record = self._existing(tx, key)
             self._check_unused(tx, key)
             tx.delete(key)
             return views.data(record.resource, status="DELETED")
@@ -253,6 +244,14 @@ class MeshService:
         broken = rules.problems(kind.key, spec)
         if broken:
             raise errors.BadRequestException(validation.summarize(broken))
+
+    def _existing(self, tx: Transaction, key: ResourceKey) -> Record:
+        """The stored resource at ``key``; NotFound naming the missing parent, else the resource."""
+        record = tx.get(key)
+        if record is None:
+            self._require_scope(tx, key)
+            raise not_found(key, self.account.account_id)
+        return record
 
     def _require_scope(self, tx: Transaction, key: ResourceKey) -> None:
         """NotFound for a missing mesh, router or gateway that the request lives under."""
