@@ -33,25 +33,22 @@ class Services:
 Handler = Callable[[Services, Input], Output]
 
 
-def _where(kind: Kind, request: Input) -> dict[str, Any]:
-    return {
-        "mesh": request.get("meshName", ""),
-        "parent": request.get(kind.parent_member, "") if kind.parent_member else "",
-    }
+def _scope(kind: Kind, request: Input) -> dict[str, Any]:
+    """The keyword arguments every resource operation takes: parent and meshOwner."""
+    parent = request.get(kind.parent_member, "") if kind.parent_member else ""
+    return {"parent": parent, "mesh_owner": request.get("meshOwner")}
 
 
 def _create(kind: Kind) -> Handler:
     def call(services: Services, request: Input) -> Output:
-        where = _where(kind, request)
         data = services.resources.create(
             kind,
-            where["mesh"],
+            request.get("meshName", ""),
             request[kind.name_member],
             request.get("spec"),
-            parent=where["parent"],
             tags=request.get("tags"),
             client_token=request.get("clientToken"),
-            mesh_owner=request.get("meshOwner"),
+            **_scope(kind, request),
         )
         return {kind.key: data}
 
@@ -60,14 +57,8 @@ def _create(kind: Kind) -> Handler:
 
 def _describe(kind: Kind) -> Handler:
     def call(services: Services, request: Input) -> Output:
-        where = _where(kind, request)
-        data = services.resources.describe(
-            kind,
-            where["mesh"],
-            request[kind.name_member],
-            parent=where["parent"],
-            mesh_owner=request.get("meshOwner"),
-        )
+        name = request[kind.name_member]
+        data = services.resources.describe(kind, request["meshName"], name, **_scope(kind, request))
         return {kind.key: data}
 
     return call
@@ -75,15 +66,13 @@ def _describe(kind: Kind) -> Handler:
 
 def _update(kind: Kind) -> Handler:
     def call(services: Services, request: Input) -> Output:
-        where = _where(kind, request)
         data = services.resources.update(
             kind,
-            where["mesh"],
+            request["meshName"],
             request[kind.name_member],
             request.get("spec"),
-            parent=where["parent"],
             client_token=request.get("clientToken"),
-            mesh_owner=request.get("meshOwner"),
+            **_scope(kind, request),
         )
         return {kind.key: data}
 
@@ -92,14 +81,8 @@ def _update(kind: Kind) -> Handler:
 
 def _delete(kind: Kind) -> Handler:
     def call(services: Services, request: Input) -> Output:
-        where = _where(kind, request)
-        data = services.resources.delete(
-            kind,
-            where["mesh"],
-            request[kind.name_member],
-            parent=where["parent"],
-            mesh_owner=request.get("meshOwner"),
-        )
+        name = request[kind.name_member]
+        data = services.resources.delete(kind, request["meshName"], name, **_scope(kind, request))
         return {kind.key: data}
 
     return call
@@ -107,14 +90,12 @@ def _delete(kind: Kind) -> Handler:
 
 def _list(kind: Kind) -> Handler:
     def call(services: Services, request: Input) -> Output:
-        where = _where(kind, request)
         return services.resources.list_refs(
             kind,
-            where["mesh"],
-            parent=where["parent"],
+            request.get("meshName", ""),
             limit=request.get("limit"),
             next_token=request.get("nextToken"),
-            mesh_owner=request.get("meshOwner"),
+            **_scope(kind, request),
         )
 
     return call
