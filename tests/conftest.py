@@ -26,10 +26,29 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from meshplane.kit.clock import FakeClock
+from meshplane.store.sqlite import SqliteStore
+
 BIN = Path(sys.executable).parent
 REGION = "us-west-2"
 ACCOUNT = "123456789012"
 STARTUP_DEADLINE = 60.0
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when a test advances it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteStore]:
+    """A fresh SQLite store in the test's tmp dir, closed afterwards."""
+    opened = SqliteStore(tmp_path / "data", clock)
+    yield opened
+    opened.close()
+
+
 _ENDPOINT = re.compile(r"http://127\.0\.0\.1:(\d+)")
 
 

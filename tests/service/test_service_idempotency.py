@@ -6,7 +6,6 @@ so the window passes without waiting.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +19,6 @@ from meshplane.store.sqlite import SqliteStore
 
 ACCOUNT = Account("us-west-2", "123456789012")
 TTL = 3600
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "data", clock)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,18 +21,6 @@ from meshplane.store.snapshots import mesh_snapshot
 from meshplane.store.sqlite import DB_FILE, SqliteStore
 
 ACCOUNT = Account("us-west-2", "123456789012")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: FakeClock) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "data", clock)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -21,17 +20,8 @@ ROUTE = {"tcpRoute": {"action": {"weightedTargets": [{"virtualNode": "a", "weigh
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore(tmp_path / "data", FakeClock())
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def service(store: SqliteStore) -> MeshService:
-    return MeshService(
-        store, Account("us-west-2", "123456789012"), Quotas(), FakeClock(), counting_ids()
-    )
+def service(store: SqliteStore, clock: FakeClock) -> MeshService:
+    return MeshService(store, Account("us-west-2", "123456789012"), Quotas(), clock, counting_ids())
 
 
 def _plain(snapshot: MeshSnapshot | None) -> dict[str, Any]:
