@@ -28,6 +28,24 @@ def _answer(port: int) -> dict[str, str] | None:
         return None
 
 
+def _up_argv(directory: Path) -> list[str]:
+    """`meshplane up -f directory` on free ports, its store inside ``directory``."""
+    return [
+        sys.executable,
+        "-m",
+        "meshplane.cli.main",
+        "up",
+        "-f",
+        str(directory),
+        "--api-port",
+        "0",
+        "--xds-port",
+        "0",
+        "--data-dir",
+        str(directory / "data"),
+    ]
+
+
 def _session(directory: Path) -> list[int]:
     """Processes whose command line names ``directory`` or which run in it."""
     found = []
@@ -59,20 +77,7 @@ def test_up_runs_the_workloads_and_sigterm_leaves_nothing(tmp_path: Path) -> Non
         f"  publish: 127.0.0.1:{published}\n"
     )
     up = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "meshplane.cli.main",
-            "up",
-            "-f",
-            str(tmp_path),
-            "--api-port",
-            "0",
-            "--xds-port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
+        _up_argv(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -104,20 +109,7 @@ def test_a_manifest_that_is_not_utf8_is_one_error_line_and_leaves_nothing(tmp_pa
     (tmp_path / "workloads.yaml").write_text("", encoding="utf-8")
     (tmp_path / "mesh.yaml").write_bytes(b"kind: Mesh\nmetadata: {name: caf\xe9}\n")
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "meshplane.cli.main",
-            "up",
-            "-f",
-            str(tmp_path),
-            "--api-port",
-            "0",
-            "--xds-port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
+        _up_argv(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,
