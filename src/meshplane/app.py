@@ -58,7 +58,9 @@ class ControlPlane:
                     # the snapshot is walked over in ACK-gated steps, and between two steps
                     # (or before the first) every type reads as ACKed.
                     "synced": status.connected and target is not None and status.has_acked(target),
-                    "warnings": list(published.warnings) if published else [],
+                    "warnings": [w.message for w in published.warnings] if published else [],
+                    # The same warnings with their resource and stable code, for programs.
+                    "diagnostics": [w.as_json() for w in published.warnings] if published else [],
                     # Make-before-break steps that went ahead without Envoy's ACK in time.
                     "gateTimeouts": status.gate_timeouts,
                     "types": {

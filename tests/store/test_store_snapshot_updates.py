@@ -9,6 +9,7 @@ import pytest
 
 from meshplane.kit.clock import FakeClock, counting_ids
 from meshplane.model import kinds
+from meshplane.model import specs_generated as g
 from meshplane.model.snapshot import Endpoint, MeshSnapshot
 from meshplane.service.resources import Account, MeshService
 from meshplane.settings import Quotas
@@ -105,4 +106,5 @@ def test_a_mesh_change_or_no_previous_reads_the_whole_mesh(
     mesh_change = store.changes_since(store.revision() - 1)
     refreshed = snapshots.updated(store, empty, "m", mesh_change)
     assert refreshed is not None
-    assert refreshed.mesh.spec["egressFilter"] == {"type": "ALLOW_ALL"}
+    assert refreshed.mesh.resource.spec["egressFilter"] == {"type": "ALLOW_ALL"}
+    assert refreshed.mesh.spec == g.MeshSpec(egress_filter=g.EgressFilter(type="ALLOW_ALL"))

@@ -22,6 +22,7 @@ from meshplane import app, settings
 from meshplane.model import kinds
 from meshplane.store import snapshots
 from meshplane.translate import building
+from meshplane.translate.diagnostics import Warning
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds.snapshot import ResourceEncoder, Snapshot
 
@@ -183,7 +184,13 @@ def test_creating_a_listed_backend_service_rebuilds_the_node_that_lists_it(tmp_p
 
     async def body(plane: app.ControlPlane) -> None:
         late = plane.sync.published[_key("vn-late")]
-        assert late.warnings == ("VirtualService vs-late: not found; backend skipped",)
+        assert late.warnings == (
+            Warning(
+                f"mesh/{MESH}/virtualService/vs-late",
+                "service-not-found",
+                "VirtualService vs-late: not found; backend skipped",
+            ),
+        )
         watch = Watch(plane)
         provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-green"}}}
         rebuilt = await watch.rebuilt_by(

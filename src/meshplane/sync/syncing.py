@@ -28,7 +28,7 @@ from meshplane.store import snapshots
 from meshplane.store.records import Change
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync import identities
-from meshplane.translate import building, dependencies
+from meshplane.translate import building, dependencies, diagnostics
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -44,7 +44,7 @@ class Published:
     revision: int
     """The store revision the proxy's snapshot is known to be current with."""
     version: str
-    warnings: tuple[str, ...]
+    warnings: tuple[diagnostics.Warning, ...]
 
 
 class Sync:
@@ -194,7 +194,13 @@ class Sync:
 
     def _publish(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> None:
         if mesh is None:
-            warnings: tuple[str, ...] = (f"mesh {identity.mesh} does not exist",)
+            warnings: tuple[diagnostics.Warning, ...] = (
+                diagnostics.Warning(
+                    f"mesh/{identity.mesh}",
+                    "mesh-not-found",
+                    f"mesh {identity.mesh} does not exist",
+                ),
+            )
             snapshot = Snapshot(())
             revision = self._store.revision()
             self._reads.pop(key, None)
