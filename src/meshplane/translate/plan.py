@@ -119,14 +119,8 @@ def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: Warni
     for service_name in sorted(set(services)):
         service = snapshot.virtual_services.get(service_name)
         if service is None:
-            warnings.append(
-                diagnostics.service(
-                    mesh,
-                    service_name,
-                    "service-not-found",
-                    f"VirtualService {service_name}: not found; backend skipped",
-                )
-            )
+            message = f"VirtualService {service_name}: not found; backend skipped"
+            warnings.append(diagnostics.service(mesh, service_name, "service-not-found", message))
             continue
         provider = service.spec.provider
         if provider is not None and provider.virtual_node is not None:
@@ -136,14 +130,8 @@ def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: Warni
             router_name = provider.virtual_router.virtual_router_name
             found = _router_provided(snapshot, service_name, router_name, warnings)
         else:
-            warnings.append(
-                diagnostics.service(
-                    mesh,
-                    service_name,
-                    "service-no-provider",
-                    f"VirtualService {service_name}: no provider; backend skipped",
-                )
-            )
+            message = f"VirtualService {service_name}: no provider; backend skipped"
+            warnings.append(diagnostics.service(mesh, service_name, "service-no-provider", message))
             continue
         hosts.extend(h for h in found if isinstance(h, HostPlan))
         tcp.extend(t for t in found if isinstance(t, TcpPlan))
@@ -160,15 +148,10 @@ def _node_provided(
     """A service provided by a node: per listener, one route to that node's cluster."""
     node = snapshot.virtual_nodes.get(node_name)
     if node is None:
-        warnings.append(
-            diagnostics.service(
-                snapshot.name,
-                service,
-                "provider-not-found",
-                f"VirtualService {service}: provider VirtualNode {node_name} not found; "
-                "backend skipped",
-            )
+        message = (
+            f"VirtualService {service}: provider VirtualNode {node_name} not found; backend skipped"
         )
+        warnings.append(diagnostics.service(snapshot.name, service, "provider-not-found", message))
         return []
     found: list[HostPlan | TcpPlan] = []
     for listener in specs.listeners(node.spec):
@@ -188,13 +171,9 @@ def _node_provided(
         )
         found.append(HostPlan(service, service, listener.port, listener.protocol, (), (route,)))
     if not found:
+        message = f"VirtualService {service}: provider VirtualNode {node_name} has no listeners"
         warnings.append(
-            diagnostics.service(
-                snapshot.name,
-                service,
-                "provider-no-listeners",
-                f"VirtualService {service}: provider VirtualNode {node_name} has no listeners",
-            )
+            diagnostics.service(snapshot.name, service, "provider-no-listeners", message)
         )
     return found
 
@@ -205,15 +184,11 @@ def _router_provided(
     """A service provided by a router: per router listener, its routes in priority order."""
     router = snapshot.virtual_routers.get(router_name)
     if router is None:
-        warnings.append(
-            diagnostics.service(
-                snapshot.name,
-                service,
-                "provider-not-found",
-                f"VirtualService {service}: provider VirtualRouter {router_name} not found; "
-                "backend skipped",
-            )
+        message = (
+            f"VirtualService {service}: provider VirtualRouter {router_name} not found; "
+            "backend skipped"
         )
+        warnings.append(diagnostics.service(snapshot.name, service, "provider-not-found", message))
         return []
     routes = snapshot.routes.get(router_name, {})
     router_listeners = specs.listeners(router.spec)
@@ -379,16 +354,12 @@ def _one_per_port(mesh: str, plans: list[TcpPlan], warnings: Warnings) -> tuple[
     kept: dict[int, TcpPlan] = {}
     for plan in plans:
         if plan.port in kept:
-            warnings.append(
-                diagnostics.service(
-                    mesh,
-                    plan.service,
-                    "tcp-port-taken",
-                    f"TCP port {plan.port} already serves "
-                    f"{kept[plan.port].service or 'a route'}; "
-                    f"{plan.service or 'another tcpRoute'} skipped",
-                )
+            message = (
+                f"TCP port {plan.port} already serves "
+                f"{kept[plan.port].service or 'a route'}; "
+                f"{plan.service or 'another tcpRoute'} skipped"
             )
+            warnings.append(diagnostics.service(mesh, plan.service, "tcp-port-taken", message))
             continue
         kept[plan.port] = plan
     return tuple(kept[port] for port in sorted(kept))
