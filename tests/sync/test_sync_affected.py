@@ -332,3 +332,20 @@ def test_a_proxy_that_leaves_is_forgotten_and_rebuilt_when_it_returns(tmp_path: 
         assert plane.ads.cache.snapshot(key) is not None
 
     _run(tmp_path, body)
+
+
+def test_the_proxy_report_shows_warning_messages_and_their_codes(tmp_path: Path) -> None:
+    """proxies() lists each warning's message as before, and beside it resource and code."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        [late] = [p for p in plane.proxies() if p["key"] == _key("vn-late")]
+        assert late["warnings"] == ["VirtualService vs-late: not found; backend skipped"]
+        assert late["diagnostics"] == [
+            {
+                "resource": f"mesh/{MESH}/virtualService/vs-late",
+                "code": "service-not-found",
+                "message": "VirtualService vs-late: not found; backend skipped",
+            }
+        ]
+
+    _run(tmp_path, body)

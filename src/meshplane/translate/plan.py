@@ -238,6 +238,7 @@ class _Where:
     warnings: Warnings
 
     def warn(self, code: str, message: str) -> None:
+        """Record ``message`` about this route, prefixed with its name as users read it."""
         self.warnings.append(diagnostics.of(self.key, code, f"{self.text}: {message}"))
 
 
