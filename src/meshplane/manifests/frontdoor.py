@@ -19,8 +19,7 @@ from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
 from meshplane.service.resources import MeshService
-from meshplane.store import objects as stored_objects
-from meshplane.store.objects import Event
+from meshplane.store.records import Event
 
 
 class NotFoundError(Exception):
@@ -65,21 +64,21 @@ class FrontDoor:
 
     def _save(self, obj: ManifestObject) -> None:
         with self.store.transaction() as tx:
-            stored_objects.put(tx, *obj.key, obj.to_storage())
+            tx.put_manifest_object(*obj.key, obj.to_storage())
 
     def _forget(self, obj: ManifestObject) -> None:
         with self.store.transaction() as tx:
-            stored_objects.remove(tx, *obj.key)
+            tx.remove_manifest_object(*obj.key)
 
     def _record(self, obj: ManifestObject, event_type: str, reason: str, message: str) -> None:
         with self.store.transaction() as tx:
             identity = (*obj.key, obj.uid)
-            stored_objects.record_event(tx, identity, event_type, reason, message, self._clock())
+            tx.record_manifest_event(identity, event_type, reason, message, self._clock())
 
     def catalog(self) -> Catalog:
         """Every stored object."""
         with self.store.read() as tx:
-            rows = stored_objects.all_documents(tx)
+            rows = tx.manifest_objects()
         return Catalog(ManifestObject.from_storage(row) for row in rows)
 
     # -- operations ------------------------------------------------------------------------
@@ -92,7 +91,7 @@ class FrontDoor:
         with self.store.transaction() as tx:
             for item in planned:
                 if item.action != planning.UNCHANGED:
-                    stored_objects.put(tx, *item.obj.key, item.obj.to_storage())
+                    tx.put_manifest_object(*item.obj.key, item.obj.to_storage())
         catalog = stored.overlay(item.obj for item in planned)
         self.reconciler.converge(catalog)
         return [self._outcome(catalog, item.obj, item.action) for item in planned]
@@ -123,7 +122,7 @@ class FrontDoor:
     def events(self, obj: ManifestObject) -> list[Event]:
         """The object's recent events, oldest first."""
         with self.store.read() as tx:
-            return stored_objects.events(tx, *obj.key)
+            return tx.manifest_events(*obj.key)
 
     def delete(self, kind: str, namespace: str, name: str) -> Outcome:
         """Request deletion; the object goes once its finalizers allow (``deleted`` either way)."""

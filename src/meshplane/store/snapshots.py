@@ -14,8 +14,8 @@ from types import MappingProxyType
 from meshplane.model import kinds
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource
+from meshplane.store.protocols import Store
 from meshplane.store.records import Change
-from meshplane.store.sqlite import SqliteStore
 
 _NESTED = (kinds.ROUTE.key, kinds.GATEWAY_ROUTE.key)
 
@@ -32,7 +32,7 @@ def _nested(
     return MappingProxyType({p: _sorted(c) for p, c in sorted(found.items()) if c})
 
 
-def mesh_snapshot(store: SqliteStore, mesh: str) -> MeshSnapshot | None:
+def mesh_snapshot(store: Store, mesh: str) -> MeshSnapshot | None:
     """Everything ``mesh`` holds at the current revision, or ``None`` if it does not exist."""
     with store.read() as tx:
         records = tx.list_mesh(mesh)
@@ -65,7 +65,7 @@ def mesh_snapshot(store: SqliteStore, mesh: str) -> MeshSnapshot | None:
 
 
 def updated(
-    store: SqliteStore, previous: MeshSnapshot | None, mesh: str, changes: Sequence[Change]
+    store: Store, previous: MeshSnapshot | None, mesh: str, changes: Sequence[Change]
 ) -> MeshSnapshot | None:
     """``previous`` with ``changes`` (all of ``mesh``) applied, reading only the changed keys.
 
