@@ -3,8 +3,10 @@
 This is what ``meshplane apply/get/describe/delete/label`` (through
 :mod:`meshplane.api.manifests`) calls. It parses and plans a whole batch first
 (:mod:`meshplane.manifests.planning`), writes the objects in one store
-transaction, then lets :class:`~meshplane.manifests.reconciling.Reconciler`
-converge them with their App Mesh twins before it answers.
+transaction, then drives :class:`~meshplane.manifests.reconciling.Reconciler`
+with the local driver (:func:`~meshplane.manifests.converging.converge`) until
+they have converged with their App Mesh twins, before it answers. Status and
+events go to the store through :class:`~meshplane.manifests.sinks.StoredSinks`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.manifests import crds, documents, planning
+from meshplane.manifests import converging, crds, documents, planning
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
+from meshplane.manifests.sinks import StoredSinks
 from meshplane.service.resources import MeshService
 from meshplane.store.records import Event
 
@@ -58,22 +61,13 @@ class FrontDoor:
         self.store = service.store
         self._clock = clock
         self._ids = ids
-        self.reconciler = Reconciler(service, clock, self._save, self._forget, self._record)
-
-    # -- persistence callbacks -------------------------------------------------------------
+        sinks = StoredSinks(self.store, clock)
+        self.reconciler = Reconciler(service, clock, sinks, sinks)
 
     def _save(self, obj: ManifestObject) -> None:
+        """Store a change the user asked for (labels, a deletion mark)."""
         with self.store.transaction() as tx:
             tx.put_manifest_object(*obj.key, obj.to_storage())
-
-    def _forget(self, obj: ManifestObject) -> None:
-        with self.store.transaction() as tx:
-            tx.remove_manifest_object(*obj.key)
-
-    def _record(self, obj: ManifestObject, event_type: str, reason: str, message: str) -> None:
-        with self.store.transaction() as tx:
-            identity = (*obj.key, obj.uid)
-            tx.record_manifest_event(identity, event_type, reason, message, self._clock())
 
     def catalog(self) -> Catalog:
         """Every stored object."""
@@ -93,7 +87,7 @@ class FrontDoor:
                 if item.action != planning.UNCHANGED:
                     tx.put_manifest_object(*item.obj.key, item.obj.to_storage())
         catalog = stored.overlay(item.obj for item in planned)
-        self.reconciler.converge(catalog)
+        converging.converge(self.reconciler, catalog)
         return [self._outcome(catalog, item.obj, item.action) for item in planned]
 
     def _outcome(self, catalog: Catalog, obj: ManifestObject, action: str) -> Outcome:
@@ -136,7 +130,7 @@ class FrontDoor:
             if target is not None and not target.deleting:
                 target.deleted_at = self._clock()
                 self._save(target)
-        self.reconciler.converge(catalog)
+        converging.converge(self.reconciler, catalog)
         current = catalog.get(*obj.key)
         if current is None:
             return Outcome(obj, "deleted")
@@ -176,7 +170,7 @@ class FrontDoor:
             obj.labels[key] = value
         self._save(obj)
         catalog = self.catalog()
-        self.reconciler.converge(catalog)
+        converging.converge(self.reconciler, catalog)
         return self._outcome(catalog, obj, "labeled")
 
 
