@@ -199,22 +199,25 @@ class Reconciler:
 
     def finalize(self, obj: ManifestObject, catalog: Catalog) -> ReconcileResult:
         """Run a deleted object's finalizers; release it once they allow (done)."""
-        delay = results.MEMBERS_DELAY
+        try:
+            self._run_finalizers(obj, catalog)
+        except (TemporaryError, PermanentError) as error:
+            self._blocked(obj, error.message)
+            return ReconcileResult.of(error)
+        self._status.release(obj)
+        return ReconcileResult.done()
+
+    def _run_finalizers(self, obj: ManifestObject, catalog: Catalog) -> None:
+        """Wait for members, then delete the twin; raise why the object cannot go yet."""
         pending = self._pending_members(obj, catalog)
-        if not pending and obj.info.aws_title is not None and obj.spec.get("awsName"):
-            delay = results.DEPENDENCY_DELAY
+        if pending:
+            raise TemporaryError(pending, delay=results.MEMBERS_DELAY)
+        if obj.info.aws_title is not None and obj.spec.get("awsName"):
             try:
                 self._delete_twin(obj)
             except errors.AppMeshError as error:
-                pending = f"{error.code}: {error.message}"
-                if isinstance(results.of_api_error(error, pending), PermanentError):
-                    self._blocked(obj, pending)
-                    return ReconcileResult.permanent(pending)
-        if pending:
-            self._blocked(obj, pending)
-            return ReconcileResult.requeue(delay, pending)
-        self._status.release(obj)
-        return ReconcileResult.done()
+                message = f"{error.code}: {error.message}"
+                raise results.of_api_error(error, message) from error
 
     def _blocked(self, obj: ManifestObject, pending: str) -> None:
         """Say (once per distinct reason) what the deletion waits for."""
