@@ -7,6 +7,8 @@ Objects are planned from manifests exactly as ``apply`` plans them.
 
 from __future__ import annotations
 
+import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from meshplane.manifests.objects import ManifestObject
 from meshplane.manifests.reconciling import Reconciler
 from meshplane.manifests.results import ReconcileResult, Verdict
 from meshplane.model import errors
+from meshplane.testing import ControlPlane, ControlPlaneError
 
 NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demos\n  labels: {mesh: demos}\n"
 MESH = (
@@ -241,3 +244,28 @@ def test_converge_raises_naming_the_objects_still_moving(clock: FakeClock) -> No
         "manifests did not converge after 5 passes; still changing: "
         "mesh/demos (cluster-scoped): requeue in 1s: flip 5"
     )
+
+
+def test_apply_that_never_settles_fails_with_one_line_naming_the_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the manifests API, NotConverged is one error line, not a silent partial apply."""
+    calls = itertools.count(1)
+
+    def flapping(self: Reconciler, obj: ManifestObject, catalog: Catalog) -> ReconcileResult:
+        number = next(calls)
+        obj.status["flips"] = number
+        return ReconcileResult.requeue(1.0, f"flip {number}")
+
+    monkeypatch.setattr(Reconciler, "reconcile", flapping)
+    manifest = tmp_path / "mesh.yaml"
+    manifest.write_text(MESH, encoding="utf-8")
+    with ControlPlane(tmp_path / "data") as plane, pytest.raises(ControlPlaneError) as caught:
+        plane.apply(manifest)
+    assert json.loads(str(caught.value)) == {
+        "reason": "NotConverged",
+        "errors": [
+            "manifests did not converge after 4 passes; still changing: "
+            "mesh/demos (cluster-scoped): requeue in 1s: flip 4"
+        ],
+    }
