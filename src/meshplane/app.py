@@ -23,6 +23,7 @@ from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
+from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
@@ -34,7 +35,7 @@ class ControlPlane:
     """A built control plane: its store and services, and the API once started."""
 
     settings: Settings
-    store: SqliteStore
+    store: Store
     services: operations.Services
     front_door: FrontDoor
     ads: AdsServer
