@@ -20,11 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshplane.manifests import selectors
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
 from meshplane.manifests.schema import join
-from meshplane.model import kinds
+from meshplane.model import kinds, naming, selectors
 
 Problem = tuple[str, str]
 
@@ -36,15 +35,6 @@ _READ_ONLY_ON_CREATE = {
     "GatewayRoute": ("meshRef", "virtualGatewayRef"),
     "BackendGroup": ("meshRef",),
 }
-
-
-def default_aws_name(obj: ManifestObject) -> str:
-    """The awsName the mutating webhook writes when the user gives none."""
-    if obj.kind == "Mesh":
-        return obj.name
-    if obj.kind == "VirtualService":
-        return f"{obj.name}.{obj.namespace}"
-    return f"{obj.name}_{obj.namespace}"
 
 
 def admit(
@@ -70,7 +60,7 @@ def admit(
                     )
                 )
         if obj.kind != "BackendGroup" and not spec.get("awsName"):
-            spec["awsName"] = default_aws_name(obj)
+            spec["awsName"] = naming.default_aws_name(obj.kind, obj.name, obj.namespace)
     else:
         problems.extend(_carry_immutables(obj, existing))
     problems.extend(_RULES.get(obj.kind, _no_rules)(obj))
@@ -364,11 +354,9 @@ _RULES = {
 def designate_mesh(obj: ManifestObject, catalog: Catalog) -> tuple[ManifestObject | None, str]:
     """The one Mesh selecting ``obj``'s namespace, or ``None`` and the reason why not."""
     labels = catalog.namespace_labels(obj.namespace)
-    candidates = [
-        mesh
-        for mesh in catalog.of_kind("Mesh")
-        if selectors.selects(mesh.spec.get("namespaceSelector"), labels)
-    ]
+    candidates = selectors.selecting(
+        catalog.of_kind("Mesh"), lambda mesh: mesh.spec.get("namespaceSelector"), labels
+    )
     if len(candidates) == 1:
         mesh = candidates[0]
         if mesh.deleting:
@@ -391,12 +379,13 @@ def designate_mesh(obj: ManifestObject, catalog: Catalog) -> tuple[ManifestObjec
 def designate_gateway(route: ManifestObject, catalog: Catalog) -> tuple[ManifestObject | None, str]:
     """The one VirtualGateway that selects a GatewayRoute, or ``None`` and the reason why not."""
     labels = catalog.namespace_labels(route.namespace)
-    candidates = [
-        gateway
-        for gateway in catalog.of_kind("VirtualGateway")
-        if selectors.selects(gateway.spec.get("namespaceSelector"), labels)
-        and selectors.matches(gateway.spec.get("gatewayRouteSelector") or {}, route.labels)
-    ]
+    # An absent gatewayRouteSelector selects every route of the selected namespaces.
+    in_namespace = selectors.selecting(
+        catalog.of_kind("VirtualGateway"), lambda g: g.spec.get("namespaceSelector"), labels
+    )
+    candidates = selectors.selecting(
+        in_namespace, lambda g: g.spec.get("gatewayRouteSelector") or {}, route.labels
+    )
     if len(candidates) == 1:
         return candidates[0], ""
     if not candidates:
