@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck imports bench wrk goldens serve clean
+.PHONY: demo test check lint typecheck imports bench wrk goldens crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ wrk:
 
 goldens: $(STAMP)
 	REFRESH_GOLDENS=1 $(BIN)/pytest tests/translate -q
+
+# The v1beta2 CRDs, generated from the schema meshplane's admission enforces.
+crds: $(STAMP)
+	$(BIN)/meshplane crds -o charts/meshplane/crds
 
 serve: $(STAMP)
 	$(BIN)/meshplane serve --data-dir .meshplane
