@@ -63,3 +63,22 @@ def test_selecting_keeps_the_candidates_in_order() -> None:
     ]
     chosen = selectors.selecting(candidates, lambda item: item[1], LABELS)
     assert [name for name, _ in chosen] == ["b", "a"]
+
+
+def test_gateway_designation_narrows_by_namespace_then_route_labels() -> None:
+    """A gateway needs its namespaceSelector to select; an absent route selector narrows nothing."""
+    gateways = [
+        ("no-namespace-selector", None, None),
+        ("all-routes", {}, None),
+        ("blue-routes", {"matchLabels": {"mesh": "demos"}}, {"matchLabels": {"gw": "blue"}}),
+        ("green-routes", {}, {"matchLabels": {"gw": "green"}}),
+    ]
+    chosen = selectors.gateways_for(
+        gateways, lambda g: g[1], lambda g: g[2], {"mesh": "demos"}, {"gw": "blue"}
+    )
+    assert [name for name, _, _ in chosen] == ["all-routes", "blue-routes"]
+    meshes = [("a", {"matchLabels": {"mesh": "demos"}}), ("b", None), ("c", {})]
+    assert [m for m, _ in selectors.meshes_for(meshes, lambda m: m[1], {"mesh": "demos"})] == [
+        "a",
+        "c",
+    ]

@@ -21,6 +21,7 @@ Problems reach the caller as ``(field path, message)`` pairs; nothing here has s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from meshplane.manifests import wording
@@ -259,52 +260,52 @@ _RULES = {
 # --- membership -----------------------------------------------------------------------
 
 
+def _the_one(
+    candidates: list[ManifestObject], none: str, several: str, name: Callable[[ManifestObject], str]
+) -> tuple[ManifestObject | None, str]:
+    """The one candidate, or ``None`` and the webhook's reason (none, or several by name)."""
+    if len(candidates) == 1:
+        return candidates[0], ""
+    if not candidates:
+        return None, f"{none}, expecting 1 but found 0"
+    names = ",".join(name(candidate) for candidate in candidates)
+    return None, f"{several}, expecting 1 but found {len(candidates)}: {names}"
+
+
 def designate_mesh(obj: ManifestObject, catalog: Catalog) -> tuple[ManifestObject | None, str]:
     """The one Mesh selecting ``obj``'s namespace, or ``None`` and the reason why not."""
-    labels = catalog.namespace_labels(obj.namespace)
-    candidates = selectors.selecting(
-        catalog.of_kind("Mesh"), lambda mesh: mesh.spec.get("namespaceSelector"), labels
+    candidates = selectors.meshes_for(
+        catalog.of_kind("Mesh"),
+        lambda mesh: mesh.spec.get("namespaceSelector"),
+        catalog.namespace_labels(obj.namespace),
     )
-    if len(candidates) == 1:
-        mesh = candidates[0]
-        if mesh.deleting:
-            return (
-                None,
-                f"unable to create new content in mesh {mesh.name} because it is being terminated",
-            )
-        return mesh, ""
-    if not candidates:
+    mesh, reason = _the_one(
+        candidates,
+        f"failed to find matching mesh for namespace: {obj.namespace}",
+        f"found multiple matching meshes for namespace: {obj.namespace}",
+        lambda mesh: mesh.name,
+    )
+    if mesh is not None and mesh.deleting:
         return None, (
-            f"failed to find matching mesh for namespace: {obj.namespace}, expecting 1 but found 0"
+            f"unable to create new content in mesh {mesh.name} because it is being terminated"
         )
-    names = ",".join(mesh.name for mesh in candidates)
-    return None, (
-        f"found multiple matching meshes for namespace: {obj.namespace}, "
-        f"expecting 1 but found {len(candidates)}: {names}"
-    )
+    return mesh, reason
 
 
 def designate_gateway(route: ManifestObject, catalog: Catalog) -> tuple[ManifestObject | None, str]:
     """The one VirtualGateway that selects a GatewayRoute, or ``None`` and the reason why not."""
-    labels = catalog.namespace_labels(route.namespace)
-    # An absent gatewayRouteSelector selects every route of the selected namespaces.
-    in_namespace = selectors.selecting(
-        catalog.of_kind("VirtualGateway"), lambda g: g.spec.get("namespaceSelector"), labels
+    candidates = selectors.gateways_for(
+        catalog.of_kind("VirtualGateway"),
+        lambda gateway: gateway.spec.get("namespaceSelector"),
+        lambda gateway: gateway.spec.get("gatewayRouteSelector"),
+        catalog.namespace_labels(route.namespace),
+        route.labels,
     )
-    candidates = selectors.selecting(
-        in_namespace, lambda g: g.spec.get("gatewayRouteSelector") or {}, route.labels
-    )
-    if len(candidates) == 1:
-        return candidates[0], ""
-    if not candidates:
-        return None, (
-            f"failed to find matching virtualGateway for gatewayRoute: {route.name}, "
-            "expecting 1 but found 0"
-        )
-    names = ",".join(f"{g.namespace}/{g.name}" for g in candidates)
-    return None, (
-        f"found multiple matching virtualGateways for gatewayRoute: {route.name}, "
-        f"expecting 1 but found {len(candidates)}: {names}"
+    return _the_one(
+        candidates,
+        f"failed to find matching virtualGateway for gatewayRoute: {route.name}",
+        f"found multiple matching virtualGateways for gatewayRoute: {route.name}",
+        lambda gateway: f"{gateway.namespace}/{gateway.name}",
     )
 
 

@@ -13,6 +13,7 @@ which can read the store.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -288,14 +289,21 @@ def _targets(targets: Any, path: str) -> list[Problem]:
     return repeated(entries, "target-unique")
 
 
+def _route_type(spec: Spec, types: tuple[str, ...]) -> tuple[str, Spec, str, Spec] | list[Problem]:
+    """(route type, its body, its path, its match), or the ``exactly-one`` problem."""
+    kind = chosen(spec, types)
+    if kind is None:
+        return exactly_one(spec, types, "spec")
+    body = spec[kind]
+    return kind, body, f"spec.{kind}", body.get("match") or {}
+
+
 def _route(spec: Spec) -> list[Problem]:
     """One route type, match rules, retry events, distinct targets, regexes."""
-    kind = chosen(spec, ROUTE_TYPES)
-    if kind is None:
-        return exactly_one(spec, ROUTE_TYPES, "spec")
-    body = spec[kind]
-    where = f"spec.{kind}"
-    match = body.get("match") or {}
+    typed = _route_type(spec, ROUTE_TYPES)
+    if isinstance(typed, list):
+        return typed
+    kind, body, where, match = typed
     found: list[Problem] = []
     if kind in ("httpRoute", "http2Route"):
         found += _http_match(match, f"{where}.match", gateway=False)
@@ -311,12 +319,10 @@ def _route(spec: Spec) -> list[Problem]:
 
 def _gateway_route(spec: Spec) -> list[Problem]:
     """One route type, match and rewrite rules, reserved prefixes and services, regexes."""
-    kind = chosen(spec, GATEWAY_ROUTE_TYPES)
-    if kind is None:
-        return exactly_one(spec, GATEWAY_ROUTE_TYPES, "spec")
-    body = spec[kind]
-    where = f"spec.{kind}"
-    match = body.get("match") or {}
+    typed = _route_type(spec, GATEWAY_ROUTE_TYPES)
+    if isinstance(typed, list):
+        return typed
+    kind, body, where, match = typed
     found: list[Problem] = []
     if kind == "grpcRoute":
         service = match.get("serviceName")
@@ -362,26 +368,9 @@ def problems(kind: str, spec: Spec) -> list[str]:
     return [api_line(problem) for problem in check(kind, spec)]
 
 
-def virtual_node(spec: Spec) -> list[str]:
-    """A VirtualNode spec's broken rules in the API's words."""
-    return problems("virtualNode", spec)
-
-
-def virtual_router(spec: Spec) -> list[str]:
-    """A VirtualRouter spec's broken rules in the API's words."""
-    return problems("virtualRouter", spec)
-
-
-def virtual_gateway(spec: Spec) -> list[str]:
-    """A VirtualGateway spec's broken rules in the API's words."""
-    return problems("virtualGateway", spec)
-
-
-def route(spec: Spec) -> list[str]:
-    """A Route spec's broken rules in the API's words."""
-    return problems("route", spec)
-
-
-def gateway_route(spec: Spec) -> list[str]:
-    """A GatewayRoute spec's broken rules in the API's words."""
-    return problems("gatewayRoute", spec)
+# The API's words per kind, for callers that hold one kind's spec.
+virtual_node = functools.partial(problems, "virtualNode")
+virtual_router = functools.partial(problems, "virtualRouter")
+virtual_gateway = functools.partial(problems, "virtualGateway")
+route = functools.partial(problems, "route")
+gateway_route = functools.partial(problems, "gatewayRoute")

@@ -67,3 +67,35 @@ def selecting(
     several mean and words it for its own front door.
     """
     return [item for item in candidates if selects(selector_of(item), labels)]
+
+
+def meshes_for(
+    meshes: Iterable[T],
+    namespace_selector: Callable[[T], Mapping[str, Any] | None],
+    namespace_labels: Mapping[str, str],
+) -> list[T]:
+    """Mesh designation: the Meshes whose ``namespaceSelector`` selects a namespace.
+
+    Exactly one is the namespace's mesh; none or several leave its objects
+    outside any mesh (the controller's webhook refused them, meshplane lets
+    them wait). Used by the manifest front door and by the runtime's reading of
+    manifest files.
+    """
+    return selecting(meshes, namespace_selector, namespace_labels)
+
+
+def gateways_for(
+    gateways: Iterable[T],
+    namespace_selector: Callable[[T], Mapping[str, Any] | None],
+    route_selector: Callable[[T], Mapping[str, Any] | None],
+    namespace_labels: Mapping[str, str],
+    route_labels: Mapping[str, str],
+) -> list[T]:
+    """Gateway designation: the VirtualGateways that select a GatewayRoute.
+
+    A gateway selects the routes of the namespaces its ``namespaceSelector``
+    selects, narrowed by its ``gatewayRouteSelector`` over the route's labels;
+    an absent ``gatewayRouteSelector`` narrows nothing.
+    """
+    in_namespace = selecting(gateways, namespace_selector, namespace_labels)
+    return selecting(in_namespace, lambda gateway: route_selector(gateway) or {}, route_labels)

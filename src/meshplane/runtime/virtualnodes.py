@@ -47,7 +47,7 @@ def _mesh_for_namespace(
 ) -> str | None:
     """The awsName of the one Mesh selecting ``namespace`` (None if none or several do)."""
     labels = namespaces.get(namespace, {})
-    chosen = selectors.selecting(
+    chosen = selectors.meshes_for(
         meshes, lambda mesh: (mesh.get("spec") or {}).get("namespaceSelector"), labels
     )
     found = [(mesh.get("spec") or {}).get("awsName") or mesh["metadata"]["name"] for mesh in chosen]
