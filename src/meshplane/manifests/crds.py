@@ -200,6 +200,7 @@ _WEIGHTED_TARGETS = ListOf(
     1,
     10,
 )
+_METHOD = string("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 _HTTP_RETRY_EVENTS = ListOf(
     string("server-error", "gateway-error", "client-error", "stream-error"), 1, 25
 )
@@ -222,9 +223,7 @@ _HTTP_ROUTE = struct(
     ("match", "action"),
     match=struct(
         headers=_HEADERS,
-        method=string(
-            "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"
-        ),
+        method=_METHOD,
         prefix=STRING,
         scheme=string("http", "https"),
         path=_PATH_MATCH,
@@ -327,9 +326,7 @@ _HTTP_GATEWAY_ROUTE = struct(
         prefix=STRING,
         path=_PATH_MATCH,
         queryParameters=_QUERY,
-        method=string(
-            "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"
-        ),
+        method=_METHOD,
         hostname=_HOSTNAME_MATCH,
         headers=_HEADERS,
         port=_ROUTE_PORT,

@@ -289,21 +289,24 @@ def _targets(targets: Any, path: str) -> list[Problem]:
     return repeated(entries, "target-unique")
 
 
-def _route_type(spec: Spec, types: tuple[str, ...]) -> tuple[str, Spec, str, Spec] | list[Problem]:
-    """(route type, its body, its path, its match), or the ``exactly-one`` problem."""
-    kind = chosen(spec, types)
-    if kind is None:
-        return exactly_one(spec, types, "spec")
-    body = spec[kind]
-    return kind, body, f"spec.{kind}", body.get("match") or {}
+RouteCheck = Callable[[str, Spec, str, Spec], list[Problem]]
 
 
-def _route(spec: Spec) -> list[Problem]:
-    """One route type, match rules, retry events, distinct targets, regexes."""
-    typed = _route_type(spec, ROUTE_TYPES)
-    if isinstance(typed, list):
-        return typed
-    kind, body, where, match = typed
+def _typed(types: tuple[str, ...], check: RouteCheck) -> Callable[[Spec], list[Problem]]:
+    """A route checker: ``exactly-one`` route type, then ``check(type, body, path, match)``."""
+
+    def checker(spec: Spec) -> list[Problem]:
+        kind = chosen(spec, types)
+        if kind is None:
+            return exactly_one(spec, types, "spec")
+        body = spec[kind]
+        return check(kind, body, f"spec.{kind}", body.get("match") or {})
+
+    return checker
+
+
+def _route(kind: str, body: Spec, where: str, match: Spec) -> list[Problem]:
+    """Match rules, retry events, distinct targets, regexes."""
     found: list[Problem] = []
     if kind in ("httpRoute", "http2Route"):
         found += _http_match(match, f"{where}.match", gateway=False)
@@ -317,12 +320,8 @@ def _route(spec: Spec) -> list[Problem]:
     return found + _targets(targets, f"{where}.action.weightedTargets")
 
 
-def _gateway_route(spec: Spec) -> list[Problem]:
-    """One route type, match and rewrite rules, reserved prefixes and services, regexes."""
-    typed = _route_type(spec, GATEWAY_ROUTE_TYPES)
-    if isinstance(typed, list):
-        return typed
-    kind, body, where, match = typed
+def _gateway_route(kind: str, body: Spec, where: str, match: Spec) -> list[Problem]:
+    """Match and rewrite rules, reserved prefixes and services, regexes."""
     found: list[Problem] = []
     if kind == "grpcRoute":
         service = match.get("serviceName")
@@ -352,9 +351,9 @@ CHECKERS: dict[str, Callable[[Spec], list[Problem]]] = {
     "virtualNode": _virtual_node,
     "virtualService": _none,
     "virtualRouter": lambda spec: _listeners(spec, "spec"),
-    "route": _route,
+    "route": _typed(ROUTE_TYPES, _route),
     "virtualGateway": _virtual_gateway,
-    "gatewayRoute": _gateway_route,
+    "gatewayRoute": _typed(GATEWAY_ROUTE_TYPES, _gateway_route),
 }
 
 
