@@ -119,6 +119,7 @@ def _no_rules(_obj: ManifestObject) -> list[Problem]:
 def _virtual_node(obj: ManifestObject) -> list[Problem]:
     spec = obj.spec
     found = rules.service_discovery(spec, "spec")
+    # The webhook reported backends in order: a bad reference or a repeat, per backend.
     per_backend: dict[int, list[Problem]] = {}
     entries, index_of = [], {}
     for index, backend in enumerate(spec.get("backends") or []):
