@@ -229,7 +229,7 @@ def _gateway(conv: _Converter, ref: dict[str, Any] | None) -> str:
     if ref is None:
         conv.wait("not yet attached to a virtual gateway")
         return "gateway"
-    namespace = ref.get("namespace") or conv.obj.namespace
+    namespace = ref_namespace(ref, conv.obj)
     gateway = conv.catalog.get("VirtualGateway", namespace, ref["name"])
     if gateway is None or gateway.uid != ref["uid"]:
         conv.wait(f"VirtualGateway {namespace}/{ref['name']} not found")
