@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck imports bench wrk goldens models serve clean
+.PHONY: demo test check lint typecheck imports bench wrk goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ goldens: $(STAMP)
 # The typed spec classes, regenerated from botocore's App Mesh model (a test fails on drift).
 models: $(STAMP)
 	$(BIN)/python -m meshplane.model.generating
+
+# The v1beta2 CRDs, generated from the schema meshplane's admission enforces.
+crds: $(STAMP)
+	$(BIN)/meshplane crds -o charts/meshplane/crds
 
 serve: $(STAMP)
 	$(BIN)/meshplane serve --data-dir .meshplane
