@@ -131,7 +131,7 @@ def test_serve_takes_every_setting_from_the_environment(tmp_path: Path) -> None:
         text = log.read_text()
         assert f"http://127.0.0.2:{api_port}" in text
         assert f"xDS:   127.0.0.2:{xds_port} (ADS for Envoy sidecars)" in text
-        assert f"store: {tmp_path / 'from-env'}" in text
+        assert sorted(p.name for p in (tmp_path / "from-env").glob("*.db")) == ["meshplane.db"]
         with urllib.request.urlopen(f"http://127.0.0.2:{api_port}/healthz", timeout=5) as answer:
             assert answer.status == 200
         request = urllib.request.Request(
