@@ -23,13 +23,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from meshplane import app, settings
+from meshplane import app, client, settings
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -108,15 +106,11 @@ class ControlPlane:
 
     def appmesh(self) -> Any:
         """A boto3 ``appmesh`` client bound to this control plane (dummy credentials)."""
-        import boto3  # noqa: PLC0415 - a test-time dependency, not a runtime one
+        return client.appmesh(self.endpoint, self._settings.region)
 
-        return boto3.client(
-            "appmesh",
-            endpoint_url=self.endpoint,
-            region_name=self._settings.region,
-            aws_access_key_id="meshplane",
-            aws_secret_access_key="meshplane",
-        )
+    def client(self) -> client.MeshplaneClient:
+        """A :class:`meshplane.client.MeshplaneClient` bound to this control plane."""
+        return client.connect(self.endpoint, timeout=60)
 
     def apply(self, path: Path, namespace: str | None = None) -> list[str]:
         """``meshplane apply -f path``: kubectl-style result lines; ControlPlaneError if refused."""
@@ -125,19 +119,9 @@ class ControlPlane:
             if path.is_dir()
             else [path]
         )
-        body = {
-            "sources": [{"name": str(f), "text": f.read_text(encoding="utf-8")} for f in files],
-            "namespace": namespace,
-        }
-        request = urllib.request.Request(
-            f"{self.endpoint}/meshplane/v1/manifests/apply",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"content-type": "application/json"},
-        )
+        sources = [client.Source(str(f), f.read_text(encoding="utf-8")) for f in files]
         try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                results = json.loads(answer.read())["results"]
-        except urllib.error.HTTPError as refused:
-            raise ControlPlaneError(refused.read().decode(errors="replace")) from refused
+            results = self.client().apply(sources, namespace)["results"]
+        except client.ControlPlaneError as refused:
+            raise ControlPlaneError(json.dumps(refused.body)) from refused
         return [str(result["line"]) for result in results]

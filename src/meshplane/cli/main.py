@@ -56,7 +56,9 @@ def serve(
     ] = None,
     account_id: Annotated[
         str | None,
-        typer.Option(help="12-digit account id written into ARNs and owners [default: 123456789012]."),
+        typer.Option(
+            help="12-digit account id written into ARNs and owners [default: 123456789012]."
+        ),
     ] = None,
 ) -> None:
     """Run the control plane until Ctrl-C or SIGTERM."""
