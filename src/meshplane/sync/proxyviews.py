@@ -21,14 +21,25 @@ wake it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-from meshplane.sync.syncing import Sync
+from meshplane.sync.syncing import Published
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
 
 SYNCED, STALE, NACKED, DISCONNECTED = "SYNCED", "STALE", "NACKED", "DISCONNECTED"
+
+
+class Publications(Protocol):
+    """What the sync stage last published per node key, and a hook after each pass."""
+
+    @property
+    def published(self) -> Mapping[str, Published]:
+        """Node key → the store revision and warnings of its last snapshot."""
+
+    def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
+        """Call ``observer`` after every publish pass; returns the unsubscribe function."""
 
 
 class ProxyViews:
@@ -36,7 +47,7 @@ class ProxyViews:
 
     def __init__(
         self,
-        sync: Sync,
+        sync: Publications,
         cache: xds_cache.SnapshotCache,
         board: xds_status.StatusBoard,
         revision: Callable[[], int],
