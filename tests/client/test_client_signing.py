@@ -6,6 +6,7 @@ import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -20,7 +21,7 @@ KEY, SECRET = "AKIDMESHPLANETEST", "secret/of/the/test"
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """Answers {} to everything and keeps each request's method, path, headers and body."""
 
-    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+    seen: ClassVar[list[tuple[str, str, dict[str, str], bytes]]] = []
 
     def _answer(self) -> None:
         length = int(self.headers.get("content-length") or 0)
