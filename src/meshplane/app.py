@@ -28,6 +28,7 @@ from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
+from meshplane.xds.status import StatusBoard
 
 
 @dataclasses.dataclass
@@ -39,6 +40,8 @@ class ControlPlane:
     services: operations.Services
     front_door: FrontDoor
     ads: AdsServer
+    cache: SnapshotCache
+    """What every proxy should run: the sync stage writes it, the ADS server serves it."""
     sync: Sync
     views: ProxyViews
     """The per-proxy read model that ``/meshplane/v1/proxies`` serves."""
@@ -69,16 +72,18 @@ def build(
         discovery=Discovery(store, settings.account_id),
     )
     cache = SnapshotCache()
-    ads = AdsServer(cache, clock=clock, ack_timeout=settings.xds_ack_timeout_s)
-    sync = Sync(store, cache, ads.status, debounce=settings.sync_debounce_ms / 1000)
+    board = StatusBoard(clock)
+    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
+    sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
     return ControlPlane(
         settings,
         store,
         services,
         FrontDoor(services.resources, clock, ids),
         ads,
+        cache,
         sync,
-        ProxyViews(sync, cache, ads.status, store.revision),
+        ProxyViews(sync, cache, board, store.revision),
     )
 
 
