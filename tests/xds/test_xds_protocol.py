@@ -11,11 +11,11 @@ import grpc
 import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from xds_configs import cluster, endpoints, listener, route_config, weighted
-from xds_fakes import FakeAdsClient, names_of
 
 from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshplane.kit.clock import FakeClock
 from meshplane.kit.timers import ManualTimer
+from meshplane.testing import FakeAdsClient, names_of
 from meshplane.xds import AdsServer, ResourceEncoder, Snapshot, SnapshotCache, node_key
 
 NODE = "mesh/demos/virtualNode/vn-frontend"
@@ -428,7 +428,7 @@ def test_delta_is_unimplemented() -> None:
             stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
             call = stub.DeltaAggregatedResources()
             # The server may end the call before the write lands: then the write raises.
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:  # noqa: PT012 - either call
                 await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER))
                 await call.read()
             assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -16,6 +16,13 @@ The control plane is the real one (store, App Mesh API, manifest front door,
 sync, xDS) on free loopback ports, run on a thread of its own; nothing is
 mocked. Public, and never imported by meshplane itself (an import contract
 says so). ``appmesh()`` needs boto3, which meshplane's ``dev`` extra installs.
+
+Two more helpers for testing what reaches Envoy:
+
+- :class:`meshplane.testing.ads.FakeAdsClient` — a protocol-level fake Envoy on one ADS
+  stream, which requests, ACKs and NACKs exactly when told;
+- :mod:`meshplane.testing.routing` — a model of Envoy's HTTP route matching, which says
+  which clusters a request would be split over by a RouteConfiguration.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ from types import TracebackType
 from typing import Any
 
 from meshplane import app, client, settings
+from meshplane.testing import routing
+from meshplane.testing.ads import FakeAdsClient, names_of
+
+__all__ = ["ControlPlane", "ControlPlaneError", "FakeAdsClient", "names_of", "routing"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
