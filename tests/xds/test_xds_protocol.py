@@ -461,3 +461,59 @@ def test_consistency_catches_dangling_references() -> None:
     )
     assert complete.inconsistencies() == []
     complete.check_consistency()
+
+
+class RecordingCallbacks:
+    """StreamCallbacks that only list what the stream reported, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def record_connected(self, key: str, node: object) -> None:
+        self.calls.append(("connected", key))
+
+    def record_disconnected(self, key: str) -> None:
+        self.calls.append(("disconnected", key))
+
+    def record_sent(self, key: str, type_url: str, version: str) -> None:
+        self.calls.append(("sent", key, type_url))
+
+    def record_acked(self, key: str, type_url: str, version: str, acked: object) -> None:
+        self.calls.append(("acked", key, type_url))
+
+    def record_nacked(self, key: str, type_url: str, version: str, message: str) -> None:
+        self.calls.append(("nacked", key, type_url, message))
+
+    def record_gate_timeout(self, key: str) -> None:
+        self.calls.append(("gate timeout", key))
+
+
+def test_the_server_reports_to_any_callbacks_not_only_the_board() -> None:
+    """AdsServer needs a SnapshotSource and StreamCallbacks; a plain recorder hears the stream."""
+
+    async def scenario() -> list[tuple[str, ...]]:
+        callbacks = RecordingCallbacks()
+        cache = SnapshotCache()
+        cache.set_snapshot(KEY, blue_only(ResourceEncoder()))
+        server = AdsServer(cache, callbacks=callbacks)
+        await server.start("127.0.0.1", 0)
+        try:
+            with pytest.raises(AttributeError):
+                _ = server.status
+            async with FakeAdsClient(server.port or 0, NODE) as client:
+                await client.request(CLUSTER)
+                clusters = await receive(client)
+                await client.nack(clusters, "", "no thanks")
+                await client.request(LISTENER)
+                await receive(client)
+        finally:
+            await server.stop(0)
+        return callbacks.calls
+
+    assert run(scenario) == [
+        ("connected", KEY),
+        ("sent", KEY, CLUSTER),
+        ("nacked", KEY, CLUSTER, "no thanks"),
+        ("sent", KEY, LISTENER),
+        ("disconnected", KEY),
+    ]
