@@ -11,7 +11,9 @@ and botocore; never the server side.
 
 Public API::
 
-    MeshplaneClient(base_url, *, timeout=10.0, signer=None, trust_env=True)
+    connect(base_url, *, sign=False, region="us-west-2", profile=None,
+            timeout=10.0, trust_env=True) -> MeshplaneClient
+    MeshplaneClient(Transport(base_url, *, timeout=10.0, signer=None, trust_env=True))
         .health() -> Health, .proxies() -> ProxiesReport,
         .wait_for_revision(revision, timeout) -> ProxiesReport,
         .register_endpoints(mesh, node, source, endpoints), .endpoints(mesh),
@@ -19,8 +21,7 @@ Public API::
         .objects(kind, namespace), .object(kind, name, namespace),
         .delete_object(kind, name, namespace), .label_namespace(name, labels, overwrite),
         .call(method, path, body=None, query=None)
-    AsyncMeshplaneClient(...)  # the same methods, awaitable
-    connect(base_url, *, sign=False, region="us-west-2", profile=None, **options)
+    AsyncMeshplaneClient(connect(...))  # the same methods, awaitable
     Signer.from_environment(region, profile=None) -> Signer | None
     appmesh(endpoint_url, region, **kwargs) -> boto3 appmesh client
     ControlPlaneError(method, path, status, body), UnreachableError
@@ -37,7 +38,7 @@ from meshplane.client.meshplane import (
     Source,
     connect,
 )
-from meshplane.client.transport import Signer
+from meshplane.client.transport import Signer, Transport
 
 __all__ = [
     "AsyncMeshplaneClient",
@@ -48,6 +49,7 @@ __all__ = [
     "ProxiesReport",
     "Signer",
     "Source",
+    "Transport",
     "UnreachableError",
     "appmesh",
     "connect",

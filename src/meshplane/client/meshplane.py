@@ -88,18 +88,11 @@ def _query(values: Mapping[str, str | None]) -> str:
 
 
 class MeshplaneClient:
-    """Blocking client of the control plane at ``base_url`` (``http://127.0.0.1:9080``)."""
+    """Blocking client of the control plane behind ``transport`` (see :func:`connect`)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        timeout: float = 10.0,
-        signer: Signer | None = None,
-        trust_env: bool = True,
-    ) -> None:
-        """``signer`` SigV4-signs every request; ``trust_env=False`` ignores HTTP_PROXY."""
-        self.transport = Transport(base_url, timeout=timeout, signer=signer, trust_env=trust_env)
+    def __init__(self, transport: Transport) -> None:
+        """Send every call through ``transport``, which decides timeouts, proxies and signing."""
+        self.transport = transport
 
     @property
     def base_url(self) -> str:
@@ -219,9 +212,9 @@ class AsyncMeshplaneClient:
     (and one place to sign) for every caller.
     """
 
-    def __init__(self, base_url: str, **options: Any) -> None:
-        """The same options as :class:`MeshplaneClient`."""
-        self.sync = MeshplaneClient(base_url, **options)
+    def __init__(self, sync: MeshplaneClient) -> None:
+        """Run the calls of ``sync`` (from :func:`connect`) off the event loop."""
+        self.sync = sync
 
     @property
     def base_url(self) -> str:
@@ -271,9 +264,12 @@ def connect(
 ) -> MeshplaneClient:
     """The client every meshplane command builds: the one switch for request signing.
 
+    ``options`` go to :class:`~meshplane.client.transport.Transport` (``timeout``,
+    ``trust_env``).
+
     ``sign=True`` SigV4-signs every request with the credentials boto3 would use
     (``AWS_ACCESS_KEY_ID``…, ``AWS_PROFILE`` or ``profile``, ``AWS_SHARED_CREDENTIALS_FILE``);
     when there are none the requests go unsigned, which meshplane accepts today.
     """
     signer = Signer.from_environment(region, profile) if sign else None
-    return MeshplaneClient(base_url, signer=signer, **options)
+    return MeshplaneClient(Transport(base_url, signer=signer, **options))

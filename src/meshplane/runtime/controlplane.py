@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,8 @@ class ControlPlaneClient:
 
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         """Every call goes through :mod:`meshplane.client`, never through HTTP_PROXY."""
-        self._client = client.AsyncMeshplaneClient(base_url, timeout=timeout, trust_env=False)
+        plane = client.connect(base_url, timeout=timeout, trust_env=False)
+        self._client = client.AsyncMeshplaneClient(plane)
         self.base_url = self._client.base_url
 
     async def close(self) -> None:
@@ -105,14 +106,9 @@ class ControlPlaneClient:
         ]
         if not sources:
             return []
-        try:
-            answer = await self._client.apply(sources, namespace)
-        except client.ControlPlaneError as error:
-            if _route_missing(error.status, error.body):
-                return None
-            raise ControlPlaneError(str(error)) from error
-        except OSError as error:
-            raise ControlPlaneError(str(error)) from error
+        answer = await self._unless_missing(self._client.apply(sources, namespace))
+        if answer is None:
+            return None
         lines = []
         for result in answer.get("results") or []:
             lines.append(str(result.get("line", "")))
@@ -121,15 +117,22 @@ class ControlPlaneClient:
 
     async def virtual_nodes(self) -> list[selecting.VirtualNodeView] | None:
         """Every VirtualNode object the control plane holds; None if it serves no manifests."""
+        answer = await self._unless_missing(self._client.objects("virtualnodes"))
+        if answer is None:
+            return None
+        return virtualnodes.views(answer.get("items") or [])
+
+    @staticmethod
+    async def _unless_missing(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+        """The answer of a front-door call; None if this control plane serves no front door."""
         try:
-            answer = await self._client.objects("virtualnodes")
+            return await call
         except client.ControlPlaneError as error:
             if _route_missing(error.status, error.body):
                 return None
             raise ControlPlaneError(str(error)) from error
         except OSError as error:
             raise ControlPlaneError(str(error)) from error
-        return virtualnodes.views(answer.get("items") or [])
 
 
 def _route_missing(status: int, body: Any) -> bool:
