@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck imports bench wrk goldens models crds serve clean
+.PHONY: demo test check lint typecheck test-fast imports bench wrk goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The fast lane: every test that starts no real process (Envoy, apps, `meshplane serve`).
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not integration"
 
 check: lint typecheck imports
 
