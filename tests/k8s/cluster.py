@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -83,6 +85,14 @@ def poll(condition: Callable[[], Any], deadline: float, what: str) -> Any:
         time.sleep(0.1)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when pytest dies, so even a killed session leaks no process."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Process:
     """One control-plane binary, its output in a log file, stopped by SIGTERM then SIGKILL."""
 
@@ -91,7 +101,11 @@ class Process:
         self.log = log
         with log.open("wb") as out:
             self.popen = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509  started before any test thread
             )
 
     def check_alive(self) -> None:

@@ -74,10 +74,13 @@ def test_rollout_restart_makes_a_second_replicaset(cluster: k8s.Cluster, namespa
             for rs in items(cluster, "replicasets", namespace)
         ]
 
-    # The new Pod never becomes available (no kubelet), so maxUnavailable 0 keeps the old one at 1.
-    k8s.poll(lambda: shape() == [(False, 1), (True, 1)], DEADLINE, "a second ReplicaSet")
+    def settled() -> bool:
+        return len(shape()) == 2 and len(items(cluster, "pods", namespace)) == 2
+
+    k8s.poll(settled, DEADLINE, "a second ReplicaSet and its Pod")
     assert restarted.stdout == "deployment.apps/echo restarted\n"
-    assert len(items(cluster, "pods", namespace)) == 2
+    # The new Pod never becomes available (no kubelet), so maxUnavailable 0 keeps the old one at 1.
+    assert shape() == [(False, 1), (True, 1)]
 
 
 def widget_crd() -> dict[str, Any]:
