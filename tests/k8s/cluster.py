@@ -384,7 +384,7 @@ class AdmissionServer:
 def pinned(module: str) -> str:
     """The version tools/k8s/go.mod requires of ``module`` (what the built binary must report)."""
     for line in (REPO / "tools/k8s/go.mod").read_text().splitlines():
-        words = line.split()
-        if len(words) == 2 and words[0] == module:
+        words = line.split()  # "<module> <version>", tidy adds "// indirect" to tool modules
+        if len(words) >= 2 and words[0] == module and words[1].startswith("v"):
             return words[1]
     raise LookupError(f"{module} is not required in tools/k8s/go.mod")
