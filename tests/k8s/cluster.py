@@ -186,7 +186,8 @@ class Cluster:
             with urllib.request.urlopen(self.server + path, context=context, timeout=10) as reply:
                 status, body = reply.status, reply.read()
         except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read()
+            with exc:  # an unclosed error response is a ResourceWarning, and warnings are errors
+                status, body = exc.code, exc.read()
         except OSError:
             return 0, None
         try:
