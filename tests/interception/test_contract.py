@@ -68,11 +68,10 @@ def test_more_than_fifteen_app_ports_split_into_multiport_rules() -> None:
     ports = ",".join(str(port) for port in range(8000, 8017))
     ruleset = rules.build(Contract.from_env({"APPMESH_APP_PORTS": ports}), rules.IPV4)
     first = ",".join(str(port) for port in range(8000, 8015))
+    redirect = ("-j", "REDIRECT", "--to-ports", "15000")
     assert ruleset.chains[rules.INGRESS_CHAIN] == (
-        ("-p", "tcp", "-m", "multiport", "--dports", first)
-        + ("-j", "REDIRECT", "--to-ports", "15000"),
-        ("-p", "tcp", "-m", "multiport", "--dports", "8015,8016")
-        + ("-j", "REDIRECT", "--to-ports", "15000"),
+        ("-p", "tcp", "-m", "multiport", "--dports", first, *redirect),
+        ("-p", "tcp", "-m", "multiport", "--dports", "8015,8016", *redirect),
     )
 
 

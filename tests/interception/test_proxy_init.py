@@ -1,4 +1,4 @@
-"""``meshplane proxy-init`` in a network namespace: App Mesh's exact nat rules, idempotent, removable."""
+"""``meshplane proxy-init`` in a network namespace: App Mesh's nat rules, idempotent, removable."""
 
 from __future__ import annotations
 

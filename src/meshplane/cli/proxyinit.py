@@ -24,7 +24,7 @@ def proxy_init(
     ] = False,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Print the rules as iptables-restore input; change nothing."),
+        typer.Option("--dry-run", help="Print the rules (iptables-restore input); change nothing."),
     ] = False,
 ) -> None:
     """Install App Mesh's iptables interception from the APPMESH_* environment, then exit."""

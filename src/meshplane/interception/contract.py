@@ -115,5 +115,6 @@ def _networks(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
         try:
             found.append(str(ipaddress.ip_network(item, strict=False)))
         except ValueError:
-            raise ContractError(f"{name} holds {item!r}, which is not an IP address or CIDR") from None
+            message = f"{name} holds {item!r}, which is not an IP address or CIDR"
+            raise ContractError(message) from None
     return tuple(dict.fromkeys(found))

@@ -95,9 +95,9 @@ def build(contract: Contract, family: Family) -> Ruleset:
     chains = {EGRESS_CHAIN: tuple(egress)}
     hooks: list[tuple[str, Rule]] = []
     if contract.app_ports:
+        redirect = ("-j", "REDIRECT", "--to-ports", str(contract.ingress_port))
         chains[INGRESS_CHAIN] = tuple(
-            ("-p", "tcp", "-m", "multiport", "--dports", ports)
-            + ("-j", "REDIRECT", "--to-ports", str(contract.ingress_port))
+            ("-p", "tcp", "-m", "multiport", "--dports", ports, *redirect)
             for ports in _port_lists(contract.app_ports)
         )
         hooks.append(("PREROUTING", _hook("--src-type", INGRESS_CHAIN)))

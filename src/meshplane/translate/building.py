@@ -292,7 +292,9 @@ def _add_intercepted_egress(
         passthrough = clusters.build_original_dst_cluster(snapshot.name)
         out.clusters[passthrough.name] = passthrough
         default = listeners.tcp_proxy(
-            "egress.passthrough", [(passthrough.name, 1)], idle_ms=specs.DEFAULT_IDLE_MS,
+            "egress.passthrough",
+            [(passthrough.name, 1)],
+            idle_ms=specs.DEFAULT_IDLE_MS,
             logging=logging,
         )
     if not chains and default is None:
