@@ -70,10 +70,14 @@ class Namespace:
 
     def write_hosts(self, entries: Mapping[str, str]) -> None:
         """``/etc/hosts`` as processes in this namespace see it: name → address."""
+        lines = ["127.0.0.1 localhost"] + [f"{ip} {name}" for name, ip in sorted(entries.items())]
+        self.write_etc("hosts", "\n".join(lines) + "\n")
+
+    def write_etc(self, name: str, text: str) -> None:
+        """A file ``ip netns exec`` mounts over ``/etc/<name>`` for processes in this namespace."""
         folder = NETNS_ETC / self.name
         folder.mkdir(parents=True, exist_ok=True)
-        lines = ["127.0.0.1 localhost"] + [f"{ip} {name}" for name, ip in sorted(entries.items())]
-        (folder / "hosts").write_text("\n".join(lines) + "\n")
+        (folder / name).write_text(text)
 
     def delete(self) -> None:
         """Remove the namespace (its veth ends go with it) and its /etc/netns folder."""
