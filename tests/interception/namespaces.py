@@ -14,7 +14,7 @@ import itertools
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -103,14 +103,3 @@ class Namespaces:
         for namespace in reversed(self._made):
             namespace.delete()
         self._made.clear()
-
-
-@pytest.fixture
-def namespaces() -> Iterator[Namespaces]:
-    """A namespace factory for one test; every namespace it made is deleted afterwards."""
-    skip_without_net_admin()
-    made = Namespaces()
-    try:
-        yield made
-    finally:
-        made.cleanup()

@@ -23,6 +23,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from meshplane import envoy
 from .namespaces import Namespace, Namespaces, run
 
 ENVOY_UID = 1337
+DEADLINE_S = 90.0
 SUBNET_PREFIX = 16
 
 
@@ -150,3 +153,12 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
     finally:
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+def poll(condition: Callable[[], bool], what: str) -> None:
+    """Poll ``condition()`` until true, or fail after :data:`DEADLINE_S`."""
+    end = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {DEADLINE_S}s waiting for {what}")
+        time.sleep(0.1)  # polling a condition, not standing in for one

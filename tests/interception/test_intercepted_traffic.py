@@ -19,9 +19,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +27,8 @@ import pytest
 from meshplane.testing import ControlPlane
 
 from . import pods
-from .namespaces import Namespace, Namespaces, namespaces
-
-__all__ = ["namespaces"]
+from .namespaces import Namespace, Namespaces
+from .pods import poll
 
 pytestmark = pytest.mark.integration
 
@@ -50,18 +46,8 @@ SUBNET = "10.213"
 VIRTUAL_IP = f"{SUBNET}.255.80"
 """What ``vs-echo-backend`` resolves to: no host has it; any non-loopback IP does (roadmap#65)."""
 REQUESTS = 40
-DEADLINE_S = 90.0
 COUNTER = Path(__file__).with_name("count_versions.py")
 FRONTEND_URL = "http://127.0.0.1:80/"
-
-
-@pytest.fixture
-def socket_dir() -> Iterator[Path]:
-    """A directory uid 1337 can reach (pytest's tmp dirs are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="meshplane-xds-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def weights(directory: Path, blue: int, green: int) -> Path:
@@ -80,15 +66,6 @@ def tally(frontend: Namespace, count: int) -> dict[str, Any]:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
     report: dict[str, Any] = json.loads(done.stdout)
     return report
-
-
-def poll(condition: Callable[[], bool], what: str) -> None:
-    """Poll ``condition()`` until true, or fail after :data:`DEADLINE_S`."""
-    end = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {DEADLINE_S}s waiting for {what}")
-        time.sleep(0.1)  # polling a condition, not standing in for one
 
 
 class Walkthrough:

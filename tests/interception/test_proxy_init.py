@@ -6,9 +6,7 @@ import sys
 
 import pytest
 
-from .namespaces import Namespace, Namespaces, namespaces, run
-
-__all__ = ["namespaces"]
+from .namespaces import Namespace, Namespaces, run
 
 pytestmark = pytest.mark.integration
 
