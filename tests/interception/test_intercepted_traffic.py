@@ -128,11 +128,13 @@ class Walkthrough:
             [sys.executable, str(COUNTER), FRONTEND_URL, "--until", str(stop)], {}
         )
         with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as load:
-            poll(stop.with_suffix(".started").exists, "live traffic to start")
-            plane.apply(weights(self.manifests, blue, green))
-            client = plane.client()
-            client.wait_for_revision(client.health().revision, timeout=60)
-            stop.touch()
+            try:
+                poll(stop.with_suffix(".started").exists, "live traffic to start")
+                plane.apply(weights(self.manifests, blue, green))
+                client = plane.client()
+                client.wait_for_revision(client.health().revision, timeout=60)
+            finally:
+                stop.touch()  # the load stops whatever happened, so a failure cannot hang here
             out, _ = load.communicate(timeout=120)
         report: dict[str, Any] = json.loads(out)
         return report
