@@ -265,9 +265,9 @@ def _add_intercepted_egress(
     Each HTTP-family port gets an HTTP connection manager with its own route
     configuration ``rds_egress_<proto>_<port>`` holding every backend's virtual
     hosts on that port (codec AUTO serves HTTP/1.1, h2c and gRPC alike); each
-    TCP port a tcp_proxy. Under
-    ALLOW_ALL each route configuration ends in the passthrough virtual host
-    and a default chain tcp-proxies every other port to its original destination.
+    TCP port a tcp_proxy. Under ALLOW_ALL each route configuration ends in the
+    passthrough virtual host, and a default chain tcp-proxies every other port
+    to its original destination.
     """
     by_port: dict[int, list[plan.HostPlan]] = {}
     for host in egress.hosts:
