@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import crds, manifests, proxystatus
+from meshplane.cli import crds, manifests, proxyinit, proxystatus
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -106,6 +106,7 @@ manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
 crds.register(cli)
+proxyinit.register(cli)
 
 
 def main() -> None:
