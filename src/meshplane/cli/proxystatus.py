@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from meshplane import client
+from meshplane.cli import signing
 from meshplane.cli.manifests import Server
 
 
 def fetch(server: str) -> client.ProxiesReport:
     """The proxies report of the control plane at ``server``."""
-    return client.connect(server, timeout=5).proxies()
+    return signing.connect(server, timeout=5).proxies()
 
 
 def converged(server: str) -> bool:
@@ -33,7 +34,7 @@ def converged(server: str) -> bool:
 
 def wait_converged(server: str, timeout: float = 30.0) -> None:
     """Wait until every connected proxy is synced at the store's current revision."""
-    plane = client.connect(server, timeout=5)
+    plane = signing.connect(server, timeout=5)
     plane.wait_for_revision(plane.health().revision, timeout)
 
 
