@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from meshplane.api import rendering
-from meshplane.auth import actions, errors, hosts, policies, signatures
+from meshplane.auth import actions, errors, policies, signatures
 from meshplane.auth.principals import Principal, Principals
 from meshplane.model import errors as appmesh_errors
 
@@ -71,12 +71,12 @@ def _check_browser(gate: Gate, request: web.Request) -> None:
             f"Requests from origin {origin!r} are refused; start meshplane serve with "
             "--allow-origin ORIGIN to accept them"
         )
-    if request.method in BODY_METHODS and request.content_length != 0 and request.can_read_body:
-        if request.content_type != rendering.JSON:
-            raise appmesh_errors.BadRequestException(
-                f"{request.method} bodies must be {rendering.JSON}, not "
-                f"{request.headers.get('Content-Type') or 'untyped'}"
-            )
+    has_body = request.content_length != 0 and request.can_read_body
+    if request.method in BODY_METHODS and has_body and request.content_type != rendering.JSON:
+        raise appmesh_errors.BadRequestException(
+            f"{request.method} bodies must be {rendering.JSON}, not "
+            f"{request.headers.get('Content-Type') or 'untyped'}"
+        )
 
 
 async def _authenticate(gate: Gate, principals: Principals, request: web.Request) -> Principal:
@@ -116,9 +116,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-async def _authorize(gate: Gate, principal: Principal, request: web.Request) -> None:
+def _rule(request: web.Request) -> actions.Rule | None:
+    """The authorization row of the route the request matched."""
     route = request.match_info.route
-    rule = actions.rule_for(route.method, route.resource.canonical if route.resource else "")
+    return actions.rule_for(route.method, route.resource.canonical if route.resource else "")
+
+
+async def _authorize(gate: Gate, principal: Principal, request: web.Request) -> None:
+    rule = _rule(request)
     if rule is None:
         raise errors.AccessDeniedException(
             f"No authorization rule covers {request.method} {request.path}; refused"
@@ -126,7 +131,11 @@ async def _authorize(gate: Gate, principal: Principal, request: web.Request) -> 
     if rule.action == actions.AUTHENTICATED:
         return
     target = actions.Target(
-        gate.region, gate.account, dict(request.match_info), request.query, await _json_body(request)
+        gate.region,
+        gate.account,
+        dict(request.match_info),
+        request.query,
+        await _json_body(request),
     )
     resource = rule.resource_of(target)
     decision = principal.policy.decide(rule.action, resource)
@@ -147,7 +156,9 @@ def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
         try:
             _check_browser(gate, request)
             route = request.match_info.route
-            rule = actions.rule_for(route.method, route.resource.canonical if route.resource else "")
+            rule = actions.rule_for(
+                route.method, route.resource.canonical if route.resource else ""
+            )
             if gate.principals is not None and (rule is None or rule.action != actions.OPEN):
                 principal = await _authenticate(gate, gate.principals, request)
                 await _authorize(gate, principal, request)

@@ -19,7 +19,7 @@ PREFIX = "/meshplane/v1/credentials"
 def add_routes(app: web.Application, principals: Principals) -> None:
     """Register the credential routes; call before any catch-all route."""
 
-    async def list_credentials(request: web.Request) -> web.Response:
+    async def list_credentials(_: web.Request) -> web.Response:
         return web.json_response({"credentials": [p.summary() for p in principals.list()]})
 
     async def create(request: web.Request) -> web.Response:

@@ -75,22 +75,65 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension("GET", "/healthz", OPEN, "-"),
     # The manifest front door: it creates App Mesh resources itself, so ApplyManifests is
     # an administrator's power (grant appmesh:* on the same meshes to mean the same).
-    extension("POST", f"{P}/manifests/apply", "meshplane:ApplyManifests", MESHPLANE_ARN + "manifests"),
-    extension("POST", f"{P}/manifests/delete", "meshplane:DeleteManifests", MESHPLANE_ARN + "manifests"),
-    extension("GET", f"{P}/objects/{{kind}}", "meshplane:ListObjects", MESHPLANE_ARN + "objects/{kind}"),
-    extension("GET", f"{P}/objects/{{kind}}/{{name}}", "meshplane:DescribeObject", MESHPLANE_ARN + "objects/{kind}/{name}"),
-    extension("DELETE", f"{P}/objects/{{kind}}/{{name}}", "meshplane:DeleteObject", MESHPLANE_ARN + "objects/{kind}/{name}"),
-    extension("POST", f"{P}/namespaces/{{name}}/labels", "meshplane:LabelNamespace", MESHPLANE_ARN + "namespace/{name}"),
+    extension(
+        "POST", f"{P}/manifests/apply", "meshplane:ApplyManifests", MESHPLANE_ARN + "manifests"
+    ),
+    extension(
+        "POST", f"{P}/manifests/delete", "meshplane:DeleteManifests", MESHPLANE_ARN + "manifests"
+    ),
+    extension(
+        "GET", f"{P}/objects/{{kind}}", "meshplane:ListObjects", MESHPLANE_ARN + "objects/{kind}"
+    ),
+    extension(
+        "GET",
+        f"{P}/objects/{{kind}}/{{name}}",
+        "meshplane:DescribeObject",
+        MESHPLANE_ARN + "objects/{kind}/{name}",
+    ),
+    extension(
+        "DELETE",
+        f"{P}/objects/{{kind}}/{{name}}",
+        "meshplane:DeleteObject",
+        MESHPLANE_ARN + "objects/{kind}/{name}",
+    ),
+    extension(
+        "POST",
+        f"{P}/namespaces/{{name}}/labels",
+        "meshplane:LabelNamespace",
+        MESHPLANE_ARN + "namespace/{name}",
+    ),
     # Service discovery: the App Mesh resources the endpoints belong to.
-    extension("PUT", f"{P}/meshes/{{mesh}}/virtualNodes/{{node}}/endpoints", "meshplane:RegisterEndpoints", APPMESH_ARN + "mesh/{mesh}/virtualNode/{node}"),
-    extension("GET", f"{P}/meshes/{{mesh}}/endpoints", "meshplane:ListEndpoints", APPMESH_ARN + "mesh/{mesh}"),
+    extension(
+        "PUT",
+        f"{P}/meshes/{{mesh}}/virtualNodes/{{node}}/endpoints",
+        "meshplane:RegisterEndpoints",
+        APPMESH_ARN + "mesh/{mesh}/virtualNode/{node}",
+    ),
+    extension(
+        "GET",
+        f"{P}/meshes/{{mesh}}/endpoints",
+        "meshplane:ListEndpoints",
+        APPMESH_ARN + "mesh/{mesh}",
+    ),
     extension("GET", f"{P}/proxies", "meshplane:ListProxies", MESHPLANE_ARN + "proxy/*"),
     # Principals: creating one hands out a key, so it is the administrator's alone by default.
-    extension("GET", f"{P}/credentials", "meshplane:ListCredentials", MESHPLANE_ARN + "principal/*"),
-    extension("POST", f"{P}/credentials/{{name}}", "meshplane:CreateCredentials", MESHPLANE_ARN + "principal/{name}"),
-    extension("DELETE", f"{P}/credentials/{{name}}", "meshplane:DeleteCredentials", MESHPLANE_ARN + "principal/{name}"),
+    extension(
+        "GET", f"{P}/credentials", "meshplane:ListCredentials", MESHPLANE_ARN + "principal/*"
+    ),
+    extension(
+        "POST",
+        f"{P}/credentials/{{name}}",
+        "meshplane:CreateCredentials",
+        MESHPLANE_ARN + "principal/{name}",
+    ),
+    extension(
+        "DELETE",
+        f"{P}/credentials/{{name}}",
+        "meshplane:DeleteCredentials",
+        MESHPLANE_ARN + "principal/{name}",
+    ),
     extension("*", "/{tail}", AUTHENTICATED, "-"),
-)  # fmt: skip
+)
 
 
 def _ordered_kinds(members: Mapping[str, Any]) -> list[kinds.Kind]:

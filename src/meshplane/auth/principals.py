@@ -53,7 +53,7 @@ class Principal:
     created_at: float
 
     def profile(self) -> str:
-        """This principal's section of an AWS shared-credentials file."""
+        """The principal's section of an AWS shared-credentials file."""
         return (
             f"[{self.name}]\n"
             f"aws_access_key_id = {self.access_key_id}\n"

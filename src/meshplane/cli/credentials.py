@@ -47,9 +47,7 @@ def _call(server: str, method: str, *args: Any) -> Any:
 @credentials.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="The principal's name (and profile name).")],
-    policy: Annotated[
-        Path, typer.Option("--policy", help="An IAM-style policy document (JSON).")
-    ],
+    policy: Annotated[Path, typer.Option("--policy", help="An IAM-style policy document (JSON).")],
     server: Server = DEFAULT_SERVER,
 ) -> None:
     """Create a principal with POLICY and print its shared-credentials profile section."""
@@ -61,6 +59,10 @@ def create(
     typer.echo(answer["profile"], nl=False)
 
 
+def _actions(value: str | list[str]) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
 @credentials.command("list")
 def list_(server: Server = DEFAULT_SERVER) -> None:
     """List principals: name, access key id and the actions their policy names."""
@@ -68,10 +70,7 @@ def list_(server: Server = DEFAULT_SERVER) -> None:
     for item in _call(server, "credentials"):
         statements = item["policy"]["Statement"]
         statements = statements if isinstance(statements, list) else [statements]
-        summary = "; ".join(
-            f"{s['Effect']} {','.join([s['Action']] if isinstance(s['Action'], str) else s['Action'])}"
-            for s in statements
-        )
+        summary = "; ".join(f"{s['Effect']} {_actions(s['Action'])}" for s in statements)
         typer.echo(f"{item['name']:<24} {item['accessKeyId']:<22} {summary}")
 
 

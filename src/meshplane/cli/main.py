@@ -11,8 +11,8 @@ from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
-from meshplane.cli import credentials as credentials_command
 from meshplane.cli import crds, manifests, proxystatus
+from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -71,7 +71,9 @@ def serve(
     ] = None,
     allow_origin: Annotated[
         list[str] | None,
-        typer.Option(help="A browser Origin whose requests are accepted (repeatable; none by default)."),
+        typer.Option(
+            help="A browser Origin whose requests are accepted (repeatable; none by default)."
+        ),
     ] = None,
     allow_host: Annotated[
         list[str] | None,

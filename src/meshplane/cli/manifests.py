@@ -65,7 +65,9 @@ def _call(
         if not isinstance(answer, dict):
             raise _Failed([f"error: the server answered {error.status} {error.phrase}"]) from error
         if "__type" in answer:  # App Mesh's rendering: the gate's refusals (403) and others
-            raise _Failed([f"Error from server ({answer['__type']}): {answer.get('message')}"]) from error
+            raise _Failed(
+                [f"Error from server ({answer['__type']}): {answer.get('message')}"]
+            ) from error
         reason = answer.get("reason", "")
         lines = answer.get("errors") or [str(answer)]
         if reason == "Invalid":
