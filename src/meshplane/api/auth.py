@@ -33,7 +33,7 @@ from meshplane.model import errors as appmesh_errors
 
 log = logging.getLogger(__name__)
 
-PRINCIPAL_KEY = "meshplane.principal"
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 """Where the middleware leaves the authenticated :class:`Principal` on the request."""
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

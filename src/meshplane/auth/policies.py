@@ -50,7 +50,7 @@ def _compiled(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     return re.compile("".join(parts), re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
-def matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """Whether ``value`` matches an IAM pattern with ``*`` and ``?`` (the whole value)."""
     return _compiled(pattern, ignore_case).fullmatch(value) is not None
 
@@ -65,8 +65,8 @@ class Statement:
 
     def covers(self, action: str, resource: str) -> bool:
         """Whether this statement applies to ``action`` on ``resource``."""
-        return any(matches(p, action, ignore_case=True) for p in self.actions) and any(
-            matches(p, resource) for p in self.resources
+        return any(wildcard_match(p, action, ignore_case=True) for p in self.actions) and any(
+            wildcard_match(p, resource) for p in self.resources
         )
 
 
