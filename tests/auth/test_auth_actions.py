@@ -88,3 +88,16 @@ def test_extension_rows_fill_their_templates_from_the_path() -> None:
         "GET", "/meshplane/v1/proxies"
     )
     assert actions.rule_for("GET", "/nowhere") is None
+
+
+def test_the_readme_documents_every_row() -> None:
+    """Every action and every meshplane route of the table is in the README's auth section."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Authentication and authorization", 1)[1].split("\n## ", 1)[0]
+    for rule in actions.RULES.values():
+        if rule.action.startswith("appmesh:"):
+            assert rule.action.removeprefix("appmesh:") in section, rule.action
+        else:
+            assert f"`{rule.method} {rule.path}`" in section, rule.path
+            if ":" in rule.action:
+                assert f"`{rule.action}`" in section, rule.action
