@@ -242,6 +242,8 @@ def test_only_the_administrator_manages_credentials(
         "AccessDeniedException",
         "AccessDeniedException",
     )
+    listed = _meshplane(server, "credentials", "list")
+    assert "escalated" not in listed.stdout
 
 
 def test_browser_requests_are_refused(server: MeshplaneServer) -> None:
