@@ -8,7 +8,7 @@ from meshplane import app, settings
 from meshplane.api import server
 from meshplane.auth import actions
 from meshplane.kit.clock import FakeClock
-from meshplane.model import apimodel
+from meshplane.model import apimodel, kinds
 
 PREFIX = "arn:aws:appmesh:us-west-2:123456789012:"
 
@@ -65,6 +65,12 @@ def test_resources_are_the_arns_the_operations_touch() -> None:
     )
     assert created == PREFIX + "mesh/demos/virtualGateway/gw/gatewayRoute/g"
     assert _resource("ListVirtualNodes", _target({"meshName": "demos"})) == PREFIX + "mesh/demos"
+
+
+def test_only_creates_parse_the_body_before_the_handler() -> None:
+    """The seven Create operations name their resource in the body; nothing else reads it."""
+    parsing = sorted(r.action for r in actions.RULES.values() if r.needs_body)
+    assert parsing == sorted(f"appmesh:Create{k.title}" for k in kinds.ALL)
 
 
 def test_mesh_owner_and_foreign_arns_cannot_move_a_request_out_of_the_account() -> None:

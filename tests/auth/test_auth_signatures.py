@@ -123,6 +123,12 @@ def test_unknown_keys_missing_headers_and_foreign_scopes_are_refused(
     assert message.startswith("Credential should be scoped to 20261201/us-west-2/appmesh/")
     undated = {k: v for k, v in headers.items() if k != "X-Amz-Date"}
     _refused(errors.InvalidSignatureException, lambda: _verify(undated, body))
+    for bad in ("20261301T093000Z", "2026-12-01T09:30:00Z"):
+        message = _refused(
+            errors.InvalidSignatureException,
+            lambda b=bad: _verify({**headers, "X-Amz-Date": b}, body),
+        )
+        assert message == f"X-Amz-Date {bad!r} is not of the form YYYYMMDDTHHMMSSZ"
     basic = {**headers, "Authorization": "Basic dXNlcjpwYXNz"}
     _refused(errors.InvalidSignatureException, lambda: _verify(basic, body))
 

@@ -56,6 +56,9 @@ class Rule:
     resource: str
     """The ARN template shown in the README table."""
     build: Callable[[Target], str]
+    needs_body: bool = False
+    """Whether the ARN names a body member (``CreateMesh``'s ``meshName``): only then is the
+    body parsed before the handler, so a 3 MB manifest is not parsed twice."""
 
     def resource_of(self, target: Target) -> str:
         """The resource ARN for one request on this route."""
@@ -169,7 +172,8 @@ def _appmesh_rule(name: str) -> Rule:
         prefix = APPMESH_ARN.format(region=target.region, account=target.account)
         return prefix + segments(lambda member: value(target, member))
 
-    return Rule(method, path, action, template, build)
+    body_named = any(wire.get("location") != "uri" for wire in wires.values())
+    return Rule(method, path, action, template, build, needs_body=body_named)
 
 
 def _tagged_resource(target: Target) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import re
@@ -35,6 +36,7 @@ SERVICE = "appmesh"
 MAX_SKEW = 300.0
 """Seconds a signature's date may differ from the server's clock (AWS allows 5 minutes)."""
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _FIELD = re.compile(r"\s*(Credential|SignedHeaders|Signature)=([^,\s]*)\s*")
 REQUIRED_SIGNED = ("host", "x-amz-date")
 
@@ -91,12 +93,18 @@ def _signed_at(value: str | None, now: float) -> str:
     """``X-Amz-Date`` checked against the clock; the value itself for the string to sign."""
     if value is None:
         raise errors.InvalidSignatureException("The request must carry a signed X-Amz-Date header")
+    # Parsed by hand: time.strptime costs a third of a verification.
+    parts = _DATE.fullmatch(value)
     try:
-        signed = calendar.timegm(time.strptime(value, _AMZ_DATE))
+        if parts is None:
+            raise ValueError(value)
+        year, month, day, hour, minute, second = (int(p) for p in parts.groups())
+        datetime.datetime(year, month, day, hour, minute, second)  # refuses month 13, hour 25
     except ValueError as exc:
         raise errors.InvalidSignatureException(
             f"X-Amz-Date {value!r} is not of the form YYYYMMDDTHHMMSSZ"
         ) from exc
+    signed = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
     if abs(signed - now) > MAX_SKEW:
         server = time.strftime(_AMZ_DATE, time.gmtime(now))
         raise errors.InvalidSignatureException(
