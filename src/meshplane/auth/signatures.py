@@ -141,7 +141,8 @@ def verify(
     if secret is None:
         raise errors.UnrecognizedClientException(
             "The security token included in the request is invalid: access key "
-            f"{authorization.access_key_id} is not known to this control plane"
+            f"{authorization.access_key_id} is not known to this control plane (its "
+            "administrator's profile is `meshplane` in the credentials file of its data dir)"
         )
     amz_date = _signed_at(_one(received, "x-amz-date"), now)
     expected_scope = (amz_date[:8], region, SERVICE, "aws4_request")
