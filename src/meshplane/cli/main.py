@@ -124,7 +124,9 @@ def serve(
         else:
             state = "created" if plane.principals.created else "kept"
             credentials = plane.principals.credentials_path.resolve()
-            console.print(f"  auth:  SigV4; administrator profile {state} in {credentials}")
+            console.print(
+                f"  auth:  SigV4; administrator profile {state} in {credentials}", soft_wrap=True
+            )
             console.print(
                 f"  use:   export AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE=meshplane",
                 soft_wrap=True,
