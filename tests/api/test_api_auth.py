@@ -314,3 +314,21 @@ def test_auth_none_serves_loopback_only(start_server: Any, tmp_path: Path) -> No
     assert done.stderr == (
         "error: --auth none is for loopback only; refusing to serve 0.0.0.0 unauthenticated\n"
     )
+
+
+def test_create_is_authorized_on_the_name_in_its_body(
+    server: MeshplaneServer, rejected: Rejection, tmp_path: Path
+) -> None:
+    """Allowed CreateMesh on mesh/team-*: team-a is created, other-a is AccessDenied."""
+    _, creator, _ = _principal(
+        server,
+        tmp_path,
+        {"Effect": "Allow", "Action": "appmesh:CreateMesh", "Resource": f"{ARN}:mesh/team-*"},
+    )
+    assert creator.create_mesh(meshName="team-a")["mesh"]["metadata"]["arn"] == f"{ARN}:mesh/team-a"
+    rejected(
+        lambda: creator.create_mesh(meshName="other-a"),
+        "AccessDeniedException",
+        403,
+        f"appmesh:CreateMesh on resource: {ARN}:mesh/other-a (no statement allows it)",
+    )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,8 +29,6 @@ from meshplane.api import rendering
 from meshplane.auth import actions, errors, policies, signatures
 from meshplane.auth.principals import Principal, Principals
 from meshplane.model import errors as appmesh_errors
-
-log = logging.getLogger(__name__)
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 """Where the middleware leaves the authenticated :class:`Principal` on the request."""
@@ -130,12 +127,9 @@ async def _authorize(gate: Gate, principal: Principal, request: web.Request) -> 
         )
     if rule.action == actions.AUTHENTICATED:
         return
+    body = await _json_body(request) if rule.needs_body else {}
     target = actions.Target(
-        gate.region,
-        gate.account,
-        dict(request.match_info),
-        request.query,
-        await _json_body(request),
+        gate.region, gate.account, dict(request.match_info), request.query, body
     )
     resource = rule.resource_of(target)
     decision = principal.policy.decide(rule.action, resource)
@@ -155,10 +149,7 @@ def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
     ) -> web.StreamResponse:
         try:
             _check_browser(gate, request)
-            route = request.match_info.route
-            rule = actions.rule_for(
-                route.method, route.resource.canonical if route.resource else ""
-            )
+            rule = _rule(request)
             if gate.principals is not None and (rule is None or rule.action != actions.OPEN):
                 principal = await _authenticate(gate, gate.principals, request)
                 await _authorize(gate, principal, request)
