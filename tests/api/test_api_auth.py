@@ -332,3 +332,20 @@ def test_create_is_authorized_on_the_name_in_its_body(
         403,
         f"appmesh:CreateMesh on resource: {ARN}:mesh/other-a (no statement allows it)",
     )
+
+
+def test_principals_and_the_admin_key_survive_a_restart(start_server: Any, tmp_path: Path) -> None:
+    """After a restart the same admin key and a created principal's key still work."""
+    data_dir = tmp_path / "kept"
+    first = start_server(data_dir=data_dir)
+    written = first.credentials_file.read_text()
+    _, reader, keys = _principal(
+        first, tmp_path, {"Effect": "Allow", "Action": "appmesh:List*", "Resource": "*"}
+    )
+    assert reader.list_meshes()["meshes"] == []
+    assert first.stop() == 0
+    second = start_server(data_dir=data_dir)
+    assert second.credentials_file.read_text() == written
+    assert make_client(second.url, keys=keys).list_meshes()["meshes"] == []
+    assert make_client(second.url).create_mesh(meshName="after")["mesh"]["meshName"] == "after"
+    assert "administrator profile kept in" in second.log_path.read_text()
