@@ -10,7 +10,7 @@ SigV4 verification on (the default) and one run with ``--auth none``, both in th
 and the in-process cost of one verification (botocore's canonical request, HMAC chain,
 policy decision) per request.
 
-Run: ``python -m bench.api_latency``.
+Run: ``python -m bench.api_latency`` (``--auth``: only the authentication comparison).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import io
 import itertools
 import pstats
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -332,4 +333,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--auth"]:  # only the with/without-authentication comparison
+        _auth_cost()
+    else:
+        main()
