@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+AUTH_MODES = ("sigv4", "none")
+"""``--auth``: SigV4 with policies (the default), or nothing at all (loopback only)."""
 DEFAULT_CLIENT_TOKEN_TTL = 86400
 """24 h: how long a clientToken is remembered unless configured otherwise."""
 
@@ -81,6 +83,22 @@ class Settings:
         "Seconds a clientToken is remembered: a retry inside the window replays the first "
         "result; after it the token is forgotten (App Mesh's tokens are short-lived too)",
     )
+    auth: str = _setting(
+        "sigv4",
+        "MESHPLANE_AUTH",
+        "sigv4: every API request must be SigV4-signed by a known principal; none: no "
+        "authentication (throwaway use, loopback only)",
+    )
+    allow_origins: tuple[str, ...] = _setting(
+        (),
+        "MESHPLANE_ALLOW_ORIGINS",
+        "Comma-separated browser origins whose requests are accepted (none by default)",
+    )
+    allow_hosts: tuple[str, ...] = _setting(
+        (),
+        "MESHPLANE_ALLOW_HOSTS",
+        "Comma-separated Host names accepted besides the addresses the server is bound to",
+    )
     quotas: Quotas = dataclasses.field(default_factory=Quotas)
 
 
@@ -91,6 +109,8 @@ def _coerce(value: str, like: Any) -> Any:
         return int(value)
     if isinstance(like, Path):
         return Path(value)
+    if isinstance(like, tuple):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
 
 
