@@ -223,18 +223,18 @@ class Up:
         self.seen |= found
         return {pid: _comm(pid) for pid in found}
 
-    def sidecar_admin(self, node_id: str) -> int:
-        """The admin port of the running Envoy whose node id is ``node_id`` (from its argv)."""
-        ports = []
+    def sidecar_admin(self, node_id: str) -> Path:
+        """The admin socket of the running Envoy whose node id is ``node_id`` (from its bootstrap)."""
+        sockets = []
         for pid, name in self.processes().items():
             if name != "envoy":
                 continue
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-            config = json.loads(argv[argv.index("--config-yaml") + 1])
+            config = json.loads(Path(argv[argv.index("--config-path") + 1]).read_text())
             if config["node"]["id"] == node_id:
-                ports.append(int(config["admin"]["address"]["socket_address"]["port_value"]))
-        assert len(ports) == 1, f"{len(ports)} sidecars of {node_id}"
-        return ports[0]
+                sockets.append(Path(config["admin"]["address"]["pipe"]["path"]))
+        assert len(sockets) == 1, f"{len(sockets)} sidecars of {node_id}"
+        return sockets[0]
 
     def stop(self) -> int:
         """SIGTERM ``up`` (it stops its workloads and sidecars) and wait; returns the exit code."""

@@ -208,6 +208,9 @@ async def _frontend_sidecar(
         "127.0.0.1",
         0,
         {"meshplane": {"replica": "frontend-0", "egress": egress}},
+        credential=plane.services.credentials.issue(node_id, "frontend-0").token
+        if plane.services.credentials is not None
+        else None,
     )
     argv = envoy.command(config, admin_address_path=tmp_path / "admin")
     proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
