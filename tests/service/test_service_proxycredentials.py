@@ -26,8 +26,9 @@ def test_a_token_names_its_node_and_replica_until_it_expires(tmp_path: Path) -> 
     assert issued.claims == Claims(NODE, "blue-0", 1_700_000_060.0)
     assert credentials.verify(issued.token) == issued.claims
     clock.advance(60)
-    with pytest.raises(InvalidCredential, match="^the credential has expired; ask for a new one$"):
+    with pytest.raises(InvalidCredential) as expired:
         credentials.verify(issued.token)
+    assert str(expired.value) == "the credential has expired; ask for a new one"
 
 
 def test_a_changed_claim_or_another_key_breaks_the_signature(tmp_path: Path) -> None:
