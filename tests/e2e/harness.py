@@ -224,7 +224,7 @@ class Up:
         return {pid: _comm(pid) for pid in found}
 
     def sidecar_admin(self, node_id: str) -> Path:
-        """The admin socket of the running Envoy of node id ``node_id`` (read from its bootstrap)."""
+        """The admin socket of the running Envoy of node id ``node_id`` (from its bootstrap)."""
         sockets = []
         for pid, name in self.processes().items():
             if name != "envoy":
