@@ -110,9 +110,10 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 30.0) -> int:
 class Serve:
     """``meshplane serve`` on fixed ports and a data dir, restartable in place."""
 
-    def __init__(self, workdir: Path) -> None:
-        """Pick the ports now so a restart binds the same ones."""
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        """Pick the ports now so a restart binds the same ones; ``env`` adds variables."""
         self.workdir = workdir
+        self.env = {**os.environ, **(env or {})}
         self.data_dir = workdir / "data"
         self.api_port, self.xds_port = free_port(), free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -146,6 +147,7 @@ class Serve:
                 ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
             )
         poll(self._healthy, STARTUP, f"meshplane serve on {self.url}")
         return self
