@@ -120,6 +120,10 @@ class Discovery:
             self._leases.pop(registration, None)
         return parsed
 
+    def lease(self, mesh: str, virtual_node: str, source: str) -> Lease | None:
+        """The current lease of one registration (None: unleased or not registered)."""
+        return self._leases.get((mesh, virtual_node, source))
+
     def _check(self, record: Any, key: ResourceKey, parsed: Sequence[Endpoint]) -> None:
         """NotFound without the virtual node; BadRequest for an endpoint of no listener."""
         if record is None:
