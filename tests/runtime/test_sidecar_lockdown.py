@@ -76,8 +76,10 @@ def test_a_sidecar_shows_its_credential_keeps_admin_private_and_renews_its_lease
                 )
                 replica = supervisor.replicas[0]
                 status = plane.ads.status.node(KEY)
-                assert status is not None and status.connected
-                assert replica.files is not None and replica.credential is not None
+                assert status is not None
+                assert status.connected
+                assert replica.files is not None
+                assert replica.credential is not None
                 admin = replica.files.admin
                 assert stat.S_ISSOCK(admin.stat().st_mode)
                 assert (_mode(admin), _mode(replica.files.bootstrap), _mode(private)) == (
@@ -86,7 +88,8 @@ def test_a_sidecar_shows_its_credential_keeps_admin_private_and_renews_its_lease
                     0o700,
                 )
                 assert replica.health.ready is True
-                assert replica.sidecar is not None and replica.sidecar.pid is not None
+                assert replica.sidecar is not None
+                assert replica.sidecar.pid is not None
                 argv = Path(f"/proc/{replica.sidecar.pid}/cmdline").read_bytes().split(b"\0")
                 assert (
                     argv[argv.index(b"--config-path") + 1] == str(replica.files.bootstrap).encode()
