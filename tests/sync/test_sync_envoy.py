@@ -270,7 +270,7 @@ def test_an_attacker_stream_cannot_rewire_a_running_sidecar(
                 )
                 stolen = credentials.issue(node_id, "frontend-0")
                 outcomes = [
-                    (await attack(plane, token))[1] for token in (None, backend.token, stolen.token)
+                    await attack(plane, token) for token in (None, backend.token, stolen.token)
                 ]
                 assert outcomes == ["UNAUTHENTICATED", "PERMISSION_DENIED", "PERMISSION_DENIED"]
                 assert await asyncio.to_thread(_count, egress, 20) == {"1.0": 20}
