@@ -21,12 +21,14 @@ from meshplane.auth import hosts
 from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.service import proxycredentials
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import AUTH_MODES, Settings
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
+from meshplane.sync.admission import TokenAdmission
 from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
@@ -84,6 +86,12 @@ def build(
     principals = Principals(settings.data_dir, clock) if settings.auth == "sigv4" else None
     store = SqliteStore(settings.data_dir, clock)
     account = Account(settings.region, settings.account_id)
+    credentials = proxycredentials.ProxyCredentials(
+        proxycredentials.load_key(settings.data_dir),
+        clock,
+        settings.proxy_credential_ttl,
+        required=settings.xds_auth,
+    )
     services = operations.Services(
         resources=MeshService(
             store,
@@ -94,11 +102,18 @@ def build(
             client_token_ttl=settings.client_token_ttl,
         ),
         tagging=Tagging(store, account),
-        discovery=Discovery(store, settings.account_id),
+        discovery=Discovery(store, settings.account_id, clock, settings.endpoint_lease_ttl),
+        credentials=credentials,
     )
     cache = SnapshotCache()
     board = StatusBoard(clock)
-    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
+    ads = AdsServer(
+        cache,
+        callbacks=board,
+        ack_timeout=settings.xds_ack_timeout_s,
+        # Checked even with xds_auth off when a token is shown; required only with it on.
+        authenticator=TokenAdmission(credentials, board),
+    )
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
     return ControlPlane(
         settings,
@@ -126,6 +141,8 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(plane.ads.stop, 0)
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
+        expiring = asyncio.create_task(_expire_leases(plane), name="meshplane-leases")
+        stack.push_async_callback(_cancelled, expiring)
         runner = web.AppRunner(
             server.build_app(plane.services, plane.front_door, plane.views, plane.gate()),
             access_log=None,
@@ -136,6 +153,16 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
+
+
+async def _expire_leases(plane: ControlPlane) -> None:
+    """Withdraw unrenewed endpoint registrations, checking a few times per lease."""
+    discovery = plane.services.discovery
+    interval = min(1.0, max(0.1, discovery.lease_ttl / 5))
+    while True:
+        # A single pass is one short write per expired lease; it stays on the loop.
+        discovery.expire()
+        await asyncio.sleep(interval)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

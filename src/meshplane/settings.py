@@ -99,6 +99,22 @@ class Settings:
         "MESHPLANE_ALLOW_HOSTS",
         "Comma-separated Host names accepted besides the addresses the server is bound to",
     )
+    xds_auth: bool = _setting(
+        True,
+        "MESHPLANE_XDS_AUTH",
+        "Require every ADS stream and endpoint registration to carry the proxy credential the "
+        "control plane issued for its (node, replica); off only for throwaway dev use",
+    )
+    proxy_credential_ttl: int = _setting(
+        7 * 86400,
+        "MESHPLANE_PROXY_CREDENTIAL_TTL",
+        "Seconds a proxy credential stays valid (a sidecar shows it again on every reconnect)",
+    )
+    endpoint_lease_ttl: int = _setting(
+        15,
+        "MESHPLANE_ENDPOINT_LEASE_TTL",
+        "Seconds a registered endpoint lives unless its runtime renews it (every third of this)",
+    )
     quotas: Quotas = dataclasses.field(default_factory=Quotas)
 
 

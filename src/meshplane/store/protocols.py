@@ -78,6 +78,10 @@ class ReadTransaction(Protocol):
         """The registered endpoints of one virtual node, sorted."""
         ...
 
+    def registrations(self) -> dict[tuple[str, str, str], tuple[Endpoint, ...]]:
+        """Every registration: (mesh, virtual node, source) → its endpoints, sorted."""
+        ...
+
     def revision(self) -> int:
         """The newest revision visible to this transaction."""
         ...

@@ -277,6 +277,18 @@ class Transaction:
         )
         return tuple(sorted({Endpoint(*row) for row in rows}))
 
+    def registrations(self) -> dict[tuple[str, str, str], tuple[Endpoint, ...]]:
+        """Every registration: (mesh, virtual node, source) → its endpoints, sorted."""
+        found: dict[tuple[str, str, str], set[Endpoint]] = {}
+        rows = self._conn.execute(
+            "SELECT mesh, virtual_node, source, listener_port, address, port FROM endpoints"
+        )
+        for mesh, node, source, listener_port, address, port in rows:
+            found.setdefault((mesh, node, source), set()).add(
+                Endpoint(listener_port, address, port)
+            )
+        return {key: tuple(sorted(eps)) for key, eps in sorted(found.items())}
+
     # -- feed --------------------------------------------------------------------------------
 
     def _change(self, key: ResourceKey, op: str) -> None:

@@ -17,7 +17,13 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
-from meshplane.xds.roles import SnapshotSource, StreamCallbacks
+from meshplane.xds.roles import (
+    PermissionDenied,
+    SnapshotSource,
+    StreamAuthenticator,
+    StreamCallbacks,
+    StreamRefused,
+)
 from meshplane.xds.status import StatusBoard
 from meshplane.xds.stream import AdsStream
 
@@ -40,13 +46,16 @@ class AdsServer:
         logger: logging.Logger | None = None,
         ack_timeout: float = 10.0,
         timer: Timer | None = None,
+        authenticator: StreamAuthenticator | None = None,
     ) -> None:
         """Serve ``cache``, reporting every stream's events to ``callbacks``.
 
         Without ``callbacks`` a :class:`StatusBoard` on ``clock`` records them (``status``).
         ``ack_timeout`` bounds each make-before-break wait (seconds on ``timer``, the event
-        loop's clock by default).
+        loop's clock by default). ``authenticator`` admits streams (none: every stream);
+        a refused one ends with UNAUTHENTICATED or PERMISSION_DENIED before any response.
         """
+        self._authenticator = authenticator
         self.cache = cache
         self._log = logger or logging.getLogger(__name__)
         self._callbacks: StreamCallbacks = callbacks or StatusBoard(clock, self._log)
@@ -116,9 +125,30 @@ class AdsServer:
             ack_timeout=self._ack_timeout,
             logger=self._log,
             timer=self._timer,
+            authenticator=self._authenticator,
+            metadata=_metadata(context),
         )
         self._streams.add(stream)
         try:
             await stream.run()
+        except StreamRefused as refused:
+            code = (
+                grpc.StatusCode.PERMISSION_DENIED
+                if isinstance(refused, PermissionDenied)
+                else grpc.StatusCode.UNAUTHENTICATED
+            )
+            self._log.warning("xds: refused a stream (%s): %s", code.name, refused)
+            await context.abort(code, str(refused))
         finally:
             self._streams.discard(stream)
+
+
+def _metadata(
+    context: grpc.aio.ServicerContext[discovery_pb2.DiscoveryRequest, bytes],
+) -> dict[str, str]:
+    """The stream's text metadata with lower-case keys (binary ``-bin`` entries are skipped)."""
+    found: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            found[key.lower()] = value
+    return found

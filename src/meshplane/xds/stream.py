@@ -41,7 +41,7 @@ import collections
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
@@ -49,7 +49,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from meshplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_URLS, WILDCARD_TYPES
 from meshplane.kit.timers import Cancel, LoopTimer, Timer
 from meshplane.xds import wire
-from meshplane.xds.roles import SnapshotSource, StreamCallbacks
+from meshplane.xds.roles import SnapshotSource, StreamAuthenticator, StreamCallbacks
 from meshplane.xds.snapshot import Resource, Snapshot, version_of
 
 Writer = Callable[[bytes], Awaitable[None]]
@@ -104,11 +104,17 @@ class AdsStream:
         ack_timeout: float,
         logger: logging.Logger,
         timer: Timer | None = None,
+        authenticator: StreamAuthenticator | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Serve ``requests`` from ``cache``, reporting to ``board``.
 
         ``timer`` runs the make-before-break deadlines (the event loop's by default).
+        ``authenticator`` (none: admit everyone) judges the first request's node and the
+        stream's gRPC ``metadata``; its refusal ends :meth:`run` with the StreamRefused.
         """
+        self._authenticator = authenticator
+        self._metadata = dict(metadata or {})
         self._cache = cache
         self._board = board
         self._timer: Timer = timer or LoopTimer()
@@ -168,6 +174,10 @@ class AdsStream:
     def _start(self, node: base_pb2.Node) -> str:
         # With set_node_on_first_message_only the node is in the first message only.
         key = self._cache.node_hash(node)
+        if self._authenticator is not None:
+            # Before the key is recorded, watched or answered: a refused stream leaves no
+            # trace on the board and receives nothing.
+            self._authenticator.admit(key, node, self._metadata)
         self._key = key
         self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
         self._board.record_connected(key, node)
