@@ -23,6 +23,7 @@ from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
+from meshplane.store import locking
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.proxyviews import ProxyViews
@@ -126,11 +127,17 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
 
 
 async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
-    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    """Run until SIGTERM or SIGINT, then stop cleanly.
+
+    The data dir's lock is taken first, before the store is even opened: a second
+    process on the same data dir raises :class:`~meshplane.store.locking.DataDirLocked`
+    and touches nothing, while the first keeps serving.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(build(settings)) as plane:
-        on_ready(plane)
-        await stop.wait()
+    with locking.acquire(settings.data_dir):
+        async with running(build(settings)) as plane:
+            on_ready(plane)
+            await stop.wait()

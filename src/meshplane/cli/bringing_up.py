@@ -10,12 +10,14 @@ with their Envoy sidecars until Ctrl-C or SIGTERM — and leave no process behin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
+from rich import markup
 from rich.console import Console
 from rich.live import Live
 
@@ -29,15 +31,20 @@ from meshplane.runtime import (
     workloads,
 )
 from meshplane.runtime.ports import LOOPBACK, PortAllocator
+from meshplane.store import locking, refusals
 
 _STARTUP_SECONDS = 30.0
 
 
-def _serve_spec(api_port: int, xds_port: int, data_dir: Path) -> processes.ProcessSpec:
+def _serve_spec(
+    api_port: int, xds_port: int, data_dir: Path, lock: locking.DataDirLock
+) -> processes.ProcessSpec:
+    """``meshplane serve`` as a child that inherits ``up``'s lock on the data dir."""
     argv = [sys.executable, "-m", "meshplane.cli.main", "serve"]
     argv += ["--api-port", str(api_port), "--xds-port", str(xds_port)]
     argv += ["--data-dir", str(data_dir), "--host", LOOPBACK]
-    return processes.ProcessSpec("control-plane", argv, dict(os.environ))
+    env = {**os.environ, locking.INHERITED_ENV: str(lock.fd)}
+    return processes.ProcessSpec("control-plane", argv, env, pass_fds=(lock.fd,))
 
 
 async def _node_source(
@@ -86,9 +93,17 @@ async def _run(
 
     plane: processes.ManagedProcess | None = None
     plane_task: asyncio.Task[None] | None = None
+    lock_held = contextlib.ExitStack()
     if server is None:
+        # `up` holds the data dir's lock for its whole life (its control plane may restart).
+        try:
+            lock = locking.acquire(data_dir)
+        except refusals.DataDirLocked as error:
+            console.print(f"[red]error:[/] {markup.escape(str(error))}", soft_wrap=True)
+            return 1
+        lock_held.callback(lock.release)
         plane = processes.ManagedProcess(
-            _serve_spec(api_port, xds_port, data_dir), sink, processes.Backoff(1.0, 10.0)
+            _serve_spec(api_port, xds_port, data_dir, lock), sink, processes.Backoff(1.0, 10.0)
         )
         plane_task = asyncio.create_task(plane.run())
         server = f"http://{LOOPBACK}:{api_port}"
@@ -135,6 +150,7 @@ async def _run(
         if plane is not None and plane_task is not None:
             await plane.stop(10.0)
             await plane_task
+        lock_held.close()
 
 
 def run(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import markup
 from rich.console import Console
 
 from meshplane import __version__, settings
@@ -65,6 +66,7 @@ def serve(
     # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
     # `serve` pays them, so client commands such as `apply` start fast.
     from meshplane import app  # noqa: PLC0415
+    from meshplane.store import refusals  # noqa: PLC0415
 
     config = settings.load(
         data_dir=data_dir,
@@ -90,6 +92,9 @@ def serve(
         asyncio.run(app.serve(config, ready))
     except OSError as error:  # a taken port, an unwritable data dir: one line, no traceback
         console.print(f"[red]error:[/] {error.strerror or error}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except refusals.StoreRefused as error:  # a locked data dir, a damaged or newer store
+        console.print(f"[red]error:[/] {markup.escape(str(error))}", soft_wrap=True)
         raise typer.Exit(1) from None
     console.print("meshplane stopped")
 
