@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ from meshplane.kit.clock import Clock
 from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
-from meshplane.store import objects, schema
+from meshplane.store import integrity, objects, schema
 from meshplane.store.records import Change, Event, Record, Tag
 from meshplane.store.waking import Waker
 
@@ -327,6 +328,17 @@ class Transaction:
         objects.record_event(self._conn, identity, event_type, reason, message, at)
 
 
+def _private(path: Path) -> None:
+    """Make the store readable by its owner only (0600): it holds every mesh's config.
+
+    SQLite gives new ``-wal`` and ``-shm`` files the main file's mode; existing ones
+    (from an older meshplane) are set too.
+    """
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(file, 0o600)
+
+
 def _revision(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT coalesce(max(revision), 0) FROM changes").fetchone()
     return int(row[0])
@@ -379,16 +391,27 @@ class SqliteStore:
         ``waker`` is told each committed revision (a fresh one by default; tests pass
         one that records the calls).
         """
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
         self._clock = clock
+        # An existing file must be a sound store; only a missing one is created (integrity).
+        integrity.check_file(self.path)
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: the WAL is fsynced at every commit, so an acknowledged write survives kill -9
-        # and power loss, not only a crash of this process.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self.schema_version = schema.migrate(self._conn)
+        _private(self.path)
+        try:
+            integrity.quick_check(self._conn, self.path)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: the WAL is fsynced at every commit, so an acknowledged write survives
+            # kill -9 and power loss, not only a crash of this process.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self.schema_version = schema.migrate(self._conn)
+        except sqlite3.DatabaseError as error:
+            self._conn.close()
+            raise integrity.damaged(self.path, error) from error
+        except BaseException:
+            self._conn.close()
+            raise
         self._lock = threading.RLock()
         self._waker = waker or Waker()
         if revision := _revision(self._conn):
