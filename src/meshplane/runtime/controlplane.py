@@ -83,6 +83,13 @@ class ControlPlaneClient:
                 raise ControlPlaneError(f"the control plane at {self.base_url} is not healthy")
             await asyncio.sleep(0.1)
 
+    async def revision(self) -> int | None:
+        """The control plane's store revision now, or None if it does not answer."""
+        try:
+            return (await self._client.health()).revision
+        except (OSError, client.ControlPlaneError):
+            return None
+
     async def register_endpoints(
         self,
         mesh: str,
