@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from meshplane.store.refusals import DataDirLocked
+from meshplane.store.refusals import DataDirLocked, StoreUnwritable
 
 LOCK_FILE = "lock"
 INHERITED_ENV = "MESHPLANE_DATA_DIR_LOCK_FD"
@@ -72,12 +72,17 @@ def acquire(data_dir: Path, environ: dict[str, str] | None = None) -> DataDirLoc
     :data:`INHERITED_ENV` is used when it is this data dir's lock file.
     """
     env = os.environ if environ is None else environ
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = data_dir / LOCK_FILE
-    inherited = _inherited(path, env.get(INHERITED_ENV, ""))
-    if inherited is not None:
-        return DataDirLock(path, inherited)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        inherited = _inherited(path, env.get(INHERITED_ENV, ""))
+        if inherited is not None:
+            return DataDirLock(path, inherited)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise StoreUnwritable(
+            f"the data dir cannot be written: {path} ({error.strerror or error})"
+        ) from error
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -7,6 +7,7 @@ the CLI as one line (never a traceback)::
     StoreRefused           (RuntimeError)
     ├── DataDirLocked      another process serves this data dir
     ├── StoreDamaged       empty, truncated, not a store, or fails the quick check
+    ├── StoreUnwritable    its file system is read-only or full, or the file cannot be opened
     └── StoreTooNew        written by a newer meshplane (a higher schema version)
 """
 
@@ -23,6 +24,10 @@ class DataDirLocked(StoreRefused):
 
 class StoreDamaged(StoreRefused):
     """The store file exists but is not a sound meshplane store."""
+
+
+class StoreUnwritable(StoreRefused):
+    """The store's file system refuses it: read-only, full, or the file cannot be opened."""
 
 
 class StoreTooNew(StoreRefused):

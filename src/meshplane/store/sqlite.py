@@ -26,7 +26,7 @@ from meshplane.kit.clock import Clock
 from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
-from meshplane.store import integrity, objects, schema
+from meshplane.store import integrity, objects, refusals, schema, storage
 from meshplane.store.records import Change, Event, Record, Tag
 from meshplane.store.waking import Waker
 
@@ -385,20 +385,31 @@ class SqliteFeed:
 class SqliteStore:
     """The embedded store: one SQLite file in the data dir (a :class:`~.protocols.Store`)."""
 
-    def __init__(self, data_dir: Path, clock: Clock, waker: Waker | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        clock: Clock,
+        waker: Waker | None = None,
+        *,
+        max_pages: int | None = None,
+    ) -> None:
         """Open (creating and migrating as needed) ``<data_dir>/meshplane.db``.
 
         ``waker`` is told each committed revision (a fresh one by default; tests pass
-        one that records the calls).
+        one that records the calls). ``max_pages`` caps the file's size in pages
+        (SQLite's ``max_page_count``): past it a write fails as on a full disk.
         """
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
         self._clock = clock
         # An existing file must be a sound store; only a missing one is created (integrity).
         integrity.check_file(self.path)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        _private(self.path)
         try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise refusals.StoreUnwritable(storage.describe(error, self.path)) from error
+        try:
+            _private(self.path)
             integrity.quick_check(self._conn, self.path)
             self._conn.execute("PRAGMA journal_mode=WAL")
             # FULL: the WAL is fsynced at every commit, so an acknowledged write survives
@@ -406,8 +417,12 @@ class SqliteStore:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.schema_version = schema.migrate(self._conn)
+            if max_pages is not None:
+                self._conn.execute(f"PRAGMA max_page_count = {int(max_pages)}")
         except sqlite3.DatabaseError as error:
             self._conn.close()
+            if storage.is_disk_fault(error):  # read-only, full, unopenable: not damage
+                raise refusals.StoreUnwritable(storage.describe(error, self.path)) from error
             raise integrity.damaged(self.path, error) from error
         except BaseException:
             self._conn.close()
@@ -420,19 +435,38 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
-        """One atomic unit: committed when the block ends, rolled back if it raises."""
+        """One atomic unit: committed when the block ends, rolled back if it raises.
+
+        A full disk, a read-only or unwritable file become
+        :class:`~meshplane.model.errors.ServiceUnavailableException` naming the cause:
+        the transaction is rolled back (nothing of it was written, every earlier
+        commit stands) and the server keeps serving reads.
+        """
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            tx = Transaction(self._conn, self._clock)
             try:
-                yield tx
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                tx = Transaction(self._conn, self._clock)
+                try:
+                    yield tx
+                except BaseException:
+                    self._rollback()
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._rollback()
+                unavailable = storage.unavailable(error, self.path)
+                if unavailable is None:
+                    raise
+                raise unavailable from error
         if tx.changes:
             # After COMMIT, outside the lock: a woken consumer reads durable rows at once.
             self._waker.notify(tx.changes[-1].revision)
+
+    def _rollback(self) -> None:
+        """End a failed transaction (a failed COMMIT may leave it open)."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     def read(self) -> contextlib.AbstractContextManager[Transaction]:
         """A transaction used only for reading (a consistent view)."""
