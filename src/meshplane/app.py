@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +20,7 @@ from aiohttp import web
 from meshplane.api import operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.model import errors
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
@@ -31,6 +33,8 @@ from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
 from meshplane.xds.status import StatusBoard
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -47,6 +51,8 @@ class ControlPlane:
     sync: Sync
     views: ProxyViews
     """The per-proxy read model that ``/meshplane/v1/proxies`` serves."""
+    maintain: Callable[[], Any] = lambda: None
+    """One store maintenance pass (compaction, pruning, vacuum); blocking, run in a thread."""
     api_port: int = 0
     xds_port: int = 0
 
@@ -60,6 +66,14 @@ def build(
 ) -> ControlPlane:
     """Open the store and wire the services (nothing listens yet)."""
     store = SqliteStore(settings.data_dir, clock)
+
+    def maintain() -> Any:
+        return store.maintain(
+            keep_revisions=settings.feed_keep_revisions,
+            max_tokens=settings.max_client_tokens,
+            tokens_older_than=clock() - settings.client_token_ttl,
+        )
+
     account = Account(settings.region, settings.account_id)
     services = operations.Services(
         resources=MeshService(
@@ -86,6 +100,7 @@ def build(
         cache,
         sync,
         ProxyViews(sync, cache, board, store.revision),
+        maintain,
     )
 
 
@@ -101,6 +116,9 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(plane.ads.stop, 0)
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
+        if settings.store_maintenance_s > 0:
+            upkeep = asyncio.create_task(_maintaining(plane), name="meshplane-store-upkeep")
+            stack.push_async_callback(_cancelled, upkeep)
         runner = web.AppRunner(
             server.build_app(plane.services, plane.front_door, plane.views), access_log=None
         )
@@ -110,6 +128,18 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
+
+
+async def _maintaining(plane: ControlPlane) -> None:
+    """Run a store maintenance pass every ``store_maintenance_s`` seconds, off the loop."""
+    while True:
+        await asyncio.sleep(plane.settings.store_maintenance_s)
+        try:
+            done = await asyncio.to_thread(plane.maintain)
+        except errors.AppMeshError as error:  # a full disk: say so, try again next time
+            log.warning("store maintenance: %s", error.message)
+        else:
+            log.info("store maintenance: %s", done)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

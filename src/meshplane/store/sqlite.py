@@ -14,6 +14,7 @@ this module.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -27,10 +28,15 @@ from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store import integrity, objects, refusals, schema, storage
+from meshplane.store.protocols import FeedCompacted
 from meshplane.store.records import Change, Event, Record, Tag
 from meshplane.store.waking import Waker
 
 DB_FILE = "meshplane.db"
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
+"""The WAL is truncated back to this size after a checkpoint."""
+VACUUM_PAGES = 2000
+"""Free pages returned to the file system per maintenance pass (8 MiB at 4 KiB pages)."""
 
 _RESOURCE_COLUMNS = (
     "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
@@ -344,8 +350,23 @@ def _revision(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+def _floor(conn: sqlite3.Connection) -> int:
+    """The newest revision whose change row was compacted away (0: none was)."""
+    row = conn.execute("SELECT min(revision) FROM changes").fetchone()
+    return 0 if row[0] is None else int(row[0]) - 1
+
+
 def _tags_json(tags: Sequence[Tag]) -> str:
     return json.dumps([{"key": t.key, "value": t.value} for t in tags])
+
+
+@dataclasses.dataclass(frozen=True)
+class Upkeep:
+    """What one maintenance pass removed, and the feed's floor after it."""
+
+    changes: int
+    tokens: int
+    floor: int
 
 
 class SqliteFeed:
@@ -363,8 +384,11 @@ class SqliteFeed:
         self._waker = waker
 
     def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
-        """The change feed after ``revision``, oldest first."""
+        """The change feed after ``revision``, oldest first (FeedCompacted below the floor)."""
         with self._lock:
+            floor = _floor(self._conn)
+            if revision < floor:
+                raise FeedCompacted(revision, floor)
             rows = self._conn.execute(
                 "SELECT revision, kind, mesh, parent, name, op, at FROM changes "
                 "WHERE revision>? ORDER BY revision LIMIT ?",
@@ -376,6 +400,11 @@ class SqliteFeed:
         """The newest committed revision."""
         with self._lock:
             return _revision(self._conn)
+
+    def floor(self) -> int:
+        """The newest revision compacted away: changes since an older one are gone."""
+        with self._lock:
+            return _floor(self._conn)
 
     async def wait(self, after_revision: int) -> int:
         """The newest revision once a commit has moved it past ``after_revision``."""
@@ -411,11 +440,19 @@ class SqliteStore:
         try:
             _private(self.path)
             integrity.quick_check(self._conn, self.path)
+            if self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                # Only a new file can take it without a VACUUM: set before anything is written.
+                self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self._conn.execute("PRAGMA journal_mode=WAL")
             # FULL: the WAL is fsynced at every commit, so an acknowledged write survives
             # kill -9 and power loss, not only a crash of this process.
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            # Bounded files: checkpoint the WAL every 1000 pages and truncate it back to
+            # 4 MiB after. A store created by this release or later frees pages incrementally
+            # (maintain()); an older one keeps its free pages for reuse.
+            self._conn.execute("PRAGMA wal_autocheckpoint=1000")
+            self._conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
             self.schema_version = schema.migrate(self._conn)
             if max_pages is not None:
                 self._conn.execute(f"PRAGMA max_page_count = {int(max_pages)}")
@@ -467,6 +504,43 @@ class SqliteStore:
         if self._conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
+
+    def maintain(self, keep_revisions: int, max_tokens: int, tokens_older_than: float) -> Upkeep:
+        """Compact the feed, bound the clientToken records, give free pages back.
+
+        Keeps the newest ``keep_revisions`` change rows (at least one: it carries the
+        revision), so a reader that lags less than that follows on; one further behind
+        gets :class:`FeedCompacted` and rereads whole. Forgets tokens made at or before
+        ``tokens_older_than`` and all but the newest ``max_tokens``.
+        """
+        keep = max(1, keep_revisions)
+        with self.transaction() as tx:
+            newest = tx.revision()
+            changes = self._conn.execute(
+                "DELETE FROM changes WHERE revision <= ?", (newest - keep,)
+            ).rowcount
+            tokens = tx.forget_tokens(not_newer_than=tokens_older_than)
+            tokens += self._conn.execute(
+                "DELETE FROM client_tokens WHERE rowid IN (SELECT rowid FROM client_tokens "
+                "ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                (max(0, max_tokens),),
+            ).rowcount
+        with self._lock:
+            try:
+                # executescript steps the pragma to the end (execute frees one page only).
+                self._conn.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as error:
+                unavailable = storage.unavailable(error, self.path)
+                if unavailable is None:
+                    raise
+                raise unavailable from error
+        return Upkeep(changes, tokens, self._feed.floor())
+
+    def size(self) -> int:
+        """Bytes on disk: the database file and its WAL."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
 
     def read(self) -> contextlib.AbstractContextManager[Transaction]:
         """A transaction used only for reading (a consistent view)."""

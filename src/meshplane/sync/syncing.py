@@ -41,7 +41,7 @@ from meshplane.model import kinds
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.store import snapshots
-from meshplane.store.protocols import Store
+from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
 from meshplane.translate import building, dependencies, diagnostics
@@ -130,7 +130,17 @@ class Sync:
             return []
         changes: list[Change] = []
         while True:
-            page = feed.changes_since(self._applied, limit=FEED_PAGE)
+            try:
+                page = feed.changes_since(self._applied, limit=FEED_PAGE)
+            except FeedCompacted as compacted:
+                # Too far behind to follow change by change: reread every mesh whole and
+                # rebuild every proxy, from the current revision on.
+                log.warning("sync: %s; rereading every mesh", compacted)
+                self._applied = feed.revision()
+                self._meshes.clear()
+                self._reads.clear()
+                self._dirty_proxies |= set(self._proxies)
+                return []
             changes += page
             if page:
                 self._applied = page[-1].revision
