@@ -11,7 +11,7 @@ from rich import markup
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import crds, manifests, proxystatus
+from meshplane.cli import crds, manifests, proxystatus, stores
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -111,6 +111,7 @@ manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
 crds.register(cli)
+stores.register(cli)
 
 
 def main() -> None:
