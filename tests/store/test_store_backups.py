@@ -32,8 +32,18 @@ def _meshplane(*args: str) -> subprocess.CompletedProcess[str]:
 def _serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "meshplane.cli.main", "serve", "--data-dir", str(data_dir)]
-            + ["--api-port", "0", "--xds-port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "meshplane.cli.main",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -44,8 +45,18 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 def _serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "meshplane.cli.main", "serve", "--data-dir", str(data_dir)]
-            + ["--api-port", "0", "--xds-port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "meshplane.cli.main",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "MESHPLANE_QUOTA_MESHES": "1000000"},
@@ -73,6 +84,17 @@ def _fill(directory: Path) -> Path:
     return filler
 
 
+def _create_until_refused(appmesh: Any, acknowledged: list[str]) -> dict[str, str]:
+    """Create meshes until one is refused; note each acknowledged name; the refusal's error."""
+    for index in range(100_000):
+        try:
+            appmesh.create_mesh(meshName=f"m{index:05}")
+        except ClientError as refused:
+            return dict(refused.response["Error"])
+        acknowledged.append(f"m{index:05}")
+    raise AssertionError("100,000 meshes fit on a 5 MB disk")
+
+
 def test_a_full_then_read_only_disk_answers_app_mesh_errors_and_loses_nothing(
     tmpfs: Path, tmp_path: Path
 ) -> None:
@@ -86,11 +108,7 @@ def test_a_full_then_read_only_disk_answers_app_mesh_errors_and_loses_nothing(
         appmesh.create_mesh(meshName="first")
         acknowledged.append("first")
         filler = _fill(tmpfs)
-        with pytest.raises(ClientError) as full:
-            for index in range(100_000):
-                appmesh.create_mesh(meshName=f"m{index:05}")
-                acknowledged.append(f"m{index:05}")
-        error = full.value.response["Error"]
+        error = _create_until_refused(appmesh, acknowledged)
         assert error["Code"] == "ServiceUnavailableException"
         assert error["Message"].startswith(f"the store's disk is full: {data}/meshplane.db (")
         assert serve.poll() is None
@@ -111,8 +129,18 @@ def test_a_full_then_read_only_disk_answers_app_mesh_errors_and_loses_nothing(
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     try:
         refused = subprocess.run(
-            [sys.executable, "-m", "meshplane.cli.main", "serve", "--data-dir", str(data)]
-            + ["--api-port", "0", "--xds-port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "meshplane.cli.main",
+                "serve",
+                "--data-dir",
+                str(data),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+            ],
             capture_output=True,
             text=True,
             timeout=120,

@@ -1,4 +1,4 @@
-"""A store is checked before it is served: damaged files are refused in one line, missing ones made."""
+"""A store is checked before it is served: damaged ones refused in one line, missing ones made."""
 
 from __future__ import annotations
 
@@ -142,8 +142,18 @@ def test_quick_check_problems_are_named(tmp_path: Path) -> None:
 
 def _serve_once(data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "meshplane.cli.main", "serve", "--data-dir", str(data_dir)]
-        + ["--api-port", "0", "--xds-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "meshplane.cli.main",
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--api-port",
+            "0",
+            "--xds-port",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,4 +1,4 @@
-"""One process per data dir: a second ``serve`` or ``up`` exits naming the holder; the first serves on."""
+"""One process per data dir: a second ``serve`` or ``up`` exits naming the holder."""
 
 from __future__ import annotations
 
@@ -23,8 +23,18 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "echo"
 def _serve(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "meshplane.cli.main", "serve", "--data-dir", str(data_dir)]
-            + ["--api-port", "0", "--xds-port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "meshplane.cli.main",
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -78,8 +88,20 @@ def test_up_refuses_a_data_dir_that_serve_holds(tmp_path: Path) -> None:
     try:
         _endpoint(tmp_path / "a.log", first)
         up = subprocess.run(
-            [sys.executable, "-m", "meshplane.cli.main", "up", "-f", str(EXAMPLE)]
-            + ["--api-port", "0", "--xds-port", "0", "--data-dir", str(data)],
+            [
+                sys.executable,
+                "-m",
+                "meshplane.cli.main",
+                "up",
+                "-f",
+                str(EXAMPLE),
+                "--api-port",
+                "0",
+                "--xds-port",
+                "0",
+                "--data-dir",
+                str(data),
+            ],
             capture_output=True,
             text=True,
             timeout=120,

@@ -17,6 +17,19 @@ from meshplane.store.sqlite import DB_FILE, SqliteStore
 ACCOUNT = Account("us-west-2", "123456789012")
 
 
+def _create_until_refused(
+    service: MeshService, acknowledged: list[str]
+) -> errors.ServiceUnavailableException:
+    """Create meshes until the store refuses one; note each acknowledged name."""
+    for index in range(100_000):
+        try:
+            service.create(kinds.MESH, f"m{index:05}", f"m{index:05}", {})
+        except errors.ServiceUnavailableException as refused:
+            return refused
+        acknowledged.append(f"m{index:05}")
+    raise AssertionError("100,000 meshes fit under the page ceiling")
+
+
 def test_a_full_store_refuses_writes_keeps_reads_and_every_acknowledged_write(
     tmp_path: Path, clock: FakeClock
 ) -> None:
@@ -27,12 +40,9 @@ def test_a_full_store_refuses_writes_keeps_reads_and_every_acknowledged_write(
     store = SqliteStore(tmp_path / "d", clock, max_pages=pages + 6)
     service = MeshService(store, ACCOUNT, Quotas(meshes=100_000), clock, counting_ids())
     acknowledged: list[str] = []
-    with pytest.raises(errors.ServiceUnavailableException) as full:
-        for index in range(100_000):
-            service.create(kinds.MESH, f"m{index:05}", f"m{index:05}", {})
-            acknowledged.append(f"m{index:05}")
+    full = _create_until_refused(service, acknowledged)
     path = tmp_path / "d" / DB_FILE
-    assert full.value.message == (
+    assert full.message == (
         f"the store's disk is full: {path} (database or disk is full); free space on it; "
         "reads still work and nothing of this request was written"
     )

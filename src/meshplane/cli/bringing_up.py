@@ -10,7 +10,6 @@ with their Envoy sidecars until Ctrl-C or SIGTERM — and leave no process behin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -81,8 +80,12 @@ async def _run(
     xds_port: int,
     data_dir: Path,
     console: Console,
+    lock: locking.DataDirLock | None,
 ) -> int:
-    """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything."""
+    """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything.
+
+    ``lock`` is the data dir's, held when ``up`` runs its own control plane (no ``server``).
+    """
     sink = status.console_sink(console)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -93,15 +96,8 @@ async def _run(
 
     plane: processes.ManagedProcess | None = None
     plane_task: asyncio.Task[None] | None = None
-    lock_held = contextlib.ExitStack()
-    if server is None:
-        # `up` holds the data dir's lock for its whole life (its control plane may restart).
-        try:
-            lock = locking.acquire(data_dir)
-        except refusals.DataDirLocked as error:
-            console.print(f"[red]error:[/] {markup.escape(str(error))}", soft_wrap=True)
-            return 1
-        lock_held.callback(lock.release)
+    if server is None:  # no --server: run our own control plane on the data dir `up` locked
+        assert lock is not None
         plane = processes.ManagedProcess(
             _serve_spec(api_port, xds_port, data_dir, lock), sink, processes.Backoff(1.0, 10.0)
         )
@@ -150,7 +146,6 @@ async def _run(
         if plane is not None and plane_task is not None:
             await plane.stop(10.0)
             await plane_task
-        lock_held.close()
 
 
 def run(
@@ -171,12 +166,23 @@ def run(
     except workloads.WorkloadError as error:
         console.print(f"[red]error:[/] {error}")
         return 2
+    lock = None
+    if server is None:
+        # `up` holds the data dir's lock for its whole life (its control plane may restart).
+        try:
+            lock = locking.acquire(data_dir)
+        except refusals.StoreRefused as error:
+            console.print(f"[red]error:[/] {markup.escape(str(error))}", soft_wrap=True)
+            return 1
     try:
         return asyncio.run(
-            _run(file, found, namespace, server, api_port, xds_port, data_dir, console)
+            _run(file, found, namespace, server, api_port, xds_port, data_dir, console, lock)
         )
     except UnicodeDecodeError as error:
         console.print(
             f"[red]error:[/] a manifest in {file} is not UTF-8 text: {error}", soft_wrap=True
         )
         return 1
+    finally:
+        if lock is not None:
+            lock.release()

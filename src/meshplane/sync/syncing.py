@@ -308,7 +308,9 @@ class Sync:
         self._cache.set_snapshot(key, snapshot)
         self.published[key] = Published(revision, snapshot.version, warnings)
 
-    def _hold_reason(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> str | None:
+    def _hold_reason(
+        self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None
+    ) -> str | None:
         """Why ``key`` must keep the config it runs instead of being rebuilt, or ``None``."""
         if key not in self._runs_config:
             return None  # nothing to protect: a new proxy, or one already given nothing

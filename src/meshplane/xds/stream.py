@@ -43,7 +43,6 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_URLS, WILDCARD_TYPES
