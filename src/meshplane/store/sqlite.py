@@ -529,7 +529,9 @@ class SqliteStore:
             try:
                 # executescript steps the pragma to the end (execute frees one page only).
                 self._conn.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
-                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                # TRUNCATE: the WAL goes back to zero bytes unless a reader holds it (then
+                # it says busy and the next pass tries again).
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.Error as error:
                 unavailable = storage.unavailable(error, self.path)
                 if unavailable is None:
