@@ -139,5 +139,47 @@ def test_an_inherited_descriptor_of_another_open_file_is_not_trusted(tmp_path: P
                 locking.acquire(data, environ={locking.INHERITED_ENV: str(other)})
             inherited = locking.acquire(data, environ={locking.INHERITED_ENV: str(held.fd)})
             assert inherited.fd == held.fd
+            holder = (data / locking.LOCK_FILE).read_text().split(" ", 1)[0]
+            assert holder == str(os.getpid())
         finally:
             os.close(other)
+
+
+def test_serve_refuses_a_data_dir_that_up_holds_for_its_own_control_plane(tmp_path: Path) -> None:
+    """`up` takes the lock itself (its child serve inherits it): another serve names `up`."""
+    data = tmp_path / "data"
+    up = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "meshplane.cli.main",
+            "up",
+            "-f",
+            str(EXAMPLE),
+            "--api-port",
+            "0",
+            "--xds-port",
+            "0",
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    try:
+        lock = data / locking.LOCK_FILE
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and lock.read_text().startswith(f"{up.pid} ")):
+            assert up.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        second = _serve(data, tmp_path / "b.log")
+        assert second.wait(timeout=60) == 1
+        (line,) = (tmp_path / "b.log").read_text().splitlines()
+        assert line.startswith(
+            f"error: data dir {data} is in use by pid {up.pid} (meshplane up -f "
+        )
+    finally:
+        up.send_signal(signal.SIGINT)
+        assert up.wait(timeout=120) == 0

@@ -115,8 +115,8 @@ def _inherited(path: Path, value: str) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return None
+    # The parent (``up``) stays the holder on record: it keeps the lock across restarts.
     os.set_inheritable(fd, False)
-    _write_holder(fd)
     return fd
 
 
