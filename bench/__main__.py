@@ -8,13 +8,14 @@ from bench import (
     mesh_scale,
     propagation,
     sidecar_hop,
+    store_growth,
     sync_scale,
     xds_fanout,
 )
 
 
 def main() -> None:
-    """API latency, 10x quotas (mesh, sync), fan-out, propagation, hop, interception."""
+    """Every benchmark: API, 10x quotas, fan-out, propagation, hop, interception, store growth."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -28,6 +29,8 @@ def main() -> None:
     sidecar_hop.main([])
     print()
     interception.main([])
+    print()
+    store_growth.main([])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -21,11 +22,13 @@ from meshplane.auth import hosts
 from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.model import errors
 from meshplane.service import proxycredentials
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import AUTH_MODES, Settings
+from meshplane.store import locking
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.admission import TokenAdmission
@@ -34,6 +37,8 @@ from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
 from meshplane.xds.status import StatusBoard
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -53,6 +58,8 @@ class ControlPlane:
     principals: Principals | None = None
     """Who may call the API (None with ``--auth none``)."""
     clock: Clock = system_clock
+    maintain: Callable[[], Any] = lambda: None
+    """One store maintenance pass (compaction, pruning, vacuum); blocking, run in a thread."""
     api_port: int = 0
     xds_port: int = 0
 
@@ -85,6 +92,14 @@ def build(
         raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {settings.auth!r}")
     principals = Principals(settings.data_dir, clock) if settings.auth == "sigv4" else None
     store = SqliteStore(settings.data_dir, clock)
+
+    def maintain() -> Any:
+        return store.maintain(
+            keep_revisions=settings.feed_keep_revisions,
+            max_tokens=settings.max_client_tokens,
+            tokens_older_than=clock() - settings.client_token_ttl,
+        )
+
     account = Account(settings.region, settings.account_id)
     credentials = proxycredentials.ProxyCredentials(
         proxycredentials.load_key(settings.data_dir),
@@ -126,6 +141,7 @@ def build(
         ProxyViews(sync, cache, board, store.revision),
         principals,
         clock,
+        maintain,
     )
 
 
@@ -143,6 +159,9 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(_cancelled, syncing)
         expiring = asyncio.create_task(_expire_leases(plane), name="meshplane-leases")
         stack.push_async_callback(_cancelled, expiring)
+        if settings.store_maintenance_s > 0:
+            upkeep = asyncio.create_task(_maintaining(plane), name="meshplane-store-upkeep")
+            stack.push_async_callback(_cancelled, upkeep)
         runner = web.AppRunner(
             server.build_app(plane.services, plane.front_door, plane.views, plane.gate()),
             access_log=None,
@@ -165,6 +184,18 @@ async def _expire_leases(plane: ControlPlane) -> None:
         await asyncio.sleep(interval)
 
 
+async def _maintaining(plane: ControlPlane) -> None:
+    """Run a store maintenance pass every ``store_maintenance_s`` seconds, off the loop."""
+    while True:
+        await asyncio.sleep(plane.settings.store_maintenance_s)
+        try:
+            done = await asyncio.to_thread(plane.maintain)
+        except errors.AppMeshError as error:  # a full disk: say so, try again next time
+            log.warning("store maintenance: %s", error.message)
+        else:
+            log.info("store maintenance: %s", done)
+
+
 async def _cancelled(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` and wait until it has ended."""
     task.cancel()
@@ -180,11 +211,17 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
 
 
 async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
-    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    """Run until SIGTERM or SIGINT, then stop cleanly.
+
+    The data dir's lock is taken first, before the store is even opened: a second
+    process on the same data dir raises :class:`~meshplane.store.locking.DataDirLocked`
+    and touches nothing, while the first keeps serving.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(build(settings)) as plane:
-        on_ready(plane)
-        await stop.wait()
+    with locking.acquire(settings.data_dir):
+        async with running(build(settings)) as plane:
+            on_ready(plane)
+            await stop.wait()

@@ -115,6 +115,23 @@ class Settings:
         "MESHPLANE_ENDPOINT_LEASE_TTL",
         "Seconds a registered endpoint lives unless its runtime renews it (every third of this)",
     )
+    feed_keep_revisions: int = _setting(
+        10_000,
+        "MESHPLANE_FEED_KEEP_REVISIONS",
+        "Change-feed entries kept when the store is compacted: a reader less than this "
+        "many revisions behind follows change by change, one further behind rereads whole",
+    )
+    max_client_tokens: int = _setting(
+        100_000,
+        "MESHPLANE_MAX_CLIENT_TOKENS",
+        "clientToken records kept at most (the newest); older ones are forgotten early",
+    )
+    store_maintenance_s: int = _setting(
+        300,
+        "MESHPLANE_STORE_MAINTENANCE",
+        "Seconds between store maintenance passes: feed compaction, token pruning, "
+        "incremental vacuum, WAL checkpoint (0: never)",
+    )
     quotas: Quotas = dataclasses.field(default_factory=Quotas)
 
 

@@ -117,6 +117,13 @@ class ControlPlaneClient:
     async def _call_raw(self, method: str, path: str, body: Any) -> dict[str, Any]:
         return dict(await self._client.call(method, path, body))
 
+    async def revision(self) -> int | None:
+        """The control plane's store revision now, or None if it does not answer."""
+        try:
+            return (await self._client.health()).revision
+        except (OSError, client.ControlPlaneError):
+            return None
+
     async def register_endpoints(
         self,
         mesh: str,

@@ -92,6 +92,8 @@ class Replica:
     files: sidecars.SidecarFiles | None = None
     renew_at: float | None = None
     """Loop time at which its endpoint lease is renewed (None: no lease to renew)."""
+    failed: str = ""
+    """The last registration error, so a retry every probe logs it once."""
 
     @property
     def name(self) -> str:
@@ -125,6 +127,10 @@ class Replica:
         ]
 
 
+REREGISTER_INTERVAL = 0.05
+"""Seconds between registration retries after the control plane lost its store."""
+
+
 class Supervisor:
     """Starts, watches and stops the replicas of a set of workloads."""
 
@@ -147,6 +153,10 @@ class Supervisor:
         self.ports = ports or PortAllocator()
         self.environ = dict(os.environ if environ is None else environ)
         self.replicas: list[Replica] = []
+        self._revision: int | None = None
+        """The control plane's store revision at the last probe round."""
+        self._reregistering = False
+        """The store went back and some replica is not registered with the new one yet."""
         self.waiting: dict[str, str] = {}
         """Workload name → why it has not started yet."""
         self.forwarders: dict[str, publishing.Forwarder] = {}
@@ -261,8 +271,37 @@ class Supervisor:
         timeout = aiohttp.ClientTimeout(total=2.0)
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
             while True:
+                await self._check_store()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
-                await asyncio.sleep(self.options.poll_interval)
+                if self._reregistering and all(r.registered for r in self.replicas if r.ready):
+                    self._reregistering = False
+                # After a store loss the endpoints are retried often: the moment a re-apply
+                # brings their virtual nodes back, proxies need them or they answer 503.
+                fast = self._reregistering and self.options.poll_interval > REREGISTER_INTERVAL
+                await asyncio.sleep(REREGISTER_INTERVAL if fast else self.options.poll_interval)
+
+    async def _check_store(self) -> None:
+        """Register every replica again if the control plane's revision went back.
+
+        A store's revision only grows, so a lower one means the control plane now
+        serves another store (restored, or started empty after a loss): the
+        endpoints registered with the old one are not in it.
+        """
+        if self.control_plane is None:
+            return
+        revision = await self.control_plane.revision()
+        if revision is None:
+            return
+        if self._revision is not None and revision < self._revision:
+            self.sink(
+                "runtime",
+                f"the control plane's store went back from revision {self._revision} to "
+                f"{revision}: registering every replica again",
+            )
+            for replica in self.replicas:
+                replica.registered = False
+            self._reregistering = True
+        self._revision = revision
 
     async def _probe(self, replica: Replica, session: aiohttp.ClientSession) -> None:
         replica.app_up = replica.app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
@@ -302,7 +341,9 @@ class Supervisor:
                 replica.credential,
             )
         except ControlPlaneError as error:
-            self.sink(replica.name, f"endpoint registration failed (will retry): {error}")
+            if str(error) != replica.failed:
+                self.sink(replica.name, f"endpoint registration failed (will retry): {error}")
+            replica.failed = str(error)
             return
         # Renew at a third of the lease: two renewals may be lost before it runs out.
         now = asyncio.get_running_loop().time()
@@ -310,6 +351,7 @@ class Supervisor:
         replica.registered = True
         if renewing:
             return
+        replica.failed = ""
         where = ", ".join(f"{e.address}:{e.port}" for e in replica.endpoints())
         self.sink(replica.name, f"registered with {replica.binding.node_id} at {where}")
 

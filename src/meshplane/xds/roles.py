@@ -62,8 +62,12 @@ class SnapshotSource(Protocol):
 class StreamCallbacks(Protocol):
     """What an ADS stream reports, in the order it happens (all on the event loop)."""
 
-    def record_connected(self, key: str, node: base_pb2.Node) -> None:
-        """A stream of ``key`` opened; ``node`` is what the proxy announced."""
+    def record_connected(self, key: str, node: base_pb2.Node, *, resumed: str = "") -> None:
+        """A stream of ``key`` opened; ``node`` is what the proxy announced.
+
+        ``resumed`` is the ``version_info`` of the stream's first request: the version
+        the proxy already runs from an earlier stream (a reconnect), ``""`` for a new one.
+        """
 
     def record_disconnected(self, key: str) -> None:
         """A stream of ``key`` closed."""

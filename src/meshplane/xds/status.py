@@ -63,6 +63,8 @@ class NodeStatus:
     node: base_pb2.Node
     """The Node the proxy announced (treat as read-only)."""
     streams: int = 0
+    resumed: str = ""
+    """The version the proxy said it ran when its newest stream opened (``""``: nothing)."""
     connected_at: float | None = None
     disconnected_at: float | None = None
     gate_timeouts: int = 0
@@ -110,6 +112,8 @@ class Connected:
 
     key: str
     node: base_pb2.Node
+    resumed: str = ""
+    """The version the proxy already runs from an earlier stream (``""``: a new proxy)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +180,7 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
             key=event.key,
             node=event.node,
             streams=(old.streams if old else 0) + 1,
+            resumed=event.resumed,
             connected_at=now,
             types=MappingProxyType(kept),
         )
@@ -248,9 +253,9 @@ class StatusBoard:
 
     # The StreamCallbacks the ADS server calls: each one is an event, recorded.
 
-    def record_connected(self, key: str, node: base_pb2.Node) -> None:
-        """A stream of ``key`` opened."""
-        self.record(Connected(key, node))
+    def record_connected(self, key: str, node: base_pb2.Node, *, resumed: str = "") -> None:
+        """A stream of ``key`` opened (``resumed``: the version it already runs, if any)."""
+        self.record(Connected(key, node, resumed))
 
     def record_disconnected(self, key: str) -> None:
         """A stream of ``key`` closed."""

@@ -43,7 +43,6 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
-from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_URLS, WILDCARD_TYPES
@@ -171,8 +170,9 @@ class AdsStream:
 
     # -- requests ----------------------------------------------------------------
 
-    def _start(self, node: base_pb2.Node) -> str:
+    def _start(self, request: discovery_pb2.DiscoveryRequest) -> str:
         # With set_node_on_first_message_only the node is in the first message only.
+        node = request.node
         key = self._cache.node_hash(node)
         if self._authenticator is not None:
             # Before the key is recorded, watched or answered: a refused stream leaves no
@@ -180,7 +180,9 @@ class AdsStream:
             self._authenticator.admit(key, node, self._metadata)
         self._key = key
         self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
-        self._board.record_connected(key, node)
+        # A reconnecting Envoy's first request names the version it still runs: the sync
+        # stage must not replace that config with nothing just because a store forgot it.
+        self._board.record_connected(key, node, resumed=request.version_info)
         self._log.info("xds: %s connected (node %s)", key, node.id)
         snapshot = self._cache.snapshot(key)
         if snapshot is not None:
@@ -188,7 +190,7 @@ class AdsStream:
         return key
 
     async def _on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
-        key = self._key if self._key is not None else self._start(request.node)
+        key = self._key if self._key is not None else self._start(request)
         type_url = request.type_url
         state = self._types.get(type_url)
         if state is None:
