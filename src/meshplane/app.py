@@ -19,10 +19,12 @@ from aiohttp import web
 from meshplane.api import operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.service import pagination
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
+from meshplane.store import keys
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.proxyviews import ProxyViews
@@ -60,6 +62,7 @@ def build(
     """Open the store and wire the services (nothing listens yet)."""
     store = SqliteStore(settings.data_dir, clock)
     account = Account(settings.region, settings.account_id)
+    tokens = pagination.Tokens(keys.load_or_create(settings.data_dir, "pagination"))
     services = operations.Services(
         resources=MeshService(
             store,
@@ -68,8 +71,9 @@ def build(
             clock,
             ids,
             client_token_ttl=settings.client_token_ttl,
+            tokens=tokens,
         ),
-        tagging=Tagging(store, account),
+        tagging=Tagging(store, account, tokens),
         discovery=Discovery(store, settings.account_id),
     )
     cache = SnapshotCache()

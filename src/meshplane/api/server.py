@@ -79,6 +79,11 @@ async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
     return values
 
 
+def _declares(operation: Any, error: type[errors.AppMeshError]) -> bool:
+    """Whether the model lists ``error`` among the operation's errors."""
+    return any(shape.name == error.code for shape in operation.error_shapes)
+
+
 def _output(operation: Any, result: dict[str, Any]) -> Any:
     payload = operation.output_shape.serialization.get("payload")
     return result[payload] if payload else result
@@ -91,7 +96,11 @@ def _handler(
         request_id = str(uuid.uuid4())
         try:
             values = await _input(operation, request)
-            validation.check(operation.input_shape, values)
+            validation.check(
+                operation.input_shape,
+                values,
+                tag_limit_error=_declares(operation, errors.TooManyTagsException),
+            )
             result = call(request.app[SERVICES_KEY], values)
         except errors.AppMeshError as error:
             return rendering.error_response(error, request_id)
