@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import operations, server
+from meshplane.api import limits, operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.service import pagination
@@ -104,8 +104,11 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(plane.ads.stop, 0)
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
-        runner = web.AppRunner(
-            server.build_app(plane.services, plane.front_door, plane.views), access_log=None
+        bounds = http_limits(settings)
+        runner = limits.LimitedRunner(
+            server.build_app(plane.services, plane.front_door, plane.views, bounds),
+            bounds,
+            access_log=None,
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -113,6 +116,16 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
+
+
+def http_limits(settings: Settings) -> limits.HttpLimits:
+    """The API's connection and request limits from the settings."""
+    return limits.HttpLimits(
+        header_timeout=settings.http_header_timeout,
+        idle_timeout=settings.http_idle_timeout,
+        body_timeout=settings.http_body_timeout,
+        max_connections=settings.http_max_connections,
+    )
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import extensions, manifests, operations, rendering
+from meshplane.api import extensions, limits, manifests, operations, rendering
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 SERVICES_KEY = web.AppKey("services", operations.Services)
 JSON = rendering.JSON
-MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_BODY_BYTES = limits.HttpLimits.max_body_bytes
 """Larger request bodies are refused; the largest valid App Mesh spec is far smaller."""
 
 
@@ -141,9 +141,18 @@ def build_app(
     services: operations.Services,
     front_door: FrontDoor | None = None,
     proxies: extensions.ProxyReport | None = None,
+    http_limits: limits.HttpLimits | None = None,
 ) -> web.Application:
-    """The App Mesh API as an aiohttp application (not yet listening)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    """The App Mesh API as an aiohttp application (not yet listening).
+
+    Serve it with :class:`~meshplane.api.limits.LimitedRunner` so the connection
+    limits hold too; the body limits hold in any runner.
+    """
+    bounds = http_limits or limits.HttpLimits()
+    app = web.Application(
+        client_max_size=bounds.max_body_bytes, middlewares=[limits.body_middleware]
+    )
+    app[limits.LIMITS_KEY] = bounds
     app[SERVICES_KEY] = services
     names = apimodel.operation_names()
     table = operations.handlers(names)
