@@ -78,7 +78,12 @@ def build(
     )
     cache = SnapshotCache()
     board = StatusBoard(clock)
-    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
+    ads = AdsServer(
+        cache,
+        callbacks=board,
+        ack_timeout=settings.xds_ack_timeout_s,
+        max_streams=settings.xds_max_streams,
+    )
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
     return ControlPlane(
         settings,

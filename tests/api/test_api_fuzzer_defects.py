@@ -31,9 +31,7 @@ def test_lone_surrogates_in_names_and_client_tokens_are_bad_requests(
 
 def test_forged_next_tokens_are_bad_requests(client: Any, rejected: Any, mesh: str) -> None:
     """An unsigned token with a huge position, or a real token altered, is a 400."""
-    forged = base64.urlsafe_b64encode(
-        json.dumps({"v": 1, "s": "x", "a": 10**30}).encode()
-    ).decode()
+    forged = base64.urlsafe_b64encode(json.dumps({"v": 1, "s": "x", "a": 10**30}).encode()).decode()
     for call in (
         lambda: client.list_meshes(nextToken=forged),
         lambda: client.list_virtual_nodes(meshName=mesh, nextToken=forged + ".AAAA"),

@@ -44,8 +44,7 @@ def test_more_documents_than_the_limit_are_refused_whole() -> None:
     """1,001 documents in one source: one line naming the rule, no per-document noise."""
     text = "---\n{}\n" * (yamlsafety.MAX_DOCUMENTS + 1)
     assert problems_of(text, "many.yaml") == [
-        "many.yaml: more than 1000 YAML documents in one source; split it "
-        "(rule yaml-max-documents)"
+        "many.yaml: more than 1000 YAML documents in one source; split it (rule yaml-max-documents)"
     ]
 
 

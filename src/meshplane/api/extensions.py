@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from meshplane.api import rendering
+from meshplane.api import offloading, rendering
 from meshplane.api.operations import Services
 from meshplane.model import errors
 
@@ -85,7 +85,8 @@ def add_routes(
                 raise errors.BadRequestException(
                     'Invalid request: body must be {"source": ..., "endpoints": [...]}'
                 )
-            registered = request.app[services_key].discovery.register(
+            registered = await request.app[offloading.OFFLOAD_KEY].write(
+                request.app[services_key].discovery.register,
                 request.match_info["mesh"],
                 request.match_info["node"],
                 str(body.get("source") or ""),

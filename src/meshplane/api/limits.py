@@ -95,7 +95,9 @@ async def body_middleware(
             async with asyncio.timeout(limits.body_timeout):
                 await request.read()
         except TimeoutError:
-            log.info("api: body from %s not received within %gs", request.remote, limits.body_timeout)
+            log.info(
+                "api: body from %s not received within %gs", request.remote, limits.body_timeout
+            )
             return _refusal(
                 f"The request body did not arrive within {limits.body_timeout:g} seconds"
             )
@@ -195,7 +197,7 @@ class _LimitedHandler(RequestHandler):
             self._heads += arrived
             self.waiting_since = self.first_byte_at = None
 
-    async def finish_response(self, request: Any, resp: Any, start_time: float) -> Any:
+    async def finish_response(self, request: Any, resp: Any, start_time: float | None) -> Any:
         try:
             return await super().finish_response(request, resp, start_time)
         finally:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import extensions, limits, manifests, operations, rendering
+from meshplane.api import extensions, limits, manifests, offloading, operations, rendering
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
 
@@ -40,8 +40,11 @@ def _convert_scalar(shape: Any, raw: str, member: str) -> Any:
     return raw
 
 
-async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
-    """The operation's input: URI and query members converted, body members parsed."""
+def _input(operation: Any, request: web.Request, raw: bytes) -> dict[str, Any]:
+    """The operation's input: URI and query members converted, body members parsed.
+
+    Runs on a worker thread for writes: parsing a large body is the heavy part.
+    """
     shape = operation.input_shape
     values: dict[str, Any] = {}
     body_members = []
@@ -55,12 +58,6 @@ async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
                 values[name] = _convert_scalar(member, request.query[wire], name)
         else:
             body_members.append(name)
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise errors.BadRequestException(
-            f"The request body is larger than the {MAX_BODY_BYTES} bytes meshplane accepts"
-        ) from exc
     if raw.strip():
         try:
             body = json.loads(raw)
@@ -92,16 +89,21 @@ def _output(operation: Any, result: dict[str, Any]) -> Any:
 def _handler(
     operation: Any, call: operations.Handler
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    tag_limit_error = _declares(operation, errors.TooManyTagsException)
+
+    def work(request: web.Request, raw: bytes) -> str:
+        values = _input(operation, request, raw)
+        validation.check(operation.input_shape, values, tag_limit_error=tag_limit_error)
+        return json.dumps(_output(operation, call(request.app[SERVICES_KEY], values)))
+
     async def handle(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
         try:
-            values = await _input(operation, request)
-            validation.check(
-                operation.input_shape,
-                values,
-                tag_limit_error=_declares(operation, errors.TooManyTagsException),
-            )
-            result = call(request.app[SERVICES_KEY], values)
+            raw = await request.read()  # already read, within its limits, by the middleware
+            if request.method == "GET":
+                text = work(request, raw)
+            else:
+                text = await request.app[offloading.OFFLOAD_KEY].write(work, request, raw)
         except errors.AppMeshError as error:
             return rendering.error_response(error, request_id)
         except Exception:
@@ -113,7 +115,7 @@ def _handler(
                 request_id,
             )
         return web.Response(
-            text=json.dumps(_output(operation, result)),
+            text=text,
             content_type=JSON,
             headers={"x-amzn-RequestId": request_id},
         )
@@ -153,6 +155,7 @@ def build_app(
         client_max_size=bounds.max_body_bytes, middlewares=[limits.body_middleware]
     )
     app[limits.LIMITS_KEY] = bounds
+    offloading.install(app)
     app[SERVICES_KEY] = services
     names = apimodel.operation_names()
     table = operations.handlers(names)

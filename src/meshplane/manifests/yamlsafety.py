@@ -46,7 +46,7 @@ class _AliasFree(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs
             mark = event.start_mark
             raise Refused(
                 f"YAML aliases are not accepted in manifests (*{event.anchor} at line "
@@ -78,7 +78,7 @@ def load_all(text: str) -> Iterator[Any]:
     loader = _AliasFree(text)
     try:
         count = 0
-        while loader.check_data():
+        while loader.check_data():  # type: ignore[no-untyped-call]  # PyYAML's stubs
             count += 1
             if count > MAX_DOCUMENTS:
                 raise Refused(

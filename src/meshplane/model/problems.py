@@ -161,20 +161,26 @@ _CATALOGUE = (
     Rule(
         "name-no-slash",
         "a resource name holds no '/': it would share its ARN with another resource",
-        lambda f: f"{f['name']!r} contains '/', which App Mesh ARNs use as the separator "
-        "(mesh/a/virtualNode/b is both mesh 'a/virtualNode/b' and a node of mesh 'a')",
+        lambda f: (
+            f"{f['name']!r} contains '/', which App Mesh ARNs use as the separator "
+            "(mesh/a/virtualNode/b is both mesh 'a/virtualNode/b' and a node of mesh 'a')"
+        ),
     ),
     Rule(
         "name-not-dots",
         "a resource name is not '.' or '..': HTTP paths would resolve them away",
-        lambda f: f"{f['name']!r} is a path segment every HTTP client and server resolves "
-        "away, so the resource could never be described or deleted",
+        lambda f: (
+            f"{f['name']!r} is a path segment every HTTP client and server resolves "
+            "away, so the resource could never be described or deleted"
+        ),
     ),
     Rule(
         "name-uri-length",
         "a resource name fits its URI: every created resource stays describable and deletable",
-        lambda f: f"its URI form (percent-encoded UTF-8) is {f['size']} bytes; at most "
-        f"{f['limit']} fit in a request line",
+        lambda f: (
+            f"its URI form (percent-encoded UTF-8) is {f['size']} bytes; at most "
+            f"{f['limit']} fit in a request line"
+        ),
     ),
     Rule(
         "regex-valid",

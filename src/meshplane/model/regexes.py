@@ -18,7 +18,6 @@ RE2's own message otherwise. ``tests/model/test_model_regexes.py`` checks the
 verdicts against the real Envoy.
 """
 
-
 from __future__ import annotations
 
 import re

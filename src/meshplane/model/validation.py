@@ -146,9 +146,7 @@ class _Walker:
             self.fail(path, f"{what} {measure} is above the maximum {high}")
 
 
-def problems(
-    shape: Any, value: Any, path: str = "", *, tag_limit_error: bool = False
-) -> list[str]:
+def problems(shape: Any, value: Any, path: str = "", *, tag_limit_error: bool = False) -> list[str]:
     """Every breach of ``shape``'s constraints by ``value``, as ``path: rule`` lines.
 
     With ``tag_limit_error`` (operations that declare it: TagResource), raises

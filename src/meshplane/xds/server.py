@@ -10,6 +10,7 @@ the generated servicer base class.
 from __future__ import annotations
 
 import logging
+import resource
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,13 +20,19 @@ from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
 from meshplane.xds.roles import SnapshotSource, StreamCallbacks
 from meshplane.xds.status import StatusBoard
-from meshplane.xds.stream import AdsStream
+from meshplane.xds.stream import AdsStream, StreamRefused
 
 _SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 
 
 def _identity(response: bytes) -> bytes:
     return response
+
+
+def stream_cap() -> int:
+    """The default stream cap: a quarter of the fd limit (each stream is one socket), <= 2000."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, min(2000, soft // 4))
 
 
 class AdsServer:
@@ -40,12 +47,14 @@ class AdsServer:
         logger: logging.Logger | None = None,
         ack_timeout: float = 10.0,
         timer: Timer | None = None,
+        max_streams: int = 0,
     ) -> None:
         """Serve ``cache``, reporting every stream's events to ``callbacks``.
 
         Without ``callbacks`` a :class:`StatusBoard` on ``clock`` records them (``status``).
         ``ack_timeout`` bounds each make-before-break wait (seconds on ``timer``, the event
-        loop's clock by default).
+        loop's clock by default). ``max_streams`` caps the open streams (0: a quarter of
+        the fd limit, at most 2000); past it a new stream ends with RESOURCE_EXHAUSTED.
         """
         self.cache = cache
         self._log = logger or logging.getLogger(__name__)
@@ -54,6 +63,7 @@ class AdsServer:
         self._ack_timeout = ack_timeout
         self._server: grpc.aio.Server | None = None
         self._streams: set[AdsStream] = set()
+        self.max_streams = max_streams or stream_cap()
         self.port: int | None = None
         """The bound port once started."""
 
@@ -108,6 +118,12 @@ class AdsServer:
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext[discovery_pb2.DiscoveryRequest, bytes],
     ) -> None:
+        if len(self._streams) >= self.max_streams:
+            self._log.warning("xds: %d streams open; refusing another", len(self._streams))
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"meshplane serves at most {self.max_streams} ADS streams",
+            )
         stream = AdsStream(
             cache=self.cache,
             board=self._callbacks,
@@ -120,5 +136,8 @@ class AdsServer:
         self._streams.add(stream)
         try:
             await stream.run()
+        except StreamRefused as refused:
+            self._log.info("xds: refused a stream: %s", refused)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused))
         finally:
             self._streams.discard(stream)
