@@ -89,7 +89,7 @@ def _describes(client: Any) -> list[float]:
 
 
 @contextlib.contextmanager
-def _background(work: Callable[[], None]) -> Iterator[list[int]]:
+def _background(work: Callable[[], object]) -> Iterator[list[int]]:
     """Run ``work`` in a loop on a thread until the block ends; yields the run count."""
     stop = threading.Event()
     runs = [0]

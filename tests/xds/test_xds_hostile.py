@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import grpc
 import pytest
 from envoy.config.core.v3 import base_pb2
+from xds_configs import cluster, endpoints
 
 from meshplane.envoy import CLUSTER
 from meshplane.kit.clock import FakeClock
@@ -18,8 +19,6 @@ from meshplane.testing import FakeAdsClient
 from meshplane.xds import AdsServer, ResourceEncoder, Snapshot, SnapshotCache, node_key
 from meshplane.xds import status as xds_status
 from meshplane.xds import stream as xds_stream
-
-from xds_configs import cluster, endpoints
 
 NODE = "mesh/demos/virtualNode/vn-frontend"
 WAIT = 10.0

@@ -232,8 +232,10 @@ def _listeners(spec: Spec, path: str) -> list[Problem]:
         if not isinstance(port, int):
             continue
         if port in seen:
-            path = f"{where}.portMapping.port"
-            found.append(Problem(path, "listener-port-unique", {"port": port}))
+            # (Not ``path``: rebinding the parameter grew every later path, quadratically.)
+            found.append(
+                Problem(f"{where}.portMapping.port", "listener-port-unique", {"port": port})
+            )
         seen.add(port)
         for union in ("connectionPool", "timeout"):
             members = [m for m, v in (listener.get(union) or {}).items() if v is not None]
