@@ -246,8 +246,9 @@ def test_too_many_tags_in_create_is_listed_with_other_problems(
         400,
     )
     assert error.response["Error"]["Message"] == (
-        "2 validation errors: tags: list length 51 is above the maximum 50; "
-        "spec.listeners[0].portMapping.port: value 70000 is above the maximum 65535"
+        "2 validation errors: "
+        "spec.listeners[0].portMapping.port: value 70000 is above the maximum 65535; "
+        "tags: list length 51 is above the maximum 50"
     )
 
 
