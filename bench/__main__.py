@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from bench import (
     api_latency,
+    fuzz,
+    hostile,
     interception,
     mesh_scale,
     propagation,
     sidecar_hop,
     store_growth,
     sync_scale,
+    xds_churn,
     xds_fanout,
 )
 
 
 def main() -> None:
-    """Every benchmark: API, 10x quotas, fan-out, propagation, hop, interception, store growth."""
+    """Every benchmark: API, 10x quotas, fan-out, propagation, hop, interception, store
+    growth, hostile input, node-id churn and the fuzzer."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -31,6 +35,12 @@ def main() -> None:
     interception.main([])
     print()
     store_growth.main([])
+    print()
+    hostile.main()
+    print()
+    xds_churn.main([])
+    print()
+    fuzz.main([])
 
 
 if __name__ == "__main__":

@@ -17,18 +17,18 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import auth, operations, server
+from meshplane.api import auth, limits, operations, server
 from meshplane.auth import hosts
 from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import errors
-from meshplane.service import proxycredentials
+from meshplane.service import pagination, proxycredentials
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import AUTH_MODES, Settings
-from meshplane.store import locking
+from meshplane.store import keys, locking
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.admission import TokenAdmission
@@ -107,6 +107,7 @@ def build(
         settings.proxy_credential_ttl,
         required=settings.xds_auth,
     )
+    tokens = pagination.Tokens(keys.load_or_create(settings.data_dir, "pagination"))
     services = operations.Services(
         resources=MeshService(
             store,
@@ -115,8 +116,9 @@ def build(
             clock,
             ids,
             client_token_ttl=settings.client_token_ttl,
+            tokens=tokens,
         ),
-        tagging=Tagging(store, account),
+        tagging=Tagging(store, account, tokens),
         discovery=Discovery(store, settings.account_id, clock, settings.endpoint_lease_ttl),
         credentials=credentials,
     )
@@ -128,6 +130,7 @@ def build(
         ack_timeout=settings.xds_ack_timeout_s,
         # Checked even with xds_auth off when a token is shown; required only with it on.
         authenticator=TokenAdmission(credentials, board),
+        max_streams=settings.xds_max_streams,
     )
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
     return ControlPlane(
@@ -162,8 +165,12 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         if settings.store_maintenance_s > 0:
             upkeep = asyncio.create_task(_maintaining(plane), name="meshplane-store-upkeep")
             stack.push_async_callback(_cancelled, upkeep)
-        runner = web.AppRunner(
-            server.build_app(plane.services, plane.front_door, plane.views, plane.gate()),
+        bounds = http_limits(settings)
+        runner = limits.LimitedRunner(
+            server.build_app(
+                plane.services, plane.front_door, plane.views, gate=plane.gate(), http_limits=bounds
+            ),
+            bounds,
             access_log=None,
         )
         await runner.setup()
@@ -194,6 +201,16 @@ async def _maintaining(plane: ControlPlane) -> None:
             log.warning("store maintenance: %s", error.message)
         else:
             log.info("store maintenance: %s", done)
+
+
+def http_limits(settings: Settings) -> limits.HttpLimits:
+    """The API's connection and request limits from the settings."""
+    return limits.HttpLimits(
+        header_timeout=settings.http_header_timeout,
+        idle_timeout=settings.http_idle_timeout,
+        body_timeout=settings.http_body_timeout,
+        max_connections=settings.http_max_connections,
+    )
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -132,6 +132,27 @@ class Settings:
         "Seconds between store maintenance passes: feed compaction, token pruning, "
         "incremental vacuum, WAL checkpoint (0: never)",
     )
+    http_header_timeout: float = _setting(
+        10.0,
+        "MESHPLANE_HTTP_HEADER_TIMEOUT",
+        "Seconds an API client has to send a whole request head once it started (slowloris)",
+    )
+    http_idle_timeout: float = _setting(
+        60.0, "MESHPLANE_HTTP_IDLE_TIMEOUT", "Seconds an idle API connection stays open"
+    )
+    http_body_timeout: float = _setting(
+        30.0, "MESHPLANE_HTTP_BODY_TIMEOUT", "Seconds an API client has to send a request body"
+    )
+    http_max_connections: int = _setting(
+        0,
+        "MESHPLANE_HTTP_MAX_CONNECTIONS",
+        "Open API connections at most (0: half the fd limit, at most 1000)",
+    )
+    xds_max_streams: int = _setting(
+        0,
+        "MESHPLANE_XDS_MAX_STREAMS",
+        "Open ADS streams at most (0: a quarter of the fd limit, at most 2000)",
+    )
     quotas: Quotas = dataclasses.field(default_factory=Quotas)
 
 
@@ -140,6 +161,8 @@ def _coerce(value: str, like: Any) -> Any:
         return value.lower() in {"1", "true", "yes", "on"}
     if isinstance(like, int):
         return int(value)
+    if isinstance(like, float):
+        return float(value)
     if isinstance(like, Path):
         return Path(value)
     if isinstance(like, tuple):

@@ -18,12 +18,13 @@ Errors use the same App Mesh error types.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from meshplane.api import rendering
+from meshplane.api import offloading, rendering
 from meshplane.api.operations import Services
 from meshplane.model import errors, kinds, naming
 from meshplane.service.proxycredentials import InvalidCredential, ProxyCredentials
@@ -166,8 +167,12 @@ def add_routes(
             mesh, node = request.match_info["mesh"], request.match_info["node"]
             source = str(body.get("source") or "")
             _check_scope(services.credentials, body.get("credential"), mesh, node, source)
-            registered = services.discovery.register(
-                mesh, node, source, body["endpoints"], leased=True
+            registered = await request.app[offloading.OFFLOAD_KEY].write(
+                functools.partial(services.discovery.register, leased=True),
+                mesh,
+                node,
+                source,
+                body["endpoints"],
             )
         except errors.AppMeshError as error:
             return rendering.error_response(error)

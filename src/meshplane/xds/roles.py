@@ -36,6 +36,10 @@ class PermissionDenied(StreamRefused):
     """The credential is valid but does not allow this node (gRPC PERMISSION_DENIED)."""
 
 
+class InvalidNode(StreamRefused):
+    """The announced Node breaks a limit, e.g. its size (gRPC INVALID_ARGUMENT)."""
+
+
 class StreamAuthenticator(Protocol):
     """Admits or refuses a stream from what it carries, before it is served."""
 
