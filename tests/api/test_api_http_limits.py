@@ -61,7 +61,7 @@ def _response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
 
 def _healthz(plane: ControlPlane) -> int:
     with _connect(plane) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         status, _, body = _response(_read_all(sock))
     assert json.loads(body)["status"] == "ok"
     return status
@@ -70,7 +70,7 @@ def _healthz(plane: ControlPlane) -> int:
 def test_a_slowloris_head_is_cut_while_healthz_answers(plane: ControlPlane) -> None:
     """A request head that never completes is closed unanswered; /healthz answers meanwhile."""
     with _connect(plane) as slow:
-        slow.sendall(b"GET /v20190125/meshes HTTP/1.1\r\nHost: x\r\nX-Drip: a")
+        slow.sendall(b"GET /v20190125/meshes HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: a")
         assert _healthz(plane) == 200
         assert _read_all(slow) == b""
 
@@ -85,7 +85,7 @@ def test_a_slow_body_is_refused_in_app_mesh_form(plane: ControlPlane) -> None:
     """A body that does not arrive in time is a 400 BadRequestException naming the limit."""
     with _connect(plane) as sock:
         sock.sendall(
-            b"PUT /v20190125/meshes HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"PUT /v20190125/meshes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 20\r\n\r\n{"
         )
         status, headers, body = _response(_read_all(sock))
@@ -102,8 +102,8 @@ def test_oversize_request_line_and_headers_are_app_mesh_400s(
     """Request lines and headers over the limit, and garbage, get App Mesh 400s, no traceback."""
     caplog.set_level(logging.DEBUG)
     requests = [
-        b"GET /v20190125/meshes/" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 10000 + b"\r\n\r\n",
+        b"GET /v20190125/meshes/" + b"a" * 20000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"b" * 10000 + b"\r\n\r\n",
         b"NOT HTTP AT ALL\r\n\r\n",
     ]
     for raw in requests:
@@ -127,7 +127,7 @@ def test_oversize_bodies_are_app_mesh_400s_on_every_endpoint(plane: ControlPlane
     ):
         with _connect(plane) as sock:
             head = (
-                f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(big)}\r\n\r\n"
             )
             sock.sendall(head.encode())
@@ -150,13 +150,16 @@ def test_at_the_cap_idle_connections_are_evicted_and_xds_stays_reachable(
 
 
 def _fill_the_cap(plane: ControlPlane) -> None:
+    token = plane.proxy_credential("mesh/m/virtualNode/vn")  # before the cap fills
     idle = [_connect(plane) for _ in range(8)]
     try:
         assert _healthz(plane) == 200
         assert idle[0].recv(1) == b""
 
         async def xds() -> int:
-            async with FakeAdsClient(plane.xds_port, "mesh/m/virtualNode/vn") as ads:
+            async with FakeAdsClient(
+                plane.xds_port, "mesh/m/virtualNode/vn", credential=token
+            ) as ads:
                 await ads.request(resources.CLUSTER)
                 response = await asyncio.wait_for(ads.receive(), SAFETY)
                 return len(response.resources)
