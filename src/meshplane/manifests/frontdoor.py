@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.manifests import converging, crds, documents, planning
+from meshplane.manifests import converging, crds, documents, foreign, planning
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
@@ -77,9 +77,16 @@ class FrontDoor:
 
     # -- operations ------------------------------------------------------------------------
 
-    def apply(self, sources: Sequence[tuple[str, str]], namespace: str | None) -> list[Outcome]:
-        """Parse, check and store every document of ``sources`` (name, text), then converge."""
-        batch = _parse_all(sources, namespace)
+    def apply(
+        self, sources: Sequence[tuple[str, str]], namespace: str | None
+    ) -> list[Outcome | foreign.Skipped]:
+        """Parse, check and store every document of ``sources`` (name, text), then converge.
+
+        Documents of kinds Kubernetes runs come first in the answer, as skipped lines.
+        """
+        batch, skipped = _parse_all(sources, namespace)
+        if not batch:
+            return list(skipped)
         stored = self.catalog()
         planned = planning.plan(batch, stored, self._clock, self._ids)
         with self.store.transaction() as tx:
@@ -88,7 +95,7 @@ class FrontDoor:
                     tx.put_manifest_object(*item.obj.key, item.obj.to_storage())
         catalog = stored.overlay(item.obj for item in planned)
         converging.converge(self.reconciler, catalog)
-        return [self._outcome(catalog, item.obj, item.action) for item in planned]
+        return [*skipped, *(self._outcome(catalog, item.obj, item.action) for item in planned)]
 
     def _outcome(self, catalog: Catalog, obj: ManifestObject, action: str) -> Outcome:
         current = catalog.get(*obj.key) or obj
@@ -143,9 +150,9 @@ class FrontDoor:
 
     def delete_documents(
         self, sources: Sequence[tuple[str, str]], namespace: str | None
-    ) -> list[Outcome]:
+    ) -> list[Outcome | foreign.Skipped]:
         """``delete -f``: delete every object the documents name (missing ones are errors)."""
-        batch = _parse_all(sources, namespace)
+        batch, skipped = _parse_all(sources, namespace)
         catalog = self.catalog()
         missing = [
             f'{doc.where}: {doc.obj.info.resource} "{doc.obj.name}" not found'
@@ -154,7 +161,7 @@ class FrontDoor:
         ]
         if missing:
             raise ManifestError(missing)
-        return [self.delete(*doc.obj.key) for doc in reversed(batch)]
+        return [*skipped, *(self.delete(*doc.obj.key) for doc in reversed(batch))]
 
     def label(self, namespace: str, changes: dict[str, str | None], overwrite: bool) -> Outcome:
         """Set (or with ``None`` remove) labels of a namespace, then converge."""
@@ -176,16 +183,21 @@ class FrontDoor:
 
 def _parse_all(
     sources: Sequence[tuple[str, str]], namespace: str | None
-) -> list[documents.Document]:
+) -> tuple[list[documents.Document], list[foreign.Skipped]]:
+    """Every source's documents and skipped documents; all problems of all sources at once."""
     batch: list[documents.Document] = []
+    skipped: list[foreign.Skipped] = []
     problems: list[str] = []
     for name, text in sources:
         try:
-            batch += documents.parse(text, name, namespace)
+            parsed = documents.read(text, name, namespace)
         except ManifestError as error:
             problems += error.problems
+            continue
+        batch += parsed.documents
+        skipped += parsed.skipped
     if problems:
         raise ManifestError(problems)
-    if not batch:
+    if not batch and not skipped:
         raise ManifestError(["no objects passed to apply"])
-    return batch
+    return batch, skipped
