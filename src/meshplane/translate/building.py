@@ -117,9 +117,10 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
                 node, "gateway-not-found", f"VirtualGateway {node.name} not found; nothing built"
             )
             return out.freeze()
-        targets = _add_gateway_ingress(out, snapshot, node, gateway)
+        targets, keeps_host = _add_gateway_ingress(out, snapshot, node, gateway)
         egress = plan.plan_egress(snapshot, targets, out.warnings)
-        _add_egress(out, snapshot, node, egress, gateway.spec.logging)
+        kept = gateways.KEPT_HOST_HEADER if keeps_host else None
+        _add_egress(out, snapshot, node, egress, gateway.spec.logging, kept_host_header=kept)
     return out.freeze()
 
 
@@ -128,8 +129,11 @@ def _add_gateway_ingress(
     snapshot: MeshSnapshot,
     node: NodeIdentity,
     gateway: Typed[g.VirtualGatewaySpec],
-) -> list[str]:
-    """Each gateway listener with its gateway routes; returns the services they target.
+) -> tuple[list[str], bool]:
+    """Each gateway listener with its gateway routes; returns targets and whether Host is kept.
+
+    The flag is true when a route keeps the client's Host: the egress side then restores
+    it (see :mod:`meshplane.translate.gateways`).
 
     The model allows gateway listeners only http, http2 and grpc, so each one
     gets an HTTP connection manager.
@@ -138,7 +142,19 @@ def _add_gateway_ingress(
     logging = gateway.spec.logging
     several = len(gateway_listeners) > 1
     targets: list[str] = []
-    for listener in gateway_listeners:
+    routed = [
+        (listener, gateways.routes_for(snapshot, node.name, listener, out.warnings))
+        for listener in gateway_listeners
+    ]
+    keeps_host = any(gateways.keeps_any_host(found) for _, found in routed)
+    gateways.warn_unserved(
+        snapshot,
+        node.name,
+        {route.name for _, found in routed for route in found},
+        {(listener.protocol, listener.port) for listener in gateway_listeners},
+        out.warnings,
+    )
+    for listener, gateway_routes in routed:
         cluster = names.self_redirect_cluster(
             snapshot.name,
             node.name,
@@ -149,11 +165,10 @@ def _add_gateway_ingress(
         out.clusters[cluster] = clusters.build_local_cluster(
             cluster, listener, (node.bind_address, node.egress_port)
         )
-        gateway_routes = gateways.routes_for(snapshot, node.name, listener, out.warnings)
         targets.extend(route.service for route in gateway_routes)
         route_config = names.ingress_route_config(listener.protocol, listener.port)
         out.routes[route_config] = gateways.build_ingress_route_config(
-            route_config, cluster, gateway_routes
+            route_config, cluster, gateway_routes, keeps_host=keeps_host
         )
         bind_port = node.ingress_port(listener.port)
         name = names.ingress_listener(node.bind_address, bind_port)
@@ -163,7 +178,7 @@ def _add_gateway_ingress(
         out.listeners[name] = listeners.build_ingress_listener(
             name, node.bind_address, bind_port, [(listener, manager)]
         )
-    return targets
+    return targets, keeps_host
 
 
 def _add_ingress(
@@ -217,11 +232,17 @@ def _add_egress(
     node: NodeIdentity,
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
+    *,
+    kept_host_header: str | None = None,
 ) -> None:
     """The egress listener, its route configuration, and every target's cluster."""
     route_config = names.egress_route_config("http", node.egress_port)
     out.routes[route_config] = routes.build_egress_route_config(
-        route_config, snapshot.name, egress.hosts, allow_all=egress.allow_all
+        route_config,
+        snapshot.name,
+        egress.hosts,
+        allow_all=egress.allow_all,
+        kept_host_header=kept_host_header,
     )
     manager = listeners.http_connection_manager(
         "egress", route_config, protocol="http", logging=logging, forward_proxy=egress.allow_all

@@ -41,6 +41,7 @@ CODES = frozenset(
         "gateway-route-type-count",
         "gateway-target-not-found",
         "gateway-hostname-rewrite",
+        "gateway-route-no-listener",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""
