@@ -11,6 +11,12 @@ starts two managed processes:
   rules only redirected non-local destinations (and the control plane is local);
 * the **sidecar**, Envoy with node id ``mesh/<mesh>/virtualNode/<vn>``.
 
+A gateway workload (no command) has no app: each replica is an Envoy with node
+id ``mesh/<mesh>/virtualGateway/<vg>`` binding a free port per gateway
+listener, and its ``publish`` address forwards to the first listener, as the
+ingress walkthroughs' LoadBalancer Service did. Nothing routes to a gateway
+through EDS, so its replicas register no endpoints.
+
 Once the app accepts connections and the sidecar reports ``/ready``, the
 replica's ingress port is registered with the control plane as an endpoint of
 its virtual node (so EDS sends other sidecars there); on shutdown it is
@@ -69,7 +75,8 @@ class Replica:
     workload: Workload
     index: int
     app_port: int
-    app: processes.ManagedProcess
+    app: processes.ManagedProcess | None
+    """None for a gateway replica: its Envoy is all there is."""
     binding: selecting.Binding | None = None
     ports: sidecars.SidecarPorts | None = None
     sidecar: processes.ManagedProcess | None = None
@@ -90,7 +97,8 @@ class Replica:
     @property
     def exited(self) -> bool:
         """Its app or its sidecar is not running (crashed, waiting for its restart)."""
-        return self.app.pid is None or (self.sidecar is not None and self.sidecar.pid is None)
+        app_gone = self.app is not None and self.app.pid is None
+        return app_gone or (self.sidecar is not None and self.sidecar.pid is None)
 
     @property
     def entry(self) -> tuple[str, int]:
@@ -157,6 +165,9 @@ class Supervisor:
     async def _launch(self, workload: Workload) -> None:
         """Find the workload's VirtualNode (waiting for it if need be), then start its replicas."""
         binding: selecting.Binding | None = None
+        if workload.is_gateway and not (self.options.sidecars and self.nodes is not None):
+            self.sink(workload.name, "a gateway workload runs only with sidecars: not started")
+            return
         if self.options.sidecars and self.nodes is not None:
             while True:
                 try:
@@ -177,7 +188,7 @@ class Supervisor:
         self, workload: Workload, index: int, binding: selecting.Binding | None
     ) -> None:
         name = workload.replica_name(index)
-        app_port = self.ports.allocate()
+        app_port = 0 if workload.is_gateway else self.ports.allocate()
         env = {**self.environ, **workload.env, "PORT": str(app_port), "HOSTNAME": name}
         ports = None
         if binding is not None:
@@ -188,15 +199,19 @@ class Supervisor:
             )
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
-        app = processes.ManagedProcess(
-            processes.ProcessSpec(name, workload.argv(self.options.python), env, workload.workdir),
-            self.sink,
-            self.options.backoff,
-        )
+        app = None
+        if not workload.is_gateway:
+            app = processes.ManagedProcess(
+                processes.ProcessSpec(
+                    name, workload.argv(self.options.python), env, workload.workdir
+                ),
+                self.sink,
+                self.options.backoff,
+            )
         replica = Replica(workload, index, app_port, app, binding, ports)
         if binding is not None and ports is not None:
             # v1alpha1 workloads have one port: every listener of the node reaches it.
-            app_ports = dict.fromkeys(binding.listener_ports, app_port)
+            app_ports = {} if app is None else dict.fromkeys(binding.listener_ports, app_port)
             spec = sidecars.process_spec(
                 f"{name} envoy",
                 name,
@@ -209,7 +224,8 @@ class Supervisor:
             )
             replica.sidecar = processes.ManagedProcess(spec, self.sink, self.options.backoff)
             self._runs.append(asyncio.create_task(replica.sidecar.run()))
-        self._runs.append(asyncio.create_task(app.run()))
+        if app is not None:
+            self._runs.append(asyncio.create_task(app.run()))
         self.replicas.append(replica)
 
     async def _watch(self) -> None:
@@ -221,7 +237,10 @@ class Supervisor:
                 await asyncio.sleep(self.options.poll_interval)
 
     async def _probe(self, replica: Replica, session: aiohttp.ClientSession) -> None:
-        replica.app_up = replica.app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
+        app = replica.app
+        replica.app_up = app is None or (
+            app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
+        )
         if replica.sidecar is not None and replica.ports is not None:
             replica.health = await admin.probe(session, LOOPBACK, replica.ports.admin)
         if replica.ready and not replica.registered:
@@ -235,7 +254,7 @@ class Supervisor:
                 self.sink(replica.name, "exited: endpoints withdrawn until it is ready again")
 
     async def _register(self, replica: Replica) -> None:
-        if replica.binding is None or self.control_plane is None:
+        if replica.binding is None or self.control_plane is None or replica.binding.is_gateway:
             return
         try:
             await self.control_plane.register_endpoints(
@@ -261,7 +280,7 @@ class Supervisor:
         await asyncio.gather(*(self._withdraw(r) for r in self.replicas if r.registered))
         for forwarder in self.forwarders.values():
             await forwarder.stop()
-        managed = [r.app for r in self.replicas] + [
+        managed = [r.app for r in self.replicas if r.app is not None] + [
             r.sidecar for r in self.replicas if r.sidecar is not None
         ]
         await asyncio.gather(*(process.stop(self.options.grace) for process in managed))
