@@ -23,6 +23,7 @@ from meshplane.manifests.reconciling import Reconciler
 from meshplane.manifests.sinks import StoredSinks
 from meshplane.service.resources import MeshService
 from meshplane.store.records import Event
+from meshplane.translate import coverage
 
 
 class NotFoundError(Exception):
@@ -95,11 +96,19 @@ class FrontDoor:
                     tx.put_manifest_object(*item.obj.key, item.obj.to_storage())
         catalog = stored.overlay(item.obj for item in planned)
         converging.converge(self.reconciler, catalog)
-        return [*skipped, *(self._outcome(catalog, item.obj, item.action) for item in planned)]
+        return [
+            *skipped,
+            *(
+                self._outcome(catalog, item.obj, item.action, _untranslated(item.obj))
+                for item in planned
+            ),
+        ]
 
-    def _outcome(self, catalog: Catalog, obj: ManifestObject, action: str) -> Outcome:
+    def _outcome(
+        self, catalog: Catalog, obj: ManifestObject, action: str, extra: Sequence[str] = ()
+    ) -> Outcome:
         current = catalog.get(*obj.key) or obj
-        warnings = []
+        warnings = list(extra)
         for condition in current.status.get("conditions") or []:
             if condition.get("status") != "True" and condition.get("message"):
                 warnings.append(
@@ -179,6 +188,29 @@ class FrontDoor:
         catalog = self.catalog()
         converging.converge(self.reconciler, catalog)
         return self._outcome(catalog, obj, "labeled")
+
+
+def _untranslated(obj: ManifestObject) -> list[str]:
+    """``apply``'s warning per accepted spec member that translation does not act on.
+
+    The v1beta2 names of those members are the API's (:mod:`meshplane.translate.coverage`),
+    so the manifest's spec is checked as it is; a VirtualRouter's routes are Routes.
+    """
+    resource = obj.info.aws_title
+    if resource is None:
+        return []
+    found = list(coverage.untranslated(resource, obj.spec))
+    if resource == "VirtualRouter":
+        for index, route in enumerate(obj.spec.get("routes") or []):
+            if isinstance(route, dict):
+                found += [
+                    (f"spec.routes[{index}]{path[len('spec') :]}", note)
+                    for path, note in coverage.untranslated("Route", route)
+                ]
+    return [
+        f"{obj.info.singular}/{obj.name}: {path} is accepted but not translated: {note}"
+        for path, note in found
+    ]
 
 
 def _parse_all(

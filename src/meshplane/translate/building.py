@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -19,9 +19,11 @@ from envoy.config.route.v3 import route_pb2
 
 from meshplane.model import kinds
 from meshplane.model import specs_generated as g
+from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot, Typed
 from meshplane.translate import (
     clusters,
+    coverage,
     dependencies,
     diagnostics,
     endpoints,
@@ -102,6 +104,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
         if virtual_node is None:
             out.warn(node, "node-not-found", f"VirtualNode {node.name} not found; nothing built")
             return out.freeze()
+        _warn_untranslated(out, virtual_node.key, "VirtualNode", node.name, virtual_node.spec)
         _add_ingress(out, snapshot, node, virtual_node)
         backends = [
             entry.virtual_service.virtual_service_name
@@ -117,11 +120,32 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
                 node, "gateway-not-found", f"VirtualGateway {node.name} not found; nothing built"
             )
             return out.freeze()
+        _warn_untranslated(out, gateway.key, "VirtualGateway", node.name, gateway.spec)
+        for route in snapshot.gateway_routes.get(node.name, {}).values():
+            _warn_untranslated(out, route.key, "GatewayRoute", route.name, route.spec)
         targets, keeps_host = _add_gateway_ingress(out, snapshot, node, gateway)
         egress = plan.plan_egress(snapshot, targets, out.warnings)
         kept = gateways.KEPT_HOST_HEADER if keeps_host else None
         _add_egress(out, snapshot, node, egress, gateway.spec.logging, kept_host_header=kept)
     return out.freeze()
+
+
+def _warn_untranslated(
+    out: _Collected, key: ResourceKey, resource: str, name: str, spec: Any
+) -> None:
+    """A warning per accepted member of the sidecar's own resources that changes nothing.
+
+    They reach ``proxy-status`` notes like every translation warning (see
+    :mod:`meshplane.translate.coverage`).
+    """
+    for path, note in coverage.untranslated(resource, spec.to_wire()):
+        out.warnings.append(
+            diagnostics.of(
+                key,
+                "field-not-translated",
+                f"{resource} {name}: {path} is accepted but not translated: {note}",
+            )
+        )
 
 
 def _add_gateway_ingress(

@@ -42,6 +42,7 @@ CODES = frozenset(
         "gateway-target-not-found",
         "gateway-hostname-rewrite",
         "gateway-route-no-listener",
+        "field-not-translated",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""
