@@ -1,4 +1,4 @@
-"""What translation does with each member of App Mesh's spec shapes: the "nothing silently ignored" registry.
+"""The "nothing silently ignored" registry: what translation does with each App Mesh spec member.
 
 botocore's App Mesh model has a few hundred spec members across the seven resources.
 A member is *translated* when Envoy's behaviour follows it; most are shown so by the
