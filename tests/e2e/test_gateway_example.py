@@ -1,10 +1,11 @@
-"""examples/gateway end to end: `meshplane up` runs a VirtualGateway's Envoy, real traffic crosses.
+"""examples/gateway end to end: `meshplane up` runs VirtualGateways' Envoys, real traffic crosses.
 
 The example's files are used as published (a copy, so the session's processes can be told
 apart by directory); only `--publish` moves the gateway to a free port. Requests enter at
 the published address, cross the gateway's Envoy (ingress routes, self-redirect, egress
 routing), the color backend's sidecar and reach the app, which answers with the Host and
-path it received.
+path it received; gRPC calls cross the gRPC gateway to a greeter that answers with the
+method path it was called on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from .harness import free_port, running_in
@@ -49,6 +51,16 @@ def _reachable(port: int) -> bool:
         return False
 
 
+def _greet(port: int, method: str) -> bytes | None:
+    """One unary call through the gRPC gateway (no proxy from the test's environment)."""
+    options = [("grpc.enable_http_proxy", 0)]
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        try:
+            return bytes(channel.unary_unary(method)(b"", timeout=10))
+        except grpc.RpcError:
+            return None
+
+
 class Session:
     """`meshplane up -f <copy of examples/gateway>` with the gateway on a free port."""
 
@@ -56,11 +68,12 @@ class Session:
         """Copy the example, pick the ports, start `up`."""
         self.workdir = workdir / "gateway"
         shutil.copytree(EXAMPLE, self.workdir)
-        self.gateway_port, self.api_port = free_port(), free_port()
+        self.gateway_port, self.grpc_port, self.api_port = free_port(), free_port(), free_port()
         argv = [sys.executable, "-m", "meshplane.cli.main", "up", "-f", str(self.workdir)]
         argv += ["--api-port", str(self.api_port), "--xds-port", str(free_port())]
         argv += ["--data-dir", str(self.workdir / "data")]
         argv += ["--publish", f"ingress-gw=127.0.0.1:{self.gateway_port}"]
+        argv += ["--publish", f"grpc-gw=127.0.0.1:{self.grpc_port}"]
         self.process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -90,6 +103,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     session = Session(tmp_path_factory.mktemp("gateway-example"))
     try:
         poll(lambda: _reachable(session.gateway_port), STARTUP, "the published gateway")
+        greeter = "/helloworld.Greeter/SayHello"
+        poll(lambda: _greet(session.grpc_port, greeter), STARTUP, "the gRPC gateway")
         yield session
     finally:
         code = session.stop()
@@ -119,10 +134,19 @@ def test_hostname_route_keeps_the_clients_host_with_its_port(gateway: Session) -
     assert _get(gateway.gateway_port, "/cart", "other.example.com")[0] == 404
 
 
-def test_the_gateway_runs_as_its_own_envoy(gateway: Session) -> None:
-    """The control plane sees the gateway's Envoy under the VirtualGateway's node id."""
+def test_grpc_gateway_route_delivers_the_method_path_unchanged(gateway: Session) -> None:
+    """/helloworld.Greeter/SayHello crosses the gRPC gateway as it was sent."""
+    assert _greet(gateway.grpc_port, "/helloworld.Greeter/SayHello") == (
+        b"/helloworld.Greeter/SayHello"
+    )
+
+
+def test_the_gateways_run_as_their_own_envoys(gateway: Session) -> None:
+    """The control plane sees each gateway's Envoy under its VirtualGateway's node id."""
     ids = sorted(str(proxy["nodeId"]) for proxy in gateway.proxies())
     assert ids == [
+        "mesh/shop/virtualGateway/grpc-gw_shop-grpc",
         "mesh/shop/virtualGateway/ingress-gw_shop",
         "mesh/shop/virtualNode/color-blue_shop",
+        "mesh/shop/virtualNode/greeter_shop-grpc",
     ]
