@@ -42,6 +42,8 @@ CODES = frozenset(
         "gateway-route-type-count",
         "gateway-target-not-found",
         "gateway-hostname-rewrite",
+        "gateway-route-no-listener",
+        "field-not-translated",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""
