@@ -71,7 +71,7 @@ def _fill(controller: controlling.Controller, *items: tuple[str, dict[str, Any]]
 
 
 def test_new_objects_are_twinned_and_the_plan_adds_finalizers_and_status(controller, service):
-    """A fresh Mesh and VirtualNode become twins; the plan adds the controller's finalizers and status."""
+    """Fresh objects become twins; the plan adds the controller's finalizers and status."""
     _fill(controller, ("Namespace", _namespace()), ("Mesh", _mesh()), ("VirtualNode", _node()))
     plan = controller.converge()
     assert service.describe(kinds.VIRTUAL_NODE, "demos", "vn-blue")["metadata"]["arn"] == (
