@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import signal
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -28,6 +28,9 @@ from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
 
+if TYPE_CHECKING:  # Kubernetes mode's client is imported only when `meshplane k8s` runs
+    from meshplane.k8s import operating
+
 
 @dataclasses.dataclass
 class ControlPlane:
@@ -41,6 +44,8 @@ class ControlPlane:
     sync: Sync
     api_port: int = 0
     xds_port: int = 0
+    read_only: str = ""
+    """Kubernetes mode: the API refuses writes with this message (and serves no manifests)."""
 
     def proxies(self) -> list[dict[str, Any]]:
         """Every proxy the xDS server has seen: sync state, NACKs, translation warnings."""
@@ -117,9 +122,9 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(plane.ads.stop, 0)
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
-        runner = web.AppRunner(
-            server.build_app(plane.services, plane.front_door, plane.proxies), access_log=None
-        )
+        front_door = None if plane.read_only else plane.front_door
+        app = server.build_app(plane.services, front_door, plane.proxies, plane.read_only)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
@@ -150,4 +155,29 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) ->
         loop.add_signal_handler(signum, stop.set)
     async with running(build(settings)) as plane:
         on_ready(plane)
+        await stop.wait()
+
+
+async def serve_k8s(
+    settings: Settings,
+    options: operating.Options,
+    on_ready: Callable[[ControlPlane, operating.Replica], None],
+) -> None:
+    """``meshplane k8s``: the control plane as ``serve`` runs it, fed from Kubernetes."""
+    from meshplane.k8s import operating  # noqa: PLC0415 - lightkube only in Kubernetes mode
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    operating.prepare_data_dir(settings.data_dir)
+    plane = build(settings)
+    plane.read_only = operating.READ_ONLY
+    async with (
+        running(plane) as plane,
+        operating.started(
+            plane.services.resources, system_clock, options, settings.data_dir / "webhook-certs"
+        ) as replica,
+    ):
+        on_ready(plane, replica)
         await stop.wait()

@@ -128,13 +128,33 @@ async def _unknown(request: web.Request) -> web.Response:
     )
 
 
+def _read_only(message: str) -> Any:
+    """A middleware answering every write with ``BadRequestException(message)``."""
+
+    @web.middleware
+    async def refuse_writes(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method in {"GET", "HEAD", "OPTIONS"}:
+            return await handler(request)
+        return rendering.error_response(errors.BadRequestException(message), str(uuid.uuid4()))
+
+    return refuse_writes
+
+
 def build_app(
     services: operations.Services,
     front_door: FrontDoor | None = None,
     proxies: extensions.ProxyReport | None = None,
+    read_only: str = "",
 ) -> web.Application:
-    """The App Mesh API as an aiohttp application (not yet listening)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    """The App Mesh API as an aiohttp application (not yet listening).
+
+    With ``read_only`` (Kubernetes mode: the mesh is changed through kubectl) every
+    write answers a BadRequestException with that message.
+    """
+    middlewares = [_read_only(read_only)] if read_only else []
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[SERVICES_KEY] = services
     names = apimodel.operation_names()
     table = operations.handlers(names)

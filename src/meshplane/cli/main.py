@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import manifests, proxystatus
+from meshplane.cli import k8s, manifests, proxystatus
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -94,6 +94,7 @@ def demo() -> None:
 manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
+k8s.register(cli)
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""The leader's writes: finalizers, ``/status`` merge patches and Events, as the controller did.
+
+:class:`Writer` executes a :class:`~meshplane.k8s.controlling.Plan`. Finalizer
+patches carry the resourceVersion they were computed from, so a concurrent
+change makes them fail (409) instead of dropping someone else's finalizer; the
+next pass recomputes them. Status is a JSON merge patch of the status
+subresource (``None`` removes a key the old controller or an earlier pass
+wrote). Events are core/v1 Events from component ``meshplane``; one with the
+same reason and message as the last one for that object is not repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.types import PatchType
+
+from meshplane.k8s import apiserver
+from meshplane.k8s.controlling import EventWrite, Plan
+from meshplane.kit.clock import Clock
+from meshplane.manifests.objects import ManifestObject, timestamp
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "meshplane"
+
+
+def _scope(obj: ManifestObject) -> dict[str, Any]:
+    return {"namespace": obj.namespace} if obj.namespace else {}
+
+
+class Writer:
+    """Writes plans to the API server (call it only while leading)."""
+
+    def __init__(self, client: AsyncClient, identity: str, clock: Clock) -> None:
+        """``identity`` names this replica in Events (``reportingInstance``)."""
+        self._client = client
+        self._identity = identity
+        self._clock = clock
+        self._said: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+    async def write(self, plan: Plan) -> bool:
+        """Execute ``plan``; ``False`` when a write failed and the pass should be retried."""
+        complete = True
+        for change in plan.finalizers:
+            body = {
+                "metadata": {
+                    "finalizers": list(change.finalizers),
+                    "resourceVersion": change.resource_version,
+                }
+            }
+            resource = apiserver.CUSTOM[change.obj.kind]
+            complete &= await self._patch(resource, change.obj, body)
+        for status in plan.statuses:
+            resource = apiserver.CUSTOM[status.obj.kind].Status
+            complete &= await self._patch(resource, status.obj, {"status": status.patch})
+        for event in plan.events:
+            await self._event(event)
+        return complete
+
+    async def _patch(self, resource: Any, obj: ManifestObject, body: dict[str, Any]) -> bool:
+        try:
+            await self._client.patch(
+                resource, obj.name, body, patch_type=PatchType.MERGE, **_scope(obj)
+            )
+        except ApiError as error:
+            if error.status.code == 404:
+                return True  # gone meanwhile: nothing left to write
+            if error.status.code != 409:
+                log.warning("patching %s failed: %s", obj.ref(), error.status.message)
+            return False
+        return True
+
+    async def _event(self, event: EventWrite) -> None:
+        obj = event.obj
+        said = (event.reason, event.message)
+        if self._said.get(obj.key) == said:
+            return
+        now = timestamp(self._clock())
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{obj.name}.{uuid.uuid4().hex[:16]}",
+                "namespace": obj.namespace or "default",
+            },
+            "involvedObject": {
+                "apiVersion": obj.info.api_version,
+                "kind": obj.kind,
+                "name": obj.name,
+                "uid": obj.uid,
+                **_scope(obj),
+            },
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": self._identity,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self._client.create(apiserver.EVENT.from_dict(body))
+        except ApiError as error:
+            log.warning("recording an event for %s failed: %s", obj.ref(), error.status.message)
+            return
+        self._said[obj.key] = said
