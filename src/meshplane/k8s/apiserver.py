@@ -21,9 +21,9 @@ FIELD_MANAGER = "meshplane"
 
 CUSTOM: dict[str, Any] = {
     info.kind: (
-        create_namespaced_resource(crds.GROUP, "v1beta2", info.kind, info.resource)
+        create_namespaced_resource(crds.GROUP, "v1beta2", info.kind, info.plural)
         if info.namespaced
-        else create_global_resource(crds.GROUP, "v1beta2", info.kind, info.resource)
+        else create_global_resource(crds.GROUP, "v1beta2", info.kind, info.plural)
     )
     for info in crds.ALL
     if info.api_version == crds.API_VERSION

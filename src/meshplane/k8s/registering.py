@@ -44,7 +44,7 @@ def _cr_rule(kind: str) -> dict[str, Any]:
         "apiGroups": [crds.GROUP],
         "apiVersions": ["v1beta2"],
         "operations": ["CREATE", "UPDATE"],
-        "resources": [crds.BY_KIND[kind].resource],
+        "resources": [crds.BY_KIND[kind].plural],
     }
 
 
