@@ -280,3 +280,35 @@ def manifest(name: str) -> str:
 def documents(name: str) -> list[dict[str, Any]]:
     """The parsed documents of ``examples/echo/<name>``."""
     return [d for d in yaml.safe_load_all(manifest(name)) if d]
+
+
+def delete_all(cluster: k8s.Cluster) -> None:
+    """Delete every appmesh.k8s.aws object while a replica still finalizes them, members first.
+
+    Whatever a replica did not finalize in time has its finalizers stripped, as the README
+    documents for uninstalling meshplane, so the next test starts from an empty mesh.
+    """
+    plurals = [
+        info.plural
+        for info in reversed(crds.ALL)
+        if info.api_version == crds.API_VERSION and info.namespaced
+    ]
+    for plural in [*plurals, "meshes"]:
+        scope = ["-A"] if plural != "meshes" else []
+        done = cluster.kubectl(
+            "delete", plural, "--all", *scope, "--timeout=30s", "--ignore-not-found", check=False
+        )
+        if done.returncode == 0:
+            continue
+        for item in cluster.kubectl_json("get", plural, *scope)["items"]:
+            where = item["metadata"].get("namespace")
+            cluster.kubectl(
+                "patch",
+                plural,
+                item["metadata"]["name"],
+                *(["-n", where] if where else []),
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )

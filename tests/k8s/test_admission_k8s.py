@@ -51,7 +51,7 @@ def test_a_refused_router_names_the_field_and_rule_and_nothing_is_stored(
 def test_with_meshplane_down_the_fail_policy_refuses_writes_until_it_returns(
     cluster: k8s.Cluster, tmp_path: Path
 ) -> None:
-    """A killed replica leaves its Fail-policy webhooks: CR writes are refused, not let in unchecked."""
+    """A killed replica leaves its Fail-policy webhooks: CR writes are refused, not let in."""
     replicas.install_crds(cluster)
     replica = replicas.Replica(cluster, tmp_path / "replica")
     try:

@@ -89,17 +89,7 @@ def legacy(cluster: k8s.Cluster) -> Iterator[dict[str, dict[str, Any]]]:
         _old_status("VirtualNode", f"{PREFIX}/virtualNode/vn-old_legacy"),
     )
     yield {"mesh": mesh, "node": node}
-    for resource in ("virtualnode/vn-old", "mesh/legacy"):
-        scope = ["-n", "legacy"] if resource.startswith("virtualnode") else []
-        cluster.kubectl(
-            "patch",
-            resource,
-            *scope,
-            "--type=merge",
-            "-p",
-            '{"metadata":{"finalizers":null}}',
-            check=False,
-        )
+    replicas.delete_all(cluster)  # strips what no replica finalized
     cluster.kubectl("delete", "namespace", "legacy", "--ignore-not-found", "--wait=false")
 
 
@@ -138,7 +128,7 @@ def test_the_old_controllers_objects_are_adopted_and_delete_in_order(
         cluster.kubectl("delete", "mesh", "legacy", "--wait=false")
 
         def blocked() -> Any:
-            events = cluster.kubectl_json(
+            return cluster.kubectl_json(
                 "get",
                 "events",
                 "-n",
@@ -146,7 +136,6 @@ def test_the_old_controllers_objects_are_adopted_and_delete_in_order(
                 "--field-selector",
                 "involvedObject.name=legacy,reason=PendingMembersDeletion",
             )["items"]
-            return events
 
         (event,) = k8s.poll(blocked, DEADLINE, "the PendingMembersDeletion event")
         assert event["message"] == (

@@ -1,4 +1,4 @@
-"""The blue-green walkthrough on Kubernetes: kubectl in, twins, injected pods and Envoy config out."""
+"""The blue-green walkthrough on Kubernetes: kubectl in; twins, injected pods, Envoy config out."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def replica(cluster: k8s.Cluster, tmp_path: Path) -> Iterator[replicas.Replica]:
         replicas.wait_for_webhooks(cluster)
         yield running
     finally:
+        replicas.delete_all(cluster)
         running.stop()
         cluster.kubectl("delete", "namespace", "demos", "--ignore-not-found", "--wait=false")
 

@@ -33,8 +33,9 @@ from typing import Any
 from meshplane.k8s import mirroring
 from meshplane.k8s.mirroring import Key, Seen
 from meshplane.kit.clock import Clock
+from meshplane.manifests import admission, schema
 from meshplane.manifests.catalog import Catalog
-from meshplane.manifests.objects import ManifestObject
+from meshplane.manifests.objects import ManifestObject, timestamp
 from meshplane.manifests.reconciling import Reconciler
 from meshplane.service.resources import MeshService
 
@@ -45,6 +46,7 @@ RESOURCES = f"{FINALIZER_PREFIX}aws-appmesh-resources"
 CLOUDMAP = f"{FINALIZER_PREFIX}aws-cloudmap-resources"
 
 _TWINNED = frozenset(mirroring.APPMESH_KINDS) - {"BackendGroup"}
+_WEBHOOK_OWNED = ("meshRef", "virtualGatewayRef")
 
 
 def finalizers_for(obj: ManifestObject) -> tuple[str, ...]:
@@ -161,14 +163,37 @@ class Controller:
         obj = item.obj.clone()
         if obj.kind == "Namespace":
             obj.deleted_at = 0.0  # the namespace controller empties it; nothing to wait for
+        if obj.info.aws_title is not None and not obj.spec.get("awsName"):
+            # Created while no mutating webhook ran: the webhook's default, kept locally.
+            obj.spec["awsName"] = admission.default_aws_name(obj)
         for field, value in self._designations.get(obj.key, {}).items():
             if obj.spec.get(field) is None:
                 obj.spec[field] = value
         return obj
 
+    def _problems(self, obj: ManifestObject) -> str:
+        """Why an object that got past a down webhook breaks the rules (``""``: it does not)."""
+        if obj.kind not in mirroring.APPMESH_KINDS or obj.deleting:
+            return ""
+        found = schema.problems(obj.info.spec, obj.spec, "spec")
+        if not found:
+            bare = obj.clone()
+            for field in _WEBHOOK_OWNED:
+                bare.spec.pop(field, None)
+            found = admission.admit(bare, None)[1]
+        return "; ".join(f"{path}: {rule}" for path, rule in found)
+
     def converge(self) -> Plan:
         """Reconcile every object into the store; the writes the leader should make."""
-        catalog = Catalog(self._object(item) for item in self._seen.values())
+        catalog = Catalog()
+        invalid: dict[Key, str] = {}
+        for item in self._seen.values():
+            obj = self._object(item)
+            problems = self._problems(obj)
+            if problems:
+                invalid[obj.key] = problems  # kept out: its last valid twin stays as it was
+                continue
+            catalog.put(obj)
         for doomed in self._tombstones.values():
             catalog.put(doomed.clone())
         self._removed, self._events = [], []
@@ -178,11 +203,13 @@ class Controller:
         for key in self._removed:
             self._tombstones.pop(key, None)
             self._designations.pop(key, None)
-            item = self._seen.get(key)
-            if item is not None and item.obj.deleting:
-                kept = tuple(f for f in item.finalizers if not f.startswith(FINALIZER_PREFIX))
-                if kept != item.finalizers:
-                    plan.finalizers.append(FinalizerWrite(item.obj, kept, item.resource_version))
+            gone = self._seen.get(key)
+            if gone is not None and gone.obj.deleting:
+                kept = tuple(f for f in gone.finalizers if not f.startswith(FINALIZER_PREFIX))
+                if kept != gone.finalizers:
+                    plan.finalizers.append(FinalizerWrite(gone.obj, kept, gone.resource_version))
+        for key, problems in invalid.items():
+            plan.statuses.extend(self._refused(self._seen[key], problems))
         for key, item in self._seen.items():
             current = catalog.get(*key)
             if current is None or key[0] not in mirroring.APPMESH_KINDS:
@@ -201,6 +228,24 @@ class Controller:
                 patch.update(current.status)
                 plan.statuses.append(StatusWrite(current, patch))
         return plan
+
+    def _refused(self, item: Seen, problems: str) -> list[StatusWrite]:
+        """The status of an object the rules refuse: not Active, and why."""
+        kind = f"{item.obj.kind}Active"
+        old: dict[str, Any] = next(
+            (c for c in item.obj.status.get("conditions") or [] if c.get("type") == kind), {}
+        )
+        moved = old.get("status") != "False"
+        condition = {
+            "type": kind,
+            "status": "False",
+            "lastTransitionTime": timestamp(self._clock()) if moved else old["lastTransitionTime"],
+            "reason": "ReconcileError",
+            "message": problems,
+        }
+        if item.obj.status.get("conditions") == [condition]:
+            return []
+        return [StatusWrite(item.obj, {"conditions": [condition]})]
 
     def _remember_designation(self, current: ManifestObject, item: Seen) -> None:
         for field in ("meshRef", "virtualGatewayRef"):

@@ -108,7 +108,12 @@ async def _reconcile(
         changed.clear()
         if controller.synced != set(apiserver.WATCHED):
             continue  # a pass over half the kinds would report objects waiting for nothing
-        plan = controller.converge()
+        try:
+            plan = controller.converge()
+        except Exception:  # a bug must not stop the controller: log it, try again later
+            log.exception("reconcile pass failed; retrying")
+            loop.call_later(5.0, changed.set)
+            continue
         replica.passes += 1
         if not replica.synced.is_set():
             replica.sync_seconds = time.monotonic() - started_at
