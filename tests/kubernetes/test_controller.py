@@ -177,3 +177,34 @@ def test_a_namespace_labelled_later_designates_the_mesh_locally(controller, serv
     assert service.describe(kinds.VIRTUAL_NODE, "demos", "vn-blue")["status"] == {
         "status": "ACTIVE"
     }
+
+
+def test_an_object_that_bypassed_the_webhook_and_breaks_a_rule_says_why(controller, service):
+    """A listener without serviceDiscovery (webhook down) gets no twin, and its status says why."""
+    node = _node()
+    del node["spec"]["serviceDiscovery"]
+    _fill(controller, ("Namespace", _namespace()), ("Mesh", _mesh()), ("VirtualNode", node))
+    plan = controller.converge()
+    (status,) = [w for w in plan.statuses if w.obj.kind == "VirtualNode"]
+    assert status.patch == {
+        "conditions": [
+            {
+                "type": "VirtualNodeActive",
+                "status": "False",
+                "lastTransitionTime": "2023-11-14T22:13:20Z",
+                "reason": "ReconcileError",
+                "message": "spec.serviceDiscovery: must be specified when a listener is specified",
+            }
+        ]
+    }
+    assert service.list_refs(kinds.VIRTUAL_NODE, "demos")["virtualNodes"] == []
+
+
+def test_an_object_created_without_the_webhook_gets_the_default_aws_name(controller, service):
+    """No awsName (the mutating webhook did not run): the twin takes the webhook's default."""
+    node = _node()
+    del node["spec"]["awsName"]
+    _fill(controller, ("Namespace", _namespace()), ("Mesh", _mesh()), ("VirtualNode", node))
+    controller.converge()
+    twin = service.describe(kinds.VIRTUAL_NODE, "demos", "vn-blue_demos")
+    assert twin["metadata"]["arn"] == f"{ARN}/virtualNode/vn-blue_demos"
