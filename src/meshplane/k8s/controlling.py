@@ -109,6 +109,8 @@ class Controller:
         self._seen: dict[Key, Seen] = {}
         self._tombstones: dict[Key, ManifestObject] = {}
         self._designations: dict[Key, dict[str, Any]] = {}
+        self._checked: dict[Key, tuple[str, str]] = {}
+        """Rule check results by resourceVersion: an unchanged object is not checked again."""
         self._removed: list[Key] = []
         self._events: list[EventWrite] = []
         self._reconciler = Reconciler(service, clock, self._keep, self._forget, self._record)
@@ -143,6 +145,7 @@ class Controller:
 
     def _gone(self, key: Key) -> None:
         last = self._seen.pop(key, None)
+        self._checked.pop(key, None)
         if last is None or key[0] not in _TWINNED:
             self._designations.pop(key, None)
             return
@@ -171,10 +174,18 @@ class Controller:
                 obj.spec[field] = value
         return obj
 
-    def _problems(self, obj: ManifestObject) -> str:
+    def _problems(self, obj: ManifestObject, version: str) -> str:
         """Why an object that got past a down webhook breaks the rules (``""``: it does not)."""
         if obj.kind not in mirroring.APPMESH_KINDS or obj.deleting:
             return ""
+        cached = self._checked.get(obj.key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        found = self._check(obj)
+        self._checked[obj.key] = (version, found)
+        return found
+
+    def _check(self, obj: ManifestObject) -> str:
         found = schema.problems(obj.info.spec, obj.spec, "spec")
         if not found:
             bare = obj.clone()
@@ -189,7 +200,7 @@ class Controller:
         invalid: dict[Key, str] = {}
         for item in self._seen.values():
             obj = self._object(item)
-            problems = self._problems(obj)
+            problems = self._problems(obj, item.resource_version)
             if problems:
                 invalid[obj.key] = problems  # kept out: its last valid twin stays as it was
                 continue
