@@ -5,7 +5,7 @@ as the watches would (one list per kind), over a real SQLite store and domain
 service, so the numbers are the replica's own work between a watch event and
 the store write that the sync stage turns into xDS:
 
-* ``first sync`` — the initial pass over 10 meshes × (20 × the walkthrough's
+* ``first sync`` — the initial pass over 10 meshes x (20 x the walkthrough's
   3 VirtualNodes + 1 VirtualRouter + 1 VirtualService) = 1,010 CRs, twins
   created; then the second pass that confirms nothing changed;
 * ``weight change`` — one VirtualRouter's route set to 50/50 (a MODIFIED
