@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck imports bench wrk goldens serve clean
+.PHONY: demo test check lint typecheck imports bench wrk goldens models serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ wrk:
 
 goldens: $(STAMP)
 	REFRESH_GOLDENS=1 $(BIN)/pytest tests/translate -q
+
+# The typed spec classes, regenerated from botocore's App Mesh model (a test fails on drift).
+models: $(STAMP)
+	$(BIN)/python -m meshplane.model.generating
 
 serve: $(STAMP)
 	$(BIN)/meshplane serve --data-dir .meshplane

@@ -23,6 +23,7 @@ from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
+from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
@@ -37,7 +38,7 @@ class ControlPlane:
     """A built control plane: its store and services, and the API once started."""
 
     settings: Settings
-    store: SqliteStore
+    store: Store
     services: operations.Services
     front_door: FrontDoor
     ads: AdsServer
@@ -63,7 +64,9 @@ class ControlPlane:
                     # the snapshot is walked over in ACK-gated steps, and between two steps
                     # (or before the first) every type reads as ACKed.
                     "synced": status.connected and target is not None and status.has_acked(target),
-                    "warnings": list(published.warnings) if published else [],
+                    "warnings": [w.message for w in published.warnings] if published else [],
+                    # The same warnings with their resource and stable code, for programs.
+                    "diagnostics": [w.as_json() for w in published.warnings] if published else [],
                     # Make-before-break steps that went ahead without Envoy's ACK in time.
                     "gateTimeouts": status.gate_timeouts,
                     "types": {

@@ -22,6 +22,7 @@ from meshplane import app, settings
 from meshplane.model import kinds
 from meshplane.store import snapshots
 from meshplane.translate import building
+from meshplane.translate.diagnostics import Warning
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds.snapshot import ResourceEncoder, Snapshot
 
@@ -183,7 +184,13 @@ def test_creating_a_listed_backend_service_rebuilds_the_node_that_lists_it(tmp_p
 
     async def body(plane: app.ControlPlane) -> None:
         late = plane.sync.published[_key("vn-late")]
-        assert late.warnings == ("VirtualService vs-late: not found; backend skipped",)
+        assert late.warnings == (
+            Warning(
+                f"mesh/{MESH}/virtualService/vs-late",
+                "service-not-found",
+                "VirtualService vs-late: not found; backend skipped",
+            ),
+        )
         watch = Watch(plane)
         provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-green"}}}
         rebuilt = await watch.rebuilt_by(
@@ -323,5 +330,22 @@ def test_a_proxy_that_leaves_is_forgotten_and_rebuilt_when_it_returns(tmp_path: 
         await _settled(plane)
         assert plane.sync.published[key].version == version
         assert plane.ads.cache.snapshot(key) is not None
+
+    _run(tmp_path, body)
+
+
+def test_the_proxy_report_shows_warning_messages_and_their_codes(tmp_path: Path) -> None:
+    """proxies() lists each warning's message as before, and beside it resource and code."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        [late] = [p for p in plane.proxies() if p["key"] == _key("vn-late")]
+        assert late["warnings"] == ["VirtualService vs-late: not found; backend skipped"]
+        assert late["diagnostics"] == [
+            {
+                "resource": f"mesh/{MESH}/virtualService/vs-late",
+                "code": "service-not-found",
+                "message": "VirtualService vs-late: not found; backend skipped",
+            }
+        ]
 
     _run(tmp_path, body)

@@ -17,13 +17,24 @@ import yaml
 from google.protobuf import json_format
 
 from meshplane.model import extensions, kinds
-from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource
+from meshplane.model import specs_generated as g
+from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource, Typed
 from meshplane.translate import EnvoyResources, NodeIdentity
 
 HERE = pathlib.Path(__file__).parent
 CASES = HERE / "cases"
 GOLDENS = HERE / "goldens"
 ACCOUNT = "111122223333"
+PARSERS: dict[str, Any] = {
+    kinds.MESH.key: g.MeshSpec.from_wire,
+    kinds.VIRTUAL_NODE.key: g.VirtualNodeSpec.from_wire,
+    kinds.VIRTUAL_SERVICE.key: g.VirtualServiceSpec.from_wire,
+    kinds.VIRTUAL_ROUTER.key: g.VirtualRouterSpec.from_wire,
+    kinds.ROUTE.key: g.RouteSpec.from_wire,
+    kinds.VIRTUAL_GATEWAY.key: g.VirtualGatewaySpec.from_wire,
+    kinds.GATEWAY_ROUTE.key: g.GatewayRouteSpec.from_wire,
+}
+"""Kind → its spec parser, as the store's snapshot builder parses them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +62,10 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
     """Build a snapshot from API-shaped dicts."""
     mesh_name = data["mesh"]["meshName"]
 
-    def resource(kind: kinds.Kind, item: dict[str, Any], parent: str = "") -> Resource:
+    def resource(kind: kinds.Kind, item: dict[str, Any], parent: str = "") -> Typed[Any]:
         name = item[kind.name_member]
         key = kinds.ResourceKey.of(kind, mesh_name, name, parent)
-        return Resource(
+        raw = Resource(
             key=key,
             arn=kinds.arn("us-west-2", ACCOUNT, key),
             uid=f"uid-{name}",
@@ -65,15 +76,16 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
             owner=ACCOUNT,
             extensions=extensions.of((t["key"], t["value"]) for t in item.get("tags", [])),
         )
+        return Typed.of(raw, PARSERS[kind.key])
 
-    def by_name(kind: kinds.Kind, key: str) -> dict[str, Resource]:
+    def by_name(kind: kinds.Kind, key: str) -> dict[str, Typed[Any]]:
         return {r.name: r for r in (resource(kind, item) for item in data.get(key, []))}
 
-    routes: dict[str, dict[str, Resource]] = {}
+    routes: dict[str, dict[str, Typed[Any]]] = {}
     for item in data.get("routes", []):
         router = item["virtualRouterName"]
         routes.setdefault(router, {})[item["routeName"]] = resource(kinds.ROUTE, item, router)
-    gateway_routes: dict[str, dict[str, Resource]] = {}
+    gateway_routes: dict[str, dict[str, Typed[Any]]] = {}
     for item in data.get("gatewayRoutes", []):
         gateway = item["virtualGatewayName"]
         gateway_routes.setdefault(gateway, {})[item["gatewayRouteName"]] = resource(
@@ -126,6 +138,6 @@ def render(resources: EnvoyResources) -> str:
         "routeConfigurations": dicts(resources.route_configurations),
         "clusters": dicts(resources.clusters),
         "clusterLoadAssignments": dicts(resources.cluster_load_assignments),
-        "warnings": list(resources.warnings),
+        "warnings": [warning.message for warning in resources.warnings],
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

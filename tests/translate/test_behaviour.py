@@ -13,6 +13,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from meshplane.translate import EnvoyResources, NodeIdentity, build
+from meshplane.translate.diagnostics import Warning
 
 from . import casefiles, simulator
 
@@ -200,21 +201,60 @@ def test_broken_pieces_are_skipped_and_the_rest_published() -> None:
     assert simulator.route(config, "vs-echo-backend", "/zero").status == 503
     assert simulator.route(config, "vs-echo-backend", "/two").route == "rest"
     assert simulator.route(config, "vs-no-provider", "/").status == 404
+    route = "mesh/demos/virtualRouter/vr-echo-backend/route/"
     assert resources.warnings == (
-        "Route half-missing of VirtualRouter vr-echo-backend: target VirtualNode "
-        "vn-echo-backend-gone not found; target skipped",
-        "Route all-missing of VirtualRouter vr-echo-backend: target VirtualNode "
-        "vn-echo-backend-gone not found; target skipped",
-        "Route all-missing of VirtualRouter vr-echo-backend: no usable weightedTargets; skipped",
-        "Route all-zero of VirtualRouter vr-echo-backend: every weightedTarget has weight 0; "
-        "it answers 503",
-        "Route two-types of VirtualRouter vr-echo-backend: needs exactly one of httpRoute, "
-        "http2Route, grpcRoute, tcpRoute; skipped",
-        "Route tcp-on-http of VirtualRouter vr-echo-backend: tcpRoute does not fit the http "
-        "listener on port 80; skipped",
-        "VirtualService vs-lost-router: provider VirtualRouter vr-gone not found; backend skipped",
-        "VirtualService vs-missing: not found; backend skipped",
-        "VirtualService vs-no-provider: no provider; backend skipped",
+        Warning(
+            route + "half-missing",
+            "target-not-found",
+            "Route half-missing of VirtualRouter vr-echo-backend: target VirtualNode "
+            "vn-echo-backend-gone not found; target skipped",
+        ),
+        Warning(
+            route + "all-missing",
+            "target-not-found",
+            "Route all-missing of VirtualRouter vr-echo-backend: target VirtualNode "
+            "vn-echo-backend-gone not found; target skipped",
+        ),
+        Warning(
+            route + "all-missing",
+            "route-no-targets",
+            "Route all-missing of VirtualRouter vr-echo-backend: no usable weightedTargets; "
+            "skipped",
+        ),
+        Warning(
+            route + "all-zero",
+            "route-zero-weights",
+            "Route all-zero of VirtualRouter vr-echo-backend: every weightedTarget has weight 0; "
+            "it answers 503",
+        ),
+        Warning(
+            route + "two-types",
+            "route-type-count",
+            "Route two-types of VirtualRouter vr-echo-backend: needs exactly one of httpRoute, "
+            "http2Route, grpcRoute, tcpRoute; skipped",
+        ),
+        Warning(
+            route + "tcp-on-http",
+            "route-type-mismatch",
+            "Route tcp-on-http of VirtualRouter vr-echo-backend: tcpRoute does not fit the http "
+            "listener on port 80; skipped",
+        ),
+        Warning(
+            "mesh/demos/virtualService/vs-lost-router",
+            "provider-not-found",
+            "VirtualService vs-lost-router: provider VirtualRouter vr-gone not found; "
+            "backend skipped",
+        ),
+        Warning(
+            "mesh/demos/virtualService/vs-missing",
+            "service-not-found",
+            "VirtualService vs-missing: not found; backend skipped",
+        ),
+        Warning(
+            "mesh/demos/virtualService/vs-no-provider",
+            "service-no-provider",
+            "VirtualService vs-no-provider: no provider; backend skipped",
+        ),
     )
 
 
@@ -269,13 +309,21 @@ def test_wrong_mesh_or_unknown_node_builds_nothing() -> None:
     other = dataclasses.replace(case.node, mesh="other")
     assert build(case.snapshot, other) == EnvoyResources(
         warnings=(
-            "mesh/other/virtualNode/vn-echo-frontend-blue: snapshot is of mesh demos; "
-            "nothing built",
+            Warning(
+                "mesh/other/virtualNode/vn-echo-frontend-blue",
+                "wrong-mesh",
+                "mesh/other/virtualNode/vn-echo-frontend-blue: snapshot is of mesh demos; "
+                "nothing built",
+            ),
         )
     )
     ghost = NodeIdentity(mesh="demos", kind="virtualNode", name="vn-ghost")
     assert build(case.snapshot, ghost).warnings == (
-        "mesh/demos/virtualNode/vn-ghost: VirtualNode vn-ghost not found; nothing built",
+        Warning(
+            "mesh/demos/virtualNode/vn-ghost",
+            "node-not-found",
+            "mesh/demos/virtualNode/vn-ghost: VirtualNode vn-ghost not found; nothing built",
+        ),
     )
 
 
@@ -307,6 +355,10 @@ def test_gateway_routes_redirect_into_the_gateways_own_egress_routing() -> None:
         (GREEN, 10),
     )
     assert resources.warnings == (
-        "GatewayRoute to-nowhere of VirtualGateway vg-ingress: target VirtualService "
-        "vs-missing not found; skipped",
+        Warning(
+            "mesh/demos/virtualGateway/vg-ingress/gatewayRoute/to-nowhere",
+            "gateway-target-not-found",
+            "GatewayRoute to-nowhere of VirtualGateway vg-ingress: target VirtualService "
+            "vs-missing not found; skipped",
+        ),
     )

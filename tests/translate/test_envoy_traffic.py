@@ -23,6 +23,7 @@ import pytest
 from google.protobuf import json_format
 
 from meshplane.model.snapshot import Endpoint
+from meshplane.model.specs_generated import MeshSpec
 from meshplane.translate import NodeIdentity, build
 
 from . import casefiles, staticconfig
@@ -87,7 +88,9 @@ def sidecar(tmp_path: pathlib.Path, servers: dict[str, int]) -> Iterator[Starter
 
     def start(*, allow_all: bool) -> int:
         case = casefiles.load("bluegreen-50-50")
-        mesh_spec = {"egressFilter": {"type": "ALLOW_ALL" if allow_all else "DROP_ALL"}}
+        mesh_spec = MeshSpec.from_wire(
+            {"egressFilter": {"type": "ALLOW_ALL" if allow_all else "DROP_ALL"}}
+        )
         snapshot = dataclasses.replace(
             case.snapshot,
             mesh=dataclasses.replace(case.snapshot.mesh, spec=mesh_spec),

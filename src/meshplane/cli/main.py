@@ -71,7 +71,7 @@ def serve(
         endpoint = f"http://{config.host}:{plane.api_port}"
         console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
         console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
-        console.print(f"  store: {plane.store.path} (schema v{plane.store.schema_version})")
+        console.print(f"  store: {plane.store.location} (schema v{plane.store.schema_version})")
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
         console.print("  stop:  Ctrl-C")
 

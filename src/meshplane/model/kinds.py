@@ -90,15 +90,20 @@ class ResourceKey:
         return f"{kind.title} {self.name} in {where}"
 
 
+def path(key: ResourceKey) -> str:
+    """The resource part of its ARN (``mesh/demos/virtualRouter/vr/route/r``); node ids use it."""
+    kind = BY_KEY[key.kind]
+    found = f"mesh/{key.mesh}"
+    if kind.parent:
+        found += f"/{kind.parent}/{key.parent}/{kind.key}/{key.name}"
+    elif not kind.is_mesh:
+        found += f"/{kind.key}/{key.name}"
+    return found
+
+
 def arn(region: str, account: str, key: ResourceKey) -> str:
     """The App Mesh ARN of a resource (``appmesh-api.md`` §6.4)."""
-    kind = BY_KEY[key.kind]
-    path = f"mesh/{key.mesh}"
-    if kind.parent:
-        path += f"/{kind.parent}/{key.parent}/{kind.key}/{key.name}"
-    elif not kind.is_mesh:
-        path += f"/{kind.key}/{key.name}"
-    return f"arn:aws:appmesh:{region}:{account}:{path}"
+    return f"arn:aws:appmesh:{region}:{account}:{path(key)}"
 
 
 def parse_arn(value: str) -> tuple[str, str, ResourceKey] | None:

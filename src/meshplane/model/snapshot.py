@@ -3,16 +3,31 @@
 A :class:`MeshSnapshot` is everything one mesh holds at one store revision, plus
 the endpoints registered for its virtual nodes. It is a plain value: no store
 handle, no clock, so :mod:`meshplane.translate` stays a pure function of it.
-Specs are the App Mesh API's JSON (camelCase, exactly as the API echoes them).
+:class:`Resource` specs are the App Mesh API's JSON (camelCase, exactly as the
+API echoes them); a snapshot holds each resource as :class:`Typed`, its spec
+parsed once into the classes generated from botocore's model
+(:mod:`meshplane.model.specs_generated`), so translation reads attributes, not
+``.get()`` chains, and a spec is parsed once per change, not once per proxy.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from meshplane.model.kinds import ResourceKey
+from meshplane.model.specs_generated import (
+    GatewayRouteSpec,
+    MeshSpec,
+    RouteSpec,
+    VirtualGatewaySpec,
+    VirtualNodeSpec,
+    VirtualRouterSpec,
+    VirtualServiceSpec,
+)
+
+S = TypeVar("S")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +52,34 @@ class Resource:
         return self.key.name
 
 
+@dataclasses.dataclass(frozen=True)
+class Typed(Generic[S]):
+    """A stored resource with its spec parsed into its generated class (``S``)."""
+
+    resource: Resource
+    spec: S
+
+    @classmethod
+    def of(cls, resource: Resource, parse: Callable[[object, str], S]) -> Typed[S]:
+        """Parse ``resource.spec`` (raises :class:`~meshplane.model.wirevalues.SpecError`)."""
+        return cls(resource, parse(resource.spec, "spec"))
+
+    @property
+    def key(self) -> ResourceKey:
+        """The resource's key."""
+        return self.resource.key
+
+    @property
+    def name(self) -> str:
+        """The resource's own name."""
+        return self.resource.key.name
+
+    @property
+    def extensions(self) -> Mapping[str, str]:
+        """Its ``meshplane.dev/`` tags."""
+        return self.resource.extensions
+
+
 @dataclasses.dataclass(frozen=True, order=True)
 class Endpoint:
     """Where one replica of a virtual node receives mesh traffic for one of its listeners.
@@ -56,14 +99,14 @@ class MeshSnapshot:
     """One mesh at one store revision."""
 
     revision: int
-    mesh: Resource
-    virtual_nodes: Mapping[str, Resource]
-    virtual_services: Mapping[str, Resource]
-    virtual_routers: Mapping[str, Resource]
-    routes: Mapping[str, Mapping[str, Resource]]
+    mesh: Typed[MeshSpec]
+    virtual_nodes: Mapping[str, Typed[VirtualNodeSpec]]
+    virtual_services: Mapping[str, Typed[VirtualServiceSpec]]
+    virtual_routers: Mapping[str, Typed[VirtualRouterSpec]]
+    routes: Mapping[str, Mapping[str, Typed[RouteSpec]]]
     """Router name → route name → route."""
-    virtual_gateways: Mapping[str, Resource]
-    gateway_routes: Mapping[str, Mapping[str, Resource]]
+    virtual_gateways: Mapping[str, Typed[VirtualGatewaySpec]]
+    gateway_routes: Mapping[str, Mapping[str, Typed[GatewayRouteSpec]]]
     """Gateway name → gateway route name → gateway route."""
     endpoints: Mapping[str, tuple[Endpoint, ...]] = dataclasses.field(default_factory=dict)
     """Virtual node name → its registered endpoints."""

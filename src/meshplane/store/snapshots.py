@@ -4,45 +4,81 @@
 times App Mesh's quotas); :func:`updated` derives the next snapshot from the
 previous one and a batch of the change feed by reading only the changed keys,
 which is what the sync stage does per change once a mesh is loaded.
+
+Specs are parsed into their generated classes here, once per resource read,
+so every proxy's translation shares the parsed values. A stored spec the
+model refuses (possible only if the model changed under stored data) is left
+out of the snapshot and logged: translation then reports it missing instead
+of a push failing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from meshplane.model import kinds
+from meshplane.model import specs_generated as generated
 from meshplane.model.kinds import ResourceKey
-from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource
+from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource, Typed
+from meshplane.model.wirevalues import SpecError
+from meshplane.store.protocols import Store
 from meshplane.store.records import Change
-from meshplane.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
 
 _NESTED = (kinds.ROUTE.key, kinds.GATEWAY_ROUTE.key)
 
+_PARSERS: dict[str, Callable[[object, str], Any]] = {
+    kinds.MESH.key: generated.MeshSpec.from_wire,
+    kinds.VIRTUAL_NODE.key: generated.VirtualNodeSpec.from_wire,
+    kinds.VIRTUAL_SERVICE.key: generated.VirtualServiceSpec.from_wire,
+    kinds.VIRTUAL_ROUTER.key: generated.VirtualRouterSpec.from_wire,
+    kinds.ROUTE.key: generated.RouteSpec.from_wire,
+    kinds.VIRTUAL_GATEWAY.key: generated.VirtualGatewaySpec.from_wire,
+    kinds.GATEWAY_ROUTE.key: generated.GatewayRouteSpec.from_wire,
+}
+"""Kind → the generated parser of its spec."""
 
-def _sorted(found: Mapping[str, Resource]) -> MappingProxyType[str, Resource]:
+V = TypeVar("V")
+
+
+def _typed(resource: Resource) -> Typed[Any] | None:
+    """The resource with its spec parsed, or ``None`` (logged) when the model refuses it."""
+    try:
+        return Typed.of(resource, _PARSERS[resource.key.kind])
+    except SpecError as exc:
+        log.error("snapshot: %s left out: %s", resource.arn, exc)
+        return None
+
+
+def _sorted(found: Mapping[str, V]) -> MappingProxyType[str, V]:
     """A read-only mapping in name order (the order a full read gives)."""
     return MappingProxyType(dict(sorted(found.items())))
 
 
 def _nested(
-    found: Mapping[str, Mapping[str, Resource]],
-) -> MappingProxyType[str, Mapping[str, Resource]]:
+    found: Mapping[str, Mapping[str, V]],
+) -> MappingProxyType[str, Mapping[str, V]]:
     """Parent → children, both levels read-only and in name order, empty parents dropped."""
     return MappingProxyType({p: _sorted(c) for p, c in sorted(found.items()) if c})
 
 
-def mesh_snapshot(store: SqliteStore, mesh: str) -> MeshSnapshot | None:
+def mesh_snapshot(store: Store, mesh: str) -> MeshSnapshot | None:
     """Everything ``mesh`` holds at the current revision, or ``None`` if it does not exist."""
     with store.read() as tx:
         records = tx.list_mesh(mesh)
         endpoints = tx.endpoints(mesh)
         revision = tx.revision()
-    by_kind: dict[str, dict[str, Resource]] = {}
-    nested: dict[str, dict[str, dict[str, Resource]]] = {kind: {} for kind in _NESTED}
-    mesh_resource: Resource | None = None
+    by_kind: dict[str, dict[str, Typed[Any]]] = {}
+    nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {kind: {} for kind in _NESTED}
+    mesh_resource: Typed[Any] | None = None
     for record in records:
-        resource = record.resource
+        resource = _typed(record.resource)
+        if resource is None:
+            continue
         if resource.key.kind == kinds.MESH.key:
             mesh_resource = resource
         elif resource.key.kind in nested:
@@ -65,7 +101,7 @@ def mesh_snapshot(store: SqliteStore, mesh: str) -> MeshSnapshot | None:
 
 
 def updated(
-    store: SqliteStore, previous: MeshSnapshot | None, mesh: str, changes: Sequence[Change]
+    store: Store, previous: MeshSnapshot | None, mesh: str, changes: Sequence[Change]
 ) -> MeshSnapshot | None:
     """``previous`` with ``changes`` (all of ``mesh``) applied, reading only the changed keys.
 
@@ -81,8 +117,8 @@ def updated(
     with store.read() as tx:
         found = {key: tx.get(key) for key in keys}
         endpoints = {name: tx.node_endpoints(mesh, name) for name in endpoint_nodes}
-    flat: dict[str, dict[str, Resource]] = {}
-    nested: dict[str, dict[str, dict[str, Resource]]] = {}
+    flat: dict[str, dict[str, Typed[Any]]] = {}
+    nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {}
     for key, record in found.items():
         if key.kind in _NESTED:
             parents = nested.setdefault(key.kind, {})
@@ -109,9 +145,9 @@ def updated(
     )
 
 
-def _flat(snapshot: MeshSnapshot, kind: str) -> Mapping[str, Resource]:
+def _flat(snapshot: MeshSnapshot, kind: str) -> Mapping[str, Typed[Any]]:
     """The snapshot's mapping for a kind that lives directly in the mesh."""
-    by_kind: dict[str, Mapping[str, Resource]] = {
+    by_kind: dict[str, Mapping[str, Typed[Any]]] = {
         kinds.VIRTUAL_NODE.key: snapshot.virtual_nodes,
         kinds.VIRTUAL_SERVICE.key: snapshot.virtual_services,
         kinds.VIRTUAL_ROUTER.key: snapshot.virtual_routers,
@@ -120,34 +156,33 @@ def _flat(snapshot: MeshSnapshot, kind: str) -> Mapping[str, Resource]:
     return by_kind[kind]
 
 
-def _children(snapshot: MeshSnapshot, kind: str) -> Mapping[str, Mapping[str, Resource]]:
+def _children(snapshot: MeshSnapshot, kind: str) -> Mapping[str, Mapping[str, Typed[Any]]]:
     """The snapshot's parent → children mapping for routes or gateway routes."""
     return snapshot.routes if kind == kinds.ROUTE.key else snapshot.gateway_routes
 
 
-def _put(into: dict[str, Resource], key: ResourceKey, resource: Resource | None) -> None:
-    """Store the re-read resource, or forget it when it no longer exists."""
-    if resource is None:
+def _put(into: dict[str, Typed[Any]], key: ResourceKey, resource: Resource | None) -> None:
+    """Store the re-read resource, parsed, or forget it when it no longer exists."""
+    typed = None if resource is None else _typed(resource)
+    if typed is None:
         into.pop(key.name, None)
     else:
-        into[key.name] = resource
+        into[key.name] = typed
 
 
-def _replaced(
-    previous: Mapping[str, Resource], changed: dict[str, Resource] | None
-) -> Mapping[str, Resource]:
+def _replaced(previous: Mapping[str, V], changed: dict[str, V] | None) -> Mapping[str, V]:
     """The new mapping for a kind, or the previous one (shared) when nothing of it changed."""
     return previous if changed is None else _sorted(changed)
 
 
 def _replaced_nested(
-    previous: Mapping[str, Mapping[str, Resource]],
-    changed: dict[str, dict[str, Resource]] | None,
-) -> Mapping[str, Mapping[str, Resource]]:
+    previous: Mapping[str, Mapping[str, V]],
+    changed: dict[str, dict[str, V]] | None,
+) -> Mapping[str, Mapping[str, V]]:
     """Parents whose children changed get new mappings; the others are shared."""
     if changed is None:
         return previous
-    merged: dict[str, Mapping[str, Resource]] = dict(previous)
+    merged: dict[str, Mapping[str, V]] = dict(previous)
     for parent, children in changed.items():
         if children:
             merged[parent] = _sorted(children)

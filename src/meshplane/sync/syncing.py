@@ -1,8 +1,11 @@
 """The sync stage: rebuild and publish the snapshots of the proxies a change affects.
 
-Two inputs wake it: the store's change feed (a committed write touched a key)
-and the xDS status board (a proxy connected or went away). Work is coalesced:
-changes are collected for ``debounce`` seconds after the first one, so a burst
+Two inputs wake it: the store's :class:`~meshplane.store.protocols.Feed` (the
+revision moved) and the xDS status board (a proxy connected or went away). The
+stage relies on nothing but "the revision moved": it remembers the last revision
+it applied and reads the changes since it, so the same loop follows a SQLite
+file in this process or a database other replicas write to. Work is coalesced:
+after a wake-up the stage waits ``debounce`` seconds before it reads, so a burst
 of writes (an ``apply`` of ten manifests) costs one rebuild per affected proxy,
 not ten.
 
@@ -19,22 +22,25 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Sequence
 
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.store import snapshots
+from meshplane.store.protocols import Store
 from meshplane.store.records import Change
-from meshplane.store.sqlite import SqliteStore
 from meshplane.sync import identities
-from meshplane.translate import building, dependencies
+from meshplane.translate import building, dependencies, diagnostics
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
 from meshplane.xds.snapshot import ResourceEncoder, Snapshot
 
 log = logging.getLogger(__name__)
+
+FEED_PAGE = 1000
+"""Changes read from the feed per query; a pass reads pages until it is current."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +50,7 @@ class Published:
     revision: int
     """The store revision the proxy's snapshot is known to be current with."""
     version: str
-    warnings: tuple[str, ...]
+    warnings: tuple[diagnostics.Warning, ...]
 
 
 class Sync:
@@ -52,7 +58,7 @@ class Sync:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         cache: xds_cache.SnapshotCache,
         board: xds_status.StatusBoard,
         debounce: float = 0.001,
@@ -69,13 +75,13 @@ class Sync:
         """False: re-read the whole mesh and rebuild all its proxies per change (the old way)."""
         self._encoder = ResourceEncoder()
         self._proxies: dict[str, NodeIdentity] = {}
-        self._changes: list[Change] = []
+        self._applied: int | None = None
+        """The newest feed revision whose changes were applied (``None``: not started)."""
         self._dirty_proxies: set[str] = set()
         self._meshes: dict[str, MeshSnapshot | None] = {}
         """Mesh name → its in-memory snapshot (``None``: no such mesh), while it has proxies."""
         self._reads: dict[str, dependencies.Reads] = {}
         self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.published: dict[str, Published] = {}
         """Node key → what it was last given (for operators and tests)."""
         self.builds: collections.Counter[str] = collections.Counter()
@@ -83,14 +89,28 @@ class Sync:
 
     # -- inputs ------------------------------------------------------------------------------
 
-    def _on_changes(self, changes: Sequence[Change]) -> None:
-        # Called on the writer's thread after commit; hand the changes to the loop.
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._mark_changes, list(changes))
+    async def _follow_feed(self) -> None:
+        """Wake the loop each time the store's revision moves past the last one seen."""
+        feed = self._store.feed
+        seen = self._applied if self._applied is not None else feed.revision()
+        while True:
+            seen = await feed.wait(seen)
+            self._wake.set()
 
-    def _mark_changes(self, changes: list[Change]) -> None:
-        self._changes.extend(changes)
-        self._wake.set()
+    def _read_changes(self) -> list[Change]:
+        """Every change after the last applied revision, oldest first (paged)."""
+        feed = self._store.feed
+        if self._applied is None:
+            self._applied = feed.revision()
+            return []
+        changes: list[Change] = []
+        while True:
+            page = feed.changes_since(self._applied, limit=FEED_PAGE)
+            changes += page
+            if page:
+                self._applied = page[-1].revision
+            if len(page) < FEED_PAGE:
+                return changes
 
     def _on_status(self, event: xds_status.StatusEvent) -> None:
         if isinstance(event, xds_status.Connected):
@@ -118,8 +138,11 @@ class Sync:
 
     async def run(self) -> None:
         """Publish until cancelled."""
-        self._loop = asyncio.get_running_loop()
-        unsubscribe_store = self._store.subscribe(self._on_changes)
+        if self._applied is None:
+            # Changes before the stage started need no replay: a mesh is read whole the
+            # first time one of its proxies connects.
+            self._applied = self._store.feed.revision()
+        following = asyncio.create_task(self._follow_feed(), name="meshplane-sync-feed")
         unsubscribe_board = self._board.subscribe(self._on_status)
         try:
             while True:
@@ -135,7 +158,9 @@ class Sync:
                     log.exception("sync: a publish pass failed; rebuilding everything")
                     self._reset()
         finally:
-            unsubscribe_store()
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             unsubscribe_board()
 
     def _reset(self) -> None:
@@ -147,7 +172,7 @@ class Sync:
 
     def publish_pending(self) -> None:
         """Apply the pending changes and rebuild the proxies they affect, and new proxies."""
-        changes, self._changes = self._changes, []
+        changes = self._read_changes()
         fresh, self._dirty_proxies = self._dirty_proxies, set()
         by_mesh: dict[str, list[Change]] = {}
         for change in changes:
@@ -194,7 +219,13 @@ class Sync:
 
     def _publish(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> None:
         if mesh is None:
-            warnings: tuple[str, ...] = (f"mesh {identity.mesh} does not exist",)
+            warnings: tuple[diagnostics.Warning, ...] = (
+                diagnostics.Warning(
+                    f"mesh/{identity.mesh}",
+                    "mesh-not-found",
+                    f"mesh {identity.mesh} does not exist",
+                ),
+            )
             snapshot = Snapshot(())
             revision = self._store.revision()
             self._reads.pop(key, None)

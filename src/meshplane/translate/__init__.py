@@ -6,7 +6,9 @@ clock, no globals; broken input is skipped and recorded, never raised.
 One module per Envoy type (:mod:`.listeners`, :mod:`.routes`, :mod:`.clusters`,
 :mod:`.endpoints`, :mod:`.names`); :mod:`.plan` resolves App Mesh references
 first; :mod:`.dependencies` records what a translation looked up, so the sync
-stage rebuilds only the sidecars a change can affect. May import
+stage rebuilds only the sidecars a change can affect; :mod:`.diagnostics`
+holds the warnings (resource, code, message). Specs arrive typed (the classes
+generated from botocore's model), so translation reads attributes. May import
 :mod:`meshplane.model`, :mod:`meshplane.kit`, the xds-protos generated
 ``envoy``/``google.protobuf`` modules — not grpc, not :mod:`meshplane.envoy`.
 """

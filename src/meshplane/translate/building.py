@@ -18,10 +18,12 @@ from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_pb2
 
 from meshplane.model import kinds
-from meshplane.model.snapshot import MeshSnapshot, Resource
+from meshplane.model import specs_generated as g
+from meshplane.model.snapshot import MeshSnapshot, Typed
 from meshplane.translate import (
     clusters,
     dependencies,
+    diagnostics,
     endpoints,
     gateways,
     listeners,
@@ -41,7 +43,7 @@ class EnvoyResources:
     route_configurations: tuple[route_pb2.RouteConfiguration, ...] = ()
     clusters: tuple[cluster_pb2.Cluster, ...] = ()
     cluster_load_assignments: tuple[endpoint_pb2.ClusterLoadAssignment, ...] = ()
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[diagnostics.Warning, ...] = ()
     """Why pieces were skipped, in the order they were met."""
     reads: dependencies.Reads = dataclasses.field(default_factory=dependencies.Reads, compare=False)
     """What the translation looked up: a change elsewhere cannot alter these resources."""
@@ -65,7 +67,11 @@ class _Collected:
     assignments: dict[str, endpoint_pb2.ClusterLoadAssignment] = dataclasses.field(
         default_factory=dict
     )
-    warnings: list[str] = dataclasses.field(default_factory=list)
+    warnings: plan.Warnings = dataclasses.field(default_factory=list)
+
+    def warn(self, node: NodeIdentity, code: str, message: str) -> None:
+        """Record a warning about the sidecar's own resource."""
+        self.warnings.append(diagnostics.Warning(node.node_id, code, f"{node.node_id}: {message}"))
 
     def freeze(self) -> EnvoyResources:
         """Sort by name and seal."""
@@ -89,49 +95,50 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
     """The translation proper (``snapshot`` may be a recording view)."""
     out = _Collected()
     if node.mesh != snapshot.name:
-        out.warnings.append(f"{node.node_id}: snapshot is of mesh {snapshot.name}; nothing built")
+        out.warn(node, "wrong-mesh", f"snapshot is of mesh {snapshot.name}; nothing built")
         return out.freeze()
     if node.kind == kinds.VIRTUAL_NODE.key:
         virtual_node = snapshot.virtual_nodes.get(node.name)
         if virtual_node is None:
-            out.warnings.append(f"{node.node_id}: VirtualNode {node.name} not found; nothing built")
+            out.warn(node, "node-not-found", f"VirtualNode {node.name} not found; nothing built")
             return out.freeze()
         _add_ingress(out, snapshot, node, virtual_node)
         backends = [
-            name
-            for entry in specs.items(virtual_node.spec, "backends")
-            if isinstance(name := specs.member(entry, "virtualService", "virtualServiceName"), str)
+            entry.virtual_service.virtual_service_name
+            for entry in virtual_node.spec.backends or ()
+            if entry.virtual_service is not None
         ]
         egress = plan.plan_egress(snapshot, backends, out.warnings)
-        _add_egress(out, snapshot, node, egress, specs.mapping(virtual_node.spec, "logging"))
+        _add_egress(out, snapshot, node, egress, virtual_node.spec.logging)
     else:
         gateway = snapshot.virtual_gateways.get(node.name)
         if gateway is None:
-            out.warnings.append(
-                f"{node.node_id}: VirtualGateway {node.name} not found; nothing built"
+            out.warn(
+                node, "gateway-not-found", f"VirtualGateway {node.name} not found; nothing built"
             )
             return out.freeze()
         targets = _add_gateway_ingress(out, snapshot, node, gateway)
         egress = plan.plan_egress(snapshot, targets, out.warnings)
-        _add_egress(out, snapshot, node, egress, specs.mapping(gateway.spec, "logging"))
+        _add_egress(out, snapshot, node, egress, gateway.spec.logging)
     return out.freeze()
 
 
 def _add_gateway_ingress(
-    out: _Collected, snapshot: MeshSnapshot, node: NodeIdentity, gateway: Resource
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    gateway: Typed[g.VirtualGatewaySpec],
 ) -> list[str]:
-    """Each gateway listener with its gateway routes; returns the services they target."""
+    """Each gateway listener with its gateway routes; returns the services they target.
+
+    The model allows gateway listeners only http, http2 and grpc, so each one
+    gets an HTTP connection manager.
+    """
     gateway_listeners = specs.listeners(gateway.spec)
-    logging = specs.mapping(gateway.spec, "logging")
+    logging = gateway.spec.logging
     several = len(gateway_listeners) > 1
     targets: list[str] = []
     for listener in gateway_listeners:
-        if not listener.is_http:
-            out.warnings.append(
-                f"{node.node_id}: gateway listener {listener.port} is {listener.protocol}; "
-                "only http, http2 and grpc are allowed; skipped"
-            )
-            continue
         cluster = names.self_redirect_cluster(
             snapshot.name,
             node.name,
@@ -160,19 +167,23 @@ def _add_gateway_ingress(
 
 
 def _add_ingress(
-    out: _Collected, snapshot: MeshSnapshot, node: NodeIdentity, virtual_node: Resource
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    virtual_node: Typed[g.VirtualNodeSpec],
 ) -> None:
     """One local cluster per listener; inbound listeners grouped by the port they bind."""
     node_listeners = specs.listeners(virtual_node.spec)
-    logging = specs.mapping(virtual_node.spec, "logging")
+    logging = virtual_node.spec.logging
     several = len(node_listeners) > 1
     bound: dict[int, list[tuple[specs.Listener, listener_components_pb2.Filter]]] = {}
     for listener in node_listeners:
         bind_port = node.ingress_port(listener.port)
         if bind_port == node.egress_port:
-            out.warnings.append(
-                f"{node.node_id}: listener {listener.port} would bind the egress port "
-                f"{bind_port}; skipped"
+            out.warn(
+                node,
+                "listener-binds-egress-port",
+                f"listener {listener.port} would bind the egress port {bind_port}; skipped",
             )
             continue
         cluster = names.local_cluster(snapshot.name, node.name, listener.protocol, listener.port)
@@ -205,7 +216,7 @@ def _add_egress(
     snapshot: MeshSnapshot,
     node: NodeIdentity,
     egress: plan.EgressPlan,
-    logging: specs.Spec,
+    logging: specs.Logging | None,
 ) -> None:
     """The egress listener, its route configuration, and every target's cluster."""
     route_config = names.egress_route_config("http", node.egress_port)
@@ -228,7 +239,14 @@ def _add_egress(
             if t.weight > 0
         ]
         if not weighted:
-            out.warnings.append(f"TCP backend {tcp.service}:{tcp.port}: every weight is 0; skipped")
+            out.warnings.append(
+                diagnostics.service(
+                    snapshot.name,
+                    tcp.service,
+                    "tcp-zero-weights",
+                    f"TCP backend {tcp.service}:{tcp.port}: every weight is 0; skipped",
+                )
+            )
             continue
         proxy = listeners.tcp_proxy(
             f"egress.tcp.{tcp.port}", weighted, idle_ms=tcp.idle_ms, logging=logging
@@ -252,26 +270,30 @@ def _add_target_cluster(out: _Collected, snapshot: MeshSnapshot, target: plan.Ta
         entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
     )
     name = names.egress_cluster(snapshot.name, target.node, target.protocol, target.port)
-    discovery = specs.mapping(virtual_node.spec, "serviceDiscovery")
+    discovery = virtual_node.spec.service_discovery
+    dns = discovery.dns if discovery is not None else None
+    cloud_map = discovery.aws_cloud_map if discovery is not None else None
     registered = snapshot.endpoints.get(target.node, ())
-    use_eds = bool(registered) or "awsCloudMap" in discovery
-    if not use_eds and not isinstance(specs.member(discovery, "dns", "hostname"), str):
+    use_eds = bool(registered) or cloud_map is not None
+    if not use_eds and dns is None:
         out.warnings.append(
-            f"VirtualNode {target.node} has no DNS service discovery and no registered "
-            "endpoints; its cluster stays empty"
+            diagnostics.node(
+                snapshot.name,
+                target.node,
+                "no-discovery",
+                f"VirtualNode {target.node} has no DNS service discovery and no registered "
+                "endpoints; its cluster stays empty",
+            )
         )
         use_eds = True
+    mesh_discovery = snapshot.mesh.spec.service_discovery
     preference = (
-        specs.member(discovery, "dns", "ipPreference")
-        or specs.member(discovery, "awsCloudMap", "ipPreference")
-        or specs.member(snapshot.mesh.spec, "serviceDiscovery", "ipPreference")
+        (dns.ip_preference if dns is not None else None)
+        or (cloud_map.ip_preference if cloud_map is not None else None)
+        or (mesh_discovery.ip_preference if mesh_discovery is not None else None)
     )
     out.clusters[name] = clusters.build_egress_cluster(
-        name,
-        listener,
-        discovery,
-        use_eds=use_eds,
-        ip_preference=preference if isinstance(preference, str) else None,
+        name, listener, discovery, use_eds=use_eds, ip_preference=preference
     )
     if use_eds:
         out.assignments[name] = endpoints.build_load_assignment(name, registered, target.port)

@@ -18,8 +18,8 @@ from envoy.extensions.common.dynamic_forward_proxy.v3 import dns_cache_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.v3 import http_pb2
 
+from meshplane.model import specs_generated as g
 from meshplane.translate import durations, endpoints, names, specs
-from meshplane.translate.specs import Spec
 
 LOCAL_CONNECT_TIMEOUT_MS = 250
 EGRESS_CONNECT_TIMEOUT_MS = 1000
@@ -42,12 +42,10 @@ def build_local_cluster(
     cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.STATIC)
     cluster.connect_timeout.CopyFrom(durations.of_ms(LOCAL_CONNECT_TIMEOUT_MS))
     cluster.load_assignment.CopyFrom(endpoints.build_static_assignment(name, *address))
-    pool = listener.connection_pool
+    limits = listener.limits
     cluster.circuit_breakers.thresholds.append(
         _thresholds(
-            connections=pool.get("maxConnections"),
-            pending=pool.get("maxPendingRequests"),
-            requests=pool.get("maxRequests"),
+            connections=limits.connections, pending=limits.pending, requests=limits.requests
         )
     )
     _set_protocol(cluster, listener.protocol)
@@ -57,7 +55,7 @@ def build_local_cluster(
 def build_egress_cluster(
     name: str,
     listener: specs.Listener,
-    discovery: Spec,
+    discovery: g.ServiceDiscovery | None,
     *,
     use_eds: bool,
     ip_preference: str | None,
@@ -65,32 +63,29 @@ def build_egress_cluster(
     """A target node's listener as its callers see it."""
     cluster = cluster_pb2.Cluster(name=name)
     cluster.connect_timeout.CopyFrom(durations.of_ms(EGRESS_CONNECT_TIMEOUT_MS))
-    hostname = specs.member(discovery, "dns", "hostname")
-    if use_eds or not isinstance(hostname, str):
+    dns = discovery.dns if discovery is not None else None
+    if use_eds or dns is None:
         cluster.type = cluster_pb2.Cluster.EDS
         eds = cluster.eds_cluster_config.eds_config
         eds.ads.SetInParent()
         eds.resource_api_version = config_source_pb2.V3
     else:
-        response = specs.member(discovery, "dns", "responseType")
         cluster.type = (
             cluster_pb2.Cluster.STRICT_DNS
-            if response == "ENDPOINTS"
+            if dns.response_type == "ENDPOINTS"
             else cluster_pb2.Cluster.LOGICAL_DNS
         )
         cluster.dns_lookup_family = LOOKUP_FAMILY.get(ip_preference or "", DEFAULT_LOOKUP_FAMILY)
         cluster.load_assignment.CopyFrom(
-            endpoints.build_static_assignment(name, hostname, listener.port)
+            endpoints.build_static_assignment(name, dns.hostname, listener.port)
         )
     cluster.circuit_breakers.thresholds.append(
         _thresholds(connections=None, pending=None, requests=None, retries=specs.UNLIMITED)
     )
-    outlier = specs.mapping(listener.spec, "outlierDetection")
-    if outlier:
-        cluster.outlier_detection.CopyFrom(_outlier_detection(outlier))
-    health = specs.mapping(listener.spec, "healthCheck")
-    if health:
-        cluster.health_checks.append(_health_check(health))
+    if listener.outlier_detection is not None:
+        cluster.outlier_detection.CopyFrom(_outlier_detection(listener.outlier_detection))
+    if listener.health_check is not None:
+        cluster.health_checks.append(_health_check(listener.health_check))
     _set_protocol(cluster, listener.protocol)
     return cluster
 
@@ -121,9 +116,9 @@ def dns_cache() -> dns_cache_pb2.DnsCacheConfig:
 
 def _thresholds(
     *,
-    connections: object,
-    pending: object,
-    requests: object,
+    connections: int | None,
+    pending: int | None,
+    requests: int | None,
     retries: int = specs.UNLIMITED,
 ) -> circuit_breaker_pb2.CircuitBreakers.Thresholds:
     """Default-priority thresholds; anything unset is App Mesh's 2147483647."""
@@ -135,52 +130,41 @@ def _thresholds(
     return thresholds
 
 
-def _limit(value: object) -> int:
+def _limit(value: int | None) -> int:
     """A positive connection-pool limit, or unlimited."""
-    return value if isinstance(value, int) and value > 0 else specs.UNLIMITED
+    return value if value is not None and value > 0 else specs.UNLIMITED
 
 
-def _outlier_detection(spec: Spec) -> outlier_detection_pb2.OutlierDetection:
+def _outlier_detection(spec: g.OutlierDetection) -> outlier_detection_pb2.OutlierDetection:
     """Outlier detection: maxServerErrors → consecutive 5xx; the rest as given."""
     detection = outlier_detection_pb2.OutlierDetection()
-    errors = spec.get("maxServerErrors")
-    if isinstance(errors, int):
-        detection.consecutive_5xx.value = errors
-    percent = spec.get("maxEjectionPercent")
-    if isinstance(percent, int):
-        detection.max_ejection_percent.value = percent
-    interval = specs.duration_ms(spec.get("interval"))
+    detection.consecutive_5xx.value = spec.max_server_errors
+    detection.max_ejection_percent.value = spec.max_ejection_percent
+    interval = specs.duration_ms(spec.interval)
     if interval is not None:
         detection.interval.CopyFrom(durations.of_ms(interval))
-    ejection = specs.duration_ms(spec.get("baseEjectionDuration"))
+    ejection = specs.duration_ms(spec.base_ejection_duration)
     if ejection is not None:
         detection.base_ejection_time.CopyFrom(durations.of_ms(ejection))
     return detection
 
 
-def _health_check(spec: Spec) -> health_check_pb2.HealthCheck:
+def _health_check(spec: g.HealthCheckPolicy) -> health_check_pb2.HealthCheck:
     """An active health check run by each caller against the target's endpoints."""
     check = health_check_pb2.HealthCheck()
-    check.timeout.CopyFrom(durations.of_ms(_int(spec.get("timeoutMillis"), 2000)))
-    check.interval.CopyFrom(durations.of_ms(_int(spec.get("intervalMillis"), 5000)))
-    check.healthy_threshold.value = _int(spec.get("healthyThreshold"), 2)
-    check.unhealthy_threshold.value = _int(spec.get("unhealthyThreshold"), 2)
-    protocol = spec.get("protocol")
-    if protocol == "tcp":
+    check.timeout.CopyFrom(durations.of_ms(spec.timeout_millis))
+    check.interval.CopyFrom(durations.of_ms(spec.interval_millis))
+    check.healthy_threshold.value = spec.healthy_threshold
+    check.unhealthy_threshold.value = spec.unhealthy_threshold
+    if spec.protocol == "tcp":
         check.tcp_health_check.SetInParent()
-    elif protocol == "grpc":
+    elif spec.protocol == "grpc":
         check.grpc_health_check.SetInParent()
     else:
-        path = spec.get("path")
-        check.http_health_check.path = path if isinstance(path, str) and path else "/"
-        if protocol == "http2":
+        check.http_health_check.path = spec.path or "/"
+        if spec.protocol == "http2":
             check.http_health_check.codec_client_type = http_pb2.HTTP2
     return check
-
-
-def _int(value: object, default: int) -> int:
-    """An integer member, or the default when absent or not an integer."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _set_protocol(cluster: cluster_pb2.Cluster, protocol: str) -> None:

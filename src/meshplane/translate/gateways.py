@@ -17,13 +17,17 @@ from envoy.config.route.v3 import route_components_pb2 as route_pb
 from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2
 
-from meshplane.model.snapshot import MeshSnapshot, Resource
-from meshplane.translate import durations, routes, specs
-from meshplane.translate.specs import Spec
+from meshplane.model import specs_generated as g
+from meshplane.model.snapshot import MeshSnapshot, Typed
+from meshplane.translate import diagnostics, durations, routes, specs
+from meshplane.translate.plan import Warnings
 
 GATEWAY_ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute")
 DEFAULT_PRIORITY = 1000
 SELF_REDIRECT_HOST = "self_redirect"
+
+Body = g.HttpGatewayRoute | g.GrpcGatewayRoute
+"""A gateway route's one ``httpRoute``/``http2Route``/``grpcRoute`` member."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,14 +36,14 @@ class GatewayRoute:
 
     name: str
     route_type: str
-    match: Spec
-    action: Spec
+    match: g.HttpGatewayRouteMatch | g.GrpcGatewayRouteMatch
+    action: g.HttpGatewayRouteAction | g.GrpcGatewayRouteAction
     service: str
     port: int | None
 
 
 def routes_for(
-    snapshot: MeshSnapshot, gateway: str, listener: specs.Listener, warnings: list[str]
+    snapshot: MeshSnapshot, gateway: str, listener: specs.Listener, warnings: Warnings
 ) -> tuple[GatewayRoute, ...]:
     """The gateway's routes on one listener, in match order, broken ones skipped."""
     found: list[tuple[tuple[int, int, str], GatewayRoute]] = []
@@ -47,41 +51,73 @@ def routes_for(
         parsed = _parse(snapshot, gateway, route, warnings)
         if parsed is None:
             continue
-        port = parsed.match.get("port")
-        if isinstance(port, int) and port != listener.port:
+        port = parsed.match.port
+        if port is not None and port != listener.port:
             continue
-        priority = route.spec.get("priority")
-        rank = priority if isinstance(priority, int) else DEFAULT_PRIORITY
-        prefix = parsed.match.get("prefix")
-        length = len(prefix) if isinstance(prefix, str) else 0
+        priority = route.spec.priority
+        rank = DEFAULT_PRIORITY if priority is None else priority
+        length = len(_prefix(parsed.match) or "")
         found.append(((rank, -length, route.name), parsed))
     return tuple(route for _, route in sorted(found, key=lambda pair: pair[0]))
 
 
+def _prefix(match: g.HttpGatewayRouteMatch | g.GrpcGatewayRouteMatch) -> str | None:
+    """The match's path prefix (gRPC gateway routes have none)."""
+    return match.prefix if isinstance(match, g.HttpGatewayRouteMatch) else None
+
+
 def _parse(
-    snapshot: MeshSnapshot, gateway: str, route: Resource, warnings: list[str]
+    snapshot: MeshSnapshot,
+    gateway: str,
+    route: Typed[g.GatewayRouteSpec],
+    warnings: Warnings,
 ) -> GatewayRoute | None:
     """Read one gateway route; ``None`` with a warning when it cannot be used."""
     where = f"GatewayRoute {route.name} of VirtualGateway {gateway}"
-    present = [key for key in GATEWAY_ROUTE_TYPES if isinstance(route.spec.get(key), dict)]
+    members: tuple[tuple[str, Body | None], ...] = (
+        ("httpRoute", route.spec.http_route),
+        ("http2Route", route.spec.http2_route),
+        ("grpcRoute", route.spec.grpc_route),
+    )
+    present = [(key, body) for key, body in members if body is not None]
     if len(present) != 1:
-        warnings.append(f"{where}: needs exactly one of {', '.join(GATEWAY_ROUTE_TYPES)}; skipped")
+        warnings.append(
+            diagnostics.of(
+                route.key,
+                "gateway-route-type-count",
+                f"{where}: needs exactly one of {', '.join(GATEWAY_ROUTE_TYPES)}; skipped",
+            )
+        )
         return None
-    body = specs.mapping(route.spec, present[0])
-    service = specs.member(body, "action", "target", "virtualService", "virtualServiceName")
-    if not isinstance(service, str) or service not in snapshot.virtual_services:
-        warnings.append(f"{where}: target VirtualService {service} not found; skipped")
+    route_type, body = present[0]
+    target = body.action.target
+    service = target.virtual_service.virtual_service_name
+    if service not in snapshot.virtual_services:
+        warnings.append(
+            diagnostics.of(
+                route.key,
+                "gateway-target-not-found",
+                f"{where}: target VirtualService {service} not found; skipped",
+            )
+        )
         return None
-    if specs.member(body, "action", "rewrite", "hostname", "defaultTargetHostname") == "DISABLED":
-        warnings.append(f"{where}: hostname rewrite DISABLED is not supported; Host is rewritten")
-    port = specs.member(body, "action", "target", "port")
+    rewrite = body.action.rewrite
+    hostname = rewrite.hostname if rewrite is not None else None
+    if hostname is not None and hostname.default_target_hostname == "DISABLED":
+        warnings.append(
+            diagnostics.of(
+                route.key,
+                "gateway-hostname-rewrite",
+                f"{where}: hostname rewrite DISABLED is not supported; Host is rewritten",
+            )
+        )
     return GatewayRoute(
         name=route.name,
-        route_type=present[0],
-        match=specs.mapping(body, "match"),
-        action=specs.mapping(body, "action"),
+        route_type=route_type,
+        match=body.match,
+        action=body.action,
         service=service,
-        port=port if isinstance(port, int) else None,
+        port=target.port,
     )
 
 
@@ -98,15 +134,16 @@ def build_ingress_route_config(
 
 def _routes(gateway_route: GatewayRoute, cluster: str) -> list[route_pb.Route]:
     """One gateway route as Envoy routes (two for a rewritten bare prefix: ``/p/`` then ``/p``)."""
-    match = routes.build_match(gateway_route.route_type, gateway_route.match)
-    _hostname(match, specs.mapping(gateway_route.match, "hostname"))
-    prefix = gateway_route.match.get("prefix")
-    rewrite = specs.mapping(gateway_route.action, "rewrite")
-    replacement = _prefix_replacement(rewrite)
+    match = routes.build_match(gateway_route.match)
+    _hostname(match, gateway_route.match.hostname)
+    prefix = _prefix(gateway_route.match)
+    rewrite = gateway_route.action.rewrite
+    http_rewrite = rewrite if isinstance(rewrite, g.HttpGatewayRouteRewrite) else None
+    replacement = _prefix_replacement(http_rewrite)
     variants: list[str | None] = [None]
     if (
         match.WhichOneof("path_specifier") == "prefix"
-        and isinstance(prefix, str)
+        and prefix is not None
         and prefix != "/"
         and replacement is not None
         and not prefix.endswith("/")
@@ -126,8 +163,9 @@ def _routes(gateway_route: GatewayRoute, cluster: str) -> list[route_pb.Route]:
         changes = (route.match.prefix, replacement) != ("/", "/")
         if is_prefix and replacement is not None and changes:
             action.prefix_rewrite = replacement
-        exact = specs.member(rewrite, "path", "exact")
-        if isinstance(exact, str) and route.match.WhichOneof("path_specifier") != "prefix":
+        path = http_rewrite.path if http_rewrite is not None else None
+        exact = path.exact if path is not None else None
+        if exact is not None and route.match.WhichOneof("path_specifier") != "prefix":
             action.regex_rewrite.pattern.CopyFrom(regex_pb2.RegexMatcher(regex="^.*$"))
             action.regex_rewrite.substitution = exact
         action.timeout.CopyFrom(durations.of_ms(specs.DEFAULT_PER_REQUEST_MS))
@@ -135,19 +173,21 @@ def _routes(gateway_route: GatewayRoute, cluster: str) -> list[route_pb.Route]:
     return built
 
 
-def _prefix_replacement(rewrite: Spec) -> str | None:
+def _prefix_replacement(rewrite: g.HttpGatewayRouteRewrite | None) -> str | None:
     """What a matched prefix becomes: ``/`` by default, a given value, or ``None`` (kept)."""
-    prefix = specs.mapping(rewrite, "prefix")
-    if isinstance(prefix.get("value"), str):
-        return str(prefix["value"])
-    if prefix.get("defaultPrefix") == "DISABLED":
+    prefix = rewrite.prefix if rewrite is not None else None
+    if prefix is not None and prefix.value is not None:
+        return prefix.value
+    if prefix is not None and prefix.default_prefix == "DISABLED":
         return None
     return "/"
 
 
-def _hostname(match: route_pb.RouteMatch, hostname: Spec) -> None:
+def _hostname(match: route_pb.RouteMatch, hostname: g.GatewayRouteHostnameMatch | None) -> None:
     """A gateway hostname match becomes an ``:authority`` header match."""
-    if isinstance(hostname.get("exact"), str):
-        match.headers.add(name=":authority").string_match.exact = hostname["exact"]
-    elif isinstance(hostname.get("suffix"), str):
-        match.headers.add(name=":authority").string_match.suffix = hostname["suffix"]
+    if hostname is None:
+        return
+    if hostname.exact is not None:
+        match.headers.add(name=":authority").string_match.exact = hostname.exact
+    elif hostname.suffix is not None:
+        match.headers.add(name=":authority").string_match.suffix = hostname.suffix

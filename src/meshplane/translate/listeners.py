@@ -32,7 +32,6 @@ from google.protobuf import struct_pb2, wrappers_pb2
 
 from meshplane.translate import clusters, durations, specs
 from meshplane.translate.plan import TcpPlan
-from meshplane.translate.specs import Spec
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
@@ -86,7 +85,7 @@ def http_connection_manager(
     route_config: str,
     *,
     protocol: str,
-    logging: Spec,
+    logging: specs.Logging | None,
     forward_proxy: bool = False,
 ) -> listener_components_pb2.Filter:
     """An HCM filter fetching ``route_config`` over ADS.
@@ -125,7 +124,7 @@ def tcp_proxy(
     weighted: Sequence[tuple[str, int]],
     *,
     idle_ms: int,
-    logging: Spec,
+    logging: specs.Logging | None,
 ) -> listener_components_pb2.Filter:
     """A tcp_proxy to one cluster, or to weighted clusters when there are several."""
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
@@ -141,21 +140,21 @@ def tcp_proxy(
     return network_filter
 
 
-def access_logs(logging: Spec) -> list[accesslog_pb2.AccessLog]:
+def access_logs(logging: specs.Logging | None) -> list[accesslog_pb2.AccessLog]:
     """The node's ``logging.accessLog.file`` as Envoy file access logs (text or JSON)."""
-    file = specs.mapping(logging, "accessLog", "file")
-    path = file.get("path")
-    if not isinstance(path, str) or not path:
+    access_log = logging.access_log if logging is not None else None
+    file = access_log.file if access_log is not None else None
+    if file is None or not file.path:
         return []
-    config = file_pb2.FileAccessLog(path=path)
-    text = specs.member(file, "format", "text")
-    pairs = specs.items(file, "format", "json")
-    if isinstance(text, str):
+    config = file_pb2.FileAccessLog(path=file.path)
+    text = file.format.text if file.format is not None else None
+    pairs = file.format.json if file.format is not None else None
+    if text is not None:
         config.log_format.text_format_source.inline_string = text
     elif pairs:
         fields = struct_pb2.Struct()
         for pair in pairs:
-            fields[str(pair.get("key", ""))] = str(pair.get("value", ""))
+            fields[pair.key] = pair.value
         config.log_format.json_format.CopyFrom(fields)
     log = accesslog_pb2.AccessLog(name=FILE_ACCESS_LOG)
     log.typed_config.Pack(config)

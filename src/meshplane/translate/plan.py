@@ -14,10 +14,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from meshplane.model import extensions
-from meshplane.model.snapshot import MeshSnapshot, Resource
-from meshplane.translate import specs
-from meshplane.translate.specs import Spec, Timeouts
+from meshplane.model import extensions, kinds
+from meshplane.model import specs_generated as g
+from meshplane.model.kinds import ResourceKey
+from meshplane.model.snapshot import MeshSnapshot, Typed
+from meshplane.translate import diagnostics, specs
+from meshplane.translate.diagnostics import Warning
+from meshplane.translate.specs import Timeouts
+
+Warnings = list[Warning]
+"""Where translation records what it skipped, in the order it was met."""
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -44,10 +50,10 @@ class RoutePlan:
     name: str
     route_type: str
     """``httpRoute``, ``http2Route`` or ``grpcRoute``."""
-    match: Spec
+    match: g.HttpRouteMatch | g.GrpcRouteMatch
     targets: tuple[WeightedTarget, ...]
     timeouts: Timeouts
-    retry_policy: Spec | None
+    retry_policy: g.HttpRetryPolicy | g.GrpcRetryPolicy | None
     """``None`` means App Mesh's invisible default retry policy."""
     weighted: bool = True
     """False for a service provided by a node: one cluster, no weights."""
@@ -101,45 +107,51 @@ class EgressPlan:
 
 def allows_all(snapshot: MeshSnapshot) -> bool:
     """The mesh's egressFilter: ALLOW_ALL passes unknown hosts; DROP_ALL (default) does not."""
-    return bool(specs.member(snapshot.mesh.spec, "egressFilter", "type") == "ALLOW_ALL")
+    egress = snapshot.mesh.spec.egress_filter
+    return egress is not None and egress.type == "ALLOW_ALL"
 
 
-def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: list[str]) -> EgressPlan:
+def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: Warnings) -> EgressPlan:
     """Resolve the named backend services into virtual hosts and TCP proxies."""
     hosts: list[HostPlan] = []
     tcp: list[TcpPlan] = []
+    mesh = snapshot.name
     for service_name in sorted(set(services)):
         service = snapshot.virtual_services.get(service_name)
         if service is None:
-            warnings.append(f"VirtualService {service_name}: not found; backend skipped")
+            message = f"VirtualService {service_name}: not found; backend skipped"
+            warnings.append(diagnostics.service(mesh, service_name, "service-not-found", message))
             continue
-        node_name = specs.member(service.spec, "provider", "virtualNode", "virtualNodeName")
-        router_name = specs.member(service.spec, "provider", "virtualRouter", "virtualRouterName")
-        if isinstance(node_name, str):
+        provider = service.spec.provider
+        if provider is not None and provider.virtual_node is not None:
+            node_name = provider.virtual_node.virtual_node_name
             found = _node_provided(snapshot, service_name, node_name, warnings)
-        elif isinstance(router_name, str):
+        elif provider is not None and provider.virtual_router is not None:
+            router_name = provider.virtual_router.virtual_router_name
             found = _router_provided(snapshot, service_name, router_name, warnings)
         else:
-            warnings.append(f"VirtualService {service_name}: no provider; backend skipped")
+            message = f"VirtualService {service_name}: no provider; backend skipped"
+            warnings.append(diagnostics.service(mesh, service_name, "service-no-provider", message))
             continue
         hosts.extend(h for h in found if isinstance(h, HostPlan))
         tcp.extend(t for t in found if isinstance(t, TcpPlan))
     return EgressPlan(
         hosts=_with_domains(hosts),
-        tcp=_one_per_port(tcp, warnings),
+        tcp=_one_per_port(mesh, tcp, warnings),
         allow_all=allows_all(snapshot),
     )
 
 
 def _node_provided(
-    snapshot: MeshSnapshot, service: str, node_name: str, warnings: list[str]
+    snapshot: MeshSnapshot, service: str, node_name: str, warnings: Warnings
 ) -> list[HostPlan | TcpPlan]:
     """A service provided by a node: per listener, one route to that node's cluster."""
     node = snapshot.virtual_nodes.get(node_name)
     if node is None:
-        warnings.append(
+        message = (
             f"VirtualService {service}: provider VirtualNode {node_name} not found; backend skipped"
         )
+        warnings.append(diagnostics.service(snapshot.name, service, "provider-not-found", message))
         return []
     found: list[HostPlan | TcpPlan] = []
     for listener in specs.listeners(node.spec):
@@ -147,10 +159,11 @@ def _node_provided(
         if not listener.is_http:
             found.append(TcpPlan(service, listener.port, target, listener.timeouts.idle_ms))
             continue
+        grpc = listener.protocol == "grpc"
         route = RoutePlan(
             name=node_name,
-            route_type="grpcRoute" if listener.protocol == "grpc" else "httpRoute",
-            match={"prefix": "/"},
+            route_type="grpcRoute" if grpc else "httpRoute",
+            match=g.GrpcRouteMatch() if grpc else g.HttpRouteMatch(prefix="/"),
             targets=target,
             timeouts=listener.timeouts,
             retry_policy=None,
@@ -158,22 +171,24 @@ def _node_provided(
         )
         found.append(HostPlan(service, service, listener.port, listener.protocol, (), (route,)))
     if not found:
+        message = f"VirtualService {service}: provider VirtualNode {node_name} has no listeners"
         warnings.append(
-            f"VirtualService {service}: provider VirtualNode {node_name} has no listeners"
+            diagnostics.service(snapshot.name, service, "provider-no-listeners", message)
         )
     return found
 
 
 def _router_provided(
-    snapshot: MeshSnapshot, service: str, router_name: str, warnings: list[str]
+    snapshot: MeshSnapshot, service: str, router_name: str, warnings: Warnings
 ) -> list[HostPlan | TcpPlan]:
     """A service provided by a router: per router listener, its routes in priority order."""
     router = snapshot.virtual_routers.get(router_name)
     if router is None:
-        warnings.append(
+        message = (
             f"VirtualService {service}: provider VirtualRouter {router_name} not found; "
             "backend skipped"
         )
+        warnings.append(diagnostics.service(snapshot.name, service, "provider-not-found", message))
         return []
     routes = snapshot.routes.get(router_name, {})
     router_listeners = specs.listeners(router.spec)
@@ -192,94 +207,119 @@ def _router_provided(
                 dataclasses.replace(p, service=service) for p in plans if isinstance(p, TcpPlan)
             )
     if not router_listeners:
-        warnings.append(f"VirtualRouter {router_name} has no listeners; {service} unreachable")
+        key = ResourceKey.of(kinds.VIRTUAL_ROUTER, snapshot.name, router_name)
+        warnings.append(
+            diagnostics.of(
+                key,
+                "router-no-listeners",
+                f"VirtualRouter {router_name} has no listeners; {service} unreachable",
+            )
+        )
     return found
 
 
-def _in_match_order(routes: Iterable[Resource]) -> list[Resource]:
+def _in_match_order(routes: Iterable[Typed[g.RouteSpec]]) -> list[Typed[g.RouteSpec]]:
     """Priority ascending; then the more specific match; then the name, for determinism."""
 
-    def key(route: Resource) -> tuple[int, int, str]:
+    def key(route: Typed[g.RouteSpec]) -> tuple[int, int, str]:
         body = specs.route_body(route.spec)
-        match = specs.mapping(body[1], "match") if body else {}
+        match = body[1].match if body else None
         return (specs.priority(route.spec), -specs.match_specificity(match), route.name)
 
     return sorted(routes, key=key)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Where:
+    """The route being planned, for its warnings."""
+
+    key: ResourceKey
+    text: str
+    warnings: Warnings
+
+    def warn(self, code: str, message: str) -> None:
+        """Record ``message`` about this route, prefixed with its name as users read it."""
+        self.warnings.append(diagnostics.of(self.key, code, f"{self.text}: {message}"))
+
+
 def _route(
     snapshot: MeshSnapshot,
     router: str,
-    route: Resource,
+    route: Typed[g.RouteSpec],
     listener: specs.Listener,
-    warnings: list[str],
+    warnings: Warnings,
 ) -> RoutePlan | TcpPlan | None:
     """One route on one router listener, or ``None`` when it does not apply or is broken."""
-    where = f"Route {route.name} of VirtualRouter {router}"
+    where = _Where(route.key, f"Route {route.name} of VirtualRouter {router}", warnings)
     body = specs.route_body(route.spec)
     if body is None:
-        warnings.append(f"{where}: needs exactly one of {', '.join(specs.ROUTE_TYPES)}; skipped")
-        return None
-    route_type, spec = body
-    match = specs.mapping(spec, "match")
-    port = match.get("port")
-    if isinstance(port, int) and port != listener.port:
-        return None
-    is_tcp = route_type == "tcpRoute"
-    if is_tcp == listener.is_http:
-        warnings.append(
-            f"{where}: {route_type} does not fit the {listener.protocol} listener "
-            f"on port {listener.port}; skipped"
+        where.warn(
+            "route-type-count", f"needs exactly one of {', '.join(specs.ROUTE_TYPES)}; skipped"
         )
         return None
-    targets = _targets(snapshot, where, spec, listener.port, warnings)
-    if not targets:
-        warnings.append(f"{where}: no usable weightedTargets; skipped")
+    route_type, spec = body
+    port = spec.match.port if spec.match is not None else None
+    if port is not None and port != listener.port:
         return None
-    timeouts = Timeouts.of(specs.mapping(spec, "timeout"))
-    if is_tcp:
+    is_tcp = isinstance(spec, g.TcpRoute)
+    if is_tcp == listener.is_http:
+        where.warn(
+            "route-type-mismatch",
+            f"{route_type} does not fit the {listener.protocol} listener "
+            f"on port {listener.port}; skipped",
+        )
+        return None
+    targets = _targets(snapshot, where, spec.action.weighted_targets, listener.port)
+    if not targets:
+        where.warn("route-no-targets", "no usable weightedTargets; skipped")
+        return None
+    timeouts = Timeouts.of(spec.timeout)
+    if isinstance(spec, g.TcpRoute):
         return TcpPlan("", listener.port, targets, timeouts.idle_ms)
     plan = RoutePlan(
         name=route.name,
         route_type=route_type,
-        match=match,
+        match=spec.match,
         targets=targets,
         timeouts=timeouts,
-        retry_policy=specs.mapping(spec, "retryPolicy") or None,
-        mirror=_mirror(snapshot, where, route, listener.port, warnings),
+        retry_policy=spec.retry_policy,
+        mirror=_mirror(snapshot, where, route, listener.port),
     )
     if plan.total_weight == 0:
-        warnings.append(f"{where}: every weightedTarget has weight 0; it answers 503")
+        where.warn("route-zero-weights", "every weightedTarget has weight 0; it answers 503")
     return plan
 
 
 def _targets(
-    snapshot: MeshSnapshot, where: str, spec: Spec, router_port: int, warnings: list[str]
+    snapshot: MeshSnapshot,
+    where: _Where,
+    weighted: tuple[g.WeightedTarget, ...],
+    router_port: int,
 ) -> tuple[WeightedTarget, ...]:
     """The route's weighted targets that name an existing node listener."""
     found: list[WeightedTarget] = []
-    for entry in specs.items(spec, "action", "weightedTargets"):
-        node_name, weight = entry.get("virtualNode"), entry.get("weight")
-        if not isinstance(node_name, str) or not isinstance(weight, int):
-            warnings.append(f"{where}: malformed weightedTarget {dict(entry)}; skipped")
-            continue
+    for entry in weighted:
+        node_name = entry.virtual_node
         node = snapshot.virtual_nodes.get(node_name)
         if node is None:
-            warnings.append(f"{where}: target VirtualNode {node_name} not found; target skipped")
-            continue
-        listener = _target_listener(node, entry.get("port"), router_port)
-        if listener is None:
-            warnings.append(
-                f"{where}: target VirtualNode {node_name} has no listener for this route; "
-                "target skipped"
+            where.warn(
+                "target-not-found", f"target VirtualNode {node_name} not found; target skipped"
             )
             continue
-        found.append(WeightedTarget(Target(node_name, listener.protocol, listener.port), weight))
+        listener = _target_listener(node, entry.port, router_port)
+        if listener is None:
+            where.warn(
+                "target-no-listener",
+                f"target VirtualNode {node_name} has no listener for this route; target skipped",
+            )
+            continue
+        target = Target(node_name, listener.protocol, listener.port)
+        found.append(WeightedTarget(target, entry.weight))
     return tuple(found)
 
 
 def _mirror(
-    snapshot: MeshSnapshot, where: str, route: Resource, router_port: int, warnings: list[str]
+    snapshot: MeshSnapshot, where: _Where, route: Typed[g.RouteSpec], router_port: int
 ) -> WeightedTarget | None:
     """The route's mirror target (meshplane's ``meshplane.dev/mirror`` tag), if usable."""
     mirror = extensions.mirror_of(route.extensions)
@@ -288,34 +328,39 @@ def _mirror(
     node = snapshot.virtual_nodes.get(mirror.node)
     listener = _target_listener(node, mirror.port, router_port) if node is not None else None
     if listener is None:
-        warnings.append(
-            f"{where}: mirror VirtualNode {mirror.node} not found or has no listener for this "
-            "route; mirroring skipped"
+        where.warn(
+            "mirror-unusable",
+            f"mirror VirtualNode {mirror.node} not found or has no listener for this "
+            "route; mirroring skipped",
         )
         return None
     return WeightedTarget(Target(mirror.node, listener.protocol, listener.port), mirror.percent)
 
 
-def _target_listener(node: Resource, port: object, router_port: int) -> specs.Listener | None:
+def _target_listener(
+    node: Typed[g.VirtualNodeSpec], port: int | None, router_port: int
+) -> specs.Listener | None:
     """The target port: explicit, else the node's only listener, else the router's port."""
     listeners = specs.listeners(node.spec)
     by_port = {listener.port: listener for listener in listeners}
-    if isinstance(port, int):
+    if port is not None:
         return by_port.get(port)
     if len(listeners) == 1:
         return listeners[0]
     return by_port.get(router_port)
 
 
-def _one_per_port(plans: list[TcpPlan], warnings: list[str]) -> tuple[TcpPlan, ...]:
+def _one_per_port(mesh: str, plans: list[TcpPlan], warnings: Warnings) -> tuple[TcpPlan, ...]:
     """TCP is routed by destination port alone, so one backend per port (App Mesh #195)."""
     kept: dict[int, TcpPlan] = {}
     for plan in plans:
         if plan.port in kept:
-            warnings.append(
-                f"TCP port {plan.port} already serves {kept[plan.port].service or 'a route'}; "
+            message = (
+                f"TCP port {plan.port} already serves "
+                f"{kept[plan.port].service or 'a route'}; "
                 f"{plan.service or 'another tcpRoute'} skipped"
             )
+            warnings.append(diagnostics.service(mesh, plan.service, "tcp-port-taken", message))
             continue
         kept[plan.port] = plan
     return tuple(kept[port] for port in sorted(kept))

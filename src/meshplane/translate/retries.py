@@ -14,8 +14,8 @@ from __future__ import annotations
 from envoy.config.route.v3 import route_components_pb2 as route_pb
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 
+from meshplane.model import specs_generated as g
 from meshplane.translate import durations, specs
-from meshplane.translate.specs import Spec
 
 SERVER_ERROR_CODES = (*range(500, 509), 510, 511)
 GATEWAY_ERROR_CODES = (502, 503, 504)
@@ -39,7 +39,9 @@ DEFAULT_MAX_RETRIES = 2
 HOST_SELECTION_ATTEMPTS = 5
 
 
-def build_retry_policy(policy: Spec | None, *, grpc: bool) -> route_pb.RetryPolicy:
+def build_retry_policy(
+    policy: g.HttpRetryPolicy | g.GrpcRetryPolicy | None, *, grpc: bool
+) -> route_pb.RetryPolicy:
     """Translate an App Mesh ``HttpRetryPolicy``/``GrpcRetryPolicy`` to Envoy's.
 
     ``None`` gives App Mesh's default policy, applied to every HTTP, HTTP/2 and
@@ -55,16 +57,16 @@ def build_retry_policy(policy: Spec | None, *, grpc: bool) -> route_pb.RetryPoli
         return _message(conditions, {503}, DEFAULT_MAX_RETRIES, None)
     conditions = set()
     codes: set[int] = set()
-    for event in _strings(policy.get("httpRetryEvents")):
+    for event in policy.http_retry_events or ():
         codes.update(HTTP_EVENT_CODES.get(event, ()))
         conditions.update(HTTP_EVENT_CONDITIONS.get(event, ()))
-    for event in _strings(policy.get("tcpRetryEvents")):
-        if event in TCP_EVENT_CONDITIONS:
-            conditions.add(TCP_EVENT_CONDITIONS[event])
-    conditions.update(e for e in _strings(policy.get("grpcRetryEvents")) if e in GRPC_EVENTS)
-    retries = policy.get("maxRetries")
-    count = retries if isinstance(retries, int) and not isinstance(retries, bool) else None
-    return _message(conditions, codes, count, specs.duration_ms(policy.get("perRetryTimeout")))
+    for tcp_event in policy.tcp_retry_events or ():
+        if tcp_event in TCP_EVENT_CONDITIONS:
+            conditions.add(TCP_EVENT_CONDITIONS[tcp_event])
+    if isinstance(policy, g.GrpcRetryPolicy):
+        conditions.update(e for e in policy.grpc_retry_events or () if e in GRPC_EVENTS)
+    per_try_ms = specs.duration_ms(policy.per_retry_timeout)
+    return _message(conditions, codes, policy.max_retries, per_try_ms)
 
 
 def _message(
@@ -85,8 +87,3 @@ def _message(
     predicate = message.retry_host_predicate.add(name="envoy.retry_host_predicates.previous_hosts")
     predicate.typed_config.Pack(previous_hosts_pb2.PreviousHostsPredicate())
     return message
-
-
-def _strings(value: object) -> list[str]:
-    """The string items of a JSON list (anything else ignored)."""
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

@@ -17,9 +17,10 @@ from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2, range_pb2
 
+from meshplane.model import specs_generated as g
 from meshplane.translate import durations, names, retries, specs
 from meshplane.translate.plan import HostPlan, RoutePlan, WeightedTarget
-from meshplane.translate.specs import Spec, Timeouts
+from meshplane.translate.specs import Timeouts
 
 NO_TARGET_STATUS = 503
 """What a route whose weights are all 0 answers (Envoy NACKs a zero weight sum)."""
@@ -59,7 +60,7 @@ def build_ingress_route_config(
 def build_route(mesh: str, plan: RoutePlan) -> route_pb.Route:
     """One App Mesh route (or a node provider's catch-all) as an Envoy route."""
     route = route_pb.Route(name=plan.name)
-    route.match.CopyFrom(build_match(plan.route_type, plan.match))
+    route.match.CopyFrom(build_match(plan.match))
     if plan.weighted and plan.total_weight == 0:
         route.direct_response.status = NO_TARGET_STATUS
         return route
@@ -91,64 +92,71 @@ def _add_mirror(action: route_pb.RouteAction, mesh: str, mirror: WeightedTarget)
     fraction.denominator = percent_pb2.FractionalPercent.HUNDRED
 
 
-def build_match(route_type: str, match: Spec) -> route_pb.RouteMatch:
-    """An App Mesh ``HttpRouteMatch``/``GrpcRouteMatch`` as an Envoy route match."""
-    if route_type == "grpcRoute":
+def build_match(match: specs.Match) -> route_pb.RouteMatch:
+    """An App Mesh route's or gateway route's match as an Envoy route match."""
+    if isinstance(match, g.GrpcRouteMatch | g.GrpcGatewayRouteMatch):
         return _grpc_match(match)
     result = route_pb.RouteMatch()
-    path = specs.mapping(match, "path")
-    if isinstance(path.get("exact"), str):
-        result.path = path["exact"]
-    elif isinstance(path.get("regex"), str):
-        result.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=path["regex"]))
+    path = match.path
+    if path is not None and path.exact is not None:
+        result.path = path.exact
+    elif path is not None and path.regex is not None:
+        result.safe_regex.CopyFrom(regex_pb2.RegexMatcher(regex=path.regex))
     else:
-        prefix = match.get("prefix")
-        result.prefix = prefix if isinstance(prefix, str) and prefix else "/"
-    for pseudo, key in ((":method", "method"), (":scheme", "scheme")):
-        if isinstance(match.get(key), str):
-            result.headers.add(name=pseudo, string_match=string_pb2.StringMatcher(exact=match[key]))
-    result.headers.extend(_header(entry) for entry in specs.items(match, "headers"))
-    for entry in specs.items(match, "queryParameters"):
-        parameter = result.query_parameters.add(name=str(entry.get("name", "")))
-        exact = specs.member(entry, "match", "exact")
-        if isinstance(exact, str):
+        result.prefix = match.prefix or "/"
+    scheme = match.scheme if isinstance(match, g.HttpRouteMatch) else None
+    for pseudo, value in ((":method", match.method), (":scheme", scheme)):
+        if value is not None:
+            result.headers.add(name=pseudo, string_match=string_pb2.StringMatcher(exact=value))
+    result.headers.extend(_header(entry) for entry in match.headers or ())
+    for entry in match.query_parameters or ():
+        parameter = result.query_parameters.add(name=entry.name)
+        exact = entry.match.exact if entry.match is not None else None
+        if exact is not None:
             parameter.string_match.exact = exact
         else:
             parameter.present_match = True
     return result
 
 
-def _grpc_match(match: Spec) -> route_pb.RouteMatch:
+def _grpc_match(match: g.GrpcRouteMatch | g.GrpcGatewayRouteMatch) -> route_pb.RouteMatch:
     """gRPC: service and method become the ``/<service>/<method>`` path; metadata, headers."""
     result = route_pb.RouteMatch()
-    service, method = match.get("serviceName"), match.get("methodName")
-    if isinstance(service, str) and isinstance(method, str):
+    service = match.service_name
+    method = match.method_name if isinstance(match, g.GrpcRouteMatch) else None
+    if service is not None and method is not None:
         result.path = f"/{service}/{method}"
-    elif isinstance(service, str):
+    elif service is not None:
         result.prefix = f"/{service}/"
     else:
         result.prefix = "/"
-    result.headers.extend(_header(entry) for entry in specs.items(match, "metadata"))
+    result.headers.extend(_header(entry) for entry in match.metadata or ())
     return result
 
 
-def _header(entry: Spec) -> route_pb.HeaderMatcher:
+Header = (
+    g.HttpRouteHeader | g.HttpGatewayRouteHeader | g.GrpcRouteMetadata | g.GrpcGatewayRouteMetadata
+)
+"""A header match of a route or gateway route, or gRPC metadata (all read alike)."""
+
+
+def _header(entry: Header) -> route_pb.HeaderMatcher:
     """A header (or gRPC metadata) match; no match method means "present"."""
-    matcher = route_pb.HeaderMatcher(
-        name=str(entry.get("name", "")), invert_match=entry.get("invert") is True
-    )
-    method = specs.mapping(entry, "match")
-    rng = specs.mapping(method, "range")
-    if isinstance(method.get("exact"), str):
-        matcher.string_match.exact = method["exact"]
-    elif isinstance(method.get("prefix"), str):
-        matcher.string_match.prefix = method["prefix"]
-    elif isinstance(method.get("suffix"), str):
-        matcher.string_match.suffix = method["suffix"]
-    elif isinstance(method.get("regex"), str):
-        matcher.string_match.safe_regex.regex = method["regex"]
-    elif isinstance(rng.get("start"), int) and isinstance(rng.get("end"), int):
-        matcher.range_match.CopyFrom(range_pb2.Int64Range(start=rng["start"], end=rng["end"]))
+    matcher = route_pb.HeaderMatcher(name=entry.name, invert_match=entry.invert is True)
+    method = entry.match
+    if method is None:
+        matcher.present_match = True
+    elif method.exact is not None:
+        matcher.string_match.exact = method.exact
+    elif method.prefix is not None:
+        matcher.string_match.prefix = method.prefix
+    elif method.suffix is not None:
+        matcher.string_match.suffix = method.suffix
+    elif method.regex is not None:
+        matcher.string_match.safe_regex.regex = method.regex
+    elif method.range is not None:
+        rng = method.range
+        matcher.range_match.CopyFrom(range_pb2.Int64Range(start=rng.start, end=rng.end))
     else:
         matcher.present_match = True
     return matcher

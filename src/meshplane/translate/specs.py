@@ -1,16 +1,18 @@
-"""Reading App Mesh spec JSON the way App Mesh's data plane interprets it.
+"""Reading typed App Mesh specs the way App Mesh's data plane interprets them.
 
-Specs arrive as the API echoes them (camelCase dicts, optional members absent).
-This module owns the defaults that are invisible in the API but real in App
-Mesh's Envoy config: 15 s per request, 300 s idle (``appmesh-api.md`` §11).
-It knows nothing of Envoy protos.
+Specs arrive parsed into the classes generated from botocore's model
+(:mod:`meshplane.model.specs_generated`), once per snapshot. This module owns
+the defaults that are invisible in the API but real in App Mesh's Envoy
+config: 15 s per request, 300 s idle (``appmesh-api.md`` §11), unlimited
+connection pools, priority-less routes matched last. It knows nothing of
+Envoy protos.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+
+from meshplane.model import specs_generated as g
 
 HTTP_FAMILY = frozenset({"http", "http2", "grpc"})
 """Listener protocols served by an HTTP connection manager."""
@@ -26,48 +28,24 @@ ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
 NO_PRIORITY = 1001
 """Sorts after every legal priority (0..1000): unprioritised routes match last."""
 
-Spec = Mapping[str, Any]
+RouteBody = g.HttpRoute | g.GrpcRoute | g.TcpRoute
+"""A route's one ``httpRoute``/``http2Route``/``grpcRoute``/``tcpRoute`` member."""
+Match = g.HttpRouteMatch | g.GrpcRouteMatch | g.HttpGatewayRouteMatch | g.GrpcGatewayRouteMatch
+"""What an Envoy route match is built from (routes and gateway routes alike)."""
+Logging = g.Logging | g.VirtualGatewayLogging
+"""A virtual node's or gateway's ``logging``."""
+Timeout = g.HttpTimeout | g.GrpcTimeout | g.TcpTimeout
+"""A listener's or route's timeout member."""
 
 
-def member(spec: Spec | None, *path: str) -> Any:
-    """``spec[a][b]…`` or ``None`` when any step is missing or not a mapping."""
-    value: Any = spec
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
+def duration_ms(value: g.Duration | None) -> int | None:
+    """An App Mesh ``Duration`` (unit ``s`` or ``ms``, ``ms`` by default) in milliseconds.
 
-
-def mapping(spec: Spec | None, *path: str) -> Spec:
-    """Like :func:`member` but always a mapping (empty when absent)."""
-    value = member(spec, *path)
-    return value if isinstance(value, Mapping) else {}
-
-
-def items(spec: Spec | None, *path: str) -> Sequence[Spec]:
-    """A list of mappings at ``path``, skipping anything that is not a mapping."""
-    value = member(spec, *path)
-    if not isinstance(value, list):
-        return ()
-    return tuple(item for item in value if isinstance(item, Mapping))
-
-
-def duration_ms(value: Any) -> int | None:
-    """An App Mesh ``Duration`` (``{"unit": "s"|"ms", "value": n}``) in milliseconds.
-
-    ``None`` when absent or unreadable, so the caller's default applies.
+    ``None`` when absent or without a usable value, so the caller's default applies.
     """
-    if not isinstance(value, Mapping):
+    if value is None or value.value is None or value.value < 0:
         return None
-    amount, unit = value.get("value"), value.get("unit", "ms")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
-        return None
-    if unit == "s":
-        return amount * 1000
-    if unit == "ms":
-        return amount
-    return None
+    return value.value * 1000 if value.unit == "s" else value.value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,34 +56,39 @@ class Timeouts:
     idle_ms: int
 
     @classmethod
-    def of(cls, timeout: Spec, default: Timeouts | None = None) -> Timeouts:
+    def of(cls, timeout: Timeout | None, default: Timeouts | None = None) -> Timeouts:
         """Read an ``HttpTimeout``/``GrpcTimeout``/``TcpTimeout`` over a default."""
         base = default or Timeouts(DEFAULT_PER_REQUEST_MS, DEFAULT_IDLE_MS)
-        per_request = duration_ms(timeout.get("perRequest"))
-        idle = duration_ms(timeout.get("idle"))
+        if timeout is None:
+            return base
+        per_request = None if isinstance(timeout, g.TcpTimeout) else timeout.per_request
+        per_request_ms, idle_ms = duration_ms(per_request), duration_ms(timeout.idle)
         return cls(
-            base.per_request_ms if per_request is None else per_request,
-            base.idle_ms if idle is None else idle,
+            base.per_request_ms if per_request_ms is None else per_request_ms,
+            base.idle_ms if idle_ms is None else idle_ms,
         )
 
 
 @dataclasses.dataclass(frozen=True)
+class Limits:
+    """A listener's ``connectionPool`` for its protocol; ``None`` is unlimited."""
+
+    connections: int | None = None
+    pending: int | None = None
+    requests: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Listener:
-    """One ``listeners[]`` entry of a virtual node, router or gateway."""
+    """One ``listeners[]`` entry of a virtual node, router or gateway, read for its protocol."""
 
     port: int
     protocol: str
-    spec: Spec
-
-    @property
-    def timeouts(self) -> Timeouts:
-        """The listener's timeouts, read from the member matching its protocol."""
-        return Timeouts.of(mapping(self.spec, "timeout", self.protocol))
-
-    @property
-    def connection_pool(self) -> Spec:
-        """The ``connectionPool`` member matching the protocol (empty when absent)."""
-        return mapping(self.spec, "connectionPool", self.protocol)
+    timeouts: Timeouts
+    """The timeouts of the member matching the protocol (virtual nodes only)."""
+    limits: Limits = Limits()
+    outlier_detection: g.OutlierDetection | None = None
+    health_check: g.HealthCheckPolicy | None = None
 
     @property
     def is_http(self) -> bool:
@@ -113,36 +96,81 @@ class Listener:
         return self.protocol in HTTP_FAMILY
 
 
-def listeners(spec: Spec) -> tuple[Listener, ...]:
-    """The well-formed listeners of a spec, in port order, first one per port kept."""
+AnyListener = g.Listener | g.VirtualRouterListener | g.VirtualGatewayListener
+
+
+def _timeout(listener: AnyListener, protocol: str) -> Timeout | None:
+    """The virtual node listener's timeout member for ``protocol``."""
+    if not isinstance(listener, g.Listener) or listener.timeout is None:
+        return None
+    timeout = listener.timeout
+    by_protocol = {"http": timeout.http, "http2": timeout.http2, "grpc": timeout.grpc}
+    return timeout.tcp if protocol == "tcp" else by_protocol.get(protocol)
+
+
+def _limits(listener: AnyListener, protocol: str) -> Limits:
+    """The connection pool member for ``protocol`` (routers have none)."""
+    if isinstance(listener, g.VirtualRouterListener) or listener.connection_pool is None:
+        return Limits()
+    pool = listener.connection_pool
+    if protocol == "http" and pool.http is not None:
+        return Limits(pool.http.max_connections, pool.http.max_pending_requests)
+    if protocol == "http2" and pool.http2 is not None:
+        return Limits(requests=pool.http2.max_requests)
+    if protocol == "grpc" and pool.grpc is not None:
+        return Limits(requests=pool.grpc.max_requests)
+    if protocol == "tcp" and isinstance(pool, g.VirtualNodeConnectionPool) and pool.tcp:
+        return Limits(connections=pool.tcp.max_connections)
+    return Limits()
+
+
+def listeners(
+    spec: g.VirtualNodeSpec | g.VirtualRouterSpec | g.VirtualGatewaySpec,
+) -> tuple[Listener, ...]:
+    """The spec's listeners in port order, the first one per port kept."""
     found: dict[int, Listener] = {}
-    for entry in items(spec, "listeners"):
-        port = member(entry, "portMapping", "port")
-        protocol = member(entry, "portMapping", "protocol")
-        if isinstance(port, int) and isinstance(protocol, str) and port not in found:
-            found[port] = Listener(port, protocol, entry)
+    for entry in spec.listeners or ():
+        port, protocol = entry.port_mapping.port, entry.port_mapping.protocol
+        if port in found:
+            continue
+        node_listener = entry if isinstance(entry, g.Listener) else None
+        found[port] = Listener(
+            port,
+            protocol,
+            Timeouts.of(_timeout(entry, protocol)),
+            _limits(entry, protocol),
+            node_listener.outlier_detection if node_listener else None,
+            node_listener.health_check if node_listener else None,
+        )
     return tuple(found[port] for port in sorted(found))
 
 
-def route_body(spec: Spec) -> tuple[str, Spec] | None:
+def route_body(spec: g.RouteSpec) -> tuple[str, RouteBody] | None:
     """The route's single ``httpRoute``/``http2Route``/``grpcRoute``/``tcpRoute`` member."""
-    present = [(key, spec[key]) for key in ROUTE_TYPES if isinstance(spec.get(key), Mapping)]
+    members: tuple[tuple[str, RouteBody | None], ...] = (
+        ("httpRoute", spec.http_route),
+        ("http2Route", spec.http2_route),
+        ("grpcRoute", spec.grpc_route),
+        ("tcpRoute", spec.tcp_route),
+    )
+    present = [(key, body) for key, body in members if body is not None]
     return present[0] if len(present) == 1 else None
 
 
-def priority(spec: Spec) -> int:
+def priority(spec: g.RouteSpec) -> int:
     """A route's priority (0 first); routes without one sort after all others."""
-    value = spec.get("priority")
-    return value if isinstance(value, int) and not isinstance(value, bool) else NO_PRIORITY
+    return NO_PRIORITY if spec.priority is None else spec.priority
 
 
-def match_specificity(match: Spec) -> int:
+def match_specificity(match: g.HttpRouteMatch | g.GrpcRouteMatch | g.TcpRouteMatch | None) -> int:
     """How specific a match is, to order routes of equal priority (longest first)."""
-    path = mapping(match, "path")
-    text = match.get("prefix") or path.get("exact") or path.get("regex") or ""
-    if match.get("serviceName"):
-        text = f"/{match['serviceName']}/{match.get('methodName') or ''}"
-    extra = len(items(match, "headers")) + len(items(match, "queryParameters"))
-    extra += len(items(match, "metadata"))
-    extra += 1 if match.get("method") else 0
-    return len(str(text)) * 100 + extra
+    if isinstance(match, g.HttpRouteMatch):
+        path = match.path
+        text = match.prefix or (path and (path.exact or path.regex)) or ""
+        extra = len(match.headers or ()) + len(match.query_parameters or ())
+        extra += 1 if match.method else 0
+        return len(text) * 100 + extra
+    if isinstance(match, g.GrpcRouteMatch):
+        text = f"/{match.service_name}/{match.method_name or ''}" if match.service_name else ""
+        return len(text) * 100 + len(match.metadata or ())
+    return 0
