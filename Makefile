@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck imports bench wrk goldens models serve clean
+.PHONY: demo test test-k8s k8s-tools check lint typecheck imports bench wrk goldens models serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,16 @@ demo: $(STAMP)
 	$(BIN)/meshplane demo
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not k8s"
+
+# The real Kubernetes binaries (tools/k8s/go.mod) for tests/k8s, built once per machine into
+# ~/.cache/meshplane/k8s/<go.sum hash>/bin (MESHPLANE_K8S_TOOLS overrides); later runs skip them.
+k8s-tools:
+	tools/k8s/build.sh
+
+# tests/k8s against a real etcd + kube-apiserver + kube-controller-manager; missing binaries fail.
+test-k8s: $(STAMP) k8s-tools
+	MESHPLANE_K8S_REQUIRED=1 $(BIN)/pytest tests/k8s -m k8s
 
 check: lint typecheck imports
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -83,6 +85,14 @@ def poll(condition: Callable[[], Any], deadline: float, what: str) -> Any:
         time.sleep(0.1)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when pytest dies, so even a killed session leaks no process."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Process:
     """One control-plane binary, its output in a log file, stopped by SIGTERM then SIGKILL."""
 
@@ -91,7 +101,11 @@ class Process:
         self.log = log
         with log.open("wb") as out:
             self.popen = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509  started before any test thread
             )
 
     def check_alive(self) -> None:
@@ -172,7 +186,8 @@ class Cluster:
             with urllib.request.urlopen(self.server + path, context=context, timeout=10) as reply:
                 status, body = reply.status, reply.read()
         except urllib.error.HTTPError as exc:
-            status, body = exc.code, exc.read()
+            with exc:  # an unclosed error response is a ResourceWarning, and warnings are errors
+                status, body = exc.code, exc.read()
         except OSError:
             return 0, None
         try:
@@ -370,7 +385,7 @@ class AdmissionServer:
 def pinned(module: str) -> str:
     """The version tools/k8s/go.mod requires of ``module`` (what the built binary must report)."""
     for line in (REPO / "tools/k8s/go.mod").read_text().splitlines():
-        words = line.split()
-        if len(words) == 2 and words[0] == module:
+        words = line.split()  # "<module> <version>", tidy adds "// indirect" to tool modules
+        if len(words) >= 2 and words[0] == module and words[1].startswith("v"):
             return words[1]
     raise LookupError(f"{module} is not required in tools/k8s/go.mod")

@@ -28,9 +28,9 @@ def deployment(name: str, namespace: str) -> dict[str, Any]:
 
 
 def items(cluster: k8s.Cluster, kind: str, namespace: str) -> list[dict[str, Any]]:
-    """The objects of ``kind`` in ``namespace``, oldest first."""
+    """The objects of ``kind`` in ``namespace``."""
     found: list[dict[str, Any]] = cluster.kubectl_json("get", kind, "-n", namespace)["items"]
-    return sorted(found, key=lambda item: item["metadata"]["creationTimestamp"])
+    return found
 
 
 def test_apiserver_and_kubectl_are_the_pinned_release(cluster: k8s.Cluster) -> None:
@@ -64,20 +64,25 @@ def test_rollout_restart_makes_a_second_replicaset(cluster: k8s.Cluster, namespa
 
     restarted = cluster.kubectl("rollout", "restart", "deployment/echo", "-n", namespace)
 
-    def shape() -> list[tuple[bool, int]]:
-        return [
+    def shape() -> list[tuple[str, bool, int]]:
+        """(rollout revision, template has restartedAt, desired replicas) per ReplicaSet."""
+        return sorted(
             (
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
                 "kubectl.kubernetes.io/restartedAt"
                 in (rs["spec"]["template"]["metadata"].get("annotations") or {}),
                 rs["spec"]["replicas"],
             )
             for rs in items(cluster, "replicasets", namespace)
-        ]
+        )
 
-    # The new Pod never becomes available (no kubelet), so maxUnavailable 0 keeps the old one at 1.
-    k8s.poll(lambda: shape() == [(False, 1), (True, 1)], DEADLINE, "a second ReplicaSet")
+    def settled() -> bool:
+        return len(shape()) == 2 and len(items(cluster, "pods", namespace)) == 2
+
+    k8s.poll(settled, DEADLINE, "a second ReplicaSet and its Pod")
     assert restarted.stdout == "deployment.apps/echo restarted\n"
-    assert len(items(cluster, "pods", namespace)) == 2
+    # The new Pod never becomes available (no kubelet), so maxUnavailable 0 keeps the old one at 1.
+    assert shape() == [("1", False, 1), ("2", True, 1)]
 
 
 def widget_crd() -> dict[str, Any]:

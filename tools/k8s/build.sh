@@ -8,6 +8,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 hash="$(sha256sum "$here/go.sum" | cut -c1-16)"
 bin="${MESHPLANE_K8S_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/meshplane/k8s/$hash/bin}"
 mkdir -p "$bin"
+command -v go >/dev/null || PATH="/usr/local/go/bin:$PATH"
+command -v go >/dev/null || { echo "k8s-tools: needs Go (1.26+) and the Go module proxy" >&2; exit 1; }
 
 version() { (cd "$here" && go list -m -f '{{.Version}}' "$1"); }
 kube="$(version k8s.io/kubernetes)"
