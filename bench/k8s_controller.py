@@ -122,6 +122,20 @@ def _objects() -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def _echo(controller: Controller, objects: dict[str, list[dict[str, Any]]], plan: Any) -> None:
+    """The leader's status writes coming back through the watch, as MODIFIED events."""
+    by_key = {
+        (kind, body["metadata"].get("namespace", ""), body["metadata"]["name"]): body
+        for kind, bodies in objects.items()
+        for body in bodies
+    }
+    for write in plan.statuses:
+        body = by_key[write.obj.key]
+        status = {**body.get("status", {}), **write.patch}
+        body["status"] = {k: v for k, v in status.items() if v is not None}
+        controller.observe(write.obj.kind, "MODIFIED", body)
+
+
 def main() -> None:
     """Print the first-sync time, the per-change pass time and the peak RSS."""
     objects = _objects()
@@ -137,6 +151,7 @@ def main() -> None:
             controller.relist(kind, bodies)
         plan = controller.converge()
         first = time.perf_counter() - start
+        _echo(controller, objects, plan)
         start = time.perf_counter()
         controller.converge()
         again = time.perf_counter() - start
@@ -144,10 +159,12 @@ def main() -> None:
         for round_ in range(ROUNDS):
             weights = (50, 50) if round_ % 2 == 0 else (100, 0)
             body = _router("mesh3", 7, weights, generation=round_ + 2)
+            objects["VirtualRouter"][3 * GROUPS + 7] = body
             start = time.perf_counter()
             controller.observe("VirtualRouter", "MODIFIED", body)
-            controller.converge()
+            changed = controller.converge()
             samples.append(time.perf_counter() - start)
+            _echo(controller, objects, changed)
         route = service.describe(kinds.ROUTE, "mesh3", "route-7", parent="vr-7")
         store.close()
     samples.sort()

@@ -119,7 +119,7 @@ def test_a_deleted_mesh_waits_for_members_then_drops_only_appmesh_finalizers(con
     for write in first.statuses:  # the leader wrote them; the watch reports them back
         kind = write.obj.kind
         body = _mesh() if kind == "Mesh" else _node()
-        body["status"] = write.obj.status
+        body["status"] = {k: v for k, v in write.patch.items() if v is not None}
         body["metadata"]["finalizers"] = list(controlling.finalizers_for(write.obj))
         controller.observe(kind, "MODIFIED", body)
     deleting = copy.deepcopy(_mesh())

@@ -1,14 +1,17 @@
 """The controller: the API server's objects in, twins in the local store, writes planned out.
 
 Every replica keeps what the watches last reported (:class:`~meshplane.k8s.mirroring.Seen`)
-and, on :meth:`Controller.converge`, rebuilds a
-:class:`~meshplane.manifests.catalog.Catalog` from it and lets
-:class:`~meshplane.manifests.reconciling.Reconciler` twin every object into the
-replica's own store — the same rules as ``meshplane apply``. Kubernetes (etcd
-behind the API server) stays the only source of truth: each pass starts from the
-server's objects, never from a previous pass's guesses, so a replica that
-becomes leader writes exactly what is still missing (level-triggered, no lost
-update on failover).
+and a :class:`~meshplane.manifests.catalog.Catalog` of the objects as reconciled.
+:meth:`Controller.converge` is the work queue's turn: it reconciles, object by
+object through :class:`~meshplane.manifests.reconciling.Reconciler` (the same
+rules as ``meshplane apply``), only what is due — objects whose spec, labels or
+deletion changed, their neighbours (the objects of the same namespace; every
+object for a Mesh or Namespace), objects that moved others, and requeues whose
+delay ran out. A changed object is re-read from the server's copy, never from
+a previous pass's guesses. Kubernetes (etcd behind the API server) stays the
+only source of truth, and the plan is level-triggered: it compares every
+object's reconciled status with the server's, so a replica that becomes leader
+writes exactly what is still missing (no lost update on failover).
 
 A pass returns a :class:`Plan`: the status merge-patches, finalizer patches and
 Events that would bring the server in line with the twins. Only the leader
@@ -21,11 +24,13 @@ Two facts are kept across passes because the server does not hold them:
   namespace was labelled later). Once chosen, membership never changes.
 * **tombstones** — objects deleted from the server without waiting for
   meshplane (no finalizer: created while no controller ran, or their
-  finalizers stripped by hand). Their twins are still deleted, in order.
+  finalizers stripped by hand). They stay in the catalog, deleting, until their
+  twins are deleted, in order.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterable
 from typing import Any
@@ -33,10 +38,11 @@ from typing import Any
 from meshplane.k8s import mirroring
 from meshplane.k8s.mirroring import Key, Seen
 from meshplane.kit.clock import Clock
-from meshplane.manifests import admission, schema
+from meshplane.manifests import admission, converging, schema
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject, timestamp
 from meshplane.manifests.reconciling import Reconciler
+from meshplane.manifests.results import Verdict
 from meshplane.service.resources import MeshService
 
 FINALIZER_PREFIX = "finalizers.appmesh.k8s.aws/"
@@ -101,23 +107,27 @@ class Plan:
 
 
 class Controller:
-    """The informer cache and the reconcile pass of one replica."""
+    """The informer cache, the reconciled catalog and the work queue of one replica."""
 
     def __init__(self, service: MeshService, clock: Clock) -> None:
-        """Reconcile into ``service``'s store; ``clock`` stamps tombstones and conditions."""
+        """Reconcile into ``service``'s store; ``clock`` times requeues, tombstones, conditions."""
         self._clock = clock
         self._seen: dict[Key, Seen] = {}
-        self._tombstones: dict[Key, ManifestObject] = {}
         self._designations: dict[Key, dict[str, Any]] = {}
         self._checked: dict[Key, tuple[str, str]] = {}
         """Rule check results by resourceVersion: an unchanged object is not checked again."""
-        self._removed: list[Key] = []
+        self._invalid: dict[Key, str] = {}
+        self._dirty: set[Key] = set()
+        self._spread: set[Key] = set()
+        self._due: dict[Key, float] = {}
         self._events: list[EventWrite] = []
-        self._reconciler = Reconciler(service, clock, self._keep, self._forget, self._record)
+        self._reconciler = Reconciler(service, clock, self, self)
         self.catalog = Catalog()
-        """The last pass's objects, designations included (the webhooks read it)."""
+        """The objects as reconciled, designations included (the webhooks read it)."""
         self.synced: set[str] = set()
         """Kinds whose initial list has been observed."""
+        self.reconciled = 0
+        """Objects reconciled or finalized so far (the work the queue saved shows here)."""
 
     # -- input: what the watches report ---------------------------------------------------
 
@@ -126,39 +136,52 @@ class Controller:
         if event_type == "BOOKMARK":
             return
         item = mirroring.seen(kind, body)
-        key = item.obj.key
         if event_type == "DELETED":
-            self._gone(key)
-            return
-        self._seen[key] = item
-        self._tombstones.pop(key, None)
+            self._gone(item.obj.key)
+        else:
+            self._update(item)
 
     def relist(self, kind: str, bodies: Iterable[dict[str, Any]]) -> None:
         """A full list of ``kind``: replaces what was seen; missing objects are gone."""
         fresh = {item.obj.key: item for item in (mirroring.seen(kind, b) for b in bodies)}
         for key in [k for k in self._seen if k[0] == kind and k not in fresh]:
             self._gone(key)
-        for key, item in fresh.items():
-            self._seen[key] = item
-            self._tombstones.pop(key, None)
+        for item in fresh.values():
+            self._update(item)
         self.synced.add(kind)
+
+    def _update(self, item: Seen) -> None:
+        key = item.obj.key
+        previous = self._seen.get(key)
+        self._seen[key] = item
+        if previous is not None and _same_intent(previous, item):
+            return  # our own status or finalizer write coming back: nothing to reconcile
+        self._dirty.add(key)
+        self._spread.add(key)
 
     def _gone(self, key: Key) -> None:
         last = self._seen.pop(key, None)
         self._checked.pop(key, None)
-        if last is None or key[0] not in _TWINNED:
+        self._invalid.pop(key, None)
+        self._spread.add(key)
+        converged = self.catalog.get(*key)
+        if last is None or key[0] not in _TWINNED or converged is None:
+            self.catalog.remove(key)
             self._designations.pop(key, None)
             return
         # Deleted behind meshplane's back: finalize the twin anyway, from the last pass's
         # view of the object (its status names the twin even if the server's never did).
-        converged = self.catalog.get(*key)
-        doomed = converged.clone() if converged is not None else self._object(last)
-        doomed.deleted_at = doomed.deleted_at or self._clock()
-        self._tombstones[key] = doomed
+        if not converged.deleting:
+            converged.deleted_at = self._clock()
+        self._dirty.add(key)
 
     def seen(self, key: Key) -> Seen | None:
         """What the server last said about ``key``."""
         return self._seen.get(key)
+
+    def next_due(self) -> float | None:
+        """When the earliest requeue falls due (clock time), if any."""
+        return min(self._due.values(), default=None)
 
     # -- the pass -------------------------------------------------------------------------
 
@@ -194,35 +217,92 @@ class Controller:
             found = admission.admit(bare, None)[1]
         return "; ".join(f"{path}: {rule}" for path, rule in found)
 
+    def _refresh(self, key: Key) -> None:
+        """Take a changed object from the server's copy into the catalog (or out, if invalid)."""
+        item = self._seen.get(key)
+        if item is None:
+            return  # a tombstone: its catalog object is what is left to finalize
+        obj = self._object(item)
+        problems = self._problems(obj, item.resource_version)
+        if problems:
+            self._invalid[key] = problems  # kept out: its last valid twin stays as it was
+            self.catalog.remove(key)
+            return
+        self._invalid.pop(key, None)
+        self.catalog.put(obj)
+
+    def _neighbours(self, keys: set[Key]) -> set[Key]:
+        """Objects a change to ``keys`` may unblock or re-gate."""
+        if any(k[0] in {"Mesh", "Namespace"} for k in keys):
+            return {obj.key for obj in self.catalog.all()}
+        spaces = {k[1] for k in keys}
+        return {obj.key for obj in self.catalog.all() if obj.namespace in spaces}
+
     def converge(self) -> Plan:
-        """Reconcile every object into the store; the writes the leader should make."""
-        catalog = Catalog()
-        invalid: dict[Key, str] = {}
-        for item in self._seen.values():
-            obj = self._object(item)
-            problems = self._problems(obj, item.resource_version)
-            if problems:
-                invalid[obj.key] = problems  # kept out: its last valid twin stays as it was
-                continue
-            catalog.put(obj)
-        for doomed in self._tombstones.values():
-            catalog.put(doomed.clone())
-        self._removed, self._events = [], []
-        self._reconciler.converge(catalog)
-        self.catalog = catalog
+        """Reconcile what is due into the store; the writes the leader should make."""
+        now = self._clock()
+        for key, due in list(self._due.items()):
+            if due <= now:
+                del self._due[key]
+                self._dirty.add(key)
+        for key in self._dirty:
+            self._refresh(key)
+        todo = self._dirty | self._neighbours(self._spread)
+        self._dirty, self._spread, self._events = set(), set(), []
+        removed: list[Key] = []
+        for _ in range(len(self.catalog.all()) + converging.SPARE_PASSES):
+            moved, owners = self._pass(todo, removed)
+            if not moved:
+                break
+            todo = self._neighbours(moved) | moved | owners
+        return self._plan(removed)
+
+    def _pass(self, todo: set[Key], removed: list[Key]) -> tuple[set[Key], set[Key]]:
+        """One pass over ``todo`` in creation (then deletion) order.
+
+        Returns the keys that moved, and the Meshes and VirtualGateways whose
+        members did (their finalizers may now proceed).
+        """
+        moved: set[Key] = set()
+        owners: set[Key] = set()
+        for kind, deleting in [(k, False) for k in converging.ORDER] + [
+            (k, True) for k in converging.DELETION_ORDER
+        ]:
+            for obj in self.catalog.of_kind(kind):
+                if obj.key not in todo or obj.deleting != deleting:
+                    continue
+                before = (copy.deepcopy(obj.status), obj.spec.get("meshRef"))
+                if deleting:
+                    result = self._reconciler.finalize(obj, self.catalog)
+                else:
+                    result = self._reconciler.reconcile(obj, self.catalog)
+                self.reconciled += 1
+                self._due.pop(obj.key, None)
+                if result.verdict is Verdict.REQUEUE and result.requeue_after is not None:
+                    self._due[obj.key] = self._clock() + result.requeue_after
+                if deleting and result.verdict is Verdict.DONE:
+                    self.catalog.remove(obj.key)
+                    removed.append(obj.key)
+                    moved.add(obj.key)
+                    owners.update(_owners(obj))
+                elif (obj.status, obj.spec.get("meshRef")) != before:
+                    moved.add(obj.key)
+                    owners.update(_owners(obj))
+        return moved, owners
+
+    def _plan(self, removed: list[Key]) -> Plan:
         plan = Plan(events=self._events)
-        for key in self._removed:
-            self._tombstones.pop(key, None)
+        for key in removed:
             self._designations.pop(key, None)
             gone = self._seen.get(key)
             if gone is not None and gone.obj.deleting:
                 kept = tuple(f for f in gone.finalizers if not f.startswith(FINALIZER_PREFIX))
                 if kept != gone.finalizers:
                     plan.finalizers.append(FinalizerWrite(gone.obj, kept, gone.resource_version))
-        for key, problems in invalid.items():
+        for key, problems in self._invalid.items():
             plan.statuses.extend(self._refused(self._seen[key], problems))
         for key, item in self._seen.items():
-            current = catalog.get(*key)
+            current = self.catalog.get(*key)
             if current is None or key[0] not in mirroring.APPMESH_KINDS:
                 continue
             self._remember_designation(current, item)
@@ -237,7 +317,7 @@ class Controller:
                     k: None for k in item.obj.status if k not in current.status
                 }
                 patch.update(current.status)
-                plan.statuses.append(StatusWrite(current, patch))
+                plan.statuses.append(StatusWrite(_identity(current), patch))
         return plan
 
     def _refused(self, item: Seen, problems: str) -> list[StatusWrite]:
@@ -264,13 +344,45 @@ class Controller:
             if value is not None and item.obj.spec.get(field) is None:
                 self._designations.setdefault(current.key, {})[field] = value
 
-    # -- reconciler callbacks ---------------------------------------------------------------
+    # -- the reconciler's sinks -------------------------------------------------------------
 
-    def _keep(self, obj: ManifestObject) -> None:
-        """Status lives on the server: the plan carries it, nothing is saved here."""
+    def write(self, obj: ManifestObject) -> None:
+        """Status lives on the server: the plan carries it; the catalog object already has it."""
 
-    def _forget(self, obj: ManifestObject) -> None:
-        self._removed.append(obj.key)
+    def release(self, obj: ManifestObject) -> None:
+        """Finalized: the pass removes it from the catalog and plans the finalizer removal."""
 
-    def _record(self, obj: ManifestObject, event_type: str, reason: str, message: str) -> None:
+    def emit(self, obj: ManifestObject, event_type: str, reason: str, message: str) -> None:
+        """Events go out with the plan (the leader writes them)."""
         self._events.append(EventWrite(obj.clone(), event_type, reason, message))
+
+
+def _identity(obj: ManifestObject) -> ManifestObject:
+    """The object's identity alone: what a write names (cheap; the catalog's keeps changing)."""
+    return ManifestObject(obj.kind, obj.namespace, obj.name, uid=obj.uid, generation=obj.generation)
+
+
+def _owners(obj: ManifestObject) -> list[Key]:
+    """The Mesh and VirtualGateway whose finalizers wait on ``obj``."""
+    found: list[Key] = []
+    mesh = obj.spec.get("meshRef")
+    if isinstance(mesh, dict) and mesh.get("name"):
+        found.append(("Mesh", "", str(mesh["name"])))
+    gateway = obj.spec.get("virtualGatewayRef")
+    if isinstance(gateway, dict) and gateway.get("name"):
+        found.append(
+            ("VirtualGateway", str(gateway.get("namespace") or obj.namespace), gateway["name"])
+        )
+    return found
+
+
+def _same_intent(old: Seen, new: Seen) -> bool:
+    """Whether only status or metadata bookkeeping changed (nothing reconcile reads)."""
+    a, b = old.obj, new.obj
+    return (a.spec, a.labels, a.deleted_at, a.generation, a.uid) == (
+        b.spec,
+        b.labels,
+        b.deleted_at,
+        b.generation,
+        b.uid,
+    ) and (a.annotations == b.annotations)

@@ -99,12 +99,15 @@ def prepare_data_dir(data_dir: Path) -> None:
 
 
 async def _reconcile(
-    replica: Replica, writer: Writer, changed: asyncio.Event, started_at: float
+    replica: Replica, writer: Writer, changed: asyncio.Event, started_at: float, clock: Clock
 ) -> None:
     controller, leader = replica.controller, replica.leader
     loop = asyncio.get_running_loop()
     while True:
-        await changed.wait()
+        due = controller.next_due()  # the earliest requeue (a dependency, a member to go)
+        wait = None if due is None else max(0.0, due - clock())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), wait)
         changed.clear()
         if controller.synced != set(apiserver.WATCHED):
             continue  # a pass over half the kinds would report objects waiting for nothing
@@ -205,7 +208,7 @@ async def started(
             for kind in apiserver.WATCHED
         ]
         tasks.append(asyncio.create_task(leader.run(), name="lease"))
-        tasks.append(asyncio.create_task(_reconcile(replica, writer, changed, started_at)))
+        tasks.append(asyncio.create_task(_reconcile(replica, writer, changed, started_at, clock)))
         tasks.append(asyncio.create_task(_resync(changed, options.resync)))
         for task in tasks:
             stack.push_async_callback(_cancelled, task)
