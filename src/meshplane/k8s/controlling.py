@@ -294,16 +294,21 @@ class Controller:
         plan = Plan(events=self._events)
         for key in removed:
             self._designations.pop(key, None)
-            gone = self._seen.get(key)
-            if gone is not None and gone.obj.deleting:
-                kept = tuple(f for f in gone.finalizers if not f.startswith(FINALIZER_PREFIX))
-                if kept != gone.finalizers:
-                    plan.finalizers.append(FinalizerWrite(gone.obj, kept, gone.resource_version))
         for key, problems in self._invalid.items():
             plan.statuses.extend(self._refused(self._seen[key], problems))
         for key, item in self._seen.items():
+            if key[0] not in mirroring.APPMESH_KINDS:
+                continue
             current = self.catalog.get(*key)
-            if current is None or key[0] not in mirroring.APPMESH_KINDS:
+            if current is None:
+                if item.obj.deleting:
+                    # Finalized (a deleting object leaves the catalog only then), whenever it
+                    # was: a replica that finalized as a follower releases it once it leads.
+                    kept = tuple(f for f in item.finalizers if not f.startswith(FINALIZER_PREFIX))
+                    if kept != item.finalizers:
+                        plan.finalizers.append(
+                            FinalizerWrite(_identity(item.obj), kept, item.resource_version)
+                        )
                 continue
             self._remember_designation(current, item)
             wanted = finalizers_for(current)

@@ -32,7 +32,7 @@ from lightkube import ApiError, AsyncClient
 from lightkube.types import PatchType
 
 from meshplane.k8s import apiserver, certificates, leading, registering, watching, webhooks
-from meshplane.k8s.controlling import Controller
+from meshplane.k8s.controlling import Controller, Plan
 from meshplane.k8s.injecting import InjectorConfig
 from meshplane.k8s.writing import Writer
 from meshplane.kit.clock import Clock
@@ -99,7 +99,7 @@ def prepare_data_dir(data_dir: Path) -> None:
 
 
 async def _reconcile(
-    replica: Replica, writer: Writer, changed: asyncio.Event, started_at: float, clock: Clock
+    replica: Replica, outbox: _Outbox, changed: asyncio.Event, started_at: float, clock: Clock
 ) -> None:
     controller, leader = replica.controller, replica.leader
     loop = asyncio.get_running_loop()
@@ -126,8 +126,43 @@ async def _reconcile(
                 replica.sync_seconds,
             )
             replica.synced.set()
-        if leader.leading and plan and not await writer.write(plan):
-            loop.call_later(1.0, changed.set)
+        if leader.leading and plan:
+            outbox.put(plan)
+
+
+class _Outbox:
+    """The latest plan for the writer, so reconciling never waits for the API server.
+
+    Plans are level-triggered: a newer one replaces an unwritten older one (keeping its Events).
+    """
+
+    def __init__(self) -> None:
+        self._plan: Plan | None = None
+        self.ready = asyncio.Event()
+
+    def put(self, plan: Plan) -> None:
+        if self._plan is not None:
+            plan.events[:0] = self._plan.events
+        self._plan = plan
+        self.ready.set()
+
+    def take(self) -> Plan | None:
+        plan, self._plan = self._plan, None
+        self.ready.clear()
+        return plan
+
+
+async def _write(
+    outbox: _Outbox, writer: Writer, leader: leading.Leader, changed: asyncio.Event
+) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await outbox.ready.wait()
+        plan = outbox.take()
+        if plan is None or not leader.leading:
+            continue
+        if not await writer.write(plan):
+            loop.call_later(1.0, changed.set)  # re-plan from what the watches say now
 
 
 async def _resync(changed: asyncio.Event, every: float) -> None:
@@ -208,7 +243,9 @@ async def started(
             for kind in apiserver.WATCHED
         ]
         tasks.append(asyncio.create_task(leader.run(), name="lease"))
-        tasks.append(asyncio.create_task(_reconcile(replica, writer, changed, started_at, clock)))
+        outbox = _Outbox()
+        tasks.append(asyncio.create_task(_reconcile(replica, outbox, changed, started_at, clock)))
+        tasks.append(asyncio.create_task(_write(outbox, writer, leader, changed)))
         tasks.append(asyncio.create_task(_resync(changed, options.resync)))
         for task in tasks:
             stack.push_async_callback(_cancelled, task)

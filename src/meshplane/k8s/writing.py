@@ -11,7 +11,9 @@ same reason and message as the last one for that object is not repeated.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -26,6 +28,10 @@ from meshplane.manifests.objects import ManifestObject, timestamp
 log = logging.getLogger(__name__)
 
 COMPONENT = "meshplane"
+CONCURRENCY = 16
+"""Writes in flight at once."""
+RECENT = 10.0
+"""Seconds an identical write is not repeated (the watch has not reported it back yet)."""
 
 
 def _scope(obj: ManifestObject) -> dict[str, Any]:
@@ -41,25 +47,54 @@ class Writer:
         self._identity = identity
         self._clock = clock
         self._said: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._recent: dict[tuple[Any, str, str, str], tuple[dict[str, Any], float]] = {}
 
     async def write(self, plan: Plan) -> bool:
-        """Execute ``plan``; ``False`` when a write failed and the pass should be retried."""
-        complete = True
-        for change in plan.finalizers:
-            body = {
-                "metadata": {
-                    "finalizers": list(change.finalizers),
-                    "resourceVersion": change.resource_version,
-                }
-            }
-            resource = apiserver.CUSTOM[change.obj.kind]
-            complete &= await self._patch(resource, change.obj, body)
-        for status in plan.statuses:
-            resource = apiserver.CUSTOM[status.obj.kind].Status
-            complete &= await self._patch(resource, status.obj, {"status": status.patch})
+        """Execute ``plan``; ``False`` when a write failed and the pass should be retried.
+
+        Writes go out ``CONCURRENCY`` at a time (a first sync of a thousand objects is
+        two thousand requests); finalizers before status, as the controller added them
+        before it created the twin. A write identical to one made in the last
+        ``RECENT`` seconds is skipped: the plan was computed before the watch reported it.
+        """
+        now = time.monotonic()
+        self._recent = {k: v for k, v in self._recent.items() if now - v[1] < RECENT}
+        finalizers = [
+            (
+                apiserver.CUSTOM[change.obj.kind],
+                change.obj,
+                {
+                    "metadata": {
+                        "finalizers": list(change.finalizers),
+                        "resourceVersion": change.resource_version,
+                    }
+                },
+            )
+            for change in plan.finalizers
+        ]
+        statuses = [
+            (apiserver.CUSTOM[status.obj.kind].Status, status.obj, {"status": status.patch})
+            for status in plan.statuses
+        ]
+        complete = all(await self._all(finalizers)) and all(await self._all(statuses))
         for event in plan.events:
             await self._event(event)
         return complete
+
+    async def _all(self, writes: list[tuple[Any, ManifestObject, dict[str, Any]]]) -> list[bool]:
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(resource: Any, obj: ManifestObject, body: dict[str, Any]) -> bool:
+            mark = (resource, *obj.key)
+            if self._recent.get(mark, (None, 0.0))[0] == body:
+                return True
+            async with limit:
+                done = await self._patch(resource, obj, body)
+            if done:
+                self._recent[mark] = (body, time.monotonic())
+            return done
+
+        return list(await asyncio.gather(*(one(*write) for write in writes)))
 
     async def _patch(self, resource: Any, obj: ManifestObject, body: dict[str, Any]) -> bool:
         try:
