@@ -208,3 +208,26 @@ def test_an_object_created_without_the_webhook_gets_the_default_aws_name(control
     controller.converge()
     twin = service.describe(kinds.VIRTUAL_NODE, "demos", "vn-blue_demos")
     assert twin["metadata"]["arn"] == f"{ARN}/virtualNode/vn-blue_demos"
+
+
+def test_a_budgeted_pass_stops_short_and_the_next_ones_finish(controller, service):
+    """converge(budget=1) reconciles one object per call; repeated calls reach the same twins."""
+    _fill(
+        controller,
+        ("Namespace", _namespace()),
+        ("Mesh", _mesh()),
+        ("VirtualNode", _node("vn-a")),
+        ("VirtualNode", _node("vn-b")),
+    )
+    controller.converge(budget=1)
+    assert controller.pending
+    assert controller.reconciled == 1
+    calls = 1
+    while controller.pending:
+        controller.converge(budget=1)
+        calls += 1
+    names = sorted(
+        r["virtualNodeName"] for r in service.list_refs(kinds.VIRTUAL_NODE, "demos")["virtualNodes"]
+    )
+    assert names == ["vn-a", "vn-b"]
+    assert calls == controller.reconciled

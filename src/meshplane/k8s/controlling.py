@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,6 +51,8 @@ MESH_MEMBERS = f"{FINALIZER_PREFIX}mesh-members"
 GATEWAY_MEMBERS = f"{FINALIZER_PREFIX}virtualgateway-members"
 RESOURCES = f"{FINALIZER_PREFIX}aws-appmesh-resources"
 CLOUDMAP = f"{FINALIZER_PREFIX}aws-cloudmap-resources"
+
+log = logging.getLogger(__name__)
 
 _TWINNED = frozenset(mirroring.APPMESH_KINDS) - {"BackendGroup"}
 _WEBHOOK_OWNED = ("meshRef", "virtualGatewayRef")
@@ -120,6 +123,8 @@ class Controller:
         self._dirty: set[Key] = set()
         self._spread: set[Key] = set()
         self._due: dict[Key, float] = {}
+        self._todo: set[Key] = set()
+        self._rounds = 0
         self._events: list[EventWrite] = []
         self._reconciler = Reconciler(service, clock, self, self)
         self.catalog = Catalog()
@@ -238,56 +243,91 @@ class Controller:
         spaces = {k[1] for k in keys}
         return {obj.key for obj in self.catalog.all() if obj.namespace in spaces}
 
-    def converge(self) -> Plan:
-        """Reconcile what is due into the store; the writes the leader should make."""
+    @property
+    def pending(self) -> bool:
+        """Whether reconciles are queued (a budgeted :meth:`converge` stopped short)."""
+        return bool(self._todo or self._dirty or self._spread)
+
+    def converge(self, budget: int | None = None) -> Plan:
+        """Reconcile what is due into the store; the writes the leader should make.
+
+        With ``budget``, at most that many objects are reconciled and the rest stay
+        queued (:attr:`pending`), so the caller can let other work run in between.
+        """
         now = self._clock()
         for key, due in list(self._due.items()):
             if due <= now:
                 del self._due[key]
                 self._dirty.add(key)
+        if self._dirty or self._spread:
+            self._rounds = 0
         for key in self._dirty:
             self._refresh(key)
-        todo = self._dirty | self._neighbours(self._spread)
+        self._todo |= self._dirty | self._neighbours(self._spread)
         self._dirty, self._spread, self._events = set(), set(), []
         removed: list[Key] = []
-        for _ in range(len(self.catalog.all()) + converging.SPARE_PASSES):
-            moved, owners = self._pass(todo, removed)
-            if not moved:
-                break
-            todo = self._neighbours(moved) | moved | owners
+        spent = 0
+        while self._todo and (budget is None or spent < budget):
+            batch = self._ordered(self._todo)
+            self._todo = {obj.key for obj in batch}  # Namespaces, gone keys: nothing to run
+            if budget is not None:
+                batch = batch[: budget - spent]
+            self._todo -= {obj.key for obj in batch}
+            moved, owners = self._run(batch, removed)
+            spent += len(batch)
+            if moved:
+                self._rounds += 1
+                self._todo |= self._neighbours(moved) | moved | owners
+            if self._rounds > len(self._seen) + converging.SPARE_PASSES:
+                log.warning(
+                    "reconciling does not settle; dropping %d queued objects", len(self._todo)
+                )
+                self._todo = set()
         return self._plan(removed)
 
-    def _pass(self, todo: set[Key], removed: list[Key]) -> tuple[set[Key], set[Key]]:
-        """One pass over ``todo`` in creation (then deletion) order.
+    def _ordered(self, keys: set[Key]) -> list[ManifestObject]:
+        """The queued objects in creation order, then the deleted ones in deletion order."""
+        live = [
+            obj
+            for kind in converging.ORDER
+            for obj in self.catalog.of_kind(kind)
+            if obj.key in keys and not obj.deleting
+        ]
+        doomed = [
+            obj
+            for kind in converging.DELETION_ORDER
+            for obj in self.catalog.of_kind(kind)
+            if obj.key in keys and obj.deleting
+        ]
+        return live + doomed
+
+    def _run(self, batch: list[ManifestObject], removed: list[Key]) -> tuple[set[Key], set[Key]]:
+        """Reconcile (or finalize) ``batch`` in order.
 
         Returns the keys that moved, and the Meshes and VirtualGateways whose
         members did (their finalizers may now proceed).
         """
         moved: set[Key] = set()
         owners: set[Key] = set()
-        for kind, deleting in [(k, False) for k in converging.ORDER] + [
-            (k, True) for k in converging.DELETION_ORDER
-        ]:
-            for obj in self.catalog.of_kind(kind):
-                if obj.key not in todo or obj.deleting != deleting:
-                    continue
-                before = (copy.deepcopy(obj.status), obj.spec.get("meshRef"))
-                if deleting:
-                    result = self._reconciler.finalize(obj, self.catalog)
-                else:
-                    result = self._reconciler.reconcile(obj, self.catalog)
-                self.reconciled += 1
-                self._due.pop(obj.key, None)
-                if result.verdict is Verdict.REQUEUE and result.requeue_after is not None:
-                    self._due[obj.key] = self._clock() + result.requeue_after
-                if deleting and result.verdict is Verdict.DONE:
-                    self.catalog.remove(obj.key)
-                    removed.append(obj.key)
-                    moved.add(obj.key)
-                    owners.update(_owners(obj))
-                elif (obj.status, obj.spec.get("meshRef")) != before:
-                    moved.add(obj.key)
-                    owners.update(_owners(obj))
+        for obj in batch:
+            deleting = obj.deleting
+            before = (copy.deepcopy(obj.status), obj.spec.get("meshRef"))
+            if deleting:
+                result = self._reconciler.finalize(obj, self.catalog)
+            else:
+                result = self._reconciler.reconcile(obj, self.catalog)
+            self.reconciled += 1
+            self._due.pop(obj.key, None)
+            if result.verdict is Verdict.REQUEUE and result.requeue_after is not None:
+                self._due[obj.key] = self._clock() + result.requeue_after
+            if deleting and result.verdict is Verdict.DONE:
+                self.catalog.remove(obj.key)
+                removed.append(obj.key)
+                moved.add(obj.key)
+                owners.update(_owners(obj))
+            elif (obj.status, obj.spec.get("meshRef")) != before:
+                moved.add(obj.key)
+                owners.update(_owners(obj))
         return moved, owners
 
     def _plan(self, removed: list[Key]) -> Plan:

@@ -93,7 +93,7 @@ class Leader:
                 "spec": self._spec(0, None),
             }
             await self._client.create(apiserver.LEASE.from_dict(body))
-            self._renewed_at = self._monotonic()
+            self._renewed()
             return
         spec = dict(lease.get("spec") or {})
         observed = (spec.get("holderIdentity"), spec.get("renewTime"))
@@ -107,7 +107,20 @@ class Leader:
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if mine else 1)
         lease["spec"] = self._spec(transitions, None if not mine else self._acquired(spec))
         await self._client.replace(lease)
+        self._renewed()
+
+    def _renewed(self) -> None:
+        """Record a renewal; report leadership if it had lapsed (or never was).
+
+        A lapse can go unseen: the loop was busy past the lease duration and renewed
+        right after. The writer dropped plans meanwhile, so regaining is reported too.
+        """
+        regained = not self.leading
         self._renewed_at = self._monotonic()
+        if regained:
+            self._was_leading = True
+            log.info("%s is now leader", self.identity)
+            self._on_change(True)
 
     def _acquired(self, spec: dict[str, Any]) -> float | None:
         text = spec.get("acquireTime")
@@ -130,11 +143,11 @@ class Leader:
             await asyncio.sleep(self._retry)
 
     def _report(self) -> None:
-        leading = self.leading
-        if leading != self._was_leading:
-            self._was_leading = leading
-            log.info("%s %s leader", self.identity, "is now" if leading else "is no longer")
-            self._on_change(leading)
+        """Report a loss of leadership (gains are reported by :meth:`_renewed`)."""
+        if self._was_leading and not self.leading:
+            self._was_leading = False
+            log.info("%s is no longer leader", self.identity)
+            self._on_change(False)
 
     async def release(self) -> None:
         """Give the Lease up (on a clean stop) so another replica takes over at once."""

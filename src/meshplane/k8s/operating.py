@@ -47,6 +47,9 @@ READ_ONLY = (
 """What the App Mesh API answers to writes in Kubernetes mode (BadRequestException)."""
 
 MARKER = ".meshplane-k8s"
+BUDGET = 100
+"""Objects reconciled per turn of the loop: the event loop also serves the API, xDS, the
+webhooks and the Lease, and a start-up sync of thousands of objects must not starve them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,12 +115,18 @@ async def _reconcile(
         if controller.synced != set(apiserver.WATCHED):
             continue  # a pass over half the kinds would report objects waiting for nothing
         try:
-            plan = controller.converge()
+            plan = controller.converge(budget=BUDGET)
         except Exception:  # a bug must not stop the controller: log it, try again later
             log.exception("reconcile pass failed; retrying")
             loop.call_later(5.0, changed.set)
             continue
         replica.passes += 1
+        if leader.leading and plan:
+            outbox.put(plan)
+        if controller.pending:
+            changed.set()  # more queued: go on after the API, xDS and webhooks had their turn
+            await asyncio.sleep(0)
+            continue
         if not replica.synced.is_set():
             replica.sync_seconds = time.monotonic() - started_at
             log.info(
@@ -126,8 +135,6 @@ async def _reconcile(
                 replica.sync_seconds,
             )
             replica.synced.set()
-        if leader.leading and plan:
-            outbox.put(plan)
 
 
 class _Outbox:

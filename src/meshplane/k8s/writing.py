@@ -76,9 +76,16 @@ class Writer:
             (apiserver.CUSTOM[status.obj.kind].Status, status.obj, {"status": status.patch})
             for status in plan.statuses
         ]
+        log.debug(
+            "writing %d finalizer and %d status patches, %d events",
+            len(finalizers),
+            len(statuses),
+            len(plan.events),
+        )
         complete = all(await self._all(finalizers)) and all(await self._all(statuses))
         for event in plan.events:
             await self._event(event)
+        log.debug("written in %.3f s (complete: %s)", time.monotonic() - now, complete)
         return complete
 
     async def _all(self, writes: list[tuple[Any, ManifestObject, dict[str, Any]]]) -> list[bool]:
