@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from . import cluster as k8s
+from .test_control_plane import deployment
 
 
 def pod(name: str, namespace: str) -> dict[str, Any]:
@@ -53,27 +54,33 @@ def label_injected(request: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _dry_run_is_mutated(cluster: k8s.Cluster, namespace: str) -> bool:
+    """Whether the apiserver calls our webhook yet.
+
+    It picks webhook configurations up from a watch, so a new one takes effect a moment later;
+    server-side dry runs (allowed with sideEffects None) show when, without creating anything.
+    """
+    created = cluster.kubectl(
+        "create",
+        "--dry-run=server",
+        "-o",
+        "json",
+        "-f",
+        "-",
+        stdin=json.dumps(pod("probe", namespace)),
+    )
+    return bool(json.loads(created.stdout)["metadata"]["labels"].get("injected") == "yes")
+
+
 def test_mutating_webhook_is_called_on_pod_create(cluster: k8s.Cluster, namespace: str) -> None:
     """A url+caBundle webhook on 127.0.0.1 receives the Pod CREATE and its patch is applied."""
     with k8s.AdmissionServer(cluster.ca, label_injected) as server:
         name = f"inject-{namespace}"
         cluster.apply(mutating_webhook(name, server, namespace))
         try:
-            # The apiserver picks webhook configurations up from a watch: server-side dry runs
-            # (allowed: sideEffects None) show when it calls ours, without creating anything.
-            def dry_run_is_mutated() -> bool:
-                created = cluster.kubectl(
-                    "create",
-                    "--dry-run=server",
-                    "-o",
-                    "json",
-                    "-f",
-                    "-",
-                    stdin=json.dumps(pod("probe", namespace)),
-                )
-                return json.loads(created.stdout)["metadata"]["labels"].get("injected") == "yes"
-
-            k8s.poll(dry_run_is_mutated, 60.0, "the apiserver calling the webhook")
+            k8s.poll(
+                lambda: _dry_run_is_mutated(cluster, namespace), 60.0, "the webhook being called"
+            )
             cluster.apply(pod("app", namespace))
         finally:
             cluster.kubectl("delete", "mutatingwebhookconfiguration", name)
@@ -84,3 +91,35 @@ def test_mutating_webhook_is_called_on_pod_create(cluster: k8s.Cluster, namespac
     assert [(r["operation"], r["kind"], r["namespace"], r["name"]) for r in real] == [
         ("CREATE", {"group": "", "version": "v1", "kind": "Pod"}, namespace, "app")
     ]
+
+
+def test_replicaset_pods_pass_the_webhook_without_a_name(
+    cluster: k8s.Cluster, namespace: str
+) -> None:
+    """Pods KCM creates for a Deployment are mutated too; the request has generateName, no name."""
+    with k8s.AdmissionServer(cluster.ca, label_injected) as server:
+        name = f"inject-{namespace}"
+        cluster.apply(mutating_webhook(name, server, namespace))
+        try:
+            k8s.poll(
+                lambda: _dry_run_is_mutated(cluster, namespace), 60.0, "the webhook being called"
+            )
+            cluster.apply(deployment("echo", namespace))
+            k8s.poll(
+                lambda: cluster.kubectl_json("get", "pods", "-n", namespace)["items"],
+                60.0,
+                "the Deployment's Pod",
+            )
+        finally:
+            cluster.kubectl("delete", "mutatingwebhookconfiguration", name)
+
+    (stored,) = cluster.kubectl_json("get", "pods", "-n", namespace)["items"]
+    (real,) = [r for r in server.requests if not r["dryRun"]]
+    assert stored["metadata"]["labels"]["injected"] == "yes"
+    # The apiserver omits request.name for a generateName Pod: name the injected Envoy otherwise.
+    assert (real["operation"], real.get("name"), real["userInfo"]["username"]) == (
+        "CREATE",
+        None,
+        "admin",
+    )
+    assert real["object"]["metadata"]["generateName"].startswith("echo-")

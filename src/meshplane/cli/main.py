@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import k8s, manifests, proxystatus
+from meshplane.cli import crds, k8s, manifests, proxystatus
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -39,25 +39,33 @@ def _root(
 
 @cli.command()
 def serve(
-    data_dir: Annotated[Path, typer.Option(help="Directory of the SQLite store.")] = Path(
-        ".meshplane"
-    ),
-    api_port: Annotated[int, typer.Option(help="Port of the App Mesh REST API.")] = 9080,
-    xds_port: Annotated[int, typer.Option(help="Port of the xDS (ADS) server for Envoy.")] = 9090,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    region: Annotated[str, typer.Option(help="Region written into ARNs.")] = "us-west-2",
+    # Every option defaults to None: `settings.load` owns the defaults, so a MESHPLANE_*
+    # environment variable applies unless the flag is given.
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Directory of the SQLite store [default: .meshplane].")
+    ] = None,
+    api_port: Annotated[
+        int | None, typer.Option(help="Port of the App Mesh REST API [default: 9080].")
+    ] = None,
+    xds_port: Annotated[
+        int | None, typer.Option(help="Port of the xDS (ADS) server for Envoy [default: 9090].")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Region written into ARNs [default: us-west-2].")
+    ] = None,
     account_id: Annotated[
-        str, typer.Option(help="12-digit account id written into ARNs and owners.")
-    ] = "123456789012",
+        str | None,
+        typer.Option(
+            help="12-digit account id written into ARNs and owners [default: 123456789012]."
+        ),
+    ] = None,
 ) -> None:
     """Run the control plane until Ctrl-C or SIGTERM."""
     # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
     # `serve` pays them, so client commands such as `apply` start fast.
     from meshplane import app  # noqa: PLC0415
 
-    if len(account_id) != 12 or not account_id.isdigit():
-        console.print(f"[red]error:[/] --account-id must be 12 digits, got {account_id!r}")
-        raise typer.Exit(2)
     config = settings.load(
         data_dir=data_dir,
         api_port=api_port,
@@ -66,6 +74,9 @@ def serve(
         region=region,
         account_id=account_id,
     )
+    if len(config.account_id) != 12 or not config.account_id.isdigit():
+        console.print(f"[red]error:[/] --account-id must be 12 digits, got {config.account_id!r}")
+        raise typer.Exit(2)
 
     def ready(plane: app.ControlPlane) -> None:
         endpoint = f"http://{config.host}:{plane.api_port}"
@@ -94,6 +105,7 @@ def demo() -> None:
 manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
+crds.register(cli)
 k8s.register(cli)
 
 

@@ -82,7 +82,7 @@ def _incoming(kind: str, request: Request, body: dict[str, Any]) -> ManifestObje
     return obj
 
 
-def _refusal(problems: list[admission.Problem]) -> injecting.Decision:
+def _refusal(problems: list[admission.Message]) -> injecting.Decision:
     return injecting.Decision(False, "; ".join(f"{path}: {rule}" for path, rule in problems))
 
 

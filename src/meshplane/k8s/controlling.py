@@ -44,6 +44,7 @@ from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject, timestamp
 from meshplane.manifests.reconciling import Reconciler
 from meshplane.manifests.results import Verdict
+from meshplane.model import naming
 from meshplane.service.resources import MeshService
 
 FINALIZER_PREFIX = "finalizers.appmesh.k8s.aws/"
@@ -196,7 +197,7 @@ class Controller:
             obj.deleted_at = 0.0  # the namespace controller empties it; nothing to wait for
         if obj.info.aws_title is not None and not obj.spec.get("awsName"):
             # Created while no mutating webhook ran: the webhook's default, kept locally.
-            obj.spec["awsName"] = admission.default_aws_name(obj)
+            obj.spec["awsName"] = naming.default_aws_name(obj.kind, obj.name, obj.namespace)
         for field, value in self._designations.get(obj.key, {}).items():
             if obj.spec.get(field) is None:
                 obj.spec[field] = value

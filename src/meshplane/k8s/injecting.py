@@ -34,9 +34,9 @@ from typing import Any
 
 from meshplane import __version__
 from meshplane.envoy import bootstrapping
-from meshplane.manifests import admission, selectors
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
+from meshplane.model import naming, selectors
 
 PREFIX = "appmesh.k8s.aws/"
 INJECT = f"{PREFIX}sidecarInjectorWebhook"
@@ -137,7 +137,9 @@ def resource_name(member: ManifestObject, catalog: Catalog) -> str:
     if owner:
         mesh_aws = f"{mesh_aws}@{owner}"
     kind = "virtualNode" if member.kind == "VirtualNode" else "virtualGateway"
-    name = member.spec.get("awsName") or admission.default_aws_name(member)
+    name = member.spec.get("awsName") or naming.default_aws_name(
+        member.kind, member.name, member.namespace
+    )
     return f"mesh/{mesh_aws}/{kind}/{name}"
 
 

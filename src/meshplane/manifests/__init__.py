@@ -3,8 +3,11 @@
 Layer 3 (adapters' shared core). Imports :mod:`meshplane.service`,
 :mod:`meshplane.store`, :mod:`meshplane.model`, :mod:`meshplane.settings` and
 :mod:`meshplane.kit`; never ``api``, ``cli`` or an HTTP framework. Parsing
-(``documents``), the CRD schemas (``crds``, ``schema``), the webhooks'
-defaults and validation (``admission``), conversion to App Mesh API specs with
+(``documents``), the CRD schemas (``crds``, ``schema``) and the
+CustomResourceDefinitions generated from them (``definitions``), the webhooks'
+defaults, immutability and membership with the shared rules of
+:mod:`meshplane.model.rules` in the webhook's words (``admission``,
+``wording``), conversion to App Mesh API specs with
 dependency gating (``conversion``) and reconciliation through the domain
 service live here, so the local ``meshplane apply`` and the Kubernetes
 controller share them unchanged. Reconciliation is per object

@@ -25,6 +25,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Callable
 
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.store import snapshots
@@ -86,6 +87,12 @@ class Sync:
         """Node key → what it was last given (for operators and tests)."""
         self.builds: collections.Counter[str] = collections.Counter()
         """Node key → how many times it was translated (for tests and benchmarks)."""
+        self._observers: list[Callable[[], None]] = []
+
+    def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
+        """Call ``observer`` after every publish pass (``published`` may have changed)."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -186,6 +193,8 @@ class Sync:
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
         for mesh in sorted(touched & set(proxies)):
             self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        for observer in list(self._observers):
+            observer()
 
     def _sync_mesh(
         self, mesh: str, keys: list[str], changes: list[Change], fresh: set[str]
