@@ -358,11 +358,10 @@ class Controller:
                 plan.finalizers.append(
                     FinalizerWrite(item.obj, (*item.finalizers, *missing), item.resource_version)
                 )
-            if current.status != item.obj.status:
-                patch: dict[str, Any] = {
-                    k: None for k in item.obj.status if k not in current.status
-                }
-                patch.update(current.status)
+            wanted_status = _served(current)
+            if wanted_status != item.obj.status:
+                patch: dict[str, Any] = {k: None for k in item.obj.status if k not in wanted_status}
+                patch.update(wanted_status)
                 plan.statuses.append(StatusWrite(_identity(current), patch))
         return plan
 
@@ -401,6 +400,20 @@ class Controller:
     def emit(self, obj: ManifestObject, event_type: str, reason: str, message: str) -> None:
         """Events go out with the plan (the leader writes them)."""
         self._events.append(EventWrite(obj.clone(), event_type, reason, message))
+
+
+def _served(obj: ManifestObject) -> dict[str, Any]:
+    """The status fields the CRDs carry; the API server would prune the others.
+
+    ``deletionBlockedBy`` is one: on Kubernetes the ``PendingMembersDeletion`` Event says
+    what a deletion waits for.
+    """
+    arn = f"{obj.kind[0].lower()}{obj.kind[1:]}ARN"
+    return {
+        k: v
+        for k, v in obj.status.items()
+        if k in {arn, "conditions", "observedGeneration", "routeARNs"}
+    }
 
 
 def _identity(obj: ManifestObject) -> ManifestObject:
