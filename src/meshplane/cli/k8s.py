@@ -51,6 +51,10 @@ def k8s(
         bool,
         typer.Option(help="Register the webhook configurations at https://WEBHOOK_HOST:PORT."),
     ] = False,
+    webhook_cert_dir: Annotated[
+        Path | None,
+        typer.Option(help="Serve the webhooks with tls.crt/tls.key from here (in cluster)."),
+    ] = None,
     namespace: Annotated[
         str, typer.Option(help="Namespace of the leader Lease.")
     ] = "appmesh-system",
@@ -65,6 +69,13 @@ def k8s(
     sidecar_image: Annotated[
         str, typer.Option(help="Image of the injected envoy container.")
     ] = "envoyproxy/envoy:v1.40.0",
+    sidecar_log_level: Annotated[str, typer.Option(help="ENVOY_LOG_LEVEL and --log-level.")] = (
+        "info"
+    ),
+    sidecar_cpu_request: Annotated[str, typer.Option(help="Envoy's cpu request.")] = "10m",
+    sidecar_memory_request: Annotated[str, typer.Option(help="Envoy's memory request.")] = "32Mi",
+    sidecar_cpu_limit: Annotated[str, typer.Option(help="Envoy's cpu limit (none: '').")] = "",
+    sidecar_memory_limit: Annotated[str, typer.Option(help="Envoy's memory limit.")] = "",
     init_image: Annotated[str | None, typer.Option(help="Image of proxyinit.")] = None,
     lease_duration: Annotated[
         float, typer.Option(help="Seconds a leader's Lease lasts unrenewed.")
@@ -95,6 +106,11 @@ def k8s(
         sidecar_image=sidecar_image,
         init_image=init_image or injecting.InjectorConfig.init_image,
         region=region,
+        log_level=sidecar_log_level,
+        cpu_request=sidecar_cpu_request,
+        memory_request=sidecar_memory_request,
+        cpu_limit=sidecar_cpu_limit,
+        memory_limit=sidecar_memory_limit,
         xds_host=xds_host,
         xds_port=int(xds_port_text),
     )
@@ -104,6 +120,7 @@ def k8s(
         webhook_host=webhook_host,
         webhook_port=webhook_port,
         register_webhooks=register_webhooks,
+        webhook_cert_dir=webhook_cert_dir,
         lease_duration=lease_duration,
         lease_retry=max(0.2, lease_duration / 5),
         injector=injector,

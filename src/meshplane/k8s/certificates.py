@@ -51,6 +51,14 @@ class ServingPair:
         return context
 
 
+def load_context(directory: Path) -> ssl.SSLContext:
+    """A TLS server context from ``tls.crt``/``tls.key`` in ``directory`` (a mounted Secret)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(directory / "tls.crt", directory / "tls.key")
+    return context
+
+
 def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 

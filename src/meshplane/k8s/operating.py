@@ -63,6 +63,9 @@ class Options:
     webhook_port: int = 9443
     register_webhooks: bool = False
     """Out of cluster: register the webhook configurations at ``https://webhook_host:port``."""
+    webhook_cert_dir: Path | None = None
+    """In cluster: serve ``tls.crt``/``tls.key`` from here (the chart's Secret) instead of a
+    certificate made at start."""
     lease_duration: float = 15.0
     lease_retry: float = 2.0
     resync: float = 60.0
@@ -238,9 +241,13 @@ async def started(
         pair = certificates.issue(
             [options.webhook_host], datetime.datetime.fromtimestamp(clock(), tz=datetime.UTC)
         )
+        if options.webhook_cert_dir is not None:
+            context = certificates.load_context(options.webhook_cert_dir)
+        else:
+            context = pair.server_context(cert_dir)
         app = webhooks.build_app(lambda: controller.catalog, options.injector)
         runner, port = await webhooks.start(
-            app, options.webhook_host, options.webhook_port, pair.server_context(cert_dir)
+            app, options.webhook_host, options.webhook_port, context
         )
         stack.push_async_callback(runner.cleanup)
         replica = Replica(controller, leader, port, asyncio.Event())
