@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx2
@@ -39,8 +40,9 @@ async def watch(
     controller: Controller,
     changed: asyncio.Event,
     backoff: float = 1.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
-    """Keep ``controller``'s view of ``kind`` current until cancelled."""
+    """Keep ``controller``'s view of ``kind`` current until cancelled (``sleep`` backs off)."""
     resource = apiserver.WATCHED[kind]
     scope: dict[str, Any] = {"namespace": ALL_NS} if apiserver.namespaced(kind) else {}
     while True:
@@ -63,7 +65,7 @@ async def watch(
                 log.info("watch of %s expired (410 Gone): listing again", kind)
                 continue
             log.warning("list/watch of %s failed: %s; retrying", kind, error.status.message)
-            await asyncio.sleep(backoff)
+            await sleep(backoff)
         except (httpx2.HTTPError, OSError) as error:
             log.warning("list/watch of %s failed: %s; retrying", kind, error)
-            await asyncio.sleep(backoff)
+            await sleep(backoff)
