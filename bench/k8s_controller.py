@@ -159,6 +159,8 @@ def main() -> None:
         for round_ in range(ROUNDS):
             weights = (50, 50) if round_ % 2 == 0 else (100, 0)
             body = _router("mesh3", 7, weights, generation=round_ + 2)
+            # The API server keeps the status across a spec change; the watch reports both.
+            body["status"] = objects["VirtualRouter"][3 * GROUPS + 7].get("status", {})
             objects["VirtualRouter"][3 * GROUPS + 7] = body
             start = time.perf_counter()
             controller.observe("VirtualRouter", "MODIFIED", body)

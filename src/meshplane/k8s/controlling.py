@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 _TWINNED = frozenset(mirroring.APPMESH_KINDS) - {"BackendGroup"}
 _WEBHOOK_OWNED = ("meshRef", "virtualGatewayRef")
+_CREATING = {kind: index for index, kind in enumerate(converging.ORDER)}
+_DELETING = {kind: index for index, kind in enumerate(converging.DELETION_ORDER)}
 
 
 def finalizers_for(obj: ManifestObject) -> tuple[str, ...]:
@@ -126,6 +128,9 @@ class Controller:
         self._due: dict[Key, float] = {}
         self._todo: set[Key] = set()
         self._rounds = 0
+        self._touched: set[Key] = set()
+        """Keys whose server copy or reconciled state changed since the last plan."""
+        self._full = True
         self._events: list[EventWrite] = []
         self._reconciler = Reconciler(service, clock, self, self)
         self.catalog = Catalog()
@@ -160,13 +165,16 @@ class Controller:
         key = item.obj.key
         previous = self._seen.get(key)
         self._seen[key] = item
+        self._touched.add(key)
         if previous is not None and _same_intent(previous, item):
             return  # our own status or finalizer write coming back: nothing to reconcile
         self._dirty.add(key)
-        self._spread.add(key)
+        if previous is None or _face(previous.obj) != _face(item.obj):
+            self._spread.add(key)  # what other objects read of it changed: re-check them too
 
     def _gone(self, key: Key) -> None:
         last = self._seen.pop(key, None)
+        self._touched.add(key)
         self._checked.pop(key, None)
         self._invalid.pop(key, None)
         self._spread.add(key)
@@ -244,6 +252,14 @@ class Controller:
         spaces = {k[1] for k in keys}
         return {obj.key for obj in self.catalog.all() if obj.namespace in spaces}
 
+    def replan(self) -> None:
+        """Make the next plan compare every object, not only those touched since the last one.
+
+        For a replica that just became leader (it dropped plans while following) and after
+        a failed write (the objects it named are not touched again by themselves).
+        """
+        self._full = True
+
     @property
     def pending(self) -> bool:
         """Whether reconciles are queued (a budgeted :meth:`converge` stopped short)."""
@@ -274,11 +290,11 @@ class Controller:
             if budget is not None:
                 batch = batch[: budget - spent]
             self._todo -= {obj.key for obj in batch}
-            moved, owners = self._run(batch, removed)
+            moved, spread, owners = self._run(batch, removed)
             spent += len(batch)
             if moved:
                 self._rounds += 1
-                self._todo |= self._neighbours(moved) | moved | owners
+                self._todo |= self._neighbours(spread) | moved | owners
             if self._rounds > len(self._seen) + converging.SPARE_PASSES:
                 log.warning(
                     "reconciling does not settle; dropping %d queued objects", len(self._todo)
@@ -288,36 +304,39 @@ class Controller:
 
     def _ordered(self, keys: set[Key]) -> list[ManifestObject]:
         """The queued objects in creation order, then the deleted ones in deletion order."""
-        live = [
-            obj
-            for kind in converging.ORDER
-            for obj in self.catalog.of_kind(kind)
-            if obj.key in keys and not obj.deleting
-        ]
-        doomed = [
-            obj
-            for kind in converging.DELETION_ORDER
-            for obj in self.catalog.of_kind(kind)
-            if obj.key in keys and obj.deleting
-        ]
-        return live + doomed
+        found = [obj for key in keys if (obj := self.catalog.get(*key)) is not None]
 
-    def _run(self, batch: list[ManifestObject], removed: list[Key]) -> tuple[set[Key], set[Key]]:
+        def rank(obj: ManifestObject) -> tuple[int, int, str, str]:
+            if obj.deleting:
+                return (1, _DELETING.get(obj.kind, len(_DELETING)), obj.namespace, obj.name)
+            return (0, _CREATING.get(obj.kind, len(_CREATING)), obj.namespace, obj.name)
+
+        return sorted(
+            (o for o in found if o.kind in (_DELETING if o.deleting else _CREATING)), key=rank
+        )
+
+    def _run(
+        self, batch: list[ManifestObject], removed: list[Key]
+    ) -> tuple[set[Key], set[Key], set[Key]]:
         """Reconcile (or finalize) ``batch`` in order.
 
-        Returns the keys that moved, and the Meshes and VirtualGateways whose
-        members did (their finalizers may now proceed).
+        Returns the keys that moved; those whose move others can see (they became
+        Active or not, got their ARN, joined a mesh, went away); and the Meshes and
+        VirtualGateways whose members moved (their finalizers may now proceed).
         """
         moved: set[Key] = set()
+        spread: set[Key] = set()
         owners: set[Key] = set()
         for obj in batch:
             deleting = obj.deleting
             before = (copy.deepcopy(obj.status), obj.spec.get("meshRef"))
+            seen_before = _seen_face(obj)
             if deleting:
                 result = self._reconciler.finalize(obj, self.catalog)
             else:
                 result = self._reconciler.reconcile(obj, self.catalog)
             self.reconciled += 1
+            self._touched.add(obj.key)
             self._due.pop(obj.key, None)
             if result.verdict is Verdict.REQUEUE and result.requeue_after is not None:
                 self._due[obj.key] = self._clock() + result.requeue_after
@@ -325,19 +344,26 @@ class Controller:
                 self.catalog.remove(obj.key)
                 removed.append(obj.key)
                 moved.add(obj.key)
+                spread.add(obj.key)
                 owners.update(_owners(obj))
             elif (obj.status, obj.spec.get("meshRef")) != before:
                 moved.add(obj.key)
                 owners.update(_owners(obj))
-        return moved, owners
+                if _seen_face(obj) != seen_before:
+                    spread.add(obj.key)
+        return moved, spread, owners
 
     def _plan(self, removed: list[Key]) -> Plan:
         plan = Plan(events=self._events)
         for key in removed:
             self._designations.pop(key, None)
-        for key, problems in self._invalid.items():
-            plan.statuses.extend(self._refused(self._seen[key], problems))
-        for key, item in self._seen.items():
+        keys = list(self._seen) if self._full else [k for k in self._touched if k in self._seen]
+        self._touched, self._full = set(), False
+        for key in keys:
+            if key in self._invalid:
+                plan.statuses.extend(self._refused(self._seen[key], self._invalid[key]))
+        for key in keys:
+            item = self._seen[key]
             if key[0] not in mirroring.APPMESH_KINDS:
                 continue
             current = self.catalog.get(*key)
@@ -419,6 +445,38 @@ def _served(obj: ManifestObject) -> dict[str, Any]:
 def _identity(obj: ManifestObject) -> ManifestObject:
     """The object's identity alone: what a write names (cheap; the catalog's keeps changing)."""
     return ManifestObject(obj.kind, obj.namespace, obj.name, uid=obj.uid, generation=obj.generation)
+
+
+def _face(obj: ManifestObject) -> Any:
+    """What other objects' reconciles read of ``obj``'s intent.
+
+    A Mesh's, Namespace's or VirtualGateway's selectors and labels choose members, so
+    all of it; of the others their App Mesh name, membership, listeners (route
+    targets' ports) and labels (a GatewayRoute's choose its gateway). A route's
+    weights are not read by anyone else: changing them re-checks the router alone.
+    """
+    if obj.kind in {"Mesh", "Namespace", "VirtualGateway"}:
+        return (obj.spec, obj.labels, obj.deleted_at)
+    spec = obj.spec
+    return (
+        spec.get("awsName"),
+        spec.get("meshRef"),
+        spec.get("virtualGatewayRef"),
+        spec.get("listeners"),
+        obj.labels,
+        obj.deleted_at,
+    )
+
+
+def _seen_face(obj: ManifestObject) -> Any:
+    """What other objects' reconciles read of ``obj``'s status: its ARN, Active, membership."""
+    arn = f"{obj.kind[0].lower()}{obj.kind[1:]}ARN"
+    active = [
+        c.get("status")
+        for c in obj.status.get("conditions") or []
+        if c.get("type") == f"{obj.kind}Active"
+    ]
+    return (obj.status.get(arn), active, obj.spec.get("meshRef"), obj.spec.get("virtualGatewayRef"))
 
 
 def _owners(obj: ManifestObject) -> list[Key]:

@@ -163,7 +163,11 @@ class _Outbox:
 
 
 async def _write(
-    outbox: _Outbox, writer: Writer, leader: leading.Leader, changed: asyncio.Event
+    outbox: _Outbox,
+    writer: Writer,
+    leader: leading.Leader,
+    controller: Controller,
+    changed: asyncio.Event,
 ) -> None:
     loop = asyncio.get_running_loop()
     while True:
@@ -172,13 +176,19 @@ async def _write(
         if plan is None or not leader.leading:
             continue
         if not await writer.write(plan):
-            loop.call_later(1.0, changed.set)  # re-plan from what the watches say now
+            loop.call_later(1.0, _replan, controller, changed)  # from what the watches say now
 
 
-async def _resync(changed: asyncio.Event, every: float) -> None:
+def _replan(controller: Controller, changed: asyncio.Event) -> None:
+    """Have the next pass plan every object's writes (not only those that changed)."""
+    controller.replan()
+    changed.set()
+
+
+async def _resync(controller: Controller, changed: asyncio.Event, every: float) -> None:
     while True:
         await asyncio.sleep(every)
-        changed.set()
+        _replan(controller, changed)
 
 
 async def _register(client: AsyncClient, base_url: str, ca_pem: bytes) -> None:
@@ -234,7 +244,7 @@ async def started(
         identity,
         duration=options.lease_duration,
         retry=options.lease_retry,
-        on_change=lambda _leading: changed.set(),
+        on_change=lambda _leading: _replan(controller, changed),
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(client.close)
@@ -259,8 +269,8 @@ async def started(
         tasks.append(asyncio.create_task(leader.run(), name="lease"))
         outbox = _Outbox()
         tasks.append(asyncio.create_task(_reconcile(replica, outbox, changed, started_at, clock)))
-        tasks.append(asyncio.create_task(_write(outbox, writer, leader, changed)))
-        tasks.append(asyncio.create_task(_resync(changed, options.resync)))
+        tasks.append(asyncio.create_task(_write(outbox, writer, leader, controller, changed)))
+        tasks.append(asyncio.create_task(_resync(controller, changed, options.resync)))
         for task in tasks:
             stack.push_async_callback(_cancelled, task)
         stack.push_async_callback(leader.release)
