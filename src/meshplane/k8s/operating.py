@@ -141,9 +141,10 @@ async def _reconcile(
 
 
 class _Outbox:
-    """The latest plan for the writer, so reconciling never waits for the API server.
+    """The writes waiting for the writer, so reconciling never waits for the API server.
 
-    Plans are level-triggered: a newer one replaces an unwritten older one (keeping its Events).
+    Plans name only the objects they touched, so unwritten plans are merged, not
+    replaced: per object the newest finalizer and status write wins; Events queue up.
     """
 
     def __init__(self) -> None:
@@ -151,12 +152,19 @@ class _Outbox:
         self.ready = asyncio.Event()
 
     def put(self, plan: Plan) -> None:
+        """Queue ``plan``'s writes over the ones not written yet."""
         if self._plan is not None:
-            plan.events[:0] = self._plan.events
+            old = self._plan
+            finalizers = {w.obj.key: w for w in (*old.finalizers, *plan.finalizers)}
+            statuses = {w.obj.key: w for w in (*old.statuses, *plan.statuses)}
+            plan = Plan(
+                list(finalizers.values()), list(statuses.values()), [*old.events, *plan.events]
+            )
         self._plan = plan
         self.ready.set()
 
     def take(self) -> Plan | None:
+        """Everything queued, which is then no longer queued."""
         plan, self._plan = self._plan, None
         self.ready.clear()
         return plan
