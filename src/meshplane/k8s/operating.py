@@ -32,9 +32,9 @@ from lightkube import ApiError, AsyncClient
 from lightkube.types import PatchType
 
 from meshplane.k8s import apiserver, certificates, leading, registering, watching, webhooks
-from meshplane.k8s.controlling import Controller, Plan
+from meshplane.k8s.controlling import Controller
 from meshplane.k8s.injecting import InjectorConfig
-from meshplane.k8s.writing import Writer
+from meshplane.k8s.writing import Outbox, Writer
 from meshplane.kit.clock import Clock
 from meshplane.service.resources import MeshService
 
@@ -105,7 +105,7 @@ def prepare_data_dir(data_dir: Path) -> None:
 
 
 async def _reconcile(
-    replica: Replica, outbox: _Outbox, changed: asyncio.Event, started_at: float, clock: Clock
+    replica: Replica, outbox: Outbox, changed: asyncio.Event, started_at: float, clock: Clock
 ) -> None:
     controller, leader = replica.controller, replica.leader
     loop = asyncio.get_running_loop()
@@ -140,38 +140,8 @@ async def _reconcile(
             replica.synced.set()
 
 
-class _Outbox:
-    """The writes waiting for the writer, so reconciling never waits for the API server.
-
-    Plans name only the objects they touched, so unwritten plans are merged, not
-    replaced: per object the newest finalizer and status write wins; Events queue up.
-    """
-
-    def __init__(self) -> None:
-        self._plan: Plan | None = None
-        self.ready = asyncio.Event()
-
-    def put(self, plan: Plan) -> None:
-        """Queue ``plan``'s writes over the ones not written yet."""
-        if self._plan is not None:
-            old = self._plan
-            finalizers = {w.obj.key: w for w in (*old.finalizers, *plan.finalizers)}
-            statuses = {w.obj.key: w for w in (*old.statuses, *plan.statuses)}
-            plan = Plan(
-                list(finalizers.values()), list(statuses.values()), [*old.events, *plan.events]
-            )
-        self._plan = plan
-        self.ready.set()
-
-    def take(self) -> Plan | None:
-        """Everything queued, which is then no longer queued."""
-        plan, self._plan = self._plan, None
-        self.ready.clear()
-        return plan
-
-
 async def _write(
-    outbox: _Outbox,
+    outbox: Outbox,
     writer: Writer,
     leader: leading.Leader,
     controller: Controller,
@@ -275,7 +245,7 @@ async def started(
             for kind in apiserver.WATCHED
         ]
         tasks.append(asyncio.create_task(leader.run(), name="lease"))
-        outbox = _Outbox()
+        outbox = Outbox()
         tasks.append(asyncio.create_task(_reconcile(replica, outbox, changed, started_at, clock)))
         tasks.append(asyncio.create_task(_write(outbox, writer, leader, controller, changed)))
         tasks.append(asyncio.create_task(_resync(controller, changed, options.resync)))

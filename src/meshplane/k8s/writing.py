@@ -152,3 +152,33 @@ class Writer:
             log.warning("recording an event for %s failed: %s", obj.ref(), error.status.message)
             return
         self._said[obj.key] = said
+
+
+class Outbox:
+    """The writes waiting for the writer, so reconciling never waits for the API server.
+
+    Plans name only the objects they touched, so unwritten plans are merged, not
+    replaced: per object the newest finalizer and status write wins; Events queue up.
+    """
+
+    def __init__(self) -> None:
+        self._plan: Plan | None = None
+        self.ready = asyncio.Event()
+
+    def put(self, plan: Plan) -> None:
+        """Queue ``plan``'s writes over the ones not written yet."""
+        if self._plan is not None:
+            old = self._plan
+            finalizers = {w.obj.key: w for w in (*old.finalizers, *plan.finalizers)}
+            statuses = {w.obj.key: w for w in (*old.statuses, *plan.statuses)}
+            plan = Plan(
+                list(finalizers.values()), list(statuses.values()), [*old.events, *plan.events]
+            )
+        self._plan = plan
+        self.ready.set()
+
+    def take(self) -> Plan | None:
+        """Everything queued, which is then no longer queued."""
+        plan, self._plan = self._plan, None
+        self.ready.clear()
+        return plan
