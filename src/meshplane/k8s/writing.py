@@ -7,6 +7,8 @@ next pass recomputes them. Status is a JSON merge patch of the status
 subresource (``None`` removes a key the old controller or an earlier pass
 wrote). Events are core/v1 Events from component ``meshplane``; one with the
 same reason and message as the last one for that object is not repeated.
+:class:`Outbox` holds the writes the reconcile loop planned until the writer
+takes them, merging plans made meanwhile.
 """
 
 from __future__ import annotations
