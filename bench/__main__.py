@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from bench import api_latency, mesh_scale, propagation, sidecar_hop, sync_scale, xds_fanout
+from bench import (
+    api_latency,
+    fuzz,
+    hostile,
+    interception,
+    mesh_scale,
+    propagation,
+    sidecar_hop,
+    store_growth,
+    sync_scale,
+    xds_churn,
+    xds_fanout,
+)
 
 
 def main() -> None:
-    """API latency, the mesh at 10x quotas, sync at 10x quotas, fan-out, propagation, hop."""
+    """Every benchmark: API, 10x quotas, fan-out, propagation, hop, interception, store
+    growth, hostile input, node-id churn and the fuzzer."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -18,6 +31,16 @@ def main() -> None:
     propagation.main([])
     print()
     sidecar_hop.main([])
+    print()
+    interception.main([])
+    print()
+    store_growth.main([])
+    print()
+    hostile.main()
+    print()
+    xds_churn.main([])
+    print()
+    fuzz.main([])
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format
 
-from meshplane import app, envoy, settings
+from meshplane import app, client, envoy, settings
 from meshplane.runtime.ports import PortAllocator
 from meshplane.xds.snapshot import Snapshot
 from meshplane.xds.status import NodeStatus
@@ -346,8 +346,19 @@ class EchoMesh:
 
     def _start_extra(self, replica: str) -> subprocess.Popen[bytes]:
         meta = {"meshplane": {"replica": replica, "egress": self.ports.allocate()}}
+        # Each extra sidecar shows its own replica's credential, as the runtime's do.
+        credential = client.connect(self.plane.api_url, trust_env=False).issue_proxy_credential(
+            FRONTEND, replica
+        )
         config = envoy.bootstrap(
-            FRONTEND, FRONTEND, "127.0.0.1", self._xds_port, "127.0.0.1", 0, meta
+            FRONTEND,
+            FRONTEND,
+            "127.0.0.1",
+            self._xds_port,
+            "127.0.0.1",
+            0,
+            meta,
+            credential=credential.token,
         )
         argv = envoy.command(config, admin_address_path=self.work_dir / f"{replica}.admin")
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -445,8 +456,17 @@ def _running() -> Iterator[EchoMesh]:
             argv += ["--server", plane.api_url, "--xds-port", str(plane.plane.xds_port)]
             argv += ["--data-dir", str(work / "up-data")]
             with (work / "up.log").open("wb") as log:
+                # `up --server` signs as the in-process plane's administrator.
+                env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+                env["AWS_SHARED_CREDENTIALS_FILE"] = str(work / "data" / "credentials")
+                env["AWS_PROFILE"] = "meshplane"
                 up = subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, cwd=work, start_new_session=True
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=work,
+                    start_new_session=True,
+                    env=env,
                 )
             mesh = EchoMesh(plane, publish, work)
             try:

@@ -10,21 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from meshplane.api import operations, server
+from meshplane.api import auth, limits, operations, server
+from meshplane.auth import hosts
+from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.model import errors
+from meshplane.service import pagination, proxycredentials
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
-from meshplane.settings import Settings
+from meshplane.settings import AUTH_MODES, Settings
+from meshplane.store import keys, locking
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
+from meshplane.sync.admission import TokenAdmission
 from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
@@ -33,6 +40,8 @@ from meshplane.xds.status import StatusBoard
 
 if TYPE_CHECKING:  # Kubernetes mode's client is imported only when `meshplane k8s` runs
     from meshplane.k8s import operating
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -49,10 +58,27 @@ class ControlPlane:
     sync: Sync
     views: ProxyViews
     """The per-proxy read model that ``/meshplane/v1/proxies`` serves."""
+    principals: Principals | None = None
+    """Who may call the API (None with ``--auth none``)."""
+    clock: Clock = system_clock
+    maintain: Callable[[], Any] = lambda: None
+    """One store maintenance pass (compaction, pruning, vacuum); blocking, run in a thread."""
     api_port: int = 0
     xds_port: int = 0
     read_only: str = ""
     """Kubernetes mode: the API refuses writes with this message (and serves no manifests)."""
+
+    def gate(self) -> auth.Gate:
+        """The API's front gate: bound names, allowed origins, principals."""
+        settings = self.settings
+        return auth.Gate(
+            principals=self.principals,
+            region=settings.region,
+            account=settings.account_id,
+            clock=self.clock,
+            allowed_hosts=hosts.bound_names(settings.host, settings.allow_hosts),
+            allowed_origins=frozenset(settings.allow_origins),
+        )
 
     def proxies(self) -> list[dict[str, Any]]:
         """Every proxy the xDS server has seen: sync state, NACKs, translation warnings."""
@@ -62,9 +88,31 @@ class ControlPlane:
 def build(
     settings: Settings, clock: Clock = system_clock, ids: IdFactory = uuid_ids
 ) -> ControlPlane:
-    """Open the store and wire the services (nothing listens yet)."""
+    """Open the store and wire the services (nothing listens yet).
+
+    The principals (and at first start ``D/credentials``) are created before the store,
+    so the data dir is made 0700 before anything is written into it.
+    """
+    if settings.auth not in AUTH_MODES:
+        raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {settings.auth!r}")
+    principals = Principals(settings.data_dir, clock) if settings.auth == "sigv4" else None
     store = SqliteStore(settings.data_dir, clock)
+
+    def maintain() -> Any:
+        return store.maintain(
+            keep_revisions=settings.feed_keep_revisions,
+            max_tokens=settings.max_client_tokens,
+            tokens_older_than=clock() - settings.client_token_ttl,
+        )
+
     account = Account(settings.region, settings.account_id)
+    credentials = proxycredentials.ProxyCredentials(
+        proxycredentials.load_key(settings.data_dir),
+        clock,
+        settings.proxy_credential_ttl,
+        required=settings.xds_auth,
+    )
+    tokens = pagination.Tokens(keys.load_or_create(settings.data_dir, "pagination"))
     services = operations.Services(
         resources=MeshService(
             store,
@@ -73,13 +121,22 @@ def build(
             clock,
             ids,
             client_token_ttl=settings.client_token_ttl,
+            tokens=tokens,
         ),
-        tagging=Tagging(store, account),
-        discovery=Discovery(store, settings.account_id),
+        tagging=Tagging(store, account, tokens),
+        discovery=Discovery(store, settings.account_id, clock, settings.endpoint_lease_ttl),
+        credentials=credentials,
     )
     cache = SnapshotCache()
     board = StatusBoard(clock)
-    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
+    ads = AdsServer(
+        cache,
+        callbacks=board,
+        ack_timeout=settings.xds_ack_timeout_s,
+        # Checked even with xds_auth off when a token is shown; required only with it on.
+        authenticator=TokenAdmission(credentials, board),
+        max_streams=settings.xds_max_streams,
+    )
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
     return ControlPlane(
         settings,
@@ -90,6 +147,9 @@ def build(
         cache,
         sync,
         ProxyViews(sync, cache, board, store.revision),
+        principals,
+        clock,
+        maintain,
     )
 
 
@@ -105,15 +165,62 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(plane.ads.stop, 0)
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
-        front_door = None if plane.read_only else plane.front_door
-        app = server.build_app(plane.services, front_door, plane.views, plane.read_only)
-        runner = web.AppRunner(app, access_log=None)
+        expiring = asyncio.create_task(_expire_leases(plane), name="meshplane-leases")
+        stack.push_async_callback(_cancelled, expiring)
+        if settings.store_maintenance_s > 0:
+            upkeep = asyncio.create_task(_maintaining(plane), name="meshplane-store-upkeep")
+            stack.push_async_callback(_cancelled, upkeep)
+        bounds = http_limits(settings)
+        runner = limits.LimitedRunner(
+            server.build_app(
+                plane.services,
+                None if plane.read_only else plane.front_door,
+                plane.views,
+                gate=plane.gate(),
+                http_limits=bounds,
+                read_only=plane.read_only,
+            ),
+            bounds,
+            access_log=None,
+        )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
+
+
+async def _expire_leases(plane: ControlPlane) -> None:
+    """Withdraw unrenewed endpoint registrations, checking a few times per lease."""
+    discovery = plane.services.discovery
+    interval = min(1.0, max(0.1, discovery.lease_ttl / 5))
+    while True:
+        # A single pass is one short write per expired lease; it stays on the loop.
+        discovery.expire()
+        await asyncio.sleep(interval)
+
+
+async def _maintaining(plane: ControlPlane) -> None:
+    """Run a store maintenance pass every ``store_maintenance_s`` seconds, off the loop."""
+    while True:
+        await asyncio.sleep(plane.settings.store_maintenance_s)
+        try:
+            done = await asyncio.to_thread(plane.maintain)
+        except errors.AppMeshError as error:  # a full disk: say so, try again next time
+            log.warning("store maintenance: %s", error.message)
+        else:
+            log.info("store maintenance: %s", done)
+
+
+def http_limits(settings: Settings) -> limits.HttpLimits:
+    """The API's connection and request limits from the settings."""
+    return limits.HttpLimits(
+        header_timeout=settings.http_header_timeout,
+        idle_timeout=settings.http_idle_timeout,
+        body_timeout=settings.http_body_timeout,
+        max_connections=settings.http_max_connections,
+    )
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
@@ -131,14 +238,20 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
 
 
 async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
-    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    """Run until SIGTERM or SIGINT, then stop cleanly.
+
+    The data dir's lock is taken first, before the store is even opened: a second
+    process on the same data dir raises :class:`~meshplane.store.locking.DataDirLocked`
+    and touches nothing, while the first keeps serving.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(build(settings)) as plane:
-        on_ready(plane)
-        await stop.wait()
+    with locking.acquire(settings.data_dir):
+        async with running(build(settings)) as plane:
+            on_ready(plane)
+            await stop.wait()
 
 
 async def serve_k8s(
@@ -146,21 +259,26 @@ async def serve_k8s(
     options: operating.Options,
     on_ready: Callable[[ControlPlane, operating.Replica], None],
 ) -> None:
-    """``meshplane k8s``: the control plane as ``serve`` runs it, fed from Kubernetes."""
+    """``meshplane k8s``: the control plane as ``serve`` runs it, fed from Kubernetes.
+
+    The replica's store is scratch: emptied at start (under the data dir's lock) and
+    rebuilt from the API server, which stays the source of truth.
+    """
     from meshplane.k8s import operating  # noqa: PLC0415 - lightkube only in Kubernetes mode
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    operating.prepare_data_dir(settings.data_dir)
-    plane = build(settings)
-    plane.read_only = operating.READ_ONLY
-    async with (
-        running(plane) as plane,
-        operating.started(
-            plane.services.resources, system_clock, options, settings.data_dir / "webhook-certs"
-        ) as replica,
-    ):
-        on_ready(plane, replica)
-        await stop.wait()
+    with locking.acquire(settings.data_dir):
+        operating.prepare_data_dir(settings.data_dir)
+        plane = build(settings)
+        plane.read_only = operating.READ_ONLY
+        async with (
+            running(plane) as plane,
+            operating.started(
+                plane.services.resources, system_clock, options, settings.data_dir / "webhook-certs"
+            ) as replica,
+        ):
+            on_ready(plane, replica)
+            await stop.wait()

@@ -110,9 +110,10 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 30.0) -> int:
 class Serve:
     """``meshplane serve`` on fixed ports and a data dir, restartable in place."""
 
-    def __init__(self, workdir: Path) -> None:
-        """Pick the ports now so a restart binds the same ones."""
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        """Pick the ports now so a restart binds the same ones; ``env`` adds variables."""
         self.workdir = workdir
+        self.env = {**os.environ, **(env or {})}
         self.data_dir = workdir / "data"
         self.api_port, self.xds_port = free_port(), free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -146,6 +147,7 @@ class Serve:
                 ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
             )
         poll(self._healthy, STARTUP, f"meshplane serve on {self.url}")
         return self
@@ -154,7 +156,7 @@ class Serve:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"meshplane serve exited early:\n{self.log.read_text()}")
-        return Plane(self.url).reachable()
+        return Plane(self.url, self.data_dir).reachable()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, nothing is closed politely."""
@@ -202,6 +204,7 @@ class Up:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
+                env=admin_env(self.serve),
             )
         poll(self._answering, STARTUP, f"the published frontend on port {self.port}")
         return self
@@ -223,18 +226,18 @@ class Up:
         self.seen |= found
         return {pid: _comm(pid) for pid in found}
 
-    def sidecar_admin(self, node_id: str) -> int:
-        """The admin port of the running Envoy whose node id is ``node_id`` (from its argv)."""
-        ports = []
+    def sidecar_admin(self, node_id: str) -> Path:
+        """The admin socket of the running Envoy of node id ``node_id`` (from its bootstrap)."""
+        sockets = []
         for pid, name in self.processes().items():
             if name != "envoy":
                 continue
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-            config = json.loads(argv[argv.index("--config-yaml") + 1])
+            config = json.loads(Path(argv[argv.index("--config-path") + 1]).read_text())
             if config["node"]["id"] == node_id:
-                ports.append(int(config["admin"]["address"]["socket_address"]["port_value"]))
-        assert len(ports) == 1, f"{len(ports)} sidecars of {node_id}"
-        return ports[0]
+                sockets.append(Path(config["admin"]["address"]["pipe"]["path"]))
+        assert len(sockets) == 1, f"{len(sockets)} sidecars of {node_id}"
+        return sockets[0]
 
     def stop(self) -> int:
         """SIGTERM ``up`` (it stops its workloads and sidecars) and wait; returns the exit code."""
@@ -247,7 +250,16 @@ class Up:
         return {pid for pid in self.seen if _alive(pid)} | running_in(self.directory)
 
 
-def apply_weights(directory: Path, server: str, blue: int, green: int) -> str:
+def admin_env(serve: Serve) -> dict[str, str]:
+    """The environment of a ``meshplane`` command signing as ``serve``'s administrator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(serve.data_dir / "credentials"), AWS_PROFILE="meshplane"
+    )
+    return env
+
+
+def apply_weights(directory: Path, serve: Serve, blue: int, green: int) -> str:
     """Edit the copy's vr-echo-backend.yaml to ``blue``/``green`` and ``meshplane apply`` it."""
     manifest = directory / "vr-echo-backend.yaml"
     lines = manifest.read_text().splitlines(keepends=True)
@@ -258,7 +270,8 @@ def apply_weights(directory: Path, server: str, blue: int, green: int) -> str:
         lines[index] = f"{indent}weight: {weight}\n"
     manifest.write_text("".join(lines))
     done = subprocess.run(
-        _meshplane("apply", "-f", str(manifest), "--server", server),
+        _meshplane("apply", "-f", str(manifest), "--server", serve.url),
+        env=admin_env(serve),
         capture_output=True,
         text=True,
         timeout=120,
@@ -278,7 +291,7 @@ def session(workdir: Path) -> Iterator[tuple[Serve, Up]]:
         # One app and one Envoy sidecar per workload, all below ``up``.
         assert len(running) == 6, running
         assert list(running.values()).count("envoy") == 3, running
-        Plane(serve.url).wait_converged()
+        Plane(serve.url, serve.data_dir).wait_converged()
         yield serve, up
     finally:
         up_code = up.stop() if up.process is not None else 0

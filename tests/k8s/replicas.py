@@ -136,6 +136,8 @@ class Replica:
             str(lease_duration),
             "--log-level",
             "debug",
+            "--auth",
+            "none",  # the tests' aws CLI signs with dummy keys; the API is on loopback
         ]
         if register_webhooks:
             argv.append("--register-webhooks")

@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, settings
+from meshplane.auth import hosts
 
 if TYPE_CHECKING:
     from meshplane import app
@@ -77,6 +78,16 @@ def k8s(
     sidecar_cpu_limit: Annotated[str, typer.Option(help="Envoy's cpu limit (none: '').")] = "",
     sidecar_memory_limit: Annotated[str, typer.Option(help="Envoy's memory limit.")] = "",
     init_image: Annotated[str | None, typer.Option(help="Image of proxyinit.")] = None,
+    auth: Annotated[
+        str,
+        typer.Option(help="API authentication: sigv4 (the default), or none (loopback only)."),
+    ] = "sigv4",
+    xds_auth: Annotated[
+        bool,
+        typer.Option(
+            help="Require proxy credentials on ADS streams (injected sidecars carry none yet)."
+        ),
+    ] = False,
     lease_duration: Annotated[
         float, typer.Option(help="Seconds a leader's Lease lasts unrenewed.")
     ] = 15.0,
@@ -93,6 +104,12 @@ def k8s(
     if not xds_host or not xds_port_text.isdigit():
         console.print(f"[red]error:[/] --xds-address must be host:port, got {xds_address!r}")
         raise typer.Exit(2)
+    if auth not in settings.AUTH_MODES:
+        console.print(f"[red]error:[/] --auth must be sigv4 or none, got {auth!r}")
+        raise typer.Exit(2)
+    if auth == "none" and not hosts.is_loopback(host):
+        console.print(f"[red]error:[/] --auth none is for loopback only, not {host}")
+        raise typer.Exit(2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     config = settings.load(
         data_dir=data_dir,
@@ -101,6 +118,8 @@ def k8s(
         host=host,
         region=region,
         account_id=account_id,
+        auth=auth,
+        xds_auth=xds_auth,
     )
     injector = injecting.InjectorConfig(
         sidecar_image=sidecar_image,

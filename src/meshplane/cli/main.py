@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import markup
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import crds, k8s, manifests, proxystatus
+from meshplane.auth import hosts
+from meshplane.cli import crds, k8s, manifests, proxyinit, proxystatus, stores
+from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -60,11 +63,29 @@ def serve(
             help="12-digit account id written into ARNs and owners [default: 123456789012]."
         ),
     ] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="sigv4: every request must be SigV4-signed by a known principal; none: "
+            "no authentication (throwaway use, loopback only) [default: sigv4]."
+        ),
+    ] = None,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A browser Origin whose requests are accepted (repeatable; none by default)."
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A Host name accepted besides the bound address (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the control plane until Ctrl-C or SIGTERM."""
     # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
     # `serve` pays them, so client commands such as `apply` start fast.
     from meshplane import app  # noqa: PLC0415
+    from meshplane.store import refusals  # noqa: PLC0415
 
     config = settings.load(
         data_dir=data_dir,
@@ -73,9 +94,22 @@ def serve(
         host=host,
         region=region,
         account_id=account_id,
+        auth=auth,
+        allow_origins=tuple(allow_origin) if allow_origin else None,
+        allow_hosts=tuple(allow_host) if allow_host else None,
     )
     if len(config.account_id) != 12 or not config.account_id.isdigit():
         console.print(f"[red]error:[/] --account-id must be 12 digits, got {config.account_id!r}")
+        raise typer.Exit(2)
+    if config.auth not in settings.AUTH_MODES:
+        console.print(f"[red]error:[/] --auth must be sigv4 or none, got {config.auth!r}")
+        raise typer.Exit(2)
+    if config.auth == "none" and not hosts.is_loopback(config.host):
+        console.print(
+            f"[red]error:[/] --auth none is for loopback only; refusing to serve {config.host} "
+            "unauthenticated",
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
 
     def ready(plane: app.ControlPlane) -> None:
@@ -83,6 +117,22 @@ def serve(
         console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
         console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
         console.print(f"  store: {plane.store.location} (schema v{plane.store.schema_version})")
+        if plane.principals is None:
+            console.print(
+                "[yellow]warning:[/] --auth none: any local process or user can change this "
+                "mesh; use only for throwaway work",
+                soft_wrap=True,
+            )
+        else:
+            state = "created" if plane.principals.created else "kept"
+            credentials = plane.principals.credentials_path.resolve()
+            console.print(
+                f"  auth:  SigV4; administrator profile {state} in {credentials}", soft_wrap=True
+            )
+            console.print(
+                f"  use:   export AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE=meshplane",
+                soft_wrap=True,
+            )
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
         console.print("  stop:  Ctrl-C")
 
@@ -90,6 +140,9 @@ def serve(
         asyncio.run(app.serve(config, ready))
     except OSError as error:  # a taken port, an unwritable data dir: one line, no traceback
         console.print(f"[red]error:[/] {error.strerror or error}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except refusals.StoreRefused as error:  # a locked data dir, a damaged or newer store
+        console.print(f"[red]error:[/] {markup.escape(str(error))}", soft_wrap=True)
         raise typer.Exit(1) from None
     console.print("meshplane stopped")
 
@@ -106,6 +159,9 @@ manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
 crds.register(cli)
+proxyinit.register(cli)
+credentials_command.register(cli)
+stores.register(cli)
 k8s.register(cli)
 
 

@@ -2,7 +2,7 @@
 
 App Mesh never showed this (its users asked "did my change apply?" for years); Istio's
 ``istioctl proxy-status`` is the model. The control plane's read model decides each
-proxy's state (``SYNCED``, ``NACKED``, ``STALE``, ``DISCONNECTED``); this command
+proxy's state (``SYNCED``, ``NACKED``, ``STALE``, ``HELD``, ``DISCONNECTED``); this command
 only shows it, and a NACK shows Envoy's own message.
 """
 
@@ -17,23 +17,26 @@ from rich.console import Console
 from rich.table import Table
 
 from meshplane import client
+from meshplane.cli import signing
 from meshplane.cli.manifests import Server
 
 
-def fetch(server: str) -> client.ProxiesReport:
-    """The proxies report of the control plane at ``server``."""
-    return client.connect(server, timeout=5).proxies()
+def fetch(server: str, plane: client.MeshplaneClient | None = None) -> client.ProxiesReport:
+    """The proxies report of the control plane at ``server`` (or through ``plane``)."""
+    return (plane or signing.connect(server, timeout=5)).proxies()
 
 
-def converged(server: str) -> bool:
+def converged(server: str, plane: client.MeshplaneClient | None = None) -> bool:
     """Whether at least one proxy is connected and the server says every one is synced."""
-    report = fetch(server)
+    report = fetch(server, plane)
     return bool(report.connected) and report.converged
 
 
-def wait_converged(server: str, timeout: float = 30.0) -> None:
+def wait_converged(
+    server: str, timeout: float = 30.0, plane: client.MeshplaneClient | None = None
+) -> None:
     """Wait until every connected proxy is synced at the store's current revision."""
-    plane = client.connect(server, timeout=5)
+    plane = plane or signing.connect(server, timeout=5)
     plane.wait_for_revision(plane.health().revision, timeout)
 
 
@@ -73,7 +76,8 @@ def register(cli: typer.Typer) -> None:
                     if t is None
                     else (t["acked"] or "")[:8] + ("" if t["acked"] == t["sent"] else "*")
                 )
-            notes = [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
+            notes = [proxy["held"]] if proxy.get("held") else []
+            notes += [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
             notes += proxy["warnings"]
             table.add_row(
                 proxy["key"],

@@ -11,18 +11,22 @@ and botocore; never the server side.
 
 Public API::
 
-    connect(base_url, *, sign=False, region="us-west-2", profile=None,
+    connect(base_url, *, sign=False, region="us-west-2", profile=None, fallback_credentials=None,
             timeout=10.0, trust_env=True) -> MeshplaneClient
     MeshplaneClient(Transport(base_url, *, timeout=10.0, signer=None, trust_env=True))
         .health() -> Health, .proxies() -> ProxiesReport,
         .wait_for_revision(revision, timeout) -> ProxiesReport,
-        .register_endpoints(mesh, node, source, endpoints), .endpoints(mesh),
+        .issue_proxy_credential(node_id, replica) -> ProxyCredential,
+        .lease_endpoints(mesh, node, source, endpoints, credential=None) -> Registration,
+        .register_endpoints(mesh, node, source, endpoints, credential=None), .endpoints(mesh),
         .apply(sources, namespace), .delete(sources, namespace),
         .objects(kind, namespace), .object(kind, name, namespace),
         .delete_object(kind, name, namespace), .label_namespace(name, labels, overwrite),
+        .credentials(), .create_credentials(name, policy), .delete_credentials(name),
         .call(method, path, body=None, query=None)
     AsyncMeshplaneClient(connect(...))  # the same methods, awaitable
-    Signer.from_environment(region, profile=None) -> Signer | None
+    Signer.from_environment(region, profile=None, fallback=None) -> Signer | None
+    Signer.from_file(path, region, profile="meshplane") -> Signer
     appmesh(endpoint_url, region, **kwargs) -> boto3 appmesh client
     ControlPlaneError(method, path, status, body), UnreachableError
 """
@@ -35,6 +39,8 @@ from meshplane.client.meshplane import (
     Health,
     MeshplaneClient,
     ProxiesReport,
+    ProxyCredential,
+    Registration,
     Source,
     connect,
 )
@@ -47,6 +53,8 @@ __all__ = [
     "Health",
     "MeshplaneClient",
     "ProxiesReport",
+    "ProxyCredential",
+    "Registration",
     "Signer",
     "Source",
     "Transport",

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from meshplane.client.errors import ControlPlaneError
@@ -46,6 +47,24 @@ class Endpoint:
     def from_json(cls, item: Mapping[str, Any]) -> Endpoint:
         """Parse one item of the endpoints answer."""
         return cls(int(item["listenerPort"]), str(item["address"]), int(item["port"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyCredential:
+    """``POST /meshplane/v1/proxyCredentials``: the token one replica's sidecar shows."""
+
+    node_id: str
+    replica: str
+    token: str
+    expires_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """A replica's endpoints as registered, and how long they live unless renewed."""
+
+    endpoints: list[Endpoint]
+    lease_seconds: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,14 +168,56 @@ class MeshplaneClient:
 
     # -- endpoint registration (the local runtime) -------------------------------------------
 
+    def issue_proxy_credential(self, node_id: str, replica: str) -> ProxyCredential:
+        """The credential of ``replica`` of the virtual node or gateway ``node_id``."""
+        answer = self.call(
+            "POST", f"{PREFIX}/proxyCredentials", {"nodeId": node_id, "replica": replica}
+        )
+        return ProxyCredential(
+            str(answer["nodeId"]),
+            str(answer["replica"]),
+            str(answer["token"]),
+            float(answer["expiresAt"]),
+        )
+
+    def lease_endpoints(
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
+    ) -> Registration:
+        """Register (or renew, or with ``[]`` withdraw) the endpoints of replica ``source``.
+
+        ``credential`` is that replica's proxy credential; without one, one is issued for
+        this call (which needs the right to issue credentials).
+        """
+        if credential is None:
+            node_id = f"mesh/{mesh}/virtualNode/{virtual_node}"
+            credential = self.issue_proxy_credential(node_id, source).token
+        path = f"{PREFIX}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
+        body = {
+            "source": source,
+            "endpoints": [e.to_json() for e in endpoints],
+            "credential": credential,
+        }
+        answer = self.call("PUT", path, body)
+        return Registration(
+            [Endpoint.from_json(e) for e in answer["endpoints"]],
+            float(answer.get("leaseSeconds") or 0),
+        )
+
     def register_endpoints(
-        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
     ) -> list[Endpoint]:
         """Replace the endpoints ``source`` holds for a virtual node (empty withdraws them)."""
-        path = f"{PREFIX}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
-        body = {"source": source, "endpoints": [e.to_json() for e in endpoints]}
-        answer = self.call("PUT", path, body)
-        return [Endpoint.from_json(e) for e in answer["endpoints"]]
+        return self.lease_endpoints(mesh, virtual_node, source, endpoints, credential).endpoints
 
     def endpoints(self, mesh: str) -> dict[str, list[Endpoint]]:
         """Every registered endpoint of ``mesh``, by virtual node."""
@@ -195,6 +256,20 @@ class MeshplaneClient:
         """``label namespace NAME k=v k-``: None removes a label."""
         body = {"labels": dict(labels), "overwrite": overwrite}
         return dict(self.call("POST", f"{PREFIX}/namespaces/{name}/labels", body))
+
+    # -- principals and policies (the administrator) -------------------------------------------
+
+    def credentials(self) -> list[dict[str, Any]]:
+        """Every principal: name, access key id, creation time and policy (no secrets)."""
+        return list(self.call("GET", f"{PREFIX}/credentials")["credentials"])
+
+    def create_credentials(self, name: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+        """A new principal with ``policy``; the answer holds its secret and ``profile`` text."""
+        return dict(self.call("POST", f"{PREFIX}/credentials/{name}", {"policy": dict(policy)}))
+
+    def delete_credentials(self, name: str) -> dict[str, Any]:
+        """Remove a principal; its key is refused from the next request on."""
+        return dict(self.call("DELETE", f"{PREFIX}/credentials/{name}"))
 
 
 def _report(answer: Mapping[str, Any]) -> ProxiesReport:
@@ -237,12 +312,34 @@ class AsyncMeshplaneClient:
         """See :meth:`MeshplaneClient.wait_for_revision`."""
         return await asyncio.to_thread(self.sync.wait_for_revision, revision, timeout)
 
+    async def issue_proxy_credential(self, node_id: str, replica: str) -> ProxyCredential:
+        """See :meth:`MeshplaneClient.issue_proxy_credential`."""
+        return await asyncio.to_thread(self.sync.issue_proxy_credential, node_id, replica)
+
+    async def lease_endpoints(
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
+    ) -> Registration:
+        """See :meth:`MeshplaneClient.lease_endpoints`."""
+        return await asyncio.to_thread(
+            self.sync.lease_endpoints, mesh, virtual_node, source, endpoints, credential
+        )
+
     async def register_endpoints(
-        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
     ) -> list[Endpoint]:
         """See :meth:`MeshplaneClient.register_endpoints`."""
         return await asyncio.to_thread(
-            self.sync.register_endpoints, mesh, virtual_node, source, endpoints
+            self.sync.register_endpoints, mesh, virtual_node, source, endpoints, credential
         )
 
     async def apply(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:
@@ -260,6 +357,7 @@ def connect(
     sign: bool = False,
     region: str = "us-west-2",
     profile: str | None = None,
+    fallback_credentials: Path | None = None,
     **options: Any,
 ) -> MeshplaneClient:
     """The client every meshplane command builds: the one switch for request signing.
@@ -269,7 +367,9 @@ def connect(
 
     ``sign=True`` SigV4-signs every request with the credentials boto3 would use
     (``AWS_ACCESS_KEY_ID``…, ``AWS_PROFILE`` or ``profile``, ``AWS_SHARED_CREDENTIALS_FILE``);
-    when there are none the requests go unsigned, which meshplane accepts today.
+    falling back to ``fallback_credentials`` (a data dir's ``credentials`` file); when
+    there are none the requests go unsigned and the server answers
+    ``MissingAuthenticationTokenException`` (unless it runs with ``--auth none``).
     """
-    signer = Signer.from_environment(region, profile) if sign else None
+    signer = Signer.from_environment(region, profile, fallback_credentials) if sign else None
     return MeshplaneClient(Transport(base_url, signer=signer, **options))

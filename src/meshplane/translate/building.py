@@ -207,7 +207,7 @@ def _add_ingress(
     for bind_port, chains in bound.items():
         name = names.ingress_listener(node.bind_address, bind_port)
         out.listeners[name] = listeners.build_ingress_listener(
-            name, node.bind_address, bind_port, chains
+            name, node.bind_address, bind_port, chains, by_destination_port=_intercepted(node)
         )
 
 
@@ -218,7 +218,24 @@ def _add_egress(
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
 ) -> None:
-    """The egress listener, its route configuration, and every target's cluster."""
+    """The egress listener, its route configuration(s), and every target's cluster."""
+    if _intercepted(node):
+        egress = _without_shared_tcp_ports(out, snapshot, egress)
+        _add_intercepted_egress(out, snapshot, node, egress, logging)
+    else:
+        _add_proxy_egress(out, snapshot, node, egress, logging)
+    for target in egress.targets:
+        _add_target_cluster(out, snapshot, target, dns_first=_intercepted(node))
+
+
+def _add_proxy_egress(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    egress: plan.EgressPlan,
+    logging: specs.Logging | None,
+) -> None:
+    """Local mode: the app's HTTP_PROXY is one HTTP chain; TCP ports get chains of their own."""
     route_config = names.egress_route_config("http", node.egress_port)
     out.routes[route_config] = routes.build_egress_route_config(
         route_config, snapshot.name, egress.hosts, allow_all=egress.allow_all
@@ -226,8 +243,106 @@ def _add_egress(
     manager = listeners.http_connection_manager(
         "egress", route_config, protocol="http", logging=logging, forward_proxy=egress.allow_all
     )
+    tcp_chains = _tcp_chains(out, snapshot, egress.tcp, logging)
+    name = names.egress_listener(node.bind_address, node.egress_port)
+    out.listeners[name] = listeners.build_egress_listener(
+        name, node.bind_address, node.egress_port, manager, tcp_chains
+    )
+    if egress.allow_all:
+        passthrough = clusters.build_allow_all_cluster(snapshot.name)
+        out.clusters[passthrough.name] = passthrough
+
+
+def _add_intercepted_egress(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    egress: plan.EgressPlan,
+    logging: specs.Logging | None,
+) -> None:
+    """Behind iptables: one chain per original destination port, as App Mesh's sidecars.
+
+    Each HTTP-family port gets an HTTP connection manager with its own route
+    configuration ``rds_egress_<proto>_<port>`` holding every backend's virtual
+    hosts on that port (codec AUTO serves HTTP/1.1, h2c and gRPC alike); each
+    TCP port a tcp_proxy. Under ALLOW_ALL each route configuration ends in the
+    passthrough virtual host, and a default chain tcp-proxies every other port
+    to its original destination.
+    """
+    by_port: dict[int, list[plan.HostPlan]] = {}
+    for host in egress.hosts:
+        by_port.setdefault(host.port, []).append(host)
+    chains: list[tuple[str, int, listener_components_pb2.Filter]] = []
+    for port, hosts in sorted(by_port.items()):
+        protocols = {host.protocol for host in hosts}
+        protocol = protocols.pop() if len(protocols) == 1 else "http"
+        route_config = names.egress_route_config(protocol, port)
+        out.routes[route_config] = routes.build_egress_route_config(
+            route_config, snapshot.name, hosts, allow_all=egress.allow_all
+        )
+        manager = listeners.http_connection_manager(
+            "egress", route_config, protocol=protocol, logging=logging
+        )
+        chains.append((f"{protocol}_{port}", port, manager))
+    for tcp_plan, proxy in _tcp_chains(out, snapshot, egress.tcp, logging):
+        chains.append((f"tcp_{tcp_plan.port}", tcp_plan.port, proxy))
+    chains.sort(key=lambda chain: chain[1])
+    default = None
+    if egress.allow_all:
+        passthrough = clusters.build_original_dst_cluster(snapshot.name)
+        out.clusters[passthrough.name] = passthrough
+        default = listeners.tcp_proxy(
+            "egress.passthrough",
+            [(passthrough.name, 1)],
+            idle_ms=specs.DEFAULT_IDLE_MS,
+            logging=logging,
+        )
+    if not chains and default is None:
+        # Nothing may leave (DROP_ALL, no backends): no listener, so redirected connections
+        # are refused, as App Mesh's "no matching filter chain" closes them (and Envoy
+        # refuses a listener without chains).
+        return
+    name = names.egress_listener(node.bind_address, node.egress_port)
+    out.listeners[name] = listeners.build_intercepted_egress_listener(
+        name, node.bind_address, node.egress_port, chains, default
+    )
+
+
+def _without_shared_tcp_ports(
+    out: _Collected, snapshot: MeshSnapshot, egress: plan.EgressPlan
+) -> plan.EgressPlan:
+    """Drop (with a warning) each TCP backend on a port an HTTP backend already uses.
+
+    Behind iptables the port is all the egress listener knows of a connection,
+    so the two cannot share it (App Mesh #175); the HTTP side keeps it.
+    """
+    http_ports = {host.port for host in egress.hosts}
+    kept = []
+    for tcp_plan in egress.tcp:
+        if tcp_plan.port not in http_ports:
+            kept.append(tcp_plan)
+            continue
+        out.warnings.append(
+            diagnostics.service(
+                snapshot.name,
+                tcp_plan.service,
+                "tcp-port-shared-with-http",
+                f"TCP backend {tcp_plan.service}:{tcp_plan.port}: an HTTP backend uses the "
+                "same port, which interception cannot tell apart; skipped",
+            )
+        )
+    return dataclasses.replace(egress, tcp=tuple(kept))
+
+
+def _tcp_chains(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    tcp_plans: tuple[plan.TcpPlan, ...],
+    logging: specs.Logging | None,
+) -> list[tuple[plan.TcpPlan, listener_components_pb2.Filter]]:
+    """A tcp_proxy per TCP backend port; a port whose weights are all 0 is skipped."""
     tcp_chains = []
-    for tcp in egress.tcp:
+    for tcp in tcp_plans:
         weighted = [
             (
                 names.egress_cluster(
@@ -252,19 +367,27 @@ def _add_egress(
             f"egress.tcp.{tcp.port}", weighted, idle_ms=tcp.idle_ms, logging=logging
         )
         tcp_chains.append((tcp, proxy))
-    name = names.egress_listener(node.bind_address, node.egress_port)
-    out.listeners[name] = listeners.build_egress_listener(
-        name, node.bind_address, node.egress_port, manager, tcp_chains
-    )
-    if egress.allow_all:
-        passthrough = clusters.build_allow_all_cluster(snapshot.name)
-        out.clusters[passthrough.name] = passthrough
-    for target in egress.targets:
-        _add_target_cluster(out, snapshot, target)
+    return tcp_chains
 
 
-def _add_target_cluster(out: _Collected, snapshot: MeshSnapshot, target: plan.Target) -> None:
-    """A target listener's cluster, and its load assignment when it is served over EDS."""
+def _intercepted(node: NodeIdentity) -> bool:
+    """Whether the sidecar gets App Mesh's intercepted layout (virtual nodes only).
+
+    A virtual gateway binds its listener ports itself and gets no iptables
+    rules (App Mesh injects no proxyinit for it), so it keeps its shape.
+    """
+    return node.intercepted and node.kind == kinds.VIRTUAL_NODE.key
+
+
+def _add_target_cluster(
+    out: _Collected, snapshot: MeshSnapshot, target: plan.Target, *, dns_first: bool
+) -> None:
+    """A target listener's cluster, and its load assignment when it is served over EDS.
+
+    ``dns_first`` (an intercepted caller, as on Kubernetes) gives a DNS node
+    the DNS cluster App Mesh sent even when endpoints are registered for it;
+    local mode prefers registered endpoints, which its replicas always have.
+    """
     virtual_node = snapshot.virtual_nodes[target.node]
     listener = next(
         entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
@@ -274,7 +397,7 @@ def _add_target_cluster(out: _Collected, snapshot: MeshSnapshot, target: plan.Ta
     dns = discovery.dns if discovery is not None else None
     cloud_map = discovery.aws_cloud_map if discovery is not None else None
     registered = snapshot.endpoints.get(target.node, ())
-    use_eds = bool(registered) or cloud_map is not None
+    use_eds = (bool(registered) and not (dns_first and dns is not None)) or cloud_map is not None
     if not use_eds and dns is None:
         out.warnings.append(
             diagnostics.node(
