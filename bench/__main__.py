@@ -8,6 +8,7 @@ from bench import (
     hostile,
     interception,
     mesh_scale,
+    peer_fanout,
     propagation,
     sidecar_hop,
     store_growth,
@@ -18,8 +19,8 @@ from bench import (
 
 
 def main() -> None:
-    """Every benchmark: API, 10x quotas, fan-out, propagation, hop, interception, store
-    growth, hostile input, node-id churn and the fuzzer."""
+    """Every benchmark: API, 10x quotas, fan-out (alone and beside go-control-plane),
+    propagation, hop, interception, store growth, hostile input, node-id churn and the fuzzer."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -27,6 +28,8 @@ def main() -> None:
     sync_scale.main()
     print()
     xds_fanout.main([])
+    print()
+    peer_fanout.main([])
     print()
     propagation.main([])
     print()
