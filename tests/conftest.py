@@ -372,9 +372,7 @@ def postgres_url(postgres_server: TempPostgres) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def any_store(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
-) -> Iterator[Store]:
+def any_store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
     """A fresh store of each backend in turn, closed afterwards."""
     opened: Store
     if request.param == "sqlite":

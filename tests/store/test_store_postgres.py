@@ -56,9 +56,7 @@ def test_a_commit_on_one_replica_wakes_the_other_replicas_feed(
         return await asyncio.wait_for(waiting, WAIT)
 
     assert asyncio.run(scenario()) == 1
-    assert [(c.revision, c.key.name, c.op) for c in b.feed.changes_since(0)] == [
-        (1, "m", "create")
-    ]
+    assert [(c.revision, c.key.name, c.op) for c in b.feed.changes_since(0)] == [(1, "m", "create")]
 
 
 def test_optimistic_versions_and_client_tokens_hold_across_replicas(
@@ -80,9 +78,14 @@ def test_a_rolled_back_write_leaves_no_gap_in_revisions(
     """A transaction that raises after recording a change gives its number back."""
     a, b = pair
     _service(a, clock).create(kinds.MESH, "m", "m", {})
-    with pytest.raises(RuntimeError, match="abort"), a.transaction() as tx:
-        tx.set_endpoints("m", "vn", "r-1", [])  # records revision 2 inside the transaction
-        raise RuntimeError("abort")
+
+    def abort_after_a_change() -> None:
+        with a.transaction() as tx:
+            tx.set_endpoints("m", "vn", "r-1", [])  # records revision 2 inside the transaction
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError, match="abort"):
+        abort_after_a_change()
     _service(b, clock).create(kinds.MESH, "n", "n", {})
     assert [(c.revision, c.key.name) for c in a.feed.changes_since(0)] == [(1, "m"), (2, "n")]
     assert a.revision() == 2

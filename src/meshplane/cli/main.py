@@ -45,7 +45,10 @@ def serve(
     # Every option defaults to None: `settings.load` owns the defaults, so a MESHPLANE_*
     # environment variable applies unless the flag is given.
     data_dir: Annotated[
-        Path | None, typer.Option(help="Directory of the SQLite store, credentials and keys [default: .meshplane].")
+        Path | None,
+        typer.Option(
+            help="Directory of the SQLite store, credentials and keys [default: .meshplane]."
+        ),
     ] = None,
     store: Annotated[
         str | None,

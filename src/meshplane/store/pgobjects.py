@@ -46,9 +46,7 @@ def all_documents(conn: Conn) -> list[dict[str, Any]]:
 def remove(conn: Conn, kind: str, namespace: str, name: str) -> None:
     """Forget an object and its events."""
     params = (kind, namespace, name)
-    conn.execute(
-        "DELETE FROM manifest_objects WHERE kind=%s AND namespace=%s AND name=%s", params
-    )
+    conn.execute("DELETE FROM manifest_objects WHERE kind=%s AND namespace=%s AND name=%s", params)
     conn.execute("DELETE FROM manifest_events WHERE kind=%s AND namespace=%s AND name=%s", params)
 
 

@@ -236,8 +236,7 @@ class PgTransaction:
     def set_refs(self, src: ResourceKey, targets: Sequence[ResourceKey]) -> None:
         """Replace the references ``src`` holds (the edges that keep targets alive)."""
         self._conn.execute(
-            "DELETE FROM refs WHERE src_kind=%s AND src_mesh=%s AND src_parent=%s "
-            "AND src_name=%s",
+            "DELETE FROM refs WHERE src_kind=%s AND src_mesh=%s AND src_parent=%s AND src_name=%s",
             _key(src),
         )
         rows = [(*_key(src), *_key(dst)) for dst in sorted(set(targets))]
@@ -260,8 +259,7 @@ class PgTransaction:
     def token(self, operation: str, token: str, newer_than: float) -> tuple[str, Any] | None:
         """The (request digest, response) recorded for a clientToken after ``newer_than``."""
         row = self._one(
-            "SELECT digest, response FROM client_tokens "
-            "WHERE operation=%s AND token=%s AND at>%s",
+            "SELECT digest, response FROM client_tokens WHERE operation=%s AND token=%s AND at>%s",
             (operation, token, newer_than),
         )
         return (str(row[0]), json.loads(row[1])) if row else None
@@ -311,8 +309,7 @@ class PgTransaction:
     def node_endpoints(self, mesh: str, virtual_node: str) -> tuple[Endpoint, ...]:
         """The registered endpoints of one virtual node, sorted."""
         rows = self._all(
-            "SELECT listener_port, address, port FROM endpoints "
-            "WHERE mesh=%s AND virtual_node=%s",
+            "SELECT listener_port, address, port FROM endpoints WHERE mesh=%s AND virtual_node=%s",
             (mesh, virtual_node),
         )
         return tuple(sorted({Endpoint(*row) for row in rows}))
@@ -408,7 +405,7 @@ class PgFeed:
     def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
         """The change feed after ``revision``, oldest first (FeedCompacted below the floor)."""
         with self._store.read() as tx:
-            conn = tx._conn  # noqa: SLF001 - the feed is part of the store
+            conn = tx._conn
             floor = _floor(conn)
             if revision < floor:
                 raise FeedCompacted(revision, floor)
@@ -427,15 +424,15 @@ class PgFeed:
     def floor(self) -> int:
         """The newest revision compacted away: changes since an older one are gone."""
         with self._store.read() as tx:
-            return _floor(tx._conn)  # noqa: SLF001
+            return _floor(tx._conn)
 
     async def wait(self, after_revision: int) -> int:
-        """The newest revision once a commit (on any replica) has moved it past ``after_revision``."""
+        """The newest revision once a commit on any replica moved it past ``after_revision``."""
         return await self._waker.wait(after_revision)
 
 
 class PostgresStore:
-    """A store in a PostgreSQL database that several replicas share (a :class:`~.protocols.Store`)."""
+    """A store in one PostgreSQL database that replicas share (a :class:`~.protocols.Store`)."""
 
     def __init__(self, url: str, clock: Clock, waker: Waker | None = None) -> None:
         """Connect, create or migrate the schema, start listening for other replicas' commits."""
@@ -516,11 +513,11 @@ class PostgresStore:
         keep = max(1, keep_revisions)
         with self.transaction() as tx:
             newest = tx.revision()
-            changes = tx._conn.execute(  # noqa: SLF001
+            changes = tx._conn.execute(
                 "DELETE FROM changes WHERE revision <= %s", (newest - keep,)
             ).rowcount
             tokens = tx.forget_tokens(not_newer_than=tokens_older_than)
-            tokens += tx._conn.execute(  # noqa: SLF001
+            tokens += tx._conn.execute(
                 "DELETE FROM client_tokens WHERE (operation, token) IN (SELECT operation, token "
                 "FROM client_tokens ORDER BY at DESC OFFSET %s)",
                 (max(0, max_tokens),),
