@@ -10,6 +10,7 @@ from bench import (
     mesh_scale,
     propagation,
     sidecar_hop,
+    store_backends,
     store_growth,
     sync_scale,
     xds_churn,
@@ -35,6 +36,8 @@ def main() -> None:
     interception.main([])
     print()
     store_growth.main([])
+    print()
+    store_backends.main([])
     print()
     hostile.main()
     print()

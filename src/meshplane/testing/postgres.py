@@ -2,7 +2,8 @@
 
 Uses the Debian packages' binaries (``make postgres-tools`` installs them). PostgreSQL
 refuses to run as root, so as root the cluster belongs to the ``postgres`` user
-(``runuser``); otherwise to the caller. ``fsync=off``: the data is thrown away.
+(``runuser``); otherwise to the caller. ``fsync=off`` unless ``durable`` (benches
+compare it with SQLite's fsync on every commit): the data is thrown away anyway.
 Each test gets its own database from :meth:`TempPostgres.database`.
 """
 
@@ -40,8 +41,9 @@ def _free_port() -> int:
 class TempPostgres:
     """One PostgreSQL cluster on 127.0.0.1, started by :meth:`start`, removed by :meth:`stop`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
         """Choose the binaries; nothing runs yet."""
+        self._durable = durable
         bindir = binaries()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed: make postgres-tools")
@@ -73,9 +75,10 @@ class TempPostgres:
         )
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-            f"-c unix_socket_directories={self._root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-c unix_socket_directories={self._root} -c max_connections=200"
         )
+        if not self._durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self._bin / "pg_ctl"),
             "-D",
