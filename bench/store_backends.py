@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
             print("  fsync on both: SQLite synchronous=FULL, PostgreSQL fsync=on, same disk")
             for name, run in results:
                 print(_line(name, run()))
-            for store in (sqlite, pg, sqlite8, *pg8):
+            opened: list[Store] = [sqlite, pg, sqlite8, *pg8]
+            for store in opened:
                 store.close()
         p50, p99 = _propagation(server.database(), max(100, writes // 4))
         print(
