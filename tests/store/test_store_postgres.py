@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ServerFactory, make_client
 from meshplane import app, settings
 from meshplane.envoy import CLUSTER
 from meshplane.kit.clock import FakeClock, counting_ids, system_clock
@@ -222,3 +223,20 @@ def test_a_write_through_replica_a_reaches_a_proxy_on_replica_b(
     assert before == []
     assert after == ["cds_ingress_m_vn_http_80"]
     assert revision == 2
+
+
+def test_two_serve_processes_share_one_database_and_survive_kill_of_one(
+    start_server: ServerFactory, postgres_url: str
+) -> None:
+    """Two `meshplane serve` on MESHPLANE_STORE: a mesh created through A is listed by B; after
+    kill -9 of A, B keeps answering and takes writes; every acknowledged write is there."""
+    env = {"MESHPLANE_STORE": postgres_url}
+    a, b = start_server(env), start_server(env)
+    assert "postgresql://meshplane@127.0.0.1" in a.log_path.read_text()
+    make_client(a.url).create_mesh(meshName="through-a")
+    assert [m["meshName"] for m in make_client(b.url).list_meshes()["meshes"]] == ["through-a"]
+    a.kill()
+    make_client(b.url).create_mesh(meshName="through-b")
+    names = sorted(m["meshName"] for m in make_client(b.url).list_meshes()["meshes"])
+    assert names == ["through-a", "through-b"]
+    assert b.revision() == 2
