@@ -240,3 +240,52 @@ def test_two_serve_processes_share_one_database_and_survive_kill_of_one(
     names = sorted(m["meshName"] for m in make_client(b.url).list_meshes()["meshes"])
     assert names == ["through-a", "through-b"]
     assert b.revision() == 2
+
+
+def _drop(url: str, pid: int | None = None) -> None:
+    """End connections to ``url``'s database (one, or all but ours), waiting until they are gone."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        if pid is not None:
+            admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+        else:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+def test_connections_dropped_between_requests_cost_no_request(
+    pair: tuple[PostgresStore, PostgresStore], postgres_url: str, clock: FakeClock
+) -> None:
+    """After the server drops every connection, the next write and read reconnect at BEGIN."""
+    a, b = pair
+    service = _service(a, clock)
+    service.create(kinds.MESH, "m", "m", {})
+    _drop(postgres_url)
+    service.create(kinds.MESH, "n", "n", {})
+    assert [(c.revision, c.key.name) for c in b.feed.changes_since(0)] == [(1, "m"), (2, "n")]
+
+
+def test_a_connection_lost_inside_a_write_is_service_unavailable_and_writes_nothing(
+    pair: tuple[PostgresStore, PostgresStore], postgres_url: str, clock: FakeClock
+) -> None:
+    """A write whose connection dies midway is ServiceUnavailableException naming the database;
+    nothing of it is stored, and the next write commits as revision 2."""
+    a, b = pair
+    _service(a, clock).create(kinds.MESH, "m", "m", {})
+
+    def write_while_the_connection_dies() -> None:
+        with a.transaction() as tx:
+            row = tx._conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            _drop(postgres_url, int(row[0]))
+            tx.set_endpoints("m", "vn", "r-1", [])
+
+    with pytest.raises(
+        errors.ServiceUnavailableException, match=r"PostgreSQL store .* unreachable"
+    ):
+        write_while_the_connection_dies()
+    _service(a, clock).create(kinds.MESH, "n", "n", {})
+    assert [(c.revision, c.key.name) for c in b.feed.changes_since(0)] == [(1, "m"), (2, "n")]

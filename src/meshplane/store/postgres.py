@@ -27,7 +27,7 @@ import contextlib
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -431,19 +431,68 @@ class PgFeed:
         return await self._waker.wait(after_revision)
 
 
+class _Session:
+    """One connection and the lock that lends it to one transaction at a time.
+
+    A lost connection is replaced at the next transaction.
+    """
+
+    def __init__(self, connect: Callable[[], Conn]) -> None:
+        self._connect = connect
+        self.lock = threading.RLock()
+        self.conn = connect()
+
+    def begin(self, write: bool) -> Conn:
+        """Open a transaction; a connection found dead at BEGIN is replaced once.
+
+        Nothing of the transaction has run yet, so retrying on a new connection is
+        safe: a server restart or a dropped connection costs no request.
+        """
+        for attempt in (1, 2):
+            if self.conn.closed or self.conn.broken:
+                self.conn = self._connect()
+            try:
+                if write:
+                    self.conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    # Statements after the lock see every commit made before it was granted.
+                    self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                else:
+                    self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            except psycopg.OperationalError:
+                if attempt == 2 or not self.conn.broken:
+                    raise
+                continue
+            return self.conn
+        raise AssertionError("unreachable")
+
+    def rollback(self) -> None:
+        """End a failed transaction (a failed COMMIT may leave it open)."""
+        if not self.conn.closed and not self.conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
 class PostgresStore:
-    """A store in one PostgreSQL database that replicas share (a :class:`~.protocols.Store`)."""
+    """A store in one PostgreSQL database that replicas share (a :class:`~.protocols.Store`).
+
+    Two connections: writes on one, reads (the API's, the sync stage's feed) on the
+    other, so a read never waits behind a write that waits for another replica's lock.
+    """
 
     def __init__(self, url: str, clock: Clock, waker: Waker | None = None) -> None:
         """Connect, create or migrate the schema, start listening for other replicas' commits."""
         self.url = url
         self._clock = clock
-        self._lock = threading.RLock()
-        self._conn = self._connect()
+        self._writer = _Session(self._connect)
         try:
-            self.schema_version = pgschema.migrate(self._conn, self.location)
+            self.schema_version = pgschema.migrate(self._writer.conn, self.location)
+            self._reader = _Session(self._connect)
         except BaseException:
-            self._conn.close()
+            self._writer.close()
             raise
         self._waker = waker or Waker()
         self._feed = PgFeed(self, self._waker)
@@ -469,40 +518,29 @@ class PostgresStore:
         :class:`~meshplane.model.errors.ServiceUnavailableException`; the next
         transaction reconnects.
         """
-        with self._lock:
+        session = self._writer if write else self._reader
+        with session.lock:
             try:
-                if self._conn.closed or self._conn.broken:
-                    self._conn = self._connect()
-                if write:
-                    self._conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
-                    # Statements after the lock see every commit made before it was granted.
-                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                else:
-                    self._conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                tx = PgTransaction(self._conn, self._clock)
+                conn = session.begin(write)
+                tx = PgTransaction(conn, self._clock)
                 try:
                     yield tx
                 except BaseException:
-                    self._rollback()
+                    session.rollback()
                     raise
                 if tx.changes:
-                    self._conn.execute(
+                    conn.execute(
                         "SELECT pg_notify(%s, %s)", (CHANNEL, str(tx.changes[-1].revision))
                     )
-                self._conn.execute("COMMIT")
-            except psycopg.OperationalError as error:
-                self._rollback()
+                conn.execute("COMMIT")
+            except (psycopg.OperationalError, refusals.StoreUnwritable) as error:
+                session.rollback()
                 raise errors.ServiceUnavailableException(
                     f"the PostgreSQL store {self.location} is unreachable ({error}); "
                     "nothing of this request was written"
                 ) from error
         if tx.changes:
             self._waker.notify(tx.changes[-1].revision)
-
-    def _rollback(self) -> None:
-        if not self._conn.closed and not self._conn.broken:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.execute("ROLLBACK")
 
     def read(self) -> contextlib.AbstractContextManager[PgTransaction]:
         """A transaction used only for reading (one consistent snapshot)."""
@@ -539,7 +577,7 @@ class PostgresStore:
         return self._feed.revision()
 
     def close(self) -> None:
-        """Stop listening and close the connection."""
+        """Stop listening and close the connections."""
         self._listener.stop()
-        with self._lock:
-            self._conn.close()
+        self._reader.close()
+        self._writer.close()
