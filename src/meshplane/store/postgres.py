@@ -514,9 +514,9 @@ class PostgresStore:
         """One atomic unit: committed when the block ends, rolled back if it raises.
 
         A write transaction holds the database-wide write lock from its first
-        statement to its commit. A lost connection becomes
-        :class:`~meshplane.model.errors.ServiceUnavailableException`; the next
-        transaction reconnects.
+        statement to its commit. A connection found dead at BEGIN is replaced; one
+        lost midway (or a database that cannot be reached) becomes
+        :class:`~meshplane.model.errors.ServiceUnavailableException`, nothing written.
         """
         session = self._writer if write else self._reader
         with session.lock:
