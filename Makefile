@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench bench-peer wrk netns-tools goldens models crds serve clean
+.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench bench-peer wrk netns-tools postgres-tools goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/meshplane demo
 
-test: $(STAMP) netns-tools
+test: $(STAMP) netns-tools postgres-tools
 	$(BIN)/pytest -m "not k8s"
 
 # The real Kubernetes binaries (tools/k8s/go.mod) for tests/k8s, built once per machine into
@@ -66,6 +66,15 @@ netns-tools:
 	  && { apt-get install -y -qq iptables iproute2 >/dev/null 2>&1 \
 	       || { apt-get update -qq && apt-get install -y -qq iptables iproute2 >/dev/null; }; }; } \
 	  || echo "iptables/iproute2 not installed: the network-namespace tests will skip or fail"
+
+# The PostgreSQL store's tests start a real server from Debian's packages (initdb in a temp
+# dir on a free port, as the postgres user when root); as root this installs them when missing.
+postgres-tools:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get install -y -qq postgresql >/dev/null 2>&1 \
+	       || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; }; } \
+	  || echo "postgresql not installed: the PostgreSQL store tests will fail"
 
 goldens: $(STAMP)
 	REFRESH_GOLDENS=1 $(BIN)/pytest tests/translate -q

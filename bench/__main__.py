@@ -11,6 +11,7 @@ from bench import (
     peer_fanout,
     propagation,
     sidecar_hop,
+    store_backends,
     store_growth,
     sync_scale,
     xds_churn,
@@ -38,6 +39,8 @@ def main() -> None:
     interception.main([])
     print()
     store_growth.main([])
+    print()
+    store_backends.main([])
     print()
     hostile.main()
     print()

@@ -30,7 +30,9 @@ from botocore.exceptions import ClientError
 
 from meshplane.client import Signer
 from meshplane.kit.clock import FakeClock
+from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
+from meshplane.testing.postgres import TempPostgres
 
 BIN = Path(sys.executable).parent
 REGION = "us-west-2"
@@ -352,3 +354,32 @@ class AwsCli:
 def aws_cli_for() -> Callable[[MeshplaneServer], AwsCli]:
     """Build an ``aws appmesh`` runner for a server."""
     return AwsCli
+
+
+# -- PostgreSQL: one real server per session; `any_store` runs a test on both backends.
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[TempPostgres]:
+    """One PostgreSQL cluster (initdb in a temp dir, a free loopback port) for the session."""
+    server = TempPostgres().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: TempPostgres) -> str:
+    """The URL of a new, empty database for one test."""
+    return postgres_server.database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    """A fresh store of each backend in turn, closed afterwards."""
+    opened: Store
+    if request.param == "sqlite":
+        opened = SqliteStore(tmp_path / "data", clock)
+    else:
+        from meshplane.store.postgres import PostgresStore  # noqa: PLC0415
+
+        opened = PostgresStore(request.getfixturevalue("postgres_url"), clock)
+    yield opened
+    opened.close()

@@ -28,7 +28,7 @@ from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import AUTH_MODES, Settings
-from meshplane.store import keys, locking
+from meshplane.store import keys, locking, refusals
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.admission import TokenAdmission
@@ -38,8 +38,9 @@ from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
 from meshplane.xds.status import StatusBoard
 
-if TYPE_CHECKING:  # Kubernetes mode's client is imported only when `meshplane k8s` runs
+if TYPE_CHECKING:  # imported only when `meshplane k8s` runs / a PostgreSQL store is named
     from meshplane.k8s import operating
+    from meshplane.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def build(
     if settings.auth not in AUTH_MODES:
         raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {settings.auth!r}")
     principals = Principals(settings.data_dir, clock) if settings.auth == "sigv4" else None
-    store = SqliteStore(settings.data_dir, clock)
+    store = _open_store(settings, clock)
 
     def maintain() -> Any:
         return store.maintain(
@@ -235,6 +236,24 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
     for address in runner.addresses:
         return int(address[1])
     return asked
+
+
+def _open_store(settings: Settings, clock: Clock) -> SqliteStore | PostgresStore:
+    """The SQLite file in the data dir, or the PostgreSQL database ``settings.store`` names."""
+    if not settings.store:
+        return SqliteStore(settings.data_dir, clock)
+    if not settings.store.startswith(("postgresql://", "postgres://")):
+        raise refusals.StoreRefused(
+            f"--store must be empty (SQLite in the data dir) or a postgresql:// URL, "
+            f"not {settings.store!r}"
+        )
+    try:
+        from meshplane.store import postgres  # noqa: PLC0415 - psycopg is an optional extra
+    except ImportError as error:
+        raise refusals.StoreRefused(
+            "--store postgresql://... needs psycopg: pip install 'meshplane[postgres]'"
+        ) from error
+    return postgres.PostgresStore(settings.store, clock)
 
 
 async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:

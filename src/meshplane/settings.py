@@ -59,7 +59,17 @@ class Quotas:
 class Settings:
     """The control plane's configuration."""
 
-    data_dir: Path = _setting(Path(".meshplane"), "MESHPLANE_DATA_DIR", "Where the store lives")
+    data_dir: Path = _setting(
+        Path(".meshplane"),
+        "MESHPLANE_DATA_DIR",
+        "Where the store, credentials, keys and the process lock live",
+    )
+    store: str = _setting(
+        "",
+        "MESHPLANE_STORE",
+        "The store: empty for the SQLite file in the data dir, or a postgresql://... URL "
+        "that several control-plane replicas share (high availability)",
+    )
     host: str = _setting("127.0.0.1", "MESHPLANE_HOST", "Address the API and xDS servers bind")
     api_port: int = _setting(9080, "MESHPLANE_API_PORT", "Port of the App Mesh REST API")
     xds_port: int = _setting(9090, "MESHPLANE_XDS_PORT", "Port of the ADS (xDS) gRPC server")

@@ -17,12 +17,19 @@ from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Quotas
 from meshplane.store import schema
+from meshplane.store.protocols import Store
 from meshplane.store.records import Change
 from meshplane.store.snapshots import mesh_snapshot
 from meshplane.store.sqlite import DB_FILE, SqliteStore
 from meshplane.store.waking import Waker
 
 ACCOUNT = Account("us-west-2", "123456789012")
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL (the protocol, not a backend)."""
+    return any_store
 
 
 @pytest.fixture

@@ -14,9 +14,16 @@ from meshplane.model.snapshot import Resource
 from meshplane.service.resources import Account, MeshService
 from meshplane.settings import Quotas
 from meshplane.store import snapshots
+from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 
 ACCOUNT = Account("us-west-2", "123456789012")
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL (the protocol, not a backend)."""
+    return any_store
 
 
 @pytest.fixture

@@ -14,10 +14,17 @@ from meshplane.model.snapshot import Endpoint, MeshSnapshot
 from meshplane.service.resources import Account, MeshService
 from meshplane.settings import Quotas
 from meshplane.store import snapshots
+from meshplane.store.protocols import Store
 from meshplane.store.records import Change
 from meshplane.store.sqlite import SqliteStore
 
 ROUTE = {"tcpRoute": {"action": {"weightedTargets": [{"virtualNode": "a", "weight": 1}]}}}
+
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL (the protocol, not a backend)."""
+    return any_store
 
 
 @pytest.fixture

@@ -45,7 +45,17 @@ def serve(
     # Every option defaults to None: `settings.load` owns the defaults, so a MESHPLANE_*
     # environment variable applies unless the flag is given.
     data_dir: Annotated[
-        Path | None, typer.Option(help="Directory of the SQLite store [default: .meshplane].")
+        Path | None,
+        typer.Option(
+            help="Directory of the SQLite store, credentials and keys [default: .meshplane]."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="A postgresql://user@host/db URL: replicas (each with its own data dir) share "
+            "one database [default: the SQLite file in the data dir]."
+        ),
     ] = None,
     api_port: Annotated[
         int | None, typer.Option(help="Port of the App Mesh REST API [default: 9080].")
@@ -89,6 +99,7 @@ def serve(
 
     config = settings.load(
         data_dir=data_dir,
+        store=store,
         api_port=api_port,
         xds_port=xds_port,
         host=host,

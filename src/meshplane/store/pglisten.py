@@ -1,0 +1,68 @@
+"""Hear other replicas' commits: ``LISTEN`` on its own connection, in its own thread.
+
+Each write transaction of :class:`~meshplane.store.postgres.PostgresStore` sends
+``NOTIFY`` with its newest revision; PostgreSQL delivers it after the commit to
+every listening replica (the writer's own included). The listener hands the
+number to the :class:`~meshplane.store.waking.Waker`, which wakes the sync stage;
+the sync stage reads the durable ``changes`` table, so the payload is only a hint.
+When the connection drops, the listener reconnects and notifies the current
+revision: whatever was committed meanwhile is read then.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+
+from meshplane.store.waking import Waker
+
+CHANNEL = "meshplane_changes"
+POLL_S = 0.2
+"""How often the thread looks up from waiting for notifications to see if it must stop."""
+RETRY_S = 1.0
+"""Pause before reconnecting after the listening connection failed."""
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    """A daemon thread that turns ``NOTIFY`` on :data:`CHANNEL` into :meth:`Waker.notify`."""
+
+    def __init__(self, url: str, waker: Waker, current: Callable[[], int]) -> None:
+        """``current`` reads the committed revision (used after every (re)connect)."""
+        self._url = url
+        self._waker = waker
+        self._current = current
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="meshplane-pg-listen", daemon=True)
+        self.listening = threading.Event()
+        """Set once ``LISTEN`` is in place (tests and benches wait on it)."""
+
+    def start(self) -> None:
+        """Start listening."""
+        self._thread.start()
+        self.listening.wait(10)
+
+    def stop(self) -> None:
+        """Stop the thread and close its connection."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    # Commits made while not listening: read the revision once.
+                    self._waker.notify(self._current())
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=POLL_S):
+                            self._waker.notify(int(note.payload))
+            except (psycopg.Error, ValueError) as error:
+                log.warning("store: listening for other replicas' commits failed: %s", error)
+                self._stop.wait(RETRY_S)
