@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from meshplane.api import operations, server
+from meshplane.api import metering, operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.service.discovery import Discovery
@@ -25,6 +27,7 @@ from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
+from meshplane.sync.metering import SyncMetrics
 from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
@@ -46,6 +49,10 @@ class ControlPlane:
     sync: Sync
     views: ProxyViews
     """The per-proxy read model that ``/meshplane/v1/proxies`` serves."""
+    registry: CollectorRegistry
+    """This plane's Prometheus metrics (``GET /metrics``); never the global registry."""
+    sync_metrics: SyncMetrics
+    api_metrics: metering.ApiMetrics
     api_port: int = 0
     xds_port: int = 0
 
@@ -74,8 +81,13 @@ def build(
     )
     cache = SnapshotCache()
     board = StatusBoard(clock)
-    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
+    views = ProxyViews(sync, cache, board, store.revision)
+    registry = CollectorRegistry(auto_describe=True)
+    sync_metrics = SyncMetrics(registry, sync, board, cache, views, store.revision, clock)
+    ads = AdsServer(
+        cache, callbacks=sync_metrics.callbacks(board), ack_timeout=settings.xds_ack_timeout_s
+    )
     return ControlPlane(
         settings,
         store,
@@ -84,12 +96,19 @@ def build(
         ads,
         cache,
         sync,
-        ProxyViews(sync, cache, board, store.revision),
+        views,
+        registry,
+        sync_metrics,
+        metering.ApiMetrics(registry),
     )
 
 
+Mount = Callable[[web.Application, ControlPlane], None]
+"""Adds a higher layer's routes (the console) to the API application of a plane."""
+
+
 @contextlib.asynccontextmanager
-async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
+async def running(plane: ControlPlane, mounts: Sequence[Mount] = ()) -> AsyncIterator[ControlPlane]:
     """Serve xDS and the API on the configured host and ports until the block exits."""
     settings = plane.settings
     # Each part is torn down even if a later one fails to start (a taken API port must
@@ -100,15 +119,24 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(plane.ads.stop, 0)
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
-        runner = web.AppRunner(
-            server.build_app(plane.services, plane.front_door, plane.views), access_log=None
+        api = server.build_app(
+            plane.services,
+            plane.front_door,
+            plane.views,
+            plane.api_metrics,
+            [functools.partial(_mount, mount, plane) for mount in mounts],
         )
+        runner = web.AppRunner(api, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
+
+
+def _mount(mount: Mount, plane: ControlPlane, api: web.Application) -> None:
+    mount(api, plane)
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
@@ -125,12 +153,16 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
     return asked
 
 
-async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
+async def serve(
+    settings: Settings,
+    on_ready: Callable[[ControlPlane], None],
+    mounts: Sequence[Mount] = (),
+) -> None:
     """Run until SIGTERM or SIGINT, then stop cleanly."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(build(settings)) as plane:
+    async with running(build(settings), mounts) as plane:
         on_ready(plane)
         await stop.wait()

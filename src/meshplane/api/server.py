@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import extensions, manifests, operations, rendering
+from meshplane.api import extensions, manifests, metering, operations, rendering
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
 
@@ -132,20 +132,34 @@ def build_app(
     services: operations.Services,
     front_door: FrontDoor | None = None,
     proxies: extensions.ProxyReport | None = None,
+    metrics: metering.ApiMetrics | None = None,
+    mounts: Sequence[Callable[[web.Application], None]] = (),
 ) -> web.Application:
-    """The App Mesh API as an aiohttp application (not yet listening)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    """The App Mesh API as an aiohttp application (not yet listening).
+
+    ``metrics`` counts every request and serves ``GET /metrics``; each of ``mounts`` adds
+    routes of a higher layer (the console) before the catch-all 404.
+    """
+    middlewares = [metrics.middleware] if metrics is not None else []
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[SERVICES_KEY] = services
     names = apimodel.operation_names()
     table = operations.handlers(names)
     for name in names:
         operation = apimodel.operation(name)
         app.router.add_route(
-            operation.http["method"], operation.http["requestUri"], _handler(operation, table[name])
+            operation.http["method"],
+            operation.http["requestUri"],
+            _handler(operation, table[name]),
+            name=name,
         )
     app.router.add_get("/healthz", _healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", metrics.scrape)
     extensions.add_routes(app, SERVICES_KEY, proxies)
     if front_door is not None:
         manifests.add_routes(app, front_door)
-    app.router.add_route("*", "/{tail:.*}", _unknown)
+    for mount in mounts:
+        mount(app)
+    app.router.add_route("*", "/{tail:.*}", _unknown, name=metering.UNKNOWN)
     return app

@@ -25,6 +25,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 
 from meshplane.model.snapshot import MeshSnapshot
@@ -52,6 +53,18 @@ class Published:
     """The store revision the proxy's snapshot is known to be current with."""
     version: str
     warnings: tuple[diagnostics.Warning, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishPass:
+    """What one publish pass did, for metrics: when its changes happened, what it rebuilt."""
+
+    first_change_at: float | None
+    """The commit time (store clock) of the oldest change the pass applied; ``None``: none."""
+    published: tuple[tuple[str, str], ...] = ()
+    """(node key, snapshot version) of every proxy whose snapshot the pass replaced."""
+    translation_seconds: tuple[float, ...] = ()
+    """How long each translation of the pass took (``translate.building.build``)."""
 
 
 class Sync:
@@ -88,6 +101,10 @@ class Sync:
         self.builds: collections.Counter[str] = collections.Counter()
         """Node key → how many times it was translated (for tests and benchmarks)."""
         self._observers: list[Callable[[], None]] = []
+        self.last_pass = PublishPass(None)
+        """What the latest publish pass did (read by observers, e.g. the metrics)."""
+        self._pass_published: list[tuple[str, str]] = []
+        self._pass_seconds: list[float] = []
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass (``published`` may have changed)."""
@@ -191,8 +208,14 @@ class Sync:
         for mesh in [m for m in self._meshes if m not in proxies]:
             del self._meshes[mesh]
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
+        self._pass_published, self._pass_seconds = [], []
         for mesh in sorted(touched & set(proxies)):
             self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        self.last_pass = PublishPass(
+            min((c.at for c in changes), default=None),
+            tuple(self._pass_published),
+            tuple(self._pass_seconds),
+        )
         for observer in list(self._observers):
             observer()
 
@@ -239,7 +262,9 @@ class Sync:
             revision = self._store.revision()
             self._reads.pop(key, None)
         else:
+            started = time.perf_counter()
             built = building.build(mesh, identity)
+            self._pass_seconds.append(time.perf_counter() - started)
             self.builds[key] += 1
             self._reads[key] = built.reads
             warnings, revision = built.warnings, mesh.revision
@@ -254,5 +279,8 @@ class Sync:
             )
         for warning in warnings:
             log.warning("sync: %s: %s", key, warning)
+        previous = self.published.get(key)
         self._cache.set_snapshot(key, snapshot)
         self.published[key] = Published(revision, snapshot.version, warnings)
+        if previous is None or previous.version != snapshot.version:
+            self._pass_published.append((key, snapshot.version))

@@ -115,6 +115,13 @@ class ControlPlane:
         assert self.plane is not None, "use ControlPlane as a context manager"
         return self.plane.xds_port
 
+    def wait_for_state(self, key: str, state: str, timeout: float = 30) -> dict[str, Any]:
+        """The read model's view of proxy ``key`` once it is in ``state`` (``SYNCED``, …)."""
+        assert self.plane is not None, "use ControlPlane as a context manager"
+        assert self._loop is not None
+        waiting = self.plane.views.wait_for_state(key, state, timeout)
+        return asyncio.run_coroutine_threadsafe(waiting, self._loop).result()
+
     def appmesh(self) -> Any:
         """A boto3 ``appmesh`` client bound to this control plane (dummy credentials)."""
         return client.appmesh(self.endpoint, self._settings.region)
