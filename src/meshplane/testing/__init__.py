@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -50,8 +51,14 @@ class ControlPlaneError(Exception):
 class ControlPlane:
     """A running control plane for tests: ``with ControlPlane(tmp_path) as plane: …``."""
 
-    def __init__(self, data_dir: Path, **overrides: Any) -> None:
-        """Keep the store in ``data_dir``; ``overrides`` are fields of ``settings.Settings``."""
+    def __init__(
+        self, data_dir: Path, *, mounts: Sequence[app.Mount] = (), **overrides: Any
+    ) -> None:
+        """Keep the store in ``data_dir``; ``overrides`` are fields of ``settings.Settings``.
+
+        ``mounts`` add routes to the API (``Console(lookup).mount`` serves the web console).
+        """
+        self._mounts = tuple(mounts)
         self._settings = settings.load(
             environ={}, data_dir=data_dir, api_port=0, xds_port=0, **overrides
         )
@@ -90,7 +97,7 @@ class ControlPlane:
         async def serve() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with app.running(app.build(self._settings)) as plane:
+            async with app.running(app.build(self._settings), self._mounts) as plane:
                 self.plane = plane
                 self._ready.set()
                 await self._stop.wait()
