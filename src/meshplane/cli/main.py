@@ -88,7 +88,8 @@ def serve(
         console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
         console.print(f"  store: {plane.store.location} (schema v{plane.store.schema_version})")
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
-        console.print(f"  web:   {endpoint}/console/   metrics: {endpoint}/metrics")
+        console.print(f"  web:   {endpoint}/console/", soft_wrap=True)
+        console.print(f"  stats: {endpoint}/metrics (Prometheus)", soft_wrap=True)
         if generated is not None:
             console.print(
                 f"  login: {generated.access_key_id} / {generated.secret_access_key}"
