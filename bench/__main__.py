@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     api_latency,
+    console_latency,
     interception,
     mesh_scale,
     propagation,
@@ -14,7 +15,7 @@ from bench import (
 
 
 def main() -> None:
-    """API latency, 10x quotas (mesh, sync), fan-out, propagation, hop, interception."""
+    """API latency, 10x quotas (mesh, sync), fan-out, propagation, hop, interception, console."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -28,6 +29,8 @@ def main() -> None:
     sidecar_hop.main([])
     print()
     interception.main([])
+    print()
+    console_latency.main()
 
 
 if __name__ == "__main__":

@@ -177,22 +177,26 @@ class Console:
         response = _secured(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
         await response.prepare(request)
         views = self._plane.views
-        while not self._closing.is_set():
-            if self.user(request) is None:  # the session expired or its key was removed
-                await response.write(b"event: expired\ndata: login\n\n")
-                break
-            changed = views.changed()  # taken before reading, so no change is missed
-            revision = self._plane.store.revision()
-            await response.write(f"event: change\ndata: {revision}\n\n".encode())
-            closing = asyncio.ensure_future(self._closing.wait())
-            woken = asyncio.ensure_future(changed.wait())
-            try:
-                await asyncio.wait(
-                    (closing, woken), timeout=self.sessions.ttl, return_when=asyncio.FIRST_COMPLETED
-                )
-            finally:
-                for waiter in (closing, woken):
-                    waiter.cancel()
+        # A closed tab ends the stream with a write to a closed transport: that is its end.
+        with contextlib.suppress(ConnectionError):
+            while not self._closing.is_set():
+                if self.user(request) is None:  # the session expired or its key was removed
+                    await response.write(b"event: expired\ndata: login\n\n")
+                    break
+                changed = views.changed()  # taken before reading, so no change is missed
+                revision = self._plane.store.revision()
+                await response.write(f"event: change\ndata: {revision}\n\n".encode())
+                closing = asyncio.ensure_future(self._closing.wait())
+                woken = asyncio.ensure_future(changed.wait())
+                try:
+                    await asyncio.wait(
+                        (closing, woken),
+                        timeout=self.sessions.ttl,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    for waiter in (closing, woken):
+                        waiter.cancel()
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
