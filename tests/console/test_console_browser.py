@@ -109,21 +109,27 @@ def envoys(plane: ControlPlane) -> Iterator[Envoys]:
 
 
 @pytest.fixture
-def page(plane: ControlPlane, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(plane: ControlPlane, tmp_path: Path) -> Iterator[Page]:
+    """A chromium page of its own browser (tests wrap their steps in screenshot_on_failure)."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
     with playwright_sync.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         opened = context.new_page()
-        try:
-            yield opened
-        finally:
-            report = getattr(request.node, "rep_call", None)
-            if report is None or report.failed:
-                opened.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-            context.close()
-            browser.close()
+        yield opened
+        context.close()
+        browser.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page: Page, tmp_path: Path) -> Iterator[None]:
+    """Save the page as ``failure.png`` in the test's tmp dir if the block raises."""
+    try:
+        yield
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+        raise
 
 
 def log_in(page: Page, plane: ControlPlane) -> None:
@@ -139,49 +145,54 @@ def test_login_renders_the_mesh_and_a_weight_change_shows_live(
     plane: ControlPlane, envoys: Envoys, page: Page, tmp_path: Path
 ) -> None:
     """Log in, open demos, apply 50/50 through the API: the page shows it without a reload."""
-    envoys.connect(FRONTEND)
-    plane.wait_for_state(FRONTEND, "SYNCED")
-    log_in(page, plane)
-    page.click("text=demos")
-    expect(page.get_by_test_id("mesh-name")).to_have_text("demos")
-    blue = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-blue")
-    green = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-green")
-    expect(blue).to_have_text("100")
-    expect(green).to_have_text("0")
-    expect(page.get_by_test_id(f"state-{FRONTEND}")).to_have_text("SYNCED")
-    expect(page.locator("body.connected")).to_have_count(1)
-    plane.apply(set_weights(tmp_path / "manifests", 50, 50))
-    expect(blue).to_have_text("50", timeout=WAIT_MS)
-    expect(green).to_have_text("50", timeout=WAIT_MS)
-    page.screenshot(path=str(tmp_path / "mesh.png"), full_page=True)
+    with screenshot_on_failure(page, tmp_path):
+        envoys.connect(FRONTEND)
+        plane.wait_for_state(FRONTEND, "SYNCED")
+        log_in(page, plane)
+        page.click("text=demos")
+        expect(page.get_by_test_id("mesh-name")).to_have_text("demos")
+        blue = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-blue")
+        green = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-green")
+        expect(blue).to_have_text("100")
+        expect(green).to_have_text("0")
+        expect(page.get_by_test_id(f"state-{FRONTEND}")).to_have_text("SYNCED")
+        expect(page.locator("body.connected")).to_have_count(1)
+        plane.apply(set_weights(tmp_path / "manifests", 50, 50))
+        expect(blue).to_have_text("50", timeout=WAIT_MS)
+        expect(green).to_have_text("50", timeout=WAIT_MS)
+        page.screenshot(path=str(tmp_path / "mesh.png"), full_page=True)
 
 
 def test_a_nacked_proxy_shows_envoys_message(
-    plane: ControlPlane, envoys: Envoys, page: Page
+    plane: ControlPlane, envoys: Envoys, page: Page, tmp_path: Path
 ) -> None:
     """A proxy that rejects its listeners turns NACKED on the open page, with the text."""
-    log_in(page, plane)
-    page.goto(f"{plane.endpoint}/console/meshes/demos")
-    expect(page.get_by_test_id("mesh-name")).to_have_text("demos")
-    message = "Proto constraint validation failed: <port> out of range"
+    with screenshot_on_failure(page, tmp_path):
+        log_in(page, plane)
+        page.goto(f"{plane.endpoint}/console/meshes/demos")
+        expect(page.get_by_test_id("mesh-name")).to_have_text("demos")
+        message = "Proto constraint validation failed: <port> out of range"
 
-    def reject(response: DiscoveryResponse) -> str | None:
-        return message if response.type_url == resources.LISTENER else None
+        def reject(response: DiscoveryResponse) -> str | None:
+            return message if response.type_url == resources.LISTENER else None
 
-    envoys.connect(BACKEND, reject)
-    expect(page.get_by_test_id(f"state-{BACKEND}")).to_have_text("NACKED", timeout=WAIT_MS)
-    expect(page.get_by_test_id(f"proxy-{BACKEND}").locator("li.nack")).to_have_text(
-        f"Listener: {message}"
-    )
+        envoys.connect(BACKEND, reject)
+        expect(page.get_by_test_id(f"state-{BACKEND}")).to_have_text("NACKED", timeout=WAIT_MS)
+        expect(page.get_by_test_id(f"proxy-{BACKEND}").locator("li.nack")).to_have_text(
+            f"Listener: {message}"
+        )
 
 
-def test_a_wrong_secret_stays_on_the_login_page(plane: ControlPlane, page: Page) -> None:
+def test_a_wrong_secret_stays_on_the_login_page(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
     """The form says why and sets no session."""
-    page.goto(f"{plane.endpoint}/console/login")
-    page.fill("input[name=access_key_id]", KEY.access_key_id)
-    page.fill("input[name=secret_access_key]", "nope")
-    page.click("button[type=submit]")
-    expect(page.get_by_role("alert")).to_have_text(
-        "Unknown access key id or wrong secret access key."
-    )
-    assert page.context.cookies() == []
+    with screenshot_on_failure(page, tmp_path):
+        page.goto(f"{plane.endpoint}/console/login")
+        page.fill("input[name=access_key_id]", KEY.access_key_id)
+        page.fill("input[name=secret_access_key]", "nope")
+        page.click("button[type=submit]")
+        expect(page.get_by_role("alert")).to_have_text(
+            "Unknown access key id or wrong secret access key."
+        )
+        assert page.context.cookies() == []
