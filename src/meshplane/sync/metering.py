@@ -7,7 +7,8 @@ What is measured, and from which events:
 - ``meshplane_propagation_seconds`` — from the commit of a change (the store clock's
   ``Change.at``) until every proxy whose snapshot that publish pass replaced has ACKed its
   current snapshot (the status board's ACK events; a proxy that disconnects first is not
-  waited for). One observation per publish pass that applied changes and re-published a proxy;
+  waited for, and a pass whose proxies all left is not observed). One observation per publish
+  pass that applied changes and re-published a proxy;
 - ``meshplane_xds_pushes_total{type}`` / ``meshplane_xds_nacks_total{type}`` — xDS responses
   written and rejected, by resource type (``Cluster``, ``Listener``, …);
 - ``meshplane_proxies{state}`` — proxies by the read model's state, read at scrape time;
@@ -34,6 +35,9 @@ from meshplane.xds import status as xds_status
 
 PROPAGATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 """Seconds: propagation is milliseconds when healthy and seconds when a proxy lags."""
+MAX_WAITS = 1000
+"""Propagations followed at once; past it the oldest is dropped unobserved, so a proxy that
+never ACKs (it NACKs every push) cannot grow the list without bound."""
 TRANSLATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -46,6 +50,8 @@ def type_name(type_url: str) -> str:
 class _Wait:
     started: float
     keys: set[str]
+    acked: bool = False
+    """Whether any of its proxies ACKed (a wait whose proxies all left is not a propagation)."""
 
 
 class SyncMetrics:
@@ -100,6 +106,7 @@ class SyncMetrics:
             self.translation.observe(seconds)
         if done.first_change_at is not None and done.published:
             self._waits.append(_Wait(done.first_change_at, {key for key, _ in done.published}))
+            del self._waits[:-MAX_WAITS]
         self._settle()
 
     def _on_status(self, event: xds_status.StatusEvent) -> None:
@@ -110,19 +117,26 @@ class SyncMetrics:
         """Observe every wait whose proxies all run their current snapshot (or left)."""
         pending = []
         for wait in self._waits:
-            wait.keys = {k for k in wait.keys if not self._arrived(k)}
+            left = set()
+            for key in wait.keys:
+                arrived = self._arrived(key)
+                if arrived is None:
+                    left.add(key)
+                wait.acked = wait.acked or bool(arrived)
+            wait.keys = left
             if wait.keys:
                 pending.append(wait)
-            else:
+            elif wait.acked:
                 self.propagation.observe(max(self._clock() - wait.started, 0.0))
         self._waits = pending
 
-    def _arrived(self, key: str) -> bool:
+    def _arrived(self, key: str) -> bool | None:
+        """True: ``key`` runs its current snapshot; False: it left; None: still waiting."""
         status = self._board.node(key)
         target = self._cache.snapshot(key)
         if status is None or not status.connected or target is None:
-            return True  # gone: nobody left to wait for
-        return status.has_acked(target)
+            return False
+        return True if status.has_acked(target) else None
 
 
 class _MeteredCallbacks:
