@@ -85,9 +85,7 @@ def build(
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)
     sync_metrics = SyncMetrics(registry, sync, board, cache, views, store.revision, clock)
-    ads = AdsServer(
-        cache, callbacks=sync_metrics.callbacks(board), ack_timeout=settings.xds_ack_timeout_s
-    )
+    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
     return ControlPlane(
         settings,
         store,

@@ -19,10 +19,9 @@ What is measured, and from which events:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from envoy.config.core.v3 import base_pb2
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -30,7 +29,6 @@ from meshplane.kit.clock import Clock
 from meshplane.sync import proxyviews
 from meshplane.sync.syncing import Sync
 from meshplane.xds import cache as xds_cache
-from meshplane.xds import roles
 from meshplane.xds import status as xds_status
 
 PROPAGATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -95,10 +93,7 @@ class SyncMetrics:
         self._waits: list[_Wait] = []
         sync.subscribe(self._on_pass)
         board.subscribe(self._on_status)
-
-    def callbacks(self, inner: roles.StreamCallbacks) -> roles.StreamCallbacks:
-        """``inner`` (the status board) with every push and NACK counted on the way."""
-        return _MeteredCallbacks(inner, self)
+        board.subscribe_stream(self._on_stream)
 
     def _on_pass(self) -> None:
         done = self._sync.last_pass
@@ -108,6 +103,12 @@ class SyncMetrics:
             self._waits.append(_Wait(done.first_change_at, {key for key, _ in done.published}))
             del self._waits[:-MAX_WAITS]
         self._settle()
+
+    def _on_stream(self, event: xds_status.StreamEvent) -> None:
+        if isinstance(event, xds_status.Sent):
+            self.pushes.labels(type_name(event.type_url)).inc()
+        elif isinstance(event, xds_status.Nacked):
+            self.nacks.labels(type_name(event.type_url)).inc()
 
     def _on_status(self, event: xds_status.StatusEvent) -> None:
         if isinstance(event, xds_status.Acked | xds_status.Disconnected) and self._waits:
@@ -137,33 +138,6 @@ class SyncMetrics:
         if status is None or not status.connected or target is None:
             return False
         return True if status.has_acked(target) else None
-
-
-class _MeteredCallbacks:
-    """A :class:`~meshplane.xds.roles.StreamCallbacks` that counts, then delegates."""
-
-    def __init__(self, inner: roles.StreamCallbacks, metrics: SyncMetrics) -> None:
-        self._inner, self._metrics = inner, metrics
-
-    def record_connected(self, key: str, node: base_pb2.Node) -> None:
-        self._inner.record_connected(key, node)
-
-    def record_disconnected(self, key: str) -> None:
-        self._inner.record_disconnected(key)
-
-    def record_sent(self, key: str, type_url: str, version: str) -> None:
-        self._metrics.pushes.labels(type_name(type_url)).inc()
-        self._inner.record_sent(key, type_url, version)
-
-    def record_acked(self, key: str, type_url: str, version: str, acked: Mapping[str, str]) -> None:
-        self._inner.record_acked(key, type_url, version, acked)
-
-    def record_nacked(self, key: str, type_url: str, version: str, message: str) -> None:
-        self._metrics.nacks.labels(type_name(type_url)).inc()
-        self._inner.record_nacked(key, type_url, version, message)
-
-    def record_gate_timeout(self, key: str) -> None:
-        self._inner.record_gate_timeout(key)
 
 
 class _ProxyStates:

@@ -205,6 +205,7 @@ class StatusBoard:
         self._log = logger or logging.getLogger(__name__)
         self._nodes: dict[str, NodeStatus] = {}
         self._observers: list[Observer] = []
+        self._stream_observers: list[Callable[[StreamEvent], None]] = []
         self._changed = asyncio.Event()
 
     # -- reading ---------------------------------------------------------------
@@ -238,11 +239,23 @@ class StatusBoard:
         self._observers.append(observer)
         return lambda: self._observers.remove(observer) if observer in self._observers else None
 
+    def subscribe_stream(self, observer: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``observer`` with every stream event, sends included (for metrics)."""
+        self._stream_observers.append(observer)
+        return lambda: (
+            self._stream_observers.remove(observer) if observer in self._stream_observers else None
+        )
+
     # -- recording (ADS streams only) ------------------------------------------
 
     def record(self, event: StreamEvent) -> None:
         """Fold one stream event into the board, then tell observers of sync-state changes."""
         self._put(fold(self._nodes.get(event.key), event, self._clock()))
+        for observer in list(self._stream_observers):
+            try:
+                observer(event)
+            except Exception:  # a metrics bug must not break an ADS stream
+                self._log.exception("stream observer %r failed on %r", observer, event)
         if not isinstance(event, Sent | GateTimedOut):
             self._emit(event)
 
