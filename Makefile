@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench bench-peer wrk netns-tools postgres-tools goldens models crds serve clean
+.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench bench-peer wrk netns-tools postgres-tools chromium goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/meshplane demo
 
-test: $(STAMP) netns-tools postgres-tools
+test: $(STAMP) netns-tools postgres-tools chromium
 	$(BIN)/pytest -m "not k8s"
 
 # The real Kubernetes binaries (tools/k8s/go.mod) for tests/k8s, built once per machine into
@@ -75,6 +75,15 @@ postgres-tools:
 	  && { apt-get install -y -qq postgresql >/dev/null 2>&1 \
 	       || { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }; }; } \
 	  || echo "postgresql not installed: the PostgreSQL store tests will fail"
+
+# tests/console drive Debian's chromium with Playwright (playwright's own browser download does
+# not work here: never `playwright install`); as root on a fresh machine this installs it.
+chromium:
+	@command -v chromium >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get install -y -qq chromium >/dev/null 2>&1 \
+	       || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }; } \
+	  || echo "chromium is not installed: the console's browser tests will skip"
 
 goldens: $(STAMP)
 	REFRESH_GOLDENS=1 $(BIN)/pytest tests/translate -q

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     api_latency,
+    console_latency,
     fuzz,
     hostile,
     interception,
@@ -21,7 +22,8 @@ from bench import (
 
 def main() -> None:
     """Every benchmark: API, 10x quotas, fan-out (alone and beside go-control-plane),
-    propagation, hop, interception, store growth, hostile input, node-id churn and the fuzzer."""
+    propagation, hop, interception, store growth, hostile input, node-id churn, the fuzzer
+    and the console."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -47,6 +49,8 @@ def main() -> None:
     xds_churn.main([])
     print()
     fuzz.main([])
+    print()
+    console_latency.main()
 
 
 if __name__ == "__main__":

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from meshplane.api import auth, limits, operations, server
+from meshplane.api import auth, limits, metering, operations, server
 from meshplane.auth import hosts
 from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
@@ -32,6 +34,7 @@ from meshplane.store import keys, locking, refusals
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.admission import TokenAdmission
+from meshplane.sync.metering import SyncMetrics
 from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
@@ -59,6 +62,10 @@ class ControlPlane:
     sync: Sync
     views: ProxyViews
     """The per-proxy read model that ``/meshplane/v1/proxies`` serves."""
+    registry: CollectorRegistry
+    """This plane's Prometheus metrics (``GET /metrics``); never the global registry."""
+    sync_metrics: SyncMetrics
+    api_metrics: metering.ApiMetrics
     principals: Principals | None = None
     """Who may call the API (None with ``--auth none``)."""
     clock: Clock = system_clock
@@ -139,6 +146,9 @@ def build(
         max_streams=settings.xds_max_streams,
     )
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
+    views = ProxyViews(sync, cache, board, store.revision)
+    registry = CollectorRegistry(auto_describe=True)
+    sync_metrics = SyncMetrics(registry, sync, board, cache, views, store.revision, clock)
     return ControlPlane(
         settings,
         store,
@@ -147,15 +157,22 @@ def build(
         ads,
         cache,
         sync,
-        ProxyViews(sync, cache, board, store.revision),
+        views,
+        registry,
+        sync_metrics,
+        metering.ApiMetrics(registry),
         principals,
         clock,
         maintain,
     )
 
 
+Mount = Callable[[web.Application, ControlPlane], None]
+"""Adds a higher layer's routes (the console) to the API application of a plane."""
+
+
 @contextlib.asynccontextmanager
-async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
+async def running(plane: ControlPlane, mounts: Sequence[Mount] = ()) -> AsyncIterator[ControlPlane]:
     """Serve xDS and the API on the configured host and ports until the block exits."""
     settings = plane.settings
     # Each part is torn down even if a later one fails to start (a taken API port must
@@ -172,18 +189,17 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
             upkeep = asyncio.create_task(_maintaining(plane), name="meshplane-store-upkeep")
             stack.push_async_callback(_cancelled, upkeep)
         bounds = http_limits(settings)
-        runner = limits.LimitedRunner(
-            server.build_app(
-                plane.services,
-                None if plane.read_only else plane.front_door,
-                plane.views,
-                gate=plane.gate(),
-                http_limits=bounds,
-                read_only=plane.read_only,
-            ),
-            bounds,
-            access_log=None,
+        api = server.build_app(
+            plane.services,
+            None if plane.read_only else plane.front_door,
+            plane.views,
+            gate=plane.gate(),
+            http_limits=bounds,
+            read_only=plane.read_only,
+            metrics=plane.api_metrics,
+            mounts=[functools.partial(_mount, mount, plane) for mount in mounts],
         )
+        runner = limits.LimitedRunner(api, bounds, access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
@@ -224,6 +240,10 @@ def http_limits(settings: Settings) -> limits.HttpLimits:
     )
 
 
+def _mount(mount: Mount, plane: ControlPlane, api: web.Application) -> None:
+    mount(api, plane)
+
+
 async def _cancelled(task: asyncio.Task[None]) -> None:
     """Cancel ``task`` and wait until it has ended."""
     task.cancel()
@@ -256,7 +276,11 @@ def _open_store(settings: Settings, clock: Clock) -> SqliteStore | PostgresStore
     return postgres.PostgresStore(settings.store, clock)
 
 
-async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
+async def serve(
+    settings: Settings,
+    on_ready: Callable[[ControlPlane], None],
+    mounts: Sequence[Mount] = (),
+) -> None:
     """Run until SIGTERM or SIGINT, then stop cleanly.
 
     The data dir's lock is taken first, before the store is even opened: a second
@@ -268,7 +292,7 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) ->
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     with locking.acquire(settings.data_dir):
-        async with running(build(settings)) as plane:
+        async with running(build(settings), mounts) as plane:
             on_ready(plane)
             await stop.wait()
 

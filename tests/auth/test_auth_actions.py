@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshplane import app, settings
+from meshplane import app, console, settings
 from meshplane.api import server
 from meshplane.auth import actions
 from meshplane.kit.clock import FakeClock
@@ -32,7 +32,15 @@ def test_every_route_the_application_serves_has_a_rule(tmp_path: Path) -> None:
     config = settings.load(environ={}, data_dir=tmp_path)
     plane = app.build(config, FakeClock())
     try:
-        api = server.build_app(plane.services, plane.front_door, plane.views, plane.gate())
+        web_console = console.Console(console.load_credentials(tmp_path)[0])
+        api = server.build_app(
+            plane.services,
+            plane.front_door,
+            plane.views,
+            gate=plane.gate(),
+            metrics=plane.api_metrics,
+            mounts=[lambda application: web_console.mount(application, plane)],
+        )
         served = {
             ("GET" if r.method == "HEAD" else r.method, r.resource.canonical)
             for r in api.router.routes()

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -160,3 +161,36 @@ def test_serve_flags_win_over_the_environment(tmp_path: Path) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
     assert done.returncode == 2
     assert done.stderr == "error: --account-id must be 12 digits, got '12'\n"
+
+
+def test_serve_prints_a_console_login_that_works_and_serves_metrics(tmp_path: Path) -> None:
+    """The banner's generated console key logs in at the printed /console/ URL; /metrics answers."""
+    log = tmp_path / "serve.log"
+    argv = [str(BIN / "meshplane"), "serve", "--data-dir", str(tmp_path / "data")]
+    with log.open("wb") as out:
+        serve = subprocess.Popen(
+            [*argv, "--api-port", "0", "--xds-port", "0"], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        web = _read_until(log, r"web: +(http://\S+)/console/\n", serve)
+        metrics = _read_until(log, r"stats: +(http://\S+) \(Prometheus\)", serve)
+        login = _read_until(log, r"login: (MPCON[A-Z2-7]{15}) / (\S+) \(console only", serve)
+        endpoint = web.group(1)
+        with urllib.request.urlopen(metrics.group(1), timeout=10) as answer:
+            assert b"meshplane_store_revision 0.0" in answer.read()
+        form = urllib.parse.urlencode(
+            {"access_key_id": login.group(1), "secret_access_key": login.group(2)}
+        ).encode()
+        request = urllib.request.Request(
+            f"{endpoint}/console/login", data=form, headers={"Origin": endpoint}, method="POST"
+        )
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with opener.open(request, timeout=10) as answer:
+            assert answer.geturl() == f"{endpoint}/console/"
+            assert "<h1>Meshes</h1>" in answer.read().decode()
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=30) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()

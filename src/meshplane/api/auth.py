@@ -55,7 +55,7 @@ def _host_name(header: str) -> str:
     return header.rpartition(":")[0].lower() if header.count(":") == 1 else header.lower()
 
 
-def _check_browser(gate: Gate, request: web.Request) -> None:
+def _check_browser(gate: Gate, request: web.Request, *, origin_checked: bool = True) -> None:
     host = request.headers.get("Host", "")
     if _host_name(host) not in gate.allowed_hosts:
         raise errors.AccessDeniedException(
@@ -63,14 +63,20 @@ def _check_browser(gate: Gate, request: web.Request) -> None:
             "start meshplane serve with --allow-host NAME to accept it"
         )
     origin = request.headers.get("Origin")
-    if origin is not None and origin not in gate.allowed_origins:
+    if origin_checked and origin is not None and origin not in gate.allowed_origins:
         raise errors.AccessDeniedException(
             f"Requests from origin {origin!r} are refused; start meshplane serve with "
             "--allow-origin ORIGIN to accept them"
         )
     # body_exists, not can_read_body: the limits middleware has already read the body.
     has_body = request.content_length != 0 and request.body_exists
-    if request.method in BODY_METHODS and has_body and request.content_type != rendering.JSON:
+    json_only = origin_checked  # the console's login form posts urlencoded, same-origin only
+    if (
+        json_only
+        and request.method in BODY_METHODS
+        and has_body
+        and request.content_type != rendering.JSON
+    ):
         raise appmesh_errors.BadRequestException(
             f"{request.method} bodies must be {rendering.JSON}, not "
             f"{request.headers.get('Content-Type') or 'untyped'}"
@@ -149,9 +155,12 @@ def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
-            _check_browser(gate, request)
             rule = _rule(request)
-            if gate.principals is not None and (rule is None or rule.action != actions.OPEN):
+            # The console's same-origin check is its own (its login form posts an Origin).
+            console = rule is not None and rule.action == actions.CONSOLE
+            _check_browser(gate, request, origin_checked=not console)
+            unsigned = rule is not None and rule.action in (actions.OPEN, actions.CONSOLE)
+            if gate.principals is not None and not unsigned:
                 principal = await _authenticate(gate, gate.principals, request)
                 await _authorize(gate, principal, request)
                 request[PRINCIPAL_KEY] = principal

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from meshplane.api import (
     extensions,
     limits,
     manifests,
+    metering,
     offloading,
     operations,
     rendering,
@@ -169,19 +170,24 @@ def build_app(
     gate: auth.Gate | None = None,
     http_limits: limits.HttpLimits | None = None,
     read_only: str = "",
+    metrics: metering.ApiMetrics | None = None,
+    mounts: Sequence[Callable[[web.Application], None]] = (),
 ) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening).
 
     ``gate`` puts every route behind :mod:`meshplane.api.auth` (the composition root
     always passes one; in-process unit tests of parsing may leave it out). Serve it with
     :class:`~meshplane.api.limits.LimitedRunner` so the connection limits hold too; the
-    body limits hold in any runner. The body middleware comes first, so its timeout also
-    covers the body the gate reads to check a signature. With ``read_only`` (Kubernetes
-    mode: the mesh is changed through kubectl) every authenticated write answers a
-    BadRequestException with that message.
+    body limits hold in any runner. ``metrics`` (outermost, so refusals are counted too)
+    counts every request and serves ``GET /metrics``. The body middleware comes before the
+    gate, so its timeout also covers the body the gate reads to check a signature. With
+    ``read_only`` (Kubernetes mode: the mesh is changed through kubectl) every
+    authenticated write answers a BadRequestException with that message. Each of
+    ``mounts`` adds routes of a higher layer (the console) before the catch-all 404.
     """
     bounds = http_limits or limits.HttpLimits()
-    middlewares: list[Any] = [limits.body_middleware]
+    middlewares: list[Any] = [metrics.middleware] if metrics is not None else []
+    middlewares.append(limits.body_middleware)
     if gate is not None:
         middlewares.append(auth.middleware(gate))
     if read_only:
@@ -195,13 +201,20 @@ def build_app(
     for name in names:
         operation = apimodel.operation(name)
         app.router.add_route(
-            operation.http["method"], operation.http["requestUri"], _handler(operation, table[name])
+            operation.http["method"],
+            operation.http["requestUri"],
+            _handler(operation, table[name]),
+            name=name,
         )
     app.router.add_get("/healthz", _healthz)
+    if metrics is not None:
+        app.router.add_get("/metrics", metrics.scrape)
     extensions.add_routes(app, SERVICES_KEY, proxies)
     if front_door is not None:
         manifests.add_routes(app, front_door)
     if gate is not None and gate.principals is not None:
         credentials.add_routes(app, gate.principals)
-    app.router.add_route("*", "/{tail:.*}", _unknown)
+    for mount in mounts:
+        mount(app)
+    app.router.add_route("*", "/{tail:.*}", _unknown, name=metering.UNKNOWN)
     return app

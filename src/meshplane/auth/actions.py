@@ -26,6 +26,10 @@ from typing import Any
 from meshplane.model import apimodel, kinds
 
 OPEN = "open"
+CONSOLE = "console"
+"""The web console's pages: a browser cannot SigV4-sign, so the console checks its own
+signed session cookie and same-origin rule (``meshplane.console``); the gate still checks
+the Host header."""
 """The action of a route that needs no signature (``GET /healthz``)."""
 AUTHENTICATED = "authenticated"
 """The action of the catch-all: any signed caller may hear that nothing is served there."""
@@ -87,6 +91,17 @@ def _body_node_arn(target: Target) -> str:
 
 EXTENSIONS: tuple[Rule, ...] = (
     extension("GET", "/healthz", OPEN, "-"),
+    # Prometheus cannot sign either: /metrics holds counts by operation, type and state only
+    # (no resource names, nothing secret), like /healthz.
+    extension("GET", "/metrics", OPEN, "-"),
+    extension("GET", "/console", CONSOLE, "-"),
+    extension("GET", "/console/", CONSOLE, "-"),
+    extension("GET", "/console/meshes/{mesh}", CONSOLE, "-"),
+    extension("GET", "/console/events", CONSOLE, "-"),
+    extension("GET", "/console/login", CONSOLE, "-"),
+    extension("POST", "/console/login", CONSOLE, "-"),
+    extension("POST", "/console/logout", CONSOLE, "-"),
+    extension("GET", "/console/static/{name}", CONSOLE, "-"),
     # The manifest front door: it creates App Mesh resources itself, so ApplyManifests is
     # an administrator's power (grant appmesh:* on the same meshes to mean the same).
     extension(

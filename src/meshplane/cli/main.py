@@ -95,6 +95,7 @@ def serve(
     # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
     # `serve` pays them, so client commands such as `apply` start fast.
     from meshplane import app  # noqa: PLC0415
+    from meshplane import console as web  # noqa: PLC0415 - aiohttp, like app
     from meshplane.store import refusals  # noqa: PLC0415
 
     config = settings.load(
@@ -123,6 +124,9 @@ def serve(
         )
         raise typer.Exit(2)
 
+    lookup, generated = web.load_credentials(config.data_dir)
+    web_console = web.Console(lookup)
+
     def ready(plane: app.ControlPlane) -> None:
         endpoint = f"http://{config.host}:{plane.api_port}"
         console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
@@ -145,10 +149,21 @@ def serve(
                 soft_wrap=True,
             )
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
+        console.print(f"  web:   {endpoint}/console/", soft_wrap=True)
+        console.print(f"  stats: {endpoint}/metrics (Prometheus)", soft_wrap=True)
+        if generated is not None:
+            console.print(
+                f"  login: {generated.access_key_id} / {generated.secret_access_key}"
+                " (console only, until this process stops)",
+                soft_wrap=True,
+                highlight=False,
+            )
+        else:
+            console.print(f"  login: a key of {config.data_dir / 'credentials'}")
         console.print("  stop:  Ctrl-C")
 
     try:
-        asyncio.run(app.serve(config, ready))
+        asyncio.run(app.serve(config, ready, [web_console.mount]))
     except OSError as error:  # a taken port, an unwritable data dir: one line, no traceback
         console.print(f"[red]error:[/] {error.strerror or error}", soft_wrap=True)
         raise typer.Exit(1) from None

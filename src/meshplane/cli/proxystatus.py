@@ -3,7 +3,8 @@
 App Mesh never showed this (its users asked "did my change apply?" for years); Istio's
 ``istioctl proxy-status`` is the model. The control plane's read model decides each
 proxy's state (``SYNCED``, ``NACKED``, ``STALE``, ``HELD``, ``DISCONNECTED``); this command
-only shows it, and a NACK shows Envoy's own message.
+only shows it, and a NACK shows Envoy's own message. It exits 1 when any proxy is not
+``SYNCED`` (after printing the report), so a script or CI job can gate on it.
 """
 
 from __future__ import annotations
@@ -60,30 +61,42 @@ def register(cli: typer.Typer) -> None:
             raise typer.Exit(1) from exc
         if output == "json":
             typer.echo(json.dumps(report.to_json(), indent=2))
-            return
-        table = Table(title=f"store revision {report.revision}", title_justify="left")
-        for column in ("PROXY", "STATE", "REVISION", "CDS", "LDS", "EDS", "RDS", "NOTES"):
-            table.add_column(column)
-        names = {"Cluster": "CDS", "Listener": "LDS", "ClusterLoadAssignment": "EDS"}
-        names["RouteConfiguration"] = "RDS"
-        for proxy in report.proxies:
-            by_column = {names.get(k, k): v for k, v in proxy["types"].items()}
-            cells = []
-            for column in ("CDS", "LDS", "EDS", "RDS"):
-                t = by_column.get(column)
-                cells.append(
-                    "-"
-                    if t is None
-                    else (t["acked"] or "")[:8] + ("" if t["acked"] == t["sent"] else "*")
-                )
-            notes = [proxy["held"]] if proxy.get("held") else []
-            notes += [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
-            notes += proxy["warnings"]
-            table.add_row(
-                proxy["key"],
-                proxy["state"],
-                str(proxy["revision"]),
-                *cells,
-                "; ".join(notes),
+        else:
+            _table(report)
+        lagging = [p for p in report.proxies if p["state"] != "SYNCED"]
+        if lagging:
+            listed = ", ".join(f"{p['key']} ({p['state']})" for p in lagging)
+            typer.echo(
+                f"{len(lagging)} of {len(report.proxies)} proxies not SYNCED: {listed}", err=True
             )
-        Console(width=None if sys.stdout.isatty() else 200).print(table)
+            raise typer.Exit(1)
+
+
+def _table(report: client.ProxiesReport) -> None:
+    """The report as a table on stdout."""
+    table = Table(title=f"store revision {report.revision}", title_justify="left")
+    for column in ("PROXY", "STATE", "REVISION", "CDS", "LDS", "EDS", "RDS", "NOTES"):
+        table.add_column(column)
+    names = {"Cluster": "CDS", "Listener": "LDS", "ClusterLoadAssignment": "EDS"}
+    names["RouteConfiguration"] = "RDS"
+    for proxy in report.proxies:
+        by_column = {names.get(k, k): v for k, v in proxy["types"].items()}
+        cells = []
+        for column in ("CDS", "LDS", "EDS", "RDS"):
+            t = by_column.get(column)
+            cells.append(
+                "-"
+                if t is None
+                else (t["acked"] or "")[:8] + ("" if t["acked"] == t["sent"] else "*")
+            )
+        notes = [proxy["held"]] if proxy.get("held") else []
+        notes += [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
+        notes += proxy["warnings"]
+        table.add_row(
+            proxy["key"],
+            proxy["state"],
+            str(proxy["revision"]),
+            *cells,
+            "; ".join(notes),
+        )
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

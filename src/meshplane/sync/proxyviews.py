@@ -75,6 +75,20 @@ class ProxyViews:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
+    def changed(self) -> asyncio.Event:
+        """An event set at the next change of any view (take it before reading the views)."""
+        return self._changed
+
+    async def wait_for_state(self, key: str, wanted: str, timeout: float) -> dict[str, Any]:
+        """The view of ``key`` once its state is ``wanted``; TimeoutError after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                for view in self.proxies():
+                    if view["key"] == key and view["state"] == wanted:
+                        return view
+                await changed.wait()
+
     def proxies(self) -> list[dict[str, Any]]:
         """Every proxy the xDS server has seen, ordered by key (the endpoint's JSON items)."""
         return self._views(self._revision())

@@ -34,6 +34,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 from meshplane.envoy import resources as envoy_resources
@@ -64,6 +65,18 @@ class Published:
     """The store revision the proxy's snapshot is known to be current with."""
     version: str
     warnings: tuple[diagnostics.Warning, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishPass:
+    """What one publish pass did, for metrics: when its changes happened, what it rebuilt."""
+
+    first_change_at: float | None
+    """The commit time (store clock) of the oldest change the pass applied; ``None``: none."""
+    published: tuple[tuple[str, str], ...] = ()
+    """(node key, snapshot version) of every proxy whose snapshot the pass replaced."""
+    translation_seconds: tuple[float, ...] = ()
+    """How long each translation of the pass took (``translate.building.build``)."""
 
 
 class Sync:
@@ -106,6 +119,10 @@ class Sync:
         """Node keys that run non-empty config: resumed with a version, or given some here."""
         self._deleted: set[ResourceKey] = set()
         """Meshes, nodes and gateways the store deleted while this stage watched."""
+        self.last_pass = PublishPass(None)
+        """What the latest publish pass did (read by observers, e.g. the metrics)."""
+        self._pass_published: list[tuple[str, str]] = []
+        self._pass_seconds: list[float] = []
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass (``published`` may have changed)."""
@@ -228,8 +245,14 @@ class Sync:
         for mesh in [m for m in self._meshes if m not in proxies]:
             del self._meshes[mesh]
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
+        self._pass_published, self._pass_seconds = [], []
         for mesh in sorted(touched & set(proxies)):
             self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        self.last_pass = PublishPass(
+            min((c.at for c in changes), default=None),
+            tuple(self._pass_published),
+            tuple(self._pass_seconds),
+        )
         for observer in list(self._observers):
             observer()
 
@@ -286,7 +309,9 @@ class Sync:
             revision = self._store.revision()
             self._reads.pop(key, None)
         else:
+            started = time.perf_counter()
             built = building.build(mesh, identity)
+            self._pass_seconds.append(time.perf_counter() - started)
             self.builds[key] += 1
             self._reads[key] = built.reads
             warnings, revision = built.warnings, mesh.revision
@@ -301,12 +326,15 @@ class Sync:
             )
         for warning in warnings:
             log.warning("sync: %s: %s", key, warning)
+        previous = self.published.get(key)
         if not any(snapshot.resources(t) for t in envoy_resources.TYPE_URLS):
             self._runs_config.discard(key)
         else:
             self._runs_config.add(key)
         self._cache.set_snapshot(key, snapshot)
         self.published[key] = Published(revision, snapshot.version, warnings)
+        if previous is None or previous.version != snapshot.version:
+            self._pass_published.append((key, snapshot.version))
 
     def _hold_reason(
         self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None

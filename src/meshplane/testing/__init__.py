@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -51,8 +52,14 @@ class ControlPlaneError(Exception):
 class ControlPlane:
     """A running control plane for tests: ``with ControlPlane(tmp_path) as plane: …``."""
 
-    def __init__(self, data_dir: Path, **overrides: Any) -> None:
-        """Keep the store in ``data_dir``; ``overrides`` are fields of ``settings.Settings``."""
+    def __init__(
+        self, data_dir: Path, *, mounts: Sequence[app.Mount] = (), **overrides: Any
+    ) -> None:
+        """Keep the store in ``data_dir``; ``overrides`` are fields of ``settings.Settings``.
+
+        ``mounts`` add routes to the API (``Console(lookup).mount`` serves the web console).
+        """
+        self._mounts = tuple(mounts)
         self._settings = settings.load(
             environ={}, data_dir=data_dir, api_port=0, xds_port=0, **overrides
         )
@@ -91,7 +98,7 @@ class ControlPlane:
         async def serve() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            async with app.running(app.build(self._settings)) as plane:
+            async with app.running(app.build(self._settings), self._mounts) as plane:
                 self.plane = plane
                 self._ready.set()
                 await self._stop.wait()
@@ -152,6 +159,13 @@ class ControlPlane:
                 aws_secret_access_key=signer.credentials.secret_key,
             )
         return client.appmesh(self.endpoint, self._settings.region, **kwargs)
+
+    def wait_for_state(self, key: str, state: str, timeout: float = 30) -> dict[str, Any]:
+        """The read model's view of proxy ``key`` once it is in ``state`` (``SYNCED``, …)."""
+        assert self.plane is not None, "use ControlPlane as a context manager"
+        assert self._loop is not None
+        waiting = self.plane.views.wait_for_state(key, state, timeout)
+        return asyncio.run_coroutine_threadsafe(waiting, self._loop).result()
 
     def client(self) -> client.MeshplaneClient:
         """A :class:`meshplane.client.MeshplaneClient` bound to this control plane, signed."""

@@ -17,13 +17,14 @@ and read how the server ended the stream with :meth:`FakeAdsClient.ended`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from google.protobuf import any_pb2, message
 from google.rpc import status_pb2
 
 from meshplane import envoy
@@ -150,6 +151,51 @@ class FakeAdsClient:
             nonce=response.nonce,
             error=message,
         )
+
+    async def follow(
+        self, reject: Callable[[discovery_pb2.DiscoveryResponse], str | None] = lambda _: None
+    ) -> None:
+        """Behave like a healthy Envoy until cancelled (proxies then read SYNCED).
+
+        Subscribes to CDS and LDS, then to EDS and RDS by the names they reference, and ACKs
+        every response — or NACKs it with the message ``reject`` returns for it (Envoy then
+        keeps its last accepted version).
+        """
+        accepted: dict[str, str] = {}
+        children = {resources.CLUSTER: resources.ENDPOINT, resources.LISTENER: resources.ROUTE}
+        subscribed: dict[str, list[str]] = {}
+        for type_url in children:
+            await self.request(type_url)
+        while True:
+            response = await self.receive()
+            message = reject(response)
+            if message is not None:
+                await self.nack(response, accepted.get(response.type_url, ""), message)
+                continue
+            await self.ack(response)
+            accepted[response.type_url] = response.version_info
+            child = children.get(response.type_url)
+            if child is None:
+                continue
+            names = sorted(
+                {
+                    ref
+                    for packed in response.resources
+                    for ref in resources.references_of(_unpacked(packed))
+                }
+            )
+            # Envoy subscribes to EDS/RDS only once something names them (an empty list
+            # would be a wildcard subscription).
+            if names != subscribed.get(child, []):
+                subscribed[child] = names
+                await self.request(child, names, version=accepted.get(child, ""))
+
+
+def _unpacked(packed: any_pb2.Any) -> message.Message:
+    """The resource inside ``packed``, decoded by its type URL."""
+    decoded = resources.message_type(packed.type_url)()
+    packed.Unpack(decoded)
+    return decoded
 
 
 def names_of(response: discovery_pb2.DiscoveryResponse) -> list[str]:

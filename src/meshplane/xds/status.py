@@ -231,6 +231,7 @@ class StatusBoard:
         self._gone: collections.OrderedDict[str, None] = collections.OrderedDict()
         """Keys with no open stream, oldest disconnection first."""
         self._observers: list[Observer] = []
+        self._stream_observers: list[Callable[[StreamEvent], None]] = []
         self._changed = asyncio.Event()
 
     # -- reading ---------------------------------------------------------------
@@ -264,6 +265,13 @@ class StatusBoard:
         self._observers.append(observer)
         return lambda: self._observers.remove(observer) if observer in self._observers else None
 
+    def subscribe_stream(self, observer: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        """Call ``observer`` with every stream event, sends included (for metrics)."""
+        self._stream_observers.append(observer)
+        return lambda: (
+            self._stream_observers.remove(observer) if observer in self._stream_observers else None
+        )
+
     # -- recording (ADS streams only) ------------------------------------------
 
     def record(self, event: StreamEvent) -> None:
@@ -278,6 +286,11 @@ class StatusBoard:
             while len(self._gone) > self._keep:
                 forgotten, _ = self._gone.popitem(last=False)
                 del self._nodes[forgotten]
+        for observer in list(self._stream_observers):
+            try:
+                observer(event)
+            except Exception:  # a metrics bug must not break an ADS stream
+                self._log.exception("stream observer %r failed on %r", observer, event)
         if not isinstance(event, Sent | GateTimedOut):
             self._emit(event)
 

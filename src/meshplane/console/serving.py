@@ -1,0 +1,232 @@
+"""The console's routes on the API application: pages, login, the event stream, static files.
+
+Every console request passes two checks before its handler:
+
+- **same origin** — a request whose ``Origin`` is another origin, or that the browser
+  marks ``Sec-Fetch-Site: cross-site``/``same-site``, is refused (403); a ``POST`` must
+  carry an ``Origin`` that is this server's. With ``SameSite=Strict`` cookies this stops
+  other sites' pages from logging a browser in or out or reading the console;
+- **a session** — every page but the login form needs a valid session cookie
+  (:mod:`meshplane.console.sessions`) whose access key the :class:`CredentialLookup`
+  still knows; pages redirect to the login form, fragments and the event stream answer 401.
+
+``GET /console/events`` is a server-sent event stream: one ``change`` event when it opens
+and one after each change of the read model (store revisions the sync stage applied,
+connects, ACKs, NACKs), each carrying the store revision. The page coalesces them: at most
+one fragment fetch is in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import importlib.resources
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from meshplane import app
+from meshplane.console import pages
+from meshplane.console.credentials import CredentialLookup
+from meshplane.console.sessions import COOKIE, DEFAULT_TTL, Sessions
+from meshplane.model.kinds import MESH
+from meshplane.store import snapshots
+
+PREFIX = "/console"
+STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
+SECURITY_HEADERS = {
+    # No inline script or style, nothing from elsewhere: a missed escape cannot run code.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    # "same-origin", not "no-referrer": with no-referrer browsers post forms with `Origin: null`.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Console:
+    """The console of one control plane: its credentials, sessions and routes."""
+
+    def __init__(
+        self,
+        lookup: CredentialLookup,
+        clock: Callable[[], float] = time.time,
+        ttl: float = DEFAULT_TTL,
+    ) -> None:
+        """Log in against ``lookup``; sessions last ``ttl`` seconds of ``clock``."""
+        self._lookup = lookup
+        self.sessions = Sessions(clock, ttl)
+        self._closing = asyncio.Event()
+
+    def mount(self, api: web.Application, plane: app.ControlPlane) -> None:
+        """Add the console's routes to the API application ``api`` (an ``app.Mount``)."""
+        self._plane = plane
+        api.on_shutdown.append(self._close_streams)
+        add = api.router.add_route
+        add("GET", PREFIX, self._guard(self._home, session=False))
+        add("GET", f"{PREFIX}/", self._guard(self._index, page=True))
+        add("GET", f"{PREFIX}/meshes/{{mesh}}", self._guard(self._mesh, page=True))
+        add("GET", f"{PREFIX}/events", self._guard(self._events))
+        add("GET", f"{PREFIX}/login", self._guard(self._login_form, session=False))
+        add("POST", f"{PREFIX}/login", self._guard(self._login, session=False))
+        add("POST", f"{PREFIX}/logout", self._guard(self._logout, session=False))
+        add("GET", f"{PREFIX}/static/{{name}}", self._guard(self._static, session=False))
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _guard(self, handler: Handler, *, session: bool = True, page: bool = False) -> Handler:
+        """``handler`` behind the origin check and (if ``session``) the session check."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            refusal = _cross_origin(request)
+            if refusal is not None:
+                return _secured(web.Response(status=403, text=refusal))
+            if session and self.user(request) is None:
+                if page and "fragment" not in request.query:
+                    raise web.HTTPSeeOther(f"{PREFIX}/login")
+                return _secured(web.Response(status=401, text="log in at /console/login"))
+            return await handler(request)
+
+        return guarded
+
+    def user(self, request: web.Request) -> str | None:
+        """The access key id of the request's session, if it has a valid one."""
+        value = request.cookies.get(COOKIE)
+        key_id = self.sessions.verify(value) if value else None
+        if key_id is None or self._lookup(key_id) is None:
+            return None
+        return key_id
+
+    # -- pages -------------------------------------------------------------------------------
+
+    async def _home(self, _request: web.Request) -> web.StreamResponse:
+        raise web.HTTPPermanentRedirect(f"{PREFIX}/")
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        store = self._plane.store
+        with store.read() as tx:
+            meshes = [
+                (r.key.name, tx.count_in_mesh(r.key.name, MESH.key))
+                for r in tx.list_records(MESH.key, None)
+            ]
+            revision = tx.revision()
+        body = pages.index(meshes, self._plane.views.proxies(), revision)
+        return self._page(request, "Meshes", body)
+
+    async def _mesh(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["mesh"]
+        snapshot = snapshots.mesh_snapshot(self._plane.store, name)
+        if snapshot is None:
+            return self._page(request, name, pages.not_found(name), status=404)
+        proxies = [p for p in self._plane.views.proxies() if _mesh_of(p) == name]
+        return self._page(request, name, pages.mesh(snapshot, proxies))
+
+    def _page(self, request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
+        text = (
+            body if "fragment" in request.query else pages.layout(title, body, self.user(request))
+        )
+        return _secured(web.Response(text=text, status=status, content_type="text/html"))
+
+    # -- login -------------------------------------------------------------------------------
+
+    async def _login_form(self, _request: web.Request) -> web.StreamResponse:
+        return _secured(web.Response(text=pages.login(), content_type="text/html"))
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        key_id = str(form.get("access_key_id", "")).strip()
+        secret = str(form.get("secret_access_key", ""))
+        known = self._lookup(key_id) if key_id else None
+        if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+            page = pages.login("Unknown access key id or wrong secret access key.")
+            return _secured(web.Response(text=page, status=401, content_type="text/html"))
+        response = web.HTTPSeeOther(f"{PREFIX}/")
+        response.set_cookie(
+            COOKIE,
+            self.sessions.issue(key_id),
+            max_age=int(self.sessions.ttl),
+            path=f"{PREFIX}/",
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+        )
+        raise response
+
+    async def _logout(self, _request: web.Request) -> web.StreamResponse:
+        response = web.HTTPSeeOther(f"{PREFIX}/login")
+        response.del_cookie(COOKIE, path=f"{PREFIX}/")
+        raise response
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC:
+            raise web.HTTPNotFound()
+        data = importlib.resources.files("meshplane.console").joinpath("static", name).read_bytes()
+        return _secured(web.Response(body=data, content_type=STATIC[name]))
+
+    # -- live updates ------------------------------------------------------------------------
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        response = _secured(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
+        await response.prepare(request)
+        views = self._plane.views
+        # A closed tab ends the stream with a write to a closed transport: that is its end.
+        with contextlib.suppress(ConnectionError):
+            while not self._closing.is_set():
+                if self.user(request) is None:  # the session expired or its key was removed
+                    await response.write(b"event: expired\ndata: login\n\n")
+                    break
+                changed = views.changed()  # taken before reading, so no change is missed
+                revision = self._plane.store.revision()
+                await response.write(f"event: change\ndata: {revision}\n\n".encode())
+                closing = asyncio.ensure_future(self._closing.wait())
+                woken = asyncio.ensure_future(changed.wait())
+                try:
+                    await asyncio.wait(
+                        (closing, woken),
+                        timeout=self.sessions.ttl,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    for waiter in (closing, woken):
+                        waiter.cancel()
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
+        return response
+
+    async def _close_streams(self, _api: web.Application) -> None:
+        self._closing.set()
+
+
+R = TypeVar("R", bound=web.StreamResponse)
+
+
+def _secured(response: R) -> R:
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _cross_origin(request: web.Request) -> str | None:
+    """Why ``request`` is refused as cross-origin, or ``None`` if it is same-origin."""
+    own = f"{request.scheme}://{request.host}"
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != own:
+        return f"cross-origin request from {origin} refused"
+    if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        return "cross-site request refused"
+    if request.method != "GET" and origin is None:
+        return "a console form must be posted from the console (no Origin header)"
+    return None
+
+
+def _mesh_of(view: dict[str, Any]) -> str | None:
+    """The mesh of a proxy from its App Mesh node id (``mesh/<mesh>/virtualNode/<name>``)."""
+    parts = str(view["nodeId"]).split("/")
+    return parts[1] if len(parts) >= 2 and parts[0] == "mesh" else None

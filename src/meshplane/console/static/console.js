@@ -1,0 +1,33 @@
+// meshplane console: keep <main id="live"> current from the server-sent event stream.
+// The server renders (and escapes) everything; this only swaps the fragment in. At most one
+// fetch is in flight: events that arrive meanwhile cause one more fetch, not one each.
+"use strict";
+(function () {
+  const live = document.getElementById("live");
+  let fetching = false;
+  let again = false;
+
+  async function refresh() {
+    if (fetching) { again = true; return; }
+    fetching = true;
+    try {
+      do {
+        again = false;
+        const url = new URL(window.location.href);
+        url.searchParams.set("fragment", "1");
+        const answer = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+        if (answer.status === 401) { window.location.assign("/console/login"); return; }
+        live.innerHTML = await answer.text();
+        document.body.dataset.revision = live.querySelector("[data-testid=revision]")?.textContent || "";
+      } while (again);
+    } finally {
+      fetching = false;
+    }
+  }
+
+  const events = new EventSource("/console/events");
+  events.addEventListener("change", refresh);
+  events.addEventListener("expired", () => { events.close(); window.location.assign("/console/login"); });
+  events.addEventListener("open", () => document.body.classList.add("connected"));
+  events.addEventListener("error", () => document.body.classList.remove("connected"));
+})();

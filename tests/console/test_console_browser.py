@@ -1,0 +1,201 @@
+"""The console in a real browser: Playwright drives Debian's chromium against a live plane.
+
+The walkthrough's mesh (examples/echo) is applied through the manifests API; fake Envoys
+(``FakeAdsClient.follow``) connect for the frontend and the blue backend on a loop of their
+own. Waits are Playwright's ``expect(...)`` with a timeout, never sleeps. A failing test
+leaves ``failure.png`` in its tmp dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from envoy.service.discovery.v3.discovery_pb2 import DiscoveryResponse
+from playwright import sync_api as playwright_sync
+from playwright.sync_api import Page, expect
+
+from meshplane.console import Console
+from meshplane.console.credentials import GeneratedKey
+from meshplane.envoy import resources
+from meshplane.testing import ControlPlane, FakeAdsClient
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+ECHO = Path(__file__).resolve().parents[2] / "examples" / "echo"
+KEY = GeneratedKey("MPCONBROWSER0000001", "browser-secret")
+FRONTEND = "mesh/demos/virtualNode/vn-echo-frontend-blue"
+BACKEND = "mesh/demos/virtualNode/vn-echo-backend-blue"
+WAIT_MS = 10_000
+"""Playwright's bound on each expectation (the change itself takes milliseconds)."""
+
+
+class Envoys:
+    """Fake Envoys on an event loop of their own thread, each following its node."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.port = plane.xds_port
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.clients: list[FakeAdsClient] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def connect(
+        self, node_id: str, reject: Callable[[DiscoveryResponse], str | None] = lambda _: None
+    ) -> None:
+        token = self.plane.proxy_credential(node_id)
+
+        async def start() -> None:
+            client = FakeAdsClient(self.port, node_id, credential=token)
+            await client.__aenter__()
+            self.clients.append(client)
+            self.tasks.append(asyncio.create_task(client.follow(reject)))
+
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(timeout=30)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            for task in self.tasks:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            for client in self.clients:
+                await client.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
+
+
+def walkthrough(directory: Path) -> Path:
+    """The walkthrough's manifests (not the local-mode Workloads) copied into ``directory``."""
+    directory.mkdir()
+    for manifest in sorted(ECHO.glob("*.yaml")):
+        if manifest.name != "workloads.yaml":
+            shutil.copy(manifest, directory / manifest.name)
+    return directory
+
+
+def set_weights(manifests: Path, blue: int, green: int) -> Path:
+    """Rewrite vr-echo-backend.yaml's two weights, as the walkthrough's edit does."""
+    path = manifests / "vr-echo-backend.yaml"
+    weights = iter((blue, green))
+    path.write_text(
+        re.sub(r"weight: \d+", lambda _: f"weight: {next(weights)}", path.read_text()),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    with ControlPlane(tmp_path / "data", mounts=[Console(KEY).mount]) as running:
+        running.apply(walkthrough(tmp_path / "manifests"))
+        yield running
+
+
+@pytest.fixture
+def envoys(plane: ControlPlane) -> Iterator[Envoys]:
+    fakes = Envoys(plane)
+    yield fakes
+    fakes.close()
+
+
+@pytest.fixture
+def page(plane: ControlPlane, tmp_path: Path) -> Iterator[Page]:
+    """A chromium page of its own browser (tests wrap their steps in screenshot_on_failure)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        opened = context.new_page()
+        yield opened
+        context.close()
+        browser.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page: Page, tmp_path: Path) -> Iterator[None]:
+    """Save the page as ``failure.png`` in the test's tmp dir if the block raises."""
+    try:
+        yield
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+        raise
+
+
+def log_in(page: Page, plane: ControlPlane) -> None:
+    page.goto(f"{plane.endpoint}/console/")
+    expect(page).to_have_url(f"{plane.endpoint}/console/login")
+    page.fill("input[name=access_key_id]", KEY.access_key_id)
+    page.fill("input[name=secret_access_key]", KEY.secret_access_key)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{plane.endpoint}/console/")
+
+
+def test_login_renders_the_mesh_and_a_weight_change_shows_live(
+    plane: ControlPlane, envoys: Envoys, page: Page, tmp_path: Path
+) -> None:
+    """Log in, open demos, apply 50/50 through the API: the page shows it without a reload."""
+    with screenshot_on_failure(page, tmp_path):
+        envoys.connect(FRONTEND)
+        plane.wait_for_state(FRONTEND, "SYNCED")
+        log_in(page, plane)
+        page.click("text=demos")
+        expect(page.get_by_test_id("mesh-name")).to_have_text("demos")
+        blue = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-blue")
+        green = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-green")
+        expect(blue).to_have_text("100")
+        expect(green).to_have_text("0")
+        expect(page.get_by_test_id(f"state-{FRONTEND}")).to_have_text("SYNCED")
+        expect(page.locator("body.connected")).to_have_count(1)
+        plane.apply(set_weights(tmp_path / "manifests", 50, 50))
+        expect(blue).to_have_text("50", timeout=WAIT_MS)
+        expect(green).to_have_text("50", timeout=WAIT_MS)
+        page.screenshot(path=str(tmp_path / "mesh.png"), full_page=True)
+
+
+def test_a_nacked_proxy_shows_envoys_message(
+    plane: ControlPlane, envoys: Envoys, page: Page, tmp_path: Path
+) -> None:
+    """A proxy that rejects its listeners turns NACKED on the open page, with the text."""
+    with screenshot_on_failure(page, tmp_path):
+        log_in(page, plane)
+        page.goto(f"{plane.endpoint}/console/meshes/demos")
+        expect(page.get_by_test_id("mesh-name")).to_have_text("demos")
+        message = "Proto constraint validation failed: <port> out of range"
+
+        def reject(response: DiscoveryResponse) -> str | None:
+            return message if response.type_url == resources.LISTENER else None
+
+        envoys.connect(BACKEND, reject)
+        expect(page.get_by_test_id(f"state-{BACKEND}")).to_have_text("NACKED", timeout=WAIT_MS)
+        expect(page.get_by_test_id(f"proxy-{BACKEND}").locator("li.nack")).to_have_text(
+            f"Listener: {message}"
+        )
+
+
+def test_a_wrong_secret_stays_on_the_login_page(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    """The form says why and sets no session."""
+    with screenshot_on_failure(page, tmp_path):
+        page.goto(f"{plane.endpoint}/console/login")
+        page.fill("input[name=access_key_id]", KEY.access_key_id)
+        page.fill("input[name=secret_access_key]", "nope")
+        page.click("button[type=submit]")
+        expect(page.get_by_role("alert")).to_have_text(
+            "Unknown access key id or wrong secret access key."
+        )
+        assert page.context.cookies() == []

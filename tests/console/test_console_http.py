@@ -1,0 +1,180 @@
+"""The console over plain HTTP: login, sessions, origin checks, escaping, the event stream."""
+
+from __future__ import annotations
+
+import http.client
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from meshplane.console import Console
+from meshplane.console.credentials import FileCredentials, GeneratedKey, load_credentials
+from meshplane.console.sessions import Sessions
+from meshplane.testing import ControlPlane
+
+KEY = GeneratedKey("MPCONTESTKEY0000001", "s3cret-s3cret")
+HOSTILE_MESH = "<script>alert(1)<\\script>"  # names may not hold "/" (ARN separator)
+HOSTILE_ROUTE = '<img src=x onerror="alert(2)">'
+
+
+class Browser:
+    """A tiny HTTP client that keeps the session cookie and does not follow redirects."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        parsed = urllib.parse.urlsplit(plane.endpoint)
+        self.host, self.port = parsed.hostname or "", parsed.port or 0
+        self.origin = plane.endpoint
+        self.cookie: str | None = None
+
+    def call(
+        self, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        sent = dict(headers or {})
+        if self.cookie:
+            sent["Cookie"] = self.cookie
+        if body is not None:
+            sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        connection.request(method, path, body=body, headers=sent)
+        answer = connection.getresponse()
+        text = answer.read(65536).decode()
+        found = {k.lower(): v for k, v in answer.getheaders()}
+        connection.close()
+        return answer.status, found, text
+
+    def login(
+        self, key_id: str, secret: str, origin: str | None = None
+    ) -> tuple[int, dict[str, str], str]:
+        form = urllib.parse.urlencode({"access_key_id": key_id, "secret_access_key": secret})
+        status, headers, text = self.call(
+            "POST", "/console/login", form, {"Origin": origin or self.origin}
+        )
+        if "set-cookie" in headers:
+            self.cookie = headers["set-cookie"].split(";", 1)[0]
+        return status, headers, text
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> ControlPlane:
+    with ControlPlane(tmp_path, mounts=[Console(KEY).mount]) as running:
+        yield running
+
+
+def test_pages_need_a_session_and_login_sets_a_strict_httponly_cookie(plane: ControlPlane) -> None:
+    """Without a session pages redirect to the login form; a good key sets the cookie."""
+    browser = Browser(plane)
+    status, headers, _ = browser.call("GET", "/console/")
+    assert (status, headers["location"]) == (303, "/console/login")
+    assert browser.call("GET", "/console/events")[0] == 401
+    assert browser.call("GET", "/console/?fragment=1")[0] == 401
+    status, _, text = browser.login(KEY.access_key_id, "wrong")
+    assert status == 401
+    assert "Unknown access key id or wrong secret access key." in text
+    assert browser.cookie is None
+    status, headers, _ = browser.login(KEY.access_key_id, KEY.secret_access_key)
+    assert (status, headers["location"]) == (303, "/console/")
+    attributes = {part.strip().split("=")[0].lower() for part in headers["set-cookie"].split(";")}
+    assert {"httponly", "samesite", "max-age", "path"} <= attributes
+    assert "SameSite=Strict" in headers["set-cookie"]
+    assert "Max-Age=900" in headers["set-cookie"]
+    status, headers, text = browser.call("GET", "/console/")
+    assert status == 200
+    assert headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
+    assert "<h1>Meshes</h1>" in text
+
+
+def test_cross_origin_requests_are_refused(plane: ControlPlane) -> None:
+    """Another origin cannot log in, read a page, or post without an Origin header."""
+    browser = Browser(plane)
+    status, _, text = browser.login(KEY.access_key_id, KEY.secret_access_key, "http://evil.test")
+    assert (status, text) == (403, "cross-origin request from http://evil.test refused")
+    assert browser.cookie is None
+    form = urllib.parse.urlencode({"access_key_id": KEY.access_key_id, "secret_access_key": "x"})
+    assert browser.call("POST", "/console/login", form)[0] == 403
+    browser.login(KEY.access_key_id, KEY.secret_access_key)
+    assert browser.call("GET", "/console/", headers={"Origin": "http://evil.test"})[0] == 403
+    assert browser.call("GET", "/console/", headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert browser.call("GET", "/console/", headers={"Sec-Fetch-Site": "same-origin"})[0] == 200
+
+
+def test_names_are_escaped_everywhere(plane: ControlPlane) -> None:
+    """A mesh and a route named like markup render as text, never as tags."""
+    appmesh = plane.appmesh()
+    appmesh.create_mesh(meshName=HOSTILE_MESH)
+    appmesh.create_virtual_node(meshName=HOSTILE_MESH, virtualNodeName="vn", spec={})
+    listener = {"portMapping": {"port": 80, "protocol": "http"}}
+    appmesh.create_virtual_router(
+        meshName=HOSTILE_MESH, virtualRouterName="vr", spec={"listeners": [listener]}
+    )
+    action = {"weightedTargets": [{"virtualNode": "vn", "weight": 7}]}
+    appmesh.create_route(
+        meshName=HOSTILE_MESH,
+        virtualRouterName="vr",
+        routeName=HOSTILE_ROUTE,
+        spec={"httpRoute": {"match": {"prefix": "/<b>"}, "action": action}},
+    )
+    browser = Browser(plane)
+    browser.login(KEY.access_key_id, KEY.secret_access_key)
+    _, _, index = browser.call("GET", "/console/")
+    assert "<script>alert" not in index
+    assert "&lt;script&gt;alert(1)&lt;\\script&gt;" in index
+    link = "/console/meshes/" + urllib.parse.quote(HOSTILE_MESH, safe="")
+    assert f'href="{link}"' in index
+    status, _, page = browser.call("GET", link)
+    assert status == 200
+    assert "<img" not in page
+    assert "<b>" not in page.replace("<b data-testid", "")
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+    assert 'data-testid="weight-vr-&lt;img src=x onerror=&quot;alert(2)&quot;&gt;-vn">7<' in page
+
+
+def test_the_event_stream_sends_the_revision_now_and_after_a_change(plane: ControlPlane) -> None:
+    """The stream opens with the current revision and sends the next after a write."""
+    browser = Browser(plane)
+    browser.login(KEY.access_key_id, KEY.secret_access_key)
+    connection = http.client.HTTPConnection(browser.host, browser.port, timeout=30)
+    connection.request("GET", "/console/events", headers={"Cookie": browser.cookie or ""})
+    answer = connection.getresponse()
+    assert answer.status == 200
+    assert answer.getheader("Content-Type") == "text/event-stream"
+    assert [answer.readline(), answer.readline(), answer.readline()] == [
+        b"event: change\n",
+        b"data: 0\n",
+        b"\n",
+    ]
+    plane.appmesh().create_mesh(meshName="m")
+    assert [answer.readline(), answer.readline()] == [b"event: change\n", b"data: 1\n"]
+    connection.close()
+
+
+def test_a_session_expires_and_a_tampered_cookie_is_refused() -> None:
+    """The HMAC covers the key id and the expiry; past the TTL the cookie is worthless."""
+    now = [1000.0]
+    sessions = Sessions(lambda: now[0], ttl=60, key=b"k" * 32)
+    value = sessions.issue("AKID")
+    assert value.startswith("AKID.1060.")
+    assert sessions.verify(value) == "AKID"
+    assert sessions.verify(value.replace("AKID", "ROOT")) is None
+    assert sessions.verify(value.replace(".1060.", ".9999.")) is None
+    assert sessions.verify("garbage") is None
+    now[0] = 1060.0
+    assert sessions.verify(value) is None
+
+
+def test_credentials_come_from_the_data_dir_file_or_a_generated_key(tmp_path: Path) -> None:
+    """A credentials file answers lookups; without one a random console key is made."""
+    lookup, generated = load_credentials(tmp_path)
+    assert isinstance(lookup, GeneratedKey)
+    assert generated is lookup
+    assert lookup(generated.access_key_id) == generated.secret_access_key
+    assert lookup("OTHER") is None
+    (tmp_path / "credentials").write_text(
+        "[admin]\naws_access_key_id = AKIAADMIN\naws_secret_access_key = adm1n\n"
+        "[reader]\naws_access_key_id = AKIAREAD\naws_secret_access_key = r3ad\n",
+        encoding="utf-8",
+    )
+    lookup, generated = load_credentials(tmp_path)
+    assert generated is None
+    assert isinstance(lookup, FileCredentials)
+    assert (lookup("AKIAREAD"), lookup("AKIAADMIN"), lookup("nobody")) == ("r3ad", "adm1n", None)
