@@ -41,6 +41,10 @@ CODES = frozenset(
         "gateway-route-type-count",
         "gateway-target-not-found",
         "gateway-hostname-rewrite",
+        "tls-certificate-missing",
+        "tls-trust-missing",
+        "tls-acm-builtin-ca",
+        "tls-policy-conflict",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""
