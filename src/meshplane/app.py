@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import signal
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,8 @@ from aiohttp import web
 from meshplane.api import operations, server
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.pki import authority as pki_authority
+from meshplane.pki.issuing import Issuer
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
@@ -97,13 +100,23 @@ def build(
     )
     cache = SnapshotCache()
     ads = AdsServer(cache, clock=clock, ack_timeout=settings.xds_ack_timeout_s)
+    issuer = Issuer(
+        pki_authority.load_or_create(
+            settings.data_dir / "ca",
+            clock,
+            certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
+            key_path=Path(settings.ca_key) if settings.ca_key else None,
+        ),
+        clock,
+        settings.cert_ttl,
+    )
     return ControlPlane(
         settings,
         store,
         services,
         FrontDoor(services.resources, clock, ids),
         ads,
-        Sync(store, cache, ads.status, debounce=settings.sync_debounce_ms / 1000),
+        Sync(store, cache, ads.status, debounce=settings.sync_debounce_ms / 1000, issuer=issuer),
     )
 
 

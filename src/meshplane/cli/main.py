@@ -49,6 +49,14 @@ def serve(
     account_id: Annotated[
         str, typer.Option(help="12-digit account id written into ARNs and owners.")
     ] = "123456789012",
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Intermediate CA certificate (then its issuers up to the root) that signs "
+            "workload certificates, instead of the built-in root in <data-dir>/ca."
+        ),
+    ] = None,
+    ca_key: Annotated[Path | None, typer.Option(help="The EC private key of --ca-cert.")] = None,
 ) -> None:
     """Run the control plane until Ctrl-C or SIGTERM."""
     # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
@@ -58,6 +66,9 @@ def serve(
     if len(account_id) != 12 or not account_id.isdigit():
         console.print(f"[red]error:[/] --account-id must be 12 digits, got {account_id!r}")
         raise typer.Exit(2)
+    if (ca_cert is None) != (ca_key is None):
+        console.print("[red]error:[/] --ca-cert and --ca-key go together")
+        raise typer.Exit(2)
     config = settings.load(
         data_dir=data_dir,
         api_port=api_port,
@@ -65,6 +76,8 @@ def serve(
         host=host,
         region=region,
         account_id=account_id,
+        ca_cert=str(ca_cert) if ca_cert else None,
+        ca_key=str(ca_key) if ca_key else None,
     )
 
     def ready(plane: app.ControlPlane) -> None:
@@ -72,6 +85,7 @@ def serve(
         console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
         console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
         console.print(f"  store: {plane.store.path} (schema v{plane.store.schema_version})")
+        console.print(f"  CA:    {config.ca_cert or config.data_dir / 'ca' / 'ca.pem'}")
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
         console.print("  stop:  Ctrl-C")
 

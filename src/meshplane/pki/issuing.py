@@ -45,6 +45,16 @@ class Issuer:
             self._issued[key] = found
         return found
 
+    def due(self, keys: set[tuple[str, tuple[str, ...]]]) -> bool:
+        """Whether any of these certificates is due for renewal now."""
+        now = self._clock()
+        return any(key in self._issued and now >= self.renew_at(self._issued[key]) for key in keys)
+
+    def due_in(self) -> float | None:
+        """Seconds until the next renewal (0 if one is overdue), or ``None`` with none issued."""
+        renewal = self.next_renewal()
+        return None if renewal is None else max(renewal - self._clock(), 0.0)
+
     def next_renewal(self) -> float | None:
         """The earliest renewal among the certificates handed out, or ``None``."""
         return min((self.renew_at(i) for i in self._issued.values()), default=None)

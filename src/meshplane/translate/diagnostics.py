@@ -45,6 +45,7 @@ CODES = frozenset(
         "tls-trust-missing",
         "tls-acm-builtin-ca",
         "tls-policy-conflict",
+        "tls-no-ca",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""

@@ -22,11 +22,12 @@ that is not warm yet, or a cluster may vanish while a route still names it.
 The stream walks the proxy over in ACK-gated steps, skipping those that change
 nothing:
 
-1. clusters := union of old and new (with their endpoints); wait for the CDS ACK and for
-   the EDS ACK of every added cluster (Envoy only routes to warm clusters);
+1. secrets, then clusters := union of old and new (with their endpoints; a secret's
+   new content replaces its old one at once: that is how a rotation lands); wait for the
+   CDS ACK and for the EDS ACK of every added cluster (Envoy only routes to warm clusters);
 2. listeners := new; wait for the LDS ACK;
 3. routes := new; wait for the RDS ACK;
-4. clusters and endpoints := new, dropping the stale ones.
+4. clusters, endpoints and secrets := new, dropping the stale ones.
 
 A NACK abandons the remaining steps (the proxy keeps its last good config and
 nothing it may still use is removed); a gate that outlives ``ack_timeout`` is
@@ -46,7 +47,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from meshplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_URLS, WILDCARD_TYPES
+from meshplane.envoy.resources import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ROUTE,
+    SECRET,
+    TYPE_URLS,
+    WILDCARD_TYPES,
+)
 from meshplane.xds import wire
 from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.snapshot import Resource, Snapshot, version_of
@@ -302,6 +311,10 @@ class AdsStream:
         assert self._targets is not None
         targets = self._targets
         before = set(targets[CLUSTER])
+        # Secrets first: a rotated certificate replaces its old content under the same name,
+        # and a cluster or listener naming a new secret warms as soon as it arrives.
+        targets[SECRET] = {**targets[SECRET], **new.resources(SECRET)}
+        await self._reconcile(SECRET)
         targets[CLUSTER] = {**targets[CLUSTER], **new.resources(CLUSTER)}
         targets[ENDPOINT] = {**targets[ENDPOINT], **new.resources(ENDPOINT)}
         # Route configurations only new listeners name are safe to offer early.
@@ -346,6 +359,8 @@ class AdsStream:
         assert self._targets is not None
         self._targets[CLUSTER] = dict(new.resources(CLUSTER))
         self._targets[ENDPOINT] = dict(new.resources(ENDPOINT))
+        self._targets[SECRET] = dict(new.resources(SECRET))
         await self._reconcile(CLUSTER)
         await self._reconcile(ENDPOINT)
+        await self._reconcile(SECRET)
         return None
