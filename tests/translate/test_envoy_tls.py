@@ -77,7 +77,7 @@ def secured(tmp_path: pathlib.Path, servers: dict[str, int]) -> Iterator[dict[in
         name="vn-secure",
         egress_port=free_port(),
         ingress_ports=bound,
-        app_addresses={port: ("127.0.0.1", servers["blue"]) for port in bound},
+        app_addresses=dict.fromkeys(bound, ("127.0.0.1", servers["blue"])),
     )
     resources = build(snapshot, node)
     assert resources.warnings == ()
@@ -115,12 +115,14 @@ def _context(directory: pathlib.Path, client: str | None) -> ssl.SSLContext:
 
 def _https(port: int, context: ssl.SSLContext) -> tuple[int, str]:
     """GET / over TLS, checking the server is server.example.com."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        with context.wrap_socket(raw, server_hostname="server.example.com") as wrapped:
-            wrapped.sendall(b"GET / HTTP/1.1\r\nHost: vn-secure\r\nConnection: close\r\n\r\n")
-            response = http.client.HTTPResponse(wrapped)  # type: ignore[arg-type]
-            response.begin()
-            return response.status, response.read().decode()
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="server.example.com") as wrapped,
+    ):
+        wrapped.sendall(b"GET / HTTP/1.1\r\nHost: vn-secure\r\nConnection: close\r\n\r\n")
+        response = http.client.HTTPResponse(wrapped)  # type: ignore[arg-type]
+        response.begin()
+        return response.status, response.read().decode()
 
 
 def _plain(port: int) -> tuple[int, str]:

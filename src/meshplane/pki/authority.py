@@ -40,7 +40,9 @@ class Issued:
     chain_pem: bytes
     key_pem: bytes
     serial: int
+    issued_at: float
     not_before: float
+    """Backdated by :data:`BACKDATE_S` from ``issued_at``."""
     not_after: float
     sans: tuple[str, ...]
 
@@ -81,6 +83,27 @@ class Authority:
         self._clock = clock
         self.bundle_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
         """The CA certificates to trust (the root, after any intermediate)."""
+
+    def sign_intermediate(self, certificate: x509.Certificate) -> bytes:
+        """Another CA's subject and key certified as this CA's intermediate (PEM).
+
+        For operators who keep their root offline: ``--ca-cert`` takes the result
+        followed by this CA's bundle, ``--ca-key`` the other CA's key.
+        """
+        now = _now(self._clock)
+        signed = (
+            x509.CertificateBuilder()
+            .subject_name(certificate.subject)
+            .issuer_name(self.certificate.subject)
+            .public_key(certificate.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(seconds=BACKDATE_S))
+            .not_valid_after(self.certificate.not_valid_after_utc)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_ca_usage(), critical=True)
+            .sign(self._key, hashes.SHA256())
+        )
+        return signed.public_bytes(serialization.Encoding.PEM)
 
     def issue(self, name: str, ttl_s: int, dns_names: tuple[str, ...] = ()) -> Issued:
         """A fresh key and a leaf certificate for ``name``, valid ``ttl_s`` seconds."""
@@ -136,10 +159,26 @@ class Authority:
                 serialization.NoEncryption(),
             ),
             serial=serial,
+            issued_at=now.timestamp(),
             not_before=not_before.timestamp(),
             not_after=not_after.timestamp(),
             sans=tuple(str(n.value) for n in names),
         )
+
+
+def _ca_usage() -> x509.KeyUsage:
+    """What a CA key signs: certificates and revocation lists."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _new_root(clock: Clock) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -161,20 +200,7 @@ def _new_root(clock: Clock) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKe
         .not_valid_before(now - datetime.timedelta(seconds=BACKDATE_S))
         .not_valid_after(now + datetime.timedelta(seconds=CA_LIFETIME_S))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_ca_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )

@@ -32,8 +32,8 @@ class Issuer:
 
     def renew_at(self, issued: Issued) -> float:
         """When ``issued`` is due for replacement (epoch seconds)."""
-        lifetime = issued.not_after - issued.not_before
-        return issued.not_before + lifetime * RENEW_AT
+        lifetime = issued.not_after - issued.issued_at
+        return issued.issued_at + lifetime * RENEW_AT
 
     def current(self, name: str, dns_names: tuple[str, ...] = ()) -> Issued:
         """The certificate for ``name`` now: the cached one unless it is due for renewal."""
