@@ -1,4 +1,4 @@
-"""The `meshplane.dev/mtls` mesh tag through boto3: checked like a spec field, a data-plane change."""
+"""The `meshplane.dev/mtls` mesh tag through boto3: checked like a spec field."""
 
 from __future__ import annotations
 
