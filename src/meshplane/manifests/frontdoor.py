@@ -18,6 +18,7 @@ from meshplane.manifests import crds, documents, planning
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
+from meshplane.model import acm
 from meshplane.service.resources import MeshService
 from meshplane.store import objects as stored_objects
 from meshplane.store.objects import Event
@@ -105,6 +106,8 @@ class FrontDoor:
                 warnings.append(
                     f"{current.info.singular}/{current.name} is not Active: {condition['message']}"
                 )
+        for path in acm.paths(current.spec):
+            warnings.append(f"{current.info.singular}/{current.name}: {path}: {acm.NOTE}")
         return Outcome(current, action, tuple(warnings))
 
     def get(self, kind: str, namespace: str, name: str) -> ManifestObject:
