@@ -13,22 +13,18 @@ import http.client
 import pathlib
 import socket
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
-from google.protobuf import json_format
 
 from meshplane.kit.clock import system_clock
 from meshplane.pki import authority
 from meshplane.translate import NodeIdentity, build
 
-from . import casefiles, certs, staticconfig
+from . import casefiles, certs, sidecars
 from .test_envoy_traffic import free_port, servers  # noqa: F401 - the servers fixture
 
 pytestmark = pytest.mark.integration
-DEADLINE_S = 60.0
 
 
 def _spec(directory: pathlib.Path) -> dict[str, object]:
@@ -81,27 +77,9 @@ def secured(tmp_path: pathlib.Path, servers: dict[str, int]) -> Iterator[dict[in
     )
     resources = build(snapshot, node)
     assert resources.warnings == ()
-    path = tmp_path / "bootstrap.json"
-    path.write_text(json_format.MessageToJson(staticconfig.bootstrap(resources, node.node_id)))
-    command = [str(staticconfig.envoy_binary()), "-c", str(path), "--concurrency", "1"]
-    command += ["--disable-hot-restart", "--log-level", "warn"]
-    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + DEADLINE_S
-        pending = set(bound.values())
-        while pending and time.monotonic() < deadline:
-            for port in list(pending):
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1):
-                        pending.discard(port)
-                except OSError:
-                    assert process.poll() is None, "envoy exited"
-            time.sleep(0.05)  # polling a condition, not standing in for one
-        assert not pending, "envoy's listeners never came up"
-        yield bound
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    process = sidecars.start(resources, node.node_id, bound.values(), tmp_path / "b.json")
+    yield bound
+    sidecars.stop(process)
 
 
 def _context(directory: pathlib.Path, client: str | None) -> ssl.SSLContext:
