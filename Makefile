@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint typecheck imports bench wrk goldens models serve clean
+.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench wrk goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,20 @@ demo: $(STAMP)
 	$(BIN)/meshplane demo
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not k8s"
+
+# The real Kubernetes binaries (tools/k8s/go.mod) for tests/k8s, built once per machine into
+# ~/.cache/meshplane/k8s/<go.sum hash>/bin (MESHPLANE_K8S_TOOLS overrides); later runs skip them.
+k8s-tools:
+	tools/k8s/build.sh
+
+# tests/k8s against a real etcd + kube-apiserver + kube-controller-manager; missing binaries fail.
+test-k8s: $(STAMP) k8s-tools
+	MESHPLANE_K8S_REQUIRED=1 $(BIN)/pytest tests/k8s -m k8s
+
+# The fast lane: every test that starts no real process (Envoy, apps, `meshplane serve`).
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not integration and not k8s"
 
 check: lint typecheck imports
 
@@ -45,6 +58,10 @@ goldens: $(STAMP)
 # The typed spec classes, regenerated from botocore's App Mesh model (a test fails on drift).
 models: $(STAMP)
 	$(BIN)/python -m meshplane.model.generating
+
+# The v1beta2 CRDs, generated from the schema meshplane's admission enforces.
+crds: $(STAMP)
+	$(BIN)/meshplane crds -o charts/meshplane/crds
 
 serve: $(STAMP)
 	$(BIN)/meshplane serve --data-dir .meshplane

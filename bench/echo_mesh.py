@@ -130,7 +130,7 @@ class PlaneThread:
 
     def _time_publishes(self, plane: app.ControlPlane) -> None:
         """Record when the sync stage hands each snapshot to the xDS cache (benchmark probe)."""
-        cache = plane.ads.cache
+        cache = plane.cache
         publish = cache.set_snapshot
 
         def timed(key: str, snapshot: Snapshot) -> None:

@@ -33,6 +33,15 @@ BIN = Path(sys.executable).parent
 REGION = "us-west-2"
 ACCOUNT = "123456789012"
 STARTUP_DEADLINE = 60.0
+PROCESS_FIXTURES = frozenset({"server", "start_server", "aws_cli_for"})
+"""Fixtures that start a real process (`meshplane serve`, `aws`): their tests are integration."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a process-starting fixture, so `make test-fast` skips it."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture

@@ -26,10 +26,13 @@ from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import Settings
+from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
+from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
+from meshplane.xds.status import StatusBoard
 
 
 @dataclasses.dataclass
@@ -37,47 +40,21 @@ class ControlPlane:
     """A built control plane: its store and services, and the API once started."""
 
     settings: Settings
-    store: SqliteStore
+    store: Store
     services: operations.Services
     front_door: FrontDoor
     ads: AdsServer
+    cache: SnapshotCache
+    """What every proxy should run: the sync stage writes it, the ADS server serves it."""
     sync: Sync
+    views: ProxyViews
+    """The per-proxy read model that ``/meshplane/v1/proxies`` serves."""
     api_port: int = 0
     xds_port: int = 0
 
     def proxies(self) -> list[dict[str, Any]]:
         """Every proxy the xDS server has seen: sync state, NACKs, translation warnings."""
-        report = []
-        for key, status in sorted(self.ads.status.nodes().items()):
-            published = self.sync.published.get(key)
-            target = self.ads.cache.snapshot(key)
-            report.append(
-                {
-                    "key": key,
-                    "nodeId": status.node.id,
-                    "connected": status.connected,
-                    "revision": published.revision if published else None,
-                    # Runs all of its published snapshot. sent == acked per type is not enough:
-                    # the snapshot is walked over in ACK-gated steps, and between two steps
-                    # (or before the first) every type reads as ACKed.
-                    "synced": status.connected and target is not None and status.has_acked(target),
-                    "warnings": [w.message for w in published.warnings] if published else [],
-                    # The same warnings with their resource and stable code, for programs.
-                    "diagnostics": [w.as_json() for w in published.warnings] if published else [],
-                    # Make-before-break steps that went ahead without Envoy's ACK in time.
-                    "gateTimeouts": status.gate_timeouts,
-                    "types": {
-                        type_url.rsplit(".", 1)[-1]: {
-                            "sent": t.sent_version,
-                            "acked": t.acked_version,
-                            "nacks": t.nacks,
-                            "lastNack": t.last_nack.message if t.last_nack else None,
-                        }
-                        for type_url, t in sorted(status.types.items())
-                    },
-                }
-            )
-        return report
+        return self.views.proxies()
 
 
 def build(
@@ -99,7 +76,6 @@ def build(
         discovery=Discovery(store, settings.account_id),
     )
     cache = SnapshotCache()
-    ads = AdsServer(cache, clock=clock, ack_timeout=settings.xds_ack_timeout_s)
     issuer = Issuer(
         pki_authority.load_or_create(
             settings.data_dir / "ca",
@@ -110,13 +86,18 @@ def build(
         clock,
         settings.cert_ttl,
     )
+    board = StatusBoard(clock)
+    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
+    sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
     return ControlPlane(
         settings,
         store,
         services,
         FrontDoor(services.resources, clock, ids),
         ads,
-        Sync(store, cache, ads.status, debounce=settings.sync_debounce_ms / 1000, issuer=issuer),
+        cache,
+        sync,
+        ProxyViews(sync, cache, board, store.revision),
     )
 
 
@@ -133,7 +114,7 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
         runner = web.AppRunner(
-            server.build_app(plane.services, plane.front_door, plane.proxies), access_log=None
+            server.build_app(plane.services, plane.front_door, plane.views), access_log=None
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

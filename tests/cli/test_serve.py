@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -100,3 +101,60 @@ def test_serve_on_a_taken_api_port_prints_one_error_line(tmp_path: Path) -> None
         f"error: error while attempting to bind on address ('127.0.0.1', {taken}): "
         "address already in use\n"
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_takes_every_setting_from_the_environment(tmp_path: Path) -> None:
+    """MESHPLANE_* variables set host, ports, data dir, region and account when no flag is given."""
+    api_port, xds_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "MESHPLANE_HOST": "127.0.0.2",
+        "MESHPLANE_API_PORT": str(api_port),
+        "MESHPLANE_XDS_PORT": str(xds_port),
+        "MESHPLANE_DATA_DIR": str(tmp_path / "from-env"),
+        "MESHPLANE_REGION": "eu-west-3",
+        "MESHPLANE_ACCOUNT_ID": "210987654321",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen(
+            [str(BIN / "meshplane"), "serve"], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        _read_until(log, r"stop: +Ctrl-C", serve)
+        text = log.read_text()
+        assert f"http://127.0.0.2:{api_port}" in text
+        assert f"xDS:   127.0.0.2:{xds_port} (ADS for Envoy sidecars)" in text
+        assert sorted(p.name for p in (tmp_path / "from-env").glob("*.db")) == ["meshplane.db"]
+        with urllib.request.urlopen(f"http://127.0.0.2:{api_port}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+        request = urllib.request.Request(
+            f"http://127.0.0.2:{api_port}/v20190125/meshes",
+            data=b'{"meshName": "m"}',
+            method="PUT",
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            arn = json.loads(answer.read())["metadata"]["arn"]
+        assert arn == "arn:aws:appmesh:eu-west-3:210987654321:mesh/m"
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=30) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+
+
+def test_serve_flags_win_over_the_environment(tmp_path: Path) -> None:
+    """--api-port beats MESHPLANE_API_PORT, so a flag still means what it says."""
+    env = {**os.environ, "MESHPLANE_ACCOUNT_ID": "bad"}
+    argv = [str(BIN / "meshplane"), "serve", "--account-id", "12", "--data-dir", str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 2
+    assert done.stderr == "error: --account-id must be 12 digits, got '12'\n"

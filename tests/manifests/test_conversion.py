@@ -233,3 +233,19 @@ def test_gateway_route_target_and_gateway() -> None:
             },
         },
     }
+
+
+def test_a_target_without_aws_name_converts_to_the_webhook_default() -> None:
+    """A stored target without an awsName resolves to model.naming's default, not its name."""
+    catalog = walkthrough()
+    node = catalog.get("VirtualNode", "demos", "vn-echo-backend-blue")
+    assert node is not None
+    del node.spec["awsName"]
+    router = catalog.get("VirtualRouter", "demos", "vr-echo-backend")
+    assert router is not None
+    twin = conversion.convert(router, catalog)
+    targets = twin.routes["vrr-echo-backend"]["httpRoute"]["action"]["weightedTargets"]
+    assert [t["virtualNode"] for t in targets] == [
+        "vn-echo-backend-blue_demos",
+        "vn-echo-backend-green",
+    ]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from meshplane.model import selectors
 from meshplane.runtime import selecting, virtualnodes
 from meshplane.runtime.selecting import Binding, SelectionError, VirtualNodeView
 from meshplane.runtime.workloads import Workload
@@ -59,13 +60,13 @@ def _node(
 )
 def test_label_selectors_follow_kubernetes(selector: dict[str, Any], expected: bool) -> None:
     """matchLabels and every matchExpressions operator, all of which must hold."""
-    assert selecting.matches(selector, LABELS) is expected
+    assert selectors.matches(selector, LABELS) is expected
 
 
 def test_absent_selector_selects_nothing_and_empty_everything() -> None:
     """App Mesh: a VirtualNode without podSelector has no pods; ``{}`` has them all."""
-    assert selecting.selects(None, LABELS) is False
-    assert selecting.selects({}, {}) is True
+    assert selectors.selects(None, LABELS) is False
+    assert selectors.selects({}, {}) is True
 
 
 def test_a_workload_binds_to_the_one_node_selecting_it_in_its_namespace() -> None:

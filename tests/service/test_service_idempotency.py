@@ -6,6 +6,7 @@ so the window passes without waiting.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,13 @@ def service(store: SqliteStore, clock: FakeClock) -> MeshService:
 
 
 def _tokens(store: SqliteStore) -> list[tuple[str, str, float]]:
-    with store.read() as tx:
-        rows = tx.connection.execute(
-            "SELECT operation, token, at FROM client_tokens ORDER BY at, token"
-        )
+    # The store offers no listing of tokens: read its table through a connection of our own.
+    conn = sqlite3.connect(store.path)
+    try:
+        rows = conn.execute("SELECT operation, token, at FROM client_tokens ORDER BY at, token")
         return [(row[0], row[1], row[2]) for row in rows]
+    finally:
+        conn.close()
 
 
 def test_replay_inside_the_window_returns_the_first_result(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from meshplane.store import schema
 from meshplane.store.records import Change
 from meshplane.store.snapshots import mesh_snapshot
 from meshplane.store.sqlite import DB_FILE, SqliteStore
+from meshplane.store.waking import Waker
 
 ACCOUNT = Account("us-west-2", "123456789012")
 
@@ -49,39 +51,64 @@ def test_revision_starts_at_zero_and_counts_committed_writes(store: SqliteStore)
         with store.transaction() as tx:
             tx.insert(_resource(name), [])
         assert store.revision() == number
-    assert [c.key.name for c in store.changes_since(0)] == ["a", "b", "c"]
-    assert [c.revision for c in store.changes_since(1)] == [2, 3]
-    assert [c.op for c in store.changes_since(0)] == ["create", "create", "create"]
+    assert [c.key.name for c in store.feed.changes_since(0)] == ["a", "b", "c"]
+    assert [c.revision for c in store.feed.changes_since(1)] == [2, 3]
+    assert [c.op for c in store.feed.changes_since(0)] == ["create", "create", "create"]
 
 
-def test_listeners_run_after_commit_with_the_changes(store: SqliteStore) -> None:
-    """A listener sees its transaction's changes, and they are already committed on disk."""
-    seen: list[tuple[list[Change], int]] = []
+class RecordingWaker(Waker):
+    """A waker that notes, at each notification, the revision and the rows on disk."""
 
-    def listener(changes: Sequence[Change]) -> None:
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.seen: list[tuple[int, int]] = []
+
+    def notify(self, revision: int) -> None:
         # A second connection sees only committed data: the write must already be there.
-        other = sqlite3.connect(store.path)
+        other = sqlite3.connect(self.path)
         try:
             count = other.execute("SELECT count(*) FROM resources").fetchone()[0]
         finally:
             other.close()
-        seen.append((list(changes), count))
-
-    unsubscribe = store.subscribe(listener)
-    with store.transaction() as tx:
-        tx.insert(_resource("a", 5.0), [])
-        assert seen == []
-    assert seen == [([Change(1, ResourceKey("mesh", "a", "", "a"), "create", 1_700_000_000.0)], 1)]
-    unsubscribe()
-    with store.transaction() as tx:
-        tx.insert(_resource("b"), [])
-    assert len(seen) == 1
+        self.seen.append((revision, count))
+        super().notify(revision)
 
 
-def test_rollback_calls_no_listener_and_keeps_revision(store: SqliteStore) -> None:
+@pytest.fixture
+def recorded(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[SqliteStore, RecordingWaker]]:
+    """A store whose feed notifications are recorded."""
+    waker = RecordingWaker(tmp_path / "rec" / DB_FILE)
+    opened = SqliteStore(tmp_path / "rec", clock, waker)
+    yield opened, waker
+    opened.close()
+
+
+def test_feed_is_notified_after_commit_and_wakes_its_waiter(
+    recorded: tuple[SqliteStore, RecordingWaker],
+) -> None:
+    """The feed is woken after commit with the new revision; a waiter then reads the change."""
+    store, waker = recorded
+
+    async def scenario() -> tuple[int, list[Change]]:
+        waiting = asyncio.create_task(store.feed.wait(0))
+        with store.transaction() as tx:
+            tx.insert(_resource("a", 5.0), [])
+            assert waker.seen == []
+        woken = await waiting
+        return woken, store.feed.changes_since(0)
+
+    woken, changes = asyncio.run(scenario())
+    assert waker.seen == [(1, 1)]
+    assert woken == 1
+    assert changes == [Change(1, ResourceKey("mesh", "a", "", "a"), "create", 1_700_000_000.0)]
+
+
+def test_rollback_notifies_nobody_and_keeps_revision(
+    recorded: tuple[SqliteStore, RecordingWaker],
+) -> None:
     """A transaction that raises writes nothing, notifies nobody and keeps the revision."""
-    calls: list[Sequence[Change]] = []
-    store.subscribe(calls.append)
+    store, waker = recorded
 
     def abort_after_insert() -> None:
         with store.transaction() as tx:
@@ -90,22 +117,40 @@ def test_rollback_calls_no_listener_and_keeps_revision(store: SqliteStore) -> No
 
     with pytest.raises(RuntimeError, match="abort"):
         abort_after_insert()
-    assert calls == []
+    assert waker.seen == []
     assert store.revision() == 0
     with store.read() as tx:
         assert tx.get(ResourceKey("mesh", "a", "", "a")) is None
     with store.transaction() as tx:
         tx.insert(_resource("b"), [])
     assert store.revision() == 1
+    assert waker.seen == [(1, 1)]
 
 
-def test_read_only_transactions_notify_nobody(store: SqliteStore) -> None:
-    """Reading changes nothing and calls no listener."""
-    calls: list[Sequence[Change]] = []
-    store.subscribe(calls.append)
+def test_read_only_transactions_notify_nobody(
+    recorded: tuple[SqliteStore, RecordingWaker],
+) -> None:
+    """Reading changes nothing and wakes no feed consumer."""
+    store, waker = recorded
     with store.read() as tx:
         assert tx.list_records("mesh", None) == []
-    assert calls == []
+    assert waker.seen == []
+
+
+def test_reopening_notifies_the_stored_revision(tmp_path: Path, clock: FakeClock) -> None:
+    """A reopened store's feed starts at the stored revision: waiting for an older one returns."""
+    first = SqliteStore(tmp_path / "d", clock)
+    with first.transaction() as tx:
+        tx.insert(_resource("a"), [])
+        tx.insert(_resource("b"), [])
+    first.close()
+    waker = RecordingWaker(tmp_path / "d" / DB_FILE)
+    second = SqliteStore(tmp_path / "d", clock, waker)
+    try:
+        assert waker.seen == [(2, 2)]
+        assert asyncio.run(second.feed.wait(1)) == 2
+    finally:
+        second.close()
 
 
 def test_service_writes_one_revision_each_and_rejections_none(
@@ -126,7 +171,7 @@ def test_service_writes_one_revision_each_and_rejections_none(
     tagging.tag("arn:aws:appmesh:us-west-2:123456789012:mesh/m", [{"key": "k", "value": "v"}])
     assert store.revision() == 3
     service.delete(kinds.VIRTUAL_NODE, "m", "a")
-    assert [(c.revision, c.key.kind, c.op) for c in store.changes_since(0)] == [
+    assert [(c.revision, c.key.kind, c.op) for c in store.feed.changes_since(0)] == [
         (1, "mesh", "create"),
         (2, "virtualNode", "create"),
         (3, "virtualNode", "update"),

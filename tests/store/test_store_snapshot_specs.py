@@ -59,7 +59,7 @@ def test_a_spec_the_model_refuses_is_left_out_and_logged(
         assert record is not None
         odd: Resource = dataclasses.replace(record.resource, spec={"listenres": []}, version=2)
         tx.replace(odd)
-    moved = snapshots.updated(store, previous, "m", store.changes_since(store.revision() - 1))
+    moved = snapshots.updated(store, previous, "m", store.feed.changes_since(store.revision() - 1))
     snapshot = snapshots.mesh_snapshot(store, "m")
     assert moved is not None
     assert snapshot is not None

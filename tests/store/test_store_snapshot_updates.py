@@ -51,8 +51,7 @@ def test_updated_snapshot_equals_a_full_read(store: SqliteStore, service: MeshSe
     service.create(kinds.VIRTUAL_NODE, "m", "b", {})
     service.create(kinds.VIRTUAL_ROUTER, "m", "vr", {})
     loaded = snapshots.mesh_snapshot(store, "m")
-    feed: list[Change] = []
-    unsubscribe = store.subscribe(feed.extend)
+    start = store.revision()
     service.create(kinds.VIRTUAL_NODE, "m", "a", {})
     service.create(kinds.ROUTE, "m", "r2", ROUTE, parent="vr")
     service.create(kinds.ROUTE, "m", "r1", ROUTE, parent="vr")
@@ -62,7 +61,8 @@ def test_updated_snapshot_equals_a_full_read(store: SqliteStore, service: MeshSe
         tx.set_endpoints("m", "b", "replica-1", [Endpoint(80, "127.0.0.1", 9002)])
     service.delete(kinds.ROUTE, "m", "r2", parent="vr")
     service.delete(kinds.VIRTUAL_NODE, "m", "b")
-    unsubscribe()
+    feed = store.feed.changes_since(start)
+    assert len(feed) == 8
     step_by_step = loaded
     for change in feed:
         step_by_step = snapshots.updated(store, step_by_step, "m", [change])
@@ -80,10 +80,9 @@ def test_previous_snapshot_is_left_as_it_was(store: SqliteStore, service: MeshSe
     """updated returns a new snapshot; the one it started from keeps its old contents."""
     service.create(kinds.MESH, "m", "m", {})
     before = snapshots.mesh_snapshot(store, "m")
-    changes: list[Change] = []
-    unsubscribe = store.subscribe(changes.extend)
+    start = store.revision()
     service.create(kinds.VIRTUAL_NODE, "m", "a", {})
-    unsubscribe()
+    changes = store.feed.changes_since(start)
     after = snapshots.updated(store, before, "m", changes)
     assert before is not None
     assert after is not None
@@ -98,12 +97,12 @@ def test_a_mesh_change_or_no_previous_reads_the_whole_mesh(
     """Without a previous snapshot, or when the mesh itself changed, the result is a full read."""
     service.create(kinds.MESH, "m", "m", {})
     service.create(kinds.VIRTUAL_NODE, "m", "a", {})
-    changes: Sequence[Change] = store.changes_since(0)
+    changes: Sequence[Change] = store.feed.changes_since(0)
     full = _plain(snapshots.mesh_snapshot(store, "m"))
     assert _plain(snapshots.updated(store, None, "m", changes)) == full
     empty = snapshots.mesh_snapshot(store, "m")
     service.update(kinds.MESH, "m", "m", {"egressFilter": {"type": "ALLOW_ALL"}})
-    mesh_change = store.changes_since(store.revision() - 1)
+    mesh_change = store.feed.changes_since(store.revision() - 1)
     refreshed = snapshots.updated(store, empty, "m", mesh_change)
     assert refreshed is not None
     assert refreshed.mesh.resource.spec["egressFilter"] == {"type": "ALLOW_ALL"}

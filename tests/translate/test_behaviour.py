@@ -12,10 +12,11 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
+from meshplane.testing import routing as simulator
 from meshplane.translate import EnvoyResources, NodeIdentity, build
 from meshplane.translate.diagnostics import Warning
 
-from . import casefiles, simulator
+from . import casefiles
 
 BLUE = "cds_egress_demos_vn-echo-backend-blue_http_80"
 GREEN = "cds_egress_demos_vn-echo-backend-green_http_80"

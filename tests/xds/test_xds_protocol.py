@@ -11,10 +11,11 @@ import grpc
 import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from xds_configs import cluster, endpoints, listener, route_config, weighted
-from xds_fakes import FakeAdsClient, names_of
 
 from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshplane.kit.clock import FakeClock
+from meshplane.kit.timers import ManualTimer
+from meshplane.testing import FakeAdsClient, names_of
 from meshplane.xds import AdsServer, ResourceEncoder, Snapshot, SnapshotCache, node_key
 
 NODE = "mesh/demos/virtualNode/vn-frontend"
@@ -36,9 +37,11 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
 
 
 @asynccontextmanager
-async def serving(ack_timeout: float = 10.0) -> AsyncIterator[tuple[AdsServer, SnapshotCache]]:
+async def serving(
+    ack_timeout: float = 10.0, timer: ManualTimer | None = None
+) -> AsyncIterator[tuple[AdsServer, SnapshotCache]]:
     cache = SnapshotCache()
-    server = AdsServer(cache, clock=FakeClock(), ack_timeout=ack_timeout)
+    server = AdsServer(cache, clock=FakeClock(), ack_timeout=ack_timeout, timer=timer)
     await server.start("127.0.0.1", 0)
     try:
         yield server, cache
@@ -373,13 +376,20 @@ def test_missing_ack_times_out_and_the_walk_goes_on() -> None:
     """A proxy that never ACKs cannot wedge its stream: the step times out and is recorded."""
 
     async def scenario() -> None:
-        async with serving(ack_timeout=0.2) as (server, cache):
+        timer = ManualTimer()  # the deadline passes when the test says so, not in real time
+        async with serving(ack_timeout=10.0, timer=timer) as (server, cache):
             encoder = ResourceEncoder()
             cache.set_snapshot(KEY, blue_only(encoder))
             async with FakeAdsClient(server.port or 0, NODE) as client:
                 await subscribe_all(client)
                 cache.set_snapshot(KEY, blue_green(encoder))
                 assert (await receive(client)).type_url == CLUSTER  # never ACKed
+                async with asyncio.timeout(WAIT):
+                    assert await timer.next_deadline() == 10.0
+                status = server.status.node(KEY)
+                assert status is not None
+                assert status.gate_timeouts == 0
+                timer.advance(10.0)
                 rds = await receive(client)
                 assert rds.type_url == ROUTE
                 status = server.status.node(KEY)
@@ -417,8 +427,9 @@ def test_delta_is_unimplemented() -> None:
         ):
             stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
             call = stub.DeltaAggregatedResources()
-            await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER))
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
+            # The server may end the call before the write lands: then the write raises.
+            with pytest.raises(grpc.aio.AioRpcError) as caught:  # noqa: PT012 - either call
+                await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER))
                 await call.read()
             assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
@@ -450,3 +461,59 @@ def test_consistency_catches_dangling_references() -> None:
     )
     assert complete.inconsistencies() == []
     complete.check_consistency()
+
+
+class RecordingCallbacks:
+    """StreamCallbacks that only list what the stream reported, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def record_connected(self, key: str, node: object) -> None:
+        self.calls.append(("connected", key))
+
+    def record_disconnected(self, key: str) -> None:
+        self.calls.append(("disconnected", key))
+
+    def record_sent(self, key: str, type_url: str, version: str) -> None:
+        self.calls.append(("sent", key, type_url))
+
+    def record_acked(self, key: str, type_url: str, version: str, acked: object) -> None:
+        self.calls.append(("acked", key, type_url))
+
+    def record_nacked(self, key: str, type_url: str, version: str, message: str) -> None:
+        self.calls.append(("nacked", key, type_url, message))
+
+    def record_gate_timeout(self, key: str) -> None:
+        self.calls.append(("gate timeout", key))
+
+
+def test_the_server_reports_to_any_callbacks_not_only_the_board() -> None:
+    """AdsServer needs a SnapshotSource and StreamCallbacks; a plain recorder hears the stream."""
+
+    async def scenario() -> list[tuple[str, ...]]:
+        callbacks = RecordingCallbacks()
+        cache = SnapshotCache()
+        cache.set_snapshot(KEY, blue_only(ResourceEncoder()))
+        server = AdsServer(cache, callbacks=callbacks)
+        await server.start("127.0.0.1", 0)
+        try:
+            with pytest.raises(AttributeError):
+                _ = server.status
+            async with FakeAdsClient(server.port or 0, NODE) as client:
+                await client.request(CLUSTER)
+                clusters = await receive(client)
+                await client.nack(clusters, "", "no thanks")
+                await client.request(LISTENER)
+                await receive(client)
+        finally:
+            await server.stop(0)
+        return callbacks.calls
+
+    assert run(scenario) == [
+        ("connected", KEY),
+        ("sent", KEY, CLUSTER),
+        ("nacked", KEY, CLUSTER, "no thanks"),
+        ("sent", KEY, LISTENER),
+        ("disconnected", KEY),
+    ]

@@ -3,14 +3,15 @@
 App Mesh had no API for these because AWS ran the data plane: endpoint
 registration for the local runtime, and the sync state of every proxy (what
 ``proxy-status`` shows in Istio: did my change reach Envoy, and if not, why).
+``GET /meshplane/v1/proxies?waitForRevision=N[&timeout=S]`` answers once every
+connected proxy is synced at revision N, or after S seconds with ``converged`` false.
 Errors use the same App Mesh error types.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -28,8 +29,37 @@ async def _body(request: web.Request) -> Any:
         raise errors.BadRequestException(f"The request body is not valid JSON: {exc}") from exc
 
 
-ProxyReport = Callable[[], list[dict[str, Any]]]
-"""Returns the sync state of every proxy (supplied by the composition root)."""
+MAX_WAIT = 60.0
+"""The longest ``?waitForRevision=`` wait one request may ask for, in seconds."""
+
+
+class ProxyReport(Protocol):
+    """The per-proxy read model (supplied by the composition root)."""
+
+    def report(self) -> dict[str, Any]:
+        """``{"revision", "converged", "proxies"}`` now."""
+
+    async def wait_for_revision(self, revision: int, timeout: float) -> dict[str, Any]:
+        """The report once every connected proxy is synced at ``revision`` (or at timeout)."""
+
+
+def _wait_arguments(request: web.Request) -> tuple[int, float] | None:
+    """``waitForRevision`` and ``timeout`` (seconds, default 30) from the query, if asked."""
+    query = request.query
+    if "waitForRevision" not in query:
+        return None
+    try:
+        revision = int(query["waitForRevision"])
+        timeout = float(query.get("timeout", "30"))
+    except ValueError as exc:
+        raise errors.BadRequestException(
+            "waitForRevision must be an integer and timeout a number of seconds"
+        ) from exc
+    if revision < 0 or not 0 <= timeout <= MAX_WAIT:
+        raise errors.BadRequestException(
+            f"waitForRevision must be >= 0 and timeout between 0 and {MAX_WAIT:g} seconds"
+        )
+    return revision, timeout
 
 
 def add_routes(
@@ -37,8 +67,16 @@ def add_routes(
 ) -> None:
     """Register the extension routes on the API application."""
 
-    async def get_proxies(_request: web.Request) -> web.Response:
-        return web.json_response({"proxies": proxies() if proxies else []})
+    async def get_proxies(request: web.Request) -> web.Response:
+        if proxies is None:
+            return web.json_response({"revision": 0, "converged": True, "proxies": []})
+        try:
+            waiting = _wait_arguments(request)
+        except errors.AppMeshError as error:
+            return rendering.error_response(error)
+        if waiting is None:
+            return web.json_response(proxies.report())
+        return web.json_response(await proxies.wait_for_revision(*waiting))
 
     async def put_endpoints(request: web.Request) -> web.Response:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.manifests import crds
+from meshplane.manifests import converging, crds
 from meshplane.manifests.frontdoor import FrontDoor, NotFoundError, Outcome
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.model import errors
@@ -51,6 +51,8 @@ def _guarded(handler: Callable[[web.Request, FrontDoor], Awaitable[Any]]) -> Han
             return _fail(422, "Invalid", error.problems)
         except NotFoundError as error:
             return _fail(404, "NotFound", [str(error)])
+        except converging.NotConverged as error:
+            return _fail(500, "NotConverged", [str(error)])
         except errors.AppMeshError as error:
             return _fail(error.http_status, error.code, [error.message])
         except Exception:

@@ -30,6 +30,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from meshplane import client
 from meshplane.cli import proxystatus
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "echo"
@@ -41,7 +42,14 @@ class DemoFailed(Exception):
     """A step of the walkthrough did not do what it should."""
 
 
-_FAILURES = (DemoFailed, TimeoutError, OSError, ValueError, subprocess.SubprocessError)
+_FAILURES = (
+    DemoFailed,
+    TimeoutError,
+    OSError,
+    ValueError,
+    subprocess.SubprocessError,
+    client.ControlPlaneError,
+)
 """What ends a walk as a failed demo: a misbehaving step, an unreachable server, a bad answer."""
 
 
@@ -109,14 +117,14 @@ class _Walkthrough:
             try:
                 if proxystatus.converged(self.server) and self._answers():
                     break
-            except OSError:
+            except (OSError, client.ControlPlaneError):
                 pass
             if time.monotonic() > deadline:
                 raise DemoFailed(
                     f"the mesh did not come up within {STARTUP_TIMEOUT:.0f} s; see {self.log_path}"
                 )
             time.sleep(0.1)
-        _, proxies = proxystatus.fetch(self.server)
+        proxies = proxystatus.fetch(self.server).proxies
         self.say.print(
             f"control plane {self.server}; {len(proxies)} Envoy sidecars synced; "
             f"echo-frontend published on http://127.0.0.1:{self.frontend_port}"
@@ -142,6 +150,7 @@ class _Walkthrough:
             return False
 
     def _call_frontend(self) -> str | None:
+        # Traffic through the published frontend (the data plane), not a control-plane call.
         url = f"http://127.0.0.1:{self.frontend_port}/"
         with urllib.request.urlopen(url, timeout=5) as answer:
             body = json.loads(answer.read())
@@ -180,10 +189,11 @@ class _Walkthrough:
         if done.returncode != 0:
             raise DemoFailed(f"meshplane apply failed: {done.stderr.strip()}")
         self.say.print(f"$ meshplane apply -f vr-echo-backend.yaml\n{done.stdout.strip()}")
-        synced = proxystatus.wait_converged(self.server)
-        with urllib.request.urlopen(self.server + ROUTE_PATH, timeout=5) as answer:
-            version = int(json.loads(answer.read())["metadata"]["version"])
-        return synced, version
+        started = time.monotonic()
+        proxystatus.wait_converged(self.server)
+        synced = time.monotonic() - started
+        route = client.connect(self.server, timeout=5).call("GET", ROUTE_PATH)
+        return synced, int(route["metadata"]["version"])
 
 
 def _check_split(seen: collections.Counter[str], blue: int, green: int, requests: int) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import manifests, proxystatus
+from meshplane.cli import crds, manifests, proxystatus
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -39,16 +39,27 @@ def _root(
 
 @cli.command()
 def serve(
-    data_dir: Annotated[Path, typer.Option(help="Directory of the SQLite store.")] = Path(
-        ".meshplane"
-    ),
-    api_port: Annotated[int, typer.Option(help="Port of the App Mesh REST API.")] = 9080,
-    xds_port: Annotated[int, typer.Option(help="Port of the xDS (ADS) server for Envoy.")] = 9090,
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    region: Annotated[str, typer.Option(help="Region written into ARNs.")] = "us-west-2",
+    # Every option defaults to None: `settings.load` owns the defaults, so a MESHPLANE_*
+    # environment variable applies unless the flag is given.
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Directory of the SQLite store [default: .meshplane].")
+    ] = None,
+    api_port: Annotated[
+        int | None, typer.Option(help="Port of the App Mesh REST API [default: 9080].")
+    ] = None,
+    xds_port: Annotated[
+        int | None, typer.Option(help="Port of the xDS (ADS) server for Envoy [default: 9090].")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Region written into ARNs [default: us-west-2].")
+    ] = None,
     account_id: Annotated[
-        str, typer.Option(help="12-digit account id written into ARNs and owners.")
-    ] = "123456789012",
+        str | None,
+        typer.Option(
+            help="12-digit account id written into ARNs and owners [default: 123456789012]."
+        ),
+    ] = None,
     ca_cert: Annotated[
         Path | None,
         typer.Option(
@@ -63,9 +74,6 @@ def serve(
     # `serve` pays them, so client commands such as `apply` start fast.
     from meshplane import app  # noqa: PLC0415
 
-    if len(account_id) != 12 or not account_id.isdigit():
-        console.print(f"[red]error:[/] --account-id must be 12 digits, got {account_id!r}")
-        raise typer.Exit(2)
     if (ca_cert is None) != (ca_key is None):
         console.print("[red]error:[/] --ca-cert and --ca-key go together")
         raise typer.Exit(2)
@@ -79,12 +87,15 @@ def serve(
         ca_cert=str(ca_cert) if ca_cert else None,
         ca_key=str(ca_key) if ca_key else None,
     )
+    if len(config.account_id) != 12 or not config.account_id.isdigit():
+        console.print(f"[red]error:[/] --account-id must be 12 digits, got {config.account_id!r}")
+        raise typer.Exit(2)
 
     def ready(plane: app.ControlPlane) -> None:
         endpoint = f"http://{config.host}:{plane.api_port}"
         console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
         console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
-        console.print(f"  store: {plane.store.path} (schema v{plane.store.schema_version})")
+        console.print(f"  store: {plane.store.location} (schema v{plane.store.schema_version})")
         console.print(f"  CA:    {config.ca_cert or config.data_dir / 'ca' / 'ca.pem'}")
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
         console.print("  stop:  Ctrl-C")
@@ -108,6 +119,7 @@ def demo() -> None:
 manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
+crds.register(cli)
 
 
 def main() -> None:

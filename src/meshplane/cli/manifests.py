@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +19,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from meshplane import client
 from meshplane.cli import describing
 
 DEFAULT_SERVER = "http://127.0.0.1:9080"
@@ -56,30 +54,24 @@ class _Failed(Exception):
         self.lines = lines
 
 
-def _call(server: str, method: str, path: str, body: Any = None) -> Any:
+def _call(
+    server: str, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+) -> Any:
     """One request to the control plane; errors become :class:`_Failed` in kubectl's words."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        server.rstrip("/") + PREFIX + path,
-        data=data,
-        method=method,
-        headers={"content-type": "application/json"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        try:
-            answer = json.loads(error.read())
-        except ValueError:
-            raise _Failed([f"error: the server answered {error.code} {error.reason}"]) from error
+        return client.connect(server, timeout=120).call(method, PREFIX + path, body, query=query)
+    except client.ControlPlaneError as error:
+        answer = error.body
+        if not isinstance(answer, dict):
+            raise _Failed([f"error: the server answered {error.status} {error.phrase}"]) from error
         reason = answer.get("reason", "")
         lines = answer.get("errors") or [str(answer)]
         if reason == "Invalid":
             raise _Failed([f"error: {line}" for line in lines]) from error
         raise _Failed([f"Error from server ({reason}): {line}" for line in lines]) from error
-    except (urllib.error.URLError, OSError) as error:
-        why = getattr(error, "reason", error)
+    except OSError as error:
+        why = getattr(error, "__cause__", None)
+        why = getattr(why, "reason", why) or error
         raise _Failed(
             [
                 f"error: cannot reach the meshplane control plane at {server}: {why} "
@@ -156,12 +148,11 @@ def get(
     def act() -> None:
         where = namespace or "default"
         if name is not None:
-            query = urllib.parse.urlencode({"namespace": where})
-            answer = _call(server, "GET", f"/objects/{kind}/{name}?{query}")
+            answer = _call(server, "GET", f"/objects/{kind}/{name}", query={"namespace": where})
             items, listed_kind = [answer["object"]], answer["object"]["kind"]
         else:
-            query = "" if all_namespaces else "?" + urllib.parse.urlencode({"namespace": where})
-            answer = _call(server, "GET", f"/objects/{kind}{query}")
+            query = None if all_namespaces else {"namespace": where}
+            answer = _call(server, "GET", f"/objects/{kind}", query=query)
             items, listed_kind = answer["items"], answer["kind"]
         if output in ("yaml", "json"):
             _print_documents(items, single=name is not None, as_json=output == "json")
@@ -203,8 +194,8 @@ def describe(
     """Show an object's spec, status, conditions and recent events (why it is not Active)."""
 
     def act() -> None:
-        query = urllib.parse.urlencode({"namespace": namespace or "default"})
-        answer = _call(server, "GET", f"/objects/{kind}/{name}?{query}")
+        query = {"namespace": namespace or "default"}
+        answer = _call(server, "GET", f"/objects/{kind}/{name}", query=query)
         typer.echo(describing.describe(answer["object"], answer["events"], time.time()))
 
     _run(act)
@@ -226,8 +217,9 @@ def delete(
             return
         if kind is None or name is None:
             raise _Failed(["error: you must provide one or more resources by argument or filename"])
-        query = urllib.parse.urlencode({"namespace": namespace or "default"})
-        _print_results(_call(server, "DELETE", f"/objects/{kind}/{name}?{query}"), "deleted")
+        query = {"namespace": namespace or "default"}
+        answer = _call(server, "DELETE", f"/objects/{kind}/{name}", query=query)
+        _print_results(answer, "deleted")
 
     _run(act)
 

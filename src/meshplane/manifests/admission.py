@@ -1,11 +1,14 @@
 """What the controller's admission webhooks did: defaults, validation, immutability, membership.
 
-* **Defaults** (mutating webhook, create only): ``spec.awsName`` is the name for a
-  Mesh, ``<name>.<namespace>`` for a VirtualService and ``<name>_<namespace>`` for
-  the other kinds.
+* **Defaults** (mutating webhook, create only): ``spec.awsName`` as
+  :func:`meshplane.model.naming.default_aws_name` gives it.
 * **Validation** (validating webhook): the cross-field rules the CRD schema cannot
-  state (one route type, prefix xor path, duplicate routes and backends, …), and
-  ``awsName``/``meshRef``/``virtualGatewayRef`` immutable on update.
+  state (one route type, prefix xor path, duplicate routes and backends, …) are
+  :mod:`meshplane.model.rules`, applied here at the v1beta2 paths and worded as
+  the webhook worded them (:mod:`meshplane.manifests.wording`). Only the
+  webhook's own rules are defined here: ``meshRef``/``virtualGatewayRef``
+  read-only on create, ``awsName``/``meshRef``/``virtualGatewayRef`` immutable
+  on update.
 * **Membership**: the Mesh whose ``namespaceSelector`` matches the namespace's
   labels (exactly one), and for a GatewayRoute the one VirtualGateway that
   selects it. The real webhook decided this at create time and refused the
@@ -13,20 +16,23 @@
   the same reason, so namespaces may be labelled after the objects are applied
   (the walkthrough's order). Once designated, membership never changes.
 
-Every rule returns ``(field path, message)`` pairs; nothing here has side effects.
+Problems reach the caller as ``(field path, message)`` pairs; nothing here has side effects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from meshplane.manifests import selectors
+from meshplane.manifests import wording
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
 from meshplane.manifests.schema import join
-from meshplane.model import kinds
+from meshplane.model import kinds, naming, rules, selectors
+from meshplane.model.problems import Problem
 
-Problem = tuple[str, str]
+Message = tuple[str, str]
+"""``(field path, message)`` as the webhook worded it."""
 
 _READ_ONLY_ON_CREATE = {
     "VirtualNode": ("meshRef",),
@@ -38,25 +44,16 @@ _READ_ONLY_ON_CREATE = {
 }
 
 
-def default_aws_name(obj: ManifestObject) -> str:
-    """The awsName the mutating webhook writes when the user gives none."""
-    if obj.kind == "Mesh":
-        return obj.name
-    if obj.kind == "VirtualService":
-        return f"{obj.name}.{obj.namespace}"
-    return f"{obj.name}_{obj.namespace}"
-
-
 def admit(
     incoming: ManifestObject, existing: ManifestObject | None
-) -> tuple[ManifestObject, list[Problem]]:
+) -> tuple[ManifestObject, list[Message]]:
     """Default and validate ``incoming`` against the stored ``existing`` (``None`` on create).
 
     Returns the object to store (with awsName and the webhook-owned refs carried
     over from ``existing``) and every problem found.
     """
     obj = incoming.clone()
-    problems: list[Problem] = []
+    problems: list[Message] = []
     if obj.info.aws_title is None and obj.kind != "BackendGroup":
         return obj, problems  # Namespace, Service: nothing to default or validate
     spec = obj.spec
@@ -70,14 +67,14 @@ def admit(
                     )
                 )
         if obj.kind != "BackendGroup" and not spec.get("awsName"):
-            spec["awsName"] = default_aws_name(obj)
+            spec["awsName"] = naming.default_aws_name(obj.kind, obj.name, obj.namespace)
     else:
         problems.extend(_carry_immutables(obj, existing))
-    problems.extend(_RULES.get(obj.kind, _no_rules)(obj))
+    problems.extend(wording.render(problem) for problem in check(obj))
     return obj, problems
 
 
-def _carry_immutables(obj: ManifestObject, existing: ManifestObject) -> list[Problem]:
+def _carry_immutables(obj: ManifestObject, existing: ManifestObject) -> list[Message]:
     """Fields the user may omit on update (kept) but not change (refused)."""
     fields = ["awsName", "meshRef"]
     if obj.kind == "GatewayRoute":
@@ -102,98 +99,49 @@ def _carry_immutables(obj: ManifestObject, existing: ManifestObject) -> list[Pro
     return [(changed[0], message)]
 
 
-def _no_rules(_obj: ManifestObject) -> list[Problem]:
-    return []
-
-
-# --- references -----------------------------------------------------------------------
-
-
-def _one_ref(
-    value: dict[str, Any], path: str, ref: str, arn: str, kind: kinds.Kind
-) -> list[Problem]:
-    """A typed reference must name its target one way: by ref or by an ARN of the right type."""
-    has_ref, has_arn = value.get(ref) is not None, value.get(arn) is not None
-    if has_ref == has_arn:
-        return [(path, f"must set exactly one of {ref}, {arn}")]
-    if has_arn:
-        parsed = kinds.parse_arn(value[arn])
-        if parsed is None or parsed[2].kind != kind.key:
-            return [(join(path, arn), f"{value[arn]!r} is not a {kind.title} ARN")]
-    return []
-
-
 def ref_namespace(ref: dict[str, Any], obj: ManifestObject) -> str:
     """A ref's namespace; empty or missing means the referencing object's own."""
     return str(ref.get("namespace") or obj.namespace)
 
 
-# --- per kind -------------------------------------------------------------------------
+# --- which of model.rules each kind's spec meets, at which paths --------------------------
 
 
-def _connection_pools(listeners: list[dict[str, Any]], kind: str) -> list[Problem]:
-    found: list[Problem] = []
-    for index, listener in enumerate(listeners):
-        pool = listener.get("connectionPool") or {}
-        if len([v for v in pool.values() if v is not None]) > 1:
-            found.append(
-                (
-                    f"spec.listeners[{index}].connectionPool",
-                    f"only one type of {kind} connection pool is allowed",
-                )
-            )
-    return found
+def check(obj: ManifestObject) -> list[Problem]:
+    """The semantic rules ``obj``'s spec breaks, as structured problems (webhook order)."""
+    return _RULES.get(obj.kind, _no_rules)(obj)
+
+
+def _no_rules(_obj: ManifestObject) -> list[Problem]:
+    return []
 
 
 def _virtual_node(obj: ManifestObject) -> list[Problem]:
     spec = obj.spec
-    found: list[Problem] = []
-    if spec.get("listeners") and spec.get("serviceDiscovery") is None:
-        found.append(("spec.serviceDiscovery", "must be specified when a listener is specified"))
-    seen: set[str] = set()
+    found = rules.service_discovery(spec, "spec")
+    # The webhook reported backends in order: a bad reference or a repeat, per backend.
+    per_backend: dict[int, list[Problem]] = {}
+    entries, index_of = [], {}
     for index, backend in enumerate(spec.get("backends") or []):
         path = f"spec.backends[{index}].virtualService"
         service = backend["virtualService"]
-        problems = _one_ref(
+        broken = rules.ref_or_arn(
             service, path, "virtualServiceRef", "virtualServiceARN", kinds.VIRTUAL_SERVICE
         )
-        found.extend(problems)
-        if problems:
+        if broken:
+            per_backend[index] = broken
             continue
         if service.get("virtualServiceRef") is not None:
             ref = service["virtualServiceRef"]
-            identity = f"{ref_namespace(ref, obj)}/{ref['name']}"
-            field = "virtualServiceRef"
+            identity, field = f"{ref_namespace(ref, obj)}/{ref['name']}", "virtualServiceRef"
         else:
-            identity = service["virtualServiceARN"]
-            field = "virtualServiceARN"
-        if identity in seen:
-            found.append((join(path, field), f"duplicate backend virtual service {identity}"))
-        seen.add(identity)
-    found.extend(_connection_pools(spec.get("listeners") or [], "virtual node"))
-    return found
-
-
-def _http_match(match: dict[str, Any], path: str) -> list[Problem]:
-    has_prefix, has_path = match.get("prefix") is not None, match.get("path") is not None
-    if has_prefix == has_path:
-        rule = (
-            "both prefix and path cannot be specified, only 1 allowed"
-            if has_prefix
-            else "either prefix or path must be specified"
-        )
-        return [(path, rule)]
-    if has_path:
-        return _exactly_one(match["path"], join(path, "path"), ("exact", "regex"))
-    return []
-
-
-def _exactly_one(value: dict[str, Any], path: str, members: tuple[str, ...]) -> list[Problem]:
-    present = [m for m in members if value.get(m) is not None]
-    if len(present) != 1:
-        found = f" (found {', '.join(present)})" if present else " (found none)"
-        return [(path, f"must set exactly one of {', '.join(members)}{found}")]
-    return []
+            identity, field = service["virtualServiceARN"], "virtualServiceARN"
+        entries.append((identity, join(path, field), identity))
+        index_of[join(path, field)] = index
+    for problem in rules.repeated(entries, "backend-unique"):
+        per_backend[index_of[problem.path]] = [problem]
+    found += [problem for index in sorted(per_backend) for problem in per_backend[index]]
+    return found + rules.connection_pool_one(spec.get("listeners") or [], "virtual node")
 
 
 _ROUTE_TYPES = ("grpcRoute", "httpRoute", "http2Route", "tcpRoute")
@@ -201,26 +149,28 @@ _ROUTE_TYPES = ("grpcRoute", "httpRoute", "http2Route", "tcpRoute")
 
 def _virtual_router(obj: ManifestObject) -> list[Problem]:
     found: list[Problem] = []
-    names: set[str] = set()
-    for index, route in enumerate(obj.spec.get("routes") or []):
+    routes = obj.spec.get("routes") or []
+    names = [(r["name"], f"spec.routes[{i}].name", r["name"]) for i, r in enumerate(routes)]
+    duplicate = {problem.path: problem for problem in rules.repeated(names, "route-name-unique")}
+    for index, route in enumerate(routes):
         path = f"spec.routes[{index}]"
-        if route["name"] in names:
-            found.append((join(path, "name"), f"duplicate route name {route['name']!r}"))
-        names.add(route["name"])
-        kinds_found = _exactly_one(route, path, _ROUTE_TYPES)
-        found.extend(kinds_found)
-        if kinds_found:
+        if join(path, "name") in duplicate:
+            found.append(duplicate[join(path, "name")])
+        route_type = rules.chosen(route, _ROUTE_TYPES)
+        if route_type is None:
+            found += rules.exactly_one(route, _ROUTE_TYPES, path)
             continue
-        route_type = next(t for t in _ROUTE_TYPES if route.get(t) is not None)
         body = route[route_type]
         if route_type in {"httpRoute", "http2Route"}:
-            found.extend(_http_match(body["match"], join(path, f"{route_type}.match")))
+            match, mpath = body["match"], join(path, f"{route_type}.match")
+            broken = rules.prefix_and_path(match, mpath, required=True)
+            if not broken and match.get("path") is not None:
+                broken = rules.exactly_one(match["path"], ("exact", "regex"), join(mpath, "path"))
+            found += broken
         for t_index, target in enumerate(body["action"]["weightedTargets"]):
             target_path = f"{path}.{route_type}.action.weightedTargets[{t_index}]"
-            found.extend(
-                _one_ref(
-                    target, target_path, "virtualNodeRef", "virtualNodeARN", kinds.VIRTUAL_NODE
-                )
+            found += rules.ref_or_arn(
+                target, target_path, "virtualNodeRef", "virtualNodeARN", kinds.VIRTUAL_NODE
             )
     return found
 
@@ -229,18 +179,18 @@ def _virtual_service(obj: ManifestObject) -> list[Problem]:
     provider = obj.spec.get("provider")
     if provider is None:
         return []
-    found = _exactly_one(provider, "spec.provider", ("virtualNode", "virtualRouter"))
+    found = rules.exactly_one(provider, ("virtualNode", "virtualRouter"), "spec.provider")
     if found:
         return found
     if provider.get("virtualNode") is not None:
-        return _one_ref(
+        return rules.ref_or_arn(
             provider["virtualNode"],
             "spec.provider.virtualNode",
             "virtualNodeRef",
             "virtualNodeARN",
             kinds.VIRTUAL_NODE,
         )
-    return _one_ref(
+    return rules.ref_or_arn(
         provider["virtualRouter"],
         "spec.provider.virtualRouter",
         "virtualRouterRef",
@@ -250,103 +200,53 @@ def _virtual_service(obj: ManifestObject) -> list[Problem]:
 
 
 def _virtual_gateway(obj: ManifestObject) -> list[Problem]:
-    return _connection_pools(obj.spec.get("listeners") or [], "virtual gateway")
-
-
-def _header_matches(headers: list[dict[str, Any]], path: str, what: str) -> list[Problem]:
-    found: list[Problem] = []
-    for index, header in enumerate(headers):
-        match = header.get("match")
-        if match is None:
-            continue
-        methods = [
-            m for m in ("exact", "prefix", "range", "regex", "suffix") if match.get(m) is not None
-        ]
-        here = f"{path}[{index}].match"
-        if not methods:
-            found.append((here, f"missing match criteria for a {what} match block"))
-        elif len(methods) > 1:
-            found.append((here, f"too many match filters specified, only 1 allowed per {what}"))
-        elif methods == ["range"] and match["range"]["end"] <= match["range"]["start"]:
-            found.append((join(here, "range"), "end has to be greater than start"))
-    return found
+    return rules.connection_pool_one(obj.spec.get("listeners") or [], "virtual gateway")
 
 
 def _gateway_http(route: dict[str, Any], path: str) -> list[Problem]:
-    found: list[Problem] = []
     match = route["match"]
     mpath = join(path, "match")
-    has_prefix, has_path = match.get("prefix") is not None, match.get("path") is not None
-    if not (has_prefix or has_path or match.get("hostname") is not None):
-        found.append((mpath, "either prefix or path or hostname must be specified"))
-    if has_prefix and has_path:
-        found.append((mpath, "both prefix and path cannot be specified, only 1 allowed"))
-    if has_prefix and not match["prefix"].startswith("/"):
-        found.append((join(mpath, "prefix"), "prefix to be matched on must start with '/'"))
-    if has_path:
-        found.extend(_exactly_one(match["path"], join(mpath, "path"), ("exact", "regex")))
+    found = rules.gateway_match_required(match, mpath)
+    found += rules.prefix_and_path(match, mpath, required=False)
+    found += rules.prefix_slash(match, mpath)
+    if match.get("path") is not None:
+        found += rules.exactly_one(match["path"], ("exact", "regex"), join(mpath, "path"))
     if match.get("hostname") is not None:
-        found.extend(_exactly_one(match["hostname"], join(mpath, "hostname"), ("exact", "suffix")))
-    found.extend(_header_matches(match.get("headers") or [], join(mpath, "headers"), "header"))
-    for index, query in enumerate(match.get("queryParameters") or []):
-        if (query.get("match") or {}).get("exact") is None:
-            found.append(
-                (f"{mpath}.queryParameters[{index}].match", "missing exact match criteria")
-            )
+        found += rules.exactly_one(match["hostname"], ("exact", "suffix"), join(mpath, "hostname"))
+    found += rules.header_matches(match.get("headers"), join(mpath, "headers"), methods=True)
+    found += rules.query_exact(match.get("queryParameters"), join(mpath, "queryParameters"))
     rewrite = route["action"].get("rewrite")
     if rewrite is not None:
-        rpath = join(path, "action.rewrite")
-        if not any(rewrite.get(m) is not None for m in ("prefix", "path", "hostname")):
-            found.append((rpath, "either prefix, path or hostname for rewrite must be specified"))
-        if rewrite.get("prefix") is not None and rewrite.get("path") is not None:
-            found.append(
-                (rpath, "both prefix and path for rewrites cannot be specified, only 1 allowed")
-            )
-        prefix = rewrite.get("prefix") or {}
-        if prefix.get("defaultPrefix") is not None and prefix.get("value") is not None:
-            found.append(
-                (
-                    join(rpath, "prefix"),
-                    "cannot specify both defaultPrefix and value, only 1 allowed",
-                )
-            )
-        value = prefix.get("value")
-        if value is not None and not (value.startswith("/") and value.endswith("/")):
-            found.append(
-                (join(rpath, "prefix.value"), "new rewrite prefix must start and end with '/'")
-            )
+        found += rules.rewrite_block(rewrite, join(path, "action.rewrite"))
     return found
+
+
+_GATEWAY_ROUTE_TYPES = ("grpcRoute", "httpRoute", "http2Route")
 
 
 def _gateway_route(obj: ManifestObject) -> list[Problem]:
     spec = obj.spec
-    found = _exactly_one(spec, "spec", ("grpcRoute", "httpRoute", "http2Route"))
-    if found:
-        return found
-    route_type = next(
-        t for t in ("grpcRoute", "httpRoute", "http2Route") if spec.get(t) is not None
-    )
+    route_type = rules.chosen(spec, _GATEWAY_ROUTE_TYPES)
+    if route_type is None:
+        return rules.exactly_one(spec, _GATEWAY_ROUTE_TYPES, "spec")
     route, path = spec[route_type], f"spec.{route_type}"
+    found: list[Problem] = []
     if route_type == "grpcRoute":
         match = route["match"]
-        if match.get("serviceName") is None and match.get("hostname") is None:
-            found.append((join(path, "match"), "either serviceName or hostname must be specified"))
-        found.extend(
-            _header_matches(match.get("metadata") or [], join(path, "match.metadata"), "metadata")
+        found += rules.grpc_gateway_match(match, join(path, "match"))
+        metadata = match.get("metadata")
+        found += rules.header_matches(
+            metadata, join(path, "match.metadata"), what="metadata", methods=True
         )
     else:
-        found.extend(_gateway_http(route, path))
-    target = route["action"]["target"]["virtualService"]
-    found.extend(
-        _one_ref(
-            target,
-            join(path, "action.target.virtualService"),
-            "virtualServiceRef",
-            "virtualServiceARN",
-            kinds.VIRTUAL_SERVICE,
-        )
+        found += _gateway_http(route, path)
+    return found + rules.ref_or_arn(
+        route["action"]["target"]["virtualService"],
+        join(path, "action.target.virtualService"),
+        "virtualServiceRef",
+        "virtualServiceARN",
+        kinds.VIRTUAL_SERVICE,
     )
-    return found
 
 
 _RULES = {
@@ -361,53 +261,52 @@ _RULES = {
 # --- membership -----------------------------------------------------------------------
 
 
+def _the_one(
+    candidates: list[ManifestObject], none: str, several: str, name: Callable[[ManifestObject], str]
+) -> tuple[ManifestObject | None, str]:
+    """The one candidate, or ``None`` and the webhook's reason (none, or several by name)."""
+    if len(candidates) == 1:
+        return candidates[0], ""
+    if not candidates:
+        return None, f"{none}, expecting 1 but found 0"
+    names = ",".join(name(candidate) for candidate in candidates)
+    return None, f"{several}, expecting 1 but found {len(candidates)}: {names}"
+
+
 def designate_mesh(obj: ManifestObject, catalog: Catalog) -> tuple[ManifestObject | None, str]:
     """The one Mesh selecting ``obj``'s namespace, or ``None`` and the reason why not."""
-    labels = catalog.namespace_labels(obj.namespace)
-    candidates = [
-        mesh
-        for mesh in catalog.of_kind("Mesh")
-        if selectors.selects(mesh.spec.get("namespaceSelector"), labels)
-    ]
-    if len(candidates) == 1:
-        mesh = candidates[0]
-        if mesh.deleting:
-            return (
-                None,
-                f"unable to create new content in mesh {mesh.name} because it is being terminated",
-            )
-        return mesh, ""
-    if not candidates:
-        return None, (
-            f"failed to find matching mesh for namespace: {obj.namespace}, expecting 1 but found 0"
-        )
-    names = ",".join(mesh.name for mesh in candidates)
-    return None, (
-        f"found multiple matching meshes for namespace: {obj.namespace}, "
-        f"expecting 1 but found {len(candidates)}: {names}"
+    candidates = selectors.meshes_for(
+        catalog.of_kind("Mesh"),
+        lambda mesh: mesh.spec.get("namespaceSelector"),
+        catalog.namespace_labels(obj.namespace),
     )
+    mesh, reason = _the_one(
+        candidates,
+        f"failed to find matching mesh for namespace: {obj.namespace}",
+        f"found multiple matching meshes for namespace: {obj.namespace}",
+        lambda mesh: mesh.name,
+    )
+    if mesh is not None and mesh.deleting:
+        return None, (
+            f"unable to create new content in mesh {mesh.name} because it is being terminated"
+        )
+    return mesh, reason
 
 
 def designate_gateway(route: ManifestObject, catalog: Catalog) -> tuple[ManifestObject | None, str]:
     """The one VirtualGateway that selects a GatewayRoute, or ``None`` and the reason why not."""
-    labels = catalog.namespace_labels(route.namespace)
-    candidates = [
-        gateway
-        for gateway in catalog.of_kind("VirtualGateway")
-        if selectors.selects(gateway.spec.get("namespaceSelector"), labels)
-        and selectors.matches(gateway.spec.get("gatewayRouteSelector") or {}, route.labels)
-    ]
-    if len(candidates) == 1:
-        return candidates[0], ""
-    if not candidates:
-        return None, (
-            f"failed to find matching virtualGateway for gatewayRoute: {route.name}, "
-            "expecting 1 but found 0"
-        )
-    names = ",".join(f"{g.namespace}/{g.name}" for g in candidates)
-    return None, (
-        f"found multiple matching virtualGateways for gatewayRoute: {route.name}, "
-        f"expecting 1 but found {len(candidates)}: {names}"
+    candidates = selectors.gateways_for(
+        catalog.of_kind("VirtualGateway"),
+        lambda gateway: gateway.spec.get("namespaceSelector"),
+        lambda gateway: gateway.spec.get("gatewayRouteSelector"),
+        catalog.namespace_labels(route.namespace),
+        route.labels,
+    )
+    return _the_one(
+        candidates,
+        f"failed to find matching virtualGateway for gatewayRoute: {route.name}",
+        f"found multiple matching virtualGateways for gatewayRoute: {route.name}",
+        lambda gateway: f"{gateway.namespace}/{gateway.name}",
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from meshplane.manifests.admission import ref_namespace
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
-from meshplane.model import kinds
+from meshplane.model import kinds, naming
 
 _RENAMES = {
     "certificateARN": "certificateArn",
@@ -112,7 +112,9 @@ class _Converter:
             self.wait(f"{kind} {namespace}/{ref['name']} is not in mesh {self.mesh.name}")
         elif active and not is_active(target):
             self.wait(f"{kind} {namespace}/{ref['name']} is not Active yet")
-        return str(target.spec.get("awsName") or ref["name"])
+        return str(
+            target.spec.get("awsName") or naming.default_aws_name(kind, ref["name"], namespace)
+        )
 
     def targets(self, action: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = renamed(action)
@@ -227,7 +229,7 @@ def _gateway(conv: _Converter, ref: dict[str, Any] | None) -> str:
     if ref is None:
         conv.wait("not yet attached to a virtual gateway")
         return "gateway"
-    namespace = ref.get("namespace") or conv.obj.namespace
+    namespace = ref_namespace(ref, conv.obj)
     gateway = conv.catalog.get("VirtualGateway", namespace, ref["name"])
     if gateway is None or gateway.uid != ref["uid"]:
         conv.wait(f"VirtualGateway {namespace}/{ref['name']} not found")
@@ -236,7 +238,8 @@ def _gateway(conv: _Converter, ref: dict[str, Any] | None) -> str:
         conv.wait(f"VirtualGateway {namespace}/{gateway.name} is not in the same mesh")
     elif not is_active(gateway):
         conv.wait(f"VirtualGateway {namespace}/{gateway.name} is not Active yet")
-    return str(gateway.spec.get("awsName") or gateway.name)
+    default = naming.default_aws_name("VirtualGateway", gateway.name, namespace)
+    return str(gateway.spec.get("awsName") or default)
 
 
 def _gateway_route(conv: _Converter, mesh: str, name: str) -> Twin:

@@ -55,6 +55,10 @@ _HEADER_MATCH = struct(
     regex=_MATCH_STRING,
     suffix=_MATCH_STRING,
 )
+_HEADERS = ListOf(
+    struct(("name",), name=string(low=1, high=50), match=_HEADER_MATCH, invert=BOOLEAN), 1, 10
+)
+"""Header matches of HTTP routes, and gRPC metadata matches (the same shape)."""
 _PATH_MATCH = struct(exact=_MATCH_STRING, regex=_MATCH_STRING)
 _QUERY = ListOf(struct(("name",), name=STRING, match=struct(exact=STRING)), 1, 10)
 _HTTP_TIMEOUT = struct(perRequest=_DURATION, idle=_DURATION)
@@ -196,21 +200,30 @@ _WEIGHTED_TARGETS = ListOf(
     1,
     10,
 )
+_METHOD = string("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 _HTTP_RETRY_EVENTS = ListOf(
     string("server-error", "gateway-error", "client-error", "stream-error"), 1, 25
 )
 _TCP_RETRY_EVENTS = ListOf(string("connection-error"), 1, 1)
+
+
+def _retry_policy(**events: Node) -> Struct:
+    """A route's retryPolicy; gRPC routes add their own event list first."""
+    return struct(
+        ("maxRetries", "perRetryTimeout"),
+        **events,
+        httpRetryEvents=_HTTP_RETRY_EVENTS,
+        tcpRetryEvents=_TCP_RETRY_EVENTS,
+        maxRetries=integer(0),
+        perRetryTimeout=_DURATION,
+    )
+
+
 _HTTP_ROUTE = struct(
     ("match", "action"),
     match=struct(
-        headers=ListOf(
-            struct(("name",), name=string(low=1, high=50), match=_HEADER_MATCH, invert=BOOLEAN),
-            1,
-            10,
-        ),
-        method=string(
-            "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"
-        ),
+        headers=_HEADERS,
+        method=_METHOD,
         prefix=STRING,
         scheme=string("http", "https"),
         path=_PATH_MATCH,
@@ -218,13 +231,7 @@ _HTTP_ROUTE = struct(
         port=_ROUTE_PORT,
     ),
     action=struct(("weightedTargets",), weightedTargets=_WEIGHTED_TARGETS),
-    retryPolicy=struct(
-        ("maxRetries", "perRetryTimeout"),
-        httpRetryEvents=_HTTP_RETRY_EVENTS,
-        tcpRetryEvents=_TCP_RETRY_EVENTS,
-        maxRetries=integer(0),
-        perRetryTimeout=_DURATION,
-    ),
+    retryPolicy=_retry_policy(),
     timeout=_HTTP_TIMEOUT,
 )
 _GRPC_ROUTE = struct(
@@ -232,27 +239,18 @@ _GRPC_ROUTE = struct(
     match=struct(
         methodName=string(low=1, high=50),
         serviceName=STRING,
-        metadata=ListOf(
-            struct(("name",), name=string(low=1, high=50), match=_HEADER_MATCH, invert=BOOLEAN),
-            1,
-            10,
-        ),
+        metadata=_HEADERS,
         port=_ROUTE_PORT,
     ),
     action=struct(("weightedTargets",), weightedTargets=_WEIGHTED_TARGETS),
-    retryPolicy=struct(
-        ("maxRetries", "perRetryTimeout"),
+    retryPolicy=_retry_policy(
         grpcRetryEvents=ListOf(
             string(
                 "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"
             ),
             1,
             5,
-        ),
-        httpRetryEvents=_HTTP_RETRY_EVENTS,
-        tcpRetryEvents=_TCP_RETRY_EVENTS,
-        maxRetries=integer(0),
-        perRetryTimeout=_DURATION,
+        )
     ),
     timeout=_HTTP_TIMEOUT,
 )
@@ -328,15 +326,9 @@ _HTTP_GATEWAY_ROUTE = struct(
         prefix=STRING,
         path=_PATH_MATCH,
         queryParameters=_QUERY,
-        method=string(
-            "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"
-        ),
+        method=_METHOD,
         hostname=_HOSTNAME_MATCH,
-        headers=ListOf(
-            struct(("name",), name=string(low=1, high=50), match=_HEADER_MATCH, invert=BOOLEAN),
-            1,
-            10,
-        ),
+        headers=_HEADERS,
         port=_ROUTE_PORT,
     ),
     action=struct(
@@ -359,11 +351,7 @@ _GATEWAY_ROUTE = struct(
         match=struct(
             serviceName=STRING,
             hostname=_HOSTNAME_MATCH,
-            metadata=ListOf(
-                struct(("name",), name=string(low=1, high=50), match=_HEADER_MATCH, invert=BOOLEAN),
-                1,
-                10,
-            ),
+            metadata=_HEADERS,
             port=_ROUTE_PORT,
         ),
         action=struct(("target",), target=_GR_TARGET, rewrite=struct(hostname=_HOSTNAME_REWRITE)),

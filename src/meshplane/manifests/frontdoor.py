@@ -3,8 +3,10 @@
 This is what ``meshplane apply/get/describe/delete/label`` (through
 :mod:`meshplane.api.manifests`) calls. It parses and plans a whole batch first
 (:mod:`meshplane.manifests.planning`), writes the objects in one store
-transaction, then lets :class:`~meshplane.manifests.reconciling.Reconciler`
-converge them with their App Mesh twins before it answers.
+transaction, then drives :class:`~meshplane.manifests.reconciling.Reconciler`
+with the local driver (:func:`~meshplane.manifests.converging.converge`) until
+they have converged with their App Mesh twins, before it answers. Status and
+events go to the store through :class:`~meshplane.manifests.sinks.StoredSinks`.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.manifests import crds, documents, planning
+from meshplane.manifests import converging, crds, documents, planning
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
+from meshplane.manifests.sinks import StoredSinks
 from meshplane.model import acm
 from meshplane.service.resources import MeshService
-from meshplane.store import objects as stored_objects
-from meshplane.store.objects import Event
+from meshplane.store.records import Event
 
 
 class NotFoundError(Exception):
@@ -60,27 +62,18 @@ class FrontDoor:
         self.store = service.store
         self._clock = clock
         self._ids = ids
-        self.reconciler = Reconciler(service, clock, self._save, self._forget, self._record)
-
-    # -- persistence callbacks -------------------------------------------------------------
+        sinks = StoredSinks(self.store, clock)
+        self.reconciler = Reconciler(service, clock, sinks, sinks)
 
     def _save(self, obj: ManifestObject) -> None:
+        """Store a change the user asked for (labels, a deletion mark)."""
         with self.store.transaction() as tx:
-            stored_objects.put(tx, *obj.key, obj.to_storage())
-
-    def _forget(self, obj: ManifestObject) -> None:
-        with self.store.transaction() as tx:
-            stored_objects.remove(tx, *obj.key)
-
-    def _record(self, obj: ManifestObject, event_type: str, reason: str, message: str) -> None:
-        with self.store.transaction() as tx:
-            identity = (*obj.key, obj.uid)
-            stored_objects.record_event(tx, identity, event_type, reason, message, self._clock())
+            tx.put_manifest_object(*obj.key, obj.to_storage())
 
     def catalog(self) -> Catalog:
         """Every stored object."""
         with self.store.read() as tx:
-            rows = stored_objects.all_documents(tx)
+            rows = tx.manifest_objects()
         return Catalog(ManifestObject.from_storage(row) for row in rows)
 
     # -- operations ------------------------------------------------------------------------
@@ -93,9 +86,9 @@ class FrontDoor:
         with self.store.transaction() as tx:
             for item in planned:
                 if item.action != planning.UNCHANGED:
-                    stored_objects.put(tx, *item.obj.key, item.obj.to_storage())
+                    tx.put_manifest_object(*item.obj.key, item.obj.to_storage())
         catalog = stored.overlay(item.obj for item in planned)
-        self.reconciler.converge(catalog)
+        converging.converge(self.reconciler, catalog)
         return [self._outcome(catalog, item.obj, item.action) for item in planned]
 
     def _outcome(self, catalog: Catalog, obj: ManifestObject, action: str) -> Outcome:
@@ -126,7 +119,7 @@ class FrontDoor:
     def events(self, obj: ManifestObject) -> list[Event]:
         """The object's recent events, oldest first."""
         with self.store.read() as tx:
-            return stored_objects.events(tx, *obj.key)
+            return tx.manifest_events(*obj.key)
 
     def delete(self, kind: str, namespace: str, name: str) -> Outcome:
         """Request deletion; the object goes once its finalizers allow (``deleted`` either way)."""
@@ -140,7 +133,7 @@ class FrontDoor:
             if target is not None and not target.deleting:
                 target.deleted_at = self._clock()
                 self._save(target)
-        self.reconciler.converge(catalog)
+        converging.converge(self.reconciler, catalog)
         current = catalog.get(*obj.key)
         if current is None:
             return Outcome(obj, "deleted")
@@ -180,7 +173,7 @@ class FrontDoor:
             obj.labels[key] = value
         self._save(obj)
         catalog = self.catalog()
-        self.reconciler.converge(catalog)
+        converging.converge(self.reconciler, catalog)
         return self._outcome(catalog, obj, "labeled")
 
 

@@ -14,34 +14,31 @@ controller's reconcilers did (``appmesh-controller.md`` §1.5, §1.6):
    ``routeARNs``) are written back; a Warning event says why an object is not Active.
 5. **Finalizers** — a deleted Mesh waits for its members, a deleted
    VirtualGateway for its GatewayRoutes; then the twin is deleted (an App Mesh
-   ``ResourceInUse`` makes the object wait too) and the object is forgotten.
+   ``ResourceInUse`` makes the object wait too) and the object is released.
 
-Where the controller requeued with a backoff, this loop repeats passes until
-nothing changes: every ``apply``, ``delete`` and ``label`` returns with the
+:class:`Reconciler` does this for one object per call and says how it ended
+(:class:`~meshplane.manifests.results.ReconcileResult`: done, requeue after a
+delay, or a permanent error); status and events go through the sinks of
+:mod:`meshplane.manifests.sinks`. Where the controller requeued with a backoff,
+the local driver (:mod:`meshplane.manifests.converging`) repeats passes until
+nothing changes, so every ``apply``, ``delete`` and ``label`` returns with the
 objects already converged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from meshplane.kit.clock import Clock
-from meshplane.manifests import admission, conversion, objects
+from meshplane.manifests import admission, conversion, objects, results
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
+from meshplane.manifests.results import PermanentError, ReconcileResult, TemporaryError
+from meshplane.manifests.sinks import EventSink, StatusSink
 from meshplane.model import errors, kinds
 from meshplane.service.resources import MeshService
 
-ORDER = ("Mesh", "VirtualNode", "VirtualRouter", "VirtualService", "VirtualGateway", "GatewayRoute")
-"""Creation order; deletion runs it backwards."""
-
 _MEMBER_KINDS = ("VirtualService", "VirtualRouter", "VirtualNode", "VirtualGateway", "GatewayRoute")
-
-EventSink = Callable[[ManifestObject, str, str, str], None]
-"""Records an event: (object, type, reason, message)."""
-Saver = Callable[[ManifestObject], None]
-Remover = Callable[[ManifestObject], None]
 
 
 def _arn_field(kind: str) -> str:
@@ -59,51 +56,46 @@ def _pruned(value: Any) -> Any:
 
 
 class Reconciler:
-    """Converges stored objects and their App Mesh twins."""
+    """Reconciles one object at a time with its App Mesh twin (an ``ObjectReconciler``)."""
 
     def __init__(
-        self, service: MeshService, clock: Clock, save: Saver, remove: Remover, event: EventSink
+        self, service: MeshService, clock: Clock, status: StatusSink, events: EventSink
     ) -> None:
-        """Wire the domain service and the callbacks that persist objects and events."""
+        """Wire the domain service and the sinks that persist status and events."""
         self.service = service
         self._clock = clock
-        self._save = save
-        self._remove = remove
-        self._event = event
-
-    def converge(self, catalog: Catalog) -> None:
-        """Reconcile every object until a full pass changes nothing."""
-        for _ in range(len(catalog.all()) + 3):
-            changed = False
-            for kind in ORDER:
-                for obj in catalog.of_kind(kind):
-                    if not obj.deleting:
-                        changed |= self._reconcile(obj, catalog)
-            for kind in reversed(("Namespace", "Service", "BackendGroup", *ORDER)):
-                for obj in catalog.of_kind(kind):
-                    if obj.deleting:
-                        changed |= self._finalize(obj, catalog)
-            if not changed:
-                return
+        self._status = status
+        self._events = events
 
     # -- create / update -------------------------------------------------------------------
 
-    def _reconcile(self, obj: ManifestObject, catalog: Catalog) -> bool:
+    def reconcile(self, obj: ManifestObject, catalog: Catalog) -> ReconcileResult:
+        """Join, gate and twin ``obj``; write its status when it moved; say how it ended."""
         before = obj.to_document()
+        try:
+            self._twin(obj, catalog)
+            result = ReconcileResult.done()
+        except (TemporaryError, PermanentError) as error:
+            result = ReconcileResult.of(error)
+        if obj.to_document() != before:
+            self._status.write(obj)
+        return result
+
+    def _twin(self, obj: ManifestObject, catalog: Catalog) -> None:
+        """Bring the twin and the status in line; raise why the object is not done."""
         waiting = self._join(obj, catalog)
         twin = conversion.convert(obj, catalog)
         reasons = waiting or list(twin.waiting)
         if reasons:
-            self._not_active(obj, "Waiting", "; ".join(reasons))
-        else:
-            try:
-                self._write_twin(obj, twin)
-            except errors.AppMeshError as error:
-                self._not_active(obj, "ReconcileError", f"{error.code}: {error.message}")
-        changed = obj.to_document() != before
-        if changed:
-            self._save(obj)
-        return changed
+            message = "; ".join(reasons)
+            self._not_active(obj, "Waiting", message)
+            raise TemporaryError(message)
+        try:
+            self._write_twin(obj, twin)
+        except errors.AppMeshError as error:
+            message = f"{error.code}: {error.message}"
+            self._not_active(obj, "ReconcileError", message)
+            raise results.of_api_error(error, message) from error
 
     def _join(self, obj: ManifestObject, catalog: Catalog) -> list[str]:
         """Membership designation; returns why the object is not a member yet."""
@@ -197,7 +189,7 @@ class Reconciler:
     def _not_active(self, obj: ManifestObject, reason: str, message: str) -> None:
         old: dict[str, Any] = next(iter(obj.status.get("conditions") or []), {})
         if (old.get("reason"), old.get("message")) != (reason, message):
-            self._event(obj, "Warning", reason, message)
+            self._events.emit(obj, "Warning", reason, message)
         obj.status = {
             **{k: v for k, v in obj.status.items() if k != "conditions"},
             "conditions": self._conditions(obj, "False", (reason, message)),
@@ -205,27 +197,40 @@ class Reconciler:
 
     # -- delete ----------------------------------------------------------------------------
 
-    def _finalize(self, obj: ManifestObject, catalog: Catalog) -> bool:
-        """Run the object's finalizers; True when the object is gone or its state moved."""
+    def finalize(self, obj: ManifestObject, catalog: Catalog) -> ReconcileResult:
+        """Run a deleted object's finalizers; release it once they allow (done)."""
+        try:
+            self._run_finalizers(obj, catalog)
+        except (TemporaryError, PermanentError) as error:
+            self._blocked(obj, error.message)
+            return ReconcileResult.of(error)
+        self._status.release(obj)
+        return ReconcileResult.done()
+
+    def _run_finalizers(self, obj: ManifestObject, catalog: Catalog) -> None:
+        """Wait for members, then delete the twin; raise why the object cannot go yet."""
         pending = self._pending_members(obj, catalog)
-        if not pending and obj.info.aws_title is not None and obj.spec.get("awsName"):
-            pending = self._delete_twin(obj)
         if pending:
-            old = obj.status.get("deletionBlockedBy")
-            if old != pending:
-                reason = (
-                    "PendingMembersDeletion"
-                    if obj.kind in {"Mesh", "VirtualGateway"}
-                    else "DeletionBlocked"
-                )
-                self._event(obj, "Warning", reason, pending)
-                obj.status["deletionBlockedBy"] = pending
-                self._save(obj)
-                return True
-            return False
-        catalog.remove(obj.key)
-        self._remove(obj)
-        return True
+            raise TemporaryError(pending, delay=results.MEMBERS_DELAY)
+        if obj.info.aws_title is not None and obj.spec.get("awsName"):
+            try:
+                self._delete_twin(obj)
+            except errors.AppMeshError as error:
+                message = f"{error.code}: {error.message}"
+                raise results.of_api_error(error, message) from error
+
+    def _blocked(self, obj: ManifestObject, pending: str) -> None:
+        """Say (once per distinct reason) what the deletion waits for."""
+        if obj.status.get("deletionBlockedBy") == pending:
+            return
+        reason = (
+            "PendingMembersDeletion"
+            if obj.kind in {"Mesh", "VirtualGateway"}
+            else "DeletionBlocked"
+        )
+        self._events.emit(obj, "Warning", reason, pending)
+        obj.status["deletionBlockedBy"] = pending
+        self._status.write(obj)
 
     def _pending_members(self, obj: ManifestObject, catalog: Catalog) -> str:
         if obj.kind == "Namespace":
@@ -256,16 +261,19 @@ class Reconciler:
             )
         return ""
 
-    def _delete_twin(self, obj: ManifestObject) -> str:
-        """Delete the App Mesh twin (routes first for a router); the reason it cannot, or ``""``."""
+    def _delete_twin(self, obj: ManifestObject) -> None:
+        """Delete the App Mesh twin (routes first for a router), if there is one.
+
+        A twin that is already gone counts as deleted; other App Mesh errors propagate.
+        """
         if obj.kind != "Mesh" and obj.spec.get("meshRef") is None:
-            return ""  # never joined a mesh: there is no twin
+            return  # never joined a mesh: there is no twin
         arn = obj.status.get(_arn_field(obj.kind))
         if not arn:
-            return ""  # never twinned (the controller drops the finalizer when no ARN was recorded)
+            return  # never twinned (the controller drops the finalizer when no ARN was recorded)
         parsed = kinds.parse_arn(arn)
         if parsed is None:
-            return ""
+            return
         key = parsed[2]
         kind = kinds.BY_KEY[key.kind]
         try:
@@ -274,7 +282,4 @@ class Reconciler:
                     self.service.delete(kinds.ROUTE, key.mesh, name, parent=key.name)
             self.service.delete(kind, key.mesh, key.name, parent=key.parent)
         except errors.NotFoundException:
-            return ""
-        except errors.AppMeshError as error:
-            return f"{error.code}: {error.message}"
-        return ""
+            return

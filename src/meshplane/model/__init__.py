@@ -1,4 +1,8 @@
-"""App Mesh's domain: resource kinds and ARNs, the API model, validation, errors, snapshots.
+"""App Mesh's domain: kinds and ARNs, the API model, validation and rules, errors, snapshots.
+
+Also the concepts both front doors and the runtime share: the semantic rules
+with their ids (``rules``, ``problems``), label selectors and mesh/gateway
+designation (``selectors``), awsName defaults and node ids (``naming``).
 
 Typed, immutable spec classes live in :mod:`.specs_generated`, written by
 :mod:`.generating` (``make models``) from botocore's service model and

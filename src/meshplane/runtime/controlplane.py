@@ -1,4 +1,4 @@
-"""The runtime's only line to the control plane: its HTTP API, through aiohttp's client.
+"""The runtime's only line to the control plane: its HTTP API, through :mod:`meshplane.client`.
 
 The runtime never imports the store or the service; it talks to a control
 plane the way it would talk to a remote one (``meshplane up --server URL``):
@@ -13,91 +13,60 @@ plane the way it would talk to a remote one (``meshplane up --server URL``):
   404, which callers treat as "not available" (they then read the files).
 
 Proxies are never used (``trust_env=False``): the runtime sets HTTP_PROXY for
-its apps, not for itself.
+its apps, not for itself. Errors become one :class:`ControlPlaneError` line.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from meshplane import client
 from meshplane.runtime import selecting, virtualnodes
 
 EXTENSIONS = "/meshplane/v1"
-APPLY_PATH = f"{EXTENSIONS}/manifests/apply"
-VIRTUAL_NODES_PATH = f"{EXTENSIONS}/objects/virtualnodes"
 
 
 class ControlPlaneError(Exception):
     """The control plane refused a request or could not be reached; the message says which."""
 
 
-@dataclasses.dataclass(frozen=True)
-class EndpointRegistration:
-    """One replica's endpoint for one listener of its virtual node."""
-
-    listener_port: int
-    address: str
-    port: int
-
-    def to_json(self) -> dict[str, Any]:
-        """The API's camelCase body item."""
-        return {"listenerPort": self.listener_port, "address": self.address, "port": self.port}
+EndpointRegistration = client.Endpoint
+"""One replica's endpoint for one listener of its virtual node."""
 
 
 class ControlPlaneClient:
     """Calls one control plane at ``base_url`` (``http://127.0.0.1:9080``)."""
 
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
-        """The session is opened lazily, inside the running event loop."""
-        self.base_url = base_url.rstrip("/")
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout, trust_env=False)
-        return self._session
+        """Every call goes through :mod:`meshplane.client`, never through HTTP_PROXY."""
+        plane = client.connect(base_url, timeout=timeout, trust_env=False)
+        self._client = client.AsyncMeshplaneClient(plane)
+        self.base_url = self._client.base_url
 
     async def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Nothing to release: kept so callers need not know the transport."""
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
-        url = self.base_url + path
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
-            async with self._client().request(method, url, **kwargs) as response:
-                text = await response.text()
-                try:
-                    body = await response.json(content_type=None) if text else None
-                except ValueError:
-                    body = text
-                return response.status, body
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ControlPlaneError(f"{method} {url}: {exc or type(exc).__name__}") from exc
-
-    @staticmethod
-    def _failure(method: str, path: str, status: int, body: Any) -> ControlPlaneError:
-        message = body
-        if isinstance(body, Mapping):  # App Mesh errors carry a message, the front door errors
-            message = body.get("message") or "; ".join(map(str, body.get("errors") or []))
-        return ControlPlaneError(f"{method} {path}: {status} {message or ''}".rstrip())
+            return await self._client.call(method, path, body)
+        except client.ControlPlaneError as error:
+            raise ControlPlaneError(
+                f"{method} {path}: {error.status} {error.message}".rstrip()
+            ) from error
+        except OSError as error:
+            raise ControlPlaneError(str(error)) from error
 
     async def healthy(self) -> bool:
         """Whether ``/healthz`` answers 200 now."""
         try:
-            status, _ = await self._request("GET", "/healthz")
-        except ControlPlaneError:
+            await self._client.health()
+        except (OSError, client.ControlPlaneError):
             return False
-        return status == 200
+        return True
 
     async def wait_healthy(
         self,
@@ -106,6 +75,7 @@ class ControlPlaneClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Poll ``/healthz`` until 200; ControlPlaneError at ``deadline`` or if startup failed."""
+        # Polling, not waiting on an event: the server is another process still starting.
         while not await self.healthy():
             if not still_starting():
                 raise ControlPlaneError(f"the control plane at {self.base_url} exited on startup")
@@ -123,9 +93,7 @@ class ControlPlaneClient:
         """Replace the endpoints ``source`` holds for a virtual node (empty withdraws them)."""
         path = f"{EXTENSIONS}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
         body = {"source": source, "endpoints": [e.to_json() for e in endpoints]}
-        status, answer = await self._request("PUT", path, json=body)
-        if status != 200:
-            raise self._failure("PUT", path, status, answer)
+        await self._call("PUT", path, body)
 
     async def apply(self, directory: Path, namespace: str | None) -> list[str] | None:
         """Apply every manifest under ``directory`` at once; kubectl-style result lines.
@@ -133,17 +101,14 @@ class ControlPlaneClient:
         None if the control plane serves no manifest front door.
         """
         sources = [
-            {"name": str(file), "text": file.read_text(encoding="utf-8")}
+            client.Source(str(file), file.read_text(encoding="utf-8"))
             for file in _manifest_files(directory)
         ]
         if not sources:
             return []
-        body = {"sources": sources, "namespace": namespace}
-        status, answer = await self._request("POST", APPLY_PATH, json=body)
-        if _route_missing(status, answer):
+        answer = await self._unless_missing(self._client.apply(sources, namespace))
+        if answer is None:
             return None
-        if status != 200 or not isinstance(answer, Mapping):
-            raise self._failure("POST", APPLY_PATH, status, answer)
         lines = []
         for result in answer.get("results") or []:
             lines.append(str(result.get("line", "")))
@@ -152,12 +117,22 @@ class ControlPlaneClient:
 
     async def virtual_nodes(self) -> list[selecting.VirtualNodeView] | None:
         """Every VirtualNode object the control plane holds; None if it serves no manifests."""
-        status, answer = await self._request("GET", VIRTUAL_NODES_PATH)
-        if _route_missing(status, answer):
+        answer = await self._unless_missing(self._client.objects("virtualnodes"))
+        if answer is None:
             return None
-        if status != 200 or not isinstance(answer, Mapping):
-            raise self._failure("GET", VIRTUAL_NODES_PATH, status, answer)
         return virtualnodes.views(answer.get("items") or [])
+
+    @staticmethod
+    async def _unless_missing(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+        """The answer of a front-door call; None if this control plane serves no front door."""
+        try:
+            return await call
+        except client.ControlPlaneError as error:
+            if _route_missing(error.status, error.body):
+                return None
+            raise ControlPlaneError(str(error)) from error
+        except OSError as error:
+            raise ControlPlaneError(str(error)) from error
 
 
 def _route_missing(status: int, body: Any) -> bool:

@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from meshplane.model import naming, selectors
 from meshplane.runtime.workloads import Workload
 
 
@@ -48,43 +49,13 @@ class Binding:
     @property
     def node_id(self) -> str:
         """The Envoy node id App Mesh's injector would set."""
-        return f"mesh/{self.mesh}/virtualNode/{self.virtual_node}"
-
-
-def matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    """Whether ``labels`` satisfy a Kubernetes LabelSelector (matchLabels and matchExpressions)."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression.get("key"), expression.get("operator")
-        values = set(expression.get("values") or [])
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-        if operator not in {"In", "NotIn", "Exists", "DoesNotExist"}:
-            return False  # the API server rejects unknown operators; select nothing
-    return True
-
-
-def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """App Mesh's reading: an absent podSelector selects nothing, an empty one everything."""
-    return selector is not None and matches(selector, labels)
+        return naming.node_id(self.mesh, "virtualNode", self.virtual_node)
 
 
 def selecting(workload: Workload, nodes: Iterable[VirtualNodeView]) -> list[VirtualNodeView]:
     """The VirtualNodes in the workload's namespace whose podSelector matches it, by name."""
-    found = [
-        node
-        for node in nodes
-        if node.namespace == workload.namespace and selects(node.pod_selector, workload.labels)
-    ]
+    here = [node for node in nodes if node.namespace == workload.namespace]
+    found = selectors.selecting(here, lambda node: node.pod_selector, workload.labels)
     return sorted(found, key=lambda node: node.name)
 
 

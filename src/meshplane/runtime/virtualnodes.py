@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from meshplane.model import naming, selectors
 from meshplane.runtime import selecting, workloads
 
 
@@ -35,10 +36,10 @@ def _listener_ports(spec: Mapping[str, Any]) -> tuple[int, ...]:
 
 def _from_arn(arn: str) -> tuple[str, str] | None:
     """(mesh, virtual node) out of ``arn:…:mesh/<mesh>/virtualNode/<name>``."""
-    parts = arn.split(":", 5)[-1].split("/")
-    if len(parts) == 4 and parts[0] == "mesh" and parts[2] == "virtualNode":
-        return parts[1], parts[3]
-    return None
+    ref = naming.parse_node_id(arn)
+    if ref is None or ref.kind != "virtualNode":
+        return None
+    return ref.mesh, ref.name
 
 
 def _mesh_for_namespace(
@@ -46,11 +47,10 @@ def _mesh_for_namespace(
 ) -> str | None:
     """The awsName of the one Mesh selecting ``namespace`` (None if none or several do)."""
     labels = namespaces.get(namespace, {})
-    found = [
-        (mesh.get("spec") or {}).get("awsName") or mesh["metadata"]["name"]
-        for mesh in meshes
-        if selecting.selects((mesh.get("spec") or {}).get("namespaceSelector"), labels)
-    ]
+    chosen = selectors.meshes_for(
+        meshes, lambda mesh: (mesh.get("spec") or {}).get("namespaceSelector"), labels
+    )
+    found = [(mesh.get("spec") or {}).get("awsName") or mesh["metadata"]["name"] for mesh in chosen]
     return found[0] if len(found) == 1 else None
 
 
@@ -77,7 +77,8 @@ def views(
         metadata, spec = doc["metadata"], doc.get("spec") or {}
         name = str(metadata["name"])
         namespace = str(metadata.get("namespace") or default_namespace)
-        aws_name = str(spec.get("awsName") or f"{name}_{namespace}")
+        default = naming.default_aws_name("VirtualNode", name, namespace)
+        aws_name = str(spec.get("awsName") or default)
         twin = _from_arn(str((doc.get("status") or {}).get("virtualNodeARN") or ""))
         mesh_ref = (spec.get("meshRef") or {}).get("name")
         mesh: str | None

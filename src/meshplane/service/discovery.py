@@ -16,7 +16,7 @@ from meshplane.model.kinds import VIRTUAL_NODE, ResourceKey
 from meshplane.model.references import listener_ports
 from meshplane.model.snapshot import Endpoint
 from meshplane.service.resources import not_found
-from meshplane.store.sqlite import SqliteStore
+from meshplane.store.protocols import Store
 
 
 def _port(value: Any, field: str) -> int:
@@ -28,7 +28,7 @@ def _port(value: Any, field: str) -> int:
 class Discovery:
     """Registers and lists endpoints of virtual nodes."""
 
-    def __init__(self, store: SqliteStore, account_id: str) -> None:
+    def __init__(self, store: Store, account_id: str) -> None:
         """Bind to the store."""
         self.store = store
         self.account_id = account_id

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from meshplane.model import errors, extensions, validation
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.references import listener_ports
-from meshplane.store.sqlite import Transaction
+from meshplane.store.protocols import ReadTransaction
 
 
-def check(tx: Transaction, key: ResourceKey, tags: Mapping[str, str]) -> None:
+def check(tx: ReadTransaction, key: ResourceKey, tags: Mapping[str, str]) -> None:
     """BadRequest or NotFound if the extension tags of the resource at ``key`` are wrong."""
     found = extensions.problems(key.kind, tags.items())
     if found:

@@ -23,7 +23,7 @@ from meshplane.model import errors, validation
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.references import listener_ports
 from meshplane.model.rules import GATEWAY_ROUTE_TYPES, ROUTE_TYPES
-from meshplane.store.sqlite import Transaction
+from meshplane.store.protocols import ReadTransaction
 
 Spec = Mapping[str, Any]
 
@@ -38,7 +38,9 @@ class _View:
     so dependents are judged against the state the write would create.
     """
 
-    def __init__(self, tx: Transaction, proposed: tuple[ResourceKey, Spec] | None = None) -> None:
+    def __init__(
+        self, tx: ReadTransaction, proposed: tuple[ResourceKey, Spec] | None = None
+    ) -> None:
         self._tx = tx
         self._proposed = proposed
         self._specs: dict[ResourceKey, Spec | None] = {}
@@ -141,11 +143,11 @@ def _gateway_route(view: _View, key: ResourceKey, spec: Spec) -> list[str]:
     return found
 
 
-def _gateway_routes_to(tx: Transaction, service: ResourceKey) -> Iterator[ResourceKey]:
+def _gateway_routes_to(tx: ReadTransaction, service: ResourceKey) -> Iterator[ResourceKey]:
     return (user for user in tx.referrers(service) if user.kind == "gatewayRoute")
 
 
-def _dependents(tx: Transaction, key: ResourceKey) -> list[ResourceKey]:
+def _dependents(tx: ReadTransaction, key: ResourceKey) -> list[ResourceKey]:
     """The routes and gateway routes whose port rules read ``key``'s listeners or provider."""
     found: list[ResourceKey] = []
     if key.kind == "virtualRouter":
@@ -174,7 +176,7 @@ def _changed_field(key: ResourceKey, before: Spec, after: Spec) -> str | None:
     return None
 
 
-def _broken_dependents(tx: Transaction, key: ResourceKey, spec: Spec) -> list[str]:
+def _broken_dependents(tx: ReadTransaction, key: ResourceKey, spec: Spec) -> list[str]:
     record = tx.get(key)
     if record is None:
         return []  # a new resource has no dependents yet
@@ -198,7 +200,7 @@ def _broken_dependents(tx: Transaction, key: ResourceKey, spec: Spec) -> list[st
     return found
 
 
-def check(tx: Transaction, key: ResourceKey, spec: Spec) -> None:
+def check(tx: ReadTransaction, key: ResourceKey, spec: Spec) -> None:
     """BadRequest if writing ``spec`` at ``key`` breaks a multiple-listener rule anywhere."""
     if key.kind == "route":
         found = _route(_View(tx), key, spec)

@@ -12,7 +12,7 @@ from typing import Any
 from meshplane.model import errors
 from meshplane.model.kinds import ResourceKey
 from meshplane.settings import Quotas
-from meshplane.store.sqlite import Transaction
+from meshplane.store.protocols import ReadTransaction
 
 # kind -> (quota field, words for the message, scope: "account" | "mesh" | "parent")
 _LIMITS = {
@@ -33,7 +33,7 @@ class QuotaGuard:
         """Hold the quotas in force."""
         self.quotas = quotas
 
-    def check_create(self, tx: Transaction, key: ResourceKey, spec: Mapping[str, Any]) -> None:
+    def check_create(self, tx: ReadTransaction, key: ResourceKey, spec: Mapping[str, Any]) -> None:
         """One more resource of ``key.kind`` must fit in its scope."""
         field, words, scope = _LIMITS[key.kind]
         limit = getattr(self.quotas, field)

@@ -27,8 +27,8 @@ from meshplane.model.snapshot import Resource
 from meshplane.service import extending, pagination, ports, views
 from meshplane.service.quotas import QuotaGuard
 from meshplane.settings import DEFAULT_CLIENT_TOKEN_TTL, Quotas
+from meshplane.store.protocols import ReadTransaction, Store, WriteTransaction
 from meshplane.store.records import Record, Tag
-from meshplane.store.sqlite import SqliteStore, Transaction
 
 MAX_TAGS = 50
 
@@ -65,7 +65,7 @@ class MeshService:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         account: Account,
         quotas: Quotas,
         clock: Clock,
@@ -245,7 +245,7 @@ class MeshService:
         if broken:
             raise errors.BadRequestException(validation.summarize(broken))
 
-    def _existing(self, tx: Transaction, key: ResourceKey) -> Record:
+    def _existing(self, tx: ReadTransaction, key: ResourceKey) -> Record:
         """The stored resource at ``key``; NotFound naming the missing parent, else the resource."""
         record = tx.get(key)
         if record is None:
@@ -253,7 +253,7 @@ class MeshService:
             raise not_found(key, self.account.account_id)
         return record
 
-    def _require_scope(self, tx: Transaction, key: ResourceKey) -> None:
+    def _require_scope(self, tx: ReadTransaction, key: ResourceKey) -> None:
         """NotFound for a missing mesh, router or gateway that the request lives under."""
         kind = kinds.BY_KEY[key.kind]
         if kind.is_mesh:
@@ -266,7 +266,7 @@ class MeshService:
             if tx.get(parent) is None:
                 raise not_found(parent, self.account.account_id)
 
-    def _check_links(self, tx: Transaction, key: ResourceKey, spec: Mapping[str, Any]) -> None:
+    def _check_links(self, tx: ReadTransaction, key: ResourceKey, spec: Mapping[str, Any]) -> None:
         for reference in references.of(key, spec):
             if tx.get(reference.target) is None:
                 target = kinds.BY_KEY[reference.target.kind].title
@@ -276,7 +276,7 @@ class MeshService:
                 )
         ports.check(tx, key, spec)
 
-    def _check_unused(self, tx: Transaction, key: ResourceKey) -> None:
+    def _check_unused(self, tx: ReadTransaction, key: ResourceKey) -> None:
         kind = kinds.BY_KEY[key.kind]
         what = f"{kind.title} with name {key.name}"
         if kind.is_mesh:
@@ -313,7 +313,7 @@ class MeshService:
     # -- idempotency -------------------------------------------------------------------------
 
     def _replay(
-        self, tx: Transaction, operation: str, token: str | None, digest: str
+        self, tx: ReadTransaction, operation: str, token: str | None, digest: str
     ) -> dict[str, Any] | None:
         if token is None:
             return None
@@ -329,7 +329,7 @@ class MeshService:
         return result
 
     def _remember(
-        self, tx: Transaction, operation: str, token: str | None, digest: str, result: Any
+        self, tx: WriteTransaction, operation: str, token: str | None, digest: str, result: Any
     ) -> None:
         if token is not None:
             now = self._clock()

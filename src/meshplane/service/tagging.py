@@ -12,8 +12,8 @@ from typing import Any
 from meshplane.model import apimodel, errors, kinds, validation
 from meshplane.service import extending, pagination
 from meshplane.service.resources import MAX_TAGS, Account
+from meshplane.store.protocols import ReadTransaction, Store
 from meshplane.store.records import Record, Tag
-from meshplane.store.sqlite import SqliteStore, Transaction
 
 TAGS_PAGE_MAX = 50
 
@@ -21,12 +21,12 @@ TAGS_PAGE_MAX = 50
 class Tagging:
     """Tag operations over the store."""
 
-    def __init__(self, store: SqliteStore, account: Account) -> None:
+    def __init__(self, store: Store, account: Account) -> None:
         """Bind to the store and the account whose ARNs it serves."""
         self.store = store
         self.account = account
 
-    def _find(self, tx: Transaction, arn: str) -> Record:
+    def _find(self, tx: ReadTransaction, arn: str) -> Record:
         parsed = kinds.parse_arn(arn)
         record = tx.get_by_arn(arn) if parsed else None
         if record is None:

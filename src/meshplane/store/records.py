@@ -1,4 +1,4 @@
-"""Rows of the store as values: a stored resource with its tags, and a change-feed entry."""
+"""Rows of the store as values: a stored resource with its tags, a change-feed entry, an event."""
 
 from __future__ import annotations
 
@@ -39,3 +39,16 @@ class Change:
     op: str
     """``create``, ``update``, ``delete`` or ``endpoints``."""
     at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """Something that happened to a manifest object, as ``describe`` lists it."""
+
+    type: str
+    """``Normal`` or ``Warning``."""
+    reason: str
+    message: str
+    count: int
+    first_at: float
+    last_at: float

@@ -24,8 +24,8 @@ from meshplane.model import specs_generated as generated
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource, Typed
 from meshplane.model.wirevalues import SpecError
+from meshplane.store.protocols import Store
 from meshplane.store.records import Change
-from meshplane.store.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def _nested(
     return MappingProxyType({p: _sorted(c) for p, c in sorted(found.items()) if c})
 
 
-def mesh_snapshot(store: SqliteStore, mesh: str) -> MeshSnapshot | None:
+def mesh_snapshot(store: Store, mesh: str) -> MeshSnapshot | None:
     """Everything ``mesh`` holds at the current revision, or ``None`` if it does not exist."""
     with store.read() as tx:
         records = tx.list_mesh(mesh)
@@ -101,7 +101,7 @@ def mesh_snapshot(store: SqliteStore, mesh: str) -> MeshSnapshot | None:
 
 
 def updated(
-    store: SqliteStore, previous: MeshSnapshot | None, mesh: str, changes: Sequence[Change]
+    store: Store, previous: MeshSnapshot | None, mesh: str, changes: Sequence[Change]
 ) -> MeshSnapshot | None:
     """``previous`` with ``changes`` (all of ``mesh``) applied, reading only the changed keys.
 

@@ -1,22 +1,23 @@
 """The SQLite store: WAL mode, fsync on commit, one writer, a change feed.
 
-Every public write happens inside :meth:`SqliteStore.transaction`; the caller
-(the domain service) does its reads and checks inside the same transaction, so a
-rejected request changes nothing and concurrent writers cannot interleave between
-a check and its write. Each transaction that changes a resource appends a row to
-``changes``; its id is the store's revision. Listeners registered with
-:meth:`SqliteStore.subscribe` are called after commit, never before, so the sync
-stage only ever sees durable state.
+The one implementation of :mod:`meshplane.store.protocols` today. Every public
+write happens inside :meth:`SqliteStore.transaction`; the caller (the domain
+service) does its reads and checks inside the same transaction, so a rejected
+request changes nothing and concurrent writers cannot interleave between a check
+and its write. Each transaction that changes a resource appends a row to
+``changes``; its id is the store's revision. The feed's waiters are woken after
+commit, never before, so the sync stage only ever reads durable state. Nothing
+outside the store sees a ``sqlite3`` object: only the composition root names
+this module.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,11 @@ from meshplane.kit.clock import Clock
 from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
-from meshplane.store import schema
-from meshplane.store.records import Change, Record, Tag
+from meshplane.store import objects, schema
+from meshplane.store.records import Change, Event, Record, Tag
+from meshplane.store.waking import Waker
 
 DB_FILE = "meshplane.db"
-
-log = logging.getLogger(__name__)
 
 _RESOURCE_COLUMNS = (
     "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
@@ -58,18 +58,16 @@ def _key_params(key: ResourceKey) -> tuple[str, str, str, str]:
 
 
 class Transaction:
-    """Reads and writes inside one SQLite transaction; obtained from the store only."""
+    """Reads and writes inside one SQLite transaction; obtained from the store only.
+
+    Implements :class:`~meshplane.store.protocols.WriteTransaction` (and so the read one).
+    """
 
     def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
         """Bind to an open transaction."""
         self._conn = conn
         self._clock = clock
         self.changes: list[Change] = []
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The open connection, for store modules whose rows commit with this transaction."""
-        return self._conn
 
     # -- resources ---------------------------------------------------------------------------
 
@@ -291,22 +289,96 @@ class Transaction:
 
     def revision(self) -> int:
         """The newest revision visible to this transaction."""
-        row = self._conn.execute("SELECT coalesce(max(revision), 0) FROM changes").fetchone()
-        return int(row[0])
+        return _revision(self._conn)
+
+    # -- manifest objects ------------------------------------------------------------------
+
+    def manifest_object(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One stored manifest object's document, or ``None``."""
+        return objects.get(self._conn, kind, namespace, name)
+
+    def manifest_objects(self) -> list[dict[str, Any]]:
+        """Every stored manifest object, ordered by kind, namespace and name."""
+        return objects.all_documents(self._conn)
+
+    def manifest_events(self, kind: str, namespace: str, name: str) -> list[Event]:
+        """A manifest object's events, oldest first."""
+        return objects.events(self._conn, kind, namespace, name)
+
+    def put_manifest_object(
+        self, kind: str, namespace: str, name: str, document: dict[str, Any]
+    ) -> None:
+        """Insert or replace one manifest object."""
+        objects.put(self._conn, kind, namespace, name, document)
+
+    def remove_manifest_object(self, kind: str, namespace: str, name: str) -> None:
+        """Forget a manifest object and its events."""
+        objects.remove(self._conn, kind, namespace, name)
+
+    def record_manifest_event(
+        self,
+        identity: tuple[str, str, str, str],
+        event_type: str,
+        reason: str,
+        message: str,
+        at: float,
+    ) -> None:
+        """Add an event for ``identity`` = (kind, namespace, name, uid), folding repeats."""
+        objects.record_event(self._conn, identity, event_type, reason, message, at)
+
+
+def _revision(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT coalesce(max(revision), 0) FROM changes").fetchone()
+    return int(row[0])
 
 
 def _tags_json(tags: Sequence[Tag]) -> str:
     return json.dumps([{"key": t.key, "value": t.value} for t in tags])
 
 
-Listener = Callable[[Sequence[Change]], None]
+class SqliteFeed:
+    """The change feed of a :class:`SqliteStore`: the ``changes`` table, woken in process.
+
+    Implements :class:`~meshplane.store.protocols.Feed`. The store notifies the waker
+    after each commit that changed something; one process owns a SQLite file, so an
+    in-process notification reaches every consumer.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, waker: Waker) -> None:
+        """Read through the store's connection under its lock."""
+        self._conn = conn
+        self._lock = lock
+        self._waker = waker
+
+    def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
+        """The change feed after ``revision``, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT revision, kind, mesh, parent, name, op, at FROM changes "
+                "WHERE revision>? ORDER BY revision LIMIT ?",
+                (revision, limit),
+            ).fetchall()
+        return [Change(r[0], ResourceKey(r[1], r[2], r[3], r[4]), r[5], r[6]) for r in rows]
+
+    def revision(self) -> int:
+        """The newest committed revision."""
+        with self._lock:
+            return _revision(self._conn)
+
+    async def wait(self, after_revision: int) -> int:
+        """The newest revision once a commit has moved it past ``after_revision``."""
+        return await self._waker.wait(after_revision)
 
 
 class SqliteStore:
-    """The embedded store: one SQLite file in the data dir."""
+    """The embedded store: one SQLite file in the data dir (a :class:`~.protocols.Store`)."""
 
-    def __init__(self, data_dir: Path, clock: Clock) -> None:
-        """Open (creating and migrating as needed) ``<data_dir>/meshplane.db``."""
+    def __init__(self, data_dir: Path, clock: Clock, waker: Waker | None = None) -> None:
+        """Open (creating and migrating as needed) ``<data_dir>/meshplane.db``.
+
+        ``waker`` is told each committed revision (a fresh one by default; tests pass
+        one that records the calls).
+        """
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
         self._clock = clock
@@ -318,7 +390,10 @@ class SqliteStore:
         self._conn.execute("PRAGMA foreign_keys=ON")
         self.schema_version = schema.migrate(self._conn)
         self._lock = threading.RLock()
-        self._listeners: list[Listener] = []
+        self._waker = waker or Waker()
+        if revision := _revision(self._conn):
+            self._waker.notify(revision)
+        self._feed = SqliteFeed(self._conn, self._lock, self._waker)
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
@@ -333,37 +408,26 @@ class SqliteStore:
                 raise
             self._conn.execute("COMMIT")
         if tx.changes:
-            for listener in list(self._listeners):
-                # The write is committed and acknowledged whatever a listener does.
-                try:
-                    listener(tx.changes)
-                except Exception:
-                    log.exception("store: a change listener failed after commit")
+            # After COMMIT, outside the lock: a woken consumer reads durable rows at once.
+            self._waker.notify(tx.changes[-1].revision)
 
     def read(self) -> contextlib.AbstractContextManager[Transaction]:
         """A transaction used only for reading (a consistent view)."""
         return self.transaction(write=False)
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` with the changes of each committed transaction; returns unsubscribe."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    @property
+    def location(self) -> str:
+        """The database file's path."""
+        return str(self.path)
 
-    def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
-        """The change feed after ``revision``, oldest first (for consumers that fell behind)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT revision, kind, mesh, parent, name, op, at FROM changes "
-                "WHERE revision>? ORDER BY revision LIMIT ?",
-                (revision, limit),
-            ).fetchall()
-        return [Change(r[0], ResourceKey(r[1], r[2], r[3], r[4]), r[5], r[6]) for r in rows]
+    @property
+    def feed(self) -> SqliteFeed:
+        """The change feed (revision, changes since one, wait for the next)."""
+        return self._feed
 
     def revision(self) -> int:
         """The newest committed revision."""
-        with self._lock:
-            row = self._conn.execute("SELECT coalesce(max(revision), 0) FROM changes").fetchone()
-        return int(row[0])
+        return self._feed.revision()
 
     def close(self) -> None:
         """Close the database file."""

@@ -3,7 +3,8 @@
 Layer 3. Imports :mod:`meshplane.store`, :mod:`meshplane.translate`,
 :mod:`meshplane.xds` and :mod:`meshplane.model`. It is the only place that knows
 both App Mesh (through translate) and xDS (through the snapshot cache): it follows
-the store's change feed, debounces bursts, works out which connected proxies a
-change affects (those of the changed mesh), rebuilds only their snapshots and
-hands them to the cache, which pushes them with ACK-gated ordering.
+the store's change feed (the ``Feed`` protocol: woken when the revision moves, it
+reads the changes since the last one it applied), debounces bursts, works out
+which connected proxies a change affects (those of the changed mesh), rebuilds
+only their snapshots and hands them to the cache, which pushes them with ACK-gated ordering.
 """

@@ -1,8 +1,11 @@
 """The sync stage: rebuild and publish the snapshots of the proxies a change affects.
 
-Two inputs wake it: the store's change feed (a committed write touched a key)
-and the xDS status board (a proxy connected or went away). Work is coalesced:
-changes are collected for ``debounce`` seconds after the first one, so a burst
+Two inputs wake it: the store's :class:`~meshplane.store.protocols.Feed` (the
+revision moved) and the xDS status board (a proxy connected or went away). The
+stage relies on nothing but "the revision moved": it remembers the last revision
+it applied and reads the changes since it, so the same loop follows a SQLite
+file in this process or a database other replicas write to. Work is coalesced:
+after a wake-up the stage waits ``debounce`` seconds before it reads, so a burst
 of writes (an ``apply`` of ten manifests) costs one rebuild per affected proxy,
 not ten.
 
@@ -26,17 +29,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from google.protobuf.message import Message
 
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.pki.issuing import Issuer
 from meshplane.store import snapshots
+from meshplane.store.protocols import Store
 from meshplane.store.records import Change
-from meshplane.store.sqlite import SqliteStore
 from meshplane.sync import identities
 from meshplane.translate import building, dependencies, diagnostics, tls
 from meshplane.translate.identity import NodeIdentity
@@ -45,6 +49,9 @@ from meshplane.xds import status as xds_status
 from meshplane.xds.snapshot import ResourceEncoder, Snapshot
 
 log = logging.getLogger(__name__)
+
+FEED_PAGE = 1000
+"""Changes read from the feed per query; a pass reads pages until it is current."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +69,7 @@ class Sync:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         cache: xds_cache.SnapshotCache,
         board: xds_status.StatusBoard,
         debounce: float = 0.001,
@@ -80,7 +87,8 @@ class Sync:
         """False: re-read the whole mesh and rebuild all its proxies per change (the old way)."""
         self._encoder = ResourceEncoder()
         self._proxies: dict[str, NodeIdentity] = {}
-        self._changes: list[Change] = []
+        self._applied: int | None = None
+        """The newest feed revision whose changes were applied (``None``: not started)."""
         self._dirty_proxies: set[str] = set()
         self._meshes: dict[str, MeshSnapshot | None] = {}
         """Mesh name → its in-memory snapshot (``None``: no such mesh), while it has proxies."""
@@ -89,22 +97,41 @@ class Sync:
         self._certificates: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         """Node key → the certificates (name, extra DNS names) its snapshot holds."""
         self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.published: dict[str, Published] = {}
         """Node key → what it was last given (for operators and tests)."""
         self.builds: collections.Counter[str] = collections.Counter()
         """Node key → how many times it was translated (for tests and benchmarks)."""
+        self._observers: list[Callable[[], None]] = []
+
+    def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
+        """Call ``observer`` after every publish pass (``published`` may have changed)."""
+        self._observers.append(observer)
+        return lambda: self._observers.remove(observer) if observer in self._observers else None
 
     # -- inputs ------------------------------------------------------------------------------
 
-    def _on_changes(self, changes: Sequence[Change]) -> None:
-        # Called on the writer's thread after commit; hand the changes to the loop.
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._mark_changes, list(changes))
+    async def _follow_feed(self) -> None:
+        """Wake the loop each time the store's revision moves past the last one seen."""
+        feed = self._store.feed
+        seen = self._applied if self._applied is not None else feed.revision()
+        while True:
+            seen = await feed.wait(seen)
+            self._wake.set()
 
-    def _mark_changes(self, changes: list[Change]) -> None:
-        self._changes.extend(changes)
-        self._wake.set()
+    def _read_changes(self) -> list[Change]:
+        """Every change after the last applied revision, oldest first (paged)."""
+        feed = self._store.feed
+        if self._applied is None:
+            self._applied = feed.revision()
+            return []
+        changes: list[Change] = []
+        while True:
+            page = feed.changes_since(self._applied, limit=FEED_PAGE)
+            changes += page
+            if page:
+                self._applied = page[-1].revision
+            if len(page) < FEED_PAGE:
+                return changes
 
     def _on_status(self, event: xds_status.StatusEvent) -> None:
         if isinstance(event, xds_status.Connected):
@@ -133,8 +160,11 @@ class Sync:
 
     async def run(self) -> None:
         """Publish until cancelled."""
-        self._loop = asyncio.get_running_loop()
-        unsubscribe_store = self._store.subscribe(self._on_changes)
+        if self._applied is None:
+            # Changes before the stage started need no replay: a mesh is read whole the
+            # first time one of its proxies connects.
+            self._applied = self._store.feed.revision()
+        following = asyncio.create_task(self._follow_feed(), name="meshplane-sync-feed")
         unsubscribe_board = self._board.subscribe(self._on_status)
         try:
             while True:
@@ -154,7 +184,9 @@ class Sync:
                     log.exception("sync: a publish pass failed; rebuilding everything")
                     self._reset()
         finally:
-            unsubscribe_store()
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             unsubscribe_board()
 
     def _mark_renewals(self) -> None:
@@ -177,7 +209,7 @@ class Sync:
 
     def publish_pending(self) -> None:
         """Apply the pending changes and rebuild the proxies they affect, and new proxies."""
-        changes, self._changes = self._changes, []
+        changes = self._read_changes()
         fresh, self._dirty_proxies = self._dirty_proxies, set()
         by_mesh: dict[str, list[Change]] = {}
         for change in changes:
@@ -191,6 +223,8 @@ class Sync:
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
         for mesh in sorted(touched & set(proxies)):
             self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        for observer in list(self._observers):
+            observer()
 
     def _sync_mesh(
         self, mesh: str, keys: list[str], changes: list[Change], fresh: set[str]

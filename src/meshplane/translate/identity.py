@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from meshplane.model import kinds
+from meshplane.model import kinds, naming
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
 DEFAULT_INGRESS_PORT = 15000
@@ -23,7 +23,7 @@ DEFAULT_EGRESS_PORT = 15001
 DEFAULT_APP_HOST = "127.0.0.1"
 """Where the local app listens (App Mesh's local cluster is STATIC 127.0.0.1:<port>)."""
 
-KINDS = (kinds.VIRTUAL_NODE.key, kinds.VIRTUAL_GATEWAY.key)
+KINDS = naming.NODE_KINDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,23 +46,18 @@ class NodeIdentity:
     @property
     def node_id(self) -> str:
         """The Envoy node id App Mesh's injector sets: ``mesh/<mesh>/virtualNode/<name>``."""
-        return f"mesh/{self.mesh}/{self.kind}/{self.name}"
+        return naming.node_id(self.mesh, self.kind, self.name)
 
     @classmethod
     def from_node_id(cls, node_id: str) -> NodeIdentity | None:
         """Parse ``mesh/M/virtualNode/N`` or its ARN form; ``None`` if it is neither.
 
-        App Mesh's bootstrap generator splits on ``/``: segment 1 is the mesh
-        (``mesh@owner`` allowed), 2 the kind, 3 the name.
+        The owner of a shared mesh (``mesh@owner``) is not part of the identity.
         """
-        fields = node_id.split(":", 5)
-        parts = fields[-1].split("/") if len(fields) in (1, 6) else []
-        if len(parts) != 4 or parts[0] != "mesh" or parts[2] not in KINDS:
+        ref = naming.parse_node_id(node_id)
+        if ref is None:
             return None
-        mesh = parts[1].split("@", 1)[0]
-        if not mesh or not parts[3]:
-            return None
-        return cls(mesh=mesh, kind=parts[2], name=parts[3])
+        return cls(mesh=ref.mesh, kind=ref.kind, name=ref.name)
 
     def ingress_port(self, listener_port: int) -> int:
         """The port this sidecar binds for a listener.

@@ -25,9 +25,11 @@ Public API::
         .set_snapshot(key, snapshot), .snapshot(key), .clear_snapshot(key), .keys(),
         .watch(key, callback) -> unwatch
 
-    AdsServer(cache, *, clock=system_clock, logger=None, ack_timeout=10.0)
+    SnapshotSource, StreamCallbacks                  # the roles AdsServer depends on
+    AdsServer(cache: SnapshotSource, *, callbacks: StreamCallbacks | None = None,
+              clock=system_clock, logger=None, ack_timeout=10.0, timer: Timer | None = None)
         await .start(host="127.0.0.1", port=0) -> int, await .stop(grace=None),
-        .port, .status: StatusBoard
+        .port, .status: StatusBoard                  # the board callbacks default to
 
     StatusBoard (read side)
         .nodes() -> Mapping[str, NodeStatus], .node(key) -> NodeStatus | None,
@@ -38,8 +40,10 @@ Public API::
         .connected, .type_status(type_url) -> TypeStatus, .has_acked(snapshot) -> bool
     TypeStatus(sent_version, acked_version, acked, responses, nacks, last_nack)
     Nack(version, message, at)
-    StatusEvent = Connected(key, node) | Disconnected(key) | Acked(key, type_url, version)
-                | Nacked(key, type_url, nack)
+    StatusEvent = Connected(key, node) | Disconnected(key)
+                | Acked(key, type_url, version, resources) | Nacked(key, type_url, nack)
+    StreamEvent = StatusEvent | Sent(key, type_url, version) | GateTimedOut(key)
+    fold(old: NodeStatus | None, event: StreamEvent, now) -> NodeStatus   # the board's state
 
 Usage::
 
@@ -51,18 +55,23 @@ Usage::
 """
 
 from meshplane.xds.cache import NodeHash, SnapshotCache, node_key, replica_node_key
+from meshplane.xds.roles import SnapshotSource, StreamCallbacks
 from meshplane.xds.server import AdsServer
 from meshplane.xds.snapshot import InconsistentSnapshotError, Resource, ResourceEncoder, Snapshot
 from meshplane.xds.status import (
     Acked,
     Connected,
     Disconnected,
+    GateTimedOut,
     Nack,
     Nacked,
     NodeStatus,
+    Sent,
     StatusBoard,
     StatusEvent,
+    StreamEvent,
     TypeStatus,
+    fold,
 )
 
 __all__ = [
@@ -70,6 +79,7 @@ __all__ = [
     "AdsServer",
     "Connected",
     "Disconnected",
+    "GateTimedOut",
     "InconsistentSnapshotError",
     "Nack",
     "Nacked",
@@ -77,11 +87,16 @@ __all__ = [
     "NodeStatus",
     "Resource",
     "ResourceEncoder",
+    "Sent",
     "Snapshot",
     "SnapshotCache",
+    "SnapshotSource",
     "StatusBoard",
     "StatusEvent",
+    "StreamCallbacks",
+    "StreamEvent",
     "TypeStatus",
+    "fold",
     "node_key",
     "replica_node_key",
 ]

@@ -16,7 +16,8 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
-from meshplane.xds.cache import SnapshotCache
+from meshplane.kit.timers import Timer
+from meshplane.xds.roles import SnapshotSource, StreamCallbacks
 from meshplane.xds.status import StatusBoard
 from meshplane.xds.stream import AdsStream
 
@@ -28,26 +29,40 @@ def _identity(response: bytes) -> bytes:
 
 
 class AdsServer:
-    """A grpc.aio ADS server serving the snapshots of a :class:`SnapshotCache`."""
+    """A grpc.aio ADS server serving the snapshots of a :class:`SnapshotSource`."""
 
     def __init__(
         self,
-        cache: SnapshotCache,
+        cache: SnapshotSource,
         *,
+        callbacks: StreamCallbacks | None = None,
         clock: Clock = system_clock,
         logger: logging.Logger | None = None,
         ack_timeout: float = 10.0,
+        timer: Timer | None = None,
     ) -> None:
-        """Serve ``cache``; ``ack_timeout`` bounds each make-before-break wait (seconds)."""
+        """Serve ``cache``, reporting every stream's events to ``callbacks``.
+
+        Without ``callbacks`` a :class:`StatusBoard` on ``clock`` records them (``status``).
+        ``ack_timeout`` bounds each make-before-break wait (seconds on ``timer``, the event
+        loop's clock by default).
+        """
         self.cache = cache
         self._log = logger or logging.getLogger(__name__)
-        self.status = StatusBoard(clock, self._log)
-        """Per node key sync state: read it, await it, observe it."""
+        self._callbacks: StreamCallbacks = callbacks or StatusBoard(clock, self._log)
+        self._timer = timer
         self._ack_timeout = ack_timeout
         self._server: grpc.aio.Server | None = None
         self._streams: set[AdsStream] = set()
         self.port: int | None = None
         """The bound port once started."""
+
+    @property
+    def status(self) -> StatusBoard:
+        """The :class:`StatusBoard` the streams report to: read it, await it, observe it."""
+        if not isinstance(self._callbacks, StatusBoard):
+            raise AttributeError("this AdsServer reports to its own callbacks, not a StatusBoard")
+        return self._callbacks
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Bind ``host:port`` (0 picks a free port) and start serving; returns the port."""
@@ -95,11 +110,12 @@ class AdsServer:
     ) -> None:
         stream = AdsStream(
             cache=self.cache,
-            board=self.status,
+            board=self._callbacks,
             requests=requests,
             write=context.write,
             ack_timeout=self._ack_timeout,
             logger=self._log,
+            timer=self._timer,
         )
         self._streams.add(stream)
         try:

@@ -1,6 +1,8 @@
 """What every proxy has been sent, has ACKed and has rejected: the operator's view.
 
-The ADS streams record into a :class:`StatusBoard`; everyone else reads it.
+The ADS streams report :data:`StreamEvent` values to a :class:`StatusBoard` (through
+the :class:`~meshplane.xds.roles.StreamCallbacks` methods); its state is nothing but the
+fold of those events (:func:`fold`), so it is never kept twice; everyone else reads it.
 Per node key it keeps whether a proxy is connected, its node, and per type URL
 the last sent and ACKed versions, the names and versions the proxy has ACKed,
 and the last NACK with Envoy's own error message (App Mesh users want to know
@@ -123,12 +125,23 @@ class Disconnected:
 
 
 @dataclasses.dataclass(frozen=True)
+class Sent:
+    """A response of ``type_url`` at ``version`` was written to ``key``'s proxy."""
+
+    key: str
+    type_url: str
+    version: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Acked:
     """The proxy of ``key`` accepted ``version`` of ``type_url``."""
 
     key: str
     type_url: str
     version: str
+    resources: Mapping[str, str] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    """Resource name → version of what the ACKed response held."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,8 +153,52 @@ class Nacked:
     nack: Nack
 
 
+@dataclasses.dataclass(frozen=True)
+class GateTimedOut:
+    """A make-before-break step of ``key`` went ahead without its ACK."""
+
+    key: str
+
+
 StatusEvent = Connected | Disconnected | Acked | Nacked
+"""The events observers hear: the changes of a proxy's sync state."""
+StreamEvent = Connected | Disconnected | Sent | Acked | Nacked | GateTimedOut
+"""Everything a stream reports; the board's state is the fold of these (:func:`fold`)."""
 Observer = Callable[[StatusEvent], None]
+
+
+def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
+    """The status after ``event``: the board keeps no state but what this derives."""
+    if isinstance(event, Connected):
+        # A new stream starts from nothing sent or ACKed, but an operator still
+        # wants to see the last rejection after the proxy reconnects.
+        kept = {
+            t: TypeStatus(nacks=s.nacks, last_nack=s.last_nack)
+            for t, s in (old.types.items() if old else ())
+            if s.last_nack is not None
+        }
+        return NodeStatus(
+            key=event.key,
+            node=event.node,
+            streams=(old.streams if old else 0) + 1,
+            connected_at=now,
+            types=MappingProxyType(kept),
+        )
+    if old is None:
+        raise KeyError(f"{event!r} for a node key that never connected")
+    if isinstance(event, Disconnected):
+        return dataclasses.replace(old, streams=max(old.streams - 1, 0), disconnected_at=now)
+    if isinstance(event, GateTimedOut):
+        return dataclasses.replace(old, gate_timeouts=old.gate_timeouts + 1)
+    was = old.type_status(event.type_url)
+    if isinstance(event, Sent):
+        new = dataclasses.replace(was, sent_version=event.version, responses=was.responses + 1)
+    elif isinstance(event, Acked):
+        resources = MappingProxyType(dict(event.resources))
+        new = dataclasses.replace(was, acked_version=event.version, acked=resources)
+    else:
+        new = dataclasses.replace(was, nacks=was.nacks + 1, last_nack=event.nack)
+    return dataclasses.replace(old, types=MappingProxyType({**old.types, event.type_url: new}))
 
 
 class StatusBoard:
@@ -188,68 +245,37 @@ class StatusBoard:
 
     # -- recording (ADS streams only) ------------------------------------------
 
+    def record(self, event: StreamEvent) -> None:
+        """Fold one stream event into the board, then tell observers of sync-state changes."""
+        self._put(fold(self._nodes.get(event.key), event, self._clock()))
+        if not isinstance(event, Sent | GateTimedOut):
+            self._emit(event)
+
+    # The StreamCallbacks the ADS server calls: each one is an event, recorded.
+
     def record_connected(self, key: str, node: base_pb2.Node) -> None:
         """A stream of ``key`` opened."""
-        old = self._nodes.get(key)
-        # A new stream starts from nothing sent or ACKed, but an operator still
-        # wants to see the last rejection after the proxy reconnects.
-        kept = {
-            t: TypeStatus(nacks=s.nacks, last_nack=s.last_nack)
-            for t, s in (old.types.items() if old else ())
-            if s.last_nack is not None
-        }
-        self._put(
-            NodeStatus(
-                key=key,
-                node=node,
-                streams=(old.streams if old else 0) + 1,
-                connected_at=self._clock(),
-                types=MappingProxyType(kept),
-            )
-        )
-        self._emit(Connected(key, node))
+        self.record(Connected(key, node))
 
     def record_disconnected(self, key: str) -> None:
         """A stream of ``key`` closed."""
-        old = self._nodes[key]
-        self._put(
-            dataclasses.replace(old, streams=max(old.streams - 1, 0), disconnected_at=self._clock())
-        )
-        self._emit(Disconnected(key))
+        self.record(Disconnected(key))
 
     def record_sent(self, key: str, type_url: str, version: str) -> None:
         """A response of ``type_url`` at ``version`` was written to ``key``'s proxy."""
-        old = self._nodes[key].type_status(type_url)
-        self._put_type(
-            key,
-            type_url,
-            dataclasses.replace(old, sent_version=version, responses=old.responses + 1),
-        )
+        self.record(Sent(key, type_url, version))
 
     def record_acked(self, key: str, type_url: str, version: str, acked: Mapping[str, str]) -> None:
         """``key``'s proxy ACKed ``version``, which held ``acked`` (name → version)."""
-        old = self._nodes[key].type_status(type_url)
-        new = dataclasses.replace(old, acked_version=version, acked=MappingProxyType(dict(acked)))
-        self._put_type(key, type_url, new)
-        self._emit(Acked(key, type_url, version))
+        self.record(Acked(key, type_url, version, MappingProxyType(dict(acked))))
 
     def record_nacked(self, key: str, type_url: str, version: str, message: str) -> None:
         """``key``'s proxy rejected ``version`` with Envoy's ``message``."""
-        nack = Nack(version=version, message=message, at=self._clock())
-        old = self._nodes[key].type_status(type_url)
-        self._put_type(key, type_url, dataclasses.replace(old, nacks=old.nacks + 1, last_nack=nack))
-        self._emit(Nacked(key, type_url, nack))
+        self.record(Nacked(key, type_url, Nack(version=version, message=message, at=self._clock())))
 
     def record_gate_timeout(self, key: str) -> None:
         """A make-before-break step of ``key`` went ahead without its ACK."""
-        old = self._nodes[key]
-        self._put(dataclasses.replace(old, gate_timeouts=old.gate_timeouts + 1))
-
-    def _put_type(self, key: str, type_url: str, status: TypeStatus) -> None:
-        old = self._nodes[key]
-        types = dict(old.types)
-        types[type_url] = status
-        self._put(dataclasses.replace(old, types=MappingProxyType(types)))
+        self.record(GateTimedOut(key))
 
     def _put(self, status: NodeStatus) -> None:
         self._nodes[status.key] = status

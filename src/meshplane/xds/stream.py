@@ -56,15 +56,16 @@ from meshplane.envoy.resources import (
     TYPE_URLS,
     WILDCARD_TYPES,
 )
+from meshplane.kit.timers import Cancel, LoopTimer, Timer
 from meshplane.xds import wire
-from meshplane.xds.cache import SnapshotCache
+from meshplane.xds.roles import SnapshotSource, StreamCallbacks
 from meshplane.xds.snapshot import Resource, Snapshot, version_of
-from meshplane.xds.status import StatusBoard
 
 Writer = Callable[[bytes], Awaitable[None]]
 """Writes one serialized DiscoveryResponse to the proxy."""
 
 _END = object()
+_DEADLINE = object()
 
 
 @dataclasses.dataclass
@@ -105,16 +106,22 @@ class AdsStream:
     def __init__(
         self,
         *,
-        cache: SnapshotCache,
-        board: StatusBoard,
+        cache: SnapshotSource,
+        board: StreamCallbacks,
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         write: Writer,
         ack_timeout: float,
         logger: logging.Logger,
+        timer: Timer | None = None,
     ) -> None:
-        """Serve ``requests`` from ``cache``, recording into ``board``."""
+        """Serve ``requests`` from ``cache``, reporting to ``board``.
+
+        ``timer`` runs the make-before-break deadlines (the event loop's by default).
+        """
         self._cache = cache
         self._board = board
+        self._timer: Timer = timer or LoopTimer()
+        self._disarm: Cancel | None = None
         self._requests = requests
         self._write = write
         self._ack_timeout = ack_timeout
@@ -131,15 +138,11 @@ class AdsStream:
 
     async def run(self) -> None:
         """Process events until the proxy closes the stream (or the task is cancelled)."""
-        loop = asyncio.get_running_loop()
         reader = asyncio.create_task(self._read())
         try:
             while True:
-                timeout = None if self._gate is None else max(self._gate.deadline - loop.time(), 0)
-                try:
-                    event = await asyncio.wait_for(self._inbox.get(), timeout)
-                except TimeoutError:
-                    event = None  # a gate's deadline passed; _advance handles it
+                # A gate's deadline arrives as an event too (_DEADLINE); _advance handles it.
+                event = await self._inbox.get()
                 if event is _END:
                     return
                 if isinstance(event, discovery_pb2.DiscoveryRequest):
@@ -149,6 +152,7 @@ class AdsStream:
                 await self._advance()
         finally:
             reader.cancel()
+            self._set_gate(None)
             if self._unwatch is not None:
                 self._unwatch()
             if self._key is not None:
@@ -254,9 +258,19 @@ class AdsStream:
             return
         self._pending = snapshot
 
+    def _set_gate(self, gate: _Gate | None) -> None:
+        """Make ``gate`` the current one, its deadline armed on the timer (None: no gate)."""
+        if self._disarm is not None:
+            self._disarm()
+            self._disarm = None
+        self._gate = gate
+        if gate is not None:
+            self._disarm = self._timer.call_at(
+                gate.deadline, functools.partial(self._inbox.put_nowait, _DEADLINE)
+            )
+
     async def _advance(self) -> None:
         """Run make-before-break steps as far as their gates allow."""
-        loop = asyncio.get_running_loop()
         while True:
             gate = self._gate
             if gate is not None:
@@ -270,7 +284,7 @@ class AdsStream:
                     )
                     self._steps.clear()
                 elif not gate.ready():
-                    if loop.time() < gate.deadline:
+                    if self._timer.now() < gate.deadline:
                         return
                     assert self._key is not None
                     self._board.record_gate_timeout(self._key)
@@ -280,7 +294,7 @@ class AdsStream:
                         gate.step,
                         self._ack_timeout,
                     )
-                self._gate = None
+                self._set_gate(None)
             if not self._steps:
                 if self._pending is None:
                     return
@@ -296,14 +310,14 @@ class AdsStream:
                 )
                 continue
             step = self._steps.popleft()
-            self._gate = await step()
+            self._set_gate(await step())
 
     def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> _Gate:
         return _Gate(
             step=step,
             ready=ready,
             nacks_at_start={t: self._types[t].nacks for t in types},
-            deadline=asyncio.get_running_loop().time() + self._ack_timeout,
+            deadline=self._timer.now() + self._ack_timeout,
         )
 
     async def _add_clusters(self, new: Snapshot) -> _Gate | None:

@@ -16,6 +16,13 @@ The control plane is the real one (store, App Mesh API, manifest front door,
 sync, xDS) on free loopback ports, run on a thread of its own; nothing is
 mocked. Public, and never imported by meshplane itself (an import contract
 says so). ``appmesh()`` needs boto3, which meshplane's ``dev`` extra installs.
+
+Two more helpers for testing what reaches Envoy:
+
+- :class:`meshplane.testing.ads.FakeAdsClient` — a protocol-level fake Envoy on one ADS
+  stream, which requests, ACKs and NACKs exactly when told;
+- :mod:`meshplane.testing.routing` — a model of Envoy's HTTP route matching, which says
+  which clusters a request would be split over by a RouteConfiguration.
 """
 
 from __future__ import annotations
@@ -23,13 +30,15 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from meshplane import app, settings
+from meshplane import app, client, settings
+from meshplane.testing import routing
+from meshplane.testing.ads import FakeAdsClient, names_of
+
+__all__ = ["ControlPlane", "ControlPlaneError", "FakeAdsClient", "names_of", "routing"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -108,15 +117,11 @@ class ControlPlane:
 
     def appmesh(self) -> Any:
         """A boto3 ``appmesh`` client bound to this control plane (dummy credentials)."""
-        import boto3  # noqa: PLC0415 - a test-time dependency, not a runtime one
+        return client.appmesh(self.endpoint, self._settings.region)
 
-        return boto3.client(
-            "appmesh",
-            endpoint_url=self.endpoint,
-            region_name=self._settings.region,
-            aws_access_key_id="meshplane",
-            aws_secret_access_key="meshplane",
-        )
+    def client(self) -> client.MeshplaneClient:
+        """A :class:`meshplane.client.MeshplaneClient` bound to this control plane."""
+        return client.connect(self.endpoint, timeout=60)
 
     def apply(self, path: Path, namespace: str | None = None) -> list[str]:
         """``meshplane apply -f path``: kubectl-style result lines; ControlPlaneError if refused."""
@@ -125,19 +130,9 @@ class ControlPlane:
             if path.is_dir()
             else [path]
         )
-        body = {
-            "sources": [{"name": str(f), "text": f.read_text(encoding="utf-8")} for f in files],
-            "namespace": namespace,
-        }
-        request = urllib.request.Request(
-            f"{self.endpoint}/meshplane/v1/manifests/apply",
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"content-type": "application/json"},
-        )
+        sources = [client.Source(str(f), f.read_text(encoding="utf-8")) for f in files]
         try:
-            with urllib.request.urlopen(request, timeout=60) as answer:
-                results = json.loads(answer.read())["results"]
-        except urllib.error.HTTPError as refused:
-            raise ControlPlaneError(refused.read().decode(errors="replace")) from refused
+            results = self.client().apply(sources, namespace)["results"]
+        except client.ControlPlaneError as refused:
+            raise ControlPlaneError(json.dumps(refused.body)) from refused
         return [str(result["line"]) for result in results]

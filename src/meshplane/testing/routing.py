@@ -1,5 +1,11 @@
 """A tiny model of Envoy's HTTP routing, so tests can state behaviour, not proto shape.
 
+Public so users can check their own routes the same way::
+
+    from meshplane.testing import routing
+    outcome = routing.route(route_config, host="vs-echo-backend", path="/")
+    assert outcome.clusters == (("cds_egress_demos_vn-blue_http_80", 50), ...)
+
 Given a route configuration and a request (Host, path, headers), it answers
 what Envoy would do: which virtual host and route match, and either the
 weighted clusters the request is split over or the status Envoy answers.
@@ -111,7 +117,7 @@ def _header_matches(header: route_pb.HeaderMatcher, value: str | None) -> bool:
     """One header matcher before inversion; an absent header matches only nothing."""
     kind = header.WhichOneof("header_match_specifier")
     if kind == "present_match":
-        return (value is not None) == header.present_match
+        return (value is not None) == bool(header.present_match)
     if value is None:
         return False
     if kind == "string_match":
@@ -121,7 +127,7 @@ def _header_matches(header: route_pb.HeaderMatcher, value: str | None) -> bool:
             number = int(value)
         except ValueError:
             return False
-        return header.range_match.start <= number < header.range_match.end
+        return bool(header.range_match.start <= number < header.range_match.end)
     raise NotImplementedError(kind)
 
 
@@ -129,7 +135,7 @@ def _string_matches(matcher: string_pb2.StringMatcher, value: str) -> bool:
     """Exact, prefix, suffix, contains or full-regex string matching."""
     kind = matcher.WhichOneof("match_pattern")
     if kind == "exact":
-        return value == matcher.exact
+        return value == str(matcher.exact)
     if kind == "prefix":
         return value.startswith(matcher.prefix)
     if kind == "suffix":

@@ -1,4 +1,15 @@
-"""A protocol-level fake ADS client over real gRPC, for driving the server step by step."""
+"""A protocol-level fake Envoy: one ADS stream over real gRPC that a test drives step by step.
+
+Real Envoy decides for itself when to request, ACK and NACK; a test of an xDS server
+needs to choose. :class:`FakeAdsClient` sends exactly the DiscoveryRequests it is told
+to (the node in the first message only, as Envoy does), so a test can hold back an ACK,
+NACK a response, or change a subscription on an ACK, and check what the server answers::
+
+    async with FakeAdsClient(port, "mesh/demos/virtualNode/vn-a") as envoy:
+        await envoy.request(CLUSTER)
+        clusters = await envoy.receive()
+        await envoy.ack(clusters)
+"""
 
 from __future__ import annotations
 
@@ -17,6 +28,7 @@ class FakeAdsClient:
     """One SotW ADS stream that sends exactly the requests a test tells it to."""
 
     def __init__(self, port: int, node_id: str, replica: str | None = None) -> None:
+        """Connect to ``127.0.0.1:port`` as ``node_id`` (and ``meshplane.replica``) on enter."""
         self.port = port
         self.node = base_pb2.Node(id=node_id, cluster=node_id)
         if replica is not None:
@@ -26,6 +38,7 @@ class FakeAdsClient:
         self._sent_node = False
 
     async def __aenter__(self) -> FakeAdsClient:
+        """Open the channel and the stream (no request is sent yet)."""
         self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
         self._call = stub.StreamAggregatedResources()
@@ -37,9 +50,11 @@ class FakeAdsClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Close the stream and the channel."""
         await self.close()
 
     async def close(self) -> None:
+        """Cancel the stream, as a proxy that goes away does."""
         if self._call is not None:
             self._call.cancel()
             self._call = None

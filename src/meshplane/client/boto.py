@@ -1,0 +1,25 @@
+"""A boto3 ``appmesh`` client bound to a meshplane control plane.
+
+boto3 is not a runtime dependency of meshplane (the ``dev`` extra installs it), so it is
+imported when a client is asked for, not when :mod:`meshplane.client` is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DUMMY_KEY = "meshplane"
+"""Access key and secret used when none are given: meshplane does not verify signatures yet."""
+
+
+def appmesh(endpoint_url: str, region: str = "us-west-2", **kwargs: Any) -> Any:
+    """``boto3.client("appmesh", ...)`` for ``endpoint_url``; ``kwargs`` go to boto3.
+
+    Without explicit credentials the client signs with a dummy key, so it works on a
+    machine with no AWS configuration at all.
+    """
+    import boto3  # noqa: PLC0415 - optional: only the dev extra installs boto3
+
+    if "aws_access_key_id" not in kwargs and "aws_secret_access_key" not in kwargs:
+        kwargs.update(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY)
+    return boto3.client("appmesh", endpoint_url=endpoint_url, region_name=region, **kwargs)

@@ -1,0 +1,275 @@
+"""Typed calls of meshplane's own endpoints: ``/healthz`` and ``/meshplane/v1``.
+
+One method per endpoint, named for what it does; bodies are the server's JSON (the
+shapes ``meshplane proxy-status -o json`` and ``get -o json`` print), parsed once here.
+:class:`MeshplaneClient` blocks (the CLI, the demo, tests); :class:`AsyncMeshplaneClient`
+runs the same calls on a worker thread for event-loop callers such as the runtime, so
+the wire code exists once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from meshplane.client.errors import ControlPlaneError
+from meshplane.client.transport import Signer, Transport
+
+PREFIX = "/meshplane/v1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Health:
+    """``GET /healthz``: the server is up, at store ``revision``."""
+
+    status: str
+    revision: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """One replica's endpoint for one listener of its virtual node."""
+
+    listener_port: int
+    address: str
+    port: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's camelCase body item."""
+        return {"listenerPort": self.listener_port, "address": self.address, "port": self.port}
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> Endpoint:
+        """Parse one item of the endpoints answer."""
+        return cls(int(item["listenerPort"]), str(item["address"]), int(item["port"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One manifest file as the front door takes it: a name for messages and its text."""
+
+    name: str
+    text: str
+
+    def to_json(self) -> dict[str, str]:
+        """The request body item."""
+        return {"name": self.name, "text": self.text}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxiesReport:
+    """``GET /meshplane/v1/proxies``: the store revision and every proxy's sync view.
+
+    ``converged`` is the server's verdict — every connected proxy is ``SYNCED`` at
+    ``revision`` — so no client re-derives "synced".
+    """
+
+    revision: int
+    converged: bool
+    proxies: list[dict[str, Any]]
+
+    @property
+    def connected(self) -> list[dict[str, Any]]:
+        """The proxies with an open ADS stream."""
+        return [p for p in self.proxies if p["connected"]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer as the server sent it."""
+        return {"revision": self.revision, "converged": self.converged, "proxies": self.proxies}
+
+
+def _query(values: Mapping[str, str | None]) -> str:
+    kept = {k: v for k, v in values.items() if v is not None}
+    return "?" + urllib.parse.urlencode(kept) if kept else ""
+
+
+class MeshplaneClient:
+    """Blocking client of the control plane behind ``transport`` (see :func:`connect`)."""
+
+    def __init__(self, transport: Transport) -> None:
+        """Send every call through ``transport``, which decides timeouts, proxies and signing."""
+        self.transport = transport
+
+    @property
+    def base_url(self) -> str:
+        """The control plane's URL, without a trailing slash."""
+        return self.transport.base_url
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, str | None] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One JSON request to ``path``; the parsed answer, ControlPlaneError unless 2xx."""
+        data = json.dumps(body).encode() if body is not None else None
+        full = path + _query(query or {})
+        status, raw = self.transport.send(method, full, data, timeout)
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            answer = json.loads(text) if text else None
+        except ValueError:
+            answer = text
+        if not 200 <= status < 300:
+            raise ControlPlaneError(method, full, status, answer)
+        return answer
+
+    # -- health and the read model ---------------------------------------------------------
+
+    def health(self) -> Health:
+        """``/healthz``: up, and the store revision."""
+        answer = self.call("GET", "/healthz")
+        return Health(str(answer["status"]), int(answer["revision"]))
+
+    def proxies(self) -> ProxiesReport:
+        """Every proxy the xDS server has seen, with the server's sync verdict."""
+        return _report(self.call("GET", f"{PREFIX}/proxies"))
+
+    def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
+        """Wait until every connected proxy is synced at ``revision`` or later.
+
+        The server waits, woken by events; TimeoutError naming the laggards after ``timeout``.
+        """
+        query = {"waitForRevision": str(revision), "timeout": f"{timeout:g}"}
+        answer = self.call("GET", f"{PREFIX}/proxies", query=query, timeout=timeout + 10)
+        report = _report(answer)
+        if not report.converged:
+            lagging = [f"{p['key']}: {p['state']}" for p in report.connected]
+            raise TimeoutError(
+                f"proxies did not sync to revision {revision} within {timeout:g} s: {lagging}"
+            )
+        return report
+
+    # -- endpoint registration (the local runtime) -------------------------------------------
+
+    def register_endpoints(
+        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
+    ) -> list[Endpoint]:
+        """Replace the endpoints ``source`` holds for a virtual node (empty withdraws them)."""
+        path = f"{PREFIX}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
+        body = {"source": source, "endpoints": [e.to_json() for e in endpoints]}
+        answer = self.call("PUT", path, body)
+        return [Endpoint.from_json(e) for e in answer["endpoints"]]
+
+    def endpoints(self, mesh: str) -> dict[str, list[Endpoint]]:
+        """Every registered endpoint of ``mesh``, by virtual node."""
+        answer = self.call("GET", f"{PREFIX}/meshes/{mesh}/endpoints")
+        return {node: [Endpoint.from_json(e) for e in items] for node, items in answer.items()}
+
+    # -- the manifest front door -------------------------------------------------------------
+
+    def apply(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:
+        """``meshplane apply``: ``{"results": [{"line", "warnings", ...}]}``."""
+        body = {"sources": [s.to_json() for s in sources], "namespace": namespace}
+        return dict(self.call("POST", f"{PREFIX}/manifests/apply", body))
+
+    def delete(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:
+        """``meshplane delete -f``: the objects the manifests name."""
+        body = {"sources": [s.to_json() for s in sources], "namespace": namespace}
+        return dict(self.call("POST", f"{PREFIX}/manifests/delete", body))
+
+    def objects(self, kind: str, namespace: str | None = None) -> dict[str, Any]:
+        """``get KIND``: ``{"kind", "items"}`` in ``namespace`` (None: every namespace)."""
+        return dict(self.call("GET", f"{PREFIX}/objects/{kind}", query={"namespace": namespace}))
+
+    def object(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
+        """``get/describe KIND NAME``: ``{"object", "events"}``."""
+        path = f"{PREFIX}/objects/{kind}/{name}"
+        return dict(self.call("GET", path, query={"namespace": namespace}))
+
+    def delete_object(self, kind: str, name: str, namespace: str) -> dict[str, Any]:
+        """``delete KIND NAME``: ``{"results": [...]}``."""
+        path = f"{PREFIX}/objects/{kind}/{name}"
+        return dict(self.call("DELETE", path, query={"namespace": namespace}))
+
+    def label_namespace(
+        self, name: str, labels: Mapping[str, str | None], overwrite: bool
+    ) -> dict[str, Any]:
+        """``label namespace NAME k=v k-``: None removes a label."""
+        body = {"labels": dict(labels), "overwrite": overwrite}
+        return dict(self.call("POST", f"{PREFIX}/namespaces/{name}/labels", body))
+
+
+def _report(answer: Mapping[str, Any]) -> ProxiesReport:
+    return ProxiesReport(
+        revision=int(answer["revision"]),
+        converged=bool(answer["converged"]),
+        proxies=list(answer["proxies"]),
+    )
+
+
+class AsyncMeshplaneClient:
+    """:class:`MeshplaneClient` for a running event loop: each call runs on a worker thread.
+
+    A thread per call is cheap next to a request, and it keeps one wire implementation
+    (and one place to sign) for every caller.
+    """
+
+    def __init__(self, sync: MeshplaneClient) -> None:
+        """Run the calls of ``sync`` (from :func:`connect`) off the event loop."""
+        self.sync = sync
+
+    @property
+    def base_url(self) -> str:
+        """The control plane's URL, without a trailing slash."""
+        return self.sync.base_url
+
+    async def call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
+        """See :meth:`MeshplaneClient.call`."""
+        return await asyncio.to_thread(self.sync.call, method, path, body, **options)
+
+    async def health(self) -> Health:
+        """See :meth:`MeshplaneClient.health`."""
+        return await asyncio.to_thread(self.sync.health)
+
+    async def proxies(self) -> ProxiesReport:
+        """See :meth:`MeshplaneClient.proxies`."""
+        return await asyncio.to_thread(self.sync.proxies)
+
+    async def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
+        """See :meth:`MeshplaneClient.wait_for_revision`."""
+        return await asyncio.to_thread(self.sync.wait_for_revision, revision, timeout)
+
+    async def register_endpoints(
+        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
+    ) -> list[Endpoint]:
+        """See :meth:`MeshplaneClient.register_endpoints`."""
+        return await asyncio.to_thread(
+            self.sync.register_endpoints, mesh, virtual_node, source, endpoints
+        )
+
+    async def apply(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:
+        """See :meth:`MeshplaneClient.apply`."""
+        return await asyncio.to_thread(self.sync.apply, sources, namespace)
+
+    async def objects(self, kind: str, namespace: str | None = None) -> dict[str, Any]:
+        """See :meth:`MeshplaneClient.objects`."""
+        return await asyncio.to_thread(self.sync.objects, kind, namespace)
+
+
+def connect(
+    base_url: str,
+    *,
+    sign: bool = False,
+    region: str = "us-west-2",
+    profile: str | None = None,
+    **options: Any,
+) -> MeshplaneClient:
+    """The client every meshplane command builds: the one switch for request signing.
+
+    ``options`` go to :class:`~meshplane.client.transport.Transport` (``timeout``,
+    ``trust_env``).
+
+    ``sign=True`` SigV4-signs every request with the credentials boto3 would use
+    (``AWS_ACCESS_KEY_ID``…, ``AWS_PROFILE`` or ``profile``, ``AWS_SHARED_CREDENTIALS_FILE``);
+    when there are none the requests go unsigned, which meshplane accepts today.
+    """
+    signer = Signer.from_environment(region, profile) if sign else None
+    return MeshplaneClient(Transport(base_url, signer=signer, **options))

@@ -1,0 +1,148 @@
+"""The per-proxy read model: what every Envoy runs, whether it is synced, and why not.
+
+One server-side component owns "synced", so ``proxy-status``, the demo, tests and a
+future console all read the same verdict instead of re-deriving it from three sources.
+A proxy's view joins the xDS status board (connected, sent, ACKed, NACKs), the snapshot
+cache (the target it should run) and the sync stage (the store revision and the
+translation warnings its snapshot was built from). Its ``state`` is:
+
+- ``DISCONNECTED`` — no ADS stream is open;
+- ``NACKED`` — Envoy rejected a response and still runs an older version of that type;
+- ``SYNCED`` — its snapshot is built from the store's current revision (or later) and
+  Envoy ACKed all of it (sent == ACKed per type is not enough: a snapshot is walked over
+  in ACK-gated steps, and between two steps every type reads as ACKed);
+- ``STALE`` — otherwise: not yet rebuilt, or not yet ACKed.
+
+:meth:`ProxyViews.wait_for_revision` waits for every connected proxy to be synced at a
+revision without polling: the status board's events and the sync stage's publish passes
+wake it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from meshplane.sync.syncing import Published
+from meshplane.xds import cache as xds_cache
+from meshplane.xds import status as xds_status
+
+SYNCED, STALE, NACKED, DISCONNECTED = "SYNCED", "STALE", "NACKED", "DISCONNECTED"
+
+
+class Publications(Protocol):
+    """What the sync stage last published per node key, and a hook after each pass."""
+
+    @property
+    def published(self) -> Mapping[str, Published]:
+        """Node key → the store revision and warnings of its last snapshot."""
+
+    def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
+        """Call ``observer`` after every publish pass; returns the unsubscribe function."""
+
+
+class ProxyViews:
+    """Every proxy's view and the convergence verdict, read on the event loop."""
+
+    def __init__(
+        self,
+        sync: Publications,
+        cache: xds_cache.SnapshotCache,
+        board: xds_status.StatusBoard,
+        revision: Callable[[], int],
+    ) -> None:
+        """Join ``sync``, ``cache`` and ``board``; ``revision`` reads the store's revision."""
+        self._sync = sync
+        self._cache = cache
+        self._board = board
+        self._revision = revision
+        self._changed = asyncio.Event()
+        # Both sources call back synchronously on the loop; each call swaps in a fresh
+        # event and sets the old one, so every waiter re-checks once per change.
+        board.subscribe(self._wake)
+        sync.subscribe(self._wake)
+
+    def _wake(self, _event: object = None) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def proxies(self) -> list[dict[str, Any]]:
+        """Every proxy the xDS server has seen, ordered by key (the endpoint's JSON items)."""
+        return self._views(self._revision())
+
+    def report(self) -> dict[str, Any]:
+        """``{"revision", "converged", "proxies"}`` as of now, at the store's revision."""
+        revision = self._revision()
+        views = self._views(revision)
+        return {"revision": revision, "converged": _converged(views), "proxies": views}
+
+    async def wait_for_revision(self, revision: int, timeout: float) -> dict[str, Any]:
+        """The report once every connected proxy is synced at ``revision`` or later.
+
+        After ``timeout`` seconds the current report is returned with ``converged`` false,
+        so a caller can say which proxy lags.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    changed = self._changed
+                    current = max(self._revision(), revision)
+                    views = self._views(current)
+                    if _converged(views):
+                        return {"revision": current, "converged": True, "proxies": views}
+                    await changed.wait()
+        except TimeoutError:
+            current = max(self._revision(), revision)
+            views = self._views(current)
+            return {"revision": current, "converged": _converged(views), "proxies": views}
+
+    def _views(self, revision: int) -> list[dict[str, Any]]:
+        return [
+            self._view(key, status, revision) for key, status in sorted(self._board.nodes().items())
+        ]
+
+    def _view(self, key: str, status: xds_status.NodeStatus, revision: int) -> dict[str, Any]:
+        published = self._sync.published.get(key)
+        target = self._cache.snapshot(key)
+        # Runs all of its published snapshot (see the module docstring for why per-type
+        # sent == acked is not enough).
+        synced = status.connected and target is not None and status.has_acked(target)
+        types = {
+            type_url.rsplit(".", 1)[-1]: {
+                "sent": t.sent_version,
+                "acked": t.acked_version,
+                "nacks": t.nacks,
+                "lastNack": t.last_nack.message if t.last_nack else None,
+            }
+            for type_url, t in sorted(status.types.items())
+        }
+        view: dict[str, Any] = {
+            "key": key,
+            "nodeId": status.node.id,
+            "connected": status.connected,
+            "revision": published.revision if published else None,
+            "synced": synced,
+            "warnings": [w.message for w in published.warnings] if published else [],
+            # The same warnings with their resource and stable code, for programs.
+            "diagnostics": [w.as_json() for w in published.warnings] if published else [],
+            # Make-before-break steps that went ahead without Envoy's ACK in time.
+            "gateTimeouts": status.gate_timeouts,
+            "types": types,
+        }
+        view["state"] = state(view, revision)
+        return view
+
+
+def state(view: dict[str, Any], revision: int) -> str:
+    """The one definition of a proxy's state at store ``revision`` (module docstring)."""
+    if not view["connected"]:
+        return DISCONNECTED
+    if any(t["lastNack"] and t["acked"] != t["sent"] for t in view["types"].values()):
+        return NACKED
+    rebuilt = view["revision"] is not None and view["revision"] >= revision
+    return SYNCED if rebuilt and view["synced"] else STALE
+
+
+def _converged(views: list[dict[str, Any]]) -> bool:
+    return all(v["state"] == SYNCED for v in views if v["connected"])
