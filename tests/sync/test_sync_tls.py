@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import http.client
 import http.server
+import json
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -179,6 +181,7 @@ def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
                 await _synced(plane, "mesh/demos/virtualNode/vn-backend#backend-0")
                 await _synced(plane, "mesh/demos/virtualNode/vn-frontend#frontend-0")
                 await _check(ingress, egress, data)
+                await _proxy_config(plane.api_port)
             finally:
                 for proxy in (backend, frontend):
                     proxy.kill()
@@ -220,3 +223,31 @@ async def _check(ingress: int, egress: int, data: Path) -> None:
             serials.append(current.serial_number)
     assert calls > 0
     assert len(set(serials)) == 3
+
+
+async def _proxy_config(api_port: int) -> None:
+    """`meshplane proxy-config vn-backend` shows the SDS secrets and the mTLS listener."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "meshplane.cli.main", "proxy-config", "vn-backend", *args]
+        argv += ["--server", f"http://127.0.0.1:{api_port}", "-o", "json"]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+
+    secrets = (await asyncio.to_thread(run, "secrets")).stdout
+    assert "PRIVATE KEY" not in secrets
+    shown = json.loads(secrets)
+    assert shown["key"] == "mesh/demos/virtualNode/vn-backend#backend-0"
+    assert [(s["name"], s["kind"], s["sans"]) for s in shown["secrets"]] == [
+        ("spiffe://meshplane.local", "trust", []),
+        (BACKEND_ID, "certificate", [BACKEND_ID]),
+    ]
+    listeners = json.loads((await asyncio.to_thread(run, "listeners")).stdout)["listeners"]
+    chains = {
+        (listener["direction"], chain["name"], chain["tls"], chain["mode"])
+        for listener in listeners
+        for chain in listener["chains"]
+    }
+    assert chains == {
+        ("INBOUND", "http_80", "mTLS", "STRICT"),
+        ("OUTBOUND", "http", "plaintext", "DISABLED"),
+    }

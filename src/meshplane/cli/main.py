@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import crds, manifests, proxystatus
+from meshplane.cli import crds, manifests, proxyconfig, proxystatus
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -119,6 +119,7 @@ def demo() -> None:
 manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
+proxyconfig.register(cli)
 crds.register(cli)
 
 

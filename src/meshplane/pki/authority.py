@@ -256,3 +256,28 @@ def load_or_create(
         cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
     return Authority(certificate, _read_key(key_file), [certificate], clock)
+
+
+def describe(chain_pem: bytes) -> list[dict[str, object]]:
+    """Each certificate of a PEM chain as operators read it: subject, SANs, serial, expiry.
+
+    Never anything secret: a key in the same bytes is not parsed.
+    """
+    found: list[dict[str, object]] = []
+    for certificate in x509.load_pem_x509_certificates(chain_pem):
+        try:
+            names = certificate.extensions.get_extension_for_class(
+                x509.SubjectAlternativeName
+            ).value
+            sans = [str(n.value) for n in names]
+        except x509.ExtensionNotFound:
+            sans = []
+        found.append(
+            {
+                "subject": certificate.subject.rfc4514_string(),
+                "sans": sans,
+                "serial": format(certificate.serial_number, "x"),
+                "notAfter": certificate.not_valid_after_utc.isoformat(),
+            }
+        )
+    return found
