@@ -251,3 +251,65 @@ async def _proxy_config(api_port: int) -> None:
         ("INBOUND", "http_80", "mTLS", "STRICT"),
         ("OUTBOUND", "http", "plaintext", "DISABLED"),
     }
+
+
+def test_turning_on_automatic_mtls_on_a_running_mesh_converges_without_gate_timeouts(
+    app_port: int, tmp_path: Path
+) -> None:
+    """Tagging a live plaintext mesh STRICT re-secures its clusters in place: every proxy
+    syncs without a make-before-break step waiting out its ACK timeout, and calls succeed."""
+    config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
+    ingress, egress = _free_port(), _free_port()
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            svc = plane.services.resources
+            mesh = svc.create(kinds.MESH, "demos", "demos", {})
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", _node("backend"))
+            plane.services.discovery.register(
+                "demos",
+                "vn-backend",
+                "backend-0",
+                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+            )
+            provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
+            svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _node("fe", ["vs-backend"]))
+            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
+            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
+            frontend = _sidecar(
+                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+            )
+            keys = [
+                "mesh/demos/virtualNode/vn-backend#backend-0",
+                "mesh/demos/virtualNode/vn-frontend#frontend-0",
+            ]
+            try:
+                for key in keys:
+                    await _synced(plane, key)
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+                plane.services.tagging.tag(
+                    mesh["metadata"]["arn"], [{"key": "meshplane.dev/mtls", "value": "STRICT"}]
+                )
+                async with asyncio.timeout(30):
+                    while any(
+                        (p := plane.sync.published.get(k)) is None
+                        or p.revision < plane.store.revision()
+                        for k in keys
+                    ):
+                        await asyncio.sleep(0.01)
+                for key in keys:
+                    await _synced(plane, key)
+                status = {k: plane.ads.status.node(k) for k in keys}
+                assert {k: s.gate_timeouts for k, s in status.items() if s} == dict.fromkeys(
+                    keys, 0
+                )
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+                with pytest.raises((ConnectionError, http.client.HTTPException)):
+                    _plain(ingress)
+            finally:
+                for proxy in (backend, frontend):
+                    proxy.kill()
+                    proxy.wait()
+
+    asyncio.run(scenario())

@@ -194,6 +194,16 @@ class AdsStream:
             self._log.warning("xds: %s requested unsupported type %s", key, type_url)
             return
         nonce = request.response_nonce
+        # The latest nonce again, already ACKed, and no error: not an ACK but Envoy asking
+        # once more. It does so when an updated cluster (new TLS, say) re-subscribes to its
+        # unchanged endpoints, and it keeps that cluster warming until it is answered.
+        again = (
+            bool(nonce)
+            and state.answered
+            and nonce == state.nonce == state.acked_nonce
+            and not request.HasField("error_detail")
+            and type_url not in WILDCARD_TYPES
+        )
         # A nonce on a type never answered on this stream belongs to an older
         # stream: treat the request as initial rather than drop it forever.
         if nonce and state.answered:
@@ -214,10 +224,13 @@ class AdsStream:
         state.subscribed = True
         if type_url not in WILDCARD_TYPES:
             state.names = frozenset(request.resource_names)
-        await self._reconcile(type_url)
+        await self._reconcile(type_url, again=again)
 
-    async def _reconcile(self, type_url: str) -> bool:
-        """Send ``type_url`` if the proxy subscribed and its content differs from the last sent."""
+    async def _reconcile(self, type_url: str, *, again: bool = False) -> bool:
+        """Send ``type_url`` if the proxy subscribed and its content differs from the last sent.
+
+        ``again``: the proxy asked anew for what it was last sent; answer even if unchanged.
+        """
         state = self._types[type_url]
         if self._targets is None or not state.subscribed:
             return False  # no snapshot yet: hold the request, as go-control-plane does
@@ -227,7 +240,7 @@ class AdsStream:
         else:
             chosen = {n: pool[n] for n in state.names if n in pool}
         version = version_of(chosen.values())
-        if state.answered and version == state.sent_version:
+        if state.answered and version == state.sent_version and not again:
             return False
         self._nonces += 1
         nonce = str(self._nonces)
