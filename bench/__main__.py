@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from bench import api_latency, mesh_scale, propagation, sidecar_hop, sync_scale, xds_fanout
+from bench import (
+    api_latency,
+    mesh_scale,
+    propagation,
+    sidecar_hop,
+    sync_scale,
+    tls_hop,
+    xds_fanout,
+)
 
 
 def main() -> None:
-    """API latency, the mesh at 10x quotas, sync at 10x quotas, fan-out, propagation, hop."""
+    """API latency, the mesh at 10x quotas, sync at 10x quotas, fan-out, propagation, hops."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -18,6 +26,8 @@ def main() -> None:
     propagation.main([])
     print()
     sidecar_hop.main([])
+    print()
+    tls_hop.main([])
 
 
 if __name__ == "__main__":
