@@ -73,3 +73,39 @@ def test_two_services_reaching_one_node_with_different_policies_warn() -> None:
     ]
     [cluster] = [c for c in built.clusters if c.name == "cds_egress_demos_vn-b_http_80"]
     assert cluster.transport_socket.name == "envoy.transport_sockets.tls"
+
+
+def test_a_spec_cannot_name_another_nodes_automatic_identity() -> None:
+    """sds.secretName under spiffe://meshplane.local/mesh/ must be the node's own ID."""
+    other = "spiffe://meshplane.local/mesh/demos/virtualNode/vn-b"
+    own = "spiffe://meshplane.local/mesh/demos/virtualNode/vn-a"
+
+    def listener(port: int, name: str) -> dict[str, Any]:
+        return {
+            "portMapping": {"port": port, "protocol": "http"},
+            "tls": {"mode": "STRICT", "certificate": {"sds": {"secretName": name}}},
+        }
+
+    data = {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            {
+                "virtualNodeName": "vn-a",
+                "spec": {
+                    "listeners": [listener(80, other), listener(81, own)],
+                    "serviceDiscovery": {"dns": {"hostname": "a.local"}},
+                },
+            }
+        ],
+    }
+    node = NodeIdentity("demos", "virtualNode", "vn-a", ingress_ports={80: 20080, 81: 20081})
+    built = build(casefiles.snapshot_of(data), node)
+    assert [w.message for w in built.warnings] == [
+        f"mesh/demos/virtualNode/vn-a: listener 80: SDS secret {other} is another proxy's "
+        f"identity (this one is {own}); not issued"
+    ]
+    assert [x.name for x in built.listeners] == [
+        "lds_egress_127.0.0.1_15001",
+        "lds_ingress_127.0.0.1_20081",
+    ]
+    assert [s.name for s in built.secrets] == [own]

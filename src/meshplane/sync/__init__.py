@@ -1,8 +1,8 @@
 """The control loop: store changes and proxy connections in, per-proxy snapshots out.
 
 Layer 3. Imports :mod:`meshplane.store`, :mod:`meshplane.translate`,
-:mod:`meshplane.xds`, :mod:`meshplane.pki` and :mod:`meshplane.model`. It is the only place that knows
-both App Mesh (through translate) and xDS (through the snapshot cache): it follows
+:mod:`meshplane.xds`, :mod:`meshplane.pki` and :mod:`meshplane.model`. It is the only
+place that knows both App Mesh (through translate) and xDS (through the snapshot cache): it follows
 the store's change feed (the ``Feed`` protocol: woken when the revision moves, it
 reads the changes since the last one it applied), debounces bursts, works out
 which connected proxies a change affects (those of the changed mesh), rebuilds

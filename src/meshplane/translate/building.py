@@ -184,8 +184,9 @@ def _server_tls(
     def warn(code: str, message: str) -> None:
         out.warn(node, code, f"listener {listener.port}: {message}")
 
+    own = tls.spiffe_id(snapshot.name, node.kind, node.name)
     return tls.server_tls(
-        listener.tls, hostname=hostname, auto=auto, secrets=out.secrets, warn=warn
+        listener.tls, own=own, hostname=hostname, auto=auto, secrets=out.secrets, warn=warn
     )
 
 
@@ -402,7 +403,10 @@ def _add_target_cluster(
     def warn(code: str, message: str) -> None:
         out.warn(node, code, f"calls to {target.node} port {target.port}: {message}")
 
-    upstream_tls = tls.client_tls(policy, upstream, auto=auto, secrets=out.secrets, warn=warn)
+    own = tls.spiffe_id(snapshot.name, node.kind, node.name)
+    upstream_tls = tls.client_tls(
+        policy, upstream, own=own, auto=auto, secrets=out.secrets, warn=warn
+    )
     discovery = virtual_node.spec.service_discovery
     dns = discovery.dns if discovery is not None else None
     cloud_map = discovery.aws_cloud_map if discovery is not None else None

@@ -46,6 +46,7 @@ CODES = frozenset(
         "tls-acm-builtin-ca",
         "tls-policy-conflict",
         "tls-no-ca",
+        "tls-identity-not-own",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""

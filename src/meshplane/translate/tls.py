@@ -43,6 +43,8 @@ TRUST_DOMAIN = "meshplane.local"
 """The SPIFFE trust domain of the built-in CA's identities."""
 TRUST_BUNDLE = f"spiffe://{TRUST_DOMAIN}"
 """The secret name of the built-in CA bundle (SPIRE's name for a trust domain's bundle)."""
+MESH_IDENTITIES = f"{TRUST_BUNDLE}/mesh/"
+"""Automatic mTLS's identities: a spec may name its own as an SDS secret, no other."""
 
 ListenerTls = g.ListenerTls | g.VirtualGatewayListenerTls
 ClientTls = g.ClientPolicyTls | g.VirtualGatewayClientPolicyTls
@@ -93,6 +95,7 @@ def socket(
 def server_tls(
     tls: ListenerTls | None,
     *,
+    own: str,
     hostname: str | None,
     auto: tuple[str, str, str] | None,
     secrets: Secrets,
@@ -100,8 +103,9 @@ def server_tls(
 ) -> ServerTls | Literal[False] | None:
     """A listener's TLS: a context, ``None`` for plaintext, ``False`` when it must be skipped.
 
-    ``auto`` is (mode, own SPIFFE ID, accepted SAN prefix) under the mesh's
-    automatic mTLS; it applies only when the listener has no ``tls`` of its own.
+    ``own`` is the sidecar's SPIFFE ID; ``auto`` is (mode, own SPIFFE ID, accepted
+    SAN prefix) under the mesh's automatic mTLS, applied only when the listener has no
+    ``tls`` of its own.
     """
     if tls is None:
         if auto is None:
@@ -119,8 +123,12 @@ def server_tls(
         return None
     context = tls_pb2.DownstreamTlsContext()
     common = context.common_tls_context
-    if not _certificate(common, tls.certificate, hostname=hostname, secrets=secrets, warn=warn):
+    found = _certificate(
+        common, tls.certificate, own=own, hostname=hostname, secrets=secrets, warn=warn
+    )
+    if found == "missing":
         warn("tls-certificate-missing", "listener tls has no certificate; listener skipped")
+    if found != "ok":
         return False
     if tls.validation is not None:
         trust = tls.validation.trust
@@ -159,20 +167,21 @@ def client_tls(
     policy: ClientTls | None,
     upstream: Upstream,
     *,
+    own: str,
     auto: str | None,
     secrets: Secrets,
     warn: Warn,
 ) -> tls_pb2.UpstreamTlsContext | None:
     """The caller's TLS context toward one target listener, or ``None`` for plaintext.
 
-    ``auto`` is the caller's own SPIFFE ID when the mesh has automatic mTLS.
+    ``own`` is the caller's SPIFFE ID; ``auto`` is it too when the mesh has automatic mTLS.
     """
     context = tls_pb2.UpstreamTlsContext()
     common = context.common_tls_context
     if policy is not None and applies(policy, upstream.port):
         if policy.certificate is not None:
             certificate = policy.certificate
-            _certificate(common, certificate, hostname=None, secrets=secrets, warn=warn)
+            _certificate(common, certificate, own=own, hostname=None, secrets=secrets, warn=warn)
         trust = policy.validation.trust
         names = _exact_sans(policy.validation.subject_alternative_names)
         if not names and upstream.hostname:
@@ -240,21 +249,33 @@ def _certificate(
     common: tls_pb2.CommonTlsContext,
     certificate: Certificate,
     *,
+    own: str,
     hostname: str | None,
     secrets: Secrets,
     warn: Warn,
-) -> bool:
-    """Put the certificate (file, SDS or ACM) on the context; False when it names none."""
+) -> Literal["ok", "missing", "refused"]:
+    """Put the certificate (file, SDS or ACM) on the context.
+
+    ``missing`` when it names none; ``refused`` (with a warning) for an SDS name that
+    is another sidecar's automatic-mTLS identity: the CA issues whatever a secret name
+    says, so without this any spec could borrow another node's identity.
+    """
     if certificate.file is not None:
         pair = common.tls_certificates.add()
         pair.certificate_chain.filename = certificate.file.certificate_chain
         pair.private_key.filename = certificate.file.private_key
-        return True
+        return "ok"
     if certificate.sds is not None:
         name = certificate.sds.secret_name
+        if name.startswith(MESH_IDENTITIES) and name != own:
+            warn(
+                "tls-identity-not-own",
+                f"SDS secret {name} is another proxy's identity (this one is {own}); not issued",
+            )
+            return "refused"
         common.tls_certificate_sds_secret_configs.append(_sds(name))
         secrets[name] = SecretRequest(name, "certificate")
-        return True
+        return "ok"
     acm = getattr(certificate, "acm", None)
     if acm is not None:
         arn = acm.certificate_arn
@@ -265,8 +286,8 @@ def _certificate(
             f"ACM certificate {arn} is unreachable off AWS; served by meshplane's built-in CA"
             + (f" for {hostname}" if hostname else ""),
         )
-        return True
-    return False
+        return "ok"
+    return "missing"
 
 
 def _trust(
