@@ -6,6 +6,7 @@ from bench import (
     api_latency,
     mesh_scale,
     propagation,
+    sds_rotation,
     sidecar_hop,
     sync_scale,
     tls_hop,
@@ -28,6 +29,8 @@ def main() -> None:
     sidecar_hop.main([])
     print()
     tls_hop.main([])
+    print()
+    sds_rotation.main([])
 
 
 if __name__ == "__main__":
