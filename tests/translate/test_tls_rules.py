@@ -109,3 +109,27 @@ def test_a_spec_cannot_name_another_nodes_automatic_identity() -> None:
         "lds_ingress_127.0.0.1_20081",
     ]
     assert [s.name for s in built.secrets] == [own]
+
+
+def test_a_listener_skipped_for_its_trust_names_no_secret() -> None:
+    """An SDS certificate with an empty trust: no listener, and no secret Envoy never asks for."""
+    data = {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            _node(
+                "vn-a",
+                {
+                    "portMapping": {"port": 80, "protocol": "http"},
+                    "tls": {
+                        "mode": "STRICT",
+                        "certificate": {"sds": {"secretName": "spiffe://example.org/a"}},
+                        "validation": {"trust": {}},
+                    },
+                },
+            )
+        ],
+    }
+    built = build(casefiles.snapshot_of(data), NodeIdentity("demos", "virtualNode", "vn-a"))
+    assert [w.code for w in built.warnings] == ["tls-trust-missing"]
+    assert built.secrets == ()
+    assert [x.name for x in built.listeners] == ["lds_egress_127.0.0.1_15001"]

@@ -123,8 +123,11 @@ def server_tls(
         return None
     context = tls_pb2.DownstreamTlsContext()
     common = context.common_tls_context
+    # Secrets are kept only if the listener is: Envoy never asks for a skipped one's, and
+    # the proxy would never count as synced.
+    needed: dict[str, SecretRequest] = {}
     found = _certificate(
-        common, tls.certificate, own=own, hostname=hostname, secrets=secrets, warn=warn
+        common, tls.certificate, own=own, hostname=hostname, secrets=needed, warn=warn
     )
     if found == "missing":
         warn("tls-certificate-missing", "listener tls has no certificate; listener skipped")
@@ -133,10 +136,11 @@ def server_tls(
     if tls.validation is not None:
         trust = tls.validation.trust
         names = _exact_sans(tls.validation.subject_alternative_names)
-        if not _trust(common, trust.file, trust.sds, None, names, secrets, warn):
+        if not _trust(common, trust.file, trust.sds, None, names, needed, warn):
             warn("tls-trust-missing", "listener tls validation has no trust; listener skipped")
             return False
         context.require_client_certificate.value = True
+    secrets.update(needed)
     return ServerTls(tls.mode, context)
 
 
