@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench wrk goldens models crds serve clean
+.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench wrk netns-tools goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/meshplane demo
 
-test: $(STAMP)
+test: $(STAMP) netns-tools
 	$(BIN)/pytest -m "not k8s"
 
 # The real Kubernetes binaries (tools/k8s/go.mod) for tests/k8s, built once per machine into
@@ -51,6 +51,16 @@ wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 	  || echo "wrk is not installed: bench.sidecar_hop falls back to its Python client"
+
+# proxy-init and the intercepted data-path tests drive Debian's iptables and iproute2 inside
+# network namespaces they create; as root on a fresh machine this installs them (without root
+# those tests skip, saying why).
+netns-tools:
+	@command -v iptables-save >/dev/null && command -v ip >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get install -y -qq iptables iproute2 >/dev/null 2>&1 \
+	       || { apt-get update -qq && apt-get install -y -qq iptables iproute2 >/dev/null; }; }; } \
+	  || echo "iptables/iproute2 not installed: the network-namespace tests will skip or fail"
 
 goldens: $(STAMP)
 	REFRESH_GOLDENS=1 $(BIN)/pytest tests/translate -q

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bench import (
     api_latency,
+    interception,
     mesh_scale,
     propagation,
     sds_rotation,
@@ -15,7 +16,7 @@ from bench import (
 
 
 def main() -> None:
-    """API latency, the mesh at 10x quotas, sync at 10x quotas, fan-out, propagation, hops."""
+    """API latency, 10x quotas (mesh, sync), fan-out, propagation, hops, interception, SDS."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -27,6 +28,8 @@ def main() -> None:
     propagation.main([])
     print()
     sidecar_hop.main([])
+    print()
+    interception.main([])
     print()
     tls_hop.main([])
     print()

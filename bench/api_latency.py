@@ -4,9 +4,13 @@ Against a live ``meshplane serve`` on loopback. Each (operation, clients) cell s
 a bounded number of requests (and stops early past a time bound); each client thread
 has its own boto3 client, as separate scripts would. A second part measures where a
 create's time goes: the same creates in-process with SQLite's fsync on (FULL, what
-the server runs) and off, plus a cProfile of the in-process create path.
+the server runs) and off, plus a cProfile of the in-process create path. A third part
+puts the cost of authentication side by side: describe p50/p99 against a server with
+SigV4 verification on (the default) and one run with ``--auth none``, both in this run,
+and the in-process cost of one verification (botocore's canonical request, HMAC chain,
+policy decision) per request.
 
-Run: ``python -m bench.api_latency``.
+Run: ``python -m bench.api_latency`` (``--auth``: only the authentication comparison).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import io
 import itertools
 import pstats
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -113,12 +118,18 @@ def _api_table(server: serving.Server) -> dict[tuple[str, int], tuple[float, flo
 
 
 def _raw_describe_ms(server: serving.Server) -> tuple[float, float]:
-    """Median and p99 of a describe over plain urllib: the server without boto3's cost."""
+    """Median and p99 of a describe over plain urllib: the server without boto3's cost.
+
+    Signed before the clock starts (the client's signing is not the server's time).
+    """
     url = f"{server.url}/v20190125/meshes/read/virtualNodes/seed-000"
+    signer = server.signer()
     samples = []
     for _ in range(REQUESTS_PER_CELL):
+        headers = signer.sign("GET", url, None, {}) if signer else {}
+        request = urllib.request.Request(url, headers=headers)
         start = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
         samples.append(time.perf_counter() - start)
     return serving.median(samples) * 1000, serving.percentile(samples, 0.99) * 1000
@@ -176,6 +187,100 @@ def _raw_commits(synchronous: str) -> list[float]:
     return samples
 
 
+def _seed_one(server: serving.Server) -> Callable[[Any, int], None]:
+    """Seed one node; the describe call of the auth comparison."""
+    setup = server.client()
+    setup.create_mesh(meshName="read")
+    setup.create_virtual_node(meshName="read", virtualNodeName="seed", spec=_node_spec("seed"))
+
+    def describe(client: Any, _: int) -> None:
+        client.describe_virtual_node(meshName="read", virtualNodeName="seed")
+
+    return describe
+
+
+AUTH_ROUNDS = 3
+"""Cells per server, alternating auth/none, so a noisy neighbour hits both sides alike."""
+
+
+def _verification_us(rounds: int = 2000) -> tuple[float, float, float]:
+    """p50 µs of one SigV4 verification, of one policy decision, and of both."""
+    from botocore.credentials import Credentials  # noqa: PLC0415
+
+    from meshplane.auth import policies, signatures  # noqa: PLC0415 - bench-only import
+    from meshplane.client import Signer  # noqa: PLC0415
+
+    key, secret = "AKIABENCHBENCHBENCH0", "s" * 40
+    url = "http://127.0.0.1:9080/v20190125/meshes/read/virtualNodes/seed"
+    headers = Signer(Credentials(key, secret), "us-west-2").sign("GET", url, None, {})
+    headers["Host"] = "127.0.0.1:9080"
+    policy = policies.parse(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "appmesh:Describe*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "appmesh:Delete*", "Resource": "arn:*:mesh/prod*"},
+            ],
+        }
+    )
+    arn = "arn:aws:appmesh:us-west-2:123456789012:mesh/read/virtualNode/seed"
+    now = time.time()
+    verify, decide = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        signatures.verify(
+            method="GET",
+            url=url,
+            headers=headers.items(),
+            body=b"",
+            region="us-west-2",
+            now=now,
+            secret_for={key: secret}.get,
+        )
+        middle = time.perf_counter()
+        policy.decide("appmesh:DescribeVirtualNode", arn)
+        verify.append(middle - start)
+        decide.append(time.perf_counter() - middle)
+    both = [a + b for a, b in zip(verify, decide, strict=True)]
+    return (
+        serving.median(verify) * 1e6,
+        serving.median(decide) * 1e6,
+        serving.median(both) * 1e6,
+    )
+
+
+def _auth_cost() -> None:
+    """Describe latency with and without authentication, side by side, in one run.
+
+    Both servers run at once and their cells alternate, so load from elsewhere on the
+    machine falls on both columns alike.
+    """
+    samples: dict[tuple[str, int], list[float]] = {}
+    with serving.running() as signed, serving.running({"MESHPLANE_AUTH": "none"}) as open_:
+        calls = {"auth": (signed, _seed_one(signed)), "none": (open_, _seed_one(open_))}
+        for _ in range(AUTH_ROUNDS):
+            for clients in (1, 4):
+                for mode, (server, call) in calls.items():
+                    latencies, _wall = _run_cell(server, clients, call)
+                    samples.setdefault((mode, clients), []).extend(latencies)
+    verify, decide, both = _verification_us()
+    print()
+    print(
+        f"Cost of authentication: describe via boto3 (which signs either way), "
+        f"{AUTH_ROUNDS} alternating cells of {REQUESTS_PER_CELL} per column"
+    )
+    columns = ("auth p50", "none p50", "auth p99", "none p99")
+    print(f"{'clients':>8}" + "".join(f"{c:>10}" for c in columns) + f"{'Δp50 ms':>9}")
+    for clients in (1, 4):
+        a50, a99 = _summary(samples[("auth", clients)])
+        n50, n99 = _summary(samples[("none", clients)])
+        print(f"{clients:>8}{a50:>10.2f}{n50:>10.2f}{a99:>10.2f}{n99:>10.2f}{a50 - n50:>9.2f}")
+    print(
+        f"in-process, p50 of 2000 rounds: SigV4 verification {verify:.0f} µs, "
+        f"policy decision {decide:.1f} µs, both {both:.0f} µs per request"
+    )
+
+
 def _summary(samples: list[float]) -> tuple[float, float]:
     return serving.median(samples) * 1000, serving.percentile(samples, 0.99) * 1000
 
@@ -193,7 +298,7 @@ def main() -> None:
         base = results[(op, 1)][0]
         print(f"{op:<16}{clients:>8}{p50:>9.2f}{p99:>9.2f}{rate:>9.0f}{p50 / base:>9.1f}x")
     describe_1 = results[("describe", 1)][0]
-    print(f"{'describe (urllib)':<16}{1:>7}{raw[0]:>9.2f}{raw[1]:>9.2f}")
+    print(f"{'describe (urllib, signed)':<16}{1:>7}{raw[0]:>9.2f}{raw[1]:>9.2f}")
     print(
         f"create/describe p50 at 1 client: {results[('create', 1)][0] / describe_1:.1f}x; "
         f"boto3 share of a describe: {(describe_1 - raw[0]) / describe_1:.0%}; "
@@ -224,7 +329,11 @@ def main() -> None:
     )
     print(f"cProfile of {len(profiled)} in-process creates (FULL), top functions by own time:")
     print("\n".join(line for line in report.splitlines() if line.strip())[-1400:])
+    _auth_cost()
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--auth"]:  # only the with/without-authentication comparison
+        _auth_cost()
+    else:
+        main()

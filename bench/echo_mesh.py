@@ -445,8 +445,17 @@ def _running() -> Iterator[EchoMesh]:
             argv += ["--server", plane.api_url, "--xds-port", str(plane.plane.xds_port)]
             argv += ["--data-dir", str(work / "up-data")]
             with (work / "up.log").open("wb") as log:
+                # `up --server` signs as the in-process plane's administrator.
+                env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+                env["AWS_SHARED_CREDENTIALS_FILE"] = str(work / "data" / "credentials")
+                env["AWS_PROFILE"] = "meshplane"
                 up = subprocess.Popen(
-                    argv, stdout=log, stderr=subprocess.STDOUT, cwd=work, start_new_session=True
+                    argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=work,
+                    start_new_session=True,
+                    env=env,
                 )
             mesh = EchoMesh(plane, publish, work)
             try:

@@ -36,6 +36,7 @@ from typing import Any
 
 from bench import serving
 from bench.echo_mesh import FRONTEND, ROUTE_PATH, EchoMesh, running
+from meshplane.client import Signer
 
 WARMUP_FLIPS = 3
 PHASE_TIME_BOUND = 40.0
@@ -96,7 +97,10 @@ def _flip(mesh: EchoMesh, api: _Client, egress: _Client, to_green: bool) -> Flip
     acked = plane.submit(plane.synced_at(keys, revision, FLIP_TIMEOUT))
     body = _route_body(0, 100) if to_green else _route_body(100, 0)
     expected = "2.0" if to_green else "1.0"
-    headers = {"Content-Type": "application/json"}
+    # Signed before the clock starts, as a client would (boto3 signs before it sends).
+    signer = Signer.from_file(mesh.work_dir / "data" / "credentials", "us-west-2")
+    url = f"{plane.api_url}{ROUTE_PATH}"
+    headers = signer.sign("PUT", url, body, {"Content-Type": "application/json"})
 
     publishes = len(plane.published_at)
     start = time.perf_counter()

@@ -24,6 +24,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from meshplane.client import Signer
+
 _ENDPOINT = re.compile(r"http://127\.0\.0\.1:(\d+)")
 
 
@@ -46,14 +48,23 @@ class Server:
         with urllib.request.urlopen(f"{self.url}/healthz", timeout=10) as response:
             return int(json.loads(response.read())["revision"])
 
+    def signer(self) -> Signer | None:
+        """The administrator's signer (None for a server run with ``--auth none``)."""
+        credentials = self.data_dir / "credentials"
+        return Signer.from_file(credentials, "us-west-2") if credentials.exists() else None
+
     def client(self, pool: int = 10) -> Any:
-        """A boto3 App Mesh client for this server (dummy credentials, no retries)."""
+        """A boto3 App Mesh client for this server, signed as its administrator, no retries."""
+        signer = self.signer()
+        key_id, secret = (
+            (signer.credentials.access_key, signer.credentials.secret_key) if signer else ("x", "x")
+        )
         return boto3.client(
             "appmesh",
             endpoint_url=self.url,
             region_name="us-west-2",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
             config=Config(retries={"total_max_attempts": 1}, max_pool_connections=pool),
         )
 

@@ -2,7 +2,9 @@
 
 Wire tests go through the real clients against a real server process on a free
 loopback port, as a user's scripts would. Every wait polls a condition with a
-deadline; nothing sleeps in place of synchronisation.
+deadline; nothing sleeps in place of synchronisation. Authentication is on, as for
+users: clients sign with the administrator keys the server wrote to
+``<data dir>/credentials`` at first start.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from meshplane.client import Signer
 from meshplane.kit.clock import FakeClock
 from meshplane.store.sqlite import SqliteStore
 
@@ -88,6 +91,35 @@ class MeshplaneServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def credentials_file(self) -> Path:
+        """The administrator's shared-credentials file the server wrote (profile meshplane)."""
+        return self.data_dir / "credentials"
+
+    def keys(self) -> tuple[str, str]:
+        """The administrator's (access key id, secret)."""
+        credentials = Signer.from_file(self.credentials_file, REGION).credentials
+        return credentials.access_key, credentials.secret_key
+
+    def signed_headers(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """``headers`` plus a SigV4 signature by the administrator (botocore signs)."""
+        signer = Signer.from_file(self.credentials_file, REGION)
+        return signer.sign(method, url, body, dict(headers or {}))
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment for a ``meshplane``/``aws`` command signing as the administrator."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_SHARED_CREDENTIALS_FILE=str(self.credentials_file),
+            AWS_PROFILE="meshplane",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_PAGER="",
+        )
+        return env
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}-serve-{self.starts}.log"
 
@@ -117,6 +149,8 @@ class MeshplaneServer:
         match = wait_for(self._announced, STARTUP_DEADLINE, "the server to print its endpoint")
         self.port = int(match.group(1))
         wait_for(self._healthy, STARTUP_DEADLINE, "GET /healthz to answer 200")
+        if self.credentials_file.exists():
+            _KEYS[self.url] = self.keys()
         return self
 
     def _announced(self) -> re.Match[str] | None:
@@ -158,19 +192,47 @@ class MeshplaneServer:
         self.process.wait(timeout=30)
 
 
-def make_client(url: str, *, validate: bool = True) -> Any:
-    """A boto3 App Mesh client bound to ``url`` with dummy credentials and no retries."""
+_KEYS: dict[str, tuple[str, str]] = {}
+"""The administrator keys of every server started in this session, by URL."""
+
+
+def make_client(url: str, *, validate: bool = True, keys: tuple[str, str] | None = None) -> Any:
+    """A boto3 App Mesh client bound to ``url``, no retries, signed with ``keys``.
+
+    Without ``keys``: the administrator's of the server started at ``url``.
+    """
+    key_id, secret = keys or _KEYS[url]
     return boto3.client(
         "appmesh",
         endpoint_url=url,
         region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         config=Config(
             parameter_validation=validate,
             retries={"total_max_attempts": 1, "mode": "standard"},
         ),
     )
+
+
+def send_signed(
+    live: MeshplaneServer,
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, Any, bytes]:
+    """A raw HTTP request signed by the administrator: (status, headers, raw body)."""
+    sent = {"content-type": "application/json", **(headers or {})}
+    request = urllib.request.Request(
+        url, data=body, method=method, headers=live.signed_headers(method, url, body, sent)
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers, error.read()
 
 
 ServerFactory = Callable[..., MeshplaneServer]
@@ -262,17 +324,11 @@ def rejected(server: MeshplaneServer) -> Rejection:
 class AwsCli:
     """Runs the venv's ``aws`` against a server and returns the parsed JSON output."""
 
-    def __init__(self, url: str, home: Path) -> None:
-        self.url = url
-        self.env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": str(home / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
-            "AWS_PAGER": "",
-        }
+    def __init__(self, live: MeshplaneServer) -> None:
+        """Sign as the server's administrator, through its own credentials file (as the
+        README says: ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_PROFILE=meshplane``)."""
+        self.url = live.url
+        self.env = live.cli_env()
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``aws appmesh <args>`` and return the finished process."""
@@ -293,6 +349,6 @@ class AwsCli:
 
 
 @pytest.fixture
-def aws_cli_for(tmp_path: Path) -> Callable[[MeshplaneServer], AwsCli]:
+def aws_cli_for() -> Callable[[MeshplaneServer], AwsCli]:
     """Build an ``aws appmesh`` runner for a server."""
-    return lambda live: AwsCli(live.url, tmp_path)
+    return AwsCli

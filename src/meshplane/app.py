@@ -17,7 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import operations, server
+from meshplane.api import auth, operations, server
+from meshplane.auth import hosts
+from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.pki import authority as pki_authority
@@ -25,7 +27,7 @@ from meshplane.pki.issuing import Issuer
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
-from meshplane.settings import Settings
+from meshplane.settings import AUTH_MODES, Settings
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 from meshplane.sync.proxyviews import ProxyViews
@@ -49,8 +51,23 @@ class ControlPlane:
     sync: Sync
     views: ProxyViews
     """The per-proxy read model that ``/meshplane/v1/proxies`` serves."""
+    principals: Principals | None = None
+    """Who may call the API (None with ``--auth none``)."""
+    clock: Clock = system_clock
     api_port: int = 0
     xds_port: int = 0
+
+    def gate(self) -> auth.Gate:
+        """The API's front gate: bound names, allowed origins, principals."""
+        settings = self.settings
+        return auth.Gate(
+            principals=self.principals,
+            region=settings.region,
+            account=settings.account_id,
+            clock=self.clock,
+            allowed_hosts=hosts.bound_names(settings.host, settings.allow_hosts),
+            allowed_origins=frozenset(settings.allow_origins),
+        )
 
     def proxies(self) -> list[dict[str, Any]]:
         """Every proxy the xDS server has seen: sync state, NACKs, translation warnings."""
@@ -60,7 +77,14 @@ class ControlPlane:
 def build(
     settings: Settings, clock: Clock = system_clock, ids: IdFactory = uuid_ids
 ) -> ControlPlane:
-    """Open the store and wire the services (nothing listens yet)."""
+    """Open the store and wire the services (nothing listens yet).
+
+    The principals (and at first start ``D/credentials``) are created before the store,
+    so the data dir is made 0700 before anything is written into it.
+    """
+    if settings.auth not in AUTH_MODES:
+        raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {settings.auth!r}")
+    principals = Principals(settings.data_dir, clock) if settings.auth == "sigv4" else None
     store = SqliteStore(settings.data_dir, clock)
     account = Account(settings.region, settings.account_id)
     services = operations.Services(
@@ -98,6 +122,8 @@ def build(
         cache,
         sync,
         ProxyViews(sync, cache, board, store.revision),
+        principals,
+        clock,
     )
 
 
@@ -114,7 +140,8 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
         runner = web.AppRunner(
-            server.build_app(plane.services, plane.front_door, plane.views), access_log=None
+            server.build_app(plane.services, plane.front_door, plane.views, plane.gate()),
+            access_log=None,
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

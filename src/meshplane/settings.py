@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+AUTH_MODES = ("sigv4", "none")
+"""``--auth``: SigV4 with policies (the default), or nothing at all (loopback only)."""
 DEFAULT_CLIENT_TOKEN_TTL = 86400
 """24 h: how long a clientToken is remembered unless configured otherwise."""
 DEFAULT_CERT_TTL = 86400
@@ -96,6 +98,22 @@ class Settings:
         "certificates with, instead of the built-in root in <data-dir>/ca",
     )
     ca_key: str = _setting("", "MESHPLANE_CA_KEY", "PEM file of that intermediate's EC key")
+    auth: str = _setting(
+        "sigv4",
+        "MESHPLANE_AUTH",
+        "sigv4: every API request must be SigV4-signed by a known principal; none: no "
+        "authentication (throwaway use, loopback only)",
+    )
+    allow_origins: tuple[str, ...] = _setting(
+        (),
+        "MESHPLANE_ALLOW_ORIGINS",
+        "Comma-separated browser origins whose requests are accepted (none by default)",
+    )
+    allow_hosts: tuple[str, ...] = _setting(
+        (),
+        "MESHPLANE_ALLOW_HOSTS",
+        "Comma-separated Host names accepted besides the addresses the server is bound to",
+    )
     quotas: Quotas = dataclasses.field(default_factory=Quotas)
 
 
@@ -106,6 +124,8 @@ def _coerce(value: str, like: Any) -> Any:
         return int(value)
     if isinstance(like, Path):
         return Path(value)
+    if isinstance(like, tuple):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 from typing import Any
 
 import walkthrough as wt
 
-from conftest import make_client
+from conftest import make_client, send_signed
 from meshplane.model import errors
 
 DUMMY = {
@@ -34,13 +32,11 @@ def _model(client: Any) -> Any:
     return client.meta.service_model
 
 
-def _send(url: str, method: str, body: bytes | None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, data=body, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+def _send(
+    live: Any, url: str, method: str, body: bytes | None
+) -> tuple[int, dict[str, str], bytes]:
+    status, headers, raw = send_signed(live, method, url, body)
+    return status, dict(headers), raw
 
 
 def test_every_operation_is_served(server: Any, client: Any) -> None:
@@ -51,7 +47,7 @@ def test_every_operation_is_served(server: Any, client: Any) -> None:
         http = model.operation_model(name).http
         path = re.sub(r"\{(\w+)\}", lambda m: DUMMY[m.group(1)], http["requestUri"])
         body = b"{}" if http["method"] in ("PUT", "POST") else None
-        status, headers, raw = _send(f"{server.url}{path}", http["method"], body)
+        status, headers, raw = _send(server, f"{server.url}{path}", http["method"], body)
         message = json.loads(raw).get("message", "") if raw else ""
         assert "No App Mesh operation" not in message, (name, status, message)
         assert headers.get("Content-Type", "").startswith("application/json"), name

@@ -8,11 +8,11 @@ revision where it was.
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from typing import Any
 
 import walkthrough as wt
+
+from conftest import send_signed
 
 # -- check 5: error mapping ----------------------------------------------------------------
 
@@ -56,19 +56,15 @@ def test_create_under_unknown_mesh_is_not_found(client: Any, rejected: Any) -> N
     )
 
 
-def _send(url: str, method: str, body: bytes | None = None) -> tuple[int, Any, Any]:
-    """A raw HTTP request: (status, headers, parsed JSON body), errors included."""
-    request = urllib.request.Request(url, data=body, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, json.loads(error.read())
+def _send(live: Any, url: str, method: str, body: bytes | None = None) -> tuple[int, Any, Any]:
+    """A raw signed HTTP request: (status, headers, parsed JSON body), errors included."""
+    status, headers, raw = send_signed(live, method, url, body)
+    return status, headers, json.loads(raw)
 
 
 def test_unknown_path_is_not_found_json(server: Any) -> None:
     """A path that is no operation answers a JSON NotFoundException, not an HTML page."""
-    status, headers, body = _send(f"{server.url}/v20190125/nothing", "GET")
+    status, headers, body = _send(server, f"{server.url}/v20190125/nothing", "GET")
     assert status == 404
     assert headers["x-amzn-ErrorType"] == "NotFoundException"
     assert headers["Content-Type"].split(";")[0] == "application/json"
@@ -78,13 +74,13 @@ def test_unknown_path_is_not_found_json(server: Any) -> None:
 def test_malformed_json_body_is_bad_request(server: Any) -> None:
     """A body that is not JSON, or not an object, gives BadRequestException 400."""
     url = f"{server.url}/v20190125/meshes"
-    status, headers, body = _send(url, "PUT", b"{not json")
+    status, headers, body = _send(server, url, "PUT", b"{not json")
     assert status == 400
     assert headers["x-amzn-ErrorType"] == "BadRequestException"
     assert body["message"].startswith("The request body is not valid JSON")
-    status, _, body = _send(url, "PUT", b"[1]")
+    status, _, body = _send(server, url, "PUT", b"[1]")
     assert (status, body["message"]) == (400, "The request body must be a JSON object")
-    status, _, body = _send(url, "PUT", b'{"meshName": "x", "colour": "red"}')
+    status, _, body = _send(server, url, "PUT", b'{"meshName": "x", "colour": "red"}')
     assert status == 400
     assert body["message"].startswith("Invalid request: colour: unknown field for CreateMesh")
 
@@ -93,10 +89,10 @@ def test_hostile_bodies_are_bad_requests_not_server_errors(server: Any) -> None:
     """Absurdly nested JSON and a body over 4 MiB are 400s, and the store is untouched."""
     url = f"{server.url}/v20190125/meshes"
     before = server.revision()
-    status, headers, body = _send(url, "PUT", b"[" * 100_000)
+    status, headers, body = _send(server, url, "PUT", b"[" * 100_000)
     assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
     assert body["message"].startswith("The request body is not valid JSON")
-    status, headers, body = _send(url, "PUT", b" " * (4 * 1024 * 1024 + 1))
+    status, headers, body = _send(server, url, "PUT", b" " * (4 * 1024 * 1024 + 1))
     assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
     assert body["message"] == (
         "The request body is larger than the 4194304 bytes meshplane accepts"
@@ -108,10 +104,10 @@ def test_hostile_bodies_to_meshplane_endpoints_are_bad_requests(server: Any) -> 
     """Absurdly nested JSON sent to the endpoint and manifest routes is a 400, not a 500."""
     nested = b"[" * 100_000 + b"]" * 100_000
     url = f"{server.url}/meshplane/v1/meshes/m/virtualNodes/vn/endpoints"
-    status, headers, body = _send(url, "PUT", nested)
+    status, headers, body = _send(server, url, "PUT", nested)
     assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
     assert body["message"].startswith("The request body is not valid JSON: maximum recursion")
-    status, _, body = _send(f"{server.url}/meshplane/v1/manifests/apply", "POST", nested)
+    status, _, body = _send(server, f"{server.url}/meshplane/v1/manifests/apply", "POST", nested)
     assert (status, body["reason"]) == (400, "BadRequest")
     assert body["errors"][0].startswith("the request body is not valid JSON: maximum recursion")
 

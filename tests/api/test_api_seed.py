@@ -5,20 +5,18 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import urllib.request
 from typing import Any
 
 import walkthrough as wt
 
-from conftest import ACCOUNT, REGION
+from conftest import ACCOUNT, REGION, send_signed
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ARN = f"arn:aws:appmesh:{REGION}:{ACCOUNT}:mesh"
 
 
-def _raw_get(url: str) -> tuple[int, Any, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, response.headers, response.read()
+def _raw_get(live: Any, url: str) -> tuple[int, Any, bytes]:
+    return send_signed(live, "GET", url)
 
 
 def test_seed_scenario_end_to_end(client: Any) -> None:
@@ -77,7 +75,7 @@ def test_short_virtual_service_name(client: Any, mesh: str) -> None:
 def test_raw_describe_is_bare_payload_with_epoch_numbers(server: Any, client: Any) -> None:
     """A raw GET answers 200 application/json with the bare MeshData and numeric timestamps."""
     client.create_mesh(meshName="wire", spec={"egressFilter": {"type": "DROP_ALL"}})
-    status, headers, raw = _raw_get(f"{server.url}/v20190125/meshes/wire")
+    status, headers, raw = _raw_get(server, f"{server.url}/v20190125/meshes/wire")
     assert status == 200
     assert headers["Content-Type"].split(";")[0] == "application/json"
     assert UUID.match(headers["x-amzn-RequestId"])
@@ -111,7 +109,7 @@ def test_raw_list_has_items_and_no_token_on_last_page(server: Any, client: Any) 
     """A raw list answers ``{"virtualNodes": [...]}`` with no nextToken on the only page."""
     client.create_mesh(meshName="wirelist")
     client.create_virtual_node(meshName="wirelist", virtualNodeName="a", spec={})
-    _, _, raw = _raw_get(f"{server.url}/v20190125/meshes/wirelist/virtualNodes")
+    _, _, raw = _raw_get(server, f"{server.url}/v20190125/meshes/wirelist/virtualNodes")
     body = json.loads(raw)
     assert list(body) == ["virtualNodes"]
     assert [item["virtualNodeName"] for item in body["virtualNodes"]] == ["a"]

@@ -8,6 +8,7 @@ import re
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from meshplane.client import Signer
 
 pytestmark = pytest.mark.integration
 
@@ -64,14 +67,15 @@ def test_serve_prints_a_working_aws_line_and_stops_on_ctrl_c(tmp_path: Path) -> 
             except OSError:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "x",
-            "AWS_SECRET_ACCESS_KEY": "x",
-            "AWS_DEFAULT_REGION": "us-west-2",
-            "AWS_CONFIG_FILE": str(tmp_path / "config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-        }
+        # The banner's `export` line is all a user needs to run the printed `aws` line.
+        export = _read_until(log, r"use: +export (\S+) (\S+)\n", serve)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(dict(item.split("=", 1) for item in export.groups()))
+        env.update(AWS_DEFAULT_REGION="us-west-2", AWS_CONFIG_FILE=os.devnull)
+        assert env["AWS_SHARED_CREDENTIALS_FILE"] == str(tmp_path / "data" / "credentials")
+        assert env["AWS_PROFILE"] == "meshplane"
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        assert stat.S_IMODE((tmp_path / "data" / "credentials").stat().st_mode) == 0o600
         argv = shlex.split(line.group(1))
         done = subprocess.run(
             [str(BIN / argv[0]), *argv[1:]], capture_output=True, text=True, env=env, check=False
@@ -134,12 +138,10 @@ def test_serve_takes_every_setting_from_the_environment(tmp_path: Path) -> None:
         assert sorted(p.name for p in (tmp_path / "from-env").glob("*.db")) == ["meshplane.db"]
         with urllib.request.urlopen(f"http://127.0.0.2:{api_port}/healthz", timeout=5) as answer:
             assert answer.status == 200
-        request = urllib.request.Request(
-            f"http://127.0.0.2:{api_port}/v20190125/meshes",
-            data=b'{"meshName": "m"}',
-            method="PUT",
-            headers={"content-type": "application/json"},
-        )
+        url, body = f"http://127.0.0.2:{api_port}/v20190125/meshes", b'{"meshName": "m"}'
+        signer = Signer.from_file(tmp_path / "from-env" / "credentials", "eu-west-3")
+        headers = signer.sign("PUT", url, body, {"content-type": "application/json"})
+        request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
         with urllib.request.urlopen(request, timeout=5) as answer:
             arn = json.loads(answer.read())["metadata"]["arn"]
         assert arn == "arn:aws:appmesh:eu-west-3:210987654321:mesh/m"

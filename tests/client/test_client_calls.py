@@ -19,7 +19,7 @@ NODE = {
 def test_health_endpoints_and_the_proxies_report(tmp_path: Path) -> None:
     """Registration round-trips; the report and waitForRevision answer with no proxy connected."""
     with ControlPlane(tmp_path / "data") as plane:
-        appmesh = client.appmesh(plane.endpoint, "us-west-2")
+        appmesh = plane.appmesh()
         appmesh.create_mesh(meshName="demos")
         appmesh.create_virtual_node(meshName="demos", virtualNodeName="vn-blue", spec=NODE)
         mp = plane.client()

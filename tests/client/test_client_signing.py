@@ -117,3 +117,50 @@ def test_without_credentials_or_signing_requests_go_unsigned(
     client.connect(url, trust_env=False).health()
     client.connect(url, sign=True, trust_env=False).health()
     assert ["Authorization" in headers for _, _, headers, _ in seen] == [False, False]
+
+
+def _profile_file(path: Path, profile: str, key: str) -> Path:
+    path.write_text(
+        f"[{profile}]\naws_access_key_id = {key}\naws_secret_access_key = {SECRET}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_the_data_dirs_file_signs_when_no_credentials_are_named(
+    recorder: tuple[str, list[tuple[str, str, dict[str, str], bytes]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no AWS_* variable set, the fallback file's `meshplane` profile signs, not ~/.aws."""
+    url, seen = recorder
+    for name in client.transport.EXPLICIT_CHAIN:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # a default profile in ~/.aws is not used
+    (tmp_path / ".aws").mkdir()
+    _profile_file(tmp_path / ".aws" / "credentials", "default", "AKIDPERSONALAWSKEY")
+    fallback = _profile_file(tmp_path / "data-credentials", "meshplane", KEY)
+    plane = client.connect(url, sign=True, fallback_credentials=fallback, trust_env=False)
+    plane.health()
+    assert seen[0][2]["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential={KEY}/")
+
+
+def test_named_credentials_win_over_the_data_dirs_file(
+    recorder: tuple[str, list[tuple[str, str, dict[str, str], bytes]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AWS_SHARED_CREDENTIALS_FILE + AWS_PROFILE (the standard chain) beat the fallback file."""
+    url, seen = recorder
+    for name in client.transport.EXPLICIT_CHAIN:
+        monkeypatch.delenv(name, raising=False)
+    chosen = _profile_file(tmp_path / "chosen", "ops", "AKIDCHOSENBYTHEUSER")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(chosen))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    fallback = _profile_file(tmp_path / "data-credentials", "meshplane", KEY)
+    plane = client.connect(url, sign=True, fallback_credentials=fallback, trust_env=False)
+    plane.health()
+    assert seen[0][2]["Authorization"].startswith(
+        "AWS4-HMAC-SHA256 Credential=AKIDCHOSENBYTHEUSER/"
+    )

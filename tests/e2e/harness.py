@@ -154,7 +154,7 @@ class Serve:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"meshplane serve exited early:\n{self.log.read_text()}")
-        return Plane(self.url).reachable()
+        return Plane(self.url, self.data_dir).reachable()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, nothing is closed politely."""
@@ -202,6 +202,7 @@ class Up:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
+                env=admin_env(self.serve),
             )
         poll(self._answering, STARTUP, f"the published frontend on port {self.port}")
         return self
@@ -247,7 +248,16 @@ class Up:
         return {pid for pid in self.seen if _alive(pid)} | running_in(self.directory)
 
 
-def apply_weights(directory: Path, server: str, blue: int, green: int) -> str:
+def admin_env(serve: Serve) -> dict[str, str]:
+    """The environment of a ``meshplane`` command signing as ``serve``'s administrator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(serve.data_dir / "credentials"), AWS_PROFILE="meshplane"
+    )
+    return env
+
+
+def apply_weights(directory: Path, serve: Serve, blue: int, green: int) -> str:
     """Edit the copy's vr-echo-backend.yaml to ``blue``/``green`` and ``meshplane apply`` it."""
     manifest = directory / "vr-echo-backend.yaml"
     lines = manifest.read_text().splitlines(keepends=True)
@@ -258,7 +268,8 @@ def apply_weights(directory: Path, server: str, blue: int, green: int) -> str:
         lines[index] = f"{indent}weight: {weight}\n"
     manifest.write_text("".join(lines))
     done = subprocess.run(
-        _meshplane("apply", "-f", str(manifest), "--server", server),
+        _meshplane("apply", "-f", str(manifest), "--server", serve.url),
+        env=admin_env(serve),
         capture_output=True,
         text=True,
         timeout=120,
@@ -278,7 +289,7 @@ def session(workdir: Path) -> Iterator[tuple[Serve, Up]]:
         # One app and one Envoy sidecar per workload, all below ``up``.
         assert len(running) == 6, running
         assert list(running.values()).count("envoy") == 3, running
-        Plane(serve.url).wait_converged()
+        Plane(serve.url, serve.data_dir).wait_converged()
         yield serve, up
     finally:
         up_code = up.stop() if up.process is not None else 0

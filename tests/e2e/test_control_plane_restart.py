@@ -33,8 +33,8 @@ def test_killed_control_plane_keeps_traffic_and_restart_resyncs_every_envoy(
 ) -> None:
     """SIGKILL serve: no request fails; restarted in place: all Envoys resync and follow 0/100."""
     serve, up = walkthrough
-    plane = Plane(serve.url)
-    update_route(appmesh(serve.url), route_spec({BLUE: 100, GREEN: 0}))
+    plane = Plane(serve.url, serve.data_dir)
+    update_route(appmesh(serve.url, serve.data_dir), route_spec({BLUE: 100, GREEN: 0}))
     plane.wait_converged()
     envoys = {pid for pid, name in up.processes().items() if name == "envoy"}
     assert len(envoys) == 3
@@ -67,6 +67,6 @@ def test_killed_control_plane_keeps_traffic_and_restart_resyncs_every_envoy(
             assert (state["acked"], state["nacks"]) == (state["sent"], 0), (key, type_name)
 
     # The restarted control plane's changes are followed.
-    update_route(appmesh(serve.url), route_spec({BLUE: 0, GREEN: 100}))
+    update_route(appmesh(serve.url, serve.data_dir), route_spec({BLUE: 0, GREEN: 100}))
     plane.wait_converged()
     assert sample(up.port, 100) == {"2.0": 100}

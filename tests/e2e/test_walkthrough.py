@@ -53,23 +53,23 @@ def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
 @pytest.fixture(scope="module")
 def client(walkthrough: tuple[Serve, Up]) -> Any:
     """boto3 App Mesh client for the module's control plane."""
-    return appmesh(walkthrough[0].url)
+    return appmesh(walkthrough[0].url, walkthrough[0].data_dir)
 
 
 def test_applied_100_0_sends_every_request_to_backend_1_0(walkthrough: tuple[Serve, Up]) -> None:
     """vr-echo-backend.yaml applied at 100/0: 200 of 200 answers come from backend 1.0."""
     serve, up = walkthrough
-    apply_weights(up.directory, serve.url, 100, 0)
-    Plane(serve.url).wait_converged()
+    apply_weights(up.directory, serve, 100, 0)
+    Plane(serve.url, serve.data_dir).wait_converged()
     assert sample(up.port, 200) == {"1.0": 200}
 
 
 def test_applied_50_50_splits_within_five_sigma(walkthrough: tuple[Serve, Up]) -> None:
     """Re-applied at 50/50: of 400 answers each version gets 200 within 5 sigma (sigma = 10)."""
     serve, up = walkthrough
-    output = apply_weights(up.directory, serve.url, 50, 50)
+    output = apply_weights(up.directory, serve, 50, 50)
     assert "virtualrouter.appmesh.k8s.aws/vr-echo-backend configured" in output
-    Plane(serve.url).wait_converged()
+    Plane(serve.url, serve.data_dir).wait_converged()
     seen = sample(up.port, 400)
     sigma = math.sqrt(400 * 0.5 * 0.5)
     assert sorted(seen) == ["1.0", "2.0"]
@@ -84,7 +84,7 @@ def test_boto3_update_route_0_100_sends_every_request_to_backend_2_0(
     """boto3 update_route to 0/100 on the same server: 200 of 200 answers come from 2.0."""
     serve, up = walkthrough
     update_route(client, route_spec({BLUE: 0, GREEN: 100}))
-    Plane(serve.url).wait_converged()
+    Plane(serve.url, serve.data_dir).wait_converged()
     assert sample(up.port, 200) == {"2.0": 200}
 
 
@@ -93,7 +93,7 @@ def test_weight_shifts_under_load_fail_no_request(
 ) -> None:
     """20 shifts through 100/0, 50/50, 0/100 under 2 keep-alive clients: zero failures."""
     serve, up = walkthrough
-    plane = Plane(serve.url)
+    plane = Plane(serve.url, serve.data_dir)
     update_route(client, route_spec({BLUE: 100, GREEN: 0}))
     plane.wait_converged()
     load = Load(up.port)
@@ -119,7 +119,7 @@ def test_adding_and_removing_a_target_under_load_fails_no_request(
     it), so this exercises the ACK-gated make-before-break ordering, not only RDS.
     """
     serve, up = walkthrough
-    plane = Plane(serve.url)
+    plane = Plane(serve.url, serve.data_dir)
     alone, both = route_spec({BLUE: 1}), route_spec({BLUE: 50, GREEN: 50})
     update_route(client, alone)
     plane.wait_converged()
@@ -148,7 +148,7 @@ def test_rejected_route_is_reported_not_resent_and_traffic_stays_on_last_good(
 ) -> None:
     """An invalid RE2 header regex: Envoy NACKs once, the NACK is shown, traffic keeps 100/0."""
     serve, up = walkthrough
-    plane = Plane(serve.url)
+    plane = Plane(serve.url, serve.data_dir)
     update_route(client, route_spec({BLUE: 100, GREEN: 0}))
     plane.wait_converged()
     before = plane.proxies()[FRONTEND]["types"]["RouteConfiguration"]

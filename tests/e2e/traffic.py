@@ -21,10 +21,13 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
+
+from meshplane.client import Signer
 
 MESH, ROUTER, ROUTE = "demos", "vr-echo-backend", "vrr-echo-backend"
 BLUE, GREEN = "vn-echo-backend-blue", "vn-echo-backend-green"
@@ -58,12 +61,18 @@ def poll(condition: Callable[[], T | None], deadline: float, what: str) -> T:
 class Plane:
     """The control plane's operator view: revision, proxies, convergence."""
 
-    def __init__(self, url: str) -> None:
-        """Read from the API at ``url``."""
+    def __init__(self, url: str, data_dir: Path) -> None:
+        """Read from the API at ``url``, signed as the administrator of ``data_dir``."""
         self.url = url
+        self.data_dir = data_dir
 
     def _get(self, path: str) -> Any:
-        with DIRECT.open(self.url + path, timeout=10) as answer:
+        headers = {}
+        if path != "/healthz":  # the one open route; the rest are signed like any client's
+            signer = Signer.from_file(self.data_dir / "credentials", "us-west-2")
+            headers = signer.sign("GET", self.url + path, None, {})
+        request = urllib.request.Request(self.url + path, headers=headers)
+        with DIRECT.open(request, timeout=10) as answer:
             return json.loads(answer.read())
 
     def reachable(self) -> bool:
@@ -125,14 +134,15 @@ class Plane:
             raise AssertionError(f"{error}: {reasons}") from None
 
 
-def appmesh(url: str) -> Any:
-    """A boto3 App Mesh client for ``url`` (dummy credentials, no retries)."""
+def appmesh(url: str, data_dir: Path) -> Any:
+    """A boto3 App Mesh client for ``url``, signed as ``data_dir``'s administrator, no retries."""
+    keys = Signer.from_file(data_dir / "credentials", "us-west-2").credentials
     return boto3.client(
         "appmesh",
         endpoint_url=url,
         region_name="us-west-2",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=keys.access_key,
+        aws_secret_access_key=keys.secret_key,
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
     )
 

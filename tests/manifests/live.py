@@ -17,6 +17,8 @@ from typing import Any
 
 import boto3
 
+from meshplane.client import Signer
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "echo"
 DEADLINE = 60.0
 
@@ -80,7 +82,13 @@ class Cli:
         self.cwd = cwd
 
     def __call__(self, *args: str, stdin: str | None = None) -> Result:
-        env = {**os.environ, "MESHPLANE_SERVER": self.server.url, "COLUMNS": "400"}
+        # No AWS_* variables: the CLI falls back to the data dir's administrator profile.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            MESHPLANE_SERVER=self.server.url,
+            MESHPLANE_DATA_DIR=str(self.server.data_dir),
+            COLUMNS="400",
+        )
         done = subprocess.run(
             [sys.executable, "-m", "meshplane.cli.main", *args],
             input=stdin,
@@ -100,12 +108,14 @@ class Cli:
 
 
 def appmesh(server: Server) -> Any:
+    """boto3 signed with the administrator keys the server wrote to its data dir."""
+    keys = Signer.from_file(server.data_dir / "credentials", "us-west-2").credentials
     return boto3.client(
         "appmesh",
         endpoint_url=server.url,
         region_name="us-west-2",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=keys.access_key,
+        aws_secret_access_key=keys.secret_key,
     )
 
 

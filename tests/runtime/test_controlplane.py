@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from meshplane import app, settings
+from meshplane import app, client, settings
 from meshplane.runtime.controlplane import (
     ControlPlaneClient,
     ControlPlaneError,
@@ -23,34 +22,37 @@ from meshplane.runtime.controlplane import (
 from .conftest import free_port
 
 
+def admin(data_dir: Path) -> client.Signer:
+    """The signer of the administrator the control plane in ``data_dir`` created."""
+    return client.Signer.from_file(data_dir / "credentials", "us-west-2")
+
+
+def _admin_client(base: str, data_dir: Path) -> client.MeshplaneClient:
+    return client.MeshplaneClient(client.Transport(base, signer=admin(data_dir), trust_env=False))
+
+
 @contextlib.asynccontextmanager
 async def control_plane(data_dir: Path) -> AsyncIterator[str]:
     """A running control plane with mesh demos and virtual node vn-blue (listener 80)."""
     config = settings.load(environ={}, data_dir=data_dir, api_port=0, xds_port=0)
     async with app.running(app.build(config)) as plane:
         base = f"http://127.0.0.1:{plane.api_port}"
-        async with aiohttp.ClientSession() as session:
-            await _put(session, f"{base}/v20190125/meshes", {"meshName": "demos"})
-            node = {
-                "virtualNodeName": "vn-blue",
-                "spec": {
-                    "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
-                    "serviceDiscovery": {"dns": {"hostname": "blue"}},
-                },
-            }
-            await _put(session, f"{base}/v20190125/meshes/demos/virtualNodes", node)
+        setup = _admin_client(base, data_dir)
+        await asyncio.to_thread(setup.call, "PUT", "/v20190125/meshes", {"meshName": "demos"})
+        node = {
+            "virtualNodeName": "vn-blue",
+            "spec": {
+                "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": "blue"}},
+            },
+        }
+        await asyncio.to_thread(setup.call, "PUT", "/v20190125/meshes/demos/virtualNodes", node)
         yield base
 
 
-async def _put(session: aiohttp.ClientSession, url: str, body: Any) -> None:
-    async with session.put(url, json=body) as answer:
-        assert answer.status == 200, await answer.text()
-
-
-async def _endpoints(base: str) -> Any:
-    url = f"{base}/meshplane/v1/meshes/demos/endpoints"
-    async with aiohttp.ClientSession() as session, session.get(url) as answer:
-        return await answer.json()
+async def _endpoints(base: str, data_dir: Path) -> Any:
+    reader = _admin_client(base, data_dir)
+    return await asyncio.to_thread(reader.call, "GET", "/meshplane/v1/meshes/demos/endpoints")
 
 
 def test_health_registration_and_withdrawal(tmp_path: Path) -> None:
@@ -58,17 +60,17 @@ def test_health_registration_and_withdrawal(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with control_plane(tmp_path) as base:
-            client = ControlPlaneClient(base)
+            client = ControlPlaneClient(base, signer=admin(tmp_path))
             try:
                 assert await client.healthy() is True
                 await client.wait_healthy(time.monotonic() + 30)
                 endpoint = EndpointRegistration(80, "127.0.0.1", 40123)
                 await client.register_endpoints("demos", "vn-blue", "blue-0", [endpoint])
-                assert await _endpoints(base) == {
+                assert await _endpoints(base, tmp_path) == {
                     "vn-blue": [{"listenerPort": 80, "address": "127.0.0.1", "port": 40123}]
                 }
                 await client.register_endpoints("demos", "vn-blue", "blue-0", [])
-                assert await _endpoints(base) == {}
+                assert await _endpoints(base, tmp_path) == {}
             finally:
                 await client.close()
 
@@ -81,7 +83,7 @@ def test_refusals_carry_the_control_planes_message(tmp_path: Path) -> None:
     async def scenario() -> list[str]:
         found = []
         async with control_plane(tmp_path) as base:
-            client = ControlPlaneClient(base)
+            client = ControlPlaneClient(base, signer=admin(tmp_path))
             try:
                 for node, port in (("vn-none", 80), ("vn-blue", 81)):
                     endpoint = EndpointRegistration(port, "127.0.0.1", 40123)
@@ -116,14 +118,12 @@ def test_the_echo_manifests_apply_and_their_nodes_join_the_mesh_once_labelled(
         config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
         async with app.running(app.build(config)) as plane:
             base = f"http://127.0.0.1:{plane.api_port}"
-            client = ControlPlaneClient(base)
+            client = ControlPlaneClient(base, signer=admin(tmp_path / "data"))
             try:
                 lines = await client.apply(example, "demos") or []
                 before = await client.virtual_nodes() or []
-                async with aiohttp.ClientSession() as session:
-                    url = f"{base}/meshplane/v1/namespaces/demos/labels"
-                    async with session.post(url, json={"labels": {"mesh": "demos"}}) as answer:
-                        assert answer.status == 200, await answer.text()
+                labeller = _admin_client(base, tmp_path / "data")
+                await asyncio.to_thread(labeller.label_namespace, "demos", {"mesh": "demos"}, False)
                 after = await client.virtual_nodes() or []
             finally:
                 await client.close()

@@ -35,7 +35,7 @@ from meshplane.runtime.supervising import RuntimeOptions, Supervisor
 from meshplane.runtime.workloads import Address, Workload
 
 from .conftest import APPS, alive, eventually, free_port
-from .test_controlplane import _endpoints, control_plane
+from .test_controlplane import _endpoints, admin, control_plane
 
 pytestmark = pytest.mark.integration
 
@@ -178,7 +178,7 @@ def test_replicas_with_envoy_sidecars_serve_register_and_stop(tmp_path: Path) ->
                     cache.set_snapshot(event.key, xds.Snapshot.of(protos))
 
             server.status.subscribe(publish)
-            client = ControlPlaneClient(base)
+            client = ControlPlaneClient(base, signer=admin(tmp_path))
             options = RuntimeOptions(
                 xds=("127.0.0.1", xds_port),
                 poll_interval=0.1,
@@ -214,7 +214,7 @@ def test_replicas_with_envoy_sidecars_serve_register_and_stop(tmp_path: Path) ->
                     what="ingress counters",
                 )
                 assert all(r.health.sync.startswith("synced ") for r in supervisor.replicas)
-                registered = await _endpoints(base)
+                registered = await _endpoints(base, tmp_path)
                 # A crashed app is withdrawn at once and registered again once restarted.
                 first = supervisor.replicas[0]
                 crashed_pid = first.app.pid or 0
@@ -232,7 +232,7 @@ def test_replicas_with_envoy_sidecars_serve_register_and_stop(tmp_path: Path) ->
             finally:
                 await supervisor.stop()
                 await client.close()
-                withdrawn = await _endpoints(base)
+                withdrawn = await _endpoints(base, tmp_path)
                 await server.stop()
         return {"registered": registered, "withdrawn": withdrawn}
 

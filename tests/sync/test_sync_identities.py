@@ -36,3 +36,21 @@ def test_metadata_that_is_not_ports_is_ignored_not_a_crash() -> None:
     identity = identities.identify(node)
     assert identity == NodeIdentity(mesh="demos", kind="virtualNode", name="vn-blue")
     assert (identity.ingress_ports, identity.app_addresses, identity.egress_port) == ({}, {}, 15001)
+
+
+def test_interception_metadata_gives_app_meshs_layout() -> None:
+    """``interception: iptables`` marks the sidecar intercepted, bound to 0.0.0.0:15000/15001."""
+    identity = identities.identify(_node({"interception": "iptables"}))
+    assert identity == NodeIdentity(
+        mesh="demos", kind="virtualNode", name="vn-blue", bind_address="0.0.0.0", intercepted=True
+    )
+    assert (identity.ingress_port(80), identity.egress_port) == (15000, 15001)
+
+
+def test_interception_keeps_an_explicit_bind_and_ignores_other_values() -> None:
+    """A ``bind`` in the metadata wins; an unknown interception value means local mode."""
+    pinned = identities.identify(_node({"interception": "iptables", "bind": "10.1.2.3"}))
+    assert pinned is not None
+    assert (pinned.bind_address, pinned.intercepted) == ("10.1.2.3", True)
+    other = identities.identify(_node({"interception": "ebpf"}))
+    assert other == NodeIdentity(mesh="demos", kind="virtualNode", name="vn-blue")

@@ -14,6 +14,7 @@ import asyncio
 import http.client
 import http.server
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -181,7 +182,7 @@ def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
                 await _synced(plane, "mesh/demos/virtualNode/vn-backend#backend-0")
                 await _synced(plane, "mesh/demos/virtualNode/vn-frontend#frontend-0")
                 await _check(ingress, egress, data)
-                await _proxy_config(plane.api_port)
+                await _proxy_config(plane.api_port, data)
             finally:
                 for proxy in (backend, frontend):
                     proxy.kill()
@@ -225,13 +226,18 @@ async def _check(ingress: int, egress: int, data: Path) -> None:
     assert len(set(serials)) == 3
 
 
-async def _proxy_config(api_port: int) -> None:
+async def _proxy_config(api_port: int, data: Path) -> None:
     """`meshplane proxy-config vn-backend` shows the SDS secrets and the mTLS listener."""
+    # Signed as the data dir's administrator, as every meshplane command is by default.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MESHPLANE_DATA_DIR"] = str(data)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "meshplane.cli.main", "proxy-config", "vn-backend", *args]
         argv += ["--server", f"http://127.0.0.1:{api_port}", "-o", "json"]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        return done
 
     secrets = (await asyncio.to_thread(run, "secrets")).stdout
     assert "PRIVATE KEY" not in secrets

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from meshplane.testing import ControlPlane, ControlPlaneError
 
@@ -38,3 +39,25 @@ def test_a_refused_manifest_raises_with_the_servers_words(tmp_path: Path) -> Non
     with ControlPlane(tmp_path / "data") as plane, pytest.raises(ControlPlaneError) as caught:
         plane.apply(bad)
     assert "spec.egressFilter.type" in str(caught.value)
+
+
+def test_the_helper_signs_as_the_administrator_and_others_are_refused(tmp_path: Path) -> None:
+    """appmesh()/client() sign with the written admin profile; other keys get a 403 code."""
+    with ControlPlane(tmp_path / "data") as plane:
+        assert plane.credentials_file == tmp_path / "data" / "credentials"
+        assert plane.credentials_file.stat().st_mode & 0o777 == 0o600
+        assert plane.appmesh().list_meshes()["meshes"] == []
+        assert plane.client().credentials()[0]["name"] == "meshplane"
+        stranger = plane.appmesh(aws_access_key_id="AKIASTRANGER", aws_secret_access_key="x" * 40)
+        with pytest.raises(ClientError) as refused:
+            stranger.list_meshes()
+        assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+
+def test_auth_none_needs_no_credentials(tmp_path: Path) -> None:
+    """ControlPlane(..., auth="none") writes no credentials and takes any signature."""
+    with ControlPlane(tmp_path / "data", auth="none") as plane:
+        assert plane.signer() is None
+        assert not plane.credentials_file.exists()
+        plane.appmesh().create_mesh(meshName="throwaway")
+        assert [m["meshName"] for m in plane.appmesh().list_meshes()["meshes"]] == ["throwaway"]

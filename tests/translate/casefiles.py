@@ -111,6 +111,9 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
 def node_of(node: dict[str, Any], data: dict[str, Any]) -> NodeIdentity:
     """The sidecar identity with its optional local facts."""
     extra: dict[str, Any] = {}
+    if node.get("interception") == "iptables":  # as sync.identities reads node metadata
+        extra["intercepted"] = True
+        extra["bind_address"] = "0.0.0.0"
     if "bindAddress" in node:
         extra["bind_address"] = node["bindAddress"]
     if "egressPort" in node:

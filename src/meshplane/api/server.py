@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import extensions, manifests, operations, rendering
+from meshplane.api import auth, credentials, extensions, manifests, operations, rendering
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
 
@@ -132,9 +132,15 @@ def build_app(
     services: operations.Services,
     front_door: FrontDoor | None = None,
     proxies: extensions.ProxyReport | None = None,
+    gate: auth.Gate | None = None,
 ) -> web.Application:
-    """The App Mesh API as an aiohttp application (not yet listening)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    """The App Mesh API as an aiohttp application (not yet listening).
+
+    ``gate`` puts every route behind :mod:`meshplane.api.auth` (the composition root
+    always passes one; in-process unit tests of parsing may leave it out).
+    """
+    middlewares = [auth.middleware(gate)] if gate is not None else []
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[SERVICES_KEY] = services
     names = apimodel.operation_names()
     table = operations.handlers(names)
@@ -147,5 +153,7 @@ def build_app(
     extensions.add_routes(app, SERVICES_KEY, proxies)
     if front_door is not None:
         manifests.add_routes(app, front_door)
+    if gate is not None and gate.principals is not None:
+        credentials.add_routes(app, gate.principals)
     app.router.add_route("*", "/{tail:.*}", _unknown)
     return app

@@ -19,6 +19,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from meshplane import settings
+from meshplane.cli import signing
+from meshplane.client import Signer
 from meshplane.runtime import (
     controlplane,
     processes,
@@ -38,6 +41,19 @@ def _serve_spec(api_port: int, xds_port: int, data_dir: Path) -> processes.Proce
     argv += ["--api-port", str(api_port), "--xds-port", str(xds_port)]
     argv += ["--data-dir", str(data_dir), "--host", LOOPBACK]
     return processes.ProcessSpec("control-plane", argv, dict(os.environ))
+
+
+def _signer(own_plane: bool, data_dir: Path) -> Signer | None:
+    """The credentials ``up`` signs with.
+
+    Its own control plane's administrator, or for ``--server URL`` the user's (the AWS
+    chain, then ``<data dir>/credentials``).
+    """
+    config = settings.load()
+    credentials = signing.credentials_file(data_dir)
+    if own_plane:  # no file: that control plane runs with --auth none
+        return Signer.from_file(credentials, config.region) if credentials.exists() else None
+    return Signer.from_environment(config.region, fallback=credentials)
 
 
 async def _node_source(
@@ -101,6 +117,9 @@ async def _run(
             time.monotonic() + _STARTUP_SECONDS,
             still_starting=lambda: plane is None or plane.restarts == 0,
         )
+        # The started control plane writes its administrator's credentials at first start;
+        # they exist once it is healthy. Everything this command runs signs with them.
+        client.sign_with(_signer(plane is not None, data_dir))
         source = await _node_source(client, path, namespace, console)
         options = supervising.RuntimeOptions(xds=(LOOPBACK, xds_port))
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)

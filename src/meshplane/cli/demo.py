@@ -30,7 +30,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from meshplane import client
+from meshplane import client, settings
 from meshplane.cli import proxystatus
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "echo"
@@ -115,7 +115,7 @@ class _Walkthrough:
                     f"meshplane up exited with {self.process.returncode}; see {self.log_path}"
                 )
             try:
-                if proxystatus.converged(self.server) and self._answers():
+                if proxystatus.converged(self.server, self.plane()) and self._answers():
                     break
             except (OSError, client.ControlPlaneError):
                 pass
@@ -124,11 +124,28 @@ class _Walkthrough:
                     f"the mesh did not come up within {STARTUP_TIMEOUT:.0f} s; see {self.log_path}"
                 )
             time.sleep(0.1)
-        proxies = proxystatus.fetch(self.server).proxies
+        proxies = proxystatus.fetch(self.server, self.plane()).proxies
         self.say.print(
             f"control plane {self.server}; {len(proxies)} Envoy sidecars synced; "
             f"echo-frontend published on http://127.0.0.1:{self.frontend_port}"
         )
+
+    def plane(self) -> client.MeshplaneClient:
+        """A client signed as the administrator of the demo's own control plane."""
+        credentials = self.data_dir / "credentials"
+        signer = (
+            client.Signer.from_file(credentials, settings.load().region)
+            if credentials.exists()
+            else None
+        )
+        return client.MeshplaneClient(client.Transport(self.server, timeout=5, signer=signer))
+
+    def signed_env(self) -> dict[str, str]:
+        """The environment of the demo's ``meshplane`` commands: its administrator profile."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.data_dir / "credentials")
+        env["AWS_PROFILE"] = "meshplane"
+        return env
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -181,6 +198,7 @@ class _Walkthrough:
         self.say.print(f"$ sed -i … vr-echo-backend.yaml   # weights {blue}/{green}")
         done = subprocess.run(
             _meshplane("apply", "-f", str(router), "--server", self.server),
+            env=self.signed_env(),
             capture_output=True,
             text=True,
             check=False,
@@ -190,9 +208,9 @@ class _Walkthrough:
             raise DemoFailed(f"meshplane apply failed: {done.stderr.strip()}")
         self.say.print(f"$ meshplane apply -f vr-echo-backend.yaml\n{done.stdout.strip()}")
         started = time.monotonic()
-        proxystatus.wait_converged(self.server)
+        proxystatus.wait_converged(self.server, plane=self.plane())
         synced = time.monotonic() - started
-        route = client.connect(self.server, timeout=5).call("GET", ROUTE_PATH)
+        route = self.plane().call("GET", ROUTE_PATH)
         return synced, int(route["metadata"]["version"])
 
 

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 
 from meshplane import __version__, settings
-from meshplane.cli import crds, manifests, proxyconfig, proxystatus
+from meshplane.auth import hosts
+from meshplane.cli import crds, manifests, proxyconfig, proxyinit, proxystatus
+from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -68,6 +70,23 @@ def serve(
         ),
     ] = None,
     ca_key: Annotated[Path | None, typer.Option(help="The EC private key of --ca-cert.")] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="sigv4: every request must be SigV4-signed by a known principal; none: "
+            "no authentication (throwaway use, loopback only) [default: sigv4]."
+        ),
+    ] = None,
+    allow_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A browser Origin whose requests are accepted (repeatable; none by default)."
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A Host name accepted besides the bound address (repeatable)."),
+    ] = None,
 ) -> None:
     """Run the control plane until Ctrl-C or SIGTERM."""
     # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
@@ -86,9 +105,22 @@ def serve(
         account_id=account_id,
         ca_cert=str(ca_cert) if ca_cert else None,
         ca_key=str(ca_key) if ca_key else None,
+        auth=auth,
+        allow_origins=tuple(allow_origin) if allow_origin else None,
+        allow_hosts=tuple(allow_host) if allow_host else None,
     )
     if len(config.account_id) != 12 or not config.account_id.isdigit():
         console.print(f"[red]error:[/] --account-id must be 12 digits, got {config.account_id!r}")
+        raise typer.Exit(2)
+    if config.auth not in settings.AUTH_MODES:
+        console.print(f"[red]error:[/] --auth must be sigv4 or none, got {config.auth!r}")
+        raise typer.Exit(2)
+    if config.auth == "none" and not hosts.is_loopback(config.host):
+        console.print(
+            f"[red]error:[/] --auth none is for loopback only; refusing to serve {config.host} "
+            "unauthenticated",
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
 
     def ready(plane: app.ControlPlane) -> None:
@@ -97,6 +129,22 @@ def serve(
         console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
         console.print(f"  store: {plane.store.location} (schema v{plane.store.schema_version})")
         console.print(f"  CA:    {config.ca_cert or config.data_dir / 'ca' / 'ca.pem'}")
+        if plane.principals is None:
+            console.print(
+                "[yellow]warning:[/] --auth none: any local process or user can change this "
+                "mesh; use only for throwaway work",
+                soft_wrap=True,
+            )
+        else:
+            state = "created" if plane.principals.created else "kept"
+            credentials = plane.principals.credentials_path.resolve()
+            console.print(
+                f"  auth:  SigV4; administrator profile {state} in {credentials}", soft_wrap=True
+            )
+            console.print(
+                f"  use:   export AWS_SHARED_CREDENTIALS_FILE={credentials} AWS_PROFILE=meshplane",
+                soft_wrap=True,
+            )
         console.print(f"  try:   aws appmesh list-meshes --endpoint-url {endpoint}")
         console.print("  stop:  Ctrl-C")
 
@@ -121,6 +169,8 @@ up_command.register(cli)
 proxystatus.register(cli)
 proxyconfig.register(cli)
 crds.register(cli)
+proxyinit.register(cli)
+credentials_command.register(cli)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import yaml
 from rich.console import Console
 
 from meshplane import client
-from meshplane.cli import describing
+from meshplane.cli import describing, signing
 
 DEFAULT_SERVER = "http://127.0.0.1:9080"
 PREFIX = "/meshplane/v1"
@@ -59,11 +59,15 @@ def _call(
 ) -> Any:
     """One request to the control plane; errors become :class:`_Failed` in kubectl's words."""
     try:
-        return client.connect(server, timeout=120).call(method, PREFIX + path, body, query=query)
+        return signing.connect(server, timeout=120).call(method, PREFIX + path, body, query=query)
     except client.ControlPlaneError as error:
         answer = error.body
         if not isinstance(answer, dict):
             raise _Failed([f"error: the server answered {error.status} {error.phrase}"]) from error
+        if "__type" in answer:  # App Mesh's rendering: the gate's refusals (403) and others
+            raise _Failed(
+                [f"Error from server ({answer['__type']}): {answer.get('message')}"]
+            ) from error
         reason = answer.get("reason", "")
         lines = answer.get("errors") or [str(answer)]
         if reason == "Invalid":

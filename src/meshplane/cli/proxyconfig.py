@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from meshplane import client
+from meshplane.cli import signing
 from meshplane.cli.manifests import Server
 
 SECTIONS = ("listeners", "routes", "clusters", "endpoints", "secrets")
@@ -106,7 +107,7 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"error: SECTION must be one of {', '.join(SECTIONS)} or all", err=True)
             raise typer.Exit(2)
         try:
-            plane = client.connect(server, timeout=5)
+            plane = signing.connect(server, timeout=5)
             key = resolve([p["key"] for p in plane.proxies().proxies], proxy)
             config = plane.proxy_config(key)
         except ValueError as exc:

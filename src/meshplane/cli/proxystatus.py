@@ -17,23 +17,26 @@ from rich.console import Console
 from rich.table import Table
 
 from meshplane import client
+from meshplane.cli import signing
 from meshplane.cli.manifests import Server
 
 
-def fetch(server: str) -> client.ProxiesReport:
-    """The proxies report of the control plane at ``server``."""
-    return client.connect(server, timeout=5).proxies()
+def fetch(server: str, plane: client.MeshplaneClient | None = None) -> client.ProxiesReport:
+    """The proxies report of the control plane at ``server`` (or through ``plane``)."""
+    return (plane or signing.connect(server, timeout=5)).proxies()
 
 
-def converged(server: str) -> bool:
+def converged(server: str, plane: client.MeshplaneClient | None = None) -> bool:
     """Whether at least one proxy is connected and the server says every one is synced."""
-    report = fetch(server)
+    report = fetch(server, plane)
     return bool(report.connected) and report.converged
 
 
-def wait_converged(server: str, timeout: float = 30.0) -> None:
+def wait_converged(
+    server: str, timeout: float = 30.0, plane: client.MeshplaneClient | None = None
+) -> None:
     """Wait until every connected proxy is synced at the store's current revision."""
-    plane = client.connect(server, timeout=5)
+    plane = plane or signing.connect(server, timeout=5)
     plane.wait_for_revision(plane.health().revision, timeout)
 
 

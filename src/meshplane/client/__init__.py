@@ -11,7 +11,7 @@ and botocore; never the server side.
 
 Public API::
 
-    connect(base_url, *, sign=False, region="us-west-2", profile=None,
+    connect(base_url, *, sign=False, region="us-west-2", profile=None, fallback_credentials=None,
             timeout=10.0, trust_env=True) -> MeshplaneClient
     MeshplaneClient(Transport(base_url, *, timeout=10.0, signer=None, trust_env=True))
         .health() -> Health, .proxies() -> ProxiesReport,
@@ -20,9 +20,11 @@ Public API::
         .apply(sources, namespace), .delete(sources, namespace),
         .objects(kind, namespace), .object(kind, name, namespace),
         .delete_object(kind, name, namespace), .label_namespace(name, labels, overwrite),
+        .credentials(), .create_credentials(name, policy), .delete_credentials(name),
         .call(method, path, body=None, query=None)
     AsyncMeshplaneClient(connect(...))  # the same methods, awaitable
-    Signer.from_environment(region, profile=None) -> Signer | None
+    Signer.from_environment(region, profile=None, fallback=None) -> Signer | None
+    Signer.from_file(path, region, profile="meshplane") -> Signer
     appmesh(endpoint_url, region, **kwargs) -> boto3 appmesh client
     ControlPlaneError(method, path, status, body), UnreachableError
 """

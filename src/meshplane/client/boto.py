@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 DUMMY_KEY = "meshplane"
-"""Access key and secret used when none are given: meshplane does not verify signatures yet."""
+"""Access key and secret used when none are given: enough for a server run with
+``--auth none``; a server with authentication on refuses it (UnrecognizedClientException)."""
 
 
 def appmesh(endpoint_url: str, region: str = "us-west-2", **kwargs: Any) -> Any:
     """``boto3.client("appmesh", ...)`` for ``endpoint_url``; ``kwargs`` go to boto3.
 
-    Without explicit credentials the client signs with a dummy key, so it works on a
-    machine with no AWS configuration at all.
+    Without explicit credentials the client signs with a dummy key, which only a server
+    run with ``--auth none`` accepts; pass ``aws_access_key_id``/``aws_secret_access_key``
+    (or a ``boto3`` ``profile``-bound session's keys) for one with authentication on.
     """
     import boto3  # noqa: PLC0415 - optional: only the dev extra installs boto3
 

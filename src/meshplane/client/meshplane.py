@@ -14,6 +14,7 @@ import dataclasses
 import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from meshplane.client.errors import ControlPlaneError
@@ -201,6 +202,20 @@ class MeshplaneClient:
         body = {"labels": dict(labels), "overwrite": overwrite}
         return dict(self.call("POST", f"{PREFIX}/namespaces/{name}/labels", body))
 
+    # -- principals and policies (the administrator) -------------------------------------------
+
+    def credentials(self) -> list[dict[str, Any]]:
+        """Every principal: name, access key id, creation time and policy (no secrets)."""
+        return list(self.call("GET", f"{PREFIX}/credentials")["credentials"])
+
+    def create_credentials(self, name: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+        """A new principal with ``policy``; the answer holds its secret and ``profile`` text."""
+        return dict(self.call("POST", f"{PREFIX}/credentials/{name}", {"policy": dict(policy)}))
+
+    def delete_credentials(self, name: str) -> dict[str, Any]:
+        """Remove a principal; its key is refused from the next request on."""
+        return dict(self.call("DELETE", f"{PREFIX}/credentials/{name}"))
+
 
 def _report(answer: Mapping[str, Any]) -> ProxiesReport:
     return ProxiesReport(
@@ -265,6 +280,7 @@ def connect(
     sign: bool = False,
     region: str = "us-west-2",
     profile: str | None = None,
+    fallback_credentials: Path | None = None,
     **options: Any,
 ) -> MeshplaneClient:
     """The client every meshplane command builds: the one switch for request signing.
@@ -274,7 +290,9 @@ def connect(
 
     ``sign=True`` SigV4-signs every request with the credentials boto3 would use
     (``AWS_ACCESS_KEY_ID``…, ``AWS_PROFILE`` or ``profile``, ``AWS_SHARED_CREDENTIALS_FILE``);
-    when there are none the requests go unsigned, which meshplane accepts today.
+    falling back to ``fallback_credentials`` (a data dir's ``credentials`` file); when
+    there are none the requests go unsigned and the server answers
+    ``MissingAuthenticationTokenException`` (unless it runs with ``--auth none``).
     """
-    signer = Signer.from_environment(region, profile) if sign else None
+    signer = Signer.from_environment(region, profile, fallback_credentials) if sign else None
     return MeshplaneClient(Transport(base_url, signer=signer, **options))

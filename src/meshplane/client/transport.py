@@ -1,10 +1,9 @@
 """One HTTP exchange with the control plane, optionally SigV4-signed: the one HTTP caller.
 
 Every typed call of :mod:`meshplane.client.meshplane` ends in :meth:`Transport.send`, so
-authentication is decided here, once. Today meshplane accepts every request; the coming
-authentication work makes the server check SigV4 signatures for service ``appmesh``, as
-App Mesh did. A client built with a :class:`Signer` already signs every request with
-botocore's ``SigV4Auth``, the same code boto3 and the ``aws`` CLI sign with.
+authentication is decided here, once. The server checks SigV4 signatures for service
+``appmesh``, as App Mesh did; a client built with a :class:`Signer` signs every request
+with botocore's ``SigV4Auth``, the same code boto3 and the ``aws`` CLI sign with.
 
 The standard library's ``urllib`` carries the bytes: the CLI must start fast and the
 runtime calls through a thread (see :class:`~meshplane.client.meshplane.AsyncMeshplaneClient`),
@@ -13,16 +12,29 @@ so nothing here needs an event loop.
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
+import os
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from meshplane.client.errors import UnreachableError
 
 SERVICE = "appmesh"
 """The SigV4 service name: App Mesh's, so the same credentials and policies apply."""
+FALLBACK_PROFILE = "meshplane"
+"""The administrator's profile in ``<data dir>/credentials``, written by ``meshplane serve``."""
+EXPLICIT_CHAIN = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+"""Environment variables by which a user chooses credentials; any of them wins over the
+data dir's file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,18 +47,45 @@ class Signer:
     service: str = SERVICE
 
     @classmethod
-    def from_environment(cls, region: str, profile: str | None = None) -> Signer | None:
-        """Credentials resolved as boto3 resolves them; None if there are none.
+    def from_environment(
+        cls,
+        region: str,
+        profile: str | None = None,
+        fallback: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Signer | None:
+        """Credentials resolved as boto3 resolves them, else ``fallback``'s; None if none.
 
         botocore's chain reads ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
         ``AWS_PROFILE`` (or ``profile``), ``AWS_SHARED_CREDENTIALS_FILE`` and
-        ``AWS_CONFIG_FILE``, in boto3's order.
+        ``AWS_CONFIG_FILE``, in boto3's order. ``fallback`` is a data dir's
+        ``credentials`` file (profile ``meshplane``). When the user named no credentials
+        (no ``profile``, none of :data:`EXPLICIT_CHAIN`) and the fallback exists, it is
+        used first: a developer's own AWS keys in ``~/.aws`` are for AWS, and sending
+        their key id to a local control plane would only earn a refusal.
         """
         import botocore.session  # noqa: PLC0415 - botocore's import costs; only signing pays it
 
+        env = os.environ if environ is None else environ
+        chosen = profile is not None or any(env.get(name) for name in EXPLICIT_CHAIN)
+        if not chosen and fallback is not None and fallback.exists():
+            return cls.from_file(fallback, region)
         session = botocore.session.Session(profile=profile)
         credentials = session.get_credentials()
+        if credentials is None and fallback is not None and fallback.exists():
+            return cls.from_file(fallback, region)
         return None if credentials is None else cls(credentials, region)
+
+    @classmethod
+    def from_file(cls, path: Path, region: str, profile: str = FALLBACK_PROFILE) -> Signer:
+        """The keys of ``profile`` in a shared-credentials file (KeyError if it has none)."""
+        from botocore.credentials import Credentials  # noqa: PLC0415 - see from_environment
+
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(path, encoding="utf-8")
+        section = parser[profile]
+        key_id, secret = section["aws_access_key_id"], section["aws_secret_access_key"]
+        return cls(Credentials(key_id, secret), region)
 
     def sign(
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]

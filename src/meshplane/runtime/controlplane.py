@@ -13,7 +13,10 @@ plane the way it would talk to a remote one (``meshplane up --server URL``):
   404, which callers treat as "not available" (they then read the files).
 
 Proxies are never used (``trust_env=False``): the runtime sets HTTP_PROXY for
-its apps, not for itself. Errors become one :class:`ControlPlaneError` line.
+its apps, not for itself. Every call but ``/healthz`` is SigV4-signed with the
+:class:`~meshplane.client.Signer` given (``meshplane up`` passes its control plane's
+administrator credentials once the server has written them). Errors become one
+:class:`ControlPlaneError` line.
 """
 
 from __future__ import annotations
@@ -41,11 +44,27 @@ EndpointRegistration = client.Endpoint
 class ControlPlaneClient:
     """Calls one control plane at ``base_url`` (``http://127.0.0.1:9080``)."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 10.0, signer: client.Signer | None = None
+    ) -> None:
         """Every call goes through :mod:`meshplane.client`, never through HTTP_PROXY."""
-        plane = client.connect(base_url, timeout=timeout, trust_env=False)
-        self._client = client.AsyncMeshplaneClient(plane)
+        self._timeout = timeout
+        self._client = self._connect(base_url, signer)
         self.base_url = self._client.base_url
+
+    def _connect(self, base_url: str, signer: client.Signer | None) -> client.AsyncMeshplaneClient:
+        transport = client.Transport(
+            base_url, timeout=self._timeout, signer=signer, trust_env=False
+        )
+        return client.AsyncMeshplaneClient(client.MeshplaneClient(transport))
+
+    def sign_with(self, signer: client.Signer | None) -> None:
+        """Sign every later call with ``signer``.
+
+        Its credentials may exist only once the control plane this runtime started has
+        written them, hence after construction.
+        """
+        self._client = self._connect(self.base_url, signer)
 
     async def close(self) -> None:
         """Nothing to release: kept so callers need not know the transport."""

@@ -5,6 +5,11 @@ local mode adds the replica's ports in node metadata, written by the runtime::
 
     {"meshplane": {"replica": "echo-backend-blue-0",
                    "ingress": {"80": 41231}, "app": {"80": 41230}, "egress": 41232}}
+
+A sidecar behind ``meshplane proxy-init``'s iptables rules says so instead, and
+gets App Mesh's layout (``0.0.0.0:15000``/``:15001``, original destinations)::
+
+    {"meshplane": {"interception": "iptables"}}
 """
 
 from __future__ import annotations
@@ -14,7 +19,12 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import json_format
 
-from meshplane.translate.identity import DEFAULT_APP_HOST, NodeIdentity
+from meshplane.translate.identity import (
+    DEFAULT_APP_HOST,
+    INTERCEPTED_BIND_ADDRESS,
+    INTERCEPTION_IPTABLES,
+    NodeIdentity,
+)
 
 
 def _port(value: Any) -> int | None:
@@ -49,12 +59,15 @@ def identify(node: base_pb2.Node) -> NodeIdentity | None:
         return identity
     app = {port: (DEFAULT_APP_HOST, target) for port, target in _ports(metadata.get("app")).items()}
     egress = _port(metadata.get("egress"))
+    intercepted = metadata.get("interception") == INTERCEPTION_IPTABLES
+    bind = INTERCEPTED_BIND_ADDRESS if intercepted else identity.bind_address
     return NodeIdentity(
         mesh=identity.mesh,
         kind=identity.kind,
         name=identity.name,
-        bind_address=str(metadata.get("bind", identity.bind_address)),
+        bind_address=str(metadata.get("bind", bind)),
         egress_port=identity.egress_port if egress is None else egress,
         ingress_ports=_ports(metadata.get("ingress")),
         app_addresses=app,
+        intercepted=intercepted,
     )

@@ -115,13 +115,40 @@ class ControlPlane:
         assert self.plane is not None, "use ControlPlane as a context manager"
         return self.plane.xds_port
 
-    def appmesh(self) -> Any:
-        """A boto3 ``appmesh`` client bound to this control plane (dummy credentials)."""
-        return client.appmesh(self.endpoint, self._settings.region)
+    @property
+    def credentials_file(self) -> Path:
+        """The administrator's shared-credentials file (profile ``meshplane``).
+
+        Point ``AWS_SHARED_CREDENTIALS_FILE`` at it (with ``AWS_PROFILE=meshplane``) to
+        run the ``aws`` CLI or a ``meshplane`` command against this control plane.
+        """
+        return self._settings.data_dir / "credentials"
+
+    def signer(self) -> client.Signer | None:
+        """The administrator's SigV4 signer (None when started with ``auth="none"``)."""
+        assert self.plane is not None, "use ControlPlane as a context manager"
+        if self.plane.principals is None:
+            return None
+        return client.Signer.from_file(self.credentials_file, self._settings.region)
+
+    def appmesh(self, **kwargs: Any) -> Any:
+        """A boto3 ``appmesh`` client bound to this control plane, signed as its administrator.
+
+        ``kwargs`` go to ``boto3.client`` (pass other keys to test a policy).
+        """
+        signer = self.signer()
+        if signer is not None and "aws_access_key_id" not in kwargs:
+            kwargs.update(
+                aws_access_key_id=signer.credentials.access_key,
+                aws_secret_access_key=signer.credentials.secret_key,
+            )
+        return client.appmesh(self.endpoint, self._settings.region, **kwargs)
 
     def client(self) -> client.MeshplaneClient:
-        """A :class:`meshplane.client.MeshplaneClient` bound to this control plane."""
-        return client.connect(self.endpoint, timeout=60)
+        """A :class:`meshplane.client.MeshplaneClient` bound to this control plane, signed."""
+        return client.MeshplaneClient(
+            client.Transport(self.endpoint, timeout=60, signer=self.signer())
+        )
 
     def apply(self, path: Path, namespace: str | None = None) -> list[str]:
         """``meshplane apply -f path``: kubectl-style result lines; ControlPlaneError if refused."""

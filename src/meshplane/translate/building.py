@@ -285,7 +285,12 @@ def _add_ingress(
     for bind_port, chains in bound.items():
         name = names.ingress_listener(node.bind_address, bind_port)
         out.listeners[name] = listeners.build_ingress_listener(
-            name, node.bind_address, bind_port, chains, secured
+            name,
+            node.bind_address,
+            bind_port,
+            chains,
+            secured,
+            by_destination_port=_intercepted(node),
         )
 
 
@@ -297,11 +302,38 @@ def _add_egress(
     logging: specs.Logging | None,
     policies: Mapping[str, tls.ClientTls | None],
 ) -> None:
-    """The egress listener, its route configuration, and every target's cluster.
+    """The egress listener, its route configuration(s), and every target's cluster.
 
     ``policies`` holds the caller's client policy TLS per backend service; a
     target's cluster is called the way the service that reaches it says.
     """
+    if _intercepted(node):
+        egress = _without_shared_tcp_ports(out, snapshot, egress)
+        _add_intercepted_egress(out, snapshot, node, egress, logging)
+    else:
+        _add_proxy_egress(out, snapshot, node, egress, logging)
+    reached_by: dict[plan.Target, set[str]] = {}
+    for host in egress.hosts:
+        for route in host.routes:
+            for reached in (*route.targets, *((route.mirror,) if route.mirror else ())):
+                reached_by.setdefault(reached.target, set()).add(host.service)
+    for tcp in egress.tcp:
+        for reached in tcp.targets:
+            reached_by.setdefault(reached.target, set()).add(tcp.service)
+    for target in egress.targets:
+        services = sorted(reached_by.get(target, ()))
+        policy = _target_policy(out, node, target, services, policies)
+        _add_target_cluster(out, snapshot, node, target, policy, dns_first=_intercepted(node))
+
+
+def _add_proxy_egress(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    egress: plan.EgressPlan,
+    logging: specs.Logging | None,
+) -> None:
+    """Local mode: the app's HTTP_PROXY is one HTTP chain; TCP ports get chains of their own."""
     route_config = names.egress_route_config("http", node.egress_port)
     out.routes[route_config] = routes.build_egress_route_config(
         route_config, snapshot.name, egress.hosts, allow_all=egress.allow_all
@@ -309,8 +341,106 @@ def _add_egress(
     manager = listeners.http_connection_manager(
         "egress", route_config, protocol="http", logging=logging, forward_proxy=egress.allow_all
     )
+    tcp_chains = _tcp_chains(out, snapshot, egress.tcp, logging)
+    name = names.egress_listener(node.bind_address, node.egress_port)
+    out.listeners[name] = listeners.build_egress_listener(
+        name, node.bind_address, node.egress_port, manager, tcp_chains
+    )
+    if egress.allow_all:
+        passthrough = clusters.build_allow_all_cluster(snapshot.name)
+        out.clusters[passthrough.name] = passthrough
+
+
+def _add_intercepted_egress(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    egress: plan.EgressPlan,
+    logging: specs.Logging | None,
+) -> None:
+    """Behind iptables: one chain per original destination port, as App Mesh's sidecars.
+
+    Each HTTP-family port gets an HTTP connection manager with its own route
+    configuration ``rds_egress_<proto>_<port>`` holding every backend's virtual
+    hosts on that port (codec AUTO serves HTTP/1.1, h2c and gRPC alike); each
+    TCP port a tcp_proxy. Under ALLOW_ALL each route configuration ends in the
+    passthrough virtual host, and a default chain tcp-proxies every other port
+    to its original destination.
+    """
+    by_port: dict[int, list[plan.HostPlan]] = {}
+    for host in egress.hosts:
+        by_port.setdefault(host.port, []).append(host)
+    chains: list[tuple[str, int, listener_components_pb2.Filter]] = []
+    for port, hosts in sorted(by_port.items()):
+        protocols = {host.protocol for host in hosts}
+        protocol = protocols.pop() if len(protocols) == 1 else "http"
+        route_config = names.egress_route_config(protocol, port)
+        out.routes[route_config] = routes.build_egress_route_config(
+            route_config, snapshot.name, hosts, allow_all=egress.allow_all
+        )
+        manager = listeners.http_connection_manager(
+            "egress", route_config, protocol=protocol, logging=logging
+        )
+        chains.append((f"{protocol}_{port}", port, manager))
+    for tcp_plan, proxy in _tcp_chains(out, snapshot, egress.tcp, logging):
+        chains.append((f"tcp_{tcp_plan.port}", tcp_plan.port, proxy))
+    chains.sort(key=lambda chain: chain[1])
+    default = None
+    if egress.allow_all:
+        passthrough = clusters.build_original_dst_cluster(snapshot.name)
+        out.clusters[passthrough.name] = passthrough
+        default = listeners.tcp_proxy(
+            "egress.passthrough",
+            [(passthrough.name, 1)],
+            idle_ms=specs.DEFAULT_IDLE_MS,
+            logging=logging,
+        )
+    if not chains and default is None:
+        # Nothing may leave (DROP_ALL, no backends): no listener, so redirected connections
+        # are refused, as App Mesh's "no matching filter chain" closes them (and Envoy
+        # refuses a listener without chains).
+        return
+    name = names.egress_listener(node.bind_address, node.egress_port)
+    out.listeners[name] = listeners.build_intercepted_egress_listener(
+        name, node.bind_address, node.egress_port, chains, default
+    )
+
+
+def _without_shared_tcp_ports(
+    out: _Collected, snapshot: MeshSnapshot, egress: plan.EgressPlan
+) -> plan.EgressPlan:
+    """Drop (with a warning) each TCP backend on a port an HTTP backend already uses.
+
+    Behind iptables the port is all the egress listener knows of a connection,
+    so the two cannot share it (App Mesh #175); the HTTP side keeps it.
+    """
+    http_ports = {host.port for host in egress.hosts}
+    kept = []
+    for tcp_plan in egress.tcp:
+        if tcp_plan.port not in http_ports:
+            kept.append(tcp_plan)
+            continue
+        out.warnings.append(
+            diagnostics.service(
+                snapshot.name,
+                tcp_plan.service,
+                "tcp-port-shared-with-http",
+                f"TCP backend {tcp_plan.service}:{tcp_plan.port}: an HTTP backend uses the "
+                "same port, which interception cannot tell apart; skipped",
+            )
+        )
+    return dataclasses.replace(egress, tcp=tuple(kept))
+
+
+def _tcp_chains(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    tcp_plans: tuple[plan.TcpPlan, ...],
+    logging: specs.Logging | None,
+) -> list[tuple[plan.TcpPlan, listener_components_pb2.Filter]]:
+    """A tcp_proxy per TCP backend port; a port whose weights are all 0 is skipped."""
     tcp_chains = []
-    for tcp in egress.tcp:
+    for tcp in tcp_plans:
         weighted = [
             (
                 names.egress_cluster(
@@ -335,25 +465,16 @@ def _add_egress(
             f"egress.tcp.{tcp.port}", weighted, idle_ms=tcp.idle_ms, logging=logging
         )
         tcp_chains.append((tcp, proxy))
-    name = names.egress_listener(node.bind_address, node.egress_port)
-    out.listeners[name] = listeners.build_egress_listener(
-        name, node.bind_address, node.egress_port, manager, tcp_chains
-    )
-    if egress.allow_all:
-        passthrough = clusters.build_allow_all_cluster(snapshot.name)
-        out.clusters[passthrough.name] = passthrough
-    reached_by: dict[plan.Target, set[str]] = {}
-    for host in egress.hosts:
-        for route in host.routes:
-            for reached in (*route.targets, *((route.mirror,) if route.mirror else ())):
-                reached_by.setdefault(reached.target, set()).add(host.service)
-    for tcp in egress.tcp:
-        for reached in tcp.targets:
-            reached_by.setdefault(reached.target, set()).add(tcp.service)
-    for target in egress.targets:
-        services = sorted(reached_by.get(target, ()))
-        policy = _target_policy(out, node, target, services, policies)
-        _add_target_cluster(out, snapshot, node, target, policy)
+    return tcp_chains
+
+
+def _intercepted(node: NodeIdentity) -> bool:
+    """Whether the sidecar gets App Mesh's intercepted layout (virtual nodes only).
+
+    A virtual gateway binds its listener ports itself and gets no iptables
+    rules (App Mesh injects no proxyinit for it), so it keeps its shape.
+    """
+    return node.intercepted and node.kind == kinds.VIRTUAL_NODE.key
 
 
 def _target_policy(
@@ -383,8 +504,15 @@ def _add_target_cluster(
     node: NodeIdentity,
     target: plan.Target,
     policy: tls.ClientTls | None,
+    *,
+    dns_first: bool,
 ) -> None:
-    """A target listener's cluster, and its load assignment when it is served over EDS."""
+    """A target listener's cluster, and its load assignment when it is served over EDS.
+
+    ``dns_first`` (an intercepted caller, as on Kubernetes) gives a DNS node
+    the DNS cluster App Mesh sent even when endpoints are registered for it;
+    local mode prefers registered endpoints, which its replicas always have.
+    """
     virtual_node = snapshot.virtual_nodes[target.node]
     listener = next(
         entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
@@ -411,7 +539,7 @@ def _add_target_cluster(
     dns = discovery.dns if discovery is not None else None
     cloud_map = discovery.aws_cloud_map if discovery is not None else None
     registered = snapshot.endpoints.get(target.node, ())
-    use_eds = bool(registered) or cloud_map is not None
+    use_eds = (bool(registered) and not (dns_first and dns is not None)) or cloud_map is not None
     if not use_eds and dns is None:
         out.warnings.append(
             diagnostics.node(

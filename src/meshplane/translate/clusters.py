@@ -114,6 +114,19 @@ def build_allow_all_cluster(mesh: str) -> cluster_pb2.Cluster:
     return cluster
 
 
+def build_original_dst_cluster(mesh: str) -> cluster_pb2.Cluster:
+    """ALLOW_ALL's passthrough behind iptables: App Mesh's ORIGINAL_DST cluster.
+
+    The connection goes where the app sent it, the address iptables preserved
+    and the listener's ``original_dst`` filter restored.
+    """
+    cluster = cluster_pb2.Cluster(name=names.allow_all_cluster(mesh))
+    cluster.type = cluster_pb2.Cluster.ORIGINAL_DST
+    cluster.connect_timeout.CopyFrom(durations.of_ms(EGRESS_CONNECT_TIMEOUT_MS))
+    cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
+    return cluster
+
+
 def dns_cache() -> dns_cache_pb2.DnsCacheConfig:
     """The DNS cache shared by the forward-proxy filter and cluster (they must be equal)."""
     return dns_cache_pb2.DnsCacheConfig(

@@ -37,6 +37,7 @@ CODES = frozenset(
         "mirror-unusable",
         "tcp-port-taken",
         "tcp-zero-weights",
+        "tcp-port-shared-with-http",
         "no-discovery",
         "gateway-route-type-count",
         "gateway-target-not-found",

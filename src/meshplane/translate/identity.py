@@ -6,6 +6,11 @@ replica's sidecar gets its own ports on 127.0.0.1, the app reaches the mesh
 through ``HTTP_PROXY=http://127.0.0.1:<egress port>``, and the inbound side
 listens on one port per virtual-node listener. :class:`NodeIdentity` carries
 those local facts; absent facts fall back to App Mesh's defaults.
+
+A sidecar whose pod runs ``meshplane proxy-init`` (Kubernetes, or a network
+namespace) is *intercepted*: it binds App Mesh's own shape, ``0.0.0.0:15000``
+and ``0.0.0.0:15001``, and tells traffic apart by the original destination
+iptables preserved, exactly as App Mesh's sidecars did.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from collections.abc import Mapping
 from meshplane.model import kinds, naming
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1"
+INTERCEPTED_BIND_ADDRESS = "0.0.0.0"
+"""An intercepted sidecar serves its pod IP, where iptables redirects to."""
+INTERCEPTION_IPTABLES = "iptables"
+"""The node-metadata value (``meshplane.interception``) of a sidecar behind proxy-init's rules."""
 DEFAULT_INGRESS_PORT = 15000
 """App Mesh's inbound port; every virtual-node listener shares it unless told otherwise."""
 DEFAULT_EGRESS_PORT = 15001
@@ -42,6 +51,8 @@ class NodeIdentity:
         default_factory=dict, hash=False
     )
     """Listener ``portMapping.port`` → (host, port) where the local app serves it."""
+    intercepted: bool = False
+    """iptables redirects the pod's TCP to this sidecar (App Mesh's layout, not ``HTTP_PROXY``)."""
 
     @property
     def node_id(self) -> str:

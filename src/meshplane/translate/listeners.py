@@ -11,6 +11,11 @@ Outbound, the app speaks to the egress port as to an HTTP proxy
 holds every backend's virtual hosts, is the default path. TCP backends get a
 chain per destination port (reachable when traffic is redirected with its
 original destination, as App Mesh does; not through ``HTTP_PROXY``).
+
+An intercepted sidecar (iptables in front, :mod:`meshplane.interception`) is
+App Mesh's layout on both sides: every chain matches the original
+destination port, HTTP ports included (one route configuration each), and
+under ALLOW_ALL a default chain passes any other port through.
 """
 
 from __future__ import annotations
@@ -48,16 +53,20 @@ def build_ingress_listener(
     port: int,
     chains: Sequence[tuple[specs.Listener, listener_components_pb2.Filter]],
     secured: Mapping[int, tls.ServerTls] | None = None,
+    *,
+    by_destination_port: bool = False,
 ) -> listener_pb2.Listener:
     """One bound inbound port serving one or several virtual-node listeners.
 
     ``secured`` maps a listener port to its TLS: STRICT puts the TLS socket on
     the listener's chain; PERMISSIVE adds a second chain for plaintext, the two
-    told apart by ``tls_inspector``'s transport protocol.
+    told apart by ``tls_inspector``'s transport protocol. ``by_destination_port``
+    matches even a single chain on its original destination port, as behind
+    iptables, where every app port lands here.
     """
     secured = secured or {}
     listener = _listener(name, address, port, base_pb2.INBOUND)
-    shared = len(chains) > 1
+    shared = len(chains) > 1 or by_destination_port
     if shared:
         listener.listener_filters.append(_original_dst())
     modes = {secured[entry.port].mode for entry, _ in chains if entry.port in secured}
@@ -98,6 +107,31 @@ def build_egress_listener(
         chain = listener.filter_chains.add(name=f"tcp_{plan.port}")
         chain.filter_chain_match.destination_port.value = plan.port
         chain.filters.append(network_filter)
+    return listener
+
+
+def build_intercepted_egress_listener(
+    name: str,
+    address: str,
+    port: int,
+    chains: Sequence[tuple[str, int, listener_components_pb2.Filter]],
+    default: listener_components_pb2.Filter | None,
+) -> listener_pb2.Listener:
+    """The outbound port behind iptables: a chain per original destination port.
+
+    ``chains`` are (chain name, destination port, network filter); ``default``
+    serves every other port (ALLOW_ALL's passthrough), or, when ``None``, such
+    connections find no chain and are closed, as under App Mesh's DROP_ALL.
+    """
+    listener = _listener(name, address, port, base_pb2.OUTBOUND)
+    listener.listener_filters.append(_original_dst())
+    for chain_name, destination_port, network_filter in chains:
+        chain = listener.filter_chains.add(name=chain_name)
+        chain.filter_chain_match.destination_port.value = destination_port
+        chain.filters.append(network_filter)
+    if default is not None:
+        listener.default_filter_chain.name = "passthrough"
+        listener.default_filter_chain.filters.append(default)
     return listener
 
 
