@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from bench import (
     api_latency,
+    fuzz,
+    hostile,
     interception,
     mesh_scale,
     propagation,
     sds_rotation,
     sidecar_hop,
+    store_growth,
     sync_scale,
     tls_hop,
+    xds_churn,
     xds_fanout,
 )
 
 
 def main() -> None:
-    """API latency, 10x quotas (mesh, sync), fan-out, propagation, hops, interception, SDS."""
+    """Every benchmark: API, 10x quotas, fan-out, propagation, hop, interception, store
+    growth, hostile input, node-id churn, the fuzzer, mTLS and SDS rotation."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -30,6 +35,14 @@ def main() -> None:
     sidecar_hop.main([])
     print()
     interception.main([])
+    print()
+    store_growth.main([])
+    print()
+    hostile.main()
+    print()
+    xds_churn.main([])
+    print()
+    fuzz.main([])
     print()
     tls_hop.main([])
     print()

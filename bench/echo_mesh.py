@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format
 
-from meshplane import app, envoy, settings
+from meshplane import app, client, envoy, settings
 from meshplane.runtime.ports import PortAllocator
 from meshplane.xds.snapshot import Snapshot
 from meshplane.xds.status import NodeStatus
@@ -346,8 +346,19 @@ class EchoMesh:
 
     def _start_extra(self, replica: str) -> subprocess.Popen[bytes]:
         meta = {"meshplane": {"replica": replica, "egress": self.ports.allocate()}}
+        # Each extra sidecar shows its own replica's credential, as the runtime's do.
+        credential = client.connect(self.plane.api_url, trust_env=False).issue_proxy_credential(
+            FRONTEND, replica
+        )
         config = envoy.bootstrap(
-            FRONTEND, FRONTEND, "127.0.0.1", self._xds_port, "127.0.0.1", 0, meta
+            FRONTEND,
+            FRONTEND,
+            "127.0.0.1",
+            self._xds_port,
+            "127.0.0.1",
+            0,
+            meta,
+            credential=credential.token,
         )
         argv = envoy.command(config, admin_address_path=self.work_dir / f"{replica}.admin")
         return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,24 +18,30 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import auth, operations, server
+from meshplane.api import auth, limits, operations, server
 from meshplane.auth import hosts
 from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
+from meshplane.model import errors
 from meshplane.pki import authority as pki_authority
 from meshplane.pki.issuing import Issuer
+from meshplane.service import pagination, proxycredentials
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
 from meshplane.service.tagging import Tagging
 from meshplane.settings import AUTH_MODES, Settings
+from meshplane.store import keys, locking
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
+from meshplane.sync.admission import TokenAdmission
 from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
 from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
 from meshplane.xds.status import StatusBoard
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -54,6 +61,8 @@ class ControlPlane:
     principals: Principals | None = None
     """Who may call the API (None with ``--auth none``)."""
     clock: Clock = system_clock
+    maintain: Callable[[], Any] = lambda: None
+    """One store maintenance pass (compaction, pruning, vacuum); blocking, run in a thread."""
     api_port: int = 0
     xds_port: int = 0
 
@@ -86,7 +95,22 @@ def build(
         raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, not {settings.auth!r}")
     principals = Principals(settings.data_dir, clock) if settings.auth == "sigv4" else None
     store = SqliteStore(settings.data_dir, clock)
+
+    def maintain() -> Any:
+        return store.maintain(
+            keep_revisions=settings.feed_keep_revisions,
+            max_tokens=settings.max_client_tokens,
+            tokens_older_than=clock() - settings.client_token_ttl,
+        )
+
     account = Account(settings.region, settings.account_id)
+    credentials = proxycredentials.ProxyCredentials(
+        proxycredentials.load_key(settings.data_dir),
+        clock,
+        settings.proxy_credential_ttl,
+        required=settings.xds_auth,
+    )
+    tokens = pagination.Tokens(keys.load_or_create(settings.data_dir, "pagination"))
     services = operations.Services(
         resources=MeshService(
             store,
@@ -95,9 +119,11 @@ def build(
             clock,
             ids,
             client_token_ttl=settings.client_token_ttl,
+            tokens=tokens,
         ),
-        tagging=Tagging(store, account),
-        discovery=Discovery(store, settings.account_id),
+        tagging=Tagging(store, account, tokens),
+        discovery=Discovery(store, settings.account_id, clock, settings.endpoint_lease_ttl),
+        credentials=credentials,
     )
     cache = SnapshotCache()
     issuer = Issuer(
@@ -111,7 +137,14 @@ def build(
         settings.cert_ttl,
     )
     board = StatusBoard(clock)
-    ads = AdsServer(cache, callbacks=board, ack_timeout=settings.xds_ack_timeout_s)
+    ads = AdsServer(
+        cache,
+        callbacks=board,
+        ack_timeout=settings.xds_ack_timeout_s,
+        # Checked even with xds_auth off when a token is shown; required only with it on.
+        authenticator=TokenAdmission(credentials, board),
+        max_streams=settings.xds_max_streams,
+    )
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
     return ControlPlane(
         settings,
@@ -124,6 +157,7 @@ def build(
         ProxyViews(sync, cache, board, store.revision),
         principals,
         clock,
+        maintain,
     )
 
 
@@ -139,8 +173,17 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         stack.push_async_callback(plane.ads.stop, 0)
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
-        runner = web.AppRunner(
-            server.build_app(plane.services, plane.front_door, plane.views, plane.gate()),
+        expiring = asyncio.create_task(_expire_leases(plane), name="meshplane-leases")
+        stack.push_async_callback(_cancelled, expiring)
+        if settings.store_maintenance_s > 0:
+            upkeep = asyncio.create_task(_maintaining(plane), name="meshplane-store-upkeep")
+            stack.push_async_callback(_cancelled, upkeep)
+        bounds = http_limits(settings)
+        runner = limits.LimitedRunner(
+            server.build_app(
+                plane.services, plane.front_door, plane.views, gate=plane.gate(), http_limits=bounds
+            ),
+            bounds,
             access_log=None,
         )
         await runner.setup()
@@ -149,6 +192,38 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
+
+
+async def _expire_leases(plane: ControlPlane) -> None:
+    """Withdraw unrenewed endpoint registrations, checking a few times per lease."""
+    discovery = plane.services.discovery
+    interval = min(1.0, max(0.1, discovery.lease_ttl / 5))
+    while True:
+        # A single pass is one short write per expired lease; it stays on the loop.
+        discovery.expire()
+        await asyncio.sleep(interval)
+
+
+async def _maintaining(plane: ControlPlane) -> None:
+    """Run a store maintenance pass every ``store_maintenance_s`` seconds, off the loop."""
+    while True:
+        await asyncio.sleep(plane.settings.store_maintenance_s)
+        try:
+            done = await asyncio.to_thread(plane.maintain)
+        except errors.AppMeshError as error:  # a full disk: say so, try again next time
+            log.warning("store maintenance: %s", error.message)
+        else:
+            log.info("store maintenance: %s", done)
+
+
+def http_limits(settings: Settings) -> limits.HttpLimits:
+    """The API's connection and request limits from the settings."""
+    return limits.HttpLimits(
+        header_timeout=settings.http_header_timeout,
+        idle_timeout=settings.http_idle_timeout,
+        body_timeout=settings.http_body_timeout,
+        max_connections=settings.http_max_connections,
+    )
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
@@ -166,11 +241,17 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
 
 
 async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) -> None:
-    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    """Run until SIGTERM or SIGINT, then stop cleanly.
+
+    The data dir's lock is taken first, before the store is even opened: a second
+    process on the same data dir raises :class:`~meshplane.store.locking.DataDirLocked`
+    and touches nothing, while the first keeps serving.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with running(build(settings)) as plane:
-        on_ready(plane)
-        await stop.wait()
+    with locking.acquire(settings.data_dir):
+        async with running(build(settings)) as plane:
+            on_ready(plane)
+            await stop.wait()

@@ -114,6 +114,60 @@ class Settings:
         "MESHPLANE_ALLOW_HOSTS",
         "Comma-separated Host names accepted besides the addresses the server is bound to",
     )
+    xds_auth: bool = _setting(
+        True,
+        "MESHPLANE_XDS_AUTH",
+        "Require every ADS stream and endpoint registration to carry the proxy credential the "
+        "control plane issued for its (node, replica); off only for throwaway dev use",
+    )
+    proxy_credential_ttl: int = _setting(
+        7 * 86400,
+        "MESHPLANE_PROXY_CREDENTIAL_TTL",
+        "Seconds a proxy credential stays valid (a sidecar shows it again on every reconnect)",
+    )
+    endpoint_lease_ttl: int = _setting(
+        15,
+        "MESHPLANE_ENDPOINT_LEASE_TTL",
+        "Seconds a registered endpoint lives unless its runtime renews it (every third of this)",
+    )
+    feed_keep_revisions: int = _setting(
+        10_000,
+        "MESHPLANE_FEED_KEEP_REVISIONS",
+        "Change-feed entries kept when the store is compacted: a reader less than this "
+        "many revisions behind follows change by change, one further behind rereads whole",
+    )
+    max_client_tokens: int = _setting(
+        100_000,
+        "MESHPLANE_MAX_CLIENT_TOKENS",
+        "clientToken records kept at most (the newest); older ones are forgotten early",
+    )
+    store_maintenance_s: int = _setting(
+        300,
+        "MESHPLANE_STORE_MAINTENANCE",
+        "Seconds between store maintenance passes: feed compaction, token pruning, "
+        "incremental vacuum, WAL checkpoint (0: never)",
+    )
+    http_header_timeout: float = _setting(
+        10.0,
+        "MESHPLANE_HTTP_HEADER_TIMEOUT",
+        "Seconds an API client has to send a whole request head once it started (slowloris)",
+    )
+    http_idle_timeout: float = _setting(
+        60.0, "MESHPLANE_HTTP_IDLE_TIMEOUT", "Seconds an idle API connection stays open"
+    )
+    http_body_timeout: float = _setting(
+        30.0, "MESHPLANE_HTTP_BODY_TIMEOUT", "Seconds an API client has to send a request body"
+    )
+    http_max_connections: int = _setting(
+        0,
+        "MESHPLANE_HTTP_MAX_CONNECTIONS",
+        "Open API connections at most (0: half the fd limit, at most 1000)",
+    )
+    xds_max_streams: int = _setting(
+        0,
+        "MESHPLANE_XDS_MAX_STREAMS",
+        "Open ADS streams at most (0: a quarter of the fd limit, at most 2000)",
+    )
     quotas: Quotas = dataclasses.field(default_factory=Quotas)
 
 
@@ -122,6 +176,8 @@ def _coerce(value: str, like: Any) -> Any:
         return value.lower() in {"1", "true", "yes", "on"}
     if isinstance(like, int):
         return int(value)
+    if isinstance(like, float):
+        return float(value)
     if isinstance(like, Path):
         return Path(value)
     if isinstance(like, tuple):

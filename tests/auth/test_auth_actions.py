@@ -68,9 +68,20 @@ def test_resources_are_the_arns_the_operations_touch() -> None:
 
 
 def test_only_creates_parse_the_body_before_the_handler() -> None:
-    """The seven Create operations name their resource in the body; nothing else reads it."""
+    """The seven Creates and IssueProxyCredential name their resource in the body; no other."""
     parsing = sorted(r.action for r in actions.RULES.values() if r.needs_body)
-    assert parsing == sorted(f"appmesh:Create{k.title}" for k in kinds.ALL)
+    creates = [f"appmesh:Create{k.title}" for k in kinds.ALL]
+    assert parsing == sorted([*creates, "meshplane:IssueProxyCredential"])
+
+
+def test_a_proxy_credential_is_authorized_on_the_node_named_in_the_body() -> None:
+    """IssueProxyCredential's resource is the App Mesh ARN of the body's nodeId."""
+    (rule,) = [r for r in actions.RULES.values() if r.action == "meshplane:IssueProxyCredential"]
+    node = _target({}, body={"nodeId": "mesh/demos/virtualNode/vn-a", "replica": "a-0"})
+    assert rule.resource_of(node) == PREFIX + "mesh/demos/virtualNode/vn-a"
+    assert rule.resource_of(actions.Target("us-west-2", "123456789012", {}, {}, {"nodeId": 7})) == (
+        PREFIX
+    )
 
 
 def test_mesh_owner_and_foreign_arns_cannot_move_a_request_out_of_the_account() -> None:

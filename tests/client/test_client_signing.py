@@ -81,7 +81,7 @@ def test_credentials_from_the_shared_file_sign_every_request(
     monkeypatch.setenv("AWS_PROFILE", "mesh")
 
     plane = client.connect(url, sign=True, region="eu-west-1", trust_env=False)
-    plane.register_endpoints("demos", "vn-a", "a-0", [])
+    plane.register_endpoints("demos", "vn-a", "a-0", [], credential="tok")
     assert plane.health() == client.Health("ok", 7)
 
     (method, path, headers, body), (get, _, get_headers, _) = seen
@@ -90,7 +90,7 @@ def test_credentials_from_the_shared_file_sign_every_request(
         "/meshplane/v1/meshes/demos/virtualNodes/vn-a/endpoints",
         "GET",
     )
-    assert body == b'{"source": "a-0", "endpoints": []}'
+    assert body == b'{"source": "a-0", "endpoints": [], "credential": "tok"}'
     date = headers["X-Amz-Date"]
     scope = f"{KEY}/{date[:8]}/eu-west-1/appmesh/aws4_request"
     signature = _expected_signature(url + path, method, headers, body)

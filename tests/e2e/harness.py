@@ -110,9 +110,10 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 30.0) -> int:
 class Serve:
     """``meshplane serve`` on fixed ports and a data dir, restartable in place."""
 
-    def __init__(self, workdir: Path) -> None:
-        """Pick the ports now so a restart binds the same ones."""
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+        """Pick the ports now so a restart binds the same ones; ``env`` adds variables."""
         self.workdir = workdir
+        self.env = {**os.environ, **(env or {})}
         self.data_dir = workdir / "data"
         self.api_port, self.xds_port = free_port(), free_port()
         self.process: subprocess.Popen[bytes] | None = None
@@ -146,6 +147,7 @@ class Serve:
                 ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
             )
         poll(self._healthy, STARTUP, f"meshplane serve on {self.url}")
         return self
@@ -224,18 +226,18 @@ class Up:
         self.seen |= found
         return {pid: _comm(pid) for pid in found}
 
-    def sidecar_admin(self, node_id: str) -> int:
-        """The admin port of the running Envoy whose node id is ``node_id`` (from its argv)."""
-        ports = []
+    def sidecar_admin(self, node_id: str) -> Path:
+        """The admin socket of the running Envoy of node id ``node_id`` (from its bootstrap)."""
+        sockets = []
         for pid, name in self.processes().items():
             if name != "envoy":
                 continue
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-            config = json.loads(argv[argv.index("--config-yaml") + 1])
+            config = json.loads(Path(argv[argv.index("--config-path") + 1]).read_text())
             if config["node"]["id"] == node_id:
-                ports.append(int(config["admin"]["address"]["socket_address"]["port_value"]))
-        assert len(ports) == 1, f"{len(ports)} sidecars of {node_id}"
-        return ports[0]
+                sockets.append(Path(config["admin"]["address"]["pipe"]["path"]))
+        assert len(sockets) == 1, f"{len(sockets)} sidecars of {node_id}"
+        return sockets[0]
 
     def stop(self) -> int:
         """SIGTERM ``up`` (it stops its workloads and sidecars) and wait; returns the exit code."""

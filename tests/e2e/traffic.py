@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import http.client
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -161,11 +162,27 @@ def update_route(client: Any, spec: Any) -> None:
     client.update_route(meshName=MESH, virtualRouterName=ROUTER, routeName=ROUTE, spec=spec)
 
 
-def envoy_counters(admin_port: int, suffix: str) -> dict[str, int]:
-    """An Envoy's counters whose names end with ``suffix``, read from its admin ``/stats``."""
-    url = f"http://127.0.0.1:{admin_port}/stats?filter={suffix}$"
-    with DIRECT.open(url, timeout=10) as answer:
-        lines = answer.read().decode().splitlines()
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over the unix socket a sidecar's admin interface listens on."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("envoy-admin", timeout=10)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(str(self._path))
+
+
+def envoy_counters(admin: Path, suffix: str) -> dict[str, int]:
+    """An Envoy's counters whose names end with ``suffix``, read from its admin socket."""
+    connection = _UnixConnection(admin)
+    try:
+        connection.request("GET", f"/stats?filter={suffix}$")
+        lines = connection.getresponse().read().decode().splitlines()
+    finally:
+        connection.close()
     return {name: int(value) for name, value in (line.split(": ", 1) for line in lines)}
 
 

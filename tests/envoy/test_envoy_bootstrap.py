@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -87,6 +89,52 @@ def test_envoy_validates_the_bootstrap() -> None:
     config = envoy.bootstrap("mesh/m/virtualNode/a", "c", "127.0.0.1", 1, "127.0.0.1", 0, {})
     result = subprocess.run(
         envoy.command(config, extra_args=["--mode", "validate"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "OK" in result.stdout
+
+
+def test_a_locked_down_bootstrap_carries_the_credential_and_a_private_admin_socket(
+    tmp_path: Path,
+) -> None:
+    """credential → initial_metadata on the ADS service; admin_pipe → a 0600 pipe; written to
+    a 0600 file and passed as --config-path, the argv holds no secret."""
+    config = envoy.bootstrap(
+        "n", "c", "127.0.0.1", 1, "127.0.0.1", 0, {}, credential="tok", admin_pipe=tmp_path / "a"
+    )
+    assert config["admin"] == {"address": {"pipe": {"path": str(tmp_path / "a"), "mode": 0o600}}}
+    (service,) = config["dynamic_resources"]["ads_config"]["grpc_services"]
+    assert service["initial_metadata"] == [{"key": "x-meshplane-token", "value": "tok"}]
+    assert service["envoy_grpc"]["cluster_name"] == "xds_cluster"
+    path = envoy.write_config(tmp_path / "bootstrap.json", config)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == config
+    argv = envoy.command(path)
+    assert argv[1:3] == ["--config-path", str(path)]
+    assert "tok" not in " ".join(argv)
+
+
+@pytest.mark.integration
+def test_envoy_validates_the_locked_down_bootstrap(tmp_path: Path) -> None:
+    """The real Envoy accepts initial metadata on ADS and a pipe admin address."""
+    config = envoy.bootstrap(
+        "mesh/m/virtualNode/a",
+        "c",
+        "127.0.0.1",
+        1,
+        "127.0.0.1",
+        0,
+        {},
+        credential="tok",
+        admin_pipe=tmp_path / "admin",
+    )
+    path = envoy.write_config(tmp_path / "bootstrap.json", config)
+    result = subprocess.run(
+        envoy.command(path, extra_args=["--mode", "validate"]),
         capture_output=True,
         text=True,
         timeout=60,

@@ -78,8 +78,11 @@ def proxy_init(pod: Namespace, app_ports: str) -> str:
     return run(pod.exec(argv, env)).stdout
 
 
-def envoy_command(pod: Namespace, node_id: str, xds_socket: Path) -> list[str]:
-    """The sidecar: intercepted bootstrap, xDS over the relay's socket, run as uid 1337."""
+def envoy_command(pod: Namespace, node_id: str, xds_socket: Path, credential: str) -> list[str]:
+    """The sidecar: intercepted bootstrap, xDS over the relay's socket, run as uid 1337.
+
+    ``credential`` is the node's proxy credential (``ControlPlane.proxy_credential``).
+    """
     config = envoy.bootstrap(
         node_id=node_id,
         cluster=node_id,
@@ -88,6 +91,7 @@ def envoy_command(pod: Namespace, node_id: str, xds_socket: Path) -> list[str]:
         admin_address="127.0.0.1",
         admin_port=9901,
         metadata={"meshplane": {"interception": "iptables"}},
+        credential=credential,
     )
     [xds] = config["static_resources"]["clusters"]
     endpoint: dict[str, Any] = xds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]

@@ -95,7 +95,12 @@ def test_tcp_grpc_and_http2_backends_work_through_interception(
             plane.apply(manifest)
             relay = pods.UnixRelay(socket_dir / "xds.sock", plane.xds_port)
             for pod, node in ((server_pod, "vn-server"), (client_pod, "vn-client")):
-                command = pods.envoy_command(pod, f"mesh/demos/virtualNode/{node}", relay.path)
+                command = pods.envoy_command(
+                    pod,
+                    f"mesh/demos/virtualNode/{node}",
+                    relay.path,
+                    plane.proxy_credential(f"mesh/demos/virtualNode/{node}"),
+                )
                 started.append(pods.start(command, tmp_path / f"envoy-{node}.log"))
             server = server_pod.exec([sys.executable, str(APPS), "serve", "srv"], env)
             started.append(pods.start(server, tmp_path / "server.log"))

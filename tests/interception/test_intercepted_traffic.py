@@ -107,7 +107,12 @@ class Walkthrough:
                 {"BACKEND": "http://vs-echo-backend:80"},
             ),
         ):
-            command = pods.envoy_command(pod, f"mesh/demos/virtualNode/{node}", relay.path)
+            command = pods.envoy_command(
+                pod,
+                f"mesh/demos/virtualNode/{node}",
+                relay.path,
+                plane.proxy_credential(f"mesh/demos/virtualNode/{node}"),
+            )
             self.started.append(pods.start(command, self.workdir / f"envoy-{node}.log"))
             app_env = {"HOST": "127.0.0.1", "PORT": "80", **env}
             app_argv = pod.exec([sys.executable, str(apps / app)], app_env)

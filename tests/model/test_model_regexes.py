@@ -39,6 +39,14 @@ REFUSED = {
     "a{2,1}": "the repetition at position 2 has its minimum above its maximum",
     "[z-a]": "the character range z-a is reversed",
     "(?i)[b-a-c]": "the character range b-a is reversed",
+    # Python compiles these; RE2 (and so Envoy) does not.
+    "(?<=a)b": "RE2 refuses it (invalid perl operator: (?<=)",
+    "(?<!a)b": "RE2 refuses it (invalid perl operator: (?<!)",
+    "(?=a)": "RE2 refuses it (invalid perl operator: (?=)",
+    "(a)\\1": "RE2 refuses it (invalid escape sequence: \\1)",
+    "a{1001}": "RE2 refuses it (invalid repetition size: {1001})",
+    "a{97}": "its RE2 program size 101 is above Envoy's limit of 100 (shorten repetitions or "
+    "split the match)",
 }
 
 # RE2 compiles these although Python's re does not: they must pass.
@@ -65,6 +73,8 @@ RE2_ONLY = [
 
 # Both compile these; Python-only or RE2-only meanings aside, they must pass.
 ORDINARY = ["/api/v[0-9]+/.*", "(?i)^bearer .+$", "[a&&b]", "a{,", "[]a]", "(?:)*", "a|"]
+# Python's re raises OverflowError on the count; RE2 reads it as literal text, Envoy too.
+ORDINARY += ["a{4294967296}", "a{96}"]
 
 
 @pytest.mark.parametrize(("pattern", "reason"), sorted(REFUSED.items()))

@@ -123,14 +123,27 @@ def test_summary_caps_the_list() -> None:
     assert validation.summarize(["x: bad"]) == "Invalid request: x: bad"
 
 
-def test_tag_list_over_its_max_is_too_many_tags() -> None:
-    """51 tags raise TooManyTagsException (not BadRequest), even with other breaches."""
+def test_tag_list_over_its_max_is_too_many_tags_where_declared() -> None:
+    """With the operation's declaration, 51 tags raise TooManyTagsException, not BadRequest."""
     shape = apimodel.operation("TagResource").input_shape
     many = [{"key": f"k{i}", "value": "v"} for i in range(51)]
     with pytest.raises(errors.TooManyTagsException) as caught:
-        validation.check(shape, {"resourceArn": "", "tags": many})
+        validation.check(shape, {"resourceArn": "", "tags": many}, tag_limit_error=True)
     assert caught.value.message == (
         "tags: 51 tags in one request; a resource can carry at most 50 and nothing was applied"
     )
+    with pytest.raises(errors.BadRequestException) as plain:
+        validation.check(shape, {"resourceArn": "arn", "tags": many})
+    assert plain.value.message == "Invalid request: tags: list length 51 is above the maximum 50"
     fifty = many[:50]
     assert validation.problems(shape, {"resourceArn": "arn", "tags": fifty}) == []
+
+
+def test_lone_surrogates_are_refused_in_every_string() -> None:
+    """A lone UTF-16 surrogate (valid JSON, not text) is a BadRequest naming the field."""
+    shape = apimodel.operation("CreateMesh").input_shape
+    found = validation.problems(shape, {"meshName": "m\ud800", "clientToken": "\udfff"})
+    assert found == [
+        "clientToken: contains a lone UTF-16 surrogate (U+DFFF) at position 0, which is not text",
+        "meshName: contains a lone UTF-16 surrogate (U+D800) at position 1, which is not text",
+    ]

@@ -24,6 +24,7 @@ import pytest
 
 from meshplane import app, envoy, settings
 from meshplane.model import kinds
+from meshplane.testing import FakeAdsClient
 
 pytestmark = pytest.mark.integration
 
@@ -218,6 +219,9 @@ async def _frontend_sidecar(
         "127.0.0.1",
         0,
         {"meshplane": {"replica": "frontend-0", "egress": egress}},
+        credential=plane.services.credentials.issue(node_id, "frontend-0").token
+        if plane.services.credentials is not None
+        else None,
     )
     argv = envoy.command(config, admin_address_path=tmp_path / "admin")
     proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -244,3 +248,52 @@ async def _wait_synced(plane: app.ControlPlane, key: str) -> None:
     snapshot = plane.ads.cache.snapshot(key)
     assert snapshot is not None
     await plane.ads.status.wait_synced(key, snapshot, timeout=30)
+
+
+def test_an_attacker_stream_cannot_rewire_a_running_sidecar(
+    backends: dict[str, int], tmp_path: Path
+) -> None:
+    """A raw ADS client claiming the frontend's node — with no token, another node's token, or
+    its own token but other ports — is refused before any answer; the real Envoy keeps its
+    config and traffic, and proxy-status still shows exactly it, SYNCED."""
+    config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
+    node_id = "mesh/demos/virtualNode/vn-echo-frontend-blue"
+
+    async def attack(plane: app.ControlPlane, credential: str | None) -> str:
+        async with FakeAdsClient(
+            plane.xds_port, node_id, "frontend-0", credential=credential, metadata={"egress": 1}
+        ) as attacker:
+            await attacker.request(envoy.LISTENER)
+            code, _ = await attacker.ended()
+            return str(code.name)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            _build_mesh(plane, backends)
+            proxy, egress, key = await _frontend_sidecar(plane, tmp_path)
+            try:
+                assert await asyncio.to_thread(_count, egress, 20) == {"1.0": 20}
+                credentials = plane.services.credentials
+                assert credentials is not None
+                backend = credentials.issue(
+                    "mesh/demos/virtualNode/vn-echo-backend-blue", "frontend-0"
+                )
+                stolen = credentials.issue(node_id, "frontend-0")
+                outcomes = [
+                    await attack(plane, token) for token in (None, backend.token, stolen.token)
+                ]
+                assert outcomes == ["UNAUTHENTICATED", "PERMISSION_DENIED", "PERMISSION_DENIED"]
+                assert await asyncio.to_thread(_count, egress, 20) == {"1.0": 20}
+                report = plane.proxies()
+                assert [(p["key"], p["connected"], p["state"]) for p in report] == [
+                    (key, True, "SYNCED")
+                ]
+                status = plane.ads.status.node(key)
+                assert status is not None
+                announced = status.node.metadata.fields["meshplane"].struct_value.fields
+                assert announced["egress"].number_value == egress
+            finally:
+                proxy.kill()
+                proxy.wait()
+
+    asyncio.run(scenario())

@@ -145,3 +145,53 @@ def test_one_wake_up_after_several_commits_applies_them_all(tmp_path: Path) -> N
         assert sync.published[KEY].version != first[0]
     finally:
         plane.store.close()
+
+
+def test_a_sync_behind_the_compacted_feed_rereads_and_catches_up(tmp_path: Path) -> None:
+    """Changes it missed were compacted away: it rereads the mesh whole and is current."""
+    config = settings.load(
+        environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0, feed_keep_revisions=1
+    )
+    plane = app.build(config)
+    store = ManualStore(plane.store)
+    sync = Sync(store, plane.ads.cache, plane.ads.status)
+    svc = plane.services.resources
+    svc.create(kinds.MESH, MESH, MESH, {})
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-a", _node(80))
+
+    async def scenario() -> None:
+        running = asyncio.create_task(sync.run())
+        try:
+            await _until(lambda: store.manual.waits == 1)
+            plane.ads.status.record_connected(KEY, base_pb2.Node(id=KEY))
+            await _until(lambda: KEY in sync.published)
+            assert sync.builds[KEY] == 1
+            for port in (81, 82, 83):
+                svc.update(kinds.VIRTUAL_NODE, MESH, "vn-a", _node(port))
+            upkeep = plane.maintain()
+            assert (upkeep.changes, upkeep.floor) == (4, 4)  # revisions 1-4 gone, 5 kept
+            store.manual.bell.set()
+            await _until(lambda: sync.published[KEY].revision == plane.store.revision() == 5)
+            assert sync.builds[KEY] == 2
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    try:
+        asyncio.run(scenario())
+        mesh = snapshots.mesh_snapshot(plane.store, MESH)
+        assert mesh is not None
+        built = building.build(mesh, NodeIdentity(mesh=MESH, kind="virtualNode", name="vn-a"))
+        expected = Snapshot.of(
+            (
+                *built.listeners,
+                *built.route_configurations,
+                *built.clusters,
+                *built.cluster_load_assignments,
+            ),
+            ResourceEncoder(),
+        )
+        assert sync.published[KEY].version == expected.version
+    finally:
+        plane.store.close()

@@ -24,6 +24,7 @@ class FakeSync:
 
     def __init__(self) -> None:
         self.published: dict[str, Published] = {}
+        self.held: dict[str, str] = {}
         self.observers: list[Callable[[], None]] = []
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:

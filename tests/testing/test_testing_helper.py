@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from meshplane.testing import ControlPlane, ControlPlaneError
+from meshplane.envoy import CLUSTER
+from meshplane.testing import ControlPlane, ControlPlaneError, FakeAdsClient
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "echo"
 
@@ -61,3 +63,21 @@ def test_auth_none_needs_no_credentials(tmp_path: Path) -> None:
         assert not plane.credentials_file.exists()
         plane.appmesh().create_mesh(meshName="throwaway")
         assert [m["meshName"] for m in plane.appmesh().list_meshes()["meshes"]] == ["throwaway"]
+
+
+def test_a_fake_envoy_with_the_helpers_credential_is_served(tmp_path: Path) -> None:
+    """proxy_credential() issues the token a stream of that node and replica is admitted with."""
+    node = "mesh/demos/virtualNode/vn-echo-backend-blue"
+    with ControlPlane(tmp_path / "data") as plane:
+        plane.apply(EXAMPLE)
+        token = plane.proxy_credential(node, "blue-0")
+
+        async def first_clusters() -> str:
+            async with (
+                asyncio.timeout(30),
+                FakeAdsClient(plane.xds_port, node, "blue-0", credential=token) as envoy,
+            ):
+                await envoy.request(CLUSTER)
+                return (await envoy.receive()).type_url
+
+        assert asyncio.run(first_clusters()) == CLUSTER

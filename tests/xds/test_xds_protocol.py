@@ -491,7 +491,7 @@ class RecordingCallbacks:
     def __init__(self) -> None:
         self.calls: list[tuple[str, ...]] = []
 
-    def record_connected(self, key: str, node: object) -> None:
+    def record_connected(self, key: str, node: object, *, resumed: str = "") -> None:
         self.calls.append(("connected", key))
 
     def record_disconnected(self, key: str) -> None:

@@ -1,23 +1,33 @@
 """meshplane's own endpoints beside the App Mesh API, under ``/meshplane/v1/``.
 
-App Mesh had no API for these because AWS ran the data plane: endpoint
-registration for the local runtime, and the sync state of every proxy (what
-``proxy-status`` shows in Istio: did my change reach Envoy, and if not, why).
+App Mesh had no API for these because AWS ran the data plane: proxy credentials
+and endpoint registration for the local runtime, and the sync state of every proxy
+(what ``proxy-status`` shows in Istio: did my change reach Envoy, and if not, why).
 ``GET /meshplane/v1/proxies?waitForRevision=N[&timeout=S]`` answers once every
 connected proxy is synced at revision N, or after S seconds with ``converged`` false.
 Errors use the same App Mesh error types.
+
+* ``POST /meshplane/v1/proxyCredentials`` ``{"nodeId", "replica"}`` →
+  ``{"nodeId", "replica", "token", "expiresAt"}``: the credential one replica's sidecar
+  shows on its ADS stream (action ``meshplane:IssueProxyCredential`` on the node's ARN);
+* ``PUT …/virtualNodes/{node}/endpoints`` ``{"source", "endpoints", "credential"}``:
+  the credential must be that replica's (node ``mesh/{mesh}/virtualNode/{node}``,
+  replica ``source``), so a replica registers and withdraws only its own endpoints;
+  the answer's ``leaseSeconds`` says how long the registration lives unless renewed.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from meshplane.api import rendering
+from meshplane.api import offloading, rendering
 from meshplane.api.operations import Services
-from meshplane.model import errors
+from meshplane.model import errors, kinds, naming
+from meshplane.service.proxycredentials import InvalidCredential, ProxyCredentials
 
 PREFIX = "/meshplane/v1"
 
@@ -65,6 +75,67 @@ def _wait_arguments(request: web.Request) -> tuple[int, float] | None:
     return revision, timeout
 
 
+MAX_REPLICA = 255
+"""The longest replica name a credential may name."""
+
+
+def _issue(services: Services, body: Any) -> dict[str, Any]:
+    """A credential for one (node, replica) of a virtual node or gateway."""
+    if services.credentials is None:
+        raise errors.BadRequestException("this control plane issues no proxy credentials")
+    if not isinstance(body, dict) or not isinstance(body.get("nodeId"), str):
+        raise errors.BadRequestException(
+            'Invalid request: body must be {"nodeId": "mesh/<mesh>/virtualNode/<name>", '
+            '"replica": "<replica>"}'
+        )
+    replica = body.get("replica", "")
+    if not isinstance(replica, str) or len(replica) > MAX_REPLICA:
+        raise errors.BadRequestException(
+            f"Invalid request: replica: must be a string of at most {MAX_REPLICA} characters"
+        )
+    ref = naming.parse_node_id(body["nodeId"])
+    if ref is None:
+        raise errors.BadRequestException(
+            "Invalid request: nodeId: must be mesh/<mesh>/virtualNode/<name> "
+            "or mesh/<mesh>/virtualGateway/<name>"
+        )
+    # Not checked against the store: a credential names a proxy, not a resource, and
+    # the node may be created after its sidecar starts (its stream then gets nothing).
+    issued = services.credentials.issue(body["nodeId"], replica)
+    return {
+        "nodeId": issued.claims.node_id,
+        "replica": issued.claims.replica,
+        "token": issued.token,
+        "expiresAt": issued.claims.expires_at,
+    }
+
+
+def _check_scope(
+    credentials: ProxyCredentials | None, token: Any, mesh: str, node: str, source: str
+) -> None:
+    """Forbidden unless ``token`` is the credential of replica ``source`` of ``node``."""
+    if credentials is None or (token is None and not credentials.required):
+        return
+    if not isinstance(token, str):
+        raise errors.ForbiddenException(
+            "Registering endpoints needs the replica's proxy credential (body field credential)"
+        )
+    try:
+        claims = credentials.verify(token)
+    except InvalidCredential as exc:
+        raise errors.ForbiddenException(f"Invalid proxy credential: {exc}") from exc
+    ref = naming.parse_node_id(claims.node_id)
+    if ref is None or (ref.mesh, ref.kind, ref.name) != (mesh, kinds.VIRTUAL_NODE.key, node):
+        raise errors.ForbiddenException(
+            f"The credential is for {claims.node_id}, not mesh/{mesh}/virtualNode/{node}"
+        )
+    if claims.replica != source:
+        raise errors.ForbiddenException(
+            f"The credential is for replica {claims.replica!r}, not {source!r}: "
+            "a replica registers and withdraws only its own endpoints"
+        )
+
+
 def add_routes(
     app: web.Application, services_key: web.AppKey[Services], proxies: ProxyReport | None = None
 ) -> None:
@@ -90,17 +161,29 @@ def add_routes(
             )
         return web.json_response(found)
 
+    async def post_credentials(request: web.Request) -> web.Response:
+        try:
+            issued = _issue(request.app[services_key], await _body(request))
+        except errors.AppMeshError as error:
+            return rendering.error_response(error)
+        return web.json_response(issued)
+
     async def put_endpoints(request: web.Request) -> web.Response:
+        services = request.app[services_key]
         try:
             body = await _body(request)
             if not isinstance(body, dict) or not isinstance(body.get("endpoints"), list):
                 raise errors.BadRequestException(
                     'Invalid request: body must be {"source": ..., "endpoints": [...]}'
                 )
-            registered = request.app[services_key].discovery.register(
-                request.match_info["mesh"],
-                request.match_info["node"],
-                str(body.get("source") or ""),
+            mesh, node = request.match_info["mesh"], request.match_info["node"]
+            source = str(body.get("source") or "")
+            _check_scope(services.credentials, body.get("credential"), mesh, node, source)
+            registered = await request.app[offloading.OFFLOAD_KEY].write(
+                functools.partial(services.discovery.register, leased=True),
+                mesh,
+                node,
+                source,
                 body["endpoints"],
             )
         except errors.AppMeshError as error:
@@ -110,7 +193,8 @@ def add_routes(
                 "endpoints": [
                     {"listenerPort": e.listener_port, "address": e.address, "port": e.port}
                     for e in registered
-                ]
+                ],
+                "leaseSeconds": services.discovery.lease_ttl,
             }
         )
 
@@ -133,3 +217,4 @@ def add_routes(
     app.router.add_get(f"{PREFIX}/meshes/{{mesh}}/endpoints", get_endpoints)
     app.router.add_get(f"{PREFIX}/proxies", get_proxies)
     app.router.add_get(f"{PREFIX}/proxies/config", get_proxy_config)
+    app.router.add_post(f"{PREFIX}/proxyCredentials", post_credentials)

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from meshplane.api import offloading
 from meshplane.manifests import converging, crds
 from meshplane.manifests.frontdoor import FrontDoor, NotFoundError, Outcome
 from meshplane.manifests.objects import ManifestError, ManifestObject
@@ -71,14 +72,23 @@ def _guarded(handler: Callable[[web.Request, FrontDoor], Awaitable[Any]]) -> Han
     return handle
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+def _parse(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(await request.read() or b"{}")
+        body = json.loads(raw or b"{}")
     except (ValueError, RecursionError) as exc:  # too deep a nesting is malformed input too
         raise _Failure(400, "BadRequest", [f"the request body is not valid JSON: {exc}"]) from exc
     if not isinstance(body, dict):
         raise _Failure(400, "BadRequest", ["the request body must be a JSON object"])
     return body
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, parsed on the manifest worker (bodies can be megabytes)."""
+    return await _worker(request).manifest(_parse, await request.read())
+
+
+def _worker(request: web.Request) -> offloading.Offload:
+    return request.app[offloading.OFFLOAD_KEY]
 
 
 def _sources(body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -112,12 +122,15 @@ def _outcomes(outcomes: list[Outcome]) -> dict[str, Any]:
 
 async def _apply(request: web.Request, door: FrontDoor) -> Any:
     body = await _json(request)
-    return _outcomes(door.apply(_sources(body), body.get("namespace")))
+    return _outcomes(
+        await _worker(request).manifest(door.apply, _sources(body), body.get("namespace"))
+    )
 
 
 async def _delete_documents(request: web.Request, door: FrontDoor) -> Any:
     body = await _json(request)
-    return _outcomes(door.delete_documents(_sources(body), body.get("namespace")))
+    work = door.delete_documents
+    return _outcomes(await _worker(request).manifest(work, _sources(body), body.get("namespace")))
 
 
 async def _list(request: web.Request, door: FrontDoor) -> Any:
@@ -149,7 +162,8 @@ async def _get(request: web.Request, door: FrontDoor) -> Any:
 async def _delete(request: web.Request, door: FrontDoor) -> Any:
     info = _kind(request.match_info["kind"])
     namespace = request.query.get("namespace", "default")
-    return _outcomes([door.delete(info.kind, namespace, request.match_info["name"])])
+    name = request.match_info["name"]
+    return _outcomes([await _worker(request).manifest(door.delete, info.kind, namespace, name)])
 
 
 async def _label(request: web.Request, door: FrontDoor) -> Any:
@@ -159,7 +173,9 @@ async def _label(request: web.Request, door: FrontDoor) -> Any:
         isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in labels.items()
     ):
         raise _Failure(400, "BadRequest", ['body must be {"labels": {"key": "value" | null}}'])
-    outcome = door.label(request.match_info["name"], labels, bool(body.get("overwrite")))
+    outcome = await _worker(request).manifest(
+        door.label, request.match_info["name"], labels, bool(body.get("overwrite"))
+    )
     return _outcomes([outcome])
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from meshplane.model import kinds
 from meshplane.model.kinds import Kind
 from meshplane.service.discovery import Discovery
+from meshplane.service.proxycredentials import ProxyCredentials
 from meshplane.service.resources import MeshService
 from meshplane.service.tagging import Tagging
 
@@ -28,6 +29,8 @@ class Services:
     resources: MeshService
     tagging: Tagging
     discovery: Discovery
+    credentials: ProxyCredentials | None = None
+    """Issues and checks proxy credentials (``/meshplane/v1/proxyCredentials``, endpoints)."""
 
 
 Handler = Callable[[Services, Input], Output]

@@ -17,7 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import auth, credentials, extensions, manifests, operations, rendering
+from meshplane.api import (
+    auth,
+    credentials,
+    extensions,
+    limits,
+    manifests,
+    offloading,
+    operations,
+    rendering,
+)
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
 
@@ -25,7 +34,7 @@ log = logging.getLogger(__name__)
 
 SERVICES_KEY = web.AppKey("services", operations.Services)
 JSON = rendering.JSON
-MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_BODY_BYTES = limits.HttpLimits.max_body_bytes
 """Larger request bodies are refused; the largest valid App Mesh spec is far smaller."""
 
 
@@ -40,8 +49,11 @@ def _convert_scalar(shape: Any, raw: str, member: str) -> Any:
     return raw
 
 
-async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
-    """The operation's input: URI and query members converted, body members parsed."""
+def _input(operation: Any, request: web.Request, raw: bytes) -> dict[str, Any]:
+    """The operation's input: URI and query members converted, body members parsed.
+
+    Runs on a worker thread for writes: parsing a large body is the heavy part.
+    """
     shape = operation.input_shape
     values: dict[str, Any] = {}
     body_members = []
@@ -55,12 +67,6 @@ async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
                 values[name] = _convert_scalar(member, request.query[wire], name)
         else:
             body_members.append(name)
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise errors.BadRequestException(
-            f"The request body is larger than the {MAX_BODY_BYTES} bytes meshplane accepts"
-        ) from exc
     if raw.strip():
         try:
             body = json.loads(raw)
@@ -79,6 +85,11 @@ async def _input(operation: Any, request: web.Request) -> dict[str, Any]:
     return values
 
 
+def _declares(operation: Any, error: type[errors.AppMeshError]) -> bool:
+    """Whether the model lists ``error`` among the operation's errors."""
+    return any(shape.name == error.code for shape in operation.error_shapes)
+
+
 def _output(operation: Any, result: dict[str, Any]) -> Any:
     payload = operation.output_shape.serialization.get("payload")
     return result[payload] if payload else result
@@ -87,12 +98,21 @@ def _output(operation: Any, result: dict[str, Any]) -> Any:
 def _handler(
     operation: Any, call: operations.Handler
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    tag_limit_error = _declares(operation, errors.TooManyTagsException)
+
+    def work(request: web.Request, raw: bytes) -> str:
+        values = _input(operation, request, raw)
+        validation.check(operation.input_shape, values, tag_limit_error=tag_limit_error)
+        return json.dumps(_output(operation, call(request.app[SERVICES_KEY], values)))
+
     async def handle(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())
         try:
-            values = await _input(operation, request)
-            validation.check(operation.input_shape, values)
-            result = call(request.app[SERVICES_KEY], values)
+            raw = await request.read()  # already read, within its limits, by the middleware
+            if request.method == "GET":
+                text = work(request, raw)
+            else:
+                text = await request.app[offloading.OFFLOAD_KEY].write(work, request, raw)
         except errors.AppMeshError as error:
             return rendering.error_response(error, request_id)
         except Exception:
@@ -104,7 +124,7 @@ def _handler(
                 request_id,
             )
         return web.Response(
-            text=json.dumps(_output(operation, result)),
+            text=text,
             content_type=JSON,
             headers={"x-amzn-RequestId": request_id},
         )
@@ -133,14 +153,23 @@ def build_app(
     front_door: FrontDoor | None = None,
     proxies: extensions.ProxyReport | None = None,
     gate: auth.Gate | None = None,
+    http_limits: limits.HttpLimits | None = None,
 ) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening).
 
     ``gate`` puts every route behind :mod:`meshplane.api.auth` (the composition root
-    always passes one; in-process unit tests of parsing may leave it out).
+    always passes one; in-process unit tests of parsing may leave it out). Serve it with
+    :class:`~meshplane.api.limits.LimitedRunner` so the connection limits hold too; the
+    body limits hold in any runner. The body middleware comes first, so its timeout also
+    covers the body the gate reads to check a signature.
     """
-    middlewares = [auth.middleware(gate)] if gate is not None else []
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    bounds = http_limits or limits.HttpLimits()
+    middlewares: list[Any] = [limits.body_middleware]
+    if gate is not None:
+        middlewares.append(auth.middleware(gate))
+    app = web.Application(client_max_size=bounds.max_body_bytes, middlewares=middlewares)
+    app[limits.LIMITS_KEY] = bounds
+    offloading.install(app)
     app[SERVICES_KEY] = services
     names = apimodel.operation_names()
     table = operations.handlers(names)

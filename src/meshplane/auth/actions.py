@@ -74,6 +74,17 @@ def extension(method: str, path: str, action: str, resource: str) -> Rule:
     return Rule(method, path, action, resource, build)
 
 
+def _body_node_arn(target: Target) -> str:
+    """The App Mesh ARN of the body's ``nodeId`` (``mesh/<mesh>/virtualNode/<vn>``).
+
+    A missing or non-string ``nodeId`` yields an ARN no policy names but ``*``; the handler
+    then refuses the request with a 400 naming the field.
+    """
+    node = target.body.get("nodeId")
+    name = node if isinstance(node, str) else ""
+    return f"arn:aws:appmesh:{target.region}:{target.account}:{name}"
+
+
 EXTENSIONS: tuple[Rule, ...] = (
     extension("GET", "/healthz", OPEN, "-"),
     # The manifest front door: it creates App Mesh resources itself, so ApplyManifests is
@@ -117,6 +128,15 @@ EXTENSIONS: tuple[Rule, ...] = (
         f"{P}/meshes/{{mesh}}/endpoints",
         "meshplane:ListEndpoints",
         APPMESH_ARN + "mesh/{mesh}",
+    ),
+    # A sidecar's xDS credential: the node it is for is named in the body (``nodeId``).
+    Rule(
+        "POST",
+        f"{P}/proxyCredentials",
+        "meshplane:IssueProxyCredential",
+        APPMESH_ARN + "{nodeId}",
+        _body_node_arn,
+        needs_body=True,
     ),
     extension("GET", f"{P}/proxies", "meshplane:ListProxies", MESHPLANE_ARN + "proxy/*"),
     # What one proxy was sent (secrets' SANs and expiry, never their keys).

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from rich import markup
 from rich.console import Console
 from rich.live import Live
 
@@ -32,15 +33,20 @@ from meshplane.runtime import (
     workloads,
 )
 from meshplane.runtime.ports import LOOPBACK, PortAllocator
+from meshplane.store import locking, refusals
 
 _STARTUP_SECONDS = 30.0
 
 
-def _serve_spec(api_port: int, xds_port: int, data_dir: Path) -> processes.ProcessSpec:
+def _serve_spec(
+    api_port: int, xds_port: int, data_dir: Path, lock: locking.DataDirLock
+) -> processes.ProcessSpec:
+    """``meshplane serve`` as a child that inherits ``up``'s lock on the data dir."""
     argv = [sys.executable, "-m", "meshplane.cli.main", "serve"]
     argv += ["--api-port", str(api_port), "--xds-port", str(xds_port)]
     argv += ["--data-dir", str(data_dir), "--host", LOOPBACK]
-    return processes.ProcessSpec("control-plane", argv, dict(os.environ))
+    env = {**os.environ, locking.INHERITED_ENV: str(lock.fd)}
+    return processes.ProcessSpec("control-plane", argv, env, pass_fds=(lock.fd,))
 
 
 def _signer(own_plane: bool, data_dir: Path) -> Signer | None:
@@ -90,8 +96,12 @@ async def _run(
     xds_port: int,
     data_dir: Path,
     console: Console,
+    lock: locking.DataDirLock | None,
 ) -> int:
-    """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything."""
+    """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything.
+
+    ``lock`` is the data dir's, held when ``up`` runs its own control plane (no ``server``).
+    """
     sink = status.console_sink(console)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,9 +112,10 @@ async def _run(
 
     plane: processes.ManagedProcess | None = None
     plane_task: asyncio.Task[None] | None = None
-    if server is None:
+    if server is None:  # no --server: run our own control plane on the data dir `up` locked
+        assert lock is not None
         plane = processes.ManagedProcess(
-            _serve_spec(api_port, xds_port, data_dir), sink, processes.Backoff(1.0, 10.0)
+            _serve_spec(api_port, xds_port, data_dir, lock), sink, processes.Backoff(1.0, 10.0)
         )
         plane_task = asyncio.create_task(plane.run())
         server = f"http://{LOOPBACK}:{api_port}"
@@ -174,12 +185,23 @@ def run(
     except workloads.WorkloadError as error:
         console.print(f"[red]error:[/] {error}")
         return 2
+    lock = None
+    if server is None:
+        # `up` holds the data dir's lock for its whole life (its control plane may restart).
+        try:
+            lock = locking.acquire(data_dir)
+        except refusals.StoreRefused as error:
+            console.print(f"[red]error:[/] {markup.escape(str(error))}", soft_wrap=True)
+            return 1
     try:
         return asyncio.run(
-            _run(file, found, namespace, server, api_port, xds_port, data_dir, console)
+            _run(file, found, namespace, server, api_port, xds_port, data_dir, console, lock)
         )
     except UnicodeDecodeError as error:
         console.print(
             f"[red]error:[/] a manifest in {file} is not UTF-8 text: {error}", soft_wrap=True
         )
         return 1
+    finally:
+        if lock is not None:
+            lock.release()

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import markup
 from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
-from meshplane.cli import crds, manifests, proxyconfig, proxyinit, proxystatus
+from meshplane.cli import crds, manifests, proxyconfig, proxyinit, proxystatus, stores
 from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
@@ -92,6 +93,7 @@ def serve(
     # The control plane's imports (aiohttp, grpc, botocore's model) cost ~0.8 s; only
     # `serve` pays them, so client commands such as `apply` start fast.
     from meshplane import app  # noqa: PLC0415
+    from meshplane.store import refusals  # noqa: PLC0415
 
     if (ca_cert is None) != (ca_key is None):
         console.print("[red]error:[/] --ca-cert and --ca-key go together")
@@ -153,6 +155,9 @@ def serve(
     except OSError as error:  # a taken port, an unwritable data dir: one line, no traceback
         console.print(f"[red]error:[/] {error.strerror or error}", soft_wrap=True)
         raise typer.Exit(1) from None
+    except refusals.StoreRefused as error:  # a locked data dir, a damaged or newer store
+        console.print(f"[red]error:[/] {markup.escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     console.print("meshplane stopped")
 
 
@@ -171,6 +176,7 @@ proxyconfig.register(cli)
 crds.register(cli)
 proxyinit.register(cli)
 credentials_command.register(cli)
+stores.register(cli)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 App Mesh never showed this (its users asked "did my change apply?" for years); Istio's
 ``istioctl proxy-status`` is the model. The control plane's read model decides each
-proxy's state (``SYNCED``, ``NACKED``, ``STALE``, ``DISCONNECTED``); this command
+proxy's state (``SYNCED``, ``NACKED``, ``STALE``, ``HELD``, ``DISCONNECTED``); this command
 only shows it, and a NACK shows Envoy's own message.
 """
 
@@ -76,7 +76,8 @@ def register(cli: typer.Typer) -> None:
                     if t is None
                     else (t["acked"] or "")[:8] + ("" if t["acked"] == t["sent"] else "*")
                 )
-            notes = [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
+            notes = [proxy["held"]] if proxy.get("held") else []
+            notes += [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
             notes += proxy["warnings"]
             table.add_row(
                 proxy["key"],

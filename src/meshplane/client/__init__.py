@@ -16,7 +16,9 @@ Public API::
     MeshplaneClient(Transport(base_url, *, timeout=10.0, signer=None, trust_env=True))
         .health() -> Health, .proxies() -> ProxiesReport,
         .wait_for_revision(revision, timeout) -> ProxiesReport,
-        .register_endpoints(mesh, node, source, endpoints), .endpoints(mesh),
+        .issue_proxy_credential(node_id, replica) -> ProxyCredential,
+        .lease_endpoints(mesh, node, source, endpoints, credential=None) -> Registration,
+        .register_endpoints(mesh, node, source, endpoints, credential=None), .endpoints(mesh),
         .apply(sources, namespace), .delete(sources, namespace),
         .objects(kind, namespace), .object(kind, name, namespace),
         .delete_object(kind, name, namespace), .label_namespace(name, labels, overwrite),
@@ -37,6 +39,8 @@ from meshplane.client.meshplane import (
     Health,
     MeshplaneClient,
     ProxiesReport,
+    ProxyCredential,
+    Registration,
     Source,
     connect,
 )
@@ -49,6 +53,8 @@ __all__ = [
     "Health",
     "MeshplaneClient",
     "ProxiesReport",
+    "ProxyCredential",
+    "Registration",
     "Signer",
     "Source",
     "Transport",

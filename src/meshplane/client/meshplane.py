@@ -50,6 +50,24 @@ class Endpoint:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProxyCredential:
+    """``POST /meshplane/v1/proxyCredentials``: the token one replica's sidecar shows."""
+
+    node_id: str
+    replica: str
+    token: str
+    expires_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """A replica's endpoints as registered, and how long they live unless renewed."""
+
+    endpoints: list[Endpoint]
+    lease_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Source:
     """One manifest file as the front door takes it: a name for messages and its text."""
 
@@ -155,14 +173,56 @@ class MeshplaneClient:
 
     # -- endpoint registration (the local runtime) -------------------------------------------
 
+    def issue_proxy_credential(self, node_id: str, replica: str) -> ProxyCredential:
+        """The credential of ``replica`` of the virtual node or gateway ``node_id``."""
+        answer = self.call(
+            "POST", f"{PREFIX}/proxyCredentials", {"nodeId": node_id, "replica": replica}
+        )
+        return ProxyCredential(
+            str(answer["nodeId"]),
+            str(answer["replica"]),
+            str(answer["token"]),
+            float(answer["expiresAt"]),
+        )
+
+    def lease_endpoints(
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
+    ) -> Registration:
+        """Register (or renew, or with ``[]`` withdraw) the endpoints of replica ``source``.
+
+        ``credential`` is that replica's proxy credential; without one, one is issued for
+        this call (which needs the right to issue credentials).
+        """
+        if credential is None:
+            node_id = f"mesh/{mesh}/virtualNode/{virtual_node}"
+            credential = self.issue_proxy_credential(node_id, source).token
+        path = f"{PREFIX}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
+        body = {
+            "source": source,
+            "endpoints": [e.to_json() for e in endpoints],
+            "credential": credential,
+        }
+        answer = self.call("PUT", path, body)
+        return Registration(
+            [Endpoint.from_json(e) for e in answer["endpoints"]],
+            float(answer.get("leaseSeconds") or 0),
+        )
+
     def register_endpoints(
-        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
     ) -> list[Endpoint]:
         """Replace the endpoints ``source`` holds for a virtual node (empty withdraws them)."""
-        path = f"{PREFIX}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
-        body = {"source": source, "endpoints": [e.to_json() for e in endpoints]}
-        answer = self.call("PUT", path, body)
-        return [Endpoint.from_json(e) for e in answer["endpoints"]]
+        return self.lease_endpoints(mesh, virtual_node, source, endpoints, credential).endpoints
 
     def endpoints(self, mesh: str) -> dict[str, list[Endpoint]]:
         """Every registered endpoint of ``mesh``, by virtual node."""
@@ -257,12 +317,34 @@ class AsyncMeshplaneClient:
         """See :meth:`MeshplaneClient.wait_for_revision`."""
         return await asyncio.to_thread(self.sync.wait_for_revision, revision, timeout)
 
+    async def issue_proxy_credential(self, node_id: str, replica: str) -> ProxyCredential:
+        """See :meth:`MeshplaneClient.issue_proxy_credential`."""
+        return await asyncio.to_thread(self.sync.issue_proxy_credential, node_id, replica)
+
+    async def lease_endpoints(
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
+    ) -> Registration:
+        """See :meth:`MeshplaneClient.lease_endpoints`."""
+        return await asyncio.to_thread(
+            self.sync.lease_endpoints, mesh, virtual_node, source, endpoints, credential
+        )
+
     async def register_endpoints(
-        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
+        self,
+        mesh: str,
+        virtual_node: str,
+        source: str,
+        endpoints: Sequence[Endpoint],
+        credential: str | None = None,
     ) -> list[Endpoint]:
         """See :meth:`MeshplaneClient.register_endpoints`."""
         return await asyncio.to_thread(
-            self.sync.register_endpoints, mesh, virtual_node, source, endpoints
+            self.sync.register_endpoints, mesh, virtual_node, source, endpoints, credential
         )
 
     async def apply(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:

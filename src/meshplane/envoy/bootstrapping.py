@@ -8,18 +8,32 @@ loopback. It differs where meshplane runs many Envoys on one host
 multi-second default, one worker thread, no hot restart and a short drain.
 
 The bootstrap is a plain dict so callers can dump it as JSON (which is YAML) to
-``--config-yaml`` without writing a file per proxy.
+``--config-yaml`` without writing a file per proxy — or, when it holds a secret,
+to a private file passed as ``--config-path`` (an argv is readable by every local
+user through ``/proc``).
+
+Two options lock a sidecar down on a shared host: ``credential`` puts the proxy
+credential the control plane issued on the ADS stream as gRPC initial metadata
+(``x-meshplane-token``), and ``admin_pipe`` moves the admin interface from a
+loopback port, which any local user can reach, to a unix socket of mode 0600.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from meshplane.envoy.binary import binary_path
+
+CREDENTIAL_METADATA = "x-meshplane-token"
+"""The gRPC metadata entry that carries a proxy credential on the ADS stream."""
+
+ADMIN_PIPE_MODE = 0o600
+"""The admin socket's mode: only the user running the sidecar can reach it."""
 
 XDS_CLUSTER = "xds_cluster"
 """The static cluster through which Envoy reaches the control plane."""
@@ -80,6 +94,9 @@ def bootstrap(
     admin_address: str,
     admin_port: int,
     metadata: Mapping[str, Any],
+    *,
+    credential: str | None = None,
+    admin_pipe: Path | None = None,
 ) -> dict[str, Any]:
     """An ADS (SotW) bootstrap for one proxy, as a JSON-able dict.
 
@@ -88,30 +105,33 @@ def bootstrap(
     in ``metadata`` (meshplane uses the key ``"meshplane"``, e.g.
     ``{"meshplane": {"replica": "echo-backend-blue-0"}}``). ``admin_port`` may
     be 0 when the caller reads the bound address back via ``--admin-address-path``.
+    ``credential`` is sent on every ADS stream; ``admin_pipe`` (a unix socket path)
+    replaces ``admin_address``/``admin_port``.
     """
     via_ads = {"ads": {}, "resource_api_version": "V3"}
+    if admin_pipe is not None:
+        admin: dict[str, Any] = {"pipe": {"path": str(admin_pipe), "mode": ADMIN_PIPE_MODE}}
+    else:
+        admin = {"socket_address": {"address": admin_address, "port_value": admin_port}}
+    ads_service: dict[str, Any] = {
+        "envoy_grpc": {
+            "cluster_name": XDS_CLUSTER,
+            # Envoy's default backoff left sidecars disconnected for
+            # ~10 s after a control-plane restart; this makes it ~1 s.
+            "retry_policy": {"retry_back_off": {"base_interval": "0.25s", "max_interval": "1s"}},
+        }
+    }
+    if credential is not None:
+        ads_service["initial_metadata"] = [{"key": CREDENTIAL_METADATA, "value": credential}]
     return {
         "node": {"id": node_id, "cluster": cluster, "metadata": dict(metadata)},
-        "admin": {
-            "address": {"socket_address": {"address": admin_address, "port_value": admin_port}}
-        },
+        "admin": {"address": admin},
         "dynamic_resources": {
             "ads_config": {
                 "api_type": "GRPC",
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
-                "grpc_services": [
-                    {
-                        "envoy_grpc": {
-                            "cluster_name": XDS_CLUSTER,
-                            # Envoy's default backoff left sidecars disconnected for
-                            # ~10 s after a control-plane restart; this makes it ~1 s.
-                            "retry_policy": {
-                                "retry_back_off": {"base_interval": "0.25s", "max_interval": "1s"}
-                            },
-                        }
-                    }
-                ],
+                "grpc_services": [ads_service],
             },
             "cds_config": dict(via_ads),
             "lds_config": dict(via_ads),
@@ -134,8 +154,17 @@ def bootstrap(
     }
 
 
+def write_config(path: Path, config: Mapping[str, Any]) -> Path:
+    """Write ``config`` to ``path`` readable by its owner only (it may hold a credential)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(config, file, separators=(",", ":"), sort_keys=True)
+    return path
+
+
 def command(
-    config: Mapping[str, Any],
+    config: Mapping[str, Any] | Path,
     *,
     binary: Path | None = None,
     log_level: str = "warning",
@@ -144,16 +173,20 @@ def command(
     admin_address_path: Path | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
-    """The argv that runs the real Envoy binary with ``config`` inline.
+    """The argv that runs the real Envoy binary with ``config`` inline (or from a file).
 
+    A :class:`~pathlib.Path` is passed as ``--config-path`` (see :func:`write_config`).
     One worker (sidecars share the host's cores), no hot restart (several
     Envoys on one host would fight over the shared-memory base id), and a
     short drain so replaced listeners do not linger for Envoy's default 600 s.
     """
+    if isinstance(config, Path):
+        source = ["--config-path", str(config)]
+    else:
+        source = ["--config-yaml", json.dumps(config, separators=(",", ":"), sort_keys=True)]
     argv = [
         str(binary or binary_path()),
-        "--config-yaml",
-        json.dumps(config, separators=(",", ":"), sort_keys=True),
+        *source,
         "--concurrency",
         str(concurrency),
         "--disable-hot-restart",

@@ -4,7 +4,9 @@ Every problem names where it is: the source (file name or ``-``), the
 document's 1-based index within it, the field path and the rule, e.g.
 ``vr.yaml document 1: spec.routes[0].priority: value 2000 is above the maximum
 1000``. Parsing collects every problem of every document before it raises, so
-one ``apply`` reports all faults and changes nothing.
+one ``apply`` reports all faults and changes nothing. Hostile YAML (aliases, huge
+texts, too many documents) is refused by :mod:`meshplane.manifests.yamlsafety`
+before anything is expanded.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import yaml
 
 from meshplane.kit import jsonvalues
-from meshplane.manifests import crds, schema
+from meshplane.manifests import crds, schema, yamlsafety
 from meshplane.manifests.objects import ManifestError, ManifestObject
 
 DEFAULT_NAMESPACE = "default"
@@ -73,11 +75,15 @@ def _load(text: str, source: str) -> tuple[list[tuple[int, Any]], str]:
     loaded: list[tuple[int, Any]] = []
     index = 0
     try:
-        for body in yaml.safe_load_all(text):
+        for body in yamlsafety.load_all(text):
             if body is None:  # an empty document between two `---` separators
                 continue
             index += 1
             loaded.append((index, body))
+    except yamlsafety.Refused as refused:
+        if refused.whole:  # nothing of an oversized source is judged, so the reason stands alone
+            return [], f"{source}: {refused}"
+        return loaded, f"{source} document {index + 1}: {refused}"
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.manifests import converging, crds, documents, planning
+from meshplane.manifests import converging, crds, documents, planning, yamlsafety
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
@@ -182,6 +182,10 @@ def _parse_all(
 ) -> list[documents.Document]:
     batch: list[documents.Document] = []
     problems: list[str] = []
+    try:  # the limit holds for one request's sources together, not for each alone
+        yamlsafety.check_size("".join(text for _, text in sources))
+    except yamlsafety.Refused as refused:
+        raise ManifestError([f"{len(sources)} sources: {refused}"]) from refused
     for name, text in sources:
         try:
             batch += documents.parse(text, name, namespace)

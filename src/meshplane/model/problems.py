@@ -159,6 +159,30 @@ _CATALOGUE = (
         None,  # the webhook's rule; the API's QueryParameterMatch is optional
     ),
     Rule(
+        "name-no-slash",
+        "a resource name holds no '/': it would share its ARN with another resource",
+        lambda f: (
+            f"{f['name']!r} contains '/', which App Mesh ARNs use as the separator "
+            "(mesh/a/virtualNode/b is both mesh 'a/virtualNode/b' and a node of mesh 'a')"
+        ),
+    ),
+    Rule(
+        "name-not-dots",
+        "a resource name is not '.' or '..': HTTP paths would resolve them away",
+        lambda f: (
+            f"{f['name']!r} is a path segment every HTTP client and server resolves "
+            "away, so the resource could never be described or deleted"
+        ),
+    ),
+    Rule(
+        "name-uri-length",
+        "a resource name fits its URI: every created resource stays describable and deletable",
+        lambda f: (
+            f"its URI form (percent-encoded UTF-8) is {f['size']} bytes; at most "
+            f"{f['limit']} fit in a request line"
+        ),
+    ),
+    Rule(
         "regex-valid",
         "a regex is one Envoy's RE2 can compile",
         lambda f: f"{f['pattern']!r} is not a valid regular expression: {f['reason']}",

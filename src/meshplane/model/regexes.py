@@ -1,18 +1,21 @@
-r"""Which header, path and metadata ``regex`` values Envoy's RE2 certainly refuses.
+r"""Which header, path and metadata ``regex`` values Envoy refuses: judged by RE2 itself.
 
 A route whose regex RE2 cannot compile is NACKed by every Envoy that receives
-it, so it is better refused at write time with a message naming the field. But
-Python's :mod:`re` is not RE2: each accepts syntax the other refuses (RE2 has
-``\pL``, ``\Q…\E``, ``\z``, ``[[:alpha:]]``, ``(?<name>…)``, ``(?U)`` and flags
-mid-pattern; Python reads ``x{,3}`` as a repetition where RE2 reads a literal).
-So a pattern is refused only when Python fails to compile it with one of a few
-errors that RE2 raises as well (unbalanced parentheses or brackets, a trailing
-backslash, a repetition of nothing or of a repetition, a reversed range), and
-it uses none of RE2's own syntax. Everything else passes;
-``tests/model/test_model_regexes.py`` checks each refusal against the real
-Envoy's RE2. Patterns Python compiles but RE2 refuses (backreferences,
-lookaround, repetition counts over 1000, programs over Envoy's size limit) are
-not caught here.
+it, so it is refused at write time with a message naming the field. The verdict
+comes from Google's RE2 (the ``google-re2`` binding, the library Envoy links), so
+the API accepts exactly the syntax Envoy accepts: lookbehind, backreferences and
+repetitions over 1000 are refused, ``\pL``, ``\Q…\E`` and ``x{,3}`` pass. On top
+of the syntax, Envoy refuses a compiled program larger than its default
+``re2.max_program_size.error_level`` of 100; the binding measures the same size
+for ASCII patterns (``a{96}`` is 100 and passes, ``a{97}`` is 101 and is NACKed),
+but far larger ones for Unicode classes (``\pL+`` is 1201 here and Envoy takes
+it), so the size is judged only for patterns without ``\p``/``\P`` classes.
+
+When RE2 refuses a pattern, the reason is worded from Python's :mod:`re` where
+both agree on the fault (unbalanced parentheses or brackets, a trailing
+backslash, a repetition of nothing or of a repetition, a reversed range), and is
+RE2's own message otherwise. ``tests/model/test_model_regexes.py`` checks the
+verdicts against the real Envoy.
 """
 
 from __future__ import annotations
@@ -20,15 +23,12 @@ from __future__ import annotations
 import re
 import warnings
 
-# Syntax RE2 has and Python lacks (or reads differently): never judge such a pattern.
-_RE2_ONLY = re.compile(
-    r"\\[pPQECz]"  # \pL \p{Greek} \PL \Q...\E \C \z
-    r"|\\x\{"  # \x{10FFFF}
-    r"|\[:"  # [[:alpha:]]
-    r"|\(\?<(?![=!])"  # (?<name>...)
-    r"|\(\?[a-zA-Z-]*U"  # the ungreedy flag
-    r"|\{,"  # x{,3}: a repetition to Python, a literal to RE2
-)
+import re2
+
+ENVOY_MAX_PROGRAM_SIZE = 100
+"""Envoy's default ``re2.max_program_size.error_level``: larger programs are NACKed."""
+_UNICODE_CLASS = re.compile(r"\\[pP]")
+
 _REVERSED_RANGE = re.compile(r"bad character range ([^\\])-([^\\])")
 
 
@@ -56,10 +56,17 @@ def _reason(pattern: str, error: re.error) -> str | None:
     return None
 
 
-def certainly_invalid(pattern: str) -> str | None:
-    """Why Envoy's RE2 cannot compile ``pattern``, or ``None`` if it may well compile."""
-    if _RE2_ONLY.search(pattern):
-        return None
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is an answer to the caller, not a log line
+    return options
+
+
+_OPTIONS = _options()
+
+
+def _python_reason(pattern: str) -> str | None:
+    """Python's wording of the fault, when it sees one of the faults RE2 shares."""
     try:
         with warnings.catch_warnings():
             # Python warns about nested sets ("[[") and set operators ("--"), which RE2
@@ -68,4 +75,23 @@ def certainly_invalid(pattern: str) -> str | None:
             re.compile(pattern)
     except re.error as error:
         return _reason(pattern, error)
+    except (OverflowError, RecursionError):  # x{4294967296}, deep nesting: RE2 has said why
+        return None
+    return None
+
+
+def certainly_invalid(pattern: str) -> str | None:
+    """Why Envoy's RE2 refuses ``pattern``, or ``None`` if Envoy compiles it."""
+    try:
+        compiled = re2.compile(pattern, _OPTIONS)
+    except re2.error as error:
+        detail = error.args[0] if error.args else b""
+        said = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+        return _python_reason(pattern) or f"RE2 refuses it ({said})"
+    size = int(compiled.programsize)
+    if size > ENVOY_MAX_PROGRAM_SIZE and not _UNICODE_CLASS.search(pattern):
+        return (
+            f"its RE2 program size {size} is above Envoy's limit of {ENVOY_MAX_PROGRAM_SIZE} "
+            "(shorten repetitions or split the match)"
+        )
     return None

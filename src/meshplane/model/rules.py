@@ -38,6 +38,40 @@ def join(path: str, member: str) -> str:
     return f"{path}.{member}" if path else member
 
 
+# --- resource names ---------------------------------------------------------------------
+
+MAX_NAME_URI_BYTES = 4096
+"""A name's URI form (percent-encoded UTF-8) is at most this long. Describe and delete put
+up to three names in one request line (mesh, router, route), so with the API's request
+line limit of 16 KiB every name that can be created can also be described and deleted;
+any ``ResourceName`` (255 characters at most) fits, only an overlong ``ServiceName`` does not."""
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+
+
+def uri_size(name: str) -> int:
+    """The length of ``name`` percent-encoded as a URI path segment (RFC 3986 unreserved kept)."""
+    return sum(
+        1 if char in _UNRESERVED else 3 * len(char.encode("utf-8", "surrogatepass"))
+        for char in name
+    )
+
+
+def name(value: str, path: str) -> list[Problem]:
+    """``name-no-slash``, ``name-not-dots``, ``name-uri-length``: a name that stays reachable.
+
+    Every resource that can be created must stay describable and deletable through its
+    URI, and own its ARN alone.
+    """
+    if "/" in value:
+        return [Problem(path, "name-no-slash", {"name": value})]
+    if value in {".", ".."}:
+        return [Problem(path, "name-not-dots", {"name": value})]
+    size = uri_size(value)
+    if size > MAX_NAME_URI_BYTES:
+        return [Problem(path, "name-uri-length", {"size": size, "limit": MAX_NAME_URI_BYTES})]
+    return []
+
+
 # --- rules shared by both front doors --------------------------------------------------
 
 
@@ -198,8 +232,10 @@ def _listeners(spec: Spec, path: str) -> list[Problem]:
         if not isinstance(port, int):
             continue
         if port in seen:
-            path = f"{where}.portMapping.port"
-            found.append(Problem(path, "listener-port-unique", {"port": port}))
+            # (Not ``path``: rebinding the parameter grew every later path, quadratically.)
+            found.append(
+                Problem(f"{where}.portMapping.port", "listener-port-unique", {"port": port})
+            )
         seen.add(port)
         for union in ("connectionPool", "timeout"):
             members = [m for m, v in (listener.get(union) or {}).items() if v is not None]

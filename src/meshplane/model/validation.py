@@ -6,9 +6,15 @@ constraint the model states and reports each breach with its field path, e.g.
 ``spec.listeners[0].portMapping.port``, so the message names the field and the rule.
 Rules the model cannot state live in :mod:`meshplane.model.rules`.
 
-One constraint maps to a different error: a tag list over the model's max is,
+One constraint may map to a different error: a tag list over the model's max is,
 in the model's own words, "more than 50 user tags", i.e. TooManyTagsException,
-and it wins over every other problem of the request (nothing is applied either way).
+but only TagResource declares that error. There (``tag_limit_error=True``) it
+wins over every other problem of the request; in Create* it is a validation
+error like any other max, a BadRequest that names ``tags`` (botocore's model is
+the contract: an operation answers only errors it declares).
+
+Every string is also checked for lone UTF-16 surrogates (``"\ud800"`` is valid
+JSON but not text: it cannot be stored, hashed or rendered as UTF-8).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from meshplane.kit.jsonvalues import type_name
 from meshplane.model import errors
 
 _MAX_REPORTED = 10
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # List shapes whose max is App Mesh's tag limit: breaking it is TooManyTagsException.
 _TAG_LISTS = frozenset({"TagList"})
@@ -30,9 +37,10 @@ def _child(path: str, member: str) -> str:
 
 
 class _Walker:
-    def __init__(self) -> None:
+    def __init__(self, tag_limit_error: bool) -> None:
         self.problems: list[str] = []
         self.too_many_tags: list[str] = []
+        self.tag_limit_error = tag_limit_error
 
     def fail(self, path: str, rule: str) -> None:
         self.problems.append(f"{path or 'request'}: {rule}")
@@ -70,7 +78,12 @@ class _Walker:
             self.fail(path, f"must be a list, got {type_name(value)}")
             return
         high = shape.metadata.get("max")
-        if shape.name in _TAG_LISTS and high is not None and len(value) > high:
+        if (
+            self.tag_limit_error
+            and shape.name in _TAG_LISTS
+            and high is not None
+            and len(value) > high
+        ):
             self.too_many_tags.append(
                 f"{path or 'tags'}: {len(value)} tags in one request; a resource can carry at "
                 f"most {high} and nothing was applied"
@@ -91,6 +104,14 @@ class _Walker:
     def _string(self, shape: Any, value: Any, path: str) -> None:
         if not isinstance(value, str):
             self.fail(path, f"must be a string, got {type_name(value)}")
+            return
+        surrogate = _SURROGATE.search(value)
+        if surrogate:
+            self.fail(
+                path,
+                f"contains a lone UTF-16 surrogate (U+{ord(surrogate.group()):04X}) at "
+                f"position {surrogate.start()}, which is not text",
+            )
             return
         enum = shape.enum
         if enum and value not in enum:
@@ -125,25 +146,27 @@ class _Walker:
             self.fail(path, f"{what} {measure} is above the maximum {high}")
 
 
-def problems(shape: Any, value: Any, path: str = "") -> list[str]:
+def problems(shape: Any, value: Any, path: str = "", *, tag_limit_error: bool = False) -> list[str]:
     """Every breach of ``shape``'s constraints by ``value``, as ``path: rule`` lines.
 
-    Raises :class:`TooManyTagsException` instead when ``value`` carries a tag list
-    longer than the model allows (App Mesh's answer to "more than 50 user tags").
+    With ``tag_limit_error`` (operations that declare it: TagResource), raises
+    :class:`TooManyTagsException` instead when ``value`` carries a tag list longer
+    than the model allows (App Mesh's answer to "more than 50 user tags").
     """
-    walker = _Walker()
+    walker = _Walker(tag_limit_error)
     walker.walk(shape, value, path)
     if walker.too_many_tags:
         raise errors.TooManyTagsException(walker.too_many_tags[0])
     return walker.problems
 
 
-def check(shape: Any, value: Any, path: str = "") -> None:
+def check(shape: Any, value: Any, path: str = "", *, tag_limit_error: bool = False) -> None:
     """Raise :class:`BadRequestException` naming every breached field and rule.
 
-    A tag list over its max raises :class:`TooManyTagsException` (see :func:`problems`).
+    With ``tag_limit_error`` a tag list over its max raises
+    :class:`TooManyTagsException` (see :func:`problems`).
     """
-    found = problems(shape, value, path)
+    found = problems(shape, value, path, tag_limit_error=tag_limit_error)
     if found:
         raise errors.BadRequestException(summarize(found))
 

@@ -1,7 +1,8 @@
 """What a sidecar's Envoy admin interface says: ready, in sync, how much traffic.
 
-The runtime's status table reads three things from each sidecar's admin port
-(loopback only):
+The runtime's status table reads three things from each sidecar's admin interface
+(a unix socket of mode 0600, see :mod:`meshplane.runtime.sidecars`; a loopback port
+for callers that pass one):
 
 * ``/ready`` — 200 ``LIVE`` once Envoy finished initialising from xDS
   (App Mesh's readiness probe asked ``/server_info`` for the same state);
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 import aiohttp
 
@@ -88,9 +90,26 @@ def summarize(stats: Mapping[str, str], ready: bool) -> SidecarHealth:
     return SidecarHealth(True, ready, versions, rejected, ingress, egress, errors)
 
 
-async def probe(session: aiohttp.ClientSession, host: str, port: int) -> SidecarHealth:
-    """Read one sidecar's admin interface; an unreachable one reads as ``down``."""
-    base = f"http://{host}:{port}"
+SOCKET_BASE = "http://envoy-admin"
+"""The URL base of requests over a unix-socket session (the host name is not used)."""
+
+
+def socket_session(path: Path, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+    """A session whose every request goes to the admin socket at ``path``."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.UnixConnector(path=str(path)), timeout=timeout, trust_env=False
+    )
+
+
+async def probe(
+    session: aiohttp.ClientSession, host: str | None = None, port: int | None = None
+) -> SidecarHealth:
+    """Read one sidecar's admin interface; an unreachable one reads as ``down``.
+
+    ``host`` and ``port`` name a TCP admin listener; without them ``session`` is a
+    :func:`socket_session`.
+    """
+    base = SOCKET_BASE if host is None else f"http://{host}:{port}"
     try:
         async with session.get(f"{base}/ready") as answer:
             ready = answer.status == 200

@@ -4,8 +4,11 @@ The runtime never imports the store or the service; it talks to a control
 plane the way it would talk to a remote one (``meshplane up --server URL``):
 
 * ``GET /healthz`` — ready to serve;
+* ``POST /meshplane/v1/proxyCredentials`` — the credential of one replica, which its
+  sidecar shows on the ADS stream and its registrations carry;
 * ``PUT /meshplane/v1/meshes/{mesh}/virtualNodes/{vn}/endpoints`` — where one
-  replica receives mesh traffic (``source`` = replica name; ``[]`` withdraws);
+  replica receives mesh traffic (``source`` = replica name; ``[]`` withdraws), held
+  for the lease the answer names and renewed by the supervisor;
 * the manifest front door — ``POST /meshplane/v1/manifests/apply`` with
   ``{"sources": [{"name", "text"}], "namespace"}`` (what ``meshplane apply``
   sends) and ``GET /meshplane/v1/objects/virtualnodes`` (``{"items": [...]}``,
@@ -102,17 +105,50 @@ class ControlPlaneClient:
                 raise ControlPlaneError(f"the control plane at {self.base_url} is not healthy")
             await asyncio.sleep(0.1)
 
+    async def proxy_credential(self, node_id: str, replica: str) -> str | None:
+        """The credential for ``replica``'s sidecar; None if this control plane issues none."""
+        answer = await self._unless_missing(
+            self._call_raw(
+                "POST", f"{EXTENSIONS}/proxyCredentials", {"nodeId": node_id, "replica": replica}
+            )
+        )
+        return None if answer is None else str(answer["token"])
+
+    async def _call_raw(self, method: str, path: str, body: Any) -> dict[str, Any]:
+        return dict(await self._client.call(method, path, body))
+
+    async def revision(self) -> int | None:
+        """The control plane's store revision now, or None if it does not answer."""
+        try:
+            return (await self._client.health()).revision
+        except (OSError, client.ControlPlaneError):
+            return None
+
     async def register_endpoints(
         self,
         mesh: str,
         virtual_node: str,
         source: str,
         endpoints: Sequence[EndpointRegistration],
-    ) -> None:
-        """Replace the endpoints ``source`` holds for a virtual node (empty withdraws them)."""
-        path = f"{EXTENSIONS}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
-        body = {"source": source, "endpoints": [e.to_json() for e in endpoints]}
-        await self._call("PUT", path, body)
+        credential: str | None = None,
+    ) -> float:
+        """Replace the endpoints ``source`` holds for a virtual node (empty withdraws them).
+
+        ``credential`` is the replica's own (one is issued for the call without it); returns
+        the seconds the registration lives unless renewed (0: no lease).
+        """
+        try:
+            registration = await self._client.lease_endpoints(
+                mesh, virtual_node, source, endpoints, credential
+            )
+        except client.ControlPlaneError as error:
+            path = f"{EXTENSIONS}/meshes/{mesh}/virtualNodes/{virtual_node}/endpoints"
+            raise ControlPlaneError(
+                f"PUT {path}: {error.status} {error.message}".rstrip()
+            ) from error
+        except OSError as error:
+            raise ControlPlaneError(str(error)) from error
+        return registration.lease_seconds
 
     async def apply(self, directory: Path, namespace: str | None) -> list[str] | None:
         """Apply every manifest under ``directory`` at once; kubectl-style result lines.

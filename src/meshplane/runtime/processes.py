@@ -62,6 +62,8 @@ class ProcessSpec:
     argv: Sequence[str]
     env: Mapping[str, str]
     cwd: Path | None = None
+    pass_fds: tuple[int, ...] = ()
+    """Descriptors the child inherits (``up`` hands its data-dir lock to ``serve``)."""
 
 
 def describe_exit(code: int) -> str:
@@ -162,6 +164,7 @@ class ManagedProcess:
                 stderr=asyncio.subprocess.STDOUT,
                 env=dict(self.spec.env),
                 cwd=self.spec.cwd,
+                pass_fds=self.spec.pass_fds,
                 start_new_session=True,  # its own process group, out of the terminal's Ctrl-C
                 preexec_fn=_die_with_parent(),
                 limit=_LINE_LIMIT,

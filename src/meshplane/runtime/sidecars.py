@@ -15,12 +15,19 @@ listeners on exactly those ports::
 
 The bootstrap and argv come from :mod:`meshplane.envoy` (ADS over gRPC with a
 short reconnect backoff, ``--concurrency 1``, no hot restart, short drain).
+
+Given a private directory (mode 0700, the supervisor's), a sidecar is locked down for a
+shared host: its admin interface is a unix socket of mode 0600 there instead of a
+loopback port any local user could reach, and its bootstrap — which carries the proxy
+credential on the ADS stream — is a 0600 file there rather than an argv every local
+user can read in ``/proc``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from meshplane import envoy
@@ -34,6 +41,7 @@ class SidecarPorts:
     """The ports one sidecar binds: admin, egress, and one ingress per VN listener."""
 
     admin: int
+    """The admin port (0 when the admin interface is a unix socket)."""
     egress: int
     ingress: Mapping[int, int]
     """VirtualNode listener port → the port this sidecar binds for it."""
@@ -60,8 +68,15 @@ def process_spec(
     xds: tuple[str, int],
     base_env: Mapping[str, str],
     log_level: str = "warning",
+    *,
+    credential: str | None = None,
+    private: SidecarFiles | None = None,
 ) -> ProcessSpec:
-    """How to start the sidecar of ``replica`` (log prefix ``name``)."""
+    """How to start the sidecar of ``replica`` (log prefix ``name``).
+
+    ``credential`` goes on its ADS stream; with ``private`` files its admin interface is a
+    0600 unix socket and its bootstrap a 0600 file (see the module docs).
+    """
     config = envoy.bootstrap(
         node_id=binding.node_id,
         cluster=binding.node_id,
@@ -70,9 +85,28 @@ def process_spec(
         admin_address=LOOPBACK,
         admin_port=ports.admin,
         metadata=metadata(replica, ports, app_ports),
+        credential=credential,
+        admin_pipe=private.admin if private is not None else None,
     )
     env = dict(base_env)
     # The injector's variables, so operators who grep for them find them.
     env["APPMESH_RESOURCE_ARN"] = env["APPMESH_VIRTUAL_NODE_NAME"] = binding.node_id
-    env["ENVOY_ADMIN_ACCESS_PORT"] = str(ports.admin)
-    return ProcessSpec(name, envoy.command(config, log_level=log_level), env)
+    if private is None:
+        env["ENVOY_ADMIN_ACCESS_PORT"] = str(ports.admin)
+        return ProcessSpec(name, envoy.command(config, log_level=log_level), env)
+    env["ENVOY_ADMIN_ACCESS_PATH"] = str(private.admin)
+    bootstrap = envoy.write_config(private.bootstrap, config)
+    return ProcessSpec(name, envoy.command(bootstrap, log_level=log_level), env)
+
+
+@dataclasses.dataclass(frozen=True)
+class SidecarFiles:
+    """Where one sidecar's private files live: its admin socket and its bootstrap."""
+
+    admin: Path
+    bootstrap: Path
+
+    @classmethod
+    def in_directory(cls, directory: Path, number: int) -> SidecarFiles:
+        """The files of the ``number``-th sidecar (short names: a socket path is <108 bytes)."""
+        return cls(directory / f"{number}.admin", directory / f"{number}.envoy.json")

@@ -11,10 +11,16 @@ starts two managed processes:
   rules only redirected non-local destinations (and the control plane is local);
 * the **sidecar**, Envoy with node id ``mesh/<mesh>/virtualNode/<vn>``.
 
+Each sidecar carries its replica's proxy credential (issued by the control plane
+over the API) on its ADS stream, keeps its admin interface on a 0600 unix socket
+in the supervisor's private directory (mode 0700) and is probed through it.
+
 Once the app accepts connections and the sidecar reports ``/ready``, the
 replica's ingress port is registered with the control plane as an endpoint of
-its virtual node (so EDS sends other sidecars there); on shutdown it is
-withdrawn. A workload with ``publish`` gets a :class:`~publishing.Forwarder`
+its virtual node (so EDS sends other sidecars there), with the replica's
+credential; the registration is a lease, renewed every third of its length, so
+a supervisor killed outright stops receiving traffic when it runs out. On
+shutdown it is withdrawn. A workload with ``publish`` gets a :class:`~publishing.Forwarder`
 to its ready replicas. Workloads no VirtualNode selects run without a sidecar,
 as pods outside the mesh did.
 """
@@ -26,8 +32,11 @@ import contextlib
 import dataclasses
 import functools
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 
 import aiohttp
 
@@ -60,6 +69,8 @@ class RuntimeOptions:
     poll_interval: float = 0.5
     """How often sidecars and apps are probed (status, readiness, registration)."""
     python: str = sys.executable
+    private_dir: Path | None = None
+    """Where sidecars' admin sockets and bootstraps go (None: a fresh 0700 temp dir)."""
 
 
 @dataclasses.dataclass
@@ -76,6 +87,13 @@ class Replica:
     app_up: bool = False
     health: admin.SidecarHealth = dataclasses.field(default_factory=admin.SidecarHealth)
     registered: bool = False
+    credential: str | None = None
+    """The replica's proxy credential: on its ADS stream and its registrations."""
+    files: sidecars.SidecarFiles | None = None
+    renew_at: float | None = None
+    """Loop time at which its endpoint lease is renewed (None: no lease to renew)."""
+    failed: str = ""
+    """The last registration error, so a retry every probe logs it once."""
 
     @property
     def name(self) -> str:
@@ -109,6 +127,10 @@ class Replica:
         ]
 
 
+REREGISTER_INTERVAL = 0.05
+"""Seconds between registration retries after the control plane lost its store."""
+
+
 class Supervisor:
     """Starts, watches and stops the replicas of a set of workloads."""
 
@@ -131,14 +153,24 @@ class Supervisor:
         self.ports = ports or PortAllocator()
         self.environ = dict(os.environ if environ is None else environ)
         self.replicas: list[Replica] = []
+        self._revision: int | None = None
+        """The control plane's store revision at the last probe round."""
+        self._reregistering = False
+        """The store went back and some replica is not registered with the new one yet."""
         self.waiting: dict[str, str] = {}
         """Workload name → why it has not started yet."""
         self.forwarders: dict[str, publishing.Forwarder] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._runs: list[asyncio.Task[None]] = []
+        self._private: Path | None = options.private_dir
+        self._own_private = False
+        self._admin_sessions: dict[Path, aiohttp.ClientSession] = {}
 
     async def start(self) -> None:
         """Bind the published addresses, then launch every workload in the background."""
+        if self._private is None:
+            self._private = Path(tempfile.mkdtemp(prefix="meshplane-"))  # mode 0700
+            self._own_private = True
         for workload in self.workloads:
             if workload.publish is not None:
                 forwarder = publishing.Forwarder(
@@ -171,10 +203,28 @@ class Supervisor:
             if binding is None:
                 self.sink(workload.name, "no VirtualNode selects it: running without a sidecar")
         for index in range(workload.replicas):
-            self._start_replica(workload, index, binding)
+            credential = None
+            if binding is not None:
+                credential = await self._credential(binding, workload.replica_name(index))
+            self._start_replica(workload, index, binding, credential)
+
+    async def _credential(self, binding: selecting.Binding, replica: str) -> str | None:
+        """The replica's proxy credential, retried until the control plane answers."""
+        if self.control_plane is None:
+            return None
+        while True:
+            try:
+                return await self.control_plane.proxy_credential(binding.node_id, replica)
+            except ControlPlaneError as error:
+                self.sink(replica, f"waiting for a proxy credential: {error}")
+            await asyncio.sleep(max(self.options.poll_interval, 1.0))
 
     def _start_replica(
-        self, workload: Workload, index: int, binding: selecting.Binding | None
+        self,
+        workload: Workload,
+        index: int,
+        binding: selecting.Binding | None,
+        credential: str | None = None,
     ) -> None:
         name = workload.replica_name(index)
         app_port = self.ports.allocate()
@@ -182,7 +232,7 @@ class Supervisor:
         ports = None
         if binding is not None:
             ports = sidecars.SidecarPorts(
-                admin=self.ports.allocate(),
+                admin=0,  # a unix socket in the private directory
                 egress=self.ports.allocate(),
                 ingress={listener: self.ports.allocate() for listener in binding.listener_ports},
             )
@@ -193,8 +243,10 @@ class Supervisor:
             self.sink,
             self.options.backoff,
         )
-        replica = Replica(workload, index, app_port, app, binding, ports)
+        replica = Replica(workload, index, app_port, app, binding, ports, credential=credential)
         if binding is not None and ports is not None:
+            assert self._private is not None  # start() made it
+            replica.files = sidecars.SidecarFiles.in_directory(self._private, len(self.replicas))
             # v1alpha1 workloads have one port: every listener of the node reaches it.
             app_ports = dict.fromkeys(binding.listener_ports, app_port)
             spec = sidecars.process_spec(
@@ -206,6 +258,8 @@ class Supervisor:
                 self.options.xds,
                 self.environ,
                 self.options.envoy_log_level,
+                credential=credential,
+                private=replica.files,
             )
             replica.sidecar = processes.ManagedProcess(spec, self.sink, self.options.backoff)
             self._runs.append(asyncio.create_task(replica.sidecar.run()))
@@ -217,14 +271,46 @@ class Supervisor:
         timeout = aiohttp.ClientTimeout(total=2.0)
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
             while True:
+                await self._check_store()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
-                await asyncio.sleep(self.options.poll_interval)
+                if self._reregistering and all(r.registered for r in self.replicas if r.ready):
+                    self._reregistering = False
+                # After a store loss the endpoints are retried often: the moment a re-apply
+                # brings their virtual nodes back, proxies need them or they answer 503.
+                fast = self._reregistering and self.options.poll_interval > REREGISTER_INTERVAL
+                await asyncio.sleep(REREGISTER_INTERVAL if fast else self.options.poll_interval)
+
+    async def _check_store(self) -> None:
+        """Register every replica again if the control plane's revision went back.
+
+        A store's revision only grows, so a lower one means the control plane now
+        serves another store (restored, or started empty after a loss): the
+        endpoints registered with the old one are not in it.
+        """
+        if self.control_plane is None:
+            return
+        revision = await self.control_plane.revision()
+        if revision is None:
+            return
+        if self._revision is not None and revision < self._revision:
+            self.sink(
+                "runtime",
+                f"the control plane's store went back from revision {self._revision} to "
+                f"{revision}: registering every replica again",
+            )
+            for replica in self.replicas:
+                replica.registered = False
+            self._reregistering = True
+        self._revision = revision
 
     async def _probe(self, replica: Replica, session: aiohttp.ClientSession) -> None:
         replica.app_up = replica.app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
-        if replica.sidecar is not None and replica.ports is not None:
-            replica.health = await admin.probe(session, LOOPBACK, replica.ports.admin)
-        if replica.ready and not replica.registered:
+        if replica.sidecar is not None and replica.files is not None:
+            replica.health = await admin.probe(self._admin_session(replica.files.admin, session))
+        renew = (
+            replica.renew_at is not None and asyncio.get_running_loop().time() >= replica.renew_at
+        )
+        if replica.ready and (not replica.registered or renew):
             await self._register(replica)
         elif replica.registered and replica.exited:
             # A crashed app (or sidecar) must not receive traffic during its restart backoff:
@@ -234,20 +320,38 @@ class Supervisor:
             if not replica.registered:
                 self.sink(replica.name, "exited: endpoints withdrawn until it is ready again")
 
+    def _admin_session(self, path: Path, tcp: aiohttp.ClientSession) -> aiohttp.ClientSession:
+        """The session that reaches the admin socket at ``path`` (one per sidecar, kept)."""
+        session = self._admin_sessions.get(path)
+        if session is None:
+            session = admin.socket_session(path, tcp.timeout)
+            self._admin_sessions[path] = session
+        return session
+
     async def _register(self, replica: Replica) -> None:
         if replica.binding is None or self.control_plane is None:
             return
+        renewing = replica.registered
         try:
-            await self.control_plane.register_endpoints(
+            lease = await self.control_plane.register_endpoints(
                 replica.binding.mesh,
                 replica.binding.virtual_node,
                 replica.name,
                 replica.endpoints(),
+                replica.credential,
             )
         except ControlPlaneError as error:
-            self.sink(replica.name, f"endpoint registration failed (will retry): {error}")
+            if str(error) != replica.failed:
+                self.sink(replica.name, f"endpoint registration failed (will retry): {error}")
+            replica.failed = str(error)
             return
+        # Renew at a third of the lease: two renewals may be lost before it runs out.
+        now = asyncio.get_running_loop().time()
+        replica.renew_at = now + lease / 3 if lease > 0 else None
         replica.registered = True
+        if renewing:
+            return
+        replica.failed = ""
         where = ", ".join(f"{e.address}:{e.port}" for e in replica.endpoints())
         self.sink(replica.name, f"registered with {replica.binding.node_id} at {where}")
 
@@ -266,15 +370,24 @@ class Supervisor:
         ]
         await asyncio.gather(*(process.stop(self.options.grace) for process in managed))
         await asyncio.gather(*self._runs)
+        for session in self._admin_sessions.values():
+            await session.close()
+        if self._own_private and self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
 
     async def _withdraw(self, replica: Replica) -> None:
         if replica.binding is None or self.control_plane is None:
             return
         with contextlib.suppress(ControlPlaneError):
             await self.control_plane.register_endpoints(
-                replica.binding.mesh, replica.binding.virtual_node, replica.name, []
+                replica.binding.mesh,
+                replica.binding.virtual_node,
+                replica.name,
+                [],
+                replica.credential,
             )
             replica.registered = False
+            replica.renew_at = None
 
 
 async def _accepts(host: str, port: int) -> bool:

@@ -21,7 +21,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.model import apimodel, errors, extensions, kinds, references, rules, validation
+from meshplane.model import (
+    apimodel,
+    errors,
+    extensions,
+    kinds,
+    problems,
+    references,
+    rules,
+    validation,
+)
 from meshplane.model.kinds import Kind, ResourceKey
 from meshplane.model.snapshot import Resource
 from meshplane.service import extending, pagination, ports, views
@@ -72,14 +81,19 @@ class MeshService:
         ids: IdFactory,
         *,
         client_token_ttl: float = DEFAULT_CLIENT_TOKEN_TTL,
+        tokens: pagination.Tokens | None = None,
     ) -> None:
-        """Wire the store, account, quotas, injected clock and ids, and the token window."""
+        """Wire the store, account, quotas, injected clock and ids, and the token window.
+
+        ``tokens`` signs ``nextToken`` values (with the data dir's key; a fresh one if none).
+        """
         self.store = store
         self.account = account
         self.quotas = QuotaGuard(quotas)
         self._clock = clock
         self._ids = ids
         self._token_ttl = client_token_ttl
+        self._tokens = tokens or pagination.Tokens()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -107,7 +121,7 @@ class MeshService:
         self._check_owner(mesh_owner)
         page = pagination.check_limit(limit)
         scope = f"{kind.key}/{mesh}/{parent}"
-        after = pagination.decode(scope, next_token)
+        after = self._tokens.decode(scope, next_token)
         with self.store.read() as tx:
             if not kind.is_mesh:
                 self._require_scope(tx, ResourceKey.of(kind, mesh, "-", parent))
@@ -116,7 +130,7 @@ class MeshService:
             )
         result: dict[str, Any] = {kind.list_key: [views.ref(r.resource) for r in rows[:page]]}
         if len(rows) > page:
-            result["nextToken"] = pagination.encode(scope, rows[page - 1].seq)
+            result["nextToken"] = self._tokens.encode(scope, rows[page - 1].seq)
         return result
 
     # -- writes ------------------------------------------------------------------------------
@@ -139,6 +153,10 @@ class MeshService:
         body = dict(spec or {})
         tag_list = list(tags or [])
         self._check_input(kind, key, body, tags=tag_list)
+        # Only at create: a name that exists already stays usable whatever it holds.
+        unreachable = [problems.api_line(p) for p in rules.name(key.name, kind.name_member)]
+        if unreachable:
+            raise errors.BadRequestException(validation.summarize(unreachable))
         operation = f"Create{kind.title}"
         digest = _digest(dataclasses.astuple(key), body, tag_list)
         with self.store.transaction() as tx:
@@ -235,7 +253,8 @@ class MeshService:
         self, kind: Kind, key: ResourceKey, spec: Mapping[str, Any], *, tags: list[Any]
     ) -> None:
         name_shape = "ServiceName" if kind is kinds.VIRTUAL_SERVICE else "ResourceName"
-        # Tags first: more than 50 is TooManyTagsException whatever else is wrong.
+        # Tags first; more than 50 is a BadRequest naming ``tags`` (Create* does not declare
+        # TooManyTagsException, so the model's max is an ordinary validation error here).
         found = validation.problems(apimodel.shape("TagList"), tags, "tags") if tags else []
         found += validation.problems(apimodel.shape(name_shape), key.name, kind.name_member)
         found += validation.problems(apimodel.shape(f"{kind.title}Spec"), spec, "spec")

@@ -21,10 +21,13 @@ TAGS_PAGE_MAX = 50
 class Tagging:
     """Tag operations over the store."""
 
-    def __init__(self, store: Store, account: Account) -> None:
-        """Bind to the store and the account whose ARNs it serves."""
+    def __init__(
+        self, store: Store, account: Account, tokens: pagination.Tokens | None = None
+    ) -> None:
+        """Bind to the store and the account whose ARNs it serves; sign pages with ``tokens``."""
         self.store = store
         self.account = account
+        self._tokens = tokens or pagination.Tokens()
 
     def _find(self, tx: ReadTransaction, arn: str) -> Record:
         parsed = kinds.parse_arn(arn)
@@ -38,7 +41,7 @@ class Tagging:
 
     def tag(self, arn: str, tags: Sequence[Mapping[str, str]]) -> None:
         """Add or overwrite tags by key; keys not mentioned stay."""
-        validation.check(apimodel.shape("TagList"), list(tags), "tags")
+        validation.check(apimodel.shape("TagList"), list(tags), "tags", tag_limit_error=True)
         with self.store.transaction() as tx:
             record = self._find(tx, arn)
             merged = {t.key: t.value for t in record.tags}
@@ -65,11 +68,11 @@ class Tagging:
     ) -> dict[str, Any]:
         """One page of a resource's tags."""
         page = pagination.check_limit(limit, TAGS_PAGE_MAX)
-        after = pagination.decode(f"tags/{arn}", next_token)
+        after = self._tokens.decode(f"tags/{arn}", next_token)
         with self.store.read() as tx:
             record = self._find(tx, arn)
         chosen = record.tags[after : after + page]
         result: dict[str, Any] = {"tags": [{"key": t.key, "value": t.value} for t in chosen]}
         if after + page < len(record.tags):
-            result["nextToken"] = pagination.encode(f"tags/{arn}", after + page)
+            result["nextToken"] = self._tokens.encode(f"tags/{arn}", after + page)
         return result

@@ -18,6 +18,9 @@ The contract a backend keeps:
   :meth:`Feed.changes_since` it; it never relies on being told *what* changed, so a
   notification that is lost, merged with another, or comes from another replica
   (PostgreSQL ``LISTEN``/``NOTIFY``) costs nothing but a read.
+- The feed is compacted: entries at or below its *floor* are gone. Asked for the
+  changes since a revision below the floor, it raises :class:`FeedCompacted`; the
+  reader then rereads what it follows whole and goes on from the current revision.
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ from typing import Any, Protocol
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store.records import Change, Event, Record, Tag
+
+
+class FeedCompacted(Exception):
+    """The changes asked for were compacted away: reread everything, then follow on."""
+
+    def __init__(self, asked: int, floor: int) -> None:
+        """``asked`` is below the oldest revision the feed still has the changes after."""
+        super().__init__(f"changes after revision {asked} were compacted (floor {floor})")
+        self.asked = asked
+        self.floor = floor
 
 
 class ReadTransaction(Protocol):
@@ -76,6 +89,10 @@ class ReadTransaction(Protocol):
 
     def node_endpoints(self, mesh: str, virtual_node: str) -> tuple[Endpoint, ...]:
         """The registered endpoints of one virtual node, sorted."""
+        ...
+
+    def registrations(self) -> dict[tuple[str, str, str], tuple[Endpoint, ...]]:
+        """Every registration: (mesh, virtual node, source) → its endpoints, sorted."""
         ...
 
     def revision(self) -> int:
@@ -166,7 +183,10 @@ class Feed(Protocol):
         ...
 
     def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
-        """Up to ``limit`` changes after ``revision``, oldest first."""
+        """Up to ``limit`` changes after ``revision``, oldest first.
+
+        Raises :class:`FeedCompacted` when ``revision`` is below the feed's floor.
+        """
         ...
 
     async def wait(self, after_revision: int) -> int:

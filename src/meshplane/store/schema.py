@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from meshplane.store.refusals import StoreTooNew
+
 MIGRATIONS: list[str] = [
     # 1: App Mesh resources, their references, the change feed, idempotency tokens.
     """
@@ -102,7 +104,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration this data dir has not seen; return the schema version."""
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if current > len(MIGRATIONS):
-        raise RuntimeError(
+        raise StoreTooNew(
             f"data dir has schema version {current}, newer than this meshplane "
             f"({len(MIGRATIONS)}); upgrade meshplane or use another --data-dir"
         )

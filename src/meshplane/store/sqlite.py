@@ -14,7 +14,9 @@ this module.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,11 +27,16 @@ from meshplane.kit.clock import Clock
 from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
-from meshplane.store import objects, schema
+from meshplane.store import integrity, objects, refusals, schema, storage
+from meshplane.store.protocols import FeedCompacted
 from meshplane.store.records import Change, Event, Record, Tag
 from meshplane.store.waking import Waker
 
 DB_FILE = "meshplane.db"
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
+"""The WAL is truncated back to this size after a checkpoint."""
+VACUUM_PAGES = 2000
+"""Free pages returned to the file system per maintenance pass (8 MiB at 4 KiB pages)."""
 
 _RESOURCE_COLUMNS = (
     "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
@@ -277,6 +284,18 @@ class Transaction:
         )
         return tuple(sorted({Endpoint(*row) for row in rows}))
 
+    def registrations(self) -> dict[tuple[str, str, str], tuple[Endpoint, ...]]:
+        """Every registration: (mesh, virtual node, source) → its endpoints, sorted."""
+        found: dict[tuple[str, str, str], set[Endpoint]] = {}
+        rows = self._conn.execute(
+            "SELECT mesh, virtual_node, source, listener_port, address, port FROM endpoints"
+        )
+        for mesh, node, source, listener_port, address, port in rows:
+            found.setdefault((mesh, node, source), set()).add(
+                Endpoint(listener_port, address, port)
+            )
+        return {key: tuple(sorted(eps)) for key, eps in sorted(found.items())}
+
     # -- feed --------------------------------------------------------------------------------
 
     def _change(self, key: ResourceKey, op: str) -> None:
@@ -327,13 +346,39 @@ class Transaction:
         objects.record_event(self._conn, identity, event_type, reason, message, at)
 
 
+def _private(path: Path) -> None:
+    """Make the store readable by its owner only (0600): it holds every mesh's config.
+
+    SQLite gives new ``-wal`` and ``-shm`` files the main file's mode; existing ones
+    (from an older meshplane) are set too.
+    """
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(file, 0o600)
+
+
 def _revision(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT coalesce(max(revision), 0) FROM changes").fetchone()
     return int(row[0])
 
 
+def _floor(conn: sqlite3.Connection) -> int:
+    """The newest revision whose change row was compacted away (0: none was)."""
+    row = conn.execute("SELECT min(revision) FROM changes").fetchone()
+    return 0 if row[0] is None else int(row[0]) - 1
+
+
 def _tags_json(tags: Sequence[Tag]) -> str:
     return json.dumps([{"key": t.key, "value": t.value} for t in tags])
+
+
+@dataclasses.dataclass(frozen=True)
+class Upkeep:
+    """What one maintenance pass removed, and the feed's floor after it."""
+
+    changes: int
+    tokens: int
+    floor: int
 
 
 class SqliteFeed:
@@ -351,8 +396,11 @@ class SqliteFeed:
         self._waker = waker
 
     def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
-        """The change feed after ``revision``, oldest first."""
+        """The change feed after ``revision``, oldest first (FeedCompacted below the floor)."""
         with self._lock:
+            floor = _floor(self._conn)
+            if revision < floor:
+                raise FeedCompacted(revision, floor)
             rows = self._conn.execute(
                 "SELECT revision, kind, mesh, parent, name, op, at FROM changes "
                 "WHERE revision>? ORDER BY revision LIMIT ?",
@@ -365,6 +413,11 @@ class SqliteFeed:
         with self._lock:
             return _revision(self._conn)
 
+    def floor(self) -> int:
+        """The newest revision compacted away: changes since an older one are gone."""
+        with self._lock:
+            return _floor(self._conn)
+
     async def wait(self, after_revision: int) -> int:
         """The newest revision once a commit has moved it past ``after_revision``."""
         return await self._waker.wait(after_revision)
@@ -373,22 +426,56 @@ class SqliteFeed:
 class SqliteStore:
     """The embedded store: one SQLite file in the data dir (a :class:`~.protocols.Store`)."""
 
-    def __init__(self, data_dir: Path, clock: Clock, waker: Waker | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        clock: Clock,
+        waker: Waker | None = None,
+        *,
+        max_pages: int | None = None,
+    ) -> None:
         """Open (creating and migrating as needed) ``<data_dir>/meshplane.db``.
 
         ``waker`` is told each committed revision (a fresh one by default; tests pass
-        one that records the calls).
+        one that records the calls). ``max_pages`` caps the file's size in pages
+        (SQLite's ``max_page_count``): past it a write fails as on a full disk.
         """
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE
         self._clock = clock
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        # FULL: the WAL is fsynced at every commit, so an acknowledged write survives kill -9
-        # and power loss, not only a crash of this process.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self.schema_version = schema.migrate(self._conn)
+        # An existing file must be a sound store; only a missing one is created (integrity).
+        integrity.check_file(self.path)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise refusals.StoreUnwritable(storage.describe(error, self.path)) from error
+        try:
+            _private(self.path)
+            integrity.quick_check(self._conn, self.path)
+            if self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                # Only a new file can take it without a VACUUM: set before anything is written.
+                self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: the WAL is fsynced at every commit, so an acknowledged write survives
+            # kill -9 and power loss, not only a crash of this process.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            # Bounded files: checkpoint the WAL every 1000 pages and truncate it back to
+            # 4 MiB after. A store created by this release or later frees pages incrementally
+            # (maintain()); an older one keeps its free pages for reuse.
+            self._conn.execute("PRAGMA wal_autocheckpoint=1000")
+            self._conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+            self.schema_version = schema.migrate(self._conn)
+            if max_pages is not None:
+                self._conn.execute(f"PRAGMA max_page_count = {int(max_pages)}")
+        except sqlite3.DatabaseError as error:
+            self._conn.close()
+            if storage.is_disk_fault(error):  # read-only, full, unopenable: not damage
+                raise refusals.StoreUnwritable(storage.describe(error, self.path)) from error
+            raise integrity.damaged(self.path, error) from error
+        except BaseException:
+            self._conn.close()
+            raise
         self._lock = threading.RLock()
         self._waker = waker or Waker()
         if revision := _revision(self._conn):
@@ -397,19 +484,77 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
-        """One atomic unit: committed when the block ends, rolled back if it raises."""
+        """One atomic unit: committed when the block ends, rolled back if it raises.
+
+        A full disk, a read-only or unwritable file become
+        :class:`~meshplane.model.errors.ServiceUnavailableException` naming the cause:
+        the transaction is rolled back (nothing of it was written, every earlier
+        commit stands) and the server keeps serving reads.
+        """
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            tx = Transaction(self._conn, self._clock)
             try:
-                yield tx
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                tx = Transaction(self._conn, self._clock)
+                try:
+                    yield tx
+                except BaseException:
+                    self._rollback()
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._rollback()
+                unavailable = storage.unavailable(error, self.path)
+                if unavailable is None:
+                    raise
+                raise unavailable from error
         if tx.changes:
             # After COMMIT, outside the lock: a woken consumer reads durable rows at once.
             self._waker.notify(tx.changes[-1].revision)
+
+    def _rollback(self) -> None:
+        """End a failed transaction (a failed COMMIT may leave it open)."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+
+    def maintain(self, keep_revisions: int, max_tokens: int, tokens_older_than: float) -> Upkeep:
+        """Compact the feed, bound the clientToken records, give free pages back.
+
+        Keeps the newest ``keep_revisions`` change rows (at least one: it carries the
+        revision), so a reader that lags less than that follows on; one further behind
+        gets :class:`FeedCompacted` and rereads whole. Forgets tokens made at or before
+        ``tokens_older_than`` and all but the newest ``max_tokens``.
+        """
+        keep = max(1, keep_revisions)
+        with self.transaction() as tx:
+            newest = tx.revision()
+            changes = self._conn.execute(
+                "DELETE FROM changes WHERE revision <= ?", (newest - keep,)
+            ).rowcount
+            tokens = tx.forget_tokens(not_newer_than=tokens_older_than)
+            tokens += self._conn.execute(
+                "DELETE FROM client_tokens WHERE rowid IN (SELECT rowid FROM client_tokens "
+                "ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                (max(0, max_tokens),),
+            ).rowcount
+        with self._lock:
+            try:
+                # executescript steps the pragma to the end (execute frees one page only).
+                self._conn.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES});")
+                # TRUNCATE: the WAL goes back to zero bytes unless a reader holds it (then
+                # it says busy and the next pass tries again).
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as error:
+                unavailable = storage.unavailable(error, self.path)
+                if unavailable is None:
+                    raise
+                raise unavailable from error
+        return Upkeep(changes, tokens, self._feed.floor())
+
+    def size(self) -> int:
+        """Bytes on disk: the database file and its WAL."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
 
     def read(self) -> contextlib.AbstractContextManager[Transaction]:
         """A transaction used only for reading (a consistent view)."""

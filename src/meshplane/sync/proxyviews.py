@@ -7,6 +7,9 @@ cache (the target it should run) and the sync stage (the store revision and the
 translation warnings its snapshot was built from). Its ``state`` is:
 
 - ``DISCONNECTED`` — no ADS stream is open;
+- ``HELD`` — the store does not have the proxy's mesh (or its virtual node or gateway)
+  and did not delete it: the proxy keeps the config it runs and is given nothing until
+  the store has it again (``held`` says why; see :mod:`meshplane.sync.syncing`);
 - ``NACKED`` — Envoy rejected a response and still runs an older version of that type;
 - ``SYNCED`` — its snapshot is built from the store's current revision (or later) and
   Envoy ACKed all of it (sent == ACKed per type is not enough: a snapshot is walked over
@@ -30,6 +33,7 @@ from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
 
 SYNCED, STALE, NACKED, DISCONNECTED = "SYNCED", "STALE", "NACKED", "DISCONNECTED"
+HELD = "HELD"
 
 
 class Publications(Protocol):
@@ -38,6 +42,10 @@ class Publications(Protocol):
     @property
     def published(self) -> Mapping[str, Published]:
         """Node key → the store revision and warnings of its last snapshot."""
+
+    @property
+    def held(self) -> Mapping[str, str]:
+        """Node key → why the proxy is held (keeps its config, given nothing)."""
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass; returns the unsubscribe function."""
@@ -136,6 +144,7 @@ class ProxyViews:
             "diagnostics": [w.as_json() for w in published.warnings] if published else [],
             # Make-before-break steps that went ahead without Envoy's ACK in time.
             "gateTimeouts": status.gate_timeouts,
+            "held": self._sync.held.get(key),
             "types": types,
         }
         view["state"] = state(view, revision)
@@ -146,6 +155,8 @@ def state(view: dict[str, Any], revision: int) -> str:
     """The one definition of a proxy's state at store ``revision`` (module docstring)."""
     if not view["connected"]:
         return DISCONNECTED
+    if view.get("held"):
+        return HELD
     if any(t["lastNack"] and t["acked"] != t["sent"] for t in view["types"].values()):
         return NACKED
     rebuilt = view["revision"] is not None and view["revision"] >= revision

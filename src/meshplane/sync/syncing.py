@@ -17,6 +17,15 @@ known current and just have their revision advanced. A change to the mesh
 resource rebuilds the whole mesh. Publishing an unchanged snapshot is a no-op
 in the cache, so proxies whose config did not change are not pushed.
 
+Static stability across store loss: a proxy whose own resource (its mesh, its
+virtual node or gateway) is not in the store is *held* when it runs config of
+its own — it reconnected naming a version it already runs, or this stage gave it
+config before — and the store did not delete that resource while the stage
+watched. A held proxy is given nothing: Envoy keeps serving what it runs, and
+``held`` says why, until the resource is in the store again or a delete through
+the store (create and delete the mesh, for one no longer wanted) releases it.
+An empty snapshot is pushed over non-empty config only after such a delete.
+
 Secrets: a translation names the SDS secrets its TLS contexts use; the
 stage has the built-in CA (:class:`~meshplane.pki.Issuer`) issue them and
 puts them in the proxy's snapshot. A third input wakes it: the next
@@ -32,14 +41,17 @@ import collections
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from google.protobuf.message import Message
 
+from meshplane.envoy import resources as envoy_resources
+from meshplane.model import kinds
+from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.pki.issuing import Issuer
 from meshplane.store import snapshots
-from meshplane.store.protocols import Store
+from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
 from meshplane.translate import building, dependencies, diagnostics, tls
@@ -102,6 +114,12 @@ class Sync:
         self.builds: collections.Counter[str] = collections.Counter()
         """Node key → how many times it was translated (for tests and benchmarks)."""
         self._observers: list[Callable[[], None]] = []
+        self.held: dict[str, str] = {}
+        """Node key → why it is held (given nothing; it keeps the config it runs)."""
+        self._runs_config: set[str] = set()
+        """Node keys that run non-empty config: resumed with a version, or given some here."""
+        self._deleted: set[ResourceKey] = set()
+        """Meshes, nodes and gateways the store deleted while this stage watched."""
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass (``published`` may have changed)."""
@@ -126,7 +144,17 @@ class Sync:
             return []
         changes: list[Change] = []
         while True:
-            page = feed.changes_since(self._applied, limit=FEED_PAGE)
+            try:
+                page = feed.changes_since(self._applied, limit=FEED_PAGE)
+            except FeedCompacted as compacted:
+                # Too far behind to follow change by change: reread every mesh whole and
+                # rebuild every proxy, from the current revision on.
+                log.warning("sync: %s; rereading every mesh", compacted)
+                self._applied = feed.revision()
+                self._meshes.clear()
+                self._reads.clear()
+                self._dirty_proxies |= set(self._proxies)
+                return []
             changes += page
             if page:
                 self._applied = page[-1].revision
@@ -140,6 +168,8 @@ class Sync:
                 log.warning("sync: proxy %s has no App Mesh node id; not serving it", event.key)
                 return
             self._proxies[event.key] = identity
+            if event.resumed:
+                self._runs_config.add(event.key)
             self._dirty_proxies.add(event.key)
             self._wake.set()
         elif isinstance(event, xds_status.Disconnected):
@@ -154,6 +184,8 @@ class Sync:
             self._reads.pop(event.key, None)
             self._certificates.pop(event.key, None)
             self.published.pop(event.key, None)
+            self.held.pop(event.key, None)
+            self._runs_config.discard(event.key)
             self._cache.clear_snapshot(event.key)
 
     # -- the loop ----------------------------------------------------------------------------
@@ -214,6 +246,11 @@ class Sync:
         by_mesh: dict[str, list[Change]] = {}
         for change in changes:
             by_mesh.setdefault(change.key.mesh, []).append(change)
+            if change.key.kind in _OWN_KINDS:
+                if change.op == "delete":
+                    self._deleted.add(change.key)
+                elif change.op == "create":
+                    self._deleted.discard(change.key)
         proxies: dict[str, list[str]] = {}
         for key in sorted(self._proxies):
             proxies.setdefault(self._proxies[key].mesh, []).append(key)
@@ -257,6 +294,16 @@ class Sync:
                 self.published[key] = dataclasses.replace(current, revision=snapshot.revision)
 
     def _publish(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> None:
+        reason = self._hold_reason(key, identity, mesh)
+        if reason is not None:
+            if key not in self.held:
+                log.warning("sync: %s held: %s", key, reason)
+            self.held[key] = reason
+            self.published.pop(key, None)
+            self._reads.pop(key, None)
+            return
+        if self.held.pop(key, None) is not None:
+            log.info("sync: %s released", key)
         if mesh is None:
             warnings: tuple[diagnostics.Warning, ...] = (
                 diagnostics.Warning(
@@ -287,6 +334,10 @@ class Sync:
             )
         for warning in warnings:
             log.warning("sync: %s: %s", key, warning)
+        if not any(snapshot.resources(t) for t in envoy_resources.TYPE_URLS):
+            self._runs_config.discard(key)
+        else:
+            self._runs_config.add(key)
         self._cache.set_snapshot(key, snapshot)
         self.published[key] = Published(revision, snapshot.version, warnings)
 
@@ -315,3 +366,33 @@ class Sync:
             found.append(tls.certificate_secret(request.name, issued.chain_pem, issued.key_pem))
         self._certificates[key] = held
         return found, ()
+
+    def _hold_reason(
+        self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None
+    ) -> str | None:
+        """Why ``key`` must keep the config it runs instead of being rebuilt, or ``None``."""
+        if key not in self._runs_config:
+            return None  # nothing to protect: a new proxy, or one already given nothing
+        mesh_key = ResourceKey(kinds.MESH.key, identity.mesh, "", identity.mesh)
+        own = ResourceKey(identity.kind, identity.mesh, "", identity.name)
+        if mesh is None:
+            missing = f"mesh {identity.mesh}"
+        elif identity.name not in _own_resources(mesh, identity.kind):
+            missing = f"{identity.kind} {identity.name} of mesh {identity.mesh}"
+        else:
+            return None
+        if mesh_key in self._deleted or own in self._deleted:
+            return None  # the store deleted it: emptying the proxy is what was asked
+        return (
+            f"{missing} is not in the store, which did not delete it; the proxy keeps the "
+            "config it runs until the store has it again (re-apply) or it is deleted explicitly"
+        )
+
+
+_OWN_KINDS = frozenset({kinds.MESH.key, kinds.VIRTUAL_NODE.key, kinds.VIRTUAL_GATEWAY.key})
+"""The kinds a proxy can be: their deletes are what releases a held proxy."""
+
+
+def _own_resources(mesh: MeshSnapshot, kind: str) -> Mapping[str, object]:
+    """The virtual nodes or virtual gateways of ``mesh``, by name (what a proxy can be)."""
+    return mesh.virtual_nodes if kind == kinds.VIRTUAL_NODE.key else mesh.virtual_gateways

@@ -20,7 +20,8 @@ says so). ``appmesh()`` needs boto3, which meshplane's ``dev`` extra installs.
 Two more helpers for testing what reaches Envoy:
 
 - :class:`meshplane.testing.ads.FakeAdsClient` — a protocol-level fake Envoy on one ADS
-  stream, which requests, ACKs and NACKs exactly when told;
+  stream, which requests, ACKs and NACKs exactly when told (and shows the credential
+  :meth:`ControlPlane.proxy_credential` issues, as every stream must);
 - :mod:`meshplane.testing.routing` — a model of Envoy's HTTP route matching, which says
   which clusters a request would be split over by a RouteConfiguration.
 """
@@ -114,6 +115,14 @@ class ControlPlane:
         """The port Envoy sidecars connect to."""
         assert self.plane is not None, "use ControlPlane as a context manager"
         return self.plane.xds_port
+
+    def proxy_credential(self, node_id: str, replica: str = "") -> str:
+        """The token an Envoy of ``node_id`` (and ``replica``) must show on its ADS stream.
+
+        Put it in the bootstrap with ``meshplane.envoy.bootstrap(..., credential=token)``,
+        or pass it to :class:`FakeAdsClient` as ``credential``.
+        """
+        return self.client().issue_proxy_credential(node_id, replica).token
 
     @property
     def credentials_file(self) -> Path:

@@ -9,30 +9,52 @@ NACK a response, or change a subscription on an ACK, and check what the server a
         await envoy.request(CLUSTER)
         clusters = await envoy.receive()
         await envoy.ack(clusters)
+
+``credential`` is sent as the ``x-meshplane-token`` metadata Envoy's bootstrap puts on the
+stream, so a test can play a sidecar — or an attacker with no token or another node's —
+and read how the server ended the stream with :meth:`FakeAdsClient.ended`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
+from typing import Any
 
 import grpc
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
+from meshplane import envoy
 from meshplane.envoy import resources
 
 
 class FakeAdsClient:
     """One SotW ADS stream that sends exactly the requests a test tells it to."""
 
-    def __init__(self, port: int, node_id: str, replica: str | None = None) -> None:
-        """Connect to ``127.0.0.1:port`` as ``node_id`` (and ``meshplane.replica``) on enter."""
+    def __init__(
+        self,
+        port: int,
+        node_id: str,
+        replica: str | None = None,
+        *,
+        credential: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Connect to ``127.0.0.1:port`` as ``node_id`` (and ``meshplane.replica``) on enter.
+
+        ``credential`` goes in the stream's gRPC metadata; ``metadata`` (node metadata
+        under ``meshplane``, beside the replica) lets a test announce ports.
+        """
         self.port = port
+        self.credential = credential
         self.node = base_pb2.Node(id=node_id, cluster=node_id)
-        if replica is not None:
-            self.node.metadata.update({"meshplane": {"replica": replica}})
+        if replica is not None or metadata:
+            own = dict(metadata or {})
+            if replica is not None:
+                own["replica"] = replica
+            self.node.metadata.update({"meshplane": own})
         self._channel: grpc.aio.Channel | None = None
         self._call: grpc.aio.StreamStreamCall | None = None
         self._sent_node = False
@@ -41,7 +63,10 @@ class FakeAdsClient:
         """Open the channel and the stream (no request is sent yet)."""
         self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
-        self._call = stub.StreamAggregatedResources()
+        metadata = None
+        if self.credential is not None:
+            metadata = grpc.aio.Metadata((envoy.CREDENTIAL_METADATA, self.credential))
+        self._call = stub.StreamAggregatedResources(metadata=metadata)
         return self
 
     async def __aexit__(
@@ -92,6 +117,16 @@ class FakeAdsClient:
         assert response is not grpc.aio.EOF, "stream closed"
         assert isinstance(response, discovery_pb2.DiscoveryResponse)
         return response
+
+    async def ended(self) -> tuple[grpc.StatusCode, str]:
+        """How the server ended the stream (status code, details); fails if it sent anything."""
+        assert self._call is not None
+        try:
+            response = await self._call.read()
+        except grpc.aio.AioRpcError as error:  # a non-OK status ends reads with the error
+            return error.code(), str(error.details())
+        assert response is grpc.aio.EOF, f"the server answered before ending: {response}"
+        return await self._call.code(), str(await self._call.details())
 
     async def ack(
         self, response: discovery_pb2.DiscoveryResponse, names: Iterable[str] | None = None

@@ -26,8 +26,11 @@ Public API::
         .watch(key, callback) -> unwatch
 
     SnapshotSource, StreamCallbacks                  # the roles AdsServer depends on
+    StreamAuthenticator.admit(key, node, metadata)   # raise Unauthenticated | PermissionDenied
+    StreamRefused, Unauthenticated, PermissionDenied # (gRPC UNAUTHENTICATED / PERMISSION_DENIED)
     AdsServer(cache: SnapshotSource, *, callbacks: StreamCallbacks | None = None,
-              clock=system_clock, logger=None, ack_timeout=10.0, timer: Timer | None = None)
+              clock=system_clock, logger=None, ack_timeout=10.0, timer: Timer | None = None,
+              authenticator: StreamAuthenticator | None = None)
         await .start(host="127.0.0.1", port=0) -> int, await .stop(grace=None),
         .port, .status: StatusBoard                  # the board callbacks default to
 
@@ -55,7 +58,14 @@ Usage::
 """
 
 from meshplane.xds.cache import NodeHash, SnapshotCache, node_key, replica_node_key
-from meshplane.xds.roles import SnapshotSource, StreamCallbacks
+from meshplane.xds.roles import (
+    PermissionDenied,
+    SnapshotSource,
+    StreamAuthenticator,
+    StreamCallbacks,
+    StreamRefused,
+    Unauthenticated,
+)
 from meshplane.xds.server import AdsServer
 from meshplane.xds.snapshot import InconsistentSnapshotError, Resource, ResourceEncoder, Snapshot
 from meshplane.xds.status import (
@@ -85,6 +95,7 @@ __all__ = [
     "Nacked",
     "NodeHash",
     "NodeStatus",
+    "PermissionDenied",
     "Resource",
     "ResourceEncoder",
     "Sent",
@@ -93,9 +104,12 @@ __all__ = [
     "SnapshotSource",
     "StatusBoard",
     "StatusEvent",
+    "StreamAuthenticator",
     "StreamCallbacks",
     "StreamEvent",
+    "StreamRefused",
     "TypeStatus",
+    "Unauthenticated",
     "fold",
     "node_key",
     "replica_node_key",

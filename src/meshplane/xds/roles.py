@@ -1,4 +1,4 @@
-"""The two roles the ADS server plays against, so it needs neither the cache nor the board.
+"""The roles the ADS server plays against, so it needs neither the cache nor the board.
 
 Like go-control-plane's ``Cache`` and ``Callbacks`` interfaces: a stream asks a
 :class:`SnapshotSource` which snapshot its proxy should run and to be told of the next
@@ -6,6 +6,12 @@ one, and reports what happens on it to :class:`StreamCallbacks`. The
 :class:`~meshplane.xds.cache.SnapshotCache` and the
 :class:`~meshplane.xds.status.StatusBoard` are the implementations meshplane uses; a test,
 a benchmark or another control plane can pass its own.
+
+A :class:`StreamAuthenticator` decides whether a stream may be served at all: it sees
+the stream's gRPC metadata and the node it announces, before the stream is recorded or
+anything is sent, and refuses with :class:`Unauthenticated` (no valid credential) or
+:class:`PermissionDenied` (a credential, but not for this node). What a credential is
+stays the authenticator's business; the server only maps the refusal to a gRPC status.
 """
 
 from __future__ import annotations
@@ -16,6 +22,32 @@ from typing import Protocol
 from envoy.config.core.v3 import base_pb2
 
 from meshplane.xds.snapshot import Snapshot
+
+
+class StreamRefused(Exception):
+    """Base of the refusals a :class:`StreamAuthenticator` raises; the message reaches the proxy."""
+
+
+class Unauthenticated(StreamRefused):
+    """The stream carries no valid credential (gRPC UNAUTHENTICATED)."""
+
+
+class PermissionDenied(StreamRefused):
+    """The credential is valid but does not allow this node (gRPC PERMISSION_DENIED)."""
+
+
+class InvalidNode(StreamRefused):
+    """The announced Node breaks a limit, e.g. its size (gRPC INVALID_ARGUMENT)."""
+
+
+class StreamAuthenticator(Protocol):
+    """Admits or refuses a stream from what it carries, before it is served."""
+
+    def admit(self, key: str, node: base_pb2.Node, metadata: Mapping[str, str]) -> None:
+        """Return to admit the proxy ``key`` announcing ``node``; raise a StreamRefused not to.
+
+        ``metadata`` is the stream's gRPC invocation metadata (lower-case keys).
+        """
 
 
 class SnapshotSource(Protocol):
@@ -34,8 +66,12 @@ class SnapshotSource(Protocol):
 class StreamCallbacks(Protocol):
     """What an ADS stream reports, in the order it happens (all on the event loop)."""
 
-    def record_connected(self, key: str, node: base_pb2.Node) -> None:
-        """A stream of ``key`` opened; ``node`` is what the proxy announced."""
+    def record_connected(self, key: str, node: base_pb2.Node, *, resumed: str = "") -> None:
+        """A stream of ``key`` opened; ``node`` is what the proxy announced.
+
+        ``resumed`` is the ``version_info`` of the stream's first request: the version
+        the proxy already runs from an earlier stream (a reconnect), ``""`` for a new one.
+        """
 
     def record_disconnected(self, key: str) -> None:
         """A stream of ``key`` closed."""

@@ -10,6 +10,7 @@ the generated servicer base class.
 from __future__ import annotations
 
 import logging
+import resource
 from collections.abc import AsyncIterator
 
 import grpc
@@ -17,7 +18,14 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
-from meshplane.xds.roles import SnapshotSource, StreamCallbacks
+from meshplane.xds.roles import (
+    InvalidNode,
+    PermissionDenied,
+    SnapshotSource,
+    StreamAuthenticator,
+    StreamCallbacks,
+    StreamRefused,
+)
 from meshplane.xds.status import StatusBoard
 from meshplane.xds.stream import AdsStream
 
@@ -26,6 +34,12 @@ _SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 
 def _identity(response: bytes) -> bytes:
     return response
+
+
+def stream_cap() -> int:
+    """The default stream cap: a quarter of the fd limit (each stream is one socket), <= 2000."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, min(2000, soft // 4))
 
 
 class AdsServer:
@@ -40,13 +54,20 @@ class AdsServer:
         logger: logging.Logger | None = None,
         ack_timeout: float = 10.0,
         timer: Timer | None = None,
+        authenticator: StreamAuthenticator | None = None,
+        max_streams: int = 0,
     ) -> None:
         """Serve ``cache``, reporting every stream's events to ``callbacks``.
 
         Without ``callbacks`` a :class:`StatusBoard` on ``clock`` records them (``status``).
         ``ack_timeout`` bounds each make-before-break wait (seconds on ``timer``, the event
-        loop's clock by default).
+        loop's clock by default). ``authenticator`` admits streams (none: every stream);
+        a refused one ends with UNAUTHENTICATED or PERMISSION_DENIED before any response
+        (INVALID_ARGUMENT for a Node over the size limit). ``max_streams`` caps the open
+        streams (0: a quarter of the fd limit, at most 2000); past it a new stream ends
+        with RESOURCE_EXHAUSTED.
         """
+        self._authenticator = authenticator
         self.cache = cache
         self._log = logger or logging.getLogger(__name__)
         self._callbacks: StreamCallbacks = callbacks or StatusBoard(clock, self._log)
@@ -54,6 +75,7 @@ class AdsServer:
         self._ack_timeout = ack_timeout
         self._server: grpc.aio.Server | None = None
         self._streams: set[AdsStream] = set()
+        self.max_streams = max_streams or stream_cap()
         self.port: int | None = None
         """The bound port once started."""
 
@@ -108,6 +130,12 @@ class AdsServer:
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext[discovery_pb2.DiscoveryRequest, bytes],
     ) -> None:
+        if len(self._streams) >= self.max_streams:
+            self._log.warning("xds: %d streams open; refusing another", len(self._streams))
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"meshplane serves at most {self.max_streams} ADS streams",
+            )
         stream = AdsStream(
             cache=self.cache,
             board=self._callbacks,
@@ -116,9 +144,32 @@ class AdsServer:
             ack_timeout=self._ack_timeout,
             logger=self._log,
             timer=self._timer,
+            authenticator=self._authenticator,
+            metadata=_metadata(context),
         )
         self._streams.add(stream)
         try:
             await stream.run()
+        except StreamRefused as refused:
+            code = (
+                grpc.StatusCode.PERMISSION_DENIED
+                if isinstance(refused, PermissionDenied)
+                else grpc.StatusCode.INVALID_ARGUMENT
+                if isinstance(refused, InvalidNode)
+                else grpc.StatusCode.UNAUTHENTICATED
+            )
+            self._log.warning("xds: refused a stream (%s): %s", code.name, refused)
+            await context.abort(code, str(refused))
         finally:
             self._streams.discard(stream)
+
+
+def _metadata(
+    context: grpc.aio.ServicerContext[discovery_pb2.DiscoveryRequest, bytes],
+) -> dict[str, str]:
+    """The stream's text metadata with lower-case keys (binary ``-bin`` entries are skipped)."""
+    found: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            found[key.lower()] = value
+    return found

@@ -8,6 +8,11 @@ the last sent and ACKed versions, the names and versions the proxy has ACKed,
 and the last NACK with Envoy's own error message (App Mesh users want to know
 *why* a route was rejected). Entries are immutable values, replaced on change.
 
+The board forgets: of the proxies whose every stream has closed it keeps only
+the :data:`KEEP_DISCONNECTED` most recent (an operator still sees a proxy that
+just went away, and its last NACK), so memory stays bounded however many
+unique node ids connect and leave.
+
 Two ways to follow changes without polling:
 
 - :meth:`StatusBoard.wait_for` / :meth:`StatusBoard.wait_synced` await a
@@ -21,6 +26,7 @@ Two ways to follow changes without polling:
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 from collections.abc import Callable, Mapping
@@ -63,6 +69,8 @@ class NodeStatus:
     node: base_pb2.Node
     """The Node the proxy announced (treat as read-only)."""
     streams: int = 0
+    resumed: str = ""
+    """The version the proxy said it ran when its newest stream opened (``""``: nothing)."""
     connected_at: float | None = None
     disconnected_at: float | None = None
     gate_timeouts: int = 0
@@ -115,6 +123,8 @@ class Connected:
 
     key: str
     node: base_pb2.Node
+    resumed: str = ""
+    """The version the proxy already runs from an earlier stream (``""``: a new proxy)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,6 +191,7 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
             key=event.key,
             node=event.node,
             streams=(old.streams if old else 0) + 1,
+            resumed=event.resumed,
             connected_at=now,
             types=MappingProxyType(kept),
         )
@@ -201,25 +212,40 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
     return dataclasses.replace(old, types=MappingProxyType({**old.types, event.type_url: new}))
 
 
+KEEP_DISCONNECTED = 256
+"""Disconnected proxies the board remembers, the most recently gone first to be kept."""
+
+
 class StatusBoard:
     """Per node key status, written by ADS streams, read by operators and tests."""
 
-    def __init__(self, clock: Clock, logger: logging.Logger | None = None) -> None:
-        """Timestamp entries with ``clock``; log observer failures to ``logger``."""
+    def __init__(
+        self,
+        clock: Clock,
+        logger: logging.Logger | None = None,
+        keep_disconnected: int = KEEP_DISCONNECTED,
+    ) -> None:
+        """Timestamp entries with ``clock``; log observer failures to ``logger``.
+
+        ``keep_disconnected`` bounds how many proxies with no open stream are remembered.
+        """
         self._clock = clock
         self._log = logger or logging.getLogger(__name__)
         self._nodes: dict[str, NodeStatus] = {}
+        self._keep = keep_disconnected
+        self._gone: collections.OrderedDict[str, None] = collections.OrderedDict()
+        """Keys with no open stream, oldest disconnection first."""
         self._observers: list[Observer] = []
         self._changed = asyncio.Event()
 
     # -- reading ---------------------------------------------------------------
 
     def nodes(self) -> Mapping[str, NodeStatus]:
-        """Every node key ever seen (connected or not), as a read-only mapping."""
+        """Every connected node key and the recently disconnected ones, read-only."""
         return MappingProxyType(dict(self._nodes))
 
     def node(self, key: str) -> NodeStatus | None:
-        """The status of one node key, if it ever connected."""
+        """The status of one node key, if it is connected or recently disconnected."""
         return self._nodes.get(key)
 
     async def wait_for(
@@ -247,15 +273,24 @@ class StatusBoard:
 
     def record(self, event: StreamEvent) -> None:
         """Fold one stream event into the board, then tell observers of sync-state changes."""
-        self._put(fold(self._nodes.get(event.key), event, self._clock()))
+        status = fold(self._nodes.get(event.key), event, self._clock())
+        self._put(status)
+        if status.connected:
+            self._gone.pop(status.key, None)
+        elif isinstance(event, Disconnected):
+            self._gone[status.key] = None
+            self._gone.move_to_end(status.key)
+            while len(self._gone) > self._keep:
+                forgotten, _ = self._gone.popitem(last=False)
+                del self._nodes[forgotten]
         if not isinstance(event, Sent | GateTimedOut):
             self._emit(event)
 
     # The StreamCallbacks the ADS server calls: each one is an event, recorded.
 
-    def record_connected(self, key: str, node: base_pb2.Node) -> None:
-        """A stream of ``key`` opened."""
-        self.record(Connected(key, node))
+    def record_connected(self, key: str, node: base_pb2.Node, *, resumed: str = "") -> None:
+        """A stream of ``key`` opened (``resumed``: the version it already runs, if any)."""
+        self.record(Connected(key, node, resumed))
 
     def record_disconnected(self, key: str) -> None:
         """A stream of ``key`` closed."""

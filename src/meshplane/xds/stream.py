@@ -29,6 +29,14 @@ nothing:
 3. routes := new; wait for the RDS ACK;
 4. clusters, endpoints and secrets := new, dropping the stale ones.
 
+Hostile proxies are bounded (any local process can open a stream): a Node
+larger than :data:`MAX_NODE_BYTES` ends the stream before anything is recorded
+(:class:`StreamRefused`); at most :data:`INBOX_REQUESTS` requests wait in the
+inbox (past that the reader stops reading, and gRPC's flow control pushes back
+on the sender); a NACK's message is kept to :data:`MAX_NACK_CHARS` and logged
+at most once per :data:`NACK_LOG_INTERVAL` seconds per type, with a count of
+the ones left out.
+
 A NACK abandons the remaining steps (the proxy keeps its last good config and
 nothing it may still use is removed); a gate that outlives ``ack_timeout`` is
 recorded and the walk goes on, so a silent proxy cannot wedge the stream.
@@ -42,9 +50,8 @@ import collections
 import dataclasses
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
-from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.envoy.resources import (
@@ -58,7 +65,12 @@ from meshplane.envoy.resources import (
 )
 from meshplane.kit.timers import Cancel, LoopTimer, Timer
 from meshplane.xds import wire
-from meshplane.xds.roles import SnapshotSource, StreamCallbacks
+from meshplane.xds.roles import (
+    InvalidNode,
+    SnapshotSource,
+    StreamAuthenticator,
+    StreamCallbacks,
+)
 from meshplane.xds.snapshot import Resource, Snapshot, version_of
 
 Writer = Callable[[bytes], Awaitable[None]]
@@ -66,6 +78,23 @@ Writer = Callable[[bytes], Awaitable[None]]
 
 _END = object()
 _DEADLINE = object()
+
+MAX_NODE_BYTES = 64 * 1024
+"""The largest serialized Node (id, cluster, metadata) a proxy may announce; App Mesh
+sidecars announce well under 2 KiB."""
+INBOX_REQUESTS = 64
+"""Requests read from a proxy and not yet handled; Envoy has at most one per type in flight."""
+MAX_NACK_CHARS = 2048
+"""How much of Envoy's NACK message is kept and logged (Envoy's own are a few hundred)."""
+NACK_LOG_INTERVAL = 10.0
+"""Seconds between two logged NACKs of one type on one stream."""
+
+
+def truncated(message: str, limit: int = MAX_NACK_CHARS) -> str:
+    """``message`` cut to ``limit`` characters, saying how much was cut."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… ({len(message) - limit} more characters)"
 
 
 @dataclasses.dataclass
@@ -113,11 +142,17 @@ class AdsStream:
         ack_timeout: float,
         logger: logging.Logger,
         timer: Timer | None = None,
+        authenticator: StreamAuthenticator | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Serve ``requests`` from ``cache``, reporting to ``board``.
 
         ``timer`` runs the make-before-break deadlines (the event loop's by default).
+        ``authenticator`` (none: admit everyone) judges the first request's node and the
+        stream's gRPC ``metadata``; its refusal ends :meth:`run` with the StreamRefused.
         """
+        self._authenticator = authenticator
+        self._metadata = dict(metadata or {})
         self._cache = cache
         self._board = board
         self._timer: Timer = timer or LoopTimer()
@@ -127,6 +162,11 @@ class AdsStream:
         self._ack_timeout = ack_timeout
         self._log = logger
         self._inbox: asyncio.Queue[object] = asyncio.Queue()
+        # Requests take a slot before entering the inbox; snapshots and deadlines need none
+        # (the cache coalesces snapshots, and there is one deadline at a time).
+        self._room = asyncio.Semaphore(INBOX_REQUESTS)
+        self._nack_logged: dict[str, tuple[float, int]] = {}
+        """Per type URL: when a NACK was last logged, and how many were not logged since."""
         self._types = {t: _TypeState() for t in TYPE_URLS}
         self._key: str | None = None
         self._unwatch: Callable[[], None] | None = None
@@ -146,6 +186,7 @@ class AdsStream:
                 if event is _END:
                     return
                 if isinstance(event, discovery_pb2.DiscoveryRequest):
+                    self._room.release()
                     await self._on_request(event)
                 elif isinstance(event, Snapshot):
                     await self._on_snapshot(event)
@@ -166,6 +207,7 @@ class AdsStream:
     async def _read(self) -> None:
         try:
             async for request in self._requests:
+                await self._room.acquire()
                 self._inbox.put_nowait(request)
         except Exception as exc:  # the transport failed: the proxy is gone either way
             self._log.debug("xds: stream %s read ended: %r", self._key, exc)
@@ -174,12 +216,25 @@ class AdsStream:
 
     # -- requests ----------------------------------------------------------------
 
-    def _start(self, node: base_pb2.Node) -> str:
+    def _start(self, request: discovery_pb2.DiscoveryRequest) -> str:
         # With set_node_on_first_message_only the node is in the first message only.
+        node = request.node
+        size = node.ByteSize()
+        if size > MAX_NODE_BYTES:
+            raise InvalidNode(
+                f"the Node is {size} bytes; meshplane accepts at most {MAX_NODE_BYTES} "
+                "(node id, cluster and metadata)"
+            )
         key = self._cache.node_hash(node)
+        if self._authenticator is not None:
+            # Before the key is recorded, watched or answered: a refused stream leaves no
+            # trace on the board and receives nothing.
+            self._authenticator.admit(key, node, self._metadata)
         self._key = key
         self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
-        self._board.record_connected(key, node)
+        # A reconnecting Envoy's first request names the version it still runs: the sync
+        # stage must not replace that config with nothing just because a store forgot it.
+        self._board.record_connected(key, node, resumed=request.version_info)
         self._log.info("xds: %s connected (node %s)", key, node.id)
         snapshot = self._cache.snapshot(key)
         if snapshot is not None:
@@ -187,7 +242,7 @@ class AdsStream:
         return key
 
     async def _on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
-        key = self._key if self._key is not None else self._start(request.node)
+        key = self._key if self._key is not None else self._start(request)
         type_url = request.type_url
         state = self._types.get(type_url)
         if state is None:
@@ -213,10 +268,10 @@ class AdsStream:
             if request.HasField("error_detail"):
                 # Envoy reports its *last accepted* version; the rejected one is ours.
                 version = state.sent_version or ""
-                message = request.error_detail.message
+                message = truncated(request.error_detail.message)
                 state.nacks += 1
                 self._board.record_nacked(key, type_url, version, message)
-                self._log.warning("xds: %s NACKed %s %s: %s", key, type_url, version, message)
+                self._log_nack(key, type_url, version, message)
             elif state.acked_nonce != nonce:
                 state.acked_nonce = nonce
                 state.acked = dict(state.sent)
@@ -225,6 +280,17 @@ class AdsStream:
         if type_url not in WILDCARD_TYPES:
             state.names = frozenset(request.resource_names)
         await self._reconcile(type_url, again=again)
+
+    def _log_nack(self, key: str, type_url: str, version: str, message: str) -> None:
+        """Log a NACK unless one of this type was logged less than the interval ago."""
+        now = self._timer.now()
+        last, skipped = self._nack_logged.get(type_url, (None, 0))
+        if last is not None and now - last < NACK_LOG_INTERVAL:
+            self._nack_logged[type_url] = (last, skipped + 1)
+            return
+        self._nack_logged[type_url] = (now, 0)
+        more = f" ({skipped} more NACKs of this type not logged)" if skipped else ""
+        self._log.warning("xds: %s NACKed %s %s: %s%s", key, type_url, version, message, more)
 
     async def _reconcile(self, type_url: str, *, again: bool = False) -> bool:
         """Send ``type_url`` if the proxy subscribed and its content differs from the last sent.
