@@ -79,8 +79,19 @@ def _sidecar(
     plane: app.ControlPlane, tmp_path: Path, name: str, meta: dict[str, object]
 ) -> subprocess.Popen[bytes]:
     node_id = f"mesh/demos/virtualNode/{name}"
+    credentials = plane.services.credentials
     config = envoy.bootstrap(
-        node_id, node_id, "127.0.0.1", plane.xds_port, "127.0.0.1", 0, {"meshplane": meta}
+        node_id,
+        node_id,
+        "127.0.0.1",
+        plane.xds_port,
+        "127.0.0.1",
+        0,
+        {"meshplane": meta},
+        # Each replica proves its node on the ADS stream with a credential the plane issued.
+        credential=credentials.issue(node_id, str(meta["replica"])).token
+        if credentials is not None
+        else None,
     )
     argv = envoy.command(config, admin_address_path=tmp_path / f"admin-{name}")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
