@@ -85,7 +85,8 @@ def test_a_slow_body_is_refused_in_app_mesh_form(plane: ControlPlane) -> None:
     """A body that does not arrive in time is a 400 BadRequestException naming the limit."""
     with _connect(plane) as sock:
         sock.sendall(
-            b"PUT /v20190125/meshes HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"PUT /v20190125/meshes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n"
             b"Content-Length: 20\r\n\r\n{"
         )
         status, headers, body = _response(_read_all(sock))
