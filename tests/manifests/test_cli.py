@@ -18,11 +18,11 @@ def test_errors_exit_1_with_kubectls_words(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         (EXAMPLES / "namespace.yaml").read_text()
-        + "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
+        + "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNod\nmetadata: {name: web}\n"
     )
     result = cli("apply", "-f", str(bad))
     assert (result.code, result.out) == (1, "")
-    assert result.err.startswith(f"error: {bad} document 2: kind: kind Deployment is not supported")
+    assert result.err.startswith(f"error: {bad} document 2: kind: kind VirtualNod is not supported")
     assert cli("get", "ns").err == "No resources found.\n"  # the namespace was not applied
     assert cli("get", "deployments") == Result(
         1,
@@ -90,3 +90,65 @@ def test_stdin_directory_json_and_delete(cli: Cli, server: Server) -> None:
         assert cli("delete", kind, name, "-n", "demos").err == ""
     assert cli("get", "mesh").err == "No resources found.\n"
     assert appmesh(server).list_meshes()["meshes"] == []
+
+
+MIXED = """\
+# Source: colorapp/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: colorapp, namespace: demos}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: colorapp}
+---
+"""
+
+
+def test_helm_template_stream_applies_app_mesh_kinds_and_skips_the_rest(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """`helm template … | meshplane apply -f -`: other kinds skipped one line each, exit 0."""
+    setup = (EXAMPLES / "namespace.yaml").read_text() + "---\n"
+    setup += (EXAMPLES / "demos-mesh.yaml").read_text()
+    result = cli("apply", "-f", "-", stdin=MIXED + setup)
+    assert result == Result(
+        0,
+        "deployment.apps/colorapp skipped: workloads are Kubernetes' business; in local mode "
+        "use a Workload\n"
+        "clusterrolebinding.rbac.authorization.k8s.io/colorapp skipped: access control is "
+        "Kubernetes' business; meshplane's local mode needs none\n"
+        "namespace/demos created\n"
+        "mesh.appmesh.k8s.aws/demos created\n",
+        "",
+    )
+    nested = tmp_path / "walkthrough" / "v1"
+    nested.mkdir(parents=True)
+    (nested / "app.yaml").write_text(MIXED)
+    (tmp_path / "walkthrough" / "mesh.yaml").write_text(setup)
+    top = str(tmp_path / "walkthrough")
+    assert (
+        cli("apply", "-f", top).out
+        == "namespace/demos unchanged\nmesh.appmesh.k8s.aws/demos unchanged\n"
+    )
+    assert cli("apply", "-R", "-f", top).out.splitlines()[-2:] == [
+        "namespace/demos unchanged",
+        "mesh.appmesh.k8s.aws/demos unchanged",
+    ]
+    assert cli("apply", "-f", str(nested)).out.splitlines() == [
+        "deployment.apps/colorapp skipped: workloads are Kubernetes' business; in local mode "
+        "use a Workload",
+        "clusterrolebinding.rbac.authorization.k8s.io/colorapp skipped: access control is "
+        "Kubernetes' business; meshplane's local mode needs none",
+    ]
+    deleted = cli("delete", "-R", "-f", top)
+    assert deleted == Result(
+        0,
+        "deployment.apps/colorapp skipped: workloads are Kubernetes' business; in local mode "
+        "use a Workload\n"
+        "clusterrolebinding.rbac.authorization.k8s.io/colorapp skipped: access control is "
+        "Kubernetes' business; meshplane's local mode needs none\n"
+        'mesh.appmesh.k8s.aws "demos" deleted\n'
+        'namespace "demos" deleted\n',
+        "",
+    )

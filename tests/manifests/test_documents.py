@@ -105,9 +105,116 @@ def test_yaml_nested_deeper_than_the_parser_is_malformed_not_a_crash() -> None:
     ]
 
 
-def test_other_kinds_are_refused_with_what_meshplane_runs_instead() -> None:
-    """A Deployment is refused, naming the accepted kinds and the alternative."""
-    text = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"
+HELM_STREAM = """\
+---
+# Source: colorapp/templates/serviceaccount.yaml
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: colorapp}
+---
+# Source: colorapp/templates/rbac.yaml
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: colorapp-reader}
+rules: [{apiGroups: [""], resources: [pods], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: colorapp-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: colorapp-reader}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: colorapp, namespace: demos}
+spec: {replicas: 2, template: {spec: {containers: [{name: app, image: colorapp}]}}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: xray}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: front}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {COLOR: blue}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: colorapp}
+---
+"""
+
+
+def test_kinds_kubernetes_runs_are_skipped_with_one_line_each() -> None:
+    """A helm-style stream applies its App Mesh kinds and skips the rest, each with its line."""
+    parsed = documents.read(HELM_STREAM + ROUTER, "-", "demos")
+    assert [(d.index, d.obj.kind, d.obj.name) for d in parsed.documents] == [
+        (9, "VirtualRouter", "vr")
+    ]
+    assert [(s.index, s.line()) for s in parsed.skipped] == [
+        (
+            1,
+            "serviceaccount/colorapp skipped: access control is Kubernetes' business; "
+            "meshplane's local mode needs none",
+        ),
+        (
+            2,
+            "clusterrole.rbac.authorization.k8s.io/colorapp-reader skipped: access control is "
+            "Kubernetes' business; meshplane's local mode needs none",
+        ),
+        (
+            3,
+            "clusterrolebinding.rbac.authorization.k8s.io/colorapp-reader skipped: access "
+            "control is Kubernetes' business; meshplane's local mode needs none",
+        ),
+        (
+            4,
+            "deployment.apps/colorapp skipped: workloads are Kubernetes' business; in local "
+            "mode use a Workload",
+        ),
+        (
+            5,
+            "daemonset.apps/xray skipped: workloads are Kubernetes' business; in local mode "
+            "use a Workload",
+        ),
+        (
+            6,
+            "ingress.networking.k8s.io/front skipped: ingress is Kubernetes' business; in local "
+            "mode a VirtualGateway's Workload publishes the gateway",
+        ),
+        (
+            7,
+            "configmap/settings skipped: configuration is Kubernetes' business; in local mode "
+            "put it in the Workload's env",
+        ),
+        (
+            8,
+            "servicemonitor.monitoring.coreos.com/colorapp skipped: not an App Mesh kind; "
+            "meshplane applies the appmesh.k8s.aws kinds, Namespace and Service",
+        ),
+    ]
+    assert documents.parse(HELM_STREAM, "-", "demos") == []
+
+
+def test_a_wrong_app_mesh_document_beside_skipped_kinds_is_still_refused() -> None:
+    """Skipping is for other groups' kinds: an unknown App Mesh kind or a bad spec still fails."""
+    typo = "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNod\nmetadata: {name: x}\n"
+    bad_spec = ROUTER.replace("weight: 100", "weight: lots")
+    assert problems_of(HELM_STREAM + typo + "---\n" + bad_spec) == [
+        "f.yaml document 9: kind: kind VirtualNod is not supported; meshplane accepts Namespace, "
+        "Service, Mesh, VirtualNode, VirtualRouter, VirtualService, VirtualGateway, GatewayRoute, "
+        "BackendGroup",
+        "f.yaml document 10: spec.routes[0].httpRoute.action.weightedTargets[0].weight: "
+        "must be an integer, got string",
+    ]
+
+
+def test_an_app_mesh_group_kind_kubernetes_runs_is_refused_with_what_to_run_instead() -> None:
+    """A Deployment that claims the App Mesh group is a mistake: refused, naming the alternative."""
+    text = "apiVersion: appmesh.k8s.aws/v1beta2\nkind: Deployment\nmetadata: {name: x}\n"
     assert problems_of(text) == [
         "f.yaml document 1: kind: kind Deployment is not supported; meshplane accepts Namespace, "
         "Service, Mesh, VirtualNode, VirtualRouter, VirtualService, VirtualGateway, GatewayRoute, "

@@ -237,3 +237,33 @@ def test_apply_warns_about_acm_references_at_once(door: FrontDoor) -> None:
         "virtualnode/vn-acm: spec.listeners[0].tls.certificate.acm: ACM is unreachable off AWS; "
         "meshplane serves it from its built-in CA (clients must trust <data-dir>/ca/ca.pem)"
     ]
+
+
+def test_apply_warns_about_each_accepted_field_translation_ignores(door: FrontDoor) -> None:
+    """A Cloud Map VirtualNode applies, with a warning naming the field that does nothing."""
+    cloud_map = (
+        "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\n"
+        "metadata: {name: blue, namespace: demos}\nspec:\n"
+        "  podSelector: {matchLabels: {color: blue}}\n"
+        "  listeners:\n"
+        "  - portMapping: {port: 8080, protocol: http}\n"
+        "    healthCheck: {protocol: http, path: /ping, port: 8080, healthyThreshold: 2,\n"
+        "                  unhealthyThreshold: 2, intervalMillis: 5000, timeoutMillis: 2000}\n"
+        "  serviceDiscovery:\n"
+        "    awsCloudMap: {namespaceName: demo.local, serviceName: color,\n"
+        "                  attributes: [{key: color, value: blue}]}\n"
+    )
+    outcomes = door.apply(
+        [("f.yaml", NAMESPACE + "---\n" + example("demos-mesh.yaml") + "---\n" + cloud_map)],
+        "demos",
+    )
+    warned = {outcome.line(): list(outcome.warnings) for outcome in outcomes}
+    assert warned == {
+        "namespace/demos created": [],
+        "mesh.appmesh.k8s.aws/demos created": [],
+        "virtualnode.appmesh.k8s.aws/blue created": [
+            "virtualnode/blue: spec.serviceDiscovery.awsCloudMap is accepted but not translated: "
+            "endpoints come from the replicas meshplane registers for this VirtualNode; the Cloud "
+            "Map namespace, service and attributes are not consulted",
+        ],
+    }

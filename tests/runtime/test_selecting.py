@@ -183,3 +183,54 @@ def test_the_echo_manifests_select_the_echo_workloads() -> None:
 
     for workload in workloads.load(example):
         assert [n.name for n in selecting.selecting(workload, nodes)] == [f"vn-{workload.name}"]
+
+
+def test_a_gateway_workload_binds_to_the_virtual_gateway_selecting_it() -> None:
+    """No command: only VirtualGateways are candidates, and the node id names the gateway."""
+    gateway_workload = Workload("gw", "demos", {"app": "gw"}, (), {}, 0)
+    selector = {"matchLabels": {"app": "gw"}}
+    node = VirtualNodeView("demos", "vn-gw", "vn-gw_demos", "demos", selector, (80,))
+    gateway = VirtualNodeView(
+        "demos", "ingress-gw", "ingress-gw_demos", "demos", selector, (8088, 8089), "virtualGateway"
+    )
+    binding = selecting.bind(gateway_workload, [node, gateway])
+    assert binding == Binding("demos", "ingress-gw_demos", (8088, 8089), "virtualGateway")
+    assert (binding.node_id, binding.is_gateway) == (
+        "mesh/demos/virtualGateway/ingress-gw_demos",
+        True,
+    )
+    assert selecting.bind(_workload(selector["matchLabels"]), [node, gateway]) == Binding(
+        "demos", "vn-gw_demos", (80,)
+    )
+    with pytest.raises(SelectionError) as caught:
+        selecting.bind(gateway_workload, [node])
+    assert str(caught.value) == (
+        "workload demos/gw has no command, so it runs a gateway, but no VirtualGateway's "
+        "podSelector selects its labels yet"
+    )
+
+
+def test_virtual_gateway_documents_become_gateway_views() -> None:
+    """A stored VirtualGateway reads as a view of kind virtualGateway, its ARN giving the name."""
+    document = {
+        "kind": "VirtualGateway",
+        "metadata": {"name": "ingress-gw", "namespace": "demos"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "gw"}},
+            "listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}],
+        },
+        "status": {
+            "virtualGatewayARN": "arn:aws:appmesh:us-west-2:1:mesh/demos/virtualGateway/gw_demos"
+        },
+    }
+    assert virtualnodes.views([document]) == [
+        VirtualNodeView(
+            "demos",
+            "ingress-gw",
+            "gw_demos",
+            "demos",
+            {"matchLabels": {"app": "gw"}},
+            (8088,),
+            "virtualGateway",
+        )
+    ]

@@ -78,8 +78,30 @@ def test_empty_documents_are_skipped_but_counted() -> None:
     """An empty document between separators does not shift the reported document number."""
     text = _one() + "---\n---\n" + _one(metadata="{name: w2}", spec="{port: 80}")
     assert _error(text) == (
-        "/srv/demo/workloads.yaml: document 3: spec.command: "
-        "must be a non-empty list of strings (the argv)"
+        "/srv/demo/workloads.yaml: document 3: spec.port: a workload with no command runs a "
+        "VirtualGateway's Envoy, which listens on the gateway's listener ports and runs no app; "
+        "remove it or add a command"
+    )
+
+
+def test_a_workload_without_command_is_a_gateway_and_publish_flags_move_it() -> None:
+    """No command, no port: a gateway workload; `--publish NAME=ADDR` replaces its address."""
+    (gateway,) = workloads.parse(
+        _one(metadata="{name: gw, labels: {app: gw}}", spec="{publish: 127.0.0.1:8088}"),
+        Path("/srv/demo/workloads.yaml"),
+    )
+    assert (gateway.is_gateway, gateway.command, gateway.port) == (True, (), 0)
+    (moved,) = workloads.republish([gateway], ["gw=127.0.0.1:9999"])
+    assert moved.publish == workloads.Address("127.0.0.1", 9999)
+    with pytest.raises(WorkloadError) as caught:
+        workloads.republish([gateway], ["front=127.0.0.1:1"])
+    assert str(caught.value) == (
+        "--publish front=127.0.0.1:1: must be WORKLOAD=IP:PORT naming a workload (known: gw)"
+    )
+    with pytest.raises(WorkloadError) as caught:
+        workloads.republish([gateway], ["gw=localhost:1"])
+    assert str(caught.value) == (
+        "--publish gw=localhost:1: spec.publish: must be <ip>:<port>, got 'localhost:1'"
     )
 
 

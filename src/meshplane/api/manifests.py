@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 
 from meshplane.api import offloading
-from meshplane.manifests import converging, crds
+from meshplane.manifests import converging, crds, foreign
 from meshplane.manifests.frontdoor import FrontDoor, NotFoundError, Outcome
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.model import errors
@@ -116,7 +116,7 @@ def _document(obj: ManifestObject) -> dict[str, Any]:
     return document
 
 
-def _outcomes(outcomes: list[Outcome]) -> dict[str, Any]:
+def _outcomes(outcomes: Sequence[Outcome | foreign.Skipped]) -> dict[str, Any]:
     return {"results": [outcome.to_json() for outcome in outcomes]}
 
 

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich import markup
@@ -174,14 +175,19 @@ def run(
     api_port: int,
     xds_port: int,
     data_dir: Path,
+    publish: Sequence[str] = (),
 ) -> int:
-    """Bring the mesh in ``file`` up and supervise it; the process exit code."""
+    """Bring the mesh in ``file`` up and supervise it; the process exit code.
+
+    ``publish`` holds ``--publish WORKLOAD=ADDR`` flags: they move a workload's published
+    address without editing the example's files.
+    """
     console = Console()
     if not file.is_dir():
         console.print(f"[red]error:[/] {file}: not a directory of manifests")
         return 2
     try:
-        found = workloads.load(file)
+        found = workloads.republish(workloads.load(file), publish)
     except workloads.WorkloadError as error:
         console.print(f"[red]error:[/] {error}")
         return 2

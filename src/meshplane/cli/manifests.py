@@ -35,6 +35,12 @@ Files = Annotated[
     list[str],
     typer.Option("--filename", "-f", help="A manifest file, a directory of them, or - for stdin."),
 ]
+Recursive = Annotated[
+    bool,
+    typer.Option(
+        "--recursive", "-R", help="Read the directories of -f and all directories below them."
+    ),
+]
 
 
 def _out() -> Console:
@@ -93,7 +99,8 @@ def _run(action: Any) -> None:
         raise typer.Exit(1) from failure
 
 
-def _read_sources(files: list[str]) -> list[dict[str, str]]:
+def _read_sources(files: list[str], recursive: bool = False) -> list[dict[str, str]]:
+    """Name and text of every manifest ``-f`` names; ``-R`` walks directories down, as kubectl."""
     sources: list[dict[str, str]] = []
     for name in files:
         if name == "-":
@@ -101,7 +108,8 @@ def _read_sources(files: list[str]) -> list[dict[str, str]]:
             continue
         path = Path(name)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES)
+            walked = path.rglob("*") if recursive else path.iterdir()
+            found = sorted(p for p in walked if p.suffix in MANIFEST_SUFFIXES and p.is_file())
             sources += [{"name": str(p), "text": p.read_text()} for p in found]
         elif path.is_file():
             sources.append({"name": name, "text": path.read_text()})
@@ -114,7 +122,7 @@ def _read_sources(files: list[str]) -> list[dict[str, str]]:
 
 def _print_results(answer: dict[str, Any], verb: str | None = None) -> None:
     for result in answer["results"]:
-        if verb == "deleted":
+        if verb == "deleted" and result["action"] != "skipped":
             typer.echo(f'{result["resource"]} "{result["name"]}" deleted')
         else:
             typer.echo(result["line"])
@@ -122,11 +130,20 @@ def _print_results(answer: dict[str, Any], verb: str | None = None) -> None:
             _err(f"Warning: {warning}")
 
 
-def apply(files: Files = [], namespace: Namespace = None, server: Server = DEFAULT_SERVER) -> None:  # noqa: B006 - typer reads the default
-    """Create or update objects from manifests (all documents are checked before any is applied)."""
+def apply(
+    files: Files = [],  # noqa: B006 - typer reads the default
+    recursive: Recursive = False,
+    namespace: Namespace = None,
+    server: Server = DEFAULT_SERVER,
+) -> None:
+    """Create or update objects from manifests (all documents are checked before any is applied).
+
+    Documents of kinds Kubernetes runs (Deployment, Ingress, RBAC, …) are skipped with one line
+    each, so published walkthrough files and ``helm template`` output apply as they are.
+    """
 
     def act() -> None:
-        body = {"sources": _read_sources(files), "namespace": namespace}
+        body = {"sources": _read_sources(files, recursive), "namespace": namespace}
         _print_results(_call(server, "POST", "/manifests/apply", body))
 
     _run(act)
@@ -209,6 +226,7 @@ def delete(
     kind: Annotated[str | None, typer.Argument()] = None,
     name: Annotated[str | None, typer.Argument()] = None,
     files: Files = [],  # noqa: B006 - typer reads the default
+    recursive: Recursive = False,
     namespace: Namespace = None,
     server: Server = DEFAULT_SERVER,
 ) -> None:
@@ -216,7 +234,7 @@ def delete(
 
     def act() -> None:
         if files:
-            body = {"sources": _read_sources(files), "namespace": namespace}
+            body = {"sources": _read_sources(files, recursive), "namespace": namespace}
             _print_results(_call(server, "POST", "/manifests/delete", body), "deleted")
             return
         if kind is None or name is None:

@@ -35,8 +35,17 @@ def register(cli: typer.Typer) -> None:
         ] = 9080,
         xds_port: Annotated[int, typer.Option(help="Port of its xDS server.")] = 9090,
         data_dir: Annotated[Path, typer.Option(help="Its store's directory.")] = Path(".meshplane"),
+        publish: Annotated[
+            list[str],
+            typer.Option(
+                "--publish",
+                help="WORKLOAD=IP:PORT: publish that workload there instead of its `publish:`.",
+            ),
+        ] = [],  # noqa: B006 - typer reads the default
     ) -> None:
         """Start a control plane, apply PATH's manifests, run PATH/workloads.yaml with sidecars."""
         from meshplane.cli import bringing_up  # noqa: PLC0415 - see the module docstring
 
-        raise typer.Exit(bringing_up.run(file, namespace, server, api_port, xds_port, data_dir))
+        raise typer.Exit(
+            bringing_up.run(file, namespace, server, api_port, xds_port, data_dir, publish)
+        )

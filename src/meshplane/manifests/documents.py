@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from meshplane.kit import jsonvalues
-from meshplane.manifests import crds, schema, yamlsafety
+from meshplane.manifests import crds, foreign, schema, yamlsafety
 from meshplane.manifests.objects import ManifestError, ManifestObject
 
 DEFAULT_NAMESPACE = "default"
@@ -43,17 +43,36 @@ class Document:
         return f"{self.source} document {self.index}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Parsed:
+    """The documents of one source meshplane applies, and those it passes over."""
+
+    documents: list[Document]
+    skipped: list[foreign.Skipped]
+
+
 def parse(text: str, source: str, namespace: str | None = None) -> list[Document]:
+    """The documents of ``text`` meshplane applies (see :func:`read`); others are dropped."""
+    return read(text, source, namespace).documents
+
+
+def read(text: str, source: str, namespace: str | None = None) -> Parsed:
     """Parse and structurally check every document of ``text``; raise all problems at once.
 
     ``namespace`` is the ``-n`` flag: it fills in namespaced objects that name
-    none and must agree with those that do, as in kubectl.
+    none and must agree with those that do, as in kubectl. Documents of kinds
+    Kubernetes runs (Deployment, RBAC, …) are returned as skipped, not refused
+    (:mod:`meshplane.manifests.foreign`).
     """
     problems: list[str] = []
     documents: list[Document] = []
+    skipped: list[foreign.Skipped] = []
     loaded, malformed = _load(text, source)
     for index, body in loaded:
         if isinstance(body, dict) and body.get("apiVersion") == RUNTIME_API_VERSION:
+            continue
+        if _is_foreign(body):
+            skipped.append(foreign.skip(body, source, index))
             continue
         where = f"{source} document {index}"
         found = _check(body, namespace)
@@ -67,7 +86,16 @@ def parse(text: str, source: str, namespace: str | None = None) -> list[Document
         problems.append(malformed)
     if problems:
         raise ManifestError(problems)
-    return documents
+    return Parsed(documents, skipped)
+
+
+def _is_foreign(body: Any) -> bool:
+    if not isinstance(body, dict):
+        return False
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    if not (isinstance(kind, str) and kind and isinstance(api_version, str) and api_version):
+        return False  # refused by _check: a document must say what it is
+    return foreign.is_foreign(kind, api_version)
 
 
 def _load(text: str, source: str) -> tuple[list[tuple[int, Any]], str]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.manifests import converging, crds, documents, planning, yamlsafety
+from meshplane.manifests import converging, crds, documents, foreign, planning, yamlsafety
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
@@ -24,6 +24,7 @@ from meshplane.manifests.sinks import StoredSinks
 from meshplane.model import acm
 from meshplane.service.resources import MeshService
 from meshplane.store.records import Event
+from meshplane.translate import coverage
 
 
 class NotFoundError(Exception):
@@ -78,9 +79,16 @@ class FrontDoor:
 
     # -- operations ------------------------------------------------------------------------
 
-    def apply(self, sources: Sequence[tuple[str, str]], namespace: str | None) -> list[Outcome]:
-        """Parse, check and store every document of ``sources`` (name, text), then converge."""
-        batch = _parse_all(sources, namespace)
+    def apply(
+        self, sources: Sequence[tuple[str, str]], namespace: str | None
+    ) -> list[Outcome | foreign.Skipped]:
+        """Parse, check and store every document of ``sources`` (name, text), then converge.
+
+        Documents of kinds Kubernetes runs come first in the answer, as skipped lines.
+        """
+        batch, skipped = _parse_all(sources, namespace)
+        if not batch:
+            return list(skipped)
         stored = self.catalog()
         planned = planning.plan(batch, stored, self._clock, self._ids)
         with self.store.transaction() as tx:
@@ -89,11 +97,19 @@ class FrontDoor:
                     tx.put_manifest_object(*item.obj.key, item.obj.to_storage())
         catalog = stored.overlay(item.obj for item in planned)
         converging.converge(self.reconciler, catalog)
-        return [self._outcome(catalog, item.obj, item.action) for item in planned]
+        return [
+            *skipped,
+            *(
+                self._outcome(catalog, item.obj, item.action, _untranslated(item.obj))
+                for item in planned
+            ),
+        ]
 
-    def _outcome(self, catalog: Catalog, obj: ManifestObject, action: str) -> Outcome:
+    def _outcome(
+        self, catalog: Catalog, obj: ManifestObject, action: str, extra: Sequence[str] = ()
+    ) -> Outcome:
         current = catalog.get(*obj.key) or obj
-        warnings = []
+        warnings = list(extra)
         for condition in current.status.get("conditions") or []:
             if condition.get("status") != "True" and condition.get("message"):
                 warnings.append(
@@ -146,9 +162,9 @@ class FrontDoor:
 
     def delete_documents(
         self, sources: Sequence[tuple[str, str]], namespace: str | None
-    ) -> list[Outcome]:
+    ) -> list[Outcome | foreign.Skipped]:
         """``delete -f``: delete every object the documents name (missing ones are errors)."""
-        batch = _parse_all(sources, namespace)
+        batch, skipped = _parse_all(sources, namespace)
         catalog = self.catalog()
         missing = [
             f'{doc.where}: {doc.obj.info.resource} "{doc.obj.name}" not found'
@@ -157,7 +173,7 @@ class FrontDoor:
         ]
         if missing:
             raise ManifestError(missing)
-        return [self.delete(*doc.obj.key) for doc in reversed(batch)]
+        return [*skipped, *(self.delete(*doc.obj.key) for doc in reversed(batch))]
 
     def label(self, namespace: str, changes: dict[str, str | None], overwrite: bool) -> Outcome:
         """Set (or with ``None`` remove) labels of a namespace, then converge."""
@@ -177,10 +193,35 @@ class FrontDoor:
         return self._outcome(catalog, obj, "labeled")
 
 
+def _untranslated(obj: ManifestObject) -> list[str]:
+    """``apply``'s warning per accepted spec member that translation does not act on.
+
+    The v1beta2 names of those members are the API's (:mod:`meshplane.translate.coverage`),
+    so the manifest's spec is checked as it is; a VirtualRouter's routes are Routes.
+    """
+    resource = obj.info.aws_title
+    if resource is None:
+        return []
+    found = list(coverage.untranslated(resource, obj.spec))
+    if resource == "VirtualRouter":
+        for index, route in enumerate(obj.spec.get("routes") or []):
+            if isinstance(route, dict):
+                found += [
+                    (f"spec.routes[{index}]{path[len('spec') :]}", note)
+                    for path, note in coverage.untranslated("Route", route)
+                ]
+    return [
+        f"{obj.info.singular}/{obj.name}: {path} is accepted but not translated: {note}"
+        for path, note in found
+    ]
+
+
 def _parse_all(
     sources: Sequence[tuple[str, str]], namespace: str | None
-) -> list[documents.Document]:
+) -> tuple[list[documents.Document], list[foreign.Skipped]]:
+    """Every source's documents and skipped documents; all problems of all sources at once."""
     batch: list[documents.Document] = []
+    skipped: list[foreign.Skipped] = []
     problems: list[str] = []
     try:  # the limit holds for one request's sources together, not for each alone
         yamlsafety.check_size("".join(text for _, text in sources))
@@ -188,11 +229,14 @@ def _parse_all(
         raise ManifestError([f"{len(sources)} sources: {refused}"]) from refused
     for name, text in sources:
         try:
-            batch += documents.parse(text, name, namespace)
+            parsed = documents.read(text, name, namespace)
         except ManifestError as error:
             problems += error.problems
+            continue
+        batch += parsed.documents
+        skipped += parsed.skipped
     if problems:
         raise ManifestError(problems)
-    if not batch:
+    if not batch and not skipped:
         raise ManifestError(["no objects passed to apply"])
-    return batch
+    return batch, skipped

@@ -171,11 +171,13 @@ class ControlPlaneClient:
         return lines
 
     async def virtual_nodes(self) -> list[selecting.VirtualNodeView] | None:
-        """Every VirtualNode object the control plane holds; None if it serves no manifests."""
+        """Every VirtualNode and VirtualGateway object held; None if it serves no manifests."""
         answer = await self._unless_missing(self._client.objects("virtualnodes"))
         if answer is None:
             return None
-        return virtualnodes.views(answer.get("items") or [])
+        gateways = await self._unless_missing(self._client.objects("virtualgateways"))
+        items = [*(answer.get("items") or []), *((gateways or {}).get("items") or [])]
+        return virtualnodes.views(items)
 
     @staticmethod
     async def _unless_missing(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:

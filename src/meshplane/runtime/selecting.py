@@ -7,6 +7,10 @@ matching node whose mesh is not yet known is treated as not found. A
 workload's labels play the pod's part here. The node id given to the sidecar
 is the injector's ``APPMESH_RESOURCE_ARN`` short form,
 ``mesh/<mesh>/virtualNode/<awsName>``.
+
+A workload with no command (a gateway, see :mod:`meshplane.runtime.workloads`)
+is matched the same way against the VirtualGateways of its namespace, and its
+Envoy serves ``mesh/<mesh>/virtualGateway/<awsName>``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from typing import Any
 
 from meshplane.model import naming, selectors
 from meshplane.runtime.workloads import Workload
+
+VIRTUAL_NODE = "virtualNode"
+VIRTUAL_GATEWAY = "virtualGateway"
 
 
 class SelectionError(Exception):
@@ -36,6 +43,8 @@ class VirtualNodeView:
     """The App Mesh mesh name; None while the namespace belongs to no Mesh."""
     pod_selector: Mapping[str, Any] | None
     listener_ports: tuple[int, ...]
+    kind: str = VIRTUAL_NODE
+    """``virtualNode``, or ``virtualGateway`` for a VirtualGateway object."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,17 +53,25 @@ class Binding:
 
     mesh: str
     virtual_node: str
+    """The App Mesh name of the virtual node (or gateway) served."""
     listener_ports: tuple[int, ...]
+    kind: str = VIRTUAL_NODE
 
     @property
     def node_id(self) -> str:
         """The Envoy node id App Mesh's injector would set."""
-        return naming.node_id(self.mesh, "virtualNode", self.virtual_node)
+        return naming.node_id(self.mesh, self.kind, self.virtual_node)
+
+    @property
+    def is_gateway(self) -> bool:
+        """The Envoy is a VirtualGateway's: no app behind it, no endpoints to register."""
+        return self.kind == VIRTUAL_GATEWAY
 
 
 def selecting(workload: Workload, nodes: Iterable[VirtualNodeView]) -> list[VirtualNodeView]:
-    """The VirtualNodes in the workload's namespace whose podSelector matches it, by name."""
-    here = [node for node in nodes if node.namespace == workload.namespace]
+    """The nodes of the workload's kind (gateway or not) in its namespace selecting it, by name."""
+    kind = VIRTUAL_GATEWAY if workload.is_gateway else VIRTUAL_NODE
+    here = [node for node in nodes if node.namespace == workload.namespace and node.kind == kind]
     found = selectors.selecting(here, lambda node: node.pod_selector, workload.labels)
     return sorted(found, key=lambda node: node.name)
 
@@ -62,19 +79,25 @@ def selecting(workload: Workload, nodes: Iterable[VirtualNodeView]) -> list[Virt
 def bind(workload: Workload, nodes: Iterable[VirtualNodeView]) -> Binding | None:
     """The workload's Binding; None if no node selects it; SelectionError if ambiguous/pending."""
     found = selecting(workload, nodes)
+    what = "VirtualGateway" if workload.is_gateway else "VirtualNode"
+    if not found and workload.is_gateway:
+        raise SelectionError(
+            f"workload {workload.namespace}/{workload.name} has no command, so it runs a "
+            "gateway, but no VirtualGateway's podSelector selects its labels yet"
+        )
     if not found:
         return None
     if len(found) > 1:
         names = ", ".join(node.name for node in found)
         raise SelectionError(
             f"workload {workload.namespace}/{workload.name}: "
-            f"found multiple matching VirtualNodes: {names}"
+            f"found multiple matching {what}s: {names}"
         )
     node = found[0]
     if node.mesh is None:
         raise SelectionError(
-            f"workload {workload.namespace}/{workload.name}: VirtualNode {node.name} "
+            f"workload {workload.namespace}/{workload.name}: {what} {node.name} "
             f"belongs to no mesh yet (does a Mesh's namespaceSelector match namespace "
             f"{node.namespace}'s labels?)"
         )
-    return Binding(node.mesh, node.aws_name, node.listener_ports)
+    return Binding(node.mesh, node.aws_name, node.listener_ports, node.kind)

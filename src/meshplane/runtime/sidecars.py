@@ -90,7 +90,9 @@ def process_spec(
     )
     env = dict(base_env)
     # The injector's variables, so operators who grep for them find them.
-    env["APPMESH_RESOURCE_ARN"] = env["APPMESH_VIRTUAL_NODE_NAME"] = binding.node_id
+    env["APPMESH_RESOURCE_ARN"] = binding.node_id
+    if not binding.is_gateway:
+        env["APPMESH_VIRTUAL_NODE_NAME"] = binding.node_id
     if private is None:
         env["ENVOY_ADMIN_ACCESS_PORT"] = str(ports.admin)
         return ProcessSpec(name, envoy.command(config, log_level=log_level), env)

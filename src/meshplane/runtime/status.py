@@ -53,12 +53,13 @@ def table(supervisor: Supervisor) -> Table:
             state = "ready" if replica.health.ready else sidecar.state.value
             sync = replica.health.sync
             node = replica.binding.virtual_node if replica.binding else "-"
-        restarts = replica.app.restarts + (sidecar.restarts if sidecar else 0)
+        app = replica.app  # None for a gateway: its Envoy is the whole replica
+        restarts = (app.restarts if app else 0) + (sidecar.restarts if sidecar else 0)
         grid.add_row(
             replica.workload.name,
             replica.name,
-            str(replica.app.pid or "-"),
-            str(replica.app_port),
+            str((app.pid if app else None) or "-"),
+            str(replica.app_port) if app else "-",
             node,
             Text(state, style="green" if state in {"ready", "none"} else "yellow"),
             Text(sync, style="red" if sync.startswith("NACK") else ""),

@@ -15,6 +15,12 @@ Each sidecar carries its replica's proxy credential (issued by the control plane
 over the API) on its ADS stream, keeps its admin interface on a 0600 unix socket
 in the supervisor's private directory (mode 0700) and is probed through it.
 
+A gateway workload (no command) has no app: each replica is an Envoy with node
+id ``mesh/<mesh>/virtualGateway/<vg>`` binding a free port per gateway
+listener, and its ``publish`` address forwards to the first listener, as the
+ingress walkthroughs' LoadBalancer Service did. Nothing routes to a gateway
+through EDS, so its replicas register no endpoints.
+
 Once the app accepts connections and the sidecar reports ``/ready``, the
 replica's ingress port is registered with the control plane as an endpoint of
 its virtual node (so EDS sends other sidecars there), with the replica's
@@ -80,7 +86,8 @@ class Replica:
     workload: Workload
     index: int
     app_port: int
-    app: processes.ManagedProcess
+    app: processes.ManagedProcess | None
+    """None for a gateway replica: its Envoy is all there is."""
     binding: selecting.Binding | None = None
     ports: sidecars.SidecarPorts | None = None
     sidecar: processes.ManagedProcess | None = None
@@ -108,7 +115,8 @@ class Replica:
     @property
     def exited(self) -> bool:
         """Its app or its sidecar is not running (crashed, waiting for its restart)."""
-        return self.app.pid is None or (self.sidecar is not None and self.sidecar.pid is None)
+        app_gone = self.app is not None and self.app.pid is None
+        return app_gone or (self.sidecar is not None and self.sidecar.pid is None)
 
     @property
     def entry(self) -> tuple[str, int]:
@@ -189,6 +197,9 @@ class Supervisor:
     async def _launch(self, workload: Workload) -> None:
         """Find the workload's VirtualNode (waiting for it if need be), then start its replicas."""
         binding: selecting.Binding | None = None
+        if workload.is_gateway and not (self.options.sidecars and self.nodes is not None):
+            self.sink(workload.name, "a gateway workload runs only with sidecars: not started")
+            return
         if self.options.sidecars and self.nodes is not None:
             while True:
                 try:
@@ -227,7 +238,7 @@ class Supervisor:
         credential: str | None = None,
     ) -> None:
         name = workload.replica_name(index)
-        app_port = self.ports.allocate()
+        app_port = 0 if workload.is_gateway else self.ports.allocate()
         env = {**self.environ, **workload.env, "PORT": str(app_port), "HOSTNAME": name}
         ports = None
         if binding is not None:
@@ -238,17 +249,21 @@ class Supervisor:
             )
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
-        app = processes.ManagedProcess(
-            processes.ProcessSpec(name, workload.argv(self.options.python), env, workload.workdir),
-            self.sink,
-            self.options.backoff,
-        )
+        app = None
+        if not workload.is_gateway:
+            app = processes.ManagedProcess(
+                processes.ProcessSpec(
+                    name, workload.argv(self.options.python), env, workload.workdir
+                ),
+                self.sink,
+                self.options.backoff,
+            )
         replica = Replica(workload, index, app_port, app, binding, ports, credential=credential)
         if binding is not None and ports is not None:
             assert self._private is not None  # start() made it
             replica.files = sidecars.SidecarFiles.in_directory(self._private, len(self.replicas))
             # v1alpha1 workloads have one port: every listener of the node reaches it.
-            app_ports = dict.fromkeys(binding.listener_ports, app_port)
+            app_ports = {} if app is None else dict.fromkeys(binding.listener_ports, app_port)
             spec = sidecars.process_spec(
                 f"{name} envoy",
                 name,
@@ -263,7 +278,8 @@ class Supervisor:
             )
             replica.sidecar = processes.ManagedProcess(spec, self.sink, self.options.backoff)
             self._runs.append(asyncio.create_task(replica.sidecar.run()))
-        self._runs.append(asyncio.create_task(app.run()))
+        if app is not None:
+            self._runs.append(asyncio.create_task(app.run()))
         self.replicas.append(replica)
 
     async def _watch(self) -> None:
@@ -304,7 +320,10 @@ class Supervisor:
         self._revision = revision
 
     async def _probe(self, replica: Replica, session: aiohttp.ClientSession) -> None:
-        replica.app_up = replica.app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
+        app = replica.app
+        replica.app_up = app is None or (
+            app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
+        )
         if replica.sidecar is not None and replica.files is not None:
             replica.health = await admin.probe(self._admin_session(replica.files.admin, session))
         renew = (
@@ -329,7 +348,7 @@ class Supervisor:
         return session
 
     async def _register(self, replica: Replica) -> None:
-        if replica.binding is None or self.control_plane is None:
+        if replica.binding is None or self.control_plane is None or replica.binding.is_gateway:
             return
         renewing = replica.registered
         try:
@@ -365,7 +384,7 @@ class Supervisor:
         await asyncio.gather(*(self._withdraw(r) for r in self.replicas if r.registered))
         for forwarder in self.forwarders.values():
             await forwarder.stop()
-        managed = [r.app for r in self.replicas] + [
+        managed = [r.app for r in self.replicas if r.app is not None] + [
             r.sidecar for r in self.replicas if r.sidecar is not None
         ]
         await asyncio.gather(*(process.stop(self.options.grace) for process in managed))

@@ -1,4 +1,7 @@
-"""VirtualNode manifest objects as the runtime sees them, from the control plane or from files.
+"""VirtualNode and VirtualGateway objects as the runtime sees them, from the control plane or files.
+
+VirtualGateways are read the same way: a gateway workload (no command) binds
+to the one whose ``podSelector`` selects it.
 
 The runtime needs, per VirtualNode object: its namespace, podSelector,
 listener ports, App Mesh name and mesh. Two sources give these:
@@ -34,10 +37,14 @@ def _listener_ports(spec: Mapping[str, Any]) -> tuple[int, ...]:
     return tuple(ports)
 
 
-def _from_arn(arn: str) -> tuple[str, str] | None:
-    """(mesh, virtual node) out of ``arn:…:mesh/<mesh>/virtualNode/<name>``."""
+_KINDS = {"VirtualNode": selecting.VIRTUAL_NODE, "VirtualGateway": selecting.VIRTUAL_GATEWAY}
+"""Manifest kind → the node kind of its ARN and node id."""
+
+
+def _from_arn(arn: str, kind: str) -> tuple[str, str] | None:
+    """(mesh, name) out of ``arn:…:mesh/<mesh>/<kind>/<name>``."""
     ref = naming.parse_node_id(arn)
-    if ref is None or ref.kind != "virtualNode":
+    if ref is None or ref.kind != kind:
         return None
     return ref.mesh, ref.name
 
@@ -57,7 +64,7 @@ def _mesh_for_namespace(
 def views(
     documents: Iterable[Mapping[str, Any]], default_namespace: str = "default"
 ) -> list[selecting.VirtualNodeView]:
-    """Every VirtualNode among ``documents`` (kinds mixed), its mesh resolved when possible."""
+    """Every VirtualNode and VirtualGateway among ``documents``, its mesh resolved when possible."""
     documents = [doc for doc in documents if isinstance(doc, Mapping)]
     namespaces = {
         doc["metadata"]["name"]: dict(doc["metadata"].get("labels") or {})
@@ -72,14 +79,15 @@ def views(
     }
     found = []
     for doc in documents:
-        if doc.get("kind") != "VirtualNode" or not isinstance(doc.get("metadata"), Mapping):
+        kind = _KINDS.get(str(doc.get("kind")))
+        if kind is None or not isinstance(doc.get("metadata"), Mapping):
             continue
         metadata, spec = doc["metadata"], doc.get("spec") or {}
         name = str(metadata["name"])
         namespace = str(metadata.get("namespace") or default_namespace)
-        default = naming.default_aws_name("VirtualNode", name, namespace)
+        default = naming.default_aws_name(str(doc["kind"]), name, namespace)
         aws_name = str(spec.get("awsName") or default)
-        twin = _from_arn(str((doc.get("status") or {}).get("virtualNodeARN") or ""))
+        twin = _from_arn(str((doc.get("status") or {}).get(f"{kind}ARN") or ""), kind)
         mesh_ref = (spec.get("meshRef") or {}).get("name")
         mesh: str | None
         if twin is not None:
@@ -96,9 +104,10 @@ def views(
                 mesh=mesh,
                 pod_selector=spec.get("podSelector"),
                 listener_ports=_listener_ports(spec),
+                kind=kind,
             )
         )
-    return sorted(found, key=lambda view: (view.namespace, view.name))
+    return sorted(found, key=lambda view: (view.kind, view.namespace, view.name))
 
 
 def read_directory(

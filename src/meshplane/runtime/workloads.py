@@ -19,7 +19,11 @@ port, replicas) and a LoadBalancer Service to reach the entry point. Locally a
       publish: 127.0.0.1:8080     # optional, like a LoadBalancer Service
 
 A VirtualNode's ``podSelector`` selects workloads by ``metadata.labels`` as it
-selects pods. Commands run in the workloads file's directory. Every mistake is
+selects pods. A workload with no ``command`` is a gateway: the VirtualGateway
+whose ``podSelector`` selects it runs as an Envoy of its own (node id
+``mesh/<mesh>/virtualGateway/<vg>``), published on ``publish:`` as the ingress
+walkthroughs' LoadBalancer Service published the gateway pods; it needs no
+``port``. Commands run in the workloads file's directory. Every mistake is
 reported as ``<file>: document <n>: <field path>: <rule>``.
 """
 
@@ -79,6 +83,11 @@ class Workload:
     replicas: int = 1
     publish: Address | None = None
     workdir: Path = Path()
+
+    @property
+    def is_gateway(self) -> bool:
+        """No command: the workload is a VirtualGateway's Envoy, not an app."""
+        return not self.command
 
     def replica_name(self, index: int) -> str:
         """``<name>-<index>``: the replica's log prefix and endpoint source."""
@@ -192,15 +201,23 @@ def _workload(document: Any, workdir: Path) -> Workload:
     for reserved in _RESERVED_ENV:
         if reserved in env:
             raise _Problem(f"spec.env.{reserved}", "is set by the runtime and cannot be given")
-    if "port" not in spec:
+    gateway = spec.get("command") is None
+    if "port" not in spec and not gateway:
         raise _Problem("spec.port", "is required")
+    for unused in ("port", "env"):
+        if gateway and unused in spec:
+            raise _Problem(
+                f"spec.{unused}",
+                "a workload with no command runs a VirtualGateway's Envoy, which listens on "
+                "the gateway's listener ports and runs no app; remove it or add a command",
+            )
     return Workload(
         name=name,
         namespace=namespace,
         labels=_labels(metadata.get("labels")),
-        command=_command(spec.get("command")),
+        command=() if gateway else _command(spec.get("command")),
         env=env,
-        port=_integer(spec["port"], "spec.port", 1, 65535),
+        port=_integer(spec["port"], "spec.port", 1, 65535) if "port" in spec else 0,
         replicas=_integer(spec.get("replicas", 1), "spec.replicas", 0, MAX_REPLICAS),
         publish=_publish(spec.get("publish")),
         workdir=workdir,
@@ -243,3 +260,21 @@ def load(path: Path) -> list[Workload]:
     except OSError as exc:
         raise WorkloadError(f"{file}: cannot read: {exc.strerror}") from exc
     return parse(text, file)
+
+
+def republish(found: Sequence[Workload], flags: Sequence[str]) -> list[Workload]:
+    """The workloads with ``--publish WORKLOAD=IP:PORT`` flags applied over their ``publish:``."""
+    by_name = {workload.name: workload for workload in found}
+    for flag in flags:
+        name, sep, value = flag.partition("=")
+        if not sep or name not in by_name:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise WorkloadError(
+                f"--publish {flag}: must be WORKLOAD=IP:PORT naming a workload (known: {known})"
+            )
+        try:
+            address = _publish(value)
+        except _Problem as problem:
+            raise WorkloadError(f"--publish {flag}: {problem}") from None
+        by_name[name] = dataclasses.replace(by_name[name], publish=address)
+    return [by_name[workload.name] for workload in found]

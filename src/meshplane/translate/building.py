@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -19,9 +19,11 @@ from envoy.config.route.v3 import route_pb2
 
 from meshplane.model import extensions, kinds
 from meshplane.model import specs_generated as g
+from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot, Typed
 from meshplane.translate import (
     clusters,
+    coverage,
     dependencies,
     diagnostics,
     endpoints,
@@ -107,6 +109,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
         if virtual_node is None:
             out.warn(node, "node-not-found", f"VirtualNode {node.name} not found; nothing built")
             return out.freeze()
+        _warn_untranslated(out, virtual_node.key, "VirtualNode", node.name, virtual_node.spec)
         _add_ingress(out, snapshot, node, virtual_node)
         backends = [
             entry.virtual_service.virtual_service_name
@@ -132,7 +135,10 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
                 node, "gateway-not-found", f"VirtualGateway {node.name} not found; nothing built"
             )
             return out.freeze()
-        targets = _add_gateway_ingress(out, snapshot, node, gateway)
+        _warn_untranslated(out, gateway.key, "VirtualGateway", node.name, gateway.spec)
+        for route in snapshot.gateway_routes.get(node.name, {}).values():
+            _warn_untranslated(out, route.key, "GatewayRoute", route.name, route.spec)
+        targets, keeps_host = _add_gateway_ingress(out, snapshot, node, gateway)
         egress = plan.plan_egress(snapshot, targets, out.warnings)
         gateway_defaults = gateway.spec.backend_defaults
         gateway_policy = _policy_tls(gateway_defaults.client_policy if gateway_defaults else None)
@@ -143,6 +149,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
             egress,
             gateway.spec.logging,
             dict.fromkeys(targets, gateway_policy),
+            kept_host_header=gateways.KEPT_HOST_HEADER if keeps_host else None,
         )
     return out.freeze()
 
@@ -190,13 +197,34 @@ def _server_tls(
     )
 
 
+def _warn_untranslated(
+    out: _Collected, key: ResourceKey, resource: str, name: str, spec: Any
+) -> None:
+    """A warning per accepted member of the sidecar's own resources that changes nothing.
+
+    They reach ``proxy-status`` notes like every translation warning (see
+    :mod:`meshplane.translate.coverage`).
+    """
+    for path, note in coverage.untranslated(resource, spec.to_wire()):
+        out.warnings.append(
+            diagnostics.of(
+                key,
+                "field-not-translated",
+                f"{resource} {name}: {path} is accepted but not translated: {note}",
+            )
+        )
+
+
 def _add_gateway_ingress(
     out: _Collected,
     snapshot: MeshSnapshot,
     node: NodeIdentity,
     gateway: Typed[g.VirtualGatewaySpec],
-) -> list[str]:
-    """Each gateway listener with its gateway routes; returns the services they target.
+) -> tuple[list[str], bool]:
+    """Each gateway listener with its gateway routes; returns targets and whether Host is kept.
+
+    The flag is true when a route keeps the client's Host: the egress side then restores
+    it (see :mod:`meshplane.translate.gateways`).
 
     The model allows gateway listeners only http, http2 and grpc, so each one
     gets an HTTP connection manager.
@@ -205,7 +233,19 @@ def _add_gateway_ingress(
     logging = gateway.spec.logging
     several = len(gateway_listeners) > 1
     targets: list[str] = []
-    for listener in gateway_listeners:
+    routed = [
+        (listener, gateways.routes_for(snapshot, node.name, listener, out.warnings))
+        for listener in gateway_listeners
+    ]
+    keeps_host = any(gateways.keeps_any_host(found) for _, found in routed)
+    gateways.warn_unserved(
+        snapshot,
+        node.name,
+        {route.name for _, found in routed for route in found},
+        {(listener.protocol, listener.port) for listener in gateway_listeners},
+        out.warnings,
+    )
+    for listener, gateway_routes in routed:
         cluster = names.self_redirect_cluster(
             snapshot.name,
             node.name,
@@ -216,11 +256,10 @@ def _add_gateway_ingress(
         out.clusters[cluster] = clusters.build_local_cluster(
             cluster, listener, (node.bind_address, node.egress_port)
         )
-        gateway_routes = gateways.routes_for(snapshot, node.name, listener, out.warnings)
         targets.extend(route.service for route in gateway_routes)
         route_config = names.ingress_route_config(listener.protocol, listener.port)
         out.routes[route_config] = gateways.build_ingress_route_config(
-            route_config, cluster, gateway_routes
+            route_config, cluster, gateway_routes, keeps_host=keeps_host
         )
         bind_port = node.ingress_port(listener.port)
         name = names.ingress_listener(node.bind_address, bind_port)
@@ -234,7 +273,7 @@ def _add_gateway_ingress(
         out.listeners[name] = listeners.build_ingress_listener(
             name, node.bind_address, bind_port, [(listener, manager)], secured
         )
-    return targets
+    return targets, keeps_host
 
 
 def _add_ingress(
@@ -301,17 +340,21 @@ def _add_egress(
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
     policies: Mapping[str, tls.ClientTls | None],
+    *,
+    kept_host_header: str | None = None,
 ) -> None:
     """The egress listener, its route configuration(s), and every target's cluster.
 
     ``policies`` holds the caller's client policy TLS per backend service; a
     target's cluster is called the way the service that reaches it says.
+    ``kept_host_header`` comes from a gateway (``defaultTargetHostname: DISABLED``); gateways
+    are never intercepted, so only the local-mode egress uses it.
     """
     if _intercepted(node):
         egress = _without_shared_tcp_ports(out, snapshot, egress)
         _add_intercepted_egress(out, snapshot, node, egress, logging)
     else:
-        _add_proxy_egress(out, snapshot, node, egress, logging)
+        _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header)
     reached_by: dict[plan.Target, set[str]] = {}
     for host in egress.hosts:
         for route in host.routes:
@@ -332,11 +375,16 @@ def _add_proxy_egress(
     node: NodeIdentity,
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
+    kept_host_header: str | None,
 ) -> None:
     """Local mode: the app's HTTP_PROXY is one HTTP chain; TCP ports get chains of their own."""
     route_config = names.egress_route_config("http", node.egress_port)
     out.routes[route_config] = routes.build_egress_route_config(
-        route_config, snapshot.name, egress.hosts, allow_all=egress.allow_all
+        route_config,
+        snapshot.name,
+        egress.hosts,
+        allow_all=egress.allow_all,
+        kept_host_header=kept_host_header,
     )
     manager = listeners.http_connection_manager(
         "egress", route_config, protocol="http", logging=logging, forward_proxy=egress.allow_all

@@ -48,6 +48,8 @@ CODES = frozenset(
         "tls-policy-conflict",
         "tls-no-ca",
         "tls-identity-not-own",
+        "gateway-route-no-listener",
+        "field-not-translated",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""

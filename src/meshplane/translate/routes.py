@@ -27,13 +27,27 @@ NO_TARGET_STATUS = 503
 
 
 def build_egress_route_config(
-    name: str, mesh: str, hosts: Sequence[HostPlan], *, allow_all: bool
+    name: str,
+    mesh: str,
+    hosts: Sequence[HostPlan],
+    *,
+    allow_all: bool,
+    kept_host_header: str | None = None,
 ) -> route_pb2.RouteConfiguration:
-    """The outbound route configuration: a virtual host per (service, port)."""
+    """The outbound route configuration: a virtual host per (service, port).
+
+    ``kept_host_header`` (gateways only) names the header whose value, when a request
+    carries it, replaces Host on the way to the target: a gateway route that keeps the
+    client's Host reached this routing under the target's name.
+    """
     config = route_pb2.RouteConfiguration(name=name)
     for host in sorted(hosts, key=lambda h: h.name):
         virtual_host = config.virtual_hosts.add(name=host.name, domains=host.domains)
-        virtual_host.routes.extend(build_route(mesh, plan) for plan in host.routes)
+        for plan in host.routes:
+            route = build_route(mesh, plan)
+            if kept_host_header is not None and route.HasField("route"):
+                route.route.host_rewrite_header = kept_host_header
+            virtual_host.routes.append(route)
     if allow_all:
         passthrough = config.virtual_hosts.add(name=names.ALLOW_ALL_VIRTUAL_HOST, domains=["*"])
         route = passthrough.routes.add(name=names.ALLOW_ALL_VIRTUAL_HOST)
