@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench wrk netns-tools goldens models crds serve clean
+.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench bench-peer wrk netns-tools goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,13 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-bench: $(STAMP) wrk
+bench: $(STAMP) wrk bench-peer
 	$(BIN)/python -m bench
+
+# The go-control-plane peer of bench.peer_fanout (bench/peers/gocp, pinned in its go.mod), built from
+# the Go module proxy into ~/.cache/meshplane/bench-peer/<source hash>/gocp; later runs reuse it.
+bench-peer:
+	@bench/peers/gocp/build.sh
 
 # The sidecar-hop benchmark measures with wrk when it is installed (a Python client otherwise).
 wrk:

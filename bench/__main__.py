@@ -8,6 +8,7 @@ from bench import (
     hostile,
     interception,
     mesh_scale,
+    peer_fanout,
     propagation,
     sds_rotation,
     sidecar_hop,
@@ -20,8 +21,9 @@ from bench import (
 
 
 def main() -> None:
-    """Every benchmark: API, 10x quotas, fan-out, propagation, hop, interception, store
-    growth, hostile input, node-id churn, the fuzzer, mTLS and SDS rotation."""
+    """Every benchmark: API, 10x quotas, fan-out (alone and beside go-control-plane),
+    propagation, hop, interception, store growth, hostile input, node-id churn, the fuzzer,
+    mTLS and SDS rotation."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -29,6 +31,8 @@ def main() -> None:
     sync_scale.main()
     print()
     xds_fanout.main([])
+    print()
+    peer_fanout.main([])
     print()
     propagation.main([])
     print()

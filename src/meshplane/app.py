@@ -14,7 +14,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -41,6 +41,9 @@ from meshplane.xds.cache import SnapshotCache
 from meshplane.xds.server import AdsServer
 from meshplane.xds.status import StatusBoard
 
+if TYPE_CHECKING:  # Kubernetes mode's client is imported only when `meshplane k8s` runs
+    from meshplane.k8s import operating
+
 log = logging.getLogger(__name__)
 
 
@@ -65,6 +68,8 @@ class ControlPlane:
     """One store maintenance pass (compaction, pruning, vacuum); blocking, run in a thread."""
     api_port: int = 0
     xds_port: int = 0
+    read_only: str = ""
+    """Kubernetes mode: the API refuses writes with this message (and serves no manifests)."""
 
     def gate(self) -> auth.Gate:
         """The API's front gate: bound names, allowed origins, principals."""
@@ -181,7 +186,12 @@ async def running(plane: ControlPlane) -> AsyncIterator[ControlPlane]:
         bounds = http_limits(settings)
         runner = limits.LimitedRunner(
             server.build_app(
-                plane.services, plane.front_door, plane.views, gate=plane.gate(), http_limits=bounds
+                plane.services,
+                None if plane.read_only else plane.front_door,
+                plane.views,
+                gate=plane.gate(),
+                http_limits=bounds,
+                read_only=plane.read_only,
             ),
             bounds,
             access_log=None,
@@ -254,4 +264,34 @@ async def serve(settings: Settings, on_ready: Callable[[ControlPlane], None]) ->
     with locking.acquire(settings.data_dir):
         async with running(build(settings)) as plane:
             on_ready(plane)
+            await stop.wait()
+
+
+async def serve_k8s(
+    settings: Settings,
+    options: operating.Options,
+    on_ready: Callable[[ControlPlane, operating.Replica], None],
+) -> None:
+    """``meshplane k8s``: the control plane as ``serve`` runs it, fed from Kubernetes.
+
+    The replica's store is scratch: emptied at start (under the data dir's lock) and
+    rebuilt from the API server, which stays the source of truth.
+    """
+    from meshplane.k8s import operating  # noqa: PLC0415 - lightkube only in Kubernetes mode
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    with locking.acquire(settings.data_dir):
+        operating.prepare_data_dir(settings.data_dir)
+        plane = build(settings)
+        plane.read_only = operating.READ_ONLY
+        async with (
+            running(plane) as plane,
+            operating.started(
+                plane.services.resources, system_clock, options, settings.data_dir / "webhook-certs"
+            ) as replica,
+        ):
+            on_ready(plane, replica)
             await stop.wait()

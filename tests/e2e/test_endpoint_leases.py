@@ -28,11 +28,12 @@ def test_a_killed_up_leaves_no_endpoints_once_its_leases_run_out(tmp_path: Path)
     and proxy-status shows no connected proxy."""
     serve = Serve(tmp_path, env={"MESHPLANE_ENDPOINT_LEASE_TTL": "3"})
     up = Up(tmp_path, serve)
-    mp = client.connect(serve.url, trust_env=False)
     try:
         serve.start()
+        signer = client.Signer.from_file(serve.data_dir / "credentials", "us-west-2")
+        mp = client.MeshplaneClient(client.Transport(serve.url, trust_env=False, signer=signer))
         up.start()
-        Plane(serve.url).wait_converged()
+        Plane(serve.url, serve.data_dir).wait_converged()
         registered = poll(
             lambda: sorted(mp.endpoints("demos")) == NODES and mp.endpoints("demos"),
             STARTUP,

@@ -23,6 +23,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from meshplane import client
+
 from .harness import free_port, running_in
 from .traffic import DIRECT, poll
 
@@ -81,9 +83,11 @@ class Session:
 
     def proxies(self) -> list[dict[str, object]]:
         """The control plane's proxy read model."""
-        url = f"http://127.0.0.1:{self.api_port}/meshplane/v1/proxies"
-        with DIRECT.open(url, timeout=10) as answer:
-            return list(json.loads(answer.read())["proxies"])
+        signer = client.Signer.from_file(self.workdir / "data" / "credentials", "us-west-2")
+        transport = client.Transport(
+            f"http://127.0.0.1:{self.api_port}", trust_env=False, signer=signer
+        )
+        return list(client.MeshplaneClient(transport).proxies().proxies)
 
     def stop(self) -> int:
         """SIGTERM, collect the output; the exit code."""

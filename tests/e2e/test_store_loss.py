@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .harness import Serve, Up, session
+from .harness import Serve, Up, admin_env, session
 from .traffic import BLUE, GREEN, PROXIES, Load, Plane, appmesh, poll, route_spec, update_route
 
 pytestmark = pytest.mark.integration
@@ -50,12 +50,17 @@ def test_an_empty_store_holds_every_envoy_and_a_reapply_syncs_them(
 ) -> None:
     """Restart on an empty data dir: >= 99 % of requests succeed, HELD, then re-apply: SYNCED."""
     serve, up = walkthrough
-    plane = Plane(serve.url)
+    plane = Plane(serve.url, serve.data_dir)
     load = Load(up.port)
     with load.running():
         load.wait_for_more(60)
         serve.kill()
-        serve.data_dir.rename(serve.workdir / "lost-data")
+        # The store is lost; the data dir's keys stay (credentials, proxy-credential key),
+        # as when a wrong or empty store file is put in place of the right one.
+        lost = serve.workdir / "lost-data"
+        lost.mkdir()
+        for part in serve.data_dir.glob("meshplane.db*"):
+            part.rename(lost / part.name)
         serve.start()
         assert plane.revision() == 0
         held = poll(lambda: _held(plane), 60, "every proxy to reconnect and be HELD")
@@ -72,6 +77,7 @@ def test_an_empty_store_holds_every_envoy_and_a_reapply_syncs_them(
             text=True,
             timeout=120,
             check=False,
+            env=admin_env(serve),
         )
         assert done.returncode == 0, done.stdout + done.stderr
         plane.wait_converged()
@@ -83,7 +89,7 @@ def test_an_empty_store_holds_every_envoy_and_a_reapply_syncs_them(
 
     proxies = plane.proxies()
     assert {key: proxies[key]["state"] for key in PROXIES} == dict.fromkeys(PROXIES, "SYNCED")
-    update_route(appmesh(serve.url), route_spec({BLUE: 0, GREEN: 100}))
+    update_route(appmesh(serve.url, serve.data_dir), route_spec({BLUE: 0, GREEN: 100}))
     plane.wait_converged()
     load = Load(up.port)
     with load.running():

@@ -87,8 +87,19 @@ def _piped(helm: Path, server: str, verb: str, home: Path) -> subprocess.Complet
         env=env,
     ).stdout
     command = [sys.executable, "-m", "meshplane.cli.main", verb, "-s", server, "-f", "-"]
+    # Signed as the administrator of the server's data dir (home/plane, see ``server``).
+    signing = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    signing.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "plane" / "credentials"), AWS_PROFILE="meshplane"
+    )
     return subprocess.run(
-        command, input=rendered, capture_output=True, text=True, check=False, timeout=120
+        command,
+        input=rendered,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=signing,
     )
 
 

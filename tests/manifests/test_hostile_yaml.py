@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from meshplane.client import Signer
 from meshplane.manifests import documents, yamlsafety
 from meshplane.manifests.objects import ManifestError
 
@@ -70,12 +71,10 @@ def test_meshplane_apply_refuses_the_bomb_in_one_line(cli: Cli, tmp_path: Path) 
 def test_manifests_endpoint_refuses_the_bomb_over_raw_http(server: Server) -> None:
     """POST /meshplane/v1/manifests/apply with the bomb answers 422 Invalid with that line."""
     body = json.dumps({"sources": [{"name": "lol.yaml", "text": billion_laughs()}]}).encode()
-    request = urllib.request.Request(
-        f"{server.url}/meshplane/v1/manifests/apply",
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
+    url = f"{server.url}/meshplane/v1/manifests/apply"
+    signer = Signer.from_file(server.data_dir / "credentials", "us-west-2")
+    headers = signer.sign("POST", url, body, {"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=30)
     assert caught.value.code == 422

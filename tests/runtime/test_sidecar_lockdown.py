@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from meshplane import app, settings
+from meshplane.client import Signer
 from meshplane.model import kinds
 from meshplane.runtime import processes
 from meshplane.runtime.controlplane import ControlPlaneClient
@@ -59,7 +60,8 @@ def test_a_sidecar_shows_its_credential_keeps_admin_private_and_renews_its_lease
         async with app.running(app.build(config)) as plane:
             plane.services.resources.create(kinds.MESH, "demos", "demos", {})
             plane.services.resources.create(kinds.VIRTUAL_NODE, "demos", "vn-blue", SPEC)
-            client = ControlPlaneClient(f"http://127.0.0.1:{plane.api_port}")
+            admin = Signer.from_file(tmp_path / "data" / "credentials", "us-west-2")
+            client = ControlPlaneClient(f"http://127.0.0.1:{plane.api_port}", signer=admin)
             options = RuntimeOptions(
                 xds=("127.0.0.1", plane.xds_port),
                 poll_interval=0.1,

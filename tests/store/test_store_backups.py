@@ -60,8 +60,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     assert process.wait(timeout=30) == 0
 
 
-def _meshes(endpoint: str) -> list[str]:
-    return sorted(m["meshName"] for m in client.appmesh(endpoint).list_meshes()["meshes"])
+def _meshes(endpoint: str, data: Path) -> list[str]:
+    appmesh = client.appmesh(endpoint, credentials_file=data / "credentials")
+    return sorted(m["meshName"] for m in appmesh.list_meshes()["meshes"])
 
 
 def test_backup_online_then_restore_after_stopping_brings_that_revision_back(
@@ -72,7 +73,7 @@ def test_backup_online_then_restore_after_stopping_brings_that_revision_back(
     copy = tmp_path / "backup.db"
     serve, endpoint = _serve(data, tmp_path / "a.log")
     try:
-        appmesh = client.appmesh(endpoint)
+        appmesh = client.appmesh(endpoint, credentials_file=data / "credentials")
         appmesh.create_mesh(meshName="one")
         appmesh.create_mesh(meshName="two")
         done = _meshplane("store", "backup", str(copy), "--data-dir", str(data))
@@ -100,7 +101,7 @@ def test_backup_online_then_restore_after_stopping_brings_that_revision_back(
     )
     serve, endpoint = _serve(data, tmp_path / "b.log")
     try:
-        assert _meshes(endpoint) == ["one", "two"]
+        assert _meshes(endpoint, data) == ["one", "two"]
         assert client.connect(endpoint, trust_env=False).health().revision == 2
     finally:
         _stop(serve)
@@ -111,7 +112,7 @@ def test_restore_refuses_a_damaged_backup_and_keeps_the_store(tmp_path: Path) ->
     data = tmp_path / "data"
     serve, endpoint = _serve(data, tmp_path / "a.log")
     try:
-        client.appmesh(endpoint).create_mesh(meshName="kept")
+        client.appmesh(endpoint, credentials_file=data / "credentials").create_mesh(meshName="kept")
     finally:
         _stop(serve)
     bad = tmp_path / "bad.db"
@@ -124,6 +125,6 @@ def test_restore_refuses_a_damaged_backup_and_keeps_the_store(tmp_path: Path) ->
     ]
     serve, endpoint = _serve(data, tmp_path / "b.log")
     try:
-        assert _meshes(endpoint) == ["kept"]
+        assert _meshes(endpoint, data) == ["kept"]
     finally:
         _stop(serve)

@@ -104,7 +104,7 @@ def test_a_full_then_read_only_disk_answers_app_mesh_errors_and_loses_nothing(
     serve, endpoint = _serve(data, log)
     acknowledged: list[str] = []
     try:
-        appmesh = client.appmesh(endpoint)
+        appmesh = client.appmesh(endpoint, credentials_file=data / "credentials")
         appmesh.create_mesh(meshName="first")
         acknowledged.append("first")
         filler = _fill(tmpfs)
@@ -156,7 +156,7 @@ def test_a_full_then_read_only_disk_answers_app_mesh_errors_and_loses_nothing(
 
     serve, endpoint = _serve(data, tmp_path / "restarted.log")
     try:
-        appmesh = client.appmesh(endpoint)
+        appmesh = client.appmesh(endpoint, credentials_file=data / "credentials")
         names: list[str] = []
         pages = appmesh.get_paginator("list_meshes").paginate()
         for page in pages:

@@ -71,7 +71,7 @@ def test_a_second_serve_exits_naming_the_first_which_keeps_serving(tmp_path: Pat
         ]
         plane = client.connect(endpoint, trust_env=False)
         assert plane.health().revision == 0
-        appmesh = client.appmesh(endpoint)
+        appmesh = client.appmesh(endpoint, credentials_file=data / "credentials")
         appmesh.create_mesh(meshName="after")
         assert [m["meshName"] for m in appmesh.list_meshes()["meshes"]] == ["after"]
         assert first.poll() is None

@@ -68,7 +68,8 @@ def _check_browser(gate: Gate, request: web.Request) -> None:
             f"Requests from origin {origin!r} are refused; start meshplane serve with "
             "--allow-origin ORIGIN to accept them"
         )
-    has_body = request.content_length != 0 and request.can_read_body
+    # body_exists, not can_read_body: the limits middleware has already read the body.
+    has_body = request.content_length != 0 and request.body_exists
     if request.method in BODY_METHODS and has_body and request.content_type != rendering.JSON:
         raise appmesh_errors.BadRequestException(
             f"{request.method} bodies must be {rendering.JSON}, not "

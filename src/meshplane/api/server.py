@@ -148,12 +148,27 @@ async def _unknown(request: web.Request) -> web.Response:
     )
 
 
+def _read_only(message: str) -> Any:
+    """A middleware answering every write with ``BadRequestException(message)``."""
+
+    @web.middleware
+    async def refuse_writes(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method in {"GET", "HEAD", "OPTIONS"}:
+            return await handler(request)
+        return rendering.error_response(errors.BadRequestException(message), str(uuid.uuid4()))
+
+    return refuse_writes
+
+
 def build_app(
     services: operations.Services,
     front_door: FrontDoor | None = None,
     proxies: extensions.ProxyReport | None = None,
     gate: auth.Gate | None = None,
     http_limits: limits.HttpLimits | None = None,
+    read_only: str = "",
 ) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening).
 
@@ -161,12 +176,16 @@ def build_app(
     always passes one; in-process unit tests of parsing may leave it out). Serve it with
     :class:`~meshplane.api.limits.LimitedRunner` so the connection limits hold too; the
     body limits hold in any runner. The body middleware comes first, so its timeout also
-    covers the body the gate reads to check a signature.
+    covers the body the gate reads to check a signature. With ``read_only`` (Kubernetes
+    mode: the mesh is changed through kubectl) every authenticated write answers a
+    BadRequestException with that message.
     """
     bounds = http_limits or limits.HttpLimits()
     middlewares: list[Any] = [limits.body_middleware]
     if gate is not None:
         middlewares.append(auth.middleware(gate))
+    if read_only:
+        middlewares.append(_read_only(read_only))
     app = web.Application(client_max_size=bounds.max_body_bytes, middlewares=middlewares)
     app[limits.LIMITS_KEY] = bounds
     offloading.install(app)

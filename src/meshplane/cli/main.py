@@ -12,7 +12,7 @@ from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
-from meshplane.cli import crds, manifests, proxyconfig, proxyinit, proxystatus, stores
+from meshplane.cli import crds, k8s, manifests, proxyconfig, proxyinit, proxystatus, stores
 from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
@@ -177,6 +177,7 @@ crds.register(cli)
 proxyinit.register(cli)
 credentials_command.register(cli)
 stores.register(cli)
+k8s.register(cli)
 
 
 def main() -> None:

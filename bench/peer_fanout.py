@@ -1,0 +1,214 @@
+"""Fan-out side by side: meshplane's ADS server and go-control-plane, same Envoys, same bytes.
+
+One run measures, per fleet size, :mod:`bench.xds_fanout`'s workload twice:
+first against meshplane's in-process :class:`meshplane.xds.AdsServer`, then
+against the go-control-plane peer (``bench/peers/gocp``, built by
+``make bench-peer``: go-control-plane's ``SnapshotCache`` in ADS mode behind
+its SotW server). Both get the very same snapshots: the peer is handed each
+node's serialized resources (the ``Any`` bodies meshplane would send) with
+meshplane's per-type versions, so only the servers differ. Each fleet is a
+fresh set of real Envoys (``--concurrency 1``), one per node key.
+
+Per push, each server is timed from the moment it is given the new snapshots
+(meshplane: the first ``set_snapshot``; the peer: its first ``SetSnapshot``,
+after it decoded the push) to the moment its own ACK callbacks have seen every
+Envoy ACK every type at the new version. The peer's clock runs inside the peer,
+so the HTTP hop that feeds it is not counted against it.
+
+Run: ``python -m bench.peer_fanout [--clients 20] [--pushes 20]`` (``--clients 50 200``
+for the issue's fleet sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import xds_fanout
+from meshplane import xds
+from meshplane.envoy import resources as envoy_resources
+
+PEER_BUILD = Path(__file__).parent / "peers" / "gocp" / "build.sh"
+VARIANTS = {
+    "blue": {"blue": 100},
+    "green": {"blue": 0, "green": 100},
+    "split": {"blue": 50, "green": 50},
+}
+SCENARIOS = {
+    "weights": ["green", "split"],  # RDS only
+    "add/remove": ["blue", "split"],  # drop / add green (CDS+EDS+RDS)
+}
+
+
+def peer_binary() -> Path:
+    """Build (or find) the peer with ``bench/peers/gocp/build.sh``; its last line is the path."""
+    built = subprocess.run([str(PEER_BUILD)], check=True, capture_output=True, text=True)
+    return Path(built.stdout.strip().splitlines()[-1])
+
+
+class Peer:
+    """A running peer process: its xDS port and its control port."""
+
+    def __init__(self, process: subprocess.Popen[str], xds_port: int, http_port: int) -> None:
+        self.process = process
+        self.xds_port = xds_port
+        self._control = f"http://127.0.0.1:{http_port}"
+
+    def push(self, body: bytes) -> int:
+        """Hand the peer one push (pre-encoded JSON); returns its push number."""
+        request = urllib.request.Request(
+            f"{self._control}/push", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(json.loads(response.read())["push"])
+
+    def wait(self, push: int) -> dict[str, Any]:
+        """Block until every node ACKed ``push``; the peer's own timings."""
+        url = f"{self._control}/wait?push={push}"
+        with urllib.request.urlopen(url, timeout=xds_fanout.SYNC_DEADLINE + 10) as response:
+            result: dict[str, Any] = json.loads(response.read())
+        if result["timed_out"]:
+            raise TimeoutError(f"peer push {push}: not every Envoy ACKed")
+        return result
+
+    def cpu_seconds(self) -> float:
+        """CPU the peer's threads have run so far (``/proc/<pid>/task/*/schedstat``, ns)."""
+        tasks = Path(f"/proc/{self.process.pid}/task").glob("*/schedstat")
+        return sum(int(t.read_text().split()[0]) for t in tasks) / 1e9
+
+
+@contextlib.contextmanager
+def running_peer() -> Iterator[Peer]:
+    """Start the peer; it prints ``xds=PORT http=PORT`` once both listen. Always stop it."""
+    process = subprocess.Popen(
+        [str(peer_binary())], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        ports = dict(part.split("=") for part in process.stdout.readline().split())
+        yield Peer(process, int(ports["xds"]), int(ports["http"]))
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def push_body(targets: dict[str, xds.Snapshot]) -> bytes:
+    """The peer's JSON for one push: per node, per type, meshplane's version and bodies."""
+    nodes = {
+        key: {
+            type_url: {
+                "version": snapshot.type_version(type_url),
+                "resources": [
+                    base64.b64encode(r.body).decode() for r in snapshot.resources(type_url).values()
+                ],
+            }
+            for type_url in envoy_resources.TYPE_URLS
+            if snapshot.resources(type_url)
+        }
+        for key, snapshot in targets.items()
+    }
+    return json.dumps({"nodes": nodes}).encode()
+
+
+def run_peer_fleet(count: int, pushes: int) -> xds_fanout.Fleet:
+    """The peer's row for one fleet size, same snapshots as :func:`xds_fanout.run_fleet`."""
+    encoder = xds.ResourceEncoder()
+    keys = [xds.node_key(f"mesh/bench/virtualNode/vn-{i:03d}") for i in range(count)]
+    listener_ports = dict(zip(keys, xds_fanout._free_ports(count), strict=True))
+    bodies = {
+        name: push_body({key: xds_fanout.snapshot(listener_ports[key], w, encoder) for key in keys})
+        for name, w in VARIANTS.items()
+    }
+    row = xds_fanout.Fleet(envoys=count)
+    with running_peer() as peer, tempfile.TemporaryDirectory(prefix="peer-fanout-") as tmp:
+        started = time.perf_counter()
+        first = peer.push(bodies["split"])
+        with xds_fanout.envoy_fleet(count, peer.xds_port, Path(tmp)) as fleet:
+            peer.wait(first)
+            row.connect_all_s = time.perf_counter() - started
+            for scenario, cycle in SCENARIOS.items():
+                samples = row.scenarios[scenario] = xds_fanout.Pushes()
+                for push in range(pushes):
+                    cpu_before = peer.cpu_seconds()
+                    result = peer.wait(peer.push(bodies[cycle[push % 2]]))
+                    samples.cpu.append(peer.cpu_seconds() - cpu_before)
+                    samples.all_acked.append(result["all_acked_s"])
+                    samples.per_envoy_median.append(
+                        statistics.median(result["per_node_s"].values())
+                    )
+                    row.nacks += result["nacks"]
+            row.server_rss_mib = xds_fanout._rss_mib(str(peer.process.pid))
+            row.envoy_pss_mib = statistics.median(xds_fanout._pss_mib(p.pid) for p in fleet)
+    return row
+
+
+@dataclasses.dataclass
+class Pair:
+    """One fleet size, measured against both servers."""
+
+    meshplane: xds_fanout.Fleet
+    peer: xds_fanout.Fleet
+
+
+def report(pairs: list[Pair], pushes: int) -> None:
+    """Print meshplane and the peer side by side, and their ratio."""
+    ms = xds_fanout._ms
+    print(
+        f"xDS fan-out side by side, real Envoy (--concurrency 1), {pushes} pushes per scenario;"
+        " same snapshots to both"
+    )
+    print("times from 'server given the snapshots' to 'every Envoy ACKed' (ms), CPU per push (ms)")
+    header = (
+        f"{'envoys':>6} {'scenario':<11} {'meshplane p50':>13} {'p99':>7} {'CPU':>6}"
+        f" {'gocp p50':>9} {'p99':>7} {'CPU':>6} {'ratio p50':>9} {'p99':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for pair in pairs:
+        for scenario in SCENARIOS:
+            ours, theirs = pair.meshplane.scenarios[scenario], pair.peer.scenarios[scenario]
+            ours_p50, theirs_p50 = (statistics.median(s.all_acked) for s in (ours, theirs))
+            ours_p99, theirs_p99 = (xds_fanout._p99(s.all_acked) for s in (ours, theirs))
+            print(
+                f"{pair.meshplane.envoys:>6} {scenario:<11} {ms(ours_p50):>13} {ms(ours_p99)}"
+                f" {ms(statistics.median(ours.cpu)):>6} {ms(theirs_p50):>9} {ms(theirs_p99)}"
+                f" {ms(statistics.median(theirs.cpu)):>6}"
+                f" {ours_p50 / theirs_p50:>9.2f} {ours_p99 / theirs_p99:>5.2f}"
+            )
+    print()
+    print(f"{'envoys':>6} {'server':<9} {'connect→all synced':>19} {'server RSS':>11} {'NACKs':>5}")
+    for pair in pairs:
+        for name, row in (("meshplane", pair.meshplane), ("gocp", pair.peer)):
+            print(
+                f"{row.envoys:>6} {name:<9} {row.connect_all_s:>17.2f} s"
+                f" {row.server_rss_mib:>7.1f} MiB {row.nacks:>5}"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, run each fleet size against meshplane then the peer, print both."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[20])
+    parser.add_argument("--pushes", type=int, default=20)
+    args = parser.parse_args(argv)
+    pairs = []
+    for count in args.clients:
+        ours = asyncio.run(xds_fanout.run_fleet(count, args.pushes))
+        pairs.append(Pair(ours, run_peer_fleet(count, args.pushes)))
+    report(pairs, args.pushes)
+
+
+if __name__ == "__main__":
+    main()
