@@ -11,10 +11,12 @@ from bench import (
     mesh_scale,
     peer_fanout,
     propagation,
+    sds_rotation,
     sidecar_hop,
     store_backends,
     store_growth,
     sync_scale,
+    tls_hop,
     xds_churn,
     xds_fanout,
 )
@@ -22,8 +24,8 @@ from bench import (
 
 def main() -> None:
     """Every benchmark: API, 10x quotas, fan-out (alone and beside go-control-plane),
-    propagation, hop, interception, store growth, hostile input, node-id churn, the fuzzer
-    and the console."""
+    propagation, hop, interception, store growth, hostile input, node-id churn, the fuzzer,
+    the console, mTLS and SDS rotation."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -51,6 +53,10 @@ def main() -> None:
     fuzz.main([])
     print()
     console_latency.main()
+    print()
+    tls_hop.main([])
+    print()
+    sds_rotation.main([])
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -25,6 +26,8 @@ from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import errors
+from meshplane.pki import authority as pki_authority
+from meshplane.pki.issuing import Issuer
 from meshplane.service import pagination, proxycredentials
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
@@ -136,6 +139,16 @@ def build(
         credentials=credentials,
     )
     cache = SnapshotCache()
+    issuer = Issuer(
+        pki_authority.load_or_create(
+            settings.data_dir / "ca",
+            clock,
+            certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
+            key_path=Path(settings.ca_key) if settings.ca_key else None,
+        ),
+        clock,
+        settings.cert_ttl,
+    )
     board = StatusBoard(clock)
     ads = AdsServer(
         cache,
@@ -145,7 +158,7 @@ def build(
         authenticator=TokenAdmission(credentials, board),
         max_streams=settings.xds_max_streams,
     )
-    sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000)
+    sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)
     sync_metrics = SyncMetrics(registry, sync, board, cache, views, store.revision, clock)

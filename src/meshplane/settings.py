@@ -17,6 +17,8 @@ AUTH_MODES = ("sigv4", "none")
 """``--auth``: SigV4 with policies (the default), or nothing at all (loopback only)."""
 DEFAULT_CLIENT_TOKEN_TTL = 86400
 """24 h: how long a clientToken is remembered unless configured otherwise."""
+DEFAULT_CERT_TTL = 86400
+"""24 h: the lifetime of a workload certificate from the built-in CA."""
 
 
 def _setting(default: Any, env: str, help: str) -> Any:
@@ -93,6 +95,19 @@ class Settings:
         "Seconds a clientToken is remembered: a retry inside the window replays the first "
         "result; after it the token is forgotten (App Mesh's tokens are short-lived too)",
     )
+    cert_ttl: int = _setting(
+        DEFAULT_CERT_TTL,
+        "MESHPLANE_CERT_TTL",
+        "Seconds a workload certificate from the built-in CA is valid; each is replaced over "
+        "SDS once two thirds of that have passed",
+    )
+    ca_cert: str = _setting(
+        "",
+        "MESHPLANE_CA_CERT",
+        "PEM file of an intermediate CA (then its issuers up to the root) to sign workload "
+        "certificates with, instead of the built-in root in <data-dir>/ca",
+    )
+    ca_key: str = _setting("", "MESHPLANE_CA_KEY", "PEM file of that intermediate's EC key")
     auth: str = _setting(
         "sigv4",
         "MESHPLANE_AUTH",

@@ -221,6 +221,24 @@ def test_label_overwrite_and_removal(door: FrontDoor) -> None:
     assert door.get("Namespace", "", "demos").labels == {"team": "a"}
 
 
+def test_apply_warns_about_acm_references_at_once(door: FrontDoor) -> None:
+    """An ACM certificate cannot be fetched off AWS: apply says so, naming the path."""
+    acm_node = node("vn-acm").replace(
+        "  listeners: [{portMapping: {port: 80, protocol: http}}]\n",
+        "  listeners:\n"
+        "    - portMapping: {port: 80, protocol: http}\n"
+        "      tls:\n"
+        "        mode: STRICT\n"
+        "        certificate: {acm: {certificateARN: 'arn:aws:acm:us-west-2:1:certificate/x'}}\n",
+    )
+    outcomes = door.apply([("f.yaml", NAMESPACE), ("g.yaml", acm_node)], "demos")
+    acm_warnings = [w for o in outcomes for w in o.warnings if "ACM" in w]
+    assert acm_warnings == [
+        "virtualnode/vn-acm: spec.listeners[0].tls.certificate.acm: ACM is unreachable off AWS; "
+        "meshplane serves it from its built-in CA (clients must trust <data-dir>/ca/ca.pem)"
+    ]
+
+
 def test_apply_warns_about_each_accepted_field_translation_ignores(door: FrontDoor) -> None:
     """A Cloud Map VirtualNode applies, with a warning naming the field that does nothing."""
     cloud_map = (

@@ -33,8 +33,24 @@ def test_extension_problems_name_the_tag_and_the_rule() -> None:
     """Unknown extensions and extensions on the wrong kind are refused; plain tags pass."""
     tags = [("team", "payments"), ("meshplane.dev/mirror", "vn=5"), ("meshplane.dev/nope", "1")]
     assert extensions.problems("route", tags) == [
-        "tags[meshplane.dev/nope]: unknown meshplane extension (known: meshplane.dev/mirror)"
+        "tags[meshplane.dev/nope]: unknown meshplane extension "
+        "(known: meshplane.dev/mirror, meshplane.dev/mtls)"
     ]
     assert extensions.problems("virtualNode", tags[:2]) == [
         "tags[meshplane.dev/mirror]: only valid on route resources, not virtualNode"
     ]
+
+
+def test_the_mtls_tag_is_strict_or_permissive_and_only_on_meshes() -> None:
+    """meshplane.dev/mtls takes STRICT or PERMISSIVE, on a mesh; anything else is refused."""
+    assert extensions.problems("mesh", [("meshplane.dev/mtls", "STRICT")]) == []
+    assert extensions.problems("mesh", [("meshplane.dev/mtls", "PERMISSIVE")]) == []
+    assert extensions.problems("mesh", [("meshplane.dev/mtls", "strict")]) == [
+        "tags[meshplane.dev/mtls]: 'strict' is not one of STRICT, PERMISSIVE"
+    ]
+    assert extensions.problems("virtualNode", [("meshplane.dev/mtls", "STRICT")]) == [
+        "tags[meshplane.dev/mtls]: only valid on mesh resources, not virtualNode"
+    ]
+    assert extensions.mtls_of({"meshplane.dev/mtls": "PERMISSIVE"}) == "PERMISSIVE"
+    assert extensions.mtls_of({"meshplane.dev/mtls": "bogus"}) is None
+    assert extensions.mtls_of({}) is None

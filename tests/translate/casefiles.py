@@ -143,4 +143,10 @@ def render(resources: EnvoyResources) -> str:
         "clusterLoadAssignments": dicts(resources.cluster_load_assignments),
         "warnings": [warning.message for warning in resources.warnings],
     }
+    if resources.secrets:
+        # Only TLS cases name secrets; the older goldens stay byte for byte as they were.
+        document["secrets"] = [
+            {"name": s.name, "kind": s.kind, "dnsNames": list(s.dns_names)}
+            for s in resources.secrets
+        ]
     return json.dumps(document, indent=2, sort_keys=True) + "\n"

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 
 from meshplane.translate import build
 
-from . import casefiles, staticconfig
+from . import casefiles, certs, staticconfig
 
 
 @pytest.mark.integration
@@ -27,7 +27,9 @@ def test_envoy_accepts_translation(name: str, tmp_path: pathlib.Path) -> None:
     """Envoy validates the case's listeners, routes and clusters without complaint."""
     case = casefiles.load(name)
     resources = build(case.snapshot, case.node)
-    config = staticconfig.bootstrap(resources, case.node.node_id)
+    ca = certs.write_files(certs.GOLDEN_DIR)
+    secrets = certs.secrets_for(resources, ca)
+    config = staticconfig.bootstrap(resources, case.node.node_id, secrets=secrets)
     path = tmp_path / "bootstrap.json"
     path.write_text(json_format.MessageToJson(config))
     result = subprocess.run(

@@ -212,6 +212,28 @@ def test_piggybacked_eds_subscription_is_answered() -> None:
     run(scenario)
 
 
+def test_a_repeated_request_after_its_ack_is_answered_again() -> None:
+    """Envoy asks again with the ACKed nonce (an updated cluster re-subscribing): answered."""
+
+    async def scenario() -> None:
+        async with serving() as (server, cache):
+            cache.set_snapshot(KEY, blue_green(ResourceEncoder()))
+            async with FakeAdsClient(server.port or 0, NODE) as client:
+                await client.request(ENDPOINT, ["blue"])
+                first = await receive(client)
+                await client.ack(first)
+                await client.request(ENDPOINT, ["blue"], nonce=first.nonce)
+                again = await receive(client)
+                assert names_of(again) == ["blue"]
+                assert again.version_info == first.version_info
+                assert again.nonce != first.nonce
+                await client.ack(again)
+                await client.request(LISTENER)
+                assert (await receive(client)).type_url == LISTENER
+
+    run(scenario)
+
+
 def test_stale_nonce_is_dropped() -> None:
     """A request answering an older nonce is ignored, even with new names."""
 

@@ -49,6 +49,9 @@ class ProxyReport(Protocol):
     def report(self) -> dict[str, Any]:
         """``{"revision", "converged", "proxies"}`` now."""
 
+    def config(self, key: str) -> dict[str, Any] | None:
+        """What one proxy was sent, summarized (no private keys); ``None`` if nothing."""
+
     async def wait_for_revision(self, revision: int, timeout: float) -> dict[str, Any]:
         """The report once every connected proxy is synced at ``revision`` (or at timeout)."""
 
@@ -149,6 +152,15 @@ def add_routes(
             return web.json_response(proxies.report())
         return web.json_response(await proxies.wait_for_revision(*waiting))
 
+    async def get_proxy_config(request: web.Request) -> web.Response:
+        key = request.query.get("key", "")
+        found = proxies.config(key) if proxies is not None else None
+        if found is None:
+            return rendering.error_response(
+                errors.NotFoundException(f"no proxy {key!r} has been sent a config")
+            )
+        return web.json_response(found)
+
     async def post_credentials(request: web.Request) -> web.Response:
         try:
             issued = _issue(request.app[services_key], await _body(request))
@@ -204,4 +216,5 @@ def add_routes(
     app.router.add_put(f"{PREFIX}/meshes/{{mesh}}/virtualNodes/{{node}}/endpoints", put_endpoints)
     app.router.add_get(f"{PREFIX}/meshes/{{mesh}}/endpoints", get_endpoints)
     app.router.add_get(f"{PREFIX}/proxies", get_proxies)
+    app.router.add_get(f"{PREFIX}/proxies/config", get_proxy_config)
     app.router.add_post(f"{PREFIX}/proxyCredentials", post_credentials)

@@ -154,6 +154,8 @@ EXTENSIONS: tuple[Rule, ...] = (
         needs_body=True,
     ),
     extension("GET", f"{P}/proxies", "meshplane:ListProxies", MESHPLANE_ARN + "proxy/*"),
+    # What one proxy was sent (secrets' SANs and expiry, never their keys).
+    extension("GET", f"{P}/proxies/config", "meshplane:GetProxyConfig", MESHPLANE_ARN + "proxy/*"),
     # Principals: creating one hands out a key, so it is the administrator's alone by default.
     extension(
         "GET", f"{P}/credentials", "meshplane:ListCredentials", MESHPLANE_ARN + "principal/*"

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
-from meshplane.cli import crds, k8s, manifests, proxyinit, proxystatus, stores
+from meshplane.cli import crds, k8s, manifests, proxyconfig, proxyinit, proxystatus, stores
 from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
@@ -73,6 +73,14 @@ def serve(
             help="12-digit account id written into ARNs and owners [default: 123456789012]."
         ),
     ] = None,
+    ca_cert: Annotated[
+        Path | None,
+        typer.Option(
+            help="Intermediate CA certificate (then its issuers up to the root) that signs "
+            "workload certificates, instead of the built-in root in <data-dir>/ca."
+        ),
+    ] = None,
+    ca_key: Annotated[Path | None, typer.Option(help="The EC private key of --ca-cert.")] = None,
     auth: Annotated[
         str | None,
         typer.Option(
@@ -98,6 +106,9 @@ def serve(
     from meshplane import console as web  # noqa: PLC0415 - aiohttp, like app
     from meshplane.store import refusals  # noqa: PLC0415
 
+    if (ca_cert is None) != (ca_key is None):
+        console.print("[red]error:[/] --ca-cert and --ca-key go together")
+        raise typer.Exit(2)
     config = settings.load(
         data_dir=data_dir,
         store=store,
@@ -106,6 +117,8 @@ def serve(
         host=host,
         region=region,
         account_id=account_id,
+        ca_cert=str(ca_cert) if ca_cert else None,
+        ca_key=str(ca_key) if ca_key else None,
         auth=auth,
         allow_origins=tuple(allow_origin) if allow_origin else None,
         allow_hosts=tuple(allow_host) if allow_host else None,
@@ -132,6 +145,7 @@ def serve(
         console.print(f"meshplane {__version__} serving the App Mesh API at [bold]{endpoint}[/]")
         console.print(f"  xDS:   {config.host}:{plane.xds_port} (ADS for Envoy sidecars)")
         console.print(f"  store: {plane.store.location} (schema v{plane.store.schema_version})")
+        console.print(f"  CA:    {config.ca_cert or config.data_dir / 'ca' / 'ca.pem'}")
         if plane.principals is None:
             console.print(
                 "[yellow]warning:[/] --auth none: any local process or user can change this "
@@ -184,6 +198,7 @@ def demo() -> None:
 manifests.register(cli)
 up_command.register(cli)
 proxystatus.register(cli)
+proxyconfig.register(cli)
 crds.register(cli)
 proxyinit.register(cli)
 credentials_command.register(cli)

@@ -151,6 +151,11 @@ class MeshplaneClient:
         """Every proxy the xDS server has seen, with the server's sync verdict."""
         return _report(self.call("GET", f"{PREFIX}/proxies"))
 
+    def proxy_config(self, key: str) -> dict[str, Any]:
+        """What the proxy ``key`` was sent: listeners, routes, clusters, endpoints, secrets."""
+        answer = self.call("GET", f"{PREFIX}/proxies/config", query={"key": key})
+        return dict(answer)
+
     def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
         """Wait until every connected proxy is synced at ``revision`` or later.
 

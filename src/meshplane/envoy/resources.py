@@ -1,4 +1,4 @@
-"""The four xDS resource types meshplane serves, and the names that link them.
+"""The xDS resource types meshplane serves, and the names that link them.
 
 A SotW snapshot is consistent only if every EDS name a cluster asks for and every
 RDS name a listener asks for is present; these helpers read those references out
@@ -17,6 +17,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf import message
 
 _PREFIX = "type.googleapis.com/"
@@ -24,9 +25,11 @@ CLUSTER = _PREFIX + "envoy.config.cluster.v3.Cluster"
 LISTENER = _PREFIX + "envoy.config.listener.v3.Listener"
 ROUTE = _PREFIX + "envoy.config.route.v3.RouteConfiguration"
 ENDPOINT = _PREFIX + "envoy.config.endpoint.v3.ClusterLoadAssignment"
+SECRET = _PREFIX + "envoy.extensions.transport_sockets.tls.v3.Secret"
+"""SDS: certificates and trust bundles, requested by name like EDS and RDS."""
 
-TYPE_URLS = (CLUSTER, ENDPOINT, LISTENER, ROUTE)
-"""Every served type, in Envoy's own initialisation order."""
+TYPE_URLS = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)
+"""Every served type, in Envoy's own initialisation order (secrets as they are named)."""
 
 WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
 """Types Envoy subscribes to as a whole: a SotW response must list every resource."""
@@ -39,6 +42,7 @@ _MESSAGE_TYPES: dict[str, type[message.Message]] = {
     LISTENER: listener_pb2.Listener,
     ROUTE: route_pb2.RouteConfiguration,
     ENDPOINT: endpoint_pb2.ClusterLoadAssignment,
+    SECRET: secret_pb2.Secret,
 }
 
 

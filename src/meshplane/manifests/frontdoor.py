@@ -21,6 +21,7 @@ from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
 from meshplane.manifests.sinks import StoredSinks
+from meshplane.model import acm
 from meshplane.service.resources import MeshService
 from meshplane.store.records import Event
 from meshplane.translate import coverage
@@ -114,6 +115,8 @@ class FrontDoor:
                 warnings.append(
                     f"{current.info.singular}/{current.name} is not Active: {condition['message']}"
                 )
+        for path in acm.paths(current.spec):
+            warnings.append(f"{current.info.singular}/{current.name}: {path}: {acm.NOTE}")
         return Outcome(current, action, tuple(warnings))
 
     def get(self, kind: str, namespace: str, name: str) -> ManifestObject:

@@ -10,6 +10,11 @@ change the data plane.
 ``meshplane.dev/mirror`` on a route: ``<virtualNode>[:<port>]=<percent>`` copies that
 percentage of the route's requests to the node (fire and forget: the caller only ever
 sees the answer of the weighted targets). Example: ``vn-echo-backend-green=100``.
+
+``meshplane.dev/mtls`` on a mesh: ``STRICT`` or ``PERMISSIVE`` turns on mutual TLS for
+every virtual node of the mesh with certificates from meshplane's built-in CA (a SPIFFE
+ID per virtual node or gateway), without a single ``tls`` block. A listener's own ``tls``
+still wins; PERMISSIVE also accepts plaintext, for a migration one workload at a time.
 """
 
 from __future__ import annotations
@@ -20,8 +25,12 @@ from collections.abc import Iterable, Mapping
 
 PREFIX = "meshplane.dev/"
 MIRROR = f"{PREFIX}mirror"
-KNOWN = {MIRROR: ("route",)}
+MTLS = f"{PREFIX}mtls"
+KNOWN = {MIRROR: ("route",), MTLS: ("mesh",)}
 """Extension tag → the kinds it may be set on."""
+
+MTLS_MODES = ("STRICT", "PERMISSIVE")
+"""The values of ``meshplane.dev/mtls``."""
 
 _MIRROR_VALUE = re.compile(r"^(?P<node>[^:=\s]+)(?::(?P<port>\d+))?=(?P<percent>\d+)$")
 
@@ -70,6 +79,8 @@ def problems(kind: str, tags: Iterable[tuple[str, str]]) -> list[str]:
                 parse_mirror(value)
             except ValueError as exc:
                 found.append(f"{where}: {exc}")
+        elif key == MTLS and value not in MTLS_MODES:
+            found.append(f"{where}: {value!r} is not one of {', '.join(MTLS_MODES)}")
     return found
 
 
@@ -87,3 +98,9 @@ def mirror_of(extensions: Mapping[str, str]) -> Mirror | None:
         return parse_mirror(value)
     except ValueError:
         return None
+
+
+def mtls_of(extensions: Mapping[str, str]) -> str | None:
+    """A mesh's automatic mTLS mode (``STRICT`` or ``PERMISSIVE``), if it has a valid one."""
+    value = extensions.get(MTLS)
+    return value if value in MTLS_MODES else None

@@ -27,6 +27,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from meshplane.sync import proxyconfig
 from meshplane.sync.syncing import Published
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -92,6 +93,13 @@ class ProxyViews:
     def proxies(self) -> list[dict[str, Any]]:
         """Every proxy the xDS server has seen, ordered by key (the endpoint's JSON items)."""
         return self._views(self._revision())
+
+    def config(self, key: str) -> dict[str, Any] | None:
+        """What the proxy at ``key`` was sent, summarized; ``None`` when nothing was."""
+        snapshot = self._cache.snapshot(key)
+        if snapshot is None:
+            return None
+        return {"key": key, "version": snapshot.version, **proxyconfig.summarize(snapshot)}
 
     def report(self) -> dict[str, Any]:
         """``{"revision", "converged", "proxies"}`` as of now, at the store's revision."""

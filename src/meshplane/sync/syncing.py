@@ -25,6 +25,13 @@ watched. A held proxy is given nothing: Envoy keeps serving what it runs, and
 ``held`` says why, until the resource is in the store again or a delete through
 the store (create and delete the mesh, for one no longer wanted) releases it.
 An empty snapshot is pushed over non-empty config only after such a delete.
+
+Secrets: a translation names the SDS secrets its TLS contexts use; the
+stage has the built-in CA (:class:`~meshplane.pki.Issuer`) issue them and
+puts them in the proxy's snapshot. A third input wakes it: the next
+certificate renewal, at which the proxies holding a certificate due for
+replacement are republished, so the new one reaches Envoy over SDS long
+before the old one expires.
 """
 
 from __future__ import annotations
@@ -35,17 +42,20 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+
+from google.protobuf.message import Message
 
 from meshplane.envoy import resources as envoy_resources
 from meshplane.model import kinds
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot
+from meshplane.pki.issuing import Issuer
 from meshplane.store import snapshots
 from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
-from meshplane.translate import building, dependencies, diagnostics
+from meshplane.translate import building, dependencies, diagnostics, tls
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -90,8 +100,9 @@ class Sync:
         debounce: float = 0.001,
         *,
         incremental: bool = True,
+        issuer: Issuer | None = None,
     ) -> None:
-        """Follow ``store`` and ``board``; publish into ``cache``."""
+        """Follow ``store`` and ``board``; publish into ``cache``; certificates from ``issuer``."""
         self._store = store
         self._cache = cache
         self._board = board
@@ -107,6 +118,9 @@ class Sync:
         self._meshes: dict[str, MeshSnapshot | None] = {}
         """Mesh name → its in-memory snapshot (``None``: no such mesh), while it has proxies."""
         self._reads: dict[str, dependencies.Reads] = {}
+        self._issuer = issuer
+        self._certificates: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+        """Node key → the certificates (name, extra DNS names) its snapshot holds."""
         self._wake = asyncio.Event()
         self.published: dict[str, Published] = {}
         """Node key → what it was last given (for operators and tests)."""
@@ -185,6 +199,7 @@ class Sync:
             # memory does not grow with every replica ever seen; a reconnect rebuilds it.
             self._proxies.pop(event.key, None)
             self._reads.pop(event.key, None)
+            self._certificates.pop(event.key, None)
             self.published.pop(event.key, None)
             self.held.pop(event.key, None)
             self._runs_config.discard(event.key)
@@ -202,7 +217,11 @@ class Sync:
         unsubscribe_board = self._board.subscribe(self._on_status)
         try:
             while True:
-                await self._wake.wait()
+                renewal = self._issuer.due_in() if self._issuer is not None else None
+                try:
+                    await asyncio.wait_for(self._wake.wait(), renewal)
+                except TimeoutError:
+                    self._mark_renewals()
                 # Coalesce a burst of marks into one rebuild.
                 await asyncio.sleep(self.debounce)
                 self._wake.clear()
@@ -218,6 +237,17 @@ class Sync:
             with contextlib.suppress(asyncio.CancelledError):
                 await following
             unsubscribe_board()
+
+    def _mark_renewals(self) -> None:
+        """Rebuild the proxies holding a certificate that is due for renewal."""
+        issuer = self._issuer
+        if issuer is None:
+            return
+        due = {key for key, held in self._certificates.items() if issuer.due(held)}
+        self._dirty_proxies |= due & set(self._proxies)
+        if not due:
+            # Due certificates nobody holds any more: forget them, or the timer fires forever.
+            issuer.forget(set().union(*self._certificates.values()))
 
     def _reset(self) -> None:
         """Forget every in-memory snapshot and read set; rebuild every proxy on the next pass."""
@@ -315,12 +345,15 @@ class Sync:
             self.builds[key] += 1
             self._reads[key] = built.reads
             warnings, revision = built.warnings, mesh.revision
+            secrets, missing = self._secrets(key, built.secrets)
+            warnings += missing
             snapshot = Snapshot.of(
                 (
                     *built.listeners,
                     *built.route_configurations,
                     *built.clusters,
                     *built.cluster_load_assignments,
+                    *secrets,
                 ),
                 self._encoder,
             )
@@ -335,6 +368,32 @@ class Sync:
         self.published[key] = Published(revision, snapshot.version, warnings)
         if previous is None or previous.version != snapshot.version:
             self._pass_published.append((key, snapshot.version))
+
+    def _secrets(
+        self, key: str, requests: Sequence[tls.SecretRequest]
+    ) -> tuple[list[Message], tuple[diagnostics.Warning, ...]]:
+        """The SDS secrets a translation names, issued by the built-in CA."""
+        issuer = self._issuer
+        if issuer is None:
+            self._certificates.pop(key, None)
+            if not requests:
+                return [], ()
+            names = ", ".join(r.name for r in requests)
+            warning = diagnostics.Warning(
+                key, "tls-no-ca", f"{key}: no built-in CA to serve secrets {names}"
+            )
+            return [], (warning,)
+        found: list[Message] = []
+        held: set[tuple[str, tuple[str, ...]]] = set()
+        for request in requests:
+            if request.kind == "trust":
+                found.append(tls.trust_secret(request.name, issuer.authority.bundle_pem))
+                continue
+            issued = issuer.current(request.name, request.dns_names)
+            held.add((request.name, request.dns_names))
+            found.append(tls.certificate_secret(request.name, issued.chain_pem, issued.key_pem))
+        self._certificates[key] = held
+        return found, ()
 
     def _hold_reason(
         self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None

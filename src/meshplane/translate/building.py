@@ -17,7 +17,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_pb2
 
-from meshplane.model import kinds
+from meshplane.model import extensions, kinds
 from meshplane.model import specs_generated as g
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot, Typed
@@ -33,6 +33,7 @@ from meshplane.translate import (
     plan,
     routes,
     specs,
+    tls,
 )
 from meshplane.translate.identity import NodeIdentity
 
@@ -47,6 +48,8 @@ class EnvoyResources:
     cluster_load_assignments: tuple[endpoint_pb2.ClusterLoadAssignment, ...] = ()
     warnings: tuple[diagnostics.Warning, ...] = ()
     """Why pieces were skipped, in the order they were met."""
+    secrets: tuple[tls.SecretRequest, ...] = ()
+    """The SDS secrets the resources name, sorted by name: the control plane serves them."""
     reads: dependencies.Reads = dataclasses.field(default_factory=dependencies.Reads, compare=False)
     """What the translation looked up: a change elsewhere cannot alter these resources."""
 
@@ -70,6 +73,7 @@ class _Collected:
         default_factory=dict
     )
     warnings: plan.Warnings = dataclasses.field(default_factory=list)
+    secrets: dict[str, tls.SecretRequest] = dataclasses.field(default_factory=dict)
 
     def warn(self, node: NodeIdentity, code: str, message: str) -> None:
         """Record a warning about the sidecar's own resource."""
@@ -83,6 +87,7 @@ class _Collected:
             clusters=_ordered(self.clusters),
             cluster_load_assignments=_ordered(self.assignments),
             warnings=tuple(self.warnings),
+            secrets=_ordered(self.secrets),
         )
 
 
@@ -112,7 +117,17 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
             if entry.virtual_service is not None
         ]
         egress = plan.plan_egress(snapshot, backends, out.warnings)
-        _add_egress(out, snapshot, node, egress, virtual_node.spec.logging)
+        defaults = virtual_node.spec.backend_defaults
+        default_policy = _policy_tls(defaults.client_policy if defaults else None)
+        policies: dict[str, tls.ClientTls | None] = {
+            entry.virtual_service.virtual_service_name: _policy_tls(
+                entry.virtual_service.client_policy
+            )
+            or default_policy
+            for entry in virtual_node.spec.backends or ()
+            if entry.virtual_service is not None
+        }
+        _add_egress(out, snapshot, node, egress, virtual_node.spec.logging, policies)
     else:
         gateway = snapshot.virtual_gateways.get(node.name)
         if gateway is None:
@@ -125,9 +140,61 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
             _warn_untranslated(out, route.key, "GatewayRoute", route.name, route.spec)
         targets, keeps_host = _add_gateway_ingress(out, snapshot, node, gateway)
         egress = plan.plan_egress(snapshot, targets, out.warnings)
-        kept = gateways.KEPT_HOST_HEADER if keeps_host else None
-        _add_egress(out, snapshot, node, egress, gateway.spec.logging, kept_host_header=kept)
+        gateway_defaults = gateway.spec.backend_defaults
+        gateway_policy = _policy_tls(gateway_defaults.client_policy if gateway_defaults else None)
+        _add_egress(
+            out,
+            snapshot,
+            node,
+            egress,
+            gateway.spec.logging,
+            dict.fromkeys(targets, gateway_policy),
+            kept_host_header=gateways.KEPT_HOST_HEADER if keeps_host else None,
+        )
     return out.freeze()
+
+
+def _policy_tls(
+    policy: g.ClientPolicy | g.VirtualGatewayClientPolicy | None,
+) -> tls.ClientTls | None:
+    """A client policy's ``tls`` member."""
+    return policy.tls if policy is not None else None
+
+
+def _hostname(spec: g.VirtualNodeSpec) -> str | None:
+    """A node's service-discovery name: what its certificate's SAN must match (§3.6)."""
+    discovery = spec.service_discovery
+    if discovery is None:
+        return None
+    if discovery.dns is not None:
+        return discovery.dns.hostname
+    if discovery.aws_cloud_map is not None:
+        cloud_map = discovery.aws_cloud_map
+        return f"{cloud_map.service_name}.{cloud_map.namespace_name}"
+    return None
+
+
+def _server_tls(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    listener: specs.Listener,
+    hostname: str | None,
+) -> tls.ServerTls | bool | None:
+    """One inbound listener's TLS (``False``: skip it); automatic mTLS for virtual nodes."""
+    mode = extensions.mtls_of(snapshot.mesh.extensions)
+    auto = None
+    if mode is not None and node.kind == kinds.VIRTUAL_NODE.key:
+        own = tls.spiffe_id(snapshot.name, node.kind, node.name)
+        auto = (mode, own, f"{tls.TRUST_BUNDLE}/mesh/{snapshot.name}/")
+
+    def warn(code: str, message: str) -> None:
+        out.warn(node, code, f"listener {listener.port}: {message}")
+
+    own = tls.spiffe_id(snapshot.name, node.kind, node.name)
+    return tls.server_tls(
+        listener.tls, own=own, hostname=hostname, auto=auto, secrets=out.secrets, warn=warn
+    )
 
 
 def _warn_untranslated(
@@ -199,8 +266,12 @@ def _add_gateway_ingress(
         manager = listeners.http_connection_manager(
             "ingress", route_config, protocol=listener.protocol, logging=logging
         )
+        server = _server_tls(out, snapshot, node, listener, None)
+        if server is False:
+            continue
+        secured = {listener.port: server} if isinstance(server, tls.ServerTls) else {}
         out.listeners[name] = listeners.build_ingress_listener(
-            name, node.bind_address, bind_port, [(listener, manager)]
+            name, node.bind_address, bind_port, [(listener, manager)], secured
         )
     return targets, keeps_host
 
@@ -216,6 +287,8 @@ def _add_ingress(
     logging = virtual_node.spec.logging
     several = len(node_listeners) > 1
     bound: dict[int, list[tuple[specs.Listener, listener_components_pb2.Filter]]] = {}
+    secured: dict[int, tls.ServerTls] = {}
+    hostname = _hostname(virtual_node.spec)
     for listener in node_listeners:
         bind_port = node.ingress_port(listener.port)
         if bind_port == node.egress_port:
@@ -225,6 +298,11 @@ def _add_ingress(
                 f"listener {listener.port} would bind the egress port {bind_port}; skipped",
             )
             continue
+        server = _server_tls(out, snapshot, node, listener, hostname)
+        if server is False:
+            continue
+        if isinstance(server, tls.ServerTls):
+            secured[listener.port] = server
         cluster = names.local_cluster(snapshot.name, node.name, listener.protocol, listener.port)
         out.clusters[cluster] = clusters.build_local_cluster(
             cluster, listener, node.app_address(listener.port)
@@ -246,7 +324,12 @@ def _add_ingress(
     for bind_port, chains in bound.items():
         name = names.ingress_listener(node.bind_address, bind_port)
         out.listeners[name] = listeners.build_ingress_listener(
-            name, node.bind_address, bind_port, chains, by_destination_port=_intercepted(node)
+            name,
+            node.bind_address,
+            bind_port,
+            chains,
+            secured,
+            by_destination_port=_intercepted(node),
         )
 
 
@@ -256,11 +339,14 @@ def _add_egress(
     node: NodeIdentity,
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
+    policies: Mapping[str, tls.ClientTls | None],
     *,
     kept_host_header: str | None = None,
 ) -> None:
     """The egress listener, its route configuration(s), and every target's cluster.
 
+    ``policies`` holds the caller's client policy TLS per backend service; a
+    target's cluster is called the way the service that reaches it says.
     ``kept_host_header`` comes from a gateway (``defaultTargetHostname: DISABLED``); gateways
     are never intercepted, so only the local-mode egress uses it.
     """
@@ -269,8 +355,18 @@ def _add_egress(
         _add_intercepted_egress(out, snapshot, node, egress, logging)
     else:
         _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header)
+    reached_by: dict[plan.Target, set[str]] = {}
+    for host in egress.hosts:
+        for route in host.routes:
+            for reached in (*route.targets, *((route.mirror,) if route.mirror else ())):
+                reached_by.setdefault(reached.target, set()).add(host.service)
+    for tcp in egress.tcp:
+        for reached in tcp.targets:
+            reached_by.setdefault(reached.target, set()).add(tcp.service)
     for target in egress.targets:
-        _add_target_cluster(out, snapshot, target, dns_first=_intercepted(node))
+        services = sorted(reached_by.get(target, ()))
+        policy = _target_policy(out, node, target, services, policies)
+        _add_target_cluster(out, snapshot, node, target, policy, dns_first=_intercepted(node))
 
 
 def _add_proxy_egress(
@@ -429,8 +525,35 @@ def _intercepted(node: NodeIdentity) -> bool:
     return node.intercepted and node.kind == kinds.VIRTUAL_NODE.key
 
 
+def _target_policy(
+    out: _Collected,
+    node: NodeIdentity,
+    target: plan.Target,
+    services: list[str],
+    policies: Mapping[str, tls.ClientTls | None],
+) -> tls.ClientTls | None:
+    """The client policy for a target; one cluster serves every service reaching it."""
+    chosen = [policies.get(service) for service in services]
+    applying = [p for p in chosen if tls.applies(p, target.port)]
+    if (len(applying) != len(chosen) or len(set(applying)) > 1) and applying:
+        out.warn(
+            node,
+            "tls-policy-conflict",
+            f"VirtualNode {target.node} port {target.port} is reached through "
+            f"{', '.join(services)} with different client policies; the TLS one of "
+            f"{services[chosen.index(applying[0])]} is used for all",
+        )
+    return applying[0] if applying else None
+
+
 def _add_target_cluster(
-    out: _Collected, snapshot: MeshSnapshot, target: plan.Target, *, dns_first: bool
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    target: plan.Target,
+    policy: tls.ClientTls | None,
+    *,
+    dns_first: bool,
 ) -> None:
     """A target listener's cluster, and its load assignment when it is served over EDS.
 
@@ -443,6 +566,23 @@ def _add_target_cluster(
         entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
     )
     name = names.egress_cluster(snapshot.name, target.node, target.protocol, target.port)
+    auto = None
+    if extensions.mtls_of(snapshot.mesh.extensions) is not None:
+        auto = tls.spiffe_id(snapshot.name, node.kind, node.name)
+    upstream = tls.Upstream(
+        port=target.port,
+        tls=listener.tls,
+        hostname=_hostname(virtual_node.spec),
+        identity=tls.spiffe_id(snapshot.name, kinds.VIRTUAL_NODE.key, target.node),
+    )
+
+    def warn(code: str, message: str) -> None:
+        out.warn(node, code, f"calls to {target.node} port {target.port}: {message}")
+
+    own = tls.spiffe_id(snapshot.name, node.kind, node.name)
+    upstream_tls = tls.client_tls(
+        policy, upstream, own=own, auto=auto, secrets=out.secrets, warn=warn
+    )
     discovery = virtual_node.spec.service_discovery
     dns = discovery.dns if discovery is not None else None
     cloud_map = discovery.aws_cloud_map if discovery is not None else None
@@ -466,7 +606,12 @@ def _add_target_cluster(
         or (mesh_discovery.ip_preference if mesh_discovery is not None else None)
     )
     out.clusters[name] = clusters.build_egress_cluster(
-        name, listener, discovery, use_eds=use_eds, ip_preference=preference
+        name,
+        listener,
+        discovery,
+        use_eds=use_eds,
+        ip_preference=preference,
+        upstream_tls=upstream_tls,
     )
     if use_eds:
         out.assignments[name] = endpoints.build_load_assignment(name, registered, target.port)

@@ -15,11 +15,12 @@ from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_de
 from envoy.config.core.v3 import config_source_pb2, health_check_pb2
 from envoy.extensions.clusters.dynamic_forward_proxy.v3 import cluster_pb2 as dfp_cluster_pb2
 from envoy.extensions.common.dynamic_forward_proxy.v3 import dns_cache_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.v3 import http_pb2
 
 from meshplane.model import specs_generated as g
-from meshplane.translate import durations, endpoints, names, specs
+from meshplane.translate import durations, endpoints, names, specs, tls
 
 LOCAL_CONNECT_TIMEOUT_MS = 250
 EGRESS_CONNECT_TIMEOUT_MS = 1000
@@ -59,8 +60,12 @@ def build_egress_cluster(
     *,
     use_eds: bool,
     ip_preference: str | None,
+    upstream_tls: tls_pb2.UpstreamTlsContext | None = None,
 ) -> cluster_pb2.Cluster:
-    """A target node's listener as its callers see it."""
+    """A target node's listener as its callers see it (over TLS when ``upstream_tls``).
+
+    Health checks use the cluster's transport socket, so they run over TLS too.
+    """
     cluster = cluster_pb2.Cluster(name=name)
     cluster.connect_timeout.CopyFrom(durations.of_ms(EGRESS_CONNECT_TIMEOUT_MS))
     dns = discovery.dns if discovery is not None else None
@@ -86,6 +91,8 @@ def build_egress_cluster(
         cluster.outlier_detection.CopyFrom(_outlier_detection(listener.outlier_detection))
     if listener.health_check is not None:
         cluster.health_checks.append(_health_check(listener.health_check))
+    if upstream_tls is not None:
+        cluster.transport_socket.CopyFrom(tls.socket(upstream_tls))
     _set_protocol(cluster, listener.protocol)
     return cluster
 

@@ -42,6 +42,12 @@ CODES = frozenset(
         "gateway-route-type-count",
         "gateway-target-not-found",
         "gateway-hostname-rewrite",
+        "tls-certificate-missing",
+        "tls-trust-missing",
+        "tls-acm-builtin-ca",
+        "tls-policy-conflict",
+        "tls-no-ca",
+        "tls-identity-not-own",
         "gateway-route-no-listener",
         "field-not-translated",
     }

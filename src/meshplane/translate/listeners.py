@@ -20,7 +20,7 @@ under ALLOW_ALL a default chain passes any other port through.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import base_pb2, config_source_pb2
@@ -29,13 +29,14 @@ from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.filters.http.dynamic_forward_proxy.v3 import dynamic_forward_proxy_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from google.protobuf import struct_pb2, wrappers_pb2
 
-from meshplane.translate import clusters, durations, specs
+from meshplane.translate import clusters, durations, specs, tls
 from meshplane.translate.plan import TcpPlan
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
@@ -51,23 +52,41 @@ def build_ingress_listener(
     address: str,
     port: int,
     chains: Sequence[tuple[specs.Listener, listener_components_pb2.Filter]],
+    secured: Mapping[int, tls.ServerTls] | None = None,
     *,
     by_destination_port: bool = False,
 ) -> listener_pb2.Listener:
     """One bound inbound port serving one or several virtual-node listeners.
 
-    ``by_destination_port`` matches even a single chain on its original
-    destination port, as behind iptables, where every app port lands here.
+    ``secured`` maps a listener port to its TLS: STRICT puts the TLS socket on
+    the listener's chain; PERMISSIVE adds a second chain for plaintext, the two
+    told apart by ``tls_inspector``'s transport protocol. ``by_destination_port``
+    matches even a single chain on its original destination port, as behind
+    iptables, where every app port lands here.
     """
+    secured = secured or {}
     listener = _listener(name, address, port, base_pb2.INBOUND)
     shared = len(chains) > 1 or by_destination_port
     if shared:
         listener.listener_filters.append(_original_dst())
+    modes = {secured[entry.port].mode for entry, _ in chains if entry.port in secured}
+    if "PERMISSIVE" in modes:
+        listener.listener_filters.append(_tls_inspector())
     for node_listener, network_filter in chains:
-        chain = listener.filter_chains.add(name=f"{node_listener.protocol}_{node_listener.port}")
-        if shared:
-            chain.filter_chain_match.destination_port.value = node_listener.port
-        chain.filters.append(network_filter)
+        server = secured.get(node_listener.port)
+        base = f"{node_listener.protocol}_{node_listener.port}"
+        variants: list[tuple[str, str | None, tls.ServerTls | None]] = [(base, None, server)]
+        if server is not None and server.mode == "PERMISSIVE":
+            variants = [(f"{base}_tls", "tls", server), (base, "raw_buffer", None)]
+        for chain_name, transport, context in variants:
+            chain = listener.filter_chains.add(name=chain_name)
+            if shared:
+                chain.filter_chain_match.destination_port.value = node_listener.port
+            if transport is not None:
+                chain.filter_chain_match.transport_protocol = transport
+            if context is not None:
+                chain.transport_socket.CopyFrom(tls.socket(context.context))
+            chain.filters.append(network_filter)
     return listener
 
 
@@ -205,6 +224,13 @@ def _listener(
     listener.address.socket_address.address = address
     listener.address.socket_address.port_value = port
     return listener
+
+
+def _tls_inspector() -> listener_components_pb2.ListenerFilter:
+    """Detect TLS, so a PERMISSIVE listener's chains can match on the transport protocol."""
+    listener_filter = listener_components_pb2.ListenerFilter(name=tls.TLS_INSPECTOR)
+    listener_filter.typed_config.Pack(tls_inspector_pb2.TlsInspector())
+    return listener_filter
 
 
 def _original_dst() -> listener_components_pb2.ListenerFilter:

@@ -89,6 +89,8 @@ class Listener:
     limits: Limits = Limits()
     outlier_detection: g.OutlierDetection | None = None
     health_check: g.HealthCheckPolicy | None = None
+    tls: g.ListenerTls | g.VirtualGatewayListenerTls | None = None
+    """The listener's own ``tls`` (virtual nodes and gateways; routers have none)."""
 
     @property
     def is_http(self) -> bool:
@@ -141,6 +143,7 @@ def listeners(
             _limits(entry, protocol),
             node_listener.outlier_detection if node_listener else None,
             node_listener.health_check if node_listener else None,
+            None if isinstance(entry, g.VirtualRouterListener) else entry.tls,
         )
     return tuple(found[port] for port in sorted(found))
 

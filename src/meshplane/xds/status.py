@@ -92,8 +92,8 @@ class NodeStatus:
         """Whether the proxy runs exactly ``snapshot``: every type it needs is ACKed.
 
         CDS and LDS must match in full. EDS and RDS are sent by name, so each
-        name referenced by the snapshot's clusters and listeners must be ACKed
-        at the snapshot's version.
+        name referenced by the snapshot's clusters and listeners, and every
+        secret, must be ACKed at the snapshot's version.
         """
         for type_url in envoy_resources.WILDCARD_TYPES:
             expected = {n: r.version for n, r in snapshot.resources(type_url).items()}
@@ -109,7 +109,12 @@ class NodeStatus:
                 for ref in resource.references:
                     if ref in present and acked.get(ref) != present[ref].version:
                         return False
-        return True
+        # Every secret a snapshot holds is named by its listeners or clusters.
+        secrets = self.type_status(envoy_resources.SECRET).acked
+        return all(
+            secrets.get(name) == secret.version
+            for name, secret in snapshot.resources(envoy_resources.SECRET).items()
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,11 +22,12 @@ that is not warm yet, or a cluster may vanish while a route still names it.
 The stream walks the proxy over in ACK-gated steps, skipping those that change
 nothing:
 
-1. clusters := union of old and new (with their endpoints); wait for the CDS ACK and for
-   the EDS ACK of every added cluster (Envoy only routes to warm clusters);
+1. secrets, then clusters := union of old and new (with their endpoints; a secret's
+   new content replaces its old one at once: that is how a rotation lands); wait for the
+   CDS ACK and for the EDS ACK of every added cluster (Envoy only routes to warm clusters);
 2. listeners := new; wait for the LDS ACK;
 3. routes := new; wait for the RDS ACK;
-4. clusters and endpoints := new, dropping the stale ones.
+4. clusters, endpoints and secrets := new, dropping the stale ones.
 
 Hostile proxies are bounded (any local process can open a stream): a Node
 larger than :data:`MAX_NODE_BYTES` ends the stream before anything is recorded
@@ -53,7 +54,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from meshplane.envoy.resources import CLUSTER, ENDPOINT, LISTENER, ROUTE, TYPE_URLS, WILDCARD_TYPES
+from meshplane.envoy.resources import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ROUTE,
+    SECRET,
+    TYPE_URLS,
+    WILDCARD_TYPES,
+)
 from meshplane.kit.timers import Cancel, LoopTimer, Timer
 from meshplane.xds import wire
 from meshplane.xds.roles import (
@@ -240,6 +249,16 @@ class AdsStream:
             self._log.warning("xds: %s requested unsupported type %s", key, type_url)
             return
         nonce = request.response_nonce
+        # The latest nonce again, already ACKed, and no error: not an ACK but Envoy asking
+        # once more. It does so when an updated cluster (new TLS, say) re-subscribes to its
+        # unchanged endpoints, and it keeps that cluster warming until it is answered.
+        again = (
+            bool(nonce)
+            and state.answered
+            and nonce == state.nonce == state.acked_nonce
+            and not request.HasField("error_detail")
+            and type_url not in WILDCARD_TYPES
+        )
         # A nonce on a type never answered on this stream belongs to an older
         # stream: treat the request as initial rather than drop it forever.
         if nonce and state.answered:
@@ -260,7 +279,7 @@ class AdsStream:
         state.subscribed = True
         if type_url not in WILDCARD_TYPES:
             state.names = frozenset(request.resource_names)
-        await self._reconcile(type_url)
+        await self._reconcile(type_url, again=again)
 
     def _log_nack(self, key: str, type_url: str, version: str, message: str) -> None:
         """Log a NACK unless one of this type was logged less than the interval ago."""
@@ -273,8 +292,11 @@ class AdsStream:
         more = f" ({skipped} more NACKs of this type not logged)" if skipped else ""
         self._log.warning("xds: %s NACKed %s %s: %s%s", key, type_url, version, message, more)
 
-    async def _reconcile(self, type_url: str) -> bool:
-        """Send ``type_url`` if the proxy subscribed and its content differs from the last sent."""
+    async def _reconcile(self, type_url: str, *, again: bool = False) -> bool:
+        """Send ``type_url`` if the proxy subscribed and its content differs from the last sent.
+
+        ``again``: the proxy asked anew for what it was last sent; answer even if unchanged.
+        """
         state = self._types[type_url]
         if self._targets is None or not state.subscribed:
             return False  # no snapshot yet: hold the request, as go-control-plane does
@@ -284,7 +306,7 @@ class AdsStream:
         else:
             chosen = {n: pool[n] for n in state.names if n in pool}
         version = version_of(chosen.values())
-        if state.answered and version == state.sent_version:
+        if state.answered and version == state.sent_version and not again:
             return False
         self._nonces += 1
         nonce = str(self._nonces)
@@ -382,6 +404,10 @@ class AdsStream:
         assert self._targets is not None
         targets = self._targets
         before = set(targets[CLUSTER])
+        # Secrets first: a rotated certificate replaces its old content under the same name,
+        # and a cluster or listener naming a new secret warms as soon as it arrives.
+        targets[SECRET] = {**targets[SECRET], **new.resources(SECRET)}
+        await self._reconcile(SECRET)
         targets[CLUSTER] = {**targets[CLUSTER], **new.resources(CLUSTER)}
         targets[ENDPOINT] = {**targets[ENDPOINT], **new.resources(ENDPOINT)}
         # Route configurations only new listeners name are safe to offer early.
@@ -426,6 +452,8 @@ class AdsStream:
         assert self._targets is not None
         self._targets[CLUSTER] = dict(new.resources(CLUSTER))
         self._targets[ENDPOINT] = dict(new.resources(ENDPOINT))
+        self._targets[SECRET] = dict(new.resources(SECRET))
         await self._reconcile(CLUSTER)
         await self._reconcile(ENDPOINT)
+        await self._reconcile(SECRET)
         return None

@@ -1,0 +1,334 @@
+"""Automatic mTLS end to end: certificates from the built-in CA over SDS, rotated under traffic.
+
+An in-process control plane whose mesh carries ``meshplane.dev/mtls: STRICT``
+serves two real Envoys: the frontend's sidecar and the backend's. The backend's
+sidecar accepts only mutual TLS from mesh members; the frontend's calls it with
+its own SPIFFE certificate and checks the backend's. Certificates live a few
+seconds (``cert_ttl``), so rotations happen during the test: every request
+keeps succeeding and the backend presents new serial numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import http.server
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from meshplane import app, envoy, settings
+from meshplane.kit.clock import system_clock
+from meshplane.model import kinds
+from meshplane.pki import authority
+
+pytestmark = pytest.mark.integration
+BACKEND_ID = "spiffe://meshplane.local/mesh/demos/virtualNode/vn-backend"
+TTL_S = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"backend"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def app_port() -> Iterator[int]:
+    """The backend app: answers 'backend'."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _node(host: str, backends: list[str] | None = None) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+        "serviceDiscovery": {"dns": {"hostname": host}},
+    }
+    if backends:
+        spec["backends"] = [{"virtualService": {"virtualServiceName": b}} for b in backends]
+    return spec
+
+
+def _sidecar(
+    plane: app.ControlPlane, tmp_path: Path, name: str, meta: dict[str, object]
+) -> subprocess.Popen[bytes]:
+    node_id = f"mesh/demos/virtualNode/{name}"
+    credentials = plane.services.credentials
+    config = envoy.bootstrap(
+        node_id,
+        node_id,
+        "127.0.0.1",
+        plane.xds_port,
+        "127.0.0.1",
+        0,
+        {"meshplane": meta},
+        # Each replica proves its node on the ADS stream with a credential the plane issued.
+        credential=credentials.issue(node_id, str(meta["replica"])).token
+        if credentials is not None
+        else None,
+    )
+    argv = envoy.command(config, admin_address_path=tmp_path / f"admin-{name}")
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _synced(plane: app.ControlPlane, key: str) -> None:
+    """Wait until the proxy runs its current snapshot (which rotations keep replacing)."""
+    await plane.ads.status.wait_for(key, lambda s: s.connected, timeout=30)
+    async with asyncio.timeout(30):
+        while True:
+            snapshot, status = plane.ads.cache.snapshot(key), plane.ads.status.node(key)
+            if snapshot is not None and status is not None and status.has_acked(snapshot):
+                return
+            await asyncio.sleep(0.01)
+
+
+def _call(egress: int) -> tuple[int, str]:
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{egress}"})
+    )
+    with opener.open("http://vs-backend:80/", timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def _plain(port: int) -> None:
+    """GET / in plaintext (a STRICT listener closes the connection)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/")
+        connection.getresponse()
+    finally:
+        connection.close()
+
+
+def _peer(port: int, ca: Path, client: tuple[Path, Path] | None) -> x509.Certificate:
+    """The certificate the backend's sidecar presents (the request itself must succeed)."""
+    context = ssl.create_default_context(cafile=str(ca))
+    context.check_hostname = False  # the identity is a SPIFFE URI SAN, checked by the caller
+    if client is not None:
+        context.load_cert_chain(*client)
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw) as wrapped,
+    ):
+        der = wrapped.getpeercert(binary_form=True)
+        wrapped.sendall(b"GET / HTTP/1.1\r\nHost: vn-backend\r\nConnection: close\r\n\r\n")
+        response = http.client.HTTPResponse(wrapped)  # type: ignore[arg-type]
+        response.begin()
+        assert (response.status, response.read()) == (200, b"backend")
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
+def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
+    app_port: int, tmp_path: Path
+) -> None:
+    """Mesh tag STRICT: calls succeed over mTLS, plaintext and certificate-less clients are
+    refused, the backend's certificate chains to ca.pem with its SPIFFE ID, and rotations
+    bring new serials while no request fails."""
+    data = tmp_path / "data"
+    config = settings.load(environ={}, data_dir=data, api_port=0, xds_port=0, cert_ttl=TTL_S)
+    ingress, egress = _free_port(), _free_port()
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            svc = plane.services.resources
+            svc.create(
+                kinds.MESH,
+                "demos",
+                "demos",
+                {},
+                tags=[{"key": "meshplane.dev/mtls", "value": "STRICT"}],
+            )
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", _node("backend"))
+            plane.services.discovery.register(
+                "demos",
+                "vn-backend",
+                "backend-0",
+                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+            )
+            provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
+            svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _node("fe", ["vs-backend"]))
+            backend = _sidecar(
+                plane,
+                tmp_path,
+                "vn-backend",
+                {
+                    "replica": "backend-0",
+                    "ingress": {"80": ingress},
+                    "app": {"80": app_port},
+                    "egress": _free_port(),
+                },
+            )
+            frontend = _sidecar(
+                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+            )
+            try:
+                await _synced(plane, "mesh/demos/virtualNode/vn-backend#backend-0")
+                await _synced(plane, "mesh/demos/virtualNode/vn-frontend#frontend-0")
+                await _check(ingress, egress, data)
+                await _proxy_config(plane.api_port, data)
+            finally:
+                for proxy in (backend, frontend):
+                    proxy.kill()
+                    proxy.wait()
+
+    asyncio.run(scenario())
+
+
+async def _check(ingress: int, egress: int, data: Path) -> None:
+    ca_file = data / "ca" / "ca.pem"
+    assert (data / "ca" / "ca-key.pem").stat().st_mode & 0o777 == 0o600
+    ca = authority.load_or_create(data / "ca", system_clock)
+    probe = ca.issue("spiffe://meshplane.local/mesh/demos/virtualNode/probe", 600)
+    (data / "probe.pem").write_bytes(probe.chain_pem)
+    (data / "probe-key.pem").write_bytes(probe.key_pem)
+    client = (data / "probe.pem", data / "probe-key.pem")
+    root = x509.load_pem_x509_certificate(ca_file.read_bytes())
+
+    assert await asyncio.to_thread(_call, egress) == (200, "backend")
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        _plain(ingress)
+    with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException)):
+        await asyncio.to_thread(_peer, ingress, ca_file, None)
+
+    first = await asyncio.to_thread(_peer, ingress, ca_file, client)
+    first.verify_directly_issued_by(root)
+    sans = first.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.UniformResourceIdentifier) == [BACKEND_ID]
+
+    # Rotation under traffic: keep calling until the backend presents two newer serials.
+    serials = [first.serial_number]
+    calls = 0
+    async with asyncio.timeout(60):
+        while len(set(serials)) < 3:
+            assert await asyncio.to_thread(_call, egress) == (200, "backend")
+            calls += 1
+            current = await asyncio.to_thread(_peer, ingress, ca_file, client)
+            current.verify_directly_issued_by(root)
+            serials.append(current.serial_number)
+    assert calls > 0
+    assert len(set(serials)) == 3
+
+
+async def _proxy_config(api_port: int, data: Path) -> None:
+    """`meshplane proxy-config vn-backend` shows the SDS secrets and the mTLS listener."""
+    # Signed as the data dir's administrator, as every meshplane command is by default.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MESHPLANE_DATA_DIR"] = str(data)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "meshplane.cli.main", "proxy-config", "vn-backend", *args]
+        argv += ["--server", f"http://127.0.0.1:{api_port}", "-o", "json"]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=60, env=env, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    secrets = (await asyncio.to_thread(run, "secrets")).stdout
+    assert "PRIVATE KEY" not in secrets
+    shown = json.loads(secrets)
+    assert shown["key"] == "mesh/demos/virtualNode/vn-backend#backend-0"
+    assert [(s["name"], s["kind"], s["sans"]) for s in shown["secrets"]] == [
+        ("spiffe://meshplane.local", "trust", []),
+        (BACKEND_ID, "certificate", [BACKEND_ID]),
+    ]
+    listeners = json.loads((await asyncio.to_thread(run, "listeners")).stdout)["listeners"]
+    chains = {
+        (listener["direction"], chain["name"], chain["tls"], chain["mode"])
+        for listener in listeners
+        for chain in listener["chains"]
+    }
+    assert chains == {
+        ("INBOUND", "http_80", "mTLS", "STRICT"),
+        ("OUTBOUND", "http", "plaintext", "DISABLED"),
+    }
+
+
+def test_turning_on_automatic_mtls_on_a_running_mesh_converges_without_gate_timeouts(
+    app_port: int, tmp_path: Path
+) -> None:
+    """Tagging a live plaintext mesh STRICT re-secures its clusters in place: every proxy
+    syncs without a make-before-break step waiting out its ACK timeout, and calls succeed."""
+    config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
+    ingress, egress = _free_port(), _free_port()
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            svc = plane.services.resources
+            mesh = svc.create(kinds.MESH, "demos", "demos", {})
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", _node("backend"))
+            plane.services.discovery.register(
+                "demos",
+                "vn-backend",
+                "backend-0",
+                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+            )
+            provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
+            svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _node("fe", ["vs-backend"]))
+            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
+            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
+            frontend = _sidecar(
+                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+            )
+            keys = [
+                "mesh/demos/virtualNode/vn-backend#backend-0",
+                "mesh/demos/virtualNode/vn-frontend#frontend-0",
+            ]
+            try:
+                for key in keys:
+                    await _synced(plane, key)
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+                plane.services.tagging.tag(
+                    mesh["metadata"]["arn"], [{"key": "meshplane.dev/mtls", "value": "STRICT"}]
+                )
+                async with asyncio.timeout(30):
+                    while any(
+                        (p := plane.sync.published.get(k)) is None
+                        or p.revision < plane.store.revision()
+                        for k in keys
+                    ):
+                        await asyncio.sleep(0.01)
+                for key in keys:
+                    await _synced(plane, key)
+                status = {k: plane.ads.status.node(k) for k in keys}
+                assert {k: s.gate_timeouts for k, s in status.items() if s} == dict.fromkeys(
+                    keys, 0
+                )
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+                with pytest.raises((ConnectionError, http.client.HTTPException)):
+                    _plain(ingress)
+            finally:
+                for proxy in (backend, frontend):
+                    proxy.kill()
+                    proxy.wait()
+
+    asyncio.run(scenario())

@@ -1,0 +1,135 @@
+"""TLS rules that no golden shows: refusals are skips with a reason, never plaintext."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshplane.translate import NodeIdentity, build
+
+from . import casefiles
+
+
+def _node(name: str, listener: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "virtualNodeName": name,
+        "spec": {
+            "listeners": [listener],
+            "serviceDiscovery": {"dns": {"hostname": f"{name}.local"}},
+            **extra,
+        },
+    }
+
+
+def test_a_listener_tls_without_a_certificate_skips_the_listener_and_says_why() -> None:
+    """STRICT with an empty certificate cannot be served: no listener at all, not plaintext."""
+    data = {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            _node(
+                "vn-a",
+                {
+                    "portMapping": {"port": 80, "protocol": "http"},
+                    "tls": {"mode": "STRICT", "certificate": {}},
+                },
+            )
+        ],
+    }
+    built = build(casefiles.snapshot_of(data), NodeIdentity("demos", "virtualNode", "vn-a"))
+    assert [w.code for w in built.warnings] == ["tls-certificate-missing"]
+    assert [x.name for x in built.listeners] == ["lds_egress_127.0.0.1_15001"]
+    assert built.warnings[0].message == (
+        "mesh/demos/virtualNode/vn-a: listener 80: listener tls has no certificate; "
+        "listener skipped"
+    )
+
+
+def test_two_services_reaching_one_node_with_different_policies_warn() -> None:
+    """One cluster per target: the TLS policy is used for both services, and that is said."""
+    listener = {"portMapping": {"port": 80, "protocol": "http"}}
+    policy = {"tls": {"validation": {"trust": {"file": {"certificateChain": "/certs/ca.pem"}}}}}
+    provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-b"}}}
+    data = {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            _node("vn-b", listener),
+            _node(
+                "vn-a",
+                listener,
+                backends=[
+                    {"virtualService": {"virtualServiceName": "vs-1", "clientPolicy": policy}},
+                    {"virtualService": {"virtualServiceName": "vs-2"}},
+                ],
+            ),
+        ],
+        "virtualServices": [
+            {"virtualServiceName": "vs-1", "spec": provider},
+            {"virtualServiceName": "vs-2", "spec": provider},
+        ],
+    }
+    built = build(casefiles.snapshot_of(data), NodeIdentity("demos", "virtualNode", "vn-a"))
+    assert [w.message for w in built.warnings] == [
+        "mesh/demos/virtualNode/vn-a: VirtualNode vn-b port 80 is reached through vs-1, vs-2 "
+        "with different client policies; the TLS one of vs-1 is used for all"
+    ]
+    [cluster] = [c for c in built.clusters if c.name == "cds_egress_demos_vn-b_http_80"]
+    assert cluster.transport_socket.name == "envoy.transport_sockets.tls"
+
+
+def test_a_spec_cannot_name_another_nodes_automatic_identity() -> None:
+    """sds.secretName under spiffe://meshplane.local/mesh/ must be the node's own ID."""
+    other = "spiffe://meshplane.local/mesh/demos/virtualNode/vn-b"
+    own = "spiffe://meshplane.local/mesh/demos/virtualNode/vn-a"
+
+    def listener(port: int, name: str) -> dict[str, Any]:
+        return {
+            "portMapping": {"port": port, "protocol": "http"},
+            "tls": {"mode": "STRICT", "certificate": {"sds": {"secretName": name}}},
+        }
+
+    data = {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            {
+                "virtualNodeName": "vn-a",
+                "spec": {
+                    "listeners": [listener(80, other), listener(81, own)],
+                    "serviceDiscovery": {"dns": {"hostname": "a.local"}},
+                },
+            }
+        ],
+    }
+    node = NodeIdentity("demos", "virtualNode", "vn-a", ingress_ports={80: 20080, 81: 20081})
+    built = build(casefiles.snapshot_of(data), node)
+    assert [w.message for w in built.warnings] == [
+        f"mesh/demos/virtualNode/vn-a: listener 80: SDS secret {other} is another proxy's "
+        f"identity (this one is {own}); not issued"
+    ]
+    assert [x.name for x in built.listeners] == [
+        "lds_egress_127.0.0.1_15001",
+        "lds_ingress_127.0.0.1_20081",
+    ]
+    assert [s.name for s in built.secrets] == [own]
+
+
+def test_a_listener_skipped_for_its_trust_names_no_secret() -> None:
+    """An SDS certificate with an empty trust: no listener, and no secret Envoy never asks for."""
+    data = {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            _node(
+                "vn-a",
+                {
+                    "portMapping": {"port": 80, "protocol": "http"},
+                    "tls": {
+                        "mode": "STRICT",
+                        "certificate": {"sds": {"secretName": "spiffe://example.org/a"}},
+                        "validation": {"trust": {}},
+                    },
+                },
+            )
+        ],
+    }
+    built = build(casefiles.snapshot_of(data), NodeIdentity("demos", "virtualNode", "vn-a"))
+    assert [w.code for w in built.warnings] == ["tls-trust-missing"]
+    assert built.secrets == ()
+    assert [x.name for x in built.listeners] == ["lds_egress_127.0.0.1_15001"]
