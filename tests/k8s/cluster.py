@@ -98,6 +98,7 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], log: Path) -> None:
         self.name = name
+        self.argv = argv
         self.log = log
         with log.open("wb") as out:
             self.popen = subprocess.Popen(
@@ -200,6 +201,20 @@ class Cluster:
         for process in self.processes:
             process.check_alive()
 
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver, start it again on the same port with the same flags, await /readyz.
+
+        Its new output goes to a second log beside the first, so both runs can be read afterwards.
+        """
+        (index,) = [i for i, p in enumerate(self.processes) if p.name == "kube-apiserver"]
+        old = self.processes[index]
+        old.stop()  # SIGTERM, reaped; etcd and its data dir stay up
+        if old.popen.returncode != 0:
+            raise RuntimeError(f"kube-apiserver did not stop on SIGTERM:\n{old.tail()}")
+        log = old.log.with_name(f"{old.log.stem}.restarted{old.log.suffix}")
+        self.processes[index] = Process(old.name, old.argv, log)
+        poll(lambda: _ready(self, "/readyz"), STARTUP_DEADLINE, "restarted kube-apiserver /readyz")
+
 
 def _ready(cluster: Cluster, path: str) -> bool:
     cluster.check_alive()
@@ -252,6 +267,9 @@ def running(tools: Path, workdir: Path) -> Iterator[Cluster]:
             f"--service-account-signing-key-file={sa_key}",
             # No kubelet mounts tokens, and the plugin would refuse Pods until KCM made the SA.
             "--disable-admission-plugins=ServiceAccount",
+            # On SIGTERM, end open watches after this long instead of waiting on them until
+            # SIGKILL: a stop (and a restart in a test) is then a graceful one, in seconds.
+            "--shutdown-watch-termination-grace-period=2s",
         ],
         "kube-controller-manager": [
             f"--kubeconfig={kubeconfig}",
