@@ -1,4 +1,4 @@
-"""The API server restarting under ``meshplane k8s``: its watches come back and it keeps reconciling.
+"""The API server restarting under ``meshplane k8s``: its watches return, it keeps reconciling.
 
 The test owns its cluster (the session's is shared, and must not go away under other tests), so
 it can stop kube-apiserver alone and start it again on the same port; etcd keeps the objects.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +111,7 @@ def test_a_restarted_api_server_is_survived(own_cluster: k8s.Cluster, tmp_path: 
         )
         k8s.poll(lambda: _active(cluster, "mesh", MESH, 1), DEADLINE, "mesh Active")
         for node in ("vn-blue", "vn-green"):
-            k8s.poll(
-                lambda node=node: _active(cluster, "virtualnode", node, 1),  # type: ignore[misc]
-                DEADLINE,
-                f"{node} Active",
-            )
+            k8s.poll(partial(_active, cluster, "virtualnode", node, 1), DEADLINE, f"{node} Active")
         k8s.poll(lambda: _active(cluster, "virtualrouter", ROUTER, 1), DEADLINE, "router Active")
 
         def weights() -> list[tuple[str, int]]:
