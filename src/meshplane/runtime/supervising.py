@@ -135,8 +135,10 @@ class Replica:
         ]
 
 
-REREGISTER_INTERVAL = 0.05
-"""Seconds between registration retries after the control plane lost its store."""
+REREGISTER_INTERVAL = 0.01
+"""Seconds between registration retries after the control plane lost its store: short, since
+from the moment a re-apply brings a virtual node back until its endpoints are registered again,
+callers' Envoys have none for it and answer 503 (a few loopback calls per replica per retry)."""
 
 
 class Supervisor:
