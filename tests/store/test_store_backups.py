@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+import served
 
 from meshplane import client
 from meshplane.store.sqlite import DB_FILE
@@ -30,34 +28,11 @@ def _meshplane(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "meshplane.cli.main",
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--api-port",
-                "0",
-                "--xds-port",
-                "0",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while not (found := re.search(r"serving the App Mesh API at (\S+)", log.read_text())):
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
-    return process, found.group(1)
+    return served.serve(data_dir, log)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=30) == 0
+    served.stop(process)
 
 
 def _meshes(endpoint: str, data: Path) -> list[str]:

@@ -12,15 +12,14 @@ SQLite's page ceiling.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import served
 from botocore.exceptions import ClientError
 
 from meshplane import client
@@ -43,32 +42,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 
 def _serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "meshplane.cli.main",
-                "serve",
-                "--data-dir",
-                str(data_dir),
-                "--api-port",
-                "0",
-                "--xds-port",
-                "0",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MESHPLANE_QUOTA_MESHES": "1000000"},
-        )
-    deadline = time.monotonic() + 60
-    while True:
-        found = re.search(r"serving the App Mesh API at (\S+)", log.read_text())
-        if found:
-            return process, found.group(1)
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.05)
+    return served.serve(data_dir, log, {"MESHPLANE_QUOTA_MESHES": "1000000"})
 
 
 def _fill(directory: Path) -> Path:
