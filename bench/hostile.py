@@ -15,17 +15,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
 from typing import Any
 
 from bench import serving
+from meshplane.client import Signer
 
 DESCRIBES = 600
+WINDOWS = 6
 PROBE_SECONDS = 6.0
 PROBE_EVERY = 0.02
 SLOWLORIS_CLIENTS = 50
@@ -43,10 +48,11 @@ BILLION_LAUGHS = "\n".join(
 )
 
 
-def _send(url: str, method: str, body: bytes) -> int:
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"Content-Type": "application/json"}
-    )
+def _send(url: str, method: str, body: bytes, signer: Signer | None = None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if signer is not None:
+        headers = signer.sign(method, url, body, headers)
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             response.read()
@@ -79,9 +85,37 @@ def _manifest_body() -> bytes:
     return json.dumps({"sources": [{"name": "big.yaml", "text": text}]}).encode()
 
 
-def _describes(client: Any) -> list[float]:
+HEAVY = {
+    "App Mesh": ("PUT", "/v20190125/meshes/bench/virtualRouters", _api_body),
+    "manifest": ("POST", "/meshplane/v1/manifests/apply", _manifest_body),
+}
+
+
+def _heavy_sender(
+    base_url: str,
+    kind: str,
+    credentials: str | None,
+    running: EventType,
+    stop: EventType,
+    sent: Any,
+    codes: Any,
+) -> None:
+    """A separate process (its own GIL) sending one kind of 3 MB request while ``running``."""
+    method, path, make_body = HEAVY[kind]
+    body = make_body()
+    signer = Signer.from_file(Path(credentials), "us-west-2") if credentials else None
+    while not stop.is_set():
+        if not running.wait(0.05):
+            continue
+        code = _send(base_url + path, method, body, signer)
+        with sent.get_lock():
+            sent.value += 1
+        codes.put(code)
+
+
+def _describes(client: Any, count: int = DESCRIBES) -> list[float]:
     latencies = []
-    for _ in range(DESCRIBES):
+    for _ in range(count):
         start = time.perf_counter()
         client.describe_mesh(meshName="bench")
         latencies.append(time.perf_counter() - start)
@@ -112,35 +146,68 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:7.2f} ms"
 
 
+def _beside(
+    server: serving.Server, kind: str, signed: bool
+) -> tuple[list[float], list[float], int, set[int]]:
+    """Describe latencies alone and beside a sender process, in alternating windows.
+
+    Alternating (alone, beside, alone, ...) puts the machine's drift into both
+    columns alike, so the added p99 is the heavy client's doing, not a neighbour's.
+    The sender runs in its own process: in this process it would contend for this
+    process's GIL with the describing client and blame the server for it.
+    """
+    context = multiprocessing.get_context("spawn")
+    running, stop = context.Event(), context.Event()
+    sent, codes = context.Value("i", 0), context.Queue()
+    credentials = str(server.data_dir / "credentials") if signed else None
+    sender = context.Process(
+        target=_heavy_sender,
+        args=(server.url, kind, credentials, running, stop, sent, codes),
+        daemon=True,
+    )
+    sender.start()
+    client = server.client()
+    alone: list[float] = []
+    beside: list[float] = []
+    try:
+        for _ in range(WINDOWS):
+            alone += _describes(client, DESCRIBES // WINDOWS)
+            running.set()
+            while sent.value == 0:  # the first heavy request is on its way
+                time.sleep(0.005)
+            beside += _describes(client, DESCRIBES // WINDOWS)
+            running.clear()
+    finally:
+        stop.set()
+        sender.join(timeout=300)
+    seen = set()
+    while not codes.empty():
+        seen.add(codes.get())
+    return alone, beside, sent.value, seen
+
+
 def heavy_requests(server: serving.Server) -> None:
     """Describe latency alone and beside a client sending 3 MB requests."""
     client = server.client()
     client.create_mesh(meshName="bench")
     _describes(client)  # warm-up
-    api_body, manifest_body = _api_body(), _manifest_body()
     print(
-        f"bodies: App Mesh {len(api_body) / 1e6:.1f} MB, manifest {len(manifest_body) / 1e6:.1f} MB"
+        f"bodies: App Mesh {len(_api_body()) / 1e6:.1f} MB, "
+        f"manifest {len(_manifest_body()) / 1e6:.1f} MB; {WINDOWS} alternating windows"
     )
-    base = _describes(client)
-    api_url = f"{server.url}/v20190125/meshes/bench/virtualRouters"
-    with _background(lambda: _send(api_url, "PUT", api_body)) as api_runs:
-        with_api = _describes(client)
-    manifest_url = f"{server.url}/meshplane/v1/manifests/apply"
-    with _background(lambda: _send(manifest_url, "POST", manifest_body)) as manifest_runs:
-        with_manifest = _describes(client)
-    print(f"{'describe_mesh':34} {'p50':>10} {'p99':>10} {'added p99':>10}")
-    p99 = serving.percentile(base, 0.99)
-    for label, samples, runs in (
-        ("alone", base, None),
-        ("beside 3 MB App Mesh bodies", with_api, api_runs[0]),
-        ("beside 3 MB manifests", with_manifest, manifest_runs[0]),
-    ):
-        extra = serving.percentile(samples, 0.99) - p99
-        note = f"  ({runs} heavy requests meanwhile)" if runs is not None else ""
-        print(
-            f"{label:34} {_ms(serving.median(samples))} {_ms(serving.percentile(samples, 0.99))} "
-            f"{_ms(extra)}{note}"
-        )
+    header = f"{'describe_mesh beside 3 MB':36} {'alone p50':>10} {'p99':>10} "
+    print(header + f"{'beside p50':>10} {'p99':>10} {'added p99':>10}")
+    for kind in HEAVY:
+        for signed in (True, False):
+            alone, beside, sent, codes = _beside(server, kind, signed)
+            label = f"{kind} bodies, {'signed' if signed else 'unsigned'}"
+            added = serving.percentile(beside, 0.99) - serving.percentile(alone, 0.99)
+            print(
+                f"{label:36} {_ms(serving.median(alone))} "
+                f"{_ms(serving.percentile(alone, 0.99))} {_ms(serving.median(beside))} "
+                f"{_ms(serving.percentile(beside, 0.99))} {_ms(added)}"
+                f"  ({sent} sent, answered {sorted(codes)})"
+            )
 
 
 def _probe(server: serving.Server, seconds: float) -> tuple[float, int]:

@@ -8,7 +8,6 @@ for manifests that do not pass, ``NotFound`` (404), ``BadRequest`` (400).
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import offloading
-from meshplane.manifests import converging, crds, foreign
+from meshplane.api import offloading, screening
+from meshplane.manifests import converging, crds, documents, foreign
 from meshplane.manifests.frontdoor import FrontDoor, NotFoundError, Outcome
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.model import errors
@@ -72,35 +71,38 @@ def _guarded(handler: Callable[[web.Request, FrontDoor], Awaitable[Any]]) -> Han
     return handle
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw or b"{}")
-    except (ValueError, RecursionError) as exc:  # too deep a nesting is malformed input too
-        raise _Failure(400, "BadRequest", [f"the request body is not valid JSON: {exc}"]) from exc
-    if not isinstance(body, dict):
-        raise _Failure(400, "BadRequest", ["the request body must be a JSON object"])
-    return body
-
-
 async def _json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, parsed on the manifest worker (bodies can be megabytes)."""
-    return await _worker(request).manifest(_parse, await request.read())
+    """The body as a JSON object, parsed on the manifest worker."""
+    try:
+        return await _worker(request).manifest(screening.manifest_body, await request.read())
+    except screening.EnvelopeError as error:
+        raise _Failure(400, "BadRequest", [str(error)]) from error
 
 
 def _worker(request: web.Request) -> offloading.Offload:
     return request.app[offloading.OFFLOAD_KEY]
 
 
-def _sources(body: dict[str, Any]) -> list[tuple[str, str]]:
-    sources = body.get("sources")
-    if not isinstance(sources, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("name"), str) and isinstance(s.get("text"), str)
-        for s in sources
-    ):
-        raise _Failure(
-            400, "BadRequest", ['body must be {"sources": [{"name": ..., "text": ...}]}']
-        )
-    return [(s["name"], s["text"]) for s in sources]
+async def _documents(
+    request: web.Request,
+) -> tuple[list[documents.Document], list[foreign.Skipped]]:
+    """The request's parsed documents: in the screening process when the body is large.
+
+    Either way the same function parses them (:func:`screening.screen_manifests`), so a
+    large body is refused with exactly the lines a small one would get.
+    """
+    raw = await request.read()
+    offload = _worker(request)
+    if len(raw) >= screening.SCREEN_BYTES:
+        outcome, detail = await offload.screen.run(screening.screen_manifests, raw)
+    else:
+        outcome, detail = await offload.manifest(screening.screen_manifests, raw)
+    if outcome == "envelope":
+        raise _Failure(400, "BadRequest", [detail])
+    if outcome == "invalid":
+        raise ManifestError(detail)
+    pickled, skipped = detail
+    return await offload.manifest(screening.unpickle_documents, pickled), skipped
 
 
 def _kind(word: str) -> crds.KindInfo:
@@ -121,16 +123,13 @@ def _outcomes(outcomes: Sequence[Outcome | foreign.Skipped]) -> dict[str, Any]:
 
 
 async def _apply(request: web.Request, door: FrontDoor) -> Any:
-    body = await _json(request)
-    return _outcomes(
-        await _worker(request).manifest(door.apply, _sources(body), body.get("namespace"))
-    )
+    batch, skipped = await _documents(request)
+    return _outcomes(await _worker(request).manifest(door.apply_parsed, batch, skipped))
 
 
 async def _delete_documents(request: web.Request, door: FrontDoor) -> Any:
-    body = await _json(request)
-    work = door.delete_documents
-    return _outcomes(await _worker(request).manifest(work, _sources(body), body.get("namespace")))
+    batch, skipped = await _documents(request)
+    return _outcomes(await _worker(request).manifest(door.delete_parsed, batch, skipped))
 
 
 async def _list(request: web.Request, door: FrontDoor) -> Any:

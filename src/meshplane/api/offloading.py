@@ -24,6 +24,8 @@ from typing import TypeVar
 
 from aiohttp import web
 
+from meshplane.api.screening import Screen
+
 T = TypeVar("T")
 
 WORKERS = 4
@@ -47,6 +49,8 @@ class Offload:
         self._manifests = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="meshplane-manifests"
         )
+        self.screen = Screen()
+        """Large bodies are parsed in a process first (:mod:`meshplane.api.screening`)."""
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
 
@@ -64,6 +68,7 @@ class Offload:
         """Wait for running work, then stop the threads."""
         self._writes.shutdown(wait=True)
         self._manifests.shutdown(wait=True)
+        self.screen.shutdown()
 
 
 OFFLOAD_KEY = web.AppKey("offload", Offload)

@@ -21,12 +21,14 @@ from meshplane.api import (
     auth,
     credentials,
     extensions,
+    inputs,
     limits,
     manifests,
     metering,
     offloading,
     operations,
     rendering,
+    screening,
 )
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import apimodel, errors, validation
@@ -39,70 +41,27 @@ MAX_BODY_BYTES = limits.HttpLimits.max_body_bytes
 """Larger request bodies are refused; the largest valid App Mesh spec is far smaller."""
 
 
-def _convert_scalar(shape: Any, raw: str, member: str) -> Any:
-    if shape.type_name in ("integer", "long"):
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise errors.BadRequestException(
-                f"Invalid request: {member}: {raw!r} is not an integer"
-            ) from exc
-    return raw
-
-
-def _input(operation: Any, request: web.Request, raw: bytes) -> dict[str, Any]:
-    """The operation's input: URI and query members converted, body members parsed.
-
-    Runs on a worker thread for writes: parsing a large body is the heavy part.
-    """
-    shape = operation.input_shape
-    values: dict[str, Any] = {}
-    body_members = []
-    for name, member in shape.members.items():
-        location = member.serialization.get("location")
-        wire = member.serialization.get("name", name)
-        if location == "uri":
-            values[name] = request.match_info[wire]
-        elif location == "querystring":
-            if wire in request.query:
-                values[name] = _convert_scalar(member, request.query[wire], name)
-        else:
-            body_members.append(name)
-    if raw.strip():
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            # RecursionError: nesting deeper than the parser's stack is malformed input too.
-            raise errors.BadRequestException(f"The request body is not valid JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise errors.BadRequestException("The request body must be a JSON object")
-        for name, value in body.items():
-            if name not in body_members:
-                raise errors.BadRequestException(
-                    f"Invalid request: {name}: unknown field for {operation.name} "
-                    f"(allowed: {', '.join(body_members) or 'none'})"
-                )
-            values[name] = value
-    return values
-
-
-def _declares(operation: Any, error: type[errors.AppMeshError]) -> bool:
-    """Whether the model lists ``error`` among the operation's errors."""
-    return any(shape.name == error.code for shape in operation.error_shapes)
-
-
 def _output(operation: Any, result: dict[str, Any]) -> Any:
     payload = operation.output_shape.serialization.get("payload")
     return result[payload] if payload else result
 
 
+async def _screen(request: web.Request, offload: offloading.Offload, name: str, raw: bytes) -> None:
+    """Raise what the server would raise first for a large body, found in the screening process."""
+    account = request.app[SERVICES_KEY].resources.account.account_id
+    uri, query = dict(request.match_info), dict(request.query)
+    refusal = await offload.screen.run(screening.screen_operation, name, uri, query, raw, account)
+    if refusal is not None:
+        raise refusal
+
+
 def _handler(
     operation: Any, call: operations.Handler
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    tag_limit_error = _declares(operation, errors.TooManyTagsException)
+    tag_limit_error = inputs.declares(operation, errors.TooManyTagsException)
 
     def work(request: web.Request, raw: bytes) -> str:
-        values = _input(operation, request, raw)
+        values = inputs.parse(operation, request.match_info, request.query, raw)
         validation.check(operation.input_shape, values, tag_limit_error=tag_limit_error)
         return json.dumps(_output(operation, call(request.app[SERVICES_KEY], values)))
 
@@ -113,7 +72,10 @@ def _handler(
             if request.method == "GET":
                 text = work(request, raw)
             else:
-                text = await request.app[offloading.OFFLOAD_KEY].write(work, request, raw)
+                offload = request.app[offloading.OFFLOAD_KEY]
+                if len(raw) >= screening.SCREEN_BYTES:
+                    await _screen(request, offload, operation.name, raw)
+                text = await offload.write(work, request, raw)
         except errors.AppMeshError as error:
             return rendering.error_response(error, request_id)
         except Exception:

@@ -86,7 +86,12 @@ class FrontDoor:
 
         Documents of kinds Kubernetes runs come first in the answer, as skipped lines.
         """
-        batch, skipped = _parse_all(sources, namespace)
+        return self.apply_parsed(*parse_sources(sources, namespace))
+
+    def apply_parsed(
+        self, batch: Sequence[documents.Document], skipped: Sequence[foreign.Skipped]
+    ) -> list[Outcome | foreign.Skipped]:
+        """:meth:`apply` of documents :func:`parse_sources` read (perhaps in another process)."""
         if not batch:
             return list(skipped)
         stored = self.catalog()
@@ -164,7 +169,12 @@ class FrontDoor:
         self, sources: Sequence[tuple[str, str]], namespace: str | None
     ) -> list[Outcome | foreign.Skipped]:
         """``delete -f``: delete every object the documents name (missing ones are errors)."""
-        batch, skipped = _parse_all(sources, namespace)
+        return self.delete_parsed(*parse_sources(sources, namespace))
+
+    def delete_parsed(
+        self, batch: Sequence[documents.Document], skipped: Sequence[foreign.Skipped]
+    ) -> list[Outcome | foreign.Skipped]:
+        """:meth:`delete_documents` of documents :func:`parse_sources` read."""
         catalog = self.catalog()
         missing = [
             f'{doc.where}: {doc.obj.info.resource} "{doc.obj.name}" not found'
@@ -216,10 +226,14 @@ def _untranslated(obj: ManifestObject) -> list[str]:
     ]
 
 
-def _parse_all(
+def parse_sources(
     sources: Sequence[tuple[str, str]], namespace: str | None
 ) -> tuple[list[documents.Document], list[foreign.Skipped]]:
-    """Every source's documents and skipped documents; all problems of all sources at once."""
+    """Every source's documents and skipped documents; all problems of all sources at once.
+
+    A pure function of its input (no store), so a large request can be parsed in
+    another process (:mod:`meshplane.api.screening`).
+    """
     batch: list[documents.Document] = []
     skipped: list[foreign.Skipped] = []
     problems: list[str] = []

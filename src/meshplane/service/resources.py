@@ -242,27 +242,12 @@ class MeshService:
     # -- checks ------------------------------------------------------------------------------
 
     def _check_owner(self, mesh_owner: str | None) -> None:
-        # One account owns everything here: another owner's mesh is simply not visible.
-        if mesh_owner is not None and mesh_owner != self.account.account_id:
-            raise errors.NotFoundException(
-                f"meshOwner {mesh_owner}: no mesh is shared with this account; meshplane "
-                f"serves account {self.account.account_id} (omit meshOwner or pass it)"
-            )
+        check_owner(self.account.account_id, mesh_owner)
 
     def _check_input(
         self, kind: Kind, key: ResourceKey, spec: Mapping[str, Any], *, tags: list[Any]
     ) -> None:
-        name_shape = "ServiceName" if kind is kinds.VIRTUAL_SERVICE else "ResourceName"
-        # Tags first; more than 50 is a BadRequest naming ``tags`` (Create* does not declare
-        # TooManyTagsException, so the model's max is an ordinary validation error here).
-        found = validation.problems(apimodel.shape("TagList"), tags, "tags") if tags else []
-        found += validation.problems(apimodel.shape(name_shape), key.name, kind.name_member)
-        found += validation.problems(apimodel.shape(f"{kind.title}Spec"), spec, "spec")
-        if found:
-            raise errors.BadRequestException(validation.summarize(found))
-        broken = rules.problems(kind.key, spec)
-        if broken:
-            raise errors.BadRequestException(validation.summarize(broken))
+        check_input(kind, key.name, spec, tags=tags)
 
     def _existing(self, tx: ReadTransaction, key: ResourceKey) -> Record:
         """The stored resource at ``key``; NotFound naming the missing parent, else the resource."""
@@ -364,3 +349,32 @@ def _dedupe_tags(tags: Sequence[Mapping[str, str]]) -> list[Tag]:
     for tag in tags:
         by_key[tag["key"]] = tag["value"]
     return [Tag(k, v) for k, v in by_key.items()]
+
+
+def check_owner(account_id: str, mesh_owner: str | None) -> None:
+    """NotFound for a ``meshOwner`` other than the served account (the first check of a write)."""
+    # One account owns everything here: another owner's mesh is simply not visible.
+    if mesh_owner is not None and mesh_owner != account_id:
+        raise errors.NotFoundException(
+            f"meshOwner {mesh_owner}: no mesh is shared with this account; meshplane "
+            f"serves account {account_id} (omit meshOwner or pass it)"
+        )
+
+
+def check_input(kind: Kind, name: str, spec: Mapping[str, Any], *, tags: list[Any]) -> None:
+    """A write's name, tags and spec against the model's shapes and the spec rules.
+
+    Needs no store, so a large request is checked in another process before the
+    server parses it (:mod:`meshplane.api.screening`).
+    """
+    name_shape = "ServiceName" if kind is kinds.VIRTUAL_SERVICE else "ResourceName"
+    # Tags first; more than 50 is a BadRequest naming ``tags`` (Create* does not declare
+    # TooManyTagsException, so the model's max is an ordinary validation error here).
+    found = validation.problems(apimodel.shape("TagList"), tags, "tags") if tags else []
+    found += validation.problems(apimodel.shape(name_shape), name, kind.name_member)
+    found += validation.problems(apimodel.shape(f"{kind.title}Spec"), spec, "spec")
+    if found:
+        raise errors.BadRequestException(validation.summarize(found))
+    broken = rules.problems(kind.key, spec)
+    if broken:
+        raise errors.BadRequestException(validation.summarize(broken))
