@@ -1,7 +1,10 @@
 """The API's front gate: browser protections, SigV4 authentication, policy authorization.
 
-One aiohttp middleware runs before every handler, in this order, and a refused request
-never reaches a handler (so it reads and writes nothing):
+Two aiohttp middlewares run before every handler, in this order, and a refused request
+never reaches a handler (so it reads and writes nothing). The first (1-3 and the
+header-level part of 4) runs before the body is read, so a client without a known key
+and a fresh signature cannot make the server receive its body; the second checks the
+signature over the body and the policy:
 
 1. ``Host`` must name an address the server is bound to or one given with
    ``--allow-host`` (DNS rebinding: a page on ``evil.example`` resolving to 127.0.0.1);
@@ -91,10 +94,6 @@ async def _authenticate(gate: Gate, principals: Principals, request: web.Request
             f"The request body is larger than the {request.client_max_size} bytes meshplane accepts"
         ) from exc
 
-    def secret_for(key_id: str) -> str | None:
-        found = principals.by_access_key(key_id)
-        return None if found is None else found.secret_access_key
-
     key_id = signatures.verify(
         method=request.method,
         url=f"http://{request.headers.get('Host', '')}{request.raw_path}",
@@ -102,7 +101,7 @@ async def _authenticate(gate: Gate, principals: Principals, request: web.Request
         body=body,
         region=gate.region,
         now=gate.clock(),
-        secret_for=secret_for,
+        secret_for=_secret_lookup(principals),
     )
     principal = principals.by_access_key(key_id)
     if principal is None:  # deleted between the two lookups
@@ -147,11 +146,29 @@ async def _authorize(gate: Gate, principal: Principal, request: web.Request) -> 
         )
 
 
-def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """The aiohttp middleware enforcing ``gate`` on every request."""
+def _secret_lookup(principals: Principals) -> Callable[[str], str | None]:
+    def secret_for(key_id: str) -> str | None:
+        found = principals.by_access_key(key_id)
+        return None if found is None else found.secret_access_key
+
+    return secret_for
+
+
+def _signed(rule: actions.Rule | None) -> bool:
+    return not (rule is not None and rule.action in (actions.OPEN, actions.CONSOLE))
+
+
+def header_middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """What ``gate`` can refuse from the headers alone, before any body is read.
+
+    Browser protections, then the signature's header-level checks (a known access key,
+    a fresh date, the right scope). It runs before the body middleware, so a client
+    that is not a principal of this control plane gets its 403 without the server
+    receiving its body; :func:`middleware` checks the signature over the body after.
+    """
 
     @web.middleware
-    async def gatekeeper(
+    async def doorman(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         try:
@@ -159,8 +176,30 @@ def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
             # The console's same-origin check is its own (its login form posts an Origin).
             console = rule is not None and rule.action == actions.CONSOLE
             _check_browser(gate, request, origin_checked=not console)
-            unsigned = rule is not None and rule.action in (actions.OPEN, actions.CONSOLE)
-            if gate.principals is not None and not unsigned:
+            if gate.principals is not None and _signed(rule):
+                signatures.check_headers(
+                    headers=request.headers.items(),
+                    region=gate.region,
+                    now=gate.clock(),
+                    secret_for=_secret_lookup(gate.principals),
+                )
+        except appmesh_errors.AppMeshError as refused:
+            return rendering.error_response(refused)
+        return await handler(request)
+
+    return doorman
+
+
+def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The middleware enforcing ``gate`` on every request, after :func:`header_middleware`."""
+
+    @web.middleware
+    async def gatekeeper(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            rule = _rule(request)
+            if gate.principals is not None and _signed(rule):
                 principal = await _authenticate(gate, gate.principals, request)
                 await _authorize(gate, principal, request)
                 request[PRINCIPAL_KEY] = principal

@@ -149,6 +149,8 @@ def build_app(
     """
     bounds = http_limits or limits.HttpLimits()
     middlewares: list[Any] = [metrics.middleware] if metrics is not None else []
+    if gate is not None:
+        middlewares.append(auth.header_middleware(gate))
     middlewares.append(limits.body_middleware)
     if gate is not None:
         middlewares.append(auth.middleware(gate))

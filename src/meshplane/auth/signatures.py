@@ -114,25 +114,28 @@ def _signed_at(value: str | None, now: float) -> str:
     return value
 
 
-def verify(
+@dataclasses.dataclass(frozen=True)
+class SignedHeaders:
+    """What the headers alone prove: a known key, a fresh date, the right scope."""
+
+    authorization: Authorization
+    secret: str
+    amz_date: str
+    received: dict[str, list[str]]
+
+
+def check_headers(
     *,
-    method: str,
-    url: str,
     headers: Iterable[tuple[str, str]],
-    body: bytes,
     region: str,
     now: float,
     secret_for: Callable[[str], str | None],
-) -> str:
-    """Check the request's SigV4 signature; the signer's access key id, or an AuthError.
+) -> SignedHeaders:
+    """Every check that needs no body, in :func:`verify`'s order; an AuthError if one fails.
 
-    ``url`` is the scheme, the ``Host`` and the path and query exactly as sent;
-    ``headers`` every header received; ``secret_for`` looks an access key's secret up.
+    The API runs it before it reads a body, so a client without a known key and a
+    fresh signature cannot make the server receive megabytes.
     """
-    from botocore.auth import SigV4Auth  # noqa: PLC0415 - botocore is heavy; import on first use
-    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
-    from botocore.credentials import Credentials  # noqa: PLC0415
-
     received: dict[str, list[str]] = {}
     for name, value in headers:
         received.setdefault(name.lower(), []).append(value)
@@ -158,6 +161,31 @@ def verify(
             "SignedHeaders must include host and x-amz-date and name only headers sent"
             f" (unsigned: {', '.join(missing) or '-'}; absent: {', '.join(absent) or '-'})"
         )
+    return SignedHeaders(authorization, secret, amz_date, received)
+
+
+def verify(
+    *,
+    method: str,
+    url: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    region: str,
+    now: float,
+    secret_for: Callable[[str], str | None],
+) -> str:
+    """Check the request's SigV4 signature; the signer's access key id, or an AuthError.
+
+    ``url`` is the scheme, the ``Host`` and the path and query exactly as sent;
+    ``headers`` every header received; ``secret_for`` looks an access key's secret up.
+    """
+    from botocore.auth import SigV4Auth  # noqa: PLC0415 - botocore is heavy; import on first use
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+    from botocore.credentials import Credentials  # noqa: PLC0415
+
+    checked = check_headers(headers=headers, region=region, now=now, secret_for=secret_for)
+    authorization, secret, amz_date = checked.authorization, checked.secret, checked.amz_date
+    received = checked.received
     digest = _one(received, "x-amz-content-sha256")
     if digest is not None and digest != hashlib.sha256(body).hexdigest():
         raise errors.InvalidSignatureException(
