@@ -59,6 +59,16 @@ def _response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     return status, headers, body
 
 
+def _signed_head(plane: ControlPlane, method: str, path: str, body: bytes) -> bytes:
+    """A request head signed by the administrator for ``body`` (which may never be sent)."""
+    signer = plane.signer()
+    assert signer is not None
+    headers = signer.sign(method, plane.endpoint + path, body, {"Content-Type": "application/json"})
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def _healthz(plane: ControlPlane) -> int:
     with _connect(plane) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -84,11 +94,8 @@ def test_an_idle_connection_is_closed(plane: ControlPlane) -> None:
 def test_a_slow_body_is_refused_in_app_mesh_form(plane: ControlPlane) -> None:
     """A body that does not arrive in time is a 400 BadRequestException naming the limit."""
     with _connect(plane) as sock:
-        sock.sendall(
-            b"PUT /v20190125/meshes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\n"
-            b"Content-Length: 20\r\n\r\n{"
-        )
+        sock.sendall(_signed_head(plane, "PUT", "/v20190125/meshes", b'{"meshName": "slow"}'))
+        sock.sendall(b"{")
         status, headers, body = _response(_read_all(sock))
     assert (status, headers["x-amzn-errortype"]) == (400, "BadRequestException")
     assert json.loads(body) == {
@@ -127,11 +134,7 @@ def test_oversize_bodies_are_app_mesh_400s_on_every_endpoint(plane: ControlPlane
         ("PUT", "/meshplane/v1/meshes/m/virtualNodes/vn/endpoints"),
     ):
         with _connect(plane) as sock:
-            head = (
-                f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(big)}\r\n\r\n"
-            )
-            sock.sendall(head.encode())
+            sock.sendall(_signed_head(plane, method, path, big))
             # The server may answer and close before the whole body is sent.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(big)
@@ -140,6 +143,30 @@ def test_oversize_bodies_are_app_mesh_400s_on_every_endpoint(plane: ControlPlane
         assert json.loads(body)["message"] == (
             "The request body is larger than the 4194304 bytes meshplane accepts"
         )
+
+
+def test_an_unsigned_body_is_refused_before_the_server_reads_it(plane: ControlPlane) -> None:
+    """Without a known key the 403 arrives while the announced 3 MB body is still unsent."""
+    signer = plane.signer()
+    assert signer is not None
+    forged = _signed_head(plane, "PUT", "/v20190125/meshes", b"{}").replace(
+        signer.credentials.access_key.encode(), b"AKIDNOTKNOWN0000"
+    )
+    refused = []
+    for head in (b"", forged):
+        with _connect(plane) as sock:
+            sock.sendall(
+                b"PUT /v20190125/meshes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 3000000\r\n\r\n"
+                if not head
+                else head.replace(b"Content-Length: 2\r\n", b"Content-Length: 3000000\r\n")
+            )
+            status, headers, _ = _response(_read_all(sock))
+        refused.append((status, headers["x-amzn-errortype"]))
+    assert refused == [
+        (403, "MissingAuthenticationTokenException"),
+        (403, "UnrecognizedClientException"),
+    ]
 
 
 def test_at_the_cap_idle_connections_are_evicted_and_xds_stays_reachable(
