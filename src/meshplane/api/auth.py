@@ -22,13 +22,11 @@ signature over the body and the policy:
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
-from meshplane.api import rendering
+from meshplane.api import offloading, rendering, screening
 from meshplane.auth import actions, errors, policies, signatures
 from meshplane.auth.principals import Principal, Principals
 from meshplane.model import errors as appmesh_errors
@@ -109,14 +107,16 @@ async def _authenticate(gate: Gate, principals: Principals, request: web.Request
     return principal
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    """The body as an object, for ARNs named in it (CreateMesh's meshName); {} otherwise."""
+async def _json_body(request: web.Request) -> dict[str, str]:
+    """The body's top-level strings, for ARNs named in it (CreateMesh's meshName); {} if none.
+
+    A large body is parsed in the screening process, as the handler's parse is.
+    """
     raw = await request.read()
-    try:
-        found = json.loads(raw) if raw.strip() else {}
-    except (ValueError, RecursionError):
-        return {}  # the handler answers 400; the ARN then names no resource
-    return found if isinstance(found, dict) else {}
+    if len(raw) >= screening.SCREEN_BYTES:
+        screen = request.app[offloading.OFFLOAD_KEY].screen
+        return await screen.run(screening.top_level_strings, raw)
+    return screening.top_level_strings(raw)
 
 
 def _rule(request: web.Request) -> actions.Rule | None:

@@ -86,6 +86,21 @@ def screen_operation(
     return None
 
 
+def top_level_strings(raw: bytes) -> dict[str, str]:
+    """The string members at the top of a JSON body ({} for anything else or malformed JSON).
+
+    What authorization reads to name a resource (CreateMesh's ``meshName``); a malformed
+    body names none, and the handler then refuses it with a 400.
+    """
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(body, dict):
+        return {}
+    return {name: value for name, value in body.items() if isinstance(value, str)}
+
+
 class EnvelopeError(Exception):
     """The manifest request's JSON envelope is malformed (a 400 ``BadRequest``)."""
 
