@@ -72,9 +72,12 @@ def _guarded(handler: Callable[[web.Request, FrontDoor], Awaitable[Any]]) -> Han
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, parsed on the manifest worker."""
+    """The body as a JSON object: on the manifest worker, in the screening process if large."""
+    raw = await request.read()
+    offload = _worker(request)
+    run = offload.screen.run if len(raw) >= screening.SCREEN_BYTES else offload.manifest
     try:
-        return await _worker(request).manifest(screening.manifest_body, await request.read())
+        return await run(screening.manifest_body, raw)
     except screening.EnvelopeError as error:
         raise _Failure(400, "BadRequest", [str(error)]) from error
 
