@@ -9,6 +9,8 @@ starts two managed processes:
   sidecar's egress listener, as App Mesh's iptables rules sent it to 15001.
   ``NO_PROXY=localhost,127.0.0.1,::1`` keeps loopback calls direct, as those
   rules only redirected non-local destinations (and the control plane is local);
+  and ``MESHPLANE_BACKEND_<NAME>_ADDR=127.0.0.1:<port>`` per TCP backend, a port
+  of the sidecar's own for that backend (chosen when the replica starts);
 * the **sidecar**, Envoy with node id ``mesh/<mesh>/virtualNode/<vn>``.
 
 Each sidecar carries its replica's proxy credential (issued by the control plane
@@ -248,9 +250,11 @@ class Supervisor:
                 admin=0,  # a unix socket in the private directory
                 egress=self.ports.allocate(),
                 ingress={listener: self.ports.allocate() for listener in binding.listener_ports},
+                tcp={service: self.ports.allocate() for service in binding.tcp_backends},
             )
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
+            env.update(sidecars.backend_environment(ports))
         app = None
         if not workload.is_gateway:
             app = processes.ManagedProcess(
