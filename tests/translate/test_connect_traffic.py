@@ -9,7 +9,6 @@ are exactly the translator's (EDS/RDS inlined by :mod:`.staticconfig`).
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 import socket
 import socketserver
 import threading
@@ -127,7 +126,7 @@ def _call(egress_port: int, method: str, monkeypatch: pytest.MonkeyPatch) -> byt
 def test_grpc_client_tunnels_through_connect_and_meets_the_grpc_routes(
     sidecar: Sidecar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SayHello reaches vn-greeter-a and any other Greeter method vn-greeter-b, inside the tunnel."""
+    """Inside the tunnel SayHello reaches vn-greeter-a and other Greeter methods vn-greeter-b."""
     assert _call(sidecar.egress_port, "/helloworld.Greeter/SayHello", monkeypatch) == (
         b"a:/helloworld.Greeter/SayHello"
     )
