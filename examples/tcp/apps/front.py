@@ -1,10 +1,11 @@
 """front: an HTTP app that asks a TCP backend through its sidecar and reports the answer.
 
 ``GET /<word>`` opens a TCP connection to the backend, sends ``<word>`` and a newline, and
-answers with the line that came back (``v1:<word>``), or 502 naming the failure. There is
-no iptables in local mode, so the app cannot dial the backend's name: meshplane's runtime announces a
-loopback port of the sidecar for each TCP backend in ``MESHPLANE_BACKEND_<NAME>_ADDR``, NAME
-being the virtual service's name upper-cased with every other character turned into ``_``.
+answers with the line that came back (``v1:<word>``), or 502 naming the failure. There is no
+iptables in local mode, so the app cannot dial the backend's name: meshplane's runtime
+announces a loopback port of the sidecar for each TCP backend in
+``MESHPLANE_BACKEND_<NAME>_ADDR``, NAME being the virtual service's name upper-cased with every
+other character turned into ``_``.
 
 Environment: ``TCP_BACKEND`` (the virtual service's name), ``PORT`` (set by the runtime).
 """
