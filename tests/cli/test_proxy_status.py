@@ -57,3 +57,42 @@ def test_proxy_status_exit_code_follows_the_proxies_states(tmp_path: Path) -> No
     assert code == 1
     assert err == f"1 of 1 proxies not SYNCED: {KEY} (NACKED)\n"
     assert "NACKED" in out
+
+
+GATEWAY = "mesh/m/virtualGateway/gw"
+
+
+def test_proxy_status_notes_name_an_accepted_but_untranslated_field(tmp_path: Path) -> None:
+    """A gateway listener's health check (not translated) is a note on that gateway's proxy."""
+    with ControlPlane(tmp_path) as plane:
+        token = plane.proxy_credential(GATEWAY)
+        appmesh = plane.appmesh()
+        appmesh.create_mesh(meshName="m")
+        health = {
+            "protocol": "http",
+            "path": "/ping",
+            "healthyThreshold": 2,
+            "unhealthyThreshold": 2,
+            "intervalMillis": 5000,
+            "timeoutMillis": 2000,
+        }
+        listener = {"portMapping": {"port": 8088, "protocol": "http"}, "healthCheck": health}
+        appmesh.create_virtual_gateway(
+            meshName="m", virtualGatewayName="gw", spec={"listeners": [listener]}
+        )
+
+        async def run() -> dict[str, object]:
+            async with FakeAdsClient(plane.xds_port, GATEWAY, credential=token) as envoy:
+                following = asyncio.create_task(envoy.follow(lambda _: None))
+                view = await asyncio.to_thread(plane.wait_for_state, GATEWAY, "SYNCED")
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
+            return view
+
+        view = asyncio.run(run())
+    assert view["warnings"] == [
+        "VirtualGateway gw: spec.listeners[0].healthCheck is accepted but not translated: a "
+        "gateway's own health check was the load balancer's business; meshplane's publish "
+        "forwarder sends traffic to every ready gateway replica without probing it"
+    ]

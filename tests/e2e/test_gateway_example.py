@@ -145,6 +145,14 @@ def test_grpc_gateway_route_delivers_the_method_path_unchanged(gateway: Session)
     )
 
 
+def test_a_grpcio_app_reaches_a_grpc_service_through_its_sidecar(gateway: Session) -> None:
+    """color's /greet: grpcio honours http_proxy, tunnels through color's sidecar to the greeter."""
+    assert _get(gateway.gateway_port, "/color/greet") == (
+        200,
+        {"greeting": "/helloworld.Greeter/SayHello"},
+    )
+
+
 def test_the_gateways_run_as_their_own_envoys(gateway: Session) -> None:
     """The control plane sees each gateway's Envoy under its VirtualGateway's node id."""
     ids = sorted(str(proxy["nodeId"]) for proxy in gateway.proxies())

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from meshplane.model import selectors
-from meshplane.runtime import selecting, virtualnodes
+from meshplane.runtime import selecting, sidecars, virtualnodes
 from meshplane.runtime.selecting import Binding, SelectionError, VirtualNodeView
 from meshplane.runtime.workloads import Workload
 
@@ -234,3 +234,79 @@ def test_virtual_gateway_documents_become_gateway_views() -> None:
             "virtualGateway",
         )
     ]
+
+
+ARN_PREFIX = "arn:aws:appmesh:us-west-2:111122223333:"
+
+
+def test_tcp_backends_are_the_services_whose_provider_has_a_tcp_listener() -> None:
+    """A service whose provider (router or node) has a tcp listener is a TCP backend."""
+
+    def doc(kind: str, name: str, spec: dict[str, Any], namespace: str = "demos") -> Any:
+        return {"kind": kind, "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+    tcp_listener = {"listeners": [{"portMapping": {"port": 7000, "protocol": "tcp"}}]}
+    http_listener = {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}}]}
+    documents = [
+        doc("Mesh", "demos", {"namespaceSelector": {}}),
+        doc("VirtualRouter", "vr-echo", tcp_listener),
+        doc("VirtualNode", "vn-db", tcp_listener),
+        doc("VirtualNode", "vn-web", http_listener),
+        doc(
+            "VirtualService",
+            "echo",
+            {"provider": {"virtualRouter": {"virtualRouterRef": {"name": "vr-echo"}}}},
+        ),
+        doc(
+            "VirtualService",
+            "db",
+            {
+                "awsName": "db.other",
+                "provider": {"virtualNode": {"virtualNodeRef": {"name": "vn-db"}}},
+            },
+        ),
+        doc(
+            "VirtualService",
+            "web",
+            {"provider": {"virtualNode": {"virtualNodeRef": {"name": "vn-web"}}}},
+        ),
+        doc(
+            "VirtualNode",
+            "vn-client",
+            {
+                "backends": [
+                    {"virtualService": {"virtualServiceRef": {"name": "echo"}}},
+                    {
+                        "virtualService": {
+                            "virtualServiceARN": ARN_PREFIX + "mesh/demos/virtualService/db.other"
+                        }
+                    },
+                    {"virtualService": {"virtualServiceRef": {"name": "web"}}},
+                    {
+                        "virtualService": {
+                            "virtualServiceRef": {"name": "echo", "namespace": "elsewhere"}
+                        }
+                    },
+                ]
+            },
+        ),
+    ]
+    found = {view.name: view.tcp_backends for view in virtualnodes.views(documents)}
+    assert found == {
+        "vn-client": ("db.other", "echo.demos"),
+        "vn-db": (),
+        "vn-web": (),
+    }
+
+
+def test_backend_variable_names_follow_the_service_name() -> None:
+    """Upper-cased, every character but A-Z and 0-9 an underscore, between prefix and _ADDR."""
+    assert sidecars.backend_variable("echo.tcp.svc.cluster.local") == (
+        "MESHPLANE_BACKEND_ECHO_TCP_SVC_CLUSTER_LOCAL_ADDR"
+    )
+    assert sidecars.backend_variable("db-a_1.démo") == "MESHPLANE_BACKEND_DB_A_1_D_MO_ADDR"
+    ports = sidecars.SidecarPorts(admin=0, egress=1, ingress={}, tcp={"b.x": 41001, "a.x": 41000})
+    assert sidecars.backend_environment(ports) == {
+        "MESHPLANE_BACKEND_A_X_ADDR": "127.0.0.1:41000",
+        "MESHPLANE_BACKEND_B_X_ADDR": "127.0.0.1:41001",
+    }

@@ -54,3 +54,14 @@ def test_interception_keeps_an_explicit_bind_and_ignores_other_values() -> None:
     assert (pinned.bind_address, pinned.intercepted) == ("10.1.2.3", True)
     other = identities.identify(_node({"interception": "ebpf"}))
     assert other == NodeIdentity(mesh="demos", kind="virtualNode", name="vn-blue")
+
+
+def test_tcp_backend_ports_are_read_and_bad_entries_dropped() -> None:
+    """``tcp`` maps a TCP backend's virtual service to its loopback port; non-ports are dropped."""
+    node = _node({"egress": 41232, "tcp": {"db.demos": 41233, "bad": "x", "": 41234}})
+    identity = identities.identify(node)
+    assert identity is not None
+    assert dict(identity.tcp_ports) == {"db.demos": 41233}
+    intercepted = identities.identify(_node({"interception": "iptables", "tcp": {"db": 1}}))
+    assert intercepted is not None
+    assert dict(intercepted.tcp_ports) == {}

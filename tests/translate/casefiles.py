@@ -122,6 +122,8 @@ def node_of(node: dict[str, Any], data: dict[str, Any]) -> NodeIdentity:
         extra["ingress_ports"] = {int(k): v for k, v in node["ingressPorts"].items()}
     if "appAddresses" in node:
         extra["app_addresses"] = {int(k): tuple(v) for k, v in node["appAddresses"].items()}
+    if "tcpPorts" in node:
+        extra["tcp_ports"] = dict(node["tcpPorts"])
     return NodeIdentity(
         mesh=node.get("mesh", data["mesh"]["meshName"]),
         kind=node["kind"],

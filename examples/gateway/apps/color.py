@@ -1,8 +1,10 @@
 """color: answers every GET with ``{"color", "host", "path"}`` as it received them.
 
 Shows what a gateway delivered: the prefix rewrite (``path``) and whether the client's Host
-was kept (``host``). Environment: ``COLOR`` and ``PORT`` (set by meshplane's runtime).
-Standard library only.
+was kept (``host``). ``GET /greet`` instead calls the greeter's ``SayHello`` over gRPC and
+answers ``{"greeting": …}``: grpcio honours the ``http_proxy`` meshplane's runtime sets, so the
+call tunnels (HTTP CONNECT) through this replica's sidecar, which routes it to the greeter.
+Environment: ``COLOR``, ``GREETER`` (the greeter's ``<service>:<port>``) and ``PORT``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ class Color(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
-        body = json.dumps(
+        if self.path == "/greet":
+            self._answer(_greet())
+            return
+        self._answer(
             {
                 "color": os.environ.get("COLOR", "none"),
                 "host": self.headers["Host"],
                 "path": self.path,
             }
-        ).encode()
+        )
+
+    def _answer(self, answer: dict[str, str]) -> None:
+        body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -34,6 +42,18 @@ class Color(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: meshplane up prefixes and shows what apps print."""
+
+
+def _greet() -> dict[str, str]:
+    """One SayHello to $GREETER through the sidecar (grpcio reads http_proxy itself)."""
+    import grpc  # noqa: PLC0415 - only /greet needs it (a meshplane dependency)
+
+    with grpc.insecure_channel(os.environ.get("GREETER", "")) as channel:
+        try:
+            answer = channel.unary_unary("/helloworld.Greeter/SayHello")(b"", timeout=10)
+        except grpc.RpcError as error:
+            return {"error": str(error.code())}
+    return {"greeting": bytes(answer).decode()}
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ process (unless ``--server URL`` names one already running), wait for its
 ``/healthz``, apply the manifests in PATH through the control plane's
 manifest front door, then supervise the workloads of ``PATH/workloads.yaml``
 with their Envoy sidecars until Ctrl-C or SIGTERM — and leave no process behind.
+While it runs, ``PATH/workloads.yaml`` is followed: a Workload added, changed or
+removed there is started, restarted or stopped, and only that one
+(:mod:`meshplane.runtime.watching`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from meshplane.runtime import (
     status,
     supervising,
     virtualnodes,
+    watching,
     workloads,
 )
 from meshplane.runtime.ports import LOOPBACK, PortAllocator
@@ -88,6 +92,28 @@ async def _node_source(
     return from_files
 
 
+async def _supervise(
+    supervisor: supervising.Supervisor, path: Path, publish: Sequence[str], console: Console
+) -> None:
+    """Follow the workloads file and show the status table (on a terminal) until cancelled."""
+    follow = watching.follow(
+        path / workloads.FILE_NAME,
+        lambda: workloads.republish(workloads.load(path), publish),
+        supervisor.update,
+        supervisor.sink,
+    )
+    if not console.is_terminal:  # logs only: a redrawn table would garble a log file
+        await follow
+    watcher = asyncio.create_task(follow)
+    try:
+        with Live(status.table(supervisor), console=console, refresh_per_second=2) as live:
+            while True:
+                await asyncio.sleep(0.5)
+                live.update(status.table(supervisor))
+    finally:
+        watcher.cancel()
+
+
 async def _run(
     path: Path,
     found: list[workloads.Workload],
@@ -98,6 +124,7 @@ async def _run(
     data_dir: Path,
     console: Console,
     lock: locking.DataDirLock | None,
+    publish: Sequence[str] = (),
 ) -> int:
     """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything.
 
@@ -136,12 +163,7 @@ async def _run(
         options = supervising.RuntimeOptions(xds=(LOOPBACK, xds_port))
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
-        if not console.is_terminal:  # logs only: a redrawn table would garble a log file
-            await asyncio.Event().wait()
-        with Live(status.table(supervisor), console=console, refresh_per_second=2) as live:
-            while True:
-                await asyncio.sleep(0.5)
-                live.update(status.table(supervisor))
+        await _supervise(supervisor, path, publish, console)
 
     work = asyncio.create_task(session())
     stopped = asyncio.create_task(stop.wait())
@@ -201,7 +223,9 @@ def run(
             return 1
     try:
         return asyncio.run(
-            _run(file, found, namespace, server, api_port, xds_port, data_dir, console, lock)
+            _run(
+                file, found, namespace, server, api_port, xds_port, data_dir, console, lock, publish
+            )
         )
     except UnicodeDecodeError as error:
         console.print(

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
-from meshplane.manifests import converging, crds, documents, foreign, planning, yamlsafety
+from meshplane.manifests import (
+    converging,
+    crds,
+    documents,
+    foreign,
+    ignoring,
+    planning,
+    yamlsafety,
+)
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
@@ -24,7 +32,6 @@ from meshplane.manifests.sinks import StoredSinks
 from meshplane.model import acm
 from meshplane.service.resources import MeshService
 from meshplane.store.records import Event
-from meshplane.translate import coverage
 
 
 class NotFoundError(Exception):
@@ -105,7 +112,7 @@ class FrontDoor:
         return [
             *skipped,
             *(
-                self._outcome(catalog, item.obj, item.action, _untranslated(item.obj))
+                self._outcome(catalog, item.obj, item.action, ignoring.warnings(item.obj))
                 for item in planned
             ),
         ]
@@ -201,29 +208,6 @@ class FrontDoor:
         catalog = self.catalog()
         converging.converge(self.reconciler, catalog)
         return self._outcome(catalog, obj, "labeled")
-
-
-def _untranslated(obj: ManifestObject) -> list[str]:
-    """``apply``'s warning per accepted spec member that translation does not act on.
-
-    The v1beta2 names of those members are the API's (:mod:`meshplane.translate.coverage`),
-    so the manifest's spec is checked as it is; a VirtualRouter's routes are Routes.
-    """
-    resource = obj.info.aws_title
-    if resource is None:
-        return []
-    found = list(coverage.untranslated(resource, obj.spec))
-    if resource == "VirtualRouter":
-        for index, route in enumerate(obj.spec.get("routes") or []):
-            if isinstance(route, dict):
-                found += [
-                    (f"spec.routes[{index}]{path[len('spec') :]}", note)
-                    for path, note in coverage.untranslated("Route", route)
-                ]
-    return [
-        f"{obj.info.singular}/{obj.name}: {path} is accepted but not translated: {note}"
-        for path, note in found
-    ]
 
 
 def parse_sources(

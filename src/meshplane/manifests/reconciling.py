@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshplane.kit.clock import Clock
-from meshplane.manifests import admission, conversion, objects, results
+from meshplane.manifests import admission, conversion, ignoring, objects, results
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
 from meshplane.manifests.results import PermanentError, ReconcileResult, TemporaryError
@@ -170,7 +170,11 @@ class Reconciler:
     def _conditions(
         self, obj: ManifestObject, state: str, why: tuple[str, str] | None
     ) -> list[Any]:
-        """The single ``<Kind>Active`` condition; its time moves only when the state flips."""
+        """``<Kind>Active`` (its time moves only when the state flips), then ``FieldsIgnored``.
+
+        The second is there while the spec holds accepted fields translation does not act
+        on (:mod:`meshplane.manifests.ignoring`), so ``describe`` keeps naming them.
+        """
         kind = f"{obj.kind}Active"
         conditions = obj.status.get("conditions") or []
         old: dict[str, Any] = next((c for c in conditions if c.get("type") == kind), {})
@@ -184,7 +188,8 @@ class Reconciler:
         }
         if why is not None:
             condition["reason"], condition["message"] = why
-        return [condition]
+        ignored = ignoring.condition(obj, objects.timestamp(self._clock()))
+        return [condition] if ignored is None else [condition, ignored]
 
     def _not_active(self, obj: ManifestObject, reason: str, message: str) -> None:
         old: dict[str, Any] = next(iter(obj.status.get("conditions") or []), {})

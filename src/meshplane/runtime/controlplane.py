@@ -171,12 +171,15 @@ class ControlPlaneClient:
         return lines
 
     async def virtual_nodes(self) -> list[selecting.VirtualNodeView] | None:
-        """Every VirtualNode and VirtualGateway object held; None if it serves no manifests."""
+        """Every VirtualNode and VirtualGateway held, with TCP backends; None if no front door."""
         answer = await self._unless_missing(self._client.objects("virtualnodes"))
         if answer is None:
             return None
-        gateways = await self._unless_missing(self._client.objects("virtualgateways"))
-        items = [*(answer.get("items") or []), *((gateways or {}).get("items") or [])]
+        items = list(answer.get("items") or [])
+        # Gateways, and what tells a TCP backend: services and routers.
+        for kind in ("virtualgateways", "virtualservices", "virtualrouters"):
+            more = await self._unless_missing(self._client.objects(kind))
+            items += (more or {}).get("items") or []
         return virtualnodes.views(items)
 
     @staticmethod

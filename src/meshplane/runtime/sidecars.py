@@ -11,7 +11,13 @@ listeners on exactly those ports::
     node.metadata {"meshplane": {"replica": "<workload>-<i>",
                                  "ingress": {"<listener port>": <bind port>},
                                  "app":     {"<listener port>": <app port>},
-                                 "egress":  <egress port>}}
+                                 "egress":  <egress port>,
+                                 "tcp":     {"<TCP backend service>": <port>}}}
+
+Without iptables an app cannot name a TCP backend through ``HTTP_PROXY``, so
+each TCP backend of the node gets a loopback port of its own on the sidecar,
+announced to the app as ``MESHPLANE_BACKEND_<NAME>_ADDR=127.0.0.1:<port>``
+(:func:`backend_variable`).
 
 The bootstrap and argv come from :mod:`meshplane.envoy` (ADS over gRPC with a
 short reconnect backoff, ``--concurrency 1``, no hot restart, short drain).
@@ -45,18 +51,41 @@ class SidecarPorts:
     egress: int
     ingress: Mapping[int, int]
     """VirtualNode listener port → the port this sidecar binds for it."""
+    tcp: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """TCP backend virtual service → the loopback port this sidecar binds for it."""
+
+
+BACKEND_PREFIX = "MESHPLANE_BACKEND_"
+
+
+def backend_variable(service: str) -> str:
+    """The variable announcing a TCP backend: its name upper-cased, every other character ``_``.
+
+    ``echo.tcp.svc.cluster.local`` → ``MESHPLANE_BACKEND_ECHO_TCP_SVC_CLUSTER_LOCAL_ADDR``.
+    """
+    word = "".join(c if c.isascii() and c.isalnum() else "_" for c in service.upper())
+    return f"{BACKEND_PREFIX}{word}_ADDR"
+
+
+def backend_environment(ports: SidecarPorts) -> dict[str, str]:
+    """The app's variables for its TCP backends (two services spelling one name: first wins)."""
+    found: dict[str, str] = {}
+    for service, port in sorted(ports.tcp.items()):
+        found.setdefault(backend_variable(service), f"{LOOPBACK}:{port}")
+    return found
 
 
 def metadata(replica: str, ports: SidecarPorts, app_ports: Mapping[int, int]) -> dict[str, Any]:
     """The node metadata the translator and the xDS cache read (JSON object keys are strings)."""
-    return {
-        "meshplane": {
-            "replica": replica,
-            "ingress": {str(listener): bound for listener, bound in sorted(ports.ingress.items())},
-            "app": {str(listener): port for listener, port in sorted(app_ports.items())},
-            "egress": ports.egress,
-        }
+    facts: dict[str, Any] = {
+        "replica": replica,
+        "ingress": {str(listener): bound for listener, bound in sorted(ports.ingress.items())},
+        "app": {str(listener): port for listener, port in sorted(app_ports.items())},
+        "egress": ports.egress,
     }
+    if ports.tcp:
+        facts["tcp"] = dict(sorted(ports.tcp.items()))
+    return {"meshplane": facts}
 
 
 def process_spec(

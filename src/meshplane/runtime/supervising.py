@@ -9,6 +9,8 @@ starts two managed processes:
   sidecar's egress listener, as App Mesh's iptables rules sent it to 15001.
   ``NO_PROXY=localhost,127.0.0.1,::1`` keeps loopback calls direct, as those
   rules only redirected non-local destinations (and the control plane is local);
+  and ``MESHPLANE_BACKEND_<NAME>_ADDR=127.0.0.1:<port>`` per TCP backend, a port
+  of the sidecar's own for that backend (chosen when the replica starts);
 * the **sidecar**, Envoy with node id ``mesh/<mesh>/virtualNode/<vn>``.
 
 Each sidecar carries its replica's proxy credential (issued by the control plane
@@ -37,6 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import itertools
 import os
 import shutil
 import sys
@@ -101,6 +104,10 @@ class Replica:
     """Loop time at which its endpoint lease is renewed (None: no lease to renew)."""
     failed: str = ""
     """The last registration error, so a retry every probe logs it once."""
+    runs: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+    """The tasks running its app and sidecar (done once both have stopped)."""
+    stopping: bool = False
+    """Its workload was removed or changed: no more probes or registrations."""
 
     @property
     def name(self) -> str:
@@ -171,7 +178,11 @@ class Supervisor:
         """Workload name → why it has not started yet."""
         self.forwarders: dict[str, publishing.Forwarder] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._launches: dict[str, asyncio.Task[None]] = {}
+        """Workload name → the task finding its node and starting its replicas."""
         self._runs: list[asyncio.Task[None]] = []
+        self._files = itertools.count()
+        """Numbers of sidecars' private files: never reused, so a restarted replica's differ."""
         self._private: Path | None = options.private_dir
         self._own_private = False
         self._admin_sessions: dict[Path, aiohttp.ClientSession] = {}
@@ -182,16 +193,69 @@ class Supervisor:
             self._private = Path(tempfile.mkdtemp(prefix="meshplane-"))  # mode 0700
             self._own_private = True
         for workload in self.workloads:
-            if workload.publish is not None:
-                forwarder = publishing.Forwarder(
-                    workload.publish.host,
-                    workload.publish.port,
-                    functools.partial(self._entries, workload.name),
-                )
-                await forwarder.start()
-                self.forwarders[workload.name] = forwarder
-        self._tasks += [asyncio.create_task(self._launch(w)) for w in self.workloads]
+            await self._publish(workload)
+        for workload in self.workloads:
+            self._launches[workload.name] = asyncio.create_task(self._launch(workload))
         self._tasks.append(asyncio.create_task(self._watch()))
+
+    async def _publish(self, workload: Workload) -> None:
+        if workload.publish is not None:
+            forwarder = publishing.Forwarder(
+                workload.publish.host,
+                workload.publish.port,
+                functools.partial(self._entries, workload.name),
+            )
+            await forwarder.start()
+            self.forwarders[workload.name] = forwarder
+
+    async def update(self, workloads: Sequence[Workload]) -> list[str]:
+        """Run ``workloads`` from now on, touching only the workloads that differ.
+
+        A removed workload is stopped (endpoints withdrawn first), a changed one
+        stopped and started again, an added one started; every other replica keeps
+        its processes. Returns one line per workload touched, for the log.
+        """
+        current = {w.name: w for w in self.workloads}
+        wanted = {w.name: w for w in workloads}
+        lines = []
+        for name, workload in current.items():
+            if wanted.get(name) != workload:
+                await self._stop_workload(name)
+                if name not in wanted:
+                    lines.append(f"{name}: removed from the workloads file: stopped")
+        self.workloads = list(workloads)
+        for workload in workloads:
+            before = current.get(workload.name)
+            if before == workload:
+                continue
+            await self._publish(workload)
+            self._launches[workload.name] = asyncio.create_task(self._launch(workload))
+            changed = "changed: restarted" if before is not None else "added: started"
+            lines.append(f"{workload.name}: {changed}")
+        return lines
+
+    async def _stop_workload(self, name: str) -> None:
+        """Stop one workload's replicas and published port; the others are not touched."""
+        launch = self._launches.pop(name, None)
+        if launch is not None:
+            launch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await launch
+        self.waiting.pop(name, None)
+        forwarder = self.forwarders.pop(name, None)
+        if forwarder is not None:
+            await forwarder.stop()
+        leaving = [r for r in self.replicas if r.workload.name == name]
+        for replica in leaving:
+            replica.stopping = True
+        await asyncio.gather(*(self._withdraw(r) for r in leaving if r.registered))
+        managed = [p for r in leaving for p in (r.app, r.sidecar) if p is not None]
+        await asyncio.gather(*(process.stop(self.options.grace) for process in managed))
+        await asyncio.gather(*(task for r in leaving for task in r.runs))
+        self.replicas = [r for r in self.replicas if r.workload.name != name]
+        for replica in leaving:
+            if replica.files is not None:
+                await self._forget_admin(replica.files.admin)
 
     def _entries(self, workload: str) -> list[tuple[str, int]]:
         return [r.entry for r in self.replicas if r.workload.name == workload and r.ready]
@@ -248,9 +312,11 @@ class Supervisor:
                 admin=0,  # a unix socket in the private directory
                 egress=self.ports.allocate(),
                 ingress={listener: self.ports.allocate() for listener in binding.listener_ports},
+                tcp={service: self.ports.allocate() for service in binding.tcp_backends},
             )
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
+            env.update(sidecars.backend_environment(ports))
         app = None
         if not workload.is_gateway:
             app = processes.ManagedProcess(
@@ -263,7 +329,7 @@ class Supervisor:
         replica = Replica(workload, index, app_port, app, binding, ports, credential=credential)
         if binding is not None and ports is not None:
             assert self._private is not None  # start() made it
-            replica.files = sidecars.SidecarFiles.in_directory(self._private, len(self.replicas))
+            replica.files = sidecars.SidecarFiles.in_directory(self._private, next(self._files))
             # v1alpha1 workloads have one port: every listener of the node reaches it.
             app_ports = {} if app is None else dict.fromkeys(binding.listener_ports, app_port)
             spec = sidecars.process_spec(
@@ -279,9 +345,10 @@ class Supervisor:
                 private=replica.files,
             )
             replica.sidecar = processes.ManagedProcess(spec, self.sink, self.options.backoff)
-            self._runs.append(asyncio.create_task(replica.sidecar.run()))
+            replica.runs.append(asyncio.create_task(replica.sidecar.run()))
         if app is not None:
-            self._runs.append(asyncio.create_task(app.run()))
+            replica.runs.append(asyncio.create_task(app.run()))
+        self._runs += replica.runs
         self.replicas.append(replica)
 
     async def _watch(self) -> None:
@@ -322,6 +389,8 @@ class Supervisor:
         self._revision = revision
 
     async def _probe(self, replica: Replica, session: aiohttp.ClientSession) -> None:
+        if replica.stopping:
+            return
         app = replica.app
         replica.app_up = app is None or (
             app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
@@ -366,6 +435,9 @@ class Supervisor:
                 self.sink(replica.name, f"endpoint registration failed (will retry): {error}")
             replica.failed = str(error)
             return
+        if replica.stopping:  # its workload went away while this call was on the wire
+            await self._withdraw(replica)
+            return
         # Renew at a third of the lease: two renewals may be lost before it runs out.
         now = asyncio.get_running_loop().time()
         replica.renew_at = now + lease / 3 if lease > 0 else None
@@ -376,11 +448,17 @@ class Supervisor:
         where = ", ".join(f"{e.address}:{e.port}" for e in replica.endpoints())
         self.sink(replica.name, f"registered with {replica.binding.node_id} at {where}")
 
+    async def _forget_admin(self, path: Path) -> None:
+        session = self._admin_sessions.pop(path, None)
+        if session is not None:
+            await session.close()
+
     async def stop(self) -> None:
         """Withdraw endpoints, close published ports, stop every process; nothing is left behind."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._launches.values()]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await asyncio.gather(*(self._withdraw(r) for r in self.replicas if r.registered))

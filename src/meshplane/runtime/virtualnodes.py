@@ -4,7 +4,10 @@ VirtualGateways are read the same way: a gateway workload (no command) binds
 to the one whose ``podSelector`` selects it.
 
 The runtime needs, per VirtualNode object: its namespace, podSelector,
-listener ports, App Mesh name and mesh. Two sources give these:
+listener ports, App Mesh name and mesh, and which of its backends are TCP
+services (each gets a loopback port announced to the app; a VirtualService is
+TCP when its provider, router or node, has a ``tcp`` listener). Two sources
+give these:
 
 * the control plane's stored objects (``to_document`` form: ``spec.awsName``
   defaulted, ``spec.meshRef`` designated, ``status.virtualNodeARN`` once the
@@ -61,6 +64,70 @@ def _mesh_for_namespace(
     return found[0] if len(found) == 1 else None
 
 
+def _protocols(spec: Mapping[str, Any]) -> set[str]:
+    return {
+        str((listener.get("portMapping") or {}).get("protocol") or "")
+        for listener in spec.get("listeners") or []
+        if isinstance(listener, Mapping)
+    }
+
+
+def _ref(ref: Any, namespace: str) -> tuple[str, str] | None:
+    """(namespace, name) of a ``…Ref`` (its namespace defaults to the referrer's)."""
+    if not isinstance(ref, Mapping) or not ref.get("name"):
+        return None
+    return str(ref.get("namespace") or namespace), str(ref["name"])
+
+
+def _tcp_services(documents: list[Mapping[str, Any]], default_namespace: str) -> dict[Any, str]:
+    """(namespace, name) and ARN name of every TCP VirtualService → its App Mesh name."""
+    protocols: dict[tuple[str, tuple[str, str]], set[str]] = {}
+    for doc in documents:
+        if doc.get("kind") in ("VirtualRouter", "VirtualNode"):
+            metadata = doc.get("metadata") or {}
+            where = (str(metadata.get("namespace") or default_namespace), str(metadata["name"]))
+            protocols[(str(doc["kind"]), where)] = _protocols(doc.get("spec") or {})
+    found: dict[Any, str] = {}
+    for doc in documents:
+        if doc.get("kind") != "VirtualService":
+            continue
+        metadata, spec = doc.get("metadata") or {}, doc.get("spec") or {}
+        namespace = str(metadata.get("namespace") or default_namespace)
+        name = str(metadata["name"])
+        provider = spec.get("provider") or {}
+        router = _ref((provider.get("virtualRouter") or {}).get("virtualRouterRef"), namespace)
+        node = _ref((provider.get("virtualNode") or {}).get("virtualNodeRef"), namespace)
+        provided = (
+            protocols.get(("VirtualRouter", router), set())
+            if router
+            else protocols.get(("VirtualNode", node), set())
+            if node
+            else set()
+        )
+        if "tcp" in provided:
+            aws_name = str(
+                spec.get("awsName") or naming.default_aws_name("VirtualService", name, namespace)
+            )
+            found[(namespace, name)] = aws_name
+            found[aws_name] = aws_name
+    return found
+
+
+def _tcp_backends(
+    spec: Mapping[str, Any], namespace: str, tcp: Mapping[Any, str]
+) -> tuple[str, ...]:
+    """The App Mesh names of the node's backends that are TCP services, sorted."""
+    found = set()
+    for backend in spec.get("backends") or []:
+        service = (backend or {}).get("virtualService") or {}
+        ref = _ref(service.get("virtualServiceRef"), namespace)
+        arn = str(service.get("virtualServiceARN") or "")
+        key: Any = ref if ref is not None else arn.rpartition("/virtualService/")[2]
+        if key in tcp:
+            found.add(tcp[key])
+    return tuple(sorted(found))
+
+
 def views(
     documents: Iterable[Mapping[str, Any]], default_namespace: str = "default"
 ) -> list[selecting.VirtualNodeView]:
@@ -72,6 +139,9 @@ def views(
         if doc.get("kind") == "Namespace" and isinstance(doc.get("metadata"), Mapping)
     }
     meshes = [dict(doc) for doc in documents if doc.get("kind") == "Mesh"]
+    tcp = _tcp_services(
+        [d for d in documents if isinstance(d.get("metadata"), Mapping)], default_namespace
+    )
     mesh_names = {
         mesh["metadata"]["name"]: (mesh.get("spec") or {}).get("awsName")
         or mesh["metadata"]["name"]
@@ -105,6 +175,7 @@ def views(
                 pod_selector=spec.get("podSelector"),
                 listener_ports=_listener_ports(spec),
                 kind=kind,
+                tcp_backends=_tcp_backends(spec, namespace, tcp),
             )
         )
     return sorted(found, key=lambda view: (view.kind, view.namespace, view.name))

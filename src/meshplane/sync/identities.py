@@ -4,7 +4,10 @@ The node id is App Mesh's (``mesh/<mesh>/virtualNode/<name>`` or the ARN form);
 local mode adds the replica's ports in node metadata, written by the runtime::
 
     {"meshplane": {"replica": "echo-backend-blue-0",
-                   "ingress": {"80": 41231}, "app": {"80": 41230}, "egress": 41232}}
+                   "ingress": {"80": 41231}, "app": {"80": 41230}, "egress": 41232,
+                   "tcp": {"db.demos.svc.cluster.local": 41233}}}
+
+(``tcp``: the loopback port the runtime gave each TCP backend and announced to the app.)
 
 A sidecar behind ``meshplane proxy-init``'s iptables rules says so instead, and
 gets App Mesh's layout (``0.0.0.0:15000``/``:15001``, original destinations)::
@@ -46,6 +49,17 @@ def _ports(value: Any) -> dict[int, int]:
     return found
 
 
+def _services(value: Any) -> dict[str, int]:
+    """Virtual service name → port, keeping only string names with valid ports."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        str(name): bound
+        for name, port in value.items()
+        if isinstance(name, str) and name and (bound := _port(port)) is not None
+    }
+
+
 def identify(node: base_pb2.Node) -> NodeIdentity | None:
     """The identity an Envoy announced, or ``None`` if its node id is not App Mesh's."""
     identity = NodeIdentity.from_node_id(node.id)
@@ -70,4 +84,5 @@ def identify(node: base_pb2.Node) -> NodeIdentity | None:
         ingress_ports=_ports(metadata.get("ingress")),
         app_addresses=app,
         intercepted=intercepted,
+        tcp_ports={} if intercepted else _services(metadata.get("tcp")),
     )

@@ -11,7 +11,8 @@ what Envoy would do: which virtual host and route match, and either the
 weighted clusters the request is split over or the status Envoy answers.
 It covers the matchers the translator emits: exact and ``*`` domains, prefix,
 path and regex paths, string/range/present header matches with inversion,
-and query-parameter matches.
+query-parameter matches, and CONNECT requests (``method="CONNECT"``, host
+``name:port``), which only ``connect_matcher`` routes take.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def _matches(
 ) -> bool:
     """Path specifier, then every header and query-parameter matcher."""
     specifier = match.WhichOneof("path_specifier")
+    # A CONNECT has no path: only a connect_matcher route takes it, and nothing else does.
+    if (specifier == "connect_matcher") != (headers.get(":method") == "CONNECT"):
+        return False
     if specifier == "prefix" and not path.startswith(match.prefix):
         return False
     if specifier == "path" and path != match.path:

@@ -377,7 +377,16 @@ def _add_proxy_egress(
     logging: specs.Logging | None,
     kept_host_header: str | None,
 ) -> None:
-    """Local mode: the app's HTTP_PROXY is one HTTP chain; TCP ports get chains of their own."""
+    """Local mode: the app's HTTP_PROXY is one HTTP chain; TCP ports get chains of their own.
+
+    A virtual node's egress also terminates HTTP CONNECT for the mesh's services (clients
+    honouring ``grpc_proxy``/``https_proxy`` tunnel through it), looping the tunnel back
+    into the same listener; and each TCP backend the runtime gave a loopback port
+    (``node.tcp_ports``) gets a listener of its own there, since without iptables the
+    app cannot name a TCP backend any other way.
+    """
+    app_side = node.kind == kinds.VIRTUAL_NODE.key
+    tunnel = names.tunnel_cluster(snapshot.name, node.name, node.egress_port) if app_side else None
     route_config = names.egress_route_config("http", node.egress_port)
     out.routes[route_config] = routes.build_egress_route_config(
         route_config,
@@ -385,15 +394,32 @@ def _add_proxy_egress(
         egress.hosts,
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
+        tunnel_cluster=tunnel,
     )
     manager = listeners.http_connection_manager(
-        "egress", route_config, protocol="http", logging=logging, forward_proxy=egress.allow_all
+        "egress",
+        route_config,
+        protocol="http",
+        logging=logging,
+        forward_proxy=egress.allow_all,
+        connect=tunnel is not None,
     )
     tcp_chains = _tcp_chains(out, snapshot, egress.tcp, logging)
     name = names.egress_listener(node.bind_address, node.egress_port)
     out.listeners[name] = listeners.build_egress_listener(
         name, node.bind_address, node.egress_port, manager, tcp_chains
     )
+    if tunnel is not None and egress.hosts:
+        loopback = clusters.build_static_cluster(tunnel, (node.bind_address, node.egress_port))
+        out.clusters[loopback.name] = loopback
+    for tcp_plan, proxy in tcp_chains:
+        port = node.tcp_ports.get(tcp_plan.service)
+        if port is None:
+            continue
+        tcp_name = names.tcp_backend_listener(tcp_plan.service, port)
+        out.listeners[tcp_name] = listeners.build_tcp_backend_listener(
+            tcp_name, node.bind_address, port, proxy
+        )
     if egress.allow_all:
         passthrough = clusters.build_allow_all_cluster(snapshot.name)
         out.clusters[passthrough.name] = passthrough

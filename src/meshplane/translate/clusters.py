@@ -53,6 +53,14 @@ def build_local_cluster(
     return cluster
 
 
+def build_static_cluster(name: str, address: tuple[str, int]) -> cluster_pb2.Cluster:
+    """A plain TCP cluster of one fixed address (the sidecar's own egress, for CONNECT tunnels)."""
+    cluster = cluster_pb2.Cluster(name=name, type=cluster_pb2.Cluster.STATIC)
+    cluster.connect_timeout.CopyFrom(durations.of_ms(LOCAL_CONNECT_TIMEOUT_MS))
+    cluster.load_assignment.CopyFrom(endpoints.build_static_assignment(name, *address))
+    return cluster
+
+
 def build_egress_cluster(
     name: str,
     listener: specs.Listener,

@@ -53,6 +53,8 @@ class NodeIdentity:
     """Listener ``portMapping.port`` → (host, port) where the local app serves it."""
     intercepted: bool = False
     """iptables redirects the pod's TCP to this sidecar (App Mesh's layout, not ``HTTP_PROXY``)."""
+    tcp_ports: Mapping[str, int] = dataclasses.field(default_factory=dict, hash=False)
+    """TCP backend virtual service → the loopback port the runtime announced to the app for it."""
 
     @property
     def node_id(self) -> str:

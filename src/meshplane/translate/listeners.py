@@ -110,6 +110,15 @@ def build_egress_listener(
     return listener
 
 
+def build_tcp_backend_listener(
+    name: str, address: str, port: int, network_filter: listener_components_pb2.Filter
+) -> listener_pb2.Listener:
+    """One TCP backend's own loopback port (local mode): every connection is that backend's."""
+    listener = _listener(name, address, port, base_pb2.OUTBOUND)
+    listener.filter_chains.add(name="tcp").filters.append(network_filter)
+    return listener
+
+
 def build_intercepted_egress_listener(
     name: str,
     address: str,
@@ -142,13 +151,15 @@ def http_connection_manager(
     protocol: str,
     logging: specs.Logging | None,
     forward_proxy: bool = False,
+    connect: bool = False,
 ) -> listener_components_pb2.Filter:
     """An HCM filter fetching ``route_config`` over ADS.
 
     Path normalisation and slash merging are on, as App Mesh turns them on for
     path matching; http listeners accept websocket upgrades. ``forward_proxy``
     adds the dynamic forward proxy filter ALLOW_ALL's passthrough needs; it
-    leaves requests routed to ordinary clusters alone.
+    leaves requests routed to ordinary clusters alone. ``connect`` accepts HTTP
+    CONNECT (the routes decide which authorities are tunnelled).
     """
     manager = hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
@@ -162,6 +173,8 @@ def http_connection_manager(
     manager.rds.config_source.resource_api_version = config_source_pb2.V3
     if protocol == "http":
         manager.upgrade_configs.add(upgrade_type="websocket")
+    if connect:
+        manager.upgrade_configs.add(upgrade_type="CONNECT")
     if forward_proxy:
         proxy = manager.http_filters.add(name=FORWARD_PROXY_FILTER)
         proxy.typed_config.Pack(

@@ -43,6 +43,23 @@ def allow_all_cluster(mesh: str) -> str:
     return f"cds_egress_{mesh}_mesh-allow-all"
 
 
+def tunnel_cluster(mesh: str, node: str, egress_port: int) -> str:
+    """The egress listener itself, where a terminated CONNECT tunnel's bytes are routed again."""
+    return f"cds_egress_{mesh}_{node}_connect_{egress_port}"
+
+
+TCP_EGRESS_PREFIX = "lds_egress_tcp_"
+
+
+def tcp_backend_listener(service: str, port: int) -> str:
+    """The loopback port of one TCP backend in local mode: ``lds_egress_tcp_db.demos_41234``."""
+    return f"{TCP_EGRESS_PREFIX}{service}_{port}"
+
+
+CONNECT_ROUTE = "connect"
+"""The route, last in each egress virtual host, that terminates an HTTP CONNECT tunnel."""
+
+
 def self_redirect_cluster(
     mesh: str, gateway: str, protocol: str, egress_port: int, listener_port: int | None = None
 ) -> str:

@@ -33,12 +33,19 @@ def build_egress_route_config(
     *,
     allow_all: bool,
     kept_host_header: str | None = None,
+    tunnel_cluster: str | None = None,
 ) -> route_pb2.RouteConfiguration:
     """The outbound route configuration: a virtual host per (service, port).
 
     ``kept_host_header`` (gateways only) names the header whose value, when a request
     carries it, replaces Host on the way to the target: a gateway route that keeps the
     client's Host reached this routing under the target's name.
+
+    ``tunnel_cluster`` (local-mode sidecars) makes every virtual host answer an HTTP
+    CONNECT for its authority: the tunnel is terminated and its bytes go to that cluster
+    (the egress listener itself), so what the client then speaks inside it (gRPC over
+    h2c from a client honouring ``grpc_proxy``) meets the same routes by its authority.
+    Only the mesh's own services are tunnelled; a CONNECT to any other host stays 404.
     """
     config = route_pb2.RouteConfiguration(name=name)
     for host in sorted(hosts, key=lambda h: h.name):
@@ -48,6 +55,9 @@ def build_egress_route_config(
             if kept_host_header is not None and route.HasField("route"):
                 route.route.host_rewrite_header = kept_host_header
             virtual_host.routes.append(route)
+        if tunnel_cluster is not None:
+            # Last: a CONNECT has no path, so App Mesh's routes never take it before this one.
+            virtual_host.routes.append(_connect_route(tunnel_cluster))
     if allow_all:
         passthrough = config.virtual_hosts.add(name=names.ALLOW_ALL_VIRTUAL_HOST, domains=["*"])
         route = passthrough.routes.add(name=names.ALLOW_ALL_VIRTUAL_HOST)
@@ -56,6 +66,18 @@ def build_egress_route_config(
         # App Mesh's passthrough is a plain TCP proxy: no request timeout.
         route.route.timeout.CopyFrom(durations.of_ms(0))
     return config
+
+
+def _connect_route(cluster: str) -> route_pb.Route:
+    """Terminate an HTTP CONNECT and send the tunnel's bytes to ``cluster``."""
+    route = route_pb.Route(name=names.CONNECT_ROUTE)
+    route.match.connect_matcher.SetInParent()
+    route.route.cluster = cluster
+    upgrade = route.route.upgrade_configs.add(upgrade_type="CONNECT")
+    upgrade.connect_config.SetInParent()
+    # A tunnel lives as long as its client keeps it: no request timeout.
+    route.route.timeout.CopyFrom(durations.of_ms(0))
+    return route
 
 
 def build_ingress_route_config(
