@@ -26,6 +26,7 @@ from meshplane.testing import ControlPlane
 ROUTERS = "/v20190125/meshes/big/virtualRouters"
 NODES = "/v20190125/meshes/big/virtualNodes"
 APPLY = "/meshplane/v1/manifests/apply"
+COMMENT = "a comment as long as real manifests carry " * 6
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ def _manifest(services: int) -> bytes:
     text = "---\n".join(
         head
         + [
-            f"# virtual service {i} of the shop: {'a comment as long as real manifests carry ' * 6}\n"
+            f"# virtual service {i} of the shop: {COMMENT}\n"
             "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\n"
             f"metadata: {{name: vs-{i}, namespace: shop}}\n"
             f"spec: {{awsName: vs-{i}.shop.local, provider: {{virtualRouter: "
