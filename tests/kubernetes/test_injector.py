@@ -102,7 +102,7 @@ def test_enabled_pod_gets_envoy_and_proxyinit_with_the_app_mesh_contract():
 
 
 def test_the_envoy_bootstrap_names_the_node_and_dials_meshplane_xds():
-    """The inline bootstrap has the App Mesh node id, 0.0.0.0 binds and the xDS address."""
+    """The inline bootstrap has the node id, the intercepted layout's marker and the xDS address."""
     catalog = _catalog(_node("vn-blue", "blue"))
     pod = _patched(_pod({"app": "blue"}), _decide(_pod({"app": "blue"}), catalog))
     envoy = pod["spec"]["containers"][1]
@@ -112,7 +112,7 @@ def test_the_envoy_bootstrap_names_the_node_and_dials_meshplane_xds():
     assert bootstrap["node"] == {
         "id": "mesh/demos/virtualNode/vn-blue",
         "cluster": "mesh/demos/virtualNode/vn-blue",
-        "metadata": {"meshplane": {"bind": "0.0.0.0"}},
+        "metadata": {"meshplane": {"bind": "0.0.0.0", "interception": "iptables"}},
     }
     assert bootstrap["admin"]["address"]["socket_address"] == {
         "address": "0.0.0.0",

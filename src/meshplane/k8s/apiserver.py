@@ -46,6 +46,11 @@ VALIDATING: Any = create_global_resource(
     "validatingwebhookconfigurations",
 )
 
+POD: Any = create_namespaced_resource("", "v1", "Pod", "pods")
+TOKEN_REVIEW: Any = create_global_resource(
+    "authentication.k8s.io", "v1", "TokenReview", "tokenreviews"
+)
+
 WATCHED: dict[str, Any] = {"Namespace": NAMESPACE, **CUSTOM}
 """What the controller lists and watches, by kind."""
 
