@@ -320,7 +320,7 @@ async def serve_k8s(
     The replica's store is scratch: emptied at start (under the data dir's lock) and
     rebuilt from the API server, which stays the source of truth.
     """
-    from meshplane.k8s import operating  # noqa: PLC0415 - lightkube only in Kubernetes mode
+    from meshplane.k8s import operating, securing  # noqa: PLC0415 - lightkube only in k8s mode
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -330,10 +330,23 @@ async def serve_k8s(
         operating.prepare_data_dir(settings.data_dir)
         plane = build(settings)
         plane.read_only = operating.READ_ONLY
+        options = securing.secure(
+            plane.ads,
+            options,
+            settings.host,
+            settings.data_dir / "ca",
+            system_clock,
+            ca_cert=Path(settings.ca_cert) if settings.ca_cert else None,
+            ca_key=Path(settings.ca_key) if settings.ca_key else None,
+        )
         async with (
             running(plane) as plane,
             operating.started(
-                plane.services.resources, system_clock, options, settings.data_dir / "webhook-certs"
+                plane.services.resources,
+                system_clock,
+                options,
+                settings.data_dir / "webhook-certs",
+                plane.ads,
             ) as replica,
         ):
             on_ready(plane, replica)

@@ -101,13 +101,20 @@ class Replica:
         *,
         register_webhooks: bool = True,
         lease_duration: float = 3.0,
+        xds_identity: bool = False,
+        sidecar_layout: str = "classic",
+        resync: float | None = None,
     ) -> None:
+        """``xds_identity`` and ``sidecar_layout`` default to the shapes of the tests written
+        before pod-token identity and native sidecars: plain Envoys, classic pods."""
         self.cluster = cluster
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.api_port = k8s.free_port()
         self.xds_port = k8s.free_port()
         self.webhook_port = k8s.free_port()
+        self.xds_tls_port = k8s.free_port()
+        self.ca_file = workdir / "data" / "ca" / "ca.pem"
         self.log = workdir / "meshplane.log"
         argv = [
             sys.executable,
@@ -138,7 +145,14 @@ class Replica:
             "debug",
             "--auth",
             "none",  # the tests' aws CLI signs with dummy keys; the API is on loopback
+            "--xds-tls-port",
+            str(self.xds_tls_port),
+            "--sidecar-layout",
+            sidecar_layout,
+            "--xds-identity" if xds_identity else "--no-xds-identity",
         ]
+        if resync is not None:
+            argv += ["--resync", str(resync)]
         if register_webhooks:
             argv.append("--register-webhooks")
         with self.log.open("wb") as out:

@@ -79,7 +79,9 @@ def bearer(metadata: Mapping[str, str]) -> str | None:
     """The token of an ``authorization: Bearer <token>`` entry, if the stream sent one."""
     value = metadata.get("authorization", "")
     scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def _expiry(token: str) -> float | None:
@@ -241,7 +243,11 @@ class PodIdentities:
                 )
         number = next(self._ids)
         self._streams[number] = _Admitted(token, pod, node_id, revoke)
-        return lambda: self._streams.pop(number, None) and None
+
+        def release() -> None:
+            self._streams.pop(number, None)
+
+        return release
 
     async def _check(self, token: str, *, fresh: bool) -> tuple[PodToken, str] | str:
         """The token's pod and the node it was injected for, or why not."""

@@ -294,7 +294,7 @@ def with_token_credentials(
     call credentials over TLS only, so the channel trusts ``ca_file`` (meshplane's CA).
     The static xDS cluster is then unused and left out.
     """
-    result = json.loads(json.dumps(config))
+    result: dict[str, Any] = json.loads(json.dumps(config))
     service = {
         "google_grpc": {
             "target_uri": target,
