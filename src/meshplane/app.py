@@ -36,7 +36,7 @@ from meshplane.settings import AUTH_MODES, Settings
 from meshplane.store import keys, locking, refusals
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
-from meshplane.sync.admission import TokenAdmission
+from meshplane.sync.admission import SigV4Admission, TokenAdmission
 from meshplane.sync.metering import SyncMetrics
 from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
@@ -155,7 +155,15 @@ def build(
         callbacks=board,
         ack_timeout=settings.xds_ack_timeout_s,
         # Checked even with xds_auth off when a token is shown; required only with it on.
-        authenticator=TokenAdmission(credentials, board),
+        # SigV4-signed streams (the aws-appmesh-envoy image) by principal and policy.
+        authenticator=SigV4Admission(
+            principals,
+            board,
+            TokenAdmission(credentials, board),
+            region=settings.region,
+            account=settings.account_id,
+            clock=clock,
+        ),
         max_streams=settings.xds_max_streams,
     )
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
@@ -339,6 +347,8 @@ async def serve_k8s(
             ca_cert=Path(settings.ca_cert) if settings.ca_cert else None,
             ca_key=Path(settings.ca_key) if settings.ca_key else None,
         )
+        if isinstance(plane.ads.authenticator, SigV4Admission):
+            plane.ads.authenticator.hosts = securing.signed_hosts(options)
         async with (
             running(plane) as plane,
             operating.started(

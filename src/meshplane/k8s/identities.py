@@ -186,6 +186,10 @@ def injected_node(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _nothing() -> None:
+    """The release of a stream nothing is kept for."""
+
+
 @dataclasses.dataclass
 class _Admitted:
     token: str
@@ -198,9 +202,18 @@ class PodIdentities:
     """An :class:`~meshplane.xds.roles.AsyncStreamAuthenticator` over pod tokens."""
 
     def __init__(
-        self, client: AsyncClient, reviewer: Reviewer, board: xds_status.StatusBoard | None
+        self,
+        client: AsyncClient,
+        reviewer: Reviewer,
+        board: xds_status.StatusBoard | None,
+        signed: roles.StreamAuthenticator | None = None,
     ) -> None:
-        """Read pods with ``client``; ``board`` says which proxies are connected."""
+        """Read pods with ``client``; ``board`` says which proxies are connected.
+
+        ``signed`` judges streams that carry an AWS SigV4 signature instead of a token
+        (aws-appmesh-envoy sidecars); without it they are refused.
+        """
+        self._signed = signed
         self._client = client
         self.reviewer = reviewer
         self._board = board
@@ -216,6 +229,9 @@ class PodIdentities:
         self, key: str, node: base_pb2.Node, metadata: Mapping[str, str], revoke: roles.Revoke
     ) -> Callable[[], None]:
         """Admit ``node`` only with its own pod's token (see the module docstring)."""
+        if self._signed is not None and metadata.get("authorization", "").startswith("AWS4-"):
+            self._signed.admit(key, node, metadata)
+            return _nothing
         token = bearer(metadata)
         if token is None:
             raise roles.Unauthenticated(

@@ -38,6 +38,7 @@ from meshplane.k8s.injecting import InjectorConfig
 from meshplane.k8s.writing import Outbox, Writer
 from meshplane.kit.clock import Clock
 from meshplane.service.resources import MeshService
+from meshplane.xds.roles import AsyncStreamAuthenticator
 from meshplane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,11 @@ async def started(
         injector = await _layout(client, options)
         identities = None
         if options.xds_identity and ads is not None:
-            identities = PodIdentities(client, Reviewer(client), ads.status)
+            # Signed streams (aws-appmesh-envoy sidecars) still go to the plane's own check.
+            signed = ads.authenticator
+            if isinstance(signed, AsyncStreamAuthenticator):
+                signed = None  # only a plain (synchronous) check is kept for signed streams
+            identities = PodIdentities(client, Reviewer(client), ads.status, signed)
             ads.authenticator = identities
         app = webhooks.build_app(lambda: controller.catalog, injector)
         runner, port = await webhooks.start(

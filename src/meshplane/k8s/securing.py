@@ -60,3 +60,10 @@ def secure(
     ads.serve_tls(host, options.xds_tls_port, issued.chain_pem, issued.key_pem)
     injector = dataclasses.replace(injector, xds_ca_pem=authority.bundle_pem.decode())
     return dataclasses.replace(options, injector=injector)
+
+
+def signed_hosts(options: Options) -> tuple[str, ...]:
+    """The ``host:port`` names an aws-appmesh-envoy sidecar may have signed its stream for."""
+    if options.xds_tls_port is None:
+        return ()
+    return tuple(f"{n}:{options.xds_tls_port}" for n in server_names(options.injector.xds_host))
