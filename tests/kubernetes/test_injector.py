@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -225,3 +226,86 @@ def test_a_gateway_pods_envoy_gets_the_image_and_the_gateway_arn():
     assert envoy["image"] == "envoyproxy/envoy:v1.40.0"
     assert _env(envoy)["APPMESH_RESOURCE_ARN"] == "mesh/demos/virtualGateway/vg-ingress_demos"
     assert "initContainers" not in patched["spec"]
+
+
+IDENTITY = dataclasses.replace(
+    CONFIG, xds_identity=True, xds_ca_pem="-----CA-----\n", xds_tls_port=15012
+)
+
+
+def _inject(pod: dict[str, Any], config: injecting.InjectorConfig) -> dict[str, Any]:
+    catalog = _catalog(_node("vn-blue", "blue"))
+    decision = injecting.inject(pod, "demos", catalog.namespace_labels("demos"), catalog, config)
+    return _patched(pod, decision)
+
+
+def test_identity_mounts_the_pod_token_and_ca_and_dials_tls_with_the_token_file():
+    """xds_identity: projected token (meshplane, 600 s), CA from the annotation, TLS ADS."""
+    pod = _inject(_pod({"app": "blue"}, {"keep": "me"}), IDENTITY)
+    assert pod["metadata"]["annotations"] == {
+        "keep": "me",
+        "meshplane.dev/xds-ca": "-----CA-----\n",
+    }
+    envoy = pod["spec"]["containers"][1]
+    assert [m["mountPath"] for m in envoy["volumeMounts"]] == [
+        "/var/run/secrets/meshplane",
+        "/var/run/secrets/meshplane-ca",
+    ]
+    token, ca = pod["spec"]["volumes"]
+    assert token["projected"]["sources"] == [
+        {
+            "serviceAccountToken": {
+                "audience": "meshplane",
+                "expirationSeconds": 600,
+                "path": "token",
+            }
+        }
+    ]
+    assert ca["downwardAPI"]["items"][0]["fieldRef"] == {
+        "fieldPath": "metadata.annotations['meshplane.dev/xds-ca']"
+    }
+    args = envoy["args"]
+    bootstrap = json.loads(args[args.index("--config-yaml") + 1])
+    assert bootstrap["static_resources"]["clusters"] == []
+    (service,) = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"]
+    assert service["google_grpc"]["target_uri"] == "10.0.0.9:15012"
+    assert service["google_grpc"]["credentials_factory_name"] == (
+        "envoy.grpc_credentials.file_based_metadata"
+    )
+
+
+def test_native_sidecars_put_envoy_after_proxyinit_with_a_startup_probe():
+    """native_sidecars: initContainers proxyinit, envoy (restartPolicy Always); app alone."""
+    pod = _inject(_pod({"app": "blue"}), dataclasses.replace(CONFIG, native_sidecars=True))
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
+    proxyinit, envoy = pod["spec"]["initContainers"]
+    assert (proxyinit["name"], envoy["name"]) == ("proxyinit", "envoy")
+    assert envoy["restartPolicy"] == "Always"
+    assert envoy["startupProbe"] == {
+        "httpGet": {"path": "/ready", "port": 9901},
+        "periodSeconds": 1,
+        "timeoutSeconds": 1,
+        "failureThreshold": 120,
+    }
+    assert "lifecycle" not in envoy
+    again = _inject(pod, dataclasses.replace(CONFIG, native_sidecars=True))
+    assert again == pod  # idempotent: the native envoy counts as injected
+
+
+def test_the_aws_image_keeps_its_own_bootstrap_and_gets_the_endpoint_and_ca():
+    """An aws-appmesh-envoy sidecar: no command/args, APPMESH_XDS_ENDPOINT, CA at its roots path."""
+    config = dataclasses.replace(
+        CONFIG,
+        sidecar_image="public.ecr.aws/appmesh/aws-appmesh-envoy:v1.34.13.3-prod",
+        xds_ca_pem="-----CA-----\n",
+    )
+    envoy = _inject(_pod({"app": "blue"}), config)["spec"]["containers"][1]
+    assert "command" not in envoy
+    assert "args" not in envoy
+    assert _env(envoy)["APPMESH_XDS_ENDPOINT"] == "10.0.0.9:15012"
+    assert envoy["volumeMounts"][2] == {
+        "name": "meshplane-xds-ca",
+        "mountPath": "/etc/pki/tls/cert.pem",
+        "subPath": "ca.pem",
+        "readOnly": True,
+    }

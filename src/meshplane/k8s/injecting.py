@@ -340,7 +340,15 @@ def _envoy_container(
         },
         "readinessProbe": _readiness(config),
     }
-    if config.xds_identity:
+    if _aws_image(config):
+        # App Mesh's image writes its own bootstrap (its agent reads APPMESH_*): it keeps
+        # TLS and SigV4 on the stream, so point it at the TLS port and mount the CA where
+        # it reads its roots. Its AWS credentials must be a meshplane principal's.
+        del container["command"], container["args"]
+        container["env"].append(
+            _env("APPMESH_XDS_ENDPOINT", f"{config.xds_host}:{config.xds_tls_port}")
+        )
+    if _mounted(config):
         container["volumeMounts"] = _mounts(config)
     if config.native_sidecars:
         # Kubernetes starts the app containers once this one's startup probe passed, and
@@ -359,6 +367,11 @@ def _envoy_container(
 def _aws_image(config: InjectorConfig) -> bool:
     """Whether the sidecar is App Mesh's own image (it reads its roots from a fixed path)."""
     return "aws-appmesh-envoy" in config.sidecar_image
+
+
+def _mounted(config: InjectorConfig) -> bool:
+    """Whether the pod gets the token and CA volumes (a CA to mount is needed)."""
+    return bool(config.xds_ca_pem) and (config.xds_identity or _aws_image(config))
 
 
 def _mounts(config: InjectorConfig) -> list[dict[str, Any]]:
@@ -500,7 +513,7 @@ def _node_patch(
                 "value": [*containers, _envoy_container(arn, annotations, config)],
             }
         )
-    if not injected and config.xds_identity:
+    if not injected and _mounted(config):
         kept = [
             v for v in spec.get("volumes") or [] if v.get("name") not in (TOKEN_VOLUME, CA_VOLUME)
         ]
