@@ -336,6 +336,11 @@ async def serve_k8s(
         loop.add_signal_handler(signum, stop.set)
     with locking.acquire(settings.data_dir):
         operating.prepare_data_dir(settings.data_dir)
+        if not settings.ca_cert:  # one CA for every replica (sidecars reconnect to any)
+            shared = await securing.share_ca(
+                options.kubeconfig, options.namespace, settings.data_dir / "ca", system_clock
+            )
+            logging.getLogger(__name__).info("xds: %s", shared)
         plane = build(settings)
         plane.read_only = operating.READ_ONLY
         options = securing.secure(

@@ -328,3 +328,19 @@ def test_a_real_envoy_with_the_injected_bootstrap_is_served_until_its_pod_is_del
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_second_replica_adopts_the_first_ones_ca_from_the_secret(
+    cluster: k8s.Cluster, replica: replicas.Replica, tmp_path: Path
+) -> None:
+    """Secret meshplane-ca holds the CA; another replica signs with the very same one."""
+    secret = cluster.kubectl_json("get", "secret", "meshplane-ca", "-n", "default")
+    assert sorted(secret["data"]) == ["ca-key.pem", "ca.pem"]
+    other = replicas.Replica(cluster, tmp_path / "other", register_webhooks=False)
+    try:
+        assert other.ca_file.read_text() == replica.ca_file.read_text()
+        assert (other.ca_file.parent / "ca-key.pem").read_bytes() == (
+            replica.ca_file.parent / "ca-key.pem"
+        ).read_bytes()
+    finally:
+        other.stop()

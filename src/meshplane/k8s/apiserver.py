@@ -47,6 +47,7 @@ VALIDATING: Any = create_global_resource(
 )
 
 POD: Any = create_namespaced_resource("", "v1", "Pod", "pods")
+SECRET: Any = create_namespaced_resource("", "v1", "Secret", "secrets")
 TOKEN_REVIEW: Any = create_global_resource(
     "authentication.k8s.io", "v1", "TokenReview", "tokenreviews"
 )
