@@ -139,33 +139,36 @@ def build(
         credentials=credentials,
     )
     cache = SnapshotCache()
-    issuer = Issuer(
-        pki_authority.load_or_create(
-            settings.data_dir / "ca",
-            clock,
-            certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
-            key_path=Path(settings.ca_key) if settings.ca_key else None,
-        ),
+    ca = pki_authority.load_or_create(
+        settings.data_dir / "ca",
         clock,
-        settings.cert_ttl,
+        certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
+        key_path=Path(settings.ca_key) if settings.ca_key else None,
     )
+    issuer = Issuer(ca, clock, settings.cert_ttl)
     board = StatusBoard(clock)
+    # Checked even with xds_auth off when a token is shown; required only with it on.
+    # SigV4-signed streams (the aws-appmesh-envoy image) by principal and policy.
+    admission = SigV4Admission(
+        principals,
+        board,
+        TokenAdmission(credentials, board),
+        region=settings.region,
+        account=settings.account_id,
+        clock=clock,
+    )
     ads = AdsServer(
         cache,
         callbacks=board,
         ack_timeout=settings.xds_ack_timeout_s,
-        # Checked even with xds_auth off when a token is shown; required only with it on.
-        # SigV4-signed streams (the aws-appmesh-envoy image) by principal and policy.
-        authenticator=SigV4Admission(
-            principals,
-            board,
-            TokenAdmission(credentials, board),
-            region=settings.region,
-            account=settings.account_id,
-            clock=clock,
-        ),
+        authenticator=admission,
         max_streams=settings.xds_max_streams,
     )
+    if settings.xds_tls_port and settings.xds_tls_names:
+        names = settings.xds_tls_names
+        served = ca.issue(names[0], 365 * 24 * 3600, names[1:])  # re-issued at every start
+        ads.serve_tls(settings.host, settings.xds_tls_port, served.chain_pem, served.key_pem)
+        admission.hosts = tuple(f"{n}:{settings.xds_tls_port}" for n in names)
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 from pathlib import Path
 
 import grpc
@@ -14,12 +15,12 @@ from xds_configs import weighted
 
 from meshplane.auth import streams
 from meshplane.auth.principals import Principals
-from meshplane.envoy import CLUSTER
+from meshplane.envoy import CLUSTER, LISTENER
 from meshplane.kit.clock import system_clock
 from meshplane.pki import authority
 from meshplane.service.proxycredentials import ProxyCredentials, load_key
 from meshplane.sync.admission import SigV4Admission, TokenAdmission
-from meshplane.testing import FakeAdsClient, names_of
+from meshplane.testing import ControlPlane, FakeAdsClient, names_of
 from meshplane.xds import AdsServer, ResourceEncoder, SnapshotCache, StatusBoard, node_key
 
 REGION = "us-west-2"
@@ -128,3 +129,60 @@ def test_signed_streams_are_served_by_policy_and_bad_signatures_refused(tmp_path
         f"appmesh:StreamAggregatedResources on resource: "
         f"arn:aws:appmesh:{REGION}:{ACCOUNT}:{NODE_B} (no statement allows it)",
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_with_a_tls_port_serves_a_signed_stream_its_node_config(tmp_path: Path) -> None:
+    """MESHPLANE_XDS_TLS_PORT: an ECS task's aws-appmesh-envoy form gets its node's listeners."""
+    principals = Principals(tmp_path, system_clock)
+    envoy_a = principals.create(
+        "envoy-a",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "appmesh:StreamAggregatedResources",
+                    "Resource": f"arn:aws:appmesh:{REGION}:{ACCOUNT}:mesh/demos/*",
+                }
+            ],
+        },
+    )
+    port = _free_port()
+    with ControlPlane(tmp_path, xds_tls_port=port, xds_tls_names=("meshplane.local",)) as plane:
+        appmesh = plane.appmesh()
+        appmesh.create_mesh(meshName="demos")
+        appmesh.create_virtual_node(
+            meshName="demos",
+            virtualNodeName="vn-a",
+            spec={
+                "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+                "serviceDiscovery": {"dns": {"hostname": "vn-a.local"}},
+            },
+        )
+        metadata = _signed(
+            envoy_a.access_key_id, envoy_a.secret_access_key, f"meshplane.local:{port}"
+        )
+        ca = (tmp_path / "ca" / "ca.pem").read_bytes()
+
+        async def first_listeners() -> list[str]:
+            client = FakeAdsClient(
+                port,
+                NODE_A,
+                call_metadata=metadata,
+                root_certificates=ca,
+                server_name="meshplane.local",
+            )
+            async with asyncio.timeout(WAIT), client as proxy:
+                await proxy.request(LISTENER)
+                return sorted(names_of(await proxy.receive()))
+
+        assert asyncio.run(first_listeners()) == [
+            "lds_egress_127.0.0.1_15001",
+            "lds_ingress_127.0.0.1_15000",
+        ]
