@@ -169,7 +169,7 @@ def test_the_injected_pod_is_a_native_sidecar_with_token_ca_and_intercepted_meta
         {
             "serviceAccountToken": {
                 "audience": "meshplane",
-                "expirationSeconds": 600,
+                "expirationSeconds": 3600,
                 "path": "token",
             }
         }

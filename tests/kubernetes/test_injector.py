@@ -240,7 +240,7 @@ def _inject(pod: dict[str, Any], config: injecting.InjectorConfig) -> dict[str, 
 
 
 def test_identity_mounts_the_pod_token_and_ca_and_dials_tls_with_the_token_file():
-    """xds_identity: projected token (meshplane, 600 s), CA from the annotation, TLS ADS."""
+    """xds_identity: projected token (meshplane, 3600 s), CA from the annotation, TLS ADS."""
     pod = _inject(_pod({"app": "blue"}, {"keep": "me"}), IDENTITY)
     assert pod["metadata"]["annotations"] == {
         "keep": "me",
@@ -256,7 +256,7 @@ def test_identity_mounts_the_pod_token_and_ca_and_dials_tls_with_the_token_file(
         {
             "serviceAccountToken": {
                 "audience": "meshplane",
-                "expirationSeconds": 600,
+                "expirationSeconds": 3600,
                 "path": "token",
             }
         }

@@ -68,8 +68,10 @@ TOKEN_VOLUME = "meshplane-token"
 TOKEN_DIR = "/var/run/secrets/meshplane"
 TOKEN_FILE = "token"
 TOKEN_AUDIENCE = "meshplane"
-TOKEN_EXPIRATION_S = 600
-"""The shortest lifetime the API server grants; the kubelet refreshes it at 80 %."""
+TOKEN_EXPIRATION_S = 3600
+"""An hour; the kubelet refreshes the file at 80 %. A stream is checked again at every resync
+with the token it opened with, so once that expires the sidecar is disconnected and reconnects
+with the refreshed file: the shortest lifetime (600 s) would cycle every stream every ~10 min."""
 CA_VOLUME = "meshplane-xds-ca"
 CA_DIR = "/var/run/secrets/meshplane-ca"
 CA_FILE = "ca.pem"
