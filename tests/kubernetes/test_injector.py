@@ -309,3 +309,33 @@ def test_the_aws_image_keeps_its_own_bootstrap_and_gets_the_endpoint_and_ca():
         "subPath": "ca.pem",
         "readOnly": True,
     }
+
+
+def test_a_gateway_pod_with_identity_gets_the_token_and_ca_its_bootstrap_reads():
+    """A VirtualGateway's envoy, with xds_identity: the same volumes, mounts and CA annotation."""
+    gateway = ManifestObject(
+        "VirtualGateway",
+        "demos",
+        "vg-ingress",
+        spec={"awsName": "vg-ingress_demos", "meshRef": MESH_REF, "podSelector": {}},
+        uid="vg-uid",
+    )
+    pod = {
+        "metadata": {"labels": {"app": "gw"}},
+        "spec": {"containers": [{"name": "envoy", "image": "envoyproxy/envoy:v1.40.0"}]},
+    }
+    catalog = _catalog(gateway)
+    decision = injecting.inject(pod, "demos", catalog.namespace_labels("demos"), catalog, IDENTITY)
+    patched = _patched(pod, decision)
+    (envoy,) = patched["spec"]["containers"]
+    assert [m["name"] for m in envoy["volumeMounts"]] == ["meshplane-token", "meshplane-xds-ca"]
+    assert [v["name"] for v in patched["spec"]["volumes"]] == [
+        "meshplane-token",
+        "meshplane-xds-ca",
+    ]
+    assert patched["metadata"]["annotations"] == {"meshplane.dev/xds-ca": "-----CA-----\n"}
+    args = envoy["args"]
+    bootstrap = json.loads(args[args.index("--config-yaml") + 1])
+    assert bootstrap["node"]["metadata"] == {"meshplane": {"bind": "0.0.0.0"}}
+    google = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]["google_grpc"]
+    assert google["target_uri"] == "10.0.0.9:15012"

@@ -547,12 +547,33 @@ def _gateway_patch(
     arn = resource_name(gateway, catalog)
     envoy = containers[index]
     skip = annotations.get(f"{PREFIX}virtualGatewaySkipImageOverride", "").lower() == "enabled"
+    ours = _controller_env(arn, annotations, config)
     if not skip:
         envoy["image"] = config.sidecar_image
-        envoy["command"] = [ENVOY]
-        envoy["args"] = envoy_args(arn, config)
-    ours = _controller_env(arn, annotations, config)
+        if _aws_image(config):  # the image's own bootstrap, pointed at the TLS port
+            envoy.pop("command", None)
+            envoy.pop("args", None)
+            ours.append(_env("APPMESH_XDS_ENDPOINT", f"{config.xds_host}:{config.xds_tls_port}"))
+        else:
+            envoy["command"] = [ENVOY]
+            envoy["args"] = envoy_args(arn, config)
     taken = {entry["name"] for entry in ours}
     envoy["env"] = [e for e in envoy.get("env") or [] if e.get("name") not in taken] + ours
     envoy.setdefault("readinessProbe", _readiness(config))
-    return [{"op": "add", "path": "/spec/containers", "value": containers}]
+    patch: JsonPatch = []
+    if not skip and _mounted(config):
+        # The same token and CA as a virtual node's sidecar: the bootstrap reads both files.
+        names = (TOKEN_VOLUME, CA_VOLUME)
+        mounts = [m for m in envoy.get("volumeMounts") or [] if m.get("name") not in names]
+        envoy["volumeMounts"] = mounts + _mounts(config)
+        spec = pod.get("spec") or {}
+        kept = [v for v in spec.get("volumes") or [] if v.get("name") not in names]
+        patch.append({"op": "add", "path": "/spec/volumes", "value": [*kept, *_volumes()]})
+        patch.append(
+            {
+                "op": "add",
+                "path": "/metadata/annotations",
+                "value": {**annotations, CA_ANNOTATION: config.xds_ca_pem},
+            }
+        )
+    return [{"op": "add", "path": "/spec/containers", "value": containers}, *patch]
