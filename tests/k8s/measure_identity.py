@@ -22,7 +22,7 @@ from meshplane.testing import FakeAdsClient
 
 from . import cluster as k8s
 from . import replicas
-from .test_xds_identity_k8s import _client, _ended, _mesh_and_nodes, _pod, _token
+from .test_xds_identity_k8s import _client, _mesh_and_nodes, _pod, _token
 
 ROUNDS = 20
 
@@ -81,7 +81,7 @@ def main() -> None:
                         await asyncio.to_thread(
                             cluster.kubectl, "delete", "pod", name, "-n", namespace, "--wait=false"
                         )
-                        await _ended(stream)
+                        await stream.until_ended()
                         return time.perf_counter() - started
 
                 gone.append(asyncio.run(revoked()))

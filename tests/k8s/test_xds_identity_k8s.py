@@ -199,18 +199,6 @@ def test_the_injected_pod_is_a_native_sidecar_with_token_ca_and_intercepted_meta
     assert plugin["header_prefix"] == "Bearer "
 
 
-async def _ended(client: FakeAdsClient) -> tuple[grpc.StatusCode, str]:
-    """Read responses until the server ends the stream; its status."""
-    assert client._call is not None
-    while True:
-        try:
-            response = await client._call.read()
-        except grpc.aio.AioRpcError as error:
-            return error.code(), str(error.details())
-        if response is grpc.aio.EOF:
-            return await client._call.code(), str(await client._call.details())
-
-
 def _client(replica: replicas.Replica, node: str, token: str | None) -> FakeAdsClient:
     metadata = [("authorization", f"Bearer {token}")] if token is not None else []
     return FakeAdsClient(
@@ -236,7 +224,7 @@ async def _admitted_then_revoked(
         await client.request(envoy_resources.CLUSTER)
         first = await asyncio.wait_for(client.receive(), HANG_GUARD)
         await asyncio.to_thread(delete)
-        return first.type_url, await asyncio.wait_for(_ended(client), HANG_GUARD)
+        return first.type_url, await asyncio.wait_for(client.until_ended(), HANG_GUARD)
 
 
 def test_pod_tokens_admit_only_their_node_and_a_deleted_pod_is_disconnected(

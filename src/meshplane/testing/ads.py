@@ -149,6 +149,17 @@ class FakeAdsClient:
         assert response is grpc.aio.EOF, f"the server answered before ending: {response}"
         return await self._call.code(), str(await self._call.details())
 
+    async def until_ended(self) -> tuple[grpc.StatusCode, str]:
+        """Read past any responses until the server ends the stream (a revocation); its status."""
+        assert self._call is not None
+        while True:
+            try:
+                response = await self._call.read()
+            except grpc.aio.AioRpcError as error:
+                return error.code(), str(error.details())
+            if response is grpc.aio.EOF:
+                return await self._call.code(), str(await self._call.details())
+
     async def ack(
         self, response: discovery_pb2.DiscoveryResponse, names: Iterable[str] | None = None
     ) -> None:
