@@ -346,6 +346,8 @@ async def serve_k8s(
             logging.getLogger(__name__).info("xds: %s", shared)
         plane = build(settings)
         plane.read_only = operating.READ_ONLY
+        if isinstance(plane.ads.authenticator, SigV4Admission):  # before secure() wraps it
+            plane.ads.authenticator.hosts = securing.signed_hosts(options)
         options = securing.secure(
             plane.ads,
             options,
@@ -355,8 +357,6 @@ async def serve_k8s(
             ca_cert=Path(settings.ca_cert) if settings.ca_cert else None,
             ca_key=Path(settings.ca_key) if settings.ca_key else None,
         )
-        if isinstance(plane.ads.authenticator, SigV4Admission):
-            plane.ads.authenticator.hosts = securing.signed_hosts(options)
         async with (
             running(plane) as plane,
             operating.started(

@@ -104,6 +104,7 @@ class Replica:
         xds_identity: bool = False,
         sidecar_layout: str = "classic",
         resync: float | None = None,
+        auth: str = "none",
     ) -> None:
         """``xds_identity`` and ``sidecar_layout`` default to the shapes of the tests written
         before pod-token identity and native sidecars: plain Envoys, classic pods."""
@@ -144,7 +145,7 @@ class Replica:
             "--log-level",
             "debug",
             "--auth",
-            "none",  # the tests' aws CLI signs with dummy keys; the API is on loopback
+            auth,  # none by default: the tests' aws CLI signs with dummy keys (loopback API)
             "--xds-tls-port",
             str(self.xds_tls_port),
             "--sidecar-layout",

@@ -8,6 +8,7 @@ and ``meshplane k8s`` checks it with a real TokenReview.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -16,9 +17,15 @@ from typing import Any
 
 import grpc
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
+from meshplane.auth import streams
+from meshplane.auth.principals import Principals
 from meshplane.envoy import binary, bootstrapping
 from meshplane.envoy import resources as envoy_resources
+from meshplane.kit.clock import system_clock
 from meshplane.testing import FakeAdsClient
 
 from . import cluster as k8s
@@ -332,3 +339,64 @@ def test_a_second_replica_adopts_the_first_ones_ca_from_the_secret(
         ).read_bytes()
     finally:
         other.stop()
+
+
+def test_an_aws_image_style_signed_stream_is_served_beside_pod_tokens(
+    cluster: k8s.Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """meshplane k8s with identity on: a SigV4-signed stream of an allowed principal is served."""
+    replicas.install_crds(cluster)
+    data = tmp_path / "replica" / "data"
+    envoy = Principals(data, system_clock).create(
+        "envoy",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "appmesh:StreamAggregatedResources",
+                    "Resource": f"arn:aws:appmesh:us-west-2:123456789012:mesh/mesh-{namespace}/*",
+                }
+            ],
+        },
+    )
+    running = replicas.Replica(
+        cluster, tmp_path / "replica", xds_identity=True, auth="sigv4", register_webhooks=False
+    )
+    try:
+        node_a, _ = _mesh_and_nodes(cluster, namespace)
+        host = f"127.0.0.1:{running.xds_tls_port}"
+        request = AWSRequest(
+            method="POST",
+            url=f"https://{host}{streams.ADS_PATH}",
+            data=b"",
+            headers={"x-amz-content-sha256": hashlib.sha256(b"").hexdigest()},
+        )
+        credentials = Credentials(envoy.access_key_id, envoy.secret_access_key)
+        SigV4Auth(credentials, "appmesh", "us-west-2").add_auth(request)
+        metadata = [(k.lower(), v) for k, v in request.headers.items() if k.lower() != "host"]
+
+        async def first() -> str:
+            client = FakeAdsClient(
+                running.xds_tls_port,
+                node_a,
+                call_metadata=metadata,
+                root_certificates=running.ca_file.read_bytes(),
+                server_name="127.0.0.1",
+            )
+            async with client as stream:
+                await stream.request(envoy_resources.CLUSTER)
+                response = await asyncio.wait_for(stream.receive(), HANG_GUARD)
+                return str(response.type_url)
+
+        def served() -> bool:
+            try:
+                return asyncio.run(first()) == envoy_resources.CLUSTER
+            except grpc.aio.AioRpcError as error:
+                if "is starting" in str(error.details()):
+                    return False  # the Kubernetes side not up yet
+                raise
+
+        assert k8s.poll(served, DEADLINE, "the signed stream served")
+    finally:
+        running.stop()

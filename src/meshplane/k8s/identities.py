@@ -186,6 +186,19 @@ def injected_node(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
+class Starting:
+    """Refuses every stream until :class:`PodIdentities` takes over (it needs the client).
+
+    The ADS port opens before the Kubernetes side starts; without this, a tokenless stream
+    admitted in that window would stay open and be served once the twins exist.
+    """
+
+    def admit(self, key: str, node: base_pb2.Node, metadata: Mapping[str, str]) -> None:
+        """Refuse: identity checks are not running yet (the proxy retries)."""
+        del key, metadata  # the StreamAuthenticator signature; nothing in them is trusted yet
+        raise roles.Unauthenticated(f"{node.id}: meshplane k8s is starting; retry")
+
+
 def _nothing() -> None:
     """The release of a stream nothing is kept for."""
 

@@ -38,7 +38,7 @@ from meshplane.k8s.injecting import InjectorConfig
 from meshplane.k8s.writing import Outbox, Writer
 from meshplane.kit.clock import Clock
 from meshplane.service.resources import MeshService
-from meshplane.xds.roles import AsyncStreamAuthenticator
+from meshplane.xds.roles import StreamAuthenticator
 from meshplane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ class Options:
     """Admit ADS streams only with their pod's service-account token (``identities``)."""
     xds_tls_port: int | None = None
     """Serve ADS over TLS here too (0: a free port); needed by token-carrying sidecars."""
+    signed_streams: StreamAuthenticator | None = None
+    """Judges SigV4-signed streams (aws-appmesh-envoy) when pod-token identity is on."""
     sidecar_layout: str = "auto"
     """``native`` (Envoy an init container, restartPolicy Always), ``classic``, or ``auto``
     (native when the API server is at least :data:`NATIVE_SIDECARS_SINCE`)."""
@@ -276,10 +278,7 @@ async def started(
         identities = None
         if options.xds_identity and ads is not None:
             # Signed streams (aws-appmesh-envoy sidecars) still go to the plane's own check.
-            signed = ads.authenticator
-            if isinstance(signed, AsyncStreamAuthenticator):
-                signed = None  # only a plain (synchronous) check is kept for signed streams
-            identities = PodIdentities(client, Reviewer(client), ads.status, signed)
+            identities = PodIdentities(client, Reviewer(client), ads.status, options.signed_streams)
             ads.authenticator = identities
         app = webhooks.build_app(lambda: controller.catalog, injector)
         runner, port = await webhooks.start(

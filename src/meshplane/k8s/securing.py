@@ -24,10 +24,11 @@ from pathlib import Path
 import httpx2
 from lightkube import ApiError
 
-from meshplane.k8s import apiserver
+from meshplane.k8s import apiserver, identities
 from meshplane.k8s.operating import Options
 from meshplane.kit.clock import Clock
 from meshplane.pki import authority as pki_authority
+from meshplane.xds.roles import AsyncStreamAuthenticator
 from meshplane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,14 @@ def secure(
     Returns the options with the injector told the CA and the TLS port (unchanged when
     ``xds_tls_port`` is None).
     """
+    if options.xds_identity:
+        # Until operating.started installs PodIdentities, no stream is admitted (signed ones
+        # neither: they are judged by the plane's own check, which PodIdentities keeps).
+        signed = ads.authenticator
+        if isinstance(signed, AsyncStreamAuthenticator):
+            signed = None  # only the plane's own (synchronous) check judges signed streams
+        ads.authenticator = identities.Starting()
+        options = dataclasses.replace(options, signed_streams=signed)
     if options.xds_tls_port is None:
         return options
     authority = pki_authority.load_or_create(
