@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from meshplane.auth import errors, policies, signatures
+from meshplane.auth import actions, errors, policies, signatures
 from meshplane.auth.principals import Principal
 from meshplane.model import naming
 
-XDS_ACTION = "appmesh:StreamAggregatedResources"
+XDS_ACTION = actions.XDS_STREAM
 """What a principal must be allowed on a node's ARN to stream its configuration."""
 ADS_PATH = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
 _MISMATCH = "The request signature we calculated does not match"
