@@ -36,7 +36,7 @@ from meshplane.settings import AUTH_MODES, Settings
 from meshplane.store import keys, locking, refusals
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
-from meshplane.sync.admission import TokenAdmission
+from meshplane.sync.admission import SigV4Admission, TokenAdmission
 from meshplane.sync.metering import SyncMetrics
 from meshplane.sync.proxyviews import ProxyViews
 from meshplane.sync.syncing import Sync
@@ -139,25 +139,36 @@ def build(
         credentials=credentials,
     )
     cache = SnapshotCache()
-    issuer = Issuer(
-        pki_authority.load_or_create(
-            settings.data_dir / "ca",
-            clock,
-            certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
-            key_path=Path(settings.ca_key) if settings.ca_key else None,
-        ),
+    ca = pki_authority.load_or_create(
+        settings.data_dir / "ca",
         clock,
-        settings.cert_ttl,
+        certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
+        key_path=Path(settings.ca_key) if settings.ca_key else None,
     )
+    issuer = Issuer(ca, clock, settings.cert_ttl)
     board = StatusBoard(clock)
+    # Checked even with xds_auth off when a token is shown; required only with it on.
+    # SigV4-signed streams (the aws-appmesh-envoy image) by principal and policy.
+    admission = SigV4Admission(
+        principals,
+        board,
+        TokenAdmission(credentials, board),
+        region=settings.region,
+        account=settings.account_id,
+        clock=clock,
+    )
     ads = AdsServer(
         cache,
         callbacks=board,
         ack_timeout=settings.xds_ack_timeout_s,
-        # Checked even with xds_auth off when a token is shown; required only with it on.
-        authenticator=TokenAdmission(credentials, board),
+        authenticator=admission,
         max_streams=settings.xds_max_streams,
     )
+    if settings.xds_tls_port and settings.xds_tls_names:
+        names = settings.xds_tls_names
+        served = ca.issue(names[0], 365 * 24 * 3600, names[1:])  # re-issued at every start
+        ads.serve_tls(settings.host, settings.xds_tls_port, served.chain_pem, served.key_pem)
+        admission.hosts = tuple(f"{n}:{settings.xds_tls_port}" for n in names)
     sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)
@@ -320,7 +331,7 @@ async def serve_k8s(
     The replica's store is scratch: emptied at start (under the data dir's lock) and
     rebuilt from the API server, which stays the source of truth.
     """
-    from meshplane.k8s import operating  # noqa: PLC0415 - lightkube only in Kubernetes mode
+    from meshplane.k8s import operating, securing  # noqa: PLC0415 - lightkube only in k8s mode
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -328,12 +339,32 @@ async def serve_k8s(
         loop.add_signal_handler(signum, stop.set)
     with locking.acquire(settings.data_dir):
         operating.prepare_data_dir(settings.data_dir)
+        if not settings.ca_cert:  # one CA for every replica (sidecars reconnect to any)
+            shared = await securing.share_ca(
+                options.kubeconfig, options.namespace, settings.data_dir / "ca", system_clock
+            )
+            logging.getLogger(__name__).info("xds: %s", shared)
         plane = build(settings)
         plane.read_only = operating.READ_ONLY
+        if isinstance(plane.ads.authenticator, SigV4Admission):  # before secure() wraps it
+            plane.ads.authenticator.hosts = securing.signed_hosts(options)
+        options = securing.secure(
+            plane.ads,
+            options,
+            settings.host,
+            settings.data_dir / "ca",
+            system_clock,
+            ca_cert=Path(settings.ca_cert) if settings.ca_cert else None,
+            ca_key=Path(settings.ca_key) if settings.ca_key else None,
+        )
         async with (
             running(plane) as plane,
             operating.started(
-                plane.services.resources, system_clock, options, settings.data_dir / "webhook-certs"
+                plane.services.resources,
+                system_clock,
+                options,
+                settings.data_dir / "webhook-certs",
+                plane.ads,
             ) as replica,
         ):
             on_ready(plane, replica)

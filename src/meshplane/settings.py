@@ -75,6 +75,18 @@ class Settings:
     host: str = _setting("127.0.0.1", "MESHPLANE_HOST", "Address the API and xDS servers bind")
     api_port: int = _setting(9080, "MESHPLANE_API_PORT", "Port of the App Mesh REST API")
     xds_port: int = _setting(9090, "MESHPLANE_XDS_PORT", "Port of the ADS (xDS) gRPC server")
+    xds_tls_port: int = _setting(
+        0,
+        "MESHPLANE_XDS_TLS_PORT",
+        "Also serve ADS over TLS here (built-in CA), for sidecars that sign their streams "
+        "with SigV4 (aws-appmesh-envoy, APPMESH_XDS_ENDPOINT); 0: off",
+    )
+    xds_tls_names: tuple[str, ...] = _setting(
+        ("localhost",),
+        "MESHPLANE_XDS_TLS_NAMES",
+        "Comma-separated host names sidecars dial for ADS over TLS: the certificate's names, "
+        "and the hosts a SigV4-signed stream may have signed",
+    )
     sync_debounce_ms: int = _setting(
         1,
         "MESHPLANE_SYNC_DEBOUNCE_MS",

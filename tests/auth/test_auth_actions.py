@@ -126,3 +126,11 @@ def test_the_readme_documents_every_row() -> None:
             assert f"`{rule.method} {rule.path}`" in section, rule.path
             if ":" in rule.action:
                 assert f"`{rule.action}`" in section, rule.action
+
+
+def test_the_readme_documents_the_xds_stream_action() -> None:
+    """The one action that is not a route, SigV4-signed ADS streams', is in the auth section."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Authentication and authorization", 1)[1].split("\n## ", 1)[0]
+    assert actions.XDS_STREAM == "appmesh:StreamAggregatedResources"
+    assert f"`{actions.XDS_STREAM}`" in section

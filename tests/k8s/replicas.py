@@ -101,13 +101,21 @@ class Replica:
         *,
         register_webhooks: bool = True,
         lease_duration: float = 3.0,
+        xds_identity: bool = False,
+        sidecar_layout: str = "classic",
+        resync: float | None = None,
+        auth: str = "none",
     ) -> None:
+        """``xds_identity`` and ``sidecar_layout`` default to the shapes of the tests written
+        before pod-token identity and native sidecars: plain Envoys, classic pods."""
         self.cluster = cluster
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.api_port = k8s.free_port()
         self.xds_port = k8s.free_port()
         self.webhook_port = k8s.free_port()
+        self.xds_tls_port = k8s.free_port()
+        self.ca_file = workdir / "data" / "ca" / "ca.pem"
         self.log = workdir / "meshplane.log"
         argv = [
             sys.executable,
@@ -137,8 +145,15 @@ class Replica:
             "--log-level",
             "debug",
             "--auth",
-            "none",  # the tests' aws CLI signs with dummy keys; the API is on loopback
+            auth,  # none by default: the tests' aws CLI signs with dummy keys (loopback API)
+            "--xds-tls-port",
+            str(self.xds_tls_port),
+            "--sidecar-layout",
+            sidecar_layout,
+            "--xds-identity" if xds_identity else "--no-xds-identity",
         ]
+        if resync is not None:
+            argv += ["--resync", str(resync)]
         if register_webhooks:
             argv.append("--register-webhooks")
         with self.log.open("wb") as out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -102,7 +103,7 @@ def test_enabled_pod_gets_envoy_and_proxyinit_with_the_app_mesh_contract():
 
 
 def test_the_envoy_bootstrap_names_the_node_and_dials_meshplane_xds():
-    """The inline bootstrap has the App Mesh node id, 0.0.0.0 binds and the xDS address."""
+    """The inline bootstrap has the node id, the intercepted layout's marker and the xDS address."""
     catalog = _catalog(_node("vn-blue", "blue"))
     pod = _patched(_pod({"app": "blue"}), _decide(_pod({"app": "blue"}), catalog))
     envoy = pod["spec"]["containers"][1]
@@ -112,7 +113,7 @@ def test_the_envoy_bootstrap_names_the_node_and_dials_meshplane_xds():
     assert bootstrap["node"] == {
         "id": "mesh/demos/virtualNode/vn-blue",
         "cluster": "mesh/demos/virtualNode/vn-blue",
-        "metadata": {"meshplane": {"bind": "0.0.0.0"}},
+        "metadata": {"meshplane": {"bind": "0.0.0.0", "interception": "iptables"}},
     }
     assert bootstrap["admin"]["address"]["socket_address"] == {
         "address": "0.0.0.0",
@@ -225,3 +226,116 @@ def test_a_gateway_pods_envoy_gets_the_image_and_the_gateway_arn():
     assert envoy["image"] == "envoyproxy/envoy:v1.40.0"
     assert _env(envoy)["APPMESH_RESOURCE_ARN"] == "mesh/demos/virtualGateway/vg-ingress_demos"
     assert "initContainers" not in patched["spec"]
+
+
+IDENTITY = dataclasses.replace(
+    CONFIG, xds_identity=True, xds_ca_pem="-----CA-----\n", xds_tls_port=15012
+)
+
+
+def _inject(pod: dict[str, Any], config: injecting.InjectorConfig) -> dict[str, Any]:
+    catalog = _catalog(_node("vn-blue", "blue"))
+    decision = injecting.inject(pod, "demos", catalog.namespace_labels("demos"), catalog, config)
+    return _patched(pod, decision)
+
+
+def test_identity_mounts_the_pod_token_and_ca_and_dials_tls_with_the_token_file():
+    """xds_identity: projected token (meshplane, 3600 s), CA from the annotation, TLS ADS."""
+    pod = _inject(_pod({"app": "blue"}, {"keep": "me"}), IDENTITY)
+    assert pod["metadata"]["annotations"] == {
+        "keep": "me",
+        "meshplane.dev/xds-ca": "-----CA-----\n",
+    }
+    envoy = pod["spec"]["containers"][1]
+    assert [m["mountPath"] for m in envoy["volumeMounts"]] == [
+        "/var/run/secrets/meshplane",
+        "/var/run/secrets/meshplane-ca",
+    ]
+    token, ca = pod["spec"]["volumes"]
+    assert token["projected"]["sources"] == [
+        {
+            "serviceAccountToken": {
+                "audience": "meshplane",
+                "expirationSeconds": 3600,
+                "path": "token",
+            }
+        }
+    ]
+    assert ca["downwardAPI"]["items"][0]["fieldRef"] == {
+        "fieldPath": "metadata.annotations['meshplane.dev/xds-ca']"
+    }
+    args = envoy["args"]
+    bootstrap = json.loads(args[args.index("--config-yaml") + 1])
+    assert bootstrap["static_resources"]["clusters"] == []
+    (service,) = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"]
+    assert service["google_grpc"]["target_uri"] == "10.0.0.9:15012"
+    assert service["google_grpc"]["credentials_factory_name"] == (
+        "envoy.grpc_credentials.file_based_metadata"
+    )
+
+
+def test_native_sidecars_put_envoy_after_proxyinit_with_a_startup_probe():
+    """native_sidecars: initContainers proxyinit, envoy (restartPolicy Always); app alone."""
+    pod = _inject(_pod({"app": "blue"}), dataclasses.replace(CONFIG, native_sidecars=True))
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["app"]
+    proxyinit, envoy = pod["spec"]["initContainers"]
+    assert (proxyinit["name"], envoy["name"]) == ("proxyinit", "envoy")
+    assert envoy["restartPolicy"] == "Always"
+    assert envoy["startupProbe"] == {
+        "httpGet": {"path": "/ready", "port": 9901},
+        "periodSeconds": 1,
+        "timeoutSeconds": 1,
+        "failureThreshold": 120,
+    }
+    assert "lifecycle" not in envoy
+    again = _inject(pod, dataclasses.replace(CONFIG, native_sidecars=True))
+    assert again == pod  # idempotent: the native envoy counts as injected
+
+
+def test_the_aws_image_keeps_its_own_bootstrap_and_gets_the_endpoint_and_ca():
+    """An aws-appmesh-envoy sidecar: no command/args, APPMESH_XDS_ENDPOINT, CA at its roots path."""
+    config = dataclasses.replace(
+        CONFIG,
+        sidecar_image="public.ecr.aws/appmesh/aws-appmesh-envoy:v1.34.13.3-prod",
+        xds_ca_pem="-----CA-----\n",
+    )
+    envoy = _inject(_pod({"app": "blue"}), config)["spec"]["containers"][1]
+    assert "command" not in envoy
+    assert "args" not in envoy
+    assert _env(envoy)["APPMESH_XDS_ENDPOINT"] == "10.0.0.9:15012"
+    assert envoy["volumeMounts"][2] == {
+        "name": "meshplane-xds-ca",
+        "mountPath": "/etc/pki/tls/cert.pem",
+        "subPath": "ca.pem",
+        "readOnly": True,
+    }
+
+
+def test_a_gateway_pod_with_identity_gets_the_token_and_ca_its_bootstrap_reads():
+    """A VirtualGateway's envoy, with xds_identity: the same volumes, mounts and CA annotation."""
+    gateway = ManifestObject(
+        "VirtualGateway",
+        "demos",
+        "vg-ingress",
+        spec={"awsName": "vg-ingress_demos", "meshRef": MESH_REF, "podSelector": {}},
+        uid="vg-uid",
+    )
+    pod = {
+        "metadata": {"labels": {"app": "gw"}},
+        "spec": {"containers": [{"name": "envoy", "image": "envoyproxy/envoy:v1.40.0"}]},
+    }
+    catalog = _catalog(gateway)
+    decision = injecting.inject(pod, "demos", catalog.namespace_labels("demos"), catalog, IDENTITY)
+    patched = _patched(pod, decision)
+    (envoy,) = patched["spec"]["containers"]
+    assert [m["name"] for m in envoy["volumeMounts"]] == ["meshplane-token", "meshplane-xds-ca"]
+    assert [v["name"] for v in patched["spec"]["volumes"]] == [
+        "meshplane-token",
+        "meshplane-xds-ca",
+    ]
+    assert patched["metadata"]["annotations"] == {"meshplane.dev/xds-ca": "-----CA-----\n"}
+    args = envoy["args"]
+    bootstrap = json.loads(args[args.index("--config-yaml") + 1])
+    assert bootstrap["node"]["metadata"] == {"meshplane": {"bind": "0.0.0.0"}}
+    google = bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]["google_grpc"]
+    assert google["target_uri"] == "10.0.0.9:15012"

@@ -23,7 +23,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The injected Envoy's image: an aws-appmesh-envoy image (old values) needs App Mesh. */}}
 {{- define "meshplane.sidecarImage" -}}
 {{- $repo := .Values.sidecar.image.repository -}}
-{{- if contains "aws-appmesh-envoy" $repo -}}
+{{- if and (contains "aws-appmesh-envoy" $repo) (not .Values.sidecar.keepAppMeshImage) -}}
 envoyproxy/envoy:v1.40.0
 {{- else -}}
 {{ $repo }}:{{ .Values.sidecar.image.tag }}

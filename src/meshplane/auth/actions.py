@@ -34,6 +34,10 @@ the Host header."""
 AUTHENTICATED = "authenticated"
 """The action of the catch-all: any signed caller may hear that nothing is served there."""
 
+XDS_STREAM = "appmesh:StreamAggregatedResources"
+"""Not a route: what a SigV4-signed ADS stream needs on its node's ARN (App Mesh's own IAM
+action for Envoy; :mod:`meshplane.auth.streams`, documented beside the route table)."""
+
 P = "/meshplane/v1"
 MESHPLANE_ARN = "arn:aws:meshplane:{region}:{account}:"
 APPMESH_ARN = "arn:aws:appmesh:{region}:{account}:"

@@ -82,12 +82,28 @@ def k8s(
         str,
         typer.Option(help="API authentication: sigv4 (the default), or none (loopback only)."),
     ] = "sigv4",
-    xds_auth: Annotated[
+    xds_identity: Annotated[
         bool,
         typer.Option(
-            help="Require proxy credentials on ADS streams (injected sidecars carry none yet)."
+            help="Admit ADS streams only with their pod's service-account token (TokenReview, "
+            "audience meshplane) for the node the pod was injected for. --no-xds-identity "
+            "serves any stream that asks: only for a cluster whose network you trust."
         ),
-    ] = False,
+    ] = True,
+    xds_tls_port: Annotated[
+        int, typer.Option(help="Port of ADS over TLS (the built-in CA's certificate).")
+    ] = 15012,
+    sidecar_layout: Annotated[
+        str,
+        typer.Option(
+            help="auto (native sidecars on Kubernetes >= 1.29), native, or classic "
+            "(envoy as an app container)."
+        ),
+    ] = "auto",
+    resync: Annotated[
+        float,
+        typer.Option(help="Seconds between resyncs (status requeues, sidecar token re-checks)."),
+    ] = 60.0,
     lease_duration: Annotated[
         float, typer.Option(help="Seconds a leader's Lease lasts unrenewed.")
     ] = 15.0,
@@ -110,7 +126,17 @@ def k8s(
     if auth == "none" and not hosts.is_loopback(host):
         console.print(f"[red]error:[/] --auth none is for loopback only, not {host}")
         raise typer.Exit(2)
+    from meshplane.k8s.operating import LAYOUTS  # noqa: PLC0415
+
+    if sidecar_layout not in LAYOUTS:
+        console.print(f"[red]error:[/] --sidecar-layout must be one of {', '.join(LAYOUTS)}")
+        raise typer.Exit(2)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
+    if not xds_identity:
+        console.print(
+            "[bold red]warning:[/] --no-xds-identity: any client that reaches the xDS port "
+            "can claim any node and read its configuration (certificates included)"
+        )
     config = settings.load(
         data_dir=data_dir,
         api_port=api_port,
@@ -119,7 +145,8 @@ def k8s(
         region=region,
         account_id=account_id,
         auth=auth,
-        xds_auth=xds_auth,
+        # Local mode's proxy credentials are not issued here: pod tokens replace them.
+        xds_auth=False,
     )
     injector = injecting.InjectorConfig(
         sidecar_image=sidecar_image,
@@ -132,6 +159,8 @@ def k8s(
         memory_limit=sidecar_memory_limit,
         xds_host=xds_host,
         xds_port=int(xds_port_text),
+        xds_identity=xds_identity,
+        xds_tls_port=xds_tls_port,
     )
     options = operating.Options(
         kubeconfig=kubeconfig,
@@ -143,6 +172,10 @@ def k8s(
         lease_duration=lease_duration,
         lease_retry=max(0.2, lease_duration / 5),
         injector=injector,
+        xds_identity=xds_identity,
+        xds_tls_port=xds_tls_port,
+        sidecar_layout=sidecar_layout,
+        resync=resync,
     )
 
     def ready(plane: app.ControlPlane, replica: operating.Replica) -> None:
@@ -151,6 +184,11 @@ def k8s(
             f"meshplane {__version__} k8s: App Mesh API (read-only) at [bold]{endpoint}[/]"
         )
         console.print(f"  xDS:      {config.host}:{plane.xds_port}")
+        if plane.ads.tls_port is not None:
+            console.print(f"  xDS TLS:  {config.host}:{plane.ads.tls_port}")
+        identity = "pod service-account tokens" if replica.identities else "OFF (any stream)"
+        layout = "native" if replica.injector.native_sidecars else "classic"
+        console.print(f"  identity: {identity}; sidecar layout: {layout}")
         console.print(f"  webhooks: https://{options.webhook_host}:{replica.webhook_port}")
         console.print(
             f"  lease:    {options.namespace}/meshplane-leader as {replica.leader.identity}"

@@ -46,6 +46,12 @@ VALIDATING: Any = create_global_resource(
     "validatingwebhookconfigurations",
 )
 
+POD: Any = create_namespaced_resource("", "v1", "Pod", "pods")
+SECRET: Any = create_namespaced_resource("", "v1", "Secret", "secrets")
+TOKEN_REVIEW: Any = create_global_resource(
+    "authentication.k8s.io", "v1", "TokenReview", "tokenreviews"
+)
+
 WATCHED: dict[str, Any] = {"Namespace": NAMESPACE, **CUSTOM}
 """What the controller lists and watches, by kind."""
 
@@ -61,3 +67,19 @@ def connect(kubeconfig: Path | None) -> AsyncClient:
 def namespaced(kind: str) -> bool:
     """Whether objects of ``kind`` live in a namespace."""
     return crds.BY_KIND[kind].namespaced
+
+
+async def server_version(client: AsyncClient) -> tuple[int, int] | None:
+    """The API server's (major, minor) from ``/version``; None if it does not say.
+
+    lightkube has no call for ``/version`` (it is not a resource), so this goes through
+    the client's HTTP session; a failure means "unknown", never an error.
+    """
+    try:
+        session = client._client._client  # lightkube's own authenticated session
+        reply = await session.get("/version")
+        found = reply.json()
+        minor = str(found.get("minor", "")).rstrip("+")
+        return int(found["major"]), int(minor)
+    except (AttributeError, KeyError, ValueError, TypeError, httpx2.HTTPError, OSError):
+        return None

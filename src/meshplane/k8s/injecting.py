@@ -19,6 +19,17 @@ message, or patch it (``appmesh-controller.md`` §2, ``k8s-mode.md`` §1):
 * a VirtualGateway pod's own ``envoy`` container gets the sidecar image (unless
   ``virtualGatewaySkipImageOverride``), the bootstrap and the same env.
 
+A virtual node's Envoy announces ``{"meshplane": {"interception": "iptables"}}``: it
+sits behind proxyinit's rules, so it gets App Mesh's intercepted layout (0.0.0.0:15000
+and :15001 with original-destination chains). With ``xds_identity`` the pod also gets
+a projected service-account token (audience ``meshplane``, :data:`TOKEN_EXPIRATION_S`)
+and meshplane's CA, and its bootstrap dials the TLS xDS port with gRPC call
+credentials that send the token file as ``authorization: Bearer`` on every stream
+(Envoy's ``file_based_metadata``; the file is read again at each reconnect, so the
+kubelet's refreshes are picked up). With ``native_sidecars`` (Kubernetes ≥ 1.29)
+Envoy is an init container with ``restartPolicy: Always`` and a startup probe on
+``/ready``, so the app starts only once its Envoy is ready.
+
 Injection is idempotent: an existing ``envoy`` container or ``proxyinit`` init
 container is kept as it is.
 """
@@ -53,6 +64,24 @@ BOTH = "found matching VirtualNode and VirtualGateway for pod, expecting only on
 
 JsonPatch = list[dict[str, Any]]
 
+TOKEN_VOLUME = "meshplane-token"
+TOKEN_DIR = "/var/run/secrets/meshplane"
+TOKEN_FILE = "token"
+TOKEN_AUDIENCE = "meshplane"
+TOKEN_EXPIRATION_S = 3600
+"""An hour; the kubelet refreshes the file at 80 %. A stream is checked again at every resync
+with the token it opened with, so once that expires the sidecar is disconnected and reconnects
+with the refreshed file: the shortest lifetime (600 s) would cycle every stream every ~10 min."""
+CA_VOLUME = "meshplane-xds-ca"
+CA_DIR = "/var/run/secrets/meshplane-ca"
+CA_FILE = "ca.pem"
+CA_ANNOTATION = "meshplane.dev/xds-ca"
+"""The pod annotation holding meshplane's CA; a downward-API volume makes it a file."""
+AWS_IMAGE_CA = "/etc/pki/tls/cert.pem"
+"""Where the aws-appmesh-envoy image reads the roots it trusts for its management server."""
+INTERCEPTED = {"meshplane": {"bind": "0.0.0.0", "interception": "iptables"}}
+"""A virtual node's sidecar metadata: it serves the pod IP, behind proxyinit's iptables."""
+
 
 @dataclasses.dataclass(frozen=True)
 class InjectorConfig:
@@ -77,6 +106,14 @@ class InjectorConfig:
     xds_port: int = 15010
     fs_group: bool = True
     """fsGroup 1337 for pods without one (the controller's IAM-for-service-accounts default)."""
+    xds_identity: bool = False
+    """Give the sidecar its pod's service-account token and dial xDS over TLS with it."""
+    xds_tls_port: int = 15012
+    """meshplane's ADS over TLS, where sidecars with call credentials connect."""
+    xds_ca_pem: str = ""
+    """The CA that signs the xDS server certificate (mounted into injected pods)."""
+    native_sidecars: bool = False
+    """Envoy as a native sidecar (init container, restartPolicy Always): Kubernetes >= 1.29."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,8 +250,16 @@ def _sidecar_env(
     return [e for e in _annotation_env(annotations) if e["name"] not in taken] + ours
 
 
-def envoy_args(arn: str, config: InjectorConfig, log_level: str | None = None) -> list[str]:
-    """Envoy's argv after the binary: meshplane's bootstrap inline, for node ``arn``."""
+def envoy_args(
+    arn: str,
+    config: InjectorConfig,
+    log_level: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Envoy's argv after the binary: meshplane's bootstrap inline, for node ``arn``.
+
+    ``metadata`` is the node metadata (default: bind 0.0.0.0, the gateway's shape).
+    """
     config_dict = bootstrapping.bootstrap(
         node_id=arn,
         cluster=arn,
@@ -223,22 +268,71 @@ def envoy_args(arn: str, config: InjectorConfig, log_level: str | None = None) -
         admin_address="0.0.0.0",
         admin_port=config.admin_port,
         # A pod's Envoy takes the traffic iptables redirects from every interface.
-        metadata={"meshplane": {"bind": "0.0.0.0"}},
+        metadata=metadata if metadata is not None else {"meshplane": {"bind": "0.0.0.0"}},
     )
+    if config.xds_identity:
+        config_dict = with_token_credentials(
+            config_dict,
+            f"{config.xds_host}:{config.xds_tls_port}",
+            ca_file=f"{CA_DIR}/{CA_FILE}",
+            token_file=f"{TOKEN_DIR}/{TOKEN_FILE}",
+        )
     argv = bootstrapping.command(
         config_dict, binary=Path(ENVOY), log_level=log_level or config.log_level
     )
     return argv[1:]
 
 
+_FILE_METADATA = "envoy.grpc_credentials.file_based_metadata"
+
+
+def with_token_credentials(
+    config: Mapping[str, Any], target: str, *, ca_file: str, token_file: str
+) -> dict[str, Any]:
+    """``config`` with its ADS stream over TLS to ``target``, sending ``token_file``.
+
+    Envoy's Google gRPC client with ``file_based_metadata`` call credentials reads the
+    file at every new stream and sends ``authorization: Bearer <contents>``; gRPC sends
+    call credentials over TLS only, so the channel trusts ``ca_file`` (meshplane's CA).
+    The static xDS cluster is then unused and left out.
+    """
+    result: dict[str, Any] = json.loads(json.dumps(config))
+    service = {
+        "google_grpc": {
+            "target_uri": target,
+            "stat_prefix": "ads",
+            "credentials_factory_name": _FILE_METADATA,
+            "channel_credentials": {"ssl_credentials": {"root_certs": {"filename": ca_file}}},
+            "call_credentials": [
+                {
+                    "from_plugin": {
+                        "name": _FILE_METADATA,
+                        "typed_config": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.config.grpc_credential.v3.FileBasedMetadataConfig",
+                            "secret_data": {"filename": token_file},
+                            "header_prefix": "Bearer ",
+                        },
+                    }
+                }
+            ],
+        }
+    }
+    result["dynamic_resources"]["ads_config"]["grpc_services"] = [service]
+    result["static_resources"]["clusters"] = [
+        c for c in result["static_resources"]["clusters"] if c["name"] != bootstrapping.XDS_CLUSTER
+    ]
+    return result
+
+
 def _envoy_container(
     arn: str, annotations: Mapping[str, str], config: InjectorConfig
 ) -> dict[str, Any]:
-    return {
+    container: dict[str, Any] = {
         "name": ENVOY,
         "image": config.sidecar_image,
         "command": [ENVOY],
-        "args": envoy_args(arn, config),
+        "args": envoy_args(arn, config, metadata=INTERCEPTED),
         "securityContext": {"runAsUser": ENVOY_UID},
         "ports": [{"containerPort": config.admin_port, "name": "stats", "protocol": "TCP"}],
         "env": _sidecar_env(arn, annotations, config),
@@ -248,6 +342,84 @@ def _envoy_container(
         },
         "readinessProbe": _readiness(config),
     }
+    if _aws_image(config):
+        # App Mesh's image writes its own bootstrap (its agent reads APPMESH_*): it keeps
+        # TLS and SigV4 on the stream, so point it at the TLS port and mount the CA where
+        # it reads its roots. Its AWS credentials must be a meshplane principal's.
+        del container["command"], container["args"]
+        container["env"].append(
+            _env("APPMESH_XDS_ENDPOINT", f"{config.xds_host}:{config.xds_tls_port}")
+        )
+    if _mounted(config):
+        container["volumeMounts"] = _mounts(config)
+    if config.native_sidecars:
+        # Kubernetes starts the app containers once this one's startup probe passed, and
+        # stops it after them: no start-up race and no need for the preStop drain delay.
+        container["restartPolicy"] = "Always"
+        container["startupProbe"] = {
+            "httpGet": {"path": "/ready", "port": config.admin_port},
+            "periodSeconds": 1,
+            "timeoutSeconds": 1,
+            "failureThreshold": 120,
+        }
+        del container["lifecycle"]
+    return container
+
+
+def _aws_image(config: InjectorConfig) -> bool:
+    """Whether the sidecar is App Mesh's own image (it reads its roots from a fixed path)."""
+    return "aws-appmesh-envoy" in config.sidecar_image
+
+
+def _mounted(config: InjectorConfig) -> bool:
+    """Whether the pod gets the token and CA volumes (a CA to mount is needed)."""
+    return bool(config.xds_ca_pem) and (config.xds_identity or _aws_image(config))
+
+
+def _mounts(config: InjectorConfig) -> list[dict[str, Any]]:
+    mounts = [
+        {"name": TOKEN_VOLUME, "mountPath": TOKEN_DIR, "readOnly": True},
+        {"name": CA_VOLUME, "mountPath": CA_DIR, "readOnly": True},
+    ]
+    if _aws_image(config):
+        mounts.append(
+            {"name": CA_VOLUME, "mountPath": AWS_IMAGE_CA, "subPath": CA_FILE, "readOnly": True}
+        )
+    return mounts
+
+
+def _volumes() -> list[dict[str, Any]]:
+    """The projected token (audience meshplane) and the CA, from the pod's own annotation."""
+    return [
+        {
+            "name": TOKEN_VOLUME,
+            "projected": {
+                # 0644 like the kube-api-access volume: Envoy runs as 1337 whatever fsGroup is.
+                "defaultMode": 0o644,
+                "sources": [
+                    {
+                        "serviceAccountToken": {
+                            "audience": TOKEN_AUDIENCE,
+                            "expirationSeconds": TOKEN_EXPIRATION_S,
+                            "path": TOKEN_FILE,
+                        }
+                    }
+                ],
+            },
+        },
+        {
+            "name": CA_VOLUME,
+            "downwardAPI": {
+                "defaultMode": 0o644,
+                "items": [
+                    {
+                        "path": CA_FILE,
+                        "fieldRef": {"fieldPath": f"metadata.annotations['{CA_ANNOTATION}']"},
+                    }
+                ],
+            },
+        },
+    ]
 
 
 def _readiness(config: InjectorConfig) -> dict[str, Any]:
@@ -311,6 +483,7 @@ def _node_patch(
     spec = pod.get("spec") or {}
     arn = resource_name(node, catalog)
     patch: JsonPatch = []
+    new_annotations: dict[str, str] = {}
     if _cni_mode(metadata, annotations):
         # CNI (and Fargate) pods are redirected by the CNI plugin, told by annotations.
         wanted = {
@@ -322,21 +495,19 @@ def _node_patch(
             f"{PREFIX}ignoredUID": str(ENVOY_UID),
             INJECT: "enabled",
         }
-        patch.append(
-            {"op": "add", "path": "/metadata/annotations", "value": {**wanted, **annotations}}
-        )
-    else:
-        inits = list(spec.get("initContainers") or [])
-        if not any(c.get("name") == PROXY_INIT for c in inits):
-            patch.append(
-                {
-                    "op": "add",
-                    "path": "/spec/initContainers",
-                    "value": [*inits, _proxy_init(node, annotations, config)],
-                }
-            )
+        new_annotations = {**wanted, **annotations}
+    inits = list(spec.get("initContainers") or [])
     containers = list(spec.get("containers") or [])
-    if not any(c.get("name") == ENVOY for c in containers):
+    injected = any(c.get("name") == ENVOY for c in [*inits, *containers])
+    wanted_inits = list(inits)
+    if not _cni_mode(metadata, annotations) and not any(c.get("name") == PROXY_INIT for c in inits):
+        wanted_inits.append(_proxy_init(node, annotations, config))
+    if not injected and config.native_sidecars:
+        # After proxyinit: the rules are in place before Envoy (and then the app) starts.
+        wanted_inits.append(_envoy_container(arn, annotations, config))
+    if wanted_inits != inits:
+        patch.append({"op": "add", "path": "/spec/initContainers", "value": wanted_inits})
+    if not injected and not config.native_sidecars:
         patch.append(
             {
                 "op": "add",
@@ -344,6 +515,14 @@ def _node_patch(
                 "value": [*containers, _envoy_container(arn, annotations, config)],
             }
         )
+    if not injected and _mounted(config):
+        kept = [
+            v for v in spec.get("volumes") or [] if v.get("name") not in (TOKEN_VOLUME, CA_VOLUME)
+        ]
+        patch.append({"op": "add", "path": "/spec/volumes", "value": [*kept, *_volumes()]})
+        new_annotations = {**(new_annotations or annotations), CA_ANNOTATION: config.xds_ca_pem}
+    if new_annotations:
+        patch.append({"op": "add", "path": "/metadata/annotations", "value": new_annotations})
     patch += _fs_group(spec, config)
     return patch
 
@@ -368,12 +547,33 @@ def _gateway_patch(
     arn = resource_name(gateway, catalog)
     envoy = containers[index]
     skip = annotations.get(f"{PREFIX}virtualGatewaySkipImageOverride", "").lower() == "enabled"
+    ours = _controller_env(arn, annotations, config)
     if not skip:
         envoy["image"] = config.sidecar_image
-        envoy["command"] = [ENVOY]
-        envoy["args"] = envoy_args(arn, config)
-    ours = _controller_env(arn, annotations, config)
+        if _aws_image(config):  # the image's own bootstrap, pointed at the TLS port
+            envoy.pop("command", None)
+            envoy.pop("args", None)
+            ours.append(_env("APPMESH_XDS_ENDPOINT", f"{config.xds_host}:{config.xds_tls_port}"))
+        else:
+            envoy["command"] = [ENVOY]
+            envoy["args"] = envoy_args(arn, config)
     taken = {entry["name"] for entry in ours}
     envoy["env"] = [e for e in envoy.get("env") or [] if e.get("name") not in taken] + ours
     envoy.setdefault("readinessProbe", _readiness(config))
-    return [{"op": "add", "path": "/spec/containers", "value": containers}]
+    patch: JsonPatch = []
+    if not skip and _mounted(config):
+        # The same token and CA as a virtual node's sidecar: the bootstrap reads both files.
+        names = (TOKEN_VOLUME, CA_VOLUME)
+        mounts = [m for m in envoy.get("volumeMounts") or [] if m.get("name") not in names]
+        envoy["volumeMounts"] = mounts + _mounts(config)
+        spec = pod.get("spec") or {}
+        kept = [v for v in spec.get("volumes") or [] if v.get("name") not in names]
+        patch.append({"op": "add", "path": "/spec/volumes", "value": [*kept, *_volumes()]})
+        patch.append(
+            {
+                "op": "add",
+                "path": "/metadata/annotations",
+                "value": {**annotations, CA_ANNOTATION: config.xds_ca_pem},
+            }
+        )
+    return [{"op": "add", "path": "/spec/containers", "value": containers}, *patch]

@@ -33,10 +33,13 @@ from lightkube.types import PatchType
 
 from meshplane.k8s import apiserver, certificates, leading, registering, watching, webhooks
 from meshplane.k8s.controlling import Controller
+from meshplane.k8s.identities import PodIdentities, Reviewer
 from meshplane.k8s.injecting import InjectorConfig
 from meshplane.k8s.writing import Outbox, Writer
 from meshplane.kit.clock import Clock
 from meshplane.service.resources import MeshService
+from meshplane.xds.roles import StreamAuthenticator
+from meshplane.xds.server import AdsServer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,10 @@ READ_ONLY = (
     "use kubectl to change appmesh.k8s.aws resources"
 )
 """What the App Mesh API answers to writes in Kubernetes mode (BadRequestException)."""
+
+NATIVE_SIDECARS_SINCE = (1, 29)
+"""The first Kubernetes release with native sidecars on by default (beta, then GA in 1.33)."""
+LAYOUTS = ("auto", "native", "classic")
 
 MARKER = ".meshplane-k8s"
 BUDGET = 100
@@ -71,6 +78,15 @@ class Options:
     resync: float = 60.0
     identity: str = ""
     injector: InjectorConfig = dataclasses.field(default_factory=InjectorConfig)
+    xds_identity: bool = True
+    """Admit ADS streams only with their pod's service-account token (``identities``)."""
+    xds_tls_port: int | None = None
+    """Serve ADS over TLS here too (0: a free port); needed by token-carrying sidecars."""
+    signed_streams: StreamAuthenticator | None = None
+    """Judges SigV4-signed streams (aws-appmesh-envoy) when pod-token identity is on."""
+    sidecar_layout: str = "auto"
+    """``native`` (Envoy an init container, restartPolicy Always), ``classic``, or ``auto``
+    (native when the API server is at least :data:`NATIVE_SIDECARS_SINCE`)."""
 
 
 @dataclasses.dataclass
@@ -84,6 +100,10 @@ class Replica:
     sync_seconds: float = 0.0
     """From start to the first pass over every listed object."""
     passes: int = 0
+    identities: PodIdentities | None = None
+    """The stream authenticator, when xDS identity is on."""
+    injector: InjectorConfig = dataclasses.field(default_factory=InjectorConfig)
+    """The injector's configuration as resolved at start (layout, CA)."""
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -206,11 +226,32 @@ async def _cancelled(task: asyncio.Task[Any]) -> None:
         await task
 
 
+async def _layout(client: AsyncClient, options: Options) -> InjectorConfig:
+    """The injector's configuration with the sidecar layout decided (``auto``: by version)."""
+    native = options.sidecar_layout == "native"
+    if options.sidecar_layout == "auto":
+        version = await apiserver.server_version(client)
+        native = version is not None and version >= NATIVE_SIDECARS_SINCE
+        log.info(
+            "sidecar layout: %s (API server %s)",
+            "native" if native else "classic",
+            ".".join(map(str, version)) if version else "version unknown",
+        )
+    return dataclasses.replace(options.injector, native_sidecars=native)
+
+
 @contextlib.asynccontextmanager
 async def started(
-    service: MeshService, clock: Clock, options: Options, cert_dir: Path
+    service: MeshService,
+    clock: Clock,
+    options: Options,
+    cert_dir: Path,
+    ads: AdsServer | None = None,
 ) -> AsyncIterator[Replica]:
-    """Run a replica reconciling into ``service``'s store until the block exits."""
+    """Run a replica reconciling into ``service``'s store until the block exits.
+
+    With ``options.xds_identity``, ``ads`` admits streams by pod token from now on.
+    """
     started_at = time.monotonic()
     identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
     client = apiserver.connect(options.kubeconfig)
@@ -233,12 +274,20 @@ async def started(
             context = certificates.load_context(options.webhook_cert_dir)
         else:
             context = pair.server_context(cert_dir)
-        app = webhooks.build_app(lambda: controller.catalog, options.injector)
+        injector = await _layout(client, options)
+        identities = None
+        if options.xds_identity and ads is not None:
+            # Signed streams (aws-appmesh-envoy sidecars) still go to the plane's own check.
+            identities = PodIdentities(client, Reviewer(client), ads.status, options.signed_streams)
+            ads.authenticator = identities
+        app = webhooks.build_app(lambda: controller.catalog, injector)
         runner, port = await webhooks.start(
             app, options.webhook_host, options.webhook_port, context
         )
         stack.push_async_callback(runner.cleanup)
-        replica = Replica(controller, leader, port, asyncio.Event())
+        replica = Replica(
+            controller, leader, port, asyncio.Event(), identities=identities, injector=injector
+        )
         writer = Writer(client, identity, clock)
         tasks = [
             asyncio.create_task(watching.watch(client, kind, controller, changed), name=kind)
@@ -249,6 +298,9 @@ async def started(
         tasks.append(asyncio.create_task(_reconcile(replica, outbox, changed, started_at, clock)))
         tasks.append(asyncio.create_task(_write(outbox, writer, leader, controller, changed)))
         tasks.append(asyncio.create_task(_resync(controller, changed, options.resync)))
+        if identities is not None:
+            # Within one resync of a token expiring or its pod going, its stream ends.
+            tasks.append(asyncio.create_task(identities.run(options.resync), name="identities"))
         for task in tasks:
             stack.push_async_callback(_cancelled, task)
         stack.push_async_callback(leader.release)

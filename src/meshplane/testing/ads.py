@@ -12,12 +12,14 @@ NACK a response, or change a subscription on an ACK, and check what the server a
 
 ``credential`` is sent as the ``x-meshplane-token`` metadata Envoy's bootstrap puts on the
 stream, so a test can play a sidecar — or an attacker with no token or another node's —
-and read how the server ended the stream with :meth:`FakeAdsClient.ended`.
+and read how the server ended the stream with :meth:`FakeAdsClient.ended`. With
+``root_certificates`` the stream goes over TLS (the server's TLS port), and
+``call_metadata`` adds entries such as ``authorization`` (a pod token, an AWS signature).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -42,14 +44,22 @@ class FakeAdsClient:
         *,
         credential: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        call_metadata: Sequence[tuple[str, str]] = (),
+        root_certificates: bytes | None = None,
+        server_name: str | None = None,
     ) -> None:
         """Connect to ``127.0.0.1:port`` as ``node_id`` (and ``meshplane.replica``) on enter.
 
         ``credential`` goes in the stream's gRPC metadata; ``metadata`` (node metadata
         under ``meshplane``, beside the replica) lets a test announce ports.
+        ``root_certificates`` makes the channel TLS, checking the server's certificate
+        for ``server_name`` (default ``localhost``); ``call_metadata`` is sent as is.
         """
         self.port = port
         self.credential = credential
+        self.call_metadata = tuple(call_metadata)
+        self.root_certificates = root_certificates
+        self.server_name = server_name
         self.node = base_pb2.Node(id=node_id, cluster=node_id)
         if replica is not None or metadata:
             own = dict(metadata or {})
@@ -62,11 +72,21 @@ class FakeAdsClient:
 
     async def __aenter__(self) -> FakeAdsClient:
         """Open the channel and the stream (no request is sent yet)."""
-        self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        target = f"127.0.0.1:{self.port}"
+        if self.root_certificates is not None:
+            name = self.server_name or "localhost"
+            self._channel = grpc.aio.secure_channel(
+                target,
+                grpc.ssl_channel_credentials(self.root_certificates),
+                options=[("grpc.ssl_target_name_override", name), ("grpc.default_authority", name)],
+            )
+        else:
+            self._channel = grpc.aio.insecure_channel(target)
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
-        metadata = None
+        entries = list(self.call_metadata)
         if self.credential is not None:
-            metadata = grpc.aio.Metadata((envoy.CREDENTIAL_METADATA, self.credential))
+            entries.append((envoy.CREDENTIAL_METADATA, self.credential))
+        metadata = grpc.aio.Metadata(*entries) if entries else None
         self._call = stub.StreamAggregatedResources(metadata=metadata)
         return self
 
@@ -128,6 +148,17 @@ class FakeAdsClient:
             return error.code(), str(error.details())
         assert response is grpc.aio.EOF, f"the server answered before ending: {response}"
         return await self._call.code(), str(await self._call.details())
+
+    async def until_ended(self) -> tuple[grpc.StatusCode, str]:
+        """Read past any responses until the server ends the stream (a revocation); its status."""
+        assert self._call is not None
+        while True:
+            try:
+                response = await self._call.read()
+            except grpc.aio.AioRpcError as error:
+                return error.code(), str(error.details())
+            if response is grpc.aio.EOF:
+                return await self._call.code(), str(await self._call.details())
 
     async def ack(
         self, response: discovery_pb2.DiscoveryResponse, names: Iterable[str] | None = None

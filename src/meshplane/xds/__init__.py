@@ -27,10 +27,13 @@ Public API::
 
     SnapshotSource, StreamCallbacks                  # the roles AdsServer depends on
     StreamAuthenticator.admit(key, node, metadata)   # raise Unauthenticated | PermissionDenied
+    AsyncStreamAuthenticator.admit_stream(key, node, metadata, revoke) -> release
+                                                     # with I/O; revoke(refusal) ends it later
     StreamRefused, Unauthenticated, PermissionDenied # (gRPC UNAUTHENTICATED / PERMISSION_DENIED)
     AdsServer(cache: SnapshotSource, *, callbacks: StreamCallbacks | None = None,
               clock=system_clock, logger=None, ack_timeout=10.0, timer: Timer | None = None,
               authenticator: StreamAuthenticator | None = None)
+        .serve_tls(host, port, chain_pem, key_pem)   # before start: ADS over TLS too (.tls_port)
         await .start(host="127.0.0.1", port=0) -> int, await .stop(grace=None),
         .port, .status: StatusBoard                  # the board callbacks default to
 
@@ -59,6 +62,7 @@ Usage::
 
 from meshplane.xds.cache import NodeHash, SnapshotCache, node_key, replica_node_key
 from meshplane.xds.roles import (
+    AsyncStreamAuthenticator,
     PermissionDenied,
     SnapshotSource,
     StreamAuthenticator,
@@ -87,6 +91,7 @@ from meshplane.xds.status import (
 __all__ = [
     "Acked",
     "AdsServer",
+    "AsyncStreamAuthenticator",
     "Connected",
     "Disconnected",
     "GateTimedOut",

@@ -12,12 +12,17 @@ the stream's gRPC metadata and the node it announces, before the stream is recor
 anything is sent, and refuses with :class:`Unauthenticated` (no valid credential) or
 :class:`PermissionDenied` (a credential, but not for this node). What a credential is
 stays the authenticator's business; the server only maps the refusal to a gRPC status.
+
+An :class:`AsyncStreamAuthenticator` does the same when deciding takes I/O (asking
+Kubernetes whether a token is genuine), and it may end an admitted stream later: it is
+handed a ``revoke`` function for the stream, for a credential that expired or a
+workload that went away. It returns the function the stream calls when it closes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from envoy.config.core.v3 import base_pb2
 
@@ -47,6 +52,24 @@ class StreamAuthenticator(Protocol):
         """Return to admit the proxy ``key`` announcing ``node``; raise a StreamRefused not to.
 
         ``metadata`` is the stream's gRPC invocation metadata (lower-case keys).
+        """
+
+
+Revoke = Callable[[StreamRefused], None]
+"""Ends one admitted stream with the refusal's gRPC status (the proxy may reconnect)."""
+
+
+@runtime_checkable
+class AsyncStreamAuthenticator(Protocol):
+    """Admits or refuses a stream with I/O, and may revoke it while it is open."""
+
+    async def admit_stream(
+        self, key: str, node: base_pb2.Node, metadata: Mapping[str, str], revoke: Revoke
+    ) -> Callable[[], None]:
+        """Return the stream's release function to admit it; raise a StreamRefused not to.
+
+        ``revoke`` ends this stream (and only this one) later; the release function is
+        called once when the stream closes, however it ends.
         """
 
 

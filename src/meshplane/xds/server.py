@@ -5,6 +5,11 @@ registered, so gRPC answers it with UNIMPLEMENTED and Envoy configured for
 SotW never asks. Responses are pre-serialized bytes (see :mod:`meshplane.xds.wire`),
 so the method is registered with an identity serializer instead of through
 the generated servicer base class.
+
+Besides the plaintext port the server may serve the same ADS over TLS on a second
+port (:meth:`AdsServer.serve_tls`): sidecars that send call credentials (a service
+account token, an AWS signature) need it, since gRPC sends those on secure channels
+only, and the aws-appmesh-envoy image dials its management server over TLS.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
 from meshplane.xds.roles import (
+    AsyncStreamAuthenticator,
     InvalidNode,
     PermissionDenied,
     SnapshotSource,
@@ -54,7 +60,7 @@ class AdsServer:
         logger: logging.Logger | None = None,
         ack_timeout: float = 10.0,
         timer: Timer | None = None,
-        authenticator: StreamAuthenticator | None = None,
+        authenticator: StreamAuthenticator | AsyncStreamAuthenticator | None = None,
         max_streams: int = 0,
     ) -> None:
         """Serve ``cache``, reporting every stream's events to ``callbacks``.
@@ -67,7 +73,8 @@ class AdsServer:
         streams (0: a quarter of the fd limit, at most 2000); past it a new stream ends
         with RESOURCE_EXHAUSTED.
         """
-        self._authenticator = authenticator
+        self.authenticator = authenticator
+        """Admits each new stream; replaceable before a stream opens (e.g. by a mode's own)."""
         self.cache = cache
         self._log = logger or logging.getLogger(__name__)
         self._callbacks: StreamCallbacks = callbacks or StatusBoard(clock, self._log)
@@ -78,6 +85,18 @@ class AdsServer:
         self.max_streams = max_streams or stream_cap()
         self.port: int | None = None
         """The bound port once started."""
+        self.tls_port: int | None = None
+        """The bound TLS port once started, if :meth:`serve_tls` asked for one."""
+        self._tls: tuple[str, int, bytes, bytes] | None = None
+
+    def serve_tls(self, host: str, port: int, chain_pem: bytes, key_pem: bytes) -> None:
+        """Also serve ADS over TLS on ``host:port`` (0: a free port) with this certificate.
+
+        Call before :meth:`start`; the certificate is the server's for its whole run.
+        """
+        if self._server is not None:
+            raise RuntimeError("serve_tls must be called before start")
+        self._tls = (host, port, chain_pem, key_pem)
 
     @property
     def status(self) -> StatusBoard:
@@ -108,6 +127,13 @@ class AdsServer:
         bound = int(server.add_insecure_port(f"{host}:{port}"))
         if bound == 0:
             raise OSError(f"cannot bind the ADS server to {host}:{port}")
+        if self._tls is not None:
+            tls_host, tls_port, chain_pem, key_pem = self._tls
+            credentials = grpc.ssl_server_credentials([(key_pem, chain_pem)])
+            self.tls_port = int(server.add_secure_port(f"{tls_host}:{tls_port}", credentials))
+            if self.tls_port == 0:
+                raise OSError(f"cannot bind the ADS server's TLS port to {tls_host}:{tls_port}")
+            self._log.info("xds: ADS over TLS on %s:%d", tls_host, self.tls_port)
         await server.start()
         self._server = server
         self.port = bound
@@ -144,7 +170,7 @@ class AdsServer:
             ack_timeout=self._ack_timeout,
             logger=self._log,
             timer=self._timer,
-            authenticator=self._authenticator,
+            authenticator=self.authenticator,
             metadata=_metadata(context),
         )
         self._streams.add(stream)

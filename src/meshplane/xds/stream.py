@@ -66,10 +66,12 @@ from meshplane.envoy.resources import (
 from meshplane.kit.timers import Cancel, LoopTimer, Timer
 from meshplane.xds import wire
 from meshplane.xds.roles import (
+    AsyncStreamAuthenticator,
     InvalidNode,
     SnapshotSource,
     StreamAuthenticator,
     StreamCallbacks,
+    StreamRefused,
 )
 from meshplane.xds.snapshot import Resource, Snapshot, version_of
 
@@ -142,14 +144,15 @@ class AdsStream:
         ack_timeout: float,
         logger: logging.Logger,
         timer: Timer | None = None,
-        authenticator: StreamAuthenticator | None = None,
+        authenticator: StreamAuthenticator | AsyncStreamAuthenticator | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Serve ``requests`` from ``cache``, reporting to ``board``.
 
         ``timer`` runs the make-before-break deadlines (the event loop's by default).
         ``authenticator`` (none: admit everyone) judges the first request's node and the
-        stream's gRPC ``metadata``; its refusal ends :meth:`run` with the StreamRefused.
+        stream's gRPC ``metadata``; its refusal ends :meth:`run` with the StreamRefused,
+        and so does an :class:`AsyncStreamAuthenticator`'s later revocation.
         """
         self._authenticator = authenticator
         self._metadata = dict(metadata or {})
@@ -175,6 +178,7 @@ class AdsStream:
         self._steps: collections.deque[Step] = collections.deque()
         self._gate: _Gate | None = None
         self._nonces = 0
+        self._release: Callable[[], None] | None = None
 
     async def run(self) -> None:
         """Process events until the proxy closes the stream (or the task is cancelled)."""
@@ -185,6 +189,8 @@ class AdsStream:
                 event = await self._inbox.get()
                 if event is _END:
                     return
+                if isinstance(event, StreamRefused):
+                    raise event
                 if isinstance(event, discovery_pb2.DiscoveryRequest):
                     self._room.release()
                     await self._on_request(event)
@@ -196,6 +202,8 @@ class AdsStream:
             self._set_gate(None)
             if self._unwatch is not None:
                 self._unwatch()
+            if self._release is not None:
+                self._release()
             if self._key is not None:
                 self._board.record_disconnected(self._key)
                 self._log.info("xds: %s disconnected", self._key)
@@ -203,6 +211,10 @@ class AdsStream:
     def close(self) -> None:
         """Ask :meth:`run` to end the stream cleanly (used when the server stops)."""
         self._inbox.put_nowait(_END)
+
+    def revoke(self, refusal: StreamRefused) -> None:
+        """End the stream with ``refusal``'s status: its credential no longer holds."""
+        self._inbox.put_nowait(refusal)
 
     async def _read(self) -> None:
         try:
@@ -216,7 +228,7 @@ class AdsStream:
 
     # -- requests ----------------------------------------------------------------
 
-    def _start(self, request: discovery_pb2.DiscoveryRequest) -> str:
+    async def _start(self, request: discovery_pb2.DiscoveryRequest) -> str:
         # With set_node_on_first_message_only the node is in the first message only.
         node = request.node
         size = node.ByteSize()
@@ -226,9 +238,13 @@ class AdsStream:
                 "(node id, cluster and metadata)"
             )
         key = self._cache.node_hash(node)
-        if self._authenticator is not None:
-            # Before the key is recorded, watched or answered: a refused stream leaves no
-            # trace on the board and receives nothing.
+        # Before the key is recorded, watched or answered: a refused stream leaves no
+        # trace on the board and receives nothing.
+        if isinstance(self._authenticator, AsyncStreamAuthenticator):
+            self._release = await self._authenticator.admit_stream(
+                key, node, self._metadata, self.revoke
+            )
+        elif self._authenticator is not None:
             self._authenticator.admit(key, node, self._metadata)
         self._key = key
         self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
@@ -242,7 +258,7 @@ class AdsStream:
         return key
 
     async def _on_request(self, request: discovery_pb2.DiscoveryRequest) -> None:
-        key = self._key if self._key is not None else self._start(request)
+        key = self._key if self._key is not None else await self._start(request)
         type_url = request.type_url
         state = self._types.get(type_url)
         if state is None:
