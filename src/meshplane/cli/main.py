@@ -81,6 +81,12 @@ def serve(
         ),
     ] = None,
     ca_key: Annotated[Path | None, typer.Option(help="The EC private key of --ca-cert.")] = None,
+    trust_domain: Annotated[
+        str | None,
+        typer.Option(
+            help="SPIFFE trust domain of automatic mTLS's identities [default: meshplane.local]."
+        ),
+    ] = None,
     auth: Annotated[
         str | None,
         typer.Option(
@@ -119,6 +125,7 @@ def serve(
         account_id=account_id,
         ca_cert=str(ca_cert) if ca_cert else None,
         ca_key=str(ca_key) if ca_key else None,
+        trust_domain=trust_domain,
         auth=auth,
         allow_origins=tuple(allow_origin) if allow_origin else None,
         allow_hosts=tuple(allow_host) if allow_host else None,

@@ -8,12 +8,10 @@ a name with a scheme (``spiffe://…``) and a DNS name for a hostname.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import ipaddress
 import os
-import re
 import secrets
 from pathlib import Path
 
@@ -23,12 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meshplane.kit.clock import Clock
+from meshplane.model import certnames
 
 CA_LIFETIME_S = 10 * 365 * 86400
 """Ten years: the built-in root outlives any data directory it is created in."""
 BACKDATE_S = 60
 """Leaf certificates start a minute in the past, for clocks a little behind ours."""
-_HOSTNAME = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9*]([A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$")
 
 SubjectName = x509.UniformResourceIdentifier | x509.DNSName | x509.IPAddress
 
@@ -52,17 +50,15 @@ def _now(clock: Clock) -> datetime.datetime:
 
 
 def subject_names(name: str, dns_names: tuple[str, ...] = ()) -> list[SubjectName]:
-    """The SANs a secret name gives: a URI for ``scheme://…``, else a DNS name or an IP."""
+    """The SANs a secret name gives (:func:`meshplane.model.certnames.issued_sans`) as X.509."""
     found: list[SubjectName] = []
-    if "://" in name:
-        found.append(x509.UniformResourceIdentifier(name))
-    elif _HOSTNAME.match(name):
-        found.append(x509.DNSName(name))
-    else:
-        # An ARN or another opaque name gives no SAN: only the extra DNS names apply.
-        with contextlib.suppress(ValueError):
-            found.append(x509.IPAddress(ipaddress.ip_address(name)))
-    found += [x509.DNSName(d) for d in dns_names if d != name]
+    for kind, value in certnames.issued_sans(name, dns_names):
+        if kind == "URI":
+            found.append(x509.UniformResourceIdentifier(value))
+        elif kind == "DNS":
+            found.append(x509.DNSName(value))
+        else:
+            found.append(x509.IPAddress(ipaddress.ip_address(value)))
     return found
 
 

@@ -33,6 +33,8 @@ DEFAULT_APP_HOST = "127.0.0.1"
 """Where the local app listens (App Mesh's local cluster is STATIC 127.0.0.1:<port>)."""
 
 KINDS = naming.NODE_KINDS
+DEFAULT_TRUST_DOMAIN = "meshplane.local"
+"""``MESHPLANE_TRUST_DOMAIN``'s default: SPIFFE IDs ``spiffe://meshplane.local/mesh/…``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,8 @@ class NodeIdentity:
     """Listener ``portMapping.port`` → (host, port) where the local app serves it."""
     intercepted: bool = False
     """iptables redirects the pod's TCP to this sidecar (App Mesh's layout, not ``HTTP_PROXY``)."""
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    """The SPIFFE trust domain of automatic mTLS's identities (the control plane's setting)."""
 
     @property
     def node_id(self) -> str:
