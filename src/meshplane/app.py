@@ -173,7 +173,7 @@ def build(
         settings,
         store,
         services,
-        FrontDoor(services.resources, clock, ids),
+        FrontDoor(services.resources, clock, ids, trust_domain=settings.trust_domain),
         ads,
         cache,
         sync,
