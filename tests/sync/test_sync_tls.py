@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,6 +327,155 @@ def test_turning_on_automatic_mtls_on_a_running_mesh_converges_without_gate_time
                 assert await asyncio.to_thread(_call, egress) == (200, "backend")
                 with pytest.raises((ConnectionError, http.client.HTTPException)):
                     _plain(ingress)
+            finally:
+                for proxy in (backend, frontend):
+                    proxy.kill()
+                    proxy.wait()
+
+    asyncio.run(scenario())
+
+
+MISMATCH_MESH = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: demos, labels: {mesh: demos}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata:
+  name: demos
+  annotations: {"meshplane.dev/mtls": STRICT}
+spec:
+  namespaceSelector: {matchLabels: {mesh: demos}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: vn-backend, namespace: demos}
+spec:
+  awsName: vn-backend
+  podSelector: {matchLabels: {app: backend}}
+  listeners:
+    - portMapping: {port: 80, protocol: http}
+  serviceDiscovery: {dns: {hostname: backend}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: vs-backend, namespace: demos}
+spec:
+  awsName: vs-backend
+  provider: {virtualNode: {virtualNodeRef: {name: vn-backend}}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: vn-frontend, namespace: demos}
+spec:
+  awsName: vn-frontend
+  podSelector: {matchLabels: {app: frontend}}
+  listeners:
+    - portMapping: {port: 80, protocol: http}
+  serviceDiscovery: {dns: {hostname: frontend}}
+  backends:
+    - virtualService:
+        virtualServiceRef: {name: vs-backend}
+        clientPolicy:
+          tls:
+            certificate:
+              sds: {secretName: "spiffe://example.org/mesh/demos/virtualNode/vn-frontend"}
+            validation:
+              trust: {sds: {secretName: "spiffe://example.org"}}
+              subjectAlternativeNames: {match: {exact: ["%s"]}}
+"""
+DOMAIN_BACKEND = "spiffe://example.org/mesh/demos/virtualNode/vn-backend"
+
+
+def _cli(api_port: int, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One `meshplane` command against the in-process plane, signed as its administrator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MESHPLANE_DATA_DIR"] = str(data)
+    argv = [sys.executable, "-m", "meshplane.cli.main", *args]
+    argv += ["--server", f"http://127.0.0.1:{api_port}"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def _refused(egress: int) -> int:
+    """The status the frontend's sidecar answers when its TLS call cannot be made."""
+    try:
+        return _call(egress)[0]
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_san_mismatch_fails_the_calls_and_proxy_status_and_describe_say_why(
+    app_port: int, tmp_path: Path
+) -> None:
+    """A client policy accepting another SAN than the backend's SPIFFE ID (trust domain
+    example.org, mTLS from the Mesh annotation): calls fail with 503, proxy-status of both
+    proxies and describe of both nodes name both SANs; the right SAN makes calls succeed."""
+    data = tmp_path / "data"
+    config = settings.load(
+        environ={}, data_dir=data, api_port=0, xds_port=0, trust_domain="example.org"
+    )
+    ingress, egress = _free_port(), _free_port()
+    wrong = "spiffe://example.org/mesh/demos/virtualNode/vn-payments"
+    why = (
+        "mesh/demos/virtualNode/vn-frontend: calls to vn-backend port 80 fail: the client "
+        f"policy accepts SAN {wrong} but vn-backend's certificate carries {DOMAIN_BACKEND}"
+    )
+    keys = [
+        "mesh/demos/virtualNode/vn-backend#backend-0",
+        "mesh/demos/virtualNode/vn-frontend#frontend-0",
+    ]
+
+    async def converged(plane: app.ControlPlane) -> None:
+        async with asyncio.timeout(30):
+            while any(
+                (p := plane.sync.published.get(k)) is None or p.revision < plane.store.revision()
+                for k in keys
+            ):
+                await asyncio.sleep(0.01)
+        for key in keys:
+            await _synced(plane, key)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            applied = plane.front_door.apply([("mesh.yaml", MISMATCH_MESH % wrong)], None)
+            assert [o.action for o in applied] == ["created"] * 5
+            plane.services.discovery.register(
+                "demos",
+                "vn-backend",
+                "backend-0",
+                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+            )
+            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
+            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
+            frontend = _sidecar(
+                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+            )
+            try:
+                await converged(plane)
+                assert await asyncio.to_thread(_refused, egress) == 503
+                status = await asyncio.to_thread(
+                    _cli, plane.api_port, data, "proxy-status", "-o", "json"
+                )
+                notes = {p["key"]: p["warnings"] for p in json.loads(status.stdout)["proxies"]}
+                assert notes == {keys[0]: [why], keys[1]: [why]}
+                for node in ("vn-backend", "vn-frontend"):
+                    page = await asyncio.to_thread(
+                        _cli, plane.api_port, data, "describe", "vn", node, "-n", "demos"
+                    )
+                    assert page.returncode == 0, page.stderr
+                    lines = page.stdout.splitlines()
+                    assert "    Reason:                SubjectAlternativeNameMismatch" in lines
+                    assert f"    Message:               {why}" in lines
+
+                plane.front_door.apply([("mesh.yaml", MISMATCH_MESH % DOMAIN_BACKEND)], None)
+                await converged(plane)
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+                status = await asyncio.to_thread(
+                    _cli, plane.api_port, data, "proxy-status", "-o", "json"
+                )
+                notes = {p["key"]: p["warnings"] for p in json.loads(status.stdout)["proxies"]}
+                assert notes == {keys[0]: [], keys[1]: []}
             finally:
                 for proxy in (backend, frontend):
                     proxy.kill()
