@@ -11,6 +11,7 @@ keeps succeeding and the backend presents new serial numbers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import http.client
 import http.server
 import json
@@ -27,11 +28,15 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane import app, envoy, settings
+from meshplane.envoy import resources as types
 from meshplane.kit.clock import system_clock
 from meshplane.model import kinds
 from meshplane.pki import authority
+from meshplane.testing import FakeAdsClient
 
 pytestmark = pytest.mark.integration
 BACKEND_ID = "spiffe://meshplane.local/mesh/demos/virtualNode/vn-backend"
@@ -482,3 +487,63 @@ def test_a_san_mismatch_fails_the_calls_and_proxy_status_and_describe_say_why(
                     proxy.wait()
 
     asyncio.run(scenario())
+
+
+def test_a_certificate_rotation_pushes_only_secrets(tmp_path: Path) -> None:
+    """Two rotations over one ADS stream: SDS is pushed each time, LDS/CDS/RDS never again."""
+    config = settings.load(
+        environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0, cert_ttl=2
+    )
+    node_id = "mesh/demos/virtualNode/vn-backend"
+    key = f"{node_id}#r0"
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            svc = plane.services.resources
+            tag = [{"key": "meshplane.dev/mtls", "value": "STRICT"}]
+            svc.create(kinds.MESH, "demos", "demos", {}, tags=tag)
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", _node("backend"))
+            assert plane.services.credentials is not None
+            token = plane.services.credentials.issue(node_id, "r0").token
+            meta = {"ingress": {"80": _free_port()}, "egress": _free_port()}
+            pushes: collections.Counter[str] = collections.Counter()
+            serials: list[int] = []
+            async with FakeAdsClient(
+                plane.xds_port, node_id, "r0", credential=token, metadata=meta
+            ) as sidecar:
+                await sidecar.request(types.CLUSTER)
+                await sidecar.request(types.LISTENER)
+                subscribed = False
+                async with asyncio.timeout(30):
+                    while len(set(serials)) < 3:
+                        response = await sidecar.receive()
+                        pushes[response.type_url] += 1
+                        await sidecar.ack(response)
+                        if response.type_url == types.SECRET:
+                            serials.append(_served_serial(response, BACKEND_ID))
+                        if not subscribed and pushes[types.LISTENER] and pushes[types.CLUSTER]:
+                            subscribed = True
+                            snapshot = plane.cache.snapshot(key)
+                            assert snapshot is not None
+                            for child in (types.ROUTE, types.SECRET):
+                                await sidecar.request(child, sorted(snapshot.resources(child)))
+            assert len(set(serials)) == 3
+            assert {t.rsplit(".", 1)[-1]: n for t, n in pushes.items()} == {
+                "Listener": 1,
+                "Cluster": 1,
+                "RouteConfiguration": 1,
+                "Secret": len(serials),
+            }
+
+    asyncio.run(scenario())
+
+
+def _served_serial(response: discovery_pb2.DiscoveryResponse, name: str) -> int:
+    """The serial number of the certificate secret ``name`` in an SDS response."""
+    for packed in response.resources:
+        secret = secret_pb2.Secret()
+        packed.Unpack(secret)
+        if secret.name == name:
+            chain = secret.tls_certificate.certificate_chain.inline_bytes
+            return x509.load_pem_x509_certificate(chain).serial_number
+    raise AssertionError(f"no secret {name} in the response")
