@@ -26,6 +26,7 @@ from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import errors
+from meshplane.pki import authorities as pki_authorities
 from meshplane.pki import authority as pki_authority
 from meshplane.pki.issuing import Issuer
 from meshplane.service import pagination, proxycredentials
@@ -139,15 +140,17 @@ def build(
         credentials=credentials,
     )
     cache = SnapshotCache()
+    builtin = pki_authority.load_or_create(
+        settings.data_dir / "ca",
+        clock,
+        certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
+        key_path=Path(settings.ca_key) if settings.ca_key else None,
+    )
     issuer = Issuer(
-        pki_authority.load_or_create(
-            settings.data_dir / "ca",
-            clock,
-            certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
-            key_path=Path(settings.ca_key) if settings.ca_key else None,
-        ),
+        builtin,
         clock,
         settings.cert_ttl,
+        authorities=pki_authorities.load(settings.data_dir / "ca", builtin, clock),
     )
     board = StatusBoard(clock)
     ads = AdsServer(

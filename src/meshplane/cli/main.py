@@ -12,7 +12,16 @@ from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
-from meshplane.cli import crds, k8s, manifests, proxyconfig, proxyinit, proxystatus, stores
+from meshplane.cli import (
+    authorities,
+    crds,
+    k8s,
+    manifests,
+    proxyconfig,
+    proxyinit,
+    proxystatus,
+    stores,
+)
 from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
@@ -211,6 +220,7 @@ proxyinit.register(cli)
 credentials_command.register(cli)
 stores.register(cli)
 k8s.register(cli)
+authorities.register(cli)
 
 
 def main() -> None:

@@ -179,12 +179,17 @@ def _ca_usage() -> x509.KeyUsage:
 
 def _new_root(clock: Clock) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed root for this control plane."""
+    return new_root(clock, f"meshplane CA {secrets.token_hex(4)}")
+
+
+def new_root(clock: Clock, common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed CA root named ``common_name`` (the built-in CA, or one per PCA ARN)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now(clock)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshplane"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"meshplane CA {secrets.token_hex(4)}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
         ]
     )
     certificate = (
@@ -203,7 +208,7 @@ def _new_root(clock: Clock) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKe
     return certificate, key
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a key readable by its owner only (created 0600, never world-readable)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as out:
@@ -241,7 +246,7 @@ def load_or_create(
     cert_file, key_file = directory / "ca.pem", directory / "ca-key.pem"
     if not cert_file.exists() or not key_file.exists():
         certificate, key = _new_root(clock)
-        _write_private(
+        write_private(
             key_file,
             key.private_bytes(
                 serialization.Encoding.PEM,

@@ -393,7 +393,7 @@ class Sync:
         held: set[tuple[str, tuple[str, ...]]] = set()
         for request in requests:
             if request.kind == "trust":
-                found.append(tls.trust_secret(request.name, issuer.authority.bundle_pem))
+                found.append(tls.trust_secret(request.name, issuer.bundle(request.authorities)))
                 continue
             issued = issuer.current(request.name, request.dns_names)
             held.add((request.name, request.dns_names))

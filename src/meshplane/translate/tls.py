@@ -74,6 +74,8 @@ class SecretRequest:
     """``certificate``: a key and a leaf certificate; ``trust``: the CA bundle."""
     dns_names: tuple[str, ...] = ()
     """DNS SANs beyond what the name gives (an ACM certificate's service-discovery name)."""
+    authorities: tuple[str, ...] = ()
+    """A trust's ACM Private CA ARNs: each one's own CA when it has one (else the built-in)."""
 
 
 Secrets = MutableMapping[str, SecretRequest]
@@ -399,7 +401,7 @@ def _trust(
     if arns:
         # Every referenced PCA is served as the built-in CA, under the first ARN's name.
         _trust_sds(common, arns[0], names)
-        secrets[arns[0]] = SecretRequest(arns[0], "trust")
+        secrets[arns[0]] = SecretRequest(arns[0], "trust", authorities=tuple(arns))
         warn(
             "tls-acm-builtin-ca",
             f"ACM PCA {', '.join(arns)} is unreachable off AWS; "
