@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -35,7 +36,7 @@ from meshplane import app, envoy, settings
 from meshplane.envoy import resources as types
 from meshplane.kit.clock import system_clock
 from meshplane.model import kinds
-from meshplane.pki import authority
+from meshplane.pki import authorities, authority
 from meshplane.testing import FakeAdsClient
 
 pytestmark = pytest.mark.integration
@@ -547,3 +548,91 @@ def _served_serial(response: discovery_pb2.DiscoveryResponse, name: str) -> int:
             chain = secret.tls_certificate.certificate_chain.inline_bytes
             return x509.load_pem_x509_certificate(chain).serial_number
     raise AssertionError(f"no secret {name} in the response")
+
+
+PCA_A = "arn:aws:acm-pca:us-west-2:111122223333:certificate-authority/a"
+PCA_B = "arn:aws:acm-pca:us-west-2:111122223333:certificate-authority/b"
+ACM_BACKEND = "arn:aws:acm:us-west-2:111122223333:certificate/backend"
+
+
+def _acm_caller(pca: str) -> dict[str, object]:
+    spec = _node("fe", ["vs-backend"])
+    trust = {"acm": {"certificateAuthorityArns": [pca]}}
+    spec["backendDefaults"] = {"clientPolicy": {"tls": {"validation": {"trust": trust}}}}
+    return spec
+
+
+def test_two_pca_arns_are_two_trust_roots_between_real_envoys(
+    app_port: int, tmp_path: Path
+) -> None:
+    """The backend's ACM certificate comes from PCA B's CA: a caller trusting PCA A refuses
+    it (503), the same caller trusting PCA B calls it (200); the CAs are distinct roots."""
+    data = tmp_path / "data"
+    authorities.install(data / "ca", PCA_A, system_clock)
+    authorities.install(data / "ca", PCA_B, system_clock, certificates=[ACM_BACKEND])
+    config = settings.load(environ={}, data_dir=data, api_port=0, xds_port=0)
+    ingress, egress = _free_port(), _free_port()
+    keys = [
+        "mesh/demos/virtualNode/vn-backend#backend-0",
+        "mesh/demos/virtualNode/vn-frontend#frontend-0",
+    ]
+
+    async def converged(plane: app.ControlPlane) -> None:
+        async with asyncio.timeout(30):
+            while any(
+                (p := plane.sync.published.get(k)) is None or p.revision < plane.store.revision()
+                for k in keys
+            ):
+                await asyncio.sleep(0.01)
+        for key in keys:
+            await _synced(plane, key)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            svc = plane.services.resources
+            svc.create(kinds.MESH, "demos", "demos", {})
+            backend_spec = _node("backend")
+            backend_spec["listeners"] = [
+                {
+                    "portMapping": {"port": 80, "protocol": "http"},
+                    "tls": {
+                        "mode": "STRICT",
+                        "certificate": {"acm": {"certificateArn": ACM_BACKEND}},
+                    },
+                }
+            ]
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", backend_spec)
+            plane.services.discovery.register(
+                "demos",
+                "vn-backend",
+                "backend-0",
+                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+            )
+            provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
+            svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _acm_caller(PCA_A))
+            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
+            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
+            frontend = _sidecar(
+                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+            )
+            try:
+                await converged(plane)
+                assert await asyncio.to_thread(_refused, egress) == 503
+                svc.update(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _acm_caller(PCA_B))
+                await converged(plane)
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+            finally:
+                for proxy in (backend, frontend):
+                    proxy.kill()
+                    proxy.wait()
+
+    asyncio.run(scenario())
+    roots = [
+        x509.load_pem_x509_certificate(
+            (authorities.directory_of(data / "ca", arn) / "ca.pem").read_bytes()
+        )
+        for arn in (PCA_A, PCA_B)
+    ]
+    builtin = x509.load_pem_x509_certificate((data / "ca" / "ca.pem").read_bytes())
+    assert len({root.fingerprint(hashes.SHA256()) for root in [*roots, builtin]}) == 3
