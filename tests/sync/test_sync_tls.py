@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
@@ -83,9 +84,16 @@ def _node(host: str, backends: list[str] | None = None) -> dict[str, object]:
 
 
 def _sidecar(
-    plane: app.ControlPlane, tmp_path: Path, name: str, meta: dict[str, object]
+    plane: app.ControlPlane,
+    tmp_path: Path,
+    name: str,
+    meta: dict[str, object],
+    pipe: Path | None = None,
 ) -> subprocess.Popen[bytes]:
+    """A real Envoy for ``name``; with ``pipe`` its admin is that unix socket, announced."""
     node_id = f"mesh/demos/virtualNode/{name}"
+    if pipe is not None:
+        meta = {**meta, "admin": str(pipe)}
     credentials = plane.services.credentials
     config = envoy.bootstrap(
         node_id,
@@ -99,8 +107,9 @@ def _sidecar(
         credential=credentials.issue(node_id, str(meta["replica"])).token
         if credentials is not None
         else None,
+        admin_pipe=pipe,
     )
-    argv = envoy.command(config, admin_address_path=tmp_path / f"admin-{name}")
+    argv = envoy.command(config, admin_address_path=None if pipe else tmp_path / f"admin-{name}")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -192,6 +201,7 @@ def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
                     "app": {"80": app_port},
                     "egress": _free_port(),
                 },
+                pipe=tmp_path / "backend.admin",
             )
             frontend = _sidecar(
                 plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
@@ -250,9 +260,9 @@ async def _proxy_config(api_port: int, data: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["MESHPLANE_DATA_DIR"] = str(data)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, output: str = "json") -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "meshplane.cli.main", "proxy-config", "vn-backend", *args]
-        argv += ["--server", f"http://127.0.0.1:{api_port}", "-o", "json"]
+        argv += ["--server", f"http://127.0.0.1:{api_port}", "-o", output]
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=60, env=env, check=False
         )
@@ -277,6 +287,28 @@ async def _proxy_config(api_port: int, data: Path) -> None:
         ("INBOUND", "http_80", "mTLS", "STRICT"),
         ("OUTBOUND", "http", "plaintext", "DISABLED"),
     }
+    as_yaml = (await asyncio.to_thread(run, "secrets", output="yaml")).stdout
+    assert "PRIVATE KEY" not in as_yaml
+    # The same document as YAML (serials move on: certificates here live 3 s).
+    again = yaml.safe_load(as_yaml)
+    assert [(s["name"], s["kind"], s["sans"]) for s in again["secrets"]] == [
+        (s["name"], s["kind"], s["sans"]) for s in shown["secrets"]
+    ]
+    assert again["key"] == shown["key"]
+
+    # Envoy's own view, read by the control plane from the sidecar's admin socket.
+    for output, load in (("json", json.loads), ("yaml", yaml.safe_load)):
+        text = (await asyncio.to_thread(run, "--envoy", output=output)).stdout
+        assert "PRIVATE KEY" not in text
+        dump = load(text)
+        assert dump["key"] == "mesh/demos/virtualNode/vn-backend#backend-0"
+        configs = {c["@type"].rsplit(".", 1)[-1]: c for c in dump["configDump"]["configs"]}
+        active = configs["SecretsConfigDump"]["dynamic_active_secrets"]
+        served = {s["name"]: s["secret"] for s in active}
+        assert sorted(served) == ["spiffe://meshplane.local", BACKEND_ID]
+        assert served[BACKEND_ID]["tls_certificate"]["private_key"] == "[redacted]"
+        listeners = configs["ListenersConfigDump"]["dynamic_listeners"]
+        assert len(listeners) == 2
 
 
 def test_turning_on_automatic_mtls_on_a_running_mesh_converges_without_gate_timeouts(

@@ -27,6 +27,8 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from google.protobuf import json_format
+
 from meshplane.sync import proxyconfig
 from meshplane.sync.syncing import Published
 from meshplane.translate import diagnostics
@@ -103,6 +105,22 @@ class ProxyViews:
         if snapshot is None:
             return None
         return {"key": key, "version": snapshot.version, **proxyconfig.summarize(snapshot)}
+
+    def admin_socket(self, key: str) -> str | None:
+        """The admin socket a connected proxy announced (node metadata ``meshplane.admin``).
+
+        Only the runtime on the control plane's machine announces one; it is read for
+        ``proxy-config --envoy``, so the caller checks it is a socket this user owns.
+        """
+        status = self._board.nodes().get(key)
+        if status is None or not status.connected:
+            return None
+        try:
+            announced = json_format.MessageToDict(status.node.metadata).get("meshplane")
+        except ValueError:
+            return None
+        path = announced.get("admin") if isinstance(announced, dict) else None
+        return path if isinstance(path, str) and path.startswith("/") else None
 
     def report(self) -> dict[str, Any]:
         """``{"revision", "converged", "proxies"}`` as of now, at the store's revision."""
