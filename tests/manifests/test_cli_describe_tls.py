@@ -155,7 +155,8 @@ def test_describe_shows_listener_and_backend_tls_and_the_san_mismatch(cli: Cli) 
 
 
 def test_describe_shows_automatic_mtls_from_the_mesh_annotation(cli: Cli) -> None:
-    """The Mesh annotation meshplane.dev/mtls gives every listener mTLS; describe says so."""
+    """The Mesh annotation meshplane.dev/mtls gives every listener mTLS, describe says so;
+    removing the annotation turns it off."""
     annotated = MESH % '"meshplane.dev/mtls": STRICT'
     _apply(cli, annotated + "---\n" + NODES)
     front = cli.ok("describe", "virtualnode", "vn-front", "-n", "demos")
@@ -170,3 +171,7 @@ def test_describe_shows_automatic_mtls_from_the_mesh_annotation(cli: Cli) -> Non
         "      Validation:   trust sds spiffe://meshplane.local (served by the built-in CA); "
         "SANs spiffe://meshplane.local/mesh/demos/*",
     ]
+    _apply(cli, MESH % "")  # the annotation removed: its tag goes, mTLS is off again
+    again = cli.ok("describe", "virtualnode", "vn-front", "-n", "demos")
+    assert "  Automatic mTLS:  <none>" in again.splitlines()
+    assert "    80/http:  DISABLED (no tls)" in again.splitlines()
