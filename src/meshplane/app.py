@@ -168,6 +168,7 @@ def build(
         debounce=settings.sync_debounce_ms / 1000,
         issuer=issuer,
         trust_domain=settings.trust_domain,
+        file_sans=pki_authority.leaf_sans,
     )
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)

@@ -133,3 +133,72 @@ def test_a_listener_skipped_for_its_trust_names_no_secret() -> None:
     assert [w.code for w in built.warnings] == ["tls-trust-missing"]
     assert built.secrets == ()
     assert [x.name for x in built.listeners] == ["lds_egress_127.0.0.1_15001"]
+
+
+def _san_case(backend_certificate: dict[str, Any], accepted: str) -> dict[str, Any]:
+    """vn-a calls vn-b over TLS accepting only SAN ``accepted``; vn-b serves that certificate."""
+    served = {
+        "portMapping": {"port": 80, "protocol": "http"},
+        "tls": {"mode": "STRICT", "certificate": backend_certificate},
+    }
+    policy = {
+        "tls": {
+            "validation": {
+                "trust": {"sds": {"secretName": "spiffe://meshplane.local"}},
+                "subjectAlternativeNames": {"match": {"exact": [accepted]}},
+            }
+        }
+    }
+    caller = {"virtualService": {"virtualServiceName": "vs-b", "clientPolicy": policy}}
+    return {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            _node("vn-b", served),
+            _node("vn-a", {"portMapping": {"port": 80, "protocol": "http"}}, backends=[caller]),
+        ],
+        "virtualServices": [
+            {
+                "virtualServiceName": "vs-b",
+                "spec": {"provider": {"virtualNode": {"virtualNodeName": "vn-b"}}},
+            }
+        ],
+    }
+
+
+def test_a_san_that_cannot_match_the_backends_sds_certificate_is_said_about_the_backend() -> None:
+    """The SDS certificate's SAN is its secret name: another accepted SAN warns, naming both."""
+    sds = {"sds": {"secretName": "spiffe://meshplane.local/vn-b"}}
+    caller = NodeIdentity("demos", "virtualNode", "vn-a")
+    built = build(casefiles.snapshot_of(_san_case(sds, "spiffe://meshplane.local/other")), caller)
+    assert [w.as_json() for w in built.warnings] == [
+        {
+            "resource": "mesh/demos/virtualNode/vn-b",
+            "code": "tls-san-mismatch",
+            "message": "mesh/demos/virtualNode/vn-a: calls to vn-b port 80 fail: the client "
+            "policy accepts SAN spiffe://meshplane.local/other but vn-b's certificate carries "
+            "spiffe://meshplane.local/vn-b",
+        }
+    ]
+    matching = _san_case(sds, "spiffe://meshplane.local/vn-b")
+    assert build(casefiles.snapshot_of(matching), caller).warnings == ()
+
+
+def test_a_file_certificate_is_checked_only_when_its_sans_can_be_read() -> None:
+    """A file certificate's SANs come from the reader the sync stage passes; without it, none."""
+    file = {"file": {"certificateChain": "/certs/b.pem", "privateKey": "/certs/b-key.pem"}}
+    snapshot = casefiles.snapshot_of(_san_case(file, "vn-b.local"))
+    caller = NodeIdentity("demos", "virtualNode", "vn-a")
+    assert build(snapshot, caller).warnings == ()
+    read: list[str] = []
+
+    def sans(path: str) -> tuple[str, ...]:
+        read.append(path)
+        return ("vn-c.local",)
+
+    built = build(snapshot, caller, file_sans=sans)
+    assert read == ["/certs/b.pem"]
+    assert [w.message for w in built.warnings] == [
+        "mesh/demos/virtualNode/vn-a: calls to vn-b port 80 fail: the client policy accepts "
+        "SAN vn-b.local but vn-b's certificate carries vn-c.local"
+    ]
+    assert build(snapshot, caller, file_sans=sans).listeners == build(snapshot, caller).listeners

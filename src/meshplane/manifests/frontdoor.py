@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
@@ -161,7 +160,7 @@ class FrontDoor:
         if snapshot is None:
             return None
         return tlsstate.state(
-            snapshot, ref.kind, ref.name, domain=self._trust_domain, file_sans=_file_sans
+            snapshot, ref.kind, ref.name, domain=self._trust_domain, file_sans=authority.leaf_sans
         )
 
     def events(self, obj: ManifestObject) -> list[Event]:
@@ -226,18 +225,6 @@ class FrontDoor:
 
 
 _TWIN_ARN = {"VirtualNode": "virtualNodeARN", "VirtualGateway": "virtualGatewayARN"}
-
-
-def _file_sans(path: str) -> tuple[str, ...] | None:
-    """The SANs of a certificate file's leaf, if this machine has it and it parses."""
-    try:
-        chain = authority.describe(Path(path).read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not chain:
-        return None
-    sans = chain[0]["sans"]
-    return tuple(str(s) for s in sans) if isinstance(sans, list) else None
 
 
 def _untranslated(obj: ManifestObject) -> list[str]:

@@ -259,6 +259,22 @@ def load_or_create(
     return Authority(certificate, _read_key(key_file), [certificate], clock)
 
 
+def leaf_sans(path: str) -> tuple[str, ...] | None:
+    """The SANs of a certificate file's first certificate; ``None`` if unreadable or not PEM.
+
+    How the control plane knows what a ``file`` certificate presents, when the file is on
+    its machine (local mode), to say that a caller's SANs cannot match it.
+    """
+    try:
+        chain = describe(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not chain:
+        return None
+    sans = chain[0]["sans"]
+    return tuple(str(s) for s in sans) if isinstance(sans, list) else None
+
+
 def describe(chain_pem: bytes) -> list[dict[str, object]]:
     """Each certificate of a PEM chain as operators read it: subject, SANs, serial, expiry.
 

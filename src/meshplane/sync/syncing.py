@@ -102,10 +102,12 @@ class Sync:
         incremental: bool = True,
         issuer: Issuer | None = None,
         trust_domain: str = DEFAULT_TRUST_DOMAIN,
+        file_sans: tls.FileSans | None = None,
     ) -> None:
         """Follow ``store`` and ``board``; publish into ``cache``; certificates from ``issuer``.
 
-        ``trust_domain`` is the SPIFFE trust domain automatic mTLS's identities are in.
+        ``trust_domain`` is the SPIFFE trust domain automatic mTLS's identities are in;
+        ``file_sans`` reads certificate files' SANs (for SAN-mismatch warnings).
         """
         self._store = store
         self._cache = cache
@@ -124,6 +126,7 @@ class Sync:
         self._reads: dict[str, dependencies.Reads] = {}
         self._issuer = issuer
         self._trust_domain = trust_domain
+        self._file_sans = file_sans
         self._certificates: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         """Node key → the certificates (name, extra DNS names) its snapshot holds."""
         self._wake = asyncio.Event()
@@ -346,7 +349,7 @@ class Sync:
             self._reads.pop(key, None)
         else:
             started = time.perf_counter()
-            built = building.build(mesh, identity)
+            built = building.build(mesh, identity, file_sans=self._file_sans)
             self._pass_seconds.append(time.perf_counter() - started)
             self.builds[key] += 1
             self._reads[key] = built.reads

@@ -74,6 +74,8 @@ class _Collected:
     )
     warnings: plan.Warnings = dataclasses.field(default_factory=list)
     secrets: dict[str, tls.SecretRequest] = dataclasses.field(default_factory=dict)
+    file_sans: tls.FileSans | None = None
+    """Reads a certificate file's SANs (the sync stage, on the control plane's machine)."""
 
     def warn(self, node: NodeIdentity, code: str, message: str) -> None:
         """Record a warning about the sidecar's own resource."""
@@ -91,16 +93,24 @@ class _Collected:
         )
 
 
-def build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
-    """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read."""
+def build(
+    snapshot: MeshSnapshot, node: NodeIdentity, *, file_sans: tls.FileSans | None = None
+) -> EnvoyResources:
+    """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read.
+
+    ``file_sans`` (optional) reads the SANs of a target's ``file`` certificate, so a SAN
+    mismatch with one is said too; it changes warnings only, never the resources.
+    """
     recorder = dependencies.Recorder(snapshot)
-    built = _build(recorder.snapshot, node)
+    built = _build(recorder.snapshot, node, file_sans)
     return dataclasses.replace(built, reads=recorder.reads())
 
 
-def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
+def _build(
+    snapshot: MeshSnapshot, node: NodeIdentity, file_sans: tls.FileSans | None = None
+) -> EnvoyResources:
     """The translation proper (``snapshot`` may be a recording view)."""
-    out = _Collected()
+    out = _Collected(file_sans=file_sans)
     if node.mesh != snapshot.name:
         out.warn(node, "wrong-mesh", f"snapshot is of mesh {snapshot.name}; nothing built")
         return out.freeze()
@@ -571,6 +581,16 @@ def _warn_san_mismatch(
     presented = tls.presented_sans(
         upstream.tls, hostname=upstream.hostname, identity=upstream.identity if automatic else None
     )
+    server = upstream.tls
+    if (
+        presented is None
+        and expected
+        and out.file_sans is not None
+        and server is not None
+        and server.mode != "DISABLED"
+        and server.certificate.file is not None
+    ):
+        presented = out.file_sans(server.certificate.file.certificate_chain)
     if not tls.san_mismatch(expected, presented):
         return
     out.warnings.append(

@@ -78,6 +78,9 @@ class SecretRequest:
     """A trust's ACM Private CA ARNs: each one's own CA when it has one (else the built-in)."""
 
 
+FileSans = Callable[[str], tuple[str, ...] | None]
+"""A certificate file's path → its leaf's SANs, or ``None`` when it cannot be read."""
+
 Secrets = MutableMapping[str, SecretRequest]
 """Secret name → request, gathered while translating one sidecar."""
 

@@ -16,7 +16,7 @@ control plane, for files on its machine), else nothing is known about files.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
@@ -27,8 +27,7 @@ from meshplane.model.snapshot import MeshSnapshot
 from meshplane.translate import building, diagnostics, plan, specs, tls
 from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN, NodeIdentity
 
-FileSans = Callable[[str], tuple[str, ...] | None]
-"""A certificate file's path → its SANs, or ``None`` when it cannot be read."""
+FileSans = tls.FileSans
 BUILT_IN_CA = "built-in CA"
 
 CONDITIONS = {
@@ -83,37 +82,20 @@ def state(
             for entry in specs.listeners(gateway.spec)
         ]
         backends = _gateway_backends(snapshot, identity, gateway.spec, automatic, file_sans)
-    warnings = _warnings(snapshot, identity)
-    extra = [
-        tls.mismatch_message(
-            identity.node_id,
-            target["virtualNode"],
-            target["port"],
-            target["expectedSans"],
-            target["presentedSans"],
-        )
-        for backend in backends
-        for target in backend["targets"]
-        if target["sanMismatch"] and target["presentedFrom"] == "file"
-    ]
-    extra += _file_mismatches_about(snapshot, identity, file_sans)
+    warnings = _warnings(snapshot, identity, file_sans)
     return {
         "identity": tls.spiffe_id(snapshot.name, kind, name, domain),
         "automaticMtls": automatic,
         "listeners": served,
         "backends": backends,
-        "conditions": conditions(warnings, extra),
+        "conditions": conditions(warnings),
     }
 
 
-def conditions(
-    warnings: Iterable[diagnostics.Warning], file_mismatches: Iterable[str] = ()
-) -> list[dict[str, str]]:
+def conditions(warnings: Iterable[diagnostics.Warning]) -> list[dict[str, str]]:
     """One condition per type, its messages joined, in first-seen order."""
     found: dict[str, dict[str, str]] = {}
-    pairs = [(w.code, w.message) for w in warnings if w.code in CONDITIONS]
-    pairs += [("tls-san-mismatch", message) for message in file_mismatches]
-    for code, message in pairs:
+    for code, message in [(w.code, w.message) for w in warnings if w.code in CONDITIONS]:
         condition_type, status, reason = CONDITIONS[code]
         current = found.get(condition_type)
         if current is None:
@@ -440,9 +422,12 @@ def _checked(context: tls_pb2.UpstreamTlsContext | None) -> list[str]:
 # -- problems ------------------------------------------------------------------------------
 
 
-def _warnings(snapshot: MeshSnapshot, identity: NodeIdentity) -> list[diagnostics.Warning]:
+def _warnings(
+    snapshot: MeshSnapshot, identity: NodeIdentity, file_sans: FileSans
+) -> list[diagnostics.Warning]:
     """The proxy's own TLS warnings, and those callers' translations record about it."""
-    own = [w for w in building.build(snapshot, identity).warnings if w.code in CONDITIONS]
+    built = building.build(snapshot, identity, file_sans=file_sans)
+    own = [w for w in built.warnings if w.code in CONDITIONS]
     if identity.kind != kinds.VIRTUAL_NODE.key:
         return own
     node_id = naming.node_id(identity.mesh, identity.kind, identity.name)
@@ -452,7 +437,7 @@ def _warnings(snapshot: MeshSnapshot, identity: NodeIdentity) -> list[diagnostic
         )
         own += [
             w
-            for w in building.build(snapshot, other).warnings
+            for w in building.build(snapshot, other, file_sans=file_sans).warnings
             if w.code == "tls-san-mismatch" and w.resource == node_id and w not in own
         ]
     return own
@@ -479,35 +464,3 @@ def _callers_with_sans(snapshot: MeshSnapshot, name: str) -> list[str]:
         ):
             found.append(caller)
     return found
-
-
-def _file_mismatches_about(
-    snapshot: MeshSnapshot, identity: NodeIdentity, file_sans: FileSans
-) -> list[str]:
-    """Callers whose SANs cannot match this node's file certificate (readable here only)."""
-    if identity.kind != kinds.VIRTUAL_NODE.key:
-        return []
-    messages = []
-    for caller in _callers_with_sans(snapshot, identity.name):
-        other = NodeIdentity(
-            snapshot.name, kinds.VIRTUAL_NODE.key, caller, trust_domain=identity.trust_domain
-        )
-        node = snapshot.virtual_nodes[caller]
-        automatic = extensions.mtls_of(snapshot.mesh.extensions)
-        for backend in _node_backends(snapshot, other, node.spec, automatic, file_sans):
-            for target in backend["targets"]:
-                if (
-                    target["virtualNode"] == identity.name
-                    and target["sanMismatch"]
-                    and target["presentedFrom"] == "file"
-                ):
-                    messages.append(
-                        tls.mismatch_message(
-                            other.node_id,
-                            identity.name,
-                            target["port"],
-                            target["expectedSans"],
-                            target["presentedSans"],
-                        )
-                    )
-    return messages
