@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshplane.translate import NodeIdentity, build
+from meshplane.translate import NodeIdentity, build, tlsstate
 
 from . import casefiles
 
@@ -202,3 +202,40 @@ def test_a_file_certificate_is_checked_only_when_its_sans_can_be_read() -> None:
         "SAN vn-b.local but vn-b's certificate carries vn-c.local"
     ]
     assert build(snapshot, caller, file_sans=sans).listeners == build(snapshot, caller).listeners
+
+
+def test_describe_of_a_routed_backend_names_the_callers_san_mismatch() -> None:
+    """A caller reaching vn-b through a router: vn-b's TLS state carries the mismatch condition."""
+    data = _san_case({"sds": {"secretName": "spiffe://meshplane.local/vn-b"}}, "wrong.local")
+    listener = {"portMapping": {"port": 80, "protocol": "http"}}
+    data["virtualRouters"] = [{"virtualRouterName": "vr-b", "spec": {"listeners": [listener]}}]
+    data["routes"] = [
+        {
+            "virtualRouterName": "vr-b",
+            "routeName": "r",
+            "spec": {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {"weightedTargets": [{"virtualNode": "vn-b", "weight": 1}]},
+                }
+            },
+        }
+    ]
+    data["virtualServices"][0]["spec"] = {
+        "provider": {"virtualRouter": {"virtualRouterName": "vr-b"}}
+    }
+    state = tlsstate.state(casefiles.snapshot_of(data), "virtualNode", "vn-b")
+    assert state is not None
+    assert state["conditions"] == [
+        {
+            "type": "TLSPeersVerified",
+            "status": "False",
+            "reason": "SubjectAlternativeNameMismatch",
+            "message": "mesh/demos/virtualNode/vn-a: calls to vn-b port 80 fail: the client "
+            "policy accepts SAN wrong.local but vn-b's certificate carries "
+            "spiffe://meshplane.local/vn-b",
+        }
+    ]
+    assert [(entry["port"], entry["mode"], entry["source"]) for entry in state["listeners"]] == [
+        (80, "STRICT", "listener tls")
+    ]

@@ -443,11 +443,34 @@ def _warnings(
     return own
 
 
+def _provides(snapshot: MeshSnapshot, service: str, name: str) -> bool:
+    """Whether virtual service ``service`` sends to virtual node ``name`` (directly or routed)."""
+    found = snapshot.virtual_services.get(service)
+    provider = found.spec.provider if found is not None else None
+    if provider is None:
+        return False
+    if provider.virtual_node is not None:
+        return provider.virtual_node.virtual_node_name == name
+    if provider.virtual_router is None:
+        return False
+    for route in snapshot.routes.get(provider.virtual_router.virtual_router_name, {}).values():
+        body = specs.route_body(route.spec)
+        if body is not None and any(
+            target.virtual_node == name for target in body[1].action.weighted_targets
+        ):
+            return True
+    return False
+
+
 def _callers_with_sans(snapshot: MeshSnapshot, name: str) -> list[str]:
-    """Other virtual nodes whose client policies name SANs: the only ones that can mismatch."""
+    """Other virtual nodes calling ``name`` with client policies naming SANs (may mismatch)."""
     found = []
     for caller, node in sorted(snapshot.virtual_nodes.items()):
-        if caller == name:
+        if caller == name or not any(
+            entry.virtual_service is not None
+            and _provides(snapshot, entry.virtual_service.virtual_service_name, name)
+            for entry in node.spec.backends or ()
+        ):
             continue
         policies = [
             node.spec.backend_defaults.client_policy if node.spec.backend_defaults else None
