@@ -239,3 +239,83 @@ def test_describe_of_a_routed_backend_names_the_callers_san_mismatch() -> None:
     assert [(entry["port"], entry["mode"], entry["source"]) for entry in state["listeners"]] == [
         (80, "STRICT", "listener tls")
     ]
+
+
+def test_describe_of_a_gateway_shows_its_listener_and_backend_defaults() -> None:
+    """A gateway's TLS state: its listener's file certificate, its routes' services' policy."""
+    data = _san_case({"sds": {"secretName": "spiffe://meshplane.local/vn-b"}}, "wrong.local")
+    policy = {
+        "tls": {
+            "ports": [80],
+            "validation": {"trust": {"file": {"certificateChain": "/certs/ca.pem"}}},
+        }
+    }
+    listener = {
+        "portMapping": {"port": 8443, "protocol": "http"},
+        "tls": {
+            "mode": "STRICT",
+            "certificate": {
+                "file": {"certificateChain": "/certs/gw.pem", "privateKey": "/certs/gw-key.pem"}
+            },
+        },
+    }
+    data["virtualGateways"] = [
+        {
+            "virtualGatewayName": "gw",
+            "spec": {"listeners": [listener], "backendDefaults": {"clientPolicy": policy}},
+        }
+    ]
+    data["gatewayRoutes"] = [
+        {
+            "virtualGatewayName": "gw",
+            "gatewayRouteName": "to-b",
+            "spec": {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {"target": {"virtualService": {"virtualServiceName": "vs-b"}}},
+                }
+            },
+        }
+    ]
+    state = tlsstate.state(casefiles.snapshot_of(data), "virtualGateway", "gw")
+    assert state is not None
+    assert state["listeners"] == [
+        {
+            "port": 8443,
+            "protocol": "http",
+            "mode": "STRICT",
+            "source": "listener tls",
+            "certificate": {
+                "source": "file",
+                "certificateChain": "/certs/gw.pem",
+                "servedBy": "file",
+                "sans": None,
+            },
+            "validation": None,
+            "mutual": False,
+        }
+    ]
+    [backend] = state["backends"]
+    assert backend == {
+        "virtualService": "vs-b",
+        "clientPolicy": "backendDefaults",
+        "enforce": True,
+        "ports": [80],
+        "certificate": None,
+        "validation": {
+            "trust": {"source": "file", "certificateChain": "/certs/ca.pem"},
+            "subjectAlternativeNames": [],
+        },
+        "targets": [
+            {
+                "virtualNode": "vn-b",
+                "port": 80,
+                "tls": "TLS",
+                "decidedBy": "client policy",
+                "expectedSans": ["vn-b.local"],
+                "presentedSans": ["spiffe://meshplane.local/vn-b"],
+                "presentedFrom": "built-in CA",
+                "sanMismatch": False,
+            }
+        ],
+    }
