@@ -26,6 +26,7 @@ from meshplane.auth.principals import Principals
 from meshplane.kit.clock import Clock, IdFactory, system_clock, uuid_ids
 from meshplane.manifests.frontdoor import FrontDoor
 from meshplane.model import errors
+from meshplane.pki import authorities as pki_authorities
 from meshplane.pki import authority as pki_authority
 from meshplane.pki.issuing import Issuer
 from meshplane.service import pagination, proxycredentials
@@ -139,13 +140,18 @@ def build(
         credentials=credentials,
     )
     cache = SnapshotCache()
-    ca = pki_authority.load_or_create(
+    builtin = pki_authority.load_or_create(
         settings.data_dir / "ca",
         clock,
         certificate_path=Path(settings.ca_cert) if settings.ca_cert else None,
         key_path=Path(settings.ca_key) if settings.ca_key else None,
     )
-    issuer = Issuer(ca, clock, settings.cert_ttl)
+    issuer = Issuer(
+        builtin,
+        clock,
+        settings.cert_ttl,
+        authorities=pki_authorities.load(settings.data_dir / "ca", builtin, clock),
+    )
     board = StatusBoard(clock)
     # Checked even with xds_auth off when a token is shown; required only with it on.
     # SigV4-signed streams (the aws-appmesh-envoy image) by principal and policy.
@@ -166,10 +172,18 @@ def build(
     )
     if settings.xds_tls_port and settings.xds_tls_names:
         names = settings.xds_tls_names
-        served = ca.issue(names[0], 365 * 24 * 3600, names[1:])  # re-issued at every start
+        served = builtin.issue(names[0], 365 * 24 * 3600, names[1:])  # re-issued at every start
         ads.serve_tls(settings.host, settings.xds_tls_port, served.chain_pem, served.key_pem)
         admission.hosts = tuple(f"{n}:{settings.xds_tls_port}" for n in names)
-    sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
+    sync = Sync(
+        store,
+        cache,
+        board,
+        debounce=settings.sync_debounce_ms / 1000,
+        issuer=issuer,
+        trust_domain=settings.trust_domain,
+        file_sans=pki_authority.leaf_sans,
+    )
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)
     sync_metrics = SyncMetrics(registry, sync, board, cache, views, store.revision, clock)
@@ -177,7 +191,7 @@ def build(
         settings,
         store,
         services,
-        FrontDoor(services.resources, clock, ids),
+        FrontDoor(services.resources, clock, ids, trust_domain=settings.trust_domain),
         ads,
         cache,
         sync,

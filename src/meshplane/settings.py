@@ -120,6 +120,12 @@ class Settings:
         "certificates with, instead of the built-in root in <data-dir>/ca",
     )
     ca_key: str = _setting("", "MESHPLANE_CA_KEY", "PEM file of that intermediate's EC key")
+    trust_domain: str = _setting(
+        "meshplane.local",
+        "MESHPLANE_TRUST_DOMAIN",
+        "SPIFFE trust domain of automatic mTLS's identities: spiffe://<domain>/mesh/<mesh>/"
+        "virtualNode/<name>, and the name of the built-in CA's bundle",
+    )
     auth: str = _setting(
         "sigv4",
         "MESHPLANE_AUTH",

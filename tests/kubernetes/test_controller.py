@@ -11,6 +11,7 @@ from meshplane.k8s import controlling
 from meshplane.kit.clock import FakeClock, counting_ids
 from meshplane.model import kinds
 from meshplane.service.resources import Account, MeshService
+from meshplane.service.tagging import Tagging
 from meshplane.settings import Quotas
 from meshplane.store.sqlite import SqliteStore
 
@@ -231,3 +232,18 @@ def test_a_budgeted_pass_stops_short_and_the_next_ones_finish(controller, servic
     )
     assert names == ["vn-a", "vn-b"]
     assert calls == controller.reconciled
+
+
+def test_the_mesh_mtls_annotation_becomes_the_twins_extension_tag(controller, service, store):
+    """meshplane.dev/mtls on a Mesh reaches its twin as the tag (automatic mTLS); removing it
+    removes the tag, as `meshplane apply` does (one shared reconciler)."""
+    annotated = _mesh(annotations={"meshplane.dev/mtls": "PERMISSIVE"})
+    _fill(controller, ("Namespace", _namespace()), ("Mesh", annotated))
+    controller.converge()
+    tags = Tagging(store, Account("us-west-2", "123456789012"))
+    assert tags.list_tags(ARN)["tags"] == [{"key": "meshplane.dev/mtls", "value": "PERMISSIVE"}]
+    changed = _mesh(annotations={"owner": "team-a"})
+    changed["metadata"]["generation"] = 2
+    _fill(controller, ("Namespace", _namespace()), ("Mesh", changed))
+    controller.converge()
+    assert tags.list_tags(ARN)["tags"] == []

@@ -11,6 +11,7 @@ keeps succeeding and the backend presents new serial numbers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import http.client
 import http.server
 import json
@@ -20,17 +21,24 @@ import ssl
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane import app, envoy, settings
+from meshplane.envoy import resources as types
 from meshplane.kit.clock import system_clock
 from meshplane.model import kinds
-from meshplane.pki import authority
+from meshplane.pki import authorities, authority
+from meshplane.testing import FakeAdsClient
 
 pytestmark = pytest.mark.integration
 BACKEND_ID = "spiffe://meshplane.local/mesh/demos/virtualNode/vn-backend"
@@ -76,9 +84,16 @@ def _node(host: str, backends: list[str] | None = None) -> dict[str, object]:
 
 
 def _sidecar(
-    plane: app.ControlPlane, tmp_path: Path, name: str, meta: dict[str, object]
+    plane: app.ControlPlane,
+    tmp_path: Path,
+    name: str,
+    meta: dict[str, object],
+    pipe: Path | None = None,
 ) -> subprocess.Popen[bytes]:
+    """A real Envoy for ``name``; with ``pipe`` its admin is that unix socket, announced."""
     node_id = f"mesh/demos/virtualNode/{name}"
+    if pipe is not None:
+        meta = {**meta, "admin": str(pipe)}
     credentials = plane.services.credentials
     config = envoy.bootstrap(
         node_id,
@@ -92,8 +107,9 @@ def _sidecar(
         credential=credentials.issue(node_id, str(meta["replica"])).token
         if credentials is not None
         else None,
+        admin_pipe=pipe,
     )
-    argv = envoy.command(config, admin_address_path=tmp_path / f"admin-{name}")
+    argv = envoy.command(config, admin_address_path=None if pipe else tmp_path / f"admin-{name}")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -185,6 +201,7 @@ def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
                     "app": {"80": app_port},
                     "egress": _free_port(),
                 },
+                pipe=tmp_path / "backend.admin",
             )
             frontend = _sidecar(
                 plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
@@ -243,9 +260,9 @@ async def _proxy_config(api_port: int, data: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["MESHPLANE_DATA_DIR"] = str(data)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, output: str = "json") -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "meshplane.cli.main", "proxy-config", "vn-backend", *args]
-        argv += ["--server", f"http://127.0.0.1:{api_port}", "-o", "json"]
+        argv += ["--server", f"http://127.0.0.1:{api_port}", "-o", output]
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=60, env=env, check=False
         )
@@ -270,6 +287,28 @@ async def _proxy_config(api_port: int, data: Path) -> None:
         ("INBOUND", "http_80", "mTLS", "STRICT"),
         ("OUTBOUND", "http", "plaintext", "DISABLED"),
     }
+    as_yaml = (await asyncio.to_thread(run, "secrets", output="yaml")).stdout
+    assert "PRIVATE KEY" not in as_yaml
+    # The same document as YAML (serials move on: certificates here live 3 s).
+    again = yaml.safe_load(as_yaml)
+    assert [(s["name"], s["kind"], s["sans"]) for s in again["secrets"]] == [
+        (s["name"], s["kind"], s["sans"]) for s in shown["secrets"]
+    ]
+    assert again["key"] == shown["key"]
+
+    # Envoy's own view, read by the control plane from the sidecar's admin socket.
+    for output, load in (("json", json.loads), ("yaml", yaml.safe_load)):
+        text = (await asyncio.to_thread(run, "--envoy", output=output)).stdout
+        assert "PRIVATE KEY" not in text
+        dump = load(text)
+        assert dump["key"] == "mesh/demos/virtualNode/vn-backend#backend-0"
+        configs = {c["@type"].rsplit(".", 1)[-1]: c for c in dump["configDump"]["configs"]}
+        active = configs["SecretsConfigDump"]["dynamic_active_secrets"]
+        served = {s["name"]: s["secret"] for s in active}
+        assert sorted(served) == ["spiffe://meshplane.local", BACKEND_ID]
+        assert served[BACKEND_ID]["tls_certificate"]["private_key"] == "[redacted]"
+        listeners = configs["ListenersConfigDump"]["dynamic_listeners"]
+        assert len(listeners) == 2
 
 
 def test_turning_on_automatic_mtls_on_a_running_mesh_converges_without_gate_timeouts(
@@ -332,3 +371,300 @@ def test_turning_on_automatic_mtls_on_a_running_mesh_converges_without_gate_time
                     proxy.wait()
 
     asyncio.run(scenario())
+
+
+MISMATCH_MESH = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: demos, labels: {mesh: demos}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata:
+  name: demos
+  annotations: {"meshplane.dev/mtls": STRICT}
+spec:
+  namespaceSelector: {matchLabels: {mesh: demos}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: vn-backend, namespace: demos}
+spec:
+  awsName: vn-backend
+  podSelector: {matchLabels: {app: backend}}
+  listeners:
+    - portMapping: {port: 80, protocol: http}
+  serviceDiscovery: {dns: {hostname: backend}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: vs-backend, namespace: demos}
+spec:
+  awsName: vs-backend
+  provider: {virtualNode: {virtualNodeRef: {name: vn-backend}}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: vn-frontend, namespace: demos}
+spec:
+  awsName: vn-frontend
+  podSelector: {matchLabels: {app: frontend}}
+  listeners:
+    - portMapping: {port: 80, protocol: http}
+  serviceDiscovery: {dns: {hostname: frontend}}
+  backends:
+    - virtualService:
+        virtualServiceRef: {name: vs-backend}
+        clientPolicy:
+          tls:
+            certificate:
+              sds: {secretName: "spiffe://example.org/mesh/demos/virtualNode/vn-frontend"}
+            validation:
+              trust: {sds: {secretName: "spiffe://example.org"}}
+              subjectAlternativeNames: {match: {exact: ["%s"]}}
+"""
+DOMAIN_BACKEND = "spiffe://example.org/mesh/demos/virtualNode/vn-backend"
+
+
+def _cli(api_port: int, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One `meshplane` command against the in-process plane, signed as its administrator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["MESHPLANE_DATA_DIR"] = str(data)
+    argv = [sys.executable, "-m", "meshplane.cli.main", *args]
+    argv += ["--server", f"http://127.0.0.1:{api_port}"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def _refused(egress: int) -> int:
+    """The status the frontend's sidecar answers when its TLS call cannot be made."""
+    try:
+        return _call(egress)[0]
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_san_mismatch_fails_the_calls_and_proxy_status_and_describe_say_why(
+    app_port: int, tmp_path: Path
+) -> None:
+    """A client policy accepting another SAN than the backend's SPIFFE ID (trust domain
+    example.org, mTLS from the Mesh annotation): calls fail with 503, proxy-status of both
+    proxies and describe of both nodes name both SANs; the right SAN makes calls succeed."""
+    data = tmp_path / "data"
+    config = settings.load(
+        environ={}, data_dir=data, api_port=0, xds_port=0, trust_domain="example.org"
+    )
+    ingress, egress = _free_port(), _free_port()
+    wrong = "spiffe://example.org/mesh/demos/virtualNode/vn-payments"
+    why = (
+        "mesh/demos/virtualNode/vn-frontend: calls to vn-backend port 80 fail: the client "
+        f"policy accepts SAN {wrong} but vn-backend's certificate carries {DOMAIN_BACKEND}"
+    )
+    keys = [
+        "mesh/demos/virtualNode/vn-backend#backend-0",
+        "mesh/demos/virtualNode/vn-frontend#frontend-0",
+    ]
+
+    async def converged(plane: app.ControlPlane) -> None:
+        async with asyncio.timeout(30):
+            while any(
+                (p := plane.sync.published.get(k)) is None or p.revision < plane.store.revision()
+                for k in keys
+            ):
+                await asyncio.sleep(0.01)
+        for key in keys:
+            await _synced(plane, key)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            applied = plane.front_door.apply([("mesh.yaml", MISMATCH_MESH % wrong)], None)
+            assert [o.action for o in applied] == ["created"] * 5
+            plane.services.discovery.register(
+                "demos",
+                "vn-backend",
+                "backend-0",
+                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+            )
+            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
+            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
+            frontend = _sidecar(
+                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+            )
+            try:
+                await converged(plane)
+                assert await asyncio.to_thread(_refused, egress) == 503
+                status = await asyncio.to_thread(
+                    _cli, plane.api_port, data, "proxy-status", "-o", "json"
+                )
+                notes = {p["key"]: p["warnings"] for p in json.loads(status.stdout)["proxies"]}
+                assert notes == {keys[0]: [why], keys[1]: [why]}
+                for node in ("vn-backend", "vn-frontend"):
+                    page = await asyncio.to_thread(
+                        _cli, plane.api_port, data, "describe", "vn", node, "-n", "demos"
+                    )
+                    assert page.returncode == 0, page.stderr
+                    lines = page.stdout.splitlines()
+                    assert "    Reason:                SubjectAlternativeNameMismatch" in lines
+                    assert f"    Message:               {why}" in lines
+
+                plane.front_door.apply([("mesh.yaml", MISMATCH_MESH % DOMAIN_BACKEND)], None)
+                await converged(plane)
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+                status = await asyncio.to_thread(
+                    _cli, plane.api_port, data, "proxy-status", "-o", "json"
+                )
+                notes = {p["key"]: p["warnings"] for p in json.loads(status.stdout)["proxies"]}
+                assert notes == {keys[0]: [], keys[1]: []}
+            finally:
+                for proxy in (backend, frontend):
+                    proxy.kill()
+                    proxy.wait()
+
+    asyncio.run(scenario())
+
+
+def test_a_certificate_rotation_pushes_only_secrets(tmp_path: Path) -> None:
+    """Two rotations over one ADS stream: SDS is pushed each time, LDS/CDS/RDS never again."""
+    config = settings.load(
+        environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0, cert_ttl=2
+    )
+    node_id = "mesh/demos/virtualNode/vn-backend"
+    key = f"{node_id}#r0"
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            svc = plane.services.resources
+            tag = [{"key": "meshplane.dev/mtls", "value": "STRICT"}]
+            svc.create(kinds.MESH, "demos", "demos", {}, tags=tag)
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", _node("backend"))
+            assert plane.services.credentials is not None
+            token = plane.services.credentials.issue(node_id, "r0").token
+            meta = {"ingress": {"80": _free_port()}, "egress": _free_port()}
+            pushes: collections.Counter[str] = collections.Counter()
+            serials: list[int] = []
+            async with FakeAdsClient(
+                plane.xds_port, node_id, "r0", credential=token, metadata=meta
+            ) as sidecar:
+                await sidecar.request(types.CLUSTER)
+                await sidecar.request(types.LISTENER)
+                subscribed = False
+                async with asyncio.timeout(30):
+                    while len(set(serials)) < 3:
+                        response = await sidecar.receive()
+                        pushes[response.type_url] += 1
+                        await sidecar.ack(response)
+                        if response.type_url == types.SECRET:
+                            serials.append(_served_serial(response, BACKEND_ID))
+                        if not subscribed and pushes[types.LISTENER] and pushes[types.CLUSTER]:
+                            subscribed = True
+                            snapshot = plane.cache.snapshot(key)
+                            assert snapshot is not None
+                            for child in (types.ROUTE, types.SECRET):
+                                await sidecar.request(child, sorted(snapshot.resources(child)))
+            assert len(set(serials)) == 3
+            assert {t.rsplit(".", 1)[-1]: n for t, n in pushes.items()} == {
+                "Listener": 1,
+                "Cluster": 1,
+                "RouteConfiguration": 1,
+                "Secret": len(serials),
+            }
+
+    asyncio.run(scenario())
+
+
+def _served_serial(response: discovery_pb2.DiscoveryResponse, name: str) -> int:
+    """The serial number of the certificate secret ``name`` in an SDS response."""
+    for packed in response.resources:
+        secret = secret_pb2.Secret()
+        packed.Unpack(secret)
+        if secret.name == name:
+            chain = secret.tls_certificate.certificate_chain.inline_bytes
+            return x509.load_pem_x509_certificate(chain).serial_number
+    raise AssertionError(f"no secret {name} in the response")
+
+
+PCA_A = "arn:aws:acm-pca:us-west-2:111122223333:certificate-authority/a"
+PCA_B = "arn:aws:acm-pca:us-west-2:111122223333:certificate-authority/b"
+ACM_BACKEND = "arn:aws:acm:us-west-2:111122223333:certificate/backend"
+
+
+def _acm_caller(pca: str) -> dict[str, object]:
+    spec = _node("fe", ["vs-backend"])
+    trust = {"acm": {"certificateAuthorityArns": [pca]}}
+    spec["backendDefaults"] = {"clientPolicy": {"tls": {"validation": {"trust": trust}}}}
+    return spec
+
+
+def test_two_pca_arns_are_two_trust_roots_between_real_envoys(
+    app_port: int, tmp_path: Path
+) -> None:
+    """The backend's ACM certificate comes from PCA B's CA: a caller trusting PCA A refuses
+    it (503), the same caller trusting PCA B calls it (200); the CAs are distinct roots."""
+    data = tmp_path / "data"
+    authorities.install(data / "ca", PCA_A, system_clock)
+    authorities.install(data / "ca", PCA_B, system_clock, certificates=[ACM_BACKEND])
+    config = settings.load(environ={}, data_dir=data, api_port=0, xds_port=0)
+    ingress, egress = _free_port(), _free_port()
+    keys = [
+        "mesh/demos/virtualNode/vn-backend#backend-0",
+        "mesh/demos/virtualNode/vn-frontend#frontend-0",
+    ]
+
+    async def converged(plane: app.ControlPlane) -> None:
+        async with asyncio.timeout(30):
+            while any(
+                (p := plane.sync.published.get(k)) is None or p.revision < plane.store.revision()
+                for k in keys
+            ):
+                await asyncio.sleep(0.01)
+        for key in keys:
+            await _synced(plane, key)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            svc = plane.services.resources
+            svc.create(kinds.MESH, "demos", "demos", {})
+            backend_spec = _node("backend")
+            backend_spec["listeners"] = [
+                {
+                    "portMapping": {"port": 80, "protocol": "http"},
+                    "tls": {
+                        "mode": "STRICT",
+                        "certificate": {"acm": {"certificateArn": ACM_BACKEND}},
+                    },
+                }
+            ]
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", backend_spec)
+            plane.services.discovery.register(
+                "demos",
+                "vn-backend",
+                "backend-0",
+                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+            )
+            provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
+            svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
+            svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _acm_caller(PCA_A))
+            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
+            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
+            frontend = _sidecar(
+                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+            )
+            try:
+                await converged(plane)
+                assert await asyncio.to_thread(_refused, egress) == 503
+                svc.update(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _acm_caller(PCA_B))
+                await converged(plane)
+                assert await asyncio.to_thread(_call, egress) == (200, "backend")
+            finally:
+                for proxy in (backend, frontend):
+                    proxy.kill()
+                    proxy.wait()
+
+    asyncio.run(scenario())
+    roots = [
+        x509.load_pem_x509_certificate(
+            (authorities.directory_of(data / "ca", arn) / "ca.pem").read_bytes()
+        )
+        for arn in (PCA_A, PCA_B)
+    ]
+    builtin = x509.load_pem_x509_certificate((data / "ca" / "ca.pem").read_bytes())
+    assert len({root.fingerprint(hashes.SHA256()) for root in [*roots, builtin]}) == 3

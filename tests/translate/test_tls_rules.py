@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshplane.translate import NodeIdentity, build
+from meshplane.translate import NodeIdentity, build, tlsstate
 
 from . import casefiles
 
@@ -133,3 +133,189 @@ def test_a_listener_skipped_for_its_trust_names_no_secret() -> None:
     assert [w.code for w in built.warnings] == ["tls-trust-missing"]
     assert built.secrets == ()
     assert [x.name for x in built.listeners] == ["lds_egress_127.0.0.1_15001"]
+
+
+def _san_case(backend_certificate: dict[str, Any], accepted: str) -> dict[str, Any]:
+    """vn-a calls vn-b over TLS accepting only SAN ``accepted``; vn-b serves that certificate."""
+    served = {
+        "portMapping": {"port": 80, "protocol": "http"},
+        "tls": {"mode": "STRICT", "certificate": backend_certificate},
+    }
+    policy = {
+        "tls": {
+            "validation": {
+                "trust": {"sds": {"secretName": "spiffe://meshplane.local"}},
+                "subjectAlternativeNames": {"match": {"exact": [accepted]}},
+            }
+        }
+    }
+    caller = {"virtualService": {"virtualServiceName": "vs-b", "clientPolicy": policy}}
+    return {
+        "mesh": {"meshName": "demos", "spec": {}},
+        "virtualNodes": [
+            _node("vn-b", served),
+            _node("vn-a", {"portMapping": {"port": 80, "protocol": "http"}}, backends=[caller]),
+        ],
+        "virtualServices": [
+            {
+                "virtualServiceName": "vs-b",
+                "spec": {"provider": {"virtualNode": {"virtualNodeName": "vn-b"}}},
+            }
+        ],
+    }
+
+
+def test_a_san_that_cannot_match_the_backends_sds_certificate_is_said_about_the_backend() -> None:
+    """The SDS certificate's SAN is its secret name: another accepted SAN warns, naming both."""
+    sds = {"sds": {"secretName": "spiffe://meshplane.local/vn-b"}}
+    caller = NodeIdentity("demos", "virtualNode", "vn-a")
+    built = build(casefiles.snapshot_of(_san_case(sds, "spiffe://meshplane.local/other")), caller)
+    assert [w.as_json() for w in built.warnings] == [
+        {
+            "resource": "mesh/demos/virtualNode/vn-b",
+            "code": "tls-san-mismatch",
+            "message": "mesh/demos/virtualNode/vn-a: calls to vn-b port 80 fail: the client "
+            "policy accepts SAN spiffe://meshplane.local/other but vn-b's certificate carries "
+            "spiffe://meshplane.local/vn-b",
+        }
+    ]
+    matching = _san_case(sds, "spiffe://meshplane.local/vn-b")
+    assert build(casefiles.snapshot_of(matching), caller).warnings == ()
+
+
+def test_a_file_certificate_is_checked_only_when_its_sans_can_be_read() -> None:
+    """A file certificate's SANs come from the reader the sync stage passes; without it, none."""
+    file = {"file": {"certificateChain": "/certs/b.pem", "privateKey": "/certs/b-key.pem"}}
+    snapshot = casefiles.snapshot_of(_san_case(file, "vn-b.local"))
+    caller = NodeIdentity("demos", "virtualNode", "vn-a")
+    assert build(snapshot, caller).warnings == ()
+    read: list[str] = []
+
+    def sans(path: str) -> tuple[str, ...]:
+        read.append(path)
+        return ("vn-c.local",)
+
+    built = build(snapshot, caller, file_sans=sans)
+    assert read == ["/certs/b.pem"]
+    assert [w.message for w in built.warnings] == [
+        "mesh/demos/virtualNode/vn-a: calls to vn-b port 80 fail: the client policy accepts "
+        "SAN vn-b.local but vn-b's certificate carries vn-c.local"
+    ]
+    assert build(snapshot, caller, file_sans=sans).listeners == build(snapshot, caller).listeners
+
+
+def test_describe_of_a_routed_backend_names_the_callers_san_mismatch() -> None:
+    """A caller reaching vn-b through a router: vn-b's TLS state carries the mismatch condition."""
+    data = _san_case({"sds": {"secretName": "spiffe://meshplane.local/vn-b"}}, "wrong.local")
+    listener = {"portMapping": {"port": 80, "protocol": "http"}}
+    data["virtualRouters"] = [{"virtualRouterName": "vr-b", "spec": {"listeners": [listener]}}]
+    data["routes"] = [
+        {
+            "virtualRouterName": "vr-b",
+            "routeName": "r",
+            "spec": {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {"weightedTargets": [{"virtualNode": "vn-b", "weight": 1}]},
+                }
+            },
+        }
+    ]
+    data["virtualServices"][0]["spec"] = {
+        "provider": {"virtualRouter": {"virtualRouterName": "vr-b"}}
+    }
+    state = tlsstate.state(casefiles.snapshot_of(data), "virtualNode", "vn-b")
+    assert state is not None
+    assert state["conditions"] == [
+        {
+            "type": "TLSPeersVerified",
+            "status": "False",
+            "reason": "SubjectAlternativeNameMismatch",
+            "message": "mesh/demos/virtualNode/vn-a: calls to vn-b port 80 fail: the client "
+            "policy accepts SAN wrong.local but vn-b's certificate carries "
+            "spiffe://meshplane.local/vn-b",
+        }
+    ]
+    assert [(entry["port"], entry["mode"], entry["source"]) for entry in state["listeners"]] == [
+        (80, "STRICT", "listener tls")
+    ]
+
+
+def test_describe_of_a_gateway_shows_its_listener_and_backend_defaults() -> None:
+    """A gateway's TLS state: its listener's file certificate, its routes' services' policy."""
+    data = _san_case({"sds": {"secretName": "spiffe://meshplane.local/vn-b"}}, "wrong.local")
+    policy = {
+        "tls": {
+            "ports": [80],
+            "validation": {"trust": {"file": {"certificateChain": "/certs/ca.pem"}}},
+        }
+    }
+    listener = {
+        "portMapping": {"port": 8443, "protocol": "http"},
+        "tls": {
+            "mode": "STRICT",
+            "certificate": {
+                "file": {"certificateChain": "/certs/gw.pem", "privateKey": "/certs/gw-key.pem"}
+            },
+        },
+    }
+    data["virtualGateways"] = [
+        {
+            "virtualGatewayName": "gw",
+            "spec": {"listeners": [listener], "backendDefaults": {"clientPolicy": policy}},
+        }
+    ]
+    data["gatewayRoutes"] = [
+        {
+            "virtualGatewayName": "gw",
+            "gatewayRouteName": "to-b",
+            "spec": {
+                "httpRoute": {
+                    "match": {"prefix": "/"},
+                    "action": {"target": {"virtualService": {"virtualServiceName": "vs-b"}}},
+                }
+            },
+        }
+    ]
+    state = tlsstate.state(casefiles.snapshot_of(data), "virtualGateway", "gw")
+    assert state is not None
+    assert state["listeners"] == [
+        {
+            "port": 8443,
+            "protocol": "http",
+            "mode": "STRICT",
+            "source": "listener tls",
+            "certificate": {
+                "source": "file",
+                "certificateChain": "/certs/gw.pem",
+                "servedBy": "file",
+                "sans": None,
+            },
+            "validation": None,
+            "mutual": False,
+        }
+    ]
+    [backend] = state["backends"]
+    assert backend == {
+        "virtualService": "vs-b",
+        "clientPolicy": "backendDefaults",
+        "enforce": True,
+        "ports": [80],
+        "certificate": None,
+        "validation": {
+            "trust": {"source": "file", "certificateChain": "/certs/ca.pem"},
+            "subjectAlternativeNames": [],
+        },
+        "targets": [
+            {
+                "virtualNode": "vn-b",
+                "port": 80,
+                "tls": "TLS",
+                "decidedBy": "client policy",
+                "expectedSans": ["vn-b.local"],
+                "presentedSans": ["spiffe://meshplane.local/vn-b"],
+                "presentedFrom": "built-in CA",
+                "sanMismatch": False,
+            }
+        ],
+    }

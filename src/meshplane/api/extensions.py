@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from meshplane.api import offloading, rendering
+from meshplane.api import envoyadmin, offloading, rendering
 from meshplane.api.operations import Services
 from meshplane.model import errors, kinds, naming
 from meshplane.service.proxycredentials import InvalidCredential, ProxyCredentials
@@ -51,6 +51,9 @@ class ProxyReport(Protocol):
 
     def config(self, key: str) -> dict[str, Any] | None:
         """What one proxy was sent, summarized (no private keys); ``None`` if nothing."""
+
+    def admin_socket(self, key: str) -> str | None:
+        """The admin socket path a connected proxy announced, if any."""
 
     async def wait_for_revision(self, revision: int, timeout: float) -> dict[str, Any]:
         """The report once every connected proxy is synced at ``revision`` (or at timeout)."""
@@ -161,6 +164,24 @@ def add_routes(
             )
         return web.json_response(found)
 
+    async def get_envoy_config(request: web.Request) -> web.Response:
+        key = request.query.get("key", "")
+        path = proxies.admin_socket(key) if proxies is not None else None
+        if path is None:
+            return rendering.error_response(
+                errors.NotFoundException(
+                    f"proxy {key!r} is not connected or announced no admin socket (only the "
+                    "local runtime's sidecars on this machine do)"
+                )
+            )
+        try:
+            dump = await envoyadmin.config_dump(path)
+        except envoyadmin.Unreachable as error:
+            return rendering.error_response(
+                errors.BadRequestException(f"cannot read {key}'s Envoy: {error}")
+            )
+        return web.json_response({"key": key, "configDump": dump})
+
     async def post_credentials(request: web.Request) -> web.Response:
         try:
             issued = _issue(request.app[services_key], await _body(request))
@@ -217,4 +238,5 @@ def add_routes(
     app.router.add_get(f"{PREFIX}/meshes/{{mesh}}/endpoints", get_endpoints)
     app.router.add_get(f"{PREFIX}/proxies", get_proxies)
     app.router.add_get(f"{PREFIX}/proxies/config", get_proxy_config)
+    app.router.add_get(f"{PREFIX}/proxies/envoyConfig", get_envoy_config)
     app.router.add_post(f"{PREFIX}/proxyCredentials", post_credentials)

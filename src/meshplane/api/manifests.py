@@ -158,7 +158,11 @@ async def _get(request: web.Request, door: FrontDoor) -> Any:
         }
         for e in door.events(obj)
     ]
-    return {"object": _document(obj), "events": events}
+    answer: dict[str, Any] = {"object": _document(obj), "events": events}
+    found = door.tls_state(obj)
+    if found is not None:
+        answer["tls"] = found
+    return answer
 
 
 async def _delete(request: web.Request, door: FrontDoor) -> Any:

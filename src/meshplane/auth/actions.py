@@ -160,6 +160,10 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension("GET", f"{P}/proxies", "meshplane:ListProxies", MESHPLANE_ARN + "proxy/*"),
     # What one proxy was sent (secrets' SANs and expiry, never their keys).
     extension("GET", f"{P}/proxies/config", "meshplane:GetProxyConfig", MESHPLANE_ARN + "proxy/*"),
+    # Envoy's own config dump, read from a local sidecar's admin socket (keys redacted).
+    extension(
+        "GET", f"{P}/proxies/envoyConfig", "meshplane:GetEnvoyConfig", MESHPLANE_ARN + "proxy/*"
+    ),
     # Principals: creating one hands out a key, so it is the administrator's alone by default.
     extension(
         "GET", f"{P}/credentials", "meshplane:ListCredentials", MESHPLANE_ARN + "principal/*"

@@ -95,8 +95,89 @@ def _block(value: Any, indent: str) -> list[str]:
     return [indent + line for line in text.splitlines()]
 
 
-def describe(doc: dict[str, Any], events: list[dict[str, Any]], now: float) -> str:
-    """The ``describe`` page: identity, spec, status with conditions, and recent events."""
+def _certificate(found: dict[str, Any] | None) -> str:
+    if found is None:
+        return "<none>"
+    name = found.get("secretName") or found.get("certificateArn") or found.get("certificateChain")
+    text = f"{found['source']} {name}"
+    if found.get("servedBy") and found["servedBy"] != "file":
+        text += f" (served by the {found['servedBy']})"
+    sans = found.get("sans")
+    if sans is not None:
+        text += f", SANs {', '.join(sans) or '<none>'}"
+    return text
+
+
+def _validation(found: dict[str, Any] | None) -> str:
+    if found is None:
+        return "<none>"
+    trust = found["trust"]
+    name = (
+        trust.get("secretName")
+        or trust.get("certificateChain")
+        or ", ".join(trust.get("certificateAuthorityArns") or [])
+    )
+    text = f"trust {trust['source']} {name}"
+    if trust.get("servedBy"):
+        text += f" (served by the {trust['servedBy']})"
+    sans = found["subjectAlternativeNames"]
+    return text + (f"; SANs {', '.join(sans)}" if sans else "; any SAN")
+
+
+def tls_lines(state: dict[str, Any]) -> list[str]:
+    """The ``TLS:`` block of describe: what each listener and backend really runs."""
+    lines = [
+        "TLS:",
+        f"  Identity:        {state['identity']}",
+        f"  Automatic mTLS:  {state['automaticMtls'] or '<none>'}",
+        "  Listeners:" if state["listeners"] else "  Listeners:  <none>",
+    ]
+    for entry in state["listeners"]:
+        mode = entry["mode"] + (" mutual" if entry["mutual"] else "")
+        skipped = f" -- {entry['skipped']}" if entry.get("skipped") else ""
+        lines.append(
+            f"    {entry['port']}/{entry['protocol']}:  {mode} ({entry['source']}){skipped}"
+        )
+        if entry["certificate"] is not None:
+            lines.append(f"      Certificate:  {_certificate(entry['certificate'])}")
+        if entry["validation"] is not None:
+            lines.append(f"      Validation:   {_validation(entry['validation'])}")
+    lines.append("  Backends:" if state["backends"] else "  Backends:  <none>")
+    for backend in state["backends"]:
+        origin = backend["clientPolicy"]
+        if origin is None:
+            policy = "no client policy"
+        else:
+            ports = ",".join(str(p) for p in backend["ports"]) or "all"
+            enforce = "enforced" if backend["enforce"] else "not enforced"
+            policy = f"client policy from {origin} ({enforce}, ports {ports})"
+        lines.append(f"    {backend['virtualService']}:  {policy}")
+        if origin is not None:
+            lines.append(f"      Certificate:  {_certificate(backend['certificate'])}")
+            lines.append(f"      Validation:   {_validation(backend['validation'])}")
+        for target in backend["targets"]:
+            checks = ", ".join(target["expectedSans"]) or "no SAN"
+            presented = target["presentedSans"]
+            shown = ", ".join(presented) if presented is not None else "unknown"
+            flag = "  SAN MISMATCH" if target["sanMismatch"] else ""
+            lines.append(
+                f"      -> {target['virtualNode']} port {target['port']}:  {target['tls']} "
+                f"({target['decidedBy']}); checks {checks}; it presents {shown}{flag}"
+            )
+    return lines
+
+
+def describe(
+    doc: dict[str, Any],
+    events: list[dict[str, Any]],
+    now: float,
+    tls: dict[str, Any] | None = None,
+) -> str:
+    """The ``describe`` page: identity, spec, status with conditions, TLS, and recent events.
+
+    ``tls`` is the effective TLS state the control plane computed for a VirtualNode or
+    VirtualGateway; its problems are listed with the conditions.
+    """
     meta = doc["metadata"]
     lines = [f"Name:         {meta['name']}"]
     if "namespace" in meta:
@@ -116,7 +197,9 @@ def describe(doc: dict[str, Any], events: list[dict[str, Any]], now: float) -> s
     if doc.get("spec"):
         lines += ["Spec:", *_block(doc["spec"], "  ")]
     status = dict(doc.get("status") or {})
-    conditions = status.pop("conditions", [])
+    conditions = list(status.pop("conditions", []) or [])
+    if tls is not None:
+        conditions += tls["conditions"]
     lines.append("Status:")
     for key, value in status.items():
         if isinstance(value, dict):
@@ -128,10 +211,13 @@ def describe(doc: dict[str, Any], events: list[dict[str, Any]], now: float) -> s
         for condition in conditions:
             lines.append(f"    Type:                  {condition.get('type')}")
             lines.append(f"    Status:                {condition.get('status')}")
-            lines.append(f"    Last Transition Time:  {condition.get('lastTransitionTime')}")
+            if condition.get("lastTransitionTime"):
+                lines.append(f"    Last Transition Time:  {condition['lastTransitionTime']}")
             if condition.get("reason"):
                 lines.append(f"    Reason:                {condition['reason']}")
                 lines.append(f"    Message:               {condition.get('message', '')}")
+    if tls is not None:
+        lines += tls_lines(tls)
     if not events:
         lines.append("Events:  <none>")
         return "\n".join(lines)

@@ -12,7 +12,16 @@ from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
-from meshplane.cli import crds, k8s, manifests, proxyconfig, proxyinit, proxystatus, stores
+from meshplane.cli import (
+    authorities,
+    crds,
+    k8s,
+    manifests,
+    proxyconfig,
+    proxyinit,
+    proxystatus,
+    stores,
+)
 from meshplane.cli import credentials as credentials_command
 from meshplane.cli import up as up_command
 
@@ -81,6 +90,12 @@ def serve(
         ),
     ] = None,
     ca_key: Annotated[Path | None, typer.Option(help="The EC private key of --ca-cert.")] = None,
+    trust_domain: Annotated[
+        str | None,
+        typer.Option(
+            help="SPIFFE trust domain of automatic mTLS's identities [default: meshplane.local]."
+        ),
+    ] = None,
     auth: Annotated[
         str | None,
         typer.Option(
@@ -119,6 +134,7 @@ def serve(
         account_id=account_id,
         ca_cert=str(ca_cert) if ca_cert else None,
         ca_key=str(ca_key) if ca_key else None,
+        trust_domain=trust_domain,
         auth=auth,
         allow_origins=tuple(allow_origin) if allow_origin else None,
         allow_hosts=tuple(allow_host) if allow_host else None,
@@ -204,6 +220,7 @@ proxyinit.register(cli)
 credentials_command.register(cli)
 stores.register(cli)
 k8s.register(cli)
+authorities.register(cli)
 
 
 def main() -> None:

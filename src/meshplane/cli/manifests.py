@@ -217,7 +217,10 @@ def describe(
     def act() -> None:
         query = {"namespace": namespace or "default"}
         answer = _call(server, "GET", f"/objects/{kind}/{name}", query=query)
-        typer.echo(describing.describe(answer["object"], answer["events"], time.time()))
+        page = describing.describe(
+            answer["object"], answer["events"], time.time(), answer.get("tls")
+        )
+        typer.echo(page)
 
     _run(act)
 

@@ -14,6 +14,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -90,6 +91,14 @@ def _rows(section: str, items: list[dict[str, Any]]) -> tuple[list[str], list[li
     ]
 
 
+def _print(value: dict[str, Any], output: str) -> None:
+    """``value`` as indented JSON or as YAML (keys in the server's order)."""
+    if output == "yaml":
+        typer.echo(yaml.safe_dump(value, sort_keys=False).rstrip())
+    else:
+        typer.echo(json.dumps(value, indent=2))
+
+
 def register(cli: typer.Typer) -> None:
     """Add ``meshplane proxy-config`` to the CLI."""
 
@@ -100,15 +109,30 @@ def register(cli: typer.Typer) -> None:
             str, typer.Argument(help="listeners, routes, clusters, endpoints, secrets or all.")
         ] = "all",
         server: Server = "http://127.0.0.1:9080",
-        output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+        output: Annotated[
+            str, typer.Option("--output", "-o", help="table, json or yaml.")
+        ] = "table",
+        from_envoy: Annotated[
+            bool,
+            typer.Option(
+                "--envoy",
+                help="Envoy's own config dump (local sidecars' admin sockets), as json or yaml.",
+            ),
+        ] = False,
     ) -> None:
         """Show the listeners, routes, clusters, endpoints and secrets one Envoy was sent."""
         if section != "all" and section not in SECTIONS:
             typer.echo(f"error: SECTION must be one of {', '.join(SECTIONS)} or all", err=True)
             raise typer.Exit(2)
+        if output not in ("table", "json", "yaml"):
+            typer.echo("error: --output must be table, json or yaml", err=True)
+            raise typer.Exit(2)
         try:
             plane = signing.connect(server, timeout=5)
             key = resolve([p["key"] for p in plane.proxies().proxies], proxy)
+            if from_envoy:
+                _print(plane.envoy_config(key), "yaml" if output == "yaml" else "json")
+                return
             config = plane.proxy_config(key)
         except ValueError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -117,9 +141,8 @@ def register(cli: typer.Typer) -> None:
             typer.echo(f"error: cannot read {proxy} from {server}: {exc}", err=True)
             raise typer.Exit(1) from exc
         chosen = SECTIONS if section == "all" else (section,)
-        if output == "json":
-            shown = {"key": config["key"], **{name: config[name] for name in chosen}}
-            typer.echo(json.dumps(shown, indent=2))
+        if output != "table":
+            _print({"key": config["key"], **{name: config[name] for name in chosen}}, output)
             return
         console = Console(width=None if sys.stdout.isatty() else 200)
         for name in chosen:

@@ -156,6 +156,11 @@ class MeshplaneClient:
         answer = self.call("GET", f"{PREFIX}/proxies/config", query={"key": key})
         return dict(answer)
 
+    def envoy_config(self, key: str) -> dict[str, Any]:
+        """Envoy's own config dump of the proxy ``key`` (local sidecars; private keys redacted)."""
+        answer = self.call("GET", f"{PREFIX}/proxies/envoyConfig", query={"key": key})
+        return dict(answer)
+
     def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
         """Wait until every connected proxy is synced at ``revision`` or later.
 

@@ -29,9 +29,13 @@ from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.manifests.reconciling import Reconciler
 from meshplane.manifests.sinks import StoredSinks
-from meshplane.model import acm
+from meshplane.model import acm, naming
+from meshplane.pki import authority
 from meshplane.service.resources import MeshService
+from meshplane.store import snapshots
 from meshplane.store.records import Event
+from meshplane.translate import tlsstate
+from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN
 
 
 class NotFoundError(Exception):
@@ -64,9 +68,20 @@ class Outcome:
 class FrontDoor:
     """Manifest operations backed by the store and the domain service."""
 
-    def __init__(self, service: MeshService, clock: Clock, ids: IdFactory) -> None:
-        """Share the domain service's store; clock and ids are injected."""
+    def __init__(
+        self,
+        service: MeshService,
+        clock: Clock,
+        ids: IdFactory,
+        *,
+        trust_domain: str = DEFAULT_TRUST_DOMAIN,
+    ) -> None:
+        """Share the domain service's store; clock and ids are injected.
+
+        ``trust_domain`` is the control plane's, for the SPIFFE IDs describe shows.
+        """
         self.service = service
+        self._trust_domain = trust_domain
         self.store = service.store
         self._clock = clock
         self._ids = ids
@@ -144,6 +159,23 @@ class FrontDoor:
         info = crds.BY_KIND[kind]
         return self.catalog().of_kind(kind, namespace if info.namespaced else None)
 
+    def tls_state(self, obj: ManifestObject) -> dict[str, Any] | None:
+        """A VirtualNode's or VirtualGateway's effective TLS (describe), once it has a twin.
+
+        Built from the twin's mesh as translation sees it; file certificates the control
+        plane can read on this machine show their SANs too.
+        """
+        field = _TWIN_ARN.get(obj.kind)
+        ref = naming.parse_node_id(str(obj.status.get(field, ""))) if field else None
+        if ref is None:
+            return None
+        snapshot = snapshots.mesh_snapshot(self.store, ref.mesh)
+        if snapshot is None:
+            return None
+        return tlsstate.state(
+            snapshot, ref.kind, ref.name, domain=self._trust_domain, file_sans=authority.leaf_sans
+        )
+
     def events(self, obj: ManifestObject) -> list[Event]:
         """The object's recent events, oldest first."""
         with self.store.read() as tx:
@@ -208,6 +240,9 @@ class FrontDoor:
         catalog = self.catalog()
         converging.converge(self.reconciler, catalog)
         return self._outcome(catalog, obj, "labeled")
+
+
+_TWIN_ARN = {"VirtualNode": "virtualNodeARN", "VirtualGateway": "virtualGatewayARN"}
 
 
 def parse_sources(

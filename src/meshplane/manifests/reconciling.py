@@ -35,8 +35,12 @@ from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
 from meshplane.manifests.results import PermanentError, ReconcileResult, TemporaryError
 from meshplane.manifests.sinks import EventSink, StatusSink
-from meshplane.model import errors, kinds
+from meshplane.model import errors, extensions, kinds
 from meshplane.service.resources import MeshService
+from meshplane.service.tagging import Tagging
+
+MESH_ANNOTATIONS = frozenset({extensions.MTLS})
+"""Mesh annotations that become the twin's extension tags of the same key."""
 
 _MEMBER_KINDS = ("VirtualService", "VirtualRouter", "VirtualNode", "VirtualGateway", "GatewayRoute")
 
@@ -125,6 +129,8 @@ class Reconciler:
         if twin.kind is kinds.VIRTUAL_ROUTER:
             self._prune_routes(twin)
         data = self._upsert(twin.kind, twin.mesh, twin.name, twin.spec, parent)
+        if twin.kind is kinds.MESH:
+            self._mesh_extensions(obj, data["metadata"]["arn"])
         status: dict[str, Any] = {_arn_field(obj.kind): data["metadata"]["arn"]}
         if twin.kind is kinds.VIRTUAL_ROUTER:
             status["routeARNs"] = {
@@ -135,6 +141,28 @@ class Reconciler:
         status["conditions"] = self._conditions(obj, "True" if active else "False", None)
         status["observedGeneration"] = obj.generation
         obj.status = status
+
+    def _mesh_extensions(self, obj: ManifestObject, arn: str) -> None:
+        """Carry a Mesh's ``meshplane.dev/…`` annotations to its twin as extension tags.
+
+        Kubernetes users write annotations, App Mesh clients tags; both reach the same
+        behaviour (automatic mTLS, :mod:`meshplane.model.extensions`). The annotations
+        govern: one removed from the manifest removes its tag.
+        """
+        wanted = {k: v for k, v in obj.annotations.items() if k in MESH_ANNOTATIONS}
+        tagging = Tagging(self.service.store, self.service.account)
+        current = {
+            t["key"]: t["value"]
+            for t in tagging.list_tags(arn)["tags"]
+            if t["key"] in MESH_ANNOTATIONS
+        }
+        if wanted == current:
+            return
+        gone = [key for key in current if key not in wanted]
+        if gone:
+            tagging.untag(arn, gone)
+        if wanted:
+            tagging.tag(arn, [{"key": k, "value": v} for k, v in wanted.items()])
 
     def _upsert(
         self, kind: kinds.Kind, mesh: str, name: str, spec: dict[str, Any], parent: str

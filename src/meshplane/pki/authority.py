@@ -8,12 +8,10 @@ a name with a scheme (``spiffe://…``) and a DNS name for a hostname.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import ipaddress
 import os
-import re
 import secrets
 from pathlib import Path
 
@@ -23,12 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meshplane.kit.clock import Clock
+from meshplane.model import certnames
 
 CA_LIFETIME_S = 10 * 365 * 86400
 """Ten years: the built-in root outlives any data directory it is created in."""
 BACKDATE_S = 60
 """Leaf certificates start a minute in the past, for clocks a little behind ours."""
-_HOSTNAME = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9*]([A-Za-z0-9.*-]{0,251}[A-Za-z0-9])?$")
 
 SubjectName = x509.UniformResourceIdentifier | x509.DNSName | x509.IPAddress
 
@@ -52,17 +50,15 @@ def _now(clock: Clock) -> datetime.datetime:
 
 
 def subject_names(name: str, dns_names: tuple[str, ...] = ()) -> list[SubjectName]:
-    """The SANs a secret name gives: a URI for ``scheme://…``, else a DNS name or an IP."""
+    """The SANs a secret name gives (:func:`meshplane.model.certnames.issued_sans`) as X.509."""
     found: list[SubjectName] = []
-    if "://" in name:
-        found.append(x509.UniformResourceIdentifier(name))
-    elif _HOSTNAME.match(name):
-        found.append(x509.DNSName(name))
-    else:
-        # An ARN or another opaque name gives no SAN: only the extra DNS names apply.
-        with contextlib.suppress(ValueError):
-            found.append(x509.IPAddress(ipaddress.ip_address(name)))
-    found += [x509.DNSName(d) for d in dns_names if d != name]
+    for kind, value in certnames.issued_sans(name, dns_names):
+        if kind == "URI":
+            found.append(x509.UniformResourceIdentifier(value))
+        elif kind == "DNS":
+            found.append(x509.DNSName(value))
+        else:
+            found.append(x509.IPAddress(ipaddress.ip_address(value)))
     return found
 
 
@@ -183,12 +179,17 @@ def _ca_usage() -> x509.KeyUsage:
 
 def _new_root(clock: Clock) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed root for this control plane."""
+    return new_root(clock, f"meshplane CA {secrets.token_hex(4)}")
+
+
+def new_root(clock: Clock, common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A self-signed CA root named ``common_name`` (the built-in CA, or one per PCA ARN)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now(clock)
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshplane"),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"meshplane CA {secrets.token_hex(4)}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
         ]
     )
     certificate = (
@@ -207,7 +208,7 @@ def _new_root(clock: Clock) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKe
     return certificate, key
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a key readable by its owner only (created 0600, never world-readable)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as out:
@@ -245,7 +246,7 @@ def load_or_create(
     cert_file, key_file = directory / "ca.pem", directory / "ca-key.pem"
     if not cert_file.exists() or not key_file.exists():
         certificate, key = _new_root(clock)
-        _write_private(
+        write_private(
             key_file,
             key.private_bytes(
                 serialization.Encoding.PEM,
@@ -256,6 +257,22 @@ def load_or_create(
         cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
     return Authority(certificate, _read_key(key_file), [certificate], clock)
+
+
+def leaf_sans(path: str) -> tuple[str, ...] | None:
+    """The SANs of a certificate file's first certificate; ``None`` if unreadable or not PEM.
+
+    How the control plane knows what a ``file`` certificate presents, when the file is on
+    its machine (local mode), to say that a caller's SANs cannot match it.
+    """
+    try:
+        chain = describe(Path(path).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not chain:
+        return None
+    sans = chain[0]["sans"]
+    return tuple(str(s) for s in sans) if isinstance(sans, list) else None
 
 
 def describe(chain_pem: bytes) -> list[dict[str, object]]:

@@ -10,6 +10,7 @@ one expires and connections opened with either chain keep working.
 from __future__ import annotations
 
 from meshplane.kit.clock import Clock
+from meshplane.pki.authorities import Authorities
 from meshplane.pki.authority import Authority, Issued
 
 RENEW_AT = 2 / 3
@@ -19,11 +20,23 @@ RENEW_AT = 2 / 3
 class Issuer:
     """Hands out a current certificate per name, issuing and renewing as time passes."""
 
-    def __init__(self, authority: Authority, clock: Clock, ttl_s: int) -> None:
-        """Issue from ``authority`` certificates valid ``ttl_s`` seconds."""
+    def __init__(
+        self,
+        authority: Authority,
+        clock: Clock,
+        ttl_s: int,
+        *,
+        authorities: Authorities | None = None,
+    ) -> None:
+        """Issue from ``authority`` certificates valid ``ttl_s`` seconds.
+
+        ``authorities`` adds the per-PCA-ARN CAs (:mod:`meshplane.pki.authorities`): the
+        certificates they issue and the bundles their ARNs' trusts accept.
+        """
         if ttl_s < 1:
             raise ValueError("certificate TTL must be at least 1 second")
         self.authority = authority
+        self.authorities = authorities or Authorities(authority)
         self._clock = clock
         self.ttl_s = ttl_s
         self._issued: dict[tuple[str, tuple[str, ...]], Issued] = {}
@@ -40,10 +53,14 @@ class Issuer:
         key = (name, dns_names)
         found = self._issued.get(key)
         if found is None or self._clock() >= self.renew_at(found):
-            found = self.authority.issue(name, self.ttl_s, dns_names)
+            found = self.authorities.signer(name).issue(name, self.ttl_s, dns_names)
             self.count += 1
             self._issued[key] = found
         return found
+
+    def bundle(self, arns: tuple[str, ...] = ()) -> bytes:
+        """The CA bundle a trust accepts: the ARNs' own CAs, else the built-in one."""
+        return self.authorities.bundle(arns)
 
     def due(self, keys: set[tuple[str, tuple[str, ...]]]) -> bool:
         """Whether any of these certificates is due for renewal now."""

@@ -106,6 +106,10 @@ def process_spec(
     ``credential`` goes on its ADS stream; with ``private`` files its admin interface is a
     0600 unix socket and its bootstrap a 0600 file (see the module docs).
     """
+    announced = metadata(replica, ports, app_ports)
+    if private is not None:
+        # Where the control plane (on this machine) reads `proxy-config --envoy` from.
+        announced["meshplane"]["admin"] = str(private.admin)
     config = envoy.bootstrap(
         node_id=binding.node_id,
         cluster=binding.node_id,
@@ -113,7 +117,7 @@ def process_spec(
         xds_port=xds[1],
         admin_address=LOOPBACK,
         admin_port=ports.admin,
-        metadata=metadata(replica, ports, app_ports),
+        metadata=announced,
         credential=credential,
         admin_pipe=private.admin if private is not None else None,
     )

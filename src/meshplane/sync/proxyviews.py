@@ -27,13 +27,18 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from google.protobuf import json_format
+
 from meshplane.sync import proxyconfig
 from meshplane.sync.syncing import Published
+from meshplane.translate import diagnostics
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
 
 SYNCED, STALE, NACKED, DISCONNECTED = "SYNCED", "STALE", "NACKED", "DISCONNECTED"
 HELD = "HELD"
+SHARED_CODES = frozenset({"tls-san-mismatch"})
+"""Warning codes also listed under the proxies of the node they concern, not only the caller's."""
 
 
 class Publications(Protocol):
@@ -101,6 +106,22 @@ class ProxyViews:
             return None
         return {"key": key, "version": snapshot.version, **proxyconfig.summarize(snapshot)}
 
+    def admin_socket(self, key: str) -> str | None:
+        """The admin socket a connected proxy announced (node metadata ``meshplane.admin``).
+
+        Only the runtime on the control plane's machine announces one; it is read for
+        ``proxy-config --envoy``, so the caller checks it is a socket this user owns.
+        """
+        status = self._board.nodes().get(key)
+        if status is None or not status.connected:
+            return None
+        try:
+            announced = json_format.MessageToDict(status.node.metadata).get("meshplane")
+        except ValueError:
+            return None
+        path = announced.get("admin") if isinstance(announced, dict) else None
+        return path if isinstance(path, str) and path.startswith("/") else None
+
     def report(self) -> dict[str, Any]:
         """``{"revision", "converged", "proxies"}`` as of now, at the store's revision."""
         revision = self._revision()
@@ -128,12 +149,37 @@ class ProxyViews:
             return {"revision": current, "converged": _converged(views), "proxies": views}
 
     def _views(self, revision: int) -> list[dict[str, Any]]:
+        about = self._about_others()
         return [
-            self._view(key, status, revision) for key, status in sorted(self._board.nodes().items())
+            self._view(key, status, revision, about)
+            for key, status in sorted(self._board.nodes().items())
         ]
 
-    def _view(self, key: str, status: xds_status.NodeStatus, revision: int) -> dict[str, Any]:
+    def _about_others(self) -> dict[str, list[diagnostics.Warning]]:
+        """Node id → warnings other proxies' translations recorded about that node.
+
+        A SAN mismatch is found while translating the caller, but the backend's
+        operator needs to read it too: its calls fail at the backend's handshake.
+        """
+        found: dict[str, list[diagnostics.Warning]] = {}
+        for published in self._sync.published.values():
+            for warning in published.warnings:
+                if warning.code in SHARED_CODES:
+                    listed = found.setdefault(warning.resource, [])
+                    if warning not in listed:
+                        listed.append(warning)
+        return found
+
+    def _view(
+        self,
+        key: str,
+        status: xds_status.NodeStatus,
+        revision: int,
+        about: Mapping[str, list[diagnostics.Warning]],
+    ) -> dict[str, Any]:
         published = self._sync.published.get(key)
+        warnings = list(published.warnings) if published else []
+        warnings += [w for w in about.get(status.node.id, ()) if w not in warnings]
         target = self._cache.snapshot(key)
         # Runs all of its published snapshot (see the module docstring for why per-type
         # sent == acked is not enough).
@@ -153,9 +199,9 @@ class ProxyViews:
             "connected": status.connected,
             "revision": published.revision if published else None,
             "synced": synced,
-            "warnings": [w.message for w in published.warnings] if published else [],
+            "warnings": [w.message for w in warnings],
             # The same warnings with their resource and stable code, for programs.
-            "diagnostics": [w.as_json() for w in published.warnings] if published else [],
+            "diagnostics": [w.as_json() for w in warnings],
             # Make-before-break steps that went ahead without Envoy's ACK in time.
             "gateTimeouts": status.gate_timeouts,
             "held": self._sync.held.get(key),

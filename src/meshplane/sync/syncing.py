@@ -56,7 +56,7 @@ from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
 from meshplane.translate import building, dependencies, diagnostics, tls
-from meshplane.translate.identity import NodeIdentity
+from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN, NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
 from meshplane.xds.snapshot import ResourceEncoder, Snapshot
@@ -101,8 +101,14 @@ class Sync:
         *,
         incremental: bool = True,
         issuer: Issuer | None = None,
+        trust_domain: str = DEFAULT_TRUST_DOMAIN,
+        file_sans: tls.FileSans | None = None,
     ) -> None:
-        """Follow ``store`` and ``board``; publish into ``cache``; certificates from ``issuer``."""
+        """Follow ``store`` and ``board``; publish into ``cache``; certificates from ``issuer``.
+
+        ``trust_domain`` is the SPIFFE trust domain automatic mTLS's identities are in;
+        ``file_sans`` reads certificate files' SANs (for SAN-mismatch warnings).
+        """
         self._store = store
         self._cache = cache
         self._board = board
@@ -119,6 +125,8 @@ class Sync:
         """Mesh name → its in-memory snapshot (``None``: no such mesh), while it has proxies."""
         self._reads: dict[str, dependencies.Reads] = {}
         self._issuer = issuer
+        self._trust_domain = trust_domain
+        self._file_sans = file_sans
         self._certificates: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         """Node key → the certificates (name, extra DNS names) its snapshot holds."""
         self._wake = asyncio.Event()
@@ -184,6 +192,7 @@ class Sync:
             if identity is None:
                 log.warning("sync: proxy %s has no App Mesh node id; not serving it", event.key)
                 return
+            identity = dataclasses.replace(identity, trust_domain=self._trust_domain)
             self._proxies[event.key] = identity
             if event.resumed:
                 self._runs_config.add(event.key)
@@ -340,7 +349,7 @@ class Sync:
             self._reads.pop(key, None)
         else:
             started = time.perf_counter()
-            built = building.build(mesh, identity)
+            built = building.build(mesh, identity, file_sans=self._file_sans)
             self._pass_seconds.append(time.perf_counter() - started)
             self.builds[key] += 1
             self._reads[key] = built.reads
@@ -387,7 +396,7 @@ class Sync:
         held: set[tuple[str, tuple[str, ...]]] = set()
         for request in requests:
             if request.kind == "trust":
-                found.append(tls.trust_secret(request.name, issuer.authority.bundle_pem))
+                found.append(tls.trust_secret(request.name, issuer.bundle(request.authorities)))
                 continue
             issued = issuer.current(request.name, request.dns_names)
             held.add((request.name, request.dns_names))

@@ -74,6 +74,8 @@ class _Collected:
     )
     warnings: plan.Warnings = dataclasses.field(default_factory=list)
     secrets: dict[str, tls.SecretRequest] = dataclasses.field(default_factory=dict)
+    file_sans: tls.FileSans | None = None
+    """Reads a certificate file's SANs (the sync stage, on the control plane's machine)."""
 
     def warn(self, node: NodeIdentity, code: str, message: str) -> None:
         """Record a warning about the sidecar's own resource."""
@@ -91,16 +93,24 @@ class _Collected:
         )
 
 
-def build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
-    """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read."""
+def build(
+    snapshot: MeshSnapshot, node: NodeIdentity, *, file_sans: tls.FileSans | None = None
+) -> EnvoyResources:
+    """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read.
+
+    ``file_sans`` (optional) reads the SANs of a target's ``file`` certificate, so a SAN
+    mismatch with one is said too; it changes warnings only, never the resources.
+    """
     recorder = dependencies.Recorder(snapshot)
-    built = _build(recorder.snapshot, node)
+    built = _build(recorder.snapshot, node, file_sans)
     return dataclasses.replace(built, reads=recorder.reads())
 
 
-def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
+def _build(
+    snapshot: MeshSnapshot, node: NodeIdentity, file_sans: tls.FileSans | None = None
+) -> EnvoyResources:
     """The translation proper (``snapshot`` may be a recording view)."""
-    out = _Collected()
+    out = _Collected(file_sans=file_sans)
     if node.mesh != snapshot.name:
         out.warn(node, "wrong-mesh", f"snapshot is of mesh {snapshot.name}; nothing built")
         return out.freeze()
@@ -118,9 +128,9 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
         ]
         egress = plan.plan_egress(snapshot, backends, out.warnings)
         defaults = virtual_node.spec.backend_defaults
-        default_policy = _policy_tls(defaults.client_policy if defaults else None)
+        default_policy = policy_tls(defaults.client_policy if defaults else None)
         policies: dict[str, tls.ClientTls | None] = {
-            entry.virtual_service.virtual_service_name: _policy_tls(
+            entry.virtual_service.virtual_service_name: policy_tls(
                 entry.virtual_service.client_policy
             )
             or default_policy
@@ -141,7 +151,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
         targets, keeps_host = _add_gateway_ingress(out, snapshot, node, gateway)
         egress = plan.plan_egress(snapshot, targets, out.warnings)
         gateway_defaults = gateway.spec.backend_defaults
-        gateway_policy = _policy_tls(gateway_defaults.client_policy if gateway_defaults else None)
+        gateway_policy = policy_tls(gateway_defaults.client_policy if gateway_defaults else None)
         _add_egress(
             out,
             snapshot,
@@ -154,14 +164,14 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
     return out.freeze()
 
 
-def _policy_tls(
+def policy_tls(
     policy: g.ClientPolicy | g.VirtualGatewayClientPolicy | None,
 ) -> tls.ClientTls | None:
     """A client policy's ``tls`` member."""
     return policy.tls if policy is not None else None
 
 
-def _hostname(spec: g.VirtualNodeSpec) -> str | None:
+def discovery_name(spec: g.VirtualNodeSpec) -> str | None:
     """A node's service-discovery name: what its certificate's SAN must match (§3.6)."""
     discovery = spec.service_discovery
     if discovery is None:
@@ -183,17 +193,23 @@ def _server_tls(
 ) -> tls.ServerTls | bool | None:
     """One inbound listener's TLS (``False``: skip it); automatic mTLS for virtual nodes."""
     mode = extensions.mtls_of(snapshot.mesh.extensions)
+    domain = node.trust_domain
+    own = tls.spiffe_id(snapshot.name, node.kind, node.name, domain)
     auto = None
     if mode is not None and node.kind == kinds.VIRTUAL_NODE.key:
-        own = tls.spiffe_id(snapshot.name, node.kind, node.name)
-        auto = (mode, own, f"{tls.TRUST_BUNDLE}/mesh/{snapshot.name}/")
+        auto = (mode, own, f"{tls.mesh_identities(domain)}{snapshot.name}/")
 
     def warn(code: str, message: str) -> None:
         out.warn(node, code, f"listener {listener.port}: {message}")
 
-    own = tls.spiffe_id(snapshot.name, node.kind, node.name)
     return tls.server_tls(
-        listener.tls, own=own, hostname=hostname, auto=auto, secrets=out.secrets, warn=warn
+        listener.tls,
+        own=own,
+        hostname=hostname,
+        auto=auto,
+        secrets=out.secrets,
+        warn=warn,
+        domain=domain,
     )
 
 
@@ -288,7 +304,7 @@ def _add_ingress(
     several = len(node_listeners) > 1
     bound: dict[int, list[tuple[specs.Listener, listener_components_pb2.Filter]]] = {}
     secured: dict[int, tls.ServerTls] = {}
-    hostname = _hostname(virtual_node.spec)
+    hostname = discovery_name(virtual_node.spec)
     for listener in node_listeners:
         bind_port = node.ingress_port(listener.port)
         if bind_port == node.egress_port:
@@ -572,6 +588,47 @@ def _target_policy(
     return applying[0] if applying else None
 
 
+def _warn_san_mismatch(
+    out: _Collected,
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    target: plan.Target,
+    policy: tls.ClientTls | None,
+    upstream: tls.Upstream,
+    *,
+    automatic: bool,
+) -> None:
+    """Say why calls fail when the caller's SANs cannot match the target's certificate.
+
+    The warning concerns the target (its resource is the target's node id), so
+    ``proxy-status`` lists it under the backend's proxies as well as the caller's.
+    """
+    expected = tls.expected_sans(policy, target.port)
+    presented = tls.presented_sans(
+        upstream.tls, hostname=upstream.hostname, identity=upstream.identity if automatic else None
+    )
+    server = upstream.tls
+    if (
+        presented is None
+        and expected
+        and out.file_sans is not None
+        and server is not None
+        and server.mode != "DISABLED"
+        and server.certificate.file is not None
+    ):
+        presented = out.file_sans(server.certificate.file.certificate_chain)
+    if not tls.san_mismatch(expected, presented):
+        return
+    out.warnings.append(
+        diagnostics.node(
+            snapshot.name,
+            target.node,
+            "tls-san-mismatch",
+            tls.mismatch_message(node.node_id, target.node, target.port, expected, presented or ()),
+        )
+    )
+
+
 def _add_target_cluster(
     out: _Collected,
     snapshot: MeshSnapshot,
@@ -592,23 +649,29 @@ def _add_target_cluster(
         entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
     )
     name = names.egress_cluster(snapshot.name, target.node, target.protocol, target.port)
-    auto = None
-    if extensions.mtls_of(snapshot.mesh.extensions) is not None:
-        auto = tls.spiffe_id(snapshot.name, node.kind, node.name)
+    domain = node.trust_domain
+    own = tls.spiffe_id(snapshot.name, node.kind, node.name, domain)
+    automatic = extensions.mtls_of(snapshot.mesh.extensions) is not None
     upstream = tls.Upstream(
         port=target.port,
         tls=listener.tls,
-        hostname=_hostname(virtual_node.spec),
-        identity=tls.spiffe_id(snapshot.name, kinds.VIRTUAL_NODE.key, target.node),
+        hostname=discovery_name(virtual_node.spec),
+        identity=tls.spiffe_id(snapshot.name, kinds.VIRTUAL_NODE.key, target.node, domain),
     )
 
     def warn(code: str, message: str) -> None:
         out.warn(node, code, f"calls to {target.node} port {target.port}: {message}")
 
-    own = tls.spiffe_id(snapshot.name, node.kind, node.name)
     upstream_tls = tls.client_tls(
-        policy, upstream, own=own, auto=auto, secrets=out.secrets, warn=warn
+        policy,
+        upstream,
+        own=own,
+        auto=own if automatic else None,
+        secrets=out.secrets,
+        warn=warn,
+        domain=domain,
     )
+    _warn_san_mismatch(out, snapshot, node, target, policy, upstream, automatic=automatic)
     discovery = virtual_node.spec.service_discovery
     dns = discovery.dns if discovery is not None else None
     cloud_map = discovery.aws_cloud_map if discovery is not None else None

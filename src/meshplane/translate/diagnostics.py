@@ -48,6 +48,7 @@ CODES = frozenset(
         "tls-policy-conflict",
         "tls-no-ca",
         "tls-identity-not-own",
+        "tls-san-mismatch",
         "gateway-route-no-listener",
         "field-not-translated",
     }

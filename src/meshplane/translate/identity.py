@@ -33,6 +33,8 @@ DEFAULT_APP_HOST = "127.0.0.1"
 """Where the local app listens (App Mesh's local cluster is STATIC 127.0.0.1:<port>)."""
 
 KINDS = naming.NODE_KINDS
+DEFAULT_TRUST_DOMAIN = "meshplane.local"
+"""``MESHPLANE_TRUST_DOMAIN``'s default: SPIFFE IDs ``spiffe://meshplane.local/mesh/…``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +57,8 @@ class NodeIdentity:
     """iptables redirects the pod's TCP to this sidecar (App Mesh's layout, not ``HTTP_PROXY``)."""
     tcp_ports: Mapping[str, int] = dataclasses.field(default_factory=dict, hash=False)
     """TCP backend virtual service → the loopback port the runtime announced to the app for it."""
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    """The SPIFFE trust domain of automatic mTLS's identities (the control plane's setting)."""
 
     @property
     def node_id(self) -> str:

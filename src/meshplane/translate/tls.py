@@ -35,16 +35,29 @@ from envoy.config.core.v3 import base_pb2, config_source_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
+from meshplane.model import certnames
 from meshplane.model import specs_generated as g
+from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN
 
 TRANSPORT_SOCKET = "envoy.transport_sockets.tls"
 TLS_INSPECTOR = "envoy.filters.listener.tls_inspector"
-TRUST_DOMAIN = "meshplane.local"
-"""The SPIFFE trust domain of the built-in CA's identities."""
+TRUST_DOMAIN = DEFAULT_TRUST_DOMAIN
+"""The default SPIFFE trust domain of the built-in CA's identities (``--trust-domain``)."""
 TRUST_BUNDLE = f"spiffe://{TRUST_DOMAIN}"
 """The secret name of the built-in CA bundle (SPIRE's name for a trust domain's bundle)."""
 MESH_IDENTITIES = f"{TRUST_BUNDLE}/mesh/"
 """Automatic mTLS's identities: a spec may name its own as an SDS secret, no other."""
+
+
+def bundle_name(domain: str = TRUST_DOMAIN) -> str:
+    """The SDS secret name of a trust domain's CA bundle: ``spiffe://<domain>``."""
+    return f"spiffe://{domain}"
+
+
+def mesh_identities(domain: str = TRUST_DOMAIN) -> str:
+    """The prefix of every automatic-mTLS identity in a trust domain."""
+    return f"{bundle_name(domain)}/mesh/"
+
 
 ListenerTls = g.ListenerTls | g.VirtualGatewayListenerTls
 ClientTls = g.ClientPolicyTls | g.VirtualGatewayClientPolicyTls
@@ -61,7 +74,12 @@ class SecretRequest:
     """``certificate``: a key and a leaf certificate; ``trust``: the CA bundle."""
     dns_names: tuple[str, ...] = ()
     """DNS SANs beyond what the name gives (an ACM certificate's service-discovery name)."""
+    authorities: tuple[str, ...] = ()
+    """A trust's ACM Private CA ARNs: each one's own CA when it has one (else the built-in)."""
 
+
+FileSans = Callable[[str], tuple[str, ...] | None]
+"""A certificate file's path → its leaf's SANs, or ``None`` when it cannot be read."""
 
 Secrets = MutableMapping[str, SecretRequest]
 """Secret name → request, gathered while translating one sidecar."""
@@ -75,9 +93,9 @@ class ServerTls:
     context: tls_pb2.DownstreamTlsContext
 
 
-def spiffe_id(mesh: str, kind: str, name: str) -> str:
+def spiffe_id(mesh: str, kind: str, name: str, domain: str = TRUST_DOMAIN) -> str:
     """The SPIFFE ID automatic mTLS gives a virtual node or gateway."""
-    return f"{TRUST_BUNDLE}/mesh/{mesh}/{kind}/{name}"
+    return f"{mesh_identities(domain)}{mesh}/{kind}/{name}"
 
 
 def socket(
@@ -100,6 +118,7 @@ def server_tls(
     auto: tuple[str, str, str] | None,
     secrets: Secrets,
     warn: Warn,
+    domain: str = TRUST_DOMAIN,
 ) -> ServerTls | Literal[False] | None:
     """A listener's TLS: a context, ``None`` for plaintext, ``False`` when it must be skipped.
 
@@ -116,8 +135,9 @@ def server_tls(
         common = context.common_tls_context
         common.tls_certificate_sds_secret_configs.append(_sds(identity))
         secrets[identity] = SecretRequest(identity, "certificate")
-        _trust_sds(common, TRUST_BUNDLE, [_san(common_pb2.SubjectAltNameMatcher.URI, prefix=peers)])
-        secrets[TRUST_BUNDLE] = SecretRequest(TRUST_BUNDLE, "trust")
+        bundle = bundle_name(domain)
+        _trust_sds(common, bundle, [_san(common_pb2.SubjectAltNameMatcher.URI, prefix=peers)])
+        secrets[bundle] = SecretRequest(bundle, "trust")
         return ServerTls(mode, context)
     if tls.mode == "DISABLED":
         return None
@@ -127,7 +147,13 @@ def server_tls(
     # the proxy would never count as synced.
     needed: dict[str, SecretRequest] = {}
     found = _certificate(
-        common, tls.certificate, own=own, hostname=hostname, secrets=needed, warn=warn
+        common,
+        tls.certificate,
+        own=own,
+        hostname=hostname,
+        secrets=needed,
+        warn=warn,
+        domain=domain,
     )
     if found == "missing":
         warn("tls-certificate-missing", "listener tls has no certificate; listener skipped")
@@ -175,6 +201,7 @@ def client_tls(
     auto: str | None,
     secrets: Secrets,
     warn: Warn,
+    domain: str = TRUST_DOMAIN,
 ) -> tls_pb2.UpstreamTlsContext | None:
     """The caller's TLS context toward one target listener, or ``None`` for plaintext.
 
@@ -185,7 +212,15 @@ def client_tls(
     if policy is not None and applies(policy, upstream.port):
         if policy.certificate is not None:
             certificate = policy.certificate
-            _certificate(common, certificate, own=own, hostname=None, secrets=secrets, warn=warn)
+            _certificate(
+                common,
+                certificate,
+                own=own,
+                hostname=None,
+                secrets=secrets,
+                warn=warn,
+                domain=domain,
+            )
         trust = policy.validation.trust
         names = _exact_sans(policy.validation.subject_alternative_names)
         if not names and upstream.hostname:
@@ -206,17 +241,68 @@ def client_tls(
                 if upstream.hostname
                 else []
             )
-            _trust_sds(common, TRUST_BUNDLE, names)
-            secrets[TRUST_BUNDLE] = SecretRequest(TRUST_BUNDLE, "trust")
+            _trust_sds(common, bundle_name(domain), names)
+            secrets[bundle_name(domain)] = SecretRequest(bundle_name(domain), "trust")
         return context
     if auto is None:
         return None
     common.tls_certificate_sds_secret_configs.append(_sds(auto))
     secrets[auto] = SecretRequest(auto, "certificate")
     exact = [_san(common_pb2.SubjectAltNameMatcher.URI, exact=upstream.identity)]
-    _trust_sds(common, TRUST_BUNDLE, exact)
-    secrets[TRUST_BUNDLE] = SecretRequest(TRUST_BUNDLE, "trust")
+    _trust_sds(common, bundle_name(domain), exact)
+    secrets[bundle_name(domain)] = SecretRequest(bundle_name(domain), "trust")
     return context
+
+
+def presented_sans(
+    server: ListenerTls | None, *, hostname: str | None, identity: str | None
+) -> tuple[str, ...] | None:
+    """The SANs of the certificate a target listener presents, when translation knows them.
+
+    Known statically for what the built-in CA issues: an ``sds`` secret (its name), an
+    ``acm`` certificate (the target's service-discovery name) and automatic mTLS's
+    ``identity`` (``None`` when the mesh has none). ``None`` otherwise: plaintext, or a
+    ``file`` certificate, which only the target's Envoy reads.
+    """
+    if server is None:
+        return (identity,) if identity is not None else None
+    if server.mode == "DISABLED":
+        return None
+    certificate = server.certificate
+    if certificate.sds is not None:
+        return tuple(value for _, value in certnames.issued_sans(certificate.sds.secret_name))
+    if certificate.acm is not None:
+        extra = (hostname,) if hostname else ()
+        arn = certificate.acm.certificate_arn
+        return tuple(value for _, value in certnames.issued_sans(arn, extra))
+    return None
+
+
+def expected_sans(policy: ClientTls | None, port: int) -> tuple[str, ...]:
+    """The ``match.exact`` SANs an applying client policy demands of the target (may be none)."""
+    if policy is None or not applies(policy, port):
+        return ()
+    sans = policy.validation.subject_alternative_names
+    return tuple(sans.match.exact) if sans is not None else ()
+
+
+def san_mismatch(expected: Iterable[str], presented: Iterable[str] | None) -> bool:
+    """Whether a client demanding ``expected`` SANs must refuse a certificate with ``presented``."""
+    wanted = set(expected)
+    if not wanted or presented is None:
+        return False
+    return not wanted & set(presented)
+
+
+def mismatch_message(
+    caller: str, node: str, port: int, expected: Iterable[str], presented: Iterable[str]
+) -> str:
+    """The sentence of a ``tls-san-mismatch`` warning: who calls whom, and both SANs."""
+    return (
+        f"{caller}: calls to {node} port {port} fail: the client policy accepts SAN "
+        f"{', '.join(expected)} but {node}'s certificate carries "
+        f"{', '.join(presented) or 'no SAN'}"
+    )
 
 
 # -- secrets the control plane serves -----------------------------------------------------
@@ -257,6 +343,7 @@ def _certificate(
     hostname: str | None,
     secrets: Secrets,
     warn: Warn,
+    domain: str,
 ) -> Literal["ok", "missing", "refused"]:
     """Put the certificate (file, SDS or ACM) on the context.
 
@@ -271,7 +358,7 @@ def _certificate(
         return "ok"
     if certificate.sds is not None:
         name = certificate.sds.secret_name
-        if name.startswith(MESH_IDENTITIES) and name != own:
+        if name.startswith(mesh_identities(domain)) and name != own:
             warn(
                 "tls-identity-not-own",
                 f"SDS secret {name} is another proxy's identity (this one is {own}); not issued",
@@ -317,7 +404,7 @@ def _trust(
     if arns:
         # Every referenced PCA is served as the built-in CA, under the first ARN's name.
         _trust_sds(common, arns[0], names)
-        secrets[arns[0]] = SecretRequest(arns[0], "trust")
+        secrets[arns[0]] = SecretRequest(arns[0], "trust", authorities=tuple(arns))
         warn(
             "tls-acm-builtin-ca",
             f"ACM PCA {', '.join(arns)} is unreachable off AWS; "
