@@ -112,7 +112,7 @@ def test_the_envoy_bootstrap_names_the_node_and_dials_meshplane_xds():
     assert bootstrap["node"] == {
         "id": "mesh/demos/virtualNode/vn-blue",
         "cluster": "mesh/demos/virtualNode/vn-blue",
-        "metadata": {"meshplane": {"bind": "0.0.0.0"}},
+        "metadata": {"meshplane": {"bind": "0.0.0.0", "interception": "iptables"}},
     }
     assert bootstrap["admin"]["address"]["socket_address"] == {
         "address": "0.0.0.0",

@@ -213,8 +213,17 @@ def _sidecar_env(
     return [e for e in _annotation_env(annotations) if e["name"] not in taken] + ours
 
 
-def envoy_args(arn: str, config: InjectorConfig, log_level: str | None = None) -> list[str]:
-    """Envoy's argv after the binary: meshplane's bootstrap inline, for node ``arn``."""
+def envoy_args(
+    arn: str, config: InjectorConfig, log_level: str | None = None, *, intercepted: bool = False
+) -> list[str]:
+    """Envoy's argv after the binary: meshplane's bootstrap inline, for node ``arn``.
+
+    ``intercepted``: the pod runs proxyinit's iptables rules (a VirtualNode pod), so the
+    sidecar asks for App Mesh's layout (``0.0.0.0:15000``/``:15001``, original destinations).
+    """
+    local: dict[str, Any] = {"bind": "0.0.0.0"}
+    if intercepted:
+        local["interception"] = "iptables"
     config_dict = bootstrapping.bootstrap(
         node_id=arn,
         cluster=arn,
@@ -223,7 +232,7 @@ def envoy_args(arn: str, config: InjectorConfig, log_level: str | None = None) -
         admin_address="0.0.0.0",
         admin_port=config.admin_port,
         # A pod's Envoy takes the traffic iptables redirects from every interface.
-        metadata={"meshplane": {"bind": "0.0.0.0"}},
+        metadata={"meshplane": local},
     )
     argv = bootstrapping.command(
         config_dict, binary=Path(ENVOY), log_level=log_level or config.log_level
@@ -238,7 +247,7 @@ def _envoy_container(
         "name": ENVOY,
         "image": config.sidecar_image,
         "command": [ENVOY],
-        "args": envoy_args(arn, config),
+        "args": envoy_args(arn, config, intercepted=True),
         "securityContext": {"runAsUser": ENVOY_UID},
         "ports": [{"containerPort": config.admin_port, "name": "stats", "protocol": "TCP"}],
         "env": _sidecar_env(arn, annotations, config),
