@@ -45,6 +45,8 @@ class VirtualNodeView:
     listener_ports: tuple[int, ...]
     kind: str = VIRTUAL_NODE
     """``virtualNode``, or ``virtualGateway`` for a VirtualGateway object."""
+    dns_hostname: str | None = None
+    """``spec.serviceDiscovery.dns.hostname``, if the node is discovered by DNS."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Binding:
     """The App Mesh name of the virtual node (or gateway) served."""
     listener_ports: tuple[int, ...]
     kind: str = VIRTUAL_NODE
+    dns_hostname: str | None = None
+    """The node's DNS service-discovery hostname (``--isolation netns`` resolves it)."""
 
     @property
     def node_id(self) -> str:
@@ -100,4 +104,4 @@ def bind(workload: Workload, nodes: Iterable[VirtualNodeView]) -> Binding | None
             f"belongs to no mesh yet (does a Mesh's namespaceSelector match namespace "
             f"{node.namespace}'s labels?)"
         )
-    return Binding(node.mesh, node.aws_name, node.listener_ports, node.kind)
+    return Binding(node.mesh, node.aws_name, node.listener_ports, node.kind, node.dns_hostname)

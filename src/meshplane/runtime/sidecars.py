@@ -47,8 +47,17 @@ class SidecarPorts:
     """VirtualNode listener port → the port this sidecar binds for it."""
 
 
-def metadata(replica: str, ports: SidecarPorts, app_ports: Mapping[int, int]) -> dict[str, Any]:
-    """The node metadata the translator and the xDS cache read (JSON object keys are strings)."""
+def metadata(
+    replica: str, ports: SidecarPorts, app_ports: Mapping[int, int], *, intercepted: bool = False
+) -> dict[str, Any]:
+    """The node metadata the translator and the xDS cache read (JSON object keys are strings).
+
+    ``intercepted``: the replica runs behind proxy-init's iptables rules (``--isolation
+    netns``), so the sidecar asks for App Mesh's layout instead of its own ports.
+    """
+    if intercepted:
+        app = {str(listener): port for listener, port in sorted(app_ports.items())}
+        return {"meshplane": {"replica": replica, "interception": "iptables", "app": app}}
     return {
         "meshplane": {
             "replica": replica,
@@ -71,6 +80,7 @@ def process_spec(
     *,
     credential: str | None = None,
     private: SidecarFiles | None = None,
+    intercepted: bool = False,
 ) -> ProcessSpec:
     """How to start the sidecar of ``replica`` (log prefix ``name``).
 
@@ -84,7 +94,7 @@ def process_spec(
         xds_port=xds[1],
         admin_address=LOOPBACK,
         admin_port=ports.admin,
-        metadata=metadata(replica, ports, app_ports),
+        metadata=metadata(replica, ports, app_ports, intercepted=intercepted),
         credential=credential,
         admin_pipe=private.admin if private is not None else None,
     )

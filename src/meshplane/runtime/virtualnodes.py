@@ -105,6 +105,9 @@ def views(
                 pod_selector=spec.get("podSelector"),
                 listener_ports=_listener_ports(spec),
                 kind=kind,
+                dns_hostname=((spec.get("serviceDiscovery") or {}).get("dns") or {}).get(
+                    "hostname"
+                ),
             )
         )
     return sorted(found, key=lambda view: (view.kind, view.namespace, view.name))
