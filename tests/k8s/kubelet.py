@@ -10,8 +10,9 @@ Tier 2), reading everything from the Pod object the API server stored — the *m
 * each init container runs to completion, then each container starts, with the pod spec's
   ``command``/``args``, ``env`` (``fieldRef`` resolved), ``securityContext.runAsUser``
   (``setpriv``) and ``volumeMounts`` (bind mounts inside ``ip netns exec``'s private mount
-  namespace; ``emptyDir`` and projected ``serviceAccountToken`` volumes, the token from the
-  TokenRequest API with the projection's audience, bound to the pod);
+  namespace, a missing mount point made on the host's filesystem and removed at the end;
+  ``emptyDir`` and projected ``serviceAccountToken`` volumes, the token from the TokenRequest
+  API with the projection's audience and expiry, bound to the pod);
 * an image does not run here: :class:`Images` maps an image (or a ``command[0]``) to the local
   argv that stands for its entrypoint — Envoy's binary for ``envoy``, ``meshplane proxy-init``
   for the proxyinit image, the echo apps for the test's app images;
@@ -178,6 +179,8 @@ class Kubelet:
         self.xds_port = xds_port
         """The host's loopback port relayed into each pod (the injected bootstrap's xDS)."""
         self.pods: list[RunningPod] = []
+        self._made: list[Path] = []
+        """Mount points created on the host's filesystem, removed at :meth:`stop`."""
         cluster.apply({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})
 
     def run(self, pod: Mapping[str, Any]) -> RunningPod:
@@ -242,17 +245,25 @@ class Kubelet:
         mounts = []
         for mount in container.get("volumeMounts") or []:
             source = volumes[mount["name"]] / mount.get("subPath", "")
-            target = mount["mountPath"]
-            kind = "-d" if source.is_dir() else "-f"
-            mounts.append(
-                f"{{ [ {kind} {shlex.quote(target)} ] || mkdir -p {shlex.quote(target)}; }} && "
-                f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}"
-            )
+            target = Path(mount["mountPath"])
+            self._mount_point(target, directory=source.is_dir())
+            mounts.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(str(target))}")
         if mounts:
             # ``ip netns exec`` runs in a private mount namespace: the binds stay in the pod.
             script = " && ".join(mounts) + ' && exec "$@"'
             argv = ["sh", "-c", script, "sh", *argv]
         return running.exec(argv, self._env(pod, running, container))
+
+    def _mount_point(self, target: Path, *, directory: bool) -> None:
+        """Make ``target`` exist to bind over (the filesystem is the host's); :meth:`stop`
+        removes what this made."""
+        missing = [p for p in (target, *target.parents) if not p.exists()]
+        for path in reversed(missing):
+            if path == target and not directory:
+                path.touch()
+            else:
+                path.mkdir()
+            self._made.append(path)
 
     def _env(
         self, pod: Mapping[str, Any], running: RunningPod, container: Mapping[str, Any]
@@ -301,6 +312,16 @@ class Kubelet:
     def _token(self, pod: Mapping[str, Any], running: RunningPod, token: Mapping[str, Any]) -> str:
         """A TokenRequest for the pod's service account, bound to the pod, as a kubelet asks."""
         account = pod["spec"].get("serviceAccountName") or "default"
+        k8s.poll(  # kube-controller-manager creates `default` just after the namespace
+            lambda: (
+                self.cluster.kubectl(
+                    "get", "serviceaccount", account, "-n", running.namespace, check=False
+                ).returncode
+                == 0
+            ),
+            DEADLINE,
+            f"service account {running.namespace}/{account}",
+        )
         args = ["create", "token", account, "-n", running.namespace]
         args += ["--bound-object-kind", "Pod", "--bound-object-name", running.name]
         args += ["--bound-object-uid", running.uid]
@@ -425,6 +446,10 @@ class Kubelet:
                 "--ignore-not-found",
                 check=False,
             )
+        for path in reversed(self._made):
+            with contextlib.suppress(OSError):
+                path.rmdir() if path.is_dir() else path.unlink()
+        self._made.clear()
 
 
 def environment_of(container: Mapping[str, Any]) -> dict[str, Any]:

@@ -222,3 +222,74 @@ def test_tcp_and_grpc_backends_work_through_interception_on_kubernetes(
         }
     finally:
         node.stop()
+
+
+TOKEN_IMAGE = "registry.invalid/token-reader:1"
+
+
+def test_the_runner_mounts_a_projected_token_the_api_server_accepts_for_that_pod(
+    cluster: k8s.Cluster, namespace: str, namespaces: Namespaces, tmp_path: Path
+) -> None:
+    """A projected serviceAccountToken volume reaches the container; TokenReview names the pod."""
+    mount = "/run/meshplane-test-kubelet/token"
+    pod_spec = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "reader", "namespace": namespace},
+        "spec": {
+            # The test cluster runs without the ServiceAccount admission plugin, which would
+            # default this; a projected token needs it.
+            "serviceAccountName": "default",
+            "containers": [
+                {
+                    "name": "app",
+                    "image": TOKEN_IMAGE,
+                    "volumeMounts": [{"name": "token", "mountPath": mount, "readOnly": True}],
+                }
+            ],
+            "volumes": [
+                {
+                    "name": "token",
+                    "projected": {
+                        "sources": [
+                            {
+                                "serviceAccountToken": {
+                                    "audience": "meshplane",
+                                    "expirationSeconds": 600,
+                                    "path": "token",
+                                }
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    cluster.apply(pod_spec)
+    read = f"print(open('{mount}/token').read(), flush=True); import time; time.sleep(600)"
+    images = kubelet.Images(images={TOKEN_IMAGE: [sys.executable, "-c", read]})
+    node = kubelet.Kubelet(cluster, namespaces, "10.218", tmp_path / "pods", images)
+    try:
+        pod = cluster.kubectl_json("get", "pod", "reader", "-n", namespace)
+        running = node.run(pod)
+        token = k8s.poll(lambda: running.log("app").strip(), traffic.DEADLINE, "the token")
+        review = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token, "audiences": ["meshplane"]},
+        }
+        answer = json.loads(
+            cluster.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps(review)).stdout
+        )
+        status = answer["status"]
+        assert status["authenticated"] is True, status
+        assert status["audiences"] == ["meshplane"]
+        assert status["user"]["username"] == f"system:serviceaccount:{namespace}:default"
+        assert status["user"]["extra"]["authentication.kubernetes.io/pod-name"] == ["reader"]
+        assert status["user"]["extra"]["authentication.kubernetes.io/pod-uid"] == [
+            pod["metadata"]["uid"]
+        ]
+        status_now = cluster.kubectl_json("get", "pod", "reader", "-n", namespace)["status"]
+        assert (status_now["podIP"], status_now["phase"]) == (running.ip, "Running")
+    finally:
+        node.stop()
