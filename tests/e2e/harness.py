@@ -22,7 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .traffic import DIRECT, Plane, poll
@@ -178,8 +178,12 @@ class Serve:
 class Up:
     """``meshplane up -f <copy of examples/echo> --server URL``, published on a free port."""
 
-    def __init__(self, workdir: Path, serve: Serve) -> None:
-        """Copy the example into ``workdir/echo`` with ``publish:`` on a free port."""
+    def __init__(self, workdir: Path, serve: Serve, extra_args: Sequence[str] = ()) -> None:
+        """Copy the example into ``workdir/echo`` with ``publish:`` on a free port.
+
+        ``extra_args`` go after ``up``'s own (``--isolation netns``).
+        """
+        self.extra_args = tuple(extra_args)
         self.directory = workdir / "echo"
         shutil.copytree(EXAMPLE, self.directory)
         self.port = free_port()
@@ -205,6 +209,7 @@ class Up:
                     self.serve.url,
                     "--xds-port",
                     str(self.serve.xds_port),
+                    *self.extra_args,
                 ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -286,10 +291,10 @@ def apply_weights(directory: Path, serve: Serve, blue: int, green: int) -> str:
     return done.stdout
 
 
-def session(workdir: Path) -> Iterator[tuple[Serve, Up]]:
+def session(workdir: Path, extra_args: Sequence[str] = ()) -> Iterator[tuple[Serve, Up]]:
     """A control plane and ``up`` running the walkthrough; both stopped, nothing left behind."""
     serve = Serve(workdir)
-    up = Up(workdir, serve)
+    up = Up(workdir, serve, extra_args)
     try:
         serve.start()
         running = up.start().processes()

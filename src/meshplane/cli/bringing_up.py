@@ -29,6 +29,7 @@ from meshplane.cli import signing
 from meshplane.client import Signer
 from meshplane.runtime import (
     controlplane,
+    isolation,
     processes,
     selecting,
     status,
@@ -114,6 +115,16 @@ async def _supervise(
         watcher.cancel()
 
 
+async def _options(
+    client: controlplane.ControlPlaneClient, xds_port: int, mode: str
+) -> supervising.RuntimeOptions:
+    """How the supervisor runs: netns mode also needs the virtual services' names."""
+    names = await client.virtual_service_names() if mode == isolation.NETNS else []
+    return supervising.RuntimeOptions(
+        xds=(LOOPBACK, xds_port), isolation=mode, service_names=tuple(names)
+    )
+
+
 async def _run(
     path: Path,
     found: list[workloads.Workload],
@@ -125,6 +136,7 @@ async def _run(
     console: Console,
     lock: locking.DataDirLock | None,
     publish: Sequence[str] = (),
+    mode: str = isolation.PROCESS,
 ) -> int:
     """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything.
 
@@ -160,7 +172,7 @@ async def _run(
         # they exist once it is healthy. Everything this command runs signs with them.
         client.sign_with(_signer(plane is not None, data_dir))
         source = await _node_source(client, path, namespace, console)
-        options = supervising.RuntimeOptions(xds=(LOOPBACK, xds_port))
+        options = await _options(client, xds_port, mode)
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
         await _supervise(supervisor, path, publish, console)
@@ -172,7 +184,7 @@ async def _run(
         if work.done():
             work.result()  # only errors end the session on its own
         return 0
-    except (controlplane.ControlPlaneError, OSError) as error:
+    except (controlplane.ControlPlaneError, isolation.IsolationError, OSError) as error:
         # An OSError's strerror is the sentence; its "[Errno 98]" prefix is noise to a user.
         message = error.strerror if isinstance(error, OSError) and error.strerror else error
         console.print(f"[red]error:[/] {message}", soft_wrap=True)
@@ -198,6 +210,7 @@ def run(
     xds_port: int,
     data_dir: Path,
     publish: Sequence[str] = (),
+    mode: str = isolation.PROCESS,
 ) -> int:
     """Bring the mesh in ``file`` up and supervise it; the process exit code.
 
@@ -205,6 +218,12 @@ def run(
     address without editing the example's files.
     """
     console = Console()
+    if mode not in isolation.MODES:
+        console.print(f"[red]error:[/] --isolation must be process or netns, got {mode!r}")
+        return 2
+    if mode == isolation.NETNS and (problem := isolation.unavailable()):
+        console.print(f"[red]error:[/] {problem}", soft_wrap=True)
+        return 2
     if not file.is_dir():
         console.print(f"[red]error:[/] {file}: not a directory of manifests")
         return 2
@@ -224,7 +243,17 @@ def run(
     try:
         return asyncio.run(
             _run(
-                file, found, namespace, server, api_port, xds_port, data_dir, console, lock, publish
+                file,
+                found,
+                namespace,
+                server,
+                api_port,
+                xds_port,
+                data_dir,
+                console,
+                lock,
+                publish,
+                mode,
             )
         )
     except UnicodeDecodeError as error:

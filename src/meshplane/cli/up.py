@@ -42,10 +42,19 @@ def register(cli: typer.Typer) -> None:
                 help="WORKLOAD=IP:PORT: publish that workload there instead of its `publish:`.",
             ),
         ] = [],  # noqa: B006 - typer reads the default
+        isolation: Annotated[
+            str,
+            typer.Option(
+                help="process (shared network, HTTP_PROXY) or netns (root on Linux: each "
+                "replica in a network namespace behind proxy-init's iptables rules)."
+            ),
+        ] = "process",
     ) -> None:
         """Start a control plane, apply PATH's manifests, run PATH/workloads.yaml with sidecars."""
         from meshplane.cli import bringing_up  # noqa: PLC0415 - see the module docstring
 
         raise typer.Exit(
-            bringing_up.run(file, namespace, server, api_port, xds_port, data_dir, publish)
+            bringing_up.run(
+                file, namespace, server, api_port, xds_port, data_dir, publish, isolation
+            )
         )

@@ -182,6 +182,21 @@ class ControlPlaneClient:
             items += (more or {}).get("items") or []
         return virtualnodes.views(items)
 
+    async def virtual_service_names(self) -> list[str]:
+        """The names apps may call each VirtualService object by (awsName, the Service forms)."""
+        answer = await self._unless_missing(self._client.objects("virtualservices"))
+        names: set[str] = set()
+        for item in (answer or {}).get("items") or []:
+            metadata, spec = item.get("metadata") or {}, item.get("spec") or {}
+            name, namespace = str(metadata.get("name", "")), str(metadata.get("namespace", ""))
+            if spec.get("awsName"):
+                names.add(str(spec["awsName"]))
+            if name:
+                names.add(name)
+                tails = ("", ".svc", ".svc.cluster.local")
+                names.update(f"{name}.{namespace}{tail}" for tail in tails)
+        return sorted(names)
+
     @staticmethod
     async def _unless_missing(call: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
         """The answer of a front-door call; None if this control plane serves no front door."""

@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import errno
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 Target = tuple[str, int]
 TargetSource = Callable[[], Sequence[Target]]
 """Returns the replicas' addresses that may take a new connection now."""
+Connector = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+"""Opens a connection to a target (``asyncio.open_connection``, or from a network namespace)."""
 
 _CHUNK = 64 * 1024
 
@@ -39,10 +41,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 class Forwarder:
     """Listens on ``host:port`` and forwards each connection to the next target."""
 
-    def __init__(self, host: str, port: int, targets: TargetSource) -> None:
+    def __init__(
+        self, host: str, port: int, targets: TargetSource, connect: Connector | None = None
+    ) -> None:
         """Nothing listens until :meth:`start`."""
         self.host, self.port = host, port
         self.targets = targets
+        self._connect: Connector = connect or asyncio.open_connection
         self.connections = 0
         self.refused = 0
         self._turn = itertools.count()
@@ -80,7 +85,7 @@ class Forwarder:
             return
         host, port = targets[next(self._turn) % len(targets)]
         try:
-            upstream_r, upstream_w = await asyncio.open_connection(host, port)
+            upstream_r, upstream_w = await self._connect(host, port)
         except OSError:
             self.refused += 1
             return

@@ -47,6 +47,8 @@ class VirtualNodeView:
     """``virtualNode``, or ``virtualGateway`` for a VirtualGateway object."""
     tcp_backends: tuple[str, ...] = ()
     """The App Mesh names of its backends that are TCP virtual services."""
+    dns_hostname: str | None = None
+    """``spec.serviceDiscovery.dns.hostname``, if the node is discovered by DNS."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Binding:
     kind: str = VIRTUAL_NODE
     tcp_backends: tuple[str, ...] = ()
     """TCP backends' virtual service names: each gets a loopback port on the sidecar."""
+    dns_hostname: str | None = None
+    """The node's DNS service-discovery hostname (``--isolation netns`` resolves it)."""
 
     @property
     def node_id(self) -> str:
@@ -104,4 +108,11 @@ def bind(workload: Workload, nodes: Iterable[VirtualNodeView]) -> Binding | None
             f"belongs to no mesh yet (does a Mesh's namespaceSelector match namespace "
             f"{node.namespace}'s labels?)"
         )
-    return Binding(node.mesh, node.aws_name, node.listener_ports, node.kind, node.tcp_backends)
+    return Binding(
+        node.mesh,
+        node.aws_name,
+        node.listener_ports,
+        node.kind,
+        node.tcp_backends,
+        node.dns_hostname,
+    )

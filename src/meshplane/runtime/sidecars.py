@@ -75,12 +75,21 @@ def backend_environment(ports: SidecarPorts) -> dict[str, str]:
     return found
 
 
-def metadata(replica: str, ports: SidecarPorts, app_ports: Mapping[int, int]) -> dict[str, Any]:
-    """The node metadata the translator and the xDS cache read (JSON object keys are strings)."""
+def metadata(
+    replica: str, ports: SidecarPorts, app_ports: Mapping[int, int], *, intercepted: bool = False
+) -> dict[str, Any]:
+    """The node metadata the translator and the xDS cache read (JSON object keys are strings).
+
+    ``intercepted``: the replica runs behind proxy-init's iptables rules (``--isolation
+    netns``), so the sidecar asks for App Mesh's layout instead of its own ports.
+    """
+    app = {str(listener): port for listener, port in sorted(app_ports.items())}
+    if intercepted:
+        return {"meshplane": {"replica": replica, "interception": "iptables", "app": app}}
     facts: dict[str, Any] = {
         "replica": replica,
         "ingress": {str(listener): bound for listener, bound in sorted(ports.ingress.items())},
-        "app": {str(listener): port for listener, port in sorted(app_ports.items())},
+        "app": app,
         "egress": ports.egress,
     }
     if ports.tcp:
@@ -100,13 +109,14 @@ def process_spec(
     *,
     credential: str | None = None,
     private: SidecarFiles | None = None,
+    intercepted: bool = False,
 ) -> ProcessSpec:
     """How to start the sidecar of ``replica`` (log prefix ``name``).
 
     ``credential`` goes on its ADS stream; with ``private`` files its admin interface is a
     0600 unix socket and its bootstrap a 0600 file (see the module docs).
     """
-    announced = metadata(replica, ports, app_ports)
+    announced = metadata(replica, ports, app_ports, intercepted=intercepted)
     if private is not None:
         # Where the control plane (on this machine) reads `proxy-config --envoy` from.
         announced["meshplane"]["admin"] = str(private.admin)

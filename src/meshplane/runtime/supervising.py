@@ -31,6 +31,13 @@ a supervisor killed outright stops receiving traffic when it runs out. On
 shutdown it is withdrawn. A workload with ``publish`` gets a :class:`~publishing.Forwarder`
 to its ready replicas. Workloads no VirtualNode selects run without a sidecar,
 as pods outside the mesh did.
+
+With ``isolation="netns"`` (``meshplane up --isolation netns``) each meshed replica runs in
+a network namespace of its own behind proxy-init's iptables rules instead
+(:mod:`meshplane.runtime.isolation`): no ``HTTP_PROXY``, the app on its declared port, its
+Envoy as uid 1337 in App Mesh's intercepted layout, its endpoints registered at its pod
+address. Workloads no VirtualNode selects still run on the host; gateways are not supported
+in that mode yet.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from pathlib import Path
 
 import aiohttp
 
-from meshplane.runtime import admin, processes, publishing, selecting, sidecars
+from meshplane.runtime import admin, isolation, processes, publishing, selecting, sidecars
 from meshplane.runtime.controlplane import (
     ControlPlaneClient,
     ControlPlaneError,
@@ -80,6 +87,10 @@ class RuntimeOptions:
     python: str = sys.executable
     private_dir: Path | None = None
     """Where sidecars' admin sockets and bootstraps go (None: a fresh 0700 temp dir)."""
+    isolation: str = isolation.PROCESS
+    """``process`` (shared host network, ``HTTP_PROXY``) or ``netns`` (a namespace per replica)."""
+    service_names: tuple[str, ...] = ()
+    """Virtual-service names replicas resolve to virtual IPs in ``netns`` mode."""
 
 
 @dataclasses.dataclass
@@ -108,6 +119,8 @@ class Replica:
     """The tasks running its app and sidecar (done once both have stopped)."""
     stopping: bool = False
     """Its workload was removed or changed: no more probes or registrations."""
+    pod: isolation.Pod | None = None
+    """Its network namespace in ``netns`` mode (None: the host's network)."""
 
     @property
     def name(self) -> str:
@@ -128,16 +141,18 @@ class Replica:
     @property
     def entry(self) -> tuple[str, int]:
         """Where traffic for this replica enters: its sidecar's ingress, else the app."""
+        host = LOOPBACK if self.pod is None else self.pod.address
         if self.ports is not None and self.ports.ingress:
-            return (LOOPBACK, next(iter(self.ports.ingress.values())))
-        return (LOOPBACK, self.app_port)
+            return (host, next(iter(self.ports.ingress.values())))
+        return (host, self.app_port)
 
     def endpoints(self) -> list[EndpointRegistration]:
         """The replica's endpoints for its virtual node, one per listener."""
         if self.ports is None:
             return []
+        host = LOOPBACK if self.pod is None else self.pod.address
         return [
-            EndpointRegistration(listener, LOOPBACK, bound)
+            EndpointRegistration(listener, host, bound)
             for listener, bound in sorted(self.ports.ingress.items())
         ]
 
@@ -186,12 +201,20 @@ class Supervisor:
         self._private: Path | None = options.private_dir
         self._own_private = False
         self._admin_sessions: dict[Path, aiohttp.ClientSession] = {}
+        self.network: isolation.Network | None = None
+        """The replicas' namespaces in ``netns`` mode."""
 
     async def start(self) -> None:
         """Bind the published addresses, then launch every workload in the background."""
         if self._private is None:
             self._private = Path(tempfile.mkdtemp(prefix="meshplane-"))  # mode 0700
             self._own_private = True
+        if self.options.isolation == isolation.NETNS and self.options.sidecars:
+            self.network = isolation.Network()
+            await self.network.create()
+            # Sidecars in namespaces reach the loopback xDS server through the bridge.
+            await self.network.relay(self.options.xds[1], self.options.xds)
+            self.network.name_services(self.options.service_names)
         for workload in self.workloads:
             await self._publish(workload)
         for workload in self.workloads:
@@ -204,6 +227,7 @@ class Supervisor:
                 workload.publish.host,
                 workload.publish.port,
                 functools.partial(self._entries, workload.name),
+                self._connect,
             )
             await forwarder.start()
             self.forwarders[workload.name] = forwarder
@@ -260,11 +284,22 @@ class Supervisor:
     def _entries(self, workload: str) -> list[tuple[str, int]]:
         return [r.entry for r in self.replicas if r.workload.name == workload and r.ready]
 
+    async def _connect(
+        self, host: str, port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """To a replica's entry: over the bridge for a pod address, else on the host."""
+        if self.network is not None and any(p.address == host for p in self.network.pods):
+            return await self.network.open_connection(host, port)
+        return await asyncio.open_connection(host, port)
+
     async def _launch(self, workload: Workload) -> None:
         """Find the workload's VirtualNode (waiting for it if need be), then start its replicas."""
         binding: selecting.Binding | None = None
         if workload.is_gateway and not (self.options.sidecars and self.nodes is not None):
             self.sink(workload.name, "a gateway workload runs only with sidecars: not started")
+            return
+        if workload.is_gateway and self.network is not None:
+            self.sink(workload.name, "a gateway workload does not run with --isolation netns yet")
             return
         if self.options.sidecars and self.nodes is not None:
             while True:
@@ -283,7 +318,25 @@ class Supervisor:
             credential = None
             if binding is not None:
                 credential = await self._credential(binding, workload.replica_name(index))
-            self._start_replica(workload, index, binding, credential)
+            pod = None
+            if self.network is not None and binding is not None:
+                try:
+                    pod = await self._place(workload, index, binding)
+                except isolation.IsolationError as error:
+                    self.sink(workload.replica_name(index), f"not started: {error}")
+                    continue
+            self._start_replica(workload, index, binding, credential, pod)
+
+    async def _place(
+        self, workload: Workload, index: int, binding: selecting.Binding
+    ) -> isolation.Pod:
+        """A namespace for the replica with proxy-init's rules; its node's hostname → it."""
+        assert self.network is not None
+        pod = await self.network.add(workload.replica_name(index))
+        await self.network.proxy_init(pod, binding.listener_ports, self.options.python)
+        if binding.dns_hostname:
+            self.network.resolve(binding.dns_hostname, pod.address)
+        return pod
 
     async def _credential(self, binding: selecting.Binding, replica: str) -> str | None:
         """The replica's proxy credential, retried until the control plane answers."""
@@ -302,12 +355,19 @@ class Supervisor:
         index: int,
         binding: selecting.Binding | None,
         credential: str | None = None,
+        pod: isolation.Pod | None = None,
     ) -> None:
         name = workload.replica_name(index)
         app_port = 0 if workload.is_gateway else self.ports.allocate()
+        if pod is not None:
+            app_port = workload.port  # the app has its namespace's ports to itself
         env = {**self.environ, **workload.env, "PORT": str(app_port), "HOSTNAME": name}
         ports = None
-        if binding is not None:
+        if binding is not None and pod is not None:
+            # iptables sends each listener port to 15000; callers dial <pod address>:<port>.
+            listeners = binding.listener_ports
+            ports = sidecars.SidecarPorts(admin=0, egress=15001, ingress={p: p for p in listeners})
+        elif binding is not None:
             ports = sidecars.SidecarPorts(
                 admin=0,  # a unix socket in the private directory
                 egress=self.ports.allocate(),
@@ -319,17 +379,23 @@ class Supervisor:
             env.update(sidecars.backend_environment(ports))
         app = None
         if not workload.is_gateway:
+            argv = workload.argv(self.options.python)
             app = processes.ManagedProcess(
                 processes.ProcessSpec(
-                    name, workload.argv(self.options.python), env, workload.workdir
+                    name, argv if pod is None else pod.wrap(argv), env, workload.workdir
                 ),
                 self.sink,
                 self.options.backoff,
             )
-        replica = Replica(workload, index, app_port, app, binding, ports, credential=credential)
+        replica = Replica(
+            workload, index, app_port, app, binding, ports, credential=credential, pod=pod
+        )
         if binding is not None and ports is not None:
             assert self._private is not None  # start() made it
-            replica.files = sidecars.SidecarFiles.in_directory(self._private, next(self._files))
+            private = self._private
+            if pod is not None:  # Envoy runs as uid 1337 there: its own 0700 directory
+                private = isolation.private_dir_for_envoy(self._private)
+            replica.files = sidecars.SidecarFiles.in_directory(private, next(self._files))
             # v1alpha1 workloads have one port: every listener of the node reaches it.
             app_ports = {} if app is None else dict.fromkeys(binding.listener_ports, app_port)
             spec = sidecars.process_spec(
@@ -338,12 +404,16 @@ class Supervisor:
                 binding,
                 ports,
                 app_ports,
-                self.options.xds,
+                self.options.xds if pod is None else (isolation.GATEWAY, self.options.xds[1]),
                 self.environ,
                 self.options.envoy_log_level,
                 credential=credential,
                 private=replica.files,
+                intercepted=pod is not None,
             )
+            if pod is not None:
+                os.chown(replica.files.bootstrap, isolation.ENVOY_UID, isolation.ENVOY_UID)
+                spec = dataclasses.replace(spec, argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID))
             replica.sidecar = processes.ManagedProcess(spec, self.sink, self.options.backoff)
             replica.runs.append(asyncio.create_task(replica.sidecar.run()))
         if app is not None:
@@ -392,9 +462,12 @@ class Supervisor:
         if replica.stopping:
             return
         app = replica.app
-        replica.app_up = app is None or (
-            app.pid is not None and await _accepts(LOOPBACK, replica.app_port)
-        )
+        if app is None or app.pid is None:
+            replica.app_up = app is None
+        elif replica.pod is not None and self.network is not None:
+            replica.app_up = await self.network.accepts(replica.pod, replica.app_port)
+        else:
+            replica.app_up = await _accepts(LOOPBACK, replica.app_port)
         if replica.sidecar is not None and replica.files is not None:
             replica.health = await admin.probe(self._admin_session(replica.files.admin, session))
         renew = (
@@ -455,6 +528,13 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Withdraw endpoints, close published ports, stop every process; nothing is left behind."""
+        try:
+            await self._stop()
+        finally:
+            if self.network is not None:  # namespaces, rules and hosts files go in any case
+                await self.network.delete()
+
+    async def _stop(self) -> None:
         tasks = [*self._tasks, *self._launches.values()]
         for task in tasks:
             task.cancel()

@@ -176,6 +176,9 @@ def views(
                 listener_ports=_listener_ports(spec),
                 kind=kind,
                 tcp_backends=_tcp_backends(spec, namespace, tcp),
+                dns_hostname=((spec.get("serviceDiscovery") or {}).get("dns") or {}).get(
+                    "hostname"
+                ),
             )
         )
     return sorted(found, key=lambda view: (view.kind, view.namespace, view.name))

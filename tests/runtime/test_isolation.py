@@ -1,0 +1,87 @@
+"""``--isolation``: who may use netns mode, the one-line refusals, and the pieces it builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meshplane.cli.main import cli as app
+from meshplane.runtime import isolation, sidecars
+
+
+def test_netns_mode_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not root: one sentence saying so and what to do instead."""
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    assert isolation.unavailable() == (
+        "--isolation netns needs root (it creates network namespaces and iptables rules); "
+        "run it as root or use the default process mode"
+    )
+
+
+def test_netns_mode_names_the_missing_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Root without iproute2/iptables: the missing tools and the Debian packages."""
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(
+        isolation.shutil, "which", lambda tool: None if tool in {"ip", "iptables"} else "/x"
+    )
+    assert isolation.unavailable() == (
+        "--isolation netns needs ip, iptables (Debian: apt-get install iproute2 iptables "
+        "util-linux); or use the default process mode"
+    )
+
+
+def test_up_refuses_netns_mode_in_one_line_without_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`meshplane up --isolation netns` as a user: exit 2, one error line, nothing started."""
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    result = CliRunner().invoke(
+        app, ["up", "-f", str(tmp_path), "--isolation", "netns", "--data-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --isolation netns needs root (it creates network namespaces and iptables "
+        "rules); run it as root or use the default process mode"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_up_refuses_an_unknown_isolation_mode(tmp_path: Path) -> None:
+    """`--isolation vm`: exit 2 naming the two modes."""
+    result = CliRunner().invoke(app, ["up", "-f", str(tmp_path), "--isolation", "vm"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --isolation must be process or netns, got 'vm'"
+
+
+def test_pods_run_commands_in_their_namespace_and_envoy_as_1337() -> None:
+    """The app runs as the caller inside the namespace; Envoy as uid 1337 with its death signal."""
+    pod = isolation.Pod("mpup1-2", "10.77.0.2", "web-0")
+    assert pod.wrap(["app"]) == ["ip", "netns", "exec", "mpup1-2", "app"]
+    assert pod.wrap(["envoy"], uid=1337) == [
+        *("ip", "netns", "exec", "mpup1-2", "setpriv", "--reuid=1337", "--regid=1337"),
+        *("--clear-groups", "--pdeathsig", "SIGKILL", "envoy"),
+    ]
+
+
+def test_proxy_init_gets_the_injectors_env_with_the_listener_ports() -> None:
+    """The APPMESH_* contract App Mesh's injector wrote, app ports = the node's listeners."""
+    assert isolation.proxy_init_env((80, 8443)) == {
+        "APPMESH_START_ENABLED": "1",
+        "APPMESH_IGNORE_UID": "1337",
+        "APPMESH_ENVOY_INGRESS_PORT": "15000",
+        "APPMESH_ENVOY_EGRESS_PORT": "15001",
+        "APPMESH_APP_PORTS": "80,8443",
+        "APPMESH_EGRESS_IGNORED_IP": "169.254.169.254",
+        "APPMESH_EGRESS_IGNORED_PORTS": "22",
+        "APPMESH_ENABLE_IPV6": "0",
+    }
+
+
+def test_an_isolated_sidecar_asks_for_the_intercepted_layout() -> None:
+    """Node metadata in netns mode: interception iptables and the app port, no local ports."""
+    ports = sidecars.SidecarPorts(admin=0, egress=15001, ingress={80: 80})
+    assert sidecars.metadata("web-0", ports, {80: 80}, intercepted=True) == {
+        "meshplane": {"replica": "web-0", "interception": "iptables", "app": {"80": 80}}
+    }
