@@ -278,6 +278,14 @@ class Sync:
         self._pass_published, self._pass_seconds = [], []
         for mesh in sorted(touched & set(proxies)):
             self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        if changes and self._applied is not None:
+            # No change since their last pass was in these meshes: their proxies' snapshots
+            # are current at the new revision too (else writes to one mesh would leave every
+            # other mesh's proxies STALE).
+            for mesh in sorted(set(proxies) - touched):
+                for key in proxies[mesh]:
+                    if (current := self.published.get(key)) is not None:
+                        self.published[key] = dataclasses.replace(current, revision=self._applied)
         self.last_pass = PublishPass(
             min((c.at for c in changes), default=None),
             tuple(self._pass_published),
