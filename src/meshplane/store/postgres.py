@@ -37,7 +37,7 @@ from meshplane.model import errors, extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store import pgobjects, pgschema, refusals
-from meshplane.store.pglisten import CHANNEL, Listener
+from meshplane.store.pglisten import APPLICATION_NAME, CHANNEL, Listener
 from meshplane.store.protocols import FeedCompacted
 from meshplane.store.records import Change, Event, Record, Tag
 from meshplane.store.sqlite import Upkeep
@@ -503,7 +503,7 @@ class PostgresStore:
 
     def _connect(self) -> Conn:
         try:
-            return psycopg.connect(self.url, autocommit=True)
+            return psycopg.connect(self.url, autocommit=True, application_name=APPLICATION_NAME)
         except psycopg.Error as error:
             raise refusals.StoreUnwritable(
                 f"cannot connect to the PostgreSQL store {self.location}: {error}"
