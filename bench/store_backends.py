@@ -11,10 +11,11 @@ from Debian's packages (``make postgres-tools``) on the same disk.
   its own store (as 8 replicas would), all serialised by the write lock.
 - propagation: two PostgreSQL stores on one database (replicas A and B); the time
   from a write on A starting to B's feed waking (``LISTEN``/``NOTIFY``), p50/p99.
-- proxy propagation: two whole control planes (API service, sync, xDS server) on one
-  database; a proxy (:class:`~meshplane.testing.FakeAdsClient`, ACKing as Envoy does)
-  follows replica B; the time from a write through A starting to the proxy having the
-  changed cluster and sending its ACK to B, p50/p99.
+- proxy propagation: two whole control planes (API service, sync, xDS server) in this
+  process on one database; a proxy (:class:`~meshplane.testing.FakeAdsClient`, ACKing as
+  Envoy does) follows replica B; the time from a write starting to the proxy having the
+  changed cluster and sending its ACK to B, p50/p99 — writes through A (the other
+  replica) and, interleaved with them, through B itself, side by side.
 
 Run: ``python -m bench.store_backends [WRITES]``.
 """
@@ -142,8 +143,9 @@ def _propagation(url: str, writes: int) -> tuple[float, float]:
         b.close()
 
 
-def _proxy_propagation(url: str, root: Path, writes: int) -> tuple[float, float]:
-    """p50/p99 ms from a write starting through replica A to a proxy on B ACKing its effect."""
+def _proxy_propagation(url: str, root: Path, writes: int) -> dict[str, tuple[float, float]]:
+    """p50/p99 ms from a write starting to a proxy on B ACKing its effect, by the replica
+    written through: ``"A"`` (the other one) or ``"B"`` (its own), interleaved."""
     node_id = "mesh/prop/virtualNode/vn"
 
     def replica(name: str) -> app.ControlPlane:
@@ -161,9 +163,10 @@ def _proxy_propagation(url: str, root: Path, writes: int) -> tuple[float, float]
             if wanted in names_of(response):
                 return
 
-    async def run() -> list[float]:
+    async def run() -> dict[str, list[float]]:
         async with app.running(replica("a")) as a, app.running(replica("b")) as b:
-            service = a.services.resources
+            services = {"A": a.services.resources, "B": b.services.resources}
+            service = services["A"]
             await asyncio.to_thread(service.create, kinds.MESH, "prop", "prop", {})
             await asyncio.to_thread(service.create, kinds.VIRTUAL_NODE, "prop", "vn", _spec(80))
             credentials = b.services.credentials
@@ -172,18 +175,19 @@ def _proxy_propagation(url: str, root: Path, writes: int) -> tuple[float, float]
             async with FakeAdsClient(b.xds_port, node_id, credential=credential) as proxy:
                 await proxy.request(CLUSTER)
                 await following(proxy, 80)
-                latencies = []
+                latencies: dict[str, list[float]] = {"A": [], "B": []}
                 for index in range(writes):
                     port = 81 + index % 2
+                    through = "A" if index % 4 < 2 else "B"
                     began = time.perf_counter()
                     await asyncio.to_thread(
-                        service.update, kinds.VIRTUAL_NODE, "prop", "vn", _spec(port)
+                        services[through].update, kinds.VIRTUAL_NODE, "prop", "vn", _spec(port)
                     )
                     await following(proxy, port)
-                    latencies.append(time.perf_counter() - began)
+                    latencies[through].append(time.perf_counter() - began)
                 return latencies
 
-    return _percentiles(asyncio.run(run()))
+    return {through: _percentiles(times) for through, times in asyncio.run(run()).items()}
 
 
 def _line(name: str, result: tuple[float, float, float]) -> str:

@@ -132,6 +132,7 @@ def build(
             clock,
             ids,
             client_token_ttl=settings.client_token_ttl,
+            tokens_per_principal=settings.client_tokens_per_principal,
             tokens=tokens,
         ),
         tagging=Tagging(store, account, tokens),

@@ -37,7 +37,7 @@ TABLES: dict[str, str] = {
     "refs": "src_kind, src_mesh, src_parent, src_name, dst_kind, dst_mesh, dst_parent, dst_name",
     "feed_revision": "only_row",
     "changes": "revision",
-    "client_tokens": "at, operation, token",
+    "client_tokens": "at, principal, operation, token",
     "endpoints": "mesh, virtual_node, source, listener_port, address, port",
     "manifest_objects": "kind, namespace, name",
     "manifest_events": "id",

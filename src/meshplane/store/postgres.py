@@ -256,23 +256,39 @@ class PgTransaction:
 
     # -- idempotency -------------------------------------------------------------------------
 
-    def token(self, operation: str, token: str, newer_than: float) -> tuple[str, Any] | None:
-        """The (request digest, response) recorded for a clientToken after ``newer_than``."""
+    def token(
+        self, principal: str, operation: str, token: str, newer_than: float
+    ) -> tuple[str, Any] | None:
+        """The (request digest, response) ``principal`` recorded for a clientToken.
+
+        Only a record made after ``newer_than`` counts (an older one has expired).
+        """
         row = self._one(
-            "SELECT digest, response FROM client_tokens WHERE operation=%s AND token=%s AND at>%s",
-            (operation, token, newer_than),
+            "SELECT digest, response FROM client_tokens "
+            "WHERE principal=%s AND operation=%s AND token=%s AND at>%s",
+            (principal, operation, token, newer_than),
         )
         return (str(row[0]), json.loads(row[1])) if row else None
 
     def remember_token(
-        self, operation: str, token: str, digest: str, response: Any, at: float
+        self, principal: str, operation: str, token: str, digest: str, response: Any, at: float
     ) -> None:
         """Record the outcome of a request carrying a clientToken (replacing an expired one)."""
         self._conn.execute(
-            "INSERT INTO client_tokens VALUES (%s,%s,%s,%s,%s) ON CONFLICT (operation, token) "
+            "INSERT INTO client_tokens (principal, operation, token, digest, response, at) "
+            "VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (principal, operation, token) "
             "DO UPDATE SET digest=excluded.digest, response=excluded.response, at=excluded.at",
-            (operation, token, digest, json.dumps(response, sort_keys=True), at),
+            (principal, operation, token, digest, json.dumps(response, sort_keys=True), at),
         )
+
+    def trim_tokens(self, principal: str, keep: int) -> int:
+        """Forget all but ``principal``'s newest ``keep`` clientToken records; returns how many."""
+        cur = self._conn.execute(
+            "DELETE FROM client_tokens WHERE (principal, operation, token) IN (SELECT principal, "
+            "operation, token FROM client_tokens WHERE principal=%s ORDER BY at DESC OFFSET %s)",
+            (principal, max(0, keep)),
+        )
+        return cur.rowcount
 
     def forget_tokens(self, not_newer_than: float) -> int:
         """Delete the clientToken records made at or before a time; returns how many."""
@@ -556,8 +572,8 @@ class PostgresStore:
             ).rowcount
             tokens = tx.forget_tokens(not_newer_than=tokens_older_than)
             tokens += tx._conn.execute(
-                "DELETE FROM client_tokens WHERE (operation, token) IN (SELECT operation, token "
-                "FROM client_tokens ORDER BY at DESC OFFSET %s)",
+                "DELETE FROM client_tokens WHERE (principal, operation, token) IN (SELECT "
+                "principal, operation, token FROM client_tokens ORDER BY at DESC OFFSET %s)",
                 (max(0, max_tokens),),
             ).rowcount
         return Upkeep(changes, tokens, self._feed.floor())

@@ -224,25 +224,39 @@ class Transaction:
 
     # -- idempotency -------------------------------------------------------------------------
 
-    def token(self, operation: str, token: str, newer_than: float) -> tuple[str, Any] | None:
-        """The (request digest, response) recorded for a clientToken after ``newer_than``.
+    def token(
+        self, principal: str, operation: str, token: str, newer_than: float
+    ) -> tuple[str, Any] | None:
+        """The (request digest, response) ``principal`` recorded for a clientToken.
 
-        An older record has expired: it reads as absent even before it is pruned.
+        Only a record made after ``newer_than`` counts: an older one has expired and reads
+        as absent even before it is pruned.
         """
         row = self._conn.execute(
-            "SELECT digest, response FROM client_tokens WHERE operation=? AND token=? AND at>?",
-            (operation, token, newer_than),
+            "SELECT digest, response FROM client_tokens "
+            "WHERE principal=? AND operation=? AND token=? AND at>?",
+            (principal, operation, token, newer_than),
         ).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
     def remember_token(
-        self, operation: str, token: str, digest: str, response: Any, at: float
+        self, principal: str, operation: str, token: str, digest: str, response: Any, at: float
     ) -> None:
         """Record the outcome of a request carrying a clientToken (replacing an expired one)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO client_tokens VALUES (?,?,?,?,?)",
-            (operation, token, digest, json.dumps(response, sort_keys=True), at),
+            "INSERT OR REPLACE INTO client_tokens "
+            "(principal, operation, token, digest, response, at) VALUES (?,?,?,?,?,?)",
+            (principal, operation, token, digest, json.dumps(response, sort_keys=True), at),
         )
+
+    def trim_tokens(self, principal: str, keep: int) -> int:
+        """Forget all but ``principal``'s newest ``keep`` clientToken records; returns how many."""
+        cur = self._conn.execute(
+            "DELETE FROM client_tokens WHERE rowid IN (SELECT rowid FROM client_tokens "
+            "WHERE principal=? ORDER BY at DESC, rowid DESC LIMIT -1 OFFSET ?)",
+            (principal, max(0, keep)),
+        )
+        return cur.rowcount
 
     def forget_tokens(self, not_newer_than: float) -> int:
         """Delete the clientToken records made at or before a time; returns how many."""
