@@ -229,6 +229,13 @@ def main(argv: list[str] | None = None) -> None:
             "  replica A write -> replica B feed woken (NOTIFY): "
             f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
         )
+        with tempfile.TemporaryDirectory() as tmp:
+            acked = _proxy_propagation(server.database(), Path(tmp), max(100, writes // 5))
+        for through, (p50, p99) in sorted(acked.items()):
+            print(
+                f"  replica {through} write -> proxy on replica B ACKed (xDS): "
+                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+            )
     finally:
         server.stop()
 

@@ -159,7 +159,14 @@ def build(
         authenticator=TokenAdmission(credentials, board),
         max_streams=settings.xds_max_streams,
     )
-    sync = Sync(store, cache, board, debounce=settings.sync_debounce_ms / 1000, issuer=issuer)
+    sync = Sync(
+        store,
+        cache,
+        board,
+        debounce=settings.sync_debounce_ms / 1000,
+        issuer=issuer,
+        endpoint_grace=settings.endpoint_lease_ttl,
+    )
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)
     sync_metrics = SyncMetrics(registry, sync, board, cache, views, store.revision, clock)
