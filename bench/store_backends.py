@@ -11,6 +11,11 @@ from Debian's packages (``make postgres-tools``) on the same disk.
   its own store (as 8 replicas would), all serialised by the write lock.
 - propagation: two PostgreSQL stores on one database (replicas A and B); the time
   from a write on A starting to B's feed waking (``LISTEN``/``NOTIFY``), p50/p99.
+- proxy propagation: two whole control planes (API service, sync, xDS server) in this
+  process on one database; a proxy (:class:`~meshplane.testing.FakeAdsClient`, ACKing as
+  Envoy does) follows replica B; the time from a write starting to the proxy having the
+  changed cluster and sending its ACK to B, p50/p99 — writes through A (the other
+  replica) and, interleaved with them, through B itself, side by side.
 
 Run: ``python -m bench.store_backends [WRITES]``.
 """
@@ -26,13 +31,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from meshplane import settings
+from meshplane import app, settings
+from meshplane.envoy import CLUSTER
 from meshplane.kit.clock import system_clock, uuid_ids
 from meshplane.model import kinds
 from meshplane.service.resources import Account, MeshService
 from meshplane.store.postgres import PostgresStore
 from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
+from meshplane.testing import FakeAdsClient, names_of
 from meshplane.testing.postgres import TempPostgres
 
 WRITES = 2000
@@ -136,13 +143,60 @@ def _propagation(url: str, writes: int) -> tuple[float, float]:
         b.close()
 
 
+def _proxy_propagation(url: str, root: Path, writes: int) -> dict[str, tuple[float, float]]:
+    """p50/p99 ms from a write starting to a proxy on B ACKing its effect, by the replica
+    written through: ``"A"`` (the other one) or ``"B"`` (its own), interleaved."""
+    node_id = "mesh/prop/virtualNode/vn"
+
+    def replica(name: str) -> app.ControlPlane:
+        config = settings.load(
+            environ={}, data_dir=root / name, store=url, api_port=0, xds_port=0, host="127.0.0.1"
+        )
+        return app.build(config, clock=system_clock)
+
+    async def following(proxy: FakeAdsClient, port: int) -> None:
+        """Receive until the proxy has the ingress cluster of ``port``, then ACK that."""
+        wanted = f"cds_ingress_prop_vn_http_{port}"
+        while True:
+            response = await proxy.receive()
+            await proxy.ack(response)
+            if wanted in names_of(response):
+                return
+
+    async def run() -> dict[str, list[float]]:
+        async with app.running(replica("a")) as a, app.running(replica("b")) as b:
+            services = {"A": a.services.resources, "B": b.services.resources}
+            service = services["A"]
+            await asyncio.to_thread(service.create, kinds.MESH, "prop", "prop", {})
+            await asyncio.to_thread(service.create, kinds.VIRTUAL_NODE, "prop", "vn", _spec(80))
+            credentials = b.services.credentials
+            assert credentials is not None  # xDS auth is on (the default)
+            credential = credentials.issue(node_id, "").token
+            async with FakeAdsClient(b.xds_port, node_id, credential=credential) as proxy:
+                await proxy.request(CLUSTER)
+                await following(proxy, 80)
+                latencies: dict[str, list[float]] = {"A": [], "B": []}
+                for index in range(writes):
+                    port = 81 + index % 2
+                    through = "A" if index % 4 < 2 else "B"
+                    began = time.perf_counter()
+                    await asyncio.to_thread(
+                        services[through].update, kinds.VIRTUAL_NODE, "prop", "vn", _spec(port)
+                    )
+                    await following(proxy, port)
+                    latencies[through].append(time.perf_counter() - began)
+                return latencies
+
+    return {through: _percentiles(times) for through, times in asyncio.run(run()).items()}
+
+
 def _line(name: str, result: tuple[float, float, float]) -> str:
     rate, p50, p99 = result
     return f"  {name:<28} {rate:7.0f} writes/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print both backends' write numbers and PostgreSQL replica propagation."""
+    """Print both backends' write numbers and PostgreSQL replica-to-replica propagation."""
     args = sys.argv[1:] if argv is None else argv
     writes = int(args[0]) if args else WRITES
     server = TempPostgres(durable=True).start()
@@ -175,6 +229,13 @@ def main(argv: list[str] | None = None) -> None:
             "  replica A write -> replica B feed woken (NOTIFY): "
             f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
         )
+        with tempfile.TemporaryDirectory() as tmp:
+            acked = _proxy_propagation(server.database(), Path(tmp), max(100, writes // 5))
+        for through, (p50, p99) in sorted(acked.items()):
+            print(
+                f"  replica {through} write -> proxy on replica B ACKed (xDS): "
+                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+            )
     finally:
         server.stop()
 

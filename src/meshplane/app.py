@@ -133,6 +133,7 @@ def build(
             clock,
             ids,
             client_token_ttl=settings.client_token_ttl,
+            tokens_per_principal=settings.client_tokens_per_principal,
             tokens=tokens,
         ),
         tagging=Tagging(store, account, tokens),
@@ -183,6 +184,7 @@ def build(
         issuer=issuer,
         trust_domain=settings.trust_domain,
         file_sans=pki_authority.leaf_sans,
+        endpoint_grace=settings.endpoint_lease_ttl,
     )
     views = ProxyViews(sync, cache, board, store.revision)
     registry = CollectorRegistry(auto_describe=True)

@@ -17,6 +17,8 @@ AUTH_MODES = ("sigv4", "none")
 """``--auth``: SigV4 with policies (the default), or nothing at all (loopback only)."""
 DEFAULT_CLIENT_TOKEN_TTL = 86400
 """24 h: how long a clientToken is remembered unless configured otherwise."""
+DEFAULT_CLIENT_TOKENS_PER_PRINCIPAL = 10_000
+"""clientToken records one principal keeps at most unless configured otherwise."""
 DEFAULT_CERT_TTL = 86400
 """24 h: the lifetime of a workload certificate from the built-in CA."""
 
@@ -168,6 +170,12 @@ class Settings:
         100_000,
         "MESHPLANE_MAX_CLIENT_TOKENS",
         "clientToken records kept at most (the newest); older ones are forgotten early",
+    )
+    client_tokens_per_principal: int = _setting(
+        DEFAULT_CLIENT_TOKENS_PER_PRINCIPAL,
+        "MESHPLANE_CLIENT_TOKENS_PER_PRINCIPAL",
+        "clientToken records one principal keeps at most: its oldest is forgotten first, "
+        "so one busy caller cannot push everybody else's out of the window",
     )
     store_maintenance_s: int = _setting(
         300,

@@ -349,3 +349,21 @@ def test_principals_and_the_admin_key_survive_a_restart(start_server: Any, tmp_p
     assert make_client(second.url, keys=keys).list_meshes()["meshes"] == []
     assert make_client(second.url).create_mesh(meshName="after")["mesh"]["meshName"] == "after"
     assert "administrator profile kept in" in second.log_path.read_text()
+
+
+def test_a_client_token_is_scoped_to_the_principal_that_signed_it(
+    server: MeshplaneServer, client: Any, tmp_path: Path
+) -> None:
+    """The admin and a principal send the same clientToken for different meshes: both are
+    created (two requests, not a conflict); the principal's retry replays its own answer."""
+    _, other, _ = _principal(
+        server, tmp_path, {"Effect": "Allow", "Action": "appmesh:*", "Resource": "*"}
+    )
+    before = {m["meshName"] for m in client.list_meshes()["meshes"]}
+    mine = client.create_mesh(meshName="admins", clientToken="shared-token")["mesh"]
+    theirs = other.create_mesh(meshName="theirs", clientToken="shared-token")["mesh"]
+    assert (mine["meshName"], theirs["meshName"]) == ("admins", "theirs")
+    again = other.create_mesh(meshName="theirs", clientToken="shared-token")["mesh"]
+    assert again["metadata"] == theirs["metadata"]
+    after = {m["meshName"] for m in client.list_meshes()["meshes"]}
+    assert sorted(after - before) == ["admins", "theirs"]

@@ -16,6 +16,7 @@ from meshplane.kit.clock import FakeClock, counting_ids
 from meshplane.model import errors, kinds
 from meshplane.service.resources import Account, MeshService
 from meshplane.settings import Quotas
+from meshplane.store.protocols import Store
 from meshplane.store.sqlite import SqliteStore
 
 ACCOUNT = Account("us-west-2", "123456789012")
@@ -101,5 +102,72 @@ def test_the_window_is_a_setting(tmp_path: Path) -> None:
             resources.create(kinds.MESH, "", "b", {}, client_token="t")
         clock.advance(1)
         assert resources.create(kinds.MESH, "", "b", {}, client_token="t")["meshName"] == "b"
+    finally:
+        plane.store.close()
+
+
+def _per_principal(store: Store, clock: FakeClock, cap: int) -> MeshService:
+    return MeshService(
+        store,
+        ACCOUNT,
+        Quotas(),
+        clock,
+        counting_ids(),
+        client_token_ttl=TTL,
+        tokens_per_principal=cap,
+    )
+
+
+def test_a_token_belongs_to_the_principal_that_sent_it(any_store: Store, clock: FakeClock) -> None:
+    """alice's token replays for alice only: bob's same token is his own new request."""
+    service = _per_principal(any_store, clock, cap=10)
+    first = service.create(kinds.MESH, "", "a", {}, client_token="t", caller="alice")
+    assert service.create(kinds.MESH, "", "a", {}, client_token="t", caller="alice") == first
+    made = service.create(kinds.MESH, "", "b", {}, client_token="t", caller="bob")
+    assert made["meshName"] == "b"
+    with pytest.raises(errors.ConflictException, match="already used for a different"):
+        service.create(kinds.MESH, "", "c", {}, client_token="t", caller="alice")
+    assert any_store.revision() == 2
+
+
+def test_each_principal_keeps_its_newest_tokens_and_a_busy_one_evicts_only_its_own(
+    any_store: Store, clock: FakeClock
+) -> None:
+    """Cap 3: alice's 4th token evicts her oldest (a new request then), bob's still replays."""
+    service = _per_principal(any_store, clock, cap=3)
+    bobs = service.create(kinds.MESH, "", "bob-0", {}, client_token="b0", caller="bob")
+    for index in range(4):
+        clock.advance(1)
+        service.create(
+            kinds.MESH, "", f"alice-{index}", {}, client_token=f"a{index}", caller="alice"
+        )
+    clock.advance(1)
+    assert service.create(kinds.MESH, "", "bob-0", {}, client_token="b0", caller="bob") == bobs
+    for index in (1, 2, 3):  # within the cap and the window: replays, nothing written
+        again = service.create(
+            kinds.MESH, "", f"alice-{index}", {}, client_token=f"a{index}", caller="alice"
+        )
+        assert again["meshName"] == f"alice-{index}"
+    assert any_store.revision() == 5
+    # a0 was evicted: the same request is a new one now, and the mesh exists.
+    with pytest.raises(errors.ConflictException, match="Mesh alice-0 already exists"):
+        service.create(kinds.MESH, "", "alice-0", {}, client_token="a0", caller="alice")
+
+
+def test_the_per_principal_cap_is_a_setting(tmp_path: Path) -> None:
+    """MESHPLANE_CLIENT_TOKENS_PER_PRINCIPAL sets the cap (default 10,000) and the app wires it."""
+    assert settings.load({}).client_tokens_per_principal == 10_000
+    chosen = settings.load(
+        {"MESHPLANE_CLIENT_TOKENS_PER_PRINCIPAL": "1"}, data_dir=tmp_path / "data"
+    )
+    clock = FakeClock()
+    plane = app.build(chosen, clock, counting_ids())
+    try:
+        resources = plane.services.resources
+        resources.create(kinds.MESH, "", "a", {}, client_token="t1", caller="p")
+        clock.advance(1)
+        resources.create(kinds.MESH, "", "b", {}, client_token="t2", caller="p")
+        with pytest.raises(errors.ConflictException, match="Mesh a already exists"):
+            resources.create(kinds.MESH, "", "a", {}, client_token="t1", caller="p")
     finally:
         plane.store.close()

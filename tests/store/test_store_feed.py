@@ -283,3 +283,27 @@ def test_reopening_keeps_revision(tmp_path: Path, clock: FakeClock) -> None:
         assert second.schema_version == len(schema.MIGRATIONS)
     finally:
         second.close()
+
+
+def test_client_tokens_of_schema_4_are_kept_under_the_empty_principal(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Migration 5 (tokens per principal) keeps the records it finds, as nobody's own."""
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    conn = sqlite3.connect(data_dir / DB_FILE, isolation_level=None)
+    for migration in schema.MIGRATIONS[:4]:
+        for statement in schema._statements(migration):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("INSERT INTO client_tokens VALUES ('CreateMesh', 't', 'd', '{\"n\": 1}', 5.0)")
+    conn.close()
+
+    store = SqliteStore(data_dir, clock)
+    try:
+        assert store.schema_version == 5
+        with store.read() as tx:
+            assert tx.token("", "CreateMesh", "t", 0.0) == ("d", {"n": 1})
+            assert tx.token("alice", "CreateMesh", "t", 0.0) is None
+    finally:
+        store.close()

@@ -61,11 +61,11 @@ def test_tokens_are_pruned_by_age_and_capped_to_the_newest(store: SqliteStore) -
     """Tokens at or before the cutoff go; of the rest only the newest ``max_tokens`` stay."""
     with store.transaction() as tx:
         for index in range(10):
-            tx.remember_token("CreateMesh", f"t{index}", "d", {"n": index}, at=float(index))
+            tx.remember_token("", "CreateMesh", f"t{index}", "d", {"n": index}, at=float(index))
     upkeep = store.maintain(keep_revisions=10, max_tokens=4, tokens_older_than=2.0)
     assert upkeep.tokens == 6  # t0..t2 by age, then t3..t5 beyond the newest four
     with store.read() as tx:
-        kept = [t for t in (f"t{i}" for i in range(10)) if tx.token("CreateMesh", t, -1.0)]
+        kept = [t for t in (f"t{i}" for i in range(10)) if tx.token("", "CreateMesh", t, -1.0)]
     assert kept == ["t6", "t7", "t8", "t9"]
 
 
@@ -73,7 +73,7 @@ def test_maintenance_gives_free_pages_back_to_the_file_system(store: SqliteStore
     """After deleting bulky rows, a pass shrinks the file (incremental auto-vacuum)."""
     with store.transaction() as tx:
         for index in range(2000):
-            tx.remember_token("CreateMesh", f"t{index}", "d", {"pad": "x" * 500}, at=1.0)
+            tx.remember_token("", "CreateMesh", f"t{index}", "d", {"pad": "x" * 500}, at=1.0)
     store.maintain(keep_revisions=10, max_tokens=100_000, tokens_older_than=0.0)
     full = store.path.stat().st_size
     store.maintain(keep_revisions=10, max_tokens=0, tokens_older_than=0.0)

@@ -349,3 +349,22 @@ def test_the_proxy_report_shows_warning_messages_and_their_codes(tmp_path: Path)
         ]
 
     _run(tmp_path, body)
+
+
+def test_a_write_to_another_mesh_leaves_this_mesh_current_at_the_new_revision(
+    tmp_path: Path,
+) -> None:
+    """A create in another mesh rebuilds and pushes nothing here, yet every proxy of this mesh
+    is published at the new revision (SYNCED, not STALE, while other meshes are written)."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        rebuilt = await watch.rebuilt_by(
+            lambda: plane.services.resources.create(kinds.MESH, "elsewhere", "elsewhere", {})
+        )
+        assert rebuilt == []
+        assert watch.changed() == []
+        revision = plane.store.revision()
+        assert [plane.sync.published[_key(n)].revision for n in PROXIES] == [revision] * 4
+
+    _run(tmp_path, body)

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshplane import app, settings
+from meshplane.envoy import ENDPOINT
 from meshplane.model import kinds
+from meshplane.model.snapshot import Endpoint
 
 MESH = "demos"
 KEY = "mesh/demos/virtualNode/vn-a"
@@ -42,8 +45,14 @@ async def _until(plane: app.ControlPlane, condition: Callable[[], bool]) -> None
         unsubscribe()
 
 
-def _run(tmp_path: Path, body: Callable[[app.ControlPlane], Coroutine[Any, Any, None]]) -> None:
-    config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
+def _run(
+    tmp_path: Path,
+    body: Callable[[app.ControlPlane], Coroutine[Any, Any, None]],
+    environ: dict[str, str] | None = None,
+) -> None:
+    config = settings.load(
+        environ=environ or {}, data_dir=tmp_path / "data", api_port=0, xds_port=0
+    )
 
     async def scenario() -> None:
         async with app.running(app.build(config)) as plane:
@@ -153,5 +162,112 @@ def test_a_held_proxy_that_leaves_is_forgotten(tmp_path: Path) -> None:
         plane.ads.status.record_disconnected(KEY)
         assert plane.sync.held == {}
         assert _state(plane) == ("DISCONNECTED", None)
+
+    _run(tmp_path, body)
+
+
+FRONT = "mesh/demos/virtualNode/vn-front"
+BACK = {
+    "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+    "serviceDiscovery": {"dns": {"hostname": "back.local"}},
+}
+WAITS = (
+    "the endpoints of virtualNode vn-back are not registered with this store yet, which did "
+    "not withdraw them; the proxy keeps the config it runs until they are, or for at most "
+)
+
+
+def _reapply(plane: app.ControlPlane) -> None:
+    """The mesh of a caller (vn-front) and its backend (vn-back behind vs-back), re-applied."""
+    svc = plane.services.resources
+    svc.create(kinds.MESH, MESH, MESH, {})
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-back", BACK)
+    provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-back"}}}
+    svc.create(kinds.VIRTUAL_SERVICE, MESH, "vs-back", provider)
+    front = {**NODE, "backends": [{"virtualService": {"virtualServiceName": "vs-back"}}]}
+    svc.create(kinds.VIRTUAL_NODE, MESH, "vn-front", front)
+
+
+def _assignments(plane: app.ControlPlane) -> dict[str, list[str]]:
+    """The caller's published ClusterLoadAssignments: cluster → ``address:port`` endpoints."""
+    snapshot = plane.cache.snapshot(FRONT)
+    assert snapshot is not None
+    found = {}
+    for name, resource in snapshot.resources(ENDPOINT).items():
+        assignment = resource.decode()
+        assert isinstance(assignment, endpoint_pb2.ClusterLoadAssignment)
+        found[name] = [
+            f"{e.endpoint.address.socket_address.address}:"
+            f"{e.endpoint.address.socket_address.port_value}"
+            for locality in assignment.endpoints
+            for e in locality.lb_endpoints
+        ]
+    return found
+
+
+def test_after_store_loss_a_caller_waits_for_its_backends_endpoints_before_it_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    """Re-applied but not yet registered: the caller stays HELD, naming the node; the runtime's
+    registration releases it with the endpoints (never an empty or DNS cluster between)."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        plane.ads.status.record_connected(FRONT, base_pb2.Node(id=FRONT), resumed="v-old")
+        await _until(plane, lambda: FRONT in plane.sync.held)
+        _reapply(plane)
+        await _until(plane, lambda: (plane.sync.held.get(FRONT) or "").startswith(WAITS))
+        assert plane.sync.held[FRONT] == WAITS + "15s"
+        assert plane.cache.snapshot(FRONT) is None
+        with plane.store.transaction() as tx:
+            tx.set_endpoints(MESH, "vn-back", "r-0", [Endpoint(80, "127.0.0.1", 9001)])
+        await _until(plane, lambda: FRONT not in plane.sync.held)
+        assert _assignments(plane) == {"cds_egress_demos_vn-back_http_80": ["127.0.0.1:9001"]}
+
+    _run(tmp_path, body)
+
+
+def test_after_store_loss_a_withdrawn_registration_is_known_empty(tmp_path: Path) -> None:
+    """A registration change to nothing (a runtime withdrew) is known: the caller is rebuilt."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        plane.ads.status.record_connected(FRONT, base_pb2.Node(id=FRONT), resumed="v-old")
+        await _until(plane, lambda: FRONT in plane.sync.held)
+        _reapply(plane)
+        await _until(plane, lambda: (plane.sync.held.get(FRONT) or "").startswith(WAITS))
+        with plane.store.transaction() as tx:
+            tx.set_endpoints(MESH, "vn-back", "r-0", [])
+        await _until(plane, lambda: FRONT not in plane.sync.held)
+        assert plane.cache.snapshot(FRONT) is not None
+        assert _state(plane) == ("STALE", None)  # built; the fake proxy never ACKs
+
+    _run(tmp_path, body)
+
+
+def test_after_store_loss_the_endpoint_wait_ends_after_the_lease_ttl(tmp_path: Path) -> None:
+    """No runtime registers within MESHPLANE_ENDPOINT_LEASE_TTL: the caller gets what the store
+    holds (the backend's DNS name) once the grace has passed, woken by the stage's own timer."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        plane.ads.status.record_connected(FRONT, base_pb2.Node(id=FRONT), resumed="v-old")
+        await _until(plane, lambda: FRONT in plane.sync.held)
+        _reapply(plane)
+        await _until(plane, lambda: (plane.sync.held.get(FRONT) or "").startswith(WAITS))
+        assert plane.sync.held[FRONT] == WAITS + "1s"
+        await _until(plane, lambda: FRONT not in plane.sync.held)
+        assert _assignments(plane) == {}  # a DNS cluster: no assignment of its own
+
+    _run(tmp_path, body, {"MESHPLANE_ENDPOINT_LEASE_TTL": "1"})
+
+
+def test_a_caller_never_held_for_a_lost_store_gets_empty_endpoints_at_once(
+    tmp_path: Path,
+) -> None:
+    """A new caller of a node nobody registered is built at once (no wait without store loss)."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        _reapply(plane)
+        plane.ads.status.record_connected(FRONT, base_pb2.Node(id=FRONT), resumed="v-old")
+        await _until(plane, lambda: FRONT in plane.sync.published)
+        assert plane.sync.held == {}
 
     _run(tmp_path, body)

@@ -31,6 +31,9 @@ class Services:
     discovery: Discovery
     credentials: ProxyCredentials | None = None
     """Issues and checks proxy credentials (``/meshplane/v1/proxyCredentials``, endpoints)."""
+    caller: str = ""
+    """The principal of the request being served (its clientTokens are its own); the server
+    gives each request a copy naming its signer, empty without auth."""
 
 
 Handler = Callable[[Services, Input], Output]
@@ -51,6 +54,7 @@ def _create(kind: Kind) -> Handler:
             request.get("spec"),
             tags=request.get("tags"),
             client_token=request.get("clientToken"),
+            caller=services.caller,
             **_scope(kind, request),
         )
         return {kind.key: data}
@@ -75,6 +79,7 @@ def _update(kind: Kind) -> Handler:
             request[kind.name_member],
             request.get("spec"),
             client_token=request.get("clientToken"),
+            caller=services.caller,
             **_scope(kind, request),
         )
         return {kind.key: data}

@@ -9,6 +9,7 @@ member object for lists, ``{}`` for tags, epoch-second timestamps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import uuid
@@ -63,7 +64,11 @@ def _handler(
     def work(request: web.Request, raw: bytes) -> str:
         values = inputs.parse(operation, request.match_info, request.query, raw)
         validation.check(operation.input_shape, values, tag_limit_error=tag_limit_error)
-        return json.dumps(_output(operation, call(request.app[SERVICES_KEY], values)))
+        services = request.app[SERVICES_KEY]
+        principal = request.get(auth.PRINCIPAL_KEY)
+        if principal is not None:
+            services = dataclasses.replace(services, caller=principal.name)
+        return json.dumps(_output(operation, call(services, values)))
 
     async def handle(request: web.Request) -> web.Response:
         request_id = str(uuid.uuid4())

@@ -9,7 +9,11 @@ writes, so a rejection changes nothing.
 clientToken records are short-lived, as App Mesh's are: a retry inside the
 window (``client_token_ttl``) replays the first result, an older token is a new
 request, and each write that records a token prunes the expired records so the
-table stays as small as the window.
+table stays as small as the window. A token belongs to the principal that sent it
+(``caller``), as App Mesh scopes idempotency to the caller: another principal's
+same token is another request. Each principal keeps at most
+``tokens_per_principal`` records, its oldest forgotten first, so one caller
+writing in a loop cannot evict everybody else's retries.
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ from meshplane.model.kinds import Kind, ResourceKey
 from meshplane.model.snapshot import Resource
 from meshplane.service import extending, pagination, ports, views
 from meshplane.service.quotas import QuotaGuard
-from meshplane.settings import DEFAULT_CLIENT_TOKEN_TTL, Quotas
+from meshplane.settings import (
+    DEFAULT_CLIENT_TOKEN_TTL,
+    DEFAULT_CLIENT_TOKENS_PER_PRINCIPAL,
+    Quotas,
+)
 from meshplane.store.protocols import ReadTransaction, Store, WriteTransaction
 from meshplane.store.records import Record, Tag
 
@@ -81,6 +89,7 @@ class MeshService:
         ids: IdFactory,
         *,
         client_token_ttl: float = DEFAULT_CLIENT_TOKEN_TTL,
+        tokens_per_principal: int = DEFAULT_CLIENT_TOKENS_PER_PRINCIPAL,
         tokens: pagination.Tokens | None = None,
     ) -> None:
         """Wire the store, account, quotas, injected clock and ids, and the token window.
@@ -93,6 +102,7 @@ class MeshService:
         self._clock = clock
         self._ids = ids
         self._token_ttl = client_token_ttl
+        self._tokens_per_principal = tokens_per_principal
         self._tokens = tokens or pagination.Tokens()
 
     # -- reads -------------------------------------------------------------------------------
@@ -146,8 +156,12 @@ class MeshService:
         tags: Sequence[Mapping[str, str]] | None = None,
         client_token: str | None = None,
         mesh_owner: str | None = None,
+        caller: str = "",
     ) -> dict[str, Any]:
-        """Create a resource; a replay with the same clientToken returns the first result."""
+        """Create a resource; a replay with the same clientToken returns the first result.
+
+        ``caller`` names the principal whose clientToken it is (empty without auth).
+        """
         self._check_owner(mesh_owner)
         key = ResourceKey.of(kind, mesh if not kind.is_mesh else name, name, parent)
         body = dict(spec or {})
@@ -160,7 +174,7 @@ class MeshService:
         operation = f"Create{kind.title}"
         digest = _digest(dataclasses.astuple(key), body, tag_list)
         with self.store.transaction() as tx:
-            replay = self._replay(tx, operation, client_token, digest)
+            replay = self._replay(tx, caller, operation, client_token, digest)
             if replay is not None:
                 return replay
             self._require_scope(tx, key)
@@ -187,7 +201,7 @@ class MeshService:
             tx.insert(resource, _dedupe_tags(tag_list))
             tx.set_refs(key, [r.target for r in references.of(key, body)])
             result = views.data(resource)
-            self._remember(tx, operation, client_token, digest, result)
+            self._remember(tx, caller, operation, client_token, digest, result)
             return result
 
     def update(
@@ -200,6 +214,7 @@ class MeshService:
         parent: str = "",
         client_token: str | None = None,
         mesh_owner: str | None = None,
+        caller: str = "",
     ) -> dict[str, Any]:
         """Replace a resource's spec; its version goes up by exactly one."""
         self._check_owner(mesh_owner)
@@ -209,7 +224,7 @@ class MeshService:
         operation = f"Update{kind.title}"
         digest = _digest(dataclasses.astuple(key), body)
         with self.store.transaction() as tx:
-            replay = self._replay(tx, operation, client_token, digest)
+            replay = self._replay(tx, caller, operation, client_token, digest)
             if replay is not None:
                 return replay
             record = self._existing(tx, key)
@@ -224,7 +239,7 @@ class MeshService:
             tx.replace(resource)
             tx.set_refs(key, [r.target for r in references.of(key, body)])
             result = views.data(resource)
-            self._remember(tx, operation, client_token, digest, result)
+            self._remember(tx, caller, operation, client_token, digest, result)
             return result
 
     def delete(
@@ -317,11 +332,11 @@ class MeshService:
     # -- idempotency -------------------------------------------------------------------------
 
     def _replay(
-        self, tx: ReadTransaction, operation: str, token: str | None, digest: str
+        self, tx: ReadTransaction, caller: str, operation: str, token: str | None, digest: str
     ) -> dict[str, Any] | None:
         if token is None:
             return None
-        seen = tx.token(operation, token, newer_than=self._clock() - self._token_ttl)
+        seen = tx.token(caller, operation, token, newer_than=self._clock() - self._token_ttl)
         if seen is None:
             return None
         if seen[0] != digest:
@@ -333,14 +348,21 @@ class MeshService:
         return result
 
     def _remember(
-        self, tx: WriteTransaction, operation: str, token: str | None, digest: str, result: Any
+        self,
+        tx: WriteTransaction,
+        caller: str,
+        operation: str,
+        token: str | None,
+        digest: str,
+        result: Any,
     ) -> None:
         if token is not None:
             now = self._clock()
-            # Pruning here bounds the table by the tokens of one window; the age index
-            # makes it a short range delete, not a scan.
+            # Pruning here bounds the table by the tokens of one window and each caller's
+            # by its cap; the age and (principal, age) indexes make both short range deletes.
             tx.forget_tokens(not_newer_than=now - self._token_ttl)
-            tx.remember_token(operation, token, digest, result, at=now)
+            tx.remember_token(caller, operation, token, digest, result, at=now)
+            tx.trim_tokens(caller, keep=self._tokens_per_principal)
 
 
 def _dedupe_tags(tags: Sequence[Mapping[str, str]]) -> list[Tag]:

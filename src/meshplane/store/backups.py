@@ -32,8 +32,9 @@ REPLACED_SUFFIX = ".replaced"
 class Copied:
     """What a backup or restore copied: the files and the revision they hold."""
 
-    source: Path
-    destination: Path
+    source: Path | str
+    destination: Path | str
+    """A file, or a PostgreSQL store's location (its URL without the password)."""
     revision: int
     size: int
     replaced: Path | None = None

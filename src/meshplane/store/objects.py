@@ -1,11 +1,12 @@
-"""SQLite rows of v1beta2 manifest objects and their events, next to the App Mesh resources.
+"""Rows of v1beta2 manifest objects and their events, next to the App Mesh resources.
 
 The store keeps each object as one JSON document (metadata, spec, status) keyed
 by (kind, namespace, name); it does not interpret it — the controller's rules
-are :mod:`meshplane.manifests`'. :class:`~meshplane.store.sqlite.Transaction`
-calls these functions on its own connection, so manifest rows commit or roll
-back with the App Mesh rows of the same transaction (an apply that fails leaves
-neither behind), and they survive restarts like everything else.
+are :mod:`meshplane.manifests`'. A transaction of either store
+(:class:`~meshplane.store.sqlbase.SqlTransaction`) runs these functions on its
+own connection (:class:`Runner`), so manifest rows commit or roll back with the
+App Mesh rows of the same transaction (an apply that fails leaves neither
+behind), and they survive restarts like everything else.
 Events follow Kubernetes: a repeat of the newest event of an object bumps its
 count and time instead of adding a row, and only the newest ones are kept.
 """
@@ -13,8 +14,8 @@ count and time instead of adding a row, and only the newest ones are kept.
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from meshplane.store.records import Event
 
@@ -22,43 +23,49 @@ EVENTS_KEPT = 30
 """Events kept per object; older ones are dropped, as Kubernetes expires them."""
 
 
-def put(
-    conn: sqlite3.Connection, kind: str, namespace: str, name: str, document: dict[str, Any]
-) -> None:
+class Runner(Protocol):
+    """Runs a statement written with ``?`` placeholders inside an open transaction."""
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Execute ``sql``; returns the driver's cursor (``fetchone``, iteration)."""
+        ...
+
+
+def put(conn: Runner, kind: str, namespace: str, name: str, document: dict[str, Any]) -> None:
     """Insert or replace one object."""
-    conn.execute(
+    conn.run(
         "INSERT INTO manifest_objects VALUES (?,?,?,?) "
         "ON CONFLICT (kind, namespace, name) DO UPDATE SET document=excluded.document",
         (kind, namespace, name, json.dumps(document, sort_keys=True)),
     )
 
 
-def get(conn: sqlite3.Connection, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+def get(conn: Runner, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     """One object's document, or ``None``."""
-    row = conn.execute(
+    row = conn.run(
         "SELECT document FROM manifest_objects WHERE kind=? AND namespace=? AND name=?",
         (kind, namespace, name),
     ).fetchone()
     return dict(json.loads(row[0])) if row else None
 
 
-def all_documents(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def all_documents(conn: Runner) -> list[dict[str, Any]]:
     """Every stored object, ordered by kind, namespace and name."""
-    rows = conn.execute("SELECT document FROM manifest_objects ORDER BY kind, namespace, name")
+    rows = conn.run("SELECT document FROM manifest_objects ORDER BY kind, namespace, name")
     return [dict(json.loads(row[0])) for row in rows]
 
 
-def remove(conn: sqlite3.Connection, kind: str, namespace: str, name: str) -> None:
+def remove(conn: Runner, kind: str, namespace: str, name: str) -> None:
     """Forget an object and its events."""
     for table in ("manifest_objects", "manifest_events"):
-        conn.execute(
+        conn.run(
             f"DELETE FROM {table} WHERE kind=? AND namespace=? AND name=?",
             (kind, namespace, name),
         )
 
 
 def record_event(
-    conn: sqlite3.Connection,
+    conn: Runner,
     identity: tuple[str, str, str, str],
     event_type: str,
     reason: str,
@@ -67,22 +74,20 @@ def record_event(
 ) -> None:
     """Add an event for ``identity`` = (kind, namespace, name, uid), folding repeats."""
     kind, namespace, name, uid = identity
-    newest = conn.execute(
+    newest = conn.run(
         "SELECT id, uid, type, reason, message FROM manifest_events "
         "WHERE kind=? AND namespace=? AND name=? ORDER BY id DESC LIMIT 1",
         (kind, namespace, name),
     ).fetchone()
     if newest is not None and tuple(newest[1:]) == (uid, event_type, reason, message):
-        conn.execute(
-            "UPDATE manifest_events SET count=count+1, last_at=? WHERE id=?", (at, newest[0])
-        )
+        conn.run("UPDATE manifest_events SET count=count+1, last_at=? WHERE id=?", (at, newest[0]))
         return
-    conn.execute(
+    conn.run(
         "INSERT INTO manifest_events (kind, namespace, name, uid, type, reason, message, count, "
         "first_at, last_at) VALUES (?,?,?,?,?,?,?,1,?,?)",
         (kind, namespace, name, uid, event_type, reason, message, at, at),
     )
-    conn.execute(
+    conn.run(
         "DELETE FROM manifest_events WHERE kind=? AND namespace=? AND name=? AND id NOT IN "
         "(SELECT id FROM manifest_events WHERE kind=? AND namespace=? AND name=? "
         "ORDER BY id DESC LIMIT ?)",
@@ -90,9 +95,9 @@ def record_event(
     )
 
 
-def events(conn: sqlite3.Connection, kind: str, namespace: str, name: str) -> list[Event]:
+def events(conn: Runner, kind: str, namespace: str, name: str) -> list[Event]:
     """An object's events, oldest first."""
-    rows = conn.execute(
+    rows = conn.run(
         "SELECT type, reason, message, count, first_at, last_at FROM manifest_events "
         "WHERE kind=? AND namespace=? AND name=? ORDER BY id",
         (kind, namespace, name),

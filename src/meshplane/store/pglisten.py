@@ -20,6 +20,9 @@ import psycopg
 from meshplane.store.waking import Waker
 
 CHANNEL = "meshplane_changes"
+APPLICATION_NAME = "meshplane serve"
+"""What a replica's connections call themselves (``pg_stat_activity``): a restore refuses
+to run while a connection of that name is in the database."""
 POLL_S = 0.2
 """How often the thread looks up from waiting for notifications to see if it must stop."""
 RETRY_S = 1.0
@@ -55,7 +58,9 @@ class Listener:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True) as conn:
+                with psycopg.connect(
+                    self._url, autocommit=True, application_name=APPLICATION_NAME
+                ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     # Commits made while not listening: read the revision once.

@@ -97,6 +97,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX manifest_events_by_object ON manifest_events (kind, namespace, name, id)
     """,
+    # 2: clientTokens belong to the principal that sent them (SQLite's migration 5).
+    """
+    ALTER TABLE client_tokens ADD COLUMN principal TEXT NOT NULL DEFAULT '';
+    ALTER TABLE client_tokens DROP CONSTRAINT client_tokens_pkey;
+    ALTER TABLE client_tokens ADD PRIMARY KEY (principal, operation, token);
+    CREATE INDEX client_tokens_by_principal ON client_tokens (principal, at)
+    """,
 ]
 
 

@@ -79,8 +79,13 @@ class ReadTransaction(Protocol):
         """Every resource that references ``dst``, sorted."""
         ...
 
-    def token(self, operation: str, token: str, newer_than: float) -> tuple[str, Any] | None:
-        """The (request digest, response) recorded for a clientToken after ``newer_than``."""
+    def token(
+        self, principal: str, operation: str, token: str, newer_than: float
+    ) -> tuple[str, Any] | None:
+        """The (request digest, response) ``principal`` recorded for a clientToken.
+
+        Only a record made after ``newer_than`` counts (an older one has expired).
+        """
         ...
 
     def endpoints(self, mesh: str) -> dict[str, tuple[Endpoint, ...]]:
@@ -138,9 +143,13 @@ class WriteTransaction(ReadTransaction, Protocol):
         ...
 
     def remember_token(
-        self, operation: str, token: str, digest: str, response: Any, at: float
+        self, principal: str, operation: str, token: str, digest: str, response: Any, at: float
     ) -> None:
-        """Record the outcome of a request carrying a clientToken."""
+        """Record the outcome of a request of ``principal`` carrying a clientToken."""
+        ...
+
+    def trim_tokens(self, principal: str, keep: int) -> int:
+        """Forget all but ``principal``'s newest ``keep`` clientToken records; returns how many."""
         ...
 
     def forget_tokens(self, not_newer_than: float) -> int:

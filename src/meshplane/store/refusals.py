@@ -8,7 +8,8 @@ the CLI as one line (never a traceback)::
     ├── DataDirLocked      another process serves this data dir
     ├── StoreDamaged       empty, truncated, not a store, or fails the quick check
     ├── StoreUnwritable    its file system is read-only or full, or the file cannot be opened
-    └── StoreTooNew        written by a newer meshplane (a higher schema version)
+    ├── StoreTooNew        written by a newer meshplane (a higher schema version)
+    └── StoreInUse         a restore while replicas are connected to the database
 """
 
 from __future__ import annotations
@@ -32,3 +33,7 @@ class StoreUnwritable(StoreRefused):
 
 class StoreTooNew(StoreRefused):
     """The store's schema is newer than this meshplane knows."""
+
+
+class StoreInUse(StoreRefused):
+    """A restore was asked for a database that running replicas are connected to."""

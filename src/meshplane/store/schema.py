@@ -97,6 +97,25 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX client_tokens_by_age ON client_tokens (at);
     """,
+    # 5: clientTokens belong to the principal that sent them (as in App Mesh) and each
+    # principal's are capped; records made before carry the empty principal.
+    """
+    CREATE TABLE client_tokens_v5 (
+        principal TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        token     TEXT NOT NULL,
+        digest    TEXT NOT NULL,
+        response  TEXT NOT NULL,
+        at        REAL NOT NULL,
+        PRIMARY KEY (principal, operation, token)
+    );
+    INSERT INTO client_tokens_v5 SELECT '', operation, token, digest, response, at
+        FROM client_tokens;
+    DROP TABLE client_tokens;
+    ALTER TABLE client_tokens_v5 RENAME TO client_tokens;
+    CREATE INDEX client_tokens_by_age ON client_tokens (at);
+    CREATE INDEX client_tokens_by_principal ON client_tokens (principal, at);
+    """,
 ]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import sqlite3
 import threading
@@ -24,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.kit.clock import Clock
-from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
-from meshplane.model.snapshot import Endpoint, Resource
-from meshplane.store import integrity, objects, refusals, schema, storage
+from meshplane.store import integrity, refusals, schema, storage
 from meshplane.store.protocols import FeedCompacted
-from meshplane.store.records import Change, Event, Record, Tag
+from meshplane.store.records import Change
+from meshplane.store.sqlbase import Rows, SqlTransaction, key_params
 from meshplane.store.waking import Waker
 
 DB_FILE = "meshplane.db"
@@ -38,312 +36,40 @@ WAL_LIMIT_BYTES = 4 * 1024 * 1024
 VACUUM_PAGES = 2000
 """Free pages returned to the file system per maintenance pass (8 MiB at 4 KiB pages)."""
 
-_RESOURCE_COLUMNS = (
-    "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
-)
 
-
-def _record(row: sqlite3.Row | tuple[Any, ...]) -> Record:
-    seq, kind, mesh, parent, name, uid, arn, owner, version, created, updated, spec, tags = row
-    tag_list = json.loads(tags)
-    resource = Resource(
-        key=ResourceKey(kind, mesh, parent, name),
-        arn=arn,
-        uid=uid,
-        version=version,
-        created_at=created,
-        updated_at=updated,
-        spec=json.loads(spec),
-        owner=owner,
-        extensions=extensions.of((t["key"], t["value"]) for t in tag_list),
-    )
-    return Record(resource, tuple(Tag(t["key"], t["value"]) for t in tag_list), seq)
-
-
-def _key_params(key: ResourceKey) -> tuple[str, str, str, str]:
-    return (key.kind, key.mesh, key.parent, key.name)
-
-
-class Transaction:
+class Transaction(SqlTransaction):
     """Reads and writes inside one SQLite transaction; obtained from the store only.
 
-    Implements :class:`~meshplane.store.protocols.WriteTransaction` (and so the read one).
+    Implements :class:`~meshplane.store.protocols.WriteTransaction` (and so the read one)
+    with :class:`~meshplane.store.sqlbase.SqlTransaction`'s queries; revisions are the
+    ``changes`` table's rowids.
     """
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
-        """Bind to an open transaction."""
-        self._conn = conn
-        self._clock = clock
-        self.changes: list[Change] = []
+    _conn: sqlite3.Connection
 
-    # -- resources ---------------------------------------------------------------------------
+    def run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Execute one statement (SQLite takes ``?`` placeholders as they are)."""
+        return self._conn.execute(sql, params)
 
-    def get(self, key: ResourceKey) -> Record | None:
-        """The stored resource at ``key``, or ``None``."""
-        row = self._conn.execute(
-            f"SELECT {_RESOURCE_COLUMNS} FROM resources "
-            "WHERE kind=? AND mesh=? AND parent=? AND name=?",
-            _key_params(key),
-        ).fetchone()
-        return _record(row) if row else None
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Execute one statement once per row of parameters."""
+        self._conn.executemany(sql, rows)
 
-    def get_by_arn(self, arn: str) -> Record | None:
-        """The stored resource with this ARN, or ``None``."""
-        row = self._conn.execute(
-            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE arn=?", (arn,)
-        ).fetchone()
-        return _record(row) if row else None
-
-    def list_records(
-        self, kind: str, mesh: str | None, parent: str = "", after: int = 0, limit: int = -1
-    ) -> list[Record]:
-        """Resources of one kind in one scope (``mesh=None`` for meshes), by creation order."""
-        if mesh is None:
-            rows = self._conn.execute(
-                f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE kind=? AND seq>? "
-                "ORDER BY seq LIMIT ?",
-                (kind, after, limit),
-            )
-        else:
-            rows = self._conn.execute(
-                f"SELECT {_RESOURCE_COLUMNS} FROM resources "
-                "WHERE mesh=? AND kind=? AND parent=? AND seq>? ORDER BY seq LIMIT ?",
-                (mesh, kind, parent, after, limit),
-            )
-        return [_record(row) for row in rows]
-
-    def list_mesh(self, mesh: str) -> list[Record]:
-        """Every resource of one mesh (the mesh itself included), by creation order."""
-        rows = self._conn.execute(
-            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE mesh=? ORDER BY seq", (mesh,)
-        )
-        return [_record(row) for row in rows]
-
-    def count(self, kind: str, mesh: str | None, parent: str = "") -> int:
-        """How many resources of one kind live in one scope."""
-        if mesh is None:
-            row = self._conn.execute("SELECT count(*) FROM resources WHERE kind=?", (kind,))
-        else:
-            row = self._conn.execute(
-                "SELECT count(*) FROM resources WHERE mesh=? AND kind=? AND parent=?",
-                (mesh, kind, parent),
-            )
-        return int(row.fetchone()[0])
-
-    def count_in_mesh(self, mesh: str, exclude_kind: str) -> int:
-        """How many resources other than ``exclude_kind`` a mesh holds."""
-        row = self._conn.execute(
-            "SELECT count(*) FROM resources WHERE mesh=? AND kind!=?", (mesh, exclude_kind)
-        )
-        return int(row.fetchone()[0])
-
-    def insert(self, resource: Resource, tags: Sequence[Tag]) -> Record:
-        """Store a new resource and record the change."""
-        cur = self._conn.execute(
-            "INSERT INTO resources (kind, mesh, parent, name, uid, arn, owner, version, "
-            "created_at, updated_at, spec, tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                *_key_params(resource.key),
-                resource.uid,
-                resource.arn,
-                resource.owner,
-                resource.version,
-                resource.created_at,
-                resource.updated_at,
-                json.dumps(resource.spec, sort_keys=True),
-                _tags_json(tags),
-            ),
-        )
-        self._change(resource.key, "create")
-        return Record(resource, tuple(tags), int(cur.lastrowid or 0))
-
-    def replace(self, resource: Resource) -> None:
-        """Overwrite a resource's spec and metadata (its tags and order are kept)."""
-        self._conn.execute(
-            "UPDATE resources SET version=?, updated_at=?, spec=? "
-            "WHERE kind=? AND mesh=? AND parent=? AND name=?",
-            (
-                resource.version,
-                resource.updated_at,
-                json.dumps(resource.spec, sort_keys=True),
-                *_key_params(resource.key),
-            ),
-        )
-        self._change(resource.key, "update")
-
-    def set_tags(self, key: ResourceKey, tags: Sequence[Tag]) -> None:
-        """Replace a resource's tags.
-
-        Ordinary tags do not change the data plane, so they add no change row; a change
-        to its ``meshplane.dev/`` extension tags does, so the sync stage rebuilds.
-        """
-        before = self.get(key)
-        self._conn.execute(
-            "UPDATE resources SET tags=? WHERE kind=? AND mesh=? AND parent=? AND name=?",
-            (_tags_json(tags), *_key_params(key)),
-        )
-        after = extensions.of((t.key, t.value) for t in tags)
-        if before is not None and dict(before.resource.extensions) != after:
-            self._change(key, "update")
-
-    def delete(self, key: ResourceKey) -> None:
-        """Remove a resource, its outgoing references and (for nodes) its endpoints."""
-        self._conn.execute(
-            "DELETE FROM resources WHERE kind=? AND mesh=? AND parent=? AND name=?",
-            _key_params(key),
-        )
-        self.set_refs(key, [])
-        if key.kind == "virtualNode":
-            self._conn.execute(
-                "DELETE FROM endpoints WHERE mesh=? AND virtual_node=?", (key.mesh, key.name)
-            )
-        self._change(key, "delete")
-
-    # -- references --------------------------------------------------------------------------
-
-    def set_refs(self, src: ResourceKey, targets: Sequence[ResourceKey]) -> None:
-        """Replace the references ``src`` holds (the edges that keep targets alive)."""
-        self._conn.execute(
-            "DELETE FROM refs WHERE src_kind=? AND src_mesh=? AND src_parent=? AND src_name=?",
-            _key_params(src),
-        )
-        self._conn.executemany(
-            "INSERT INTO refs VALUES (?,?,?,?,?,?,?,?)",
-            [(*_key_params(src), *_key_params(dst)) for dst in sorted(set(targets))],
-        )
-
-    def referrers(self, dst: ResourceKey) -> list[ResourceKey]:
-        """Every resource that references ``dst``, sorted."""
-        rows = self._conn.execute(
-            "SELECT src_kind, src_mesh, src_parent, src_name FROM refs "
-            "WHERE dst_kind=? AND dst_mesh=? AND dst_parent=? AND dst_name=? "
-            "ORDER BY src_kind, src_parent, src_name",
-            _key_params(dst),
-        )
-        return [ResourceKey(*row) for row in rows]
-
-    # -- idempotency -------------------------------------------------------------------------
-
-    def token(self, operation: str, token: str, newer_than: float) -> tuple[str, Any] | None:
-        """The (request digest, response) recorded for a clientToken after ``newer_than``.
-
-        An older record has expired: it reads as absent even before it is pruned.
-        """
-        row = self._conn.execute(
-            "SELECT digest, response FROM client_tokens WHERE operation=? AND token=? AND at>?",
-            (operation, token, newer_than),
-        ).fetchone()
-        return (row[0], json.loads(row[1])) if row else None
-
-    def remember_token(
-        self, operation: str, token: str, digest: str, response: Any, at: float
-    ) -> None:
-        """Record the outcome of a request carrying a clientToken (replacing an expired one)."""
-        self._conn.execute(
-            "INSERT OR REPLACE INTO client_tokens VALUES (?,?,?,?,?)",
-            (operation, token, digest, json.dumps(response, sort_keys=True), at),
-        )
-
-    def forget_tokens(self, not_newer_than: float) -> int:
-        """Delete the clientToken records made at or before a time; returns how many."""
-        cur = self._conn.execute("DELETE FROM client_tokens WHERE at<=?", (not_newer_than,))
-        return cur.rowcount
-
-    # -- endpoints ---------------------------------------------------------------------------
-
-    def set_endpoints(
-        self, mesh: str, virtual_node: str, source: str, endpoints: Sequence[Endpoint]
-    ) -> None:
-        """Replace the endpoints one source registered for a virtual node."""
-        self._conn.execute(
-            "DELETE FROM endpoints WHERE mesh=? AND virtual_node=? AND source=?",
-            (mesh, virtual_node, source),
-        )
-        self._conn.executemany(
-            "INSERT INTO endpoints VALUES (?,?,?,?,?,?)",
-            [(mesh, virtual_node, source, e.listener_port, e.address, e.port) for e in endpoints],
-        )
-        self._change(ResourceKey("virtualNode", mesh, "", virtual_node), "endpoints")
-
-    def endpoints(self, mesh: str) -> dict[str, tuple[Endpoint, ...]]:
-        """Every registered endpoint of a mesh, by virtual node, sorted."""
-        found: dict[str, list[Endpoint]] = {}
-        rows = self._conn.execute(
-            "SELECT virtual_node, listener_port, address, port FROM endpoints WHERE mesh=?",
-            (mesh,),
-        )
-        for node, listener_port, address, port in rows:
-            found.setdefault(node, []).append(Endpoint(listener_port, address, port))
-        return {node: tuple(sorted(set(eps))) for node, eps in sorted(found.items())}
-
-    def node_endpoints(self, mesh: str, virtual_node: str) -> tuple[Endpoint, ...]:
-        """The registered endpoints of one virtual node, sorted (what :meth:`endpoints` holds)."""
-        rows = self._conn.execute(
-            "SELECT listener_port, address, port FROM endpoints WHERE mesh=? AND virtual_node=?",
-            (mesh, virtual_node),
-        )
-        return tuple(sorted({Endpoint(*row) for row in rows}))
-
-    def registrations(self) -> dict[tuple[str, str, str], tuple[Endpoint, ...]]:
-        """Every registration: (mesh, virtual node, source) → its endpoints, sorted."""
-        found: dict[tuple[str, str, str], set[Endpoint]] = {}
-        rows = self._conn.execute(
-            "SELECT mesh, virtual_node, source, listener_port, address, port FROM endpoints"
-        )
-        for mesh, node, source, listener_port, address, port in rows:
-            found.setdefault((mesh, node, source), set()).add(
-                Endpoint(listener_port, address, port)
-            )
-        return {key: tuple(sorted(eps)) for key, eps in sorted(found.items())}
-
-    # -- feed --------------------------------------------------------------------------------
+    def _inserted(self, cursor: Rows) -> int:
+        assert isinstance(cursor, sqlite3.Cursor)
+        return int(cursor.lastrowid or 0)
 
     def _change(self, key: ResourceKey, op: str) -> None:
         at = self._clock()
         cur = self._conn.execute(
             "INSERT INTO changes (kind, mesh, parent, name, op, at) VALUES (?,?,?,?,?,?)",
-            (*_key_params(key), op, at),
+            (*key_params(key), op, at),
         )
         self.changes.append(Change(int(cur.lastrowid or 0), key, op, at))
 
     def revision(self) -> int:
         """The newest revision visible to this transaction."""
         return _revision(self._conn)
-
-    # -- manifest objects ------------------------------------------------------------------
-
-    def manifest_object(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """One stored manifest object's document, or ``None``."""
-        return objects.get(self._conn, kind, namespace, name)
-
-    def manifest_objects(self) -> list[dict[str, Any]]:
-        """Every stored manifest object, ordered by kind, namespace and name."""
-        return objects.all_documents(self._conn)
-
-    def manifest_events(self, kind: str, namespace: str, name: str) -> list[Event]:
-        """A manifest object's events, oldest first."""
-        return objects.events(self._conn, kind, namespace, name)
-
-    def put_manifest_object(
-        self, kind: str, namespace: str, name: str, document: dict[str, Any]
-    ) -> None:
-        """Insert or replace one manifest object."""
-        objects.put(self._conn, kind, namespace, name, document)
-
-    def remove_manifest_object(self, kind: str, namespace: str, name: str) -> None:
-        """Forget a manifest object and its events."""
-        objects.remove(self._conn, kind, namespace, name)
-
-    def record_manifest_event(
-        self,
-        identity: tuple[str, str, str, str],
-        event_type: str,
-        reason: str,
-        message: str,
-        at: float,
-    ) -> None:
-        """Add an event for ``identity`` = (kind, namespace, name, uid), folding repeats."""
-        objects.record_event(self._conn, identity, event_type, reason, message, at)
 
 
 def _private(path: Path) -> None:
@@ -366,10 +92,6 @@ def _floor(conn: sqlite3.Connection) -> int:
     """The newest revision whose change row was compacted away (0: none was)."""
     row = conn.execute("SELECT min(revision) FROM changes").fetchone()
     return 0 if row[0] is None else int(row[0]) - 1
-
-
-def _tags_json(tags: Sequence[Tag]) -> str:
-    return json.dumps([{"key": t.key, "value": t.value} for t in tags])
 
 
 @dataclasses.dataclass(frozen=True)

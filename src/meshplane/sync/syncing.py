@@ -26,6 +26,16 @@ watched. A held proxy is given nothing: Envoy keeps serving what it runs, and
 the store (create and delete the mesh, for one no longer wanted) releases it.
 An empty snapshot is pushed over non-empty config only after such a delete.
 
+Endpoints after store loss: when a held proxy's mesh comes back (re-applied),
+the runtimes have not yet registered their replicas with the new store, so the
+nodes the proxy calls have no endpoints — unknown, not known-empty. Pushing that
+translation would empty (or turn to DNS) the clusters that carry its traffic. So
+the proxy stays held, saying which nodes it waits for, until each has endpoints
+registered or a change to its registrations (a withdrawal, a lease that ran out)
+makes it known — or until ``endpoint_grace`` seconds (the endpoint lease TTL) have
+passed since the mesh came back: a runtime that has not registered within a lease
+is gone, and its callers get what the store holds.
+
 Secrets: a translation names the SDS secrets its TLS contexts use; the
 stage has the built-in CA (:class:`~meshplane.pki.Issuer`) issue them and
 puts them in the proxy's snapshot. A third input wakes it: the next
@@ -103,11 +113,15 @@ class Sync:
         issuer: Issuer | None = None,
         trust_domain: str = DEFAULT_TRUST_DOMAIN,
         file_sans: tls.FileSans | None = None,
+        endpoint_grace: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Follow ``store`` and ``board``; publish into ``cache``; certificates from ``issuer``.
 
         ``trust_domain`` is the SPIFFE trust domain automatic mTLS's identities are in;
         ``file_sans`` reads certificate files' SANs (for SAN-mismatch warnings).
+        ``endpoint_grace``: how long a proxy whose mesh came back after a store loss waits
+        for the endpoints of the nodes it calls (module docstring); ``clock`` times it.
         """
         self._store = store
         self._cache = cache
@@ -141,6 +155,14 @@ class Sync:
         """Node keys that run non-empty config: resumed with a version, or given some here."""
         self._deleted: set[ResourceKey] = set()
         """Meshes, nodes and gateways the store deleted while this stage watched."""
+        self._endpoint_grace = endpoint_grace
+        self._clock = clock
+        self._lost: set[str] = set()
+        """Node keys held because the store did not have their mesh, node or gateway."""
+        self._recovering: dict[str, float] = {}
+        """Node key → when its resources came back after :attr:`_lost`: it waits for endpoints."""
+        self._registrations_seen: set[tuple[str, str]] = set()
+        """(mesh, virtual node) whose registrations changed while this stage watched."""
         self.last_pass = PublishPass(None)
         """What the latest publish pass did (read by observers, e.g. the metrics)."""
         self._pass_published: list[tuple[str, str]] = []
@@ -211,6 +233,8 @@ class Sync:
             self._certificates.pop(event.key, None)
             self.published.pop(event.key, None)
             self.held.pop(event.key, None)
+            self._lost.discard(event.key)
+            self._recovering.pop(event.key, None)
             self._runs_config.discard(event.key)
             self._cache.clear_snapshot(event.key)
 
@@ -227,10 +251,14 @@ class Sync:
         try:
             while True:
                 renewal = self._issuer.due_in() if self._issuer is not None else None
+                due = self._recovery_due()
+                if due is not None:
+                    renewal = due if renewal is None else min(renewal, due)
                 try:
                     await asyncio.wait_for(self._wake.wait(), renewal)
                 except TimeoutError:
                     self._mark_renewals()
+                    self._mark_recoveries()
                 # Coalesce a burst of marks into one rebuild.
                 await asyncio.sleep(self.debounce)
                 self._wake.clear()
@@ -258,6 +286,22 @@ class Sync:
             # Due certificates nobody holds any more: forget them, or the timer fires forever.
             issuer.forget(set().union(*self._certificates.values()))
 
+    def _recovery_due(self) -> float | None:
+        """Seconds until the first endpoint wait of a recovering proxy runs out (``None``: none)."""
+        if not self._recovering:
+            return None
+        first = min(self._recovering.values()) + self._endpoint_grace
+        return max(0.0, first - self._clock())
+
+    def _mark_recoveries(self) -> None:
+        """Rebuild the recovering proxies whose endpoint wait has run out."""
+        now = self._clock()
+        self._dirty_proxies |= {
+            key
+            for key, since in self._recovering.items()
+            if now - since >= self._endpoint_grace and key in self._proxies
+        }
+
     def _reset(self) -> None:
         """Forget every in-memory snapshot and read set; rebuild every proxy on the next pass."""
         self._meshes.clear()
@@ -272,6 +316,8 @@ class Sync:
         by_mesh: dict[str, list[Change]] = {}
         for change in changes:
             by_mesh.setdefault(change.key.mesh, []).append(change)
+            if change.op == "endpoints":
+                self._registrations_seen.add((change.key.mesh, change.key.name))
             if change.key.kind in _OWN_KINDS:
                 if change.op == "delete":
                     self._deleted.add(change.key)
@@ -287,6 +333,14 @@ class Sync:
         self._pass_published, self._pass_seconds = [], []
         for mesh in sorted(touched & set(proxies)):
             self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        if changes and self._applied is not None:
+            # No change since their last pass was in these meshes: their proxies' snapshots
+            # are current at the new revision too (else writes to one mesh would leave every
+            # other mesh's proxies STALE).
+            for mesh in sorted(set(proxies) - touched):
+                for key in proxies[mesh]:
+                    if (current := self.published.get(key)) is not None:
+                        self.published[key] = dataclasses.replace(current, revision=self._applied)
         self.last_pass = PublishPass(
             min((c.at for c in changes), default=None),
             tuple(self._pass_published),
@@ -328,14 +382,14 @@ class Sync:
     def _publish(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> None:
         reason = self._hold_reason(key, identity, mesh)
         if reason is not None:
-            if key not in self.held:
-                log.warning("sync: %s held: %s", key, reason)
-            self.held[key] = reason
-            self.published.pop(key, None)
+            self._lost.add(key)
+            self._recovering.pop(key, None)
+            self._hold(key, reason)
             self._reads.pop(key, None)
             return
-        if self.held.pop(key, None) is not None:
-            log.info("sync: %s released", key)
+        if key in self._lost:
+            self._lost.discard(key)
+            self._recovering[key] = self._clock()
         if mesh is None:
             warnings: tuple[diagnostics.Warning, ...] = (
                 diagnostics.Warning(
@@ -353,6 +407,17 @@ class Sync:
             self._pass_seconds.append(time.perf_counter() - started)
             self.builds[key] += 1
             self._reads[key] = built.reads
+            waiting = self._waiting_for(key, identity.mesh, mesh, built.reads)
+            if waiting:
+                # Kept reads: a registration for one of these nodes rebuilds the proxy.
+                self._hold(
+                    key,
+                    f"the endpoints of {', '.join(f'virtualNode {n}' for n in waiting)} are "
+                    "not registered with this store yet, which did not withdraw them; the proxy "
+                    "keeps the config it runs until they are, or for at most "
+                    f"{self._endpoint_grace:g}s",
+                )
+                return
             warnings, revision = built.warnings, mesh.revision
             secrets, missing = self._secrets(key, built.secrets)
             warnings += missing
@@ -366,6 +431,9 @@ class Sync:
                 ),
                 self._encoder,
             )
+        if self.held.pop(key, None) is not None:
+            log.info("sync: %s released", key)
+        self._recovering.pop(key, None)
         for warning in warnings:
             log.warning("sync: %s: %s", key, warning)
         previous = self.published.get(key)
@@ -377,6 +445,28 @@ class Sync:
         self.published[key] = Published(revision, snapshot.version, warnings)
         if previous is None or previous.version != snapshot.version:
             self._pass_published.append((key, snapshot.version))
+
+    def _hold(self, key: str, reason: str) -> None:
+        """Give ``key`` nothing: it keeps the config it runs; ``held`` says why."""
+        if self.held.get(key) != reason:
+            log.warning("sync: %s held: %s", key, reason)
+        self.held[key] = reason
+        self.published.pop(key, None)
+
+    def _waiting_for(
+        self, key: str, mesh_name: str, mesh: MeshSnapshot, reads: dependencies.Reads
+    ) -> list[str]:
+        """The nodes whose endpoints a recovering ``key`` still waits for (module docstring)."""
+        since = self._recovering.get(key)
+        if since is None or self._clock() - since >= self._endpoint_grace:
+            return []
+        return sorted(
+            node
+            for node in reads.endpoints
+            if node in mesh.virtual_nodes
+            and not mesh.endpoints.get(node)
+            and (mesh_name, node) not in self._registrations_seen
+        )
 
     def _secrets(
         self, key: str, requests: Sequence[tls.SecretRequest]
