@@ -150,7 +150,8 @@ def test_describe_shows_listener_and_backend_tls_and_the_san_mismatch(cli: Cli) 
     assert acm[3] == (
         "    Message:               mesh/demos/virtualNode/vn-shop: listener 8443: ACM "
         "certificate arn:aws:acm:us-west-2:123456789012:certificate/shop is unreachable off "
-        "AWS; served by meshplane's built-in CA for shop.demos"
+        "AWS; served by meshplane's built-in CA for shop.demos (or by the CA imported for it "
+        "with `meshplane ca import --certificate`)"
     )
 
 

@@ -375,7 +375,8 @@ def _certificate(
         warn(
             "tls-acm-builtin-ca",
             f"ACM certificate {arn} is unreachable off AWS; served by meshplane's built-in CA"
-            + (f" for {hostname}" if hostname else ""),
+            + (f" for {hostname}" if hostname else "")
+            + " (or by the CA imported for it with `meshplane ca import --certificate`)",
         )
         return "ok"
     return "missing"
@@ -402,13 +403,15 @@ def _trust(
         return True
     arns = list(acm or ())
     if arns:
-        # Every referenced PCA is served as the built-in CA, under the first ARN's name.
+        # Every referenced PCA is served under the first ARN's name: the CA imported for an
+        # ARN (pki.authorities), else the built-in CA.
         _trust_sds(common, arns[0], names)
         secrets[arns[0]] = SecretRequest(arns[0], "trust", authorities=tuple(arns))
         warn(
             "tls-acm-builtin-ca",
             f"ACM PCA {', '.join(arns)} is unreachable off AWS; "
-            "peers are validated against meshplane's built-in CA",
+            "peers are validated against meshplane's built-in CA "
+            "(or against the CA imported for that ARN with `meshplane ca import`)",
         )
         return True
     return False
