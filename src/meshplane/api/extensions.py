@@ -13,6 +13,8 @@ Errors use the same App Mesh error types.
 * ``PUT …/virtualNodes/{node}/endpoints`` ``{"source", "endpoints", "credential"}``:
   the credential must be that replica's (node ``mesh/{mesh}/virtualNode/{node}``,
   replica ``source``), so a replica registers and withdraws only its own endpoints;
+  each endpoint is ``{"listenerPort", "address", "port", "attributes"?}`` (attributes:
+  the instance's Cloud Map attributes, string → string);
   the answer's ``leaseSeconds`` says how long the registration lives unless renewed.
 """
 
@@ -27,6 +29,7 @@ from aiohttp import web
 from meshplane.api import offloading, rendering
 from meshplane.api.operations import Services
 from meshplane.model import errors, kinds, naming
+from meshplane.model.snapshot import Endpoint
 from meshplane.service.proxycredentials import InvalidCredential, ProxyCredentials
 
 PREFIX = "/meshplane/v1"
@@ -110,6 +113,18 @@ def _issue(services: Services, body: Any) -> dict[str, Any]:
     }
 
 
+def _endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
+    """One endpoint as the API shows it (``attributes`` only when it has some)."""
+    shown: dict[str, Any] = {
+        "listenerPort": endpoint.listener_port,
+        "address": endpoint.address,
+        "port": endpoint.port,
+    }
+    if endpoint.attributes:
+        shown["attributes"] = dict(endpoint.attributes)
+    return shown
+
+
 def _check_scope(
     credentials: ProxyCredentials | None, token: Any, mesh: str, node: str, source: str
 ) -> None:
@@ -190,10 +205,7 @@ def add_routes(
             return rendering.error_response(error)
         return web.json_response(
             {
-                "endpoints": [
-                    {"listenerPort": e.listener_port, "address": e.address, "port": e.port}
-                    for e in registered
-                ],
+                "endpoints": [_endpoint_json(e) for e in registered],
                 "leaseSeconds": services.discovery.lease_ttl,
             }
         )
@@ -203,10 +215,7 @@ def add_routes(
         return web.Response(
             text=json.dumps(
                 {
-                    node: [
-                        {"listenerPort": e.listener_port, "address": e.address, "port": e.port}
-                        for e in endpoints
-                    ]
+                    node: [_endpoint_json(e) for e in endpoints]
                     for node, endpoints in found.items()
                 }
             ),

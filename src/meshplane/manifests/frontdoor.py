@@ -24,7 +24,7 @@ from meshplane.manifests.sinks import StoredSinks
 from meshplane.model import acm
 from meshplane.service.resources import MeshService
 from meshplane.store.records import Event
-from meshplane.translate import coverage
+from meshplane.translate import cloudmap, coverage
 
 
 class NotFoundError(Exception):
@@ -210,10 +210,20 @@ def _untranslated(obj: ManifestObject) -> list[str]:
                     (f"spec.routes[{index}]{path[len('spec') :]}", note)
                     for path, note in coverage.untranslated("Route", route)
                 ]
-    return [
+    lines = [
         f"{obj.info.singular}/{obj.name}: {path} is accepted but not translated: {note}"
         for path, note in found
     ]
+    discovery = obj.spec.get("serviceDiscovery")
+    if resource == "VirtualNode" and isinstance(discovery, dict):
+        cloud_map = discovery.get("awsCloudMap")
+        if isinstance(cloud_map, dict):
+            lines.append(
+                f"{obj.info.singular}/{obj.name}: spec.serviceDiscovery.awsCloudMap (service "
+                f"{cloud_map.get('serviceName')} in namespace {cloud_map.get('namespaceName')}) "
+                f"{cloudmap.EMULATED}"
+            )
+    return lines
 
 
 def _parse_all(

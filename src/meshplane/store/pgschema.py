@@ -97,6 +97,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX manifest_events_by_object ON manifest_events (kind, namespace, name, id)
     """,
+    # 2: endpoints carry their instance attributes (Cloud Map's), a JSON object.
+    """
+    ALTER TABLE endpoints ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
+    """,
 ]
 
 

@@ -39,7 +39,7 @@ from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store import pgobjects, pgschema, refusals
 from meshplane.store.pglisten import CHANNEL, Listener
 from meshplane.store.protocols import FeedCompacted
-from meshplane.store.records import Change, Event, Record, Tag
+from meshplane.store.records import Change, Event, Record, Tag, endpoint_of, endpoint_row
 from meshplane.store.sqlite import Upkeep
 from meshplane.store.waking import Waker
 
@@ -289,41 +289,42 @@ class PgTransaction:
             "DELETE FROM endpoints WHERE mesh=%s AND virtual_node=%s AND source=%s",
             (mesh, virtual_node, source),
         )
-        rows = [(mesh, virtual_node, source, e.listener_port, e.address, e.port) for e in endpoints]
+        rows = [(mesh, virtual_node, source, *endpoint_row(e)) for e in endpoints]
         if rows:
             with self._conn.cursor() as cur:
-                cur.executemany("INSERT INTO endpoints VALUES (%s,%s,%s,%s,%s,%s)", rows)
+                cur.executemany("INSERT INTO endpoints VALUES (%s,%s,%s,%s,%s,%s,%s)", rows)
         self._change(ResourceKey("virtualNode", mesh, "", virtual_node), "endpoints")
 
     def endpoints(self, mesh: str) -> dict[str, tuple[Endpoint, ...]]:
         """Every registered endpoint of a mesh, by virtual node, sorted."""
         found: dict[str, list[Endpoint]] = {}
         rows = self._all(
-            "SELECT virtual_node, listener_port, address, port FROM endpoints WHERE mesh=%s",
+            "SELECT virtual_node, listener_port, address, port, attributes FROM endpoints "
+            "WHERE mesh=%s",
             (mesh,),
         )
-        for node, listener_port, address, port in rows:
-            found.setdefault(node, []).append(Endpoint(listener_port, address, port))
+        for node, *columns in rows:
+            found.setdefault(node, []).append(endpoint_of(*columns))
         return {node: tuple(sorted(set(eps))) for node, eps in sorted(found.items())}
 
     def node_endpoints(self, mesh: str, virtual_node: str) -> tuple[Endpoint, ...]:
         """The registered endpoints of one virtual node, sorted."""
         rows = self._all(
-            "SELECT listener_port, address, port FROM endpoints WHERE mesh=%s AND virtual_node=%s",
+            "SELECT listener_port, address, port, attributes FROM endpoints "
+            "WHERE mesh=%s AND virtual_node=%s",
             (mesh, virtual_node),
         )
-        return tuple(sorted({Endpoint(*row) for row in rows}))
+        return tuple(sorted({endpoint_of(*row) for row in rows}))
 
     def registrations(self) -> dict[tuple[str, str, str], tuple[Endpoint, ...]]:
         """Every registration: (mesh, virtual node, source) → its endpoints, sorted."""
         found: dict[tuple[str, str, str], set[Endpoint]] = {}
         rows = self._all(
-            "SELECT mesh, virtual_node, source, listener_port, address, port FROM endpoints"
+            "SELECT mesh, virtual_node, source, listener_port, address, port, attributes "
+            "FROM endpoints"
         )
-        for mesh, node, source, listener_port, address, port in rows:
-            found.setdefault((mesh, node, source), set()).add(
-                Endpoint(listener_port, address, port)
-            )
+        for mesh, node, source, *columns in rows:
+            found.setdefault((mesh, node, source), set()).add(endpoint_of(*columns))
         return {key: tuple(sorted(eps)) for key, eps in sorted(found.items())}
 
     # -- feed --------------------------------------------------------------------------------

@@ -97,6 +97,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX client_tokens_by_age ON client_tokens (at);
     """,
+    # 5: endpoints carry their instance attributes (Cloud Map's), a JSON object.
+    """
+    ALTER TABLE endpoints ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 

@@ -50,6 +50,7 @@ CODES = frozenset(
         "tls-identity-not-own",
         "gateway-route-no-listener",
         "field-not-translated",
+        "cloudmap-emulated",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""
