@@ -1,4 +1,4 @@
-"""examples/cloudmap end to end: Cloud Map nodes told apart by attributes, real Envoys, real traffic.
+"""examples/cloudmap end to end: Cloud Map nodes told apart by attributes; real Envoys, traffic.
 
 `meshplane up -f <copy of examples/cloudmap>` runs two blue replicas, one red and the front,
 each with its sidecar. colorapp-blue and colorapp-red share the Cloud Map service colorapp
@@ -203,6 +203,6 @@ def test_traffic_follows_the_attributes_and_the_weight_shift(cloudmap: Session) 
     # Envoy's worker takes the new routes just after the ACK: wait for the first red answer,
     # then every answer must be red.
     poll(lambda: _answers(cloudmap.front_port, "colorapp", 1)[0][0] == "red", CONVERGE, "red")
-    assert {answer for answer in _answers(cloudmap.front_port, "colorapp", 12)} == {
+    assert set(_answers(cloudmap.front_port, "colorapp", 12)) == {
         ("red", "colorapp-red-0")
     }

@@ -26,7 +26,8 @@ replica's ingress port is registered with the control plane as an endpoint of
 its virtual node (so EDS sends other sidecars there), with the replica's
 credential and the workload's labels as its Cloud Map instance attributes (a Cloud
 Map node's callers get the replicas of its service whose labels match its
-attributes, :mod:`meshplane.translate.cloudmap`); the registration is a lease, renewed every third of its length, so
+attributes, :mod:`meshplane.translate.cloudmap`); the registration is a lease,
+renewed every third of its length, so
 a supervisor killed outright stops receiving traffic when it runs out. On
 shutdown it is withdrawn. A workload with ``publish`` gets a :class:`~publishing.Forwarder`
 to its ready replicas. Workloads no VirtualNode selects run without a sidecar,
