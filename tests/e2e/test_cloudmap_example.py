@@ -203,6 +203,4 @@ def test_traffic_follows_the_attributes_and_the_weight_shift(cloudmap: Session) 
     # Envoy's worker takes the new routes just after the ACK: wait for the first red answer,
     # then every answer must be red.
     poll(lambda: _answers(cloudmap.front_port, "colorapp", 1)[0][0] == "red", CONVERGE, "red")
-    assert set(_answers(cloudmap.front_port, "colorapp", 12)) == {
-        ("red", "colorapp-red-0")
-    }
+    assert set(_answers(cloudmap.front_port, "colorapp", 12)) == {("red", "colorapp-red-0")}

@@ -214,10 +214,7 @@ def add_routes(
         found = request.app[services_key].discovery.list_endpoints(request.match_info["mesh"])
         return web.Response(
             text=json.dumps(
-                {
-                    node: [_endpoint_json(e) for e in endpoints]
-                    for node, endpoints in found.items()
-                }
+                {node: [_endpoint_json(e) for e in endpoints] for node, endpoints in found.items()}
             ),
             content_type="application/json",
         )
