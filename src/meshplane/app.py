@@ -333,7 +333,11 @@ async def serve_k8s(
         async with (
             running(plane) as plane,
             operating.started(
-                plane.services.resources, system_clock, options, settings.data_dir / "webhook-certs"
+                plane.services.resources,
+                system_clock,
+                options,
+                settings.data_dir / "webhook-certs",
+                plane.services.discovery,
             ) as replica,
         ):
             on_ready(plane, replica)

@@ -1,4 +1,4 @@
-"""BackendGroups expand into a VirtualNode's backends, as the controller's --enable-backend-groups."""
+"""BackendGroups expand into a VirtualNode's backends, as with --enable-backend-groups."""
 
 from __future__ import annotations
 
@@ -104,9 +104,7 @@ def test_star_adds_every_virtual_service_of_the_namespace_in_the_nodes_mesh() ->
 def test_a_missing_group_or_member_makes_the_node_wait() -> None:
     """No such BackendGroup, or a member VirtualService that does not exist: the node waits."""
     node = _node([{"name": "nope"}])
-    assert conversion.convert(node, _catalog(node)).waiting == (
-        "BackendGroup apps/nope not found",
-    )
+    assert conversion.convert(node, _catalog(node)).waiting == ("BackendGroup apps/nope not found",)
     node = _node([{"name": "color-group"}])
     catalog = _catalog(node)
     catalog.remove(("VirtualService", "colors", "red"))
@@ -142,7 +140,9 @@ def _vs(name: str) -> str:
     )
 
 
-def test_apply_expands_groups_into_the_twins_backends_once_the_group_exists(door: FrontDoor) -> None:
+def test_apply_expands_groups_into_the_twins_backends_once_the_group_exists(
+    door: FrontDoor,
+) -> None:
     """The node waits for its group; applied later, the twin gets the group's and `*`'s services."""
     door.apply([("a.yaml", NAMESPACES + MESH + _vs("teal") + _vs("plum"))], None)
     (waiting,) = door.apply([("front.yaml", FRONT)], None)

@@ -67,6 +67,9 @@ def finalizers_for(obj: ManifestObject) -> tuple[str, ...]:
         return (MESH_MEMBERS, RESOURCES)
     if obj.kind == "VirtualGateway":
         return (GATEWAY_MEMBERS, RESOURCES)
+    if obj.kind == "VirtualNode" and (obj.spec.get("serviceDiscovery") or {}).get("awsCloudMap"):
+        # Released once the twin is deleted, which withdraws its pods' endpoints with it.
+        return (RESOURCES, CLOUDMAP)
     if obj.kind in _TWINNED:
         return (RESOURCES,)
     return ()
@@ -458,9 +461,10 @@ def _face(obj: ManifestObject) -> Any:
     """What other objects' reconciles read of ``obj``'s intent.
 
     A Mesh's, Namespace's or VirtualGateway's selectors and labels choose members, and a
-    BackendGroup's members are its nodes' backends, so all of it; of the others their App Mesh name, membership, listeners (route
-    targets' ports) and labels (a GatewayRoute's choose its gateway). A route's
-    weights are not read by anyone else: changing them re-checks the router alone.
+    BackendGroup's members are its nodes' backends, so all of it; of the others their App
+    Mesh name, membership, listeners (route targets' ports) and labels (a GatewayRoute's
+    choose its gateway). A route's weights are not read by anyone else: changing them
+    re-checks the router alone.
     """
     if obj.kind in {"Mesh", "Namespace", "VirtualGateway", "BackendGroup"}:
         return (obj.spec, obj.labels, obj.deleted_at)

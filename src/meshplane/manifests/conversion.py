@@ -232,7 +232,9 @@ def _backend_groups(conv: _Converter) -> list[str]:
         for member in group.spec.get("virtualservices") or []:
             holder = {"virtualServiceRef": {**member, "namespace": ref_namespace(member, group)}}
             found.append(
-                conv.resolve(holder, "VirtualService", "virtualServiceRef", "virtualServiceARN", False)
+                conv.resolve(
+                    holder, "VirtualService", "virtualServiceRef", "virtualServiceARN", False
+                )
             )
     return found
 
