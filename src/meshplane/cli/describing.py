@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from rich.table import Table
 
+from meshplane.translate import cloudmap
+
 _ARN_FIELD = {
     "Mesh": "meshARN",
     "VirtualNode": "virtualNodeARN",
@@ -132,6 +134,10 @@ def describe(doc: dict[str, Any], events: list[dict[str, Any]], now: float) -> s
             if condition.get("reason"):
                 lines.append(f"    Reason:                {condition['reason']}")
                 lines.append(f"    Message:               {condition.get('message', '')}")
+    if doc["kind"] == "VirtualNode":
+        emulated = cloudmap.manifest_note("virtualnode", meta["name"], doc.get("spec") or {})
+        if emulated is not None:
+            lines += ["Warnings:", f"  cloudmap-emulated: {emulated}"]
     if not events:
         lines.append("Events:  <none>")
         return "\n".join(lines)

@@ -214,15 +214,9 @@ def _untranslated(obj: ManifestObject) -> list[str]:
         f"{obj.info.singular}/{obj.name}: {path} is accepted but not translated: {note}"
         for path, note in found
     ]
-    discovery = obj.spec.get("serviceDiscovery")
-    if resource == "VirtualNode" and isinstance(discovery, dict):
-        cloud_map = discovery.get("awsCloudMap")
-        if isinstance(cloud_map, dict):
-            lines.append(
-                f"{obj.info.singular}/{obj.name}: spec.serviceDiscovery.awsCloudMap (service "
-                f"{cloud_map.get('serviceName')} in namespace {cloud_map.get('namespaceName')}) "
-                f"{cloudmap.EMULATED}"
-            )
+    emulated = cloudmap.manifest_note(obj.info.singular, obj.name, obj.spec)
+    if resource == "VirtualNode" and emulated is not None:
+        lines.append(emulated)
     return lines
 
 

@@ -97,6 +97,19 @@ def instances(snapshot: MeshSnapshot, target: Typed[g.VirtualNodeSpec]) -> tuple
     return tuple(sorted(found))
 
 
+def manifest_note(singular: str, name: str, spec: Mapping[str, object]) -> str | None:
+    """The emulation sentence for a VirtualNode manifest (``apply``, ``describe``), or None."""
+    discovery = spec.get("serviceDiscovery")
+    cloud_map = discovery.get("awsCloudMap") if isinstance(discovery, Mapping) else None
+    if not isinstance(cloud_map, Mapping):
+        return None
+    return (
+        f"{singular}/{name}: spec.serviceDiscovery.awsCloudMap (service "
+        f"{cloud_map.get('serviceName')} in namespace {cloud_map.get('namespaceName')}) "
+        f"{EMULATED}"
+    )
+
+
 def note(node: str, cloud_map: g.AwsCloudMapServiceDiscovery) -> str:
     """The emulation sentence for one node's sidecar (its proxy-status notes)."""
     return (
