@@ -22,7 +22,8 @@ So two nodes sharing one service and told apart by attributes (``color: blue|red
 only their own replicas, a node with no attributes gets all of them, and a node that
 selects no workload at all (a caller-side view, as in the cross-cluster walkthrough)
 gets whatever matches. Matching is exact string equality per key, as Cloud Map's
-``DiscoverInstances`` query parameters are. Pure: a function of the snapshot.
+``DiscoverInstances`` query parameters are; an ``IPv4_ONLY`` or ``IPv6_ONLY`` preference keeps
+the instances of that address family only. Pure: a function of the snapshot.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ NODE_ATTRIBUTE = "appmesh.k8s.aws/virtualNode"
 IPV4 = "AWS_INSTANCE_IPV4"
 IPV6 = "AWS_INSTANCE_IPV6"
 PORT = "AWS_INSTANCE_PORT"
+ONLY = {"IPv4_ONLY": 4, "IPv6_ONLY": 6}
+"""An ``ipPreference`` (the node's, else the mesh's) that keeps one address family's instances;
+the *_PREFERRED ones keep both, as Envoy then tries either."""
 
 EMULATED = (
     "is emulated by meshplane: its instances are the endpoints registered for this mesh's "
@@ -85,6 +89,11 @@ def instances(snapshot: MeshSnapshot, target: Typed[g.VirtualNodeSpec]) -> tuple
         raise ValueError(f"VirtualNode {target.name} does not use Cloud Map")
     wanted = {a.key: a.value for a in own.attributes or ()}
     service = (own.namespace_name, own.service_name)
+    mesh_discovery = snapshot.mesh.spec.service_discovery
+    preference = own.ip_preference or (
+        mesh_discovery.ip_preference if mesh_discovery is not None else None
+    )
+    family = ONLY.get(preference or "")
     found: set[Endpoint] = set()
     for name in sorted(snapshot.virtual_nodes):
         node = snapshot.virtual_nodes[name]
@@ -92,6 +101,8 @@ def instances(snapshot: MeshSnapshot, target: Typed[g.VirtualNodeSpec]) -> tuple
         if cloud_map is None or (cloud_map.namespace_name, cloud_map.service_name) != service:
             continue
         for endpoint in snapshot.endpoints.get(name, ()):
+            if family is not None and ipaddress.ip_address(endpoint.address).version != family:
+                continue
             if matches(wanted, instance_attributes(snapshot.name, name, cloud_map, endpoint)):
                 found.add(endpoint)
     return tuple(sorted(found))
