@@ -72,7 +72,7 @@ def instance_attributes(
     return found
 
 
-def matches(wanted: Mapping[str, str], attributes: Mapping[str, str]) -> bool:
+def attributes_match(wanted: Mapping[str, str], attributes: Mapping[str, str]) -> bool:
     """Whether an instance's ``attributes`` hold every wanted key with the wanted value."""
     return all(attributes.get(key) == value for key, value in wanted.items())
 
@@ -103,7 +103,8 @@ def instances(snapshot: MeshSnapshot, target: Typed[g.VirtualNodeSpec]) -> tuple
         for endpoint in snapshot.endpoints.get(name, ()):
             if family is not None and ipaddress.ip_address(endpoint.address).version != family:
                 continue
-            if matches(wanted, instance_attributes(snapshot.name, name, cloud_map, endpoint)):
+            attributes = instance_attributes(snapshot.name, name, cloud_map, endpoint)
+            if attributes_match(wanted, attributes):
                 found.add(endpoint)
     return tuple(sorted(found))
 
