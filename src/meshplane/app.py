@@ -381,6 +381,7 @@ async def serve_k8s(
                 options,
                 settings.data_dir / "webhook-certs",
                 plane.ads,
+                plane.services.discovery,
             ) as replica,
         ):
             on_ready(plane, replica)

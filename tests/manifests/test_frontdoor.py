@@ -240,7 +240,7 @@ def test_apply_warns_about_acm_references_at_once(door: FrontDoor) -> None:
 
 
 def test_apply_warns_about_each_accepted_field_translation_ignores(door: FrontDoor) -> None:
-    """A Cloud Map VirtualNode applies, with a warning naming the field that does nothing."""
+    """A Cloud Map VirtualNode applies, with a warning naming what its emulation lacks."""
     cloud_map = (
         "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\n"
         "metadata: {name: blue, namespace: demos}\nspec:\n"
@@ -262,8 +262,10 @@ def test_apply_warns_about_each_accepted_field_translation_ignores(door: FrontDo
         "namespace/demos created": [],
         "mesh.appmesh.k8s.aws/demos created": [],
         "virtualnode.appmesh.k8s.aws/blue created": [
-            "virtualnode/blue: spec.serviceDiscovery.awsCloudMap is accepted but not translated: "
-            "endpoints come from the replicas meshplane registers for this VirtualNode; the Cloud "
-            "Map namespace, service and attributes are not consulted",
+            "virtualnode/blue: spec.serviceDiscovery.awsCloudMap (service color in namespace "
+            "demo.local) is emulated by meshplane: its instances are the endpoints registered "
+            "for this mesh's VirtualNodes naming the same Cloud Map namespace and service (local "
+            "replicas, Ready pods); instances registered in AWS Cloud Map by anything else, "
+            "Cloud Map health checks and the namespace's DNS records are not available",
         ],
     }

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from meshplane.kit.clock import FakeClock, counting_ids
-from meshplane.model import kinds
+from meshplane.model import errors, kinds
 from meshplane.model.snapshot import Endpoint
 from meshplane.service.discovery import Discovery
 from meshplane.service.resources import Account, MeshService
@@ -76,3 +78,24 @@ def test_registrations_found_after_a_restart_get_one_lease(tmp_path: Path) -> No
     clock.advance(15)
     assert restarted.expire() == [("m", "vn-blue", "blue-0")]
     assert restarted.list_endpoints("m") == {}
+
+
+def test_endpoint_attributes_are_kept_sorted_and_refused_beyond_cloud_maps_limits(
+    tmp_path: Path,
+) -> None:
+    """Attributes round-trip through the store; a non-string value or a spaced key is refused."""
+    clock = FakeClock()
+    discovery = Discovery(_mesh(tmp_path, clock), "123456789012", clock)
+    labelled = [{**BLUE[0], "attributes": {"version": "blue", "app": "color"}}]
+    discovery.register("m", "vn-blue", "blue-0", labelled)
+    assert discovery.list_endpoints("m") == {
+        "vn-blue": (Endpoint(80, "127.0.0.1", 8080, (("app", "color"), ("version", "blue"))),)
+    }
+    for attributes, message in (
+        ({"version": 2}, "endpoints[0].attributes.version: must be a string of at most 1024"),
+        ({"a b": "x"}, "endpoints[0].attributes: key 'a b' must be 1-255 printable ASCII"),
+        ("color=blue", "endpoints[0].attributes: must be an object of string keys and values"),
+    ):
+        with pytest.raises(errors.BadRequestException) as refused:
+            discovery.register("m", "vn-blue", "blue-1", [{**GREEN[0], "attributes": attributes}])
+        assert message in str(refused.value)

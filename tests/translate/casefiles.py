@@ -92,7 +92,15 @@ def snapshot_of(data: dict[str, Any]) -> MeshSnapshot:
             kinds.GATEWAY_ROUTE, item, gateway
         )
     endpoints = {
-        node: tuple(Endpoint(e["listenerPort"], e["address"], e["port"]) for e in registered or [])
+        node: tuple(
+            Endpoint(
+                e["listenerPort"],
+                e["address"],
+                e["port"],
+                tuple(sorted((e.get("attributes") or {}).items())),
+            )
+            for e in registered or []
+        )
         for node, registered in (data.get("endpoints") or {}).items()
     }
     return MeshSnapshot(

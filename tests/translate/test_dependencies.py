@@ -69,3 +69,21 @@ def test_affected_by_matches_exact_keys_children_endpoints_and_the_mesh() -> Non
     walked = Reads(frozenset({ResourceKey("virtualNode", "m", ANY, ANY)}), frozenset({ANY}))
     assert walked.affected_by(ResourceKey("virtualNode", "m", "", "any"), "create") is True
     assert walked.affected_by(ResourceKey("virtualNode", "m", "", "any"), "endpoints") is True
+
+
+def test_a_cloud_map_caller_reads_every_node_and_the_endpoints_of_its_service() -> None:
+    """Any node may join a Cloud Map service: all nodes are read, and each member's endpoints."""
+    case = casefiles.load("cloudmap")
+    reads = build(case.snapshot, case.node).reads
+    assert ResourceKey("virtualNode", "howto-k8s-cloudmap", ANY, ANY) in reads.keys
+    assert sorted(reads.endpoints) == [
+        "colorapp-all",
+        "colorapp-blue",
+        "colorapp-canary",
+        "colorapp-red",
+        "vn-other",
+    ]
+    assert reads.affected_by(ResourceKey("virtualNode", "howto-k8s-cloudmap", "", "new"), "create")
+    assert reads.affected_by(
+        ResourceKey("virtualNode", "howto-k8s-cloudmap", "", "colorapp-red"), "endpoints"
+    )

@@ -13,6 +13,8 @@ Errors use the same App Mesh error types.
 * ``PUT …/virtualNodes/{node}/endpoints`` ``{"source", "endpoints", "credential"}``:
   the credential must be that replica's (node ``mesh/{mesh}/virtualNode/{node}``,
   replica ``source``), so a replica registers and withdraws only its own endpoints;
+  each endpoint is ``{"listenerPort", "address", "port", "attributes"?}`` (attributes:
+  the instance's Cloud Map attributes, string → string);
   the answer's ``leaseSeconds`` says how long the registration lives unless renewed.
 """
 
@@ -27,6 +29,7 @@ from aiohttp import web
 from meshplane.api import envoyadmin, offloading, rendering
 from meshplane.api.operations import Services
 from meshplane.model import errors, kinds, naming
+from meshplane.model.snapshot import Endpoint
 from meshplane.service.proxycredentials import InvalidCredential, ProxyCredentials
 
 PREFIX = "/meshplane/v1"
@@ -111,6 +114,18 @@ def _issue(services: Services, body: Any) -> dict[str, Any]:
         "token": issued.token,
         "expiresAt": issued.claims.expires_at,
     }
+
+
+def _endpoint_json(endpoint: Endpoint) -> dict[str, Any]:
+    """One endpoint as the API shows it (``attributes`` only when it has some)."""
+    shown: dict[str, Any] = {
+        "listenerPort": endpoint.listener_port,
+        "address": endpoint.address,
+        "port": endpoint.port,
+    }
+    if endpoint.attributes:
+        shown["attributes"] = dict(endpoint.attributes)
+    return shown
 
 
 def _check_scope(
@@ -211,10 +226,7 @@ def add_routes(
             return rendering.error_response(error)
         return web.json_response(
             {
-                "endpoints": [
-                    {"listenerPort": e.listener_port, "address": e.address, "port": e.port}
-                    for e in registered
-                ],
+                "endpoints": [_endpoint_json(e) for e in registered],
                 "leaseSeconds": services.discovery.lease_ttl,
             }
         )
@@ -223,13 +235,7 @@ def add_routes(
         found = request.app[services_key].discovery.list_endpoints(request.match_info["mesh"])
         return web.Response(
             text=json.dumps(
-                {
-                    node: [
-                        {"listenerPort": e.listener_port, "address": e.address, "port": e.port}
-                        for e in endpoints
-                    ]
-                    for node, endpoints in found.items()
-                }
+                {node: [_endpoint_json(e) for e in endpoints] for node, endpoints in found.items()}
             ),
             content_type="application/json",
         )

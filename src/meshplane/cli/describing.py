@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from rich.table import Table
 
+from meshplane.translate import cloudmap
+
 _ARN_FIELD = {
     "Mesh": "meshARN",
     "VirtualNode": "virtualNodeARN",
@@ -218,6 +220,10 @@ def describe(
                 lines.append(f"    Message:               {condition.get('message', '')}")
     if tls is not None:
         lines += tls_lines(tls)
+    if doc["kind"] == "VirtualNode":
+        emulated = cloudmap.manifest_note("virtualnode", meta["name"], doc.get("spec") or {})
+        if emulated is not None:
+            lines += ["Warnings:", f"  cloudmap-emulated: {emulated}"]
     if not events:
         lines.append("Events:  <none>")
         return "\n".join(lines)

@@ -38,15 +38,30 @@ class Endpoint:
     listener_port: int
     address: str
     port: int
+    attributes: tuple[tuple[str, str], ...] = ()
+    """Its Cloud Map instance attributes (the workload's labels), sorted by key."""
 
     def to_json(self) -> dict[str, Any]:
         """The API's camelCase body item."""
-        return {"listenerPort": self.listener_port, "address": self.address, "port": self.port}
+        item: dict[str, Any] = {
+            "listenerPort": self.listener_port,
+            "address": self.address,
+            "port": self.port,
+        }
+        if self.attributes:
+            item["attributes"] = dict(self.attributes)
+        return item
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> Endpoint:
         """Parse one item of the endpoints answer."""
-        return cls(int(item["listenerPort"]), str(item["address"]), int(item["port"]))
+        attributes = item.get("attributes") or {}
+        return cls(
+            int(item["listenerPort"]),
+            str(item["address"]),
+            int(item["port"]),
+            tuple(sorted((str(k), str(v)) for k, v in attributes.items())),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

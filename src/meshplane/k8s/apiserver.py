@@ -32,6 +32,8 @@ CUSTOM: dict[str, Any] = {
 
 NAMESPACE: Any = create_global_resource("", "v1", "Namespace", "namespaces")
 EVENT: Any = create_namespaced_resource("", "v1", "Event", "events")
+POD: Any = create_namespaced_resource("", "v1", "Pod", "pods")
+"""Watched for Cloud Map VirtualNodes' endpoints (:mod:`meshplane.k8s.cloudmapping`)."""
 LEASE: Any = create_namespaced_resource("coordination.k8s.io", "v1", "Lease", "leases")
 MUTATING: Any = create_global_resource(
     "admissionregistration.k8s.io",
@@ -46,7 +48,6 @@ VALIDATING: Any = create_global_resource(
     "validatingwebhookconfigurations",
 )
 
-POD: Any = create_namespaced_resource("", "v1", "Pod", "pods")
 SECRET: Any = create_namespaced_resource("", "v1", "Secret", "secrets")
 TOKEN_REVIEW: Any = create_global_resource(
     "authentication.k8s.io", "v1", "TokenReview", "tokenreviews"
@@ -66,7 +67,7 @@ def connect(kubeconfig: Path | None) -> AsyncClient:
 
 def namespaced(kind: str) -> bool:
     """Whether objects of ``kind`` live in a namespace."""
-    return crds.BY_KIND[kind].namespaced
+    return kind == "Pod" or crds.BY_KIND[kind].namespaced
 
 
 async def server_version(client: AsyncClient) -> tuple[int, int] | None:

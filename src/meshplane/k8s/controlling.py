@@ -67,6 +67,9 @@ def finalizers_for(obj: ManifestObject) -> tuple[str, ...]:
         return (MESH_MEMBERS, RESOURCES)
     if obj.kind == "VirtualGateway":
         return (GATEWAY_MEMBERS, RESOURCES)
+    if obj.kind == "VirtualNode" and (obj.spec.get("serviceDiscovery") or {}).get("awsCloudMap"):
+        # Released once the twin is deleted, which withdraws its pods' endpoints with it.
+        return (RESOURCES, CLOUDMAP)
     if obj.kind in _TWINNED:
         return (RESOURCES,)
     return ()
@@ -250,7 +253,14 @@ class Controller:
         if any(k[0] in {"Mesh", "Namespace"} for k in keys):
             return {obj.key for obj in self.catalog.all()}
         spaces = {k[1] for k in keys}
-        return {obj.key for obj in self.catalog.all() if obj.namespace in spaces}
+        grouping = any(k[0] in {"BackendGroup", "VirtualService"} for k in keys)
+        return {
+            obj.key
+            for obj in self.catalog.all()
+            if obj.namespace in spaces
+            # backendGroups may name groups and namespaces other than the node's own
+            or (grouping and obj.kind == "VirtualNode" and obj.spec.get("backendGroups"))
+        }
 
     def replan(self) -> None:
         """Make the next plan compare every object, not only those touched since the last one.
@@ -450,12 +460,13 @@ def _identity(obj: ManifestObject) -> ManifestObject:
 def _face(obj: ManifestObject) -> Any:
     """What other objects' reconciles read of ``obj``'s intent.
 
-    A Mesh's, Namespace's or VirtualGateway's selectors and labels choose members, so
-    all of it; of the others their App Mesh name, membership, listeners (route
-    targets' ports) and labels (a GatewayRoute's choose its gateway). A route's
-    weights are not read by anyone else: changing them re-checks the router alone.
+    A Mesh's, Namespace's or VirtualGateway's selectors and labels choose members, and a
+    BackendGroup's members are its nodes' backends, so all of it; of the others their App
+    Mesh name, membership, listeners (route targets' ports) and labels (a GatewayRoute's
+    choose its gateway). A route's weights are not read by anyone else: changing them
+    re-checks the router alone.
     """
-    if obj.kind in {"Mesh", "Namespace", "VirtualGateway"}:
+    if obj.kind in {"Mesh", "Namespace", "VirtualGateway", "BackendGroup"}:
         return (obj.spec, obj.labels, obj.deleted_at)
     spec = obj.spec
     return (

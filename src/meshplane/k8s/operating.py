@@ -3,7 +3,9 @@
 :func:`started` runs every part as a task beside the control plane that
 :mod:`meshplane.app` built (store, API, sync, xDS):
 
-* a watcher per kind (:mod:`meshplane.k8s.watching`);
+* a watcher per kind (:mod:`meshplane.k8s.watching`), and one of Pods for the Cloud
+  Map VirtualNodes' endpoints (:mod:`meshplane.k8s.cloudmapping`), registered after
+  every pass;
 * the reconcile loop: once every kind has been listed, each batch of changes
   runs one :meth:`Controller.converge` pass, and the leader writes its plan
   (:mod:`meshplane.k8s.writing`); a failed write, a change of leader and a
@@ -31,12 +33,21 @@ from typing import Any
 from lightkube import ApiError, AsyncClient
 from lightkube.types import PatchType
 
-from meshplane.k8s import apiserver, certificates, leading, registering, watching, webhooks
+from meshplane.k8s import (
+    apiserver,
+    certificates,
+    cloudmapping,
+    leading,
+    registering,
+    watching,
+    webhooks,
+)
 from meshplane.k8s.controlling import Controller
 from meshplane.k8s.identities import PodIdentities, Reviewer
 from meshplane.k8s.injecting import InjectorConfig
 from meshplane.k8s.writing import Outbox, Writer
 from meshplane.kit.clock import Clock
+from meshplane.service.discovery import Discovery
 from meshplane.service.resources import MeshService
 from meshplane.xds.roles import StreamAuthenticator
 from meshplane.xds.server import AdsServer
@@ -104,6 +115,9 @@ class Replica:
     """The stream authenticator, when xDS identity is on."""
     injector: InjectorConfig = dataclasses.field(default_factory=InjectorConfig)
     """The injector's configuration as resolved at start (layout, CA)."""
+    pods: cloudmapping.Pods = dataclasses.field(default_factory=cloudmapping.Pods)
+    registrar: cloudmapping.Registrar | None = None
+    """Registers Cloud Map nodes' Ready pods (None: no Discovery was given)."""
 
 
 def prepare_data_dir(data_dir: Path) -> None:
@@ -144,6 +158,8 @@ async def _reconcile(
             loop.call_later(5.0, changed.set)
             continue
         replica.passes += 1
+        if replica.registrar is not None:
+            replica.registrar.sync(controller.catalog, replica.pods)
         if leader.leading and plan:
             outbox.put(plan)
         if controller.pending:
@@ -247,10 +263,12 @@ async def started(
     options: Options,
     cert_dir: Path,
     ads: AdsServer | None = None,
+    discovery: Discovery | None = None,
 ) -> AsyncIterator[Replica]:
     """Run a replica reconciling into ``service``'s store until the block exits.
 
-    With ``options.xds_identity``, ``ads`` admits streams by pod token from now on.
+    With ``options.xds_identity``, ``ads`` admits streams by pod token from now on. With
+    ``discovery``, Cloud Map VirtualNodes get their selected Ready pods as endpoints.
     """
     started_at = time.monotonic()
     identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -293,6 +311,10 @@ async def started(
             asyncio.create_task(watching.watch(client, kind, controller, changed), name=kind)
             for kind in apiserver.WATCHED
         ]
+        if discovery is not None:
+            replica.registrar = cloudmapping.Registrar(discovery)
+            pods = watching.watch(client, "Pod", replica.pods, changed, resource=apiserver.POD)
+            tasks.append(asyncio.create_task(pods, name="Pod"))
         tasks.append(asyncio.create_task(leader.run(), name="lease"))
         outbox = Outbox()
         tasks.append(asyncio.create_task(_reconcile(replica, outbox, changed, started_at, clock)))

@@ -15,19 +15,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx2
 from lightkube import ALL_NS, ApiError, AsyncClient
 from lightkube.core.exceptions import NotReadyError
 
 from meshplane.k8s import apiserver
-from meshplane.k8s.controlling import Controller
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 290
 """The server closes each watch after this long; lightkube re-opens it from the last version."""
+
+
+class Sink(Protocol):
+    """What a watch feeds: the controller, or the pod index of Cloud Map registration."""
+
+    def relist(self, kind: str, bodies: list[dict[str, Any]]) -> None:
+        """A full list of ``kind``."""
+
+    def observe(self, kind: str, event_type: str, body: dict[str, Any]) -> None:
+        """One watch event."""
 
 
 def _body(item: Any) -> dict[str, Any]:
@@ -37,13 +46,17 @@ def _body(item: Any) -> dict[str, Any]:
 async def watch(
     client: AsyncClient,
     kind: str,
-    controller: Controller,
+    controller: Sink,
     changed: asyncio.Event,
     backoff: float = 1.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    resource: Any = None,
 ) -> None:
-    """Keep ``controller``'s view of ``kind`` current until cancelled (``sleep`` backs off)."""
-    resource = apiserver.WATCHED[kind]
+    """Keep ``controller``'s view of ``kind`` current until cancelled (``sleep`` backs off).
+
+    ``resource`` is the lightkube resource (default: the controller's ``WATCHED[kind]``).
+    """
+    resource = resource if resource is not None else apiserver.WATCHED[kind]
     scope: dict[str, Any] = {"namespace": ALL_NS} if apiserver.namespaced(kind) else {}
     while True:
         try:

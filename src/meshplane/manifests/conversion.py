@@ -6,7 +6,8 @@ the referenced resource's App Mesh *name* (its awsName); a few members are
 spelled differently (``certificateARN`` → ``certificateArn``,
 ``certificateAuthorityARNs`` → ``certificateAuthorityArns``,
 ``meshServiceDiscovery`` → ``serviceDiscovery``); and Kubernetes-only members
-(``awsName``, selectors, ``meshRef``, ``backendGroups``) are dropped. A
+(``awsName``, selectors, ``meshRef``) are dropped. A VirtualNode's
+``backendGroups`` are expanded into backends (:func:`_backend_groups`). A
 VirtualRouter becomes one router plus one Route per ``spec.routes`` entry.
 
 Conversion also applies the controller's *dependency gating*: a twin lists what
@@ -163,6 +164,11 @@ def convert(obj: ManifestObject, catalog: Catalog) -> Twin:
             if service.get("clientPolicy") is not None:
                 entry["clientPolicy"] = renamed(service["clientPolicy"])
             backends.append({"virtualService": entry})
+        listed = {b["virtualService"]["virtualServiceName"] for b in backends}
+        for service_name in _backend_groups(conv):
+            if service_name not in listed:
+                listed.add(service_name)
+                backends.append({"virtualService": {"virtualServiceName": service_name}})
         if backends:
             api["backends"] = backends
         return conv.done(Twin(kinds.VIRTUAL_NODE, mesh, name, api))
@@ -193,6 +199,44 @@ def convert(obj: ManifestObject, catalog: Catalog) -> Twin:
     if obj.kind == "GatewayRoute":
         return _gateway_route(conv, mesh, name)
     raise ValueError(f"{obj.kind} has no App Mesh twin")
+
+
+ALL_SERVICES = "*"
+"""A backendGroups entry with this name stands for every VirtualService of its namespace."""
+
+
+def _backend_groups(conv: _Converter) -> list[str]:
+    """The App Mesh names of the VirtualServices a VirtualNode's ``backendGroups`` add.
+
+    As the appmesh-controller expanded them with ``--enable-backend-groups``: each entry
+    ``{name, namespace}`` (namespace defaulting to the node's) names a BackendGroup whose
+    ``virtualservices`` refs (namespace defaulting to the group's) become backends; the name
+    ``*`` adds every VirtualService of that namespace in the node's mesh instead. A group or
+    member that does not exist makes the node wait, as a missing backend does.
+    """
+    found: list[str] = []
+    for ref in conv.obj.spec.get("backendGroups") or []:
+        namespace = ref_namespace(ref, conv.obj)
+        if ref["name"] == ALL_SERVICES:
+            found += [
+                str(service.spec.get("awsName") or service.name)
+                for service in conv.catalog.of_kind("VirtualService", namespace)
+                if not service.deleting
+                and service.spec.get("meshRef") == conv.obj.spec.get("meshRef")
+            ]
+            continue
+        group = conv.catalog.get("BackendGroup", namespace, ref["name"])
+        if group is None or group.deleting:
+            conv.wait(f"BackendGroup {namespace}/{ref['name']} not found")
+            continue
+        for member in group.spec.get("virtualservices") or []:
+            holder = {"virtualServiceRef": {**member, "namespace": ref_namespace(member, group)}}
+            found.append(
+                conv.resolve(
+                    holder, "VirtualService", "virtualServiceRef", "virtualServiceARN", False
+                )
+            )
+    return found
 
 
 def _mesh(obj: ManifestObject) -> Twin:

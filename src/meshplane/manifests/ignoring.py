@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshplane.manifests.objects import ManifestObject
-from meshplane.translate import coverage
+from meshplane.translate import cloudmap, coverage
 
 CONDITION = "FieldsIgnored"
 REASON = "AcceptedNotTranslated"
@@ -36,11 +36,15 @@ def fields(obj: ManifestObject) -> list[tuple[str, str]]:
 
 
 def warnings(obj: ManifestObject) -> list[str]:
-    """``apply``'s warning lines, one per field."""
-    return [
+    """``apply``'s warning lines, one per field, and a Cloud Map node's emulation note."""
+    lines = [
         f"{obj.info.singular}/{obj.name}: {path} is accepted but not translated: {note}"
         for path, note in fields(obj)
     ]
+    emulated = cloudmap.manifest_note(obj.info.singular, obj.name, obj.spec)
+    if obj.info.aws_title == "VirtualNode" and emulated is not None:
+        lines.append(emulated)
+    return lines
 
 
 def condition(obj: ManifestObject, now: str) -> dict[str, Any] | None:

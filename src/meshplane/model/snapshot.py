@@ -92,6 +92,20 @@ class Endpoint:
     listener_port: int
     address: str
     port: int
+    attributes: tuple[tuple[str, str], ...] = ()
+    """The instance's attributes, sorted by key (App Mesh's Cloud Map instance attributes:
+    the workload's or pod's labels); a Cloud Map node's callers get only the instances of
+    its service whose attributes match all of the node's (:mod:`meshplane.translate.cloudmap`)."""
+
+    @property
+    def attribute_map(self) -> dict[str, str]:
+        """The attributes as a dict."""
+        return dict(self.attributes)
+
+
+def attributes_of(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Attributes in :class:`Endpoint`'s canonical form (sorted pairs)."""
+    return tuple(sorted(values.items()))
 
 
 @dataclasses.dataclass(frozen=True)

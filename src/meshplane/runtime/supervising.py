@@ -26,7 +26,10 @@ through EDS, so its replicas register no endpoints.
 Once the app accepts connections and the sidecar reports ``/ready``, the
 replica's ingress port is registered with the control plane as an endpoint of
 its virtual node (so EDS sends other sidecars there), with the replica's
-credential; the registration is a lease, renewed every third of its length, so
+credential and the workload's labels as its Cloud Map instance attributes (a Cloud
+Map node's callers get the replicas of its service whose labels match its
+attributes, :mod:`meshplane.translate.cloudmap`); the registration is a lease,
+renewed every third of its length, so
 a supervisor killed outright stops receiving traffic when it runs out. On
 shutdown it is withdrawn. A workload with ``publish`` gets a :class:`~publishing.Forwarder`
 to its ready replicas. Workloads no VirtualNode selects run without a sidecar,
@@ -147,12 +150,21 @@ class Replica:
         return (host, self.app_port)
 
     def endpoints(self) -> list[EndpointRegistration]:
-        """The replica's endpoints for its virtual node, one per listener."""
+        """The replica's endpoints for its virtual node, one per listener.
+
+        Each carries the workload's labels (and, as the appmesh-controller added for a pod,
+        ``k8s.io/namespace`` and ``k8s.io/pod``) as its Cloud Map instance attributes.
+        """
         if self.ports is None:
             return []
         host = LOOPBACK if self.pod is None else self.pod.address
+        attributes = {
+            **self.workload.labels,
+            "k8s.io/namespace": self.workload.namespace,
+            "k8s.io/pod": self.name,
+        }
         return [
-            EndpointRegistration(listener, host, bound)
+            EndpointRegistration(listener, host, bound, tuple(sorted(attributes.items())))
             for listener, bound in sorted(self.ports.ingress.items())
         ]
 

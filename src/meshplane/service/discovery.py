@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from meshplane.kit.clock import Clock, system_clock
 from meshplane.model import errors
 from meshplane.model.kinds import VIRTUAL_NODE, ResourceKey
 from meshplane.model.references import listener_ports
-from meshplane.model.snapshot import Endpoint
+from meshplane.model.snapshot import Endpoint, attributes_of
 from meshplane.service.resources import not_found
 from meshplane.store.protocols import Store
 
@@ -33,6 +34,37 @@ def _port(value: Any, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 65535:
         raise errors.BadRequestException(f"Invalid request: {field}: must be a port 1..65535")
     return value
+
+
+MAX_ATTRIBUTES = 64
+_ATTRIBUTE_KEY = re.compile(r"^[!-~]{1,255}$")
+_ATTRIBUTE_VALUE = re.compile(r"^[ -~]{0,1024}$")
+
+
+def _attributes(value: Any, field: str) -> tuple[tuple[str, str], ...]:
+    """An endpoint's attributes (absent: none), refused unless Cloud Map would keep them."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise errors.BadRequestException(
+            f"Invalid request: {field}: must be an object of string keys and values"
+        )
+    if len(value) > MAX_ATTRIBUTES:
+        raise errors.BadRequestException(
+            f"Invalid request: {field}: {len(value)} attributes, at most {MAX_ATTRIBUTES}"
+        )
+    for key, item in value.items():
+        if not isinstance(key, str) or not _ATTRIBUTE_KEY.match(key):
+            raise errors.BadRequestException(
+                f"Invalid request: {field}: key {key!r} must be 1-255 printable ASCII "
+                "characters without spaces"
+            )
+        if not isinstance(item, str) or not _ATTRIBUTE_VALUE.match(item):
+            raise errors.BadRequestException(
+                f"Invalid request: {field}.{key}: must be a string of at most 1024 printable "
+                "ASCII characters"
+            )
+    return attributes_of(value)
 
 
 RegistrationKey = tuple[str, str, str]
@@ -101,6 +133,7 @@ class Discovery:
                     _port(item.get("listenerPort"), f"{where}.listenerPort"),
                     item["address"],
                     _port(item.get("port"), f"{where}.port"),
+                    _attributes(item.get("attributes"), f"{where}.attributes"),
                 )
             )
         key = ResourceKey.of(VIRTUAL_NODE, mesh, virtual_node)

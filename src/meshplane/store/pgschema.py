@@ -104,6 +104,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE client_tokens ADD PRIMARY KEY (principal, operation, token);
     CREATE INDEX client_tokens_by_principal ON client_tokens (principal, at)
     """,
+    # 3: endpoints carry their instance attributes (Cloud Map's), a JSON object.
+    """
+    ALTER TABLE endpoints ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
+    """,
 ]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from meshplane.model.kinds import ResourceKey
-from meshplane.model.snapshot import Resource
+from meshplane.model.snapshot import Endpoint, Resource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,3 +53,18 @@ class Event:
     count: int
     first_at: float
     last_at: float
+
+
+def endpoint_row(endpoint: Endpoint) -> tuple[int, str, int, str]:
+    """An endpoint's columns after (mesh, virtual_node, source): attributes as a JSON object."""
+    return (
+        endpoint.listener_port,
+        endpoint.address,
+        endpoint.port,
+        json.dumps(dict(endpoint.attributes), sort_keys=True, separators=(",", ":")),
+    )
+
+
+def endpoint_of(listener_port: int, address: str, port: int, attributes: str) -> Endpoint:
+    """An endpoint read back from its columns (see :func:`endpoint_row`)."""
+    return Endpoint(listener_port, address, port, tuple(sorted(json.loads(attributes).items())))

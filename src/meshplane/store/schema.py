@@ -116,6 +116,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX client_tokens_by_age ON client_tokens (at);
     CREATE INDEX client_tokens_by_principal ON client_tokens (principal, at);
     """,
+    # 6: endpoints carry their instance attributes (Cloud Map's), a JSON object.
+    """
+    ALTER TABLE endpoints ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+    """,
 ]
 
 

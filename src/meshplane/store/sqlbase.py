@@ -29,7 +29,7 @@ from meshplane.model import extensions
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store import objects
-from meshplane.store.records import Change, Event, Record, Tag
+from meshplane.store.records import Change, Event, Record, Tag, endpoint_of, endpoint_row
 
 RESOURCE_COLUMNS = (
     "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
@@ -320,40 +320,41 @@ class SqlTransaction:
             "DELETE FROM endpoints WHERE mesh=? AND virtual_node=? AND source=?",
             (mesh, virtual_node, source),
         )
-        rows = [(mesh, virtual_node, source, e.listener_port, e.address, e.port) for e in endpoints]
+        rows = [(mesh, virtual_node, source, *endpoint_row(e)) for e in endpoints]
         if rows:
-            self.run_many("INSERT INTO endpoints VALUES (?,?,?,?,?,?)", rows)
+            self.run_many("INSERT INTO endpoints VALUES (?,?,?,?,?,?,?)", rows)
         self._change(ResourceKey("virtualNode", mesh, "", virtual_node), "endpoints")
 
     def endpoints(self, mesh: str) -> dict[str, tuple[Endpoint, ...]]:
         """Every registered endpoint of a mesh, by virtual node, sorted."""
         found: dict[str, list[Endpoint]] = {}
         rows = self.run(
-            "SELECT virtual_node, listener_port, address, port FROM endpoints WHERE mesh=?",
+            "SELECT virtual_node, listener_port, address, port, attributes FROM endpoints "
+            "WHERE mesh=?",
             (mesh,),
         )
-        for node, listener_port, address, port in rows:
-            found.setdefault(node, []).append(Endpoint(listener_port, address, port))
+        for node, *columns in rows:
+            found.setdefault(node, []).append(endpoint_of(*columns))
         return {node: tuple(sorted(set(eps))) for node, eps in sorted(found.items())}
 
     def node_endpoints(self, mesh: str, virtual_node: str) -> tuple[Endpoint, ...]:
         """The registered endpoints of one virtual node, sorted (what :meth:`endpoints` holds)."""
         rows = self.run(
-            "SELECT listener_port, address, port FROM endpoints WHERE mesh=? AND virtual_node=?",
+            "SELECT listener_port, address, port, attributes FROM endpoints "
+            "WHERE mesh=? AND virtual_node=?",
             (mesh, virtual_node),
         )
-        return tuple(sorted({Endpoint(*row) for row in rows}))
+        return tuple(sorted({endpoint_of(*row) for row in rows}))
 
     def registrations(self) -> dict[tuple[str, str, str], tuple[Endpoint, ...]]:
         """Every registration: (mesh, virtual node, source) → its endpoints, sorted."""
         found: dict[tuple[str, str, str], set[Endpoint]] = {}
         rows = self.run(
-            "SELECT mesh, virtual_node, source, listener_port, address, port FROM endpoints"
+            "SELECT mesh, virtual_node, source, listener_port, address, port, attributes "
+            "FROM endpoints"
         )
-        for mesh, node, source, listener_port, address, port in rows:
-            found.setdefault((mesh, node, source), set()).add(
-                Endpoint(listener_port, address, port)
-            )
+        for mesh, node, source, *columns in rows:
+            found.setdefault((mesh, node, source), set()).add(endpoint_of(*columns))
         return {key: tuple(sorted(eps)) for key, eps in sorted(found.items())}
 
     # -- manifest objects ----------------------------------------------------------------

@@ -22,6 +22,7 @@ from meshplane.model import specs_generated as g
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot, Typed
 from meshplane.translate import (
+    cloudmap,
     clusters,
     coverage,
     dependencies,
@@ -120,6 +121,13 @@ def _build(
             out.warn(node, "node-not-found", f"VirtualNode {node.name} not found; nothing built")
             return out.freeze()
         _warn_untranslated(out, virtual_node.key, "VirtualNode", node.name, virtual_node.spec)
+        own_map = cloudmap.service_of(virtual_node.spec)
+        if own_map is not None:
+            out.warnings.append(
+                diagnostics.of(
+                    virtual_node.key, "cloudmap-emulated", cloudmap.note(node.name, own_map)
+                )
+            )
         _add_ingress(out, snapshot, node, virtual_node)
         backends = [
             entry.virtual_service.virtual_service_name
@@ -675,7 +683,10 @@ def _add_target_cluster(
     discovery = virtual_node.spec.service_discovery
     dns = discovery.dns if discovery is not None else None
     cloud_map = discovery.aws_cloud_map if discovery is not None else None
-    registered = snapshot.endpoints.get(target.node, ())
+    if cloud_map is not None:  # the instances of its Cloud Map service its attributes match
+        registered = cloudmap.instances(snapshot, virtual_node)
+    else:
+        registered = snapshot.endpoints.get(target.node, ())
     use_eds = (bool(registered) and not (dns_first and dns is not None)) or cloud_map is not None
     if not use_eds and dns is None:
         out.warnings.append(

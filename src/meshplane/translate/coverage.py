@@ -70,9 +70,10 @@ REGISTRY: dict[str, Status] = {
     "VirtualNode.logging.accessLog.file.format.text": _shared(
         "a text format becomes the access log's text_format_source (translate.listeners)"
     ),
-    "VirtualNode.serviceDiscovery.awsCloudMap": _ignored(
-        "endpoints come from the replicas meshplane registers for this VirtualNode; the Cloud "
-        "Map namespace, service and attributes are not consulted"
+    "VirtualNode.serviceDiscovery.awsCloudMap": _shared(
+        "callers get the endpoints registered under the same namespace and service whose "
+        "attributes match (translate.cloudmap); what Cloud Map itself did is warned about "
+        "with cloudmap-emulated"
     ),
     "VirtualNode.serviceDiscovery.awsCloudMap.ipPreference": _shared(
         "the IP preference picks the cluster's DNS lookup family, as for dns"

@@ -51,6 +51,7 @@ CODES = frozenset(
         "tls-san-mismatch",
         "gateway-route-no-listener",
         "field-not-translated",
+        "cloudmap-emulated",
     }
 )
 """Every code translation emits; a new one is added here (and to the changelog)."""

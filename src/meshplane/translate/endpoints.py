@@ -20,11 +20,12 @@ def build_load_assignment(
 ) -> endpoint_pb2.ClusterLoadAssignment:
     """The assignment for one cluster: endpoints registered for ``listener_port``."""
     assignment = endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster)
-    chosen = sorted({e for e in endpoints if e.listener_port == listener_port})
+    # Cloud Map instances differ by attributes too; Envoy needs each address once.
+    chosen = sorted({(e.address, e.port) for e in endpoints if e.listener_port == listener_port})
     if chosen:
         locality = assignment.endpoints.add()
-        for endpoint in chosen:
-            add_address(locality, endpoint.address, endpoint.port)
+        for address, port in chosen:
+            add_address(locality, address, port)
     return assignment
 
 
