@@ -55,7 +55,7 @@ from meshplane.store import snapshots
 from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
-from meshplane.translate import building, dependencies, diagnostics, tls
+from meshplane.translate import building, dependencies, diagnostics, reuse, tls
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -118,6 +118,8 @@ class Sync:
         self._meshes: dict[str, MeshSnapshot | None] = {}
         """Mesh name → its in-memory snapshot (``None``: no such mesh), while it has proxies."""
         self._reads: dict[str, dependencies.Reads] = {}
+        self._shared: dict[str, reuse.SharedTranslations] = {}
+        """Mesh name → the pieces its proxies' translations share, at the mesh's revision."""
         self._issuer = issuer
         self._certificates: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
         """Node key → the certificates (name, extra DNS names) its snapshot holds."""
@@ -169,6 +171,7 @@ class Sync:
                 log.warning("sync: %s; rereading every mesh", compacted)
                 self._applied = feed.revision()
                 self._meshes.clear()
+                self._shared.clear()
                 self._reads.clear()
                 self._dirty_proxies |= set(self._proxies)
                 return []
@@ -252,6 +255,7 @@ class Sync:
     def _reset(self) -> None:
         """Forget every in-memory snapshot and read set; rebuild every proxy on the next pass."""
         self._meshes.clear()
+        self._shared.clear()
         self._reads.clear()
         self._dirty_proxies |= set(self._proxies)
         self._wake.set()
@@ -274,6 +278,7 @@ class Sync:
         # A mesh whose last proxy left is forgotten: its changes are no longer followed.
         for mesh in [m for m in self._meshes if m not in proxies]:
             del self._meshes[mesh]
+            self._shared.pop(mesh, None)
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
         self._pass_published, self._pass_seconds = [], []
         for mesh in sorted(touched & set(proxies)):
@@ -293,12 +298,17 @@ class Sync:
         loaded = mesh in self._meshes
         previous = self._meshes.get(mesh)
         whole = not self.incremental or not loaded or previous is None
+        shared = self._shared.setdefault(mesh, reuse.SharedTranslations())
         if whole:
             snapshot = snapshots.mesh_snapshot(self._store, mesh)
+            shared.clear()
         elif changes:
             snapshot = snapshots.updated(self._store, previous, mesh, changes)
         else:
             snapshot = previous
+        if snapshot is not None and not whole:
+            # The pieces no change touched are still right at the new revision.
+            shared.advance(snapshot, ((c.key, c.op) for c in changes))
         self._meshes[mesh] = snapshot
         for key in keys:
             reads = self._reads.get(key)
@@ -340,7 +350,7 @@ class Sync:
             self._reads.pop(key, None)
         else:
             started = time.perf_counter()
-            built = building.build(mesh, identity)
+            built = building.build(mesh, identity, self._shared.get(mesh.name))
             self._pass_seconds.append(time.perf_counter() - started)
             self.builds[key] += 1
             self._reads[key] = built.reads

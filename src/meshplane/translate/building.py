@@ -9,13 +9,14 @@ the rest is published, so one bad route cannot stall a whole mesh's pushes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 from meshplane.model import extensions, kinds
 from meshplane.model import specs_generated as g
@@ -31,6 +32,7 @@ from meshplane.translate import (
     listeners,
     names,
     plan,
+    reuse,
     routes,
     specs,
     tls,
@@ -91,14 +93,25 @@ class _Collected:
         )
 
 
-def build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
-    """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read."""
+def build(
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    shared: reuse.SharedTranslations | None = None,
+) -> EnvoyResources:
+    """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read.
+
+    ``shared`` (one per mesh, kept by the caller across proxies and revisions) lends
+    pieces other proxies' translations already built; the result is the same without it.
+    """
     recorder = dependencies.Recorder(snapshot)
-    built = _build(recorder.snapshot, node)
+    pieces = shared.using(snapshot, recorder) if shared is not None else None
+    built = _build(recorder.snapshot, node, pieces)
     return dataclasses.replace(built, reads=recorder.reads())
 
 
-def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
+def _build(
+    snapshot: MeshSnapshot, node: NodeIdentity, pieces: reuse.Reuse | None = None
+) -> EnvoyResources:
     """The translation proper (``snapshot`` may be a recording view)."""
     out = _Collected()
     if node.mesh != snapshot.name:
@@ -116,7 +129,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
             for entry in virtual_node.spec.backends or ()
             if entry.virtual_service is not None
         ]
-        egress = plan.plan_egress(snapshot, backends, out.warnings)
+        egress = plan.plan_egress(snapshot, backends, out.warnings, pieces)
         defaults = virtual_node.spec.backend_defaults
         default_policy = _policy_tls(defaults.client_policy if defaults else None)
         policies: dict[str, tls.ClientTls | None] = {
@@ -127,7 +140,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
             for entry in virtual_node.spec.backends or ()
             if entry.virtual_service is not None
         }
-        _add_egress(out, snapshot, node, egress, virtual_node.spec.logging, policies)
+        _add_egress(out, snapshot, node, egress, virtual_node.spec.logging, policies, pieces)
     else:
         gateway = snapshot.virtual_gateways.get(node.name)
         if gateway is None:
@@ -139,7 +152,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
         for route in snapshot.gateway_routes.get(node.name, {}).values():
             _warn_untranslated(out, route.key, "GatewayRoute", route.name, route.spec)
         targets, keeps_host = _add_gateway_ingress(out, snapshot, node, gateway)
-        egress = plan.plan_egress(snapshot, targets, out.warnings)
+        egress = plan.plan_egress(snapshot, targets, out.warnings, pieces)
         gateway_defaults = gateway.spec.backend_defaults
         gateway_policy = _policy_tls(gateway_defaults.client_policy if gateway_defaults else None)
         _add_egress(
@@ -149,6 +162,7 @@ def _build(snapshot: MeshSnapshot, node: NodeIdentity) -> EnvoyResources:
             egress,
             gateway.spec.logging,
             dict.fromkeys(targets, gateway_policy),
+            pieces,
             kept_host_header=gateways.KEPT_HOST_HEADER if keeps_host else None,
         )
     return out.freeze()
@@ -340,6 +354,7 @@ def _add_egress(
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
     policies: Mapping[str, tls.ClientTls | None],
+    pieces: reuse.Reuse | None = None,
     *,
     kept_host_header: str | None = None,
 ) -> None:
@@ -352,9 +367,9 @@ def _add_egress(
     """
     if _intercepted(node):
         egress = _without_shared_tcp_ports(out, snapshot, egress)
-        _add_intercepted_egress(out, snapshot, node, egress, logging)
+        _add_intercepted_egress(out, snapshot, node, egress, logging, pieces)
     else:
-        _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header)
+        _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header, pieces)
     reached_by: dict[plan.Target, set[str]] = {}
     for host in egress.hosts:
         for route in host.routes:
@@ -366,7 +381,26 @@ def _add_egress(
     for target in egress.targets:
         services = sorted(reached_by.get(target, ()))
         policy = _target_policy(out, node, target, services, policies)
-        _add_target_cluster(out, snapshot, node, target, policy, dns_first=_intercepted(node))
+        dns_first = _intercepted(node)
+        if (
+            pieces is not None
+            and policy is None
+            and extensions.mtls_of(snapshot.mesh.extensions) is None
+        ):
+            # No TLS chosen by the caller: the target's cluster is every caller's (unless
+            # the target's own listener has TLS, which names the caller: built per caller).
+            found = pieces.piece(
+                ("target", target, dns_first),
+                functools.partial(_shared_target, snapshot, target, dns_first),
+                out.warnings,
+            )
+            if found is not None:
+                cluster, assignment = found
+                out.clusters[cluster.name] = cluster
+                if assignment is not None:
+                    out.assignments[assignment.cluster_name] = assignment
+                continue
+        _add_target_cluster(out, snapshot, node, target, policy, dns_first=dns_first)
 
 
 def _add_proxy_egress(
@@ -376,6 +410,7 @@ def _add_proxy_egress(
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
     kept_host_header: str | None,
+    pieces: reuse.Reuse | None,
 ) -> None:
     """Local mode: the app's HTTP_PROXY is one HTTP chain; TCP ports get chains of their own."""
     route_config = names.egress_route_config("http", node.egress_port)
@@ -385,6 +420,7 @@ def _add_proxy_egress(
         egress.hosts,
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
+        host_routes=_shared_routes(snapshot, pieces, kept_host_header),
     )
     manager = listeners.http_connection_manager(
         "egress", route_config, protocol="http", logging=logging, forward_proxy=egress.allow_all
@@ -405,6 +441,7 @@ def _add_intercepted_egress(
     node: NodeIdentity,
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
+    pieces: reuse.Reuse | None,
 ) -> None:
     """Behind iptables: one chain per original destination port, as App Mesh's sidecars.
 
@@ -424,7 +461,11 @@ def _add_intercepted_egress(
         protocol = protocols.pop() if len(protocols) == 1 else "http"
         route_config = names.egress_route_config(protocol, port)
         out.routes[route_config] = routes.build_egress_route_config(
-            route_config, snapshot.name, hosts, allow_all=egress.allow_all
+            route_config,
+            snapshot.name,
+            hosts,
+            allow_all=egress.allow_all,
+            host_routes=_shared_routes(snapshot, pieces, None),
         )
         manager = listeners.http_connection_manager(
             "egress", route_config, protocol=protocol, logging=logging
@@ -544,6 +585,54 @@ def _target_policy(
             f"{services[chosen.index(applying[0])]} is used for all",
         )
     return applying[0] if applying else None
+
+
+def _shared_routes(
+    snapshot: MeshSnapshot, pieces: reuse.Reuse | None, kept_host_header: str | None
+) -> Callable[[plan.HostPlan], Sequence[route_components_pb2.Route]] | None:
+    """A host's routes from the shared table (``None`` without one: built per caller).
+
+    The entry is built from the service's shared plan, looked up again inside it so the
+    entry depends on what that plan read (and is dropped with it).
+    """
+    if pieces is None:
+        return None
+
+    def build(host: plan.HostPlan, _warnings: plan.Warnings) -> list[route_components_pb2.Route]:
+        found = pieces.piece(
+            ("service", host.service),
+            functools.partial(plan.service_plan, snapshot, host.service),
+            [],  # the plan's warnings were recorded where it was planned
+        )
+        planned = next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
+        return routes.build_host_routes(snapshot.name, planned, kept_host_header)
+
+    def host_routes(host: plan.HostPlan) -> Sequence[route_components_pb2.Route]:
+        key = ("routes", host.service, host.port, kept_host_header)
+        return pieces.piece(key, functools.partial(build, host), [])
+
+    return host_routes
+
+
+def _shared_target(
+    snapshot: MeshSnapshot, target: plan.Target, dns_first: bool, warnings: plan.Warnings
+) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None] | None:
+    """A target's cluster and load assignment when no caller's TLS touches them, else ``None``.
+
+    Called without a client policy and without automatic mTLS; the target listener's own
+    TLS is the last caller-dependent input (its SANs and certificates name the caller).
+    """
+    virtual_node = snapshot.virtual_nodes[target.node]
+    listener = next(
+        entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
+    )
+    if listener.tls is not None:
+        return None
+    out = _Collected(warnings=warnings)
+    caller = NodeIdentity(mesh=snapshot.name, kind=kinds.VIRTUAL_NODE.key, name=target.node)
+    _add_target_cluster(out, snapshot, caller, target, None, dns_first=dns_first)
+    name = names.egress_cluster(snapshot.name, target.node, target.protocol, target.port)
+    return out.clusters[name], out.assignments.get(name)
 
 
 def _add_target_cluster(
