@@ -59,7 +59,7 @@ from meshplane.translate import building, dependencies, diagnostics, reuse, tls
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
-from meshplane.xds.snapshot import ResourceEncoder, Snapshot
+from meshplane.xds.snapshot import Resource, ResourceEncoder, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,8 @@ class Sync:
         """What the latest publish pass did (read by observers, e.g. the metrics)."""
         self._pass_published: list[tuple[str, str]] = []
         self._pass_seconds: list[float] = []
+        self._pass_encoded: dict[int, tuple[Message, Resource]] = {}
+        """id(message) → (message, its encoding), for the pass under way."""
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass (``published`` may have changed)."""
@@ -281,8 +283,11 @@ class Sync:
             self._shared.pop(mesh, None)
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
         self._pass_published, self._pass_seconds = [], []
-        for mesh in sorted(touched & set(proxies)):
-            self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        try:
+            for mesh in sorted(touched & set(proxies)):
+                self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        finally:
+            self._pass_encoded.clear()
         self.last_pass = PublishPass(
             min((c.at for c in changes), default=None),
             tuple(self._pass_published),
@@ -357,15 +362,15 @@ class Sync:
             warnings, revision = built.warnings, mesh.revision
             secrets, missing = self._secrets(key, built.secrets)
             warnings += missing
-            snapshot = Snapshot.of(
-                (
+            snapshot = Snapshot(
+                self._encode(m)
+                for m in (
                     *built.listeners,
                     *built.route_configurations,
                     *built.clusters,
                     *built.cluster_load_assignments,
                     *secrets,
-                ),
-                self._encoder,
+                )
             )
         for warning in warnings:
             log.warning("sync: %s: %s", key, warning)
@@ -378,6 +383,20 @@ class Sync:
         self.published[key] = Published(revision, snapshot.version, warnings)
         if previous is None or previous.version != snapshot.version:
             self._pass_published.append((key, snapshot.version))
+
+    def _encode(self, message: Message) -> Resource:
+        """``message`` serialized, once per pass for a message object proxies share.
+
+        Pieces of :class:`~meshplane.translate.reuse.SharedTranslations` are one object in
+        every proxy's resources and are never modified; the pass memo holds each object
+        (so its id is not reused) until the pass ends.
+        """
+        found = self._pass_encoded.get(id(message))
+        if found is not None and found[0] is message:
+            return found[1]
+        encoded = self._encoder.encode(message)
+        self._pass_encoded[id(message)] = (message, encoded)
+        return encoded
 
     def _secrets(
         self, key: str, requests: Sequence[tls.SecretRequest]

@@ -378,15 +378,12 @@ def _add_egress(
     for tcp in egress.tcp:
         for reached in tcp.targets:
             reached_by.setdefault(reached.target, set()).add(tcp.service)
+    dns_first = _intercepted(node)
+    shareable = pieces is not None and extensions.mtls_of(snapshot.mesh.extensions) is None
     for target in egress.targets:
         services = sorted(reached_by.get(target, ()))
         policy = _target_policy(out, node, target, services, policies)
-        dns_first = _intercepted(node)
-        if (
-            pieces is not None
-            and policy is None
-            and extensions.mtls_of(snapshot.mesh.extensions) is None
-        ):
+        if pieces is not None and shareable and policy is None:
             # No TLS chosen by the caller: the target's cluster is every caller's (unless
             # the target's own listener has TLS, which names the caller: built per caller).
             found = pieces.piece(

@@ -27,6 +27,7 @@ import dataclasses
 from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar, cast
 
+from meshplane.model import kinds
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.translate import dependencies, diagnostics
@@ -49,6 +50,10 @@ class SharedTranslations:
     def __init__(self) -> None:
         """Start empty, bound to no snapshot."""
         self._entries: dict[Hashable, _Entry] = {}
+        self._readers: dict[ResourceKey, set[Hashable]] = {}
+        """Read key (exact or wildcard) → the entries whose build read it."""
+        self._endpoint_readers: dict[str, set[Hashable]] = {}
+        """Virtual node name (or ANY) → the entries that read its registered endpoints."""
         self._bound: tuple[str, int] | None = None
         self.hits = 0
         """Pieces reused (for tests and benchmarks)."""
@@ -65,19 +70,62 @@ class SharedTranslations:
         Entries whose reads a change touches are dropped; the rest hold for
         ``snapshot`` too, since nothing they read differs.
         """
-        changed = list(changes)
-        if changed:
-            self._entries = {
-                key: entry
-                for key, entry in self._entries.items()
-                if not any(entry.reads.affected_by(k, op) for k, op in changed)
-            }
+        for key, op in changes:
+            if key.kind == kinds.MESH.key:
+                self._drop_all()  # every piece read the mesh (as Reads.affected_by says)
+                break
+            if op == "endpoints":
+                stale = self._endpoint_readers.get(key.name, set()) | self._endpoint_readers.get(
+                    dependencies.ANY, set()
+                )
+            else:
+                stale = set().union(
+                    *(
+                        self._readers.get(read, ())
+                        for read in (
+                            key,
+                            ResourceKey(key.kind, key.mesh, key.parent, dependencies.ANY),
+                            ResourceKey(key.kind, key.mesh, dependencies.ANY, dependencies.ANY),
+                        )
+                    )
+                )
+            for entry_key in stale:
+                self._drop(entry_key)
         self._bound = (snapshot.name, snapshot.revision)
 
     def clear(self) -> None:
         """Forget every piece (the mesh was reread whole)."""
-        self._entries.clear()
+        self._drop_all()
         self._bound = None
+
+    def _drop_all(self) -> None:
+        self._entries.clear()
+        self._readers.clear()
+        self._endpoint_readers.clear()
+
+    def _drop(self, entry_key: Hashable) -> None:
+        entry = self._entries.pop(entry_key, None)
+        if entry is None:
+            return
+        for read in entry.reads.keys:
+            readers = self._readers.get(read)
+            if readers is not None:
+                readers.discard(entry_key)
+                if not readers:
+                    del self._readers[read]
+        for name in entry.reads.endpoints:
+            readers = self._endpoint_readers.get(name)
+            if readers is not None:
+                readers.discard(entry_key)
+                if not readers:
+                    del self._endpoint_readers[name]
+
+    def _enter(self, entry_key: Hashable, entry: _Entry) -> None:
+        self._entries[entry_key] = entry
+        for read in entry.reads.keys:
+            self._readers.setdefault(read, set()).add(entry_key)
+        for name in entry.reads.endpoints:
+            self._endpoint_readers.setdefault(name, set()).add(entry_key)
 
     def using(self, snapshot: MeshSnapshot, recorder: dependencies.Recorder) -> Reuse:
         """The handle one translation of ``snapshot`` uses (through ``recorder``).
@@ -86,7 +134,7 @@ class SharedTranslations:
         afresh: reuse is an optimisation, never a source of stale pieces.
         """
         if self._bound != (snapshot.name, snapshot.revision):
-            self._entries.clear()
+            self._drop_all()
             self._bound = (snapshot.name, snapshot.revision)
         return Reuse(self, recorder)
 
@@ -113,7 +161,7 @@ class Reuse:
             found: Warnings = []
             value, reads = self._recorder.capture(lambda: build(found))
             entry = _Entry(value, reads, tuple(found))
-            shared._entries[key] = entry
+            shared._enter(key, entry)
             shared.misses += 1
         else:
             self._recorder.replay(entry.reads)
