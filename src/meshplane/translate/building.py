@@ -30,6 +30,7 @@ from meshplane.translate import (
     endpoints,
     gateways,
     listeners,
+    memo,
     names,
     plan,
     reuse,
@@ -219,7 +220,7 @@ def _warn_untranslated(
     They reach ``proxy-status`` notes like every translation warning (see
     :mod:`meshplane.translate.coverage`).
     """
-    for path, note in coverage.untranslated(resource, spec.to_wire()):
+    for path, note in _untranslated(spec)(resource):
         out.warnings.append(
             diagnostics.of(
                 key,
@@ -227,6 +228,23 @@ def _warn_untranslated(
                 f"{resource} {name}: {path} is accepted but not translated: {note}",
             )
         )
+
+
+@memo.IdentityCache
+def _untranslated(spec: Any) -> Callable[[str], tuple[tuple[str, str], ...]]:
+    """``coverage.untranslated`` of one spec object, remembered per spec.
+
+    A proxy's own spec is walked again for every change that reaches the proxy.
+    """
+    wire = spec.to_wire()
+    found: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def of(resource: str) -> tuple[tuple[str, str], ...]:
+        if resource not in found:
+            found[resource] = tuple(coverage.untranslated(resource, wire))
+        return found[resource]
+
+    return of
 
 
 def _add_gateway_ingress(
