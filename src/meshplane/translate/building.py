@@ -388,6 +388,32 @@ def _add_egress(
         _add_intercepted_egress(out, snapshot, node, egress, logging, pieces)
     else:
         _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header, pieces)
+    dns_first = _intercepted(node)
+    shareable = pieces is not None and extensions.mtls_of(snapshot.mesh.extensions) is None
+    services = {h.service for h in egress.hosts} | {t.service for t in egress.tcp}
+    if pieces is not None and shareable and all(policies.get(s) is None for s in services):
+        # No caller TLS anywhere: every target's cluster comes from its services' shared
+        # pieces; warnings are replayed per target, in target order, as built below.
+        shared: dict[plan.Target, _SharedTarget] = {}
+        for service in sorted(services):
+            shared.update(
+                pieces.piece(
+                    ("service-targets", service, dns_first),
+                    functools.partial(_service_targets, snapshot, pieces, service, dns_first),
+                    out.warnings,
+                )
+            )
+        for target in egress.targets:
+            found, warnings = shared[target]
+            out.warnings.extend(warnings)
+            if found is None:
+                _add_target_cluster(out, snapshot, node, target, None, dns_first=dns_first)
+                continue
+            cluster, assignment = found
+            out.clusters[cluster.name] = cluster
+            if assignment is not None:
+                out.assignments[assignment.cluster_name] = assignment
+        return
     reached_by: dict[plan.Target, set[str]] = {}
     for host in egress.hosts:
         for route in host.routes:
@@ -396,26 +422,65 @@ def _add_egress(
     for tcp in egress.tcp:
         for reached in tcp.targets:
             reached_by.setdefault(reached.target, set()).add(tcp.service)
-    dns_first = _intercepted(node)
-    shareable = pieces is not None and extensions.mtls_of(snapshot.mesh.extensions) is None
     for target in egress.targets:
-        services = sorted(reached_by.get(target, ()))
-        policy = _target_policy(out, node, target, services, policies)
+        reaching = sorted(reached_by.get(target, ()))
+        policy = _target_policy(out, node, target, reaching, policies)
         if pieces is not None and shareable and policy is None:
             # No TLS chosen by the caller: the target's cluster is every caller's (unless
             # the target's own listener has TLS, which names the caller: built per caller).
-            found = pieces.piece(
+            found_target = pieces.piece(
                 ("target", target, dns_first),
                 functools.partial(_shared_target, snapshot, target, dns_first),
                 out.warnings,
             )
-            if found is not None:
-                cluster, assignment = found
+            if found_target is not None:
+                cluster, assignment = found_target
                 out.clusters[cluster.name] = cluster
                 if assignment is not None:
                     out.assignments[assignment.cluster_name] = assignment
                 continue
         _add_target_cluster(out, snapshot, node, target, policy, dns_first=dns_first)
+
+
+_TargetResources = tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]
+_SharedTarget = tuple[_TargetResources | None, tuple[diagnostics.Warning, ...]]
+"""A target's shared cluster and assignment (``None``: built per caller) and its warnings."""
+
+
+def _service_targets(
+    snapshot: MeshSnapshot,
+    pieces: reuse.Reuse,
+    service: str,
+    dns_first: bool,
+    _warnings: plan.Warnings,
+) -> dict[plan.Target, _SharedTarget]:
+    """Every target of one service's plan with its shared resources and their warnings.
+
+    Built from the shared plan and target pieces, looked up inside, so the entry
+    depends on all they read; the warnings are kept per target, not recorded here.
+    """
+    found = pieces.piece(
+        ("service", service), functools.partial(plan.service_plan, snapshot, service), []
+    )
+    targets: set[plan.Target] = set()
+    for piece in found:
+        if isinstance(piece, plan.HostPlan):
+            for route in piece.routes:
+                targets.update(t.target for t in route.targets)
+                if route.mirror is not None:
+                    targets.add(route.mirror.target)
+        else:
+            targets.update(t.target for t in piece.targets)
+    result: dict[plan.Target, _SharedTarget] = {}
+    for target in targets:
+        warnings: plan.Warnings = []
+        resources = pieces.piece(
+            ("target", target, dns_first),
+            functools.partial(_shared_target, snapshot, target, dns_first),
+            warnings,
+        )
+        result[target] = (resources, tuple(warnings))
+    return result
 
 
 def _add_proxy_egress(
