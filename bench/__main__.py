@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench import (
+    ack_streams,
     api_latency,
     console_latency,
     fuzz,
@@ -24,8 +25,8 @@ from bench import (
 
 def main() -> None:
     """Every benchmark: API, 10x quotas, fan-out (alone and beside go-control-plane),
-    propagation, hop, interception, store growth, hostile input, node-id churn, the fuzzer,
-    the console, mTLS and SDS rotation."""
+    1,000 ACKing streams, propagation, hop, interception, store growth, hostile input,
+    node-id churn, the fuzzer, the console, mTLS and SDS rotation."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -35,6 +36,8 @@ def main() -> None:
     xds_fanout.main([])
     print()
     peer_fanout.main([])
+    print()
+    ack_streams.main([])
     print()
     propagation.main([])
     print()

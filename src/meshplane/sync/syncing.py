@@ -65,11 +65,11 @@ from meshplane.store import snapshots
 from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
-from meshplane.translate import building, dependencies, diagnostics, tls
+from meshplane.translate import building, dependencies, diagnostics, reuse, tls
 from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN, NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
-from meshplane.xds.snapshot import ResourceEncoder, Snapshot
+from meshplane.xds.snapshot import Resource, ResourceEncoder, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,8 @@ class Sync:
         self._meshes: dict[str, MeshSnapshot | None] = {}
         """Mesh name → its in-memory snapshot (``None``: no such mesh), while it has proxies."""
         self._reads: dict[str, dependencies.Reads] = {}
+        self._shared: dict[str, reuse.SharedTranslations] = {}
+        """Mesh name → the pieces its proxies' translations share, at the mesh's revision."""
         self._issuer = issuer
         self._trust_domain = trust_domain
         self._file_sans = file_sans
@@ -167,6 +169,8 @@ class Sync:
         """What the latest publish pass did (read by observers, e.g. the metrics)."""
         self._pass_published: list[tuple[str, str]] = []
         self._pass_seconds: list[float] = []
+        self._pass_encoded: dict[int, tuple[Message, Resource]] = {}
+        """id(message) → (message, its encoding), for the pass under way."""
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass (``published`` may have changed)."""
@@ -199,6 +203,7 @@ class Sync:
                 log.warning("sync: %s; rereading every mesh", compacted)
                 self._applied = feed.revision()
                 self._meshes.clear()
+                self._shared.clear()
                 self._reads.clear()
                 self._dirty_proxies |= set(self._proxies)
                 return []
@@ -305,6 +310,7 @@ class Sync:
     def _reset(self) -> None:
         """Forget every in-memory snapshot and read set; rebuild every proxy on the next pass."""
         self._meshes.clear()
+        self._shared.clear()
         self._reads.clear()
         self._dirty_proxies |= set(self._proxies)
         self._wake.set()
@@ -329,10 +335,14 @@ class Sync:
         # A mesh whose last proxy left is forgotten: its changes are no longer followed.
         for mesh in [m for m in self._meshes if m not in proxies]:
             del self._meshes[mesh]
+            self._shared.pop(mesh, None)
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
         self._pass_published, self._pass_seconds = [], []
-        for mesh in sorted(touched & set(proxies)):
-            self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        try:
+            for mesh in sorted(touched & set(proxies)):
+                self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        finally:
+            self._pass_encoded.clear()
         if changes and self._applied is not None:
             # No change since their last pass was in these meshes: their proxies' snapshots
             # are current at the new revision too (else writes to one mesh would leave every
@@ -356,12 +366,17 @@ class Sync:
         loaded = mesh in self._meshes
         previous = self._meshes.get(mesh)
         whole = not self.incremental or not loaded or previous is None
+        shared = self._shared.setdefault(mesh, reuse.SharedTranslations())
         if whole:
             snapshot = snapshots.mesh_snapshot(self._store, mesh)
+            shared.clear()
         elif changes:
             snapshot = snapshots.updated(self._store, previous, mesh, changes)
         else:
             snapshot = previous
+        if snapshot is not None and not whole:
+            # The pieces no change touched are still right at the new revision.
+            shared.advance(snapshot, ((c.key, c.op) for c in changes))
         self._meshes[mesh] = snapshot
         for key in keys:
             reads = self._reads.get(key)
@@ -403,7 +418,9 @@ class Sync:
             self._reads.pop(key, None)
         else:
             started = time.perf_counter()
-            built = building.build(mesh, identity, file_sans=self._file_sans)
+            built = building.build(
+                mesh, identity, self._shared.get(mesh.name), file_sans=self._file_sans
+            )
             self._pass_seconds.append(time.perf_counter() - started)
             self.builds[key] += 1
             self._reads[key] = built.reads
@@ -421,15 +438,15 @@ class Sync:
             warnings, revision = built.warnings, mesh.revision
             secrets, missing = self._secrets(key, built.secrets)
             warnings += missing
-            snapshot = Snapshot.of(
-                (
+            snapshot = Snapshot(
+                self._encode(m)
+                for m in (
                     *built.listeners,
                     *built.route_configurations,
                     *built.clusters,
                     *built.cluster_load_assignments,
                     *secrets,
-                ),
-                self._encoder,
+                )
             )
         if self.held.pop(key, None) is not None:
             log.info("sync: %s released", key)
@@ -467,6 +484,20 @@ class Sync:
             and not mesh.endpoints.get(node)
             and (mesh_name, node) not in self._registrations_seen
         )
+
+    def _encode(self, message: Message) -> Resource:
+        """``message`` serialized, once per pass for a message object proxies share.
+
+        Pieces of :class:`~meshplane.translate.reuse.SharedTranslations` are one object in
+        every proxy's resources and are never modified; the pass memo holds each object
+        (so its id is not reused) until the pass ends.
+        """
+        found = self._pass_encoded.get(id(message))
+        if found is not None and found[0] is message:
+            return found[1]
+        encoded = self._encoder.encode(message)
+        self._pass_encoded[id(message)] = (message, encoded)
+        return encoded
 
     def _secrets(
         self, key: str, requests: Sequence[tls.SecretRequest]

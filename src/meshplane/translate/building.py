@@ -9,13 +9,14 @@ the rest is published, so one bad route cannot stall a whole mesh's pushes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 from meshplane.model import extensions, kinds
 from meshplane.model import specs_generated as g
@@ -30,8 +31,10 @@ from meshplane.translate import (
     endpoints,
     gateways,
     listeners,
+    memo,
     names,
     plan,
+    reuse,
     routes,
     specs,
     tls,
@@ -95,20 +98,30 @@ class _Collected:
 
 
 def build(
-    snapshot: MeshSnapshot, node: NodeIdentity, *, file_sans: tls.FileSans | None = None
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    shared: reuse.SharedTranslations | None = None,
+    *,
+    file_sans: tls.FileSans | None = None,
 ) -> EnvoyResources:
     """Translate the mesh as seen by one sidecar into Envoy resources, noting what it read.
 
+    ``shared`` (one per mesh, kept by the caller across proxies and revisions) lends
+    pieces other proxies' translations already built; the result is the same without it.
     ``file_sans`` (optional) reads the SANs of a target's ``file`` certificate, so a SAN
     mismatch with one is said too; it changes warnings only, never the resources.
     """
     recorder = dependencies.Recorder(snapshot)
-    built = _build(recorder.snapshot, node, file_sans)
+    pieces = shared.using(snapshot, recorder) if shared is not None else None
+    built = _build(recorder.snapshot, node, pieces, file_sans)
     return dataclasses.replace(built, reads=recorder.reads())
 
 
 def _build(
-    snapshot: MeshSnapshot, node: NodeIdentity, file_sans: tls.FileSans | None = None
+    snapshot: MeshSnapshot,
+    node: NodeIdentity,
+    pieces: reuse.Reuse | None = None,
+    file_sans: tls.FileSans | None = None,
 ) -> EnvoyResources:
     """The translation proper (``snapshot`` may be a recording view)."""
     out = _Collected(file_sans=file_sans)
@@ -134,7 +147,7 @@ def _build(
             for entry in virtual_node.spec.backends or ()
             if entry.virtual_service is not None
         ]
-        egress = plan.plan_egress(snapshot, backends, out.warnings)
+        egress = plan.plan_egress(snapshot, backends, out.warnings, pieces)
         defaults = virtual_node.spec.backend_defaults
         default_policy = policy_tls(defaults.client_policy if defaults else None)
         policies: dict[str, tls.ClientTls | None] = {
@@ -145,7 +158,7 @@ def _build(
             for entry in virtual_node.spec.backends or ()
             if entry.virtual_service is not None
         }
-        _add_egress(out, snapshot, node, egress, virtual_node.spec.logging, policies)
+        _add_egress(out, snapshot, node, egress, virtual_node.spec.logging, policies, pieces)
     else:
         gateway = snapshot.virtual_gateways.get(node.name)
         if gateway is None:
@@ -157,7 +170,7 @@ def _build(
         for route in snapshot.gateway_routes.get(node.name, {}).values():
             _warn_untranslated(out, route.key, "GatewayRoute", route.name, route.spec)
         targets, keeps_host = _add_gateway_ingress(out, snapshot, node, gateway)
-        egress = plan.plan_egress(snapshot, targets, out.warnings)
+        egress = plan.plan_egress(snapshot, targets, out.warnings, pieces)
         gateway_defaults = gateway.spec.backend_defaults
         gateway_policy = policy_tls(gateway_defaults.client_policy if gateway_defaults else None)
         _add_egress(
@@ -167,6 +180,7 @@ def _build(
             egress,
             gateway.spec.logging,
             dict.fromkeys(targets, gateway_policy),
+            pieces,
             kept_host_header=gateways.KEPT_HOST_HEADER if keeps_host else None,
         )
     return out.freeze()
@@ -229,7 +243,7 @@ def _warn_untranslated(
     They reach ``proxy-status`` notes like every translation warning (see
     :mod:`meshplane.translate.coverage`).
     """
-    for path, note in coverage.untranslated(resource, spec.to_wire()):
+    for path, note in _untranslated(spec)(resource):
         out.warnings.append(
             diagnostics.of(
                 key,
@@ -237,6 +251,23 @@ def _warn_untranslated(
                 f"{resource} {name}: {path} is accepted but not translated: {note}",
             )
         )
+
+
+@memo.IdentityCache
+def _untranslated(spec: Any) -> Callable[[str], tuple[tuple[str, str], ...]]:
+    """``coverage.untranslated`` of one spec object, remembered per spec.
+
+    A proxy's own spec is walked again for every change that reaches the proxy.
+    """
+    wire = spec.to_wire()
+    found: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def of(resource: str) -> tuple[tuple[str, str], ...]:
+        if resource not in found:
+            found[resource] = tuple(coverage.untranslated(resource, wire))
+        return found[resource]
+
+    return of
 
 
 def _add_gateway_ingress(
@@ -364,6 +395,7 @@ def _add_egress(
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
     policies: Mapping[str, tls.ClientTls | None],
+    pieces: reuse.Reuse | None = None,
     *,
     kept_host_header: str | None = None,
 ) -> None:
@@ -376,9 +408,35 @@ def _add_egress(
     """
     if _intercepted(node):
         egress = _without_shared_tcp_ports(out, snapshot, egress)
-        _add_intercepted_egress(out, snapshot, node, egress, logging)
+        _add_intercepted_egress(out, snapshot, node, egress, logging, pieces)
     else:
-        _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header)
+        _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header, pieces)
+    dns_first = _intercepted(node)
+    shareable = pieces is not None and extensions.mtls_of(snapshot.mesh.extensions) is None
+    services = {h.service for h in egress.hosts} | {t.service for t in egress.tcp}
+    if pieces is not None and shareable and all(policies.get(s) is None for s in services):
+        # No caller TLS anywhere: every target's cluster comes from its services' shared
+        # pieces; warnings are replayed per target, in target order, as built below.
+        shared: dict[plan.Target, _SharedTarget] = {}
+        for service in sorted(services):
+            shared.update(
+                pieces.piece(
+                    ("service-targets", service, dns_first),
+                    functools.partial(_service_targets, snapshot, pieces, service, dns_first),
+                    out.warnings,
+                )
+            )
+        for target in egress.targets:
+            found, warnings = shared[target]
+            out.warnings.extend(warnings)
+            if found is None:
+                _add_target_cluster(out, snapshot, node, target, None, dns_first=dns_first)
+                continue
+            cluster, assignment = found
+            out.clusters[cluster.name] = cluster
+            if assignment is not None:
+                out.assignments[assignment.cluster_name] = assignment
+        return
     reached_by: dict[plan.Target, set[str]] = {}
     for host in egress.hosts:
         for route in host.routes:
@@ -388,9 +446,64 @@ def _add_egress(
         for reached in tcp.targets:
             reached_by.setdefault(reached.target, set()).add(tcp.service)
     for target in egress.targets:
-        services = sorted(reached_by.get(target, ()))
-        policy = _target_policy(out, node, target, services, policies)
-        _add_target_cluster(out, snapshot, node, target, policy, dns_first=_intercepted(node))
+        reaching = sorted(reached_by.get(target, ()))
+        policy = _target_policy(out, node, target, reaching, policies)
+        if pieces is not None and shareable and policy is None:
+            # No TLS chosen by the caller: the target's cluster is every caller's (unless
+            # the target's own listener has TLS, which names the caller: built per caller).
+            found_target = pieces.piece(
+                ("target", target, dns_first),
+                functools.partial(_shared_target, snapshot, target, dns_first),
+                out.warnings,
+            )
+            if found_target is not None:
+                cluster, assignment = found_target
+                out.clusters[cluster.name] = cluster
+                if assignment is not None:
+                    out.assignments[assignment.cluster_name] = assignment
+                continue
+        _add_target_cluster(out, snapshot, node, target, policy, dns_first=dns_first)
+
+
+_TargetResources = tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]
+_SharedTarget = tuple[_TargetResources | None, tuple[diagnostics.Warning, ...]]
+"""A target's shared cluster and assignment (``None``: built per caller) and its warnings."""
+
+
+def _service_targets(
+    snapshot: MeshSnapshot,
+    pieces: reuse.Reuse,
+    service: str,
+    dns_first: bool,
+    _warnings: plan.Warnings,
+) -> dict[plan.Target, _SharedTarget]:
+    """Every target of one service's plan with its shared resources and their warnings.
+
+    Built from the shared plan and target pieces, looked up inside, so the entry
+    depends on all they read; the warnings are kept per target, not recorded here.
+    """
+    found = pieces.piece(
+        ("service", service), functools.partial(plan.service_plan, snapshot, service), []
+    )
+    targets: set[plan.Target] = set()
+    for piece in found:
+        if isinstance(piece, plan.HostPlan):
+            for route in piece.routes:
+                targets.update(t.target for t in route.targets)
+                if route.mirror is not None:
+                    targets.add(route.mirror.target)
+        else:
+            targets.update(t.target for t in piece.targets)
+    result: dict[plan.Target, _SharedTarget] = {}
+    for target in targets:
+        warnings: plan.Warnings = []
+        resources = pieces.piece(
+            ("target", target, dns_first),
+            functools.partial(_shared_target, snapshot, target, dns_first),
+            warnings,
+        )
+        result[target] = (resources, tuple(warnings))
+    return result
 
 
 def _add_proxy_egress(
@@ -400,6 +513,7 @@ def _add_proxy_egress(
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
     kept_host_header: str | None,
+    pieces: reuse.Reuse | None,
 ) -> None:
     """Local mode: the app's HTTP_PROXY is one HTTP chain; TCP ports get chains of their own.
 
@@ -419,6 +533,7 @@ def _add_proxy_egress(
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
         tunnel_cluster=tunnel,
+        host_routes=_shared_routes(snapshot, pieces, kept_host_header),
     )
     manager = listeners.http_connection_manager(
         "egress",
@@ -455,6 +570,7 @@ def _add_intercepted_egress(
     node: NodeIdentity,
     egress: plan.EgressPlan,
     logging: specs.Logging | None,
+    pieces: reuse.Reuse | None,
 ) -> None:
     """Behind iptables: one chain per original destination port, as App Mesh's sidecars.
 
@@ -474,7 +590,11 @@ def _add_intercepted_egress(
         protocol = protocols.pop() if len(protocols) == 1 else "http"
         route_config = names.egress_route_config(protocol, port)
         out.routes[route_config] = routes.build_egress_route_config(
-            route_config, snapshot.name, hosts, allow_all=egress.allow_all
+            route_config,
+            snapshot.name,
+            hosts,
+            allow_all=egress.allow_all,
+            host_routes=_shared_routes(snapshot, pieces, None),
         )
         manager = listeners.http_connection_manager(
             "egress", route_config, protocol=protocol, logging=logging
@@ -635,6 +755,54 @@ def _warn_san_mismatch(
             tls.mismatch_message(node.node_id, target.node, target.port, expected, presented or ()),
         )
     )
+
+
+def _shared_routes(
+    snapshot: MeshSnapshot, pieces: reuse.Reuse | None, kept_host_header: str | None
+) -> Callable[[plan.HostPlan], Sequence[route_components_pb2.Route]] | None:
+    """A host's routes from the shared table (``None`` without one: built per caller).
+
+    The entry is built from the service's shared plan, looked up again inside it so the
+    entry depends on what that plan read (and is dropped with it).
+    """
+    if pieces is None:
+        return None
+
+    def build(host: plan.HostPlan, _warnings: plan.Warnings) -> list[route_components_pb2.Route]:
+        found = pieces.piece(
+            ("service", host.service),
+            functools.partial(plan.service_plan, snapshot, host.service),
+            [],  # the plan's warnings were recorded where it was planned
+        )
+        planned = next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
+        return routes.build_host_routes(snapshot.name, planned, kept_host_header)
+
+    def host_routes(host: plan.HostPlan) -> Sequence[route_components_pb2.Route]:
+        key = ("routes", host.service, host.port, kept_host_header)
+        return pieces.piece(key, functools.partial(build, host), [])
+
+    return host_routes
+
+
+def _shared_target(
+    snapshot: MeshSnapshot, target: plan.Target, dns_first: bool, warnings: plan.Warnings
+) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None] | None:
+    """A target's cluster and load assignment when no caller's TLS touches them, else ``None``.
+
+    Called without a client policy and without automatic mTLS; the target listener's own
+    TLS is the last caller-dependent input (its SANs and certificates name the caller).
+    """
+    virtual_node = snapshot.virtual_nodes[target.node]
+    listener = next(
+        entry for entry in specs.listeners(virtual_node.spec) if entry.port == target.port
+    )
+    if listener.tls is not None:
+        return None
+    out = _Collected(warnings=warnings)
+    caller = NodeIdentity(mesh=snapshot.name, kind=kinds.VIRTUAL_NODE.key, name=target.node)
+    _add_target_cluster(out, snapshot, caller, target, None, dns_first=dns_first)
+    name = names.egress_cluster(snapshot.name, target.node, target.protocol, target.port)
+    return out.clusters[name], out.assignments.get(name)
 
 
 def _add_target_cluster(

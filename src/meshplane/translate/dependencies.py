@@ -27,6 +27,7 @@ ANY = "*"
 """Wildcard in a read key's parent or name: "every resource of this kind (under this parent)"."""
 
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,20 +92,22 @@ class Recorder:
         mesh = snapshot.name
         self._keys: set[ResourceKey] = {ResourceKey.of(kinds.MESH, mesh, mesh)}
         self._endpoints: set[str] = set()
+        self._captures: list[tuple[set[ResourceKey], set[str]]] = []
+        """Open :meth:`capture` calls, innermost last: each also gets every read."""
 
         def flat(kind: kinds.Kind, inner: Mapping[str, V]) -> _Recording[V]:
             return _Recording(
                 inner,
-                lambda name: self._keys.add(ResourceKey(kind.key, mesh, "", name)),
-                lambda: self._keys.add(ResourceKey(kind.key, mesh, ANY, ANY)),
+                lambda name: self._key(ResourceKey(kind.key, mesh, "", name)),
+                lambda: self._key(ResourceKey(kind.key, mesh, ANY, ANY)),
             )
 
         def nested(kind: kinds.Kind, inner: Mapping[str, V]) -> _Recording[V]:
             # Looking up a parent's children depends on all of them, present or future.
             return _Recording(
                 inner,
-                lambda parent: self._keys.add(ResourceKey(kind.key, mesh, parent, ANY)),
-                lambda: self._keys.add(ResourceKey(kind.key, mesh, ANY, ANY)),
+                lambda parent: self._key(ResourceKey(kind.key, mesh, parent, ANY)),
+                lambda: self._key(ResourceKey(kind.key, mesh, ANY, ANY)),
             )
 
         self.snapshot = dataclasses.replace(
@@ -115,11 +118,42 @@ class Recorder:
             routes=nested(kinds.ROUTE, snapshot.routes),
             virtual_gateways=flat(kinds.VIRTUAL_GATEWAY, snapshot.virtual_gateways),
             gateway_routes=nested(kinds.GATEWAY_ROUTE, snapshot.gateway_routes),
-            endpoints=_Recording(snapshot.endpoints, self._endpoints.add, self._all_endpoints),
+            endpoints=_Recording(snapshot.endpoints, self._endpoint, self._all_endpoints),
         )
 
+    def _key(self, key: ResourceKey) -> None:
+        self._keys.add(key)
+        for keys, _ in self._captures:
+            keys.add(key)
+
+    def _endpoint(self, name: str) -> None:
+        self._endpoints.add(name)
+        for _, endpoints in self._captures:
+            endpoints.add(name)
+
     def _all_endpoints(self) -> None:
-        self._endpoints.add(ANY)
+        self._endpoint(ANY)
+
+    def capture(self, compute: Callable[[], T]) -> tuple[T, Reads]:
+        """``compute()`` and what it read (recorded here as well, as any read is).
+
+        The mesh resource is not in the result: every translation reads it anyway.
+        """
+        captured: tuple[set[ResourceKey], set[str]] = (set(), set())
+        self._captures.append(captured)
+        try:
+            value = compute()
+        finally:
+            self._captures.pop()
+        return value, Reads(frozenset(captured[0]), frozenset(captured[1]))
+
+    def replay(self, reads: Reads) -> None:
+        """Record ``reads`` as if made here: a reused piece depends on what its build read."""
+        self._keys |= reads.keys
+        self._endpoints |= reads.endpoints
+        for keys, endpoints in self._captures:
+            keys.update(reads.keys)
+            endpoints.update(reads.endpoints)
 
     def reads(self) -> Reads:
         """Everything looked up through :attr:`snapshot` so far."""

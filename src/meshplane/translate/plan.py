@@ -12,7 +12,9 @@ Envoy resources without consulting the snapshot's references again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from meshplane.model import extensions, kinds
 from meshplane.model import specs_generated as g
@@ -21,6 +23,9 @@ from meshplane.model.snapshot import MeshSnapshot, Typed
 from meshplane.translate import diagnostics, specs
 from meshplane.translate.diagnostics import Warning
 from meshplane.translate.specs import Timeouts
+
+if TYPE_CHECKING:
+    from meshplane.translate.reuse import Reuse
 
 Warnings = list[Warning]
 """Where translation records what it skipped, in the order it was met."""
@@ -102,7 +107,9 @@ class EgressPlan:
         found = {wt.target for h in self.hosts for r in h.routes for wt in r.targets}
         found |= {r.mirror.target for h in self.hosts for r in h.routes if r.mirror}
         found |= {wt.target for t in self.tcp for wt in t.targets}
-        return tuple(sorted(found))
+        # The order of Target's fields, compared as plain tuples (much cheaper than the
+        # dataclass's generated __lt__ on a few hundred targets).
+        return tuple(sorted(found, key=lambda t: (t.node, t.protocol, t.port)))
 
 
 def allows_all(snapshot: MeshSnapshot) -> bool:
@@ -111,28 +118,29 @@ def allows_all(snapshot: MeshSnapshot) -> bool:
     return egress is not None and egress.type == "ALLOW_ALL"
 
 
-def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: Warnings) -> EgressPlan:
-    """Resolve the named backend services into virtual hosts and TCP proxies."""
+def plan_egress(
+    snapshot: MeshSnapshot,
+    services: Iterable[str],
+    warnings: Warnings,
+    reuse: Reuse | None = None,
+) -> EgressPlan:
+    """Resolve the named backend services into virtual hosts and TCP proxies.
+
+    With ``reuse``, each service's plan is taken from (or entered into) the shared
+    table: it is the same for every caller.
+    """
     hosts: list[HostPlan] = []
     tcp: list[TcpPlan] = []
     mesh = snapshot.name
     for service_name in sorted(set(services)):
-        service = snapshot.virtual_services.get(service_name)
-        if service is None:
-            message = f"VirtualService {service_name}: not found; backend skipped"
-            warnings.append(diagnostics.service(mesh, service_name, "service-not-found", message))
-            continue
-        provider = service.spec.provider
-        if provider is not None and provider.virtual_node is not None:
-            node_name = provider.virtual_node.virtual_node_name
-            found = _node_provided(snapshot, service_name, node_name, warnings)
-        elif provider is not None and provider.virtual_router is not None:
-            router_name = provider.virtual_router.virtual_router_name
-            found = _router_provided(snapshot, service_name, router_name, warnings)
+        if reuse is None:
+            found = service_plan(snapshot, service_name, warnings)
         else:
-            message = f"VirtualService {service_name}: no provider; backend skipped"
-            warnings.append(diagnostics.service(mesh, service_name, "service-no-provider", message))
-            continue
+            found = reuse.piece(
+                ("service", service_name),
+                functools.partial(service_plan, snapshot, service_name),
+                warnings,
+            )
         hosts.extend(h for h in found if isinstance(h, HostPlan))
         tcp.extend(t for t in found if isinstance(t, TcpPlan))
     return EgressPlan(
@@ -140,6 +148,28 @@ def plan_egress(snapshot: MeshSnapshot, services: Iterable[str], warnings: Warni
         tcp=_one_per_port(mesh, tcp, warnings),
         allow_all=allows_all(snapshot),
     )
+
+
+def service_plan(
+    snapshot: MeshSnapshot, service_name: str, warnings: Warnings
+) -> tuple[HostPlan | TcpPlan, ...]:
+    """One backend service's virtual hosts and TCP proxies (none when it is unusable)."""
+    mesh = snapshot.name
+    service = snapshot.virtual_services.get(service_name)
+    if service is None:
+        message = f"VirtualService {service_name}: not found; backend skipped"
+        warnings.append(diagnostics.service(mesh, service_name, "service-not-found", message))
+        return ()
+    provider = service.spec.provider
+    if provider is not None and provider.virtual_node is not None:
+        node_name = provider.virtual_node.virtual_node_name
+        return tuple(_node_provided(snapshot, service_name, node_name, warnings))
+    if provider is not None and provider.virtual_router is not None:
+        router_name = provider.virtual_router.virtual_router_name
+        return tuple(_router_provided(snapshot, service_name, router_name, warnings))
+    message = f"VirtualService {service_name}: no provider; backend skipped"
+    warnings.append(diagnostics.service(mesh, service_name, "service-no-provider", message))
+    return ()
 
 
 def _node_provided(

@@ -10,7 +10,7 @@ ingress route configuration sends everything to the local app.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2 as route_pb
 from envoy.config.route.v3 import route_pb2
@@ -34,12 +34,15 @@ def build_egress_route_config(
     allow_all: bool,
     kept_host_header: str | None = None,
     tunnel_cluster: str | None = None,
+    host_routes: Callable[[HostPlan], Sequence[route_pb.Route]] | None = None,
 ) -> route_pb2.RouteConfiguration:
     """The outbound route configuration: a virtual host per (service, port).
 
     ``kept_host_header`` (gateways only) names the header whose value, when a request
     carries it, replaces Host on the way to the target: a gateway route that keeps the
-    client's Host reached this routing under the target's name.
+    client's Host reached this routing under the target's name. ``host_routes`` gives a
+    host's routes as :func:`build_host_routes` would (the sync stage reuses them across
+    callers); by default they are built here.
 
     ``tunnel_cluster`` (local-mode sidecars) makes every virtual host answer an HTTP
     CONNECT for its authority: the tunnel is terminated and its bytes go to that cluster
@@ -50,11 +53,10 @@ def build_egress_route_config(
     config = route_pb2.RouteConfiguration(name=name)
     for host in sorted(hosts, key=lambda h: h.name):
         virtual_host = config.virtual_hosts.add(name=host.name, domains=host.domains)
-        for plan in host.routes:
-            route = build_route(mesh, plan)
-            if kept_host_header is not None and route.HasField("route"):
-                route.route.host_rewrite_header = kept_host_header
-            virtual_host.routes.append(route)
+        if host_routes is None:
+            virtual_host.routes.extend(build_host_routes(mesh, host, kept_host_header))
+        else:
+            virtual_host.routes.extend(host_routes(host))
         if tunnel_cluster is not None:
             # Last: a CONNECT has no path, so App Mesh's routes never take it before this one.
             virtual_host.routes.append(_connect_route(tunnel_cluster))
@@ -78,6 +80,19 @@ def _connect_route(cluster: str) -> route_pb.Route:
     # A tunnel lives as long as its client keeps it: no request timeout.
     route.route.timeout.CopyFrom(durations.of_ms(0))
     return route
+
+
+def build_host_routes(
+    mesh: str, host: HostPlan, kept_host_header: str | None
+) -> list[route_pb.Route]:
+    """A virtual host's routes, in order: the same for every caller of its service."""
+    built = []
+    for plan in host.routes:
+        route = build_route(mesh, plan)
+        if kept_host_header is not None and route.HasField("route"):
+            route.route.host_rewrite_header = kept_host_header
+        built.append(route)
+    return built
 
 
 def build_ingress_route_config(

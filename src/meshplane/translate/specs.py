@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from meshplane.model import specs_generated as g
+from meshplane.translate.memo import IdentityCache
 
 HTTP_FAMILY = frozenset({"http", "http2", "grpc"})
 """Listener protocols served by an HTTP connection manager."""
@@ -126,10 +127,18 @@ def _limits(listener: AnyListener, protocol: str) -> Limits:
     return Limits()
 
 
-def listeners(
-    spec: g.VirtualNodeSpec | g.VirtualRouterSpec | g.VirtualGatewaySpec,
-) -> tuple[Listener, ...]:
-    """The spec's listeners in port order, the first one per port kept."""
+AnySpec = g.VirtualNodeSpec | g.VirtualRouterSpec | g.VirtualGatewaySpec
+
+
+def listeners(spec: AnySpec) -> tuple[Listener, ...]:
+    """The spec's listeners in port order, the first one per port kept.
+
+    Remembered per spec object: every caller of a node reads its listeners.
+    """
+    return _listeners(spec)
+
+
+def _read_listeners(spec: AnySpec) -> tuple[Listener, ...]:
     found: dict[int, Listener] = {}
     for entry in spec.listeners or ():
         port, protocol = entry.port_mapping.port, entry.port_mapping.protocol
@@ -146,6 +155,9 @@ def listeners(
             None if isinstance(entry, g.VirtualRouterListener) else entry.tls,
         )
     return tuple(found[port] for port in sorted(found))
+
+
+_listeners: IdentityCache[AnySpec, tuple[Listener, ...]] = IdentityCache(_read_listeners)
 
 
 def route_body(spec: g.RouteSpec) -> tuple[str, RouteBody] | None:

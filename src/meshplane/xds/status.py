@@ -205,7 +205,12 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
     if isinstance(event, Sent):
         new = dataclasses.replace(was, sent_version=event.version, responses=was.responses + 1)
     elif isinstance(event, Acked):
-        resources = MappingProxyType(dict(event.resources))
+        # record_acked hands over a private read-only copy; anything else is copied here.
+        resources = (
+            event.resources
+            if isinstance(event.resources, MappingProxyType)
+            else MappingProxyType(dict(event.resources))
+        )
         new = dataclasses.replace(was, acked_version=event.version, acked=resources)
     else:
         new = dataclasses.replace(was, nacks=was.nacks + 1, last_nack=event.nack)
@@ -238,6 +243,8 @@ class StatusBoard:
         self._observers: list[Observer] = []
         self._stream_observers: list[Callable[[StreamEvent], None]] = []
         self._changed = asyncio.Event()
+        self._waiting = 0
+        """How many :meth:`wait_for` calls wait: with none, a change needs no new Event."""
 
     # -- reading ---------------------------------------------------------------
 
@@ -253,13 +260,17 @@ class StatusBoard:
         self, key: str, predicate: Callable[[NodeStatus], bool], timeout: float
     ) -> NodeStatus:
         """Wait until ``key``'s status satisfies ``predicate``; TimeoutError after ``timeout``."""
-        async with asyncio.timeout(timeout):
-            while True:
-                changed = self._changed
-                status = self._nodes.get(key)
-                if status is not None and predicate(status):
-                    return status
-                await changed.wait()
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    changed = self._changed
+                    status = self._nodes.get(key)
+                    if status is not None and predicate(status):
+                        return status
+                    await changed.wait()
+        finally:
+            self._waiting -= 1
 
     async def wait_synced(self, key: str, snapshot: Snapshot, timeout: float) -> NodeStatus:
         """Wait until ``key``'s proxy has ACKed every type of ``snapshot``."""
@@ -327,8 +338,9 @@ class StatusBoard:
 
     def _put(self, status: NodeStatus) -> None:
         self._nodes[status.key] = status
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if self._waiting:
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()
 
     def _emit(self, event: StatusEvent) -> None:
         for observer in list(self._observers):

@@ -92,6 +92,13 @@ NACK_LOG_INTERVAL = 10.0
 """Seconds between two logged NACKs of one type on one stream."""
 
 
+def _same(chosen: Mapping[str, Resource], sent: Mapping[str, str]) -> bool:
+    """Whether ``chosen`` holds exactly the names and versions of ``sent``."""
+    return len(chosen) == len(sent) and all(
+        sent.get(name) == resource.version for name, resource in chosen.items()
+    )
+
+
 def truncated(message: str, limit: int = MAX_NACK_CHARS) -> str:
     """``message`` cut to ``limit`` characters, saying how much was cut."""
     if len(message) <= limit:
@@ -290,7 +297,7 @@ class AdsStream:
                 self._log_nack(key, type_url, version, message)
             elif state.acked_nonce != nonce:
                 state.acked_nonce = nonce
-                state.acked = dict(state.sent)
+                state.acked = state.sent  # each send makes a new dict: never mutated
                 self._board.record_acked(key, type_url, state.sent_version or "", state.sent)
         state.subscribed = True
         if type_url not in WILDCARD_TYPES:
@@ -321,6 +328,9 @@ class AdsStream:
             chosen = pool
         else:
             chosen = {n: pool[n] for n in state.names if n in pool}
+        if state.answered and not again and _same(chosen, state.sent):
+            # What was last sent, resource for resource: no hashing needed to know it.
+            return False
         version = version_of(chosen.values())
         if state.answered and version == state.sent_version and not again:
             return False

@@ -1,0 +1,124 @@
+"""Translation with shared pieces returns exactly what translation without them returns."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshplane.model.kinds import ResourceKey
+from meshplane.model.snapshot import MeshSnapshot
+from meshplane.translate import build
+from meshplane.translate.reuse import SharedTranslations
+
+from . import casefiles
+
+
+@pytest.mark.parametrize("name", casefiles.case_names())
+def test_a_case_built_with_shared_pieces_matches_its_golden_cold_and_warm(name: str) -> None:
+    """First build fills the table, the second reuses it: both render the golden, same reads."""
+    case = casefiles.load(name)
+    shared = SharedTranslations()
+    golden = (casefiles.GOLDENS / f"{name}.json").read_text()
+    alone = build(case.snapshot, case.node)
+    for _ in range(2):
+        built = build(case.snapshot, case.node, shared)
+        assert casefiles.render(built) == golden
+        assert built.warnings == alone.warnings
+        assert built.reads == alone.reads
+
+
+def _data(name: str) -> dict[str, Any]:
+    return yaml.safe_load(Path(casefiles.CASES / f"{name}.yaml").read_text())
+
+
+def _snapshot(data: dict[str, Any], revision: int) -> MeshSnapshot:
+    return dataclasses.replace(casefiles.snapshot_of(data), revision=revision)
+
+
+ROUTE = ResourceKey("route", "demos", "vr-echo-backend", "vrr-echo-backend")
+
+
+def test_two_callers_of_one_service_share_its_plan_routes_and_clusters() -> None:
+    """The second caller of vs-echo-backend builds no piece: service, routes, its targets.
+
+    Pieces: the plan, its routes, its targets (looking the plan up inside: a hit on the
+    first build too) and each of its 2 target clusters.
+    """
+    data = _data("bluegreen-100-0")
+    case = casefiles.load("bluegreen-100-0")
+    other = dataclasses.replace(case.node, name="vn-echo-backend-blue")
+    data["virtualNodes"] = [
+        {**n, "spec": {**n["spec"], "backends": case_backends(data)}}
+        if n["virtualNodeName"] == other.name
+        else n
+        for n in data["virtualNodes"]
+    ]
+    snapshot = _snapshot(data, 1)
+    shared = SharedTranslations()
+    build(snapshot, case.node, shared)
+    assert (shared.misses, shared.hits) == (5, 2)
+    second = build(snapshot, other, shared)
+    assert (shared.misses, shared.hits) == (5, 5)
+    assert second == build(snapshot, other)
+
+
+def case_backends(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The frontend's backends (vs-echo-backend)."""
+    frontend = next(
+        n for n in data["virtualNodes"] if n["virtualNodeName"] == "vn-echo-frontend-blue"
+    )
+    return list(frontend["spec"]["backends"])
+
+
+def test_a_changed_route_drops_only_the_pieces_that_read_it() -> None:
+    """After a weight change the plan, routes and target list are rebuilt; clusters reused."""
+    data = _data("bluegreen-100-0")
+    case = casefiles.load("bluegreen-100-0")
+    shared = SharedTranslations()
+    build(_snapshot(data, 1), case.node, shared)
+    targets = data["routes"][0]["spec"]["httpRoute"]["action"]["weightedTargets"]
+    targets[0]["weight"], targets[1]["weight"] = 30, 70
+    changed = _snapshot(data, 2)
+    shared.advance(changed, [(ROUTE, "update")])
+    assert len(shared) == 2  # the two target clusters
+    built = build(changed, case.node, shared)
+    assert (shared.misses, shared.hits) == (8, 6)
+    assert built == build(changed, case.node)
+    assert casefiles.render(built) == casefiles.render(build(changed, case.node))
+
+
+def test_registered_endpoints_drop_that_targets_cluster_only() -> None:
+    """An endpoints change of the green node rebuilds green's cluster; blue's and the plan stay."""
+    data = _data("bluegreen-100-0")
+    case = casefiles.load("bluegreen-100-0")
+    shared = SharedTranslations()
+    build(_snapshot(data, 1), case.node, shared)
+    data["endpoints"] = {
+        **(data.get("endpoints") or {}),
+        "vn-echo-backend-green": [{"listenerPort": 80, "address": "127.0.0.9", "port": 9}],
+    }
+    changed = _snapshot(data, 2)
+    green = ResourceKey("virtualNode", "demos", "", "vn-echo-backend-green")
+    shared.advance(changed, [(green, "endpoints")])
+    assert len(shared) == 3
+    built = build(changed, case.node, shared)
+    assert built == build(changed, case.node)
+    assert casefiles.render(built) == casefiles.render(build(changed, case.node))
+
+
+def test_a_snapshot_the_table_does_not_follow_starts_it_afresh() -> None:
+    """Given a revision it was not advanced to, the table rebuilds every piece (never stale)."""
+    data = _data("bluegreen-100-0")
+    case = casefiles.load("bluegreen-100-0")
+    shared = SharedTranslations()
+    build(_snapshot(data, 1), case.node, shared)
+    targets = data["routes"][0]["spec"]["httpRoute"]["action"]["weightedTargets"]
+    targets[0]["weight"], targets[1]["weight"] = 0, 100
+    changed = _snapshot(data, 3)
+    built = build(changed, case.node, shared)
+    assert (shared.misses, shared.hits) == (10, 4)
+    assert casefiles.render(built) == casefiles.render(build(changed, case.node))
