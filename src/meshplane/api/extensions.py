@@ -10,6 +10,11 @@ Errors use the same App Mesh error types.
 * ``POST /meshplane/v1/proxyCredentials`` ``{"nodeId", "replica"}`` →
   ``{"nodeId", "replica", "token", "expiresAt"}``: the credential one replica's sidecar
   shows on its ADS stream (action ``meshplane:IssueProxyCredential`` on the node's ARN);
+* ``GET /meshplane/v1/proxies/stats?key=K[&format=prometheus|json]`` → that proxy's Envoy
+  stats, read from the sidecar's read-only stats listener (the port its node metadata
+  announces, always on loopback: :mod:`meshplane.envoy.statslistener`) — Envoy's own
+  ``/stats/prometheus`` text, or ``/stats?format=json``; 404 when the proxy is not
+  connected or announced no stats port, 502 when its listener does not answer;
 * ``PUT …/virtualNodes/{node}/endpoints`` ``{"source", "endpoints", "credential"}``:
   the credential must be that replica's (node ``mesh/{mesh}/virtualNode/{node}``,
   replica ``source``), so a replica registers and withdraws only its own endpoints;
@@ -22,6 +27,7 @@ import functools
 import json
 from typing import Any, Protocol
 
+import aiohttp
 from aiohttp import web
 
 from meshplane.api import offloading, rendering
@@ -55,6 +61,9 @@ class ProxyReport(Protocol):
     async def wait_for_revision(self, revision: int, timeout: float) -> dict[str, Any]:
         """The report once every connected proxy is synced at ``revision`` (or at timeout)."""
 
+    def stats_address(self, key: str) -> str | None:
+        """``host:port`` of the connected proxy's read-only stats listener, if it has one."""
+
 
 def _wait_arguments(request: web.Request) -> tuple[int, float] | None:
     """``waitForRevision`` and ``timeout`` (seconds, default 30) from the query, if asked."""
@@ -73,6 +82,21 @@ def _wait_arguments(request: web.Request) -> tuple[int, float] | None:
             f"waitForRevision must be >= 0 and timeout between 0 and {MAX_WAIT:g} seconds"
         )
     return revision, timeout
+
+
+STATS_FORMATS = {"prometheus": "/stats/prometheus", "json": "/stats?format=json"}
+"""``format=`` → the stats listener path it reads."""
+STATS_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+async def _read_stats(address: str, form: str) -> str:
+    """The text of one stats read from the listener at ``address`` (never via HTTP_PROXY)."""
+    async with (
+        aiohttp.ClientSession(timeout=STATS_TIMEOUT, trust_env=False) as session,
+        session.get(f"http://{address}{STATS_FORMATS[form]}") as answer,
+    ):
+        answer.raise_for_status()
+        return await answer.text()
 
 
 MAX_REPLICA = 255
@@ -161,6 +185,30 @@ def add_routes(
             )
         return web.json_response(found)
 
+    async def get_proxy_stats(request: web.Request) -> web.Response:
+        key, form = request.query.get("key", ""), request.query.get("format", "prometheus")
+        if form not in STATS_FORMATS:
+            return rendering.error_response(
+                errors.BadRequestException("format must be prometheus or json")
+            )
+        address = proxies.stats_address(key) if proxies is not None else None
+        if address is None:
+            return rendering.error_response(
+                errors.NotFoundException(
+                    f"no connected proxy {key!r} announced a stats port "
+                    "(sidecars started by meshplane up do)"
+                )
+            )
+        try:
+            text = await _read_stats(address, form)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return web.json_response(
+                {"message": f"the stats listener of {key} at {address} did not answer: {exc}"},
+                status=502,
+            )
+        kind = "application/json" if form == "json" else "text/plain"
+        return web.Response(text=text, content_type=kind)
+
     async def post_credentials(request: web.Request) -> web.Response:
         try:
             issued = _issue(request.app[services_key], await _body(request))
@@ -217,4 +265,5 @@ def add_routes(
     app.router.add_get(f"{PREFIX}/meshes/{{mesh}}/endpoints", get_endpoints)
     app.router.add_get(f"{PREFIX}/proxies", get_proxies)
     app.router.add_get(f"{PREFIX}/proxies/config", get_proxy_config)
+    app.router.add_get(f"{PREFIX}/proxies/stats", get_proxy_stats)
     app.router.add_post(f"{PREFIX}/proxyCredentials", post_credentials)

@@ -156,6 +156,8 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension("GET", f"{P}/proxies", "meshplane:ListProxies", MESHPLANE_ARN + "proxy/*"),
     # What one proxy was sent (secrets' SANs and expiry, never their keys).
     extension("GET", f"{P}/proxies/config", "meshplane:GetProxyConfig", MESHPLANE_ARN + "proxy/*"),
+    # One proxy's Envoy stats (counters, gauges, histograms: cluster and listener names).
+    extension("GET", f"{P}/proxies/stats", "meshplane:GetProxyStats", MESHPLANE_ARN + "proxy/*"),
     # Principals: creating one hands out a key, so it is the administrator's alone by default.
     extension(
         "GET", f"{P}/credentials", "meshplane:ListCredentials", MESHPLANE_ARN + "principal/*"

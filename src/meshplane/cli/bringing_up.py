@@ -98,6 +98,7 @@ async def _run(
     data_dir: Path,
     console: Console,
     lock: locking.DataDirLock | None,
+    prometheus_targets: Path | None = None,
 ) -> int:
     """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything.
 
@@ -133,7 +134,9 @@ async def _run(
         # they exist once it is healthy. Everything this command runs signs with them.
         client.sign_with(_signer(plane is not None, data_dir))
         source = await _node_source(client, path, namespace, console)
-        options = supervising.RuntimeOptions(xds=(LOOPBACK, xds_port))
+        options = supervising.RuntimeOptions(
+            xds=(LOOPBACK, xds_port), prometheus_targets=prometheus_targets
+        )
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
         if not console.is_terminal:  # logs only: a redrawn table would garble a log file
@@ -176,6 +179,7 @@ def run(
     xds_port: int,
     data_dir: Path,
     publish: Sequence[str] = (),
+    prometheus_targets: Path | None = None,
 ) -> int:
     """Bring the mesh in ``file`` up and supervise it; the process exit code.
 
@@ -201,7 +205,18 @@ def run(
             return 1
     try:
         return asyncio.run(
-            _run(file, found, namespace, server, api_port, xds_port, data_dir, console, lock)
+            _run(
+                file,
+                found,
+                namespace,
+                server,
+                api_port,
+                xds_port,
+                data_dir,
+                console,
+                lock,
+                prometheus_targets,
+            )
         )
     except UnicodeDecodeError as error:
         console.print(

@@ -14,6 +14,7 @@ from meshplane import __version__, settings
 from meshplane.auth import hosts
 from meshplane.cli import crds, k8s, manifests, proxyconfig, proxyinit, proxystatus, stores
 from meshplane.cli import credentials as credentials_command
+from meshplane.cli import top as top_command
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -204,6 +205,7 @@ proxyinit.register(cli)
 credentials_command.register(cli)
 stores.register(cli)
 k8s.register(cli)
+top_command.register(cli)
 
 
 def main() -> None:

@@ -42,10 +42,18 @@ def register(cli: typer.Typer) -> None:
                 help="WORKLOAD=IP:PORT: publish that workload there instead of its `publish:`.",
             ),
         ] = [],  # noqa: B006 - typer reads the default
+        prometheus_targets: Annotated[
+            Path | None,
+            typer.Option(
+                help="Keep a Prometheus file_sd JSON file listing every sidecar's stats port."
+            ),
+        ] = None,
     ) -> None:
         """Start a control plane, apply PATH's manifests, run PATH/workloads.yaml with sidecars."""
         from meshplane.cli import bringing_up  # noqa: PLC0415 - see the module docstring
 
         raise typer.Exit(
-            bringing_up.run(file, namespace, server, api_port, xds_port, data_dir, publish)
+            bringing_up.run(
+                file, namespace, server, api_port, xds_port, data_dir, publish, prometheus_targets
+            )
         )

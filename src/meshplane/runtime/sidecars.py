@@ -11,7 +11,8 @@ listeners on exactly those ports::
     node.metadata {"meshplane": {"replica": "<workload>-<i>",
                                  "ingress": {"<listener port>": <bind port>},
                                  "app":     {"<listener port>": <app port>},
-                                 "egress":  <egress port>}}
+                                 "egress":  <egress port>,
+                                 "stats":   <stats port>}}
 
 The bootstrap and argv come from :mod:`meshplane.envoy` (ADS over gRPC with a
 short reconnect backoff, ``--concurrency 1``, no hot restart, short drain).
@@ -45,6 +46,8 @@ class SidecarPorts:
     egress: int
     ingress: Mapping[int, int]
     """VirtualNode listener port → the port this sidecar binds for it."""
+    stats: int = 0
+    """The read-only stats port (``GET /stats``, ``/stats/prometheus``); 0 for none."""
 
 
 def metadata(replica: str, ports: SidecarPorts, app_ports: Mapping[int, int]) -> dict[str, Any]:
@@ -55,6 +58,8 @@ def metadata(replica: str, ports: SidecarPorts, app_ports: Mapping[int, int]) ->
             "ingress": {str(listener): bound for listener, bound in sorted(ports.ingress.items())},
             "app": {str(listener): port for listener, port in sorted(app_ports.items())},
             "egress": ports.egress,
+            # Where Prometheus, ``top`` and the control plane read this sidecar's stats.
+            **({"stats": ports.stats} if ports.stats else {}),
         }
     }
 
@@ -87,6 +92,7 @@ def process_spec(
         metadata=metadata(replica, ports, app_ports),
         credential=credential,
         admin_pipe=private.admin if private is not None else None,
+        stats_port=ports.stats or None,
     )
     env = dict(base_env)
     # The injector's variables, so operators who grep for them find them.

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import aiohttp
 
-from meshplane.runtime import admin, processes, publishing, selecting, sidecars
+from meshplane.runtime import admin, processes, publishing, scraping, selecting, sidecars
 from meshplane.runtime.controlplane import (
     ControlPlaneClient,
     ControlPlaneError,
@@ -77,6 +77,8 @@ class RuntimeOptions:
     python: str = sys.executable
     private_dir: Path | None = None
     """Where sidecars' admin sockets and bootstraps go (None: a fresh 0700 temp dir)."""
+    prometheus_targets: Path | None = None
+    """A Prometheus ``file_sd`` file kept listing every sidecar's stats port (scraping.py)."""
 
 
 @dataclasses.dataclass
@@ -248,6 +250,7 @@ class Supervisor:
                 admin=0,  # a unix socket in the private directory
                 egress=self.ports.allocate(),
                 ingress={listener: self.ports.allocate() for listener in binding.listener_ports},
+                stats=self.ports.allocate(),
             )
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
@@ -291,6 +294,8 @@ class Supervisor:
             while True:
                 await self._check_store()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
+                if self.options.prometheus_targets is not None:
+                    scraping.write(self.options.prometheus_targets, scraping.targets(self.replicas))
                 if self._reregistering and all(r.registered for r in self.replicas if r.ready):
                     self._reregistering = False
                 # After a store loss the endpoints are retried often: the moment a re-apply

@@ -27,7 +27,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from meshplane.sync import proxyconfig
+from meshplane.sync import identities, proxyconfig
 from meshplane.sync.syncing import Published
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -101,6 +101,13 @@ class ProxyViews:
             return None
         return {"key": key, "version": snapshot.version, **proxyconfig.summarize(snapshot)}
 
+    def stats_address(self, key: str) -> str | None:
+        """``host:port`` of the stats listener the connected proxy ``key`` announced."""
+        status = self._board.node(key)
+        if status is None or not status.connected:
+            return None
+        return identities.stats_address(status.node)
+
     def report(self) -> dict[str, Any]:
         """``{"revision", "converged", "proxies"}`` as of now, at the store's revision."""
         revision = self._revision()
@@ -160,6 +167,8 @@ class ProxyViews:
             "gateTimeouts": status.gate_timeouts,
             "held": self._sync.held.get(key),
             "types": types,
+            # The sidecar's read-only stats listener (``host:port``), when it has one.
+            "stats": identities.stats_address(status.node),
         }
         view["state"] = state(view, revision)
         return view
