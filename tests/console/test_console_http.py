@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from meshplane.testing import ControlPlane
 KEY = GeneratedKey("MPCONTESTKEY0000001", "s3cret-s3cret")
 HOSTILE_MESH = "<script>alert(1)<\\script>"  # names may not hold "/" (ARN separator)
 HOSTILE_ROUTE = '<img src=x onerror="alert(2)">'
+ECHO_MANIFESTS = Path(__file__).resolve().parents[2] / "examples" / "echo"
 
 
 class Browser:
@@ -178,3 +180,48 @@ def test_credentials_come_from_the_data_dir_file_or_a_generated_key(tmp_path: Pa
     assert generated is None
     assert isinstance(lookup, FileCredentials)
     assert (lookup("AKIAREAD"), lookup("AKIAADMIN"), lookup("nobody")) == ("r3ad", "adm1n", None)
+
+
+def test_the_mesh_page_draws_who_calls_whom_with_traffic_labels(plane: ControlPlane) -> None:
+    """The walkthrough's topology: frontend → its service → vr-echo-backend → blue 100 and
+    green 0, in four columns, a traffic label per node and per route target (none yet)."""
+    plane.apply(ECHO_MANIFESTS)
+    browser = Browser(plane)
+    browser.login(KEY.access_key_id, KEY.secret_access_key)
+    status, _, page = browser.call("GET", "/console/meshes/demos?fragment=1")
+    assert status == 200
+    graph = page[page.index('<svg class="topology"') : page.index("</svg>")]
+    boxes = re.findall(r'data-testid="box-(\w+)-([^"]+)"', graph)
+    assert sorted(boxes) == [
+        ("vn", "vn-echo-backend-blue"),
+        ("vn", "vn-echo-backend-green"),
+        ("vn", "vn-echo-frontend-blue"),
+        ("vr", "vr-echo-backend"),
+        ("vs", "vs-echo-backend.demos.svc.cluster.local"),
+    ]
+    assert graph.count('<line class="edge"') == 4
+    assert re.findall(r'class="edge-label"[^>]*>([^<]*)<', graph) == [
+        "vrr-echo-backend 100",
+        "vrr-echo-backend 0",
+    ]
+    labels = dict(re.findall(r'data-traffic="([^"]+)">([^<]*)<', graph))
+    assert labels == {
+        "target/demos/vn-echo-backend-blue": "no traffic",
+        "target/demos/vn-echo-backend-green": "no traffic",
+        "node/demos/vn-echo-backend-blue": "no traffic",
+        "node/demos/vn-echo-backend-green": "no traffic",
+        "node/demos/vn-echo-frontend-blue": "no traffic",
+    }
+    columns = {
+        name: int(x)
+        for name, x in re.findall(
+            r'data-testid="box-\w+-([^"]+)"><title>[^<]*</title><rect x="(\d+)"', graph
+        )
+    }
+    assert columns == {
+        "vn-echo-frontend-blue": 20,
+        "vs-echo-backend.demos.svc.cluster.local": 310,
+        "vr-echo-backend": 600,
+        "vn-echo-backend-blue": 890,
+        "vn-echo-backend-green": 890,
+    }

@@ -149,8 +149,8 @@ def _route(router: str, name: str, spec: Mapping[str, Any]) -> str:
     )
 
 
-def mesh(snapshot: MeshSnapshot, proxies: Sequence[Mapping[str, Any]]) -> str:
-    """One mesh: services, routers with routes and live weights, nodes, gateways, proxies."""
+def mesh(snapshot: MeshSnapshot, proxies: Sequence[Mapping[str, Any]], graph: str = "") -> str:
+    """One mesh: topology ``graph``, services, routers with live weights, nodes, gateways."""
     services = "".join(
         f"<tr><td>{h(name)}</td><td>{h(_provider(vs.resource.spec))}</td></tr>"
         for name, vs in sorted(snapshot.virtual_services.items())
@@ -186,6 +186,7 @@ def mesh(snapshot: MeshSnapshot, proxies: Sequence[Mapping[str, Any]]) -> str:
     return (
         f'<h1>Mesh <span data-testid="mesh-name">{h(name)}</span></h1>'
         f'<p class="revision">store revision <b data-testid="revision">{snapshot.revision}</b></p>'
+        f'<h2>Topology</h2><div class="graph">{graph}</div>'
         f"<h2>Proxies</h2>{proxies_table(proxies)}"
         f"<h2>Virtual services</h2>{_table(('Name', 'Provider'), services)}"
         f"<h2>Virtual routers</h2>{''.join(routers) or '<p class=empty>None.</p>'}"

@@ -13,7 +13,10 @@ Every console request passes two checks before its handler:
 ``GET /console/events`` is a server-sent event stream: one ``change`` event when it opens
 and one after each change of the read model (store revisions the sync stage applied,
 connects, ACKs, NACKs), each carrying the store revision. The page coalesces them: at most
-one fragment fetch is in flight.
+one fragment fetch is in flight. While a stream is open the traffic monitor
+(:mod:`meshplane.console.monitoring`) reads the sidecars' stats every second, and each
+reading is one ``traffic`` event: a JSON object from ``data-traffic`` key to label text,
+which the page writes into the topology's labels as text.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import hmac
 import importlib.resources
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -29,7 +33,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from meshplane import app
-from meshplane.console import pages
+from meshplane.console import monitoring, pages, topology
 from meshplane.console.credentials import CredentialLookup
 from meshplane.console.sessions import COOKIE, DEFAULT_TTL, Sessions
 from meshplane.model.kinds import MESH
@@ -68,6 +72,7 @@ class Console:
     def mount(self, api: web.Application, plane: app.ControlPlane) -> None:
         """Add the console's routes to the API application ``api`` (an ``app.Mount``)."""
         self._plane = plane
+        self._monitor = monitoring.TrafficMonitor(plane.views)
         api.on_shutdown.append(self._close_streams)
         add = api.router.add_route
         add("GET", PREFIX, self._guard(self._home, session=False))
@@ -126,7 +131,8 @@ class Console:
         if snapshot is None:
             return self._page(request, name, pages.not_found(name), status=404)
         proxies = [p for p in self._plane.views.proxies() if _mesh_of(p) == name]
-        return self._page(request, name, pages.mesh(snapshot, proxies))
+        graph = topology.render(snapshot, self._monitor.rows)
+        return self._page(request, name, pages.mesh(snapshot, proxies, graph))
 
     def _page(self, request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
         text = (
@@ -177,26 +183,37 @@ class Console:
         response = _secured(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
         await response.prepare(request)
         views = self._plane.views
+        changed_before = True
+        sent: dict[str, str] = {}
         # A closed tab ends the stream with a write to a closed transport: that is its end.
-        with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(ConnectionError), self._monitor.watching():
             while not self._closing.is_set():
                 if self.user(request) is None:  # the session expired or its key was removed
                     await response.write(b"event: expired\ndata: login\n\n")
                     break
                 changed = views.changed()  # taken before reading, so no change is missed
-                revision = self._plane.store.revision()
-                await response.write(f"event: change\ndata: {revision}\n\n".encode())
+                ticked = self._monitor.ticked()
+                if changed_before:
+                    revision = self._plane.store.revision()
+                    await response.write(f"event: change\ndata: {revision}\n\n".encode())
                 closing = asyncio.ensure_future(self._closing.wait())
                 woken = asyncio.ensure_future(changed.wait())
+                counted = asyncio.ensure_future(ticked.wait())
                 try:
                     await asyncio.wait(
-                        (closing, woken),
+                        (closing, woken, counted),
                         timeout=self.sessions.ttl,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
-                    for waiter in (closing, woken):
+                    for waiter in (closing, woken, counted):
                         waiter.cancel()
+                # A change re-renders the page's live part; a traffic tick only relabels it.
+                changed_before = changed.is_set() or not ticked.is_set()
+                if ticked.is_set() and (labels := self._monitor.labels()) != sent:
+                    sent = labels  # unchanged numbers are not sent again
+                    data = json.dumps(labels, separators=(",", ":"))
+                    await response.write(f"event: traffic\ndata: {data}\n\n".encode())
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response

@@ -12,7 +12,8 @@ node: how the route's weights actually split the traffic; a *node* row is the no
 Counters and histogram buckets are cumulative, so rates come from two readings:
 :func:`rates` turns ``before``/``after`` readings and the seconds between them into
 requests per second, success % (answers that are not 5xx) and p50/p99 in milliseconds.
-A counter that went down (the sidecar restarted) counts from zero.
+A counter that went down (the sidecar restarted) counts from zero; a proxy first seen in
+the later reading counts from that reading on.
 """
 
 from __future__ import annotations
@@ -110,8 +111,14 @@ def _delta(after: float, before: float) -> float:
 
 
 def _interval(now: Totals, then: Totals | None) -> Totals:
-    """What one proxy counted between two readings (all of ``now`` if it restarted)."""
-    if then is None or now.requests < then.requests:
+    """What one proxy counted between two readings (all of ``now`` if it restarted).
+
+    A proxy (or subject) missing from the earlier reading contributes nothing yet: its
+    totals since Envoy started are a baseline, not traffic of this interval.
+    """
+    if then is None:
+        return Totals(proxies=now.proxies)
+    if now.requests < then.requests:
         return now
     buckets = {b: _delta(c, then.buckets.get(b, 0.0)) for b, c in now.buckets.items()}
     return Totals(

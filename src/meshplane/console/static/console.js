@@ -25,8 +25,17 @@
     }
   }
 
+  // Traffic labels: {"target/<mesh>/<node>": "12 rps · 100% ok · …"}, written as text only.
+  function relabel(event) {
+    const labels = JSON.parse(event.data);
+    for (const label of live.querySelectorAll("[data-traffic]")) {
+      label.textContent = labels[label.dataset.traffic] || "no traffic";
+    }
+  }
+
   const events = new EventSource("/console/events");
   events.addEventListener("change", refresh);
+  events.addEventListener("traffic", relabel);
   events.addEventListener("expired", () => { events.close(); window.location.assign("/console/login"); });
   events.addEventListener("open", () => document.body.classList.add("connected"));
   events.addEventListener("error", () => document.body.classList.remove("connected"));
