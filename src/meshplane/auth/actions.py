@@ -97,6 +97,8 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension("GET", "/console", CONSOLE, "-"),
     extension("GET", "/console/", CONSOLE, "-"),
     extension("GET", "/console/meshes/{mesh}", CONSOLE, "-"),
+    # The console's one write checks the session principal's policy for appmesh:UpdateRoute.
+    extension("POST", "/console/meshes/{mesh}/weights", CONSOLE, "-"),
     extension("GET", "/console/events", CONSOLE, "-"),
     extension("GET", "/console/login", CONSOLE, "-"),
     extension("POST", "/console/login", CONSOLE, "-"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import importlib.resources
 import json
@@ -33,9 +34,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from meshplane import app
-from meshplane.console import monitoring, pages, topology
+from meshplane.api import offloading
+from meshplane.console import editing, monitoring, pages, topology
 from meshplane.console.credentials import CredentialLookup
 from meshplane.console.sessions import COOKIE, DEFAULT_TTL, Sessions
+from meshplane.model import errors, kinds
 from meshplane.model.kinds import MESH
 from meshplane.store import snapshots
 
@@ -73,11 +76,13 @@ class Console:
         """Add the console's routes to the API application ``api`` (an ``app.Mount``)."""
         self._plane = plane
         self._monitor = monitoring.TrafficMonitor(plane.views)
+        self._lookup = _with_principals(plane, self._lookup)
         api.on_shutdown.append(self._close_streams)
         add = api.router.add_route
         add("GET", PREFIX, self._guard(self._home, session=False))
         add("GET", f"{PREFIX}/", self._guard(self._index, page=True))
         add("GET", f"{PREFIX}/meshes/{{mesh}}", self._guard(self._mesh, page=True))
+        add("POST", f"{PREFIX}/meshes/{{mesh}}/weights", self._guard(self._edit_weights))
         add("GET", f"{PREFIX}/events", self._guard(self._events))
         add("GET", f"{PREFIX}/login", self._guard(self._login_form, session=False))
         add("POST", f"{PREFIX}/login", self._guard(self._login, session=False))
@@ -126,13 +131,62 @@ class Console:
         return self._page(request, "Meshes", body)
 
     async def _mesh(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["mesh"]
+        return self._mesh_page(request, request.match_info["mesh"])
+
+    def _mesh_page(
+        self, request: web.Request, name: str, error: str | None = None, status: int = 200
+    ) -> web.Response:
         snapshot = snapshots.mesh_snapshot(self._plane.store, name)
         if snapshot is None:
             return self._page(request, name, pages.not_found(name), status=404)
         proxies = [p for p in self._plane.views.proxies() if _mesh_of(p) == name]
         graph = topology.render(snapshot, self._monitor.rows)
-        return self._page(request, name, pages.mesh(snapshot, proxies, graph))
+        body = pages.mesh(snapshot, proxies, graph, form_token=self._form_token(request))
+        if error is None:
+            return self._page(request, name, body, status)
+        # A refused edit: shown at the form's URL; the live part keeps following the mesh page.
+        page = pages.layout(
+            name, body, self.user(request), notice=error, source=pages.mesh_link(name)
+        )
+        return _secured(web.Response(text=page, status=status, content_type="text/html"))
+
+    def _form_token(self, request: web.Request) -> str | None:
+        """The edit forms' token, for a session of a principal on a writable control plane."""
+        key_id, cookie = self.user(request), request.cookies.get(COOKIE, "")
+        principals = self._plane.principals
+        if key_id is None or principals is None or self._plane.read_only:
+            return None
+        if principals.by_access_key(key_id) is None:
+            return None
+        return self.sessions.form_token(cookie)
+
+    # -- the one write -----------------------------------------------------------------------
+
+    async def _edit_weights(self, request: web.Request) -> web.StreamResponse:
+        mesh = request.match_info["mesh"]
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        router, route = form.get("router", ""), form.get("route", "")
+        try:
+            token = self.sessions.form_token(request.cookies.get(COOKIE, ""))
+            if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
+                raise editing.EditRefused(403, "the form is stale or not this session's: reload")
+            if self._plane.read_only:
+                raise editing.EditRefused(403, self._plane.read_only)
+            settings = self._plane.settings
+            arn = editing.route_arn(settings.region, settings.account_id, mesh, router, route)
+            editing.check_permission(self._plane.principals, self.user(request) or "", arn)
+            weights = editing.weights_from(form)
+            resources = self._plane.services.resources
+            current = resources.describe(kinds.ROUTE, mesh, route, parent=router)
+            spec = editing.reweighted(current["spec"], weights)
+            await request.app[offloading.OFFLOAD_KEY].write(
+                functools.partial(resources.update, parent=router), kinds.ROUTE, mesh, route, spec
+            )
+        except editing.EditRefused as refused:
+            return self._mesh_page(request, mesh, str(refused), refused.status)
+        except errors.AppMeshError as error:
+            return self._mesh_page(request, mesh, error.message, error.http_status)
+        raise web.HTTPSeeOther(pages.mesh_link(mesh))
 
     def _page(self, request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
         text = (
@@ -241,6 +295,19 @@ def _cross_origin(request: web.Request) -> str | None:
     if request.method != "GET" and origin is None:
         return "a console form must be posted from the console (no Origin header)"
     return None
+
+
+def _with_principals(plane: app.ControlPlane, fallback: CredentialLookup) -> CredentialLookup:
+    """Log in with a principal's key (its policy then decides edits) or a ``fallback`` key."""
+    principals = plane.principals
+    if principals is None:
+        return fallback
+
+    def lookup(access_key_id: str) -> str | None:
+        principal = principals.by_access_key(access_key_id)
+        return principal.secret_access_key if principal is not None else fallback(access_key_id)
+
+    return lookup
 
 
 def _mesh_of(view: dict[str, Any]) -> str | None:

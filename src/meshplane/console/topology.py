@@ -29,7 +29,7 @@ from meshplane.console.pages import h
 from meshplane.model.snapshot import MeshSnapshot
 
 MAX_BOXES = 150
-WIDTH, HEIGHT, COLUMN, ROW = 190, 46, 290, 86
+WIDTH, HEIGHT, COLUMN, ROW = 190, 46, 370, 86
 ROUTE_KINDS = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
 KIND_LABELS = {"vn": "node", "vs": "service", "vr": "router", "vg": "gateway"}
 
@@ -175,11 +175,12 @@ def render(snapshot: MeshSnapshot, rows: Mapping[str, Mapping[str, Any]]) -> str
         )
         if edge.weight is not None:
             key = traffic_key("target", mesh, edge.target[1])
-            mid_x, mid_y = (start[0] + end[0]) // 2 - 40, (start[1] + end[1]) // 2
+            mid_x, mid_y = (start[0] + end[0]) // 2, (start[1] + end[1]) // 2
             parts.append(
-                f'<text class="edge-label" x="{mid_x}" y="{mid_y - 4}">'
+                f'<text class="edge-label" x="{mid_x}" y="{mid_y - 4}" text-anchor="middle">'
                 f"{h(edge.route)} {edge.weight}</text>"
-                f'<text class="traffic" x="{mid_x}" y="{mid_y + 10}" data-traffic="{h(key)}">'
+                f'<text class="traffic" x="{mid_x}" y="{mid_y + 10}" text-anchor="middle" '
+                f'data-traffic="{h(key)}">'
                 f"{h(summary(rows.get(key)))}</text>"
             )
     for box in every:

@@ -13,7 +13,7 @@
     try {
       do {
         again = false;
-        const url = new URL(window.location.href);
+        const url = new URL(live.dataset.source || window.location.href, window.location.href);
         url.searchParams.set("fragment", "1");
         const answer = await fetch(url, { credentials: "same-origin", cache: "no-store" });
         if (answer.status === 401) { window.location.assign("/console/login"); return; }
