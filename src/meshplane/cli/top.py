@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import types
 from typing import Annotated, Any
 
 import typer
@@ -29,7 +30,20 @@ from rich.table import Table
 from meshplane import client
 from meshplane.cli import signing
 from meshplane.cli.manifests import Server
-from meshplane.sync import traffic
+
+NODE, TARGET = "node", "target"
+"""Row kinds (:data:`meshplane.sync.traffic.NODE`, ``TARGET``)."""
+
+
+def _traffic() -> types.ModuleType:
+    """:mod:`meshplane.sync.traffic`, imported only when ``top`` runs.
+
+    It pulls in Envoy's protos (through :mod:`meshplane.envoy`), which every other
+    command's start-up would pay for.
+    """
+    from meshplane.sync import traffic  # noqa: PLC0415 - see the docstring
+
+    return traffic
 
 
 class NoStats(Exception):
@@ -46,7 +60,7 @@ def read(plane: client.MeshplaneClient, mesh: str | None) -> dict[str, Any]:
             text = plane.proxy_stats(proxy["key"])
         except client.ControlPlaneError:
             continue  # went away between the two calls: the next reading tells
-        observed = traffic.observe(proxy["key"], proxy["nodeId"], text)
+        observed = _traffic().observe(proxy["key"], proxy["nodeId"], text)
         readings[proxy["key"]] = {s: t for s, t in observed.items() if mesh in {None, s.mesh}}
     if not readings:
         raise NoStats("no connected proxy reports stats (sidecars started by `meshplane up` do)")
@@ -61,8 +75,8 @@ def tables(rows: list[dict[str, Any]], seconds: float) -> Group:
     """The two tables of one interval's rows."""
     shown = []
     for kind, title, who in (
-        (traffic.NODE, "virtual nodes (received)", "REPLICAS"),
-        (traffic.TARGET, "targets (sent by callers)", "CALLERS"),
+        (NODE, "virtual nodes (received)", "REPLICAS"),
+        (TARGET, "targets (sent by callers)", "CALLERS"),
     ):
         table = Table(title=f"{title}, last {seconds:.1f}s", title_justify="left")
         for column in ("MESH", "NODE", who, "RPS", "SUCCESS", "P50 MS", "P99 MS"):
@@ -103,7 +117,7 @@ def register(cli: typer.Typer) -> None:
             if once:
                 time.sleep(interval)
                 after, now = read(plane, mesh), time.monotonic()
-                rows = traffic.rates(before, after, now - then)
+                rows = _traffic().rates(before, after, now - then)
                 if output == "json":
                     typer.echo(json.dumps({"seconds": round(now - then, 3), "rows": rows}))
                 else:
@@ -113,7 +127,8 @@ def register(cli: typer.Typer) -> None:
                 while True:
                     time.sleep(interval)
                     after, now = read(plane, mesh), time.monotonic()
-                    live.update(tables(traffic.rates(before, after, now - then), now - then))
+                    rows = _traffic().rates(before, after, now - then)
+                    live.update(tables(rows, now - then))
                     live.refresh()
                     before, then = after, now
         except NoStats as exc:
