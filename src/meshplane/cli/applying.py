@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,16 @@ class WaitFailed(Exception):
         self.lines = lines
 
 
-def dry_run(sources: list[dict[str, str]], namespace: str | None) -> dict[str, Any]:
-    """The apply answer a fresh control plane would give for ``sources``; nothing is kept."""
+def dry_run(
+    sources: list[dict[str, str]],
+    namespace: str | None,
+    inspect: Callable[[Any], None] = lambda _plane: None,
+) -> dict[str, Any]:
+    """The apply answer a fresh control plane would give for ``sources``; nothing is kept.
+
+    ``inspect`` sees that control plane (``meshplane.app.ControlPlane``) after the apply,
+    before it is thrown away (``analyze`` reads its store).
+    """
     # The control plane's modules are imported only for a dry run (see cli/main.py's serve).
     from meshplane import app, settings  # noqa: PLC0415
 
@@ -47,6 +56,7 @@ def dry_run(sources: list[dict[str, str]], namespace: str | None) -> dict[str, A
         plane = app.build(config)
         try:
             outcomes = plane.front_door.apply([(s["name"], s["text"]) for s in sources], namespace)
+            inspect(plane)
         finally:
             plane.store.close()
     return {"results": [outcome.to_json() for outcome in outcomes]}

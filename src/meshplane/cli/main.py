@@ -12,6 +12,7 @@ from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
+from meshplane.cli import analyze as analyze_command
 from meshplane.cli import crds, k8s, manifests, proxyconfig, proxyinit, proxystatus, stores
 from meshplane.cli import credentials as credentials_command
 from meshplane.cli import top as top_command
@@ -206,6 +207,7 @@ credentials_command.register(cli)
 stores.register(cli)
 k8s.register(cli)
 top_command.register(cli)
+analyze_command.register(cli)
 
 
 def main() -> None:
