@@ -5,7 +5,8 @@ services, 500 routers with 10 routes each weighting two nodes: 9,501 resources) 
 through the service layer before the control plane serves, then Debian's chromium
 (Playwright) logs in and loads the meshes list and the mesh's page ``LOADS`` times each. The
 number is the browser's navigation timing (request sent → ``load`` event: server render,
-transfer, parse and layout of the whole page), with the page size; the topology of a mesh
+transfer, parse and layout of the whole page), with the page size, and beside it the same
+page fetched without a browser (the server's share); the topology of a mesh
 this large is a sentence, not a picture (``topology.MAX_BOXES``).
 
 Run: ``python -m bench.console_pageload`` (needs ``/usr/bin/chromium``).
@@ -17,6 +18,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,10 @@ from meshplane.console import Console
 from meshplane.console.credentials import GeneratedKey
 from meshplane.model import kinds
 
-LOADS = 10
+LOADS = 5
 CHROMIUM = "/usr/bin/chromium"
 KEY = GeneratedKey("MPCONBENCH000000002", "bench-secret")
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 NAVIGATION = "performance.getEntriesByType('navigation')[0].duration"
 
 
@@ -71,12 +74,22 @@ def _measure(endpoint: str) -> dict[str, tuple[list[float], int]]:
             durations = []
             size = 0
             for _ in range(LOADS):
-                answer = page.goto(f"{endpoint}{path}", wait_until="load")
+                answer = page.goto(f"{endpoint}{path}", wait_until="load", timeout=600_000)
                 if answer is None or answer.status != 200:
                     raise RuntimeError(f"{path}: {answer.status if answer else 'no answer'}")
                 size = len(answer.body())
                 durations.append(float(page.evaluate(NAVIGATION)))
             found[label] = (durations, size)
+            # The server's share: the same page fetched without a browser, with the session.
+            cookie = "; ".join(f"{c['name']}={c['value']}" for c in page.context.cookies())
+            fetches = []
+            for _ in range(LOADS):
+                began = time.perf_counter()
+                request = urllib.request.Request(f"{endpoint}{path}", headers={"Cookie": cookie})
+                with DIRECT.open(request, timeout=600) as answered:
+                    answered.read()
+                fetches.append((time.perf_counter() - began) * 1000)
+            found[f"{label} (server)"] = (fetches, size)
         browser.close()
     return found
 
@@ -100,7 +113,7 @@ async def _run() -> None:
             results = await asyncio.to_thread(_measure, endpoint)
     for label, (durations, size) in results.items():
         print(
-            f"{label:<12} load p50 {statistics.median(durations):7.1f} ms  "
+            f"{label:<21} load p50 {statistics.median(durations):7.1f} ms  "
             f"min {min(durations):7.1f}  max {max(durations):7.1f}  "
             f"({LOADS} loads, {size / 1024:.0f} KiB HTML)"
         )

@@ -177,6 +177,7 @@ class Supervisor:
         self._private: Path | None = options.private_dir
         self._own_private = False
         self._admin_sessions: dict[Path, aiohttp.ClientSession] = {}
+        self._targets_failed = ""
 
     async def start(self) -> None:
         """Bind the published addresses, then launch every workload in the background."""
@@ -295,13 +296,25 @@ class Supervisor:
                 await self._check_store()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
                 if self.options.prometheus_targets is not None:
-                    scraping.write(self.options.prometheus_targets, scraping.targets(self.replicas))
+                    self._write_targets(self.options.prometheus_targets)
                 if self._reregistering and all(r.registered for r in self.replicas if r.ready):
                     self._reregistering = False
                 # After a store loss the endpoints are retried often: the moment a re-apply
                 # brings their virtual nodes back, proxies need them or they answer 503.
                 fast = self._reregistering and self.options.poll_interval > REREGISTER_INTERVAL
                 await asyncio.sleep(REREGISTER_INTERVAL if fast else self.options.poll_interval)
+
+    def _write_targets(self, path: Path) -> None:
+        """Keep the Prometheus targets file current; a failure is logged once per new error."""
+        try:
+            scraping.write(path, scraping.targets(self.replicas))
+        except OSError as error:
+            message = f"cannot write the Prometheus targets file {path}: {error.strerror or error}"
+            if message != self._targets_failed:
+                self.sink("runtime", message)
+            self._targets_failed = message
+        else:
+            self._targets_failed = ""
 
     async def _check_store(self) -> None:
         """Register every replica again if the control plane's revision went back.
