@@ -33,8 +33,18 @@
     }
   }
 
+  // The stream's first event says the store revision as it opens; a page rendered at that
+  // revision is current, and re-rendering it at once would double the load of a large mesh.
+  let first = true;
+  function changed(event) {
+    const rendered = live.querySelector("[data-testid=revision]")?.textContent;
+    const skip = first && rendered !== undefined && rendered === event.data;
+    first = false;
+    if (!skip) refresh();
+  }
+
   const events = new EventSource("/console/events");
-  events.addEventListener("change", refresh);
+  events.addEventListener("change", changed);
   events.addEventListener("traffic", relabel);
   events.addEventListener("expired", () => { events.close(); window.location.assign("/console/login"); });
   events.addEventListener("open", () => document.body.classList.add("connected"));
