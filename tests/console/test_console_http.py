@@ -320,3 +320,22 @@ def _edits(plane: ControlPlane, web_console: Console) -> None:
     )
     assert (status, headers["location"]) == (303, "/console/meshes/demos")
     assert _weights(plane) == [30, 70]
+
+
+def test_five_failed_logins_from_one_address_refuse_it_for_a_minute(tmp_path: Path) -> None:
+    """After 5 wrong secrets even the right one is refused (429, Retry-After 60) until the
+    first failure is 60 s old; then it logs in, and the slate is clean."""
+    now = [1_000.0]
+    web_console = Console(KEY, clock=lambda: now[0])
+    with ControlPlane(tmp_path, mounts=[web_console.mount]) as plane:
+        browser = Browser(plane)
+        for second in range(5):
+            now[0] = 1_000.0 + second
+            assert browser.login(KEY.access_key_id, "wrong")[0] == 401
+        status, headers, text = browser.login(KEY.access_key_id, KEY.secret_access_key)
+        assert (status, headers["retry-after"], browser.cookie) == (429, "56", None)
+        assert "Too many failed logins; try again in 56 s." in text
+        now[0] = 1_060.0
+        status, headers, _ = browser.login(KEY.access_key_id, KEY.secret_access_key)
+        assert (status, headers["location"]) == (303, "/console/")
+        assert browser.login(KEY.access_key_id, "wrong")[0] == 401

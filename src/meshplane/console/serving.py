@@ -35,7 +35,7 @@ from aiohttp import web
 
 from meshplane import app
 from meshplane.api import offloading
-from meshplane.console import editing, monitoring, pages, topology
+from meshplane.console import editing, monitoring, pages, throttling, topology
 from meshplane.console.credentials import CredentialLookup
 from meshplane.console.sessions import COOKIE, DEFAULT_TTL, Sessions
 from meshplane.model import errors, kinds
@@ -70,6 +70,7 @@ class Console:
         """Log in against ``lookup``; sessions last ``ttl`` seconds of ``clock``."""
         self._lookup = lookup
         self.sessions = Sessions(clock, ttl)
+        self._throttle = throttling.LoginThrottle(clock)
         self._closing = asyncio.Event()
 
     def mount(self, api: web.Application, plane: app.ControlPlane) -> None:
@@ -200,13 +201,23 @@ class Console:
         return _secured(web.Response(text=pages.login(), content_type="text/html"))
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
+        address = request.remote or ""
+        wait = self._throttle.retry_after(address)
+        if wait is not None:
+            page = pages.login(f"Too many failed logins; try again in {max(1, round(wait))} s.")
+            headers = {"Retry-After": str(max(1, round(wait)))}
+            return _secured(
+                web.Response(text=page, status=429, content_type="text/html", headers=headers)
+            )
         form = await request.post()
         key_id = str(form.get("access_key_id", "")).strip()
         secret = str(form.get("secret_access_key", ""))
         known = self._lookup(key_id) if key_id else None
         if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+            self._throttle.failed(address)
             page = pages.login("Unknown access key id or wrong secret access key.")
             return _secured(web.Response(text=page, status=401, content_type="text/html"))
+        self._throttle.succeeded(address)
         response = web.HTTPSeeOther(f"{PREFIX}/")
         response.set_cookie(
             COOKIE,
