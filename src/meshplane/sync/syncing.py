@@ -278,6 +278,15 @@ class Sync:
         self._pass_published, self._pass_seconds = [], []
         for mesh in sorted(touched & set(proxies)):
             self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
+        # A proxy is judged against its own mesh: no change of this pass touched the other
+        # meshes, so their proxies' snapshots are current at the applied revision too (else
+        # every proxy of mesh A read STALE whenever mesh B changed).
+        if self._applied is not None:
+            for mesh in sorted(set(proxies) - touched):
+                for key in proxies[mesh]:
+                    current = self.published.get(key)
+                    if current is not None and current.revision < self._applied:
+                        self.published[key] = dataclasses.replace(current, revision=self._applied)
         self.last_pass = PublishPass(
             min((c.at for c in changes), default=None),
             tuple(self._pass_published),
