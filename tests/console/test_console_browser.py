@@ -9,6 +9,7 @@ leaves ``failure.png`` in its tmp dir.
 from __future__ import annotations
 
 import asyncio
+import configparser
 import contextlib
 import re
 import shutil
@@ -199,3 +200,66 @@ def test_a_wrong_secret_stays_on_the_login_page(
             "Unknown access key id or wrong secret access key."
         )
         assert page.context.cookies() == []
+
+
+def _log_in_as(page: Page, plane: ControlPlane, key_id: str, secret: str) -> None:
+    page.goto(f"{plane.endpoint}/console/login")
+    page.fill("input[name=access_key_id]", key_id)
+    page.fill("input[name=secret_access_key]", secret)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{plane.endpoint}/console/")
+
+
+def _edit(page: Page, blue: int, green: int) -> None:
+    form = page.get_by_test_id("edit-vr-echo-backend-vrr-echo-backend")
+    page.locator("details.edit summary").click()
+    form.locator('input[name="weight:vn-echo-backend-blue"]').fill(str(blue))
+    form.locator('input[name="weight:vn-echo-backend-green"]').fill(str(green))
+    form.locator("button[type=submit]").click()
+
+
+def test_a_principal_allowed_to_update_routes_edits_weights_and_a_denied_one_sees_why(
+    plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    """The administrator submits 30/70 and the page shows it (so does the API); a principal
+    that may only describe gets the refusal on the page and the weights stay 30/70."""
+    keys = configparser.ConfigParser(interpolation=None)
+    keys.read(plane.credentials_file)
+    admin = keys["meshplane"]
+    reader = plane.client().create_credentials(
+        "reader",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "appmesh:Describe*", "Resource": "*"}],
+        },
+    )
+    blue = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-blue")
+    green = page.get_by_test_id("weight-vr-echo-backend-vrr-echo-backend-vn-echo-backend-green")
+    with screenshot_on_failure(page, tmp_path):
+        _log_in_as(page, plane, admin["aws_access_key_id"], admin["aws_secret_access_key"])
+        page.goto(f"{plane.endpoint}/console/meshes/demos")
+        expect(blue).to_have_text("100")
+        _edit(page, 30, 70)
+        expect(page).to_have_url(f"{plane.endpoint}/console/meshes/demos")
+        expect(blue).to_have_text("30", timeout=WAIT_MS)
+        expect(green).to_have_text("70", timeout=WAIT_MS)
+        route = plane.appmesh().describe_route(
+            meshName="demos", virtualRouterName="vr-echo-backend", routeName="vrr-echo-backend"
+        )["route"]
+        targets = route["spec"]["httpRoute"]["action"]["weightedTargets"]
+        assert [(t["virtualNode"], t["weight"]) for t in targets] == [
+            ("vn-echo-backend-blue", 30),
+            ("vn-echo-backend-green", 70),
+        ]
+        page.click("header button[type=submit]")  # log out
+        _log_in_as(page, plane, reader["accessKeyId"], reader["secretAccessKey"])
+        page.goto(f"{plane.endpoint}/console/meshes/demos")
+        _edit(page, 100, 0)
+        expect(page.get_by_role("alert")).to_have_text(
+            "reader may not appmesh:UpdateRoute on arn:aws:appmesh:us-west-2:123456789012:"
+            "mesh/demos/virtualRouter/vr-echo-backend/route/vrr-echo-backend: "
+            "no statement allows it"
+        )
+        expect(blue).to_have_text("30")
+        expect(green).to_have_text("70")
+        page.screenshot(path=str(tmp_path / "denied.png"), full_page=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import configparser
 import http.client
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from meshplane.testing import ControlPlane
 KEY = GeneratedKey("MPCONTESTKEY0000001", "s3cret-s3cret")
 HOSTILE_MESH = "<script>alert(1)<\\script>"  # names may not hold "/" (ARN separator)
 HOSTILE_ROUTE = '<img src=x onerror="alert(2)">'
+ECHO_MANIFESTS = Path(__file__).resolve().parents[2] / "examples" / "echo"
 
 
 class Browser:
@@ -178,3 +181,161 @@ def test_credentials_come_from_the_data_dir_file_or_a_generated_key(tmp_path: Pa
     assert generated is None
     assert isinstance(lookup, FileCredentials)
     assert (lookup("AKIAREAD"), lookup("AKIAADMIN"), lookup("nobody")) == ("r3ad", "adm1n", None)
+
+
+def test_the_mesh_page_draws_who_calls_whom_with_traffic_labels(plane: ControlPlane) -> None:
+    """The walkthrough's topology: frontend → its service → vr-echo-backend → blue 100 and
+    green 0, in four columns, a traffic label per node and per route target (none yet)."""
+    plane.apply(ECHO_MANIFESTS)
+    browser = Browser(plane)
+    browser.login(KEY.access_key_id, KEY.secret_access_key)
+    status, _, page = browser.call("GET", "/console/meshes/demos?fragment=1")
+    assert status == 200
+    graph = page[page.index('<svg class="topology"') : page.index("</svg>")]
+    boxes = re.findall(r'data-testid="box-(\w+)-([^"]+)"', graph)
+    assert sorted(boxes) == [
+        ("vn", "vn-echo-backend-blue"),
+        ("vn", "vn-echo-backend-green"),
+        ("vn", "vn-echo-frontend-blue"),
+        ("vr", "vr-echo-backend"),
+        ("vs", "vs-echo-backend.demos.svc.cluster.local"),
+    ]
+    assert graph.count('<line class="edge"') == 4
+    assert re.findall(r'class="edge-label"[^>]*>([^<]*)<', graph) == [
+        "vrr-echo-backend 100",
+        "vrr-echo-backend 0",
+    ]
+    labels = dict(re.findall(r'data-traffic="([^"]+)">([^<]*)<', graph))
+    assert labels == {
+        "target/demos/vn-echo-backend-blue": "no traffic",
+        "target/demos/vn-echo-backend-green": "no traffic",
+        "node/demos/vn-echo-backend-blue": "no traffic",
+        "node/demos/vn-echo-backend-green": "no traffic",
+        "node/demos/vn-echo-frontend-blue": "no traffic",
+    }
+    columns = {
+        name: int(x)
+        for name, x in re.findall(
+            r'data-testid="box-\w+-([^"]+)"><title>[^<]*</title><rect x="(\d+)"', graph
+        )
+    }
+    assert columns == {
+        "vn-echo-frontend-blue": 20,
+        "vs-echo-backend.demos.svc.cluster.local": 390,
+        "vr-echo-backend": 760,
+        "vn-echo-backend-blue": 1130,
+        "vn-echo-backend-green": 1130,
+    }
+
+
+ROUTE_FORM = {"router": "vr-echo-backend", "route": "vrr-echo-backend"}
+BLUE_FIELD, GREEN_FIELD = "weight:vn-echo-backend-blue", "weight:vn-echo-backend-green"
+
+
+def _weights(plane: ControlPlane) -> list[int]:
+    route = plane.appmesh().describe_route(
+        meshName="demos", virtualRouterName="vr-echo-backend", routeName="vrr-echo-backend"
+    )["route"]
+    return [t["weight"] for t in route["spec"]["httpRoute"]["action"]["weightedTargets"]]
+
+
+def _admin(plane: ControlPlane) -> tuple[str, str]:
+    keys = configparser.ConfigParser(interpolation=None)
+    keys.read(plane.credentials_file)
+    return keys["meshplane"]["aws_access_key_id"], keys["meshplane"]["aws_secret_access_key"]
+
+
+def _form_token(page: str) -> str:
+    found = re.search(r'name="token" value="([^"]+)"', page)
+    assert found is not None, "no edit form on the page"
+    return found[1]
+
+
+def test_editing_weights_needs_the_form_token_and_the_principals_permission(
+    tmp_path: Path,
+) -> None:
+    """The admin principal's form changes 100/0 to 30/70; a missing token, a bad weight, a
+    console-only key (no form, refused even with a valid token) and a principal without
+    appmesh:UpdateRoute are refused and change nothing."""
+    web_console = Console(KEY)
+    with ControlPlane(tmp_path, mounts=[web_console.mount]) as plane:
+        _edits(plane, web_console)
+
+
+def _edits(plane: ControlPlane, web_console: Console) -> None:
+    plane.apply(ECHO_MANIFESTS)
+    path = "/console/meshes/demos/weights"
+    admin = Browser(plane)
+    admin.login(*_admin(plane))
+    _, _, page = admin.call("GET", "/console/meshes/demos")
+    token = _form_token(page)
+    send = {**ROUTE_FORM, BLUE_FIELD: "30", GREEN_FIELD: "70"}
+    origin = {"Origin": admin.origin}
+
+    status, _, refused = admin.call("POST", path, urllib.parse.urlencode(send), origin)
+    assert status == 403
+    assert "the form is stale or not this session&#x27;s: reload" in refused
+    bad = {**send, "token": token, GREEN_FIELD: "101"}
+    status, _, refused = admin.call("POST", path, urllib.parse.urlencode(bad), origin)
+    assert status == 400
+    assert "the weight of vn-echo-backend-green must be a whole number from 0 to 100" in refused
+    assert _weights(plane) == [100, 0]
+
+    console_only = Browser(plane)
+    console_only.login(KEY.access_key_id, KEY.secret_access_key)
+    _, _, page = console_only.call("GET", "/console/meshes/demos")
+    assert 'name="token"' not in page
+    cookie = (console_only.cookie or "").split("=", 1)[1]
+    forged = {**send, "token": web_console.sessions.form_token(cookie)}
+    status, _, refused = console_only.call("POST", path, urllib.parse.urlencode(forged), origin)
+    assert status == 403
+    assert (
+        f"{KEY.access_key_id} is a console-only key: it may read, not change, the mesh" in refused
+    )
+
+    reader = plane.client().create_credentials(
+        "reader",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "appmesh:Describe*", "Resource": "*"}],
+        },
+    )
+    viewer = Browser(plane)
+    viewer.login(reader["accessKeyId"], reader["secretAccessKey"])
+    _, _, page = viewer.call("GET", "/console/meshes/demos")
+    denied = {**send, "token": _form_token(page)}
+    status, _, refused = viewer.call("POST", path, urllib.parse.urlencode(denied), origin)
+    assert status == 403
+    arn = (
+        "arn:aws:appmesh:us-west-2:123456789012:"
+        "mesh/demos/virtualRouter/vr-echo-backend/route/vrr-echo-backend"
+    )
+    assert re.findall(r'data-testid="edit-error">([^<]*)<', refused) == [
+        f"reader may not appmesh:UpdateRoute on {arn}: no statement allows it"
+    ]
+    assert _weights(plane) == [100, 0]
+
+    status, headers, _ = admin.call(
+        "POST", path, urllib.parse.urlencode({**send, "token": token}), origin
+    )
+    assert (status, headers["location"]) == (303, "/console/meshes/demos")
+    assert _weights(plane) == [30, 70]
+
+
+def test_five_failed_logins_from_one_address_refuse_it_for_a_minute(tmp_path: Path) -> None:
+    """After 5 wrong secrets even the right one is refused (429, Retry-After 60) until the
+    first failure is 60 s old; then it logs in, and the slate is clean."""
+    now = [1_000.0]
+    web_console = Console(KEY, clock=lambda: now[0])
+    with ControlPlane(tmp_path, mounts=[web_console.mount]) as plane:
+        browser = Browser(plane)
+        for second in range(5):
+            now[0] = 1_000.0 + second
+            assert browser.login(KEY.access_key_id, "wrong")[0] == 401
+        status, headers, text = browser.login(KEY.access_key_id, KEY.secret_access_key)
+        assert (status, headers["retry-after"], browser.cookie) == (429, "56", None)
+        assert "Too many failed logins; try again in 56 s." in text
+        now[0] = 1_060.0
+        status, headers, _ = browser.login(KEY.access_key_id, KEY.secret_access_key)
+        assert (status, headers["location"]) == (303, "/console/")
+        assert browser.login(KEY.access_key_id, "wrong")[0] == 401

@@ -144,6 +144,67 @@ def test_envoy_validates_the_locked_down_bootstrap(tmp_path: Path) -> None:
     assert "OK" in result.stdout
 
 
+def test_stats_port_adds_a_get_only_stats_listener_forwarding_to_the_admin_socket(
+    tmp_path: Path,
+) -> None:
+    """stats_port → listener meshplane_stats on loopback with exactly GET /stats and
+    /stats/prometheus routed to cluster meshplane_admin (the admin pipe), a 1 s flush."""
+    config = envoy.bootstrap(
+        "n", "c", "127.0.0.1", 1, "127.0.0.1", 0, {}, admin_pipe=tmp_path / "a", stats_port=9
+    )
+    (listener,) = config["static_resources"]["listeners"]
+    assert listener["name"] == "meshplane_stats"
+    assert listener["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 9}}
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    (host,) = manager["route_config"]["virtual_hosts"]
+    assert [(r["match"]["path"], r["match"]["headers"], r["route"]) for r in host["routes"]] == [
+        (
+            path,
+            [{"name": ":method", "string_match": {"exact": "GET"}}],
+            {
+                "cluster": "meshplane_admin",
+                "timeout": "5s",
+            },
+        )
+        for path in ("/stats", "/stats/prometheus")
+    ]
+    xds, admin = config["static_resources"]["clusters"]
+    assert (xds["name"], admin["name"]) == ("xds_cluster", "meshplane_admin")
+    assert admin["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"] == {
+        "address": {"pipe": {"path": str(tmp_path / "a")}}
+    }
+    assert config["stats_flush_interval"] == "1s"
+    plain = envoy.bootstrap("n", "c", "127.0.0.1", 1, "127.0.0.1", 0, {})
+    assert "listeners" not in plain["static_resources"]
+    assert "stats_flush_interval" not in plain
+
+
+@pytest.mark.integration
+def test_envoy_validates_the_bootstrap_with_a_stats_port(tmp_path: Path) -> None:
+    """The real Envoy accepts the stats listener and the pipe-addressed admin cluster."""
+    config = envoy.bootstrap(
+        "mesh/m/virtualNode/a",
+        "c",
+        "127.0.0.1",
+        1,
+        "127.0.0.1",
+        0,
+        {},
+        admin_pipe=tmp_path / "admin",
+        stats_port=1,
+    )
+    path = envoy.write_config(tmp_path / "bootstrap.json", config)
+    result = subprocess.run(
+        envoy.command(path, extra_args=["--mode", "validate"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "OK" in result.stdout
+
+
 def test_type_urls() -> None:
     """The served type URLs are Envoy's v3 ones."""
     assert envoy.CLUSTER == "type.googleapis.com/envoy.config.cluster.v3.Cluster"

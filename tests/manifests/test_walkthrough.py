@@ -121,6 +121,7 @@ def test_walkthrough_twins_every_object(cli: Cli, server: Server, tmp_path: Path
         "demos",
         "vrr-echo-backend",
     )
+    assert row["WEIGHTS"] == "vrr-echo-backend: vn-echo-backend-blue=100,vn-echo-backend-green=0"
     route = api.describe_route(
         meshName="demos", virtualRouterName="vr-echo-backend", routeName="vrr-echo-backend"
     )["route"]

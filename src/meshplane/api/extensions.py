@@ -10,6 +10,11 @@ Errors use the same App Mesh error types.
 * ``POST /meshplane/v1/proxyCredentials`` ``{"nodeId", "replica"}`` →
   ``{"nodeId", "replica", "token", "expiresAt"}``: the credential one replica's sidecar
   shows on its ADS stream (action ``meshplane:IssueProxyCredential`` on the node's ARN);
+* ``GET /meshplane/v1/proxies/stats?key=K[&format=prometheus|json]`` → that proxy's Envoy
+  stats, read from the sidecar's read-only stats listener (the port its node metadata
+  announces, always on loopback: :mod:`meshplane.envoy.statslistener`) — Envoy's own
+  ``/stats/prometheus`` text, or ``/stats?format=json``; 404 when the proxy is not
+  connected or announced no stats port, 502 when its listener does not answer;
 * ``PUT …/virtualNodes/{node}/endpoints`` ``{"source", "endpoints", "credential"}``:
   the credential must be that replica's (node ``mesh/{mesh}/virtualNode/{node}``,
   replica ``source``), so a replica registers and withdraws only its own endpoints;
@@ -22,8 +27,10 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import aiohttp
 from aiohttp import web
 
 from meshplane.api import envoyadmin, offloading, rendering
@@ -61,6 +68,9 @@ class ProxyReport(Protocol):
     async def wait_for_revision(self, revision: int, timeout: float) -> dict[str, Any]:
         """The report once every connected proxy is synced at ``revision`` (or at timeout)."""
 
+    def stats_address(self, key: str) -> str | None:
+        """``host:port`` of the connected proxy's read-only stats listener, if it has one."""
+
 
 def _wait_arguments(request: web.Request) -> tuple[int, float] | None:
     """``waitForRevision`` and ``timeout`` (seconds, default 30) from the query, if asked."""
@@ -79,6 +89,21 @@ def _wait_arguments(request: web.Request) -> tuple[int, float] | None:
             f"waitForRevision must be >= 0 and timeout between 0 and {MAX_WAIT:g} seconds"
         )
     return revision, timeout
+
+
+STATS_FORMATS = {"prometheus": "/stats/prometheus", "json": "/stats?format=json"}
+"""``format=`` → the stats listener path it reads."""
+STATS_TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+async def _read_stats(address: str, form: str) -> str:
+    """The text of one stats read from the listener at ``address`` (never via HTTP_PROXY)."""
+    async with (
+        aiohttp.ClientSession(timeout=STATS_TIMEOUT, trust_env=False) as session,
+        session.get(f"http://{address}{STATS_FORMATS[form]}") as answer,
+    ):
+        answer.raise_for_status()
+        return await answer.text()
 
 
 MAX_REPLICA = 255
@@ -152,6 +177,36 @@ def _check_scope(
             f"The credential is for replica {claims.replica!r}, not {source!r}: "
             "a replica registers and withdraws only its own endpoints"
         )
+
+
+def _proxy_stats(proxies: ProxyReport | None) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``GET /proxies/stats``: one proxy's Envoy stats, read from its announced stats port."""
+
+    async def get_proxy_stats(request: web.Request) -> web.Response:
+        key, form = request.query.get("key", ""), request.query.get("format", "prometheus")
+        if form not in STATS_FORMATS:
+            return rendering.error_response(
+                errors.BadRequestException("format must be prometheus or json")
+            )
+        address = proxies.stats_address(key) if proxies is not None else None
+        if address is None:
+            return rendering.error_response(
+                errors.NotFoundException(
+                    f"no connected proxy {key!r} announced a stats port "
+                    "(sidecars started by meshplane up do)"
+                )
+            )
+        try:
+            text = await _read_stats(address, form)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return web.json_response(
+                {"message": f"the stats listener of {key} at {address} did not answer: {exc}"},
+                status=502,
+            )
+        kind = "application/json" if form == "json" else "text/plain"
+        return web.Response(text=text, content_type=kind)
+
+    return get_proxy_stats
 
 
 def add_routes(
@@ -245,4 +300,5 @@ def add_routes(
     app.router.add_get(f"{PREFIX}/proxies", get_proxies)
     app.router.add_get(f"{PREFIX}/proxies/config", get_proxy_config)
     app.router.add_get(f"{PREFIX}/proxies/envoyConfig", get_envoy_config)
+    app.router.add_get(f"{PREFIX}/proxies/stats", _proxy_stats(proxies))
     app.router.add_post(f"{PREFIX}/proxyCredentials", post_credentials)

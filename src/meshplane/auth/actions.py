@@ -101,6 +101,8 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension("GET", "/console", CONSOLE, "-"),
     extension("GET", "/console/", CONSOLE, "-"),
     extension("GET", "/console/meshes/{mesh}", CONSOLE, "-"),
+    # The console's one write checks the session principal's policy for appmesh:UpdateRoute.
+    extension("POST", "/console/meshes/{mesh}/weights", CONSOLE, "-"),
     extension("GET", "/console/events", CONSOLE, "-"),
     extension("GET", "/console/login", CONSOLE, "-"),
     extension("POST", "/console/login", CONSOLE, "-"),
@@ -164,6 +166,8 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension(
         "GET", f"{P}/proxies/envoyConfig", "meshplane:GetEnvoyConfig", MESHPLANE_ARN + "proxy/*"
     ),
+    # One proxy's Envoy stats (counters, gauges, histograms: cluster and listener names).
+    extension("GET", f"{P}/proxies/stats", "meshplane:GetProxyStats", MESHPLANE_ARN + "proxy/*"),
     # Principals: creating one hands out a key, so it is the administrator's alone by default.
     extension(
         "GET", f"{P}/credentials", "meshplane:ListCredentials", MESHPLANE_ARN + "principal/*"

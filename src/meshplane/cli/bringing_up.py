@@ -116,12 +116,18 @@ async def _supervise(
 
 
 async def _options(
-    client: controlplane.ControlPlaneClient, xds_port: int, mode: str
+    client: controlplane.ControlPlaneClient,
+    xds_port: int,
+    mode: str,
+    prometheus_targets: Path | None = None,
 ) -> supervising.RuntimeOptions:
     """How the supervisor runs: netns mode also needs the virtual services' names."""
     names = await client.virtual_service_names() if mode == isolation.NETNS else []
     return supervising.RuntimeOptions(
-        xds=(LOOPBACK, xds_port), isolation=mode, service_names=tuple(names)
+        xds=(LOOPBACK, xds_port),
+        isolation=mode,
+        service_names=tuple(names),
+        prometheus_targets=prometheus_targets,
     )
 
 
@@ -137,6 +143,7 @@ async def _run(
     lock: locking.DataDirLock | None,
     publish: Sequence[str] = (),
     mode: str = isolation.PROCESS,
+    prometheus_targets: Path | None = None,
 ) -> int:
     """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything.
 
@@ -172,7 +179,7 @@ async def _run(
         # they exist once it is healthy. Everything this command runs signs with them.
         client.sign_with(_signer(plane is not None, data_dir))
         source = await _node_source(client, path, namespace, console)
-        options = await _options(client, xds_port, mode)
+        options = await _options(client, xds_port, mode, prometheus_targets)
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
         await _supervise(supervisor, path, publish, console)
@@ -211,6 +218,7 @@ def run(
     data_dir: Path,
     publish: Sequence[str] = (),
     mode: str = isolation.PROCESS,
+    prometheus_targets: Path | None = None,
 ) -> int:
     """Bring the mesh in ``file`` up and supervise it; the process exit code.
 
@@ -254,6 +262,7 @@ def run(
                 lock,
                 publish,
                 mode,
+                prometheus_targets,
             )
         )
     except UnicodeDecodeError as error:

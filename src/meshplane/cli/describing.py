@@ -64,7 +64,24 @@ def _row(kind: str, doc: dict[str, Any], now: float, wide: bool) -> list[str]:
         row += [str(spec.get("awsName", "")), (spec.get("meshRef") or {}).get("name", "<none>")]
         if kind == "VirtualRouter":
             row.append(",".join(status.get("routeARNs") or {}) or "<none>")
+            row.append(_weights(spec) or "<none>")
     return row
+
+
+def _weights(spec: dict[str, Any]) -> str:
+    """Each route's weighted targets: ``route: node=50,node=50; route: …``."""
+    shown = []
+    for route in spec.get("routes") or []:
+        kind = next(
+            (k for k in ("httpRoute", "http2Route", "grpcRoute", "tcpRoute") if k in route), ""
+        )
+        targets = ((route.get(kind) or {}).get("action") or {}).get("weightedTargets") or []
+        pairs = ",".join(
+            f"{(t.get('virtualNodeRef') or {}).get('name', '?')}={t.get('weight', 0)}"
+            for t in targets
+        )
+        shown.append(f"{route.get('name', '?')}: {pairs}")
+    return "; ".join(shown)
 
 
 def _headers(kind: str, wide: bool) -> list[str]:
@@ -74,7 +91,7 @@ def _headers(kind: str, wide: bool) -> list[str]:
         return ["NAME", "TYPE", "PORT(S)", "AGE"]
     if kind == "BackendGroup":
         return ["NAME", "AGE"]
-    extra = ["AWS NAME", "MESH"] + (["ROUTES"] if kind == "VirtualRouter" else [])
+    extra = ["AWS NAME", "MESH"] + (["ROUTES", "WEIGHTS"] if kind == "VirtualRouter" else [])
     return ["NAME", "ARN", "ACTIVE", "AGE"] + (extra if wide else [])
 
 

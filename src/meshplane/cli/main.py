@@ -12,6 +12,7 @@ from rich.console import Console
 
 from meshplane import __version__, settings
 from meshplane.auth import hosts
+from meshplane.cli import analyze as analyze_command
 from meshplane.cli import (
     authorities,
     crds,
@@ -23,6 +24,7 @@ from meshplane.cli import (
     stores,
 )
 from meshplane.cli import credentials as credentials_command
+from meshplane.cli import top as top_command
 from meshplane.cli import up as up_command
 
 cli = typer.Typer(
@@ -221,6 +223,8 @@ credentials_command.register(cli)
 stores.register(cli)
 k8s.register(cli)
 authorities.register(cli)
+top_command.register(cli)
+analyze_command.register(cli)
 
 
 def main() -> None:

@@ -120,14 +120,18 @@ def _read_sources(files: list[str], recursive: bool = False) -> list[dict[str, s
     return sources
 
 
-def _print_results(answer: dict[str, Any], verb: str | None = None) -> None:
+def _print_results(answer: dict[str, Any], verb: str | None = None, suffix: str = "") -> int:
+    """Print one line per result and its warnings; the number of warnings."""
+    warned = 0
     for result in answer["results"]:
         if verb == "deleted" and result["action"] != "skipped":
             typer.echo(f'{result["resource"]} "{result["name"]}" deleted')
         else:
-            typer.echo(result["line"])
+            typer.echo(result["line"] + suffix)
         for warning in result["warnings"]:
             _err(f"Warning: {warning}")
+            warned += 1
+    return warned
 
 
 def apply(
@@ -135,16 +139,48 @@ def apply(
     recursive: Recursive = False,
     namespace: Namespace = None,
     server: Server = DEFAULT_SERVER,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate offline; send nothing to the server.")
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Return once every connected Envoy ACKed (fail on NACK)."),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds --wait waits before it fails.")
+    ] = 30.0,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when the apply printed a warning.")
+    ] = False,
 ) -> None:
     """Create or update objects from manifests (all documents are checked before any is applied).
 
     Documents of kinds Kubernetes runs (Deployment, Ingress, RBAC, …) are skipped with one line
     each, so published walkthrough files and ``helm template`` output apply as they are.
     """
+    from meshplane.cli import applying  # noqa: PLC0415 - only apply needs it
 
     def act() -> None:
-        body = {"sources": _read_sources(files, recursive), "namespace": namespace}
-        _print_results(_call(server, "POST", "/manifests/apply", body))
+        sources = _read_sources(files, recursive)
+        if dry_run:
+            try:
+                answer = applying.dry_run(sources, namespace)
+            except Exception as error:  # the front door's refusals: ManifestError and others
+                problems = getattr(error, "problems", None) or [str(error)]
+                raise _Failed([f"error: {line}" for line in problems]) from error
+            warned = _print_results(answer, suffix=" (dry run)")
+        else:
+            body = {"sources": sources, "namespace": namespace}
+            warned = _print_results(_call(server, "POST", "/manifests/apply", body))
+        if wait and not dry_run:
+            try:
+                typer.echo(applying.wait(signing.connect(server, timeout=10), timeout))
+            except applying.WaitFailed as failed:
+                raise _Failed(failed.lines) from failed
+            except (OSError, client.ControlPlaneError) as error:
+                raise _Failed([f"error: waiting for the proxies: {error}"]) from error
+        if strict and warned:
+            raise _Failed([f"error: {warned} warning(s) and --strict"])
 
     _run(act)
 

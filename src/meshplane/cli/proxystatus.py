@@ -4,7 +4,9 @@ App Mesh never showed this (its users asked "did my change apply?" for years); I
 ``istioctl proxy-status`` is the model. The control plane's read model decides each
 proxy's state (``SYNCED``, ``NACKED``, ``STALE``, ``HELD``, ``DISCONNECTED``); this command
 only shows it, and a NACK shows Envoy's own message. It exits 1 when any proxy is not
-``SYNCED`` (after printing the report), so a script or CI job can gate on it.
+``SYNCED`` (after printing the report), so a script or CI job can gate on it. ``STATS``
+is the sidecar's read-only stats listener (``GET /stats/prometheus`` there; through the
+control plane: ``GET /meshplane/v1/proxies/stats?key=<PROXY>``).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def register(cli: typer.Typer) -> None:
 def _table(report: client.ProxiesReport) -> None:
     """The report as a table on stdout."""
     table = Table(title=f"store revision {report.revision}", title_justify="left")
-    for column in ("PROXY", "STATE", "REVISION", "CDS", "LDS", "EDS", "RDS", "NOTES"):
+    for column in ("PROXY", "STATE", "REVISION", "STATS", "CDS", "LDS", "EDS", "RDS", "NOTES"):
         table.add_column(column)
     names = {"Cluster": "CDS", "Listener": "LDS", "ClusterLoadAssignment": "EDS"}
     names["RouteConfiguration"] = "RDS"
@@ -96,6 +98,7 @@ def _table(report: client.ProxiesReport) -> None:
             proxy["key"],
             proxy["state"],
             str(proxy["revision"]),
+            proxy.get("stats") or "-",
             *cells,
             "; ".join(notes),
         )

@@ -49,12 +49,26 @@ def register(cli: typer.Typer) -> None:
                 "replica in a network namespace behind proxy-init's iptables rules)."
             ),
         ] = "process",
+        prometheus_targets: Annotated[
+            Path | None,
+            typer.Option(
+                help="Keep a Prometheus file_sd JSON file listing every sidecar's stats port."
+            ),
+        ] = None,
     ) -> None:
         """Start a control plane, apply PATH's manifests, run PATH/workloads.yaml with sidecars."""
         from meshplane.cli import bringing_up  # noqa: PLC0415 - see the module docstring
 
         raise typer.Exit(
             bringing_up.run(
-                file, namespace, server, api_port, xds_port, data_dir, publish, isolation
+                file,
+                namespace,
+                server,
+                api_port,
+                xds_port,
+                data_dir,
+                publish,
+                isolation,
+                prometheus_targets,
             )
         )

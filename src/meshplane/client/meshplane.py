@@ -176,6 +176,11 @@ class MeshplaneClient:
         answer = self.call("GET", f"{PREFIX}/proxies/envoyConfig", query={"key": key})
         return dict(answer)
 
+    def proxy_stats(self, key: str, form: str = "prometheus") -> str:
+        """The Envoy stats of proxy ``key``: Prometheus text, or Envoy's JSON (``form="json"``)."""
+        answer = self.call("GET", f"{PREFIX}/proxies/stats", query={"key": key, "format": form})
+        return answer if isinstance(answer, str) else json.dumps(answer)
+
     def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
         """Wait until every connected proxy is synced at ``revision`` or later.
 

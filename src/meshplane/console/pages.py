@@ -25,12 +25,23 @@ def h(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _link(mesh: str) -> str:
+def mesh_link(mesh: str) -> str:
+    """The path of a mesh's page."""
     return f"/console/meshes/{quote(mesh, safe='')}"
 
 
-def layout(title: str, body: str, user: str | None) -> str:
-    """A whole page: header, the ``live`` part, the script that keeps it current."""
+_link = mesh_link
+
+
+def layout(
+    title: str, body: str, user: str | None, *, notice: str | None = None, source: str = ""
+) -> str:
+    """A whole page: header, the ``live`` part, the script that keeps it current.
+
+    ``notice`` (why an edit was refused) sits outside the live part, so refreshes keep it;
+    ``source`` is the page the live part is fetched from when it is not this URL (a refused
+    form's answer is shown at the form's URL).
+    """
     logout = (
         f'<form method="post" action="/console/logout" class="logout">'
         f'<span class="user">{h(user)}</span> <button type="submit">Log out</button></form>'
@@ -38,6 +49,7 @@ def layout(title: str, body: str, user: str | None) -> str:
         else ""
     )
     script = '<script src="/console/static/console.js" defer></script>' if user else ""
+    attributes = f' data-source="{h(source)}"' if source else ""
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -46,7 +58,12 @@ def layout(title: str, body: str, user: str | None) -> str:
         '<link rel="stylesheet" href="/console/static/console.css">'
         f"{script}</head><body>"
         f'<header><a class="brand" href="/console/">meshplane</a>{logout}</header>'
-        f'<main id="live">{body}</main></body></html>'
+        + (
+            f'<p class="error notice" role="alert" data-testid="edit-error">{h(notice)}</p>'
+            if notice
+            else ""
+        )
+        + f'<main id="live"{attributes}>{body}</main></body></html>'
     )
 
 
@@ -125,7 +142,29 @@ def _ports(spec: Mapping[str, Any]) -> str:
     return ", ".join(ports) or "-"
 
 
-def _route(router: str, name: str, spec: Mapping[str, Any]) -> str:
+def _edit_form(mesh: str, router: str, name: str, targets: Sequence[Any], token: str) -> str:
+    """The explicit "edit weights" form of one route (collapsed: the page reads by default)."""
+    if not targets:
+        return ""
+    inputs = "".join(
+        f'<label>{h(t["virtualNode"])} <input name="weight:{h(t["virtualNode"])}" '
+        f'type="number" min="0" max="100" required value="{h(t.get("weight", 0))}"></label>'
+        for t in targets
+    )
+    return (
+        f'<details class="edit"><summary>Edit weights</summary>'
+        f'<form method="post" action="{h(_link(mesh))}/weights" '
+        f'data-testid="edit-{h(router)}-{h(name)}">'
+        f'<input type="hidden" name="router" value="{h(router)}">'
+        f'<input type="hidden" name="route" value="{h(name)}">'
+        f'<input type="hidden" name="token" value="{h(token)}">'
+        f'{inputs}<button type="submit">Apply weights</button></form></details>'
+    )
+
+
+def _route(
+    router: str, name: str, spec: Mapping[str, Any], edit: tuple[str, str] | None = None
+) -> str:
     kind = next((k for k in ROUTE_TYPES if k in spec), None)
     route = spec.get(kind, {}) if kind else {}
     match = route.get("match", {})
@@ -143,14 +182,24 @@ def _route(router: str, name: str, spec: Mapping[str, Any]) -> str:
         for t in targets
     )
     priority = spec.get("priority", "-")
+    form = _edit_form(edit[0], router, name, targets, edit[1]) if edit else ""
     return (
         f'<tr><td class="route">{h(name)}</td><td>{h(kind or "-")}</td><td>{h(matched)}</td>'
-        f'<td>{h(priority)}</td><td><ul class="targets">{cells}</ul></td></tr>'
+        f'<td>{h(priority)}</td><td><ul class="targets">{cells}</ul>{form}</td></tr>'
     )
 
 
-def mesh(snapshot: MeshSnapshot, proxies: Sequence[Mapping[str, Any]]) -> str:
-    """One mesh: services, routers with routes and live weights, nodes, gateways, proxies."""
+def mesh(
+    snapshot: MeshSnapshot,
+    proxies: Sequence[Mapping[str, Any]],
+    graph: str = "",
+    *,
+    form_token: str | None = None,
+) -> str:
+    """One mesh: topology ``graph``, services, routers with live weights, nodes, gateways.
+
+    With a ``form_token`` each route gets its "edit weights" form.
+    """
     services = "".join(
         f"<tr><td>{h(name)}</td><td>{h(_provider(vs.resource.spec))}</td></tr>"
         for name, vs in sorted(snapshot.virtual_services.items())
@@ -158,7 +207,12 @@ def mesh(snapshot: MeshSnapshot, proxies: Sequence[Mapping[str, Any]]) -> str:
     routers = []
     for name, vr in sorted(snapshot.virtual_routers.items()):
         routes = "".join(
-            _route(name, route_name, route.resource.spec)
+            _route(
+                name,
+                route_name,
+                route.resource.spec,
+                (snapshot.mesh.resource.key.name, form_token) if form_token else None,
+            )
             for route_name, route in sorted(snapshot.routes.get(name, {}).items())
         )
         routers.append(
@@ -186,6 +240,7 @@ def mesh(snapshot: MeshSnapshot, proxies: Sequence[Mapping[str, Any]]) -> str:
     return (
         f'<h1>Mesh <span data-testid="mesh-name">{h(name)}</span></h1>'
         f'<p class="revision">store revision <b data-testid="revision">{snapshot.revision}</b></p>'
+        f'<h2>Topology</h2><div class="graph">{graph}</div>'
         f"<h2>Proxies</h2>{proxies_table(proxies)}"
         f"<h2>Virtual services</h2>{_table(('Name', 'Provider'), services)}"
         f"<h2>Virtual routers</h2>{''.join(routers) or '<p class=empty>None.</p>'}"

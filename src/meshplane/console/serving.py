@@ -13,15 +13,20 @@ Every console request passes two checks before its handler:
 ``GET /console/events`` is a server-sent event stream: one ``change`` event when it opens
 and one after each change of the read model (store revisions the sync stage applied,
 connects, ACKs, NACKs), each carrying the store revision. The page coalesces them: at most
-one fragment fetch is in flight.
+one fragment fetch is in flight. While a stream is open the traffic monitor
+(:mod:`meshplane.console.monitoring`) reads the sidecars' stats every second, and each
+reading is one ``traffic`` event: a JSON object from ``data-traffic`` key to label text,
+which the page writes into the topology's labels as text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import importlib.resources
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -29,9 +34,11 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from meshplane import app
-from meshplane.console import pages
+from meshplane.api import offloading
+from meshplane.console import editing, monitoring, pages, throttling, topology
 from meshplane.console.credentials import CredentialLookup
 from meshplane.console.sessions import COOKIE, DEFAULT_TTL, Sessions
+from meshplane.model import errors, kinds
 from meshplane.model.kinds import MESH
 from meshplane.store import snapshots
 
@@ -63,16 +70,20 @@ class Console:
         """Log in against ``lookup``; sessions last ``ttl`` seconds of ``clock``."""
         self._lookup = lookup
         self.sessions = Sessions(clock, ttl)
+        self._throttle = throttling.LoginThrottle(clock)
         self._closing = asyncio.Event()
 
     def mount(self, api: web.Application, plane: app.ControlPlane) -> None:
         """Add the console's routes to the API application ``api`` (an ``app.Mount``)."""
         self._plane = plane
+        self._monitor = monitoring.TrafficMonitor(plane.views)
+        self._lookup = _with_principals(plane, self._lookup)
         api.on_shutdown.append(self._close_streams)
         add = api.router.add_route
         add("GET", PREFIX, self._guard(self._home, session=False))
         add("GET", f"{PREFIX}/", self._guard(self._index, page=True))
         add("GET", f"{PREFIX}/meshes/{{mesh}}", self._guard(self._mesh, page=True))
+        add("POST", f"{PREFIX}/meshes/{{mesh}}/weights", self._guard(self._edit_weights))
         add("GET", f"{PREFIX}/events", self._guard(self._events))
         add("GET", f"{PREFIX}/login", self._guard(self._login_form, session=False))
         add("POST", f"{PREFIX}/login", self._guard(self._login, session=False))
@@ -121,12 +132,62 @@ class Console:
         return self._page(request, "Meshes", body)
 
     async def _mesh(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["mesh"]
+        return self._mesh_page(request, request.match_info["mesh"])
+
+    def _mesh_page(
+        self, request: web.Request, name: str, error: str | None = None, status: int = 200
+    ) -> web.Response:
         snapshot = snapshots.mesh_snapshot(self._plane.store, name)
         if snapshot is None:
             return self._page(request, name, pages.not_found(name), status=404)
         proxies = [p for p in self._plane.views.proxies() if _mesh_of(p) == name]
-        return self._page(request, name, pages.mesh(snapshot, proxies))
+        graph = topology.render(snapshot, self._monitor.rows)
+        body = pages.mesh(snapshot, proxies, graph, form_token=self._form_token(request))
+        if error is None:
+            return self._page(request, name, body, status)
+        # A refused edit: shown at the form's URL; the live part keeps following the mesh page.
+        page = pages.layout(
+            name, body, self.user(request), notice=error, source=pages.mesh_link(name)
+        )
+        return _secured(web.Response(text=page, status=status, content_type="text/html"))
+
+    def _form_token(self, request: web.Request) -> str | None:
+        """The edit forms' token, for a session of a principal on a writable control plane."""
+        key_id, cookie = self.user(request), request.cookies.get(COOKIE, "")
+        principals = self._plane.principals
+        if key_id is None or principals is None or self._plane.read_only:
+            return None
+        if principals.by_access_key(key_id) is None:
+            return None
+        return self.sessions.form_token(cookie)
+
+    # -- the one write -----------------------------------------------------------------------
+
+    async def _edit_weights(self, request: web.Request) -> web.StreamResponse:
+        mesh = request.match_info["mesh"]
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        router, route = form.get("router", ""), form.get("route", "")
+        try:
+            token = self.sessions.form_token(request.cookies.get(COOKIE, ""))
+            if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
+                raise editing.EditRefused(403, "the form is stale or not this session's: reload")
+            if self._plane.read_only:
+                raise editing.EditRefused(403, self._plane.read_only)
+            settings = self._plane.settings
+            arn = editing.route_arn(settings.region, settings.account_id, mesh, router, route)
+            editing.check_permission(self._plane.principals, self.user(request) or "", arn)
+            weights = editing.weights_from(form)
+            resources = self._plane.services.resources
+            current = resources.describe(kinds.ROUTE, mesh, route, parent=router)
+            spec = editing.reweighted(current["spec"], weights)
+            await request.app[offloading.OFFLOAD_KEY].write(
+                functools.partial(resources.update, parent=router), kinds.ROUTE, mesh, route, spec
+            )
+        except editing.EditRefused as refused:
+            return self._mesh_page(request, mesh, str(refused), refused.status)
+        except errors.AppMeshError as error:
+            return self._mesh_page(request, mesh, error.message, error.http_status)
+        raise web.HTTPSeeOther(pages.mesh_link(mesh))
 
     def _page(self, request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
         text = (
@@ -140,13 +201,23 @@ class Console:
         return _secured(web.Response(text=pages.login(), content_type="text/html"))
 
     async def _login(self, request: web.Request) -> web.StreamResponse:
+        address = request.remote or ""
+        wait = self._throttle.retry_after(address)
+        if wait is not None:
+            page = pages.login(f"Too many failed logins; try again in {max(1, round(wait))} s.")
+            headers = {"Retry-After": str(max(1, round(wait)))}
+            return _secured(
+                web.Response(text=page, status=429, content_type="text/html", headers=headers)
+            )
         form = await request.post()
         key_id = str(form.get("access_key_id", "")).strip()
         secret = str(form.get("secret_access_key", ""))
         known = self._lookup(key_id) if key_id else None
         if known is None or not hmac.compare_digest(known.encode(), secret.encode()):
+            self._throttle.failed(address)
             page = pages.login("Unknown access key id or wrong secret access key.")
             return _secured(web.Response(text=page, status=401, content_type="text/html"))
+        self._throttle.succeeded(address)
         response = web.HTTPSeeOther(f"{PREFIX}/")
         response.set_cookie(
             COOKIE,
@@ -177,26 +248,37 @@ class Console:
         response = _secured(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
         await response.prepare(request)
         views = self._plane.views
+        changed_before = True
+        sent: dict[str, str] = {}
         # A closed tab ends the stream with a write to a closed transport: that is its end.
-        with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(ConnectionError), self._monitor.watching():
             while not self._closing.is_set():
                 if self.user(request) is None:  # the session expired or its key was removed
                     await response.write(b"event: expired\ndata: login\n\n")
                     break
                 changed = views.changed()  # taken before reading, so no change is missed
-                revision = self._plane.store.revision()
-                await response.write(f"event: change\ndata: {revision}\n\n".encode())
+                ticked = self._monitor.ticked()
+                if changed_before:
+                    revision = self._plane.store.revision()
+                    await response.write(f"event: change\ndata: {revision}\n\n".encode())
                 closing = asyncio.ensure_future(self._closing.wait())
                 woken = asyncio.ensure_future(changed.wait())
+                counted = asyncio.ensure_future(ticked.wait())
                 try:
                     await asyncio.wait(
-                        (closing, woken),
+                        (closing, woken, counted),
                         timeout=self.sessions.ttl,
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
-                    for waiter in (closing, woken):
+                    for waiter in (closing, woken, counted):
                         waiter.cancel()
+                # A change re-renders the page's live part; a traffic tick only relabels it.
+                changed_before = changed.is_set() or not ticked.is_set()
+                if ticked.is_set() and (labels := self._monitor.labels()) != sent:
+                    sent = labels  # unchanged numbers are not sent again
+                    data = json.dumps(labels, separators=(",", ":"))
+                    await response.write(f"event: traffic\ndata: {data}\n\n".encode())
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
         return response
@@ -224,6 +306,19 @@ def _cross_origin(request: web.Request) -> str | None:
     if request.method != "GET" and origin is None:
         return "a console form must be posted from the console (no Origin header)"
     return None
+
+
+def _with_principals(plane: app.ControlPlane, fallback: CredentialLookup) -> CredentialLookup:
+    """Log in with a principal's key (its policy then decides edits) or a ``fallback`` key."""
+    principals = plane.principals
+    if principals is None:
+        return fallback
+
+    def lookup(access_key_id: str) -> str | None:
+        principal = principals.by_access_key(access_key_id)
+        return principal.secret_access_key if principal is not None else fallback(access_key_id)
+
+    return lookup
 
 
 def _mesh_of(view: dict[str, Any]) -> str | None:

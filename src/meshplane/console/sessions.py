@@ -38,6 +38,13 @@ class Sessions:
         payload = f"{access_key_id}.{int(self._clock() + self.ttl)}"
         return f"{payload}.{self._sign(payload)}"
 
+    def form_token(self, value: str) -> str:
+        """The token a console form of the session ``value`` carries (CSRF protection).
+
+        Keyed and bound to the cookie, so another origin can neither read nor forge it.
+        """
+        return self._sign(f"form:{value}")
+
     def verify(self, value: str) -> str | None:
         """The access key id of a valid, unexpired cookie value; ``None`` otherwise."""
         parts = value.rsplit(".", 2)

@@ -12,7 +12,7 @@ Public API::
     CLUSTER, LISTENER, ROUTE, ENDPOINT          # xDS type URLs
     binary_path() -> pathlib.Path
     bootstrap(node_id, cluster, xds_host, xds_port, admin_address, admin_port,
-              metadata, *, credential=None, admin_pipe=None) -> dict
+              metadata, *, credential=None, admin_pipe=None, stats_port=None) -> dict
     write_config(path, bootstrap) -> path          # mode 0600: it may hold a credential
     command(bootstrap | path, *, binary=None, log_level="warning", drain_time_s=2,
             concurrency=1, admin_address_path=None) -> list[str]

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from meshplane.envoy import statslistener
 from meshplane.envoy.binary import binary_path
 
 CREDENTIAL_METADATA = "x-meshplane-token"
@@ -97,6 +98,7 @@ def bootstrap(
     *,
     credential: str | None = None,
     admin_pipe: Path | None = None,
+    stats_port: int | None = None,
 ) -> dict[str, Any]:
     """An ADS (SotW) bootstrap for one proxy, as a JSON-able dict.
 
@@ -106,7 +108,8 @@ def bootstrap(
     ``{"meshplane": {"replica": "echo-backend-blue-0"}}``). ``admin_port`` may
     be 0 when the caller reads the bound address back via ``--admin-address-path``.
     ``credential`` is sent on every ADS stream; ``admin_pipe`` (a unix socket path)
-    replaces ``admin_address``/``admin_port``.
+    replaces ``admin_address``/``admin_port``. ``stats_port`` adds the read-only stats
+    listener on ``admin_address:stats_port`` (:mod:`meshplane.envoy.statslistener`).
     """
     via_ads = {"ads": {}, "resource_api_version": "V3"}
     if admin_pipe is not None:
@@ -123,7 +126,7 @@ def bootstrap(
     }
     if credential is not None:
         ads_service["initial_metadata"] = [{"key": CREDENTIAL_METADATA, "value": credential}]
-    return {
+    config: dict[str, Any] = {
         "node": {"id": node_id, "cluster": cluster, "metadata": dict(metadata)},
         "admin": {"address": admin},
         "dynamic_resources": {
@@ -152,6 +155,14 @@ def bootstrap(
             ]
         },
     }
+    if stats_port is not None:
+        endpoint = admin if admin_pipe is None else statslistener.admin_pipe_address(admin_pipe)
+        config["static_resources"]["listeners"] = [
+            statslistener.listener(admin_address, stats_port)
+        ]
+        config["static_resources"]["clusters"].append(statslistener.admin_cluster(endpoint))
+        config["stats_flush_interval"] = statslistener.FLUSH_INTERVAL
+    return config
 
 
 def write_config(path: Path, config: Mapping[str, Any]) -> Path:

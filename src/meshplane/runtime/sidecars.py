@@ -12,7 +12,8 @@ listeners on exactly those ports::
                                  "ingress": {"<listener port>": <bind port>},
                                  "app":     {"<listener port>": <app port>},
                                  "egress":  <egress port>,
-                                 "tcp":     {"<TCP backend service>": <port>}}}
+                                 "tcp":     {"<TCP backend service>": <port>},
+                                 "stats":   <stats port>}}
 
 Without iptables an app cannot name a TCP backend through ``HTTP_PROXY``, so
 each TCP backend of the node gets a loopback port of its own on the sidecar,
@@ -53,6 +54,8 @@ class SidecarPorts:
     """VirtualNode listener port → the port this sidecar binds for it."""
     tcp: Mapping[str, int] = dataclasses.field(default_factory=dict)
     """TCP backend virtual service → the loopback port this sidecar binds for it."""
+    stats: int = 0
+    """The read-only stats port (``GET /stats``, ``/stats/prometheus``); 0 for none."""
 
 
 BACKEND_PREFIX = "MESHPLANE_BACKEND_"
@@ -91,6 +94,8 @@ def metadata(
         "ingress": {str(listener): bound for listener, bound in sorted(ports.ingress.items())},
         "app": app,
         "egress": ports.egress,
+        # Where Prometheus, ``top`` and the control plane read this sidecar's stats.
+        **({"stats": ports.stats} if ports.stats else {}),
     }
     if ports.tcp:
         facts["tcp"] = dict(sorted(ports.tcp.items()))
@@ -130,6 +135,7 @@ def process_spec(
         metadata=announced,
         credential=credential,
         admin_pipe=private.admin if private is not None else None,
+        stats_port=ports.stats or None,
     )
     env = dict(base_env)
     # The injector's variables, so operators who grep for them find them.

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from meshplane.runtime.ports import LOOPBACK
 from meshplane.runtime.processes import LogSink
 from meshplane.runtime.supervising import Supervisor
 
@@ -41,7 +42,7 @@ def prefixed(name: str, line: str) -> str:
 def table(supervisor: Supervisor) -> Table:
     """One row per replica (and one per workload still waiting for its VirtualNode)."""
     grid = Table(title="meshplane up", title_justify="left", expand=False)
-    for header in ("workload", "replica", "pid", "app port", "node", "sidecar", "sync"):
+    for header in ("workload", "replica", "pid", "app port", "node", "sidecar", "sync", "stats"):
         grid.add_column(header)
     for header in ("in", "out", "5xx", "restarts"):
         grid.add_column(header, justify="right")
@@ -63,16 +64,21 @@ def table(supervisor: Supervisor) -> Table:
             node,
             Text(state, style="green" if state in {"ready", "none"} else "yellow"),
             Text(sync, style="red" if sync.startswith("NACK") else ""),
+            # The read-only stats listener: http://127.0.0.1:<port>/stats/prometheus.
+            f":{replica.ports.stats}" if replica.ports and replica.ports.stats else "-",
             str(replica.health.ingress_requests),
             str(replica.health.egress_requests),
             str(replica.health.errors_5xx),
             str(restarts),
         )
     for workload, reason in sorted(supervisor.waiting.items()):
-        grid.add_row(workload, "-", "-", "-", "-", Text("waiting", style="yellow"), reason[:60])
+        grid.add_row(
+            workload, "-", "-", "-", "-", Text("waiting", style="yellow"), reason[:60], "-"
+        )
     published = [
         f"{name}: http://{forwarder.host}:{forwarder.port}"
         for name, forwarder in sorted(supervisor.forwarders.items())
     ]
-    grid.caption = "   ".join(published) or None
+    published.append(f"stats: http://{LOOPBACK}:<stats>/stats/prometheus")
+    grid.caption = "   ".join(published)
     return grid

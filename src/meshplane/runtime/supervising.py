@@ -59,7 +59,15 @@ from pathlib import Path
 
 import aiohttp
 
-from meshplane.runtime import admin, isolation, processes, publishing, selecting, sidecars
+from meshplane.runtime import (
+    admin,
+    isolation,
+    processes,
+    publishing,
+    scraping,
+    selecting,
+    sidecars,
+)
 from meshplane.runtime.controlplane import (
     ControlPlaneClient,
     ControlPlaneError,
@@ -94,6 +102,8 @@ class RuntimeOptions:
     """``process`` (shared host network, ``HTTP_PROXY``) or ``netns`` (a namespace per replica)."""
     service_names: tuple[str, ...] = ()
     """Virtual-service names replicas resolve to virtual IPs in ``netns`` mode."""
+    prometheus_targets: Path | None = None
+    """A Prometheus ``file_sd`` file kept listing every sidecar's stats port (scraping.py)."""
 
 
 @dataclasses.dataclass
@@ -215,6 +225,7 @@ class Supervisor:
         self._admin_sessions: dict[Path, aiohttp.ClientSession] = {}
         self.network: isolation.Network | None = None
         """The replicas' namespaces in ``netns`` mode."""
+        self._targets_failed = ""
 
     async def start(self) -> None:
         """Bind the published addresses, then launch every workload in the background."""
@@ -385,6 +396,7 @@ class Supervisor:
                 egress=self.ports.allocate(),
                 ingress={listener: self.ports.allocate() for listener in binding.listener_ports},
                 tcp={service: self.ports.allocate() for service in binding.tcp_backends},
+                stats=self.ports.allocate(),
             )
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
@@ -440,12 +452,26 @@ class Supervisor:
             while True:
                 await self._check_store()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
+                if self.options.prometheus_targets is not None:
+                    self._write_targets(self.options.prometheus_targets)
                 if self._reregistering and all(r.registered for r in self.replicas if r.ready):
                     self._reregistering = False
                 # After a store loss the endpoints are retried often: the moment a re-apply
                 # brings their virtual nodes back, proxies need them or they answer 503.
                 fast = self._reregistering and self.options.poll_interval > REREGISTER_INTERVAL
                 await asyncio.sleep(REREGISTER_INTERVAL if fast else self.options.poll_interval)
+
+    def _write_targets(self, path: Path) -> None:
+        """Keep the Prometheus targets file current; a failure is logged once per new error."""
+        try:
+            scraping.write(path, scraping.targets(self.replicas))
+        except OSError as error:
+            message = f"cannot write the Prometheus targets file {path}: {error.strerror or error}"
+            if message != self._targets_failed:
+                self.sink("runtime", message)
+            self._targets_failed = message
+        else:
+            self._targets_failed = ""
 
     async def _check_store(self) -> None:
         """Register every replica again if the control plane's revision went back.

@@ -60,6 +60,24 @@ def _services(value: Any) -> dict[str, int]:
     }
 
 
+STATS_HOST = "127.0.0.1"
+"""The stats listener binds loopback only (it has no authentication)."""
+
+
+def stats_address(node: base_pb2.Node) -> str | None:
+    """``host:port`` of the sidecar's read-only stats listener, if its metadata names one.
+
+    Only a port is announced and the host is always loopback, so a proxy cannot point the
+    control plane's stats reads (``/meshplane/v1/proxies/stats``) at another machine.
+    """
+    try:
+        metadata = json_format.MessageToDict(node.metadata).get("meshplane")
+    except ValueError:
+        return None
+    port = _port(metadata.get("stats")) if isinstance(metadata, dict) else None
+    return None if port is None else f"{STATS_HOST}:{port}"
+
+
 def identify(node: base_pb2.Node) -> NodeIdentity | None:
     """The identity an Envoy announced, or ``None`` if its node id is not App Mesh's."""
     identity = NodeIdentity.from_node_id(node.id)

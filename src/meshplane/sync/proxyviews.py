@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from google.protobuf import json_format
 
-from meshplane.sync import proxyconfig
+from meshplane.sync import identities, proxyconfig
 from meshplane.sync.syncing import Published
 from meshplane.translate import diagnostics
 from meshplane.xds import cache as xds_cache
@@ -122,6 +122,13 @@ class ProxyViews:
         path = announced.get("admin") if isinstance(announced, dict) else None
         return path if isinstance(path, str) and path.startswith("/") else None
 
+    def stats_address(self, key: str) -> str | None:
+        """``host:port`` of the stats listener the connected proxy ``key`` announced."""
+        status = self._board.node(key)
+        if status is None or not status.connected:
+            return None
+        return identities.stats_address(status.node)
+
     def report(self) -> dict[str, Any]:
         """``{"revision", "converged", "proxies"}`` as of now, at the store's revision."""
         revision = self._revision()
@@ -206,6 +213,8 @@ class ProxyViews:
             "gateTimeouts": status.gate_timeouts,
             "held": self._sync.held.get(key),
             "types": types,
+            # The sidecar's read-only stats listener (``host:port``), when it has one.
+            "stats": identities.stats_address(status.node),
         }
         view["state"] = state(view, revision)
         return view

@@ -349,7 +349,8 @@ class Sync:
             # other mesh's proxies STALE).
             for mesh in sorted(set(proxies) - touched):
                 for key in proxies[mesh]:
-                    if (current := self.published.get(key)) is not None:
+                    current = self.published.get(key)
+                    if current is not None and current.revision < self._applied:
                         self.published[key] = dataclasses.replace(current, revision=self._applied)
         self.last_pass = PublishPass(
             min((c.at for c in changes), default=None),

@@ -40,13 +40,22 @@ from meshplane import app, client, settings
 from meshplane.testing import routing
 from meshplane.testing.ads import FakeAdsClient, names_of
 
-__all__ = ["ControlPlane", "ControlPlaneError", "FakeAdsClient", "names_of", "routing"]
+__all__ = ["Applied", "ControlPlane", "ControlPlaneError", "FakeAdsClient", "names_of", "routing"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class ControlPlaneError(Exception):
     """The control plane refused a request made through this helper."""
+
+
+class Applied(list[str]):
+    """The result lines of :meth:`ControlPlane.apply` (a list), with their ``warnings``."""
+
+    def __init__(self, lines: list[str], warnings: list[str]) -> None:
+        """The lines in order; ``warnings`` in the order ``meshplane apply`` prints them."""
+        super().__init__(lines)
+        self.warnings = warnings
 
 
 class ControlPlane:
@@ -173,8 +182,13 @@ class ControlPlane:
             client.Transport(self.endpoint, timeout=60, signer=self.signer())
         )
 
-    def apply(self, path: Path, namespace: str | None = None) -> list[str]:
-        """``meshplane apply -f path``: kubectl-style result lines; ControlPlaneError if refused."""
+    def apply(self, path: Path, namespace: str | None = None) -> Applied:
+        """``meshplane apply -f path``: kubectl-style result lines; ControlPlaneError if refused.
+
+        The lines' ``.warnings`` are the warnings ``meshplane apply`` prints (untranslated
+        fields, objects that are not Active yet, ACM served by the built-in CA, …), so a
+        test can assert there are none.
+        """
         files = (
             sorted(p for p in path.iterdir() if p.suffix in MANIFEST_SUFFIXES)
             if path.is_dir()
@@ -185,4 +199,7 @@ class ControlPlane:
             results = self.client().apply(sources, namespace)["results"]
         except client.ControlPlaneError as refused:
             raise ControlPlaneError(json.dumps(refused.body)) from refused
-        return [str(result["line"]) for result in results]
+        return Applied(
+            [str(result["line"]) for result in results],
+            [str(w) for result in results for w in result["warnings"]],
+        )
