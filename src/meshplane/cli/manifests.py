@@ -20,7 +20,8 @@ import yaml
 from rich.console import Console
 
 from meshplane import client
-from meshplane.cli import describing, signing
+from meshplane.cli import describing, jsonpath, labelselectors, printing, signing
+from meshplane.model import selectors
 
 DEFAULT_SERVER = "http://127.0.0.1:9080"
 PREFIX = "/meshplane/v1"
@@ -193,14 +194,47 @@ def get(
         bool, typer.Option("--all-namespaces", "-A", help="List across namespaces.")
     ] = False,
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="wide, yaml or json.")
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=SPEC.",
+        ),
+    ] = None,
+    selector: Annotated[
+        str | None,
+        typer.Option(
+            "--selector", "-l", help="Label selector: KEY=VALUE, KEY!=VALUE, KEY, !KEY joined by ','."
+        ),
+    ] = None,
+    sort_by: Annotated[
+        str | None,
+        typer.Option("--sort-by", help="Sort the list by a JSONPath field, e.g. .metadata.name."),
     ] = None,
     server: Server = DEFAULT_SERVER,
 ) -> None:
     """List objects, or show one, with the columns users expect (ARN, ACTIVE, AGE)."""
-    if output not in (None, "wide", "yaml", "json"):
+    format_, _, argument = (output or "").partition("=")
+    if output not in (None, "wide", "yaml", "json", "name") and not (
+        format_ in ("jsonpath", "custom-columns") and argument
+    ):
         _err(f'error: unable to match a printer suitable for the output format "{output}"')
         raise typer.Exit(1)
+    if selector is not None and name is not None:
+        _err("error: name cannot be provided when a selector is specified")
+        raise typer.Exit(1)
+    try:
+        # Refuse bad templates and selectors before asking the server anything.
+        wanted = labelselectors.parse(selector) if selector is not None else None
+        if format_ == "jsonpath":
+            jsonpath.parse(argument)
+        if format_ == "custom-columns":
+            printing.custom_columns(argument, [])
+        if sort_by is not None:
+            jsonpath.parse_path(sort_by)
+    except (jsonpath.Unsupported, labelselectors.Invalid) as refused:
+        _err(f"error: {refused}")
+        raise typer.Exit(1) from refused
 
     def act() -> None:
         where = namespace or "default"
@@ -211,8 +245,26 @@ def get(
             query = None if all_namespaces else {"namespace": where}
             answer = _call(server, "GET", f"/objects/{kind}", query=query)
             items, listed_kind = answer["items"], answer["kind"]
+        if wanted is not None:
+            items = [
+                item
+                for item in items
+                if selectors.matches(wanted, item["metadata"].get("labels") or {})
+            ]
+        if sort_by is not None:
+            items = printing.sort_by(sort_by, items)
         if output in ("yaml", "json"):
             _print_documents(items, single=name is not None, as_json=output == "json")
+            return
+        if output == "name" and items:
+            for item in items:
+                typer.echo(printing.name(item.get("kind", listed_kind), item))
+            return
+        if format_ == "jsonpath":
+            typer.echo(printing.jsonpath_text(argument, items, single=name is not None), nl=False)
+            return
+        if format_ == "custom-columns" and items:
+            typer.echo(printing.custom_columns(argument, items))
             return
         if not items:
             cluster = listed_kind in ("Mesh", "Namespace")
