@@ -43,7 +43,10 @@ def test_range_repeats_its_body_per_value() -> None:
             "unsupported JSONPath '{.items[?(@.x)]}' at '[?(@.x)]': only .field, [*] and [N] "
             "are supported",
         ),
-        ("{..name}", "unsupported JSONPath '{..name}' at '..name': only .field, [*] and [N] are supported"),
+        (
+            "{..name}",
+            "unsupported JSONPath '{..name}' at '..name': only .field, [*] and [N] are supported",
+        ),
         ("{$.metadata}", "unsupported JSONPath '{$.metadata}': a field path starts with '.'"),
         ("{range .items[*]}x", "{range} without {end} in JSONPath template '{range .items[*]}x'"),
         ("x{end}", "{end} without {range} in JSONPath template 'x{end}'"),
@@ -97,4 +100,7 @@ def test_set_based_selectors_are_refused_in_one_line() -> None:
     """`env in (a,b)` is not read as a key; the message says what is supported."""
     with pytest.raises(labelselectors.Invalid) as refused:
         labelselectors.parse("env in (a")
-    assert str(refused.value) == 'unable to parse requirement: invalid label key "env in (a" in "env in (a"'
+    assert (
+        str(refused.value)
+        == 'unable to parse requirement: invalid label key "env in (a" in "env in (a"'
+    )

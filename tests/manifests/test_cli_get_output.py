@@ -1,4 +1,4 @@
-"""`meshplane get -o name|jsonpath=…|custom-columns=…`, `-l` and `--sort-by` against a live server."""
+"""`get -o name|jsonpath=…|custom-columns=…`, `-l` and `--sort-by` against a live server."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def nodes(cli: Cli) -> Cli:
         ("vn-b", "{app: db}"),
     ]:
         setup += "---\n" + NODES.format(name=name, labels=labels)
-    cli.ok("apply", "-f", "-", stdin=setup)
+    assert cli("apply", "-f", "-", stdin=setup).code == 0
     return cli
 
 
@@ -50,16 +50,39 @@ def test_output_name_prints_resource_slash_name(nodes: Cli) -> None:
 
 def test_output_jsonpath_subset(nodes: Cli) -> None:
     """Field paths, [*], range/end and "\\n" literals give kubectl's output, no newline added."""
-    assert nodes.ok(
-        "get", "vn", "-n", "demos", "--sort-by", ".metadata.name",
-        "-o", "jsonpath={.items[*].metadata.name}",
-    ) == "vn-a vn-b vn-c"
-    assert nodes.ok(
-        "get", "vn", "vn-a", "-n", "demos", "-o", "jsonpath={.spec.awsName}/{.metadata.name}",
-    ) == "vn-a/vn-a"
+    assert (
+        nodes.ok(
+            "get",
+            "vn",
+            "-n",
+            "demos",
+            "--sort-by",
+            ".metadata.name",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        )
+        == "vn-a vn-b vn-c"
+    )
+    assert (
+        nodes.ok(
+            "get",
+            "vn",
+            "vn-a",
+            "-n",
+            "demos",
+            "-o",
+            "jsonpath={.spec.awsName}/{.metadata.name}",
+        )
+        == "vn-a/vn-a"
+    )
     ranged = nodes.ok(
-        "get", "vn", "-n", "demos", "--sort-by=.metadata.name",
-        "-o", 'jsonpath={range .items[*]}{.metadata.name}={.status.virtualNodeARN}{"\\n"}{end}',
+        "get",
+        "vn",
+        "-n",
+        "demos",
+        "--sort-by=.metadata.name",
+        "-o",
+        'jsonpath={range .items[*]}{.metadata.name}={.status.virtualNodeARN}{"\\n"}{end}',
     )
     assert ranged == f"vn-a={ARN}vn-a\nvn-b={ARN}vn-b\nvn-c={ARN}vn-c\n"
 
@@ -67,8 +90,13 @@ def test_output_jsonpath_subset(nodes: Cli) -> None:
 def test_output_custom_columns(nodes: Cli) -> None:
     """custom-columns=HEADER:PATH,… prints kubectl's aligned table, <none> for missing fields."""
     out = nodes.ok(
-        "get", "vn", "-n", "demos", "--sort-by=.metadata.name",
-        "-o", "custom-columns=NAME:.metadata.name,ARN:.status.virtualNodeARN,CANARY:.metadata.labels.canary",
+        "get",
+        "vn",
+        "-n",
+        "demos",
+        "--sort-by=.metadata.name",
+        "-o",
+        "custom-columns=NAME:.metadata.name,ARN:.status.virtualNodeARN,CANARY:.metadata.labels.canary",
     )
     width = len(ARN) + len("vn-a") + 3
     assert out.splitlines() == [
@@ -84,8 +112,15 @@ def test_label_selectors_filter_the_list(nodes: Cli) -> None:
 
     def names(selector: str) -> str:
         return nodes.ok(
-            "get", "vn", "-n", "demos", "-l", selector, "--sort-by=.metadata.name",
-            "-o", "jsonpath={.items[*].metadata.name}",
+            "get",
+            "vn",
+            "-n",
+            "demos",
+            "-l",
+            selector,
+            "--sort-by=.metadata.name",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
         )
 
     assert names("app=web") == "vn-a vn-c"
@@ -99,7 +134,7 @@ def test_label_selectors_filter_the_list(nodes: Cli) -> None:
 
 
 def test_sort_by_orders_the_default_table(nodes: Cli) -> None:
-    """--sort-by reorders the ordinary table too, descending names sorted by a label."""
+    """--sort-by reorders the ordinary table too: by a label, the node without it first."""
     out = nodes.ok("get", "vn", "-n", "demos", "--sort-by={.metadata.labels.tier}")
     assert [line.split()[0] for line in out.splitlines()] == ["NAME", "vn-b", "vn-c", "vn-a"]
 
@@ -121,8 +156,10 @@ def test_sort_by_orders_the_default_table(nodes: Cli) -> None:
             ["-o", "custom-columns=NAME"],
             'error: unexpected custom-columns spec: "NAME", expected <header>:<json-path-expr>\n',
         ),
-        (["--sort-by", "metadata.name"], "error: unsupported JSONPath 'metadata.name': a field "
-         "path starts with '.'\n"),
+        (
+            ["--sort-by", "metadata.name"],
+            "error: unsupported JSONPath 'metadata.name': a field path starts with '.'\n",
+        ),
         (
             ["-o", "jsonpath="],
             'error: unable to match a printer suitable for the output format "jsonpath="\n',

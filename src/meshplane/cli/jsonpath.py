@@ -1,4 +1,4 @@
-"""The small part of kubectl's JSONPath that ``get -o jsonpath=…`` and ``--sort-by`` accept.
+r"""The small part of kubectl's JSONPath that ``get -o jsonpath=…`` and ``--sort-by`` accept.
 
 Operators script ``kubectl get -o jsonpath='{.items[*].metadata.name}'`` daily; the
 same strings work here. A full JSONPath engine (filters, slices, unions, recursive
@@ -8,7 +8,7 @@ understands exactly:
 - field paths: ``.metadata.name``, ``.spec.x.y``, with ``[*]`` or ``[N]`` after a
   field (``.items[*].metadata.name``, ``.status.conditions[0].type``);
 - ``{range PATH}…{end}``, whose body is evaluated once per value of ``PATH``;
-- literal text outside braces and quoted strings inside them (``{"\\n"}``, ``{"\\t"}``).
+- literal text outside braces and quoted strings inside them (``{"\n"}``, ``{"\t"}``).
 
 Anything else is refused by :func:`parse` with a :class:`Unsupported` whose message
 is one line naming the construct, so a script never silently gets a wrong answer.

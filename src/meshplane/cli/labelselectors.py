@@ -36,7 +36,7 @@ def _value(value: str, selector: str) -> str:
 
 
 def parse(selector: str) -> dict[str, Any]:
-    """A label selector document for ``KEY=VALUE``, ``KEY!=VALUE``, ``KEY``, ``!KEY`` joined by ','."""
+    """A selector document for ``KEY=VALUE``, ``KEY!=VALUE``, ``KEY``, ``!KEY`` joined by ','."""
     labels: dict[str, str] = {}
     expressions: list[dict[str, Any]] = []
     for requirement in (part.strip() for part in selector.split(",")):
@@ -50,7 +50,9 @@ def parse(selector: str) -> dict[str, Any]:
                 }
             )
         elif "=" in requirement:
-            key, value = requirement.split("==", 1) if "==" in requirement else requirement.split("=", 1)
+            key, value = (
+                requirement.split("==", 1) if "==" in requirement else requirement.split("=", 1)
+            )
             labels[_key(key.strip(), selector)] = _value(value.strip(), selector)
         elif requirement.startswith("!"):
             expressions.append(

@@ -204,7 +204,9 @@ def get(
     selector: Annotated[
         str | None,
         typer.Option(
-            "--selector", "-l", help="Label selector: KEY=VALUE, KEY!=VALUE, KEY, !KEY joined by ','."
+            "--selector",
+            "-l",
+            help="Label selector: KEY=VALUE, KEY!=VALUE, KEY, !KEY joined by ','.",
         ),
     ] = None,
     sort_by: Annotated[

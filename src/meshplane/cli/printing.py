@@ -1,5 +1,6 @@
-"""``get``'s script-friendly printers: ``-o name``, ``-o jsonpath=…``, ``-o custom-columns=…``,
-and ``--sort-by``, in kubectl's formats so existing shell habits carry over.
+"""``get``'s script-friendly printers, in kubectl's formats so shell habits carry over.
+
+``-o name``, ``-o jsonpath=…``, ``-o custom-columns=…`` and ``--sort-by``.
 
 Every printer takes the objects as the server rendered them (the manifest
 documents ``-o json`` shows) and returns text; refusals are :class:`jsonpath.Unsupported`
@@ -58,7 +59,9 @@ def custom_columns(spec: str, items: list[dict[str, Any]]) -> str:
     widths = [max(len(row[at]) for row in rows) for at in range(len(columns))]
     lines = []
     for row in rows:
-        cells = [cell.ljust(max(width + 3, 6)) for cell, width in zip(row[:-1], widths, strict=False)]
+        cells = [
+            cell.ljust(max(width + 3, 6)) for cell, width in zip(row[:-1], widths, strict=False)
+        ]
         lines.append("".join(cells) + row[-1])
     return "\n".join(lines)
 
