@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .live import EXAMPLES, Cli, Result
@@ -85,6 +87,9 @@ def test_output_jsonpath_subset(nodes: Cli) -> None:
         'jsonpath={range .items[*]}{.metadata.name}={.status.virtualNodeARN}{"\\n"}{end}',
     )
     assert ranged == f"vn-a={ARN}vn-a\nvn-b={ARN}vn-b\nvn-c={ARN}vn-c\n"
+    metadata = nodes.ok("get", "vn", "vn-a", "-n", "demos", "-o", "jsonpath={.metadata}")
+    assert json.loads(metadata)["labels"] == {"app": "web", "tier": "front", "canary": "yes"}
+    assert "creationEpoch" not in json.loads(metadata)  # internal, as in -o json
 
 
 def test_output_custom_columns(nodes: Cli) -> None:

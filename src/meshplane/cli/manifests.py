@@ -258,15 +258,7 @@ def get(
         if output in ("yaml", "json"):
             _print_documents(items, single=name is not None, as_json=output == "json")
             return
-        if output == "name" and items:
-            for item in items:
-                typer.echo(printing.name(item.get("kind", listed_kind), item))
-            return
-        if format_ == "jsonpath":
-            typer.echo(printing.jsonpath_text(argument, items, single=name is not None), nl=False)
-            return
-        if format_ == "custom-columns" and items:
-            typer.echo(printing.custom_columns(argument, items))
+        if _print_scripted(output or "", items, listed_kind, single=name is not None):
             return
         if not items:
             cluster = listed_kind in ("Mesh", "Namespace")
@@ -284,6 +276,30 @@ def get(
         typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
     _run(act)
+
+
+def _print_scripted(
+    output: str, items: list[dict[str, Any]], listed_kind: str, *, single: bool
+) -> bool:
+    """Print ``-o name|jsonpath=…|custom-columns=…``; False for the other formats.
+
+    An empty list falls through to "No resources found" except for jsonpath,
+    which kubectl renders over the empty List (printing only its literals).
+    """
+    format_, _, argument = output.partition("=")
+    if format_ in ("jsonpath", "custom-columns"):
+        for item in items:  # an internal field (AGE's source): -o json does not show it either
+            item["metadata"].pop("creationEpoch", None)
+    if output == "name" and items:
+        typer.echo("\n".join(printing.name(item.get("kind", listed_kind), item) for item in items))
+        return True
+    if format_ == "jsonpath":
+        typer.echo(printing.jsonpath_text(argument, items, single=single), nl=False)
+        return True
+    if format_ == "custom-columns" and items:
+        typer.echo(printing.custom_columns(argument, items))
+        return True
+    return False
 
 
 def _print_documents(items: list[dict[str, Any]], *, single: bool, as_json: bool) -> None:
