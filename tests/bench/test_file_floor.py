@@ -23,12 +23,8 @@ def _weights(route_config: dict[str, object]) -> tuple[str, dict[str, int]]:
 def test_one_rename_flips_the_weights_of_every_file_fed_envoy(tmp_path: Path) -> None:
     """Two file-fed Envoys: after one rename of the route file both dump the new weights."""
     with file_floor.file_fleet(2, tmp_path, {"blue": 50, "green": 50}) as fleet:
-        assert [_weights(e.route_config()) for e in fleet] == [
-            ("0", {"blue": 50, "green": 50})
-        ] * 2
+        assert [_weights(e.route_config()) for e in fleet] == [("0", {"blue": 50, "green": 50})] * 2
         file_floor.write_routes(tmp_path / "routes" / "rds.json", "1", {"blue": 0, "green": 100})
         applied = file_floor.wait_applied(fleet, "1")
-        assert [_weights(e.route_config()) for e in fleet] == [
-            ("1", {"blue": 0, "green": 100})
-        ] * 2
+        assert [_weights(e.route_config()) for e in fleet] == [("1", {"blue": 0, "green": 100})] * 2
         assert len(applied) == 2
