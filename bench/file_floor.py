@@ -1,12 +1,17 @@
 """The physical floor of a weight flip: the same Envoys fed by files, one atomic rename.
 
-No control plane at all: each Envoy's bootstrap points ``dynamic_resources``
-``lds_config``/``cds_config`` at files (``path_config_source``), its listener's
-RDS at one route file shared by the whole fleet. Those files hold the very
-resources :func:`bench.xds_fanout.snapshot` builds (same listener, same route
-configuration, same clusters), as JSON ``DiscoveryResponse``\\ s; only the
-config sources differ (paths instead of ADS), and the clusters carry their one
-endpoint inline (``STATIC``) since nothing serves EDS here. A flip writes the
+No control plane at all: each Envoy's listener takes its RDS from one route
+file shared by the whole fleet (``path_config_source``, a JSON
+``DiscoveryResponse``). The resources are the very ones
+:func:`bench.xds_fanout.snapshot` builds (same listener, same route
+configuration, same clusters); only the config sources differ (a path instead
+of ADS). The listener and the clusters (their one endpoint inline, ``STATIC``)
+sit in the bootstrap's ``static_resources`` rather than in LDS/CDS files: every
+watched file costs an Envoy one inotify instance, the kernel allows 128 per
+user (``fs.inotify.max_user_instances``), and three per Envoy stopped the 43rd
+Envoy of a fleet of 50 (Envoy asserts ``inotify_fd_ >= 0``). With one each the
+bench runs up to ~120 Envoys unless that limit is raised; the weight flip only
+touches RDS either way. A flip writes the
 new route file beside the old one and ``rename``\\ s it over it; Envoy's
 inotify watch on the file's directory sees the move and every Envoy reloads.
 
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import http.client
 import json
 import os
 import statistics
@@ -115,13 +121,11 @@ class FileEnvoy:
         self._admin = ""
 
     def admin(self) -> str:
-        """The admin base URL (Envoy writes it once it listens)."""
-        if not self._admin:
-            text = self._admin_file.read_text().strip() if self._admin_file.exists() else ""
-            if not text:
-                return ""
-            self._admin = f"http://{text}"
-        return self._admin
+        """The admin base URL, once Envoy wrote it (kept only after a request succeeded)."""
+        if self._admin:
+            return self._admin
+        text = self._admin_file.read_text().strip() if self._admin_file.exists() else ""
+        return f"http://{text}" if text else ""
 
     def get(self, path: str) -> str:
         """GET one admin path; raises while Envoy is not up yet."""
@@ -130,7 +134,8 @@ class FileEnvoy:
             raise ConnectionError("admin not up yet")
         with urllib.request.urlopen(f"{base}{path}", timeout=10) as response:
             text: str = response.read().decode()
-            return text
+        self._admin = base  # the file may have been read half-written before
+        return text
 
     def rds_state(self) -> tuple[str, int]:
         """The route subscription's ``(version_text, update_time ms)`` from admin stats."""
@@ -157,23 +162,19 @@ def file_fleet(count: int, workdir: Path, weights: Mapping[str, int]) -> Iterato
     routes = workdir / "routes" / "rds.json"
     routes.parent.mkdir()
     write_routes(routes, "0", weights)
-    clusters = workdir / "cds.json"
-    clusters.write_text(
-        _discovery_response("0", [_cluster(n, p) for n, p in CLUSTERS.items() if n in weights])
-    )
+    clusters = [
+        json_format.MessageToDict(_cluster(n, p)) for n, p in CLUSTERS.items() if n in weights
+    ]
     envoys: list[FileEnvoy] = []
     try:
         for index, port in enumerate(xds_fanout._free_ports(count)):
             node_id = f"mesh/bench/virtualNode/vn-{index:03d}"
-            listeners = workdir / f"lds-{index:03d}" / "lds.json"
-            listeners.parent.mkdir()
-            listeners.write_text(_discovery_response("0", [_listener(port, routes)]))
             config = {
                 "node": {"id": node_id, "cluster": node_id},
                 "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-                "dynamic_resources": {
-                    "lds_config": {"path_config_source": {"path": str(listeners)}},
-                    "cds_config": {"path_config_source": {"path": str(clusters)}},
+                "static_resources": {
+                    "listeners": [json_format.MessageToDict(_listener(port, routes))],
+                    "clusters": clusters,
                 },
             }
             admin_file = workdir / f"admin-{index:03d}"
@@ -181,7 +182,7 @@ def file_fleet(count: int, workdir: Path, weights: Mapping[str, int]) -> Iterato
             with (workdir / f"envoy-{index:03d}.log").open("wb") as log:
                 process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
             envoys.append(FileEnvoy(process, admin_file))
-        wait_applied(envoys, "0")
+        wait_applied(envoys, "0", deadline=xds_fanout.SYNC_DEADLINE)
         yield envoys
     finally:
         for each in envoys:
@@ -191,26 +192,29 @@ def file_fleet(count: int, workdir: Path, weights: Mapping[str, int]) -> Iterato
             each.process.wait(timeout=30)
 
 
-def wait_applied(envoys: list[FileEnvoy], version: str, settle: float = 0.0) -> list[int]:
+def wait_applied(
+    envoys: list[FileEnvoy], version: str, settle: float = 0.0, deadline: float = APPLY_DEADLINE
+) -> list[int]:
     """Poll until every Envoy's RDS shows ``version``; each one's ``update_time`` (ms).
 
     ``settle`` holds the first poll back so the admin requests do not compete
     with the Envoys for the two cores while they apply (the bench's timing is
     Envoy's own stamp, so waiting longer costs nothing but wall time).
     """
-    deadline = time.monotonic() + APPLY_DEADLINE
+    give_up = time.monotonic() + deadline
     time.sleep(settle)
     applied: dict[int, int] = {}
     while len(applied) < len(envoys):
         for index, each in enumerate(envoys):
             if index in applied:
                 continue
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, http.client.HTTPException):
                 seen, update_ms = each.rds_state()
                 if seen == version:
                     applied[index] = update_ms
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(envoys) - len(applied)} Envoys never applied {version}")
+        if time.monotonic() > give_up:
+            missing = [e.process.pid for i, e in enumerate(envoys) if i not in applied]
+            raise TimeoutError(f"Envoys (pids {missing}) never applied route version {version}")
         time.sleep(0.002)  # a bench poll, not synchronisation: Envoy stamps the time itself
     return [applied[i] for i in range(len(envoys))]
 
