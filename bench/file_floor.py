@@ -36,6 +36,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -228,9 +229,32 @@ class Floor:
     per_envoy_median: list[float] = dataclasses.field(default_factory=list)
 
 
+def inotify_room() -> int:
+    """How many file-fed Envoys the kernel's inotify instance limit leaves room for."""
+    limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    in_use = sum(1 for fd in Path("/proc").glob("[0-9]*/fd/*") if _link(fd) == "anon_inode:inotify")
+    return limit - in_use
+
+
+def _link(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        return os.readlink(path)
+    return ""
+
+
 def run_floor(count: int, pushes: int) -> Floor:
-    """Measure ``pushes`` weight flips by rename across ``count`` file-fed Envoys."""
+    """Measure ``pushes`` weight flips by rename across ``count`` file-fed Envoys.
+
+    Returns an empty row (printed as ``-``) when the inotify limit has no room
+    for ``count`` Envoys, rather than starting a fleet whose tail cannot watch.
+    """
     row = Floor(envoys=count)
+    if count > inotify_room():
+        print(
+            f"file floor skipped at {count} Envoys: raise fs.inotify.max_user_instances",
+            file=sys.stderr,
+        )
+        return row
     with tempfile.TemporaryDirectory(prefix="file-floor-") as tmp:
         workdir = Path(tmp)
         with file_fleet(count, workdir, FLIPS[1]) as fleet:
@@ -248,6 +272,9 @@ def report(rows: list[Floor], pushes: int) -> None:
     print(f"file-based weight flip (rename of the route file), {pushes} flips")
     print(f"{'envoys':>6} {'all applied p50':>15} {'p99':>7} {'per-Envoy p50':>13}")
     for row in rows:
+        if not row.all_applied:
+            print(f"{row.envoys:>6} {'-':>15}")
+            continue
         print(
             f"{row.envoys:>6} {xds_fanout._ms(statistics.median(row.all_applied)):>15}"
             f" {xds_fanout._ms(xds_fanout._p99(row.all_applied))}"

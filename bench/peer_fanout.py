@@ -207,6 +207,11 @@ def report(pairs: list[Pair], pushes: int) -> None:
     print(floor_header)
     print("-" * len(floor_header))
     for pair in pairs:
+        if not pair.floor.all_applied:
+            print(
+                f"{pair.floor.envoys:>6} {'-':>9}  (skipped: inotify limit, see bench.file_floor)"
+            )
+            continue
         floor_p50 = statistics.median(pair.floor.all_applied)
         floor_p99 = xds_fanout._p99(pair.floor.all_applied)
         ours, theirs = pair.meshplane.scenarios["weights"], pair.peer.scenarios["weights"]
