@@ -15,6 +15,11 @@ after it decoded the push) to the moment its own ACK callbacks have seen every
 Envoy ACK every type at the new version. The peer's clock runs inside the peer,
 so the HTTP hop that feeds it is not counted against it.
 
+Third, the physical floor (:mod:`bench.file_floor`): the same number of real
+Envoys fed by files, a weight flip being one atomic rename of the route file,
+timed to the last Envoy's own ``update_time``. The weights rows print it and
+the ratios meshplane/floor and peer/floor beside the two servers.
+
 Run: ``python -m bench.peer_fanout [--clients 20] [--pushes 20]`` (``--clients 50 200``
 for the issue's fleet sizes).
 """
@@ -36,7 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench import xds_fanout
+from bench import file_floor, xds_fanout
 from meshplane import xds
 from meshplane.envoy import resources as envoy_resources
 
@@ -160,6 +165,12 @@ class Pair:
 
     meshplane: xds_fanout.Fleet
     peer: xds_fanout.Fleet
+    floor: file_floor.Floor
+
+
+def _ratio(value: float, floor: float) -> str:
+    """``value / floor``, or ``-`` when the floor rounds to zero (1 ms clock)."""
+    return f"{value / floor:.2f}" if floor > 0 else "-"
 
 
 def report(pairs: list[Pair], pushes: int) -> None:
@@ -188,6 +199,30 @@ def report(pairs: list[Pair], pushes: int) -> None:
                 f" {ours_p50 / theirs_p50:>9.2f} {ours_p99 / theirs_p99:>5.2f}"
             )
     print()
+    print("weight flip vs the file-based floor (rename of the route file → last Envoy applied)")
+    floor_header = (
+        f"{'envoys':>6} {'floor p50':>9} {'p99':>7} {'meshplane/floor p50':>19} {'p99':>5}"
+        f" {'gocp/floor p50':>14} {'p99':>5}"
+    )
+    print(floor_header)
+    print("-" * len(floor_header))
+    for pair in pairs:
+        if not pair.floor.all_applied:
+            print(
+                f"{pair.floor.envoys:>6} {'-':>9}  (skipped: inotify limit, see bench.file_floor)"
+            )
+            continue
+        floor_p50 = statistics.median(pair.floor.all_applied)
+        floor_p99 = xds_fanout._p99(pair.floor.all_applied)
+        ours, theirs = pair.meshplane.scenarios["weights"], pair.peer.scenarios["weights"]
+        print(
+            f"{pair.floor.envoys:>6} {ms(floor_p50):>9} {ms(floor_p99)}"
+            f" {_ratio(statistics.median(ours.all_acked), floor_p50):>19}"
+            f" {_ratio(xds_fanout._p99(ours.all_acked), floor_p99):>5}"
+            f" {_ratio(statistics.median(theirs.all_acked), floor_p50):>14}"
+            f" {_ratio(xds_fanout._p99(theirs.all_acked), floor_p99):>5}"
+        )
+    print()
     print(f"{'envoys':>6} {'server':<9} {'connect→all synced':>19} {'server RSS':>11} {'NACKs':>5}")
     for pair in pairs:
         for name, row in (("meshplane", pair.meshplane), ("gocp", pair.peer)):
@@ -206,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     pairs = []
     for count in args.clients:
         ours = asyncio.run(xds_fanout.run_fleet(count, args.pushes))
-        pairs.append(Pair(ours, run_peer_fleet(count, args.pushes)))
+        peer = run_peer_fleet(count, args.pushes)
+        pairs.append(Pair(ours, peer, file_floor.run_floor(count, args.pushes)))
     report(pairs, args.pushes)
 
 
