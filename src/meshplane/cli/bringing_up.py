@@ -119,6 +119,32 @@ async def _supervise(
         watcher.cancel()
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event Ctrl-C or SIGTERM sets (in place of their default of ending the process)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def _ports_free(ports: Sequence[int], console: Console) -> bool:
+    """Whether our own control plane can listen on ``ports``; if not, one error line."""
+    try:
+        for port in ports:
+            check_bindable(LOOPBACK, port)
+    except OSError as error:
+        console.print(f"[red]error:[/] {error.strerror}", soft_wrap=True)
+        return False
+    return True
+
+
+async def _answers(url: str) -> None:
+    """Return once ``url`` answers ``/healthz``; ControlPlaneError within seconds if not."""
+    probe = controlplane.ControlPlaneClient(url, timeout=_SERVER_SECONDS)
+    await probe.wait_healthy(time.monotonic() + _SERVER_SECONDS)
+
+
 async def _learn_xds_port(client: controlplane.ControlPlaneClient, console: Console) -> int:
     """The xDS port the ``--server`` control plane reports (an older one: the default)."""
     port = await client.xds_port()
@@ -169,20 +195,14 @@ async def _run(
     ``xds_port`` None: 9090 for our own control plane, what ``server`` reports for one running.
     """
     ports = PortAllocator()
+    # Port 0 means any free port; xds_port None, the default.
+    api_port = api_port or ports.allocate()
     own_xds = (DEFAULT_XDS_PORT if xds_port is None else xds_port) or ports.allocate()
-    if server is None:  # refuse a taken port, not apply to whatever listens there
-        api_port = api_port or ports.allocate()
-        try:
-            for port in (api_port, own_xds):
-                check_bindable(LOOPBACK, port)
-        except OSError as error:
-            console.print(f"[red]error:[/] {error.strerror}", soft_wrap=True)
-            return 1
+    # Refuse a taken port rather than apply to whatever listens there.
+    if server is None and not _ports_free((api_port, own_xds), console):
+        return 1
     sink = status.console_sink(console)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = _stop_on_signals()
 
     plane: processes.ManagedProcess | None = None
     plane_task: asyncio.Task[None] | None = None
@@ -199,8 +219,7 @@ async def _run(
     async def session() -> None:
         nonlocal supervisor
         if plane is None:  # a running control plane answers now, or `up` says so and exits
-            probe = controlplane.ControlPlaneClient(client.base_url, timeout=_SERVER_SECONDS)
-            await probe.wait_healthy(time.monotonic() + _SERVER_SECONDS)
+            await _answers(client.base_url)
         await client.wait_healthy(
             time.monotonic() + _STARTUP_SECONDS,
             still_starting=lambda: plane is None or plane.restarts == 0,
@@ -209,9 +228,8 @@ async def _run(
         # they exist once it is healthy. Everything this command runs signs with them.
         client.sign_with(_signer(plane is not None, data_dir))
         source = await _node_source(client, path, namespace, console)
-        xds = own_xds if plane is not None or xds_port is not None else None
-        if xds is None:
-            xds = await _learn_xds_port(client, console)
+        told = plane is None and xds_port is None  # --server says where its xDS listens
+        xds = await _learn_xds_port(client, console) if told else own_xds
         options = await _options(client, xds, mode, prometheus_targets)
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()

@@ -45,4 +45,5 @@ def check_bindable(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
+            message = f"cannot listen on {host}:{port}: {error.strerror}"
+            raise OSError(error.errno, message) from None
