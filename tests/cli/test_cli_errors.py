@@ -87,4 +87,3 @@ def test_apply_of_a_directory_with_a_file_that_is_not_utf8_names_the_file(tmp_pa
     assert done.stderr == (
         f"error: {tmp_path / 'b.yaml'}: not UTF-8 text (invalid start byte at byte 0)\n"
     )
-

@@ -54,8 +54,10 @@ def _root(
 def _check_flags(
     api_port: int | None, xds_port: int | None, ca_cert: Path | None, ca_key: Path | None
 ) -> None:
-    """Exit 2 with one line for flags ``serve`` cannot use (a port bind would refuse with a
-    traceback; half of a CA)."""
+    """Exit 2 with one line for flags ``serve`` cannot use.
+
+    A port out of range would otherwise end in bind's traceback.
+    """
     for flag, port in (("--api-port", api_port), ("--xds-port", xds_port)):
         if port is not None and not 0 <= port <= 65535:
             console.print(f"[red]error:[/] {flag} must be a port from 0 to 65535, got {port}")
