@@ -31,7 +31,7 @@ cli = typer.Typer(
     name="meshplane",
     help="A self-hosted AWS App Mesh: the App Mesh API, v1beta2 manifests and Envoy.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
 )
 console = Console(stderr=True)
 
