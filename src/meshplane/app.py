@@ -238,6 +238,7 @@ async def running(plane: ControlPlane, mounts: Sequence[Mount] = ()) -> AsyncIte
             read_only=plane.read_only,
             metrics=plane.api_metrics,
             mounts=[functools.partial(_mount, mount, plane) for mount in mounts],
+            xds_port=plane.xds_port,
         )
         runner = limits.LimitedRunner(api, bounds, access_log=None)
         await runner.setup()

@@ -210,20 +210,28 @@ def _proxy_stats(proxies: ProxyReport | None) -> Callable[[web.Request], Awaitab
 
 
 def add_routes(
-    app: web.Application, services_key: web.AppKey[Services], proxies: ProxyReport | None = None
+    app: web.Application,
+    services_key: web.AppKey[Services],
+    proxies: ProxyReport | None = None,
+    xds_port: int | None = None,
 ) -> None:
-    """Register the extension routes on the API application."""
+    """Register the extension routes on the API application.
+
+    ``xds_port`` (the bound xDS port) joins ``GET /proxies``'s answer as ``xdsPort``, so
+    ``meshplane up --server URL`` learns where its sidecars connect from the URL alone.
+    """
+    port = {} if xds_port is None else {"xdsPort": xds_port}
 
     async def get_proxies(request: web.Request) -> web.Response:
         if proxies is None:
-            return web.json_response({"revision": 0, "converged": True, "proxies": []})
+            return web.json_response({"revision": 0, "converged": True, "proxies": [], **port})
         try:
             waiting = _wait_arguments(request)
         except errors.AppMeshError as error:
             return rendering.error_response(error)
         if waiting is None:
-            return web.json_response(proxies.report())
-        return web.json_response(await proxies.wait_for_revision(*waiting))
+            return web.json_response({**proxies.report(), **port})
+        return web.json_response({**(await proxies.wait_for_revision(*waiting)), **port})
 
     async def get_proxy_config(request: web.Request) -> web.Response:
         key = request.query.get("key", "")

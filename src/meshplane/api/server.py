@@ -139,6 +139,7 @@ def build_app(
     read_only: str = "",
     metrics: metering.ApiMetrics | None = None,
     mounts: Sequence[Callable[[web.Application], None]] = (),
+    xds_port: int | None = None,
 ) -> web.Application:
     """The App Mesh API as an aiohttp application (not yet listening).
 
@@ -178,7 +179,7 @@ def build_app(
     app.router.add_get("/healthz", _healthz)
     if metrics is not None:
         app.router.add_get("/metrics", metrics.scrape)
-    extensions.add_routes(app, SERVICES_KEY, proxies)
+    extensions.add_routes(app, SERVICES_KEY, proxies, xds_port)
     if front_door is not None:
         manifests.add_routes(app, front_door)
     if gate is not None and gate.principals is not None:

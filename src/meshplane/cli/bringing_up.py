@@ -38,10 +38,14 @@ from meshplane.runtime import (
     watching,
     workloads,
 )
-from meshplane.runtime.ports import LOOPBACK, PortAllocator
+from meshplane.runtime.ports import LOOPBACK, PortAllocator, check_bindable
 from meshplane.store import locking, refusals
 
 _STARTUP_SECONDS = 30.0
+_SERVER_SECONDS = 3.0
+"""How long ``--server URL`` may take to answer: a running server answers at once."""
+DEFAULT_XDS_PORT = 9090
+"""Our own control plane's xDS port unless ``--xds-port`` says (``--server``: it tells us)."""
 
 
 def _serve_spec(
@@ -115,6 +119,46 @@ async def _supervise(
         watcher.cancel()
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event Ctrl-C or SIGTERM sets (in place of their default of ending the process)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def _ports_free(ports: Sequence[int], console: Console) -> bool:
+    """Whether our own control plane can listen on ``ports``; if not, one error line."""
+    try:
+        for port in ports:
+            check_bindable(LOOPBACK, port)
+    except OSError as error:
+        console.print(f"[red]error:[/] {error.strerror}", soft_wrap=True)
+        return False
+    return True
+
+
+async def _answers(url: str) -> None:
+    """Return once ``url`` answers ``/healthz``; ControlPlaneError within seconds if not."""
+    probe = controlplane.ControlPlaneClient(url, timeout=_SERVER_SECONDS)
+    await probe.wait_healthy(time.monotonic() + _SERVER_SECONDS)
+
+
+async def _learn_xds_port(client: controlplane.ControlPlaneClient, console: Console) -> int:
+    """The xDS port the ``--server`` control plane reports (an older one: the default)."""
+    port = await client.xds_port()
+    if port is not None:
+        console.print(f"xds | sidecars connect to port {port}, as {client.base_url} reports")
+        return port
+    console.print(
+        f"[yellow]{client.base_url} does not report its xDS port: assuming "
+        f"{DEFAULT_XDS_PORT} (pass --xds-port)[/]",
+        soft_wrap=True,
+    )
+    return DEFAULT_XDS_PORT
+
+
 async def _options(
     client: controlplane.ControlPlaneClient,
     xds_port: int,
@@ -137,7 +181,7 @@ async def _run(
     namespace: str | None,
     server: str | None,
     api_port: int,
-    xds_port: int,
+    xds_port: int | None,
     data_dir: Path,
     console: Console,
     lock: locking.DataDirLock | None,
@@ -148,21 +192,24 @@ async def _run(
     """The body of ``up``; returns the exit code. Ctrl-C/SIGTERM at any point stops everything.
 
     ``lock`` is the data dir's, held when ``up`` runs its own control plane (no ``server``).
+    ``xds_port`` None: 9090 for our own control plane, what ``server`` reports for one running.
     """
-    sink = status.console_sink(console)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     ports = PortAllocator()
-    api_port, xds_port = api_port or ports.allocate(), xds_port or ports.allocate()
+    # Port 0 means any free port; xds_port None, the default.
+    api_port = api_port or ports.allocate()
+    own_xds = (DEFAULT_XDS_PORT if xds_port is None else xds_port) or ports.allocate()
+    # Refuse a taken port rather than apply to whatever listens there.
+    if server is None and not _ports_free((api_port, own_xds), console):
+        return 1
+    sink = status.console_sink(console)
+    stop = _stop_on_signals()
 
     plane: processes.ManagedProcess | None = None
     plane_task: asyncio.Task[None] | None = None
     if server is None:  # no --server: run our own control plane on the data dir `up` locked
         assert lock is not None
         plane = processes.ManagedProcess(
-            _serve_spec(api_port, xds_port, data_dir, lock), sink, processes.Backoff(1.0, 10.0)
+            _serve_spec(api_port, own_xds, data_dir, lock), sink, processes.Backoff(1.0, 10.0)
         )
         plane_task = asyncio.create_task(plane.run())
         server = f"http://{LOOPBACK}:{api_port}"
@@ -171,6 +218,8 @@ async def _run(
 
     async def session() -> None:
         nonlocal supervisor
+        if plane is None:  # a running control plane answers now, or `up` says so and exits
+            await _answers(client.base_url)
         await client.wait_healthy(
             time.monotonic() + _STARTUP_SECONDS,
             still_starting=lambda: plane is None or plane.restarts == 0,
@@ -179,7 +228,9 @@ async def _run(
         # they exist once it is healthy. Everything this command runs signs with them.
         client.sign_with(_signer(plane is not None, data_dir))
         source = await _node_source(client, path, namespace, console)
-        options = await _options(client, xds_port, mode, prometheus_targets)
+        told = plane is None and xds_port is None  # --server says where its xDS listens
+        xds = await _learn_xds_port(client, console) if told else own_xds
+        options = await _options(client, xds, mode, prometheus_targets)
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
         await _supervise(supervisor, path, publish, console)
@@ -200,7 +251,8 @@ async def _run(
         for task in (work, stopped):
             task.cancel()
         await asyncio.gather(work, stopped, return_exceptions=True)  # already reported
-        console.print("stopping: workloads, sidecars, control plane…")
+        if supervisor is not None or plane is not None:
+            console.print("stopping: workloads, sidecars, control plane…")
         if supervisor is not None:
             await supervisor.stop()
         await client.close()
@@ -214,7 +266,7 @@ def run(
     namespace: str | None,
     server: str | None,
     api_port: int,
-    xds_port: int,
+    xds_port: int | None,
     data_dir: Path,
     publish: Sequence[str] = (),
     mode: str = isolation.PROCESS,

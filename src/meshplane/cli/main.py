@@ -31,7 +31,7 @@ cli = typer.Typer(
     name="meshplane",
     help="A self-hosted AWS App Mesh: the App Mesh API, v1beta2 manifests and Envoy.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
 )
 console = Console(stderr=True)
 
@@ -49,6 +49,22 @@ def _root(
     ] = False,
 ) -> None:
     """A self-hosted AWS App Mesh: the App Mesh API, v1beta2 manifests and Envoy."""
+
+
+def _check_flags(
+    api_port: int | None, xds_port: int | None, ca_cert: Path | None, ca_key: Path | None
+) -> None:
+    """Exit 2 with one line for flags ``serve`` cannot use.
+
+    A port out of range would otherwise end in bind's traceback.
+    """
+    for flag, port in (("--api-port", api_port), ("--xds-port", xds_port)):
+        if port is not None and not 0 <= port <= 65535:
+            console.print(f"[red]error:[/] {flag} must be a port from 0 to 65535, got {port}")
+            raise typer.Exit(2)
+    if (ca_cert is None) != (ca_key is None):
+        console.print("[red]error:[/] --ca-cert and --ca-key go together")
+        raise typer.Exit(2)
 
 
 @cli.command()
@@ -123,9 +139,7 @@ def serve(
     from meshplane import console as web  # noqa: PLC0415 - aiohttp, like app
     from meshplane.store import refusals  # noqa: PLC0415
 
-    if (ca_cert is None) != (ca_key is None):
-        console.print("[red]error:[/] --ca-cert and --ca-key go together")
-        raise typer.Exit(2)
+    _check_flags(api_port, xds_port, ca_cert, ca_key)
     config = settings.load(
         data_dir=data_dir,
         store=store,

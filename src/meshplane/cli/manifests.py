@@ -100,6 +100,15 @@ def _run(action: Any) -> None:
         raise typer.Exit(1) from failure
 
 
+def _read_text(path: Path) -> str:
+    """A manifest file's text; one error line naming the file if it is not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        problem = f"{error.reason} at byte {error.start}"
+        raise _Failed([f"error: {path}: not UTF-8 text ({problem})"]) from None
+
+
 def _read_sources(files: list[str], recursive: bool = False) -> list[dict[str, str]]:
     """Name and text of every manifest ``-f`` names; ``-R`` walks directories down, as kubectl."""
     sources: list[dict[str, str]] = []
@@ -111,9 +120,9 @@ def _read_sources(files: list[str], recursive: bool = False) -> list[dict[str, s
         if path.is_dir():
             walked = path.rglob("*") if recursive else path.iterdir()
             found = sorted(p for p in walked if p.suffix in MANIFEST_SUFFIXES and p.is_file())
-            sources += [{"name": str(p), "text": p.read_text()} for p in found]
+            sources += [{"name": str(p), "text": _read_text(p)} for p in found]
         elif path.is_file():
-            sources.append({"name": name, "text": path.read_text()})
+            sources.append({"name": name, "text": _read_text(path)})
         else:
             raise _Failed([f'error: the path "{name}" does not exist'])
     if not files:

@@ -33,7 +33,12 @@ def register(cli: typer.Typer) -> None:
         api_port: Annotated[
             int, typer.Option(help="Port of the started control plane's API.")
         ] = 9080,
-        xds_port: Annotated[int, typer.Option(help="Port of its xDS server.")] = 9090,
+        xds_port: Annotated[
+            int | None,
+            typer.Option(
+                help="Port of its xDS server [default: 9090; with --server, the port it reports]."
+            ),
+        ] = None,
         data_dir: Annotated[Path, typer.Option(help="Its store's directory.")] = Path(".meshplane"),
         publish: Annotated[
             list[str],

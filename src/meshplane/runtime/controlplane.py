@@ -4,6 +4,7 @@ The runtime never imports the store or the service; it talks to a control
 plane the way it would talk to a remote one (``meshplane up --server URL``):
 
 * ``GET /healthz`` — ready to serve;
+* ``GET /meshplane/v1/proxies`` — read once for its ``xdsPort``: where sidecars connect;
 * ``POST /meshplane/v1/proxyCredentials`` — the credential of one replica, which its
   sidecar shows on the ADS stream and its registrations carry;
 * ``PUT /meshplane/v1/meshes/{mesh}/virtualNodes/{vn}/endpoints`` — where one
@@ -113,6 +114,12 @@ class ControlPlaneClient:
             )
         )
         return None if answer is None else str(answer["token"])
+
+    async def xds_port(self) -> int | None:
+        """The xDS port this control plane serves; None if its answer does not say."""
+        answer = await self._unless_missing(self._call_raw("GET", f"{EXTENSIONS}/proxies", None))
+        port = (answer or {}).get("xdsPort")
+        return port if isinstance(port, int) else None
 
     async def _call_raw(self, method: str, path: str, body: Any) -> dict[str, Any]:
         return dict(await self._client.call(method, path, body))

@@ -31,3 +31,19 @@ class PortAllocator:
                 self._given.add(port)
                 return port
         raise OSError(f"no free port on {self.host} after 100 tries")
+
+
+def check_bindable(host: str, port: int) -> None:
+    """Raise OSError naming ``host:port`` if a server could not listen there now.
+
+    ``meshplane up`` asks before starting its control plane, so a port another process
+    holds is refused instead of ``up`` applying to whatever answers there.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers bind: a port left in TIME_WAIT by an earlier run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            message = f"cannot listen on {host}:{port}: {error.strerror}"
+            raise OSError(error.errno, message) from None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import socket
 from collections.abc import AsyncIterator
 
 import grpc
@@ -124,9 +125,14 @@ class AdsServer:
                 ),
             )
         )
-        bound = int(server.add_insecure_port(f"{host}:{port}"))
+        if port:  # a taken port as one OSError, before grpc logs its own lines to stderr
+            _check_free(host, port)
+        try:
+            bound = int(server.add_insecure_port(f"{host}:{port}"))
+        except RuntimeError:  # grpc raises, not returns 0, when the port is taken
+            bound = 0
         if bound == 0:
-            raise OSError(f"cannot bind the ADS server to {host}:{port}")
+            raise OSError(f"cannot listen on {host}:{port} for xDS: address already in use")
         if self._tls is not None:
             tls_host, tls_port, chain_pem, key_pem = self._tls
             credentials = grpc.ssl_server_credentials([(key_pem, chain_pem)])
@@ -199,3 +205,15 @@ def _metadata(
         if isinstance(value, str):
             found[key.lower()] = value
     return found
+
+
+def _check_free(host: str, port: int) -> None:
+    """OSError naming ``host:port`` if nothing could listen there now (as grpc binds it)."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        message = f"cannot listen on {host}:{port} for xDS: {error.strerror}"
+        raise OSError(error.errno, message) from None

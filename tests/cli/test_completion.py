@@ -1,0 +1,43 @@
+"""Shell completion: typer's ``--show-completion``/``--install-completion`` are on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MESHPLANE = str(Path(sys.executable).parent / "meshplane")
+
+
+def test_show_completion_bash_prints_a_completion_script() -> None:
+    """`meshplane --show-completion bash` prints bash's completion function for meshplane."""
+    env = {**os.environ, "SHELL": "/bin/bash"}
+    done = subprocess.run(
+        [MESHPLANE, "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "_meshplane_completion() {"
+    assert lines[-1] == "complete -o default -F _meshplane_completion meshplane"
+
+
+def test_the_completion_script_completes_a_command_name() -> None:
+    """What the script asks for `meshplane se<TAB>` answers `serve`, the one command so named."""
+    env = {
+        **os.environ,
+        "SHELL": "/bin/bash",
+        "_MESHPLANE_COMPLETE": "complete_bash",
+        "COMP_WORDS": "meshplane se",
+        "COMP_CWORD": "1",
+    }
+    done = subprocess.run(
+        [MESHPLANE], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["serve"]
