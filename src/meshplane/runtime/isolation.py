@@ -41,6 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from meshplane.runtime import publishing
+
 PROCESS = "process"
 NETNS = "netns"
 MODES = (PROCESS, NETNS)
@@ -52,7 +54,6 @@ NETNS_ETC = Path("/etc/netns")
 NETNS_RUN = Path("/run/netns")
 TOOLS = ("ip", "iptables", "iptables-restore", "iptables-save", "setpriv")
 _CLONE_NEWNET = 0x40000000
-_CHUNK = 64 * 1024
 T = TypeVar("T")
 
 
@@ -289,7 +290,9 @@ class Network:
                 writer.close()
                 return
             try:
-                await asyncio.gather(_pipe(reader, upstream_w), _pipe(upstream_r, writer))
+                await asyncio.gather(
+                    publishing.pipe(reader, upstream_w), publishing.pipe(upstream_r, writer)
+                )
             finally:
                 upstream_w.close()
                 writer.close()
@@ -333,18 +336,6 @@ async def _run(argv: Sequence[str], env: Mapping[str, str] | None) -> None:
     if process.returncode != 0:
         text = output.decode(errors="replace").strip()
         raise IsolationError(f"{' '.join(argv[:6])} failed ({process.returncode}): {text}")
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close."""
-    try:
-        while chunk := await reader.read(_CHUNK):
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
 
 
 def private_dir_for_envoy(directory: Path) -> Path:

@@ -26,8 +26,8 @@ Connector = Callable[[str, int], Awaitable[tuple[asyncio.StreamReader, asyncio.S
 _CHUNK = 64 * 1024
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close so the other side sees the end."""
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until EOF, then half-close so the other side sees the end (every runtime relay)."""
     try:
         while chunk := await reader.read(_CHUNK):
             writer.write(chunk)
@@ -91,7 +91,7 @@ class Forwarder:
             return
         self.connections += 1
         try:
-            await asyncio.gather(_pipe(client_r, upstream_w), _pipe(upstream_r, client_w))
+            await asyncio.gather(pipe(client_r, upstream_w), pipe(upstream_r, client_w))
         finally:
             upstream_w.close()
 
