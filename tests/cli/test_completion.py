@@ -10,11 +10,15 @@ from pathlib import Path
 MESHPLANE = str(Path(sys.executable).parent / "meshplane")
 
 
-def test_show_completion_bash_prints_a_completion_script() -> None:
-    """`meshplane --show-completion bash` prints bash's completion function for meshplane."""
+def test_show_completion_in_bash_prints_a_completion_script() -> None:
+    """`meshplane --show-completion` run from bash prints bash's completion function.
+
+    typer detects the shell from the parent processes (not from an argument), so the
+    command runs under a real bash, as a user's would.
+    """
     env = {**os.environ, "SHELL": "/bin/bash"}
     done = subprocess.run(
-        [MESHPLANE, "--show-completion", "bash"],
+        ["bash", "-c", f"{MESHPLANE} --show-completion"],
         capture_output=True,
         text=True,
         env=env,
