@@ -18,7 +18,8 @@ def test_show_completion_in_bash_prints_a_completion_script() -> None:
     """
     env = {**os.environ, "SHELL": "/bin/bash"}
     done = subprocess.run(
-        ["bash", "-c", f"{MESHPLANE} --show-completion"],
+        # Two commands, so bash forks meshplane instead of exec-ing it (its parent stays bash).
+        ["bash", "-c", f"{MESHPLANE} --show-completion; exit $?"],
         capture_output=True,
         text=True,
         env=env,
