@@ -134,7 +134,7 @@ class UnixRelay:
             with self._lock:
                 self._open += [downstream, upstream]
             for source, sink in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=pump, args=(source, sink), daemon=True).start()
 
     def close(self) -> None:
         """Stop accepting and cut every relayed connection."""
@@ -147,7 +147,7 @@ class UnixRelay:
             self._open.clear()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def pump(source: socket.socket, sink: socket.socket) -> None:
     """Copy bytes one way until either side closes."""
     try:
         while data := source.recv(65536):

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from interception import pods
+
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
@@ -86,7 +88,7 @@ class LoopbackRelay:
             with self._lock:
                 self._open += [downstream, upstream]
             for source, sink in ((downstream, upstream), (upstream, downstream)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=pods.pump, args=(source, sink), daemon=True).start()
 
     def close(self) -> None:
         """Stop accepting and cut every relayed connection."""
@@ -99,15 +101,3 @@ class LoopbackRelay:
                     connection.shutdown(socket.SHUT_RDWR)
                 connection.close()
             self._open.clear()
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    """Copy bytes one way until either side closes."""
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
