@@ -96,7 +96,7 @@ class Authority:
             .not_valid_before(now - datetime.timedelta(seconds=BACKDATE_S))
             .not_valid_after(self.certificate.not_valid_after_utc)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_usage(), critical=True)
+            .add_extension(ca_usage(), critical=True)
             .sign(self._key, hashes.SHA256())
         )
         return signed.public_bytes(serialization.Encoding.PEM)
@@ -162,8 +162,8 @@ class Authority:
         )
 
 
-def _ca_usage() -> x509.KeyUsage:
-    """What a CA key signs: certificates and revocation lists."""
+def ca_usage() -> x509.KeyUsage:
+    """What a CA key signs: certificates and revocation lists (every CA meshplane makes)."""
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -201,7 +201,7 @@ def new_root(clock: Clock, common_name: str) -> tuple[x509.Certificate, ec.Ellip
         .not_valid_before(now - datetime.timedelta(seconds=BACKDATE_S))
         .not_valid_after(now + datetime.timedelta(seconds=CA_LIFETIME_S))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_usage(), critical=True)
+        .add_extension(ca_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
