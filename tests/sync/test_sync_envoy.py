@@ -12,6 +12,7 @@ import asyncio
 import collections
 import http.server
 import json
+import logging
 import socket
 import subprocess
 import threading
@@ -306,7 +307,7 @@ def test_an_attacker_stream_cannot_rewire_a_running_sidecar(
 
 
 def test_a_delta_sidecar_is_synced_follows_weights_and_shows_its_nack(
-    backends: dict[str, int], hits: collections.Counter[str], tmp_path: Path
+    backends: dict[str, int], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A DELTA_GRPC sidecar with its replica token reads SYNCED, moves with a weight flip, and a
     rejected route shows NACKED in proxy-status with Envoy's message while traffic goes on."""
@@ -315,8 +316,10 @@ def test_a_delta_sidecar_is_synced_follows_weights_and_shows_its_nack(
     async def scenario() -> None:
         async with app.running(app.build(config)) as plane:
             _build_mesh(plane, backends)
-            proxy, egress, key = await _frontend_sidecar(plane, tmp_path, delta=True)
+            with caplog.at_level(logging.INFO, "meshplane.xds.server"):
+                proxy, egress, key = await _frontend_sidecar(plane, tmp_path, delta=True)
             try:
+                assert f"{key} connected over delta ADS" in caplog.text
                 assert await asyncio.to_thread(_count, egress, 20) == {"1.0": 20}
                 report = plane.proxies()
                 assert [(p["key"], p["connected"], p["state"]) for p in report] == [
