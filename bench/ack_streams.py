@@ -74,7 +74,9 @@ def _variants(scenario: str, count: int, encoder: xds.ResourceEncoder) -> list[l
             [xds_fanout.snapshot(20000 + i, weights, encoder) for i in range(count)]
             for weights in WEIGHTS
         ]
-    return [[_endpoint_snapshot(20000 + i, port, encoder) for i in range(count)] for port in (9, 10)]
+    return [
+        [_endpoint_snapshot(20000 + i, port, encoder) for i in range(count)] for port in (9, 10)
+    ]
 
 
 async def _clients(port: int, count: int, delta: bool) -> None:
@@ -195,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
         ordered = sorted(values)
         return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.1f}"
 
+    def p50_p99(values: list[float]) -> str:
+        return f"{ms(values, 0.5)} / {ms(values, 0.99)}"
+
     print(
         f"{args.streams} ACKing streams (fake clients, child process), {args.flips} changes each;"
         f" endpoint change: 1 of {CLUSTERS} assignments moves"
@@ -202,10 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'':34}" + "".join(f"{m + ' p50/p99 ms':>22}" for m in modes))
     for scenario in SCENARIOS:
         for label, column in (("last served", 0), ("all ACKed", 1)):
-            cells = "".join(
-                f"{ms(results[scenario, m][column], 0.5) + ' / ' + ms(results[scenario, m][column], 0.99):>22}"
-                for m in modes
-            )
+            cells = "".join(f"{p50_p99(results[scenario, m][column]):>22}" for m in modes)
             goal = f"   (goal {GOAL_MS:.0f} ms)" if column == 0 and scenario == SCENARIOS[0] else ""
             print(f"{scenario + ', ' + label:34}{cells}{goal}")
         cpu = "".join(

@@ -326,7 +326,11 @@ def test_a_delta_sidecar_is_synced_follows_weights_and_shows_its_nack(
                     (key, True, "SYNCED")
                 ]
                 plane.services.resources.update(
-                    kinds.ROUTE, "demos", "vrr-echo-backend", _route(0, 100), parent="vr-echo-backend"
+                    kinds.ROUTE,
+                    "demos",
+                    "vrr-echo-backend",
+                    _route(0, 100),
+                    parent="vr-echo-backend",
                 )
                 await _wait_synced(plane, key)
                 assert await asyncio.to_thread(_count, egress, 20) == {"2.0": 20}
@@ -370,4 +374,3 @@ def test_a_delta_sidecar_is_synced_follows_weights_and_shows_its_nack(
                 proxy.wait()
 
     asyncio.run(scenario())
-

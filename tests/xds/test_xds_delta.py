@@ -138,7 +138,7 @@ def test_weight_flip_sends_one_route_configuration() -> None:
 
 
 def test_adding_a_target_sends_only_the_new_cluster_before_routes() -> None:
-    """Make-before-break: the added cluster alone, then its endpoints, and routes after both ACKs."""
+    """Make-before-break: the added cluster alone, then its endpoints; routes after both ACKs."""
 
     async def scenario() -> None:
         async with serving() as (server, cache):

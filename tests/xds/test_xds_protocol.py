@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-import grpc
 import pytest
 from envoy.service.discovery.v3 import discovery_pb2
 from xds_configs import cluster, endpoints, listener, route_config, weighted

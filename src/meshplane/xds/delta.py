@@ -151,9 +151,7 @@ class DeltaStream:
         self._current: Snapshot | None = None
         """The snapshot the targets equal exactly (None while a walk is under way)."""
         self._pending: Snapshot | None = None
-        self._steps: collections.deque[Callable[[], Awaitable[_Gate | None]]] = (
-            collections.deque()
-        )
+        self._steps: collections.deque[Callable[[], Awaitable[_Gate | None]]] = collections.deque()
         self._gate: _Gate | None = None
         self._disarm: Cancel | None = None
         self._nonces = 0

@@ -27,6 +27,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
+from meshplane.xds.delta import DeltaStream
 from meshplane.xds.roles import (
     AsyncStreamAuthenticator,
     InvalidNode,
@@ -36,7 +37,6 @@ from meshplane.xds.roles import (
     StreamCallbacks,
     StreamRefused,
 )
-from meshplane.xds.delta import DeltaStream
 from meshplane.xds.status import StatusBoard
 from meshplane.xds.stream import AdsStream
 
