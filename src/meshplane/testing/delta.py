@@ -58,7 +58,7 @@ class FakeDeltaClient(FakeAdsClient):
             request.error_detail.CopyFrom(status_pb2.Status(code=13, message=error))
         await self._call.write(request)
 
-    async def receive(self) -> discovery_pb2.DeltaDiscoveryResponse:  # type: ignore[override]
+    async def receive(self) -> discovery_pb2.DeltaDiscoveryResponse:
         """The next response (the caller bounds the wait)."""
         assert self._call is not None
         response = await self._call.read()
@@ -78,7 +78,7 @@ class FakeDeltaClient(FakeAdsClient):
         """NACK ``response`` the way Envoy does: its nonce plus ``error_detail``."""
         await self.request(response.type_url, nonce=response.nonce, error=message)
 
-    async def follow(  # type: ignore[override]
+    async def follow(
         self,
         reject: Callable[[discovery_pb2.DeltaDiscoveryResponse], str | None] = lambda _: None,
     ) -> None:
