@@ -265,7 +265,10 @@ class DeltaStream:
             sub.resend.discard(name)
             if not sub.wildcard:
                 sub.held.pop(name, None)
-        await self._reconcile(type_url)
+        # A bare ACK or NACK changes no subscription, so it changes nothing to send (unlike
+        # SotW, where an ACK may carry new names): only the make-before-break walk goes on.
+        if first or request.resource_names_subscribe or request.resource_names_unsubscribe:
+            await self._reconcile(type_url)
 
     def _settle(
         self,
@@ -437,12 +440,13 @@ class DeltaStream:
         """Step 1: new secrets, and old and new clusters and endpoints together."""
         assert self._targets is not None
         targets = self._targets
-        before = set(targets[CLUSTER])
         if _changed(base, new, SECRET):
             targets[SECRET] = {**targets[SECRET], **new.resources(SECRET)}
             await self._reconcile(SECRET)
+        clusters_changed = _changed(base, new, CLUSTER)
+        before = set(targets[CLUSTER]) if clusters_changed else set()
         clusters_sent = False
-        if _changed(base, new, CLUSTER):
+        if clusters_changed:
             targets[CLUSTER] = {**targets[CLUSTER], **new.resources(CLUSTER)}
             clusters_sent = await self._reconcile(CLUSTER)
         if _changed(base, new, ENDPOINT):
@@ -452,9 +456,10 @@ class DeltaStream:
             # Route configurations only new listeners name are safe to offer early.
             targets[ROUTE] = {**new.resources(ROUTE), **targets[ROUTE]}
             await self._reconcile(ROUTE)
+        # Clusters unchanged since the running snapshot add nothing that could be warming.
         warming = {
             ref
-            for name, cluster in new.resources(CLUSTER).items()
+            for name, cluster in (new.resources(CLUSTER).items() if clusters_changed else ())
             if name not in before
             for ref in cluster.references
             if ref in targets[ENDPOINT]
