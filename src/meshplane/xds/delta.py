@@ -26,7 +26,8 @@ Protocol rules it follows (the xDS incremental protocol; ``xds-envoy-notes.md`` 
   rejected version is never resent in a loop (``xds-envoy-notes.md`` §16): only a
   change is sent.
 
-Per type the stream tracks ``held``: name → version the proxy has been sent. The
+Per type the stream tracks ``held``: name → the resource the proxy has been sent (a
+stand-in with just a version for what a reconnecting proxy says it runs). The
 version a response reports (``system_version_info``, and what the board records as
 sent and ACKed) is :func:`~meshplane.xds.snapshot.version_of` over ``held``, the same
 hash the SotW stream reports for the same resources, so status reads alike for both.
@@ -36,7 +37,8 @@ and endpoints added (old and new together), gated on their ACK and on the endpoi
 every added cluster; listeners; routes; and only then the stale clusters, endpoints and
 secrets removed. A NACK abandons the walk; a gate that outlives ``ack_timeout`` is
 recorded and the walk goes on. A step skips a type whose version did not change, so a
-weight flip costs one route comparison, not five.
+weight flip costs one route comparison, not five, and a bare ACK (no subscription change)
+only moves the walk on.
 """
 
 from __future__ import annotations
