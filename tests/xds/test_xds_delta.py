@@ -15,6 +15,7 @@ from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshplane.kit.timers import ManualTimer
 from meshplane.testing import FakeDeltaClient
 from meshplane.testing.delta import names_of
+from meshplane.xds import delta
 from meshplane.xds import (
     AdsServer,
     PermissionDenied,
@@ -380,3 +381,35 @@ def test_delta_streams_are_admitted_like_sotw_streams() -> None:
         ["blue"],
         [KEY],
     ]
+
+
+def test_unacked_responses_are_remembered_up_to_a_bound() -> None:
+    """A proxy that never ACKs cannot grow its stream: the oldest unsettled nonce is forgotten."""
+
+    async def scenario() -> None:
+        async with serving() as (server, cache):
+            encoder = ResourceEncoder()
+            cache.set_snapshot(KEY, blue_green(encoder))
+            async with FakeDeltaClient(server.port or 0, NODE) as client:
+                await client.request(ENDPOINT, ["blue"])
+                oldest = await receive(client)
+                responses = [oldest]
+                for _ in range(delta.MAX_IN_FLIGHT):
+                    await client.request(ENDPOINT, ["blue"])  # asked anew: answered anew
+                    responses.append(await receive(client))
+                await client.ack(oldest)  # forgotten: records nothing
+                await client.request(LISTENER)  # handled after that ACK, in order
+                assert (await receive(client)).type_url == LISTENER
+                before = server.status.node(KEY)
+                assert before is not None
+                assert before.type_status(ENDPOINT).acked_version is None
+                await client.ack(responses[1])  # still remembered: recorded
+                status = await server.status.wait_for(
+                    KEY, lambda s: s.type_status(ENDPOINT).acked_version is not None, WAIT
+                )
+                assert status.type_status(ENDPOINT).responses == delta.MAX_IN_FLIGHT + 1
+                assert dict(status.type_status(ENDPOINT).acked) == {
+                    "blue": blue_green(encoder).resources(ENDPOINT)["blue"].version
+                }
+
+    run(scenario)

@@ -76,6 +76,8 @@ from meshplane.xds.snapshot import Resource, Snapshot, version_of
 
 WILDCARD = "*"
 """The name that subscribes to every resource of a type."""
+MAX_IN_FLIGHT = 64
+"""Unsettled responses remembered per type; a proxy that never ACKs cannot grow the stream."""
 
 _END = object()
 _DEADLINE = object()
@@ -347,6 +349,8 @@ class DeltaStream:
         sub.answered = True
         sub.nonce = nonce
         sub.in_flight[nonce] = (version, {n: r.version for n, r in held.items()})
+        if len(sub.in_flight) > MAX_IN_FLIGHT:
+            sub.in_flight.popitem(last=False)
         assert self._key is not None
         self._board.record_sent(self._key, type_url, version)
         self._log.debug(
