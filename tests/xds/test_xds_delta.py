@@ -15,7 +15,6 @@ from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshplane.kit.timers import ManualTimer
 from meshplane.testing import FakeDeltaClient
 from meshplane.testing.delta import names_of
-from meshplane.xds import delta
 from meshplane.xds import (
     AdsServer,
     PermissionDenied,
@@ -23,6 +22,7 @@ from meshplane.xds import (
     Snapshot,
     SnapshotCache,
     Unauthenticated,
+    delta,
 )
 
 
