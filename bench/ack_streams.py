@@ -15,7 +15,8 @@ protocols in the same run, one after the other:
 Per change the bench times, from the first ``set_snapshot``, the moment the last stream
 was written the changed type at its new version (``last served``) and the moment the
 last ACK arrived (``all ACKed``), counted by a status-board stream observer, never by
-sleeping; and the server's CPU (``getrusage``) per stream per change.
+sleeping; the server's CPU (``getrusage``) per stream per change; and the fake clients'
+(their process's, from ``/proc``), which share the machine's cores with the server.
 
 Run: ``python -m bench.ack_streams [--streams 1000] [--flips 10] [--modes sotw,delta]``.
 """
@@ -25,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from google.protobuf import message
 
@@ -122,10 +125,16 @@ class _Counter:
                 self.done.set()
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(
     count: int, flips: int, *, delta: bool = False, scenario: str = "weight flip"
-) -> tuple[list[float], list[float], list[float]]:
-    """(last served, all ACKed, CPU seconds per stream) for each change."""
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """(last served, all ACKed, server and clients' CPU seconds per stream) for each change."""
     cache = xds.SnapshotCache()
     server = xds.AdsServer(cache, ack_timeout=30.0, max_streams=count + 16)
     port = await server.start()
@@ -148,7 +157,7 @@ async def run(
         ],
         stdin=subprocess.PIPE,
     )
-    served, acked, cpu = [], [], []
+    served, acked, cpu, clients_cpu = [], [], [], []
     try:
         async with asyncio.timeout(600):
             for index in range(count):
@@ -157,11 +166,13 @@ async def run(
             target = variants[(flip + 1) % 2]
             counter.expect(target[0].type_version(type_url))
             began, cpu_before = time.perf_counter(), xds_fanout._cpu_seconds()
+            child_before = _process_cpu(child.pid)
             for index in range(count):
                 cache.set_snapshot(_key(index), target[index])
             async with asyncio.timeout(120):
                 await counter.done.wait()
             cpu.append((xds_fanout._cpu_seconds() - cpu_before) / count)
+            clients_cpu.append((_process_cpu(child.pid) - child_before) / count)
             served.append(counter.served_at - began)
             acked.append(counter.acked_at - began)
     finally:
@@ -169,7 +180,7 @@ async def run(
         child.stdin.close()
         child.wait(timeout=60)
         await server.stop(0)
-    return served, acked, cpu
+    return served, acked, cpu, clients_cpu
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,6 +228,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{statistics.median(results[scenario, m][2]) * 1e6:>19.0f} µs" for m in modes
         )
         print(f"{scenario + ', server CPU/stream':34}{cpu}")
+        clients = "".join(
+            f"{statistics.median(results[scenario, m][3]) * 1e6:>19.0f} µs" for m in modes
+        )
+        print(f"{scenario + ', clients CPU/stream':34}{clients}")
 
 
 if __name__ == "__main__":
