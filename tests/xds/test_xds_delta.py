@@ -13,7 +13,7 @@ from xds_configs import weighted
 
 from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshplane.kit.timers import ManualTimer
-from meshplane.testing import FakeDeltaClient
+from meshplane.testing import FakeAdsClient, FakeDeltaClient
 from meshplane.testing.delta import names_of
 from meshplane.xds import (
     AdsServer,
@@ -413,3 +413,42 @@ def test_unacked_responses_are_remembered_up_to_a_bound() -> None:
                 }
 
     run(scenario)
+
+
+def test_delta_streams_share_the_node_limit_and_the_stream_cap() -> None:
+    """An oversize Node ends a delta stream with INVALID_ARGUMENT; a SotW and a delta stream
+    count against one cap, so the second of a cap of one is RESOURCE_EXHAUSTED."""
+
+    async def scenario() -> tuple[list[tuple[grpc.StatusCode, str]], list[str]]:
+        cache = SnapshotCache()
+        cache.set_snapshot(KEY, blue_only(ResourceEncoder()))
+        server = AdsServer(cache, max_streams=1)
+        port = await server.start("127.0.0.1", 0)
+        outcomes = []
+        try:
+            async with FakeDeltaClient(port, NODE) as oversize:
+                oversize.node.metadata.update({"junk": "x" * (70 * 1024)})
+                await oversize.request(CLUSTER)
+                async with asyncio.timeout(WAIT):
+                    code, details = await oversize.ended()
+                outcomes.append((code, details.split(" bytes;")[0].rstrip("0123456789")))
+            async with FakeAdsClient(port, NODE) as first:
+                await first.request(CLUSTER)
+                async with asyncio.timeout(WAIT):
+                    assert len((await first.receive()).resources) == 1
+                async with FakeDeltaClient(port, NODE) as second:
+                    await second.request(CLUSTER)
+                    async with asyncio.timeout(WAIT):
+                        outcomes.append(await second.ended())
+            keys = sorted(server.status.nodes())  # the oversize stream left no trace
+        finally:
+            await server.stop(0)
+        return outcomes, keys
+
+    assert run(scenario) == (
+        [
+            (grpc.StatusCode.INVALID_ARGUMENT, "the Node is "),
+            (grpc.StatusCode.RESOURCE_EXHAUSTED, "meshplane serves at most 1 ADS streams"),
+        ],
+        [KEY],
+    )
