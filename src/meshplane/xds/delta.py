@@ -155,7 +155,9 @@ class DeltaStream:
         self._current: Snapshot | None = None
         """The snapshot the targets equal exactly (None while a walk is under way)."""
         self._pending: Snapshot | None = None
-        self._steps: collections.deque[Callable[[], Awaitable[_Gate | None]]] = collections.deque()
+        self._walk: tuple[Snapshot | None, Snapshot] | None = None
+        """(running, new) of the walk under way, if any; ``_step`` is its next step."""
+        self._step = 0
         self._gate: _Gate | None = None
         self._disarm: Cancel | None = None
         self._nonces = 0
@@ -403,7 +405,7 @@ class DeltaStream:
                         ", ".join(nacked),
                         gate.step,
                     )
-                    self._steps.clear()
+                    self._walk = None
                 elif not gate.ready():
                     if self._timer.now() < gate.deadline:
                         return
@@ -416,23 +418,18 @@ class DeltaStream:
                         self._ack_timeout,
                     )
                 self._set_gate(None)
-            if not self._steps:
+            if self._walk is None:
                 if self._pending is None:
                     return
-                new, self._pending = self._pending, None
-                base, self._current = self._current, None
-                self._steps.extend(
-                    functools.partial(step, base, new)
-                    for step in (
-                        self._add_clusters,
-                        self._replace_listeners,
-                        self._replace_routes,
-                        self._prune_clusters,
-                    )
-                )
+                self._walk, self._pending = (self._current, self._pending), None
+                self._current, self._step = None, 0
                 continue
-            step = self._steps.popleft()
-            self._set_gate(await step())
+            base, new = self._walk
+            step = _STEPS[self._step]
+            self._step += 1
+            if self._step == len(_STEPS):
+                self._walk = None
+            self._set_gate(await step(self, base, new))
 
     def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> _Gate:
         return _Gate(
@@ -509,6 +506,16 @@ class DeltaStream:
         # The targets are exactly ``new`` now: the next walk may skip what it leaves alone.
         self._current = new
         return None
+
+
+Step = Callable[[DeltaStream, Snapshot | None, Snapshot], Awaitable[_Gate | None]]
+_STEPS: tuple[Step, ...] = (
+    DeltaStream._add_clusters,
+    DeltaStream._replace_listeners,
+    DeltaStream._replace_routes,
+    DeltaStream._prune_clusters,
+)
+"""The make-before-break walk, in order (module docs)."""
 
 
 def _changed(base: Snapshot | None, new: Snapshot, type_url: str) -> bool:
