@@ -65,6 +65,16 @@ def test_hostname_control_plane_uses_dns() -> None:
     assert config["static_resources"]["clusters"][0]["type"] == "STRICT_DNS"
 
 
+def test_delta_asks_for_incremental_ads_and_nothing_else_changes() -> None:
+    """delta=True sets api_type DELTA_GRPC; the rest of the bootstrap is the SotW one."""
+    sotw = envoy.bootstrap("n", "c", "127.0.0.1", 1, "127.0.0.1", 0, {})
+    delta = envoy.bootstrap("n", "c", "127.0.0.1", 1, "127.0.0.1", 0, {}, delta=True)
+    assert sotw["dynamic_resources"]["ads_config"]["api_type"] == "GRPC"
+    assert delta["dynamic_resources"]["ads_config"]["api_type"] == "DELTA_GRPC"
+    delta["dynamic_resources"]["ads_config"]["api_type"] = "GRPC"
+    assert delta == sotw
+
+
 def test_command_flags() -> None:
     """The argv runs the binary directly with one worker, no hot restart and a short drain."""
     config = envoy.bootstrap("n", "c", "127.0.0.1", 1, "127.0.0.1", 0, {})
@@ -87,6 +97,23 @@ def test_command_flags() -> None:
 def test_envoy_validates_the_bootstrap() -> None:
     """The real Envoy accepts the bootstrap in validate mode."""
     config = envoy.bootstrap("mesh/m/virtualNode/a", "c", "127.0.0.1", 1, "127.0.0.1", 0, {})
+    result = subprocess.run(
+        envoy.command(config, extra_args=["--mode", "validate"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "OK" in result.stdout
+
+
+@pytest.mark.integration
+def test_envoy_validates_the_delta_bootstrap() -> None:
+    """The real Envoy accepts the DELTA_GRPC bootstrap in validate mode."""
+    config = envoy.bootstrap(
+        "mesh/m/virtualNode/a", "c", "127.0.0.1", 1, "127.0.0.1", 0, {}, delta=True
+    )
     result = subprocess.run(
         envoy.command(config, extra_args=["--mode", "validate"]),
         capture_output=True,

@@ -142,6 +142,27 @@ def test_sidecar_metadata_names_the_replicas_ports() -> None:
     assert spec.argv[spec.argv.index("--concurrency") + 1] == "1"
 
 
+def test_a_delta_sidecar_asks_for_incremental_ads() -> None:
+    """process_spec(delta=True) bootstraps DELTA_GRPC; by default the sidecar speaks SotW."""
+    ports = sidecars.SidecarPorts(admin=9901, egress=15001, ingress={80: 15000})
+
+    def api_type(**options: bool) -> str:
+        spec = sidecars.process_spec(
+            "blue-0 envoy",
+            "blue-0",
+            Binding("demos", "vn-blue", (80,)),
+            ports,
+            {80: 8080},
+            ("127.0.0.1", 9090),
+            {},
+            **options,
+        )
+        config = json.loads(spec.argv[spec.argv.index("--config-yaml") + 1])
+        return str(config["dynamic_resources"]["ads_config"]["api_type"])
+
+    assert (api_type(), api_type(delta=True)) == ("GRPC", "DELTA_GRPC")
+
+
 def test_replicas_with_envoy_sidecars_serve_register_and_stop(tmp_path: Path) -> None:
     """Sidecars connect as mesh/demos/virtualNode/vn-blue#<replica>, serve and get registered."""
     published = Address("127.0.0.1", free_port())

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import http.server
 import json
+import logging
 import socket
 import subprocess
 import threading
@@ -21,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from envoy.config.route.v3 import route_pb2
 
 from meshplane import app, envoy, settings
 from meshplane.model import kinds
 from meshplane.testing import FakeAdsClient
+from meshplane.xds import ResourceEncoder, Snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -206,9 +209,12 @@ def test_a_mirror_tag_copies_requests_to_the_mirror_node(
 
 
 async def _frontend_sidecar(
-    plane: app.ControlPlane, tmp_path: Path
+    plane: app.ControlPlane, tmp_path: Path, *, delta: bool = False
 ) -> tuple[subprocess.Popen[bytes], int, str]:
-    """A real Envoy as vn-echo-frontend-blue's sidecar, synced; (process, egress port, key)."""
+    """A real Envoy as vn-echo-frontend-blue's sidecar, synced; (process, egress port, key).
+
+    ``delta``: its bootstrap asks for incremental ADS (``DELTA_GRPC``).
+    """
     egress = _free_port()
     node_id = "mesh/demos/virtualNode/vn-echo-frontend-blue"
     config = envoy.bootstrap(
@@ -222,6 +228,7 @@ async def _frontend_sidecar(
         credential=plane.services.credentials.issue(node_id, "frontend-0").token
         if plane.services.credentials is not None
         else None,
+        delta=delta,
     )
     argv = envoy.command(config, admin_address_path=tmp_path / "admin")
     proxy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -292,6 +299,76 @@ def test_an_attacker_stream_cannot_rewire_a_running_sidecar(
                 assert status is not None
                 announced = status.node.metadata.fields["meshplane"].struct_value.fields
                 assert announced["egress"].number_value == egress
+            finally:
+                proxy.kill()
+                proxy.wait()
+
+    asyncio.run(scenario())
+
+
+def test_a_delta_sidecar_is_synced_follows_weights_and_shows_its_nack(
+    backends: dict[str, int], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DELTA_GRPC sidecar with its replica token reads SYNCED, moves with a weight flip, and a
+    rejected route shows NACKED in proxy-status with Envoy's message while traffic goes on."""
+    config = settings.load(environ={}, data_dir=tmp_path / "data", api_port=0, xds_port=0)
+
+    async def scenario() -> None:
+        async with app.running(app.build(config)) as plane:
+            _build_mesh(plane, backends)
+            with caplog.at_level(logging.INFO, "meshplane.xds.server"):
+                proxy, egress, key = await _frontend_sidecar(plane, tmp_path, delta=True)
+            try:
+                assert f"{key} connected over delta ADS" in caplog.text
+                assert await asyncio.to_thread(_count, egress, 20) == {"1.0": 20}
+                report = plane.proxies()
+                assert [(p["key"], p["connected"], p["state"]) for p in report] == [
+                    (key, True, "SYNCED")
+                ]
+                plane.services.resources.update(
+                    kinds.ROUTE,
+                    "demos",
+                    "vrr-echo-backend",
+                    _route(0, 100),
+                    parent="vr-echo-backend",
+                )
+                await _wait_synced(plane, key)
+                assert await asyncio.to_thread(_count, egress, 20) == {"2.0": 20}
+                # A route Envoy must reject (weights summing to 0), published beside the sync
+                # stage: the proxy keeps its last good routes and reads NACKED.
+                good = plane.ads.cache.snapshot(key)
+                assert good is not None
+                routes = [
+                    route_pb2.RouteConfiguration.FromString(resource.body)
+                    for resource in good.resources(envoy.ROUTE).values()
+                ]
+                for route_config in routes:
+                    for host in route_config.virtual_hosts:
+                        for route in host.routes:
+                            for split in route.route.weighted_clusters.clusters:
+                                split.weight.value = 0
+                encoder = ResourceEncoder()
+                bad = Snapshot(
+                    [
+                        *(
+                            r
+                            for t in (envoy.CLUSTER, envoy.ENDPOINT, envoy.LISTENER)
+                            for r in good.resources(t).values()
+                        ),
+                        *(encoder.encode(m) for m in routes),
+                    ]
+                )
+                plane.ads.cache.set_snapshot(key, bad)
+                await plane.ads.status.wait_for(
+                    key, lambda s: s.type_status(envoy.ROUTE).last_nack is not None, timeout=30
+                )
+                (view,) = plane.proxies()
+                assert view["state"] == "NACKED"
+                assert view["types"]["RouteConfiguration"]["lastNack"] == (
+                    "Sum of weights in the weighted_cluster must be greater than 0."
+                )
+                assert view["types"]["RouteConfiguration"]["nacks"] == 1
+                assert await asyncio.to_thread(_count, egress, 20) == {"2.0": 20}
             finally:
                 proxy.kill()
                 proxy.wait()

@@ -89,8 +89,13 @@ def _sidecar(
     name: str,
     meta: dict[str, object],
     pipe: Path | None = None,
+    *,
+    delta: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """A real Envoy for ``name``; with ``pipe`` its admin is that unix socket, announced."""
+    """A real Envoy for ``name``; with ``pipe`` its admin is that unix socket, announced.
+
+    ``delta``: it speaks incremental ADS (``DELTA_GRPC``), its secrets too.
+    """
     node_id = f"mesh/demos/virtualNode/{name}"
     if pipe is not None:
         meta = {**meta, "admin": str(pipe)}
@@ -108,6 +113,7 @@ def _sidecar(
         if credentials is not None
         else None,
         admin_pipe=pipe,
+        delta=delta,
     )
     argv = envoy.command(config, admin_address_path=None if pipe else tmp_path / f"admin-{name}")
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -161,12 +167,13 @@ def _peer(port: int, ca: Path, client: tuple[Path, Path] | None) -> x509.Certifi
     return x509.load_der_x509_certificate(der)
 
 
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
 def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
-    app_port: int, tmp_path: Path
+    app_port: int, tmp_path: Path, delta: bool
 ) -> None:
     """Mesh tag STRICT: calls succeed over mTLS, plaintext and certificate-less clients are
     refused, the backend's certificate chains to ca.pem with its SPIFFE ID, and rotations
-    bring new serials while no request fails."""
+    bring new serials while no request fails — over SotW and over delta ADS alike."""
     data = tmp_path / "data"
     config = settings.load(environ={}, data_dir=data, api_port=0, xds_port=0, cert_ttl=TTL_S)
     ingress, egress = _free_port(), _free_port()
@@ -202,9 +209,14 @@ def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
                     "egress": _free_port(),
                 },
                 pipe=tmp_path / "backend.admin",
+                delta=delta,
             )
             frontend = _sidecar(
-                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
+                plane,
+                tmp_path,
+                "vn-frontend",
+                {"replica": "frontend-0", "egress": egress},
+                delta=delta,
             )
             try:
                 await _synced(plane, "mesh/demos/virtualNode/vn-backend#backend-0")

@@ -38,12 +38,16 @@ def envoys(tmp_path: Path) -> Iterator[Callable[..., EnvoyProcess]]:
     """Start real Envoys bootstrapped for an ADS server on 127.0.0.1; kill them all at teardown."""
     started: list[EnvoyProcess] = []
 
-    def start(node_id: str, xds_port: int, replica: str | None = None) -> EnvoyProcess:
+    def start(
+        node_id: str, xds_port: int, replica: str | None = None, *, delta: bool = False
+    ) -> EnvoyProcess:
         index = len(started)
         admin_path = tmp_path / f"envoy-{index}.admin"
         log = tmp_path / f"envoy-{index}.log"
         metadata = {"meshplane": {"replica": replica}} if replica else {}
-        config = envoy.bootstrap(node_id, node_id, "127.0.0.1", xds_port, "127.0.0.1", 0, metadata)
+        config = envoy.bootstrap(
+            node_id, node_id, "127.0.0.1", xds_port, "127.0.0.1", 0, metadata, delta=delta
+        )
         argv = envoy.command(config, admin_address_path=admin_path, log_level="info")
         with log.open("wb") as sink:
             process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)

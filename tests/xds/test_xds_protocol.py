@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-import grpc
 import pytest
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from envoy.service.discovery.v3 import discovery_pb2
 from xds_configs import cluster, endpoints, listener, route_config, weighted
 
 from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
@@ -435,25 +434,6 @@ def test_unchanged_snapshot_sends_nothing() -> None:
                 response = await receive(client)
                 assert response.type_url == ENDPOINT  # the first thing sent after set_snapshot
                 assert list(response.resources) == []
-
-    run(scenario)
-
-
-def test_delta_is_unimplemented() -> None:
-    """Delta xDS answers UNIMPLEMENTED: meshplane serves state of the world."""
-
-    async def scenario() -> None:
-        async with (
-            serving() as (server, _cache),
-            grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
-        ):
-            stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
-            call = stub.DeltaAggregatedResources()
-            # The server may end the call before the write lands: then the write raises.
-            with pytest.raises(grpc.aio.AioRpcError) as caught:  # noqa: PT012 - either call
-                await call.write(discovery_pb2.DeltaDiscoveryRequest(type_url=CLUSTER))
-                await call.read()
-            assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
     run(scenario)
 

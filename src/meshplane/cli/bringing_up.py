@@ -46,6 +46,8 @@ _SERVER_SECONDS = 3.0
 """How long ``--server URL`` may take to answer: a running server answers at once."""
 DEFAULT_XDS_PORT = 9090
 """Our own control plane's xDS port unless ``--xds-port`` says (``--server``: it tells us)."""
+SIDECAR_ADS_VARIABLE = "MESHPLANE_SIDECAR_ADS"
+"""``delta`` makes the sidecars ``up`` starts use incremental ADS (default ``sotw``)."""
 
 
 def _serve_spec(
@@ -172,6 +174,8 @@ async def _options(
         isolation=mode,
         service_names=tuple(names),
         prometheus_targets=prometheus_targets,
+        # Opt-in, read here so no flag threads through every caller: see the README.
+        delta_xds=os.environ.get(SIDECAR_ADS_VARIABLE, "sotw") == "delta",
     )
 
 

@@ -2,7 +2,8 @@
 
 The bootstrap follows App Mesh's own generator (``appmesh-controller.md`` §3.1):
 node id and cluster identify the proxy, LDS and CDS (and through them RDS and
-EDS) all arrive over one state-of-the-world ADS stream, admin listens on
+EDS) all arrive over one state-of-the-world ADS stream (or, with ``delta``, one
+incremental stream), admin listens on
 loopback. It differs where meshplane runs many Envoys on one host
 (``xds-envoy-notes.md`` §4): a 0.25-1 s reconnect backoff instead of Envoy's
 multi-second default, one worker thread, no hot restart and a short drain.
@@ -99,8 +100,9 @@ def bootstrap(
     credential: str | None = None,
     admin_pipe: Path | None = None,
     stats_port: int | None = None,
+    delta: bool = False,
 ) -> dict[str, Any]:
-    """An ADS (SotW) bootstrap for one proxy, as a JSON-able dict.
+    """An ADS bootstrap for one proxy (state of the world; ``delta``: incremental), a dict.
 
     ``node_id`` is meshplane's ``mesh/<mesh>/virtualNode/<name>`` (or
     ``virtualGateway``); facts that differ between replicas of one node belong
@@ -110,6 +112,8 @@ def bootstrap(
     ``credential`` is sent on every ADS stream; ``admin_pipe`` (a unix socket path)
     replaces ``admin_address``/``admin_port``. ``stats_port`` adds the read-only stats
     listener on ``admin_address:stats_port`` (:mod:`meshplane.envoy.statslistener`).
+    ``delta`` makes the stream incremental (``api_type: DELTA_GRPC``): a change sends only
+    the resources that changed (meshplane serves both; SotW is Envoy's and App Mesh's default).
     """
     via_ads = {"ads": {}, "resource_api_version": "V3"}
     if admin_pipe is not None:
@@ -131,7 +135,7 @@ def bootstrap(
         "admin": {"address": admin},
         "dynamic_resources": {
             "ads_config": {
-                "api_type": "GRPC",
+                "api_type": "DELTA_GRPC" if delta else "GRPC",
                 "transport_api_version": "V3",
                 "set_node_on_first_message_only": True,
                 "grpc_services": [ads_service],

@@ -115,11 +115,13 @@ def process_spec(
     credential: str | None = None,
     private: SidecarFiles | None = None,
     intercepted: bool = False,
+    delta: bool = False,
 ) -> ProcessSpec:
     """How to start the sidecar of ``replica`` (log prefix ``name``).
 
     ``credential`` goes on its ADS stream; with ``private`` files its admin interface is a
-    0600 unix socket and its bootstrap a 0600 file (see the module docs).
+    0600 unix socket and its bootstrap a 0600 file (see the module docs). ``delta``: the
+    sidecar asks for incremental ADS (``DELTA_GRPC``).
     """
     announced = metadata(replica, ports, app_ports, intercepted=intercepted)
     if private is not None:
@@ -136,6 +138,7 @@ def process_spec(
         credential=credential,
         admin_pipe=private.admin if private is not None else None,
         stats_port=ports.stats or None,
+        delta=delta,
     )
     env = dict(base_env)
     # The injector's variables, so operators who grep for them find them.

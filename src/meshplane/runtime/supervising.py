@@ -90,6 +90,8 @@ class RuntimeOptions:
     sidecars: bool = True
     """False runs every workload bare (no Envoy, nothing registered)."""
     envoy_log_level: str = "warning"
+    delta_xds: bool = False
+    """Sidecars' bootstraps ask for incremental ADS (``DELTA_GRPC``) instead of SotW."""
     grace: float = 5.0
     """Seconds between SIGTERM and SIGKILL on shutdown."""
     backoff: processes.Backoff = dataclasses.field(default_factory=processes.Backoff)
@@ -434,6 +436,7 @@ class Supervisor:
                 credential=credential,
                 private=replica.files,
                 intercepted=pod is not None,
+                delta=self.options.delta_xds,
             )
             if pod is not None:
                 os.chown(replica.files.bootstrap, isolation.ENVOY_UID, isolation.ENVOY_UID)

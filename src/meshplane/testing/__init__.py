@@ -21,7 +21,8 @@ Two more helpers for testing what reaches Envoy:
 
 - :class:`meshplane.testing.ads.FakeAdsClient` — a protocol-level fake Envoy on one ADS
   stream, which requests, ACKs and NACKs exactly when told (and shows the credential
-  :meth:`ControlPlane.proxy_credential` issues, as every stream must);
+  :meth:`ControlPlane.proxy_credential` issues, as every stream must), and
+  :class:`meshplane.testing.delta.FakeDeltaClient`, the same over incremental (delta) ADS;
 - :mod:`meshplane.testing.routing` — a model of Envoy's HTTP route matching, which says
   which clusters a request would be split over by a RouteConfiguration.
 """
@@ -39,8 +40,17 @@ from typing import Any
 from meshplane import app, client, settings
 from meshplane.testing import routing
 from meshplane.testing.ads import FakeAdsClient, names_of
+from meshplane.testing.delta import FakeDeltaClient
 
-__all__ = ["Applied", "ControlPlane", "ControlPlaneError", "FakeAdsClient", "names_of", "routing"]
+__all__ = [
+    "Applied",
+    "ControlPlane",
+    "ControlPlaneError",
+    "FakeAdsClient",
+    "FakeDeltaClient",
+    "names_of",
+    "routing",
+]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -36,6 +36,10 @@ from meshplane.envoy import resources
 class FakeAdsClient:
     """One SotW ADS stream that sends exactly the requests a test tells it to."""
 
+    method = "StreamAggregatedResources"
+    """The ADS method the stream calls (:class:`~meshplane.testing.delta.FakeDeltaClient`'s
+    is the incremental one)."""
+
     def __init__(
         self,
         port: int,
@@ -87,7 +91,7 @@ class FakeAdsClient:
         if self.credential is not None:
             entries.append((envoy.CREDENTIAL_METADATA, self.credential))
         metadata = grpc.aio.Metadata(*entries) if entries else None
-        self._call = stub.StreamAggregatedResources(metadata=metadata)
+        self._call = getattr(stub, self.method)(metadata=metadata)
         return self
 
     async def __aexit__(

@@ -1,6 +1,7 @@
-"""Generic xDS serving: per-node snapshots over a state-of-the-world ADS server.
+"""Generic xDS serving: per-node snapshots over ADS, state of the world or incremental (delta).
 
-Layer 2. Owns the snapshot cache, the ADS gRPC server, ACK/NACK tracking,
+Layer 2. Owns the snapshot cache, the ADS gRPC server (both ``StreamAggregatedResources``
+and ``DeltaAggregatedResources``, :mod:`meshplane.xds.delta`), ACK/NACK tracking,
 ACK-gated make-before-break ordering and the sync status operators read. May
 import :mod:`meshplane.envoy`, :mod:`meshplane.kit`, ``grpc`` and the Envoy
 protos — and knows nothing of App Mesh: it serves whatever Listener,

@@ -1,10 +1,12 @@
 """The ADS gRPC server: binds a port and runs one :class:`AdsStream` per proxy.
 
-State of the world only (``StreamAggregatedResources``). Delta xDS is not
-registered, so gRPC answers it with UNIMPLEMENTED and Envoy configured for
-SotW never asks. Responses are pre-serialized bytes (see :mod:`meshplane.xds.wire`),
-so the method is registered with an identity serializer instead of through
-the generated servicer base class.
+Both ADS methods: state of the world (``StreamAggregatedResources``, one
+:class:`~meshplane.xds.stream.AdsStream` per proxy) and incremental
+(``DeltaAggregatedResources``, one :class:`~meshplane.xds.delta.DeltaStream`), over the
+same cache, board, authenticator and stream cap; the proxy's bootstrap picks one
+(``api_type: GRPC`` or ``DELTA_GRPC``). Responses are pre-serialized bytes (see
+:mod:`meshplane.xds.wire`), so the methods are registered with an identity serializer
+instead of through the generated servicer base class.
 
 Besides the plaintext port the server may serve the same ADS over TLS on a second
 port (:meth:`AdsServer.serve_tls`): sidecars that send call credentials (a service
@@ -18,12 +20,14 @@ import logging
 import resource
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
+from meshplane.xds.delta import DeltaStream
 from meshplane.xds.roles import (
     AsyncStreamAuthenticator,
     InvalidNode,
@@ -82,7 +86,7 @@ class AdsServer:
         self._timer = timer
         self._ack_timeout = ack_timeout
         self._server: grpc.aio.Server | None = None
-        self._streams: set[AdsStream] = set()
+        self._streams: set[AdsStream | DeltaStream] = set()
         self.max_streams = max_streams or stream_cap()
         self.port: int | None = None
         """The bound port once started."""
@@ -118,10 +122,16 @@ class AdsServer:
             request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
             response_serializer=_identity,
         )
+        delta = grpc.stream_stream_rpc_method_handler(
+            self._serve_delta,
+            request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
+            response_serializer=_identity,
+        )
         server.add_generic_rpc_handlers(
             (
                 grpc.method_handlers_generic_handler(
-                    _SERVICE, {"StreamAggregatedResources": handler}
+                    _SERVICE,
+                    {"StreamAggregatedResources": handler, "DeltaAggregatedResources": delta},
                 ),
             )
         )
@@ -162,13 +172,29 @@ class AdsServer:
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext[discovery_pb2.DiscoveryRequest, bytes],
     ) -> None:
+        await self._run(AdsStream, requests, context)
+
+    async def _serve_delta(
+        self,
+        requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
+        context: grpc.aio.ServicerContext[discovery_pb2.DeltaDiscoveryRequest, bytes],
+    ) -> None:
+        await self._run(DeltaStream, requests, context)
+
+    async def _run(
+        self,
+        kind: type[AdsStream] | type[DeltaStream],
+        requests: AsyncIterator[Any],
+        context: grpc.aio.ServicerContext[Any, bytes],
+    ) -> None:
+        """Serve one stream of either kind: the cap, admission and refusals are shared."""
         if len(self._streams) >= self.max_streams:
             self._log.warning("xds: %d streams open; refusing another", len(self._streams))
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"meshplane serves at most {self.max_streams} ADS streams",
             )
-        stream = AdsStream(
+        stream = kind(
             cache=self.cache,
             board=self._callbacks,
             requests=requests,
@@ -196,9 +222,7 @@ class AdsServer:
             self._streams.discard(stream)
 
 
-def _metadata(
-    context: grpc.aio.ServicerContext[discovery_pb2.DiscoveryRequest, bytes],
-) -> dict[str, str]:
+def _metadata(context: grpc.aio.ServicerContext[Any, bytes]) -> dict[str, str]:
     """The stream's text metadata with lower-case keys (binary ``-bin`` entries are skipped)."""
     found: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():

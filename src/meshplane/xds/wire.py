@@ -54,3 +54,31 @@ def discovery_response(
             field(5, nonce.encode()),
         )
     )
+
+
+def delta_resource(name: str, version: str, framed: bytes) -> bytes:
+    """One ``DeltaDiscoveryResponse.resources`` entry (a ``Resource``) from a framed ``Any``.
+
+    ``framed`` is :func:`response_resource`'s output: field 2 holding the ``Any``, which is
+    also the field number of ``Resource.resource``, so the bytes are reused as they are.
+    """
+    return field(2, field(3, name.encode()) + field(1, version.encode()) + framed)
+
+
+def delta_discovery_response(
+    system_version_info: str,
+    resources: Iterable[bytes],
+    type_url: str,
+    removed: Iterable[str],
+    nonce: str,
+) -> bytes:
+    """A serialized ``DeltaDiscoveryResponse`` from :func:`delta_resource` entries."""
+    return b"".join(
+        (
+            field(1, system_version_info.encode()),
+            *resources,
+            field(4, type_url.encode()),
+            field(5, nonce.encode()),
+            *(field(6, name.encode()) for name in removed),
+        )
+    )

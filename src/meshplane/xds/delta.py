@@ -1,0 +1,542 @@
+"""One incremental (delta) ADS stream: only what changed, and the same safe ordering.
+
+A :class:`DeltaStream` serves one Envoy over ``DeltaAggregatedResources``. It serves
+the snapshots the state-of-the-world :class:`~meshplane.xds.stream.AdsStream` serves,
+reports to the same :class:`~meshplane.xds.roles.StreamCallbacks` (so proxy-status reads
+SYNCED, STALE or NACKED alike), admits streams through the same authenticator and walks
+a new snapshot in the same ACK-gated make-before-break steps. What differs is the wire:
+a response carries only the resources whose version the proxy does not hold yet, and
+the names it must drop (``removed_resources``), so an endpoint change sends one
+ClusterLoadAssignment instead of every one the proxy subscribes to.
+
+Protocol rules it follows (the xDS incremental protocol; ``xds-envoy-notes.md`` §15):
+
+- a type's first request with no names is a wildcard subscription for CDS and LDS
+  (Envoy's legacy wildcard), and ``*`` subscribes to a type as a whole; EDS, RDS and
+  SDS are subscribed by name;
+- ``initial_resource_versions`` (a reconnect) seeds what the proxy holds, so
+  resources it already runs are not sent again;
+- a name subscribed anew is sent even if the proxy held it (it asks because it wants
+  it now), and a subscribed name the snapshot lacks is answered as removed, so Envoy
+  does not wait for it;
+- every first request of a type is answered, even with nothing;
+- each response has its own nonce; a request carrying one ACKs that response (or
+  NACKs it with ``error_detail``), and responses older than it are settled with it;
+- what the proxy was *sent* (not what it ACKed) decides what is sent next, so a
+  rejected version is never resent in a loop (``xds-envoy-notes.md`` §16): only a
+  change is sent.
+
+Per type the stream tracks ``held``: name → the resource the proxy has been sent (a
+stand-in with just a version for what a reconnecting proxy says it runs). The
+version a response reports (``system_version_info``, and what the board records as
+sent and ACKed) is :func:`~meshplane.xds.snapshot.version_of` over ``held``, the same
+hash the SotW stream reports for the same resources, so status reads alike for both.
+
+Make-before-break is the SotW stream's (see its module docs): secrets, then clusters
+and endpoints added (old and new together), gated on their ACK and on the endpoints of
+every added cluster; listeners; routes; and only then the stale clusters, endpoints and
+secrets removed. A NACK abandons the walk; a gate that outlives ``ack_timeout`` is
+recorded and the walk goes on. A step skips a type whose version did not change, so a
+weight flip costs one route comparison, not five, and a bare ACK (no subscription change)
+only moves the walk on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import functools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+from envoy.service.discovery.v3 import discovery_pb2
+
+from meshplane.envoy.resources import (
+    CLUSTER,
+    ENDPOINT,
+    LISTENER,
+    ROUTE,
+    SECRET,
+    TYPE_URLS,
+    WILDCARD_TYPES,
+)
+from meshplane.kit.timers import Cancel, LoopTimer, Timer
+from meshplane.xds import stream as sotw
+from meshplane.xds import wire
+from meshplane.xds.roles import (
+    AsyncStreamAuthenticator,
+    InvalidNode,
+    SnapshotSource,
+    StreamAuthenticator,
+    StreamCallbacks,
+    StreamRefused,
+)
+from meshplane.xds.snapshot import Resource, Snapshot, version_of
+
+WILDCARD = "*"
+"""The name that subscribes to every resource of a type."""
+MAX_IN_FLIGHT = 64
+"""Unsettled responses remembered per type; a proxy that never ACKs cannot grow the stream."""
+
+_END = object()
+_DEADLINE = object()
+
+
+@dataclasses.dataclass
+class _Subscription:
+    """What the proxy subscribed to, holds and has ACKed for one type URL."""
+
+    requested: bool = False
+    wildcard: bool = False
+    names: set[str] = dataclasses.field(default_factory=set)
+    resend: set[str] = dataclasses.field(default_factory=set)
+    """Names subscribed anew: sent (or answered as removed) even if already held."""
+    answered: bool = False
+    held: dict[str, Resource] = dataclasses.field(default_factory=dict)
+    """Name → what the proxy has been sent and not told to remove (or said it runs)."""
+    in_flight: collections.OrderedDict[str, tuple[str, dict[str, str]]] = dataclasses.field(
+        default_factory=collections.OrderedDict
+    )
+    """Nonce → (version, ``held`` after it) of responses not yet ACKed or NACKed, oldest first."""
+    nonce: str | None = None
+    acked_nonce: str | None = None
+    acked: dict[str, str] = dataclasses.field(default_factory=dict)
+    nacks: int = 0
+
+    def latest_acked(self) -> bool:
+        """Whether the last response sent has been ACKed."""
+        return self.nonce is not None and self.acked_nonce == self.nonce
+
+
+@dataclasses.dataclass
+class _Gate:
+    """What a make-before-break step waits for before the next one."""
+
+    step: str
+    ready: Callable[[], bool]
+    nacks_at_start: dict[str, int]
+    deadline: float
+
+
+class DeltaStream:
+    """Serves one proxy over one delta ADS stream until the proxy or server ends it."""
+
+    def __init__(
+        self,
+        *,
+        cache: SnapshotSource,
+        board: StreamCallbacks,
+        requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
+        write: sotw.Writer,
+        ack_timeout: float,
+        logger: logging.Logger,
+        timer: Timer | None = None,
+        authenticator: StreamAuthenticator | AsyncStreamAuthenticator | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Serve ``requests`` from ``cache``, reporting to ``board`` (as :class:`AdsStream`)."""
+        self._cache = cache
+        self._board = board
+        self._requests = requests
+        self._write = write
+        self._ack_timeout = ack_timeout
+        self._log = logger
+        self._timer: Timer = timer or LoopTimer()
+        self._authenticator = authenticator
+        self._metadata = dict(metadata or {})
+        self._inbox: asyncio.Queue[object] = asyncio.Queue()
+        self._room = asyncio.Semaphore(sotw.INBOX_REQUESTS)
+        self._subs = {t: _Subscription() for t in TYPE_URLS}
+        self._key: str | None = None
+        self._unwatch: Callable[[], None] | None = None
+        self._release: Callable[[], None] | None = None
+        self._targets: dict[str, dict[str, Resource]] | None = None
+        self._current: Snapshot | None = None
+        """The snapshot the targets equal exactly (None while a walk is under way)."""
+        self._pending: Snapshot | None = None
+        self._walk: tuple[Snapshot | None, Snapshot] | None = None
+        """(running, new) of the walk under way, if any; ``_step`` is its next step."""
+        self._step = 0
+        self._gate: _Gate | None = None
+        self._disarm: Cancel | None = None
+        self._nonces = 0
+        self._nack_logged: dict[str, float] = {}
+
+    async def run(self) -> None:
+        """Process events until the proxy closes the stream (or the task is cancelled)."""
+        reader = asyncio.create_task(self._read())
+        try:
+            while True:
+                event = await self._inbox.get()
+                if event is _END:
+                    return
+                if isinstance(event, StreamRefused):
+                    raise event
+                if isinstance(event, discovery_pb2.DeltaDiscoveryRequest):
+                    self._room.release()
+                    await self._on_request(event)
+                elif isinstance(event, Snapshot):
+                    await self._on_snapshot(event)
+                await self._advance()
+        finally:
+            reader.cancel()
+            self._set_gate(None)
+            if self._unwatch is not None:
+                self._unwatch()
+            if self._release is not None:
+                self._release()
+            if self._key is not None:
+                self._board.record_disconnected(self._key)
+                self._log.info("xds: %s disconnected (delta)", self._key)
+
+    def close(self) -> None:
+        """Ask :meth:`run` to end the stream cleanly (used when the server stops)."""
+        self._inbox.put_nowait(_END)
+
+    def revoke(self, refusal: StreamRefused) -> None:
+        """End the stream with ``refusal``'s status: its credential no longer holds."""
+        self._inbox.put_nowait(refusal)
+
+    async def _read(self) -> None:
+        try:
+            async for request in self._requests:
+                await self._room.acquire()
+                self._inbox.put_nowait(request)
+        except Exception as exc:  # the transport failed: the proxy is gone either way
+            self._log.debug("xds: delta stream %s read ended: %r", self._key, exc)
+        finally:
+            self._inbox.put_nowait(_END)
+
+    # -- requests ----------------------------------------------------------------
+
+    async def _start(self, request: discovery_pb2.DeltaDiscoveryRequest) -> str:
+        node = request.node
+        size = node.ByteSize()
+        if size > sotw.MAX_NODE_BYTES:
+            raise InvalidNode(
+                f"the Node is {size} bytes; meshplane accepts at most {sotw.MAX_NODE_BYTES} "
+                "(node id, cluster and metadata)"
+            )
+        key = self._cache.node_hash(node)
+        # Admission before anything is recorded, watched or sent, as on a SotW stream.
+        if isinstance(self._authenticator, AsyncStreamAuthenticator):
+            self._release = await self._authenticator.admit_stream(
+                key, node, self._metadata, self.revoke
+            )
+        elif self._authenticator is not None:
+            self._authenticator.admit(key, node, self._metadata)
+        self._key = key
+        self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
+        # A reconnecting proxy names what it runs; the sync stage reads "resumed" as
+        # "this proxy runs config already" (a SotW proxy's version_info says the same).
+        held = request.initial_resource_versions
+        resumed = version_of(_runs(request.type_url, n, v) for n, v in held.items()) if held else ""
+        self._board.record_connected(key, node, resumed=resumed)
+        self._log.info("xds: %s connected over delta ADS (node %s)", key, node.id)
+        snapshot = self._cache.snapshot(key)
+        if snapshot is not None:
+            self._adopt(snapshot)
+        return key
+
+    async def _on_request(self, request: discovery_pb2.DeltaDiscoveryRequest) -> None:
+        key = self._key if self._key is not None else await self._start(request)
+        type_url = request.type_url
+        sub = self._subs.get(type_url)
+        if sub is None:
+            self._log.warning("xds: %s requested unsupported type %s", key, type_url)
+            return
+        if request.response_nonce:
+            self._settle(key, type_url, sub, request)
+        first = not sub.requested
+        sub.requested = True
+        initial = request.initial_resource_versions
+        if first:
+            # Envoy's legacy wildcard: CDS/LDS asked for with no names at all.
+            sub.wildcard = type_url in WILDCARD_TYPES and not request.resource_names_subscribe
+            for name, version in initial.items():
+                sub.held[name] = _runs(type_url, name, version)
+        for name in request.resource_names_subscribe:
+            if name == WILDCARD:
+                sub.wildcard = True
+                continue
+            sub.names.add(name)
+            if name not in initial:
+                sub.resend.add(name)
+        for name in request.resource_names_unsubscribe:
+            if name == WILDCARD:
+                sub.wildcard = False
+                continue
+            sub.names.discard(name)
+            sub.resend.discard(name)
+            if not sub.wildcard:
+                sub.held.pop(name, None)
+        # A bare ACK or NACK changes no subscription, so it changes nothing to send (unlike
+        # SotW, where an ACK may carry new names): only the make-before-break walk goes on.
+        if first or request.resource_names_subscribe or request.resource_names_unsubscribe:
+            await self._reconcile(type_url)
+
+    def _settle(
+        self,
+        key: str,
+        type_url: str,
+        sub: _Subscription,
+        request: discovery_pb2.DeltaDiscoveryRequest,
+    ) -> None:
+        """Record the ACK or NACK ``request`` carries; older responses settle with it."""
+        nonce = request.response_nonce
+        if nonce not in sub.in_flight:
+            # A nonce of an older stream, or one settled already: nothing to record.
+            self._log.debug("xds: %s unknown nonce %s for %s", key, nonce, type_url)
+            return
+        while True:
+            settled, (version, held) = sub.in_flight.popitem(last=False)
+            if settled == nonce:
+                break
+        if request.HasField("error_detail"):
+            message = sotw.truncated(request.error_detail.message)
+            sub.nacks += 1
+            self._board.record_nacked(key, type_url, version, message)
+            self._log_nack(key, type_url, version, message)
+            return
+        sub.acked_nonce = nonce
+        sub.acked = held  # each response keeps its own copy: never mutated
+        self._board.record_acked(key, type_url, version, held)
+
+    def _log_nack(self, key: str, type_url: str, version: str, message: str) -> None:
+        """Log a NACK unless one of this type was logged less than the interval ago."""
+        now = self._timer.now()
+        last = self._nack_logged.get(type_url)
+        if last is not None and now - last < sotw.NACK_LOG_INTERVAL:
+            return
+        self._nack_logged[type_url] = now
+        self._log.warning("xds: %s NACKed %s %s: %s", key, type_url, version, message)
+
+    async def _reconcile(self, type_url: str) -> bool:
+        """Send what changed of ``type_url`` since the proxy was last sent it; True if sent."""
+        sub = self._subs[type_url]
+        if self._targets is None or not sub.requested:
+            return False  # no snapshot yet: hold the request, as the SotW stream does
+        pool = self._targets[type_url]
+        if sub.wildcard:
+            chosen: Mapping[str, Resource] = pool
+        else:
+            chosen = {n: pool[n] for n in sub.names if n in pool}
+        held, resend = sub.held, sub.resend
+        # Resources are interned (ResourceEncoder): the same object is the same content.
+        changed = [r for n, r in chosen.items() if n in resend or not _same(held.get(n), r)]
+        # Held names no longer offered, and names asked for that do not exist.
+        removed = [n for n in held if n not in chosen]
+        removed += [n for n in resend if n not in chosen and n not in held]
+        if sub.answered and not changed and not removed:
+            sub.resend.clear()
+            return False
+        for resource in changed:
+            held[resource.name] = resource
+        for name in removed:
+            held.pop(name, None)
+        sub.resend = set()
+        version = version_of(held.values())
+        self._nonces += 1
+        nonce = str(self._nonces)
+        changed.sort(key=_name)
+        removed.sort()
+        response = wire.delta_discovery_response(
+            version,
+            [framed(r) for r in changed],
+            type_url,
+            removed,
+            nonce,
+        )
+        sub.answered = True
+        sub.nonce = nonce
+        sub.in_flight[nonce] = (version, {n: r.version for n, r in held.items()})
+        if len(sub.in_flight) > MAX_IN_FLIGHT:
+            sub.in_flight.popitem(last=False)
+        assert self._key is not None
+        self._board.record_sent(self._key, type_url, version)
+        self._log.debug(
+            "xds: %s <- delta %s %s (+%d -%d)",
+            self._key,
+            type_url,
+            version,
+            len(changed),
+            len(removed),
+        )
+        await self._write(response)
+        return True
+
+    # -- snapshots and make-before-break ----------------------------------------------
+
+    def _adopt(self, snapshot: Snapshot) -> None:
+        # A proxy that runs nothing from us yet needs no ordering: Envoy itself
+        # initialises clusters, then endpoints, then listeners and routes.
+        self._targets = {t: dict(snapshot.resources(t)) for t in TYPE_URLS}
+        self._current = snapshot
+
+    async def _on_snapshot(self, snapshot: Snapshot) -> None:
+        if self._targets is None:
+            self._adopt(snapshot)
+            for type_url in TYPE_URLS:
+                await self._reconcile(type_url)
+            return
+        self._pending = snapshot
+
+    def _set_gate(self, gate: _Gate | None) -> None:
+        if self._disarm is not None:
+            self._disarm()
+            self._disarm = None
+        self._gate = gate
+        if gate is not None:
+            self._disarm = self._timer.call_at(
+                gate.deadline, functools.partial(self._inbox.put_nowait, _DEADLINE)
+            )
+
+    async def _advance(self) -> None:
+        """Run make-before-break steps as far as their gates allow."""
+        while True:
+            gate = self._gate
+            if gate is not None:
+                nacked = [t for t, n in gate.nacks_at_start.items() if self._subs[t].nacks > n]
+                if nacked:
+                    self._log.warning(
+                        "xds: %s rejected %s during step %r; keeping its last good config",
+                        self._key,
+                        ", ".join(nacked),
+                        gate.step,
+                    )
+                    self._walk = None
+                elif not gate.ready():
+                    if self._timer.now() < gate.deadline:
+                        return
+                    assert self._key is not None
+                    self._board.record_gate_timeout(self._key)
+                    self._log.warning(
+                        "xds: %s no ACK for step %r within %.1fs; going on",
+                        self._key,
+                        gate.step,
+                        self._ack_timeout,
+                    )
+                self._set_gate(None)
+            if self._walk is None:
+                if self._pending is None:
+                    return
+                self._walk, self._pending = (self._current, self._pending), None
+                self._current, self._step = None, 0
+                continue
+            base, new = self._walk
+            step = _STEPS[self._step]
+            self._step += 1
+            if self._step == len(_STEPS):
+                self._walk = None
+            self._set_gate(await step(self, base, new))
+
+    def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> _Gate:
+        return _Gate(
+            step=step,
+            ready=ready,
+            nacks_at_start={t: self._subs[t].nacks for t in types},
+            deadline=self._timer.now() + self._ack_timeout,
+        )
+
+    async def _add_clusters(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+        """Step 1: new secrets, and old and new clusters and endpoints together."""
+        assert self._targets is not None
+        targets = self._targets
+        if _changed(base, new, SECRET):
+            targets[SECRET] = {**targets[SECRET], **new.resources(SECRET)}
+            await self._reconcile(SECRET)
+        clusters_changed = _changed(base, new, CLUSTER)
+        before = set(targets[CLUSTER]) if clusters_changed else set()
+        clusters_sent = False
+        if clusters_changed:
+            targets[CLUSTER] = {**targets[CLUSTER], **new.resources(CLUSTER)}
+            clusters_sent = await self._reconcile(CLUSTER)
+        if _changed(base, new, ENDPOINT):
+            targets[ENDPOINT] = {**targets[ENDPOINT], **new.resources(ENDPOINT)}
+            await self._reconcile(ENDPOINT)
+        if _changed(base, new, ROUTE):
+            # Route configurations only new listeners name are safe to offer early.
+            targets[ROUTE] = {**new.resources(ROUTE), **targets[ROUTE]}
+            await self._reconcile(ROUTE)
+        # Clusters unchanged since the running snapshot add nothing that could be warming.
+        warming = {
+            ref
+            for name, cluster in (new.resources(CLUSTER).items() if clusters_changed else ())
+            if name not in before
+            for ref in cluster.references
+            if ref in targets[ENDPOINT]
+        }
+        if not clusters_sent and not warming:
+            return None
+        cds, eds = self._subs[CLUSTER], self._subs[ENDPOINT]
+
+        def ready() -> bool:
+            return (not clusters_sent or cds.latest_acked()) and warming <= eds.acked.keys()
+
+        return self._gate_on("add clusters", ready, CLUSTER, ENDPOINT)
+
+    async def _replace_listeners(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+        """Step 2: the new listeners; wait for their ACK."""
+        assert self._targets is not None
+        if not _changed(base, new, LISTENER):
+            return None
+        self._targets[LISTENER] = dict(new.resources(LISTENER))
+        if not await self._reconcile(LISTENER):
+            return None
+        return self._gate_on("replace listeners", self._subs[LISTENER].latest_acked, LISTENER)
+
+    async def _replace_routes(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+        """Step 3: the new route configurations; wait for their ACK."""
+        assert self._targets is not None
+        if not _changed(base, new, ROUTE):
+            return None
+        self._targets[ROUTE] = dict(new.resources(ROUTE))
+        if not await self._reconcile(ROUTE):
+            return None
+        return self._gate_on("replace routes", self._subs[ROUTE].latest_acked, ROUTE)
+
+    async def _prune_clusters(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+        """Step 4: exactly the new clusters, endpoints and secrets; no route names the stale."""
+        assert self._targets is not None
+        for type_url in (CLUSTER, ENDPOINT, SECRET):
+            if _changed(base, new, type_url):
+                self._targets[type_url] = dict(new.resources(type_url))
+                await self._reconcile(type_url)
+        # The targets are exactly ``new`` now: the next walk may skip what it leaves alone.
+        self._current = new
+        return None
+
+
+Step = Callable[[DeltaStream, Snapshot | None, Snapshot], Awaitable[_Gate | None]]
+_STEPS: tuple[Step, ...] = (
+    DeltaStream._add_clusters,
+    DeltaStream._replace_listeners,
+    DeltaStream._replace_routes,
+    DeltaStream._prune_clusters,
+)
+"""The make-before-break walk, in order (module docs)."""
+
+
+def _changed(base: Snapshot | None, new: Snapshot, type_url: str) -> bool:
+    """Whether ``type_url`` may differ between the running ``base`` and ``new``."""
+    return base is None or base.type_version(type_url) != new.type_version(type_url)
+
+
+def _name(resource: Resource) -> str:
+    return resource.name
+
+
+def _same(held: Resource | None, offered: Resource) -> bool:
+    """Whether the proxy holds ``offered`` already (by identity first: they are interned)."""
+    return held is offered or (held is not None and held.version == offered.version)
+
+
+def _runs(type_url: str, name: str, version: str) -> Resource:
+    """A stand-in for a resource a reconnecting proxy says it runs: its name and version."""
+    return Resource(type_url, name, version, b"", b"", ())
+
+
+def framed(resource: Resource) -> bytes:
+    """``resource`` as a ``DeltaDiscoveryResponse.resources`` entry."""
+    return wire.delta_resource(resource.name, resource.version, resource.framed)
