@@ -24,6 +24,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
+from meshplane.xds import wire
 from meshplane.xds.roles import (
     AsyncStreamAuthenticator,
     InvalidNode,
@@ -83,6 +84,8 @@ class AdsServer:
         self._ack_timeout = ack_timeout
         self._server: grpc.aio.Server | None = None
         self._streams: set[AdsStream] = set()
+        self._responses = wire.SharedResponses()
+        """Each (type, version) response framed once for all the streams sending it."""
         self.max_streams = max_streams or stream_cap()
         self.port: int | None = None
         """The bound port once started."""
@@ -178,6 +181,7 @@ class AdsServer:
             timer=self._timer,
             authenticator=self.authenticator,
             metadata=_metadata(context),
+            responses=self._responses,
         )
         self._streams.add(stream)
         try:
