@@ -109,13 +109,19 @@ class AdsServer:
             raise AttributeError("this AdsServer reports to its own callbacks, not a StatusBoard")
         return self._callbacks
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Bind ``host:port`` (0 picks a free port) and start serving; returns the port."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, share_port: bool = False
+    ) -> int:
+        """Bind ``host:port`` (0 picks a free port) and start serving; returns the port.
+
+        ``share_port`` binds with SO_REUSEPORT, so that several server processes on one
+        port split the streams between them (the kernel spreads new connections); it is
+        off by default, since a second control plane would then silently take half the
+        proxies.
+        """
         if self._server is not None:
             raise RuntimeError("AdsServer already started")
-        # grpc.aio sets SO_REUSEPORT by default: a second control plane would
-        # silently share the port and the kernel would split the proxies.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", int(share_port))])
         handler = grpc.stream_stream_rpc_method_handler(
             self._serve,
             request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
@@ -128,7 +134,8 @@ class AdsServer:
                 ),
             )
         )
-        if port:  # a taken port as one OSError, before grpc logs its own lines to stderr
+        # A taken port as one OSError, before grpc logs its own lines to stderr.
+        if port and not share_port:
             _check_free(host, port)
         try:
             bound = int(server.add_insecure_port(f"{host}:{port}"))

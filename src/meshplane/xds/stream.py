@@ -120,6 +120,8 @@ class _TypeState:
     acked_nonce: str | None = None
     acked: Mapping[str, str] = dataclasses.field(default_factory=dict)
     nacks: int = 0
+    checked: tuple[Mapping[str, Resource], frozenset[str]] | None = None
+    """The target pool and names :meth:`AdsStream._reconcile` last judged, once answered."""
 
     def latest_acked(self) -> bool:
         """Whether the last response sent has been ACKed."""
@@ -310,7 +312,9 @@ class AdsStream:
                 self._board.record_acked(key, type_url, state.sent_version or "", state.sent)
         state.subscribed = True
         if type_url not in WILDCARD_TYPES:
-            state.names = frozenset(request.resource_names)
+            names = frozenset(request.resource_names)
+            if names != state.names:  # kept as is otherwise: _reconcile compares identities
+                state.names = names
         await self._reconcile(type_url, again=again)
 
     def _log_nack(self, key: str, type_url: str, version: str, message: str) -> None:
@@ -333,10 +337,22 @@ class AdsStream:
         if self._targets is None or not state.subscribed:
             return False  # no snapshot yet: hold the request, as go-control-plane does
         pool = self._targets[type_url]
+        checked = state.checked
+        if (
+            state.answered
+            and not again
+            and checked is not None
+            and checked[0] is pool
+            and checked[1] is state.names
+        ):
+            # The same pool (never changed in place) and names as the last decision, made
+            # since the last send: nothing to send still. Most ACKs end here.
+            return False
         if type_url in WILDCARD_TYPES:
             chosen = pool
         else:
             chosen = {n: pool[n] for n in state.names if n in pool}
+        state.checked = (pool, state.names)
         if state.answered and not again and _same(chosen, state.sent):
             # What was last sent, resource for resource: no hashing needed to know it.
             return False
