@@ -5,7 +5,9 @@ identical resource are shared by every node and every push. A SotW response is
 then just concatenated byte strings: ``version_info`` (field 1), the resources
 (field 2, each an ``Any``), ``type_url`` (field 4) and ``nonce`` (field 5).
 This keeps the per-stream cost of a push to one ``bytes.join`` instead of
-re-serializing every resource for every Envoy.
+re-serializing every resource for every Envoy, and :class:`SharedResponses`
+makes that join once per (type, version) for all the streams sending it: each
+stream then only appends its nonce.
 """
 
 from __future__ import annotations
