@@ -35,7 +35,8 @@ Public API::
               clock=system_clock, logger=None, ack_timeout=10.0, timer: Timer | None = None,
               authenticator: StreamAuthenticator | None = None)
         .serve_tls(host, port, chain_pem, key_pem)   # before start: ADS over TLS too (.tls_port)
-        await .start(host="127.0.0.1", port=0) -> int, await .stop(grace=None),
+        await .start(host="127.0.0.1", port=0, *, share_port=False) -> int,  # SO_REUSEPORT
+        await .stop(grace=None),
         .port, .status: StatusBoard                  # the board callbacks default to
 
     StatusBoard (read side)

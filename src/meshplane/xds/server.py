@@ -27,6 +27,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
+from meshplane.xds import wire
 from meshplane.xds.delta import DeltaStream
 from meshplane.xds.roles import (
     AsyncStreamAuthenticator,
@@ -87,6 +88,8 @@ class AdsServer:
         self._ack_timeout = ack_timeout
         self._server: grpc.aio.Server | None = None
         self._streams: set[AdsStream | DeltaStream] = set()
+        self._responses = wire.SharedResponses()
+        """Each (type, version) response framed once for all the streams sending it."""
         self.max_streams = max_streams or stream_cap()
         self.port: int | None = None
         """The bound port once started."""
@@ -110,13 +113,19 @@ class AdsServer:
             raise AttributeError("this AdsServer reports to its own callbacks, not a StatusBoard")
         return self._callbacks
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Bind ``host:port`` (0 picks a free port) and start serving; returns the port."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, *, share_port: bool = False
+    ) -> int:
+        """Bind ``host:port`` (0 picks a free port) and start serving; returns the port.
+
+        ``share_port`` binds with SO_REUSEPORT, so that several server processes on one
+        port split the streams between them (the kernel spreads new connections); it is
+        off by default, since a second control plane would then silently take half the
+        proxies.
+        """
         if self._server is not None:
             raise RuntimeError("AdsServer already started")
-        # grpc.aio sets SO_REUSEPORT by default: a second control plane would
-        # silently share the port and the kernel would split the proxies.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", int(share_port))])
         handler = grpc.stream_stream_rpc_method_handler(
             self._serve,
             request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
@@ -135,7 +144,8 @@ class AdsServer:
                 ),
             )
         )
-        if port:  # a taken port as one OSError, before grpc logs its own lines to stderr
+        # A taken port as one OSError, before grpc logs its own lines to stderr.
+        if port and not share_port:
             _check_free(host, port)
         try:
             bound = int(server.add_insecure_port(f"{host}:{port}"))
@@ -194,17 +204,23 @@ class AdsServer:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"meshplane serves at most {self.max_streams} ADS streams",
             )
-        stream = kind(
-            cache=self.cache,
-            board=self._callbacks,
-            requests=requests,
-            write=context.write,
-            ack_timeout=self._ack_timeout,
-            logger=self._log,
-            timer=self._timer,
-            authenticator=self.authenticator,
-            metadata=_metadata(context),
-        )
+        common: dict[str, Any] = {
+            "cache": self.cache,
+            "board": self._callbacks,
+            "requests": requests,
+            "write": context.write,
+            "ack_timeout": self._ack_timeout,
+            "logger": self._log,
+            "timer": self._timer,
+            "authenticator": self.authenticator,
+            "metadata": _metadata(context),
+        }
+        stream: AdsStream | DeltaStream
+        if kind is AdsStream:
+            # Only state-of-the-world responses are whole per-type bodies worth sharing.
+            stream = AdsStream(**common, responses=self._responses)
+        else:
+            stream = DeltaStream(**common)
         self._streams.add(stream)
         try:
             await stream.run()

@@ -31,6 +31,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from envoy.config.core.v3 import base_pb2
 
@@ -95,22 +96,33 @@ class NodeStatus:
         name referenced by the snapshot's clusters and listeners, and every
         secret, must be ACKed at the snapshot's version.
         """
+        # An ACKed version equal to the snapshot's own for the type is the same content
+        # (versions are content hashes): the common case needs no resource-wise check.
         for type_url in envoy_resources.WILDCARD_TYPES:
+            status = self.type_status(type_url)
+            if status.acked_version == snapshot.type_version(type_url):
+                continue
             expected = {n: r.version for n, r in snapshot.resources(type_url).items()}
-            if dict(self.type_status(type_url).acked) != expected:
+            if dict(status.acked) != expected:
                 return False
         for parent, child in (
             (envoy_resources.CLUSTER, envoy_resources.ENDPOINT),
             (envoy_resources.LISTENER, envoy_resources.ROUTE),
         ):
-            acked = self.type_status(child).acked
+            status = self.type_status(child)
+            if status.acked_version == snapshot.type_version(child):
+                continue  # every one of the type, so every one referenced
+            acked = status.acked
             present = snapshot.resources(child)
             for resource in snapshot.resources(parent).values():
                 for ref in resource.references:
                     if ref in present and acked.get(ref) != present[ref].version:
                         return False
         # Every secret a snapshot holds is named by its listeners or clusters.
-        secrets = self.type_status(envoy_resources.SECRET).acked
+        status = self.type_status(envoy_resources.SECRET)
+        if status.acked_version == snapshot.type_version(envoy_resources.SECRET):
+            return True
+        secrets = status.acked
         return all(
             secrets.get(name) == secret.version
             for name, secret in snapshot.resources(envoy_resources.SECRET).items()
@@ -177,8 +189,29 @@ StreamEvent = Connected | Disconnected | Sent | Acked | Nacked | GateTimedOut
 Observer = Callable[[StatusEvent], None]
 
 
+_Frozen = TypeVar("_Frozen", "NodeStatus", "TypeStatus")
+
+
+def _evolve(value: _Frozen, **changes: Any) -> _Frozen:
+    """``dataclasses.replace(value, **changes)`` without re-running ``__init__``.
+
+    Every send and ACK of every stream folds into two new values; the generic replace
+    (field introspection, then a frozen ``__init__`` that sets field by field) was a
+    tenth of a push's CPU. These classes have no ``__post_init__`` to skip.
+    """
+    evolved = object.__new__(type(value))
+    evolved.__dict__.update(value.__dict__, **changes)
+    return evolved
+
+
+_NO_TYPE = TypeStatus()
+
+
 def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
-    """The status after ``event``: the board keeps no state but what this derives."""
+    """The status after ``event``: the board keeps no state but what this derives.
+
+    ``now`` stamps connections and disconnections (other events carry their own times).
+    """
     if isinstance(event, Connected):
         # A new stream starts from nothing sent or ACKed, but an operator still
         # wants to see the last rejection after the proxy reconnects.
@@ -198,12 +231,12 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
     if old is None:
         raise KeyError(f"{event!r} for a node key that never connected")
     if isinstance(event, Disconnected):
-        return dataclasses.replace(old, streams=max(old.streams - 1, 0), disconnected_at=now)
+        return _evolve(old, streams=max(old.streams - 1, 0), disconnected_at=now)
     if isinstance(event, GateTimedOut):
-        return dataclasses.replace(old, gate_timeouts=old.gate_timeouts + 1)
-    was = old.type_status(event.type_url)
+        return _evolve(old, gate_timeouts=old.gate_timeouts + 1)
+    was = old.types.get(event.type_url, _NO_TYPE)
     if isinstance(event, Sent):
-        new = dataclasses.replace(was, sent_version=event.version, responses=was.responses + 1)
+        new = _evolve(was, sent_version=event.version, responses=was.responses + 1)
     elif isinstance(event, Acked):
         # record_acked hands over a private read-only copy; anything else is copied here.
         resources = (
@@ -211,10 +244,10 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
             if isinstance(event.resources, MappingProxyType)
             else MappingProxyType(dict(event.resources))
         )
-        new = dataclasses.replace(was, acked_version=event.version, acked=resources)
+        new = _evolve(was, acked_version=event.version, acked=resources)
     else:
-        new = dataclasses.replace(was, nacks=was.nacks + 1, last_nack=event.nack)
-    return dataclasses.replace(old, types=MappingProxyType({**old.types, event.type_url: new}))
+        new = _evolve(was, nacks=was.nacks + 1, last_nack=event.nack)
+    return _evolve(old, types=MappingProxyType({**old.types, event.type_url: new}))
 
 
 KEEP_DISCONNECTED = 256
@@ -292,7 +325,8 @@ class StatusBoard:
 
     def record(self, event: StreamEvent) -> None:
         """Fold one stream event into the board, then tell observers of sync-state changes."""
-        status = fold(self._nodes.get(event.key), event, self._clock())
+        now = self._clock() if isinstance(event, Connected | Disconnected) else 0.0
+        status = fold(self._nodes.get(event.key), event, now)
         self._put(status)
         if status.connected:
             self._gone.pop(status.key, None)
@@ -325,8 +359,14 @@ class StatusBoard:
         self.record(Sent(key, type_url, version))
 
     def record_acked(self, key: str, type_url: str, version: str, acked: Mapping[str, str]) -> None:
-        """``key``'s proxy ACKed ``version``, which held ``acked`` (name → version)."""
-        self.record(Acked(key, type_url, version, MappingProxyType(dict(acked))))
+        """``key``'s proxy ACKed ``version``, which held ``acked`` (name → version).
+
+        A read-only ``acked`` (``MappingProxyType``: the ADS stream's shared one, never
+        changed) is kept as it is; anything else is copied.
+        """
+        if not isinstance(acked, MappingProxyType):
+            acked = MappingProxyType(dict(acked))
+        self.record(Acked(key, type_url, version, acked))
 
     def record_nacked(self, key: str, type_url: str, version: str, message: str) -> None:
         """``key``'s proxy rejected ``version`` with Envoy's ``message``."""

@@ -115,10 +115,13 @@ class _TypeState:
     answered: bool = False
     nonce: str | None = None
     sent_version: str | None = None
-    sent: dict[str, str] = dataclasses.field(default_factory=dict)
+    sent: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Name → version of the last response sent: read-only, shared, replaced on each send."""
     acked_nonce: str | None = None
-    acked: dict[str, str] = dataclasses.field(default_factory=dict)
+    acked: Mapping[str, str] = dataclasses.field(default_factory=dict)
     nacks: int = 0
+    checked: tuple[Mapping[str, Resource], frozenset[str]] | None = None
+    """The target pool and names :meth:`AdsStream._reconcile` last judged, once answered."""
 
     def latest_acked(self) -> bool:
         """Whether the last response sent has been ACKed."""
@@ -153,14 +156,18 @@ class AdsStream:
         timer: Timer | None = None,
         authenticator: StreamAuthenticator | AsyncStreamAuthenticator | None = None,
         metadata: Mapping[str, str] | None = None,
+        responses: wire.SharedResponses | None = None,
     ) -> None:
         """Serve ``requests`` from ``cache``, reporting to ``board``.
 
         ``timer`` runs the make-before-break deadlines (the event loop's by default).
         ``authenticator`` (none: admit everyone) judges the first request's node and the
         stream's gRPC ``metadata``; its refusal ends :meth:`run` with the StreamRefused,
-        and so does an :class:`AsyncStreamAuthenticator`'s later revocation.
+        and so does an :class:`AsyncStreamAuthenticator`'s later revocation. ``responses``
+        frames each (type, version) response once for every stream sharing it (the server
+        passes one for all its streams; by default the stream keeps its own).
         """
+        self._responses = responses or wire.SharedResponses(size=len(TYPE_URLS))
         self._authenticator = authenticator
         self._metadata = dict(metadata or {})
         self._cache = cache
@@ -180,7 +187,11 @@ class AdsStream:
         self._types = {t: _TypeState() for t in TYPE_URLS}
         self._key: str | None = None
         self._unwatch: Callable[[], None] | None = None
-        self._targets: dict[str, dict[str, Resource]] | None = None
+        self._targets: dict[str, Mapping[str, Resource]] | None = None
+        self._target_versions: dict[str, str] = {}
+        """Per type: the content version of its whole target pool, when a snapshot's own."""
+        self._settled: Snapshot | None = None
+        """The snapshot the targets equal exactly, once a walk (or adoption) completed."""
         self._pending: Snapshot | None = None
         self._steps: collections.deque[Step] = collections.deque()
         self._gate: _Gate | None = None
@@ -301,7 +312,9 @@ class AdsStream:
                 self._board.record_acked(key, type_url, state.sent_version or "", state.sent)
         state.subscribed = True
         if type_url not in WILDCARD_TYPES:
-            state.names = frozenset(request.resource_names)
+            names = frozenset(request.resource_names)
+            if names != state.names:  # kept as is otherwise: _reconcile compares identities
+                state.names = names
         await self._reconcile(type_url, again=again)
 
     def _log_nack(self, key: str, type_url: str, version: str, message: str) -> None:
@@ -324,28 +337,42 @@ class AdsStream:
         if self._targets is None or not state.subscribed:
             return False  # no snapshot yet: hold the request, as go-control-plane does
         pool = self._targets[type_url]
+        checked = state.checked
+        if (
+            state.answered
+            and not again
+            and checked is not None
+            and checked[0] is pool
+            and checked[1] is state.names
+        ):
+            # The same pool (never changed in place) and names as the last decision, made
+            # since the last send: nothing to send still. Most ACKs end here.
+            return False
         if type_url in WILDCARD_TYPES:
             chosen = pool
         else:
             chosen = {n: pool[n] for n in state.names if n in pool}
+        state.checked = (pool, state.names)
         if state.answered and not again and _same(chosen, state.sent):
             # What was last sent, resource for resource: no hashing needed to know it.
             return False
-        version = version_of(chosen.values())
+        # The whole pool of a snapshot's type: its version is already known.
+        known = self._target_versions.get(type_url) if len(chosen) == len(pool) else None
+        version = known or version_of(chosen.values())
         if state.answered and version == state.sent_version and not again:
             return False
         self._nonces += 1
         nonce = str(self._nonces)
-        ordered = [chosen[n] for n in sorted(chosen)]
-        response = wire.discovery_response(version, [r.framed for r in ordered], type_url, nonce)
+        body, sent = self._responses.prefix(type_url, version, chosen)
         state.answered = True
         state.nonce = nonce
         state.sent_version = version
-        state.sent = {r.name: r.version for r in ordered}
+        state.sent = sent
         assert self._key is not None
         self._board.record_sent(self._key, type_url, version)
-        self._log.debug("xds: %s <- %s %s (%d)", self._key, type_url, version, len(ordered))
-        await self._write(response)
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug("xds: %s <- %s %s (%d)", self._key, type_url, version, len(sent))
+        await self._write(body + wire.nonce_field(nonce))
         return True
 
     # -- snapshots and make-before-break ----------------------------------------------
@@ -353,7 +380,9 @@ class AdsStream:
     def _adopt(self, snapshot: Snapshot) -> None:
         # A proxy that runs nothing from us yet needs no ordering: Envoy itself
         # initialises clusters, then endpoints, then listeners and routes.
-        self._targets = {t: dict(snapshot.resources(t)) for t in TYPE_URLS}
+        self._targets = {t: snapshot.resources(t) for t in TYPE_URLS}
+        self._target_versions = {t: snapshot.type_version(t) for t in TYPE_URLS}
+        self._settled = snapshot
 
     async def _on_snapshot(self, snapshot: Snapshot) -> None:
         if self._targets is None:
@@ -404,18 +433,47 @@ class AdsStream:
                 if self._pending is None:
                     return
                 new, self._pending = self._pending, None
-                self._steps.extend(
-                    functools.partial(step, new)
-                    for step in (
-                        self._add_clusters,
-                        self._replace_listeners,
-                        self._replace_routes,
-                        self._prune_clusters,
-                    )
-                )
+                self._steps.extend(functools.partial(step, new) for step in self._walk(new))
+                self._settled = None
                 continue
             step = self._steps.popleft()
             self._set_gate(await step())
+
+    def _walk(self, new: Snapshot) -> list[Callable[[Snapshot], Awaitable[_Gate | None]]]:
+        """The make-before-break steps from the targets to ``new``, the no-ops left out.
+
+        When the targets are exactly a settled snapshot, a step whose types that
+        snapshot and ``new`` hold alike would send nothing, so it is not run: a weight
+        flip (routes only) is one step. Otherwise (first walk, or one a NACK cut
+        short) every step runs and finds out for itself.
+        """
+        old = self._settled
+        steps: list[Callable[[Snapshot], Awaitable[_Gate | None]]]
+        if old is None:
+            steps = [self._add_clusters, self._replace_listeners, self._replace_routes]
+            steps += [self._prune_clusters]
+        else:
+            changed = {t for t in TYPE_URLS if old.type_version(t) != new.type_version(t)}
+            # Step 1 also offers routes only new listeners name: new route names count.
+            routes_added = not new.resources(ROUTE).keys() <= old.resources(ROUTE).keys()
+            clusters = bool(changed & {SECRET, CLUSTER, ENDPOINT})
+            steps = []
+            if clusters or LISTENER in changed or routes_added:
+                steps.append(self._add_clusters)
+            if LISTENER in changed:
+                steps.append(self._replace_listeners)
+            if ROUTE in changed:
+                steps.append(self._replace_routes)
+            if clusters:
+                steps.append(self._prune_clusters)
+        return [*steps, self._settle]
+
+    async def _settle(self, new: Snapshot) -> _Gate | None:
+        """The walk is over: the targets are ``new``'s resources, exactly."""
+        self._targets = {t: new.resources(t) for t in TYPE_URLS}
+        self._target_versions = {t: new.type_version(t) for t in TYPE_URLS}
+        self._settled = new
+        return None
 
     def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> _Gate:
         return _Gate(
@@ -432,6 +490,8 @@ class AdsStream:
         before = set(targets[CLUSTER])
         # Secrets first: a rotated certificate replaces its old content under the same name,
         # and a cluster or listener naming a new secret warms as soon as it arrives.
+        for type_url in (SECRET, CLUSTER, ENDPOINT, ROUTE):  # unions below: versions unknown
+            self._target_versions.pop(type_url, None)
         targets[SECRET] = {**targets[SECRET], **new.resources(SECRET)}
         await self._reconcile(SECRET)
         targets[CLUSTER] = {**targets[CLUSTER], **new.resources(CLUSTER)}
@@ -460,7 +520,8 @@ class AdsStream:
     async def _replace_listeners(self, new: Snapshot) -> _Gate | None:
         """Step 2: the new listeners; wait for their ACK."""
         assert self._targets is not None
-        self._targets[LISTENER] = dict(new.resources(LISTENER))
+        self._targets[LISTENER] = new.resources(LISTENER)
+        self._target_versions[LISTENER] = new.type_version(LISTENER)
         if not await self._reconcile(LISTENER):
             return None
         return self._gate_on("replace listeners", self._types[LISTENER].latest_acked, LISTENER)
@@ -468,7 +529,8 @@ class AdsStream:
     async def _replace_routes(self, new: Snapshot) -> _Gate | None:
         """Step 3: the new route configurations; wait for their ACK."""
         assert self._targets is not None
-        self._targets[ROUTE] = dict(new.resources(ROUTE))
+        self._targets[ROUTE] = new.resources(ROUTE)
+        self._target_versions[ROUTE] = new.type_version(ROUTE)
         if not await self._reconcile(ROUTE):
             return None
         return self._gate_on("replace routes", self._types[ROUTE].latest_acked, ROUTE)
@@ -476,9 +538,9 @@ class AdsStream:
     async def _prune_clusters(self, new: Snapshot) -> _Gate | None:
         """Step 4: exactly the new clusters and endpoints; no route names the stale ones now."""
         assert self._targets is not None
-        self._targets[CLUSTER] = dict(new.resources(CLUSTER))
-        self._targets[ENDPOINT] = dict(new.resources(ENDPOINT))
-        self._targets[SECRET] = dict(new.resources(SECRET))
+        for type_url in (CLUSTER, ENDPOINT, SECRET):
+            self._targets[type_url] = new.resources(type_url)
+            self._target_versions[type_url] = new.type_version(type_url)
         await self._reconcile(CLUSTER)
         await self._reconcile(ENDPOINT)
         await self._reconcile(SECRET)

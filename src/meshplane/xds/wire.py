@@ -5,12 +5,19 @@ identical resource are shared by every node and every push. A SotW response is
 then just concatenated byte strings: ``version_info`` (field 1), the resources
 (field 2, each an ``Any``), ``type_url`` (field 4) and ``nonce`` (field 5).
 This keeps the per-stream cost of a push to one ``bytes.join`` instead of
-re-serializing every resource for every Envoy.
+re-serializing every resource for every Envoy, and :class:`SharedResponses`
+makes that join once per (type, version) for all the streams sending it: each
+stream then only appends its nonce.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # snapshot imports this module for its framing
+    from meshplane.xds.snapshot import Resource
 
 _LENGTH_DELIMITED = 2
 
@@ -82,3 +89,52 @@ def delta_discovery_response(
             *(field(6, name.encode()) for name in removed),
         )
     )
+
+
+def nonce_field(nonce: str) -> bytes:
+    """The ``nonce`` (field 5) that ends a response built by :meth:`SharedResponses.prefix`."""
+    return field(5, nonce.encode())
+
+
+class SharedResponses:
+    """The body of each (type URL, version) response, built once and shared by every stream.
+
+    Two streams sending the same version of a type send the same resources: all of
+    the serialized ``DiscoveryResponse`` but its nonce (the last field) is identical,
+    so it is framed once and each stream appends only its own nonce. Alongside it the
+    read-only name → version map of what it holds, which the stream keeps as "sent"
+    and hands to the board on ACK without copying. At most ``size`` entries are kept,
+    the least recently used dropped first (a proxy's own listener is a miss every time;
+    shared routes and clusters hit).
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        """Keep at most ``size`` framed bodies."""
+        self._size = size
+        self._entries: dict[tuple[str, str], tuple[bytes, Mapping[str, str]]] = {}
+
+    def prefix(
+        self, type_url: str, version: str, chosen: Mapping[str, Resource]
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """The response of ``chosen`` at ``version`` without its nonce, and its name → version.
+
+        ``version`` must be the content version of ``chosen`` (:func:`version_of`): it is
+        the key, so equal versions share one body.
+        """
+        key = (type_url, version)
+        entries = self._entries
+        found = entries.pop(key, None)
+        if found is None:
+            ordered = [chosen[n] for n in sorted(chosen)]
+            body = b"".join(
+                (
+                    field(1, version.encode()),
+                    *(r.framed for r in ordered),
+                    field(4, type_url.encode()),
+                )
+            )
+            found = (body, MappingProxyType({r.name: r.version for r in ordered}))
+            if len(entries) >= self._size:
+                del entries[next(iter(entries))]
+        entries[key] = found  # re-inserted: the most recently used is last
+        return found
