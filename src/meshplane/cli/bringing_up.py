@@ -164,14 +164,19 @@ async def _options(
     xds_port: int,
     mode: str,
     prometheus_targets: Path | None = None,
+    data_dir: Path | None = None,
 ) -> supervising.RuntimeOptions:
-    """How the supervisor runs: netns mode also needs the virtual services' names."""
+    """How the supervisor runs: netns mode also needs the virtual services' names.
+
+    Each process's output is kept under ``<data_dir>/logs`` for ``meshplane logs``.
+    """
     names = await client.virtual_service_names() if mode == isolation.NETNS else []
     return supervising.RuntimeOptions(
         xds=(LOOPBACK, xds_port),
         isolation=mode,
         service_names=tuple(names),
         prometheus_targets=prometheus_targets,
+        data_dir=data_dir,
     )
 
 
@@ -230,7 +235,7 @@ async def _run(
         source = await _node_source(client, path, namespace, console)
         told = plane is None and xds_port is None  # --server says where its xDS listens
         xds = await _learn_xds_port(client, console) if told else own_xds
-        options = await _options(client, xds, mode, prometheus_targets)
+        options = await _options(client, xds, mode, prometheus_targets, data_dir)
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
         await _supervise(supervisor, path, publish, console)

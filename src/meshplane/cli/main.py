@@ -24,6 +24,7 @@ from meshplane.cli import (
     stores,
 )
 from meshplane.cli import credentials as credentials_command
+from meshplane.cli import logs as logs_command
 from meshplane.cli import top as top_command
 from meshplane.cli import up as up_command
 
@@ -239,6 +240,7 @@ k8s.register(cli)
 authorities.register(cli)
 top_command.register(cli)
 analyze_command.register(cli)
+logs_command.register(cli)
 
 
 def main() -> None:

@@ -62,6 +62,7 @@ import aiohttp
 from meshplane.runtime import (
     admin,
     isolation,
+    logfiles,
     processes,
     publishing,
     scraping,
@@ -104,6 +105,8 @@ class RuntimeOptions:
     """Virtual-service names replicas resolve to virtual IPs in ``netns`` mode."""
     prometheus_targets: Path | None = None
     """A Prometheus ``file_sd`` file kept listing every sidecar's stats port (scraping.py)."""
+    data_dir: Path | None = None
+    """Also keep each process's output under ``<data_dir>/logs`` (logfiles.py; None: not)."""
 
 
 @dataclasses.dataclass
@@ -134,6 +137,8 @@ class Replica:
     """Its workload was removed or changed: no more probes or registrations."""
     pod: isolation.Pod | None = None
     """Its network namespace in ``netns`` mode (None: the host's network)."""
+    logs: list[logfiles.LogFile] = dataclasses.field(default_factory=list)
+    """Its containers' log files (closed once its processes have stopped)."""
 
     @property
     def name(self) -> str:
@@ -299,6 +304,8 @@ class Supervisor:
         managed = [p for r in leaving for p in (r.app, r.sidecar) if p is not None]
         await asyncio.gather(*(process.stop(self.options.grace) for process in managed))
         await asyncio.gather(*(task for r in leaving for task in r.runs))
+        for log in (log for r in leaving for log in r.logs):
+            log.close()
         self.replicas = [r for r in self.replicas if r.workload.name != name]
         for replica in leaving:
             if replica.files is not None:
@@ -401,6 +408,7 @@ class Supervisor:
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
             env.update(sidecars.backend_environment(ports))
+        logs: list[logfiles.LogFile] = []
         app = None
         if not workload.is_gateway:
             argv = workload.argv(self.options.python)
@@ -408,12 +416,13 @@ class Supervisor:
                 processes.ProcessSpec(
                     name, argv if pod is None else pod.wrap(argv), env, workload.workdir
                 ),
-                self.sink,
+                self._sink(workload, index, logfiles.APP, logs),
                 self.options.backoff,
             )
         replica = Replica(
             workload, index, app_port, app, binding, ports, credential=credential, pod=pod
         )
+        replica.logs = logs
         if binding is not None and ports is not None:
             assert self._private is not None  # start() made it
             private = self._private
@@ -438,12 +447,31 @@ class Supervisor:
             if pod is not None:
                 os.chown(replica.files.bootstrap, isolation.ENVOY_UID, isolation.ENVOY_UID)
                 spec = dataclasses.replace(spec, argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID))
-            replica.sidecar = processes.ManagedProcess(spec, self.sink, self.options.backoff)
+            replica.sidecar = processes.ManagedProcess(
+                spec, self._sink(workload, index, logfiles.ENVOY, logs), self.options.backoff
+            )
             replica.runs.append(asyncio.create_task(replica.sidecar.run()))
         if app is not None:
             replica.runs.append(asyncio.create_task(app.run()))
         self._runs += replica.runs
         self.replicas.append(replica)
+
+    def _sink(
+        self, workload: Workload, index: int, container: str, logs: list[logfiles.LogFile]
+    ) -> processes.LogSink:
+        """The terminal's sink, and the container's log file when there is a data dir."""
+        if self.options.data_dir is None:
+            return self.sink
+        try:
+            log = logfiles.LogFile(
+                logfiles.path(self.options.data_dir, workload.name, index, container)
+            )
+        except OSError as error:
+            name = workload.replica_name(index)
+            self.sink(name, f"cannot keep {container} logs: {error.strerror or error}")
+            return self.sink
+        logs.append(log)
+        return logfiles.tee(self.sink, log)
 
     async def _watch(self) -> None:
         """Probe every replica on a fixed interval; register endpoints once ready."""
@@ -587,6 +615,8 @@ class Supervisor:
         ]
         await asyncio.gather(*(process.stop(self.options.grace) for process in managed))
         await asyncio.gather(*self._runs)
+        for log in (log for r in self.replicas for log in r.logs):
+            log.close()
         for session in self._admin_sessions.values():
             await session.close()
         if self._own_private and self._private is not None:
