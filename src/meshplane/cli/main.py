@@ -244,8 +244,10 @@ logs_command.register(cli)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point: a bad option value is one line (cli/usage.py)."""
+    from meshplane.cli import usage  # noqa: PLC0415 - a small local edit, kept apart
+
+    usage.run(cli)
 
 
 if __name__ == "__main__":
