@@ -130,6 +130,12 @@ async def _apply(request: web.Request, door: FrontDoor) -> Any:
     return _outcomes(await _worker(request).manifest(door.apply_parsed, batch, skipped))
 
 
+async def _adoptions(request: web.Request, door: FrontDoor) -> Any:
+    """Answer ``apply --dry-run``: the API-created resources this apply would adopt."""
+    batch, _ = await _documents(request)
+    return {"results": await _worker(request).manifest(door.adoptions_parsed, batch)}
+
+
 async def _delete_documents(request: web.Request, door: FrontDoor) -> Any:
     batch, skipped = await _documents(request)
     return _outcomes(await _worker(request).manifest(door.delete_parsed, batch, skipped))
@@ -190,6 +196,7 @@ def add_routes(app: web.Application, front_door: FrontDoor) -> None:
     app[FRONT_DOOR_KEY] = front_door
     app.router.add_post(f"{PREFIX}/manifests/apply", _guarded(_apply))
     app.router.add_post(f"{PREFIX}/manifests/delete", _guarded(_delete_documents))
+    app.router.add_post(f"{PREFIX}/manifests/adoptions", _guarded(_adoptions))
     app.router.add_get(f"{PREFIX}/objects/{{kind}}", _guarded(_list))
     app.router.add_get(f"{PREFIX}/objects/{{kind}}/{{name}}", _guarded(_get))
     app.router.add_delete(f"{PREFIX}/objects/{{kind}}/{{name}}", _guarded(_delete))

@@ -116,6 +116,10 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension(
         "POST", f"{P}/manifests/delete", "meshplane:DeleteManifests", MESHPLANE_ARN + "manifests"
     ),
+    # apply --dry-run asks it (reads only): which API-created resources an apply would adopt.
+    extension(
+        "POST", f"{P}/manifests/adoptions", "meshplane:PlanManifests", MESHPLANE_ARN + "manifests"
+    ),
     extension(
         "GET", f"{P}/objects/{{kind}}", "meshplane:ListObjects", MESHPLANE_ARN + "objects/{kind}"
     ),

@@ -150,7 +150,12 @@ def apply(
     namespace: Namespace = None,
     server: Server = DEFAULT_SERVER,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Validate offline; send nothing to the server.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Validate offline, change nothing; a server that answers is asked (read-only) "
+            "which API-created objects the apply would adopt.",
+        ),
     ] = False,
     wait: Annotated[
         bool,
@@ -178,7 +183,12 @@ def apply(
             except Exception as error:  # the front door's refusals: ManifestError and others
                 problems = getattr(error, "problems", None) or [str(error)]
                 raise _Failed([f"error: {line}" for line in problems]) from error
+            body = {"sources": sources, "namespace": namespace}
+            notes = applying.add_adoptions(answer, server, body)
             warned = _print_results(answer, suffix=" (dry run)")
+            for note in notes:
+                _err(f"Warning: {note}")
+            warned += len(notes)
         else:
             body = {"sources": sources, "namespace": namespace}
             warned = _print_results(_call(server, "POST", "/manifests/apply", body))
