@@ -23,6 +23,7 @@ from pathlib import Path
 from rich import markup
 from rich.console import Console
 from rich.live import Live
+from rich.table import Table
 
 from meshplane import settings
 from meshplane.cli import signing
@@ -111,10 +112,13 @@ async def _supervise(
         await follow
     watcher = asyncio.create_task(follow)
     try:
-        with Live(status.table(supervisor), console=console, refresh_per_second=2) as live:
+        def current() -> Table:
+            return status.table(supervisor, console.width)  # the terminal's width, as it is now
+
+        with Live(current(), console=console, refresh_per_second=2) as live:
             while True:
                 await asyncio.sleep(0.5)
-                live.update(status.table(supervisor))
+                live.update(current())
     finally:
         watcher.cancel()
 

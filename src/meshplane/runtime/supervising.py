@@ -146,6 +146,11 @@ class Replica:
         return self.workload.replica_name(self.index)
 
     @property
+    def proxy_key(self) -> str | None:
+        """Its sidecar's key at the control plane (``node id#replica``); None without one."""
+        return None if self.binding is None else f"{self.binding.node_id}#{self.name}"
+
+    @property
     def ready(self) -> bool:
         """The app accepts connections and its sidecar (if any) is live."""
         return self.app_up and (self.sidecar is None or self.health.ready)
@@ -231,6 +236,8 @@ class Supervisor:
         self.network: isolation.Network | None = None
         """The replicas' namespaces in ``netns`` mode."""
         self._targets_failed = ""
+        self.proxy_states: dict[str, tuple[str, int | None]] = {}
+        """Proxy key → (state, revision) as the control plane judged it at the last round."""
 
     async def start(self) -> None:
         """Bind the published addresses, then launch every workload in the background."""
@@ -479,6 +486,7 @@ class Supervisor:
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
             while True:
                 await self._check_store()
+                await self._read_proxy_states()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
                 if self.options.prometheus_targets is not None:
                     self._write_targets(self.options.prometheus_targets)
@@ -500,6 +508,14 @@ class Supervisor:
             self._targets_failed = message
         else:
             self._targets_failed = ""
+
+    async def _read_proxy_states(self) -> None:
+        """The control plane's sync verdict per sidecar, for the status table."""
+        if self.control_plane is None or not self.options.sidecars:
+            return
+        states = await self.control_plane.proxy_states()
+        if states is not None:
+            self.proxy_states = states
 
     async def _check_store(self) -> None:
         """Register every replica again if the control plane's revision went back.
