@@ -64,7 +64,7 @@ def test_at_80_columns_the_table_fits_and_keeps_sync_by_revision_and_stats(
     supervisor = _supervisor(tmp_path)
     lines = _render(supervisor, 80)
     assert max(len(line) for line in lines) <= 80
-    shown = status.columns_for(status._rows(supervisor), 80)  # noqa: SLF001 - the same rows
+    shown = status.columns_for(status._rows(supervisor), 80)
     assert shown == ["replica", "sidecar", "sync", "stats", "in", "restarts"]
     green = next(line for line in lines if "echo-backend-green-0" in line)
     assert green.split("│")[1:-1] == [
@@ -87,7 +87,7 @@ def test_a_wide_terminal_shows_every_column_and_narrower_ones_drop_in_order(
 ) -> None:
     """No width: all 12 columns; each narrower width drops the next of DROPPED_FIRST only."""
     supervisor = _supervisor(tmp_path)
-    rows = status._rows(supervisor)  # noqa: SLF001
+    rows = status._rows(supervisor)
     assert status.columns_for(rows, None) == list(status.COLUMNS)
     assert status.columns_for(rows, 200) == list(status.COLUMNS)
     dropped = []

@@ -112,6 +112,7 @@ async def _supervise(
         await follow
     watcher = asyncio.create_task(follow)
     try:
+
         def current() -> Table:
             return status.table(supervisor, console.width)  # the terminal's width, as it is now
 
