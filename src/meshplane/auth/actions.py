@@ -141,6 +141,9 @@ EXTENSIONS: tuple[Rule, ...] = (
         "meshplane:LabelNamespace",
         MESHPLANE_ARN + "namespace/{name}",
     ),
+    # `get events`: every manifest object's recent events; `get -w`: the store's revision.
+    extension("GET", f"{P}/events", "meshplane:ListEvents", MESHPLANE_ARN + "events"),
+    extension("GET", f"{P}/changes", "meshplane:WatchChanges", MESHPLANE_ARN + "changes"),
     # Service discovery: the App Mesh resources the endpoints belong to.
     extension(
         "PUT",
