@@ -87,3 +87,46 @@ def test_apply_of_a_directory_with_a_file_that_is_not_utf8_names_the_file(tmp_pa
     assert done.stderr == (
         f"error: {tmp_path / 'b.yaml'}: not UTF-8 text (invalid start byte at byte 0)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("serve", "--api-port", "abc"),
+            "error: --api-port must be an integer, got 'abc' (see 'meshplane serve --help')",
+        ),
+        (
+            ("up", "-f", ".", "--xds-port", "9o90"),
+            "error: --xds-port must be an integer, got '9o90' (see 'meshplane up --help')",
+        ),
+        (
+            ("logs", "web", "--tail", "ten"),
+            "error: --tail must be an integer, got 'ten' (see 'meshplane logs --help')",
+        ),
+        (
+            ("top", "--interval", "soon"),
+            "error: --interval must be a number, got 'soon' (see 'meshplane top --help')",
+        ),
+        (
+            ("apply", "-f", "x.yaml", "--wait", "--timeout", "1m"),
+            "error: --timeout must be a number, got '1m' (see 'meshplane apply --help')",
+        ),
+        (("get",), "error: missing argument KIND (see 'meshplane get --help')"),
+    ],
+)
+def test_a_bad_option_value_is_one_line_naming_the_option_and_the_rule(
+    argv: tuple[str, ...], message: str
+) -> None:
+    """Every command answers a value of the wrong type with exit 2 and one line, no usage box."""
+    done = _run(*argv)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == message + "\n"
+
+
+def test_other_usage_errors_keep_typers_rendering() -> None:
+    """An unknown command still gets typer's usage block (only values are one line)."""
+    done = _run("nosuch")
+    assert done.returncode == 2
+    assert "No such command 'nosuch'." in done.stderr
+    assert done.stderr.startswith("Usage: meshplane [OPTIONS] COMMAND [ARGS]...\n")

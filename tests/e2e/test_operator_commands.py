@@ -10,7 +10,9 @@ when it fails); its waits are ``expect(...)`` with a timeout, never sleeps.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -157,3 +159,74 @@ def test_console_topology_shows_live_traffic_that_moves_and_follows_a_shift(
             raise
         finally:
             browser.close()
+
+
+def _logs(up: Up, *args: str) -> list[str]:
+    """Plain lines of ``meshplane logs ARGS`` for up's data dir (it ran in its directory)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "meshplane.cli.main", "logs", *args],
+        cwd=up.directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    return done.stdout.splitlines()
+
+
+def test_logs_prints_what_up_printed_for_each_app_and_envoy(walkthrough: tuple[Serve, Up]) -> None:
+    """`meshplane logs W` is the app's own output (the lines up printed as `W-0 | …`), and
+    `-c envoy` its sidecar's; nothing of the other replica's or container's."""
+    _, up = walkthrough
+    app = _logs(up, "echo-frontend-blue")
+    assert len(app) == 1, app
+    assert re.fullmatch(
+        r"echo-frontend 2\.0 listening on 127\.0\.0\.1:\d+, backend http://vs-echo-backend:80 "
+        r"via proxy http://127\.0\.0\.1:\d+",
+        app[0],
+    ), app
+    printed = up.log.read_text().splitlines()
+    assert f"echo-frontend-blue-0 | {app[0]}" in printed
+    green = _port_of(up, "echo-backend-green-0")
+    assert _logs(up, "echo-backend-green") == [f"echo-backend 2.0 listening on {green}"]
+    for line in _logs(up, "echo-backend-blue", "-c", "envoy"):
+        assert f"echo-backend-blue-0 envoy | {line}" in printed
+
+
+def _port_of(up: Up, replica: str) -> str:
+    """``127.0.0.1:<app port>`` of ``replica``, from the line up printed for it."""
+    for line in up.log.read_text().splitlines():
+        if line.startswith(f"{replica} | echo-backend ") and " listening on " in line:
+            return line.rsplit(" ", 1)[1]
+    raise AssertionError(f"up printed no listening line for {replica}")
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_logs_follow_shows_a_crash_and_the_restart_as_they_happen(
+    walkthrough: tuple[Serve, Up],
+) -> None:
+    """`logs -f` of blue's backend (idle at 0/100) prints, after its app is SIGKILLed, the
+    supervisor's restart line and the new process's first line; Ctrl-C ends it with 0."""
+    _, up = walkthrough
+    apply_weights(up.directory, walkthrough[0], 0, 100)
+    pids = [p for p in up.processes() if _environ(p).get("HOSTNAME") == "echo-backend-blue-0"]
+    app = [p for p in pids if Path(f"/proc/{p}/cmdline").read_bytes().find(b"echo_backend") >= 0]
+    assert len(app) == 1, pids
+    command = [sys.executable, "-m", "meshplane.cli.main", "logs", "echo-backend-blue", "-f"]
+    with subprocess.Popen(command, cwd=up.directory, stdout=subprocess.PIPE) as follower:
+        assert follower.stdout is not None
+        try:
+            first = follower.stdout.readline().decode()
+            assert first.startswith("echo-backend 1.0 listening on 127.0.0.1:"), first
+            os.kill(app[0], signal.SIGKILL)
+            assert follower.stdout.readline().decode() == "signal SIGKILL; restarting in 0.5s\n"
+            again = follower.stdout.readline().decode()
+            assert again.startswith("echo-backend 1.0 listening on 127.0.0.1:"), again
+        finally:
+            follower.send_signal(signal.SIGINT)
+            assert follower.wait(timeout=60) == 0

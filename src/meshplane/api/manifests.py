@@ -8,6 +8,7 @@ for manifests that do not pass, ``NotFound`` (404), ``BadRequest`` (400).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from meshplane.manifests import converging, crds, documents, foreign
 from meshplane.manifests.frontdoor import FrontDoor, NotFoundError, Outcome
 from meshplane.manifests.objects import ManifestError, ManifestObject
 from meshplane.model import errors
+from meshplane.store.records import Event
 
 PREFIX = "/meshplane/v1"
 FRONT_DOOR_KEY = web.AppKey("manifest_front_door", FrontDoor)
@@ -125,14 +127,28 @@ def _outcomes(outcomes: Sequence[Outcome | foreign.Skipped]) -> dict[str, Any]:
     return {"results": [outcome.to_json() for outcome in outcomes]}
 
 
+def _written(request: web.Request, answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer``, once watchers (``GET /changes``) were told that objects changed."""
+    request.app[CHANGES_KEY].bump()
+    return answer
+
+
 async def _apply(request: web.Request, door: FrontDoor) -> Any:
     batch, skipped = await _documents(request)
-    return _outcomes(await _worker(request).manifest(door.apply_parsed, batch, skipped))
+    outcomes = await _worker(request).manifest(door.apply_parsed, batch, skipped)
+    return _written(request, _outcomes(outcomes))
+
+
+async def _adoptions(request: web.Request, door: FrontDoor) -> Any:
+    """Answer ``apply --dry-run``: the API-created resources this apply would adopt."""
+    batch, _ = await _documents(request)
+    return {"results": await _worker(request).manifest(door.adoptions_parsed, batch)}
 
 
 async def _delete_documents(request: web.Request, door: FrontDoor) -> Any:
     batch, skipped = await _documents(request)
-    return _outcomes(await _worker(request).manifest(door.delete_parsed, batch, skipped))
+    outcomes = await _worker(request).manifest(door.delete_parsed, batch, skipped)
+    return _written(request, _outcomes(outcomes))
 
 
 async def _list(request: web.Request, door: FrontDoor) -> Any:
@@ -144,20 +160,21 @@ async def _list(request: web.Request, door: FrontDoor) -> Any:
     }
 
 
+def _event(event: Event) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "reason": event.reason,
+        "message": event.message,
+        "count": event.count,
+        "firstTimestamp": event.first_at,
+        "lastTimestamp": event.last_at,
+    }
+
+
 async def _get(request: web.Request, door: FrontDoor) -> Any:
     info = _kind(request.match_info["kind"])
     obj = door.get(info.kind, request.query.get("namespace", "default"), request.match_info["name"])
-    events = [
-        {
-            "type": e.type,
-            "reason": e.reason,
-            "message": e.message,
-            "count": e.count,
-            "firstTimestamp": e.first_at,
-            "lastTimestamp": e.last_at,
-        }
-        for e in door.events(obj)
-    ]
+    events = [_event(e) for e in door.events(obj)]
     answer: dict[str, Any] = {"object": _document(obj), "events": events}
     found = door.tls_state(obj)
     if found is not None:
@@ -165,11 +182,87 @@ async def _get(request: web.Request, door: FrontDoor) -> Any:
     return answer
 
 
+async def _list_events(request: web.Request, door: FrontDoor) -> Any:
+    """Every object's recent events (of ``?namespace=`` if given), oldest first."""
+    namespace = request.query.get("namespace")
+    found = [
+        {**_event(event), "object": {"kind": o.kind, "namespace": o.namespace, "name": o.name}}
+        for o in door.catalog().all()
+        if namespace is None or o.namespace == namespace
+        for event in door.events(o)
+    ]
+    found.sort(key=lambda e: (e["lastTimestamp"], e["object"]["kind"], e["object"]["name"]))
+    return {"items": found}
+
+
+WATCH_SECONDS = 30.0
+"""The longest ``GET /changes`` holds a request before it answers the same position."""
+
+
+class Changes:
+    """Counts the front door's finished writes, so ``GET /changes`` wakes on them too.
+
+    The store's change feed moves with App Mesh resources; a manifest object's status,
+    labels or deletion mark are written beside it without a revision of their own. Every
+    apply, delete and label handler bumps this count once it has converged.
+    """
+
+    def __init__(self) -> None:
+        """Nothing counted yet."""
+        self.count = 0
+        self._moved = asyncio.Event()
+
+    def bump(self) -> None:
+        """One more write finished: wake every waiter."""
+        self.count += 1
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def wait(self, seen: int) -> None:
+        """Return once the count is past ``seen``."""
+        moved = self._moved
+        if self.count <= seen:
+            await moved.wait()
+
+
+CHANGES_KEY = web.AppKey("manifest_changes", Changes)
+
+
+async def _changes(request: web.Request, door: FrontDoor) -> Any:
+    """``?after=N&seen=M[&timeout=S]`` (``get -w``): the position once it moved past N.M.
+
+    Waits on the store's change feed (as the sync stage and the console do) and on the
+    front door's writes, so a watcher hears of a change when it is committed; after
+    ``timeout`` seconds (at most 30) it answers the same position.
+    """
+    try:
+        after = int(request.query.get("after", "0"))
+        seen = int(request.query.get("seen", "0"))
+        timeout = min(WATCH_SECONDS, max(0.0, float(request.query.get("timeout", "0"))))
+    except ValueError as error:
+        raise _Failure(
+            400, "BadRequest", ["after and seen must be integers, timeout a number"]
+        ) from error
+    changes = request.app[CHANGES_KEY]
+    waiters = {
+        asyncio.ensure_future(door.store.feed.wait(after)),
+        asyncio.ensure_future(changes.wait(seen)),
+    }
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+    return {"revision": door.store.revision(), "seen": changes.count}
+
+
 async def _delete(request: web.Request, door: FrontDoor) -> Any:
     info = _kind(request.match_info["kind"])
     namespace = request.query.get("namespace", "default")
     name = request.match_info["name"]
-    return _outcomes([await _worker(request).manifest(door.delete, info.kind, namespace, name)])
+    outcome = await _worker(request).manifest(door.delete, info.kind, namespace, name)
+    return _written(request, _outcomes([outcome]))
 
 
 async def _label(request: web.Request, door: FrontDoor) -> Any:
@@ -182,15 +275,19 @@ async def _label(request: web.Request, door: FrontDoor) -> Any:
     outcome = await _worker(request).manifest(
         door.label, request.match_info["name"], labels, bool(body.get("overwrite"))
     )
-    return _outcomes([outcome])
+    return _written(request, _outcomes([outcome]))
 
 
 def add_routes(app: web.Application, front_door: FrontDoor) -> None:
     """Register the manifest endpoints; call before any catch-all route."""
     app[FRONT_DOOR_KEY] = front_door
+    app[CHANGES_KEY] = Changes()
     app.router.add_post(f"{PREFIX}/manifests/apply", _guarded(_apply))
     app.router.add_post(f"{PREFIX}/manifests/delete", _guarded(_delete_documents))
+    app.router.add_post(f"{PREFIX}/manifests/adoptions", _guarded(_adoptions))
     app.router.add_get(f"{PREFIX}/objects/{{kind}}", _guarded(_list))
     app.router.add_get(f"{PREFIX}/objects/{{kind}}/{{name}}", _guarded(_get))
     app.router.add_delete(f"{PREFIX}/objects/{{kind}}/{{name}}", _guarded(_delete))
     app.router.add_post(f"{PREFIX}/namespaces/{{name}}/labels", _guarded(_label))
+    app.router.add_get(f"{PREFIX}/events", _guarded(_list_events))
+    app.router.add_get(f"{PREFIX}/changes", _guarded(_changes))

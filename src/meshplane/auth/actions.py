@@ -116,6 +116,10 @@ EXTENSIONS: tuple[Rule, ...] = (
     extension(
         "POST", f"{P}/manifests/delete", "meshplane:DeleteManifests", MESHPLANE_ARN + "manifests"
     ),
+    # apply --dry-run asks it (reads only): which API-created resources an apply would adopt.
+    extension(
+        "POST", f"{P}/manifests/adoptions", "meshplane:PlanManifests", MESHPLANE_ARN + "manifests"
+    ),
     extension(
         "GET", f"{P}/objects/{{kind}}", "meshplane:ListObjects", MESHPLANE_ARN + "objects/{kind}"
     ),
@@ -137,6 +141,9 @@ EXTENSIONS: tuple[Rule, ...] = (
         "meshplane:LabelNamespace",
         MESHPLANE_ARN + "namespace/{name}",
     ),
+    # `get events`: every manifest object's recent events; `get -w`: the store's revision.
+    extension("GET", f"{P}/events", "meshplane:ListEvents", MESHPLANE_ARN + "events"),
+    extension("GET", f"{P}/changes", "meshplane:WatchChanges", MESHPLANE_ARN + "changes"),
     # Service discovery: the App Mesh resources the endpoints belong to.
     extension(
         "PUT",

@@ -2,9 +2,12 @@
 
 * ``--dry-run`` validates offline: the files are applied to a throwaway control plane
   built in a temporary directory (the same parsing, App Mesh validation, conversion and
-  translation warnings as the server), and nothing is sent anywhere. Like a fresh server,
+  translation warnings as the server), and nothing is changed anywhere. Like a fresh server,
   it knows only what the files hold, so a file that names a mesh it does not define is
-  judged without that mesh.
+  judged without that mesh. One question only the server can answer is asked of it when it
+  answers, read-only (``POST /meshplane/v1/manifests/adoptions``): which resources created
+  through the App Mesh API the apply would adopt — the same warnings a real apply prints.
+  An unreachable server is not an error: the dry run stays offline.
 * ``--wait [--timeout S]`` returns once every connected Envoy ACKed the store revision the
   apply produced (the server's own verdict, ``GET /meshplane/v1/proxies?waitForRevision=``),
   and fails at once when one NACKs it, with Envoy's message; after ``S`` seconds it fails
@@ -60,6 +63,42 @@ def dry_run(
         finally:
             plane.store.close()
     return {"results": [outcome.to_json() for outcome in outcomes]}
+
+
+ADOPTIONS_TIMEOUT = 5.0
+"""Seconds a dry run waits for the server's adoption answer before staying offline."""
+
+
+def add_adoptions(answer: dict[str, Any], server: str, body: dict[str, Any]) -> list[str]:
+    """Put the server's adoption warnings on ``answer``'s lines; lines to print besides.
+
+    A server that does not answer leaves the dry run offline (nothing added); one that
+    refuses the batch or the caller says so in the returned lines, as warnings.
+    """
+    from meshplane.cli import signing  # noqa: PLC0415 - the client only when asked
+
+    try:
+        plane = signing.connect(server, timeout=ADOPTIONS_TIMEOUT)
+    except Exception as error:
+        return [f"adoptions not checked against {server}: {error}"]
+    try:
+        found = plane.call("POST", "/meshplane/v1/manifests/adoptions", body)
+    except OSError:
+        return []
+    except client.ControlPlaneError as error:
+        if error.status == 404:  # a server from before the question existed
+            return []
+        lines = (error.body.get("errors") if isinstance(error.body, dict) else None) or [
+            error.message
+        ]
+        if error.status == 422:
+            return [f"the server would refuse this apply: {line}" for line in lines]
+        return [f"adoptions not checked against {server}: {line}" for line in lines]
+    by_name = {(r["resource"], r["name"]): r["warnings"] for r in found["results"]}
+    for result in answer["results"]:
+        adopted = by_name.get((result.get("resource"), result.get("name")), [])
+        result["warnings"] = [*adopted, *result["warnings"]]
+    return []
 
 
 def _nacks(report: client.ProxiesReport) -> list[str]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from rich import markup
 from rich.console import Console
 from rich.live import Live
+from rich.table import Table
 
 from meshplane import settings
 from meshplane.cli import signing
@@ -113,10 +114,14 @@ async def _supervise(
         await follow
     watcher = asyncio.create_task(follow)
     try:
-        with Live(status.table(supervisor), console=console, refresh_per_second=2) as live:
+
+        def current() -> Table:
+            return status.table(supervisor, console.width)  # the terminal's width, as it is now
+
+        with Live(current(), console=console, refresh_per_second=2) as live:
             while True:
                 await asyncio.sleep(0.5)
-                live.update(status.table(supervisor))
+                live.update(current())
     finally:
         watcher.cancel()
 
@@ -166,8 +171,12 @@ async def _options(
     xds_port: int,
     mode: str,
     prometheus_targets: Path | None = None,
+    data_dir: Path | None = None,
 ) -> supervising.RuntimeOptions:
-    """How the supervisor runs: netns mode also needs the virtual services' names."""
+    """How the supervisor runs: netns mode also needs the virtual services' names.
+
+    Each process's output is kept under ``<data_dir>/logs`` for ``meshplane logs``.
+    """
     names = await client.virtual_service_names() if mode == isolation.NETNS else []
     return supervising.RuntimeOptions(
         xds=(LOOPBACK, xds_port),
@@ -176,6 +185,7 @@ async def _options(
         prometheus_targets=prometheus_targets,
         # Opt-in, read here so no flag threads through every caller: see the README.
         delta_xds=os.environ.get(SIDECAR_ADS_VARIABLE, "sotw") == "delta",
+        data_dir=data_dir,
     )
 
 
@@ -234,7 +244,7 @@ async def _run(
         source = await _node_source(client, path, namespace, console)
         told = plane is None and xds_port is None  # --server says where its xDS listens
         xds = await _learn_xds_port(client, console) if told else own_xds
-        options = await _options(client, xds, mode, prometheus_targets)
+        options = await _options(client, xds, mode, prometheus_targets, data_dir)
         supervisor = supervising.Supervisor(found, options, sink, client, source, ports)
         await supervisor.start()
         await _supervise(supervisor, path, publish, console)

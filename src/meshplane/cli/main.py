@@ -24,6 +24,7 @@ from meshplane.cli import (
     stores,
 )
 from meshplane.cli import credentials as credentials_command
+from meshplane.cli import logs as logs_command
 from meshplane.cli import top as top_command
 from meshplane.cli import up as up_command
 
@@ -239,11 +240,14 @@ k8s.register(cli)
 authorities.register(cli)
 top_command.register(cli)
 analyze_command.register(cli)
+logs_command.register(cli)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point: a bad option value is one line (cli/usage.py)."""
+    from meshplane.cli import usage  # noqa: PLC0415 - a small local edit, kept apart
+
+    usage.run(cli)
 
 
 if __name__ == "__main__":

@@ -150,7 +150,12 @@ def apply(
     namespace: Namespace = None,
     server: Server = DEFAULT_SERVER,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Validate offline; send nothing to the server.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Validate offline, change nothing; a server that answers is asked (read-only) "
+            "which API-created objects the apply would adopt.",
+        ),
     ] = False,
     wait: Annotated[
         bool,
@@ -178,7 +183,12 @@ def apply(
             except Exception as error:  # the front door's refusals: ManifestError and others
                 problems = getattr(error, "problems", None) or [str(error)]
                 raise _Failed([f"error: {line}" for line in problems]) from error
+            body = {"sources": sources, "namespace": namespace}
+            notes = applying.add_adoptions(answer, server, body)
             warned = _print_results(answer, suffix=" (dry run)")
+            for note in notes:
+                _err(f"Warning: {note}")
+            warned += len(notes)
         else:
             body = {"sources": sources, "namespace": namespace}
             warned = _print_results(_call(server, "POST", "/manifests/apply", body))
@@ -223,17 +233,26 @@ def get(
         typer.Option("--sort-by", help="Sort the list by a JSONPath field, e.g. .metadata.name."),
     ] = None,
     server: Server = DEFAULT_SERVER,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", "-w", help="After the list, print a row per change until Ctrl-C."),
+    ] = False,
+    for_object: Annotated[
+        str | None,
+        typer.Option("--for", help="get events: only those of KIND/NAME (e.g. vn/vn-a)."),
+    ] = None,
 ) -> None:
-    """List objects, or show one, with the columns users expect (ARN, ACTIVE, AGE)."""
+    """List objects, or show one, with the columns users expect (ARN, ACTIVE, AGE).
+
+    `get events` lists the objects' events (TYPE, REASON, OBJECT, MESSAGE, AGE).
+    """
+    from meshplane.cli import events  # noqa: PLC0415 - small; its imports are lazy
+
+    if kind in events.WORDS:
+        _run(lambda: _events(server, namespace, all_namespaces, for_object, output or ""))
+        return
     format_, _, argument = (output or "").partition("=")
-    if output not in (None, "wide", "yaml", "json", "name") and not (
-        format_ in ("jsonpath", "custom-columns") and argument
-    ):
-        _err(f'error: unable to match a printer suitable for the output format "{output}"')
-        raise typer.Exit(1)
-    if selector is not None and name is not None:
-        _err("error: name cannot be provided when a selector is specified")
-        raise typer.Exit(1)
+    _check_flags(output, format_, argument, selector is not None and name is not None, watch)
     try:
         # Refuse bad templates and selectors before asking the server anything.
         wanted = labelselectors.parse(selector) if selector is not None else None
@@ -267,7 +286,13 @@ def get(
         if output in ("yaml", "json"):
             _print_documents(items, single=name is not None, as_json=output == "json")
             return
+
+        def show(rows: list[dict[str, Any]], header: bool = True) -> None:
+            _show(rows, listed_kind, output, all_namespaces, header)
+
         if _print_scripted(output or "", items, listed_kind, single=name is not None):
+            if watch and output == "name":
+                _watch(server, kind, name, where, all_namespaces, wanted, items, show)
             return
         if not items:
             cluster = listed_kind in ("Mesh", "Namespace")
@@ -275,16 +300,102 @@ def get(
                 "No resources found"
                 + ("." if all_namespaces or cluster else f" in {where} namespace.")
             )
-            return
-        grid = describing.table(
-            listed_kind, items, wide=output == "wide", namespaces=all_namespaces, now=time.time()
-        )
-        console = _out()
-        with console.capture() as captured:
-            console.print(grid)
-        typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+            if not watch:
+                return
+
+        if items:
+            show(items)
+        if watch:
+            _watch(server, kind, name, where, all_namespaces, wanted, items, show)
 
     _run(act)
+
+
+def _check_flags(
+    output: str | None, format_: str, argument: str, named_and_selected: bool, watch: bool
+) -> None:
+    """Exit 1 with kubectl's line for ``get`` flags that cannot work together."""
+    problem = None
+    if output not in (None, "wide", "yaml", "json", "name") and not (
+        format_ in ("jsonpath", "custom-columns") and argument
+    ):
+        problem = f'unable to match a printer suitable for the output format "{output}"'
+    elif named_and_selected:
+        problem = "name cannot be provided when a selector is specified"
+    elif watch and output not in (None, "wide", "name"):
+        problem = "--watch prints table rows or names: use it without -o, or with -o wide|name"
+    if problem is not None:
+        _err(f"error: {problem}")
+        raise typer.Exit(1)
+
+
+def _show(
+    rows: list[dict[str, Any]], kind: str, output: str | None, namespaces: bool, header: bool
+) -> None:
+    """Print ``rows`` as ``get``'s table (without its header for ``-w``'s later rows)."""
+    if output == "name":
+        typer.echo("\n".join(printing.name(r.get("kind", kind), r) for r in rows))
+        sys.stdout.flush()
+        return
+    grid = describing.table(
+        kind, rows, wide=output == "wide", namespaces=namespaces, now=time.time()
+    )
+    grid.show_header = header
+    console = _out()
+    with console.capture() as captured:
+        console.print(grid)
+    typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+    sys.stdout.flush()  # a watcher's rows must reach a pipe as they come
+
+
+def _events(
+    server: str, namespace: str | None, all_namespaces: bool, for_object: str | None, output: str
+) -> None:
+    """``get events``: :mod:`meshplane.cli.events` over this command's signed calls."""
+    from meshplane.cli import events  # noqa: PLC0415
+
+    def call(method: str, path: str, query: dict[str, str] | None = None) -> Any:
+        return _call(server, method, path, query=query)
+
+    try:
+        events.run(call, namespace, all_namespaces, for_object, output)
+    except ValueError as error:
+        raise _Failed([f"error: {error}"]) from error
+
+
+def _watch(
+    server: str,
+    kind: str,
+    name: str | None,
+    where: str,
+    all_namespaces: bool,
+    wanted: Any,
+    items: list[dict[str, Any]],
+    show: Any,
+) -> None:
+    """``get -w``: a row per changed object until Ctrl-C (:mod:`meshplane.cli.watching`)."""
+    from meshplane.cli import watching  # noqa: PLC0415
+
+    def call(method: str, path: str, query: dict[str, str] | None = None) -> Any:
+        return _call(server, method, path, query=query)
+
+    def fetch() -> list[dict[str, Any]]:
+        if name is not None:
+            try:
+                return [call("GET", f"/objects/{kind}/{name}", {"namespace": where})["object"]]
+            except _Failed:  # deleted meanwhile: printed once more as gone
+                return []
+        found = call("GET", f"/objects/{kind}", None if all_namespaces else {"namespace": where})
+        return [
+            item
+            for item in found["items"]
+            if wanted is None or selectors.matches(wanted, item["metadata"].get("labels") or {})
+        ]
+
+    try:
+        watching.follow(call, items, fetch, lambda rows: show(rows, header=False))
+    except KeyboardInterrupt:  # Ctrl-C ends a watch, as it ends kubectl get -w
+        raise typer.Exit(0) from None
 
 
 def _print_scripted(

@@ -39,7 +39,9 @@ def register(cli: typer.Typer) -> None:
                 help="Port of its xDS server [default: 9090; with --server, the port it reports]."
             ),
         ] = None,
-        data_dir: Annotated[Path, typer.Option(help="Its store's directory.")] = Path(".meshplane"),
+        data_dir: Annotated[
+            Path, typer.Option(help="Its store's directory; process logs go to its logs/.")
+        ] = Path(".meshplane"),
         publish: Annotated[
             list[str],
             typer.Option(

@@ -17,6 +17,7 @@ from typing import Any
 
 from meshplane.kit.clock import Clock, IdFactory
 from meshplane.manifests import (
+    adopting,
     converging,
     crds,
     documents,
@@ -118,6 +119,7 @@ class FrontDoor:
             return list(skipped)
         stored = self.catalog()
         planned = planning.plan(batch, stored, self._clock, self._ids)
+        adopted = adopting.adoptions(self.service, planned, stored)
         with self.store.transaction() as tx:
             for item in planned:
                 if item.action != planning.UNCHANGED:
@@ -127,9 +129,31 @@ class FrontDoor:
         return [
             *skipped,
             *(
-                self._outcome(catalog, item.obj, item.action, ignoring.warnings(item.obj))
+                self._outcome(
+                    catalog,
+                    item.obj,
+                    item.action,
+                    [*adopted.get(item.obj.key, ()), *ignoring.warnings(item.obj)],
+                )
                 for item in planned
             ),
+        ]
+
+    def adoptions_parsed(self, batch: Sequence[documents.Document]) -> list[dict[str, Any]]:
+        """What applying ``batch`` would adopt, changing nothing (``apply --dry-run``).
+
+        One ``{"resource", "name", "warnings"}`` per adopting object; the batch is planned
+        as :meth:`apply` would, so a batch the server would refuse raises the same errors.
+        """
+        if not batch:
+            return []
+        stored = self.catalog()
+        planned = planning.plan(batch, stored, self._clock, self._ids)
+        adopted = adopting.adoptions(self.service, planned, stored)
+        return [
+            {"resource": item.obj.info.qualified, "name": item.obj.name, "warnings": lines}
+            for item in planned
+            if (lines := adopted.get(item.obj.key))
         ]
 
     def _outcome(

@@ -100,7 +100,7 @@ def _namespace_exists(obj: ManifestObject, catalog: Catalog) -> list[tuple[str, 
     return [("metadata.namespace", f'namespaces "{obj.namespace}" not found')]
 
 
-def _membership(obj: ManifestObject, catalog: Catalog) -> ManifestObject:
+def membership(obj: ManifestObject, catalog: Catalog) -> ManifestObject:
     """``obj`` with the meshRef it has or would be given now (unchanged if none matches)."""
     if obj.kind == "Mesh" or obj.spec.get("meshRef") is not None:
         return obj
@@ -115,7 +115,7 @@ def _membership(obj: ManifestObject, catalog: Catalog) -> ManifestObject:
 def _converted_spec(obj: ManifestObject, catalog: Catalog) -> list[tuple[str, str]]:
     if obj.info.aws_title is None:
         return []
-    twin = conversion.convert(_membership(obj, catalog), catalog)
+    twin = conversion.convert(membership(obj, catalog), catalog)
     checks: list[tuple[str, Any, str]] = [(f"{twin.kind.title}Spec", twin.spec, "spec")]
     checks += [
         ("RouteSpec", route, f"spec.routes[{i}]") for i, route in enumerate(twin.routes.values())
@@ -139,7 +139,7 @@ def _clashes(planned: Sequence[Planned], catalog: Catalog) -> list[str]:
     for obj in catalog.all():
         if obj.info.aws_title is None or obj.kind == "BackendGroup":
             continue
-        member = _membership(obj, catalog)
+        member = membership(obj, catalog)
         mesh = (member.spec.get("meshRef") or {}).get("name", "")
         if obj.kind != "Mesh" and not mesh:
             continue  # not in a mesh yet: it cannot clash with anything

@@ -45,8 +45,21 @@ MESH_ANNOTATIONS = frozenset({extensions.MTLS})
 _MEMBER_KINDS = ("VirtualService", "VirtualRouter", "VirtualNode", "VirtualGateway", "GatewayRoute")
 
 
-def _arn_field(kind: str) -> str:
+def arn_field(kind: str) -> str:
+    """The status field holding the twin's ARN: ``virtualNodeARN`` for a VirtualNode."""
     return f"{kind[0].lower()}{kind[1:]}ARN"
+
+
+def route_names(service: MeshService, mesh: str, router: str) -> list[str]:
+    """The names of a virtual router's routes in App Mesh, every page of them."""
+    names: list[str] = []
+    token: str | None = None
+    while True:
+        page = service.list_refs(kinds.ROUTE, mesh, parent=router, next_token=token)
+        names += [ref["routeName"] for ref in page["routes"]]
+        token = page.get("nextToken")
+        if not token:
+            return names
 
 
 def _pruned(value: Any) -> Any:
@@ -131,7 +144,7 @@ class Reconciler:
         data = self._upsert(twin.kind, twin.mesh, twin.name, twin.spec, parent)
         if twin.kind is kinds.MESH:
             self._mesh_extensions(obj, data["metadata"]["arn"])
-        status: dict[str, Any] = {_arn_field(obj.kind): data["metadata"]["arn"]}
+        status: dict[str, Any] = {arn_field(obj.kind): data["metadata"]["arn"]}
         if twin.kind is kinds.VIRTUAL_ROUTER:
             status["routeARNs"] = {
                 name: self._upsert(kinds.ROUTE, twin.mesh, name, spec, twin.name)["metadata"]["arn"]
@@ -186,14 +199,7 @@ class Reconciler:
                 self.service.delete(kinds.ROUTE, twin.mesh, name, parent=twin.name)
 
     def _route_names(self, mesh: str, router: str) -> list[str]:
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            page = self.service.list_refs(kinds.ROUTE, mesh, parent=router, next_token=token)
-            names += [ref["routeName"] for ref in page["routes"]]
-            token = page.get("nextToken")
-            if not token:
-                return names
+        return route_names(self.service, mesh, router)
 
     def _conditions(
         self, obj: ManifestObject, state: str, why: tuple[str, str] | None
@@ -301,7 +307,7 @@ class Reconciler:
         """
         if obj.kind != "Mesh" and obj.spec.get("meshRef") is None:
             return  # never joined a mesh: there is no twin
-        arn = obj.status.get(_arn_field(obj.kind))
+        arn = obj.status.get(arn_field(obj.kind))
         if not arn:
             return  # never twinned (the controller drops the finalizer when no ARN was recorded)
         parsed = kinds.parse_arn(arn)

@@ -1,7 +1,8 @@
 """Route findings of ``meshplane analyze``: what a mesh's routes do that users rarely mean.
 
-Pure functions of a :class:`~meshplane.model.snapshot.MeshSnapshot` (no I/O), so the rules
-live beside the model they judge and any front end (the CLI today) can report them.
+Pure functions of a :class:`~meshplane.model.snapshot.MeshSnapshot`, or of the route specs
+alone (no I/O), so the rules live beside the model they judge and any front end — ``analyze
+-f`` on a throwaway store, ``analyze`` reading a running server — reports the same.
 """
 
 from __future__ import annotations
@@ -50,12 +51,24 @@ def _match(spec: Mapping[str, Any]) -> tuple[str, bool] | None:
     return str(where), extra or "regex" in (match.get("path") or {})
 
 
+RouteSpecs = Mapping[str, Mapping[str, Mapping[str, Any]]]
+"""Router name → route name → the route's App Mesh spec (wire form)."""
+
+
 def routes(snapshot: MeshSnapshot) -> Iterator[Finding]:
     """Zero-weight routes, and routes without priority that shadow or overlap each other."""
-    for router, by_name in sorted(snapshot.routes.items()):
+    specs = {
+        router: {name: route.resource.spec for name, route in by_name.items()}
+        for router, by_name in snapshot.routes.items()
+    }
+    return route_specs(specs)
+
+
+def route_specs(specs: RouteSpecs) -> Iterator[Finding]:
+    """:func:`routes` of specs read elsewhere (``analyze`` against a running server)."""
+    for router, by_name in sorted(specs.items()):
         unprioritised: list[tuple[str, str, str, bool]] = []
-        for name, route in sorted(by_name.items()):
-            spec = route.resource.spec
+        for name, spec in sorted(by_name.items()):
             kind = _kind(spec)
             where = f"route/{router}/{name}"
             targets = spec[kind].get("action", {}).get("weightedTargets", []) if kind else []

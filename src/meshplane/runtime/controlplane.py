@@ -121,6 +121,22 @@ class ControlPlaneClient:
         port = (answer or {}).get("xdsPort")
         return port if isinstance(port, int) else None
 
+    async def proxy_states(self) -> dict[str, tuple[str, int | None]] | None:
+        """Each connected proxy's key → (state, the revision its snapshot was built at).
+
+        The control plane's own verdict (``SYNCED`` judged against the proxy's mesh's
+        revision, ``STALE``, ``NACKED``, ``HELD``); None if it does not answer.
+        """
+        try:
+            answer = await self._call_raw("GET", f"{EXTENSIONS}/proxies", None)
+        except (OSError, client.ControlPlaneError):
+            return None
+        return {
+            str(view["key"]): (str(view["state"]), view.get("revision"))
+            for view in answer.get("proxies", [])
+            if view.get("connected")
+        }
+
     async def _call_raw(self, method: str, path: str, body: Any) -> dict[str, Any]:
         return dict(await self._client.call(method, path, body))
 

@@ -62,6 +62,7 @@ import aiohttp
 from meshplane.runtime import (
     admin,
     isolation,
+    logfiles,
     processes,
     publishing,
     scraping,
@@ -106,6 +107,8 @@ class RuntimeOptions:
     """Virtual-service names replicas resolve to virtual IPs in ``netns`` mode."""
     prometheus_targets: Path | None = None
     """A Prometheus ``file_sd`` file kept listing every sidecar's stats port (scraping.py)."""
+    data_dir: Path | None = None
+    """Also keep each process's output under ``<data_dir>/logs`` (logfiles.py; None: not)."""
 
 
 @dataclasses.dataclass
@@ -136,11 +139,18 @@ class Replica:
     """Its workload was removed or changed: no more probes or registrations."""
     pod: isolation.Pod | None = None
     """Its network namespace in ``netns`` mode (None: the host's network)."""
+    logs: list[logfiles.LogFile] = dataclasses.field(default_factory=list)
+    """Its containers' log files (closed once its processes have stopped)."""
 
     @property
     def name(self) -> str:
         """``<workload>-<index>``."""
         return self.workload.replica_name(self.index)
+
+    @property
+    def proxy_key(self) -> str | None:
+        """Its sidecar's key at the control plane (``node id#replica``); None without one."""
+        return None if self.binding is None else f"{self.binding.node_id}#{self.name}"
 
     @property
     def ready(self) -> bool:
@@ -228,6 +238,8 @@ class Supervisor:
         self.network: isolation.Network | None = None
         """The replicas' namespaces in ``netns`` mode."""
         self._targets_failed = ""
+        self.proxy_states: dict[str, tuple[str, int | None]] = {}
+        """Proxy key → (state, revision) as the control plane judged it at the last round."""
 
     async def start(self) -> None:
         """Bind the published addresses, then launch every workload in the background."""
@@ -301,6 +313,8 @@ class Supervisor:
         managed = [p for r in leaving for p in (r.app, r.sidecar) if p is not None]
         await asyncio.gather(*(process.stop(self.options.grace) for process in managed))
         await asyncio.gather(*(task for r in leaving for task in r.runs))
+        for log in (log for r in leaving for log in r.logs):
+            log.close()
         self.replicas = [r for r in self.replicas if r.workload.name != name]
         for replica in leaving:
             if replica.files is not None:
@@ -403,6 +417,7 @@ class Supervisor:
             proxy = f"http://{LOOPBACK}:{ports.egress}"
             env.update(HTTP_PROXY=proxy, http_proxy=proxy, NO_PROXY=NO_PROXY, no_proxy=NO_PROXY)
             env.update(sidecars.backend_environment(ports))
+        logs: list[logfiles.LogFile] = []
         app = None
         if not workload.is_gateway:
             argv = workload.argv(self.options.python)
@@ -410,12 +425,13 @@ class Supervisor:
                 processes.ProcessSpec(
                     name, argv if pod is None else pod.wrap(argv), env, workload.workdir
                 ),
-                self.sink,
+                self._sink(workload, index, logfiles.APP, logs),
                 self.options.backoff,
             )
         replica = Replica(
             workload, index, app_port, app, binding, ports, credential=credential, pod=pod
         )
+        replica.logs = logs
         if binding is not None and ports is not None:
             assert self._private is not None  # start() made it
             private = self._private
@@ -441,12 +457,31 @@ class Supervisor:
             if pod is not None:
                 os.chown(replica.files.bootstrap, isolation.ENVOY_UID, isolation.ENVOY_UID)
                 spec = dataclasses.replace(spec, argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID))
-            replica.sidecar = processes.ManagedProcess(spec, self.sink, self.options.backoff)
+            replica.sidecar = processes.ManagedProcess(
+                spec, self._sink(workload, index, logfiles.ENVOY, logs), self.options.backoff
+            )
             replica.runs.append(asyncio.create_task(replica.sidecar.run()))
         if app is not None:
             replica.runs.append(asyncio.create_task(app.run()))
         self._runs += replica.runs
         self.replicas.append(replica)
+
+    def _sink(
+        self, workload: Workload, index: int, container: str, logs: list[logfiles.LogFile]
+    ) -> processes.LogSink:
+        """The terminal's sink, and the container's log file when there is a data dir."""
+        if self.options.data_dir is None:
+            return self.sink
+        try:
+            log = logfiles.LogFile(
+                logfiles.path(self.options.data_dir, workload.name, index, container)
+            )
+        except OSError as error:
+            name = workload.replica_name(index)
+            self.sink(name, f"cannot keep {container} logs: {error.strerror or error}")
+            return self.sink
+        logs.append(log)
+        return logfiles.tee(self.sink, log)
 
     async def _watch(self) -> None:
         """Probe every replica on a fixed interval; register endpoints once ready."""
@@ -454,6 +489,7 @@ class Supervisor:
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
             while True:
                 await self._check_store()
+                await self._read_proxy_states()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
                 if self.options.prometheus_targets is not None:
                     self._write_targets(self.options.prometheus_targets)
@@ -475,6 +511,14 @@ class Supervisor:
             self._targets_failed = message
         else:
             self._targets_failed = ""
+
+    async def _read_proxy_states(self) -> None:
+        """The control plane's sync verdict per sidecar, for the status table."""
+        if self.control_plane is None or not self.options.sidecars:
+            return
+        states = await self.control_plane.proxy_states()
+        if states is not None:
+            self.proxy_states = states
 
     async def _check_store(self) -> None:
         """Register every replica again if the control plane's revision went back.
@@ -590,6 +634,8 @@ class Supervisor:
         ]
         await asyncio.gather(*(process.stop(self.options.grace) for process in managed))
         await asyncio.gather(*self._runs)
+        for log in (log for r in self.replicas for log in r.logs):
+            log.close()
         for session in self._admin_sessions.values():
             await session.close()
         if self._own_private and self._private is not None:

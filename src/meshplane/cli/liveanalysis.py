@@ -1,0 +1,161 @@
+"""``meshplane analyze`` without ``-f``: the same rules, over a running control plane's meshes.
+
+Everything is read over the signed API, as any client would (names go into paths as they
+are, as in the client's other calls): the App Mesh REST API for
+the resources (whoever created them — manifests, boto3, the console), ``/meshplane/v1``
+for what only meshplane knows. Findings, with the codes of :mod:`meshplane.cli.analyzing`:
+
+* the route rules (``weights-zero``, ``route-shadowed``, ``route-overlap``) on every
+  virtual router's routes (:func:`meshplane.model.routefindings.route_specs`, the rules
+  ``analyze -f`` runs);
+* ``dangling-ref`` (error): a route target, a virtual service's provider or a
+  virtual node's backend that names a resource the mesh does not have;
+* ``not-active`` (error): a manifest object whose condition is not True, with its message;
+* the translator's warnings every connected proxy reports (``untranslated`` …), once each.
+
+``unselected-node`` needs a workloads file, so only ``analyze -f DIR`` reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from meshplane import client
+from meshplane.model.routefindings import ERROR, WARNING, Finding, route_specs
+
+API = "/v20190125/meshes"
+OBJECT_KINDS = (
+    "meshes",
+    "virtualnodes",
+    "virtualservices",
+    "virtualrouters",
+    "virtualgateways",
+    "gatewayroutes",
+)
+
+
+def _pages(plane: client.MeshplaneClient, path: str, key: str, name: str) -> list[str]:
+    """Every ``name`` of a paginated App Mesh list."""
+    names: list[str] = []
+    token: str | None = None
+    while True:
+        answer = plane.call("GET", path, query={"nextToken": token} if token else None)
+        names += [str(item[name]) for item in answer[key]]
+        token = answer.get("nextToken")
+        if not token:
+            return names
+
+
+def read(plane: client.MeshplaneClient, mesh: str | None = None) -> list[Finding]:
+    """Every finding for ``mesh`` (None: every mesh) of the control plane behind ``plane``."""
+    meshes = _pages(plane, API, "meshes", "meshName")
+    if mesh is not None:
+        if mesh not in meshes:
+            raise LookupError(f'mesh "{mesh}" not found; meshes: {", ".join(meshes) or "none"}')
+        meshes = [mesh]
+    findings: list[Finding] = []
+    for name in meshes:
+        findings += _mesh(plane, name)
+    findings += _not_active(plane, meshes)
+    findings += _proxy_warnings(plane, meshes)
+    return findings
+
+
+def _mesh(plane: client.MeshplaneClient, mesh: str) -> list[Finding]:
+    base = f"{API}/{mesh}"
+    nodes = set(_pages(plane, f"{base}/virtualNodes", "virtualNodes", "virtualNodeName"))
+    services = set(
+        _pages(plane, f"{base}/virtualServices", "virtualServices", "virtualServiceName")
+    )
+    routers = _pages(plane, f"{base}/virtualRouters", "virtualRouters", "virtualRouterName")
+    specs: dict[str, dict[str, Any]] = {}
+    for router in routers:
+        at = f"{base}/virtualRouter/{router}/routes"
+        specs[router] = {
+            route: plane.call("GET", f"{at}/{route}")["spec"]
+            for route in _pages(plane, at, "routes", "routeName")
+        }
+    findings = list(route_specs(specs))
+    findings += _dangling_targets(mesh, specs, nodes)
+    for service in sorted(services):
+        spec = plane.call("GET", f"{base}/virtualServices/{service}")["spec"]
+        provider = spec.get("provider") or {}
+        for kind, field, known in (
+            ("virtualRouter", "virtualRouterName", set(routers)),
+            ("virtualNode", "virtualNodeName", nodes),
+        ):
+            named = (provider.get(kind) or {}).get(field)
+            if named is not None and named not in known:
+                findings.append(
+                    _dangling(f"virtualservice/{service}", f"its provider {kind} {named}", mesh)
+                )
+    for node in sorted(nodes):
+        spec = plane.call("GET", f"{base}/virtualNodes/{node}")["spec"]
+        for backend in spec.get("backends") or []:
+            named = (backend.get("virtualService") or {}).get("virtualServiceName")
+            if named is not None and named not in services:
+                findings.append(
+                    _dangling(f"virtualnode/{node}", f"its backend virtualService {named}", mesh)
+                )
+    return findings
+
+
+def _dangling(resource: str, what: str, mesh: str) -> Finding:
+    return Finding(
+        ERROR,
+        "dangling-ref",
+        resource,
+        f"{what} does not exist in mesh {mesh}: calls through it fail",
+    )
+
+
+def _dangling_targets(
+    mesh: str, specs: dict[str, dict[str, Any]], nodes: set[str]
+) -> Iterator[Finding]:
+    for router, routes in sorted(specs.items()):
+        for name, spec in sorted(routes.items()):
+            for kind in ("httpRoute", "http2Route", "grpcRoute", "tcpRoute"):
+                action = (spec.get(kind) or {}).get("action") or {}
+                for target in action.get("weightedTargets") or []:
+                    node = target.get("virtualNode")
+                    if node is not None and node not in nodes:
+                        yield _dangling(f"route/{router}/{name}", f"its target {node}", mesh)
+
+
+def _not_active(plane: client.MeshplaneClient, meshes: list[str]) -> Iterator[Finding]:
+    """Manifest objects (of these meshes) whose condition is not True."""
+    for kind in OBJECT_KINDS:
+        try:
+            items = plane.call("GET", f"/meshplane/v1/objects/{kind}")["items"]
+        except client.ControlPlaneError as error:
+            if error.status == 404:  # no manifest front door on this control plane
+                return
+            raise
+        for item in items:
+            spec = item.get("spec") or {}
+            mesh = item["metadata"]["name"] if kind == "meshes" else None
+            mesh = mesh or (spec.get("meshRef") or {}).get("name")
+            if mesh is not None and mesh not in meshes:
+                continue
+            singular = str(item["kind"]).lower()
+            for condition in (item.get("status") or {}).get("conditions") or []:
+                if condition.get("status") != "True" and condition.get("message"):
+                    yield Finding(
+                        ERROR,
+                        "not-active",
+                        f"{singular}/{item['metadata']['name']}",
+                        str(condition["message"]),
+                    )
+
+
+def _proxy_warnings(plane: client.MeshplaneClient, meshes: list[str]) -> list[Finding]:
+    """The translator's warnings, as the connected proxies of these meshes report them."""
+    found: set[Finding] = set()
+    for proxy in plane.call("GET", "/meshplane/v1/proxies")["proxies"]:
+        parts = str(proxy.get("nodeId", "")).split("/")  # mesh/<mesh>/<kind>/<name>
+        if len(parts) < 2 or parts[1] not in meshes:
+            continue
+        for warning in proxy.get("diagnostics") or []:
+            found.add(Finding(WARNING, warning["code"], warning["resource"], warning["message"]))
+    return sorted(found)
