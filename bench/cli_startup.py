@@ -8,7 +8,11 @@ importing modules before the first request, which is what lazy imports cut. Besi
 wall time it prints the child's CPU time (user + system), which a loaded machine inflates
 far less than the wall time.
 
-Run: ``python -m bench.cli_startup [--runs 20]``.
+``--vs PYTHON`` times a second interpreter's meshplane (another checkout's venv, e.g. the
+main branch's) in the same run, alternating runs A B A B so that both see the same load; the
+``python -c pass`` row is the interpreter's own start-up, the floor of every command.
+
+Run: ``python -m bench.cli_startup [--runs 20] [--vs OTHER/.venv/bin/python]``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ COMMANDS = {
     "apply": ["apply", "-f", str(ECHO / "vr-echo-backend.yaml")],
     "proxy-status": ["proxy-status"],
     "--help": ["--help"],
+    "--version": ["--version"],
 }
 
 
@@ -44,11 +49,23 @@ def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def _row(name: str, samples: list[tuple[float, float]]) -> str:
+    walls = [wall * 1000 for wall, _ in samples]
+    cpus = [cpu * 1000 for _, cpu in samples]
+    return (
+        f"{name:<24} {statistics.median(walls):>12.1f} {min(walls):>8.1f} "
+        f"{max(walls):>8.1f} {statistics.median(cpus):>11.1f}"
+    )
+
+
 def main() -> None:
     """Print each command's median, min and max over ``--runs`` runs, in ms."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
-    runs = parser.parse_args().runs
+    parser.add_argument("--vs", help="another interpreter whose meshplane to time alongside")
+    options = parser.parse_args()
+    runs = options.runs
+    pythons = {"": sys.executable} | ({" (vs)": options.vs} if options.vs else {})
     with tempfile.TemporaryDirectory() as tmp, ControlPlane(Path(tmp)) as plane:
         plane.apply(ECHO)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -56,22 +73,29 @@ def main() -> None:
             AWS_SHARED_CREDENTIALS_FILE=str(plane.credentials_file),
             AWS_PROFILE="meshplane",
             MESHPLANE_SERVER=plane.endpoint,
+            PYTHONDONTWRITEBYTECODE="1",  # never write into the other checkout
         )
         print(
-            f"{'command':<14} {'wall p50 ms':>12} {'min':>8} {'max':>8} {'CPU p50 ms':>11}"
+            f"{'command':<24} {'wall p50 ms':>12} {'min':>8} {'max':>8} {'CPU p50 ms':>11}"
             f"   ({runs} runs each)"
         )
-        for name, args in COMMANDS.items():
-            argv = [sys.executable, "-m", "meshplane.cli.main", *args]
+        floor = {"python -c pass" + tag: [python, "-c", "pass"] for tag, python in pythons.items()}
+        commands = {
+            name + tag: [python, "-m", "meshplane.cli.main", *args]
+            for name, args in COMMANDS.items()
+            for tag, python in pythons.items()
+        }
+        for argv in [*floor.values(), *commands.values()]:
             _time(argv, env)  # warm the page cache
-            samples = [_time(argv, env) for _ in range(runs)]
-            walls = [wall * 1000 for wall, _ in samples]
-            cpus = [cpu * 1000 for _, cpu in samples]
-            print(
-                f"{name:<14} {statistics.median(walls):>12.1f} {min(walls):>8.1f} "
-                f"{max(walls):>8.1f} {statistics.median(cpus):>11.1f}",
-                flush=True,
-            )
+        for rows in (list(floor.items()), list(commands.items())):
+            for at in range(0, len(rows), len(pythons)):
+                pair = rows[at : at + len(pythons)]
+                samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in pair}
+                for _ in range(runs):  # A B A B: both see the same moments of load
+                    for name, argv in pair:
+                        samples[name].append(_time(argv, env))
+                for name, _ in pair:
+                    print(_row(name, samples[name]), flush=True)
 
 
 if __name__ == "__main__":

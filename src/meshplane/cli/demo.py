@@ -27,6 +27,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
@@ -284,3 +285,13 @@ def run() -> int:
     say.print(summary)
     say.print("[green]demo passed:[/] traffic followed every weight change, no workload restarted")
     return 0
+
+
+def demo() -> None:
+    """Run the blue-green walkthrough end to end and check every step."""
+    raise typer.Exit(run())
+
+
+def register(cli: typer.Typer) -> None:
+    """Add ``meshplane demo`` to the CLI."""
+    cli.command()(demo)

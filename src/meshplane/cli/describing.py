@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from rich.table import Table
-
-from meshplane.translate import cloudmap
 
 _ARN_FIELD = {
     "Mesh": "meshARN",
@@ -110,6 +107,8 @@ def table(
 
 
 def _block(value: Any, indent: str) -> list[str]:
+    import yaml  # noqa: PLC0415 - `get`'s tables come from here too, and never need yaml
+
     text = yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip()
     return [indent + line for line in text.splitlines()]
 
@@ -238,6 +237,8 @@ def describe(
     if tls is not None:
         lines += tls_lines(tls)
     if doc["kind"] == "VirtualNode":
+        from meshplane.translate import cloudmap  # noqa: PLC0415 - the translator: describe only
+
         emulated = cloudmap.manifest_note("virtualnode", meta["name"], doc.get("spec") or {})
         if emulated is not None:
             lines += ["Warnings:", f"  cloudmap-emulated: {emulated}"]

@@ -13,15 +13,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
 
 from meshplane import client
-from meshplane.cli import describing, jsonpath, labelselectors, printing, signing
+from meshplane.cli import jsonpath, labelselectors, printing, signing
 from meshplane.model import selectors
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULT_SERVER = "http://127.0.0.1:9080"
 PREFIX = "/meshplane/v1"
@@ -45,6 +46,8 @@ Recursive = Annotated[
 
 
 def _out() -> Console:
+    from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: only tables need rich
+
     # Never wrap or cut ARNs when output goes to a pipe or a file.
     return Console(width=None if sys.stdout.isatty() else 1000, highlight=False)
 
@@ -337,6 +340,8 @@ def _show(
         typer.echo("\n".join(printing.name(r.get("kind", kind), r) for r in rows))
         sys.stdout.flush()
         return
+    from meshplane.cli import describing  # noqa: PLC0415 - rich's tables: only here
+
     grid = describing.table(
         kind, rows, wide=output == "wide", namespaces=namespaces, now=time.time()
     )
@@ -429,6 +434,8 @@ def _print_documents(items: list[dict[str, Any]], *, single: bool, as_json: bool
     if as_json:
         typer.echo(json.dumps(value, indent=4))
     else:
+        import yaml  # noqa: PLC0415 - the CLI's start-up: only -o yaml needs it
+
         typer.echo(yaml.safe_dump(value, sort_keys=False).rstrip())
 
 
@@ -443,6 +450,8 @@ def describe(
     def act() -> None:
         query = {"namespace": namespace or "default"}
         answer = _call(server, "GET", f"/objects/{kind}/{name}", query=query)
+        from meshplane.cli import describing  # noqa: PLC0415 - see get
+
         page = describing.describe(
             answer["object"], answer["events"], time.time(), answer.get("tls")
         )

@@ -16,8 +16,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from meshplane import client
 from meshplane.cli import signing
@@ -76,6 +74,9 @@ def register(cli: typer.Typer) -> None:
 
 def _table(report: client.ProxiesReport) -> None:
     """The report as a table on stdout."""
+    from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: -o json needs no rich
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table(title=f"store revision {report.revision}", title_justify="left")
     for column in ("PROXY", "STATE", "REVISION", "STATS", "CDS", "LDS", "EDS", "RDS", "NOTES"):
         table.add_column(column)

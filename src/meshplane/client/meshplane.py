@@ -9,13 +9,12 @@ the wire code exists once.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from meshplane.client.errors import ControlPlaneError
 from meshplane.client.transport import Signer, Transport
@@ -310,6 +309,20 @@ def _report(answer: Mapping[str, Any]) -> ProxiesReport:
     )
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+async def _to_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``asyncio.to_thread``, with asyncio imported by the one caller that has a loop.
+
+    A CLI command never builds the async client, so it does not pay asyncio's import.
+    """
+    import asyncio  # noqa: PLC0415 - already imported by the caller's running event loop
+
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
 class AsyncMeshplaneClient:
     """:class:`MeshplaneClient` for a running event loop: each call runs on a worker thread.
 
@@ -328,23 +341,23 @@ class AsyncMeshplaneClient:
 
     async def call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
         """See :meth:`MeshplaneClient.call`."""
-        return await asyncio.to_thread(self.sync.call, method, path, body, **options)
+        return await _to_thread(self.sync.call, method, path, body, **options)
 
     async def health(self) -> Health:
         """See :meth:`MeshplaneClient.health`."""
-        return await asyncio.to_thread(self.sync.health)
+        return await _to_thread(self.sync.health)
 
     async def proxies(self) -> ProxiesReport:
         """See :meth:`MeshplaneClient.proxies`."""
-        return await asyncio.to_thread(self.sync.proxies)
+        return await _to_thread(self.sync.proxies)
 
     async def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
         """See :meth:`MeshplaneClient.wait_for_revision`."""
-        return await asyncio.to_thread(self.sync.wait_for_revision, revision, timeout)
+        return await _to_thread(self.sync.wait_for_revision, revision, timeout)
 
     async def issue_proxy_credential(self, node_id: str, replica: str) -> ProxyCredential:
         """See :meth:`MeshplaneClient.issue_proxy_credential`."""
-        return await asyncio.to_thread(self.sync.issue_proxy_credential, node_id, replica)
+        return await _to_thread(self.sync.issue_proxy_credential, node_id, replica)
 
     async def lease_endpoints(
         self,
@@ -355,7 +368,7 @@ class AsyncMeshplaneClient:
         credential: str | None = None,
     ) -> Registration:
         """See :meth:`MeshplaneClient.lease_endpoints`."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.sync.lease_endpoints, mesh, virtual_node, source, endpoints, credential
         )
 
@@ -368,17 +381,17 @@ class AsyncMeshplaneClient:
         credential: str | None = None,
     ) -> list[Endpoint]:
         """See :meth:`MeshplaneClient.register_endpoints`."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             self.sync.register_endpoints, mesh, virtual_node, source, endpoints, credential
         )
 
     async def apply(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:
         """See :meth:`MeshplaneClient.apply`."""
-        return await asyncio.to_thread(self.sync.apply, sources, namespace)
+        return await _to_thread(self.sync.apply, sources, namespace)
 
     async def objects(self, kind: str, namespace: str | None = None) -> dict[str, Any]:
         """See :meth:`MeshplaneClient.objects`."""
-        return await asyncio.to_thread(self.sync.objects, kind, namespace)
+        return await _to_thread(self.sync.objects, kind, namespace)
 
 
 def connect(

@@ -3,7 +3,9 @@
 Every typed call of :mod:`meshplane.client.meshplane` ends in :meth:`Transport.send`, so
 authentication is decided here, once. The server checks SigV4 signatures for service
 ``appmesh``, as App Mesh did; a client built with a :class:`Signer` signs every request
-with botocore's ``SigV4Auth``, the same code boto3 and the ``aws`` CLI sign with.
+as botocore's ``SigV4Auth`` does (:mod:`meshplane.client.sigv4`, checked against it), and
+finds plain keys as botocore's chain does (:mod:`meshplane.client.statickeys`), asking
+botocore itself for anything else — without importing botocore when it is not needed.
 
 The standard library's ``urllib`` carries the bytes: the CLI must start fast and the
 runtime calls through a thread (see :class:`~meshplane.client.meshplane.AsyncMeshplaneClient`),
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import datetime
 import os
 import urllib.error
 import urllib.request
@@ -21,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from meshplane.client import sigv4, statickeys
 from meshplane.client.errors import UnreachableError
 
 SERVICE = "appmesh"
@@ -42,7 +46,8 @@ class Signer:
     """Signs requests with SigV4 for ``service`` in ``region`` with botocore credentials."""
 
     credentials: Any
-    """A botocore ``Credentials`` (access key, secret key and an optional session token)."""
+    """:class:`~meshplane.client.sigv4.Keys`, or a botocore ``Credentials`` (possibly
+    refreshable) from botocore's chain: anything with ``get_frozen_credentials()``."""
     region: str
     service: str = SERVICE
 
@@ -64,12 +69,16 @@ class Signer:
         used first: a developer's own AWS keys in ``~/.aws`` are for AWS, and sending
         their key id to a local control plane would only earn a refusal.
         """
-        import botocore.session  # noqa: PLC0415 - botocore's import costs; only signing pays it
-
         env = os.environ if environ is None else environ
         chosen = profile is not None or any(env.get(name) for name in EXPLICIT_CHAIN)
         if not chosen and fallback is not None and fallback.exists():
             return cls.from_file(fallback, region)
+        # botocore reads the process's environment, whatever `environ` says.
+        keys = statickeys.find(os.environ) if profile is None else None
+        if keys is not None:
+            return cls(keys, region)
+        import botocore.session  # noqa: PLC0415 - the slowest import: only other set-ups pay it
+
         session = botocore.session.Session(profile=profile)
         credentials = session.get_credentials()
         if credentials is None and fallback is not None and fallback.exists():
@@ -79,24 +88,20 @@ class Signer:
     @classmethod
     def from_file(cls, path: Path, region: str, profile: str = FALLBACK_PROFILE) -> Signer:
         """The keys of ``profile`` in a shared-credentials file (KeyError if it has none)."""
-        from botocore.credentials import Credentials  # noqa: PLC0415 - see from_environment
-
         parser = configparser.ConfigParser(interpolation=None)
         parser.read(path, encoding="utf-8")
         section = parser[profile]
         key_id, secret = section["aws_access_key_id"], section["aws_secret_access_key"]
-        return cls(Credentials(key_id, secret), region)
+        return cls(sigv4.Keys(key_id, secret), region)
 
     def sign(
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str]
     ) -> dict[str, str]:
         """``headers`` plus ``Authorization``, ``X-Amz-Date`` (and the session token, if any)."""
-        from botocore.auth import SigV4Auth  # noqa: PLC0415 - see from_environment
-        from botocore.awsrequest import AWSRequest  # noqa: PLC0415
-
-        request = AWSRequest(method=method, url=url, data=body or b"", headers=dict(headers))
-        SigV4Auth(self.credentials, self.service, self.region).add_auth(request)
-        return dict(request.headers.items())
+        frozen = self.credentials.get_frozen_credentials()  # a refreshable key refreshes here
+        keys = sigv4.Keys(frozen.access_key, frozen.secret_key, frozen.token)
+        now = datetime.datetime.now(datetime.UTC)
+        return sigv4.sign(keys, self.region, self.service, method, url, body or b"", headers, now)
 
 
 class Transport:
