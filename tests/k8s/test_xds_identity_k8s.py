@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from meshplane.kit.clock import system_clock
 from meshplane.testing import FakeAdsClient
 
 from . import cluster as k8s
-from . import replicas
+from . import replicas, tokens
 
 DEADLINE = 60.0
 HANG_GUARD = 60.0
@@ -400,3 +401,56 @@ def test_an_aws_image_style_signed_stream_is_served_beside_pod_tokens(
         assert k8s.poll(served, DEADLINE, "the signed stream served")
     finally:
         running.stop()
+
+
+def _review(cluster: k8s.Cluster, token: str) -> dict[str, Any]:
+    """A TokenReview (audience meshplane) by the API server itself: its status."""
+    review = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": {"token": token, "audiences": ["meshplane"]},
+    }
+    done = cluster.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps(review))
+    status: dict[str, Any] = json.loads(done.stdout)["status"]
+    return status
+
+
+LIFE = 8
+"""Seconds the short-lived token is still accepted when the test starts with it."""
+
+
+def test_a_sidecar_whose_token_expires_is_disconnected_by_the_next_resync(
+    cluster: k8s.Cluster, replica: replicas.Replica, namespace: str
+) -> None:
+    """A pod token the API server accepts for LIFE s more: served, then ended as expired."""
+    node_a, _ = _mesh_and_nodes(cluster, namespace)
+    pod = _pod(cluster, namespace, "a-3", "vn-a")
+    minted = _token(cluster, namespace, "a-3")
+    exp = int(time.time()) - tokens.LEEWAY + LIFE
+    token = tokens.expiring_at(minted, tokens.signing_key(cluster), exp)
+    claims = tokens.claims(token)
+    assert claims["kubernetes.io"]["pod"] == {"name": "a-3", "uid": pod["metadata"]["uid"]}
+    assert claims["exp"] == exp
+    accepted = _review(cluster, token)
+    assert accepted["authenticated"] is True
+    assert accepted["user"]["extra"]["authentication.kubernetes.io/pod-uid"] == [
+        pod["metadata"]["uid"]
+    ]
+
+    async def served_then_ended() -> tuple[str, tuple[Any, str]]:
+        async with _client(replica, node_a, token) as client:
+            await client.request(envoy_resources.CLUSTER)
+            first = await asyncio.wait_for(client.receive(), HANG_GUARD)
+            return first.type_url, await asyncio.wait_for(client.until_ended(), HANG_GUARD)
+
+    type_url, (code, details) = asyncio.run(served_then_ended())
+    assert type_url == envoy_resources.CLUSTER
+    refused = _review(cluster, token)
+    assert refused.get("authenticated") is not True
+    expired = "[invalid bearer token, service account token has expired]"
+    assert refused["error"] == expired
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        details == f"{node_a}: the service-account token was refused by the API server: {expired}"
+    )
+    assert int(time.time()) >= exp + tokens.LEEWAY  # the API server's verdict, not meshplane's
