@@ -401,6 +401,10 @@ def test_an_aws_image_style_signed_stream_is_served_beside_pod_tokens(
         assert k8s.poll(served, DEADLINE, "the signed stream served")
     finally:
         running.stop()
+        # It stored its principals as the shared Secret: leave none for other tests to adopt.
+        cluster.kubectl(
+            "delete", "secret", "meshplane-principals", "-n", "default", "--ignore-not-found"
+        )
 
 
 def _review(cluster: k8s.Cluster, token: str) -> dict[str, Any]:
