@@ -458,3 +458,41 @@ def test_a_sidecar_whose_token_expires_is_disconnected_by_the_next_resync(
         details == f"{node_a}: the service-account token was refused by the API server: {expired}"
     )
     assert int(time.time()) >= exp + tokens.LEEWAY  # the API server's verdict, not meshplane's
+
+
+def test_a_token_whose_pod_was_recreated_under_its_name_is_disconnected(
+    cluster: k8s.Cluster, replica: replicas.Replica, namespace: str
+) -> None:
+    """Pod deleted and created again with its name: the old pod's token no longer validates."""
+    node_a, _ = _mesh_and_nodes(cluster, namespace)
+    old_uid = _pod(cluster, namespace, "a-4", "vn-a")["metadata"]["uid"]
+    token = _token(cluster, namespace, "a-4")
+    uids: list[str] = []
+
+    def recreate() -> None:
+        cluster.kubectl("delete", "pod", "a-4", "-n", namespace, "--wait=true")
+        uids.append(_pod(cluster, namespace, "a-4", "vn-a")["metadata"]["uid"])
+
+    type_url, (code, details) = asyncio.run(
+        _admitted_then_revoked(replica, node_a, token, recreate)
+    )
+    (new_uid,) = uids
+    assert new_uid != old_uid
+    mismatch = (
+        f"[invalid bearer token, pod UID ({new_uid}) does not match service account pod ref "
+        f"claim ({old_uid})]"
+    )
+    refused = f"{node_a}: the service-account token was refused by the API server: "
+    assert type_url == envoy_resources.CLUSTER
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert details in (
+        # A resync between the delete and the create: the pod is gone.
+        f"{node_a}: pod {namespace}/a-4 no longer exists",
+        f"{refused}[invalid bearer token, service account token has been invalidated]",
+        # After the create: the API server compares the bound uid with the new pod's.
+        f"{refused}{mismatch}",
+        f"{node_a}: pod {namespace}/a-4 was replaced (another uid)",
+    )
+    status = _review(cluster, token)
+    assert status.get("authenticated") is not True
+    assert status["error"] == mismatch
