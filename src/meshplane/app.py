@@ -348,7 +348,11 @@ async def serve_k8s(
     The replica's store is scratch: emptied at start (under the data dir's lock) and
     rebuilt from the API server, which stays the source of truth.
     """
-    from meshplane.k8s import operating, securing  # noqa: PLC0415 - lightkube only in k8s mode
+    from meshplane.k8s import (  # noqa: PLC0415 - lightkube only in k8s mode
+        operating,
+        principalsecret,
+        securing,
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -375,6 +379,9 @@ async def serve_k8s(
             ca_key=Path(settings.ca_key) if settings.ca_key else None,
         )
         async with (
+            principalsecret.shared(
+                options.kubeconfig, options.namespace, plane.principals
+            ) as principals_shared,
             running(plane) as plane,
             operating.started(
                 plane.services.resources,
@@ -385,5 +392,6 @@ async def serve_k8s(
                 plane.services.discovery,
             ) as replica,
         ):
+            logging.getLogger(__name__).info("auth: %s", principals_shared)
             on_ready(plane, replica)
             await stop.wait()

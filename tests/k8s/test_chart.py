@@ -124,3 +124,27 @@ def test_install_is_refused_while_the_old_injector_is_registered(cluster: k8s.Cl
         "install", "meshplane", CHART, "-n", "appmesh-system", "--dry-run=server", check=False
     )
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_the_charts_role_lets_a_replica_share_the_principals_secret(
+    cluster: k8s.Cluster, namespace: str
+) -> None:
+    """The rendered Role and binding, applied for real: the chart's account may create Secrets
+    and get/update/watch meshplane-principals, but not read other Secrets' updates."""
+    objects = _render(cluster, "-n", namespace)
+    chosen = [o for o in objects if o["kind"] in {"Role", "RoleBinding", "ServiceAccount"}]
+    cluster.apply(*chosen)
+    account = f"system:serviceaccount:{namespace}:meshplane"
+
+    def can(*what: str) -> str:
+        done = cluster.kubectl(
+            "auth", "can-i", *what, "-n", namespace, "--as", account, check=False
+        )
+        return done.stdout.strip()
+
+    assert [
+        can(verb, "secrets/meshplane-principals") for verb in ("get", "update", "list", "watch")
+    ] == ["yes", "yes", "yes", "yes"]
+    assert can("create", "secrets") == "yes"
+    assert can("update", "secrets/meshplane-ca") == "no"
+    assert can("list", "secrets") == "no"

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from meshplane.kit.clock import system_clock
 from meshplane.testing import FakeAdsClient
 
 from . import cluster as k8s
-from . import replicas
+from . import replicas, tokens
 
 DEADLINE = 60.0
 HANG_GUARD = 60.0
@@ -400,3 +401,103 @@ def test_an_aws_image_style_signed_stream_is_served_beside_pod_tokens(
         assert k8s.poll(served, DEADLINE, "the signed stream served")
     finally:
         running.stop()
+        # It stored its principals as the shared Secret: leave none for other tests to adopt.
+        cluster.kubectl(
+            "delete", "secret", "meshplane-principals", "-n", "default", "--ignore-not-found"
+        )
+
+
+def _review(cluster: k8s.Cluster, token: str) -> dict[str, Any]:
+    """A TokenReview (audience meshplane) by the API server itself: its status."""
+    review = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": {"token": token, "audiences": ["meshplane"]},
+    }
+    done = cluster.kubectl("create", "-o", "json", "-f", "-", stdin=json.dumps(review))
+    status: dict[str, Any] = json.loads(done.stdout)["status"]
+    return status
+
+
+LIFE = 8
+"""Seconds the short-lived token is still accepted when the test starts with it."""
+
+
+def test_a_sidecar_whose_token_expires_is_disconnected_by_the_next_resync(
+    cluster: k8s.Cluster, replica: replicas.Replica, namespace: str
+) -> None:
+    """A pod token the API server accepts for LIFE s more: served, then ended as expired."""
+    node_a, _ = _mesh_and_nodes(cluster, namespace)
+    pod = _pod(cluster, namespace, "a-3", "vn-a")
+    minted = _token(cluster, namespace, "a-3")
+    exp = int(time.time()) - tokens.LEEWAY + LIFE
+    token = tokens.expiring_at(minted, tokens.signing_key(cluster), exp)
+    claims = tokens.claims(token)
+    assert claims["kubernetes.io"]["pod"] == {"name": "a-3", "uid": pod["metadata"]["uid"]}
+    assert claims["exp"] == exp
+    accepted = _review(cluster, token)
+    assert accepted["authenticated"] is True
+    assert accepted["user"]["extra"]["authentication.kubernetes.io/pod-uid"] == [
+        pod["metadata"]["uid"]
+    ]
+
+    async def served_then_ended() -> tuple[str, tuple[Any, str]]:
+        async with _client(replica, node_a, token) as client:
+            await client.request(envoy_resources.CLUSTER)
+            first = await asyncio.wait_for(client.receive(), HANG_GUARD)
+            return first.type_url, await asyncio.wait_for(client.until_ended(), HANG_GUARD)
+
+    type_url, (code, details) = asyncio.run(served_then_ended())
+    assert type_url == envoy_resources.CLUSTER
+    refused = _review(cluster, token)
+    assert refused.get("authenticated") is not True
+    expired = "[invalid bearer token, service account token has expired]"
+    assert refused["error"] == expired
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert (
+        details == f"{node_a}: the service-account token was refused by the API server: {expired}"
+    )
+    assert int(time.time()) >= exp + tokens.LEEWAY  # the API server's verdict, not meshplane's
+
+
+def test_a_token_whose_pod_was_recreated_under_its_name_is_disconnected(
+    cluster: k8s.Cluster, replica: replicas.Replica, namespace: str
+) -> None:
+    """Pod deleted and created again with its name: the old pod's token no longer validates."""
+    node_a, _ = _mesh_and_nodes(cluster, namespace)
+    old_uid = _pod(cluster, namespace, "a-4", "vn-a")["metadata"]["uid"]
+    token = _token(cluster, namespace, "a-4")
+    uids: list[str] = []
+
+    def recreate() -> None:
+        cluster.kubectl("delete", "pod", "a-4", "-n", namespace, "--wait=true")
+        uids.append(_pod(cluster, namespace, "a-4", "vn-a")["metadata"]["uid"])
+
+    type_url, (code, details) = asyncio.run(
+        _admitted_then_revoked(replica, node_a, token, recreate)
+    )
+    (new_uid,) = uids
+    assert new_uid != old_uid
+    mismatch = (
+        f"[invalid bearer token, pod UID ({new_uid}) does not match service account pod ref "
+        f"claim ({old_uid})]"
+    )
+    refused = f"{node_a}: the service-account token was refused by the API server: "
+    assert type_url == envoy_resources.CLUSTER
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    assert details in (
+        # A resync between the delete and the create: the pod is gone.
+        f"{node_a}: pod {namespace}/a-4 no longer exists",
+        f"{refused}[invalid bearer token, service account token has been invalidated]",
+        # After the create: the API server compares the bound uid with the new pod's.
+        f"{refused}{mismatch}",
+        f"{node_a}: pod {namespace}/a-4 was replaced (another uid)",
+    )
+    # The API server checks the bound pod against its own cache of pods, which may still hold
+    # the old one for a moment (meshplane reads the pod itself, so its check does not wait).
+    status = k8s.poll(
+        lambda: (found := _review(cluster, token)).get("authenticated") is not True and found,
+        DEADLINE,
+        "the API server refusing the recreated pod's old token",
+    )
+    assert status["error"] == mismatch

@@ -146,3 +146,45 @@ def test_a_deleted_pod_is_refused_at_admission() -> None:
         return "admitted"
 
     assert asyncio.run(scenario()) == f"{NODE}: pod demos/a-1 no longer exists"
+
+
+class GatedApi(FakeApi):
+    """A FakeApi whose reviews wait until ``bound`` are in flight at once (then all go)."""
+
+    def __init__(self, bound: int) -> None:
+        super().__init__()
+        self.bound = bound
+        self.in_flight = 0
+        self.peak = 0
+        self.gate = asyncio.Event()
+
+    async def create(self, obj: Any) -> dict[str, Any]:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        if self.in_flight == self.bound:
+            self.gate.set()
+        await self.gate.wait()  # a sequential resync would never get here for the first one
+        self.in_flight -= 1
+        return await super().create(obj)
+
+
+def test_a_resync_checks_streams_concurrently_up_to_its_bound() -> None:
+    """Ten streams, concurrency 3: three reviews in flight at once, never more; all checked."""
+    api = GatedApi(bound=3)
+    reviewer = identities.Reviewer(api)  # type: ignore[arg-type]
+    guard = identities.PodIdentities(api, reviewer, None, concurrency=3)  # type: ignore[arg-type]
+    node = base_pb2.Node(id=NODE, cluster=NODE)
+
+    async def scenario() -> tuple[int, int]:
+        api.gate.set()  # admission itself is not what is measured
+        for i in range(10):
+            metadata = {"authorization": f"Bearer {_jwt(9_999_999_000 + i)}"}
+            await guard.admit_stream(NODE, node, metadata, lambda refusal: None)
+        api.gate.clear()
+        before = api.reviews
+        revoked = await asyncio.wait_for(guard.revalidate(), 30.0)
+        return revoked, api.reviews - before
+
+    assert asyncio.run(scenario()) == (0, 10)
+    assert api.peak == 3
+    assert guard.streams == 10

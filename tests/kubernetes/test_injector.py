@@ -172,11 +172,108 @@ def test_a_node_without_mesh_ref_counts_as_no_match():
 
 
 def test_several_matching_nodes_are_refused():
-    """Two VirtualNodes selecting one pod refuse it."""
+    """Two VirtualNodes selecting one pod refuse it: the controller's words, the names, the fix."""
     catalog = _catalog(_node("vn-a", "blue"), _node("vn-b", "blue"))
     assert _decide(_pod({"app": "blue"}), catalog) == injecting.Decision(
-        False, "found multiple matching VirtualNodes for pod"
+        False,
+        "found multiple matching VirtualNodes for pod: VirtualNodes demos/vn-a, demos/vn-b "
+        "all select its labels app=blue; make their podSelectors select disjoint pods "
+        "(or change the pod's labels)",
     )
+
+
+def test_a_node_and_a_gateway_selecting_one_pod_are_named():
+    """A pod selected by a VirtualNode and a VirtualGateway is refused naming both."""
+    gateway = ManifestObject(
+        "VirtualGateway",
+        "demos",
+        "vg-in",
+        spec={"awsName": "vg-in", "meshRef": MESH_REF, "podSelector": {}},
+    )
+    decision = _decide(_pod({"app": "blue"}), _catalog(_node("vn-blue", "blue"), gateway))
+    assert decision == injecting.Decision(
+        False,
+        "found matching VirtualNode and VirtualGateway for pod, expecting only one: "
+        "VirtualNode demos/vn-blue and VirtualGateway demos/vg-in; narrow one of their "
+        "podSelectors",
+    )
+
+
+GHOST_LABELS = {"mesh": "ghost", injecting.INJECT: "enabled"}
+GHOST = (
+    "failed to find mesh ghost: namespace demos is labelled mesh=ghost, but no Mesh ghost "
+    "exists and no Mesh's namespaceSelector selects the namespace; create Mesh ghost with "
+    "namespaceSelector.matchLabels {mesh: ghost}, or correct the namespace's mesh label"
+)
+
+
+def test_a_namespace_labelled_for_a_missing_mesh_refuses_its_pods():
+    """mesh=ghost with no Mesh ghost (and none selecting the namespace) names label and mesh."""
+    catalog = _catalog(_node("vn-blue", "blue", mesh_ref=None))
+    decision = _decide(_pod({"app": "blue"}), catalog, GHOST_LABELS)
+    assert decision == injecting.Decision(False, GHOST)
+
+
+def test_the_missing_mesh_refusal_also_covers_auto_mode_pods_a_node_selects():
+    """Auto mode: a pod a VirtualNode selects is refused too; one nothing selects is let in."""
+    catalog = _catalog(_node("vn-blue", "blue", mesh_ref=None))
+    labels = {**GHOST_LABELS, injecting.INJECT: "auto"}
+    assert _decide(_pod({"app": "blue"}), catalog, labels) == injecting.Decision(False, GHOST)
+    assert _decide(_pod({"app": "nobody"}), catalog, labels) == injecting.Decision(True)
+
+
+def test_a_mesh_selecting_the_namespace_under_another_name_is_not_missing():
+    """mesh=ghost is fine when some Mesh's namespaceSelector selects the namespace."""
+    mesh = ManifestObject(
+        "Mesh",
+        "",
+        "other",
+        spec={"awsName": "other", "namespaceSelector": {"matchLabels": {"mesh": "ghost"}}},
+        uid="other-uid",
+    )
+    catalog = _catalog(_node("vn-blue", "blue"), mesh)
+    decision = _decide(_pod({"app": "blue"}), catalog, GHOST_LABELS)
+    assert decision.allowed is True
+    assert decision.patch
+
+
+def _waiting(node: ManifestObject) -> ManifestObject:
+    node.status = {
+        "conditions": [
+            {
+                "type": "VirtualNodeActive",
+                "status": "False",
+                "reason": "Waiting",
+                "message": "virtualService demos/vs-missing not found",
+            }
+        ]
+    }
+    return node
+
+
+def test_a_node_that_is_not_active_refuses_the_pod_with_its_condition():
+    """A VirtualNodeActive=False node refuses its pod, quoting the condition and where to look."""
+    catalog = _catalog(_waiting(_node("vn-blue", "blue")))
+    assert _decide(_pod({"app": "blue"}), catalog) == injecting.Decision(
+        False,
+        "VirtualNode demos/vn-blue selects this pod but is not Active (VirtualNodeActive=False, "
+        "Waiting: virtualService demos/vs-missing not found); its Envoy would get no "
+        "configuration. Fix what the condition says (kubectl describe virtualnode vn-blue "
+        "-n demos), then create the pod again",
+    )
+
+
+def test_a_node_not_reconciled_yet_still_injects():
+    """No condition yet (first reconcile pending) is not a refusal: the pod is injected."""
+    node = _node("vn-blue", "blue")
+    assert node.status == {}
+    decision = _decide(_pod({"app": "blue"}), _catalog(node))
+    assert decision.allowed is True
+    assert [op["path"] for op in decision.patch] == [
+        "/spec/initContainers",
+        "/spec/containers",
+        "/spec/securityContext",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -117,13 +117,19 @@ async def _unknown(request: web.Request) -> web.Response:
 
 
 def _read_only(message: str) -> Any:
-    """A middleware answering every write with ``BadRequestException(message)``."""
+    """A middleware answering every write with ``BadRequestException(message)``.
+
+    Principals are meshplane's own, not the mesh's: their routes stay writable (in
+    Kubernetes mode every replica shares them through a Secret).
+    """
 
     @web.middleware
     async def refuse_writes(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.method in {"GET", "HEAD", "OPTIONS"}:
+        if request.method in {"GET", "HEAD", "OPTIONS"} or request.path.startswith(
+            f"{credentials.PREFIX}/"
+        ):
             return await handler(request)
         return rendering.error_response(errors.BadRequestException(message), str(uuid.uuid4()))
 

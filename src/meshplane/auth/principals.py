@@ -13,6 +13,11 @@ the same 0600 mode and never travel with a store backup, a ``changes`` feed row 
 shared database. Creating a key is also not an App Mesh change: it must not bump the
 store revision the sync stage and ``waitForRevision`` follow. Writes are atomic (a
 temporary file, fsync, rename), so a crash leaves the old or the new set, never half.
+
+Replicas that must agree on their principals (``meshplane k8s``) give :class:`Principals`
+a :class:`Backend`: every change is then applied to the backend's current set (which
+retries it on a concurrent write) before this replica's file, and :meth:`Principals.reload`
+takes a set another replica stored.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from meshplane.auth import policies
 
@@ -85,6 +90,34 @@ class Principal:
         )
 
 
+Change = Callable[[dict[str, "Principal"]], None]
+"""An edit of the principals by name (it may raise :class:`PrincipalError` or ``KeyError``)."""
+
+
+class Backend(Protocol):
+    """Where the principals of several replicas live (Kubernetes: a Secret)."""
+
+    def update(self, change: Change) -> dict[str, Principal]:
+        """Apply ``change`` to the stored set and store it; the new set.
+
+        May call ``change`` again on a fresh copy when another writer got there first;
+        what ``change`` raises propagates and nothing is stored.
+        """
+        ...
+
+
+def dump(principals: Iterable[Principal]) -> str:
+    """The text of ``principals.json`` for ``principals``."""
+    items = [p.to_json() for p in principals]
+    return json.dumps({"principals": items}, indent=2) + "\n"
+
+
+def load(text: str) -> dict[str, Principal]:
+    """The principals of a ``principals.json`` text, by name."""
+    items = json.loads(text)["principals"]
+    return {p.name: p for p in map(Principal.from_json, items)}
+
+
 def new_key_pair() -> tuple[str, str]:
     """A fresh access key id shaped like AWS's (``AKIA`` + 16 base32) and a 40-char secret."""
     key_id = "AKIA" + base64.b32encode(secrets.token_bytes(10)).decode()
@@ -123,10 +156,11 @@ class Principals:
         """Whether this start created the administrator (the banner says so)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         data_dir.chmod(0o700)
+        self.backend: Backend | None = None
+        """Set by a caller sharing the principals (changes go there first)."""
         self._by_name: dict[str, Principal] = {}
         if self.path.exists():
-            items = json.loads(self.path.read_text(encoding="utf-8"))["principals"]
-            self._by_name = {p.name: p for p in map(Principal.from_json, items)}
+            self._by_name = load(self.path.read_text(encoding="utf-8"))
         if ADMIN not in self._by_name:
             key_id, secret = new_key_pair()
             admin = Principal(ADMIN, key_id, secret, policies.parse(policies.ADMINISTRATOR), 0.0)
@@ -143,8 +177,35 @@ class Principals:
         return self._by_name[ADMIN]
 
     def _save(self) -> None:
-        items = [p.to_json() for p in self._by_name.values()]
-        _write_private(self.path, json.dumps({"principals": items}, indent=2) + "\n")
+        _write_private(self.path, dump(self._by_name.values()))
+
+    def _install(self, updated: dict[str, Principal]) -> None:
+        """Make ``updated`` this replica's set: the file first, then the lookups."""
+        if ADMIN not in updated:
+            raise PrincipalError(f"a principals set without the administrator {ADMIN!r}")
+        _write_private(self.path, dump(updated.values()))
+        admin_changed = updated[ADMIN] != self._by_name.get(ADMIN)
+        self._by_name = updated
+        self._by_key = {p.access_key_id: p for p in updated.values()}
+        if admin_changed:  # D/credentials signs as the administrator of the set in force
+            _write_private(self.credentials_path, self.admin.profile())
+
+    def _commit(self, change: Change) -> None:
+        """Apply ``change`` (to the backend's set when there is one); call under the lock."""
+        if self.backend is None:
+            updated = dict(self._by_name)
+            change(updated)
+        else:
+            updated = self.backend.update(change)
+        self._install(updated)
+
+    def reload(self, updated: Mapping[str, Principal]) -> bool:
+        """Take the set another replica stored; whether anything changed."""
+        with self._lock:
+            if dict(updated) == self._by_name:
+                return False
+            self._install(dict(updated))
+            return True
 
     def by_access_key(self, access_key_id: str) -> Principal | None:
         """The principal holding ``access_key_id``, if any."""
@@ -165,30 +226,32 @@ class Principals:
             policy = policies.parse(document)
         except policies.PolicyError as error:
             raise PrincipalError(f"invalid policy: {error}") from error
-        with self._lock:
-            if name in self._by_name:
+        key_id, secret = new_key_pair()
+        created = Principal(name, key_id, secret, policy, self._clock())
+
+        def add(by_name: dict[str, Principal]) -> None:
+            if name in by_name:
                 raise PrincipalError(f"principal {name!r} already exists")
-            key_id, secret = new_key_pair()
-            created = Principal(name, key_id, secret, policy, self._clock())
-            self._by_name[name] = created
-            try:
-                self._save()
-            except OSError:
-                del self._by_name[name]
-                raise
-            self._by_key[key_id] = created
+            by_name[name] = created
+
+        with self._lock:
+            self._commit(add)
         return created
 
     def delete(self, name: str) -> Principal:
         """Remove a principal; its key is refused from the next request on."""
-        with self._lock:
-            if name == ADMIN:
-                raise PrincipalError(
-                    f"the administrator {ADMIN!r} cannot be deleted (it would lock everyone out)"
-                )
-            found = self._by_name.pop(name, None)
+        if name == ADMIN:
+            raise PrincipalError(
+                f"the administrator {ADMIN!r} cannot be deleted (it would lock everyone out)"
+            )
+        removed: list[Principal] = []
+
+        def remove(by_name: dict[str, Principal]) -> None:
+            found = by_name.pop(name, None)
             if found is None:
                 raise KeyError(name)
-            self._save()
-            self._by_key.pop(found.access_key_id, None)
-        return found
+            removed.append(found)
+
+        with self._lock:
+            self._commit(remove)
+        return removed[-1]

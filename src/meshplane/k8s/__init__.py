@@ -7,8 +7,9 @@ custom resources and Namespaces (``watching``), their mirror as
 controller that feeds them to :mod:`meshplane.manifests` and twins them into the
 replica's own store (``controlling``), status and finalizers written back by
 the one leader of a Lease (``writing``, ``leading``), the admission webhooks on
-the real controller's paths (``admitting``, ``injecting``, ``webhooks``,
-``certificates``, ``registering``).
+the real controller's paths (``admitting``, ``injecting``, ``refusals``, ``webhooks``,
+``certificates``, ``registering``), and what replicas share through Secrets (``securing``:
+the CA; ``principalsecret``: the principals).
 
 It imports :mod:`meshplane.manifests`, :mod:`meshplane.service`,
 :mod:`meshplane.model`, :mod:`meshplane.envoy` and :mod:`meshplane.kit`, and is

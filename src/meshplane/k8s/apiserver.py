@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from lightkube import AsyncClient, KubeConfig
+from lightkube import AsyncClient, Client, KubeConfig
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
 from meshplane.manifests import crds
@@ -63,6 +63,12 @@ def connect(kubeconfig: Path | None) -> AsyncClient:
     # Watches hold a response open for minutes; only connecting and writing are bounded.
     timeout = httpx2.Timeout(10.0, read=None)
     return AsyncClient(config=config, field_manager=FIELD_MANAGER, timeout=timeout)
+
+
+def connect_sync(kubeconfig: Path | None) -> Client:
+    """A blocking client, for callers on a worker thread (a principals change)."""
+    config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    return Client(config=config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(10.0))
 
 
 def namespaced(kind: str) -> bool:

@@ -10,7 +10,9 @@ message, or patch it (``appmesh-controller.md`` §2, ``k8s-mode.md`` §1):
   refuses the pod, ``disabled`` skips it, anything else injects matches only;
 * the VirtualNode (or VirtualGateway) is the one in the pod's namespace whose
   ``podSelector`` matches the pod's labels; one whose ``meshRef`` is still
-  unset counts as no match, several matches refuse the pod;
+  unset counts as no match, several matches refuse the pod; so do a namespace
+  labelled for a mesh that does not exist and a match that is not Active
+  (:mod:`meshplane.k8s.refusals` words every refusal with what to fix);
 * a VirtualNode pod gains the ``proxyinit`` init container (the ``APPMESH_*``
   iptables contract) and the ``envoy`` container (uid 1337, admin 9901, ready on
   ``/ready``), whose Envoy is upstream Envoy bootstrapped for meshplane's xDS
@@ -45,6 +47,7 @@ from typing import Any
 
 from meshplane import __version__
 from meshplane.envoy import bootstrapping
+from meshplane.k8s import refusals
 from meshplane.manifests.catalog import Catalog
 from meshplane.manifests.objects import ManifestObject
 from meshplane.model import naming, selectors
@@ -139,30 +142,45 @@ def inject(
     mode = annotations.get(INJECT, namespace_labels.get(INJECT, "")).lower()
     if mode == "disabled":
         return Decision(True)
-    nodes = _matching(catalog.of_kind("VirtualNode", namespace), labels)
-    gateways = _matching(catalog.of_kind("VirtualGateway", namespace), labels)
+    selecting_nodes = _selecting(catalog.of_kind("VirtualNode", namespace), labels)
+    selecting_gateways = _selecting(catalog.of_kind("VirtualGateway", namespace), labels)
+    nodes = _members(selecting_nodes)
+    gateways = _members(selecting_gateways)
     if len(nodes) > 1:
-        return Decision(False, SEVERAL_NODES)
+        return Decision(False, refusals.several(SEVERAL_NODES, "VirtualNode", nodes, labels))
     if len(gateways) > 1:
-        return Decision(False, SEVERAL_GATEWAYS)
+        return Decision(
+            False, refusals.several(SEVERAL_GATEWAYS, "VirtualGateway", gateways, labels)
+        )
     if nodes and gateways:
-        return Decision(False, BOTH)
+        return Decision(False, refusals.both(BOTH, nodes[0], gateways[0]))
+    if mode == "enabled" or selecting_nodes or selecting_gateways:
+        missing = refusals.missing_mesh(namespace, namespace_labels, catalog)
+        if missing is not None:
+            return Decision(False, missing)
     if not nodes and not gateways:
         return Decision(False, NO_MATCH) if mode == "enabled" else Decision(True)
+    member = nodes[0] if nodes else gateways[0]
+    inactive = refusals.not_active(member)
+    if inactive is not None:
+        return Decision(False, inactive)
     if nodes:
-        return Decision(True, patch=tuple(_node_patch(pod, nodes[0], catalog, config)))
-    return Decision(True, patch=tuple(_gateway_patch(pod, gateways[0], catalog, config)))
+        return Decision(True, patch=tuple(_node_patch(pod, member, catalog, config)))
+    return Decision(True, patch=tuple(_gateway_patch(pod, member, catalog, config)))
 
 
-def _matching(candidates: list[ManifestObject], labels: Mapping[str, str]) -> list[ManifestObject]:
-    """Members selecting the pod; one without a meshRef is not a member yet."""
+def _selecting(candidates: list[ManifestObject], labels: Mapping[str, str]) -> list[ManifestObject]:
+    """The objects (not being deleted) whose ``podSelector`` selects the pod."""
     return [
         c
         for c in candidates
-        if c.spec.get("meshRef") is not None
-        and not c.deleting
-        and selectors.selects(c.spec.get("podSelector"), labels)
+        if not c.deleting and selectors.selects(c.spec.get("podSelector"), labels)
     ]
+
+
+def _members(selecting: list[ManifestObject]) -> list[ManifestObject]:
+    """Those in a mesh: one without a meshRef is not a member yet (the controller's rule)."""
+    return [c for c in selecting if c.spec.get("meshRef") is not None]
 
 
 def resource_name(member: ManifestObject, catalog: Catalog) -> str:
