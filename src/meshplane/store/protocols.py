@@ -75,6 +75,14 @@ class ReadTransaction(Protocol):
         """How many resources other than ``exclude_kind`` a mesh holds."""
         ...
 
+    def names(self, kind: str, mesh: str) -> list[tuple[str, str]]:
+        """``(parent, name)`` of every resource of one kind in a mesh, unordered.
+
+        Names only, no spec decoded: the console pages and filters a kind of a large
+        mesh with it and then reads only the page's resources.
+        """
+        ...
+
     def referrers(self, dst: ResourceKey) -> list[ResourceKey]:
         """Every resource that references ``dst``, sorted."""
         ...

@@ -185,6 +185,11 @@ class SqlTransaction:
         )
         return int(rows.fetchone()[0])
 
+    def names(self, kind: str, mesh: str) -> list[tuple[str, str]]:
+        """``(parent, name)`` of every resource of one kind in a mesh, unordered (no specs)."""
+        rows = self.run("SELECT parent, name FROM resources WHERE mesh=? AND kind=?", (mesh, kind))
+        return [(str(parent), str(name)) for parent, name in rows]
+
     def insert(self, resource: Resource, tags: Sequence[Tag]) -> Record:
         """Store a new resource and record the change."""
         cursor = self.run(
