@@ -124,16 +124,31 @@ class Page:
 
 
 def matches(name: Name, query: str) -> bool:
-    """Whether ``name`` (or its parent's name) contains ``query``, ignoring case."""
-    folded = query.casefold()
-    return not folded or folded in name[1].casefold() or folded in name[0].casefold()
+    """Whether ``name`` (or its parent's name) contains ``query``, ASCII case ignored."""
+    lowered = query.lower()
+    return not lowered or lowered in name[1].lower() or lowered in name[0].lower()
+
+
+def number(view: View, section: str, matching: int, size: int = PAGE_SIZE) -> int:
+    """The page ``view`` asks for in ``section``, or the last one holding any of ``matching``."""
+    return min(view.page(section), max(1, -(-matching // size)))
 
 
 def paged(section: str, names: Iterable[Name], view: View, size: int = PAGE_SIZE) -> Page:
-    """The page of ``names`` that ``view`` asks for: filtered, in (parent, name) order."""
+    """The page of ``names`` that ``view`` asks for: filtered, in (parent, name) order.
+
+    For names held in memory (the proxies); the store pages resources itself
+    (:meth:`~meshplane.store.protocols.ReadTransaction.name_page`), with the same order and
+    the same filter.
+    """
     every = list(names)
     matching = sorted(name for name in every if matches(name, view.query))
-    pages = max(1, -(-len(matching) // size))
-    number = min(view.page(section), pages)
-    shown = tuple(matching[(number - 1) * size : number * size])
-    return Page(section, shown, len(matching), len(every), number, size)
+    shown = number(view, section, len(matching), size)
+    return Page(
+        section,
+        tuple(matching[(shown - 1) * size : shown * size]),
+        len(matching),
+        len(every),
+        shown,
+        size,
+    )

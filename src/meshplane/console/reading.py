@@ -14,7 +14,6 @@ draws one virtual service's neighbourhood on request (:func:`neighbourhood`) and
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from collections.abc import Iterable, Mapping
 
@@ -60,8 +59,7 @@ def read(store: Store, mesh: str, view: listing.View) -> MeshPage | None:
         found = tx.get(ResourceKey.of(kinds.MESH, mesh, mesh))
         if found is None:
             return None
-        names = {section: tx.names(kind.key, mesh) for section, kind in KINDS.items()}
-        pages = {section: listing.paged(section, names[section], view) for section in KINDS}
+        pages = {section: _page(tx, mesh, section, view) for section in KINDS}
         resources = {
             section: _records(tx, KINDS[section], mesh, pages[section].names) for section in KINDS
         }
@@ -70,8 +68,14 @@ def read(store: Store, mesh: str, view: listing.View) -> MeshPage | None:
             r.resource.name: r.resource
             for r in _records(tx, kinds.VIRTUAL_ROUTER, mesh, [("", n) for n in shown_routers])
         }
+        children = {
+            vr.key.name: tx.count(kinds.ROUTE.key, mesh, vr.key.name) for vr in resources["vr"]
+        }
+        children.update(
+            (vg.key.name, tx.count(kinds.GATEWAY_ROUTE.key, mesh, vg.key.name))
+            for vg in resources["vg"]
+        )
         revision = tx.revision()
-    children = collections.Counter(parent for parent, _ in names["rt"] + names["gr"])
     return MeshPage(
         mesh=found.resource,
         revision=revision,
@@ -80,9 +84,20 @@ def read(store: Store, mesh: str, view: listing.View) -> MeshPage | None:
             section: tuple(r.resource for r in found) for section, found in resources.items()
         },
         routers=routers,
-        children=dict(children),
-        total=sum(len(n) for n in names.values()),
+        children=children,
+        total=sum(p.total for p in pages.values()),
     )
+
+
+def _page(tx: ReadTransaction, mesh: str, section: str, view: listing.View) -> listing.Page:
+    """The names of ``section`` that ``view`` shows (counts and one bounded query)."""
+    kind, size = KINDS[section].key, listing.PAGE_SIZE
+    asked = view.page(section)
+    total, matching, names = tx.name_page(kind, mesh, view.query, (asked - 1) * size, size)
+    shown = listing.number(view, section, matching)
+    if shown != asked:  # past the last page (the mesh shrank): show the last one
+        _, _, names = tx.name_page(kind, mesh, view.query, (shown - 1) * size, size)
+    return listing.Page(section, tuple(names), matching, total, shown)
 
 
 def _records(
@@ -123,8 +138,8 @@ def neighbourhood(tx: ReadTransaction, mesh: str, service: str) -> list[Record] 
     """``service``, who calls it, what provides it and where its routes go (``None``: no service).
 
     Callers are the virtual nodes whose backends name it (App Mesh keeps no reference for a
-    backend, so every node's spec is read: the one part that grows with the mesh) and the
-    gateways whose gateway routes target it (found through the store's references).
+    backend: the store finds the nodes whose spec text holds the name, this checks them) and
+    the gateways whose gateway routes target it (found through the store's references).
     """
     mesh_record = tx.get(ResourceKey.of(kinds.MESH, mesh, mesh))
     key = ResourceKey.of(kinds.VIRTUAL_SERVICE, mesh, service)
@@ -148,7 +163,7 @@ def neighbourhood(tx: ReadTransaction, mesh: str, service: str) -> list[Record] 
     elif "virtualNode" in provider:
         node = str(provider["virtualNode"].get("virtualNodeName", ""))
         add(tx.get(ResourceKey.of(kinds.VIRTUAL_NODE, mesh, node)))
-    for caller in tx.list_records(kinds.VIRTUAL_NODE.key, mesh):
+    for caller in tx.mentioning(kinds.VIRTUAL_NODE.key, mesh, service):
         backends = caller.resource.spec.get("backends", [])
         if any(b.get("virtualService", {}).get("virtualServiceName") == service for b in backends):
             add(caller)
