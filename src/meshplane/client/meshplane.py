@@ -13,9 +13,9 @@ import asyncio
 import dataclasses
 import json
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from meshplane.client.errors import ControlPlaneError
 from meshplane.client.transport import Signer, Transport
@@ -310,6 +310,28 @@ def _report(answer: Mapping[str, Any]) -> ProxiesReport:
     )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _off_loop(
+    method: Callable[Concatenate[MeshplaneClient, P], R],
+) -> Callable[Concatenate[AsyncMeshplaneClient, P], Coroutine[Any, Any, R]]:
+    """``method`` of the blocking client as an awaitable one that runs it on a worker thread.
+
+    Each asynchronous method is this one line, so its signature, defaults and answer type
+    are the blocking method's own and cannot drift from them.
+    """
+
+    async def off_loop(self: AsyncMeshplaneClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, self.sync, *args, **kwargs)
+
+    off_loop.__name__ = method.__name__
+    off_loop.__qualname__ = f"AsyncMeshplaneClient.{method.__name__}"
+    off_loop.__doc__ = f"See :meth:`MeshplaneClient.{method.__name__}`."
+    return off_loop
+
+
 class AsyncMeshplaneClient:
     """:class:`MeshplaneClient` for a running event loop: each call runs on a worker thread.
 
@@ -326,59 +348,15 @@ class AsyncMeshplaneClient:
         """The control plane's URL, without a trailing slash."""
         return self.sync.base_url
 
-    async def call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
-        """See :meth:`MeshplaneClient.call`."""
-        return await asyncio.to_thread(self.sync.call, method, path, body, **options)
-
-    async def health(self) -> Health:
-        """See :meth:`MeshplaneClient.health`."""
-        return await asyncio.to_thread(self.sync.health)
-
-    async def proxies(self) -> ProxiesReport:
-        """See :meth:`MeshplaneClient.proxies`."""
-        return await asyncio.to_thread(self.sync.proxies)
-
-    async def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
-        """See :meth:`MeshplaneClient.wait_for_revision`."""
-        return await asyncio.to_thread(self.sync.wait_for_revision, revision, timeout)
-
-    async def issue_proxy_credential(self, node_id: str, replica: str) -> ProxyCredential:
-        """See :meth:`MeshplaneClient.issue_proxy_credential`."""
-        return await asyncio.to_thread(self.sync.issue_proxy_credential, node_id, replica)
-
-    async def lease_endpoints(
-        self,
-        mesh: str,
-        virtual_node: str,
-        source: str,
-        endpoints: Sequence[Endpoint],
-        credential: str | None = None,
-    ) -> Registration:
-        """See :meth:`MeshplaneClient.lease_endpoints`."""
-        return await asyncio.to_thread(
-            self.sync.lease_endpoints, mesh, virtual_node, source, endpoints, credential
-        )
-
-    async def register_endpoints(
-        self,
-        mesh: str,
-        virtual_node: str,
-        source: str,
-        endpoints: Sequence[Endpoint],
-        credential: str | None = None,
-    ) -> list[Endpoint]:
-        """See :meth:`MeshplaneClient.register_endpoints`."""
-        return await asyncio.to_thread(
-            self.sync.register_endpoints, mesh, virtual_node, source, endpoints, credential
-        )
-
-    async def apply(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:
-        """See :meth:`MeshplaneClient.apply`."""
-        return await asyncio.to_thread(self.sync.apply, sources, namespace)
-
-    async def objects(self, kind: str, namespace: str | None = None) -> dict[str, Any]:
-        """See :meth:`MeshplaneClient.objects`."""
-        return await asyncio.to_thread(self.sync.objects, kind, namespace)
+    call = _off_loop(MeshplaneClient.call)
+    health = _off_loop(MeshplaneClient.health)
+    proxies = _off_loop(MeshplaneClient.proxies)
+    wait_for_revision = _off_loop(MeshplaneClient.wait_for_revision)
+    issue_proxy_credential = _off_loop(MeshplaneClient.issue_proxy_credential)
+    lease_endpoints = _off_loop(MeshplaneClient.lease_endpoints)
+    register_endpoints = _off_loop(MeshplaneClient.register_endpoints)
+    apply = _off_loop(MeshplaneClient.apply)
+    objects = _off_loop(MeshplaneClient.objects)
 
 
 def connect(
