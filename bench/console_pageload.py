@@ -147,6 +147,9 @@ def _measure(servers: list[tuple[str, str]], loads: int) -> dict[tuple[str, str]
         tabs = {label: contexts[label].new_page() for label, _ in servers}
         for page_label, path, on_both in PAGES:
             chosen = servers if on_both else servers[-1:]
+            # A fresh session per page: the old tree's loads outlast a 15-minute session.
+            for label, endpoint in chosen:
+                _log_in(contexts[label], endpoint)
             runs: dict[str, tuple[list[float], list[float], int]] = {
                 label: ([], [], 0) for label, _ in chosen
             }
@@ -156,6 +159,8 @@ def _measure(servers: list[tuple[str, str]], loads: int) -> dict[tuple[str, str]
                     answer = tabs[label].goto(f"{endpoint}{path}", wait_until="load", timeout=0)
                     if answer is None or answer.status != 200:
                         raise RuntimeError(f"{path}: {answer.status if answer else 'no answer'}")
+                    if tabs[label].url != f"{endpoint}{path}":  # sent to the login form
+                        raise RuntimeError(f"{path}: ended at {tabs[label].url}")
                     browser_ms.append(float(tabs[label].evaluate(NAVIGATION)))
                     cookie = "; ".join(
                         f"{c['name']}={c['value']}" for c in contexts[label].cookies()
@@ -165,6 +170,8 @@ def _measure(servers: list[tuple[str, str]], loads: int) -> dict[tuple[str, str]
                         f"{endpoint}{path}", headers={"Cookie": cookie}
                     )
                     with DIRECT.open(request, timeout=600) as answered:
+                        if answered.geturl() != f"{endpoint}{path}":
+                            raise RuntimeError(f"{path}: fetched {answered.geturl()}")
                         size = len(answered.read())
                     fetch_ms.append((time.perf_counter() - began) * 1000)
                     runs[label] = (browser_ms, fetch_ms, size)
