@@ -5,6 +5,8 @@ names, tags, NACK messages and warnings are all user input. The page holds no in
 script or style (the server sends a Content-Security-Policy that forbids them), so even a
 missed escape could not run code. The part of a page that changes lives in
 ``<main id="live">``; the event stream tells the page to fetch it again (``?fragment=1``).
+A mesh page shows one page of each kind (:mod:`meshplane.console.listing`), so its size
+follows the page, not the mesh.
 """
 
 from __future__ import annotations
