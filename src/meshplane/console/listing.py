@@ -123,7 +123,7 @@ class Page:
         return self.first + len(self.names) - 1 if self.names else 0
 
 
-def matches(name: Name, query: str) -> bool:
+def contains(name: Name, query: str) -> bool:
     """Whether ``name`` (or its parent's name) contains ``query``, ASCII case ignored."""
     lowered = query.lower()
     return not lowered or lowered in name[1].lower() or lowered in name[0].lower()
@@ -142,7 +142,7 @@ def paged(section: str, names: Iterable[Name], view: View, size: int = PAGE_SIZE
     the same filter.
     """
     every = list(names)
-    matching = sorted(name for name in every if matches(name, view.query))
+    matching = sorted(name for name in every if contains(name, view.query))
     shown = number(view, section, len(matching), size)
     return Page(
         section,
