@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import test_console_paging
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryResponse
 from playwright import sync_api as playwright_sync
 from playwright.sync_api import Page, expect
@@ -113,7 +114,7 @@ def envoys(plane: ControlPlane) -> Iterator[Envoys]:
 
 
 @pytest.fixture
-def page(plane: ControlPlane, tmp_path: Path) -> Iterator[Page]:
+def page() -> Iterator[Page]:
     """A chromium page of its own browser (tests wrap their steps in screenshot_on_failure)."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (make test installs it as root)")
@@ -263,3 +264,75 @@ def test_a_principal_allowed_to_update_routes_edits_weights_and_a_denied_one_see
         expect(blue).to_have_text("30")
         expect(green).to_have_text("70")
         page.screenshot(path=str(tmp_path / "denied.png"), full_page=True)
+
+
+@pytest.fixture
+def paged_plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    """The walkthrough plus 60 routers with a route each: 61 routers and routes, two pages."""
+    with ControlPlane(tmp_path / "data", mounts=[Console(KEY).mount]) as running:
+        running.apply(test_console_paging.paged_routers(tmp_path / "manifests"))
+        yield running
+
+
+def _names(page: Page, section: str) -> list[str]:
+    """The first column of a section's table, as the browser shows it."""
+    table = page.locator(f"#section-{section} ~ table").first
+    return table.locator("tbody tr td:first-child").all_inner_texts()
+
+
+def test_the_next_page_shows_the_next_names(
+    paged_plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    """Routers 1-50 of 61 on the first page; "next" shows the last 11, "previous" goes back."""
+    with screenshot_on_failure(page, tmp_path):
+        log_in(page, paged_plane)
+        page.goto(f"{paged_plane.endpoint}/console/meshes/demos")
+        expect(page.get_by_test_id("count-vr")).to_have_text("61")
+        expect(page.get_by_test_id("range-vr")).to_have_text("1\u201350 of 61")
+        assert _names(page, "vr") == ["vr-echo-backend"] + [f"vr-page-{i:02d}" for i in range(49)]
+        page.get_by_test_id("next-vr").click()
+        expect(page).to_have_url(
+            f"{paged_plane.endpoint}/console/meshes/demos?vr_page=2#section-vr"
+        )
+        expect(page.get_by_test_id("range-vr")).to_have_text("51\u201361 of 61")
+        assert _names(page, "vr") == [f"vr-page-{i:02d}" for i in range(49, 60)]
+        expect(page.get_by_test_id("next-vr")).to_have_count(0)
+        page.get_by_test_id("prev-vr").click()
+        expect(page.get_by_test_id("range-vr")).to_have_text("1\u201350 of 61")
+
+
+def test_the_filter_finds_a_route_by_name(
+    paged_plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    """Typing rt-page-42 into the filter leaves that route alone in the routes section."""
+    with screenshot_on_failure(page, tmp_path):
+        log_in(page, paged_plane)
+        page.goto(f"{paged_plane.endpoint}/console/meshes/demos")
+        page.get_by_test_id("filter").fill("rt-page-42")
+        page.get_by_test_id("filter").press("Enter")
+        expect(page).to_have_url(f"{paged_plane.endpoint}/console/meshes/demos?q=rt-page-42")
+        routes = page.locator("#live td.route")
+        expect(routes).to_have_text(["rt-page-42"])
+        expect(page.get_by_test_id("router-vr-page-42")).to_have_count(1)
+        expect(page.get_by_test_id("count-rt")).to_have_text("61")
+        expect(page.get_by_test_id("filter")).to_have_value("rt-page-42")
+
+
+def test_a_weight_change_shows_live_on_a_paged_page(
+    paged_plane: ControlPlane, page: Page, tmp_path: Path
+) -> None:
+    """On the second page of routes, applying 40/60 to rt-page-55 shows without a reload and
+    the page stays the second page."""
+    blue = page.get_by_test_id("weight-vr-page-55-rt-page-55-vn-echo-backend-blue")
+    green = page.get_by_test_id("weight-vr-page-55-rt-page-55-vn-echo-backend-green")
+    with screenshot_on_failure(page, tmp_path):
+        log_in(page, paged_plane)
+        page.goto(f"{paged_plane.endpoint}/console/meshes/demos?rt_page=2")
+        expect(page.get_by_test_id("range-rt")).to_have_text("51\u201361 of 61")
+        expect(blue).to_have_text("100")
+        expect(page.locator("body.connected")).to_have_count(1)
+        paged_plane.apply(test_console_paging.paged_routers(tmp_path / "manifests", 40, 60))
+        expect(blue).to_have_text("40", timeout=WAIT_MS)
+        expect(green).to_have_text("60", timeout=WAIT_MS)
+        expect(page.get_by_test_id("range-rt")).to_have_text("51\u201361 of 61")
+        assert page.url == f"{paged_plane.endpoint}/console/meshes/demos?rt_page=2"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import http.client
 import http.server
 import json
@@ -130,6 +131,59 @@ async def _synced(plane: app.ControlPlane, key: str) -> None:
             await asyncio.sleep(0.01)
 
 
+KEYS = (
+    "mesh/demos/virtualNode/vn-backend#backend-0",
+    "mesh/demos/virtualNode/vn-frontend#frontend-0",
+)
+"""The two sidecars of :func:`_two_sidecars`."""
+
+
+@contextlib.contextmanager
+def _two_sidecars(
+    plane: app.ControlPlane,
+    tmp_path: Path,
+    app_port: int,
+    ingress: int,
+    egress: int,
+    pipe: Path | None = None,
+    delta: bool = False,
+) -> Iterator[None]:
+    """Real Envoys for vn-backend (registered at ``ingress``, serving ``app_port``; its admin on
+    ``pipe`` if given) and vn-frontend (calls out through ``egress``), killed afterwards;
+    ``delta``: both speak incremental ADS."""
+    plane.services.discovery.register(
+        "demos",
+        "vn-backend",
+        "backend-0",
+        [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
+    )
+    meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
+    backend = _sidecar(
+        plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()}, pipe, delta=delta
+    )
+    frontend = _sidecar(
+        plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}, delta=delta
+    )
+    try:
+        yield
+    finally:
+        for proxy in (backend, frontend):
+            proxy.kill()
+            proxy.wait()
+
+
+async def _converged(plane: app.ControlPlane) -> None:
+    """Both sidecars were published the store's revision and run it."""
+    async with asyncio.timeout(30):
+        while any(
+            (p := plane.sync.published.get(k)) is None or p.revision < plane.store.revision()
+            for k in KEYS
+        ):
+            await asyncio.sleep(0.01)
+    for key in KEYS:
+        await _synced(plane, key)
+
+
 def _call(egress: int) -> tuple[int, str]:
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{egress}"})
@@ -189,44 +243,15 @@ def test_automatic_mtls_serves_sds_certificates_and_rotates_them_under_traffic(
                 tags=[{"key": "meshplane.dev/mtls", "value": "STRICT"}],
             )
             svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", _node("backend"))
-            plane.services.discovery.register(
-                "demos",
-                "vn-backend",
-                "backend-0",
-                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
-            )
             provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
             svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
             svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _node("fe", ["vs-backend"]))
-            backend = _sidecar(
-                plane,
-                tmp_path,
-                "vn-backend",
-                {
-                    "replica": "backend-0",
-                    "ingress": {"80": ingress},
-                    "app": {"80": app_port},
-                    "egress": _free_port(),
-                },
-                pipe=tmp_path / "backend.admin",
-                delta=delta,
-            )
-            frontend = _sidecar(
-                plane,
-                tmp_path,
-                "vn-frontend",
-                {"replica": "frontend-0", "egress": egress},
-                delta=delta,
-            )
-            try:
+            pipe = tmp_path / "backend.admin"
+            with _two_sidecars(plane, tmp_path, app_port, ingress, egress, pipe, delta=delta):
                 await _synced(plane, "mesh/demos/virtualNode/vn-backend#backend-0")
                 await _synced(plane, "mesh/demos/virtualNode/vn-frontend#frontend-0")
                 await _check(ingress, egress, data)
                 await _proxy_config(plane.api_port, data)
-            finally:
-                for proxy in (backend, frontend):
-                    proxy.kill()
-                    proxy.wait()
 
     asyncio.run(scenario())
 
@@ -336,51 +361,24 @@ def test_turning_on_automatic_mtls_on_a_running_mesh_converges_without_gate_time
             svc = plane.services.resources
             mesh = svc.create(kinds.MESH, "demos", "demos", {})
             svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", _node("backend"))
-            plane.services.discovery.register(
-                "demos",
-                "vn-backend",
-                "backend-0",
-                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
-            )
             provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
             svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
             svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _node("fe", ["vs-backend"]))
-            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
-            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
-            frontend = _sidecar(
-                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
-            )
-            keys = [
-                "mesh/demos/virtualNode/vn-backend#backend-0",
-                "mesh/demos/virtualNode/vn-frontend#frontend-0",
-            ]
-            try:
-                for key in keys:
+            with _two_sidecars(plane, tmp_path, app_port, ingress, egress):
+                for key in KEYS:
                     await _synced(plane, key)
                 assert await asyncio.to_thread(_call, egress) == (200, "backend")
                 plane.services.tagging.tag(
                     mesh["metadata"]["arn"], [{"key": "meshplane.dev/mtls", "value": "STRICT"}]
                 )
-                async with asyncio.timeout(30):
-                    while any(
-                        (p := plane.sync.published.get(k)) is None
-                        or p.revision < plane.store.revision()
-                        for k in keys
-                    ):
-                        await asyncio.sleep(0.01)
-                for key in keys:
-                    await _synced(plane, key)
-                status = {k: plane.ads.status.node(k) for k in keys}
+                await _converged(plane)
+                status = {k: plane.ads.status.node(k) for k in KEYS}
                 assert {k: s.gate_timeouts for k, s in status.items() if s} == dict.fromkeys(
-                    keys, 0
+                    KEYS, 0
                 )
                 assert await asyncio.to_thread(_call, egress) == (200, "backend")
                 with pytest.raises((ConnectionError, http.client.HTTPException)):
                     _plain(ingress)
-            finally:
-                for proxy in (backend, frontend):
-                    proxy.kill()
-                    proxy.wait()
 
     asyncio.run(scenario())
 
@@ -471,44 +469,19 @@ def test_a_san_mismatch_fails_the_calls_and_proxy_status_and_describe_say_why(
         "mesh/demos/virtualNode/vn-frontend: calls to vn-backend port 80 fail: the client "
         f"policy accepts SAN {wrong} but vn-backend's certificate carries {DOMAIN_BACKEND}"
     )
-    keys = [
-        "mesh/demos/virtualNode/vn-backend#backend-0",
-        "mesh/demos/virtualNode/vn-frontend#frontend-0",
-    ]
-
-    async def converged(plane: app.ControlPlane) -> None:
-        async with asyncio.timeout(30):
-            while any(
-                (p := plane.sync.published.get(k)) is None or p.revision < plane.store.revision()
-                for k in keys
-            ):
-                await asyncio.sleep(0.01)
-        for key in keys:
-            await _synced(plane, key)
 
     async def scenario() -> None:
         async with app.running(app.build(config)) as plane:
             applied = plane.front_door.apply([("mesh.yaml", MISMATCH_MESH % wrong)], None)
             assert [o.action for o in applied] == ["created"] * 5
-            plane.services.discovery.register(
-                "demos",
-                "vn-backend",
-                "backend-0",
-                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
-            )
-            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
-            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
-            frontend = _sidecar(
-                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
-            )
-            try:
-                await converged(plane)
+            with _two_sidecars(plane, tmp_path, app_port, ingress, egress):
+                await _converged(plane)
                 assert await asyncio.to_thread(_refused, egress) == 503
                 status = await asyncio.to_thread(
                     _cli, plane.api_port, data, "proxy-status", "-o", "json"
                 )
                 notes = {p["key"]: p["warnings"] for p in json.loads(status.stdout)["proxies"]}
-                assert notes == {keys[0]: [why], keys[1]: [why]}
+                assert notes == {KEYS[0]: [why], KEYS[1]: [why]}
                 for node in ("vn-backend", "vn-frontend"):
                     page = await asyncio.to_thread(
                         _cli, plane.api_port, data, "describe", "vn", node, "-n", "demos"
@@ -519,17 +492,13 @@ def test_a_san_mismatch_fails_the_calls_and_proxy_status_and_describe_say_why(
                     assert f"    Message:               {why}" in lines
 
                 plane.front_door.apply([("mesh.yaml", MISMATCH_MESH % DOMAIN_BACKEND)], None)
-                await converged(plane)
+                await _converged(plane)
                 assert await asyncio.to_thread(_call, egress) == (200, "backend")
                 status = await asyncio.to_thread(
                     _cli, plane.api_port, data, "proxy-status", "-o", "json"
                 )
                 notes = {p["key"]: p["warnings"] for p in json.loads(status.stdout)["proxies"]}
-                assert notes == {keys[0]: [], keys[1]: []}
-            finally:
-                for proxy in (backend, frontend):
-                    proxy.kill()
-                    proxy.wait()
+                assert notes == {KEYS[0]: [], KEYS[1]: []}
 
     asyncio.run(scenario())
 
@@ -616,20 +585,6 @@ def test_two_pca_arns_are_two_trust_roots_between_real_envoys(
     authorities.install(data / "ca", PCA_B, system_clock, certificates=[ACM_BACKEND])
     config = settings.load(environ={}, data_dir=data, api_port=0, xds_port=0)
     ingress, egress = _free_port(), _free_port()
-    keys = [
-        "mesh/demos/virtualNode/vn-backend#backend-0",
-        "mesh/demos/virtualNode/vn-frontend#frontend-0",
-    ]
-
-    async def converged(plane: app.ControlPlane) -> None:
-        async with asyncio.timeout(30):
-            while any(
-                (p := plane.sync.published.get(k)) is None or p.revision < plane.store.revision()
-                for k in keys
-            ):
-                await asyncio.sleep(0.01)
-        for key in keys:
-            await _synced(plane, key)
 
     async def scenario() -> None:
         async with app.running(app.build(config)) as plane:
@@ -646,30 +601,15 @@ def test_two_pca_arns_are_two_trust_roots_between_real_envoys(
                 }
             ]
             svc.create(kinds.VIRTUAL_NODE, "demos", "vn-backend", backend_spec)
-            plane.services.discovery.register(
-                "demos",
-                "vn-backend",
-                "backend-0",
-                [{"listenerPort": 80, "address": "127.0.0.1", "port": ingress}],
-            )
             provider = {"provider": {"virtualNode": {"virtualNodeName": "vn-backend"}}}
             svc.create(kinds.VIRTUAL_SERVICE, "demos", "vs-backend", provider)
             svc.create(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _acm_caller(PCA_A))
-            meta = {"replica": "backend-0", "ingress": {"80": ingress}, "app": {"80": app_port}}
-            backend = _sidecar(plane, tmp_path, "vn-backend", {**meta, "egress": _free_port()})
-            frontend = _sidecar(
-                plane, tmp_path, "vn-frontend", {"replica": "frontend-0", "egress": egress}
-            )
-            try:
-                await converged(plane)
+            with _two_sidecars(plane, tmp_path, app_port, ingress, egress):
+                await _converged(plane)
                 assert await asyncio.to_thread(_refused, egress) == 503
                 svc.update(kinds.VIRTUAL_NODE, "demos", "vn-frontend", _acm_caller(PCA_B))
-                await converged(plane)
+                await _converged(plane)
                 assert await asyncio.to_thread(_call, egress) == (200, "backend")
-            finally:
-                for proxy in (backend, frontend):
-                    proxy.kill()
-                    proxy.wait()
 
     asyncio.run(scenario())
     roots = [

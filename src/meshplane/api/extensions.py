@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -51,6 +51,29 @@ async def _body(request: web.Request) -> Any:
 
 MAX_WAIT = 60.0
 """The longest ``?waitForRevision=`` wait one request may ask for, in seconds."""
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+T = TypeVar("T")
+
+
+def _answering(handler: Handler) -> Handler:
+    """``handler`` whose App Mesh errors become their error answers: each handler raises."""
+
+    @functools.wraps(handler)
+    async def answering(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except errors.AppMeshError as error:
+            return rendering.error_response(error)
+
+    return answering
+
+
+def _known(found: T | None, missing: str) -> T:
+    """``found``, or NotFound saying what is ``missing``."""
+    if found is None:
+        raise errors.NotFoundException(missing)
+    return found
 
 
 class ProxyReport(Protocol):
@@ -179,23 +202,19 @@ def _check_scope(
         )
 
 
-def _proxy_stats(proxies: ProxyReport | None) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _proxy_stats(proxies: ProxyReport | None) -> Handler:
     """``GET /proxies/stats``: one proxy's Envoy stats, read from its announced stats port."""
 
+    @_answering
     async def get_proxy_stats(request: web.Request) -> web.Response:
         key, form = request.query.get("key", ""), request.query.get("format", "prometheus")
         if form not in STATS_FORMATS:
-            return rendering.error_response(
-                errors.BadRequestException("format must be prometheus or json")
-            )
-        address = proxies.stats_address(key) if proxies is not None else None
-        if address is None:
-            return rendering.error_response(
-                errors.NotFoundException(
-                    f"no connected proxy {key!r} announced a stats port "
-                    "(sidecars started by meshplane up do)"
-                )
-            )
+            raise errors.BadRequestException("format must be prometheus or json")
+        address = _known(
+            proxies.stats_address(key) if proxies is not None else None,
+            f"no connected proxy {key!r} announced a stats port "
+            "(sidecars started by meshplane up do)",
+        )
         try:
             text = await _read_stats(address, form)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -222,71 +241,57 @@ def add_routes(
     """
     port = {} if xds_port is None else {"xdsPort": xds_port}
 
+    @_answering
     async def get_proxies(request: web.Request) -> web.Response:
         if proxies is None:
             return web.json_response({"revision": 0, "converged": True, "proxies": [], **port})
-        try:
-            waiting = _wait_arguments(request)
-        except errors.AppMeshError as error:
-            return rendering.error_response(error)
+        waiting = _wait_arguments(request)
         if waiting is None:
             return web.json_response({**proxies.report(), **port})
         return web.json_response({**(await proxies.wait_for_revision(*waiting)), **port})
 
+    @_answering
     async def get_proxy_config(request: web.Request) -> web.Response:
         key = request.query.get("key", "")
         found = proxies.config(key) if proxies is not None else None
-        if found is None:
-            return rendering.error_response(
-                errors.NotFoundException(f"no proxy {key!r} has been sent a config")
-            )
-        return web.json_response(found)
+        return web.json_response(_known(found, f"no proxy {key!r} has been sent a config"))
 
+    @_answering
     async def get_envoy_config(request: web.Request) -> web.Response:
         key = request.query.get("key", "")
-        path = proxies.admin_socket(key) if proxies is not None else None
-        if path is None:
-            return rendering.error_response(
-                errors.NotFoundException(
-                    f"proxy {key!r} is not connected or announced no admin socket (only the "
-                    "local runtime's sidecars on this machine do)"
-                )
-            )
+        path = _known(
+            proxies.admin_socket(key) if proxies is not None else None,
+            f"proxy {key!r} is not connected or announced no admin socket (only the "
+            "local runtime's sidecars on this machine do)",
+        )
         try:
             dump = await envoyadmin.config_dump(path)
         except envoyadmin.Unreachable as error:
-            return rendering.error_response(
-                errors.BadRequestException(f"cannot read {key}'s Envoy: {error}")
-            )
+            raise errors.BadRequestException(f"cannot read {key}'s Envoy: {error}") from error
         return web.json_response({"key": key, "configDump": dump})
 
+    @_answering
     async def post_credentials(request: web.Request) -> web.Response:
-        try:
-            issued = _issue(request.app[services_key], await _body(request))
-        except errors.AppMeshError as error:
-            return rendering.error_response(error)
-        return web.json_response(issued)
+        return web.json_response(_issue(request.app[services_key], await _body(request)))
 
+    @_answering
     async def put_endpoints(request: web.Request) -> web.Response:
         services = request.app[services_key]
-        try:
-            body = await _body(request)
-            if not isinstance(body, dict) or not isinstance(body.get("endpoints"), list):
-                raise errors.BadRequestException(
-                    'Invalid request: body must be {"source": ..., "endpoints": [...]}'
-                )
-            mesh, node = request.match_info["mesh"], request.match_info["node"]
-            source = str(body.get("source") or "")
-            _check_scope(services.credentials, body.get("credential"), mesh, node, source)
-            registered = await request.app[offloading.OFFLOAD_KEY].write(
-                functools.partial(services.discovery.register, leased=True),
-                mesh,
-                node,
-                source,
-                body["endpoints"],
+        body = await _body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("endpoints"), list):
+            raise errors.BadRequestException(
+                'Invalid request: body must be {"source": ..., "endpoints": [...]}'
             )
-        except errors.AppMeshError as error:
-            return rendering.error_response(error)
+        mesh, node = request.match_info["mesh"], request.match_info["node"]
+        source = str(body.get("source") or "")
+        _check_scope(services.credentials, body.get("credential"), mesh, node, source)
+        registered = await request.app[offloading.OFFLOAD_KEY].write(
+            functools.partial(services.discovery.register, leased=True),
+            mesh,
+            node,
+            source,
+            body["endpoints"],
+        )
         return web.json_response(
             {
                 "endpoints": [_endpoint_json(e) for e in registered],

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from meshplane.client.errors import ControlPlaneError
 from meshplane.client.transport import Signer, Transport
@@ -309,18 +309,29 @@ def _report(answer: Mapping[str, Any]) -> ProxiesReport:
     )
 
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-async def _to_thread(function: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-    """``asyncio.to_thread``, with asyncio imported by the one caller that has a loop.
+def _off_loop(
+    method: Callable[Concatenate[MeshplaneClient, P], R],
+) -> Callable[Concatenate[AsyncMeshplaneClient, P], Coroutine[Any, Any, R]]:
+    """``method`` of the blocking client as an awaitable one that runs it on a worker thread.
 
-    A CLI command never builds the async client, so it does not pay asyncio's import.
+    Each asynchronous method is this one line, so its signature, defaults and answer type
+    are the blocking method's own and cannot drift from them.
     """
-    import asyncio  # noqa: PLC0415 - already imported by the caller's running event loop
 
-    return await asyncio.to_thread(function, *args, **kwargs)
+    async def off_loop(self: AsyncMeshplaneClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        # A CLI command never builds the async client, so it does not pay asyncio's import.
+        import asyncio  # noqa: PLC0415 - already imported by the caller's running event loop
+
+        return await asyncio.to_thread(method, self.sync, *args, **kwargs)
+
+    off_loop.__name__ = method.__name__
+    off_loop.__qualname__ = f"AsyncMeshplaneClient.{method.__name__}"
+    off_loop.__doc__ = f"See :meth:`MeshplaneClient.{method.__name__}`."
+    return off_loop
 
 
 class AsyncMeshplaneClient:
@@ -339,59 +350,15 @@ class AsyncMeshplaneClient:
         """The control plane's URL, without a trailing slash."""
         return self.sync.base_url
 
-    async def call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
-        """See :meth:`MeshplaneClient.call`."""
-        return await _to_thread(self.sync.call, method, path, body, **options)
-
-    async def health(self) -> Health:
-        """See :meth:`MeshplaneClient.health`."""
-        return await _to_thread(self.sync.health)
-
-    async def proxies(self) -> ProxiesReport:
-        """See :meth:`MeshplaneClient.proxies`."""
-        return await _to_thread(self.sync.proxies)
-
-    async def wait_for_revision(self, revision: int, timeout: float = 30.0) -> ProxiesReport:
-        """See :meth:`MeshplaneClient.wait_for_revision`."""
-        return await _to_thread(self.sync.wait_for_revision, revision, timeout)
-
-    async def issue_proxy_credential(self, node_id: str, replica: str) -> ProxyCredential:
-        """See :meth:`MeshplaneClient.issue_proxy_credential`."""
-        return await _to_thread(self.sync.issue_proxy_credential, node_id, replica)
-
-    async def lease_endpoints(
-        self,
-        mesh: str,
-        virtual_node: str,
-        source: str,
-        endpoints: Sequence[Endpoint],
-        credential: str | None = None,
-    ) -> Registration:
-        """See :meth:`MeshplaneClient.lease_endpoints`."""
-        return await _to_thread(
-            self.sync.lease_endpoints, mesh, virtual_node, source, endpoints, credential
-        )
-
-    async def register_endpoints(
-        self,
-        mesh: str,
-        virtual_node: str,
-        source: str,
-        endpoints: Sequence[Endpoint],
-        credential: str | None = None,
-    ) -> list[Endpoint]:
-        """See :meth:`MeshplaneClient.register_endpoints`."""
-        return await _to_thread(
-            self.sync.register_endpoints, mesh, virtual_node, source, endpoints, credential
-        )
-
-    async def apply(self, sources: Sequence[Source], namespace: str | None) -> dict[str, Any]:
-        """See :meth:`MeshplaneClient.apply`."""
-        return await _to_thread(self.sync.apply, sources, namespace)
-
-    async def objects(self, kind: str, namespace: str | None = None) -> dict[str, Any]:
-        """See :meth:`MeshplaneClient.objects`."""
-        return await _to_thread(self.sync.objects, kind, namespace)
+    call = _off_loop(MeshplaneClient.call)
+    health = _off_loop(MeshplaneClient.health)
+    proxies = _off_loop(MeshplaneClient.proxies)
+    wait_for_revision = _off_loop(MeshplaneClient.wait_for_revision)
+    issue_proxy_credential = _off_loop(MeshplaneClient.issue_proxy_credential)
+    lease_endpoints = _off_loop(MeshplaneClient.lease_endpoints)
+    register_endpoints = _off_loop(MeshplaneClient.register_endpoints)
+    apply = _off_loop(MeshplaneClient.apply)
+    objects = _off_loop(MeshplaneClient.objects)
 
 
 def connect(

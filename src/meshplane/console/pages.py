@@ -5,16 +5,21 @@ names, tags, NACK messages and warnings are all user input. The page holds no in
 script or style (the server sends a Content-Security-Policy that forbids them), so even a
 missed escape could not run code. The part of a page that changes lives in
 ``<main id="live">``; the event stream tells the page to fetch it again (``?fragment=1``).
+A mesh page shows one page of each kind (:mod:`meshplane.console.listing`), so its size
+follows the page, not the mesh.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from meshplane.model.snapshot import MeshSnapshot
+from meshplane.console import listing
+
+if TYPE_CHECKING:
+    from meshplane.console.reading import MeshPage
 
 ROUTE_TYPES = ("httpRoute", "http2Route", "grpcRoute", "tcpRoute")
 STATES = ("SYNCED", "STALE", "NACKED", "DISCONNECTED")
@@ -34,13 +39,19 @@ _link = mesh_link
 
 
 def layout(
-    title: str, body: str, user: str | None, *, notice: str | None = None, source: str = ""
+    title: str,
+    body: str,
+    user: str | None,
+    *,
+    notice: str | None = None,
+    source: str = "",
+    controls: str = "",
 ) -> str:
     """A whole page: header, the ``live`` part, the script that keeps it current.
 
     ``notice`` (why an edit was refused) sits outside the live part, so refreshes keep it;
     ``source`` is the page the live part is fetched from when it is not this URL (a refused
-    form's answer is shown at the form's URL).
+    form's answer is shown at the form's URL); ``controls`` (the filter) sit outside it too.
     """
     logout = (
         f'<form method="post" action="/console/logout" class="logout">'
@@ -63,6 +74,7 @@ def layout(
             if notice
             else ""
         )
+        + controls
         + f'<main id="live"{attributes}>{body}</main></body></html>'
     )
 
@@ -142,7 +154,9 @@ def _ports(spec: Mapping[str, Any]) -> str:
     return ", ".join(ports) or "-"
 
 
-def _edit_form(mesh: str, router: str, name: str, targets: Sequence[Any], token: str) -> str:
+def _edit_form(
+    mesh: str, router: str, name: str, targets: Sequence[Any], token: str, view: str = ""
+) -> str:
     """The explicit "edit weights" form of one route (collapsed: the page reads by default)."""
     if not targets:
         return ""
@@ -151,19 +165,20 @@ def _edit_form(mesh: str, router: str, name: str, targets: Sequence[Any], token:
         f'type="number" min="0" max="100" required value="{h(t.get("weight", 0))}"></label>'
         for t in targets
     )
+    kept = f'<input type="hidden" name="view" value="{h(view)}">' if view else ""
     return (
         f'<details class="edit"><summary>Edit weights</summary>'
         f'<form method="post" action="{h(_link(mesh))}/weights" '
         f'data-testid="edit-{h(router)}-{h(name)}">'
         f'<input type="hidden" name="router" value="{h(router)}">'
         f'<input type="hidden" name="route" value="{h(name)}">'
-        f'<input type="hidden" name="token" value="{h(token)}">'
+        f'<input type="hidden" name="token" value="{h(token)}">{kept}'
         f'{inputs}<button type="submit">Apply weights</button></form></details>'
     )
 
 
 def _route(
-    router: str, name: str, spec: Mapping[str, Any], edit: tuple[str, str] | None = None
+    router: str, name: str, spec: Mapping[str, Any], edit: tuple[str, str, str] | None = None
 ) -> str:
     kind = next((k for k in ROUTE_TYPES if k in spec), None)
     route = spec.get(kind, {}) if kind else {}
@@ -182,7 +197,7 @@ def _route(
         for t in targets
     )
     priority = spec.get("priority", "-")
-    form = _edit_form(edit[0], router, name, targets, edit[1]) if edit else ""
+    form = _edit_form(edit[0], router, name, targets, edit[1], edit[2]) if edit else ""
     return (
         f'<tr><td class="route">{h(name)}</td><td>{h(kind or "-")}</td><td>{h(matched)}</td>'
         f'<td>{h(priority)}</td><td><ul class="targets">{cells}</ul>{form}</td></tr>'
@@ -190,64 +205,159 @@ def _route(
 
 
 def mesh(
-    snapshot: MeshSnapshot,
-    proxies: Sequence[Mapping[str, Any]],
-    graph: str = "",
+    page: MeshPage,
+    proxies: listing.Page,
+    views: Mapping[str, Mapping[str, Any]],
+    graph: str,
+    view: listing.View,
     *,
     form_token: str | None = None,
 ) -> str:
-    """One mesh: topology ``graph``, services, routers with live weights, nodes, gateways.
+    """One page of a mesh: topology ``graph``, then a page of its proxies and of each kind.
 
-    With a ``form_token`` each route gets its "edit weights" form.
+    ``views`` are the shown proxies' views by key. With a ``form_token`` each route gets its
+    "edit weights" form, which carries the ``view`` so the answer comes back to this page.
     """
+    name = page.mesh.key.name
+    link = mesh_link(name)
+    edit = (name, form_token, view.encoded()) if form_token else None
+    rows = page.resources
     services = "".join(
-        f"<tr><td>{h(name)}</td><td>{h(_provider(vs.resource.spec))}</td></tr>"
-        for name, vs in sorted(snapshot.virtual_services.items())
+        f"<tr><td>{h(vs.name)}</td><td>{h(_provider(vs.spec))}</td>"
+        f'<td><a href="{h(_href(link, view.focused(vs.name)))}#topology" '
+        f'data-testid="graph-{h(vs.name)}">graph</a></td></tr>'
+        for vs in rows["vs"]
     )
-    routers = []
-    for name, vr in sorted(snapshot.virtual_routers.items()):
-        routes = "".join(
-            _route(
-                name,
-                route_name,
-                route.resource.spec,
-                (snapshot.mesh.resource.key.name, form_token) if form_token else None,
-            )
-            for route_name, route in sorted(snapshot.routes.get(name, {}).items())
-        )
-        routers.append(
-            f'<section class="router" data-testid="router-{h(name)}"><h3>{h(name)} '
-            f'<span class="ports">{_ports(vr.resource.spec)}</span></h3>'
-            "<table><thead><tr><th>Route</th><th>Type</th><th>Match</th><th>Priority</th>"
-            f"<th>Weighted targets</th></tr></thead><tbody>{routes}</tbody></table></section>"
-        )
+    routers = "".join(
+        f"<tr><td>{h(vr.name)}</td><td>{_ports(vr.spec)}</td>"
+        f"<td>{page.children.get(vr.name, 0)}</td></tr>"
+        for vr in rows["vr"]
+    )
     nodes = "".join(
-        f"<tr><td>{h(name)}</td><td>{_ports(vn.resource.spec)}</td>"
-        f"<td>{h(', '.join(_backends(vn.resource.spec)) or '-')}</td>"
-        f"<td>{h(_discovery(vn.resource.spec))}</td></tr>"
-        for name, vn in sorted(snapshot.virtual_nodes.items())
+        f"<tr><td>{h(vn.name)}</td><td>{_ports(vn.spec)}</td>"
+        f"<td>{h(', '.join(_backends(vn.spec)) or '-')}</td>"
+        f"<td>{h(_discovery(vn.spec))}</td></tr>"
+        for vn in rows["vn"]
     )
     gateways = "".join(
-        f"<tr><td>{h(name)}</td><td>{_ports(vg.resource.spec)}</td><td>"
-        + ", ".join(
-            f"{h(gr_name)} → {h(_gateway_target(gr.resource.spec))}"
-            for gr_name, gr in sorted(snapshot.gateway_routes.get(name, {}).items())
-        )
-        + "</td></tr>"
-        for name, vg in sorted(snapshot.virtual_gateways.items())
+        f"<tr><td>{h(vg.name)}</td><td>{_ports(vg.spec)}</td>"
+        f"<td>{page.children.get(vg.name, 0)}</td></tr>"
+        for vg in rows["vg"]
     )
-    name = snapshot.mesh.resource.key.name
+    gateway_routes = "".join(
+        f"<tr><td>{h(gr.key.parent)}</td><td>{h(gr.name)}</td>"
+        f"<td>{h(_gateway_target(gr.spec))}</td></tr>"
+        for gr in rows["gr"]
+    )
+    focus = (
+        f'<p class="focus" data-testid="focus">Neighbourhood of virtual service '
+        f"<b>{h(view.service)}</b> · "
+        f'<a href="{h(_href(link, view.focused("")))}#topology">whole mesh</a></p>'
+        if view.service
+        else ""
+    )
+    sections = [
+        ("vs", _table(("Name", "Provider", "Topology"), services)),
+        ("vr", _table(("Name", "Listeners", "Routes"), routers)),
+        ("rt", _routes(page, edit)),
+        ("vn", _table(("Name", "Listeners", "Backends", "Service discovery"), nodes)),
+        ("vg", _table(("Name", "Listeners", "Gateway routes"), gateways)),
+        ("gr", _table(("Gateway", "Name", "Target"), gateway_routes)),
+    ]
+    listed = "".join(
+        _section(section, page.pages[section], link, view, body) for section, body in sections
+    )
+    shown_proxies = [views[key] for _, key in proxies.names]
     return (
         f'<h1>Mesh <span data-testid="mesh-name">{h(name)}</span></h1>'
-        f'<p class="revision">store revision <b data-testid="revision">{snapshot.revision}</b></p>'
-        f'<h2>Topology</h2><div class="graph">{graph}</div>'
-        f"<h2>Proxies</h2>{proxies_table(proxies)}"
-        f"<h2>Virtual services</h2>{_table(('Name', 'Provider'), services)}"
-        f"<h2>Virtual routers</h2>{''.join(routers) or '<p class=empty>None.</p>'}"
-        f"<h2>Virtual nodes</h2>"
-        f"{_table(('Name', 'Listeners', 'Backends', 'Service discovery'), nodes)}"
-        f"<h2>Virtual gateways</h2>{_table(('Name', 'Listeners', 'Gateway routes'), gateways)}"
+        f'<p class="revision">store revision <b data-testid="revision">{page.revision}</b> · '
+        f'<span data-testid="mesh-total">{page.total:,}</span> resources</p>'
+        f'<h2 id="topology">Topology</h2>{focus}<div class="graph">{graph}</div>'
+        + _section("px", proxies, link, view, proxies_table(shown_proxies))
+        + listed
     )
+
+
+def filter_form(mesh_name: str, view: listing.View) -> str:
+    """The name filter; it sits outside the live part so a refresh never clears the typing."""
+    service = (
+        f'<input type="hidden" name="service" value="{h(view.service)}">' if view.service else ""
+    )
+    clear = f' <a href="{h(mesh_link(mesh_name))}">clear</a>' if view.query else ""
+    return (
+        f'<form method="get" action="{h(mesh_link(mesh_name))}" class="filter" role="search">'
+        '<label>Filter by name <input type="search" name="q" data-testid="filter" '
+        f'value="{h(view.query)}" maxlength="{listing.MAX_QUERY}"></label>'
+        f'{service}<button type="submit">Filter</button>{clear}</form>'
+    )
+
+
+def view_link(mesh_name: str, view: listing.View) -> str:
+    """The path of ``view`` of a mesh's page (its query string, if any, included)."""
+    return _href(mesh_link(mesh_name), view)
+
+
+def _href(link: str, view: listing.View) -> str:
+    query = view.encoded()
+    return f"{link}?{query}" if query else link
+
+
+def _section(section: str, shown: listing.Page, link: str, view: listing.View, body: str) -> str:
+    """A section: its title and count, the pager when there is more than one page, ``body``."""
+    matching = f" ({shown.matching:,} match “{h(view.query)}”)" if view.query else ""
+    heading = (
+        f'<h2 id="section-{section}">{h(listing.TITLES[section])} '
+        f'<span class="count" data-testid="count-{section}">{shown.total:,}</span>'
+        f"{matching}</h2>"
+    )
+    return f"{heading}{_pager(section, shown, link, view)}{body}"
+
+
+def _pager(section: str, shown: listing.Page, link: str, view: listing.View) -> str:
+    """``51-100 of 2,000`` with previous/next links (nothing when one page holds them all)."""
+    if shown.pages <= 1:
+        return ""
+    anchor = f"#section-{section}"
+    previous = (
+        f'<a rel="prev" data-testid="prev-{section}" '
+        f'href="{h(_href(link, view.turned(section, shown.number - 1)))}{anchor}">← previous</a>'
+        if shown.number > 1
+        else ""
+    )
+    following = (
+        f'<a rel="next" data-testid="next-{section}" '
+        f'href="{h(_href(link, view.turned(section, shown.number + 1)))}{anchor}">next →</a>'
+        if shown.number < shown.pages
+        else ""
+    )
+    return (
+        f'<nav class="pager" data-testid="pager-{section}">'
+        f'<span data-testid="range-{section}">{shown.first:,}\u2013{shown.last:,} of '
+        f"{shown.matching:,}</span> · page {shown.number} of {shown.pages} {previous} {following}"
+        "</nav>"
+    )
+
+
+def _routes(page: MeshPage, edit: tuple[str, str, str] | None) -> str:
+    """The shown routes, grouped under their routers (name and listeners)."""
+    groups: dict[str, list[str]] = {}
+    for route in page.resources["rt"]:
+        router = route.key.parent
+        groups.setdefault(router, []).append(_route(router, route.name, route.spec, edit))
+    if not groups:
+        return '<p class="empty">None.</p>'
+    parts = []
+    for router, routes in groups.items():
+        found = page.routers.get(router)
+        ports = _ports(found.spec) if found is not None else "-"
+        parts.append(
+            f'<section class="router" data-testid="router-{h(router)}"><h3>{h(router)} '
+            f'<span class="ports">{ports}</span></h3>'
+            "<table><thead><tr><th>Route</th><th>Type</th><th>Match</th><th>Priority</th>"
+            f"<th>Weighted targets</th></tr></thead><tbody>{''.join(routes)}</tbody></table>"
+            "</section>"
+        )
+    return "".join(parts)
 
 
 def not_found(mesh_name: str) -> str:

@@ -28,6 +28,7 @@ import hmac
 import importlib.resources
 import json
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -35,12 +36,11 @@ from aiohttp import web
 
 from meshplane import app
 from meshplane.api import offloading
-from meshplane.console import editing, monitoring, pages, throttling, topology
+from meshplane.console import editing, listing, monitoring, pages, reading, throttling, topology
 from meshplane.console.credentials import CredentialLookup
 from meshplane.console.sessions import COOKIE, DEFAULT_TTL, Sessions
 from meshplane.model import errors, kinds
 from meshplane.model.kinds import MESH
-from meshplane.store import snapshots
 
 PREFIX = "/console"
 STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
@@ -132,22 +132,43 @@ class Console:
         return self._page(request, "Meshes", body)
 
     async def _mesh(self, request: web.Request) -> web.StreamResponse:
-        return self._mesh_page(request, request.match_info["mesh"])
+        view = listing.View.parse(request.query)
+        return self._mesh_page(request, request.match_info["mesh"], view)
 
     def _mesh_page(
-        self, request: web.Request, name: str, error: str | None = None, status: int = 200
+        self,
+        request: web.Request,
+        name: str,
+        view: listing.View,
+        error: str | None = None,
+        status: int = 200,
     ) -> web.Response:
-        snapshot = snapshots.mesh_snapshot(self._plane.store, name)
-        if snapshot is None:
+        """The page of ``view``: its work grows with the page shown, not with the mesh."""
+        store = self._plane.store
+        shown = reading.read(store, name, view)
+        if shown is None:
             return self._page(request, name, pages.not_found(name), status=404)
-        proxies = [p for p in self._plane.views.proxies() if _mesh_of(p) == name]
-        graph = topology.render(snapshot, self._monitor.rows)
-        body = pages.mesh(snapshot, proxies, graph, form_token=self._form_token(request))
+        mine = {str(p["key"]): p for p in self._plane.views.proxies() if _mesh_of(p) == name}
+        proxies = listing.paged("px", (("", key) for key in mine), view)
+        drawn, why = reading.graph(store, name, shown.total, view.service)
+        graph = (
+            topology.render(drawn, self._monitor.rows)
+            if drawn is not None
+            else f'<p class="empty" data-testid="graph-note">{pages.h(why)}</p>'
+        )
+        token = self._form_token(request)
+        body = pages.mesh(shown, proxies, mine, graph, view, form_token=token)
+        controls = pages.filter_form(name, view)
         if error is None:
-            return self._page(request, name, body, status)
+            return self._page(request, name, body, status, controls=controls)
         # A refused edit: shown at the form's URL; the live part keeps following the mesh page.
         page = pages.layout(
-            name, body, self.user(request), notice=error, source=pages.mesh_link(name)
+            name,
+            body,
+            self.user(request),
+            notice=error,
+            source=pages.view_link(name, view),
+            controls=controls,
         )
         return _secured(web.Response(text=page, status=status, content_type="text/html"))
 
@@ -167,6 +188,8 @@ class Console:
         mesh = request.match_info["mesh"]
         form = {k: str(v) for k, v in (await request.post()).items()}
         router, route = form.get("router", ""), form.get("route", "")
+        # The page the form was on (paged, filtered): the answer shows that page again.
+        view = listing.View.parse(dict(urllib.parse.parse_qsl(form.get("view", ""))))
         try:
             token = self.sessions.form_token(request.cookies.get(COOKIE, ""))
             if not hmac.compare_digest(form.get("token", "").encode(), token.encode()):
@@ -184,14 +207,24 @@ class Console:
                 functools.partial(resources.update, parent=router), kinds.ROUTE, mesh, route, spec
             )
         except editing.EditRefused as refused:
-            return self._mesh_page(request, mesh, str(refused), refused.status)
+            return self._mesh_page(request, mesh, view, str(refused), refused.status)
         except errors.AppMeshError as error:
-            return self._mesh_page(request, mesh, error.message, error.http_status)
-        raise web.HTTPSeeOther(pages.mesh_link(mesh))
+            return self._mesh_page(request, mesh, view, error.message, error.http_status)
+        raise web.HTTPSeeOther(pages.view_link(mesh, view))
 
-    def _page(self, request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
+    def _page(
+        self,
+        request: web.Request,
+        title: str,
+        body: str,
+        status: int = 200,
+        *,
+        controls: str = "",
+    ) -> web.Response:
         text = (
-            body if "fragment" in request.query else pages.layout(title, body, self.user(request))
+            body
+            if "fragment" in request.query
+            else pages.layout(title, body, self.user(request), controls=controls)
         )
         return _secured(web.Response(text=text, status=status, content_type="text/html"))
 

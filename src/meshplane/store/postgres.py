@@ -73,6 +73,7 @@ class PgTransaction(SqlTransaction):
 
     UNLIMITED = None
     INSERT_SUFFIX = " RETURNING seq"
+    BYTE_ORDER = ' COLLATE "C"'
     _conn: Conn
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[tuple[Any, ...]]:

@@ -75,6 +75,26 @@ class ReadTransaction(Protocol):
         """How many resources other than ``exclude_kind`` a mesh holds."""
         ...
 
+    def name_page(
+        self, kind: str, mesh: str, contains: str = "", offset: int = 0, limit: int = -1
+    ) -> tuple[int, int, list[tuple[str, str]]]:
+        """``(total, matching, page)`` for one kind in a mesh, names only (no spec decoded).
+
+        ``total`` counts the kind; ``matching`` those whose name or parent's name contains
+        ``contains`` (ASCII case ignored); ``page`` is ``limit`` of those ``(parent, name)``
+        pairs from ``offset`` on, in Python's string order. The console pages a large mesh
+        with it and then reads only the shown resources.
+        """
+        ...
+
+    def mentioning(self, kind: str, mesh: str, value: str) -> list[Record]:
+        """Resources of one kind in a mesh whose spec may hold the string ``value``.
+
+        A superset (the caller checks the spec): it finds the virtual nodes whose backends
+        name a service, which no stored reference records, without decoding every node.
+        """
+        ...
+
     def referrers(self, dst: ResourceKey) -> list[ResourceKey]:
         """Every resource that references ``dst``, sorted."""
         ...

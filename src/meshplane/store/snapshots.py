@@ -15,7 +15,7 @@ of a push failing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource, Typed
 from meshplane.model.wirevalues import SpecError
 from meshplane.store.protocols import Store
-from meshplane.store.records import Change
+from meshplane.store.records import Change, Record
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,19 @@ def mesh_snapshot(store: Store, mesh: str) -> MeshSnapshot | None:
         records = tx.list_mesh(mesh)
         endpoints = tx.endpoints(mesh)
         revision = tx.revision()
+    return from_records(records, endpoints, revision)
+
+
+def from_records(
+    records: Iterable[Record],
+    endpoints: Mapping[str, tuple[Endpoint, ...]],
+    revision: int,
+) -> MeshSnapshot | None:
+    """The snapshot holding just ``records`` (one mesh's, its mesh record among them).
+
+    :func:`mesh_snapshot` passes the whole mesh; the console passes one virtual service's
+    neighbourhood to draw it without reading the rest. ``None`` without the mesh record.
+    """
     by_kind: dict[str, dict[str, Typed[Any]]] = {}
     nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {kind: {} for kind in _NESTED}
     mesh_resource: Typed[Any] | None = None

@@ -85,6 +85,11 @@ def tags_json(tags: Sequence[Tag]) -> str:
     return json.dumps([{"key": t.key, "value": t.value} for t in tags])
 
 
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE … ESCAPE '!'`` pattern."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 class SqlTransaction:
     """Reads and writes inside one transaction of either store (the shared part).
 
@@ -96,6 +101,8 @@ class SqlTransaction:
     """The ``LIMIT`` parameter that means "no limit"."""
     INSERT_SUFFIX: ClassVar[str] = ""
     """Appended to the resource ``INSERT`` (PostgreSQL: ``RETURNING seq``)."""
+    BYTE_ORDER: ClassVar[str] = ""
+    """The collation that orders text as Python does (SQLite's default already does)."""
 
     def __init__(self, conn: Any, clock: Clock) -> None:
         """Bind to an open transaction on ``conn``."""
@@ -184,6 +191,38 @@ class SqlTransaction:
             "SELECT count(*) FROM resources WHERE mesh=? AND kind<>?", (mesh, exclude_kind)
         )
         return int(rows.fetchone()[0])
+
+    def name_page(
+        self, kind: str, mesh: str, contains: str = "", offset: int = 0, limit: int = -1
+    ) -> tuple[int, int, list[tuple[str, str]]]:
+        """How many of a kind a mesh holds, how many match ``contains``, and one page of them."""
+        scope, params = "mesh=? AND kind=?", [mesh, kind]
+        total = int(self.run(f"SELECT count(*) FROM resources WHERE {scope}", params).fetchone()[0])
+        if contains:
+            pattern = f"%{_like_escaped(contains.lower())}%"
+            scope += " AND (lower(name) LIKE ? ESCAPE '!' OR lower(parent) LIKE ? ESCAPE '!')"
+            params += [pattern, pattern]
+            rows = self.run(f"SELECT count(*) FROM resources WHERE {scope}", params)
+            matching = int(rows.fetchone()[0])
+        else:
+            matching = total
+        order = f"parent{self.BYTE_ORDER}, name{self.BYTE_ORDER}"
+        rows = self.run(
+            f"SELECT parent, name FROM resources WHERE {scope} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, self.UNLIMITED if limit < 0 else limit, offset],
+        )
+        return total, matching, [(parent, name) for parent, name in rows]
+
+    def mentioning(self, kind: str, mesh: str, value: str) -> list[Record]:
+        """Resources of one kind in a mesh whose spec may hold the string ``value``."""
+        # Specs are stored as json.dumps text, so a spec holding the string holds its JSON.
+        pattern = f"%{_like_escaped(json.dumps(value))}%"
+        rows = self.run(
+            f"SELECT {RESOURCE_COLUMNS} FROM resources "
+            "WHERE mesh=? AND kind=? AND spec LIKE ? ESCAPE '!' ORDER BY seq",
+            (mesh, kind, pattern),
+        )
+        return [record(row) for row in rows]
 
     def insert(self, resource: Resource, tags: Sequence[Tag]) -> Record:
         """Store a new resource and record the change."""
