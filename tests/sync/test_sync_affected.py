@@ -19,6 +19,7 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 
 from meshplane import app, settings
+from meshplane.envoy import resources as envoy_resources
 from meshplane.model import kinds
 from meshplane.store import snapshots
 from meshplane.translate import building
@@ -366,5 +367,63 @@ def test_a_write_to_another_mesh_leaves_this_mesh_current_at_the_new_revision(
         assert watch.changed() == []
         revision = plane.store.revision()
         assert [plane.sync.published[_key(n)].revision for n in PROXIES] == [revision] * 4
+
+    _run(tmp_path, body)
+
+
+def test_an_endpoints_change_is_spliced_into_its_callers_snapshots(tmp_path: Path) -> None:
+    """A registered node's new endpoints patch vn-frontend's snapshot; it equals a translation."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        first = [{"listenerPort": 80, "address": "127.0.0.1", "port": 41000}]
+        register = plane.services.discovery.register
+        # The first registration turns vn-green's cluster from DNS to EDS: translated.
+        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", first)) == [
+            "vn-frontend"
+        ]
+        assert plane.sync.patches[_key("vn-frontend")] == 0
+        second = [{"listenerPort": 80, "address": "127.0.0.2", "port": 41001}]
+        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", second)) == []
+        assert plane.sync.patches[_key("vn-frontend")] == 1
+        assert watch.changed() == ["vn-frontend"]
+        _equals_full_translation(plane)
+        cached = plane.ads.cache.snapshot(_key("vn-frontend"))
+        assert cached is not None
+        assert cached.version == plane.sync.published[_key("vn-frontend")].version
+        [assignment] = [
+            r.decode()
+            for r in cached.resources(envoy_resources.ENDPOINT).values()
+            if "vn-green" in r.name
+        ]
+        [locality] = assignment.endpoints  # type: ignore[attr-defined]
+        [endpoint] = locality.lb_endpoints
+        address = endpoint.endpoint.address.socket_address
+        assert (address.address, address.port_value) == ("127.0.0.2", 41001)
+
+    _run(tmp_path, body)
+
+
+def test_a_caller_with_its_own_tls_to_the_target_is_translated_not_patched(
+    tmp_path: Path,
+) -> None:
+    """vn-frontend's client policy TLS makes its vn-green cluster its own: a change rebuilds it."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        policy = {"tls": {"validation": {"trust": {"file": {"certificateChain": "/ca.pem"}}}}}
+        spec = _node(("vs-backend",))
+        spec["backendDefaults"] = {"clientPolicy": policy}
+        plane.services.resources.update(kinds.VIRTUAL_NODE, MESH, "vn-frontend", spec)
+        await _settled(plane)
+        watch = Watch(plane)
+        register = plane.services.discovery.register
+        first = [{"listenerPort": 80, "address": "127.0.0.1", "port": 41000}]
+        await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", first))
+        second = [{"listenerPort": 80, "address": "127.0.0.2", "port": 41001}]
+        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", second)) == [
+            "vn-frontend"
+        ]
+        assert plane.sync.patches[_key("vn-frontend")] == 0
+        _equals_full_translation(plane)
 
     _run(tmp_path, body)

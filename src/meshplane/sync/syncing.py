@@ -66,7 +66,7 @@ from meshplane.store import snapshots
 from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
-from meshplane.translate import building, dependencies, diagnostics, reuse, tls
+from meshplane.translate import building, dependencies, diagnostics, patching, reuse, tls
 from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN, NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -103,7 +103,7 @@ class PublishPass:
 class Sync:
     """Keeps every connected proxy's snapshot equal to the translation of the store."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 -- one statement per piece of state, each with its docstring
         self,
         store: Store,
         cache: xds_cache.SnapshotCache,
@@ -151,6 +151,8 @@ class Sync:
         """Node key → what it was last given (for operators and tests)."""
         self.builds: collections.Counter[str] = collections.Counter()
         """Node key → how many times it was translated (for tests and benchmarks)."""
+        self.patches: collections.Counter[str] = collections.Counter()
+        """Node key → how many times its snapshot was patched instead (endpoints changes)."""
         self._observers: list[Callable[[], None]] = []
         self.held: dict[str, str] = {}
         """Node key → why it is held (given nothing; it keeps the config it runs)."""
@@ -380,10 +382,14 @@ class Sync:
             snapshot = snapshots.updated(self._store, previous, mesh, changes)
         else:
             snapshot = previous
+        patches: tuple[patching.TargetPatch, ...] | None = None
         if snapshot is not None and not whole:
             # The pieces no change touched are still right at the new revision.
-            shared.advance(snapshot, ((c.key, c.op) for c in changes))
+            dropped = shared.advance(snapshot, ((c.key, c.op) for c in changes))
+            if dropped and all(c.op == "endpoints" for c in changes):
+                patches = patching.patch_targets(snapshot, shared, dropped)
         self._meshes[mesh] = snapshot
+        nodes = frozenset(c.key.name for c in changes)
         for key in keys:
             reads = self._reads.get(key)
             stale = (
@@ -394,11 +400,83 @@ class Sync:
                 or any(reads.affected_by(c.key, c.op) for c in changes)
             )
             if stale:
+                if (
+                    patches is not None
+                    and snapshot is not None
+                    and key not in fresh
+                    and self._patch(key, snapshot, patches, nodes)
+                ):
+                    continue
                 self._publish(key, self._proxies[key], snapshot)
             elif snapshot is not None and key in self.published:
                 # Nothing it read changed: its snapshot is current at the new revision too.
                 current = self.published[key]
                 self.published[key] = dataclasses.replace(current, revision=snapshot.revision)
+
+    def _patch(
+        self,
+        key: str,
+        mesh: MeshSnapshot,
+        patches: tuple[patching.TargetPatch, ...],
+        nodes: frozenset[str],
+    ) -> bool:
+        """Splice rebuilt target resources into ``key``'s snapshot; ``False``: translate it.
+
+        Only for a proxy that read the changed ``nodes``' endpoints solely through
+        shared pieces (see :mod:`meshplane.translate.patching`): then a translation
+        would give its snapshot with exactly those clusters and load assignments
+        swapped, warnings and reads unchanged. Each spliced resource must be the one
+        the proxy holds, and every cluster of the changed nodes it holds must be
+        covered; anything else (held or recovering proxies too) is translated.
+        """
+        reads = self._reads.get(key)
+        current = self.published.get(key)
+        previous = self._cache.snapshot(key)
+        if (
+            reads is None
+            or current is None
+            or previous is None
+            or key in self.held
+            or key in self._recovering
+            or key in self._lost
+            or dependencies.ANY in reads.direct_endpoints
+            or not nodes.isdisjoint(reads.direct_endpoints)
+        ):
+            return False
+        dns_first = building.intercepted(self._proxies[key])
+        clusters = previous.resources(envoy_resources.CLUSTER)
+        assignments = previous.resources(envoy_resources.ENDPOINT)
+        replacements: list[Resource] = []
+        covered: set[str] = set()
+        for patch in patches:
+            if patch.dns_first != dns_first:
+                continue
+            (cluster, assignment), (new_cluster, new_assignment) = patch.before, patch.after
+            held = clusters.get(cluster.name)
+            if held is None:
+                continue
+            if held.version != self._encode(cluster).version:
+                return False
+            covered.add(cluster.name)
+            replacements.append(self._encode(new_cluster))
+            if assignment is not None and new_assignment is not None:
+                held = assignments.get(assignment.cluster_name)
+                if held is None or held.version != self._encode(assignment).version:
+                    return False
+                replacements.append(self._encode(new_assignment))
+        for node in nodes:
+            for name in patching.target_cluster_names(mesh, node):
+                if name in clusters and name not in covered:
+                    return False
+        snapshot = previous.replaced(replacements)
+        self._cache.set_snapshot(key, snapshot)
+        self.patches[key] += 1
+        self.published[key] = dataclasses.replace(
+            current, revision=mesh.revision, version=snapshot.version
+        )
+        if snapshot.version != current.version:
+            self._pass_published.append((key, snapshot.version))
+        return True
 
     def _publish(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> None:
         reason = self._hold_reason(key, identity, mesh)

@@ -42,6 +42,9 @@ class Reads:
 
     keys: frozenset[ResourceKey] = frozenset()
     endpoints: frozenset[str] = frozenset()
+    direct_endpoints: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
+    """The part of ``endpoints`` read outside every shared piece (:mod:`.reuse`): the rest
+    reached the resources only through pieces, which the sync stage can patch in place."""
 
     def affected_by(self, key: ResourceKey, op: str) -> bool:
         """Whether a change (``op`` on ``key``) can alter what was built from these reads.
@@ -92,6 +95,7 @@ class Recorder:
         mesh = snapshot.name
         self._keys: set[ResourceKey] = {ResourceKey.of(kinds.MESH, mesh, mesh)}
         self._endpoints: set[str] = set()
+        self._direct_endpoints: set[str] = set()
         self._captures: list[tuple[set[ResourceKey], set[str]]] = []
         """Open :meth:`capture` calls, innermost last: each also gets every read."""
 
@@ -128,6 +132,8 @@ class Recorder:
 
     def _endpoint(self, name: str) -> None:
         self._endpoints.add(name)
+        if not self._captures:
+            self._direct_endpoints.add(name)
         for _, endpoints in self._captures:
             endpoints.add(name)
 
@@ -157,4 +163,6 @@ class Recorder:
 
     def reads(self) -> Reads:
         """Everything looked up through :attr:`snapshot` so far."""
-        return Reads(frozenset(self._keys), frozenset(self._endpoints))
+        return Reads(
+            frozenset(self._keys), frozenset(self._endpoints), frozenset(self._direct_endpoints)
+        )

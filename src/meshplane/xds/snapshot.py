@@ -89,6 +89,11 @@ def version_of(resources: Iterable[Resource]) -> str:
     return _digest("\n".join(lines).encode())
 
 
+def _snapshot_version(type_versions: Mapping[str, str]) -> str:
+    """A snapshot's version: a hash over every type's version."""
+    return _digest("\n".join(f"{t}\0{v}" for t, v in sorted(type_versions.items())).encode())
+
+
 class InconsistentSnapshotError(ValueError):
     """A snapshot references EDS or RDS resources it does not contain."""
 
@@ -108,9 +113,7 @@ class Snapshot:
             by_name[resource.name] = resource
         self._resources: Mapping[str, Mapping[str, Resource]] = grouped
         self._versions = {t: version_of(r.values()) for t, r in grouped.items()}
-        self.version: str = _digest(
-            "\n".join(f"{t}\0{v}" for t, v in sorted(self._versions.items())).encode()
-        )
+        self.version: str = _snapshot_version(self._versions)
         """A hash over every type's version: equal snapshots have equal versions."""
 
     @classmethod
@@ -120,6 +123,28 @@ class Snapshot:
         """A snapshot of Listener/RouteConfiguration/Cluster/ClusterLoadAssignment protos."""
         encoder = encoder or ResourceEncoder()
         return cls(encoder.encode(m) for m in messages)
+
+    def replaced(self, resources: Iterable[Resource]) -> Snapshot:
+        """A copy with ``resources`` in place of those of the same type and name.
+
+        Equal to building the whole snapshot again (same version), but only the types
+        a replacement touches are re-hashed: patching one cluster of a proxy with
+        hundreds costs one type's version, not the snapshot's.
+        """
+        copies: dict[str, dict[str, Resource]] = {}
+        for resource in resources:
+            by_name = copies.get(resource.type_url)
+            if by_name is None:
+                by_name = copies[resource.type_url] = dict(self._resources[resource.type_url])
+            if resource.name not in by_name:
+                raise ValueError(f"no {resource.type_url} resource {resource.name!r} to replace")
+            by_name[resource.name] = resource
+        versions = {**self._versions, **{t: version_of(r.values()) for t, r in copies.items()}}
+        patched = Snapshot.__new__(Snapshot)
+        patched._resources = {**self._resources, **copies}
+        patched._versions = versions
+        patched.version = _snapshot_version(versions)
+        return patched
 
     def resources(self, type_url: str) -> Mapping[str, Resource]:
         """The resources of one type, by name (empty for a type with none)."""
