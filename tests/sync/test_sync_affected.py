@@ -82,21 +82,36 @@ class Watch:
     def __init__(self, plane: app.ControlPlane) -> None:
         self.plane = plane
         self.builds: collections.Counter[str] = collections.Counter()
+        self.patches: collections.Counter[str] = collections.Counter()
         self.versions: dict[str, str] = {}
         self.mark()
 
     def mark(self) -> None:
         """Remember the current counts and versions."""
         self.builds = collections.Counter(self.plane.sync.builds)
+        self.patches = collections.Counter(self.plane.sync.patches)
         self.versions = {n: self.plane.sync.published[_key(n)].version for n in PROXIES}
 
     async def rebuilt_by(self, change: Callable[[], object]) -> list[str]:
-        """Apply ``change``, wait for the sync stage, return the proxies translated again."""
+        """Apply ``change``, wait for the sync stage, return the proxies it rebuilt.
+
+        Rebuilt: translated again, or given its previous snapshot patched with the
+        changed pieces (which must equal a translation: see ``_equals_full_translation``).
+        """
         self.mark()
         change()
         await _settled(self.plane)
-        counts = self.plane.sync.builds
-        return [n for n in PROXIES if counts[_key(n)] != self.builds[_key(n)]]
+        builds, patches = self.plane.sync.builds, self.plane.sync.patches
+        return [
+            n
+            for n in PROXIES
+            if builds[_key(n)] != self.builds[_key(n)] or patches[_key(n)] != self.patches[_key(n)]
+        ]
+
+    def translated(self) -> list[str]:
+        """The proxies translated again (not patched) since the last mark."""
+        builds = self.plane.sync.builds
+        return [n for n in PROXIES if builds[_key(n)] != self.builds[_key(n)]]
 
     def changed(self) -> list[str]:
         """The proxies whose published version differs from the last mark."""
@@ -306,9 +321,10 @@ def test_a_failed_publish_pass_is_survived_and_everything_rebuilt(
 
         monkeypatch.setattr(building, "build", fail_once)
         watch = Watch(plane)
+        # A change to vn-frontend's own spec is translated (a route change would be patched).
         rebuilt = await watch.rebuilt_by(
             lambda: plane.services.resources.update(
-                kinds.ROUTE, MESH, "r-main", _route(0, 100), parent="vr-backend"
+                kinds.VIRTUAL_NODE, MESH, "vn-frontend", _node(("vs-backend",), host="f.local")
             )
         )
         assert len(failures) == 1
@@ -382,9 +398,13 @@ def test_an_endpoints_change_is_spliced_into_its_callers_snapshots(tmp_path: Pat
         assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", first)) == [
             "vn-frontend"
         ]
+        assert watch.translated() == ["vn-frontend"]
         assert plane.sync.patches[_key("vn-frontend")] == 0
         second = [{"listenerPort": 80, "address": "127.0.0.2", "port": 41001}]
-        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", second)) == []
+        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", second)) == [
+            "vn-frontend"
+        ]
+        assert watch.translated() == []
         assert plane.sync.patches[_key("vn-frontend")] == 1
         assert watch.changed() == ["vn-frontend"]
         _equals_full_translation(plane)
@@ -423,7 +443,48 @@ def test_a_caller_with_its_own_tls_to_the_target_is_translated_not_patched(
         assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", second)) == [
             "vn-frontend"
         ]
+        assert watch.translated() == ["vn-frontend"]
         assert plane.sync.patches[_key("vn-frontend")] == 0
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_a_weight_shift_is_spliced_into_the_callers_route_configuration(tmp_path: Path) -> None:
+    """Weights moving between the same targets patch vn-frontend's routes; a new target does not."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        svc = plane.services.resources
+        shift = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", _route(30, 70), parent="vr-backend")
+        )
+        assert shift == ["vn-frontend"]
+        assert watch.translated() == []
+        assert plane.sync.patches[_key("vn-frontend")] == 1
+        _equals_full_translation(plane)
+        cached = plane.ads.cache.snapshot(_key("vn-frontend"))
+        assert cached is not None
+        config = cached.resources(envoy_resources.ROUTE)["rds_egress_http_15001"].decode()
+        [host] = [h for h in config.virtual_hosts if h.name == "vs-backend"]  # type: ignore[attr-defined]
+        weights = [
+            (c.name.split("_")[3], c.weight.value)
+            for c in host.routes[0].route.weighted_clusters.clusters
+        ]
+        assert weights == [("vn-blue", 30), ("vn-green", 70)]
+        assert host.routes[-1].name == "connect"
+        # A route to a node no route reached before needs a cluster: translated.
+        svc.create(kinds.VIRTUAL_NODE, MESH, "vn-red", _node())
+        await _settled(plane)
+        watch.mark()
+        red = {"virtualNode": "vn-red", "weight": 1}
+        spec = _route(30, 70)
+        spec["httpRoute"]["action"]["weightedTargets"].append(red)
+        moved = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", spec, parent="vr-backend")
+        )
+        assert moved == ["vn-frontend"]
+        assert watch.translated() == ["vn-frontend"]
         _equals_full_translation(plane)
 
     _run(tmp_path, body)

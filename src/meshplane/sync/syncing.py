@@ -66,7 +66,15 @@ from meshplane.store import snapshots
 from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
 from meshplane.sync import identities
-from meshplane.translate import building, dependencies, diagnostics, patching, reuse, tls
+from meshplane.translate import (
+    building,
+    dependencies,
+    diagnostics,
+    names,
+    patching,
+    reuse,
+    tls,
+)
 from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN, NodeIdentity
 from meshplane.xds import cache as xds_cache
 from meshplane.xds import status as xds_status
@@ -174,6 +182,8 @@ class Sync:
         self._pass_seconds: list[float] = []
         self._pass_encoded: dict[int, tuple[Message, Resource]] = {}
         """id(message) → (message, its encoding), for the pass under way."""
+        self._pass_hosts: dict[tuple[bytes, bool, int], bytes] = {}
+        """(old virtual host, tunnelled, id(new routes)) → new virtual host, for this pass."""
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass (``published`` may have changed)."""
@@ -350,6 +360,7 @@ class Sync:
                 self._sync_mesh(mesh, proxies[mesh], by_mesh.get(mesh, []), fresh)
         finally:
             self._pass_encoded.clear()
+            self._pass_hosts.clear()
         if changes and self._applied is not None:
             # No change since their last pass was in these meshes: their proxies' snapshots
             # are current at the new revision too (else writes to one mesh would leave every
@@ -358,7 +369,9 @@ class Sync:
                 for key in proxies[mesh]:
                     current = self.published.get(key)
                     if current is not None and current.revision < self._applied:
-                        self.published[key] = dataclasses.replace(current, revision=self._applied)
+                        self.published[key] = Published(
+                            self._applied, current.version, current.warnings
+                        )
         self.last_pass = PublishPass(
             min((c.at for c in changes), default=None),
             tuple(self._pass_published),
@@ -383,13 +396,17 @@ class Sync:
         else:
             snapshot = previous
         patches: tuple[patching.TargetPatch, ...] | None = None
+        routes: patching.RoutesPatch | None = None
         if snapshot is not None and not whole:
             # The pieces no change touched are still right at the new revision.
             dropped = shared.advance(snapshot, ((c.key, c.op) for c in changes))
             if dropped and all(c.op == "endpoints" for c in changes):
                 patches = patching.patch_targets(snapshot, shared, dropped)
+            elif dropped and all(c.key.kind == kinds.ROUTE.key for c in changes):
+                routes = patching.patch_routes(snapshot, shared, dropped)
         self._meshes[mesh] = snapshot
         nodes = frozenset(c.key.name for c in changes)
+        touches = tuple(dependencies.touch(c.key, c.op) for c in changes)
         for key in keys:
             reads = self._reads.get(key)
             stale = (
@@ -397,21 +414,21 @@ class Sync:
                 or snapshot is None
                 or key in fresh
                 or reads is None
-                or any(reads.affected_by(c.key, c.op) for c in changes)
+                or reads.touched_by(touches)
             )
             if stale:
-                if (
-                    patches is not None
-                    and snapshot is not None
-                    and key not in fresh
-                    and self._patch(key, snapshot, patches, nodes)
-                ):
-                    continue
+                if snapshot is not None and key not in fresh:
+                    if patches is not None and self._patch(key, snapshot, patches, nodes):
+                        continue
+                    if routes is not None and self._patch_routes(key, snapshot, routes, touches):
+                        continue
                 self._publish(key, self._proxies[key], snapshot)
             elif snapshot is not None and key in self.published:
                 # Nothing it read changed: its snapshot is current at the new revision too.
                 current = self.published[key]
-                self.published[key] = dataclasses.replace(current, revision=snapshot.revision)
+                self.published[key] = Published(
+                    snapshot.revision, current.version, current.warnings
+                )
 
     def _patch(
         self,
@@ -468,6 +485,75 @@ class Sync:
             for name in patching.target_cluster_names(mesh, node):
                 if name in clusters and name not in covered:
                     return False
+        self._install(key, mesh, previous, replacements)
+        return True
+
+    def _patch_routes(
+        self,
+        key: str,
+        mesh: MeshSnapshot,
+        patch: patching.RoutesPatch,
+        touches: tuple[dependencies.Touch, ...],
+    ) -> bool:
+        """Rewrite the changed services' virtual hosts in ``key``'s route configurations.
+
+        Only for a sidecar (gateways keep their Host handling per route) whose own
+        reads, outside shared pieces, no change touches: then a translation would
+        differ only in those virtual hosts' routes (:mod:`meshplane.translate.patching`).
+        ``False``: translate it.
+        """
+        identity = self._proxies[key]
+        reads = self._reads.get(key)
+        current = self.published.get(key)
+        previous = self._cache.snapshot(key)
+        if (
+            identity.kind != kinds.VIRTUAL_NODE.key
+            or reads is None
+            or current is None
+            or previous is None
+            or key in self.held
+            or key in self._recovering
+            or key in self._lost
+            or reads.directly_touched_by(touches)
+        ):
+            return False
+        tunnelled = not building.intercepted(identity)
+        unpatched: list[str] = []
+
+        def rewrite(name: str, host: bytes) -> bytes | None:
+            if name not in patch.expected:
+                return None
+            routes = patch.hosts.get(name)
+            if routes is None:
+                unpatched.append(name)
+                return None
+            memo = (host, tunnelled, id(routes))
+            found = self._pass_hosts.get(memo)
+            if found is None:
+                found = self._pass_hosts[memo] = patching.rebuilt_host(
+                    host, routes, tunnelled=tunnelled
+                )
+            return found
+
+        replacements: list[Resource] = []
+        for name, resource in previous.resources(envoy_resources.ROUTE).items():
+            if not names.is_egress_route_config(name):
+                continue
+            body, _ = patching.splice_virtual_hosts(resource.body, rewrite)
+            if unpatched:
+                return False
+            if body != resource.body:
+                replacements.append(
+                    self._encoder.encode_serialized(envoy_resources.ROUTE, name, body)
+                )
+        self._install(key, mesh, previous, replacements)
+        return True
+
+    def _install(
+        self, key: str, mesh: MeshSnapshot, previous: Snapshot, replacements: list[Resource]
+    ) -> None:
+        """Publish ``previous`` patched with ``replacements`` (same warnings and reads)."""
+        current = self.published[key]
         snapshot = previous.replaced(replacements)
         self._cache.set_snapshot(key, snapshot)
         self.patches[key] += 1
@@ -476,7 +562,6 @@ class Sync:
         )
         if snapshot.version != current.version:
             self._pass_published.append((key, snapshot.version))
-        return True
 
     def _publish(self, key: str, identity: NodeIdentity, mesh: MeshSnapshot | None) -> None:
         reason = self._hold_reason(key, identity, mesh)

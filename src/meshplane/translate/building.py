@@ -533,7 +533,7 @@ def _add_proxy_egress(
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
         tunnel_cluster=tunnel,
-        host_routes=_shared_routes(snapshot, pieces, kept_host_header),
+        host_routes=shared_routes(snapshot, pieces, kept_host_header),
     )
     manager = listeners.http_connection_manager(
         "egress",
@@ -594,7 +594,7 @@ def _add_intercepted_egress(
             snapshot.name,
             hosts,
             allow_all=egress.allow_all,
-            host_routes=_shared_routes(snapshot, pieces, None),
+            host_routes=shared_routes(snapshot, pieces, None),
         )
         manager = listeners.http_connection_manager(
             "egress", route_config, protocol=protocol, logging=logging
@@ -757,7 +757,7 @@ def _warn_san_mismatch(
     )
 
 
-def _shared_routes(
+def shared_routes(
     snapshot: MeshSnapshot, pieces: reuse.Reuse | None, kept_host_header: str | None
 ) -> Callable[[plan.HostPlan], Sequence[route_components_pb2.Route]] | None:
     """A host's routes from the shared table (``None`` without one: built per caller).

@@ -1,4 +1,4 @@
-"""What an endpoints change does to the shared pieces: the target resources to splice.
+"""What a change does to the shared pieces: the resources, or virtual hosts, to splice.
 
 At fleet scale most changes are replicas coming and going: the registered
 endpoints of one virtual node change, and every caller of it would be translated
@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Hashable, Mapping
-from typing import cast
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, cast
+
+from envoy.config.route.v3 import route_components_pb2
 
 from meshplane.model.snapshot import MeshSnapshot
-from meshplane.translate import building, dependencies, names, reuse, specs
+from meshplane.translate import building, dependencies, names, plan, reuse, specs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,3 +95,182 @@ def target_cluster_names(snapshot: MeshSnapshot, node: str) -> frozenset[str]:
         names.egress_cluster(snapshot.name, node, listener.protocol, listener.port)
         for listener in specs.listeners(found.spec)
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutesPatch:
+    """The services whose routes changed, and each of their virtual hosts' new routes."""
+
+    services: frozenset[str]
+    hosts: Mapping[str, Sequence[route_components_pb2.Route]]
+    """Virtual host name (the same in every caller) → its routes, before any CONNECT route."""
+    expected: frozenset[str]
+    """Every virtual host name of those services: a caller's host among them not in
+    :attr:`hosts` cannot be patched."""
+
+
+_ROUTE_PIECES = frozenset({"service", "routes", "service-targets"})
+
+
+def patch_routes(
+    snapshot: MeshSnapshot,
+    shared: reuse.SharedTranslations,
+    dropped: Mapping[Hashable, reuse.Piece],
+) -> RoutesPatch | None:
+    """The plans and routes of ``dropped`` rebuilt on ``snapshot`` (entered in ``shared``).
+
+    ``None``: a piece of another kind changed, or a plan changed shape (hosts, ports,
+    targets, TCP backends), warnings or reads — callers must be translated again.
+    """
+    if any(not isinstance(k, tuple) or k[0] not in _ROUTE_PIECES for k in dropped):
+        return None
+    entries = [(cast(tuple[Any, ...], key), old) for key, old in dropped.items()]
+    recorder = dependencies.Recorder(snapshot)
+    pieces = shared.using(snapshot, recorder)
+    plans: dict[str, tuple[plan.HostPlan | plan.TcpPlan, ...]] = {}
+    expected: set[str] = set()
+    for key, old in entries:
+        if key[0] != "service":
+            continue
+        service = cast(str, key[1])
+        found = pieces.piece(
+            key, functools.partial(plan.service_plan, recorder.snapshot, service), []
+        )
+        new = shared.get(key)
+        if new is None or new.reads != old.reads or new.warnings != old.warnings:
+            return None
+        if _shape(found) != _shape(cast(tuple[plan.HostPlan | plan.TcpPlan, ...], old.value)):
+            return None
+        plans[service] = found
+        http = [h for h in found if isinstance(h, plan.HostPlan)]
+        expected.update(plan.host_name(service, h.port, len(http)) for h in http)
+    routes_of = building.shared_routes(recorder.snapshot, pieces, None)
+    assert routes_of is not None  # a table was given
+    hosts: dict[str, Sequence[route_components_pb2.Route]] = {}
+    for key, old in entries:
+        if key[0] != "routes":
+            continue
+        service, port, kept_host_header = cast(tuple[str, int, str | None], key[1:])
+        found_plan = plans.get(service)
+        if kept_host_header is not None or found_plan is None:
+            return None  # a gateway's routes, or routes whose plan did not change
+        http = [h for h in found_plan if isinstance(h, plan.HostPlan)]
+        host = next((h for h in http if h.port == port), None)
+        if host is None:
+            return None
+        hosts[plan.host_name(service, port, len(http))] = routes_of(host)
+        new = shared.get(key)
+        if new is None or new.reads != old.reads or new.warnings != old.warnings:
+            return None
+    return RoutesPatch(frozenset(plans), hosts, frozenset(expected))
+
+
+def _shape(found: tuple[plan.HostPlan | plan.TcpPlan, ...]) -> tuple[object, ...]:
+    """What of a service plan a caller uses besides its routes' content (the routes piece).
+
+    A host's targets decide the caller's clusters (and, with client policies, which
+    service's TLS a target is called with); TCP plans decide listeners whole.
+    """
+    shape: list[object] = []
+    for piece in found:
+        if isinstance(piece, plan.TcpPlan):
+            shape.append(piece)
+            continue
+        targets = {t.target for r in piece.routes for t in r.targets}
+        targets |= {r.mirror.target for r in piece.routes if r.mirror is not None}
+        shape.append((piece.name, piece.service, piece.port, piece.protocol, piece.domains))
+        shape.append(frozenset(targets))
+    return tuple(shape)
+
+
+def splice_virtual_hosts(
+    body: bytes, rewrite: Callable[[str, bytes], bytes | None]
+) -> tuple[bytes, frozenset[str]]:
+    """A serialized RouteConfiguration with virtual hosts rewritten; and the names seen.
+
+    ``rewrite(name, serialized_host)`` gives a virtual host's new serialization, or
+    ``None`` to keep it. Everything else keeps its bytes and place.
+    """
+    out: list[bytes] = []
+    seen: set[str] = set()
+    view = memoryview(body)
+    at = 0
+    while at < len(body):
+        start = at
+        tag, at = _varint(view, at)
+        wire_type = tag & 7
+        if wire_type == _LENGTH_DELIMITED:
+            size, at = _varint(view, at)
+            payload_at, at = at, at + size
+            if tag >> 3 == _VIRTUAL_HOSTS:
+                host = bytes(view[payload_at:at])
+                name = _first_string(host)
+                seen.add(name)
+                new = rewrite(name, host)
+                if new is not None:
+                    out.append(_encode_varint(tag) + _encode_varint(len(new)) + new)
+                    continue
+        elif wire_type == _VARINT:
+            _, at = _varint(view, at)
+        elif wire_type == _FIXED64:
+            at += 8
+        elif wire_type == _FIXED32:
+            at += 4
+        else:
+            raise ValueError(f"unexpected wire type {wire_type} in a route configuration")
+        out.append(bytes(view[start:at]))
+    return b"".join(out), frozenset(seen)
+
+
+def rebuilt_host(
+    host: bytes, routes: Sequence[route_components_pb2.Route], *, tunnelled: bool
+) -> bytes:
+    """A serialized virtual host given ``routes`` (its CONNECT route kept last: ``tunnelled``)."""
+    virtual_host = route_components_pb2.VirtualHost.FromString(host)
+    connect = virtual_host.routes[-1] if tunnelled and virtual_host.routes else None
+    if connect is not None and connect.name != names.CONNECT_ROUTE:
+        raise ValueError(f"virtual host {virtual_host.name} lacks its CONNECT route")
+    kept = route_components_pb2.Route()
+    if connect is not None:
+        kept.CopyFrom(connect)
+    del virtual_host.routes[:]
+    virtual_host.routes.extend(routes)
+    if connect is not None:
+        virtual_host.routes.append(kept)
+    serialized: bytes = virtual_host.SerializeToString(deterministic=True)
+    return serialized
+
+
+_VIRTUAL_HOSTS = 2
+"""RouteConfiguration.virtual_hosts' field number."""
+_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
+
+
+def _varint(view: memoryview, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = view[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _first_string(message: bytes) -> str:
+    """Field 1 of a serialized message when it is a string (a virtual host's name)."""
+    view = memoryview(message)
+    tag, at = _varint(view, 0)
+    if tag != (1 << 3 | _LENGTH_DELIMITED):
+        return ""
+    size, at = _varint(view, at)
+    return bytes(view[at : at + size]).decode()

@@ -65,19 +65,32 @@ class ResourceEncoder:
 
     def encode(self, resource: message.Message) -> Resource:
         """The shared :class:`Resource` for ``resource``'s current content."""
-        type_url = envoy_resources.type_url_of(resource)
-        body = resource.SerializeToString(deterministic=True)
+        return self.encode_serialized(
+            envoy_resources.type_url_of(resource),
+            envoy_resources.name_of(resource),
+            resource.SerializeToString(deterministic=True),
+            envoy_resources.references_of(resource),
+        )
+
+    def encode_serialized(
+        self, type_url: str, name: str, body: bytes, references: tuple[str, ...] = ()
+    ) -> Resource:
+        """The shared :class:`Resource` for a message already serialized deterministically.
+
+        For bytes spliced from pieces serialized earlier (the sync stage's patches):
+        the same bytes give the same resource :meth:`encode` gives.
+        """
         key = (type_url, hashlib.sha256(body).hexdigest())
         found = self._interned.get(key)
         if found is not None:
             return found
         encoded = Resource(
             type_url=type_url,
-            name=envoy_resources.name_of(resource),
+            name=name,
             version=key[1][:16],
             body=body,
             framed=wire.response_resource(type_url, body),
-            references=envoy_resources.references_of(resource),
+            references=references,
         )
         self._interned[key] = encoded
         return encoded
