@@ -184,6 +184,9 @@ class Sync:
         """id(message) → (message, its encoding), for the pass under way."""
         self._pass_hosts: dict[tuple[bytes, bool, int], bytes] = {}
         """(old virtual host, tunnelled, id(new routes)) → new virtual host, for this pass."""
+        self._host_spans: dict[str, dict[str, tuple[str, tuple[patching.HostSpan, ...]]]] = {}
+        """Node key → route configuration → (version, where its virtual hosts are): the
+        last splice's result, saving the next one a walk over the serialized config."""
 
     def subscribe(self, observer: Callable[[], None]) -> Callable[[], None]:
         """Call ``observer`` after every publish pass (``published`` may have changed)."""
@@ -249,6 +252,7 @@ class Sync:
             self._proxies.pop(event.key, None)
             self._reads.pop(event.key, None)
             self._certificates.pop(event.key, None)
+            self._host_spans.pop(event.key, None)
             self.published.pop(event.key, None)
             self.held.pop(event.key, None)
             self._lost.discard(event.key)
@@ -518,36 +522,41 @@ class Sync:
         ):
             return False
         tunnelled = not building.intercepted(identity)
-        unpatched: list[str] = []
-
-        def rewrite(name: str, host: bytes) -> bytes | None:
-            if name not in patch.expected:
-                return None
-            routes = patch.hosts.get(name)
-            if routes is None:
-                unpatched.append(name)
-                return None
-            memo = (host, tunnelled, id(routes))
-            found = self._pass_hosts.get(memo)
-            if found is None:
-                found = self._pass_hosts[memo] = patching.rebuilt_host(
-                    host, routes, tunnelled=tunnelled
-                )
-            return found
-
         replacements: list[Resource] = []
         for name, resource in previous.resources(envoy_resources.ROUTE).items():
             if not names.is_egress_route_config(name):
                 continue
-            body, _ = patching.splice_virtual_hosts(resource.body, rewrite)
-            if unpatched:
-                return False
+            known = self._host_spans.get(key, {}).get(name)
+            if known is not None and known[0] == resource.version:
+                spans = known[1]
+            else:
+                spans = patching.virtual_host_spans(resource.body)
+            if any(s.name in patch.expected and s.name not in patch.hosts for s in spans):
+                return False  # a host of a changed service whose routes were not rebuilt
+            body, spans = patching.splice_virtual_hosts(
+                resource.body,
+                patch.hosts,
+                lambda host, serialized: self._rebuilt_host(
+                    serialized, patch.hosts[host], tunnelled
+                ),
+                spans,
+            )
             if body != resource.body:
-                replacements.append(
-                    self._encoder.encode_serialized(envoy_resources.ROUTE, name, body)
-                )
+                encoded = self._encoder.encode_serialized(envoy_resources.ROUTE, name, body)
+                self._host_spans.setdefault(key, {})[name] = (encoded.version, spans)
+                replacements.append(encoded)
         self._install(key, mesh, previous, replacements)
         return True
+
+    def _rebuilt_host(self, serialized: bytes, routes: Sequence[Message], tunnelled: bool) -> bytes:
+        """A virtual host with new routes, once per pass for callers holding the same host."""
+        memo = (serialized, tunnelled, id(routes))
+        found = self._pass_hosts.get(memo)
+        if found is None:
+            found = self._pass_hosts[memo] = patching.rebuilt_host(
+                serialized, routes, tunnelled=tunnelled
+            )
+        return found
 
     def _install(
         self, key: str, mesh: MeshSnapshot, previous: Snapshot, replacements: list[Resource]

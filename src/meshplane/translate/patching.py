@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Mapping, Sequence
 from typing import Any, cast
 
 from envoy.config.route.v3 import route_components_pb2
@@ -183,16 +183,21 @@ def _shape(found: tuple[plan.HostPlan | plan.TcpPlan, ...]) -> tuple[object, ...
     return tuple(shape)
 
 
-def splice_virtual_hosts(
-    body: bytes, rewrite: Callable[[str, bytes], bytes | None]
-) -> tuple[bytes, frozenset[str]]:
-    """A serialized RouteConfiguration with virtual hosts rewritten; and the names seen.
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostSpan:
+    """Where one virtual host sits in a serialized RouteConfiguration."""
 
-    ``rewrite(name, serialized_host)`` gives a virtual host's new serialization, or
-    ``None`` to keep it. Everything else keeps its bytes and place.
-    """
-    out: list[bytes] = []
-    seen: set[str] = set()
+    name: str
+    start: int
+    """The entry's first byte (its field tag)."""
+    payload: int
+    """The serialized virtual host's first byte."""
+    end: int
+
+
+def virtual_host_spans(body: bytes) -> tuple[HostSpan, ...]:
+    """The virtual hosts of a serialized RouteConfiguration, in order."""
+    spans: list[HostSpan] = []
     view = memoryview(body)
     at = 0
     while at < len(body):
@@ -201,15 +206,9 @@ def splice_virtual_hosts(
         wire_type = tag & 7
         if wire_type == _LENGTH_DELIMITED:
             size, at = _varint(view, at)
-            payload_at, at = at, at + size
+            payload, at = at, at + size
             if tag >> 3 == _VIRTUAL_HOSTS:
-                host = bytes(view[payload_at:at])
-                name = _first_string(host)
-                seen.add(name)
-                new = rewrite(name, host)
-                if new is not None:
-                    out.append(_encode_varint(tag) + _encode_varint(len(new)) + new)
-                    continue
+                spans.append(HostSpan(_first_string(view, payload), start, payload, at))
         elif wire_type == _VARINT:
             _, at = _varint(view, at)
         elif wire_type == _FIXED64:
@@ -218,8 +217,50 @@ def splice_virtual_hosts(
             at += 4
         else:
             raise ValueError(f"unexpected wire type {wire_type} in a route configuration")
-        out.append(bytes(view[start:at]))
-    return b"".join(out), frozenset(seen)
+    return tuple(spans)
+
+
+def splice_virtual_hosts(
+    body: bytes,
+    wanted: Container[str],
+    rewrite: Callable[[str, bytes], bytes],
+    spans: tuple[HostSpan, ...] | None = None,
+) -> tuple[bytes, tuple[HostSpan, ...]]:
+    """A serialized RouteConfiguration with the ``wanted`` virtual hosts rewritten.
+
+    ``rewrite(name, serialized_host)`` gives a wanted host's new serialization;
+    everything else keeps its bytes and place. ``spans`` (from
+    :func:`virtual_host_spans`, or an earlier splice) saves walking ``body``; the
+    result's spans come back for the next splice.
+    """
+    if spans is None:
+        spans = virtual_host_spans(body)
+    parts: list[bytes] = []
+    placed: list[HostSpan] = []
+    at = shift = 0
+    for span in spans:
+        if span.name not in wanted:
+            placed.append(_moved(span, shift))
+            continue
+        host = rewrite(span.name, body[span.payload : span.end])
+        header = _encode_varint(_VIRTUAL_HOSTS << 3 | _LENGTH_DELIMITED) + _encode_varint(len(host))
+        parts += (body[at : span.start], header, host)
+        begin = span.start + shift
+        placed.append(
+            HostSpan(span.name, begin, begin + len(header), begin + len(header) + len(host))
+        )
+        shift += len(header) + len(host) - (span.end - span.start)
+        at = span.end
+    if not parts:
+        return body, spans
+    parts.append(body[at:])
+    return b"".join(parts), tuple(placed)
+
+
+def _moved(span: HostSpan, shift: int) -> HostSpan:
+    if not shift:
+        return span
+    return HostSpan(span.name, span.start + shift, span.payload + shift, span.end + shift)
 
 
 def rebuilt_host(
@@ -266,10 +307,9 @@ def _encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _first_string(message: bytes) -> str:
-    """Field 1 of a serialized message when it is a string (a virtual host's name)."""
-    view = memoryview(message)
-    tag, at = _varint(view, 0)
+def _first_string(view: memoryview, at: int) -> str:
+    """Field 1 of the message serialized at ``at`` when it is a string (a host's name)."""
+    tag, at = _varint(view, at)
     if tag != (1 << 3 | _LENGTH_DELIMITED):
         return ""
     size, at = _varint(view, at)
