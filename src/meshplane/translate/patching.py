@@ -15,8 +15,22 @@ cluster and assignment into the caller's previous snapshot instead
 :func:`patch_targets` rebuilds the dropped target pieces once per change (not
 once per caller) and says what changed, or ``None`` when the change cannot be
 spliced (any other kind of piece changed, a name, a warning or a read did), in
-which case callers are translated again as before. Pure, like all of
-:mod:`meshplane.translate`: the pieces are entered in the shared table, nothing else.
+which case callers are translated again as before.
+
+A route change is the other common case: a router's routes change (weights
+shifted), and every caller would be translated again only to rebuild the
+virtual host of each service the router provides. When the services' plans
+keep their shape (the same hosts, ports and targets, so the same clusters and
+listeners; the same warnings and reads), a caller's translation would differ
+only in those virtual hosts' routes: the shared routes piece, followed (for a
+local-mode sidecar) by its CONNECT route. :func:`patch_routes` rebuilds the
+plans and routes once; :func:`splice_virtual_hosts` rewrites a caller's
+serialized route configuration host by host, which gives the bytes a full
+translation serializes to (a repeated message field is its entries'
+serializations in order).
+
+Pure, like all of :mod:`meshplane.translate`: rebuilt pieces are entered in
+the shared table, nothing else.
 """
 
 from __future__ import annotations
