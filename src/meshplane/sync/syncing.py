@@ -36,6 +36,16 @@ makes it known — or until ``endpoint_grace`` seconds (the endpoint lease TTL) 
 passed since the mesh came back: a runtime that has not registered within a lease
 is gone, and its callers get what the store holds.
 
+Patching: a proxy that read a change only through the shared pieces
+(:mod:`meshplane.translate.reuse`) is not translated again when the change is
+one :mod:`meshplane.translate.patching` can splice — a target's endpoints, or
+routes whose plans keep their hosts and targets (a weight shift). The pieces are
+rebuilt once; each such proxy's previous snapshot gets the new serialized
+clusters and load assignments, or virtual hosts inside its route configuration,
+in place (:meth:`~meshplane.xds.snapshot.Snapshot.replaced`). The result is the
+snapshot a translation would give, version for version; anything the patch
+cannot vouch for is translated as before.
+
 Secrets: a translation names the SDS secrets its TLS contexts use; the
 stage has the built-in CA (:class:`~meshplane.pki.Issuer`) issue them and
 puts them in the proxy's snapshot. A third input wakes it: the next
@@ -160,7 +170,7 @@ class Sync:
         self.builds: collections.Counter[str] = collections.Counter()
         """Node key → how many times it was translated (for tests and benchmarks)."""
         self.patches: collections.Counter[str] = collections.Counter()
-        """Node key → how many times its snapshot was patched instead (endpoints changes)."""
+        """Node key → how many times its previous snapshot was patched instead (see below)."""
         self._observers: list[Callable[[], None]] = []
         self.held: dict[str, str] = {}
         """Node key → why it is held (given nothing; it keeps the config it runs)."""
@@ -561,7 +571,11 @@ class Sync:
     def _install(
         self, key: str, mesh: MeshSnapshot, previous: Snapshot, replacements: list[Resource]
     ) -> None:
-        """Publish ``previous`` patched with ``replacements`` (same warnings and reads)."""
+        """Publish ``previous`` patched with ``replacements`` (same warnings and reads).
+
+        The warnings were logged when the proxy was last translated; a patch keeps them
+        and does not log them again.
+        """
         current = self.published[key]
         snapshot = previous.replaced(replacements)
         self._cache.set_snapshot(key, snapshot)
@@ -731,10 +745,11 @@ def _collector_paused() -> Iterator[None]:
 
     A pass allocates hundreds of thousands of short-lived, acyclic objects (protos,
     plans, bytes) while the heap holds every mesh's parsed specs; each collection the
-    allocations trigger walks that heap, which was a fifth of a pass's CPU at ten times
-    App Mesh's quotas. Reference counting still frees the pass's garbage; any cycles
-    wait for the next collection after the pass. Nested or concurrent callers keep the
-    collector off until the outermost one ends.
+    allocations trigger walks that heap: at ten times App Mesh's quotas, start-up of
+    2,000 proxies took 3.2 s of CPU with them and 2.3 s without, counting one full
+    collection after the pass. Reference counting still frees the pass's garbage; any
+    cycles wait for the next collection after the pass. A nested use leaves turning
+    the collector back on to the outermost one.
     """
     was_enabled = gc.isenabled()
     gc.disable()
