@@ -19,6 +19,7 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 
 from meshplane import app, settings
+from meshplane.envoy import resources as envoy_resources
 from meshplane.model import kinds
 from meshplane.store import snapshots
 from meshplane.translate import building
@@ -81,21 +82,36 @@ class Watch:
     def __init__(self, plane: app.ControlPlane) -> None:
         self.plane = plane
         self.builds: collections.Counter[str] = collections.Counter()
+        self.patches: collections.Counter[str] = collections.Counter()
         self.versions: dict[str, str] = {}
         self.mark()
 
     def mark(self) -> None:
         """Remember the current counts and versions."""
         self.builds = collections.Counter(self.plane.sync.builds)
+        self.patches = collections.Counter(self.plane.sync.patches)
         self.versions = {n: self.plane.sync.published[_key(n)].version for n in PROXIES}
 
     async def rebuilt_by(self, change: Callable[[], object]) -> list[str]:
-        """Apply ``change``, wait for the sync stage, return the proxies translated again."""
+        """Apply ``change``, wait for the sync stage, return the proxies it rebuilt.
+
+        Rebuilt: translated again, or given its previous snapshot patched with the
+        changed pieces (which must equal a translation: see ``_equals_full_translation``).
+        """
         self.mark()
         change()
         await _settled(self.plane)
-        counts = self.plane.sync.builds
-        return [n for n in PROXIES if counts[_key(n)] != self.builds[_key(n)]]
+        builds, patches = self.plane.sync.builds, self.plane.sync.patches
+        return [
+            n
+            for n in PROXIES
+            if builds[_key(n)] != self.builds[_key(n)] or patches[_key(n)] != self.patches[_key(n)]
+        ]
+
+    def translated(self) -> list[str]:
+        """The proxies translated again (not patched) since the last mark."""
+        builds = self.plane.sync.builds
+        return [n for n in PROXIES if builds[_key(n)] != self.builds[_key(n)]]
 
     def changed(self) -> list[str]:
         """The proxies whose published version differs from the last mark."""
@@ -305,9 +321,10 @@ def test_a_failed_publish_pass_is_survived_and_everything_rebuilt(
 
         monkeypatch.setattr(building, "build", fail_once)
         watch = Watch(plane)
+        # A change to vn-frontend's own spec is translated (a route change would be patched).
         rebuilt = await watch.rebuilt_by(
             lambda: plane.services.resources.update(
-                kinds.ROUTE, MESH, "r-main", _route(0, 100), parent="vr-backend"
+                kinds.VIRTUAL_NODE, MESH, "vn-frontend", _node(("vs-backend",), host="f.local")
             )
         )
         assert len(failures) == 1
@@ -366,5 +383,108 @@ def test_a_write_to_another_mesh_leaves_this_mesh_current_at_the_new_revision(
         assert watch.changed() == []
         revision = plane.store.revision()
         assert [plane.sync.published[_key(n)].revision for n in PROXIES] == [revision] * 4
+
+    _run(tmp_path, body)
+
+
+def test_an_endpoints_change_is_spliced_into_its_callers_snapshots(tmp_path: Path) -> None:
+    """A registered node's new endpoints patch vn-frontend's snapshot; it equals a translation."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        first = [{"listenerPort": 80, "address": "127.0.0.1", "port": 41000}]
+        register = plane.services.discovery.register
+        # The first registration turns vn-green's cluster from DNS to EDS: translated.
+        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", first)) == [
+            "vn-frontend"
+        ]
+        assert watch.translated() == ["vn-frontend"]
+        assert plane.sync.patches[_key("vn-frontend")] == 0
+        second = [{"listenerPort": 80, "address": "127.0.0.2", "port": 41001}]
+        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", second)) == [
+            "vn-frontend"
+        ]
+        assert watch.translated() == []
+        assert plane.sync.patches[_key("vn-frontend")] == 1
+        assert watch.changed() == ["vn-frontend"]
+        _equals_full_translation(plane)
+        cached = plane.ads.cache.snapshot(_key("vn-frontend"))
+        assert cached is not None
+        assert cached.version == plane.sync.published[_key("vn-frontend")].version
+        [assignment] = [
+            r.decode()
+            for r in cached.resources(envoy_resources.ENDPOINT).values()
+            if "vn-green" in r.name
+        ]
+        [locality] = assignment.endpoints  # type: ignore[attr-defined]
+        [endpoint] = locality.lb_endpoints
+        address = endpoint.endpoint.address.socket_address
+        assert (address.address, address.port_value) == ("127.0.0.2", 41001)
+
+    _run(tmp_path, body)
+
+
+def test_a_caller_with_its_own_tls_to_the_target_is_translated_not_patched(
+    tmp_path: Path,
+) -> None:
+    """vn-frontend's client policy TLS makes its vn-green cluster its own: a change rebuilds it."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        policy = {"tls": {"validation": {"trust": {"file": {"certificateChain": "/ca.pem"}}}}}
+        spec = _node(("vs-backend",))
+        spec["backendDefaults"] = {"clientPolicy": policy}
+        plane.services.resources.update(kinds.VIRTUAL_NODE, MESH, "vn-frontend", spec)
+        await _settled(plane)
+        watch = Watch(plane)
+        register = plane.services.discovery.register
+        first = [{"listenerPort": 80, "address": "127.0.0.1", "port": 41000}]
+        await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", first))
+        second = [{"listenerPort": 80, "address": "127.0.0.2", "port": 41001}]
+        assert await watch.rebuilt_by(lambda: register(MESH, "vn-green", "g-0", second)) == [
+            "vn-frontend"
+        ]
+        assert watch.translated() == ["vn-frontend"]
+        assert plane.sync.patches[_key("vn-frontend")] == 0
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_a_weight_shift_is_spliced_into_the_callers_route_configuration(tmp_path: Path) -> None:
+    """Weights moving between the same targets patch vn-frontend's routes; a new target does not."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        watch = Watch(plane)
+        svc = plane.services.resources
+        shift = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", _route(30, 70), parent="vr-backend")
+        )
+        assert shift == ["vn-frontend"]
+        assert watch.translated() == []
+        assert plane.sync.patches[_key("vn-frontend")] == 1
+        _equals_full_translation(plane)
+        cached = plane.ads.cache.snapshot(_key("vn-frontend"))
+        assert cached is not None
+        config = cached.resources(envoy_resources.ROUTE)["rds_egress_http_15001"].decode()
+        [host] = [h for h in config.virtual_hosts if h.name == "vs-backend"]  # type: ignore[attr-defined]
+        weights = [
+            (c.name.split("_")[3], c.weight.value)
+            for c in host.routes[0].route.weighted_clusters.clusters
+        ]
+        assert weights == [("vn-blue", 30), ("vn-green", 70)]
+        assert host.routes[-1].name == "connect"
+        # A route to a node no route reached before needs a cluster: translated.
+        svc.create(kinds.VIRTUAL_NODE, MESH, "vn-red", _node())
+        await _settled(plane)
+        watch.mark()
+        red = {"virtualNode": "vn-red", "weight": 1}
+        spec = _route(30, 70)
+        spec["httpRoute"]["action"]["weightedTargets"].append(red)
+        moved = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", spec, parent="vr-backend")
+        )
+        assert moved == ["vn-frontend"]
+        assert watch.translated() == ["vn-frontend"]
+        _equals_full_translation(plane)
 
     _run(tmp_path, body)

@@ -384,7 +384,7 @@ def _add_ingress(
             bind_port,
             chains,
             secured,
-            by_destination_port=_intercepted(node),
+            by_destination_port=intercepted(node),
         )
 
 
@@ -406,12 +406,12 @@ def _add_egress(
     ``kept_host_header`` comes from a gateway (``defaultTargetHostname: DISABLED``); gateways
     are never intercepted, so only the local-mode egress uses it.
     """
-    if _intercepted(node):
+    if intercepted(node):
         egress = _without_shared_tcp_ports(out, snapshot, egress)
         _add_intercepted_egress(out, snapshot, node, egress, logging, pieces)
     else:
         _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header, pieces)
-    dns_first = _intercepted(node)
+    dns_first = intercepted(node)
     shareable = pieces is not None and extensions.mtls_of(snapshot.mesh.extensions) is None
     services = {h.service for h in egress.hosts} | {t.service for t in egress.tcp}
     if pieces is not None and shareable and all(policies.get(s) is None for s in services):
@@ -453,7 +453,7 @@ def _add_egress(
             # the target's own listener has TLS, which names the caller: built per caller).
             found_target = pieces.piece(
                 ("target", target, dns_first),
-                functools.partial(_shared_target, snapshot, target, dns_first),
+                functools.partial(shared_target, snapshot, target, dns_first),
                 out.warnings,
             )
             if found_target is not None:
@@ -465,8 +465,8 @@ def _add_egress(
         _add_target_cluster(out, snapshot, node, target, policy, dns_first=dns_first)
 
 
-_TargetResources = tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]
-_SharedTarget = tuple[_TargetResources | None, tuple[diagnostics.Warning, ...]]
+TargetResources = tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]
+_SharedTarget = tuple[TargetResources | None, tuple[diagnostics.Warning, ...]]
 """A target's shared cluster and assignment (``None``: built per caller) and its warnings."""
 
 
@@ -499,7 +499,7 @@ def _service_targets(
         warnings: plan.Warnings = []
         resources = pieces.piece(
             ("target", target, dns_first),
-            functools.partial(_shared_target, snapshot, target, dns_first),
+            functools.partial(shared_target, snapshot, target, dns_first),
             warnings,
         )
         result[target] = (resources, tuple(warnings))
@@ -533,7 +533,7 @@ def _add_proxy_egress(
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
         tunnel_cluster=tunnel,
-        host_routes=_shared_routes(snapshot, pieces, kept_host_header),
+        host_routes=shared_routes(snapshot, pieces, kept_host_header),
     )
     manager = listeners.http_connection_manager(
         "egress",
@@ -594,7 +594,7 @@ def _add_intercepted_egress(
             snapshot.name,
             hosts,
             allow_all=egress.allow_all,
-            host_routes=_shared_routes(snapshot, pieces, None),
+            host_routes=shared_routes(snapshot, pieces, None),
         )
         manager = listeners.http_connection_manager(
             "egress", route_config, protocol=protocol, logging=logging
@@ -686,7 +686,7 @@ def _tcp_chains(
     return tcp_chains
 
 
-def _intercepted(node: NodeIdentity) -> bool:
+def intercepted(node: NodeIdentity) -> bool:
     """Whether the sidecar gets App Mesh's intercepted layout (virtual nodes only).
 
     A virtual gateway binds its listener ports itself and gets no iptables
@@ -757,7 +757,7 @@ def _warn_san_mismatch(
     )
 
 
-def _shared_routes(
+def shared_routes(
     snapshot: MeshSnapshot, pieces: reuse.Reuse | None, kept_host_header: str | None
 ) -> Callable[[plan.HostPlan], Sequence[route_components_pb2.Route]] | None:
     """A host's routes from the shared table (``None`` without one: built per caller).
@@ -784,7 +784,7 @@ def _shared_routes(
     return host_routes
 
 
-def _shared_target(
+def shared_target(
     snapshot: MeshSnapshot, target: plan.Target, dns_first: bool, warnings: plan.Warnings
 ) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None] | None:
     """A target's cluster and load assignment when no caller's TLS touches them, else ``None``.

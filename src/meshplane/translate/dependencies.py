@@ -16,7 +16,7 @@ and the resources built are exactly those built from the bare snapshot.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from meshplane.model import kinds
@@ -42,6 +42,11 @@ class Reads:
 
     keys: frozenset[ResourceKey] = frozenset()
     endpoints: frozenset[str] = frozenset()
+    direct_keys: frozenset[ResourceKey] = dataclasses.field(default=frozenset(), compare=False)
+    direct_endpoints: frozenset[str] = dataclasses.field(default=frozenset(), compare=False)
+    """The parts of ``keys`` and ``endpoints`` read outside every shared piece (:mod:`.reuse`):
+    the rest reached the resources only through pieces, which the sync stage can patch in
+    place (:mod:`.patching`)."""
 
     def affected_by(self, key: ResourceKey, op: str) -> bool:
         """Whether a change (``op`` on ``key``) can alter what was built from these reads.
@@ -49,15 +54,56 @@ class Reads:
         The mesh resource itself is read by every translation (egress filter,
         IP preference), so any change to it counts.
         """
-        if key.kind == kinds.MESH.key:
+        return self.touched_by((touch(key, op),))
+
+    def touched_by(self, touches: Iterable[Touch]) -> bool:
+        """Whether any of the changes (each made a :class:`Touch` once) can alter these reads."""
+        return _touched(self.keys, self.endpoints, touches)
+
+    def directly_touched_by(self, touches: Iterable[Touch]) -> bool:
+        """:meth:`touched_by`, counting only the reads made outside shared pieces."""
+        return _touched(self.direct_keys, self.direct_endpoints, touches)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Touch:
+    """One change as the reads it hits: worked out once per change, checked per proxy."""
+
+    everything: bool
+    """A change to the mesh resource: every translation read it."""
+    keys: tuple[ResourceKey, ...] = ()
+    """The key and its wildcards (every child of its parent, every resource of its kind)."""
+    endpoints: tuple[str, ...] = ()
+    """The node whose registered endpoints changed, and ``ANY``."""
+
+
+def touch(key: ResourceKey, op: str) -> Touch:
+    """The reads a change (``op`` on ``key``) hits."""
+    if key.kind == kinds.MESH.key:
+        return Touch(everything=True)
+    if op == "endpoints":
+        return Touch(everything=False, endpoints=(key.name, ANY))
+    return Touch(
+        everything=False,
+        keys=(
+            key,
+            ResourceKey(key.kind, key.mesh, key.parent, ANY),
+            ResourceKey(key.kind, key.mesh, ANY, ANY),
+        ),
+    )
+
+
+def _touched(
+    keys: frozenset[ResourceKey], endpoints: frozenset[str], touches: Iterable[Touch]
+) -> bool:
+    for change in touches:
+        if (
+            change.everything
+            or not keys.isdisjoint(change.keys)
+            or not endpoints.isdisjoint(change.endpoints)
+        ):
             return True
-        if op == "endpoints":
-            return key.name in self.endpoints or ANY in self.endpoints
-        return (
-            key in self.keys
-            or ResourceKey(key.kind, key.mesh, key.parent, ANY) in self.keys
-            or ResourceKey(key.kind, key.mesh, ANY, ANY) in self.keys
-        )
+    return False
 
 
 class _Recording(Mapping[str, V]):
@@ -92,6 +138,8 @@ class Recorder:
         mesh = snapshot.name
         self._keys: set[ResourceKey] = {ResourceKey.of(kinds.MESH, mesh, mesh)}
         self._endpoints: set[str] = set()
+        self._direct_keys: set[ResourceKey] = set(self._keys)
+        self._direct_endpoints: set[str] = set()
         self._captures: list[tuple[set[ResourceKey], set[str]]] = []
         """Open :meth:`capture` calls, innermost last: each also gets every read."""
 
@@ -123,11 +171,15 @@ class Recorder:
 
     def _key(self, key: ResourceKey) -> None:
         self._keys.add(key)
+        if not self._captures:
+            self._direct_keys.add(key)
         for keys, _ in self._captures:
             keys.add(key)
 
     def _endpoint(self, name: str) -> None:
         self._endpoints.add(name)
+        if not self._captures:
+            self._direct_endpoints.add(name)
         for _, endpoints in self._captures:
             endpoints.add(name)
 
@@ -157,4 +209,9 @@ class Recorder:
 
     def reads(self) -> Reads:
         """Everything looked up through :attr:`snapshot` so far."""
-        return Reads(frozenset(self._keys), frozenset(self._endpoints))
+        return Reads(
+            frozenset(self._keys),
+            frozenset(self._endpoints),
+            frozenset(self._direct_keys),
+            frozenset(self._direct_endpoints),
+        )

@@ -25,7 +25,15 @@ def ingress_route_config(protocol: str, port: int) -> str:
 
 def egress_route_config(protocol: str, port: int) -> str:
     """Route configuration of the outbound HTTP listener: ``rds_egress_http_15001``."""
-    return f"rds_egress_{protocol}_{port}"
+    return f"{_EGRESS_ROUTE_CONFIG}{protocol}_{port}"
+
+
+_EGRESS_ROUTE_CONFIG = "rds_egress_"
+
+
+def is_egress_route_config(name: str) -> bool:
+    """Whether ``name`` is an :func:`egress_route_config` name (the backends' virtual hosts)."""
+    return name.startswith(_EGRESS_ROUTE_CONFIG)
 
 
 def local_cluster(mesh: str, node: str, protocol: str, port: int) -> str:

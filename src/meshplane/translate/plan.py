@@ -419,9 +419,14 @@ def _with_domains(hosts: list[HostPlan]) -> tuple[HostPlan, ...]:
         domains = [f"{n}:{host.port}" for n in names]
         if host.port == bare_port:
             domains = names + domains
-        name = host.service if len(service_ports) == 1 else f"{host.service}_{host.port}"
+        name = host_name(host.service, host.port, len(service_ports))
         result.append(dataclasses.replace(host, name=name, domains=tuple(domains)))
     return tuple(result)
+
+
+def host_name(service: str, port: int, ports: int) -> str:
+    """A virtual host's name: the service's, with the port when the service has ``ports`` > 1."""
+    return service if ports == 1 else f"{service}_{port}"
 
 
 KUBERNETES_SUFFIX = ".svc.cluster.local"

@@ -38,7 +38,9 @@ Warnings = list[diagnostics.Warning]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Entry:
+class Piece:
+    """One kept translation piece: its value and what building it read and warned."""
+
     value: object
     reads: dependencies.Reads
     warnings: tuple[diagnostics.Warning, ...]
@@ -49,7 +51,7 @@ class SharedTranslations:
 
     def __init__(self) -> None:
         """Start empty, bound to no snapshot."""
-        self._entries: dict[Hashable, _Entry] = {}
+        self._entries: dict[Hashable, Piece] = {}
         self._readers: dict[ResourceKey, set[Hashable]] = {}
         """Read key (exact or wildcard) → the entries whose build read it."""
         self._endpoint_readers: dict[str, set[Hashable]] = {}
@@ -64,14 +66,19 @@ class SharedTranslations:
         """How many pieces are kept."""
         return len(self._entries)
 
-    def advance(self, snapshot: MeshSnapshot, changes: Iterable[tuple[ResourceKey, str]]) -> None:
+    def advance(
+        self, snapshot: MeshSnapshot, changes: Iterable[tuple[ResourceKey, str]]
+    ) -> dict[Hashable, Piece]:
         """Follow the mesh to ``snapshot``, the previous one plus ``changes`` (key, op).
 
         Entries whose reads a change touches are dropped; the rest hold for
-        ``snapshot`` too, since nothing they read differs.
+        ``snapshot`` too, since nothing they read differs. Returns the dropped
+        entries (what the proxies built from them were given).
         """
+        dropped: dict[Hashable, Piece] = {}
         for key, op in changes:
             if key.kind == kinds.MESH.key:
+                dropped.update(self._entries)
                 self._drop_all()  # every piece read the mesh (as Reads.affected_by says)
                 break
             if op == "endpoints":
@@ -90,8 +97,15 @@ class SharedTranslations:
                     )
                 )
             for entry_key in stale:
-                self._drop(entry_key)
+                entry = self._drop(entry_key)
+                if entry is not None:
+                    dropped[entry_key] = entry
         self._bound = (snapshot.name, snapshot.revision)
+        return dropped
+
+    def get(self, entry_key: Hashable) -> Piece | None:
+        """The kept piece ``entry_key``, if any."""
+        return self._entries.get(entry_key)
 
     def clear(self) -> None:
         """Forget every piece (the mesh was reread whole)."""
@@ -103,10 +117,10 @@ class SharedTranslations:
         self._readers.clear()
         self._endpoint_readers.clear()
 
-    def _drop(self, entry_key: Hashable) -> None:
+    def _drop(self, entry_key: Hashable) -> Piece | None:
         entry = self._entries.pop(entry_key, None)
         if entry is None:
-            return
+            return None
         for read in entry.reads.keys:
             readers = self._readers.get(read)
             if readers is not None:
@@ -119,8 +133,9 @@ class SharedTranslations:
                 readers.discard(entry_key)
                 if not readers:
                     del self._endpoint_readers[name]
+        return entry
 
-    def _enter(self, entry_key: Hashable, entry: _Entry) -> None:
+    def _enter(self, entry_key: Hashable, entry: Piece) -> None:
         self._entries[entry_key] = entry
         for read in entry.reads.keys:
             self._readers.setdefault(read, set()).add(entry_key)
@@ -160,7 +175,7 @@ class Reuse:
         if entry is None:
             found: Warnings = []
             value, reads = self._recorder.capture(lambda: build(found))
-            entry = _Entry(value, reads, tuple(found))
+            entry = Piece(value, reads, tuple(found))
             shared._enter(key, entry)
             shared.misses += 1
         else:

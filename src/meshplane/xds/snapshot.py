@@ -65,19 +65,32 @@ class ResourceEncoder:
 
     def encode(self, resource: message.Message) -> Resource:
         """The shared :class:`Resource` for ``resource``'s current content."""
-        type_url = envoy_resources.type_url_of(resource)
-        body = resource.SerializeToString(deterministic=True)
+        return self.encode_serialized(
+            envoy_resources.type_url_of(resource),
+            envoy_resources.name_of(resource),
+            resource.SerializeToString(deterministic=True),
+            envoy_resources.references_of(resource),
+        )
+
+    def encode_serialized(
+        self, type_url: str, name: str, body: bytes, references: tuple[str, ...] = ()
+    ) -> Resource:
+        """The shared :class:`Resource` for a message already serialized deterministically.
+
+        For bytes spliced from pieces serialized earlier (the sync stage's patches):
+        the same bytes give the same resource :meth:`encode` gives.
+        """
         key = (type_url, hashlib.sha256(body).hexdigest())
         found = self._interned.get(key)
         if found is not None:
             return found
         encoded = Resource(
             type_url=type_url,
-            name=envoy_resources.name_of(resource),
+            name=name,
             version=key[1][:16],
             body=body,
             framed=wire.response_resource(type_url, body),
-            references=envoy_resources.references_of(resource),
+            references=references,
         )
         self._interned[key] = encoded
         return encoded
@@ -87,6 +100,11 @@ def version_of(resources: Iterable[Resource]) -> str:
     """The version of a set of resources: a hash over their names and versions."""
     lines = sorted(f"{r.name}\0{r.version}" for r in resources)
     return _digest("\n".join(lines).encode())
+
+
+def _snapshot_version(type_versions: Mapping[str, str]) -> str:
+    """A snapshot's version: a hash over every type's version."""
+    return _digest("\n".join(f"{t}\0{v}" for t, v in sorted(type_versions.items())).encode())
 
 
 class InconsistentSnapshotError(ValueError):
@@ -108,9 +126,7 @@ class Snapshot:
             by_name[resource.name] = resource
         self._resources: Mapping[str, Mapping[str, Resource]] = grouped
         self._versions = {t: version_of(r.values()) for t, r in grouped.items()}
-        self.version: str = _digest(
-            "\n".join(f"{t}\0{v}" for t, v in sorted(self._versions.items())).encode()
-        )
+        self.version: str = _snapshot_version(self._versions)
         """A hash over every type's version: equal snapshots have equal versions."""
 
     @classmethod
@@ -120,6 +136,28 @@ class Snapshot:
         """A snapshot of Listener/RouteConfiguration/Cluster/ClusterLoadAssignment protos."""
         encoder = encoder or ResourceEncoder()
         return cls(encoder.encode(m) for m in messages)
+
+    def replaced(self, resources: Iterable[Resource]) -> Snapshot:
+        """A copy with ``resources`` in place of those of the same type and name.
+
+        Equal to building the whole snapshot again (same version), but only the types
+        a replacement touches are re-hashed: patching one cluster of a proxy with
+        hundreds costs one type's version, not the snapshot's.
+        """
+        copies: dict[str, dict[str, Resource]] = {}
+        for resource in resources:
+            by_name = copies.get(resource.type_url)
+            if by_name is None:
+                by_name = copies[resource.type_url] = dict(self._resources[resource.type_url])
+            if resource.name not in by_name:
+                raise ValueError(f"no {resource.type_url} resource {resource.name!r} to replace")
+            by_name[resource.name] = resource
+        versions = {**self._versions, **{t: version_of(r.values()) for t, r in copies.items()}}
+        patched = Snapshot.__new__(Snapshot)
+        patched._resources = {**self._resources, **copies}
+        patched._versions = versions
+        patched.version = _snapshot_version(versions)
+        return patched
 
     def resources(self, type_url: str) -> Mapping[str, Resource]:
         """The resources of one type, by name (empty for a type with none)."""
