@@ -38,14 +38,25 @@ PROTOCOL_APPS = HERE.parent / "interception" / "protocol_apps.py"
 def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, Up]]:
     """The walkthrough under ``up --isolation netns``, stopped with nothing left behind."""
     skip_without_net_admin()
-    before = set(_namespaces())
-    yield from session(tmp_path_factory.mktemp("netns"), ("--isolation", "netns"))
-    assert set(_namespaces()) == before  # every namespace `up` made is gone
+    pids = []
+    for serve, up in session(tmp_path_factory.mktemp("netns"), ("--isolation", "netns")):
+        assert up.process is not None
+        pids.append(up.process.pid)
+        yield serve, up
+    assert _namespaces_of(pids[0]) == []  # every namespace `up` made is gone
 
 
 def _namespaces() -> list[str]:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     return [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+
+
+def _namespaces_of(pid: int) -> list[str]:
+    """The namespaces of the ``up`` with process id ``pid`` (``mpup<pid % 100000>-…``).
+
+    Only its own: other sessions on the machine may make and delete theirs meanwhile.
+    """
+    return [name for name in _namespaces() if name.startswith(f"mpup{pid % 100000}-")]
 
 
 def test_frontend_calls_the_backend_with_no_proxy_setting_in_its_own_namespace(
@@ -181,7 +192,6 @@ def _call(port: int) -> dict[str, str] | None:
 def test_a_tcp_backend_is_reached_by_name_through_interception(tmp_path: Path) -> None:
     """The caller's plain TCP connection to db.tcp.svc.cluster.local:5432 reaches the db app."""
     skip_without_net_admin()
-    before = set(_namespaces())
     directory, port = tmp_path / "tcp", free_port()
     _tcp_example(directory, port)
     serve = Serve(tmp_path).start()
@@ -210,5 +220,5 @@ def test_a_tcp_backend_is_reached_by_name_through_interception(tmp_path: Path) -
         code = up.wait(timeout=60)
         serve.stop()
     assert code == 0, (tmp_path / "up.log").read_text()
-    assert set(_namespaces()) == before  # every namespace `up` made is gone
+    assert _namespaces_of(up.pid) == []  # every namespace `up` made is gone
     assert running_in(directory) == set()

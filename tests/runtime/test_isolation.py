@@ -80,8 +80,13 @@ def test_proxy_init_gets_the_injectors_env_with_the_listener_ports() -> None:
 
 
 def test_an_isolated_sidecar_asks_for_the_intercepted_layout() -> None:
-    """Node metadata in netns mode: interception iptables and the app port, no local ports."""
+    """Node metadata in netns mode: interception, registered endpoints, the app port; no ports."""
     ports = sidecars.SidecarPorts(admin=0, egress=15001, ingress={80: 80})
     assert sidecars.metadata("web-0", ports, {80: 80}, intercepted=True) == {
-        "meshplane": {"replica": "web-0", "interception": "iptables", "app": {"80": 80}}
+        "meshplane": {
+            "replica": "web-0",
+            "interception": "iptables",
+            "endpoints": "registered",
+            "app": {"80": 80},
+        }
     }
