@@ -143,10 +143,12 @@ def _relay(path: Path, port: int) -> socket.socket:
     return listener
 
 
-def _envoy(pod: str, node: str, xds: Path) -> list[str]:
+def _envoy(pod: str, node: str, xds: Path, plane: ControlPlane) -> list[str]:
+    node_id = f"mesh/demos/virtualNode/{node}"
     config = envoy.bootstrap(
-        node_id=f"mesh/demos/virtualNode/{node}",
-        cluster=f"mesh/demos/virtualNode/{node}",
+        node_id=node_id,
+        cluster=node_id,
+        credential=plane.proxy_credential(node_id),  # xDS streams are authenticated
         xds_host="127.0.0.1",
         xds_port=1,
         admin_address="127.0.0.1",
@@ -205,8 +207,8 @@ def _running(work: Path) -> Iterator[tuple[str, str]]:
             plane.apply(manifests)
             relay = _relay(sockets / "xds.sock", plane.xds_port)
             for argv in (
-                _envoy(frontend, "vn-echo-frontend-blue", sockets / "xds.sock"),
-                _envoy(blue, "vn-echo-backend-blue", sockets / "xds.sock"),
+                _envoy(frontend, "vn-echo-frontend-blue", sockets / "xds.sock", plane),
+                _envoy(blue, "vn-echo-backend-blue", sockets / "xds.sock", plane),
                 _app(blue, "127.0.0.1"),
                 _app(plain, "0.0.0.0"),  # reached on its pod IP
             ):
