@@ -11,9 +11,12 @@ here), as the data-path tests build them:
   ``lds_egress_0.0.0.0_15001`` → the blue pod's IP → nat PREROUTING redirect → the
   blue Envoy's ``lds_ingress_0.0.0.0_15000`` → echo-backend on 127.0.0.1.
 
-Each round sends sequential requests on one keep-alive connection per path; the
-rounds interleave the paths; the table shows the median over rounds of p50 and p99.
-HTTP only; the TCP path is not measured yet.
+The same two paths for TCP: a line echo on port 7000, direct to the plain pod's, or to
+``echo-tcp.demos.svc.cluster.local:7000`` (a virtual IP) → the frontend's Envoy (its
+``tcp_7000`` chain) → the tcp pod's IP → its Envoy's ingress → the echo on 127.0.0.1.
+
+Each round sends sequential requests (HTTP) or line round trips (TCP) on one connection per
+path; the rounds interleave the paths; the table shows the median over rounds of p50 and p99.
 
 Run (as root): ``python -m bench.interception [--rounds 5] [--requests 500]``.
 """
@@ -51,6 +54,52 @@ MANIFESTS = (
 )
 SUBNET = "10.215"
 VIRTUAL_IP = f"{SUBNET}.255.80"
+TCP_VIRTUAL_IP = f"{SUBNET}.255.81"
+TCP_PORT = 7000
+TCP_SERVICE = "echo-tcp.demos.svc.cluster.local"
+TCP_MANIFESTS = f"""
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {{name: vn-echo-tcp, namespace: demos}}
+spec:
+  awsName: vn-echo-tcp
+  podSelector: {{matchLabels: {{app: echo-tcp}}}}
+  listeners:
+    - portMapping: {{port: {TCP_PORT}, protocol: tcp}}
+  serviceDiscovery: {{dns: {{hostname: echo-tcp}}}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {{name: echo-tcp, namespace: demos}}
+spec:
+  awsName: {TCP_SERVICE}
+  provider: {{virtualNode: {{virtualNodeRef: {{name: vn-echo-tcp}}}}}}
+"""
+TCP_ECHO = """
+import socketserver, sys
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        while line := self.rfile.readline():
+            self.wfile.write(line)
+            self.wfile.flush()
+server = socketserver.ThreadingTCPServer((sys.argv[1], int(sys.argv[2])), Echo)
+server.serve_forever()
+"""
+TCP_CLIENT = """
+import json, socket, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[4])
+connection = socket.create_connection((host, port), timeout=20)
+connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+lines = connection.makefile("rb")
+took = []
+for _ in range(count):
+    start = time.perf_counter()
+    connection.sendall(b"ping\\n")
+    assert lines.readline() == b"ping\\n"
+    took.append((time.perf_counter() - start) * 1000)
+took.sort()
+print(json.dumps({"p50": took[len(took) // 2], "p99": took[int(len(took) * 0.99) - 1]}))
+"""
 ENVOY_UID = "1337"
 CLIENT = """
 import http.client, json, sys, time
@@ -143,10 +192,12 @@ def _relay(path: Path, port: int) -> socket.socket:
     return listener
 
 
-def _envoy(pod: str, node: str, xds: Path) -> list[str]:
+def _envoy(pod: str, node: str, xds: Path, plane: ControlPlane) -> list[str]:
+    node_id = f"mesh/demos/virtualNode/{node}"
     config = envoy.bootstrap(
-        node_id=f"mesh/demos/virtualNode/{node}",
-        cluster=f"mesh/demos/virtualNode/{node}",
+        node_id=node_id,
+        cluster=node_id,
+        credential=plane.proxy_credential(node_id),  # xDS streams are authenticated
         xds_host="127.0.0.1",
         xds_port=1,
         admin_address="127.0.0.1",
@@ -167,18 +218,31 @@ def _app(pod: str, host: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _proxy_init(pod: str) -> None:
-    env = ["APPMESH_START_ENABLED=1", "APPMESH_APP_PORTS=80", f"APPMESH_IGNORE_UID={ENVOY_UID}"]
+def _tcp_app(pod: str, host: str) -> list[str]:
+    return ["ip", "netns", "exec", pod, sys.executable, "-c", TCP_ECHO, host, str(TCP_PORT)]
+
+
+def _proxy_init(pod: str, ports: str = "80") -> None:
+    env = [
+        "APPMESH_START_ENABLED=1",
+        f"APPMESH_APP_PORTS={ports}",
+        f"APPMESH_IGNORE_UID={ENVOY_UID}",
+    ]
     _run("ip", "netns", "exec", pod, "env", "-i", f"PATH={os.environ['PATH']}", *env,
          sys.executable, "-m", "meshplane.cli.main", "proxy-init")  # fmt: skip
 
 
 def _measure(pod: str, uid: str | None, target: tuple[str, str], count: int) -> dict[str, float]:
-    """One round: ``count`` sequential requests from inside ``pod``; p50 and p99 in ms."""
+    """One round: ``count`` sequential requests from inside ``pod``; p50 and p99 in ms.
+
+    A ``host_header`` of ``tcp`` means line round trips on port 7000 instead of HTTP on 80.
+    """
     as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid else []
     host, host_header = target
-    argv = ["ip", "netns", "exec", pod, *as_user, sys.executable, "-c", CLIENT]
-    result: dict[str, float] = json.loads(_run(*argv, host, "80", host_header, str(count)))
+    tcp = host_header == "tcp"
+    script, port = (TCP_CLIENT, str(TCP_PORT)) if tcp else (CLIENT, "80")
+    argv = ["ip", "netns", "exec", pod, *as_user, sys.executable, "-c", script]
+    result: dict[str, float] = json.loads(_run(*argv, host, port, host_header, str(count)))
     return result
 
 
@@ -193,31 +257,48 @@ def _running(work: Path) -> Iterator[tuple[str, str]]:
         frontend, _ = pods.pod("fe")
         blue, blue_ip = pods.pod("blue")
         plain, plain_ip = pods.pod("plain")
+        tcp, tcp_ip = pods.pod("tcp")
         hosts = f"{VIRTUAL_IP} vs-echo-backend\n{blue_ip} echo-backend-blue echo-backend-green\n"
+        hosts += f"{TCP_VIRTUAL_IP} {TCP_SERVICE}\n{tcp_ip} echo-tcp\n"
         (Path("/etc/netns") / frontend / "hosts").write_text("127.0.0.1 localhost\n" + hosts)
         _proxy_init(frontend)
         _proxy_init(blue)
+        _proxy_init(tcp, str(TCP_PORT))
         manifests = work / "manifests"
         manifests.mkdir()
         for name in MANIFESTS:
             shutil.copy(EXAMPLE / name, manifests / name)
+        # The frontend also calls the TCP echo's virtual service.
+        frontend_node = manifests / "vn-echo-frontend-blue.yaml"
+        backend = "          name: vs-echo-backend\n"
+        text = frontend_node.read_text()
+        assert text.count(backend) == 1, "the example's frontend backends moved"
+        frontend_node.write_text(
+            text.replace(backend, backend + "    - virtualService:\n        virtualServiceRef:\n"
+                         "          name: echo-tcp\n")
+        )  # fmt: skip
+        (manifests / "tcp.yaml").write_text(TCP_MANIFESTS)
         with ControlPlane(work / "data") as plane:
             plane.apply(manifests)
             relay = _relay(sockets / "xds.sock", plane.xds_port)
             for argv in (
-                _envoy(frontend, "vn-echo-frontend-blue", sockets / "xds.sock"),
-                _envoy(blue, "vn-echo-backend-blue", sockets / "xds.sock"),
+                _envoy(frontend, "vn-echo-frontend-blue", sockets / "xds.sock", plane),
+                _envoy(blue, "vn-echo-backend-blue", sockets / "xds.sock", plane),
+                _envoy(tcp, "vn-echo-tcp", sockets / "xds.sock", plane),
                 _app(blue, "127.0.0.1"),
                 _app(plain, "0.0.0.0"),  # reached on its pod IP
+                _tcp_app(tcp, "127.0.0.1"),
+                _tcp_app(plain, "0.0.0.0"),
             ):
                 started.append(
                     subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 )
             client = plane.client()
             deadline = time.monotonic() + 90
-            while not ((report := client.proxies()).converged and len(report.connected) == 2):
+            while not ((report := client.proxies()).converged and len(report.connected) == 3):
                 if time.monotonic() > deadline:
-                    raise RuntimeError("the intercepted sidecars did not sync within 90 s")
+                    states = [(p.get("nodeId"), p.get("status")) for p in report.proxies]
+                    raise RuntimeError(f"the intercepted sidecars did not sync in 90 s: {states}")
                 time.sleep(0.1)
             try:
                 yield frontend, plain_ip
@@ -241,14 +322,17 @@ def main(argv: list[str] | None = None) -> None:
     if os.geteuid() != 0:
         print("interception: skipped (needs root to create network namespaces)")
         return
-    paths = {"direct": None, "intercepted": None}
+    paths = {"direct": None, "intercepted": None, "tcp direct": None, "tcp intercepted": None}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
     with tempfile.TemporaryDirectory() as work, _running(Path(work)) as (frontend, plain_ip):
         targets = {
             "direct": (plain_ip, plain_ip),
             "intercepted": ("vs-echo-backend", "vs-echo-backend"),
+            "tcp direct": (plain_ip, "tcp"),
+            "tcp intercepted": (TCP_SERVICE, "tcp"),
         }
         users = {"direct": ENVOY_UID, "intercepted": None}
+        users.update({"tcp direct": ENVOY_UID, "tcp intercepted": None})
         for name in paths:  # warm-up: connections, DNS, first requests
             _measure(frontend, users[name], targets[name], 50)
         for _ in range(args.rounds):
@@ -264,11 +348,17 @@ def main(argv: list[str] | None = None) -> None:
         )
         for name, rounds in results.items()
     }
-    labels = {"direct": "direct (pod IP, uid 1337 exempt)", "intercepted": "iptables + two Envoys"}
+    labels = {
+        "direct": "HTTP direct (pod IP, uid 1337)",
+        "intercepted": "HTTP iptables + two Envoys",
+        "tcp direct": "TCP direct (pod IP, uid 1337)",
+        "tcp intercepted": "TCP iptables + two Envoys",
+    }
     for name, (p50, p99) in medians.items():
         print(f"{labels[name]:<34}{p50:>10.3f}{p99:>10.3f}")
-    added = medians["intercepted"][0] - medians["direct"][0]
-    print(f"added by interception, p50: {added:+.3f} ms")
+    for protocol, prefix in (("HTTP", ""), ("TCP", "tcp ")):
+        added = medians[f"{prefix}intercepted"][0] - medians[f"{prefix}direct"][0]
+        print(f"added by interception ({protocol}), p50: {added:+.3f} ms")
 
 
 if __name__ == "__main__":

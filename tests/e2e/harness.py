@@ -297,8 +297,15 @@ def session(workdir: Path, extra_args: Sequence[str] = ()) -> Iterator[tuple[Ser
     up = Up(workdir, serve, extra_args)
     try:
         serve.start()
-        running = up.start().processes()
-        # One app and one Envoy sidecar per workload, all below ``up``.
+        up.start()
+        # One app and one Envoy sidecar per workload, all below ``up``. The frontend answers
+        # once blue does; green may still be starting (in its own namespace, that takes a
+        # while), so wait for all six.
+        running = poll(
+            lambda: found if len(found := up.processes()) >= 6 else None,
+            STARTUP,
+            "every app and sidecar of the walkthrough",
+        )
         assert len(running) == 6, running
         assert list(running.values()).count("envoy") == 3, running
         Plane(serve.url, serve.data_dir).wait_converged()

@@ -21,9 +21,19 @@ from typing import Any
 import pytest
 
 from interception.namespaces import skip_without_net_admin
+from meshplane.runtime import isolation
 
-from .harness import Serve, Up, admin_env, apply_weights, free_port, running_in, session
-from .traffic import DIRECT, Load, Plane, poll, sample
+from .harness import (
+    Serve,
+    Up,
+    admin_env,
+    apply_weights,
+    descendants,
+    free_port,
+    running_in,
+    session,
+)
+from .traffic import CONVERGE, DIRECT, Load, Plane, poll, sample
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +48,25 @@ PROTOCOL_APPS = HERE.parent / "interception" / "protocol_apps.py"
 def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serve, Up]]:
     """The walkthrough under ``up --isolation netns``, stopped with nothing left behind."""
     skip_without_net_admin()
-    before = set(_namespaces())
-    yield from session(tmp_path_factory.mktemp("netns"), ("--isolation", "netns"))
-    assert set(_namespaces()) == before  # every namespace `up` made is gone
+    pids = []
+    for serve, up in session(tmp_path_factory.mktemp("netns"), ("--isolation", "netns")):
+        assert up.process is not None
+        pids.append(up.process.pid)
+        yield serve, up
+    assert _namespaces_of(pids[0]) == []  # every namespace `up` made is gone
 
 
 def _namespaces() -> list[str]:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     return [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+
+
+def _namespaces_of(pid: int) -> list[str]:
+    """The namespaces of the ``up`` with process id ``pid`` (``mpup<pid % 100000>-…``).
+
+    Only its own: other sessions on the machine may make and delete theirs meanwhile.
+    """
+    return [name for name in _namespaces() if name.startswith(f"mpup{pid % 100000}-")]
 
 
 def test_frontend_calls_the_backend_with_no_proxy_setting_in_its_own_namespace(
@@ -181,7 +202,6 @@ def _call(port: int) -> dict[str, str] | None:
 def test_a_tcp_backend_is_reached_by_name_through_interception(tmp_path: Path) -> None:
     """The caller's plain TCP connection to db.tcp.svc.cluster.local:5432 reaches the db app."""
     skip_without_net_admin()
-    before = set(_namespaces())
     directory, port = tmp_path / "tcp", free_port()
     _tcp_example(directory, port)
     serve = Serve(tmp_path).start()
@@ -210,5 +230,204 @@ def test_a_tcp_backend_is_reached_by_name_through_interception(tmp_path: Path) -
         code = up.wait(timeout=60)
         serve.stop()
     assert code == 0, (tmp_path / "up.log").read_text()
-    assert set(_namespaces()) == before  # every namespace `up` made is gone
+    assert _namespaces_of(up.pid) == []  # every namespace `up` made is gone
+    assert running_in(directory) == set()
+
+
+FRONT_APP = HERE.parents[1] / "examples" / "cloudmap" / "apps" / "front.py"
+ECHO_APP = HERE.parents[1] / "examples" / "echo" / "apps" / "echo_backend.py"
+LATE_MESH = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: late, labels: {mesh: late}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata: {name: late}
+spec:
+  namespaceSelector: {matchLabels: {mesh: late}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: vn-echo, namespace: late}
+spec:
+  podSelector: {matchLabels: {app: echo}}
+  listeners:
+    - portMapping: {port: 8080, protocol: http}
+  serviceDiscovery: {dns: {hostname: echo-pods}}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: first, namespace: late}
+spec:
+  awsName: first.late.svc.cluster.local
+  provider: {virtualNode: {virtualNodeRef: {name: vn-echo}}}
+"""
+FRONT_NODE = """
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata: {name: vn-front, namespace: late}
+spec:
+  podSelector: {matchLabels: {app: front}}
+  listeners:
+    - portMapping: {port: 8080, protocol: http}
+  serviceDiscovery: {dns: {hostname: front-pods}}
+  backends:
+"""
+SECOND = """
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualRouter
+metadata: {name: vr-second, namespace: late}
+spec:
+  listeners:
+    - portMapping: {port: 8080, protocol: http}
+  routes:
+    - name: to-echo
+      httpRoute:
+        match: {prefix: /}
+        action:
+          weightedTargets:
+            - {virtualNodeRef: {name: vn-echo}, weight: 1}
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualService
+metadata: {name: second, namespace: late}
+spec:
+  awsName: second.late.svc.cluster.local
+  provider: {virtualRouter: {virtualRouterRef: {name: vr-second}}}
+"""
+
+
+def _front_node(*services: str) -> str:
+    backends = "".join(
+        f"    - virtualService: {{virtualServiceRef: {{name: {name}}}}}\n" for name in services
+    )
+    return FRONT_NODE + backends
+
+
+def _late_example(directory: Path, port: int) -> None:
+    """A front app calling ``http://<path>.late.svc.cluster.local:8080/`` and an echo node."""
+    directory.mkdir()
+    (directory / "mesh.yaml").write_text(LATE_MESH + "---" + _front_node("first"))
+    workloads: list[dict[str, Any]] = [
+        {
+            "apiVersion": "meshplane.dev/v1alpha1",
+            "kind": "Workload",
+            "metadata": {"name": "echo", "namespace": "late", "labels": {"app": "echo"}},
+            "spec": {
+                "command": ["{python}", str(ECHO_APP)],
+                "env": {"VERSION": "1.0"},
+                "port": 8080,
+            },
+        },
+        {
+            "apiVersion": "meshplane.dev/v1alpha1",
+            "kind": "Workload",
+            "metadata": {"name": "front", "namespace": "late", "labels": {"app": "front"}},
+            "spec": {
+                "command": ["{python}", str(FRONT_APP)],
+                "env": {"DOMAIN": "late.svc.cluster.local"},
+                "port": 8080,
+                "publish": f"127.0.0.1:{port}",
+            },
+        },
+    ]
+    (directory / "workloads.yaml").write_text(
+        "\n---\n".join(json.dumps(workload) for workload in workloads) + "\n"
+    )
+
+
+def _front(port: int, service: str) -> tuple[int, dict[str, str]] | None:
+    """The front app's (status, JSON) for ``GET /<service>``; None while nothing answers."""
+    try:
+        with DIRECT.open(f"http://127.0.0.1:{port}/{service}", timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+    except OSError:
+        return None
+
+
+def _meshplane(serve: Serve, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "meshplane.cli.main", *args, "--server", serve.url],
+        env=admin_env(serve),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _hosts_names(pid: int) -> list[str]:
+    """The virtual-service names in the hosts file of the namespace process ``pid`` runs in."""
+    own = subprocess.run(
+        ["ip", "netns", "identify", str(pid)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    lines = (isolation.NETNS_ETC / own / "hosts").read_text().splitlines()
+    return sorted(line.split()[1] for line in lines if line.startswith(f"{isolation.SUBNET}.255."))
+
+
+def test_a_virtual_service_applied_while_up_runs_is_reached_by_name(tmp_path: Path) -> None:
+    """A VS + route applied after start gets a hosts entry in the running app's namespace."""
+    skip_without_net_admin()
+    directory, port = tmp_path / "late", free_port()
+    _late_example(directory, port)
+    serve = Serve(tmp_path).start()
+    with (tmp_path / "up.log").open("wb") as log:
+        up = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "meshplane.cli.main", "up", "-f", str(directory)),
+                *("--server", serve.url, "--xds-port", str(serve.xds_port)),
+                *("--isolation", "netns"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=admin_env(serve),
+        )
+    try:
+
+        def answered(service: str, status: int) -> dict[str, str] | None:
+            assert up.poll() is None, (tmp_path / "up.log").read_text()
+            found = _front(port, service)
+            return found[1] if found is not None and found[0] == status else None
+
+        assert poll(lambda: answered("first", 200), STARTUP, "first") == {"version": "1.0"}
+        front = next(
+            pid
+            for pid in descendants(up.pid)
+            if "front.py" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+        )
+        forms = ("", ".late", ".late.svc", ".late.svc.cluster.local")
+        assert _hosts_names(front) == sorted(f"first{tail}" for tail in forms)
+        unknown = answered("second", 502)
+        assert unknown is not None
+        assert unknown["error"].startswith("backend unreachable: "), unknown
+        (directory / "second.yaml").write_text(SECOND + "---" + _front_node("first", "second"))
+        _meshplane(serve, "apply", "-f", str(directory / "second.yaml"))
+        # The running front app resolves the new name: its hosts file was rewritten in place.
+        assert poll(lambda: answered("second", 200), CONVERGE, "second") == {"version": "1.0"}
+        assert _hosts_names(front) == sorted(
+            f"{name}{tail}" for name in ("first", "second") for tail in forms
+        )
+        (directory / "second-vs.yaml").write_text(SECOND.split("---")[1])
+        _meshplane(serve, "delete", "-f", str(directory / "second-vs.yaml"))
+        poll(
+            lambda: _hosts_names(front) == sorted(f"first{tail}" for tail in forms),
+            CONVERGE,
+            "second's hosts entries to go",
+        )
+        gone = answered("second", 502)
+        assert gone is not None
+        assert gone["error"].startswith("backend unreachable: "), gone
+        assert answered("first", 200) == {"version": "1.0"}
+    finally:
+        up.terminate()
+        code = up.wait(timeout=60)
+        serve.stop()
+    assert code == 0, (tmp_path / "up.log").read_text()
+    assert _namespaces_of(up.pid) == []
     assert running_in(directory) == set()

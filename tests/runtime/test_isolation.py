@@ -80,8 +80,48 @@ def test_proxy_init_gets_the_injectors_env_with_the_listener_ports() -> None:
 
 
 def test_an_isolated_sidecar_asks_for_the_intercepted_layout() -> None:
-    """Node metadata in netns mode: interception iptables and the app port, no local ports."""
+    """Node metadata in netns mode: interception, registered endpoints, the app port; no ports."""
     ports = sidecars.SidecarPorts(admin=0, egress=15001, ingress={80: 80})
     assert sidecars.metadata("web-0", ports, {80: 80}, intercepted=True) == {
-        "meshplane": {"replica": "web-0", "interception": "iptables", "app": {"80": 80}}
+        "meshplane": {
+            "replica": "web-0",
+            "interception": "iptables",
+            "endpoints": "registered",
+            "app": {"80": 80},
+        }
     }
+
+
+def test_hosts_files_are_rewritten_in_place_shorter_or_longer(tmp_path: Path) -> None:
+    """Same inode (the bind mount's), exact new text whether the file shrinks or grows."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n10.77.255.2 first\n10.77.255.3 second\n")
+    inode = hosts.stat().st_ino
+    isolation.rewrite_in_place(hosts, "127.0.0.1 localhost\n")
+    assert (hosts.read_text(), hosts.stat().st_ino) == ("127.0.0.1 localhost\n", inode)
+    isolation.rewrite_in_place(hosts, "127.0.0.1 localhost\n10.77.255.4 third\n")
+    assert hosts.read_text() == "127.0.0.1 localhost\n10.77.255.4 third\n"
+    assert hosts.stat().st_ino == inode
+
+
+def test_service_names_follow_the_store_and_keep_their_virtual_ips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Added names get new IPs, removed ones leave, a returning name gets its IP back."""
+    monkeypatch.setattr(isolation, "NETNS_ETC", tmp_path)
+    network = isolation.Network("t")
+    network.pods.append(isolation.Pod("t-2", "10.77.0.2", "web-0"))
+    hosts = tmp_path / "t-2" / "hosts"
+    assert network.name_services(["first"]) is True
+    assert network.name_services(["first"]) is False  # unchanged: not rewritten
+    assert network.name_services(["first", "second"]) is True
+    assert hosts.read_text().splitlines() == [
+        "127.0.0.1 localhost",
+        "10.77.0.2 web-0",
+        "10.77.255.2 first",
+        "10.77.255.3 second",
+    ]
+    assert network.name_services(["second"]) is True
+    assert hosts.read_text().splitlines()[2:] == ["10.77.255.3 second"]
+    assert network.name_services(["first", "second"]) is True
+    assert hosts.read_text().splitlines()[2:] == ["10.77.255.2 first", "10.77.255.3 second"]

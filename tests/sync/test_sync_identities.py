@@ -65,3 +65,20 @@ def test_tcp_backend_ports_are_read_and_bad_entries_dropped() -> None:
     intercepted = identities.identify(_node({"interception": "iptables", "tcp": {"db": 1}}))
     assert intercepted is not None
     assert dict(intercepted.tcp_ports) == {}
+
+
+def test_netns_metadata_asks_for_registered_endpoints_only() -> None:
+    """``endpoints: registered`` (``up --isolation netns``) reaches callees by EDS only."""
+    netns = identities.identify(_node({"interception": "iptables", "endpoints": "registered"}))
+    assert netns is not None
+    assert (netns.intercepted, netns.registered_only, netns.discovery) == (
+        True,
+        True,
+        "registered-only",
+    )
+    kubernetes = identities.identify(_node({"interception": "iptables"}))
+    assert kubernetes is not None
+    assert (kubernetes.registered_only, kubernetes.discovery) == (False, "dns-first")
+    local = identities.identify(_node({"endpoints": "dns"}))
+    assert local is not None
+    assert (local.registered_only, local.discovery) == (False, "registered-first")

@@ -122,6 +122,8 @@ def node_of(node: dict[str, Any], data: dict[str, Any]) -> NodeIdentity:
     if node.get("interception") == "iptables":  # as sync.identities reads node metadata
         extra["intercepted"] = True
         extra["bind_address"] = "0.0.0.0"
+    if node.get("endpoints") == "registered":  # `up --isolation netns`: EDS only
+        extra["registered_only"] = True
     if "bindAddress" in node:
         extra["bind_address"] = node["bindAddress"]
     if "egressPort" in node:

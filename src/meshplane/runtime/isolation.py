@@ -16,7 +16,13 @@ a Kubernetes pod had under App Mesh instead:
   service name → a virtual IP of its own (``10.77.255.<n>``; only interception ever sees it),
   each VirtualNode's ``serviceDiscovery.dns.hostname`` → the addresses of its replicas; and a
   ``resolv.conf`` with no reachable server: the namespaces have no way out of the bridge, so
-  apps there reach the mesh and nothing else.
+  apps there reach the mesh and nothing else. The names follow the store: a virtual service
+  applied while ``up`` runs is added to every hosts file, a deleted one removed (the file is
+  rewritten in place, in one write: the bind mount pins its inode, so a rename would never
+  reach running processes). Sidecars do not read these files for other nodes' replicas: they
+  reach them through the endpoints each replica registers once ready (Envoy's resolver
+  re-reads a hosts file only once a minute, and an entry is written before its replica
+  listens).
 
 The bridge has ``10.77.0.1``: the host side reaches the namespaces from there with sockets
 opened inside the switch namespace (a thread ``setns(2)``-ed into it creates them, and they
@@ -159,6 +165,9 @@ class Network:
         self._next = 2  # .1 is the bridge
         self._made: list[str] = []
         self._virtual: dict[str, str] = {}
+        """Every virtual-service name ever named → its virtual IP (never reused)."""
+        self._named: frozenset[str] = frozenset()
+        """The names the hosts files hold now."""
         self._hostnames: dict[str, list[str]] = {}
         self._relays: list[asyncio.Server] = []
         self._pipes: set[asyncio.Task[None]] = set()
@@ -215,13 +224,22 @@ class Network:
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
         await _run(argv, {**env, **proxy_init_env(app_ports)})
 
-    def name_services(self, names: Sequence[str]) -> None:
-        """Give each virtual-service name a virtual IP of its own (kept across calls)."""
+    def name_services(self, names: Sequence[str]) -> bool:
+        """Name exactly ``names`` in every hosts file; whether that changed any of them.
+
+        Each name gets a virtual IP of its own and keeps it across calls — also when it is
+        removed and comes back — so a name never moves to another service's address.
+        """
         for name in names:
             if name not in self._virtual:
                 count = len(self._virtual) + 1
                 self._virtual[name] = f"{SUBNET}.{255 - count // 254}.{count % 254 + 1}"
+        wanted = frozenset(names)
+        if wanted == self._named:
+            return False
+        self._named = wanted
         self._rewrite_hosts()
+        return True
 
     def resolve(self, hostname: str, address: str) -> None:
         """``hostname`` (a node's DNS service discovery) resolves to ``address`` too."""
@@ -236,14 +254,12 @@ class Network:
 
     def _write_hosts(self, pod: Pod) -> None:
         lines = ["127.0.0.1 localhost", f"{pod.address} {pod.hostname}"]
-        lines += [f"{ip} {name}" for name, ip in sorted(self._virtual.items())]
+        lines += [f"{self._virtual[name]} {name}" for name in sorted(self._named)]
         for name, addresses in sorted(self._hostnames.items()):
             lines += [f"{address} {name}" for address in addresses]
         folder = NETNS_ETC / pod.netns
         folder.mkdir(parents=True, exist_ok=True)
-        # Rewritten in place: ``ip netns exec`` bind-mounts this very file over /etc/hosts.
-        with (folder / "hosts").open("w") as hosts:
-            hosts.write("\n".join(lines) + "\n")
+        rewrite_in_place(folder / "hosts", "\n".join(lines) + "\n")
 
     async def open_connection(
         self, host: str, port: int
@@ -322,6 +338,26 @@ class Network:
     @staticmethod
     async def _ip(*args: str) -> None:
         await _run(["ip", *args], None)
+
+
+def rewrite_in_place(path: Path, text: str) -> None:
+    """Give ``path`` the contents ``text`` in one write, keeping its inode.
+
+    ``ip netns exec`` bind-mounts this very file over each process's ``/etc/hosts``, so a
+    new file renamed into place would never reach the processes already running. The
+    whole text goes in at offset 0 in one ``pwrite`` instead — padded with newlines to the
+    old length (blank lines, which every hosts parser skips) — and the padding is cut
+    after: a reader that takes the file in one read sees the old lines or the new ones,
+    never the empty or half-written file that truncating first and writing after showed.
+    """
+    data = text.encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        padding = max(0, os.fstat(fd).st_size - len(data))
+        os.pwrite(fd, data + b"\n" * padding, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
 
 
 async def _run(argv: Sequence[str], env: Mapping[str, str] | None) -> None:

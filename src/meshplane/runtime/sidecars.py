@@ -84,11 +84,15 @@ def metadata(
     """The node metadata the translator and the xDS cache read (JSON object keys are strings).
 
     ``intercepted``: the replica runs behind proxy-init's iptables rules (``--isolation
-    netns``), so the sidecar asks for App Mesh's layout instead of its own ports.
+    netns``), so the sidecar asks for App Mesh's layout instead of its own ports, and for
+    its callees' registered endpoints only: every replica there registers its pod address
+    once ready, whereas a DNS cluster would resolve a hosts-file entry written before the
+    replica listens (and Envoy re-reads a hosts file only once a minute).
     """
     app = {str(listener): port for listener, port in sorted(app_ports.items())}
     if intercepted:
-        return {"meshplane": {"replica": replica, "interception": "iptables", "app": app}}
+        netns = {"replica": replica, "interception": "iptables", "endpoints": "registered"}
+        return {"meshplane": {**netns, "app": app}}
     facts: dict[str, Any] = {
         "replica": replica,
         "ingress": {str(listener): bound for listener, bound in sorted(ports.ingress.items())},

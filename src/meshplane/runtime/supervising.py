@@ -40,7 +40,8 @@ a network namespace of its own behind proxy-init's iptables rules instead
 (:mod:`meshplane.runtime.isolation`): no ``HTTP_PROXY``, the app on its declared port, its
 Envoy as uid 1337 in App Mesh's intercepted layout, its endpoints registered at its pod
 address. Workloads no VirtualNode selects still run on the host; gateways are not supported
-in that mode yet.
+in that mode yet. The hosts files follow the store: at each new store revision the virtual
+services' names are read again, so one applied while ``up`` runs is reachable by name.
 """
 
 from __future__ import annotations
@@ -240,6 +241,9 @@ class Supervisor:
         self._targets_failed = ""
         self.proxy_states: dict[str, tuple[str, int | None]] = {}
         """Proxy key → (state, revision) as the control plane judged it at the last round."""
+        self._named: int | None = None
+        """The store revision whose virtual services the hosts files name (netns mode)."""
+        self._naming_failed = ""
 
     async def start(self) -> None:
         """Bind the published addresses, then launch every workload in the background."""
@@ -490,6 +494,7 @@ class Supervisor:
             while True:
                 await self._check_store()
                 await self._read_proxy_states()
+                await self._name_services()
                 await asyncio.gather(*(self._probe(r, session) for r in list(self.replicas)))
                 if self.options.prometheus_targets is not None:
                     self._write_targets(self.options.prometheus_targets)
@@ -542,6 +547,30 @@ class Supervisor:
                 replica.registered = False
             self._reregistering = True
         self._revision = revision
+
+    async def _name_services(self) -> None:
+        """In netns mode, once per new store revision: name the virtual services held now.
+
+        A virtual service applied while ``up`` runs gets its virtual IP in every hosts file,
+        a deleted one loses it; a failed read is logged once and retried next round.
+        """
+        if self.network is None or self.control_plane is None or self._revision is None:
+            return
+        if self._revision == self._named:
+            return
+        revision = self._revision
+        try:
+            names = await self.control_plane.virtual_service_names()
+        except ControlPlaneError as error:
+            message = f"cannot read the virtual services' names (will retry): {error}"
+            if message != self._naming_failed:
+                self.sink("runtime", message)
+            self._naming_failed = message
+            return
+        self._naming_failed = ""
+        self._named = revision
+        if self.network.name_services(names):
+            self.sink("runtime", f"hosts files: {len(names)} virtual-service names")
 
     async def _probe(self, replica: Replica, session: aiohttp.ClientSession) -> None:
         if replica.stopping:

@@ -13,6 +13,10 @@ A sidecar behind ``meshplane proxy-init``'s iptables rules says so instead, and
 gets App Mesh's layout (``0.0.0.0:15000``/``:15001``, original destinations)::
 
     {"meshplane": {"interception": "iptables"}}
+
+``meshplane up --isolation netns`` adds ``"endpoints": "registered"``: its replicas register
+their pod addresses when ready, and its sidecars reach callees through those endpoints only
+(:attr:`~meshplane.translate.identity.NodeIdentity.discovery`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from google.protobuf import json_format
 
 from meshplane.translate.identity import (
     DEFAULT_APP_HOST,
+    ENDPOINTS_REGISTERED,
     INTERCEPTED_BIND_ADDRESS,
     INTERCEPTION_IPTABLES,
     NodeIdentity,
@@ -103,4 +108,5 @@ def identify(node: base_pb2.Node) -> NodeIdentity | None:
         app_addresses=app,
         intercepted=intercepted,
         tcp_ports={} if intercepted else _services(metadata.get("tcp")),
+        registered_only=metadata.get("endpoints") == ENDPOINTS_REGISTERED,
     )

@@ -474,13 +474,13 @@ class Sync:
             or not nodes.isdisjoint(reads.direct_endpoints)
         ):
             return False
-        dns_first = building.intercepted(self._proxies[key])
+        discovery = self._proxies[key].discovery
         clusters = previous.resources(envoy_resources.CLUSTER)
         assignments = previous.resources(envoy_resources.ENDPOINT)
         replacements: list[Resource] = []
         covered: set[str] = set()
         for patch in patches:
-            if patch.dns_first != dns_first:
+            if patch.discovery != discovery:
                 continue
             (cluster, assignment), (new_cluster, new_assignment) = patch.before, patch.after
             held = clusters.get(cluster.name)

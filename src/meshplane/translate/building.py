@@ -30,6 +30,7 @@ from meshplane.translate import (
     diagnostics,
     endpoints,
     gateways,
+    identity,
     listeners,
     memo,
     names,
@@ -411,7 +412,7 @@ def _add_egress(
         _add_intercepted_egress(out, snapshot, node, egress, logging, pieces)
     else:
         _add_proxy_egress(out, snapshot, node, egress, logging, kept_host_header, pieces)
-    dns_first = intercepted(node)
+    discovery = node.discovery
     shareable = pieces is not None and extensions.mtls_of(snapshot.mesh.extensions) is None
     services = {h.service for h in egress.hosts} | {t.service for t in egress.tcp}
     if pieces is not None and shareable and all(policies.get(s) is None for s in services):
@@ -421,8 +422,8 @@ def _add_egress(
         for service in sorted(services):
             shared.update(
                 pieces.piece(
-                    ("service-targets", service, dns_first),
-                    functools.partial(_service_targets, snapshot, pieces, service, dns_first),
+                    ("service-targets", service, discovery),
+                    functools.partial(_service_targets, snapshot, pieces, service, discovery),
                     out.warnings,
                 )
             )
@@ -430,7 +431,7 @@ def _add_egress(
             found, warnings = shared[target]
             out.warnings.extend(warnings)
             if found is None:
-                _add_target_cluster(out, snapshot, node, target, None, dns_first=dns_first)
+                _add_target_cluster(out, snapshot, node, target, None, discovery=discovery)
                 continue
             cluster, assignment = found
             out.clusters[cluster.name] = cluster
@@ -452,8 +453,8 @@ def _add_egress(
             # No TLS chosen by the caller: the target's cluster is every caller's (unless
             # the target's own listener has TLS, which names the caller: built per caller).
             found_target = pieces.piece(
-                ("target", target, dns_first),
-                functools.partial(shared_target, snapshot, target, dns_first),
+                ("target", target, discovery),
+                functools.partial(shared_target, snapshot, target, discovery),
                 out.warnings,
             )
             if found_target is not None:
@@ -462,7 +463,7 @@ def _add_egress(
                 if assignment is not None:
                     out.assignments[assignment.cluster_name] = assignment
                 continue
-        _add_target_cluster(out, snapshot, node, target, policy, dns_first=dns_first)
+        _add_target_cluster(out, snapshot, node, target, policy, discovery=discovery)
 
 
 TargetResources = tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None]
@@ -474,7 +475,7 @@ def _service_targets(
     snapshot: MeshSnapshot,
     pieces: reuse.Reuse,
     service: str,
-    dns_first: bool,
+    discovery: str,
     _warnings: plan.Warnings,
 ) -> dict[plan.Target, _SharedTarget]:
     """Every target of one service's plan with its shared resources and their warnings.
@@ -498,8 +499,8 @@ def _service_targets(
     for target in targets:
         warnings: plan.Warnings = []
         resources = pieces.piece(
-            ("target", target, dns_first),
-            functools.partial(shared_target, snapshot, target, dns_first),
+            ("target", target, discovery),
+            functools.partial(shared_target, snapshot, target, discovery),
             warnings,
         )
         result[target] = (resources, tuple(warnings))
@@ -785,7 +786,7 @@ def shared_routes(
 
 
 def shared_target(
-    snapshot: MeshSnapshot, target: plan.Target, dns_first: bool, warnings: plan.Warnings
+    snapshot: MeshSnapshot, target: plan.Target, discovery: str, warnings: plan.Warnings
 ) -> tuple[cluster_pb2.Cluster, endpoint_pb2.ClusterLoadAssignment | None] | None:
     """A target's cluster and load assignment when no caller's TLS touches them, else ``None``.
 
@@ -800,7 +801,7 @@ def shared_target(
         return None
     out = _Collected(warnings=warnings)
     caller = NodeIdentity(mesh=snapshot.name, kind=kinds.VIRTUAL_NODE.key, name=target.node)
-    _add_target_cluster(out, snapshot, caller, target, None, dns_first=dns_first)
+    _add_target_cluster(out, snapshot, caller, target, None, discovery=discovery)
     name = names.egress_cluster(snapshot.name, target.node, target.protocol, target.port)
     return out.clusters[name], out.assignments.get(name)
 
@@ -812,13 +813,15 @@ def _add_target_cluster(
     target: plan.Target,
     policy: tls.ClientTls | None,
     *,
-    dns_first: bool,
+    discovery: str,
 ) -> None:
     """A target listener's cluster, and its load assignment when it is served over EDS.
 
-    ``dns_first`` (an intercepted caller, as on Kubernetes) gives a DNS node
-    the DNS cluster App Mesh sent even when endpoints are registered for it;
-    local mode prefers registered endpoints, which its replicas always have.
+    ``discovery`` is the caller's (:attr:`NodeIdentity.discovery`): an intercepted caller
+    on Kubernetes gets a DNS node's DNS cluster, as App Mesh sent it, even when endpoints
+    are registered for it; local mode prefers registered endpoints, which its replicas
+    always have; a caller in ``up --isolation netns`` gets registered endpoints only, so
+    a replica takes traffic once it is ready and not before.
     """
     virtual_node = snapshot.virtual_nodes[target.node]
     listener = next(
@@ -848,14 +851,18 @@ def _add_target_cluster(
         domain=domain,
     )
     _warn_san_mismatch(out, snapshot, node, target, policy, upstream, automatic=automatic)
-    discovery = virtual_node.spec.service_discovery
-    dns = discovery.dns if discovery is not None else None
-    cloud_map = discovery.aws_cloud_map if discovery is not None else None
+    found = virtual_node.spec.service_discovery
+    dns = found.dns if found is not None else None
+    cloud_map = found.aws_cloud_map if found is not None else None
     if cloud_map is not None:  # the instances of its Cloud Map service its attributes match
         registered = cloudmap.instances(snapshot, virtual_node)
     else:
         registered = snapshot.endpoints.get(target.node, ())
-    use_eds = (bool(registered) and not (dns_first and dns is not None)) or cloud_map is not None
+    use_eds = (
+        cloud_map is not None
+        or discovery == identity.REGISTERED_ONLY
+        or (bool(registered) and not (discovery == identity.DNS_FIRST and dns is not None))
+    )
     if not use_eds and dns is None:
         out.warnings.append(
             diagnostics.node(
@@ -876,7 +883,7 @@ def _add_target_cluster(
     out.clusters[name] = clusters.build_egress_cluster(
         name,
         listener,
-        discovery,
+        found,
         use_eds=use_eds,
         ip_preference=preference,
         upstream_tls=upstream_tls,

@@ -11,6 +11,14 @@ A sidecar whose pod runs ``meshplane proxy-init`` (Kubernetes, or a network
 namespace) is *intercepted*: it binds App Mesh's own shape, ``0.0.0.0:15000``
 and ``0.0.0.0:15001``, and tells traffic apart by the original destination
 iptables preserved, exactly as App Mesh's sidecars did.
+
+How a sidecar reaches a DNS virtual node (:data:`DISCOVERIES`) follows where it runs: on
+Kubernetes through the DNS cluster App Mesh sent; in local mode through the endpoints the
+runtime registered for the node's replicas, falling back to DNS when none are; and in a
+network namespace of ``meshplane up --isolation netns`` through registered endpoints only —
+there a replica is registered once its app and Envoy are ready and withdrawn when it exits,
+and the namespaces reach no DNS server (their hosts files are all there is, and Envoy's
+resolver re-reads a hosts file only once a minute).
 """
 
 from __future__ import annotations
@@ -25,6 +33,16 @@ INTERCEPTED_BIND_ADDRESS = "0.0.0.0"
 """An intercepted sidecar serves its pod IP, where iptables redirects to."""
 INTERCEPTION_IPTABLES = "iptables"
 """The node-metadata value (``meshplane.interception``) of a sidecar behind proxy-init's rules."""
+ENDPOINTS_REGISTERED = "registered"
+"""The node-metadata value (``meshplane.endpoints``) of a sidecar whose callees are reached only
+through registered endpoints (``meshplane up --isolation netns``)."""
+DNS_FIRST = "dns-first"
+"""Intercepted, on Kubernetes: a DNS node's DNS cluster, even with endpoints registered."""
+REGISTERED_FIRST = "registered-first"
+"""Local mode: a node's registered endpoints (EDS); its DNS cluster only when none are."""
+REGISTERED_ONLY = "registered-only"
+"""``up --isolation netns``: registered endpoints only (EDS, empty until a replica is ready)."""
+DISCOVERIES = (DNS_FIRST, REGISTERED_FIRST, REGISTERED_ONLY)
 DEFAULT_INGRESS_PORT = 15000
 """App Mesh's inbound port; every virtual-node listener shares it unless told otherwise."""
 DEFAULT_EGRESS_PORT = 15001
@@ -59,6 +77,17 @@ class NodeIdentity:
     """TCP backend virtual service → the loopback port the runtime announced to the app for it."""
     trust_domain: str = DEFAULT_TRUST_DOMAIN
     """The SPIFFE trust domain of automatic mTLS's identities (the control plane's setting)."""
+    registered_only: bool = False
+    """Callees only through registered endpoints, never DNS (``up --isolation netns``)."""
+
+    @property
+    def discovery(self) -> str:
+        """How this sidecar reaches a DNS virtual node: one of :data:`DISCOVERIES`."""
+        if self.registered_only:
+            return REGISTERED_ONLY
+        if self.intercepted and self.kind == kinds.VIRTUAL_NODE.key:
+            return DNS_FIRST
+        return REGISTERED_FIRST
 
     @property
     def node_id(self) -> str:

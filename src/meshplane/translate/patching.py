@@ -50,8 +50,8 @@ from meshplane.translate import building, dependencies, names, plan, reuse, spec
 class TargetPatch:
     """One shared target piece rebuilt: the resources callers had, and their successors."""
 
-    dns_first: bool
-    """Which flavour of the piece (:func:`~meshplane.translate.building.intercepted` callers)."""
+    discovery: str
+    """Which flavour of the piece (callers whose ``NodeIdentity.discovery`` is this)."""
     before: building.TargetResources
     after: building.TargetResources
 
@@ -77,13 +77,13 @@ def patch_targets(
             return None
         if key[0] != "target":
             continue  # rebuilt from the target pieces by the next caller translated
-        _, target, dns_first = key
+        _, target, discovery = key
         if old.value is None:
             return None
         recorder = dependencies.Recorder(snapshot)
         pieces = shared.using(snapshot, recorder)
         after = pieces.piece(
-            key, functools.partial(building.shared_target, recorder.snapshot, target, dns_first), []
+            key, functools.partial(building.shared_target, recorder.snapshot, target, discovery), []
         )
         new = shared.get(key)
         before = cast(building.TargetResources, old.value)
@@ -96,7 +96,7 @@ def patch_targets(
             or (after[1] is None) != (before[1] is None)
         ):
             return None
-        patches.append(TargetPatch(dns_first, before, after))
+        patches.append(TargetPatch(discovery, before, after))
     return tuple(patches)
 
 
