@@ -222,6 +222,17 @@ def _tcp_app(pod: str, host: str) -> list[str]:
     return ["ip", "netns", "exec", pod, sys.executable, "-c", TCP_ECHO, host, str(TCP_PORT)]
 
 
+def _tcp_connections(pod: str) -> int:
+    """The downstream connections ``pod``'s Envoy's TCP proxies accepted (its admin stats)."""
+    script = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9901/stats').read().decode())"
+    text = _run("ip", "netns", "exec", pod, sys.executable, "-c", script)
+    return sum(
+        int(line.rsplit(":", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("tcp.") and line.split(":", 1)[0].endswith(".downstream_cx_total")
+    )
+
+
 def _proxy_init(pod: str, ports: str = "80") -> None:
     env = [
         "APPMESH_START_ENABLED=1",
@@ -247,8 +258,8 @@ def _measure(pod: str, uid: str | None, target: tuple[str, str], count: int) -> 
 
 
 @contextlib.contextmanager
-def _running(work: Path) -> Iterator[tuple[str, str]]:
-    """The pods, sidecars and apps; yields (frontend pod, plain pod's address)."""
+def _running(work: Path) -> Iterator[tuple[str, str, str]]:
+    """The pods, sidecars and apps; yields (frontend pod, plain pod's address, tcp pod)."""
     pods = _Pods()
     started: list[subprocess.Popen[bytes]] = []
     sockets = Path(tempfile.mkdtemp(prefix="meshplane-bench-xds-"))
@@ -301,7 +312,7 @@ def _running(work: Path) -> Iterator[tuple[str, str]]:
                     raise RuntimeError(f"the intercepted sidecars did not sync in 90 s: {states}")
                 time.sleep(0.1)
             try:
-                yield frontend, plain_ip
+                yield frontend, plain_ip, tcp
             finally:
                 relay.close()
     finally:
@@ -324,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     paths = {"direct": None, "intercepted": None, "tcp direct": None, "tcp intercepted": None}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
-    with tempfile.TemporaryDirectory() as work, _running(Path(work)) as (frontend, plain_ip):
+    with tempfile.TemporaryDirectory() as work, _running(Path(work)) as (frontend, plain_ip, tcp):
         targets = {
             "direct": (plain_ip, plain_ip),
             "intercepted": ("vs-echo-backend", "vs-echo-backend"),
@@ -338,6 +349,12 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for name in paths:
                 results[name].append(_measure(frontend, users[name], targets[name], args.requests))
+        # Proof that the intercepted TCP rows crossed both Envoys: one connection per round
+        # (and the warm-up) in each Envoy's TCP proxy counters, none for the direct rows.
+        proxied = {pod: _tcp_connections(pod) for pod in (frontend, tcp)}
+    if set(proxied.values()) != {args.rounds + 1}:
+        raise RuntimeError(f"TCP connections proxied by the Envoys: {proxied}, "
+                           f"expected {args.rounds + 1} each")  # fmt: skip
     print(f"interception overhead ({args.rounds} rounds x {args.requests} sequential requests,")
     print("one keep-alive connection; median over rounds)")
     print(f"{'path':<34}{'p50 ms':>10}{'p99 ms':>10}")
@@ -356,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name, (p50, p99) in medians.items():
         print(f"{labels[name]:<34}{p50:>10.3f}{p99:>10.3f}")
+    print(f"TCP connections proxied (frontend's Envoy, backend's Envoy): "
+          f"{proxied[frontend]}, {proxied[tcp]}")  # fmt: skip
     for protocol, prefix in (("HTTP", ""), ("TCP", "tcp ")):
         added = medians[f"{prefix}intercepted"][0] - medians[f"{prefix}direct"][0]
         print(f"added by interception ({protocol}), p50: {added:+.3f} ms")
