@@ -43,7 +43,6 @@ only moves the walk on.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
 import functools
@@ -61,16 +60,15 @@ from meshplane.envoy.resources import (
     TYPE_URLS,
     WILDCARD_TYPES,
 )
-from meshplane.kit.timers import Cancel, LoopTimer, Timer
+from meshplane.kit.timers import Timer
 from meshplane.xds import stream as sotw
 from meshplane.xds import wire
+from meshplane.xds.lifecycle import Gate, Step, StreamLifecycle, Writer
 from meshplane.xds.roles import (
     AsyncStreamAuthenticator,
-    InvalidNode,
     SnapshotSource,
     StreamAuthenticator,
     StreamCallbacks,
-    StreamRefused,
 )
 from meshplane.xds.snapshot import Resource, Snapshot, version_of
 
@@ -78,9 +76,6 @@ WILDCARD = "*"
 """The name that subscribes to every resource of a type."""
 MAX_IN_FLIGHT = 64
 """Unsettled responses remembered per type; a proxy that never ACKs cannot grow the stream."""
-
-_END = object()
-_DEADLINE = object()
 
 
 @dataclasses.dataclass
@@ -109,18 +104,10 @@ class _Subscription:
         return self.nonce is not None and self.acked_nonce == self.nonce
 
 
-@dataclasses.dataclass
-class _Gate:
-    """What a make-before-break step waits for before the next one."""
-
-    step: str
-    ready: Callable[[], bool]
-    nacks_at_start: dict[str, int]
-    deadline: float
-
-
-class DeltaStream:
+class DeltaStream(StreamLifecycle):
     """Serves one proxy over one delta ADS stream until the proxy or server ends it."""
+
+    LABEL = "delta"
 
     def __init__(
         self,
@@ -128,29 +115,26 @@ class DeltaStream:
         cache: SnapshotSource,
         board: StreamCallbacks,
         requests: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
-        write: sotw.Writer,
+        write: Writer,
         ack_timeout: float,
         logger: logging.Logger,
         timer: Timer | None = None,
         authenticator: StreamAuthenticator | AsyncStreamAuthenticator | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
-        """Serve ``requests`` from ``cache``, reporting to ``board`` (as :class:`AdsStream`)."""
-        self._cache = cache
-        self._board = board
-        self._requests = requests
-        self._write = write
-        self._ack_timeout = ack_timeout
-        self._log = logger
-        self._timer: Timer = timer or LoopTimer()
-        self._authenticator = authenticator
-        self._metadata = dict(metadata or {})
-        self._inbox: asyncio.Queue[object] = asyncio.Queue()
-        self._room = asyncio.Semaphore(sotw.INBOX_REQUESTS)
+        """Serve ``requests`` as :class:`~meshplane.xds.lifecycle.StreamLifecycle` says."""
+        super().__init__(
+            cache=cache,
+            board=board,
+            requests=requests,
+            write=write,
+            ack_timeout=ack_timeout,
+            logger=logger,
+            timer=timer,
+            authenticator=authenticator,
+            metadata=metadata,
+        )
         self._subs = {t: _Subscription() for t in TYPE_URLS}
-        self._key: str | None = None
-        self._unwatch: Callable[[], None] | None = None
-        self._release: Callable[[], None] | None = None
         self._targets: dict[str, dict[str, Resource]] | None = None
         self._current: Snapshot | None = None
         """The snapshot the targets equal exactly (None while a walk is under way)."""
@@ -158,76 +142,13 @@ class DeltaStream:
         self._walk: tuple[Snapshot | None, Snapshot] | None = None
         """(running, new) of the walk under way, if any; ``_step`` is its next step."""
         self._step = 0
-        self._gate: _Gate | None = None
-        self._disarm: Cancel | None = None
-        self._nonces = 0
-        self._nack_logged: dict[str, float] = {}
-
-    async def run(self) -> None:
-        """Process events until the proxy closes the stream (or the task is cancelled)."""
-        reader = asyncio.create_task(self._read())
-        try:
-            while True:
-                event = await self._inbox.get()
-                if event is _END:
-                    return
-                if isinstance(event, StreamRefused):
-                    raise event
-                if isinstance(event, discovery_pb2.DeltaDiscoveryRequest):
-                    self._room.release()
-                    await self._on_request(event)
-                elif isinstance(event, Snapshot):
-                    await self._on_snapshot(event)
-                await self._advance()
-        finally:
-            reader.cancel()
-            self._set_gate(None)
-            if self._unwatch is not None:
-                self._unwatch()
-            if self._release is not None:
-                self._release()
-            if self._key is not None:
-                self._board.record_disconnected(self._key)
-                self._log.info("xds: %s disconnected (delta)", self._key)
-
-    def close(self) -> None:
-        """Ask :meth:`run` to end the stream cleanly (used when the server stops)."""
-        self._inbox.put_nowait(_END)
-
-    def revoke(self, refusal: StreamRefused) -> None:
-        """End the stream with ``refusal``'s status: its credential no longer holds."""
-        self._inbox.put_nowait(refusal)
-
-    async def _read(self) -> None:
-        try:
-            async for request in self._requests:
-                await self._room.acquire()
-                self._inbox.put_nowait(request)
-        except Exception as exc:  # the transport failed: the proxy is gone either way
-            self._log.debug("xds: delta stream %s read ended: %r", self._key, exc)
-        finally:
-            self._inbox.put_nowait(_END)
 
     # -- requests ----------------------------------------------------------------
 
     async def _start(self, request: discovery_pb2.DeltaDiscoveryRequest) -> str:
         node = request.node
-        size = node.ByteSize()
-        if size > sotw.MAX_NODE_BYTES:
-            raise InvalidNode(
-                f"the Node is {size} bytes; meshplane accepts at most {sotw.MAX_NODE_BYTES} "
-                "(node id, cluster and metadata)"
-            )
-        key = self._cache.node_hash(node)
         # Admission before anything is recorded, watched or sent, as on a SotW stream.
-        if isinstance(self._authenticator, AsyncStreamAuthenticator):
-            self._release = await self._authenticator.admit_stream(
-                key, node, self._metadata, self.revoke
-            )
-        elif self._authenticator is not None:
-            self._authenticator.admit(key, node, self._metadata)
-        self._key = key
-        self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
+        key = await self._admit(node)
         # A reconnecting proxy names what it runs; the sync stage reads "resumed" as
         # "this proxy runs config already" (a SotW proxy's version_info says the same).
         held = request.initial_resource_versions
@@ -303,15 +224,6 @@ class DeltaStream:
         sub.acked = held  # each response keeps its own copy: never mutated
         self._board.record_acked(key, type_url, version, held)
 
-    def _log_nack(self, key: str, type_url: str, version: str, message: str) -> None:
-        """Log a NACK unless one of this type was logged less than the interval ago."""
-        now = self._timer.now()
-        last = self._nack_logged.get(type_url)
-        if last is not None and now - last < sotw.NACK_LOG_INTERVAL:
-            return
-        self._nack_logged[type_url] = now
-        self._log.warning("xds: %s NACKed %s %s: %s", key, type_url, version, message)
-
     async def _reconcile(self, type_url: str) -> bool:
         """Send what changed of ``type_url`` since the proxy was last sent it; True if sent."""
         sub = self._subs[type_url]
@@ -382,64 +294,26 @@ class DeltaStream:
             return
         self._pending = snapshot
 
-    def _set_gate(self, gate: _Gate | None) -> None:
-        if self._disarm is not None:
-            self._disarm()
-            self._disarm = None
-        self._gate = gate
-        if gate is not None:
-            self._disarm = self._timer.call_at(
-                gate.deadline, functools.partial(self._inbox.put_nowait, _DEADLINE)
-            )
+    def _nacks(self, type_url: str) -> int:
+        return self._subs[type_url].nacks
 
-    async def _advance(self) -> None:
-        """Run make-before-break steps as far as their gates allow."""
-        while True:
-            gate = self._gate
-            if gate is not None:
-                nacked = [t for t, n in gate.nacks_at_start.items() if self._subs[t].nacks > n]
-                if nacked:
-                    self._log.warning(
-                        "xds: %s rejected %s during step %r; keeping its last good config",
-                        self._key,
-                        ", ".join(nacked),
-                        gate.step,
-                    )
-                    self._walk = None
-                elif not gate.ready():
-                    if self._timer.now() < gate.deadline:
-                        return
-                    assert self._key is not None
-                    self._board.record_gate_timeout(self._key)
-                    self._log.warning(
-                        "xds: %s no ACK for step %r within %.1fs; going on",
-                        self._key,
-                        gate.step,
-                        self._ack_timeout,
-                    )
-                self._set_gate(None)
-            if self._walk is None:
-                if self._pending is None:
-                    return
-                self._walk, self._pending = (self._current, self._pending), None
-                self._current, self._step = None, 0
-                continue
-            base, new = self._walk
-            step = _STEPS[self._step]
-            self._step += 1
-            if self._step == len(_STEPS):
-                self._walk = None
-            self._set_gate(await step(self, base, new))
+    def _abandon_walk(self) -> None:
+        self._walk = None
 
-    def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> _Gate:
-        return _Gate(
-            step=step,
-            ready=ready,
-            nacks_at_start={t: self._subs[t].nacks for t in types},
-            deadline=self._timer.now() + self._ack_timeout,
-        )
+    def _next_step(self) -> Step | None:
+        if self._walk is None:
+            if self._pending is None:
+                return None
+            self._walk, self._pending = (self._current, self._pending), None
+            self._current, self._step = None, 0
+        base, new = self._walk
+        step = _STEPS[self._step]
+        self._step += 1
+        if self._step == len(_STEPS):
+            self._walk = None
+        return functools.partial(step, self, base, new)
 
-    async def _add_clusters(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+    async def _add_clusters(self, base: Snapshot | None, new: Snapshot) -> Gate | None:
         """Step 1: new secrets, and old and new clusters and endpoints together."""
         assert self._targets is not None
         targets = self._targets
@@ -476,7 +350,7 @@ class DeltaStream:
 
         return self._gate_on("add clusters", ready, CLUSTER, ENDPOINT)
 
-    async def _replace_listeners(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+    async def _replace_listeners(self, base: Snapshot | None, new: Snapshot) -> Gate | None:
         """Step 2: the new listeners; wait for their ACK."""
         assert self._targets is not None
         if not _changed(base, new, LISTENER):
@@ -486,7 +360,7 @@ class DeltaStream:
             return None
         return self._gate_on("replace listeners", self._subs[LISTENER].latest_acked, LISTENER)
 
-    async def _replace_routes(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+    async def _replace_routes(self, base: Snapshot | None, new: Snapshot) -> Gate | None:
         """Step 3: the new route configurations; wait for their ACK."""
         assert self._targets is not None
         if not _changed(base, new, ROUTE):
@@ -496,7 +370,7 @@ class DeltaStream:
             return None
         return self._gate_on("replace routes", self._subs[ROUTE].latest_acked, ROUTE)
 
-    async def _prune_clusters(self, base: Snapshot | None, new: Snapshot) -> _Gate | None:
+    async def _prune_clusters(self, base: Snapshot | None, new: Snapshot) -> Gate | None:
         """Step 4: exactly the new clusters, endpoints and secrets; no route names the stale."""
         assert self._targets is not None
         for type_url in (CLUSTER, ENDPOINT, SECRET):
@@ -508,8 +382,8 @@ class DeltaStream:
         return None
 
 
-Step = Callable[[DeltaStream, Snapshot | None, Snapshot], Awaitable[_Gate | None]]
-_STEPS: tuple[Step, ...] = (
+_DeltaStep = Callable[[DeltaStream, Snapshot | None, Snapshot], Awaitable[Gate | None]]
+_STEPS: tuple[_DeltaStep, ...] = (
     DeltaStream._add_clusters,
     DeltaStream._replace_listeners,
     DeltaStream._replace_routes,

@@ -29,13 +29,12 @@ nothing:
 3. routes := new; wait for the RDS ACK;
 4. clusters, endpoints and secrets := new, dropping the stale ones.
 
-Hostile proxies are bounded (any local process can open a stream): a Node
-larger than :data:`MAX_NODE_BYTES` ends the stream before anything is recorded
-(:class:`StreamRefused`); at most :data:`INBOX_REQUESTS` requests wait in the
-inbox (past that the reader stops reading, and gRPC's flow control pushes back
-on the sender); a NACK's message is kept to :data:`MAX_NACK_CHARS` and logged
-at most once per :data:`NACK_LOG_INTERVAL` seconds per type, with a count of
-the ones left out.
+Hostile proxies are bounded (any local process can open a stream): the Node's
+size and the inbox are bounded as for every stream (:mod:`meshplane.xds.lifecycle`,
+which also runs the inbox loop, admission and the gates); a NACK's message is kept
+to :data:`MAX_NACK_CHARS` and logged at most once per
+:data:`~meshplane.xds.lifecycle.NACK_LOG_INTERVAL` seconds per type, with a count
+of the ones left out.
 
 A NACK abandons the remaining steps (the proxy keeps its last good config and
 nothing it may still use is removed); a gate that outlives ``ack_timeout`` is
@@ -45,7 +44,6 @@ Snapshots arriving mid-walk are coalesced: the newest one is walked next.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import dataclasses
 import functools
@@ -63,33 +61,19 @@ from meshplane.envoy.resources import (
     TYPE_URLS,
     WILDCARD_TYPES,
 )
-from meshplane.kit.timers import Cancel, LoopTimer, Timer
+from meshplane.kit.timers import Timer
 from meshplane.xds import wire
+from meshplane.xds.lifecycle import Gate, Step, StreamLifecycle, Writer
 from meshplane.xds.roles import (
     AsyncStreamAuthenticator,
-    InvalidNode,
     SnapshotSource,
     StreamAuthenticator,
     StreamCallbacks,
-    StreamRefused,
 )
 from meshplane.xds.snapshot import Resource, Snapshot, version_of
 
-Writer = Callable[[bytes], Awaitable[None]]
-"""Writes one serialized DiscoveryResponse to the proxy."""
-
-_END = object()
-_DEADLINE = object()
-
-MAX_NODE_BYTES = 64 * 1024
-"""The largest serialized Node (id, cluster, metadata) a proxy may announce; App Mesh
-sidecars announce well under 2 KiB."""
-INBOX_REQUESTS = 64
-"""Requests read from a proxy and not yet handled; Envoy has at most one per type in flight."""
 MAX_NACK_CHARS = 2048
 """How much of Envoy's NACK message is kept and logged (Envoy's own are a few hundred)."""
-NACK_LOG_INTERVAL = 10.0
-"""Seconds between two logged NACKs of one type on one stream."""
 
 
 def _same(chosen: Mapping[str, Resource], sent: Mapping[str, str]) -> bool:
@@ -128,20 +112,7 @@ class _TypeState:
         return self.nonce is not None and self.acked_nonce == self.nonce
 
 
-@dataclasses.dataclass
-class _Gate:
-    """The condition a make-before-break step waits for before the next one."""
-
-    step: str
-    ready: Callable[[], bool]
-    nacks_at_start: dict[str, int]
-    deadline: float
-
-
-Step = Callable[[], Awaitable[_Gate | None]]
-
-
-class AdsStream:
+class AdsStream(StreamLifecycle):
     """Serves one proxy over one SotW ADS stream until the proxy or server ends it."""
 
     def __init__(
@@ -158,35 +129,24 @@ class AdsStream:
         metadata: Mapping[str, str] | None = None,
         responses: wire.SharedResponses | None = None,
     ) -> None:
-        """Serve ``requests`` from ``cache``, reporting to ``board``.
+        """Serve ``requests`` as :class:`~meshplane.xds.lifecycle.StreamLifecycle` says.
 
-        ``timer`` runs the make-before-break deadlines (the event loop's by default).
-        ``authenticator`` (none: admit everyone) judges the first request's node and the
-        stream's gRPC ``metadata``; its refusal ends :meth:`run` with the StreamRefused,
-        and so does an :class:`AsyncStreamAuthenticator`'s later revocation. ``responses``
-        frames each (type, version) response once for every stream sharing it (the server
-        passes one for all its streams; by default the stream keeps its own).
+        ``responses`` frames each (type, version) response once for every stream sharing
+        it (the server passes one for all its streams; by default the stream keeps its own).
         """
+        super().__init__(
+            cache=cache,
+            board=board,
+            requests=requests,
+            write=write,
+            ack_timeout=ack_timeout,
+            logger=logger,
+            timer=timer,
+            authenticator=authenticator,
+            metadata=metadata,
+        )
         self._responses = responses or wire.SharedResponses(size=len(TYPE_URLS))
-        self._authenticator = authenticator
-        self._metadata = dict(metadata or {})
-        self._cache = cache
-        self._board = board
-        self._timer: Timer = timer or LoopTimer()
-        self._disarm: Cancel | None = None
-        self._requests = requests
-        self._write = write
-        self._ack_timeout = ack_timeout
-        self._log = logger
-        self._inbox: asyncio.Queue[object] = asyncio.Queue()
-        # Requests take a slot before entering the inbox; snapshots and deadlines need none
-        # (the cache coalesces snapshots, and there is one deadline at a time).
-        self._room = asyncio.Semaphore(INBOX_REQUESTS)
-        self._nack_logged: dict[str, tuple[float, int]] = {}
-        """Per type URL: when a NACK was last logged, and how many were not logged since."""
         self._types = {t: _TypeState() for t in TYPE_URLS}
-        self._key: str | None = None
-        self._unwatch: Callable[[], None] | None = None
         self._targets: dict[str, Mapping[str, Resource]] | None = None
         self._target_versions: dict[str, str] = {}
         """Per type: the content version of its whole target pool, when a snapshot's own."""
@@ -194,78 +154,13 @@ class AdsStream:
         """The snapshot the targets equal exactly, once a walk (or adoption) completed."""
         self._pending: Snapshot | None = None
         self._steps: collections.deque[Step] = collections.deque()
-        self._gate: _Gate | None = None
-        self._nonces = 0
-        self._release: Callable[[], None] | None = None
-
-    async def run(self) -> None:
-        """Process events until the proxy closes the stream (or the task is cancelled)."""
-        reader = asyncio.create_task(self._read())
-        try:
-            while True:
-                # A gate's deadline arrives as an event too (_DEADLINE); _advance handles it.
-                event = await self._inbox.get()
-                if event is _END:
-                    return
-                if isinstance(event, StreamRefused):
-                    raise event
-                if isinstance(event, discovery_pb2.DiscoveryRequest):
-                    self._room.release()
-                    await self._on_request(event)
-                elif isinstance(event, Snapshot):
-                    await self._on_snapshot(event)
-                await self._advance()
-        finally:
-            reader.cancel()
-            self._set_gate(None)
-            if self._unwatch is not None:
-                self._unwatch()
-            if self._release is not None:
-                self._release()
-            if self._key is not None:
-                self._board.record_disconnected(self._key)
-                self._log.info("xds: %s disconnected", self._key)
-
-    def close(self) -> None:
-        """Ask :meth:`run` to end the stream cleanly (used when the server stops)."""
-        self._inbox.put_nowait(_END)
-
-    def revoke(self, refusal: StreamRefused) -> None:
-        """End the stream with ``refusal``'s status: its credential no longer holds."""
-        self._inbox.put_nowait(refusal)
-
-    async def _read(self) -> None:
-        try:
-            async for request in self._requests:
-                await self._room.acquire()
-                self._inbox.put_nowait(request)
-        except Exception as exc:  # the transport failed: the proxy is gone either way
-            self._log.debug("xds: stream %s read ended: %r", self._key, exc)
-        finally:
-            self._inbox.put_nowait(_END)
 
     # -- requests ----------------------------------------------------------------
 
     async def _start(self, request: discovery_pb2.DiscoveryRequest) -> str:
         # With set_node_on_first_message_only the node is in the first message only.
         node = request.node
-        size = node.ByteSize()
-        if size > MAX_NODE_BYTES:
-            raise InvalidNode(
-                f"the Node is {size} bytes; meshplane accepts at most {MAX_NODE_BYTES} "
-                "(node id, cluster and metadata)"
-            )
-        key = self._cache.node_hash(node)
-        # Before the key is recorded, watched or answered: a refused stream leaves no
-        # trace on the board and receives nothing.
-        if isinstance(self._authenticator, AsyncStreamAuthenticator):
-            self._release = await self._authenticator.admit_stream(
-                key, node, self._metadata, self.revoke
-            )
-        elif self._authenticator is not None:
-            self._authenticator.admit(key, node, self._metadata)
-        self._key = key
-        self._unwatch = self._cache.watch(key, self._inbox.put_nowait)
+        key = await self._admit(node)
         # A reconnecting Envoy's first request names the version it still runs: the sync
         # stage must not replace that config with nothing just because a store forgot it.
         self._board.record_connected(key, node, resumed=request.version_info)
@@ -316,17 +211,6 @@ class AdsStream:
             if names != state.names:  # kept as is otherwise: _reconcile compares identities
                 state.names = names
         await self._reconcile(type_url, again=again)
-
-    def _log_nack(self, key: str, type_url: str, version: str, message: str) -> None:
-        """Log a NACK unless one of this type was logged less than the interval ago."""
-        now = self._timer.now()
-        last, skipped = self._nack_logged.get(type_url, (None, 0))
-        if last is not None and now - last < NACK_LOG_INTERVAL:
-            self._nack_logged[type_url] = (last, skipped + 1)
-            return
-        self._nack_logged[type_url] = (now, 0)
-        more = f" ({skipped} more NACKs of this type not logged)" if skipped else ""
-        self._log.warning("xds: %s NACKed %s %s: %s%s", key, type_url, version, message, more)
 
     async def _reconcile(self, type_url: str, *, again: bool = False) -> bool:
         """Send ``type_url`` if the proxy subscribed and its content differs from the last sent.
@@ -392,54 +276,22 @@ class AdsStream:
             return
         self._pending = snapshot
 
-    def _set_gate(self, gate: _Gate | None) -> None:
-        """Make ``gate`` the current one, its deadline armed on the timer (None: no gate)."""
-        if self._disarm is not None:
-            self._disarm()
-            self._disarm = None
-        self._gate = gate
-        if gate is not None:
-            self._disarm = self._timer.call_at(
-                gate.deadline, functools.partial(self._inbox.put_nowait, _DEADLINE)
-            )
+    def _nacks(self, type_url: str) -> int:
+        return self._types[type_url].nacks
 
-    async def _advance(self) -> None:
-        """Run make-before-break steps as far as their gates allow."""
-        while True:
-            gate = self._gate
-            if gate is not None:
-                nacked = [t for t, n in gate.nacks_at_start.items() if self._types[t].nacks > n]
-                if nacked:
-                    self._log.warning(
-                        "xds: %s rejected %s during step %r; keeping its last good config",
-                        self._key,
-                        ", ".join(nacked),
-                        gate.step,
-                    )
-                    self._steps.clear()
-                elif not gate.ready():
-                    if self._timer.now() < gate.deadline:
-                        return
-                    assert self._key is not None
-                    self._board.record_gate_timeout(self._key)
-                    self._log.warning(
-                        "xds: %s no ACK for step %r within %.1fs; going on",
-                        self._key,
-                        gate.step,
-                        self._ack_timeout,
-                    )
-                self._set_gate(None)
-            if not self._steps:
-                if self._pending is None:
-                    return
-                new, self._pending = self._pending, None
-                self._steps.extend(functools.partial(step, new) for step in self._walk(new))
-                self._settled = None
-                continue
-            step = self._steps.popleft()
-            self._set_gate(await step())
+    def _abandon_walk(self) -> None:
+        self._steps.clear()
 
-    def _walk(self, new: Snapshot) -> list[Callable[[Snapshot], Awaitable[_Gate | None]]]:
+    def _next_step(self) -> Step | None:
+        if not self._steps:
+            if self._pending is None:
+                return None
+            new, self._pending = self._pending, None
+            self._steps.extend(functools.partial(step, new) for step in self._walk(new))
+            self._settled = None
+        return self._steps.popleft()
+
+    def _walk(self, new: Snapshot) -> list[Callable[[Snapshot], Awaitable[Gate | None]]]:
         """The make-before-break steps from the targets to ``new``, the no-ops left out.
 
         When the targets are exactly a settled snapshot, a step whose types that
@@ -448,7 +300,7 @@ class AdsStream:
         short) every step runs and finds out for itself.
         """
         old = self._settled
-        steps: list[Callable[[Snapshot], Awaitable[_Gate | None]]]
+        steps: list[Callable[[Snapshot], Awaitable[Gate | None]]]
         if old is None:
             steps = [self._add_clusters, self._replace_listeners, self._replace_routes]
             steps += [self._prune_clusters]
@@ -468,22 +320,14 @@ class AdsStream:
                 steps.append(self._prune_clusters)
         return [*steps, self._settle]
 
-    async def _settle(self, new: Snapshot) -> _Gate | None:
+    async def _settle(self, new: Snapshot) -> Gate | None:
         """The walk is over: the targets are ``new``'s resources, exactly."""
         self._targets = {t: new.resources(t) for t in TYPE_URLS}
         self._target_versions = {t: new.type_version(t) for t in TYPE_URLS}
         self._settled = new
         return None
 
-    def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> _Gate:
-        return _Gate(
-            step=step,
-            ready=ready,
-            nacks_at_start={t: self._types[t].nacks for t in types},
-            deadline=self._timer.now() + self._ack_timeout,
-        )
-
-    async def _add_clusters(self, new: Snapshot) -> _Gate | None:
+    async def _add_clusters(self, new: Snapshot) -> Gate | None:
         """Step 1: old and new clusters and endpoints together; wait for added ones to warm."""
         assert self._targets is not None
         targets = self._targets
@@ -517,7 +361,7 @@ class AdsStream:
 
         return self._gate_on("add clusters", ready, CLUSTER, ENDPOINT)
 
-    async def _replace_listeners(self, new: Snapshot) -> _Gate | None:
+    async def _replace_listeners(self, new: Snapshot) -> Gate | None:
         """Step 2: the new listeners; wait for their ACK."""
         assert self._targets is not None
         self._targets[LISTENER] = new.resources(LISTENER)
@@ -526,7 +370,7 @@ class AdsStream:
             return None
         return self._gate_on("replace listeners", self._types[LISTENER].latest_acked, LISTENER)
 
-    async def _replace_routes(self, new: Snapshot) -> _Gate | None:
+    async def _replace_routes(self, new: Snapshot) -> Gate | None:
         """Step 3: the new route configurations; wait for their ACK."""
         assert self._targets is not None
         self._targets[ROUTE] = new.resources(ROUTE)
@@ -535,7 +379,7 @@ class AdsStream:
             return None
         return self._gate_on("replace routes", self._types[ROUTE].latest_acked, ROUTE)
 
-    async def _prune_clusters(self, new: Snapshot) -> _Gate | None:
+    async def _prune_clusters(self, new: Snapshot) -> Gate | None:
         """Step 4: exactly the new clusters and endpoints; no route names the stale ones now."""
         assert self._targets is not None
         for type_url in (CLUSTER, ENDPOINT, SECRET):
