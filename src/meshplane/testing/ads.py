@@ -128,6 +128,11 @@ class FakeAdsClient:
             version_info=version,
             response_nonce=nonce,
         )
+        await self._send(request, error)
+
+    async def _send(self, request: Any, error: str | None) -> None:
+        """Write ``request`` (either protocol's), with the node if first and a NACK's error."""
+        assert self._call is not None
         if not self._sent_node:
             request.node.CopyFrom(self.node)
             self._sent_node = True

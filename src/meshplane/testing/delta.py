@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Mapping
 
 import grpc
 from envoy.service.discovery.v3 import discovery_pb2
-from google.rpc import status_pb2
 
 from meshplane.envoy import resources
 from meshplane.testing.ads import FakeAdsClient
@@ -51,12 +50,7 @@ class FakeDeltaClient(FakeAdsClient):
             initial_resource_versions=dict(initial or {}),
             response_nonce=nonce,
         )
-        if not self._sent_node:
-            request.node.CopyFrom(self.node)
-            self._sent_node = True
-        if error is not None:
-            request.error_detail.CopyFrom(status_pb2.Status(code=13, message=error))
-        await self._call.write(request)
+        await self._send(request, error)
 
     async def receive(self) -> discovery_pb2.DeltaDiscoveryResponse:
         """The next response (the caller bounds the wait)."""
