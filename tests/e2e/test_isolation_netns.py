@@ -4,7 +4,8 @@ The walkthrough runs as published, each replica in a namespace of its own with r
 rules and its Envoy (uid 1337) in App Mesh's intercepted layout; the frontend calls
 ``http://vs-echo-backend:80`` with no proxy setting. Weight shifts under two keep-alive clients
 fail no request. A TCP backend is reached by name through interception, which process mode
-(``HTTP_PROXY``) cannot do.
+(``HTTP_PROXY``) cannot do. The gateway example's VirtualGateways run in namespaces of their
+own, with no rules, and the host reaches them at their published addresses.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from .harness import (
     running_in,
     session,
 )
+from .test_gateway_example import Session as GatewaySession
+from .test_gateway_example import _get, _greet, _reachable
 from .traffic import CONVERGE, DIRECT, Load, Plane, poll, sample
 
 pytestmark = pytest.mark.integration
@@ -431,3 +434,61 @@ def test_a_virtual_service_applied_while_up_runs_is_reached_by_name(tmp_path: Pa
     assert code == 0, (tmp_path / "up.log").read_text()
     assert _namespaces_of(up.pid) == []
     assert running_in(directory) == set()
+
+
+def _envoy_nodes(root: int) -> dict[str, int]:
+    """Node id → process id of every Envoy below ``root`` (read from its bootstrap file)."""
+    found = {}
+    for pid in descendants(root):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if Path(argv[0]).name == "envoy" and "--config-path" in argv:
+            bootstrap = json.loads(Path(argv[argv.index("--config-path") + 1]).read_text())
+            found[str(bootstrap["node"]["id"])] = pid
+    return found
+
+
+def test_the_gateway_example_crosses_gateways_in_namespaces_of_their_own(tmp_path: Path) -> None:
+    """Published gateways reach the backends over EDS; each gateway Envoy has a namespace, no rules."""
+    skip_without_net_admin()
+    gateway = GatewaySession(tmp_path, "--isolation", "netns")
+    try:
+        poll(lambda: _reachable(gateway.gateway_port), STARTUP, "the published gateway")
+        assert _get(gateway.gateway_port, "/color/x/y") == (
+            200,
+            {"color": "blue", "host": "color.shop.svc.cluster.local", "path": "/x/y"},
+        )
+        method = "/helloworld.Greeter/SayHello"
+        assert poll(lambda: _greet(gateway.grpc_port, method), STARTUP, "the gRPC gateway") == (
+            method.encode()
+        )
+        # color's app calls the greeter by name through interception (no proxy setting).
+        assert _get(gateway.gateway_port, "/color/greet") == (200, {"greeting": method})
+        envoys = _envoy_nodes(gateway.process.pid)
+        assert sorted(envoys) == [
+            "mesh/shop/virtualGateway/grpc-gw_shop-grpc",
+            "mesh/shop/virtualGateway/ingress-gw_shop",
+            "mesh/shop/virtualNode/color-blue_shop",
+            "mesh/shop/virtualNode/greeter_shop-grpc",
+        ]
+        own = {}
+        for node, pid in envoys.items():
+            own[node] = subprocess.run(
+                ["ip", "netns", "identify", str(pid)], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            assert own[node].startswith(f"mpup{gateway.process.pid % 100000}-"), own
+            rules = subprocess.run(
+                ["ip", "netns", "exec", own[node], "iptables-save", "-t", "nat"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            assert ("--to-ports 15000" in rules) == ("virtualNode" in node), (node, rules)
+        assert len(set(own.values())) == 4
+    finally:
+        code = gateway.stop()
+    assert code == 0, gateway.output
+    assert running_in(gateway.workdir) == set()
+    assert _namespaces_of(gateway.process.pid) == []
