@@ -451,7 +451,7 @@ def _envoy_nodes(root: int) -> dict[str, int]:
 
 
 def test_the_gateway_example_crosses_gateways_in_namespaces_of_their_own(tmp_path: Path) -> None:
-    """Published gateways reach the backends over EDS; each gateway Envoy has a namespace, no rules."""
+    """Published gateways reach the backends over EDS; gateway Envoys: own namespace, no rules."""
     skip_without_net_admin()
     gateway = GatewaySession(tmp_path, "--isolation", "netns")
     try:

@@ -42,8 +42,9 @@ Envoy as uid 1337 in App Mesh's intercepted layout, its endpoints registered at 
 address. A gateway replica gets a namespace too but no proxy-init rules (App Mesh injected
 none into gateway pods): its Envoy binds the listener ports at its pod address, where the
 published address forwards over the bridge, and reaches the replicas through their registered
-endpoints. Workloads no VirtualNode selects still run on the host. The hosts files follow the store: at each new store revision the virtual
-services' names are read again, so one applied while ``up`` runs is reachable by name.
+endpoints. Workloads no VirtualNode selects still run on the host. The hosts files follow the
+store: at each new store revision the virtual services' names are read again, so one applied
+while ``up`` runs is reachable by name.
 """
 
 from __future__ import annotations
@@ -465,7 +466,11 @@ class Supervisor:
             )
             if pod is not None:
                 os.chown(replica.files.bootstrap, isolation.ENVOY_UID, isolation.ENVOY_UID)
-                spec = dataclasses.replace(spec, argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID))
+                spec = dataclasses.replace(
+                    spec,
+                    argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID),
+                    output_owner=isolation.ENVOY_UID,  # so its access logs may open /dev/stdout
+                )
             replica.sidecar = processes.ManagedProcess(
                 spec, self._sink(workload, index, logfiles.ENVOY, logs), self.options.backoff
             )
