@@ -492,3 +492,61 @@ def test_the_gateway_example_crosses_gateways_in_namespaces_of_their_own(tmp_pat
     assert code == 0, gateway.output
     assert running_in(gateway.workdir) == set()
     assert _namespaces_of(gateway.process.pid) == []
+
+
+ACCESS_LOG = """  serviceDiscovery: {dns: {hostname: echo-pods}}
+  logging:
+    accessLog:
+      file:
+        path: /dev/stdout
+        format: {text: "MESHLOG %REQ(:METHOD)% %RESPONSE_CODE%\\n"}
+"""
+
+
+def test_an_access_log_to_dev_stdout_reaches_the_replicas_log(tmp_path: Path) -> None:
+    """A node logging to /dev/stdout: its Envoy (uid 1337) opens it; each request is a line."""
+    skip_without_net_admin()
+    directory, port = tmp_path / "late", free_port()
+    _late_example(directory, port)
+    mesh = (directory / "mesh.yaml").read_text()
+    plain = "  serviceDiscovery: {dns: {hostname: echo-pods}}\n"
+    assert mesh.count(plain) == 1
+    (directory / "mesh.yaml").write_text(mesh.replace(plain, ACCESS_LOG))
+    serve = Serve(tmp_path).start()
+    output = tmp_path / "up.log"
+    with output.open("wb") as log:
+        up = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "meshplane.cli.main", "up", "-f", str(directory)),
+                *("--server", serve.url, "--xds-port", str(serve.xds_port)),
+                *("--isolation", "netns"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=admin_env(serve),
+        )
+    try:
+
+        def answered() -> dict[str, str] | None:
+            assert up.poll() is None, output.read_text()
+            found = _front(port, "first")
+            return found[1] if found is not None and found[0] == 200 else None
+
+        assert poll(answered, STARTUP, "first") == {"version": "1.0"}
+
+        def logged() -> list[str]:
+            return [
+                line
+                for line in output.read_text(errors="replace").splitlines()
+                if line.startswith("echo-0 envoy") and line.endswith("| MESHLOG GET 200")
+            ]
+
+        assert poll(logged, CONVERGE, "the access log line") != []
+    finally:
+        up.terminate()
+        code = up.wait(timeout=60)
+        serve.stop()
+    text = output.read_text(errors="replace")
+    assert code == 0, text
+    assert "Permission denied" not in text
+    assert _namespaces_of(up.pid) == []
