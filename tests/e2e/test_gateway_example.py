@@ -66,8 +66,8 @@ def _greet(port: int, method: str) -> bytes | None:
 class Session:
     """`meshplane up -f <copy of examples/gateway>` with the gateway on a free port."""
 
-    def __init__(self, workdir: Path) -> None:
-        """Copy the example, pick the ports, start `up`."""
+    def __init__(self, workdir: Path, *extra: str) -> None:
+        """Copy the example, pick the ports, start `up` (with ``extra`` arguments)."""
         self.workdir = workdir / "gateway"
         shutil.copytree(EXAMPLE, self.workdir)
         self.gateway_port, self.grpc_port, self.api_port = free_port(), free_port(), free_port()
@@ -76,6 +76,7 @@ class Session:
         argv += ["--data-dir", str(self.workdir / "data")]
         argv += ["--publish", f"ingress-gw=127.0.0.1:{self.gateway_port}"]
         argv += ["--publish", f"grpc-gw=127.0.0.1:{self.grpc_port}"]
+        argv += extra
         self.process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

@@ -4,7 +4,8 @@ The walkthrough runs as published, each replica in a namespace of its own with r
 rules and its Envoy (uid 1337) in App Mesh's intercepted layout; the frontend calls
 ``http://vs-echo-backend:80`` with no proxy setting. Weight shifts under two keep-alive clients
 fail no request. A TCP backend is reached by name through interception, which process mode
-(``HTTP_PROXY``) cannot do.
+(``HTTP_PROXY``) cannot do. The gateway example's VirtualGateways run in namespaces of their
+own, with no rules, and the host reaches them at their published addresses.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from .harness import (
     running_in,
     session,
 )
+from .test_gateway_example import Session as GatewaySession
+from .test_gateway_example import _get, _greet, _reachable
 from .traffic import CONVERGE, DIRECT, Load, Plane, poll, sample
 
 pytestmark = pytest.mark.integration
@@ -431,3 +434,119 @@ def test_a_virtual_service_applied_while_up_runs_is_reached_by_name(tmp_path: Pa
     assert code == 0, (tmp_path / "up.log").read_text()
     assert _namespaces_of(up.pid) == []
     assert running_in(directory) == set()
+
+
+def _envoy_nodes(root: int) -> dict[str, int]:
+    """Node id → process id of every Envoy below ``root`` (read from its bootstrap file)."""
+    found = {}
+    for pid in descendants(root):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        if Path(argv[0]).name == "envoy" and "--config-path" in argv:
+            bootstrap = json.loads(Path(argv[argv.index("--config-path") + 1]).read_text())
+            found[str(bootstrap["node"]["id"])] = pid
+    return found
+
+
+def test_the_gateway_example_crosses_gateways_in_namespaces_of_their_own(tmp_path: Path) -> None:
+    """Published gateways reach the backends over EDS; gateway Envoys: own namespace, no rules."""
+    skip_without_net_admin()
+    gateway = GatewaySession(tmp_path, "--isolation", "netns")
+    try:
+        poll(lambda: _reachable(gateway.gateway_port), STARTUP, "the published gateway")
+        assert _get(gateway.gateway_port, "/color/x/y") == (
+            200,
+            {"color": "blue", "host": "color.shop.svc.cluster.local", "path": "/x/y"},
+        )
+        method = "/helloworld.Greeter/SayHello"
+        assert poll(lambda: _greet(gateway.grpc_port, method), STARTUP, "the gRPC gateway") == (
+            method.encode()
+        )
+        # color's app calls the greeter by name through interception (no proxy setting).
+        assert _get(gateway.gateway_port, "/color/greet") == (200, {"greeting": method})
+        envoys = _envoy_nodes(gateway.process.pid)
+        assert sorted(envoys) == [
+            "mesh/shop/virtualGateway/grpc-gw_shop-grpc",
+            "mesh/shop/virtualGateway/ingress-gw_shop",
+            "mesh/shop/virtualNode/color-blue_shop",
+            "mesh/shop/virtualNode/greeter_shop-grpc",
+        ]
+        own = {}
+        for node, pid in envoys.items():
+            own[node] = subprocess.run(
+                ["ip", "netns", "identify", str(pid)], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            assert own[node].startswith(f"mpup{gateway.process.pid % 100000}-"), own
+            rules = subprocess.run(
+                ["ip", "netns", "exec", own[node], "iptables-save", "-t", "nat"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            assert ("--to-ports 15000" in rules) == ("virtualNode" in node), (node, rules)
+        assert len(set(own.values())) == 4
+    finally:
+        code = gateway.stop()
+    assert code == 0, gateway.output
+    assert running_in(gateway.workdir) == set()
+    assert _namespaces_of(gateway.process.pid) == []
+
+
+ACCESS_LOG = """  serviceDiscovery: {dns: {hostname: echo-pods}}
+  logging:
+    accessLog:
+      file:
+        path: /dev/stdout
+        format: {text: "MESHLOG %REQ(:METHOD)% %RESPONSE_CODE%\\n"}
+"""
+
+
+def test_an_access_log_to_dev_stdout_reaches_the_replicas_log(tmp_path: Path) -> None:
+    """A node logging to /dev/stdout: its Envoy (uid 1337) opens it; each request is a line."""
+    skip_without_net_admin()
+    directory, port = tmp_path / "late", free_port()
+    _late_example(directory, port)
+    mesh = (directory / "mesh.yaml").read_text()
+    plain = "  serviceDiscovery: {dns: {hostname: echo-pods}}\n"
+    assert mesh.count(plain) == 1
+    (directory / "mesh.yaml").write_text(mesh.replace(plain, ACCESS_LOG))
+    serve = Serve(tmp_path).start()
+    output = tmp_path / "up.log"
+    with output.open("wb") as log:
+        up = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "meshplane.cli.main", "up", "-f", str(directory)),
+                *("--server", serve.url, "--xds-port", str(serve.xds_port)),
+                *("--isolation", "netns"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=admin_env(serve),
+        )
+    try:
+
+        def answered() -> dict[str, str] | None:
+            assert up.poll() is None, output.read_text()
+            found = _front(port, "first")
+            return found[1] if found is not None and found[0] == 200 else None
+
+        assert poll(answered, STARTUP, "first") == {"version": "1.0"}
+
+        def logged() -> list[str]:
+            return [
+                line
+                for line in output.read_text(errors="replace").splitlines()
+                if line.startswith("echo-0 envoy") and line.endswith("| MESHLOG GET 200")
+            ]
+
+        assert poll(logged, CONVERGE, "the access log line") != []
+    finally:
+        up.terminate()
+        code = up.wait(timeout=60)
+        serve.stop()
+    text = output.read_text(errors="replace")
+    assert code == 0, text
+    assert "Permission denied" not in text
+    assert _namespaces_of(up.pid) == []

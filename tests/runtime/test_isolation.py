@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from envoy.config.core.v3 import base_pb2
+from google.protobuf import struct_pb2
 from typer.testing import CliRunner
 
 from meshplane.cli.main import cli as app
 from meshplane.runtime import isolation, sidecars
+from meshplane.sync import identities
 
 
 def test_netns_mode_needs_root(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,6 +93,30 @@ def test_an_isolated_sidecar_asks_for_the_intercepted_layout() -> None:
             "app": {"80": 80},
         }
     }
+
+
+def test_an_isolated_gateway_binds_its_listeners_at_its_pod_address() -> None:
+    """A gateway in a namespace: its own ports at the pod address, registered endpoints only."""
+    ports = sidecars.SidecarPorts(admin=0, egress=15001, ingress={8088: 8088})
+    announced = sidecars.metadata("gw-0", ports, {}, bind="10.77.0.5")
+    assert announced == {
+        "meshplane": {
+            "replica": "gw-0",
+            "ingress": {"8088": 8088},
+            "app": {},
+            "egress": 15001,
+            "bind": "10.77.0.5",
+            "endpoints": "registered",
+        }
+    }
+    metadata = struct_pb2.Struct()
+    metadata.update(announced)
+    node = base_pb2.Node(id="mesh/shop/virtualGateway/gw_shop", metadata=metadata)
+    identity = identities.identify(node)
+    assert identity is not None
+    assert (identity.bind_address, identity.intercepted) == ("10.77.0.5", False)
+    assert (identity.ingress_port(8088), identity.egress_port) == (8088, 15001)
+    assert identity.discovery == "registered-only"
 
 
 def test_hosts_files_are_rewritten_in_place_shorter_or_longer(tmp_path: Path) -> None:

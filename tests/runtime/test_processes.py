@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 
 import pytest
@@ -181,3 +182,34 @@ def test_a_missing_program_is_reported_and_retried() -> None:
         "cannot start /nonexistent/app: No such file or directory",
         "exit code 127; restarting in 0.2s",
     ]
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root, Linux and setpriv (a child switching to another uid)",
+)
+@pytest.mark.parametrize(
+    ("owner", "expected"),
+    [
+        (None, ["sh: 1: cannot create /dev/stdout: Permission denied", "exit 2"]),
+        (1337, ["to /dev/stdout", "exit 0"]),
+    ],
+)
+def test_a_child_that_drops_root_opens_dev_stdout_once_its_pipe_is_given_to_it(
+    owner: int | None, expected: list[str]
+) -> None:
+    """uid 1337 cannot reopen root's 0600 output pipe as /dev/stdout unless it owns the pipe."""
+    lines = Lines()
+    argv = ["setpriv", "--reuid=1337", "--regid=1337", "--clear-groups", "sh", "-c"]
+    argv += ["echo to /dev/stdout > /dev/stdout; echo exit $?; sleep 60"]
+    spec = ProcessSpec("envoy", argv, dict(os.environ), output_owner=owner)
+    process = ManagedProcess(spec, lines, FAST)
+
+    async def scenario() -> None:
+        run = asyncio.create_task(process.run())
+        await eventually(lambda: any(line.startswith("exit") for line in lines.of("envoy")))
+        await process.stop(grace=5)
+        await run
+
+    asyncio.run(scenario())
+    assert lines.of("envoy") == expected

@@ -24,6 +24,11 @@ a Kubernetes pod had under App Mesh instead:
   re-reads a hosts file only once a minute, and an entry is written before its replica
   listens).
 
+A gateway replica (a VirtualGateway's Envoy) gets a namespace, an address and a hosts file
+the same way but no proxy-init rules, as App Mesh's injector gave gateway pods no proxyinit:
+its Envoy binds the gateway's listener ports at its pod address itself, and the published
+address forwards there.
+
 The bridge has ``10.77.0.1``: the host side reaches the namespaces from there with sockets
 opened inside the switch namespace (a thread ``setns(2)``-ed into it creates them, and they
 stay there). That is how the published address forwards to a replica's pod address (its

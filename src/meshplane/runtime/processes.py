@@ -64,6 +64,13 @@ class ProcessSpec:
     cwd: Path | None = None
     pass_fds: tuple[int, ...] = ()
     """Descriptors the child inherits (``up`` hands its data-dir lock to ``serve``)."""
+    output_owner: int | None = None
+    """The uid the child switches to (``setpriv``), given its output pipe before it starts.
+
+    A pipe belongs to its creator with mode 0600, so a child that drops root could still write
+    to its inherited stdout but not open ``/dev/stdout`` again (as Envoy's access logs do): it
+    got "Permission denied" and Envoy rejected the listeners that log there.
+    """
 
 
 def describe_exit(code: int) -> str:
@@ -76,14 +83,20 @@ def describe_exit(code: int) -> str:
     return f"exit code {code}"
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec hook asking Linux to SIGKILL the child when the supervisor dies."""
+def _preexec(output_owner: int | None = None) -> Callable[[], None] | None:
+    """A preexec hook: Linux SIGKILLs the child when the supervisor dies.
+
+    With ``output_owner`` the child's output pipe (its descriptor 1 by then) is handed to
+    that uid too.
+    """
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the hook only calls it
 
     def hook() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if output_owner is not None:
+            os.fchown(1, output_owner, output_owner)
 
     return hook
 
@@ -166,7 +179,7 @@ class ManagedProcess:
                 cwd=self.spec.cwd,
                 pass_fds=self.spec.pass_fds,
                 start_new_session=True,  # its own process group, out of the terminal's Ctrl-C
-                preexec_fn=_die_with_parent(),
+                preexec_fn=_preexec(self.spec.output_owner),
                 limit=_LINE_LIMIT,
             )
         except OSError as exc:

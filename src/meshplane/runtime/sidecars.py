@@ -79,7 +79,12 @@ def backend_environment(ports: SidecarPorts) -> dict[str, str]:
 
 
 def metadata(
-    replica: str, ports: SidecarPorts, app_ports: Mapping[int, int], *, intercepted: bool = False
+    replica: str,
+    ports: SidecarPorts,
+    app_ports: Mapping[int, int],
+    *,
+    intercepted: bool = False,
+    bind: str | None = None,
 ) -> dict[str, Any]:
     """The node metadata the translator and the xDS cache read (JSON object keys are strings).
 
@@ -88,6 +93,11 @@ def metadata(
     its callees' registered endpoints only: every replica there registers its pod address
     once ready, whereas a DNS cluster would resolve a hosts-file entry written before the
     replica listens (and Envoy re-reads a hosts file only once a minute).
+
+    ``bind``: a gateway's Envoy in a network namespace of its own (``--isolation netns``).
+    App Mesh put no proxyinit in front of gateways, so it binds its listener ports (and its
+    egress) itself at its pod address, where the host reaches it over the bridge, and it
+    reaches the replicas through registered endpoints as the sidecars there do.
     """
     app = {str(listener): port for listener, port in sorted(app_ports.items())}
     if intercepted:
@@ -103,6 +113,8 @@ def metadata(
     }
     if ports.tcp:
         facts["tcp"] = dict(sorted(ports.tcp.items()))
+    if bind is not None:
+        facts.update(bind=bind, endpoints="registered")
     return {"meshplane": facts}
 
 
@@ -119,15 +131,17 @@ def process_spec(
     credential: str | None = None,
     private: SidecarFiles | None = None,
     intercepted: bool = False,
+    bind: str | None = None,
     delta: bool = False,
 ) -> ProcessSpec:
     """How to start the sidecar of ``replica`` (log prefix ``name``).
 
     ``credential`` goes on its ADS stream; with ``private`` files its admin interface is a
     0600 unix socket and its bootstrap a 0600 file (see the module docs). ``delta``: the
-    sidecar asks for incremental ADS (``DELTA_GRPC``).
+    sidecar asks for incremental ADS (``DELTA_GRPC``). ``intercepted`` and ``bind``: see
+    :func:`metadata`.
     """
-    announced = metadata(replica, ports, app_ports, intercepted=intercepted)
+    announced = metadata(replica, ports, app_ports, intercepted=intercepted, bind=bind)
     if private is not None:
         # Where the control plane (on this machine) reads `proxy-config --envoy` from.
         announced["meshplane"]["admin"] = str(private.admin)

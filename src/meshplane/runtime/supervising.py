@@ -39,9 +39,12 @@ With ``isolation="netns"`` (``meshplane up --isolation netns``) each meshed repl
 a network namespace of its own behind proxy-init's iptables rules instead
 (:mod:`meshplane.runtime.isolation`): no ``HTTP_PROXY``, the app on its declared port, its
 Envoy as uid 1337 in App Mesh's intercepted layout, its endpoints registered at its pod
-address. Workloads no VirtualNode selects still run on the host; gateways are not supported
-in that mode yet. The hosts files follow the store: at each new store revision the virtual
-services' names are read again, so one applied while ``up`` runs is reachable by name.
+address. A gateway replica gets a namespace too but no proxy-init rules (App Mesh injected
+none into gateway pods): its Envoy binds the listener ports at its pod address, where the
+published address forwards over the bridge, and reaches the replicas through their registered
+endpoints. Workloads no VirtualNode selects still run on the host. The hosts files follow the
+store: at each new store revision the virtual services' names are read again, so one applied
+while ``up`` runs is reachable by name.
 """
 
 from __future__ import annotations
@@ -341,9 +344,6 @@ class Supervisor:
         if workload.is_gateway and not (self.options.sidecars and self.nodes is not None):
             self.sink(workload.name, "a gateway workload runs only with sidecars: not started")
             return
-        if workload.is_gateway and self.network is not None:
-            self.sink(workload.name, "a gateway workload does not run with --isolation netns yet")
-            return
         if self.options.sidecars and self.nodes is not None:
             while True:
                 try:
@@ -373,10 +373,14 @@ class Supervisor:
     async def _place(
         self, workload: Workload, index: int, binding: selecting.Binding
     ) -> isolation.Pod:
-        """A namespace for the replica with proxy-init's rules; its node's hostname → it."""
+        """A namespace for the replica, with proxy-init's rules unless it is a gateway.
+
+        Its node's DNS hostname resolves to it in every hosts file.
+        """
         assert self.network is not None
         pod = await self.network.add(workload.replica_name(index))
-        await self.network.proxy_init(pod, binding.listener_ports, self.options.python)
+        if not binding.is_gateway:  # App Mesh's injector put no proxyinit in gateway pods
+            await self.network.proxy_init(pod, binding.listener_ports, self.options.python)
         if binding.dns_hostname:
             self.network.resolve(binding.dns_hostname, pod.address)
         return pod
@@ -408,6 +412,7 @@ class Supervisor:
         ports = None
         if binding is not None and pod is not None:
             # iptables sends each listener port to 15000; callers dial <pod address>:<port>.
+            # (A gateway has no rules: its Envoy binds each listener port itself.)
             listeners = binding.listener_ports
             ports = sidecars.SidecarPorts(admin=0, egress=15001, ingress={p: p for p in listeners})
         elif binding is not None:
@@ -455,12 +460,17 @@ class Supervisor:
                 self.options.envoy_log_level,
                 credential=credential,
                 private=replica.files,
-                intercepted=pod is not None,
+                intercepted=pod is not None and not binding.is_gateway,
+                bind=pod.address if pod is not None and binding.is_gateway else None,
                 delta=self.options.delta_xds,
             )
             if pod is not None:
                 os.chown(replica.files.bootstrap, isolation.ENVOY_UID, isolation.ENVOY_UID)
-                spec = dataclasses.replace(spec, argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID))
+                spec = dataclasses.replace(
+                    spec,
+                    argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID),
+                    output_owner=isolation.ENVOY_UID,  # so its access logs may open /dev/stdout
+                )
             replica.sidecar = processes.ManagedProcess(
                 spec, self._sink(workload, index, logfiles.ENVOY, logs), self.options.backoff
             )
