@@ -132,7 +132,7 @@ class _Counter:
 
 
 class _CollectorTime:
-    """Seconds the cyclic collector ran, all generations and generation 2 (full), via gc.callbacks."""
+    """Seconds the cyclic collector ran: all generations, and generation 2 (full collections)."""
 
     def __init__(self) -> None:
         self.total = self.full = 0.0
@@ -246,7 +246,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_clients(port, count, bool(delta)))
         return
     protocols = [m for m in args.modes.split(",") if m]
-    modes = [m + suffix for m in protocols for suffix in (("", "+freeze") if args.freeze else ("",))]
+    suffixes = ("", "+freeze") if args.freeze else ("",)
+    modes = [m + suffix for m in protocols for suffix in suffixes]
     scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")]
     results = {
         (scenario, mode): asyncio.run(
@@ -291,8 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{scenario + ', clients CPU/stream':34}{clients}")
         for label, column in (("GC ms, all changes", 4), ("full GC ms, all changes", 5)):
             spent = "".join(
-                f"{sum(results[scenario, m][column]) * 1e3:>{width - 3}.1f} ms"
-                for m in modes
+                f"{sum(results[scenario, m][column]) * 1e3:>{width - 3}.1f} ms" for m in modes
             )
             print(f"{scenario + ', ' + label:34}{spent}")
 
