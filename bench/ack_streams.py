@@ -18,7 +18,12 @@ last ACK arrived (``all ACKed``), counted by a status-board stream observer, nev
 sleeping; the server's CPU (``getrusage``) per stream per change; and the fake clients'
 (their process's, from ``/proc``), which share the machine's cores with the server.
 
-Run: ``python -m bench.ack_streams [--streams 1000] [--flips 10] [--modes sotw,delta]``.
+``--freeze`` runs each one twice, side by side: as is, and with
+:func:`meshplane.app.freeze_heap` (what the app calls after its first publish pass)
+called once the streams are synced; the ``GC`` rows are the time the cyclic collector
+ran during the changes (``gc.callbacks``), all generations and full collections.
+
+Run: ``python -m bench.ack_streams [--streams 1000] [--flips 10] [--modes sotw,delta] [--freeze]``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import statistics
 import subprocess
@@ -36,7 +42,7 @@ from pathlib import Path
 from google.protobuf import message
 
 from bench import xds_fanout
-from meshplane import xds
+from meshplane import app, xds
 from meshplane.envoy import resources as envoy_resources
 from meshplane.testing import FakeAdsClient, FakeDeltaClient
 from meshplane.xds import status as xds_status
@@ -125,16 +131,42 @@ class _Counter:
                 self.done.set()
 
 
+class _CollectorTime:
+    """Seconds the cyclic collector ran: all generations, and generation 2 (full collections)."""
+
+    def __init__(self) -> None:
+        self.total = self.full = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        spent = time.perf_counter() - self._began
+        self.total += spent
+        if info["generation"] == 2:
+            self.full += spent
+
+
 def _process_cpu(pid: int) -> float:
     """CPU seconds (user + system) process ``pid`` has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+Result = tuple[list[float], list[float], list[float], list[float], list[float], list[float]]
+"""Per change: last served, all ACKed, server and clients' CPU per stream, GC all and full (s)."""
+
+
 async def run(
-    count: int, flips: int, *, delta: bool = False, scenario: str = "weight flip"
-) -> tuple[list[float], list[float], list[float], list[float]]:
-    """(last served, all ACKed, server and clients' CPU seconds per stream) for each change."""
+    count: int,
+    flips: int,
+    *,
+    delta: bool = False,
+    scenario: str = "weight flip",
+    freeze: bool = False,
+) -> Result:
+    """Each change's figures (:data:`Result`); ``freeze``: the start-up heap frozen first."""
     cache = xds.SnapshotCache()
     server = xds.AdsServer(cache, ack_timeout=30.0, max_streams=count + 16)
     port = await server.start()
@@ -157,16 +189,26 @@ async def run(
         ],
         stdin=subprocess.PIPE,
     )
-    served, acked, cpu, clients_cpu = [], [], [], []
+    served: list[float] = []
+    acked: list[float] = []
+    cpu: list[float] = []
+    clients_cpu: list[float] = []
+    collected: list[float] = []
+    full: list[float] = []
+    collector = _CollectorTime()
+    gc.callbacks.append(collector)
     try:
         async with asyncio.timeout(600):
             for index in range(count):
                 await server.status.wait_synced(_key(index), variants[0][index], timeout=600)
+        if freeze:
+            app.freeze_heap()
         for flip in range(flips):
             target = variants[(flip + 1) % 2]
             counter.expect(target[0].type_version(type_url))
             began, cpu_before = time.perf_counter(), xds_fanout._cpu_seconds()
             child_before = _process_cpu(child.pid)
+            gc_before, full_before = collector.total, collector.full
             for index in range(count):
                 cache.set_snapshot(_key(index), target[index])
             async with asyncio.timeout(120):
@@ -175,12 +217,16 @@ async def run(
             clients_cpu.append((_process_cpu(child.pid) - child_before) / count)
             served.append(counter.served_at - began)
             acked.append(counter.acked_at - began)
+            collected.append(collector.total - gc_before)
+            full.append(collector.full - full_before)
     finally:
+        gc.callbacks.remove(collector)
+        gc.unfreeze()
         assert child.stdin is not None
         child.stdin.close()
         child.wait(timeout=60)
         await server.stop(0)
-    return served, acked, cpu, clients_cpu
+    return served, acked, cpu, clients_cpu, collected, full
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,17 +236,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flips", type=int, default=10)
     parser.add_argument("--modes", default=",".join(MODES), help="sotw, delta or both")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    parser.add_argument(
+        "--freeze", action="store_true", help="also run each with the start-up heap frozen"
+    )
     parser.add_argument("--child", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         port, count, delta = args.child
         asyncio.run(_clients(port, count, bool(delta)))
         return
-    modes = [m for m in args.modes.split(",") if m]
+    protocols = [m for m in args.modes.split(",") if m]
+    suffixes = ("", "+freeze") if args.freeze else ("",)
+    modes = [m + suffix for m in protocols for suffix in suffixes]
     scenarios = [s for s in SCENARIOS if s in args.scenarios.split(",")]
     results = {
         (scenario, mode): asyncio.run(
-            run(args.streams, args.flips, delta=mode == "delta", scenario=scenario)
+            run(
+                args.streams,
+                args.flips,
+                delta=mode.startswith("delta"),
+                scenario=scenario,
+                freeze=mode.endswith("+freeze"),
+            )
         )
         for scenario in scenarios
         for mode in modes
@@ -217,21 +274,27 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.streams} ACKing streams (fake clients, child process), {args.flips} changes each;"
         f" endpoint change: 1 of {CLUSTERS} assignments moves"
     )
-    print(f"{'':34}" + "".join(f"{m + ' p50/p99 ms':>22}" for m in modes))
+    width = 26 if args.freeze else 22
+    print(f"{'':34}" + "".join(f"{m + ' p50/p99 ms':>{width}}" for m in modes))
     for scenario in scenarios:
         for label, column in (("last served", 0), ("all ACKed", 1)):
-            cells = "".join(f"{p50_p99(results[scenario, m][column]):>22}" for m in modes)
+            cells = "".join(f"{p50_p99(results[scenario, m][column]):>{width}}" for m in modes)
             first = column == 0 and scenario == "weight flip"
             goal = f"   (goal {GOAL_MS:.0f} ms)" if first else ""
             print(f"{scenario + ', ' + label:34}{cells}{goal}")
         cpu = "".join(
-            f"{statistics.median(results[scenario, m][2]) * 1e6:>19.0f} µs" for m in modes
+            f"{statistics.median(results[scenario, m][2]) * 1e6:>{width - 3}.0f} µs" for m in modes
         )
         print(f"{scenario + ', server CPU/stream':34}{cpu}")
         clients = "".join(
-            f"{statistics.median(results[scenario, m][3]) * 1e6:>19.0f} µs" for m in modes
+            f"{statistics.median(results[scenario, m][3]) * 1e6:>{width - 3}.0f} µs" for m in modes
         )
         print(f"{scenario + ', clients CPU/stream':34}{clients}")
+        for label, column in (("GC ms, all changes", 4), ("full GC ms, all changes", 5)):
+            spent = "".join(
+                f"{sum(results[scenario, m][column]) * 1e3:>{width - 3}.1f} ms" for m in modes
+            )
+            print(f"{scenario + ', ' + label:34}{spent}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -221,6 +222,8 @@ async def running(plane: ControlPlane, mounts: Sequence[Mount] = ()) -> AsyncIte
         stack.callback(plane.store.close)
         plane.xds_port = await plane.ads.start(settings.host, settings.xds_port)
         stack.push_async_callback(plane.ads.stop, 0)
+        stack.callback(gc.unfreeze)
+        stack.callback(plane.sync.subscribe(_freeze_after_first_publish(plane.sync)))
         syncing = asyncio.create_task(plane.sync.run(), name="meshplane-sync")
         stack.push_async_callback(_cancelled, syncing)
         expiring = asyncio.create_task(_expire_leases(plane), name="meshplane-leases")
@@ -247,6 +250,50 @@ async def running(plane: ControlPlane, mounts: Sequence[Mount] = ()) -> AsyncIte
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
         yield plane
+
+
+def freeze_heap() -> int:
+    """Move every object alive now out of the cyclic collector's reach; how many it moved.
+
+    Called once, after start-up (:func:`_freeze_after_first_publish`): the heap then
+    is mostly long-lived (modules, the store, parsed mesh specs, snapshots), and every
+    full collection walked all of it again (6-15 % of server CPU in xDS fan-out, by
+    profile). ``python -m bench.ack_streams --streams 1000 --flips 10 --freeze`` prints
+    the A/B: over 10 changes to 1,000 streams, full collections took 275-1,552 ms as is
+    and 28-163 ms frozen (all collections: 636-2,579 ms vs 449-816 ms).
+
+    Safe: frozen objects are still freed by reference counting when the last
+    reference goes (a replaced snapshot, a removed mesh); only a *cycle* among frozen
+    objects that becomes garbage is not collected (until :func:`gc.unfreeze`, which
+    :func:`running` calls on exit). The collection first keeps garbage that is already
+    cyclic out of the frozen set, so what can be kept is bounded by the start-up heap
+    and happens once. Objects created later (new meshes, reloads) are collected as
+    before: not re-freezing after a big reload keeps that bound — a re-freeze would
+    each time pin whatever of the old state died in cycles — at the price of later
+    collections walking the reloaded heap (they did so before this change too).
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+def _freeze_after_first_publish(sync: Sync) -> Callable[[], None]:
+    """A sync observer that calls :func:`freeze_heap` after the first pass that published.
+
+    That pass read its meshes whole and built their proxies' snapshots: the long-lived
+    heap exists. Passes that published nothing (writes before any proxy connected) do
+    not count. The collection runs inside that pass, once, before its pushes are sent.
+    """
+    frozen = False
+
+    def observe() -> None:
+        nonlocal frozen
+        if frozen or not sync.last_pass.published:
+            return
+        frozen = True
+        log.info("froze %d start-up objects out of the cyclic collector", freeze_heap())
+
+    return observe
 
 
 async def _expire_leases(plane: ControlPlane) -> None:
