@@ -1,4 +1,8 @@
-"""The ADS server driving a real Envoy 1.40 over delta (incremental) ADS."""
+"""The ADS server driving a real Envoy 1.40 over delta (incremental) ADS.
+
+What holds for both protocols (make-before-break under load, NACKs) runs over each in
+``test_xds_envoy.py``; this file has what only delta shows.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +11,13 @@ from collections.abc import Callable
 
 import aiohttp
 import pytest
-from test_xds_envoy import KEY, NODE, REPLICA, SYNC, Load, Mesh, counts
-from xds_configs import route_config
+from test_xds_envoy import KEY, SYNC, Mesh, counts, start
 from xds_processes import EnvoyProcess
 
 from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
-from meshplane.xds import AdsServer, Snapshot
+from meshplane.xds import AdsServer
 
 pytestmark = pytest.mark.integration
-
-
-async def start_delta(
-    mesh: Mesh, envoys: Callable[..., EnvoyProcess], **weights: int
-) -> EnvoyProcess:
-    """Start the server and a delta-bootstrapped Envoy; return once it has ACKed everything."""
-    port = await mesh.server.start("127.0.0.1", 0)
-    first = mesh.snapshot(**weights)
-    mesh.cache.set_snapshot(KEY, first)
-    proxy = envoys(NODE, port, replica=REPLICA, delta=True)
-    try:
-        await mesh.server.status.wait_synced(KEY, first, SYNC)
-    except TimeoutError:
-        pytest.fail(f"envoy never synced over delta:\n{proxy.log_text()[-4000:]}")
-    return proxy
 
 
 async def updates(session: aiohttp.ClientSession, proxy: EnvoyProcess) -> dict[str, int]:
@@ -58,7 +46,7 @@ def test_delta_envoy_syncs_follows_a_weight_flip_and_gets_one_assignment_per_end
 
     async def scenario() -> None:
         mesh = Mesh(backends)
-        proxy = await start_delta(mesh, envoys, blue=100, green=0)
+        proxy = await start(mesh, envoys, delta=True, blue=100, green=0)
         try:
             async with aiohttp.ClientSession() as session:
                 assert await counts(session, mesh.url, 200) == {"blue": 200}
@@ -94,83 +82,6 @@ def test_delta_envoy_syncs_follows_a_weight_flip_and_gets_one_assignment_per_end
     asyncio.run(scenario())
 
 
-def test_no_request_fails_while_a_target_is_added_and_removed_over_delta(
-    backends: Callable[[str], int], envoys: Callable[..., EnvoyProcess]
-) -> None:
-    """Make-before-break over delta: under load, adding and removing a cluster drops nothing."""
-
-    async def scenario() -> None:
-        mesh = Mesh(backends)
-        await start_delta(mesh, envoys, blue=100)
-        load = Load(mesh.url)
-        timeout = aiohttp.ClientTimeout(total=10)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as keepalive,
-                aiohttp.ClientSession(
-                    timeout=timeout, connector=aiohttp.TCPConnector(force_close=True)
-                ) as fresh,
-            ):
-                sessions = [keepalive] * 6 + [fresh] * 2
-                workers = [asyncio.create_task(load.worker(s)) for s in sessions]
-                for _ in range(20):
-                    await mesh.push(mesh.snapshot(blue=50, green=50))
-                    await load.run_for(40)
-                    await mesh.push(mesh.snapshot(blue=100))
-                    await load.run_for(40)
-                load.done.set()
-                await asyncio.gather(*workers)
-            failures = {k: v for k, v in load.results.items() if k not in ("blue", "green")}
-            assert failures == {}
-            assert load.results["blue"] > load.results["green"] > 0
-            status = mesh.server.status.node(KEY)
-            assert status is not None
-            assert status.gate_timeouts == 0
-            assert status.type_status(CLUSTER).nacks == 0
-        finally:
-            await mesh.server.stop(0)
-
-    asyncio.run(scenario())
-
-
-def test_invalid_route_over_delta_is_nacked_reported_and_not_resent(
-    backends: Callable[[str], int], envoys: Callable[..., EnvoyProcess]
-) -> None:
-    """An all-zero weighted route is NACKed with Envoy's message; Envoy keeps the good one."""
-
-    async def scenario() -> None:
-        mesh = Mesh(backends)
-        await start_delta(mesh, envoys, blue=100)
-        try:
-            good = mesh.snapshot(blue=100)
-            bad = Snapshot(
-                [
-                    *[r for t in (CLUSTER, LISTENER, ENDPOINT) for r in good.resources(t).values()],
-                    mesh.encoder.encode(route_config({"blue": 0})),
-                ]
-            )
-            mesh.cache.set_snapshot(KEY, bad)
-            status = await mesh.server.status.wait_for(
-                KEY, lambda s: s.type_status(ROUTE).last_nack is not None, SYNC
-            )
-            nack = status.type_status(ROUTE).last_nack
-            assert nack is not None
-            assert nack.version == bad.type_version(ROUTE)
-            assert nack.message == "Sum of weights in the weighted_cluster must be greater than 0."
-            assert status.type_status(ROUTE).acked_version == good.type_version(ROUTE)
-            async with aiohttp.ClientSession() as session:
-                assert await counts(session, mesh.url, 200) == {"blue": 200}
-            await mesh.push(mesh.snapshot(blue=100, green=0))
-            final = mesh.server.status.node(KEY)
-            assert final is not None
-            assert final.type_status(ROUTE).nacks == 1
-            assert final.type_status(ROUTE).last_nack == nack
-        finally:
-            await mesh.server.stop(0)
-
-    asyncio.run(scenario())
-
-
 def test_delta_envoy_reconnects_with_what_it_runs_and_is_resent_nothing_unchanged(
     backends: Callable[[str], int], envoys: Callable[..., EnvoyProcess]
 ) -> None:
@@ -180,7 +91,7 @@ def test_delta_envoy_reconnects_with_what_it_runs_and_is_resent_nothing_unchange
     async def scenario() -> None:
         mesh = Mesh(backends)
         first = mesh.snapshot(blue=100)
-        proxy = await start_delta(mesh, envoys, blue=100)
+        proxy = await start(mesh, envoys, delta=True, blue=100)
         port = mesh.server.port
         assert port is not None
         await mesh.server.stop(0)

@@ -53,16 +53,25 @@ class Mesh:
         await self.server.status.wait_synced(KEY, snapshot, SYNC)
 
 
-async def start(mesh: Mesh, envoys: Callable[..., EnvoyProcess], **weights: int) -> EnvoyProcess:
+async def start(
+    mesh: Mesh, envoys: Callable[..., EnvoyProcess], *, delta: bool = False, **weights: int
+) -> EnvoyProcess:
+    """Start the server and an Envoy (``delta``: bootstrapped for delta ADS); return once it
+    has ACKed everything."""
     port = await mesh.server.start("127.0.0.1", 0)
     first = mesh.snapshot(**weights)
     mesh.cache.set_snapshot(KEY, first)
-    proxy = envoys(NODE, port, replica=REPLICA)
+    proxy = envoys(NODE, port, replica=REPLICA, delta=delta)
     try:
         await mesh.server.status.wait_synced(KEY, first, SYNC)
     except TimeoutError:
-        pytest.fail(f"envoy never synced:\n{proxy.log_text()[-4000:]}")
+        protocol = "delta" if delta else "state-of-the-world"
+        pytest.fail(f"envoy never synced over {protocol} ADS:\n{proxy.log_text()[-4000:]}")
     return proxy
+
+
+PROTOCOLS = pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
+"""Tests that hold for both ADS protocols run over each."""
 
 
 def test_envoy_acks_every_type_and_follows_the_weights(
@@ -128,14 +137,16 @@ class Load:
             await self._progress.wait_for(lambda: self.results.total() >= target)
 
 
+@PROTOCOLS
 def test_no_request_fails_while_a_target_is_added_and_removed(
-    backends: Callable[[str], int], envoys: Callable[..., EnvoyProcess]
+    backends: Callable[[str], int], envoys: Callable[..., EnvoyProcess], delta: bool
 ) -> None:
-    """Under continuous load, adding and removing a weighted cluster drops no request."""
+    """Under continuous load, adding and removing a weighted cluster drops no request
+    (make-before-break over either protocol)."""
 
     async def scenario() -> None:
         mesh = Mesh(backends)
-        await start(mesh, envoys, blue=100)
+        await start(mesh, envoys, delta=delta, blue=100)
         load = Load(mesh.url)
         timeout = aiohttp.ClientTimeout(total=10)
         try:
@@ -167,14 +178,15 @@ def test_no_request_fails_while_a_target_is_added_and_removed(
     asyncio.run(scenario())
 
 
+@PROTOCOLS
 def test_invalid_route_is_nacked_reported_and_not_resent(
-    backends: Callable[[str], int], envoys: Callable[..., EnvoyProcess]
+    backends: Callable[[str], int], envoys: Callable[..., EnvoyProcess], delta: bool
 ) -> None:
     """An all-zero weighted route is NACKed with Envoy's message, kept in status, never resent."""
 
     async def scenario() -> None:
         mesh = Mesh(backends)
-        await start(mesh, envoys, blue=100)
+        await start(mesh, envoys, delta=delta, blue=100)
         try:
             good = mesh.snapshot(blue=100)
             bad = Snapshot(
