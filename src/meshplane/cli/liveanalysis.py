@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshplane import client
+from meshplane.model import references
+from meshplane.model.kinds import ResourceKey
 from meshplane.model.routefindings import ERROR, WARNING, Finding, route_specs
 
 API = "/v20190125/meshes"
@@ -77,19 +79,18 @@ def _mesh(plane: client.MeshplaneClient, mesh: str) -> list[Finding]:
             for route in _pages(plane, at, "routes", "routeName")
         }
     findings = list(route_specs(specs))
-    findings += _dangling_targets(mesh, specs, nodes)
+    known = {"virtualNode": nodes, "virtualRouter": set(routers), "virtualService": services}
+    for router, routes in sorted(specs.items()):
+        for name, spec in sorted(routes.items()):
+            for missing in _missing(mesh, "route", name, spec, known):
+                findings.append(
+                    _dangling(f"route/{router}/{name}", f"its target {missing.name}", mesh)
+                )
     for service in sorted(services):
         spec = plane.call("GET", f"{base}/virtualServices/{service}")["spec"]
-        provider = spec.get("provider") or {}
-        for kind, field, known in (
-            ("virtualRouter", "virtualRouterName", set(routers)),
-            ("virtualNode", "virtualNodeName", nodes),
-        ):
-            named = (provider.get(kind) or {}).get(field)
-            if named is not None and named not in known:
-                findings.append(
-                    _dangling(f"virtualservice/{service}", f"its provider {kind} {named}", mesh)
-                )
+        for missing in _missing(mesh, "virtualService", service, spec, known):
+            what = f"its provider {missing.kind} {missing.name}"
+            findings.append(_dangling(f"virtualservice/{service}", what, mesh))
     for node in sorted(nodes):
         spec = plane.call("GET", f"{base}/virtualNodes/{node}")["spec"]
         for backend in spec.get("backends") or []:
@@ -110,17 +111,13 @@ def _dangling(resource: str, what: str, mesh: str) -> Finding:
     )
 
 
-def _dangling_targets(
-    mesh: str, specs: dict[str, dict[str, Any]], nodes: set[str]
-) -> Iterator[Finding]:
-    for router, routes in sorted(specs.items()):
-        for name, spec in sorted(routes.items()):
-            for kind in ("httpRoute", "http2Route", "grpcRoute", "tcpRoute"):
-                action = (spec.get(kind) or {}).get("action") or {}
-                for target in action.get("weightedTargets") or []:
-                    node = target.get("virtualNode")
-                    if node is not None and node not in nodes:
-                        yield _dangling(f"route/{router}/{name}", f"its target {node}", mesh)
+def _missing(
+    mesh: str, kind: str, name: str, spec: dict[str, Any], known: dict[str, set[str]]
+) -> Iterator[ResourceKey]:
+    """What ``spec`` must name to work (:func:`meshplane.model.references.of`) and is missing."""
+    for reference in references.of(ResourceKey(kind, mesh, "", name), spec):
+        if reference.target.name not in known[reference.target.kind]:
+            yield reference.target
 
 
 def _not_active(plane: client.MeshplaneClient, meshes: list[str]) -> Iterator[Finding]:
