@@ -7,6 +7,11 @@ number to the :class:`~meshplane.store.waking.Waker`, which wakes the sync stage
 the sync stage reads the durable ``changes`` table, so the payload is only a hint.
 When the connection drops, the listener reconnects and notifies the current
 revision: whatever was committed meanwhile is read then.
+
+A commit that wrote manifest objects (their status and labels have no revision) also
+sends ``NOTIFY`` on :data:`OBJECTS_CHANNEL`; each one bumps the feed's object count,
+which ``GET /meshplane/v1/changes`` waits on. A (re)connect bumps it once too, since
+such commits may have been missed meanwhile (a watcher then lists once for nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import psycopg
 from meshplane.store.waking import Waker
 
 CHANNEL = "meshplane_changes"
+OBJECTS_CHANNEL = "meshplane_objects"
 APPLICATION_NAME = "meshplane serve"
 """What a replica's connections call themselves (``pg_stat_activity``): a restore refuses
 to run while a connection of that name is in the database."""
@@ -34,10 +40,16 @@ log = logging.getLogger(__name__)
 class Listener:
     """A daemon thread that turns ``NOTIFY`` on :data:`CHANNEL` into :meth:`Waker.notify`."""
 
-    def __init__(self, url: str, waker: Waker, current: Callable[[], int]) -> None:
-        """``current`` reads the committed revision (used after every (re)connect)."""
+    def __init__(
+        self, url: str, waker: Waker, current: Callable[[], int], objects: Waker | None = None
+    ) -> None:
+        """Hand notifications to ``waker`` and ``objects`` (manifest-object commits).
+
+        ``current`` reads the committed revision (used after every (re)connect).
+        """
         self._url = url
         self._waker = waker
+        self._objects = objects or Waker()
         self._current = current
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="meshplane-pg-listen", daemon=True)
@@ -62,12 +74,17 @@ class Listener:
                     self._url, autocommit=True, application_name=APPLICATION_NAME
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {OBJECTS_CHANNEL}")
                     self.listening.set()
                     # Commits made while not listening: read the revision once.
                     self._waker.notify(self._current())
+                    self._objects.bump()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=POLL_S):
-                            self._waker.notify(int(note.payload))
+                            if note.channel == OBJECTS_CHANNEL:
+                                self._objects.bump()
+                            else:
+                                self._waker.notify(int(note.payload))
             except (psycopg.Error, ValueError) as error:
                 log.warning("store: listening for other replicas' commits failed: %s", error)
                 self._stop.wait(RETRY_S)

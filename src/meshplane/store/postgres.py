@@ -16,6 +16,8 @@ with one difference that matters: writers in *other processes* share the data.
   :class:`~meshplane.store.waking.Waker`, so a write through replica A wakes the
   sync stage of replica B, which reads the table. A lost notification costs
   nothing but latency: after a reconnect the listener notifies the current revision.
+- A commit that wrote manifest objects also sends ``NOTIFY`` on the objects channel;
+  the listener counts those in :attr:`PgFeed.objects` (``get -w`` wakes on it).
 
 Only the composition root names this module; psycopg is an optional dependency
 (``pip install 'meshplane[postgres]'``).
@@ -35,7 +37,7 @@ from meshplane.kit.clock import Clock
 from meshplane.model import errors
 from meshplane.model.kinds import ResourceKey
 from meshplane.store import pgschema, refusals
-from meshplane.store.pglisten import APPLICATION_NAME, CHANNEL, Listener
+from meshplane.store.pglisten import APPLICATION_NAME, CHANNEL, OBJECTS_CHANNEL, Listener
 from meshplane.store.protocols import FeedCompacted
 from meshplane.store.records import Change
 from meshplane.store.sqlbase import Rows, SqlTransaction, key_params
@@ -127,6 +129,7 @@ class PgFeed:
         """Read through the store's connection."""
         self._store = store
         self._waker = waker
+        self._objects = Waker()
 
     def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
         """The change feed after ``revision``, oldest first (FeedCompacted below the floor)."""
@@ -155,6 +158,11 @@ class PgFeed:
     async def wait(self, after_revision: int) -> int:
         """The newest revision once a commit on any replica moved it past ``after_revision``."""
         return await self._waker.wait(after_revision)
+
+    @property
+    def objects(self) -> Waker:
+        """Counts the manifest-object commits of every replica this one's listener heard."""
+        return self._objects
 
 
 class _Session:
@@ -222,7 +230,7 @@ class PostgresStore:
             raise
         self._waker = waker or Waker()
         self._feed = PgFeed(self, self._waker)
-        self._listener = Listener(url, self._waker, self.revision)
+        self._listener = Listener(url, self._waker, self.revision, self._feed.objects)
         if revision := self.revision():
             self._waker.notify(revision)
         self._listener.start()
@@ -258,6 +266,9 @@ class PostgresStore:
                     conn.execute(
                         "SELECT pg_notify(%s, %s)", (CHANNEL, str(tx.changes[-1].revision))
                     )
+                if tx.objects_written:
+                    # Delivered at commit to every replica's listener, this one's included.
+                    conn.execute("SELECT pg_notify(%s, '')", (OBJECTS_CHANNEL,))
                 conn.execute("COMMIT")
             except (psycopg.OperationalError, refusals.StoreUnwritable) as error:
                 session.rollback()

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store.records import Change, Event, Record, Tag
+from meshplane.store.waking import Waker
 
 
 class FeedCompacted(Exception):
@@ -220,6 +221,16 @@ class Feed(Protocol):
 
     async def wait(self, after_revision: int) -> int:
         """Return the newest revision once it is past ``after_revision`` (at once if it is)."""
+        ...
+
+    @property
+    def objects(self) -> Waker:
+        """Counts commits that stored or removed manifest objects, whichever replica made them.
+
+        A manifest object's status, labels or deletion mark are written without a revision
+        of their own, so ``get -w`` waits on this count beside the revision. The count is
+        this process's own (it starts at 0): only its growth means anything.
+        """
         ...
 
 
