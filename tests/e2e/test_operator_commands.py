@@ -289,3 +289,35 @@ def test_logs_previous_is_the_run_before_the_restart_and_timestamps_when_each_li
         'error: previous terminated app container of replica 0 of "echo-backend-green" not '
         "found (it has not restarted since `up` started it)\n"
     )
+
+
+def test_analyze_live_warns_of_a_node_no_workload_of_up_runs(
+    walkthrough: tuple[Serve, Up], tmp_path: Path
+) -> None:
+    """With up's three workloads running (their Envoys connected, replicas registered)
+    `analyze` finds nothing; a VirtualNode applied that no workload selects is one
+    unselected-node warning (exit 0); deleted, nothing again."""
+    serve, _ = walkthrough
+    done = _meshplane(serve, "analyze")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "0 error(s), 0 warning(s)\n")
+    lonely = tmp_path / "vn-lonely.yaml"
+    lonely.write_text(
+        "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\n"
+        "metadata: {name: vn-lonely, namespace: demos}\n"
+        "spec:\n  awsName: vn-lonely\n  podSelector: {matchLabels: {app: lonely}}\n"
+        "  listeners: [{portMapping: {port: 80, protocol: http}}]\n"
+        "  serviceDiscovery: {dns: {hostname: lonely}}\n"
+    )
+    assert _meshplane(serve, "apply", "-f", str(lonely)).returncode == 0
+    try:
+        done = _meshplane(serve, "analyze")
+        assert (done.returncode, done.stderr) == (0, "0 error(s), 1 warning(s)\n")
+        assert done.stdout == (
+            "WARNING unselected-node  virtualnode/vn-lonely: no Envoy has connected as it and "
+            "no replica is registered for it, while 3 other node(s) of mesh demos run: no "
+            "workload selects it, so it gets no endpoints and its callers get 503\n"
+        )
+    finally:
+        assert _meshplane(serve, "delete", "-f", str(lonely)).returncode == 0
+    done = _meshplane(serve, "analyze")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "0 error(s), 0 warning(s)\n")
