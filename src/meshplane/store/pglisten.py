@@ -9,9 +9,12 @@ When the connection drops, the listener reconnects and notifies the current
 revision: whatever was committed meanwhile is read then.
 
 A commit that wrote manifest objects (their status and labels have no revision) also
-sends ``NOTIFY`` on :data:`OBJECTS_CHANNEL`; each one bumps the feed's object count,
-which ``GET /meshplane/v1/changes`` waits on. A (re)connect bumps it once too, since
-such commits may have been missed meanwhile (a watcher then lists once for nothing).
+sends ``NOTIFY`` on :data:`OBJECTS_CHANNEL` with its transaction id; the listener hands
+it to the feed's objects waker, which ``GET /meshplane/v1/changes`` waits on. Writers
+run one at a time under the write lock, so those ids grow in commit order, and every
+replica numbers the commits alike. After a (re)connect the listener notifies the newest
+transaction id assigned: any commit missed meanwhile is not newer (a watcher then lists
+once, perhaps for nothing).
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ RETRY_S = 1.0
 log = logging.getLogger(__name__)
 
 
+def horizon(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """The newest transaction id assigned so far (every later transaction gets a larger one)."""
+    row = conn.execute("SELECT txid_snapshot_xmax(txid_current_snapshot()) - 1").fetchone()
+    return int(str(row[0])) if row else 0
+
+
 class Listener:
     """A daemon thread that turns ``NOTIFY`` on :data:`CHANNEL` into :meth:`Waker.notify`."""
 
@@ -54,7 +63,8 @@ class Listener:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="meshplane-pg-listen", daemon=True)
         self.listening = threading.Event()
-        """Set once ``LISTEN`` is in place (tests and benches wait on it)."""
+        """Set once ``LISTEN`` is in place and the positions were read (tests and benches wait
+        on it)."""
 
     def start(self) -> None:
         """Start listening."""
@@ -75,16 +85,16 @@ class Listener:
                 ) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     conn.execute(f"LISTEN {OBJECTS_CHANNEL}")
-                    self.listening.set()
-                    # Commits made while not listening: read the revision once.
+                    # Commits made while not listening: read the positions once.
                     self._waker.notify(self._current())
-                    self._objects.bump()
+                    self._objects.notify(horizon(conn))
+                    self.listening.set()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=POLL_S):
-                            if note.channel == OBJECTS_CHANNEL:
-                                self._objects.bump()
-                            else:
-                                self._waker.notify(int(note.payload))
+                            waker = (
+                                self._objects if note.channel == OBJECTS_CHANNEL else self._waker
+                            )
+                            waker.notify(int(note.payload))
             except (psycopg.Error, ValueError) as error:
                 log.warning("store: listening for other replicas' commits failed: %s", error)
                 self._stop.wait(RETRY_S)

@@ -16,8 +16,9 @@ with one difference that matters: writers in *other processes* share the data.
   :class:`~meshplane.store.waking.Waker`, so a write through replica A wakes the
   sync stage of replica B, which reads the table. A lost notification costs
   nothing but latency: after a reconnect the listener notifies the current revision.
-- A commit that wrote manifest objects also sends ``NOTIFY`` on the objects channel;
-  the listener counts those in :attr:`PgFeed.objects` (``get -w`` wakes on it).
+- A commit that wrote manifest objects also sends ``NOTIFY`` on the objects channel with
+  its transaction id; the listener hands it to :attr:`PgFeed.objects` (``get -w`` waits on
+  it), so a position read from one replica means the same on another.
 
 Only the composition root names this module; psycopg is an optional dependency
 (``pip install 'meshplane[postgres]'``).
@@ -161,7 +162,7 @@ class PgFeed:
 
     @property
     def objects(self) -> Waker:
-        """Counts the manifest-object commits of every replica this one's listener heard."""
+        """The transaction id of the newest manifest-object commit heard of (any replica)."""
         return self._objects
 
 
@@ -253,6 +254,7 @@ class PostgresStore:
         :class:`~meshplane.model.errors.ServiceUnavailableException`, nothing written.
         """
         session = self._writer if write else self._reader
+        objects_at = 0
         with session.lock:
             try:
                 conn = session.begin(write)
@@ -267,8 +269,14 @@ class PostgresStore:
                         "SELECT pg_notify(%s, %s)", (CHANNEL, str(tx.changes[-1].revision))
                     )
                 if tx.objects_written:
-                    # Delivered at commit to every replica's listener, this one's included.
-                    conn.execute("SELECT pg_notify(%s, '')", (OBJECTS_CHANNEL,))
+                    # Delivered at commit to every replica's listener: this transaction's id,
+                    # which grows in commit order (writers hold the write lock), so every
+                    # replica numbers manifest-object commits alike.
+                    row = conn.execute(
+                        "SELECT txid_current(), pg_notify(%s, txid_current()::text)",
+                        (OBJECTS_CHANNEL,),
+                    ).fetchone()
+                    objects_at = int(row[0]) if row else 0
                 conn.execute("COMMIT")
             except (psycopg.OperationalError, refusals.StoreUnwritable) as error:
                 session.rollback()
@@ -278,6 +286,8 @@ class PostgresStore:
                 ) from error
         if tx.changes:
             self._waker.notify(tx.changes[-1].revision)
+        if objects_at:
+            self._feed.objects.notify(objects_at)  # here at once; the listener's is a repeat
 
     def read(self) -> contextlib.AbstractContextManager[PgTransaction]:
         """A transaction used only for reading (one consistent snapshot)."""

@@ -225,11 +225,12 @@ class Feed(Protocol):
 
     @property
     def objects(self) -> Waker:
-        """Counts commits that stored or removed manifest objects, whichever replica made them.
+        """A number that grows with each commit that stored or removed manifest objects.
 
         A manifest object's status, labels or deletion mark are written without a revision
-        of their own, so ``get -w`` waits on this count beside the revision. The count is
-        this process's own (it starts at 0): only its growth means anything.
+        of their own, so ``get -w`` waits on this beside the revision, whichever replica
+        made the commit. SQLite (one process) counts the commits; PostgreSQL uses each
+        commit's transaction id, so every replica gives the same commit the same number.
         """
         ...
 
