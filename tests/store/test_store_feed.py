@@ -326,8 +326,13 @@ def test_a_commit_that_writes_manifest_objects_moves_the_objects_count_not_the_r
         tx.remove_manifest_object("Namespace", "", "a")
     removed = objects.revision
     assert removed > stored
-    with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.put_manifest_object("Namespace", "", "c", {"metadata": {"name": "c"}})
-        raise RuntimeError("rolled back")
+
+    def rolled_back() -> None:
+        with store.transaction() as tx:
+            tx.put_manifest_object("Namespace", "", "c", {"metadata": {"name": "c"}})
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
     service.create(kinds.MESH, "m", "m", {})
     assert (objects.revision, store.revision()) == (removed, 1)
