@@ -135,11 +135,13 @@ def test_a_wide_terminal_shows_every_column_and_narrower_ones_drop_in_order(
 def test_counts_take_at_most_five_characters_and_names_keep_their_ends() -> None:
     """count(): as is below 10,000, then k/M with one decimal below 100; middle(): the end
     keeps two thirds of what is left, an ellipsis joins it to the start."""
-    assert [status.count(n) for n in ("-", "0", "9999", "12345", "654321", "1234567")] == [
+    counts = ("-", "0", "9999", "12345", "99960", "654321", "1234567")
+    assert [status.count(n) for n in counts] == [
         "-",
         "0",
         "9999",
         "12.3k",
+        "100k",
         "654k",
         "1.2M",
     ]

@@ -147,7 +147,8 @@ def count(text: str) -> str:
     for limit, suffix in ((1_000_000, "k"), (1_000_000_000, "M"), (10**12, "G")):
         scaled = value / (limit // 1000)
         if value < limit:
-            return f"{scaled:.1f}{suffix}" if scaled < 100 else f"{scaled:.0f}{suffix}"
+            # 99,960 is 100k, not 100.0k: decide on the rounded figure.
+            return f"{scaled:.1f}{suffix}" if round(scaled, 1) < 100 else f"{scaled:.0f}{suffix}"
     return text
 
 
