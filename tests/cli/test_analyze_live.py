@@ -110,3 +110,36 @@ def test_an_unknown_mesh_or_an_unreachable_server_is_one_line(tmp_path: Path) ->
     assert done.stderr.endswith(
         "(is `meshplane serve` running? set --server or MESHPLANE_SERVER, or pass -f)\n"
     )
+
+
+def test_nodes_nothing_announced_itself_as_are_unselected_once_something_in_the_mesh_did(
+    tmp_path: Path,
+) -> None:
+    """No announcement in demos: no unselected-node. Blue's replica registered (as `up` does):
+    green and the frontend are unselected-node warnings, exit 0; blue is not."""
+    with ControlPlane(tmp_path / "data") as plane:
+        plane.apply(ECHO)
+        assert _analyze(plane) == (0, "", "0 error(s), 0 warning(s)\n")
+        mp = plane.client()
+        blue = "mesh/demos/virtualNode/vn-echo-backend-blue"
+        credential = mp.issue_proxy_credential(blue, "echo-backend-blue-0").token
+        mp.call(
+            "PUT",
+            "/meshplane/v1/meshes/demos/virtualNodes/vn-echo-backend-blue/endpoints",
+            {
+                "source": "echo-backend-blue-0",
+                "endpoints": [{"listenerPort": 80, "address": "127.0.0.1", "port": 8080}],
+                "credential": credential,
+            },
+        )
+        why = (
+            "no Envoy has connected as it and no replica is registered for it, while 1 other "
+            "node(s) of mesh demos run: no workload selects it, so it gets no endpoints and its "
+            "callers get 503"
+        )
+        assert _analyze(plane) == (
+            0,
+            f"WARNING unselected-node  virtualnode/vn-echo-backend-green: {why}\n"
+            f"WARNING unselected-node  virtualnode/vn-echo-frontend-blue: {why}\n",
+            "0 error(s), 2 warning(s)\n",
+        )

@@ -117,3 +117,72 @@ def test_get_watch_prints_the_table_then_a_row_per_change_until_ctrl_c(tmp_path:
                 watcher.send_signal(signal.SIGINT)
                 code = watcher.wait(timeout=30)
             assert (code, bytes(buffer)) == (0, b"")
+
+
+def _node(directory: Path, name: str) -> Path:
+    """A VirtualNode manifest named ``name`` in demos (its own awsName and DNS name)."""
+    path = directory / f"{name}.yaml"
+    text = (ECHO / "vn-echo-backend-blue.yaml").read_text()
+    path.write_text(text.replace("vn-echo-backend-blue", name))
+    return path
+
+
+def _arn(name: str) -> str:
+    return f"arn:aws:appmesh:us-west-2:123456789012:mesh/demos/virtualNode/{name}"
+
+
+def test_get_watch_rows_keep_the_first_tables_widths_and_widen_only_to_fit(
+    tmp_path: Path,
+) -> None:
+    """`get vn -w`: a later, shorter row is padded to the first table's columns (kubectl's
+    layout); a longer one widens NAME and ARN, and the rows after it keep the wider widths."""
+    first = _copy(
+        tmp_path / "first", "namespace.yaml", "demos-mesh.yaml", "vn-echo-backend-blue.yaml"
+    )
+    long_name = "vn-echo-backend-blue-canary"
+    short, long = _node(tmp_path, "vn-a"), _node(tmp_path, long_name)
+
+    def row(name: str, widths: tuple[int, int], arn: str, active: str) -> re.Pattern[str]:
+        cells = f"{name.ljust(widths[0])}  {arn.ljust(widths[1])}  {active.ljust(6)}  "
+        return re.compile(re.escape(cells) + r"\d+s$")
+
+    def settled(out: int, buffer: bytearray, name: str, before: tuple[int, int]) -> str:
+        """The row of ``name`` once active; rows before its status was written (no ARN yet,
+        not active: -w prints every modification) are laid out with the widths ``before``."""
+        pending = row(name, before, "", "False")
+        while pending.match(line := _line(out, buffer)):
+            pass
+        return line
+
+    with ControlPlane(tmp_path / "data") as plane:
+        plane.apply(first)
+        command = [
+            *(sys.executable, "-m", "meshplane.cli.main"),
+            *("get", "vn", "-n", "demos", "-w", "--server", plane.endpoint),
+        ]
+        env = {**os.environ, **_env(plane)}
+        blue = (len("vn-echo-backend-blue"), len(_arn("vn-echo-backend-blue")))
+        with subprocess.Popen(command, stdout=subprocess.PIPE, env=env) as watcher:
+            assert watcher.stdout is not None
+            out, buffer = watcher.stdout.fileno(), bytearray()
+            try:
+                header = _line(out, buffer)
+                assert header == f"{'NAME'.ljust(blue[0])}  {'ARN'.ljust(blue[1])}  ACTIVE  AGE"
+                name = "vn-echo-backend-blue"
+                assert row(name, blue, _arn(name), "True").match(_line(out, buffer))
+                plane.apply(short)
+                line = settled(out, buffer, "vn-a", blue)
+                assert row("vn-a", blue, _arn("vn-a"), "True").match(line), line
+                plane.apply(long)
+                line = settled(out, buffer, long_name, (len(long_name), blue[1]))
+                wider = (len(long_name), len(_arn(long_name)))
+                assert row(long_name, wider, _arn(long_name), "True").match(line), line
+                plane.client().call(
+                    "DELETE", "/meshplane/v1/objects/virtualnode/vn-a", query={"namespace": "demos"}
+                )
+                line = _line(out, buffer)
+                assert row("vn-a", wider, _arn("vn-a"), "True").match(line), line
+            finally:
+                watcher.send_signal(signal.SIGINT)
+                code = watcher.wait(timeout=30)
+            assert (code, bytes(buffer)) == (0, b"")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from meshplane.cli import following
 from meshplane.runtime import logfiles
 
 MESHPLANE = [sys.executable, "-m", "meshplane.cli.main"]
@@ -141,3 +142,35 @@ def test_follow_prints_new_lines_across_rotation_and_a_restart_until_ctrl_c(
             code = process.wait(timeout=30)
         assert process.stderr is not None
         assert (code, process.stderr.read()) == (0, b"")
+
+
+def test_timestamps_are_stripped_unless_asked_and_previous_reads_the_run_before(
+    tmp_path: Path,
+) -> None:
+    """A file up wrote (stamped lines): plain logs prints the lines, --timestamps the stored
+    times too; --previous (-p) prints app.previous.log; a line cut between two reads of -f is
+    printed whole once the rest arrives."""
+    times = iter([1_764_612_220_000_000_001, 1_764_612_221_000_000_002, 1_764_612_222_000_000_003])
+    log = logfiles.LogFile(logfiles.path(tmp_path, "web", 0, "app"), clock=lambda: next(times))
+    log.write("first run")
+    log.restarted()
+    log.write("second run")
+    log.close()
+    assert _run(tmp_path, "web").stdout == "second run\n"
+    assert _run(tmp_path, "web", "--timestamps").stdout == (
+        "2025-12-01T18:03:41.000000002Z second run\n"
+    )
+    assert _run(tmp_path, "web", "--previous").stdout == "first run\n"
+    assert _run(tmp_path, "web", "-p", "--timestamps").stdout == (
+        "2025-12-01T18:03:40.000000001Z first run\n"
+    )
+    done = _run(tmp_path, "web", "-c", "envoy", "--previous")
+    assert (done.returncode, done.stderr) == (
+        1,
+        'error: replica 0 of "web" has no envoy container (no VirtualNode selects it, so it '
+        "runs without a sidecar)\n",
+    )
+    lines = following.Lines(timestamps=False)
+    assert lines.feed(b"2025-12-01T18:03:40.000000001Z hel") == b""
+    assert lines.feed(b"lo\nnext") == b"hello\n"
+    assert lines.rest() == b"next"

@@ -9,6 +9,7 @@ when it fails); its waits are ``expect(...)`` with a timeout, never sleeps.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -230,3 +231,93 @@ def test_logs_follow_shows_a_crash_and_the_restart_as_they_happen(
         finally:
             follower.send_signal(signal.SIGINT)
             assert follower.wait(timeout=60) == 0
+
+
+STAMPED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (.*)")
+"""A ``logs --timestamps`` line: RFC 3339 in UTC with nanoseconds, a space, the line."""
+
+
+def test_logs_previous_is_the_run_before_the_restart_and_timestamps_when_each_line_came(
+    walkthrough: tuple[Serve, Up],
+) -> None:
+    """Blue's backend app SIGKILLed: `logs --previous` is the run that died (its lines and the
+    supervisor's restart line), `logs` the new run alone; `--timestamps` prefixes each line
+    with the time up wrote it (in order, the restart line between the kill and the restart);
+    `--previous` of a container that never restarted is one line, exit 1."""
+    _, up = walkthrough
+    apply_weights(up.directory, walkthrough[0], 0, 100)
+    pids = [p for p in up.processes() if _environ(p).get("HOSTNAME") == "echo-backend-blue-0"]
+    app = [p for p in pids if Path(f"/proc/{p}/cmdline").read_bytes().find(b"echo_backend") >= 0]
+    assert len(app) == 1, pids
+    before = _logs(up, "echo-backend-blue")
+    assert before, "the running app printed its listening line"
+    command = [sys.executable, "-m", "meshplane.cli.main", "logs", "echo-backend-blue", "-f"]
+    with subprocess.Popen(command, cwd=up.directory, stdout=subprocess.PIPE) as follower:
+        assert follower.stdout is not None
+        try:
+            assert follower.stdout.readline().decode().rstrip("\n") == before[-1]
+            killed_at = datetime.datetime.now(datetime.UTC)
+            os.kill(app[0], signal.SIGKILL)
+            died = follower.stdout.readline().decode().rstrip("\n")
+            assert re.fullmatch(r"signal SIGKILL; restarting in \d+\.\ds", died), died
+            again = follower.stdout.readline().decode().rstrip("\n")
+            assert again.startswith("echo-backend 1.0 listening on 127.0.0.1:"), again
+            restarted_at = datetime.datetime.now(datetime.UTC)
+        finally:
+            follower.send_signal(signal.SIGINT)
+            assert follower.wait(timeout=60) == 0
+    assert _logs(up, "echo-backend-blue", "--previous") == [*before, died]
+    assert _logs(up, "echo-backend-blue") == [again]
+    stamped = [
+        STAMPED.fullmatch(line) for line in _logs(up, "echo-backend-blue", "-p", "--timestamps")
+    ]
+    assert all(stamped), stamped
+    assert [m.group(2) for m in stamped if m] == [*before, died]
+    times = [datetime.datetime.fromisoformat(m.group(1)[:26] + "+00:00") for m in stamped if m]
+    assert times == sorted(times)
+    assert killed_at - datetime.timedelta(milliseconds=1) <= times[-1] <= restarted_at
+    done = subprocess.run(
+        [sys.executable, "-m", "meshplane.cli.main", "logs", "echo-backend-green", "--previous"],
+        cwd=up.directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        'error: previous terminated app container of replica 0 of "echo-backend-green" not '
+        "found (it has not restarted since `up` started it)\n"
+    )
+
+
+def test_analyze_live_warns_of_a_node_no_workload_of_up_runs(
+    walkthrough: tuple[Serve, Up], tmp_path: Path
+) -> None:
+    """With up's three workloads running (their Envoys connected, replicas registered)
+    `analyze` finds nothing; a VirtualNode applied that no workload selects is one
+    unselected-node warning (exit 0); deleted, nothing again."""
+    serve, _ = walkthrough
+    done = _meshplane(serve, "analyze")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "0 error(s), 0 warning(s)\n")
+    lonely = tmp_path / "vn-lonely.yaml"
+    lonely.write_text(
+        "apiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\n"
+        "metadata: {name: vn-lonely, namespace: demos}\n"
+        "spec:\n  awsName: vn-lonely\n  podSelector: {matchLabels: {app: lonely}}\n"
+        "  listeners: [{portMapping: {port: 80, protocol: http}}]\n"
+        "  serviceDiscovery: {dns: {hostname: lonely}}\n"
+    )
+    assert _meshplane(serve, "apply", "-f", str(lonely)).returncode == 0
+    try:
+        done = _meshplane(serve, "analyze")
+        assert (done.returncode, done.stderr) == (0, "0 error(s), 1 warning(s)\n")
+        assert done.stdout == (
+            "WARNING unselected-node  virtualnode/vn-lonely: no Envoy has connected as it and "
+            "no replica is registered for it, while 3 other node(s) of mesh demos run: no "
+            "workload selects it, so it gets no endpoints and its callers get 503\n"
+        )
+    finally:
+        assert _meshplane(serve, "delete", "-f", str(lonely)).returncode == 0
+    done = _meshplane(serve, "analyze")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "0 error(s), 0 warning(s)\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from meshplane.runtime import admin, processes, selecting, sidecars, status
@@ -56,46 +57,94 @@ def _render(supervisor: Supervisor, width: int | None) -> list[str]:
     return out.getvalue().splitlines()
 
 
-def test_at_80_columns_the_table_fits_and_keeps_sync_by_revision_and_stats(
-    tmp_path: Path,
+AT_80 = """\
+meshplane up
+┏━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━┳━━━━━┓
+┃ replica     ┃ port  ┃ node      ┃ envoy   ┃ sync       ┃ stats  ┃   in ┃ rst ┃
+┡━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━╇━━━━━━╇━━━━━┩
+│ echo…reen-0 │ 41000 │ vn-…green │ ready   │ SYNCED r12 │ :44000 │ 123k │   0 │
+│ echo…blue-0 │ 41001 │ vn-…-blue │ ready   │ STALE r11  │ :44001 │ 123k │   0 │
+│ echo-canary │ -     │ -         │ waiting │ -          │ -      │    - │   - │
+└─────────────┴───────┴───────────┴─────────┴────────────┴────────┴──────┴─────┘
+echo-canary waits: no VirtualNode in namespace demos selects app=canary   stats:
+http://127.0.0.1:<stats>/stats/prometheus"""
+
+AT_60 = """\
+meshplane up
+┏━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━┳━━━━━┓
+┃ replica     ┃ envoy   ┃ sync       ┃ stats  ┃   in ┃ rst ┃
+┡━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━╇━━━━━━╇━━━━━┩
+│ echo…reen-0 │ ready   │ SYNCED r12 │ :44000 │ 123k │   0 │
+│ echo…blue-0 │ ready   │ STALE r11  │ :44001 │ 123k │   0 │
+│ echo-canary │ waiting │ -          │ -      │    - │   - │
+└─────────────┴─────────┴────────────┴────────┴──────┴─────┘
+echo-canary waits: no VirtualNode in namespace demos selects
+app=canary   stats:
+http://127.0.0.1:<stats>/stats/prometheus"""
+
+AT_40 = """\
+meshplane up
+┏━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━━━━┓
+┃ replica       ┃ envoy   ┃ sync       ┃
+┡━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━━━━┩
+│ echo…-green-0 │ ready   │ SYNCED r12 │
+│ echo…d-blue-0 │ ready   │ STALE r11  │
+│ echo-canary   │ waiting │ -          │
+└───────────────┴─────────┴────────────┘
+echo-canary waits: no VirtualNode in
+namespace demos selects app=canary
+stats:
+http://127.0.0.1:<stats>/stats/prometheu
+s"""
+
+
+@pytest.mark.parametrize(("width", "expected"), [(80, AT_80), (60, AT_60), (40, AT_40)])
+def test_a_narrower_terminal_abbreviates_headers_counts_and_names_before_dropping_columns(
+    tmp_path: Path, width: int, expected: str
 ) -> None:
-    """Every line ≤ 80 characters; the headers are the kept ones, in order; each sidecar's
-    row shows its stats port and the control plane's verdict with the revision."""
-    supervisor = _supervisor(tmp_path)
-    lines = _render(supervisor, 80)
-    assert max(len(line) for line in lines) <= 80
-    shown = status.columns_for(status._rows(supervisor), 80)
-    assert shown == ["replica", "sidecar", "sync", "stats", "in", "restarts"]
-    green = next(line for line in lines if "echo-backend-green-0" in line)
-    assert green.split("│")[1:-1] == [
-        " echo-backend-green-0 ",
-        " ready   ",
-        " SYNCED r12 ",
-        " :44000 ",
-        " 123456 ",
-        "        0 ",
-    ]
-    assert any(" STALE r11 " in line and ":44001" in line for line in lines)
-    caption = " ".join(lines[lines.index(green) :])
-    assert "echo-canary waits: no VirtualNode in namespace demos selects app=canary" in " ".join(
-        caption.split()
-    )
+    """Exact tables: at 80 columns short headers, counts as 123k, names cut in the middle
+    keeping their ends, and only workload, pid, out and 5xx gone; at 60 port and node go
+    too; at 40 only replica, envoy (the sidecar) and sync stay; order kept throughout."""
+    lines = [line.rstrip() for line in _render(_supervisor(tmp_path), width)]
+    assert "\n".join(lines) == expected
+    assert max(len(line) for line in lines) <= width
 
 
 def test_a_wide_terminal_shows_every_column_and_narrower_ones_drop_in_order(
     tmp_path: Path,
 ) -> None:
-    """No width: all 12 columns; each narrower width drops the next of DROPPED_FIRST only."""
+    """No width: all 12 columns, nothing cut; at 140 and 120 all 12 still, abbreviated; below,
+    what goes goes in DROPPED_FIRST order, and every table fits its width."""
     supervisor = _supervisor(tmp_path)
     rows = status._rows(supervisor)
     assert status.columns_for(rows, None) == list(status.COLUMNS)
     assert status.columns_for(rows, 200) == list(status.COLUMNS)
+    full = _render(supervisor, None)
+    assert "│ echo-backend-green │ echo-backend-green-0 │ -   │ 41000    │" in full[4]
+    assert full[4].endswith("│ 123456 │ 654321 │  12 │        0 │")
     dropped = []
-    for width in (140, 120, 100, 80, 60):
+    for width in (140, 120, 100, 80, 60, 40):
         shown = status.columns_for(rows, width)
         gone = [c for c in status.COLUMNS if c not in shown]
         assert gone == sorted(status.DROPPED_FIRST[: len(gone)], key=status.COLUMNS.index)
         dropped.append(len(gone))
-    assert dropped == [1, 3, 5, 6, 7]
-    for width in (140, 120, 100, 80):
         assert max(len(line) for line in _render(supervisor, width)) <= width
+    assert dropped == [0, 0, 1, 4, 6, 9]
+
+
+def test_counts_take_at_most_five_characters_and_names_keep_their_ends() -> None:
+    """count(): as is below 10,000, then k/M with one decimal below 100; middle(): the end
+    keeps two thirds of what is left, an ellipsis joins it to the start."""
+    counts = ("-", "0", "9999", "12345", "99960", "654321", "1234567")
+    assert [status.count(n) for n in counts] == [
+        "-",
+        "0",
+        "9999",
+        "12.3k",
+        "100k",
+        "654k",
+        "1.2M",
+    ]
+    assert status.middle("echo-backend-green-0", 20) == "echo-backend-green-0"
+    assert status.middle("echo-backend-green-0", 11) == "echo…reen-0"
+    assert status.middle("echo-backend-green-0", 9) == "ech…een-0"

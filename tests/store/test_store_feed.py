@@ -307,3 +307,32 @@ def test_client_tokens_of_schema_4_are_kept_under_the_empty_principal(
             assert tx.token("alice", "CreateMesh", "t", 0.0) is None
     finally:
         store.close()
+
+
+def test_a_commit_that_writes_manifest_objects_moves_the_objects_count_not_the_revision(
+    store: Store, service: MeshService
+) -> None:
+    """Each commit that stores or removes manifest objects moves feed.objects past where it
+    was (get -w wakes on it) and leaves the revision; a commit of App Mesh rows only, and a
+    rolled-back object write, leave feed.objects where it is."""
+    objects = store.feed.objects
+    start = objects.revision
+    with store.transaction() as tx:
+        tx.put_manifest_object("Namespace", "", "a", {"metadata": {"name": "a"}})
+        tx.put_manifest_object("Namespace", "", "b", {"metadata": {"name": "b"}})
+    stored = objects.revision
+    assert (stored > start, store.revision()) == (True, 0)
+    with store.transaction() as tx:
+        tx.remove_manifest_object("Namespace", "", "a")
+    removed = objects.revision
+    assert removed > stored
+
+    def rolled_back() -> None:
+        with store.transaction() as tx:
+            tx.put_manifest_object("Namespace", "", "c", {"metadata": {"name": "c"}})
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    service.create(kinds.MESH, "m", "m", {})
+    assert (objects.revision, store.revision()) == (removed, 1)

@@ -60,6 +60,34 @@ def test_a_commit_on_one_replica_wakes_the_other_replicas_feed(
     assert [(c.revision, c.key.name, c.op) for c in b.feed.changes_since(0)] == [(1, "m", "create")]
 
 
+def test_a_manifest_object_commit_on_one_replica_moves_both_replicas_objects_alike(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    """A manifest-object-only commit through A (no revision) wakes B's objects waiter; both
+    then hold the same number (the commit's transaction id), above what either held before,
+    and the store revision has not moved."""
+    a, b = pair
+    document = {"metadata": {"name": "demos", "labels": {"team": "blue"}}}
+
+    async def scenario() -> tuple[int, int]:
+        before = max(a.feed.objects.revision, b.feed.objects.revision)
+        waiting = asyncio.ensure_future(b.feed.objects.wait(before))
+        await asyncio.sleep(0)  # the waiter is registered before the write
+
+        def write() -> None:
+            with a.transaction() as tx:
+                tx.put_manifest_object("Namespace", "", "demos", document)
+
+        await asyncio.to_thread(write)
+        heard = await asyncio.wait_for(waiting, WAIT)
+        return before, heard
+
+    before, heard = asyncio.run(scenario())
+    assert heard > before
+    assert a.feed.objects.revision == b.feed.objects.revision == heard
+    assert (a.revision(), b.revision()) == (0, 0)
+
+
 def test_optimistic_versions_and_client_tokens_hold_across_replicas(
     pair: tuple[PostgresStore, PostgresStore], clock: FakeClock
 ) -> None:

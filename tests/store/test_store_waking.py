@@ -61,3 +61,27 @@ def test_a_cancelled_waiter_does_not_block_later_ones() -> None:
         return await second
 
     assert asyncio.run(scenario()) == 7
+
+
+def test_bumps_from_many_threads_are_each_counted_and_wake_the_waiter() -> None:
+    """bump() (the SQLite store's count of manifest-object commits) adds exactly one per call,
+    from any thread, and wakes a waiter past the count it had seen."""
+    waker = Waker()
+
+    async def scenario() -> int:
+        waiting = asyncio.create_task(waker.wait(0))
+        await asyncio.sleep(0)  # let the waiter register before the writer threads run
+
+        def writer() -> None:
+            for _ in range(1000):
+                waker.bump()
+
+        threads = [threading.Thread(target=writer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return await waiting
+
+    assert asyncio.run(scenario()) == 4000
+    assert waker.revision == 4000

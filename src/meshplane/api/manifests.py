@@ -127,16 +127,10 @@ def _outcomes(outcomes: Sequence[Outcome | foreign.Skipped]) -> dict[str, Any]:
     return {"results": [outcome.to_json() for outcome in outcomes]}
 
 
-def _written(request: web.Request, answer: dict[str, Any]) -> dict[str, Any]:
-    """``answer``, once watchers (``GET /changes``) were told that objects changed."""
-    request.app[CHANGES_KEY].bump()
-    return answer
-
-
 async def _apply(request: web.Request, door: FrontDoor) -> Any:
     batch, skipped = await _documents(request)
     outcomes = await _worker(request).manifest(door.apply_parsed, batch, skipped)
-    return _written(request, _outcomes(outcomes))
+    return _outcomes(outcomes)
 
 
 async def _adoptions(request: web.Request, door: FrontDoor) -> Any:
@@ -148,7 +142,7 @@ async def _adoptions(request: web.Request, door: FrontDoor) -> Any:
 async def _delete_documents(request: web.Request, door: FrontDoor) -> Any:
     batch, skipped = await _documents(request)
     outcomes = await _worker(request).manifest(door.delete_parsed, batch, skipped)
-    return _written(request, _outcomes(outcomes))
+    return _outcomes(outcomes)
 
 
 async def _list(request: web.Request, door: FrontDoor) -> Any:
@@ -199,41 +193,15 @@ WATCH_SECONDS = 30.0
 """The longest ``GET /changes`` holds a request before it answers the same position."""
 
 
-class Changes:
-    """Counts the front door's finished writes, so ``GET /changes`` wakes on them too.
-
-    The store's change feed moves with App Mesh resources; a manifest object's status,
-    labels or deletion mark are written beside it without a revision of their own. Every
-    apply, delete and label handler bumps this count once it has converged.
-    """
-
-    def __init__(self) -> None:
-        """Nothing counted yet."""
-        self.count = 0
-        self._moved = asyncio.Event()
-
-    def bump(self) -> None:
-        """One more write finished: wake every waiter."""
-        self.count += 1
-        self._moved.set()
-        self._moved = asyncio.Event()
-
-    async def wait(self, seen: int) -> None:
-        """Return once the count is past ``seen``."""
-        moved = self._moved
-        if self.count <= seen:
-            await moved.wait()
-
-
-CHANGES_KEY = web.AppKey("manifest_changes", Changes)
-
-
 async def _changes(request: web.Request, door: FrontDoor) -> Any:
     """``?after=N&seen=M[&timeout=S]`` (``get -w``): the position once it moved past N.M.
 
-    Waits on the store's change feed (as the sync stage and the console do) and on the
-    front door's writes, so a watcher hears of a change when it is committed; after
-    ``timeout`` seconds (at most 30) it answers the same position.
+    N is the store's revision (App Mesh resources, as the sync stage and the console
+    follow it), M the feed's count of commits that wrote manifest objects (their status,
+    labels, deletion marks): both move with every replica's commits, so a watcher hears
+    of any change when it is committed, whichever replica wrote it. After ``timeout``
+    seconds (at most 30) it answers the same position. The wait costs no work: both
+    counts are woken by the store (a commit here, ``NOTIFY`` from another replica).
     """
     try:
         after = int(request.query.get("after", "0"))
@@ -243,10 +211,10 @@ async def _changes(request: web.Request, door: FrontDoor) -> Any:
         raise _Failure(
             400, "BadRequest", ["after and seen must be integers, timeout a number"]
         ) from error
-    changes = request.app[CHANGES_KEY]
+    feed = door.store.feed
     waiters = {
-        asyncio.ensure_future(door.store.feed.wait(after)),
-        asyncio.ensure_future(changes.wait(seen)),
+        asyncio.ensure_future(feed.wait(after)),
+        asyncio.ensure_future(feed.objects.wait(seen)),
     }
     try:
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -254,7 +222,7 @@ async def _changes(request: web.Request, door: FrontDoor) -> Any:
         for waiter in waiters:
             waiter.cancel()
         await asyncio.gather(*waiters, return_exceptions=True)
-    return {"revision": door.store.revision(), "seen": changes.count}
+    return {"revision": door.store.revision(), "seen": feed.objects.revision}
 
 
 async def _delete(request: web.Request, door: FrontDoor) -> Any:
@@ -262,7 +230,7 @@ async def _delete(request: web.Request, door: FrontDoor) -> Any:
     namespace = request.query.get("namespace", "default")
     name = request.match_info["name"]
     outcome = await _worker(request).manifest(door.delete, info.kind, namespace, name)
-    return _written(request, _outcomes([outcome]))
+    return _outcomes([outcome])
 
 
 async def _label(request: web.Request, door: FrontDoor) -> Any:
@@ -275,13 +243,12 @@ async def _label(request: web.Request, door: FrontDoor) -> Any:
     outcome = await _worker(request).manifest(
         door.label, request.match_info["name"], labels, bool(body.get("overwrite"))
     )
-    return _written(request, _outcomes([outcome]))
+    return _outcomes([outcome])
 
 
 def add_routes(app: web.Application, front_door: FrontDoor) -> None:
     """Register the manifest endpoints; call before any catch-all route."""
     app[FRONT_DOOR_KEY] = front_door
-    app[CHANGES_KEY] = Changes()
     app.router.add_post(f"{PREFIX}/manifests/apply", _guarded(_apply))
     app.router.add_post(f"{PREFIX}/manifests/delete", _guarded(_delete_documents))
     app.router.add_post(f"{PREFIX}/manifests/adoptions", _guarded(_adoptions))

@@ -6,6 +6,8 @@ ages), so the output is tested without a server.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
@@ -93,17 +95,38 @@ def _headers(kind: str, wide: bool) -> list[str]:
 
 
 def table(
-    kind: str, documents: list[dict[str, Any]], *, wide: bool, namespaces: bool, now: float
+    kind: str,
+    documents: list[dict[str, Any]],
+    *,
+    wide: bool,
+    namespaces: bool,
+    now: float,
+    min_widths: Sequence[int] = (),
 ) -> Table:
-    """The ``get`` table of ``documents`` (all of one kind)."""
+    """The ``get`` table of ``documents`` (all of one kind).
+
+    ``min_widths`` are columns' widths to keep (``get -w``'s later rows line up with the
+    first table's, as kubectl's do); a longer value still widens its column.
+    """
     grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     namespaced = namespaces and kind not in ("Mesh", "Namespace")
-    for header in (["NAMESPACE"] if namespaced else []) + _headers(kind, wide):
-        grid.add_column(header, no_wrap=True, overflow="ignore")
+    headers = (["NAMESPACE"] if namespaced else []) + _headers(kind, wide)
+    for header, least in itertools.zip_longest(headers, min_widths[: len(headers)]):
+        grid.add_column(header, no_wrap=True, overflow="ignore", min_width=least)
     for doc in documents:
         prefix = [doc["metadata"].get("namespace", "")] if namespaced else []
         grid.add_row(*prefix, *_row(kind, doc, now, wide))
     return grid
+
+
+def widths(grid: Table) -> list[int]:
+    """Each column's width in cells, its header included (what later rows line up with)."""
+    from rich.cells import cell_len  # noqa: PLC0415 - rich is loaded with the table already
+
+    return [
+        max([cell_len(str(column.header))] + [cell_len(str(cell)) for cell in column.cells])
+        for column in grid.columns
+    ]
 
 
 def _block(value: Any, indent: str) -> list[str]:

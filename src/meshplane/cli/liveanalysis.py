@@ -11,9 +11,16 @@ for what only meshplane knows. Findings, with the codes of :mod:`meshplane.cli.a
 * ``dangling-ref`` (error): a route target, a virtual service's provider or a
   virtual node's backend that names a resource the mesh does not have;
 * ``not-active`` (error): a manifest object whose condition is not True, with its message;
-* the translator's warnings every connected proxy reports (``untranslated`` …), once each.
-
-``unselected-node`` needs a workloads file, so only ``analyze -f DIR`` reports it.
+* the translator's warnings every connected proxy reports (``untranslated`` …), once each;
+* ``unselected-node`` (warning), live: in a mesh where something has announced itself as
+  one of its virtual nodes, each virtual node nothing has announced itself as. A node is
+  announced when an Envoy connects as it (the proxies this control plane lists: connected
+  ones and the recently disconnected it remembers) or an instance is registered for it
+  (``meshplane up`` registers every replica of a workload that selects the node; the
+  registrations are in the store, so every replica of an HA plane sees them). Like ``-f``
+  mode, which reports it only with a ``workloads.yaml``, a mesh with no announcement at
+  all — a plane that holds configuration and runs nothing yet — gets none: there is no
+  runtime to compare with.
 """
 
 from __future__ import annotations
@@ -56,15 +63,44 @@ def read(plane: client.MeshplaneClient, mesh: str | None = None) -> list[Finding
         if mesh not in meshes:
             raise LookupError(f'mesh "{mesh}" not found; meshes: {", ".join(meshes) or "none"}')
         meshes = [mesh]
+    proxies: list[dict[str, Any]] = plane.call("GET", "/meshplane/v1/proxies")["proxies"]
     findings: list[Finding] = []
     for name in meshes:
-        findings += _mesh(plane, name)
+        findings += _mesh(plane, name, _connected(proxies, name))
     findings += _not_active(plane, meshes)
-    findings += _proxy_warnings(plane, meshes)
+    findings += _proxy_warnings(proxies, meshes)
     return findings
 
 
-def _mesh(plane: client.MeshplaneClient, mesh: str) -> list[Finding]:
+def _connected(proxies: list[dict[str, Any]], mesh: str) -> set[str]:
+    """The virtual nodes of ``mesh`` an Envoy connected as (now or recently)."""
+    found: set[str] = set()
+    for proxy in proxies:
+        parts = str(proxy.get("nodeId", "")).split("/")  # mesh/<mesh>/virtualNode/<name>
+        if len(parts) == 4 and parts[1] == mesh and parts[2] == "virtualNode":
+            found.add(parts[3])
+    return found
+
+
+def _unselected(
+    plane: client.MeshplaneClient, mesh: str, nodes: set[str], connected: set[str]
+) -> Iterator[Finding]:
+    """Nodes nothing announced itself as, when something in ``mesh`` did (module docstring)."""
+    announced = (connected | set(plane.endpoints(mesh))) & nodes
+    if not announced:
+        return
+    for node in sorted(nodes - announced):
+        yield Finding(
+            WARNING,
+            "unselected-node",
+            f"virtualnode/{node}",
+            "no Envoy has connected as it and no replica is registered for it, while "
+            f"{len(announced)} other node(s) of mesh {mesh} run: no workload selects it, so it "
+            "gets no endpoints and its callers get 503",
+        )
+
+
+def _mesh(plane: client.MeshplaneClient, mesh: str, connected: set[str]) -> list[Finding]:
     base = f"{API}/{mesh}"
     nodes = set(_pages(plane, f"{base}/virtualNodes", "virtualNodes", "virtualNodeName"))
     services = set(
@@ -99,6 +135,7 @@ def _mesh(plane: client.MeshplaneClient, mesh: str) -> list[Finding]:
                 findings.append(
                     _dangling(f"virtualnode/{node}", f"its backend virtualService {named}", mesh)
                 )
+    findings += _unselected(plane, mesh, nodes, connected)
     return findings
 
 
@@ -146,10 +183,10 @@ def _not_active(plane: client.MeshplaneClient, meshes: list[str]) -> Iterator[Fi
                     )
 
 
-def _proxy_warnings(plane: client.MeshplaneClient, meshes: list[str]) -> list[Finding]:
+def _proxy_warnings(proxies: list[dict[str, Any]], meshes: list[str]) -> list[Finding]:
     """The translator's warnings, as the connected proxies of these meshes report them."""
     found: set[Finding] = set()
-    for proxy in plane.call("GET", "/meshplane/v1/proxies")["proxies"]:
+    for proxy in proxies:
         parts = str(proxy.get("nodeId", "")).split("/")  # mesh/<mesh>/<kind>/<name>
         if len(parts) < 2 or parts[1] not in meshes:
             continue

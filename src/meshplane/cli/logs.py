@@ -3,8 +3,11 @@
 ``up`` keeps every replica's app and Envoy output under
 ``<data-dir>/logs/<workload>/<replica>/<container>.log`` (:mod:`meshplane.runtime.logfiles`);
 this command prints one of them (``--tail N`` lines, ``-c app|envoy``, ``--replica N``) and
-with ``-f`` follows it until Ctrl-C, across rotations. It reads files only: it works the
-same while ``up`` runs, after it stopped, and without any control plane.
+with ``-f`` follows it until Ctrl-C, across rotations and restarts. ``--previous`` prints the
+run before the process's last restart (kept as ``<container>.previous.log``), and
+``--timestamps`` each line's RFC 3339 time, recorded by ``up`` as the line reached it. It
+reads files only: it works the same while ``up`` runs, after it stopped, and without any
+control plane.
 
 Following is a short poll of the file's size and identity, as ``tail -f`` does when it
 cannot use inotify: the writer is another process and a file offers no portable
@@ -43,6 +46,16 @@ def register(cli: typer.Typer) -> None:
         tail: Annotated[
             int, typer.Option("--tail", help="Print only the last N lines (-1: all).")
         ] = -1,
+        previous: Annotated[
+            bool,
+            typer.Option(
+                "-p", "--previous", help="The run before the last restart (after a crash)."
+            ),
+        ] = False,
+        timestamps: Annotated[
+            bool,
+            typer.Option("--timestamps", help="Begin each line with its RFC 3339 time."),
+        ] = False,
         data_dir: Annotated[
             Path, typer.Option(help="The data dir `meshplane up` ran with.")
         ] = Path(".meshplane"),
@@ -51,11 +64,11 @@ def register(cli: typer.Typer) -> None:
         from meshplane.cli import following  # noqa: PLC0415 - keeps `--help` fast
 
         try:
-            path = following.locate(data_dir, workload, replica, container)
+            path = following.locate(data_dir, workload, replica, container, previous=previous)
         except following.NotFound as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
         try:
-            following.show(path, tail, follow, FOLLOW_INTERVAL)
+            following.show(path, tail, follow, FOLLOW_INTERVAL, timestamps=timestamps)
         except KeyboardInterrupt:  # Ctrl-C ends -f, as it ends kubectl logs -f
             raise typer.Exit(0) from None

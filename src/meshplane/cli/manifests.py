@@ -9,6 +9,7 @@ object, tables with the columns users expect, 0 on success and 1 on any error.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -290,8 +291,10 @@ def get(
             _print_documents(items, single=name is not None, as_json=output == "json")
             return
 
+        widths: list[int] = []  # the first table's columns: -w's later rows keep them
+
         def show(rows: list[dict[str, Any]], header: bool = True) -> None:
-            _show(rows, listed_kind, output, all_namespaces, header)
+            _show(rows, listed_kind, output, all_namespaces, header, widths)
 
         if _print_scripted(output or "", items, listed_kind, single=name is not None):
             if watch and output == "name":
@@ -333,9 +336,20 @@ def _check_flags(
 
 
 def _show(
-    rows: list[dict[str, Any]], kind: str, output: str | None, namespaces: bool, header: bool
+    rows: list[dict[str, Any]],
+    kind: str,
+    output: str | None,
+    namespaces: bool,
+    header: bool,
+    widths: list[int],
 ) -> None:
-    """Print ``rows`` as ``get``'s table (without its header for ``-w``'s later rows)."""
+    """Print ``rows`` as ``get``'s table (without its header for ``-w``'s later rows).
+
+    ``widths`` carries the column widths printed so far: later rows are padded to them
+    (kubectl's watch rows line up under the first table) and widen them only when a
+    value does not fit; it is updated in place. A watch that started on an empty list
+    sizes its columns by the header and the first rows it prints.
+    """
     if output == "name":
         typer.echo("\n".join(printing.name(r.get("kind", kind), r) for r in rows))
         sys.stdout.flush()
@@ -343,8 +357,11 @@ def _show(
     from meshplane.cli import describing  # noqa: PLC0415 - rich's tables: only here
 
     grid = describing.table(
-        kind, rows, wide=output == "wide", namespaces=namespaces, now=time.time()
+        kind, rows, wide=output == "wide", namespaces=namespaces, now=time.time(), min_widths=widths
     )
+    widths[:] = [
+        max(w) for w in itertools.zip_longest(widths, describing.widths(grid), fillvalue=0)
+    ]
     grid.show_header = header
     console = _out()
     with console.capture() as captured:

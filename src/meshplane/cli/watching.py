@@ -1,11 +1,13 @@
 """``meshplane get KIND -w``: the table, then one row per change, as ``kubectl get -w``.
 
 The server holds each ``GET /meshplane/v1/changes?after=R&seen=M`` until its store's
-change feed passes revision R or a manifest write finishes (the feed the sync stage and
-the console follow; at most 30 s, then the same position comes back and the call is made
-again). Only then are the objects listed again, and each one whose labels, spec, status or
-generation differ from the last row printed for it is printed as a row, without a header;
-an object that went away is printed once more, as kubectl does. Ctrl-C ends it (exit 0).
+change feed passes revision R (the feed the sync stage and the console follow) or a commit
+past M writes a manifest object (status and labels included), whichever replica made it;
+at most 30 s, then the same position comes back and the call is made again. Only then are
+the objects listed again, and each one whose labels, spec, status or generation differ from
+the last row printed for it is printed as a row, without a header, in the first table's
+column widths (``manifests._show``); an object that went away is printed once more, as
+kubectl does. Ctrl-C ends it (exit 0).
 """
 
 from __future__ import annotations

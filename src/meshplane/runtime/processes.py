@@ -131,10 +131,16 @@ class ManagedProcess:
         sink: LogSink,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        on_restart: Callable[[], None] | None = None,
     ) -> None:
-        """Nothing starts until :meth:`run` is awaited."""
+        """Nothing starts until :meth:`run` is awaited.
+
+        ``on_restart`` is called before each restart's spawn (the log keeps the run that
+        ended as the previous one).
+        """
         self.spec = spec
         self.sink = sink
+        self.on_restart = on_restart
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.state = State.PENDING
@@ -165,6 +171,8 @@ class ManagedProcess:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             if not self._stopping.is_set():
                 self.restarts += 1
+                if self.on_restart is not None:
+                    self.on_restart()
         self.state = State.STOPPED
 
     async def _run_once(self) -> int:

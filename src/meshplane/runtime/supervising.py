@@ -430,12 +430,14 @@ class Supervisor:
         app = None
         if not workload.is_gateway:
             argv = workload.argv(self.options.python)
+            sink, log = self._sink(workload, index, logfiles.APP, logs)
             app = processes.ManagedProcess(
                 processes.ProcessSpec(
                     name, argv if pod is None else pod.wrap(argv), env, workload.workdir
                 ),
-                self._sink(workload, index, logfiles.APP, logs),
+                sink,
                 self.options.backoff,
+                on_restart=log.restarted if log is not None else None,
             )
         replica = Replica(
             workload, index, app_port, app, binding, ports, credential=credential, pod=pod
@@ -471,8 +473,12 @@ class Supervisor:
                     argv=pod.wrap(spec.argv, uid=isolation.ENVOY_UID),
                     output_owner=isolation.ENVOY_UID,  # so its access logs may open /dev/stdout
                 )
+            sink, log = self._sink(workload, index, logfiles.ENVOY, logs)
             replica.sidecar = processes.ManagedProcess(
-                spec, self._sink(workload, index, logfiles.ENVOY, logs), self.options.backoff
+                spec,
+                sink,
+                self.options.backoff,
+                on_restart=log.restarted if log is not None else None,
             )
             replica.runs.append(asyncio.create_task(replica.sidecar.run()))
         if app is not None:
@@ -482,10 +488,10 @@ class Supervisor:
 
     def _sink(
         self, workload: Workload, index: int, container: str, logs: list[logfiles.LogFile]
-    ) -> processes.LogSink:
+    ) -> tuple[processes.LogSink, logfiles.LogFile | None]:
         """The terminal's sink, and the container's log file when there is a data dir."""
         if self.options.data_dir is None:
-            return self.sink
+            return self.sink, None
         try:
             log = logfiles.LogFile(
                 logfiles.path(self.options.data_dir, workload.name, index, container)
@@ -493,9 +499,9 @@ class Supervisor:
         except OSError as error:
             name = workload.replica_name(index)
             self.sink(name, f"cannot keep {container} logs: {error.strerror or error}")
-            return self.sink
+            return self.sink, None
         logs.append(log)
-        return logfiles.tee(self.sink, log)
+        return logfiles.tee(self.sink, log), log
 
     async def _watch(self) -> None:
         """Probe every replica on a fixed interval; register endpoints once ready."""

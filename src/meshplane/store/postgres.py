@@ -16,6 +16,9 @@ with one difference that matters: writers in *other processes* share the data.
   :class:`~meshplane.store.waking.Waker`, so a write through replica A wakes the
   sync stage of replica B, which reads the table. A lost notification costs
   nothing but latency: after a reconnect the listener notifies the current revision.
+- A commit that wrote manifest objects also sends ``NOTIFY`` on the objects channel with
+  its transaction id; the listener hands it to :attr:`PgFeed.objects` (``get -w`` waits on
+  it), so a position read from one replica means the same on another.
 
 Only the composition root names this module; psycopg is an optional dependency
 (``pip install 'meshplane[postgres]'``).
@@ -35,7 +38,7 @@ from meshplane.kit.clock import Clock
 from meshplane.model import errors
 from meshplane.model.kinds import ResourceKey
 from meshplane.store import pgschema, refusals
-from meshplane.store.pglisten import APPLICATION_NAME, CHANNEL, Listener
+from meshplane.store.pglisten import APPLICATION_NAME, CHANNEL, OBJECTS_CHANNEL, Listener
 from meshplane.store.protocols import FeedCompacted
 from meshplane.store.records import Change
 from meshplane.store.sqlbase import Rows, SqlTransaction, key_params
@@ -127,6 +130,7 @@ class PgFeed:
         """Read through the store's connection."""
         self._store = store
         self._waker = waker
+        self._objects = Waker()
 
     def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
         """The change feed after ``revision``, oldest first (FeedCompacted below the floor)."""
@@ -155,6 +159,11 @@ class PgFeed:
     async def wait(self, after_revision: int) -> int:
         """The newest revision once a commit on any replica moved it past ``after_revision``."""
         return await self._waker.wait(after_revision)
+
+    @property
+    def objects(self) -> Waker:
+        """The transaction id of the newest manifest-object commit heard of (any replica)."""
+        return self._objects
 
 
 class _Session:
@@ -222,7 +231,7 @@ class PostgresStore:
             raise
         self._waker = waker or Waker()
         self._feed = PgFeed(self, self._waker)
-        self._listener = Listener(url, self._waker, self.revision)
+        self._listener = Listener(url, self._waker, self.revision, self._feed.objects)
         if revision := self.revision():
             self._waker.notify(revision)
         self._listener.start()
@@ -245,6 +254,7 @@ class PostgresStore:
         :class:`~meshplane.model.errors.ServiceUnavailableException`, nothing written.
         """
         session = self._writer if write else self._reader
+        objects_at = 0
         with session.lock:
             try:
                 conn = session.begin(write)
@@ -258,6 +268,15 @@ class PostgresStore:
                     conn.execute(
                         "SELECT pg_notify(%s, %s)", (CHANNEL, str(tx.changes[-1].revision))
                     )
+                if tx.objects_written:
+                    # Delivered at commit to every replica's listener: this transaction's id,
+                    # which grows in commit order (writers hold the write lock), so every
+                    # replica numbers manifest-object commits alike.
+                    row = conn.execute(
+                        "SELECT txid_current(), pg_notify(%s, txid_current()::text)",
+                        (OBJECTS_CHANNEL,),
+                    ).fetchone()
+                    objects_at = int(row[0]) if row else 0
                 conn.execute("COMMIT")
             except (psycopg.OperationalError, refusals.StoreUnwritable) as error:
                 session.rollback()
@@ -267,6 +286,8 @@ class PostgresStore:
                 ) from error
         if tx.changes:
             self._waker.notify(tx.changes[-1].revision)
+        if objects_at:
+            self._feed.objects.notify(objects_at)  # here at once; the listener's is a repeat
 
     def read(self) -> contextlib.AbstractContextManager[PgTransaction]:
         """A transaction used only for reading (one consistent snapshot)."""

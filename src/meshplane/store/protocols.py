@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, Resource
 from meshplane.store.records import Change, Event, Record, Tag
+from meshplane.store.waking import Waker
 
 
 class FeedCompacted(Exception):
@@ -220,6 +221,17 @@ class Feed(Protocol):
 
     async def wait(self, after_revision: int) -> int:
         """Return the newest revision once it is past ``after_revision`` (at once if it is)."""
+        ...
+
+    @property
+    def objects(self) -> Waker:
+        """A number that grows with each commit that stored or removed manifest objects.
+
+        A manifest object's status, labels or deletion mark are written without a revision
+        of their own, so ``get -w`` waits on this beside the revision, whichever replica
+        made the commit. SQLite (one process) counts the commits; PostgreSQL uses each
+        commit's transaction id, so every replica gives the same commit the same number.
+        """
         ...
 
 

@@ -109,6 +109,8 @@ class SqlTransaction:
         self._conn = conn
         self._clock = clock
         self.changes: list[Change] = []
+        self.objects_written = False
+        """Whether a manifest object was stored or removed (the store counts such commits)."""
 
     # -- the dialect ---------------------------------------------------------------------
 
@@ -415,10 +417,12 @@ class SqlTransaction:
     ) -> None:
         """Insert or replace one manifest object."""
         objects.put(self, kind, namespace, name, document)
+        self.objects_written = True
 
     def remove_manifest_object(self, kind: str, namespace: str, name: str) -> None:
         """Forget a manifest object and its events."""
         objects.remove(self, kind, namespace, name)
+        self.objects_written = True
 
     def record_manifest_event(
         self,

@@ -116,6 +116,7 @@ class SqliteFeed:
         self._conn = conn
         self._lock = lock
         self._waker = waker
+        self._objects = Waker()
 
     def changes_since(self, revision: int, limit: int = 1000) -> list[Change]:
         """The change feed after ``revision``, oldest first (FeedCompacted below the floor)."""
@@ -143,6 +144,11 @@ class SqliteFeed:
     async def wait(self, after_revision: int) -> int:
         """The newest revision once a commit has moved it past ``after_revision``."""
         return await self._waker.wait(after_revision)
+
+    @property
+    def objects(self) -> Waker:
+        """Counts commits that wrote manifest objects (one process per data dir: all of them)."""
+        return self._objects
 
 
 class SqliteStore:
@@ -232,6 +238,8 @@ class SqliteStore:
         if tx.changes:
             # After COMMIT, outside the lock: a woken consumer reads durable rows at once.
             self._waker.notify(tx.changes[-1].revision)
+        if tx.objects_written:
+            self._feed.objects.bump()
 
     def _rollback(self) -> None:
         """End a failed transaction (a failed COMMIT may leave it open)."""

@@ -6,6 +6,9 @@ thread that receives ``NOTIFY``). Consumers ``await`` :meth:`Waker.wait` on thei
 own event loop. Only the newest revision is kept: two commits before a consumer
 wakes are one wake-up, which is all a consumer that reads
 ``changes_since(last_seen)`` needs.
+
+A waker also serves as a plain counter (:meth:`Waker.bump`): the store counts the
+commits that wrote manifest objects, which have no revision of their own.
 """
 
 from __future__ import annotations
@@ -36,10 +39,14 @@ class Waker:
                 return
             self._revision = revision
             waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            # The waiter's loop owns its future: resolve it there, not on this thread.
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, future, revision)
+        _wake(waiters, revision)
+
+    def bump(self) -> None:
+        """Count one more event and wake every waiter (a waker used as a counter)."""
+        with self._lock:
+            self._revision += 1
+            waiters, self._waiters = self._waiters, []
+        _wake(waiters, self._revision)
 
     async def wait(self, after_revision: int) -> int:
         """The newest revision once it is past ``after_revision`` (at once if it already is)."""
@@ -58,6 +65,13 @@ class Waker:
             # A cancelled waiter leaves no entry behind for notify() to resolve.
             with self._lock, contextlib.suppress(ValueError):
                 self._waiters.remove(entry)
+
+
+def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[int]]], at: int) -> None:
+    for loop, future in waiters:
+        # The waiter's loop owns its future: resolve it there, not on this thread.
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(_resolve, future, at)
 
 
 def _resolve(future: asyncio.Future[int], revision: int) -> None:
