@@ -143,6 +143,26 @@ def test_a_tampered_body_is_an_invalid_signature(server: MeshplaneServer) -> Non
     assert server.revision() == before
 
 
+def test_a_large_body_is_verified_as_strictly_as_a_small_one(server: MeshplaneServer) -> None:
+    """Past 64 KiB the signature is checked on a thread: tampered refused, honest accepted."""
+    url = f"{server.url}/v20190125/meshes"
+    key_id, secret = server.keys()
+    padding = b" " * (80 * 1024)
+    honest = b'{"meshName": "large-honest"}' + padding
+    request = AWSRequest(
+        method="PUT", url=url, data=honest, headers={"Content-Type": "application/json"}
+    )
+    SigV4Auth(Credentials(key_id, secret), "appmesh", REGION).add_auth(request)
+    signed = dict(request.headers.items())
+    before = server.revision()
+    tampered = b'{"meshName": "large-forged"}' + padding
+    status, body = _raw(url, "PUT", tampered, signed)
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert server.revision() == before
+    status, body = _raw(url, "PUT", honest, signed)
+    assert (status, body["meshName"]) == (200, "large-honest")
+
+
 def test_a_signature_dated_six_minutes_ago_is_refused(
     server: MeshplaneServer, rejected: Rejection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
