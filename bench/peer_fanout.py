@@ -22,7 +22,9 @@ every Envoy routes by the new config), and **all ACKed**, every type at the new
 version — for a removal that includes the prune of the stale cluster and its
 endpoints, which meshplane sends only once the routes no longer name them (the peer
 sends CDS, EDS and RDS at once, without that ordering). A weight flip is routes only:
-both moments are the same. The peer is timed to all ACKed.
+both moments are the same. The peer is timed to all ACKed. The add/remove rows are
+also split by push: ``add`` (green added back), ``remove`` and ``rm routed`` (green
+dropped: all ACKed, and routes ACKed), each against the peer's same pushes.
 
 Third, the physical floor (:mod:`bench.file_floor`): the same number of real
 Envoys fed by files, a weight flip being one atomic rename of the route file,
@@ -208,9 +210,18 @@ def report(pairs: list[Pair], pushes: int) -> None:
             sotw, delta = pair.meshplane.scenarios[scenario], pair.delta.scenarios[scenario]
             theirs = pair.peer.scenarios[scenario]
             theirs_p50, theirs_p99 = statistics.median(theirs.all_acked), _p99(theirs.all_acked)
-            moments = (("all ACKed", "all_acked"), ("routed", "routed"))
-            for moment, attribute in moments[: 1 if scenario == "weights" else 2]:
-                a, b = getattr(sotw, attribute), getattr(delta, attribute)
+            moments = [("all ACKed", "all_acked", slice(None)), ("routed", "routed", slice(None))]
+            if scenario == "add/remove":  # even pushes remove green, odd ones add it back
+                moments += [
+                    ("add", "all_acked", slice(1, None, 2)),
+                    ("remove", "all_acked", slice(0, None, 2)),
+                    ("rm routed", "routed", slice(0, None, 2)),
+                ]
+            for moment, attribute, picked in moments[: 1 if scenario == "weights" else None]:
+                a, b = getattr(sotw, attribute)[picked], getattr(delta, attribute)[picked]
+                if moment in ("add", "remove", "rm routed"):
+                    theirs_p50 = statistics.median(theirs.all_acked[picked])
+                    theirs_p99 = _p99(theirs.all_acked[picked])
                 print(
                     f"{pair.meshplane.envoys:>6} {scenario:<11} {moment:<9}"
                     f" {ms(statistics.median(a)):>8} {ms(_p99(a))}"

@@ -457,6 +457,43 @@ def test_missing_ack_times_out_and_the_walk_goes_on() -> None:
     run(scenario)
 
 
+def test_one_deadline_timer_serves_gate_after_gate() -> None:
+    """A gate passed in time leaves its timer armed; the next gate's later deadline re-arms
+    it when it fires, and only the gate left unACKed past its own deadline times out."""
+
+    async def scenario() -> None:
+        timer = ManualTimer()
+        async with serving(ack_timeout=10.0, timer=timer) as (server, cache):
+            encoder = ResourceEncoder()
+            first = weighted(15000, BACKENDS, {"blue": 100, "green": 0}, encoder)
+            second = weighted(15000, BACKENDS, {"blue": 0, "green": 100}, encoder)
+            cache.set_snapshot(KEY, first)
+            async with FakeAdsClient(server.port or 0, NODE) as client:
+                seen = await subscribe_all(client)
+                cache.set_snapshot(KEY, second)
+                await client.ack(await receive(client))
+                await server.status.wait_synced(KEY, second, WAIT)
+                assert timer.armed() == [10.0]  # the passed gate's timer, not cancelled
+                timer.advance(6.0)
+                cache.set_snapshot(KEY, first)
+                assert (await receive(client)).type_url == ROUTE  # never ACKed: gate at 16
+                # A probe the stream answers only after it set that gate (one inbox, in order).
+                await client.ack(seen[ENDPOINT], names=["blue"])
+                assert (await receive(client)).type_url == ENDPOINT
+                assert timer.armed() == [10.0]  # no second timer for it
+                timer.advance(4.0)
+                assert timer.armed() == [16.0]  # fired early for this gate: re-armed
+                status = server.status.node(KEY)
+                assert status is not None
+                assert status.gate_timeouts == 0
+                timer.advance(6.0)
+                status = await server.status.wait_for(KEY, lambda s: s.gate_timeouts == 1, WAIT)
+                assert status.gate_timeouts == 1
+                assert timer.armed() == []
+
+    run(scenario)
+
+
 def test_unchanged_snapshot_sends_nothing() -> None:
     """Setting a snapshot with identical content causes no push."""
 
