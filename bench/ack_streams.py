@@ -20,8 +20,9 @@ sleeping; the server's CPU (``getrusage``) per stream per change; and the fake c
 
 ``--freeze`` runs each one twice, side by side: as is, and with
 :func:`meshplane.app.freeze_heap` (what the app calls after its first publish pass: the
-heap frozen, the young generation's threshold raised) called once the streams are synced; the ``GC`` rows are the time the cyclic collector
-ran during the changes (``gc.callbacks``), all generations and full collections.
+heap frozen, the young generation's threshold raised) called once the streams are
+synced; the ``GC`` rows are the time the cyclic collector ran during the changes
+(``gc.callbacks``), all generations and full collections.
 
 Run: ``python -m bench.ack_streams [--streams 1000] [--flips 10] [--modes sotw,delta] [--freeze]``.
 """
