@@ -19,9 +19,10 @@ sleeping; the server's CPU (``getrusage``) per stream per change; and the fake c
 (their process's, from ``/proc``), which share the machine's cores with the server.
 
 ``--freeze`` runs each one twice, side by side: as is, and with
-:func:`meshplane.app.freeze_heap` (what the app calls after its first publish pass)
-called once the streams are synced; the ``GC`` rows are the time the cyclic collector
-ran during the changes (``gc.callbacks``), all generations and full collections.
+:func:`meshplane.app.freeze_heap` (what the app calls after its first publish pass: the
+heap frozen, the young generation's threshold raised) called once the streams are
+synced; the ``GC`` rows are the time the cyclic collector ran during the changes
+(``gc.callbacks``), all generations and full collections.
 
 Run: ``python -m bench.ack_streams [--streams 1000] [--flips 10] [--modes sotw,delta] [--freeze]``.
 """
@@ -197,6 +198,7 @@ async def run(
     full: list[float] = []
     collector = _CollectorTime()
     gc.callbacks.append(collector)
+    thresholds = gc.get_threshold()  # freeze_heap raises the young generation's
     try:
         async with asyncio.timeout(600):
             for index in range(count):
@@ -222,6 +224,7 @@ async def run(
     finally:
         gc.callbacks.remove(collector)
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
         assert child.stdin is not None
         child.stdin.close()
         child.wait(timeout=60)

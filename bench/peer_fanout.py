@@ -1,7 +1,8 @@
 """Fan-out side by side: meshplane's ADS server and go-control-plane, same Envoys, same bytes.
 
-One run measures, per fleet size, :mod:`bench.xds_fanout`'s workload twice:
-first against meshplane's in-process :class:`meshplane.xds.AdsServer`, then
+One run measures, per fleet size, :mod:`bench.xds_fanout`'s workload three times:
+against meshplane's in-process :class:`meshplane.xds.AdsServer` with the Envoys on
+state-of-the-world ADS, the same with the Envoys on delta ADS (``DELTA_GRPC``), then
 against the go-control-plane peer (``bench/peers/gocp``, built by
 ``make bench-peer``: go-control-plane's ``SnapshotCache`` in ADS mode behind
 its SotW server). Both get the very same snapshots: the peer is handed each
@@ -14,6 +15,16 @@ Per push, each server is timed from the moment it is given the new snapshots
 after it decoded the push) to the moment its own ACK callbacks have seen every
 Envoy ACK every type at the new version. The peer's clock runs inside the peer,
 so the HTTP hop that feeds it is not counted against it.
+
+Two moments for meshplane: **routed**, every Envoy has ACKed the new listeners and
+routes (meshplane's walk gates them on the added clusters being warm, so from then on
+every Envoy routes by the new config), and **all ACKed**, every type at the new
+version — for a removal that includes the prune of the stale cluster and its
+endpoints, which meshplane sends only once the routes no longer name them (the peer
+sends CDS, EDS and RDS at once, without that ordering). A weight flip is routes only:
+both moments are the same. The peer is timed to all ACKed. The add/remove rows are
+also split by push: ``add`` (green added back), ``remove`` and ``rm routed`` (green
+dropped: all ACKed, and routes ACKed), each against the peer's same pushes.
 
 Third, the physical floor (:mod:`bench.file_floor`): the same number of real
 Envoys fed by files, a weight flip being one atomic rename of the route file,
@@ -32,6 +43,7 @@ import base64
 import contextlib
 import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -164,8 +176,13 @@ class Pair:
     """One fleet size, measured against both servers."""
 
     meshplane: xds_fanout.Fleet
+    delta: xds_fanout.Fleet
     peer: xds_fanout.Fleet
     floor: file_floor.Floor
+
+
+def _p99(values: list[float]) -> float:
+    return xds_fanout._p99(values)
 
 
 def _ratio(value: float, floor: float) -> str:
@@ -182,22 +199,39 @@ def report(pairs: list[Pair], pushes: int) -> None:
     )
     print("times from 'server given the snapshots' to 'every Envoy ACKed' (ms), CPU per push (ms)")
     header = (
-        f"{'envoys':>6} {'scenario':<11} {'meshplane p50':>13} {'p99':>7} {'CPU':>6}"
-        f" {'gocp p50':>9} {'p99':>7} {'CPU':>6} {'ratio p50':>9} {'p99':>5}"
+        f"{'envoys':>6} {'scenario':<11} {'moment':<9} {'SotW p50':>8} {'p99':>7} {'CPU':>6}"
+        f" {'delta p50':>9} {'p99':>7} {'CPU':>6} {'gocp p50':>9} {'p99':>7} {'CPU':>6}"
+        f" {'SotW/gocp p50':>13} {'p99':>5} {'delta/gocp p50':>14} {'p99':>5}"
     )
     print(header)
     print("-" * len(header))
     for pair in pairs:
         for scenario in SCENARIOS:
-            ours, theirs = pair.meshplane.scenarios[scenario], pair.peer.scenarios[scenario]
-            ours_p50, theirs_p50 = (statistics.median(s.all_acked) for s in (ours, theirs))
-            ours_p99, theirs_p99 = (xds_fanout._p99(s.all_acked) for s in (ours, theirs))
-            print(
-                f"{pair.meshplane.envoys:>6} {scenario:<11} {ms(ours_p50):>13} {ms(ours_p99)}"
-                f" {ms(statistics.median(ours.cpu)):>6} {ms(theirs_p50):>9} {ms(theirs_p99)}"
-                f" {ms(statistics.median(theirs.cpu)):>6}"
-                f" {ours_p50 / theirs_p50:>9.2f} {ours_p99 / theirs_p99:>5.2f}"
-            )
+            sotw, delta = pair.meshplane.scenarios[scenario], pair.delta.scenarios[scenario]
+            theirs = pair.peer.scenarios[scenario]
+            theirs_p50, theirs_p99 = statistics.median(theirs.all_acked), _p99(theirs.all_acked)
+            moments = [("all ACKed", "all_acked", slice(None)), ("routed", "routed", slice(None))]
+            if scenario == "add/remove":  # even pushes remove green, odd ones add it back
+                moments += [
+                    ("add", "all_acked", slice(1, None, 2)),
+                    ("remove", "all_acked", slice(0, None, 2)),
+                    ("rm routed", "routed", slice(0, None, 2)),
+                ]
+            for moment, attribute, picked in moments[: 1 if scenario == "weights" else None]:
+                a, b = getattr(sotw, attribute)[picked], getattr(delta, attribute)[picked]
+                if moment in ("add", "remove", "rm routed"):
+                    theirs_p50 = statistics.median(theirs.all_acked[picked])
+                    theirs_p99 = _p99(theirs.all_acked[picked])
+                print(
+                    f"{pair.meshplane.envoys:>6} {scenario:<11} {moment:<9}"
+                    f" {ms(statistics.median(a)):>8} {ms(_p99(a))}"
+                    f" {ms(statistics.median(sotw.cpu)):>6}"
+                    f" {ms(statistics.median(b)):>9} {ms(_p99(b))}"
+                    f" {ms(statistics.median(delta.cpu)):>6}"
+                    f" {ms(theirs_p50):>9} {ms(theirs_p99)} {ms(statistics.median(theirs.cpu)):>6}"
+                    f" {statistics.median(a) / theirs_p50:>13.2f} {_p99(a) / theirs_p99:>5.2f}"
+                    f" {statistics.median(b) / theirs_p50:>14.2f} {_p99(b) / theirs_p99:>5.2f}"
+                )
     print()
     print("weight flip vs the file-based floor (rename of the route file → last Envoy applied)")
     floor_header = (
@@ -225,7 +259,8 @@ def report(pairs: list[Pair], pushes: int) -> None:
     print()
     print(f"{'envoys':>6} {'server':<9} {'connect→all synced':>19} {'server RSS':>11} {'NACKs':>5}")
     for pair in pairs:
-        for name, row in (("meshplane", pair.meshplane), ("gocp", pair.peer)):
+        rows = (("SotW", pair.meshplane), ("delta", pair.delta), ("gocp", pair.peer))
+        for name, row in rows:
             print(
                 f"{row.envoys:>6} {name:<9} {row.connect_all_s:>17.2f} s"
                 f" {row.server_rss_mib:>7.1f} MiB {row.nacks:>5}"
@@ -241,8 +276,11 @@ def main(argv: list[str] | None = None) -> None:
     pairs = []
     for count in args.clients:
         ours = asyncio.run(xds_fanout.run_fleet(count, args.pushes))
+        delta = asyncio.run(xds_fanout.run_fleet(count, args.pushes, delta=True))
         peer = run_peer_fleet(count, args.pushes)
-        pairs.append(Pair(ours, peer, file_floor.run_floor(count, args.pushes)))
+        floor = file_floor.run_floor(count, args.pushes)
+        pairs.append(Pair(ours, delta, peer, floor))
+    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     report(pairs, args.pushes)
 
 

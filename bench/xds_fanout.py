@@ -45,6 +45,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf import any_pb2, message
 
 from meshplane import envoy, xds
+from meshplane.envoy import resources as envoy_resources
 
 SYNC_DEADLINE = 120.0
 
@@ -169,23 +170,40 @@ def _pss_mib(pid: int) -> float:
     return float("nan")
 
 
+def _routed(node: xds.NodeStatus, target: xds.Snapshot) -> bool:
+    """Whether ``node`` ACKed ``target``'s listeners and route configurations, exactly."""
+    return all(
+        node.type_status(t).acked_version == target.type_version(t)
+        for t in (envoy_resources.LISTENER, envoy_resources.ROUTE)
+    )
+
+
 def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
 
 class Tracker:
-    """Records when each node key has ACKed a target snapshot, from status events."""
+    """Records when each node key has ACKed a target snapshot, from status events.
+
+    Two moments per node: ``routed_at``, its new listeners and routes ACKed (the walk has
+    passed every gate before them, so the Envoy routes by the new config from then on),
+    and ``acked_at``, every type ACKed (for a removal: after the stale clusters are pruned).
+    """
 
     def __init__(self, status: xds.StatusBoard) -> None:
         self._status = status
         self._targets: dict[str, xds.Snapshot] = {}
+        self._unrouted: dict[str, xds.Snapshot] = {}
         self.acked_at: dict[str, float] = {}
+        self.routed_at: dict[str, float] = {}
         self._all = asyncio.Event()
         status.subscribe(self._on_event)
 
     def expect(self, targets: dict[str, xds.Snapshot]) -> None:
         self._targets = dict(targets)
+        self._unrouted = dict(targets)
         self.acked_at = {}
+        self.routed_at = {}
         self._all = asyncio.Event()
         for key in list(self._targets):
             self._check(key)
@@ -196,13 +214,20 @@ class Tracker:
 
     def _check(self, key: str) -> None:
         node = self._status.node(key)
+        target = self._unrouted.get(key)
+        if node is not None and target is not None and _routed(node, target):
+            self.routed_at[key] = time.perf_counter()
+            del self._unrouted[key]
         if node is not None and node.has_acked(self._targets[key]):
+            self.routed_at.setdefault(key, time.perf_counter())
+            self._unrouted.pop(key, None)
             self.acked_at[key] = time.perf_counter()
             del self._targets[key]
             if not self._targets:
                 self._all.set()
 
     async def wait(self, deadline: float) -> None:
+        """Until every node ACKed its whole target (or ``deadline`` seconds passed)."""
         async with asyncio.timeout(deadline):
             await self._all.wait()
 
@@ -212,6 +237,8 @@ class Pushes:
     """One scenario's samples, one entry per push (seconds)."""
 
     all_acked: list[float] = dataclasses.field(default_factory=list)
+    routed: list[float] = dataclasses.field(default_factory=list)
+    """Until every Envoy ACKed the new listeners and routes (the walk's last gated step)."""
     per_envoy_median: list[float] = dataclasses.field(default_factory=list)
     cpu: list[float] = dataclasses.field(default_factory=list)
 
@@ -232,14 +259,19 @@ class Fleet:
 
 @contextlib.contextmanager
 def envoy_fleet(
-    count: int, xds_port: int, workdir: Path
+    count: int, xds_port: int, workdir: Path, *, delta: bool = False
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Start ``count`` real Envoys for the ADS server on ``xds_port``; always kill them."""
+    """Start ``count`` real Envoys for the ADS server on ``xds_port``; always kill them.
+
+    ``delta``: the Envoys speak incremental ADS (``DELTA_GRPC``) instead of SotW.
+    """
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for index in range(count):
             node_id = f"mesh/bench/virtualNode/vn-{index:03d}"
-            config = envoy.bootstrap(node_id, node_id, "127.0.0.1", xds_port, "127.0.0.1", 0, {})
+            config = envoy.bootstrap(
+                node_id, node_id, "127.0.0.1", xds_port, "127.0.0.1", 0, {}, delta=delta
+            )
             argv = envoy.command(config, log_level="error")
             with (workdir / f"envoy-{index:03d}.log").open("wb") as log:
                 processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
@@ -252,8 +284,8 @@ def envoy_fleet(
             process.wait(timeout=30)
 
 
-async def run_fleet(count: int, pushes: int) -> Fleet:
-    """Measure one fleet size; returns the row of figures."""
+async def run_fleet(count: int, pushes: int, *, delta: bool = False) -> Fleet:
+    """Measure one fleet size (over delta ADS if ``delta``); returns the row of figures."""
     encoder = xds.ResourceEncoder()
     cache = xds.SnapshotCache()
     server = xds.AdsServer(cache, ack_timeout=30.0)
@@ -279,7 +311,7 @@ async def run_fleet(count: int, pushes: int) -> Fleet:
                 cache.set_snapshot(key, target)
             tracker.expect(first)
             started = time.perf_counter()
-            with envoy_fleet(count, port, Path(tmp)) as fleet:
+            with envoy_fleet(count, port, Path(tmp), delta=delta) as fleet:
                 await tracker.wait(SYNC_DEADLINE)
                 row.connect_all_s = time.perf_counter() - started
                 scenarios = {
@@ -299,6 +331,7 @@ async def run_fleet(count: int, pushes: int) -> Fleet:
                         samples.cpu.append(_cpu_seconds() - cpu_before)
                         times = [t - pushed for t in tracker.acked_at.values()]
                         samples.all_acked.append(max(times))
+                        samples.routed.append(max(tracker.routed_at.values()) - pushed)
                         samples.per_envoy_median.append(statistics.median(times))
                 row.server_rss_mib = _rss_mib()
                 row.envoy_pss_mib = statistics.median(_pss_mib(p.pid) for p in fleet)

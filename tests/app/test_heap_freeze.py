@@ -1,4 +1,7 @@
-"""The app freezes its start-up heap after the first publishing pass, and unfreezes on exit."""
+"""The app freezes its start-up heap after the first publishing pass, and unfreezes on exit.
+
+With the freeze the young generation's threshold is raised, and restored on exit.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import contextlib
 import gc
 from pathlib import Path
 
+from meshplane.app import YOUNG_COLLECTION_THRESHOLD
 from meshplane.testing import ControlPlane, FakeAdsClient
 
 KEY = "mesh/m/virtualNode/vn"
@@ -17,24 +21,30 @@ def test_the_heap_is_frozen_after_the_first_publish_and_unfrozen_when_the_plane_
 ) -> None:
     """Before any proxy nothing is frozen; a proxy's first snapshot freezes the heap; exit thaws."""
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     with ControlPlane(tmp_path) as plane:
         token = plane.proxy_credential(KEY)
         appmesh = plane.appmesh()
         appmesh.create_mesh(meshName="m")
         appmesh.create_virtual_node(meshName="m", virtualNodeName="vn", spec={})
         before = gc.get_freeze_count()  # serving the API and taking writes froze nothing
+        young_before = gc.get_threshold()[0]
 
-        async def run() -> int:
+        async def run() -> tuple[int, int]:
             async with FakeAdsClient(plane.xds_port, KEY, credential=token) as envoy:
                 following = asyncio.create_task(envoy.follow(lambda _: None))
                 await asyncio.to_thread(plane.wait_for_state, KEY, "SYNCED")
                 frozen = gc.get_freeze_count()
+                young = gc.get_threshold()[0]
                 following.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await following
-            return frozen
+            return frozen, young
 
-        during = asyncio.run(run())
+        during, young_during = asyncio.run(run())
     assert before == 0
+    assert young_before == thresholds[0]
     assert during > 0
+    assert young_during == YOUNG_COLLECTION_THRESHOLD
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds

@@ -139,7 +139,8 @@ def test_weight_flip_sends_one_route_configuration() -> None:
 
 
 def test_adding_a_target_sends_only_the_new_cluster_before_routes() -> None:
-    """Make-before-break: the added cluster alone, then its endpoints; routes after both ACKs."""
+    """Make-before-break: the added cluster alone, its endpoints right behind it (before
+    Envoy subscribes to them); routes after both ACKs."""
 
     async def scenario() -> None:
         async with serving() as (server, cache):
@@ -151,15 +152,45 @@ def test_adding_a_target_sends_only_the_new_cluster_before_routes() -> None:
                 cache.set_snapshot(KEY, target)
                 cds = await receive(client)
                 assert (cds.type_url, names_of(cds)) == (CLUSTER, ["green"])
-                await client.ack(cds)
-                # Envoy subscribes to the new cluster's endpoints with a request of its own.
-                await client.request(ENDPOINT, ["green"])
                 eds = await receive(client)
                 assert (eds.type_url, names_of(eds)) == (ENDPOINT, ["green"])
+                await client.ack(cds)
+                # Envoy subscribes to the new cluster's endpoints before it reads the response
+                # above, which its new subscription then takes: nothing is sent again.
+                await client.request(ENDPOINT, ["green"])
                 await client.ack(eds)
                 rds = await receive(client)
                 assert rds.type_url == ROUTE  # the listener did not change: step skipped
                 assert rds.system_version_info == target.type_version(ROUTE)
+                await client.ack(rds)
+                await server.status.wait_synced(KEY, target, WAIT)
+
+    run(scenario)
+
+
+def test_endpoints_sent_ahead_of_a_subscription_are_resent_once_it_comes() -> None:
+    """Had no cluster subscribed when Envoy read the endpoints sent ahead (it ACKed them
+    first), its later subscription is answered again, and routes wait for that."""
+
+    async def scenario() -> None:
+        async with serving() as (server, cache):
+            encoder = ResourceEncoder()
+            cache.set_snapshot(KEY, blue_only(encoder))
+            async with FakeDeltaClient(server.port or 0, NODE) as client:
+                await subscribe_all(client)
+                target = blue_green(encoder)
+                cache.set_snapshot(KEY, target)
+                cds = await receive(client)
+                ahead = await receive(client)
+                assert (ahead.type_url, names_of(ahead)) == (ENDPOINT, ["green"])
+                await client.ack(cds)
+                await client.ack(ahead)  # read before any watch wanted it
+                await client.request(ENDPOINT, ["green"])
+                again = await receive(client)  # not the routes: green is not known warm
+                assert (again.type_url, names_of(again)) == (ENDPOINT, ["green"])
+                await client.ack(again)
+                rds = await receive(client)
+                assert rds.type_url == ROUTE
                 await client.ack(rds)
                 await server.status.wait_synced(KEY, target, WAIT)
 
@@ -301,6 +332,9 @@ def test_nack_during_make_before_break_keeps_the_old_routes() -> None:
                 cache.set_snapshot(KEY, blue_green(encoder))
                 cds = await receive(client)
                 assert cds.type_url == CLUSTER
+                eds = await receive(client)  # the added cluster's endpoints, sent with it
+                assert eds.type_url == ENDPOINT
+                assert [r.name for r in eds.resources] == ["green"]
                 await client.nack(cds, "green: bad")
                 await client.request(LISTENER, ["lds_ingress"])
                 # The LDS answer comes next: no route was sent after the NACK.

@@ -165,6 +165,8 @@ def test_no_request_fails_while_a_target_is_added_and_removed(
                     await load.run_for(40)
                 load.done.set()
                 await asyncio.gather(*workers)
+            protocol = "delta" if delta else "SotW"
+            print(f"add/remove under load, 40 cycles, {protocol}: {dict(load.results)}")
             failures = {k: v for k, v in load.results.items() if k not in ("blue", "green")}
             assert failures == {}
             assert load.results["blue"] > load.results["green"] > 0

@@ -99,6 +99,8 @@ def test_after_a_nack_the_next_snapshot_walks_every_step() -> None:
                 cache.set_snapshot(KEY, blue_green(encoder))
                 cds = await receive(client)
                 assert sorted(names_of(cds)) == ["blue", "green"]
+                eds = await receive(client)  # the added cluster's endpoints, sent with it
+                assert sorted(names_of(eds)) == ["blue", "green"]
                 await client.nack(cds, seen[CLUSTER].version_info, "cluster rejected")
                 # Same content as the snapshot the proxy ran before the walk began.
                 cache.set_snapshot(KEY, blue_only(encoder))

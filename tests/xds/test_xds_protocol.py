@@ -311,7 +311,8 @@ def test_replicas_of_one_node_have_separate_snapshots() -> None:
 
 
 def test_adding_a_target_sends_clusters_before_routes() -> None:
-    """Make-before-break: the new cluster and its endpoints are ACKed before routes move."""
+    """Make-before-break: the new cluster and its endpoints are ACKed before routes move;
+    the endpoints follow the clusters at once, not after Envoy's request for them."""
 
     async def scenario() -> None:
         async with serving() as (server, cache):
@@ -324,16 +325,48 @@ def test_adding_a_target_sends_clusters_before_routes() -> None:
                 cds = await receive(client)
                 assert cds.type_url == CLUSTER
                 assert sorted(names_of(cds)) == ["blue", "green"]
-                await client.ack(cds)
-                # Envoy then subscribes to the new cluster's endpoints.
-                await client.ack(seen[ENDPOINT], names=["blue", "green"])
-                eds = await receive(client)
+                eds = await receive(client)  # before anything asked for green's endpoints
                 assert eds.type_url == ENDPOINT
                 assert sorted(names_of(eds)) == ["blue", "green"]
+                await client.ack(cds)
+                # Envoy's own subscription to the new cluster's endpoints, sent before it read
+                # the response above: it carries the previous nonce, so it is dropped.
+                await client.ack(seen[ENDPOINT], names=["blue", "green"])
                 await client.ack(eds)
-                rds = await receive(client)
+                rds = await receive(client)  # not a second EDS response
                 assert rds.type_url == ROUTE  # the listener did not change: step skipped
                 assert rds.version_info == target.type_version(ROUTE)
+                await client.ack(rds)
+                await server.status.wait_synced(KEY, target, WAIT)
+
+    run(scenario)
+
+
+def test_endpoints_sent_ahead_and_acked_unwatched_are_sent_again_before_routes() -> None:
+    """Had no cluster watched the endpoints sent with the clusters (the ACK names only the
+    old ones), routes wait until a request naming the new cluster is answered and ACKed."""
+
+    async def scenario() -> None:
+        async with serving() as (server, cache):
+            encoder = ResourceEncoder()
+            cache.set_snapshot(KEY, blue_only(encoder))
+            async with FakeAdsClient(server.port or 0, NODE) as client:
+                await subscribe_all(client)
+                target = blue_green(encoder)
+                cache.set_snapshot(KEY, target)
+                cds = await receive(client)
+                ahead = await receive(client)
+                assert sorted(names_of(ahead)) == ["blue", "green"]
+                await client.ack(cds)
+                await client.ack(ahead, names=["blue"])  # no watch took green
+                narrowed = await receive(client)
+                assert (narrowed.type_url, names_of(narrowed)) == (ENDPOINT, ["blue"])
+                await client.ack(narrowed, names=["blue", "green"])  # the watch, later
+                eds = await receive(client)
+                assert (eds.type_url, sorted(names_of(eds))) == (ENDPOINT, ["blue", "green"])
+                await client.ack(eds)
+                rds = await receive(client)
+                assert rds.type_url == ROUTE
                 await client.ack(rds)
                 await server.status.wait_synced(KEY, target, WAIT)
 
@@ -380,11 +413,14 @@ def test_nack_during_make_before_break_keeps_the_old_routes() -> None:
                 seen = await subscribe_all(client)
                 cache.set_snapshot(KEY, blue_green(encoder))
                 cds = await receive(client)
+                eds = await receive(client)  # the added cluster's endpoints, sent with it
+                assert eds.type_url == ENDPOINT
                 await client.nack(cds, seen[CLUSTER].version_info, "cluster rejected")
                 await client.request(LISTENER, nonce=seen[LISTENER].nonce, version="x")
-                await client.ack(seen[ENDPOINT], names=["blue", "green"])
+                await client.ack(eds, names=["blue"])  # the rejected cluster's watch is gone
                 probe = await receive(client)
                 assert probe.type_url == ENDPOINT  # not ROUTE: the walk stopped
+                assert names_of(probe) == ["blue"]
                 status = server.status.node(KEY)
                 assert status is not None
                 assert status.type_status(ROUTE).responses == 1
@@ -405,6 +441,7 @@ def test_missing_ack_times_out_and_the_walk_goes_on() -> None:
                 await subscribe_all(client)
                 cache.set_snapshot(KEY, blue_green(encoder))
                 assert (await receive(client)).type_url == CLUSTER  # never ACKed
+                assert (await receive(client)).type_url == ENDPOINT  # sent with it, never ACKed
                 async with asyncio.timeout(WAIT):
                     assert await timer.next_deadline() == 10.0
                 status = server.status.node(KEY)
@@ -416,6 +453,43 @@ def test_missing_ack_times_out_and_the_walk_goes_on() -> None:
                 status = server.status.node(KEY)
                 assert status is not None
                 assert status.gate_timeouts == 1
+
+    run(scenario)
+
+
+def test_one_deadline_timer_serves_gate_after_gate() -> None:
+    """A gate passed in time leaves its timer armed; the next gate's later deadline re-arms
+    it when it fires, and only the gate left unACKed past its own deadline times out."""
+
+    async def scenario() -> None:
+        timer = ManualTimer()
+        async with serving(ack_timeout=10.0, timer=timer) as (server, cache):
+            encoder = ResourceEncoder()
+            first = weighted(15000, BACKENDS, {"blue": 100, "green": 0}, encoder)
+            second = weighted(15000, BACKENDS, {"blue": 0, "green": 100}, encoder)
+            cache.set_snapshot(KEY, first)
+            async with FakeAdsClient(server.port or 0, NODE) as client:
+                seen = await subscribe_all(client)
+                cache.set_snapshot(KEY, second)
+                await client.ack(await receive(client))
+                await server.status.wait_synced(KEY, second, WAIT)
+                assert timer.armed() == [10.0]  # the passed gate's timer, not cancelled
+                timer.advance(6.0)
+                cache.set_snapshot(KEY, first)
+                assert (await receive(client)).type_url == ROUTE  # never ACKed: gate at 16
+                # A probe the stream answers only after it set that gate (one inbox, in order).
+                await client.ack(seen[ENDPOINT], names=["blue"])
+                assert (await receive(client)).type_url == ENDPOINT
+                assert timer.armed() == [10.0]  # no second timer for it
+                timer.advance(4.0)
+                assert timer.armed() == [16.0]  # fired early for this gate: re-armed
+                status = server.status.node(KEY)
+                assert status is not None
+                assert status.gate_timeouts == 0
+                timer.advance(6.0)
+                status = await server.status.wait_for(KEY, lambda s: s.gate_timeouts == 1, WAIT)
+                assert status.gate_timeouts == 1
+                assert timer.armed() == []
 
     run(scenario)
 

@@ -33,12 +33,15 @@ sent and ACKed) is :func:`~meshplane.xds.snapshot.version_of` over ``held``, the
 hash the SotW stream reports for the same resources, so status reads alike for both.
 
 Make-before-break is the SotW stream's (see its module docs): secrets, then clusters
-and endpoints added (old and new together), gated on their ACK and on the endpoints of
-every added cluster; listeners; routes; and only then the stale clusters, endpoints and
-secrets removed. A NACK abandons the walk; a gate that outlives ``ack_timeout`` is
-recorded and the walk goes on. A step skips a type whose version did not change, so a
-weight flip costs one route comparison, not five, and a bare ACK (no subscription change)
-only moves the walk on.
+and endpoints added (old and new together; an added cluster's endpoints right behind
+it, before Envoy subscribes to them — a subscription that arrives while that response
+is unsettled needs no resend, one that arrives after it is answered again), gated on
+their ACK and on the endpoints of every added cluster being ACKed and subscribed to;
+listeners; routes; and only then the stale clusters, endpoints and secrets removed.
+A NACK abandons the walk; a gate that outlives ``ack_timeout`` is recorded and the
+walk goes on. A step skips a type whose version did not change, so a weight flip costs
+one route comparison, not five, and a bare ACK (no subscription change) only moves the
+walk on.
 """
 
 from __future__ import annotations
@@ -87,6 +90,10 @@ class _Subscription:
     names: set[str] = dataclasses.field(default_factory=set)
     resend: set[str] = dataclasses.field(default_factory=set)
     """Names subscribed anew: sent (or answered as removed) even if already held."""
+    ahead: set[str] = dataclasses.field(default_factory=set)
+    """Names offered before the proxy subscribed to them (added clusters' endpoints)."""
+    ahead_nonce: str | None = None
+    """The response that carried ``ahead``: a subscription before its ACK needs no resend."""
     answered: bool = False
     held: dict[str, Resource] = dataclasses.field(default_factory=dict)
     """Name → what the proxy has been sent and not told to remove (or said it runs)."""
@@ -182,6 +189,12 @@ class DeltaStream(StreamLifecycle):
                 sub.wildcard = True
                 continue
             sub.names.add(name)
+            if name in sub.ahead:
+                sub.ahead.discard(name)
+                # Sent ahead and not settled yet: the proxy subscribed before it read that
+                # response, so the response reaches the new watch; sending it again is waste.
+                if sub.ahead_nonce in sub.in_flight and name in sub.held:
+                    continue
             if name not in initial:
                 sub.resend.add(name)
         for name in request.resource_names_unsubscribe:
@@ -234,6 +247,7 @@ class DeltaStream(StreamLifecycle):
             chosen: Mapping[str, Resource] = pool
         else:
             chosen = {n: pool[n] for n in sub.names if n in pool}
+            chosen.update((n, pool[n]) for n in sub.ahead if n in pool)
         held, resend = sub.held, sub.resend
         # Resources are interned (ResourceEncoder): the same object is the same content.
         changed = [r for n, r in chosen.items() if n in resend or not _same(held.get(n), r)]
@@ -299,6 +313,7 @@ class DeltaStream(StreamLifecycle):
 
     def _abandon_walk(self) -> None:
         self._walk = None
+        self._subs[ENDPOINT].ahead = set()
 
     def _next_step(self) -> Step | None:
         if self._walk is None:
@@ -326,13 +341,9 @@ class DeltaStream(StreamLifecycle):
         if clusters_changed:
             targets[CLUSTER] = {**targets[CLUSTER], **new.resources(CLUSTER)}
             clusters_sent = await self._reconcile(CLUSTER)
-        if _changed(base, new, ENDPOINT):
+        endpoints_changed = _changed(base, new, ENDPOINT)
+        if endpoints_changed:
             targets[ENDPOINT] = {**targets[ENDPOINT], **new.resources(ENDPOINT)}
-            await self._reconcile(ENDPOINT)
-        if _changed(base, new, ROUTE):
-            # Route configurations only new listeners name are safe to offer early.
-            targets[ROUTE] = {**new.resources(ROUTE), **targets[ROUTE]}
-            await self._reconcile(ROUTE)
         # Clusters unchanged since the running snapshot add nothing that could be warming.
         warming = {
             ref
@@ -341,12 +352,32 @@ class DeltaStream(StreamLifecycle):
             for ref in cluster.references
             if ref in targets[ENDPOINT]
         }
+        cds, eds = self._subs[CLUSTER], self._subs[ENDPOINT]
+        ahead = set()
+        if clusters_sent and eds.requested and not eds.wildcard:
+            ahead = warming - eds.names
+        if ahead:
+            # The added clusters' endpoints right behind the CDS response, as on a SotW
+            # stream: Envoy reads one response at a time, so the clusters and their EDS
+            # subscriptions exist when it reads this one.
+            eds.ahead = ahead
+        sent = (endpoints_changed or bool(ahead)) and await self._reconcile(ENDPOINT)
+        if sent and ahead:
+            eds.ahead_nonce = eds.nonce
+        if _changed(base, new, ROUTE):
+            # Route configurations only new listeners name are safe to offer early.
+            targets[ROUTE] = {**new.resources(ROUTE), **targets[ROUTE]}
+            await self._reconcile(ROUTE)
         if not clusters_sent and not warming:
             return None
-        cds, eds = self._subs[CLUSTER], self._subs[ENDPOINT]
 
         def ready() -> bool:
-            return (not clusters_sent or cds.latest_acked()) and warming <= eds.acked.keys()
+            # Warm = its endpoints ACKed and subscribed to (so a watch took them).
+            return (
+                (not clusters_sent or cds.latest_acked())
+                and warming <= eds.acked.keys()
+                and warming <= eds.names
+            )
 
         return self._gate_on("add clusters", ready, CLUSTER, ENDPOINT)
 
@@ -373,8 +404,11 @@ class DeltaStream(StreamLifecycle):
     async def _prune_clusters(self, base: Snapshot | None, new: Snapshot) -> Gate | None:
         """Step 4: exactly the new clusters, endpoints and secrets; no route names the stale."""
         assert self._targets is not None
+        eds = self._subs[ENDPOINT]
+        # Offered ahead and never subscribed to: no cluster of the proxy wants them.
+        offered, eds.ahead = bool(eds.ahead), set()
         for type_url in (CLUSTER, ENDPOINT, SECRET):
-            if _changed(base, new, type_url):
+            if _changed(base, new, type_url) or (offered and type_url == ENDPOINT):
                 self._targets[type_url] = dict(new.resources(type_url))
                 await self._reconcile(type_url)
         # The targets are exactly ``new`` now: the next walk may skip what it leaves alone.

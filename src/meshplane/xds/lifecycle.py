@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -114,6 +113,8 @@ class StreamLifecycle:
         self._release: Callable[[], None] | None = None
         self._gate: Gate | None = None
         self._disarm: Cancel | None = None
+        self._armed_for: float | None = None
+        """When the armed deadline timer fires (at most one is armed; see :meth:`_set_gate`)."""
         self._nonces = 0
         self._nack_logged: dict[str, tuple[float, int]] = {}
         """Per type URL: when a NACK was last logged, and how many were not logged since."""
@@ -159,6 +160,9 @@ class StreamLifecycle:
         finally:
             reader.cancel()
             self._set_gate(None)
+            if self._disarm is not None:
+                self._disarm()
+                self._disarm = self._armed_for = None
             if self._unwatch is not None:
                 self._unwatch()
             if self._release is not None:
@@ -218,15 +222,32 @@ class StreamLifecycle:
     # -- make-before-break gates ---------------------------------------------------
 
     def _set_gate(self, gate: Gate | None) -> None:
-        """Make ``gate`` the current one, its deadline armed on the timer (None: no gate)."""
-        if self._disarm is not None:
-            self._disarm()
-            self._disarm = None
+        """Make ``gate`` the current one, its deadline watched by the timer (None: no gate).
+
+        A stream passes a gate per step of every push, nearly always long before its
+        deadline, so the timer is not armed and cancelled each time (a timer handle per
+        stream per push, most of them cancelled, was allocation and heap work for every
+        stream): one stays armed, and when it fires it hands the current gate's deadline
+        to the inbox if it passed, or re-arms for it. Deadlines only grow (``now`` plus
+        the same ``ack_timeout``), so the armed one is never later than the gate's.
+        """
         self._gate = gate
-        if gate is not None:
-            self._disarm = self._timer.call_at(
-                gate.deadline, functools.partial(self._inbox.put_nowait, DEADLINE)
-            )
+        if gate is not None and self._armed_for is None:
+            self._arm(gate.deadline)
+
+    def _arm(self, when: float) -> None:
+        self._armed_for = when
+        self._disarm = self._timer.call_at(when, self._deadline_fired)
+
+    def _deadline_fired(self) -> None:
+        self._disarm = self._armed_for = None
+        gate = self._gate
+        if gate is None:
+            return
+        if self._timer.now() >= gate.deadline:
+            self._inbox.put_nowait(DEADLINE)
+        else:
+            self._arm(gate.deadline)
 
     def _gate_on(self, step: str, ready: Callable[[], bool], *types: str) -> Gate:
         """A gate for ``step`` that opens when ``ready()`` (a NACK of ``types`` ends the walk)."""

@@ -23,8 +23,11 @@ The stream walks the proxy over in ACK-gated steps, skipping those that change
 nothing:
 
 1. secrets, then clusters := union of old and new (with their endpoints; a secret's
-   new content replaces its old one at once: that is how a rotation lands); wait for the
-   CDS ACK and for the EDS ACK of every added cluster (Envoy only routes to warm clusters);
+   new content replaces its old one at once: that is how a rotation lands); the added
+   clusters' endpoints go out right behind the CDS response, without waiting for Envoy
+   to ask (it reads one response at a time, so the new clusters watch them by then);
+   wait for the CDS ACK and for an EDS ACK that holds and names every added cluster's
+   endpoints (Envoy only routes to warm clusters);
 2. listeners := new; wait for the LDS ACK;
 3. routes := new; wait for the RDS ACK;
 4. clusters, endpoints and secrets := new, dropping the stale ones.
@@ -343,8 +346,6 @@ class AdsStream(StreamLifecycle):
         # Route configurations only new listeners name are safe to offer early.
         targets[ROUTE] = {**new.resources(ROUTE), **targets[ROUTE]}
         clusters_sent = await self._reconcile(CLUSTER)
-        await self._reconcile(ENDPOINT)
-        await self._reconcile(ROUTE)
         warming = {
             ref
             for name, cluster in new.resources(CLUSTER).items()
@@ -352,12 +353,27 @@ class AdsStream(StreamLifecycle):
             for ref in cluster.references
             if ref in targets[ENDPOINT]
         }
+        cds, eds = self._types[CLUSTER], self._types[ENDPOINT]
+        if clusters_sent and eds.subscribed and not warming <= eds.names:
+            # The added clusters' endpoints go out right behind the CDS response instead of
+            # waiting for Envoy to ask: Envoy handles one response at a time, so the clusters
+            # (and their EDS watches) exist when it reads this one. Its own request naming
+            # them carries the previous EDS nonce and is dropped as stale; the ACK of this
+            # response names them (see ``ready``), or, had a cluster not watched them yet,
+            # Envoy asks again and is answered then.
+            eds.names = eds.names | warming
+        await self._reconcile(ENDPOINT)
+        await self._reconcile(ROUTE)
         if not clusters_sent and not warming:
             return None
-        cds, eds = self._types[CLUSTER], self._types[ENDPOINT]
 
         def ready() -> bool:
-            return (not clusters_sent or cds.latest_acked()) and warming <= eds.acked.keys()
+            # Warm = its endpoints ACKed by a request that also names them (so a watch took them).
+            return (
+                (not clusters_sent or cds.latest_acked())
+                and warming <= eds.acked.keys()
+                and warming <= eds.names
+            )
 
         return self._gate_on("add clusters", ready, CLUSTER, ENDPOINT)
 
