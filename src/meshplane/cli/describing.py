@@ -6,9 +6,10 @@ ages), so the output is tested without a server.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.table import Table
 
 _ARN_FIELD = {
     "Mesh": "meshARN",
@@ -92,17 +93,31 @@ def _headers(kind: str, wide: bool) -> list[str]:
     return ["NAME", "ARN", "ACTIVE", "AGE"] + (extra if wide else [])
 
 
+def cells(
+    kind: str, documents: list[dict[str, Any]], *, wide: bool, namespaces: bool, now: float
+) -> tuple[list[str], list[list[str]]]:
+    """The ``get`` table of ``documents`` (all of one kind): its headers and its rows."""
+    namespaced = namespaces and kind not in ("Mesh", "Namespace")
+    headers = (["NAMESPACE"] if namespaced else []) + _headers(kind, wide)
+    rows = [
+        ([doc["metadata"].get("namespace", "")] if namespaced else []) + _row(kind, doc, now, wide)
+        for doc in documents
+    ]
+    return headers, rows
+
+
 def table(
     kind: str, documents: list[dict[str, Any]], *, wide: bool, namespaces: bool, now: float
 ) -> Table:
-    """The ``get`` table of ``documents`` (all of one kind)."""
+    """The ``get`` table of ``documents`` as a rich table (for a terminal: bold headers)."""
+    from rich.table import Table  # noqa: PLC0415 - a pipe gets cli/plaintables.py's instead
+
+    headers, rows = cells(kind, documents, wide=wide, namespaces=namespaces, now=now)
     grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    namespaced = namespaces and kind not in ("Mesh", "Namespace")
-    for header in (["NAMESPACE"] if namespaced else []) + _headers(kind, wide):
+    for header in headers:
         grid.add_column(header, no_wrap=True, overflow="ignore")
-    for doc in documents:
-        prefix = [doc["metadata"].get("namespace", "")] if namespaced else []
-        grid.add_row(*prefix, *_row(kind, doc, now, wide))
+    for row in rows:
+        grid.add_row(*row)
     return grid
 
 

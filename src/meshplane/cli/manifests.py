@@ -340,11 +340,16 @@ def _show(
         typer.echo("\n".join(printing.name(r.get("kind", kind), r) for r in rows))
         sys.stdout.flush()
         return
-    from meshplane.cli import describing  # noqa: PLC0415 - rich's tables: only here
+    from meshplane.cli import describing, plaintables  # noqa: PLC0415 - tables: only here
 
-    grid = describing.table(
-        kind, rows, wide=output == "wide", namespaces=namespaces, now=time.time()
-    )
+    now, wide = time.time(), output == "wide"
+    headers, cells = describing.cells(kind, rows, wide=wide, namespaces=namespaces, now=now)
+    plain = plaintables.grid(headers, cells, header=header)
+    if plain is not None:  # a pipe or a file: the same text, without importing rich
+        typer.echo(plain)
+        sys.stdout.flush()
+        return
+    grid = describing.table(kind, rows, wide=wide, namespaces=namespaces, now=now)
     grid.show_header = header
     console = _out()
     with console.capture() as captured:

@@ -73,13 +73,33 @@ def register(cli: typer.Typer) -> None:
 
 
 def _table(report: client.ProxiesReport) -> None:
-    """The report as a table on stdout."""
-    from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: -o json needs no rich
+    """The report as a table on stdout (rich's, or the same text without rich for a pipe)."""
+    from meshplane.cli import plaintables  # noqa: PLC0415
+
+    title, rows = f"store revision {report.revision}", _rows(report)
+    plain = plaintables.boxed(title, COLUMNS, rows, width=PIPE_WIDTH)
+    if plain is not None:
+        typer.echo(plain)
+        return
+    from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: only a terminal's table
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table(title=f"store revision {report.revision}", title_justify="left")
-    for column in ("PROXY", "STATE", "REVISION", "STATS", "CDS", "LDS", "EDS", "RDS", "NOTES"):
+    table = Table(title=title, title_justify="left")
+    for column in COLUMNS:
         table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else PIPE_WIDTH).print(table)
+
+
+COLUMNS = ("PROXY", "STATE", "REVISION", "STATS", "CDS", "LDS", "EDS", "RDS", "NOTES")
+PIPE_WIDTH = 200
+"""The table's width when the output is not a terminal."""
+
+
+def _rows(report: client.ProxiesReport) -> list[list[str]]:
+    """One row of :data:`COLUMNS` per proxy."""
+    rows = []
     names = {"Cluster": "CDS", "Listener": "LDS", "ClusterLoadAssignment": "EDS"}
     names["RouteConfiguration"] = "RDS"
     for proxy in report.proxies:
@@ -95,12 +115,14 @@ def _table(report: client.ProxiesReport) -> None:
         notes = [proxy["held"]] if proxy.get("held") else []
         notes += [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
         notes += proxy["warnings"]
-        table.add_row(
-            proxy["key"],
-            proxy["state"],
-            str(proxy["revision"]),
-            proxy.get("stats") or "-",
-            *cells,
-            "; ".join(notes),
+        rows.append(
+            [
+                proxy["key"],
+                proxy["state"],
+                str(proxy["revision"]),
+                proxy.get("stats") or "-",
+                *cells,
+                "; ".join(notes),
+            ]
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return rows
