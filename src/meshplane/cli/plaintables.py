@@ -1,4 +1,4 @@
-"""``get``'s and ``proxy-status``'s tables without rich, character for character as rich prints them.
+"""``get``'s and ``proxy-status``'s tables without rich, character for character as rich's.
 
 Importing rich costs more CPU than the rest of ``meshplane get`` together (~90 ms of a
 budget of 100), and the hot commands' tables are simple: no wrapping, one line per row. So
@@ -29,11 +29,11 @@ PIPE_WIDTH = 1000
 """The width ``get`` gives rich when the output is not a terminal (never wrap an ARN)."""
 
 _BOX = {  # rich's default box (HEAVY_HEAD): heavy header, light body
-    "top": "┏━┳┓",
-    "head": "┃┃┃",
-    "rule": "┡━╇┩",
-    "row": "│││",
-    "bottom": "└─┴┘",
+    "top": ("┏", "━", "┳", "┓"),
+    "head": ("┃", "┃", "┃"),
+    "rule": ("┡", "━", "╇", "┩"),
+    "row": ("│", "│", "│"),
+    "bottom": ("└", "─", "┴", "┘"),
 }
 
 
@@ -78,7 +78,7 @@ def grid(
 def boxed(
     title: str, headers: Sequence[str], rows: Sequence[Sequence[str]], *, width: int
 ) -> str | None:
-    """rich's default boxed table under a left-justified ``title``, at most ``width`` wide.
+    """Rich's default boxed table under a left-justified ``title``, at most ``width`` wide.
 
     ``None`` when rich must print it: see :func:`applies`, or it would need wrapping.
     """
@@ -89,11 +89,11 @@ def boxed(
     if total > width or len(title) > total:
         return None
 
-    def rule(edge: str) -> str:
+    def rule(edge: tuple[str, ...]) -> str:
         left, fill, cross, right = edge
         return left + cross.join(fill * (w + 2) for w in widths) + right
 
-    def line(cells: Sequence[str], edge: str) -> str:
+    def line(cells: Sequence[str], edge: tuple[str, ...]) -> str:
         left, middle, right = edge
         padded = (f" {cell.ljust(w)} " for cell, w in zip(cells, widths, strict=True))
         return left + middle.join(padded) + right

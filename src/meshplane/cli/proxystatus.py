@@ -9,17 +9,17 @@ is the sidecar's read-only stats listener (``GET /stats/prometheus`` there; thro
 control plane: ``GET /meshplane/v1/proxies/stats?key=<PROXY>``).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: register()'s command is declared inside it, with
+# typer imported there, so that importing this module (the fast path does) never loads typer.
 import json
 import sys
-from typing import Annotated
-
-import typer
+from typing import TYPE_CHECKING, Annotated
 
 from meshplane import client
-from meshplane.cli import signing
-from meshplane.cli.manifests import Server
+from meshplane.cli import calling, signing
+
+if TYPE_CHECKING:
+    import typer
 
 
 def fetch(server: str, plane: client.MeshplaneClient | None = None) -> client.ProxiesReport:
@@ -41,8 +41,11 @@ def wait_converged(
     plane.wait_for_revision(plane.health().revision, timeout)
 
 
-def register(cli: typer.Typer) -> None:
+def register(cli: "typer.Typer") -> None:
     """Add ``meshplane proxy-status`` to the CLI."""
+    import typer  # noqa: PLC0415 - see the top of the module
+
+    from meshplane.cli.manifests import Server  # noqa: PLC0415
 
     @cli.command("proxy-status")
     def proxy_status(
@@ -50,26 +53,31 @@ def register(cli: typer.Typer) -> None:
         output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
     ) -> None:
         """Show every Envoy's sync state: revision, ACKed versions, NACK messages, warnings."""
-        try:
-            report = fetch(server)
-        except (OSError, client.ControlPlaneError) as exc:
-            typer.echo(
-                f"error: cannot reach the control plane at {server}: {exc} "
-                "(is `meshplane serve` running? set --server or MESHPLANE_SERVER)",
-                err=True,
-            )
-            raise typer.Exit(1) from exc
-        if output == "json":
-            typer.echo(json.dumps(report.to_json(), indent=2))
-        else:
-            _table(report)
-        lagging = [p for p in report.proxies if p["state"] != "SYNCED"]
-        if lagging:
-            listed = ", ".join(f"{p['key']} ({p['state']})" for p in lagging)
-            typer.echo(
-                f"{len(lagging)} of {len(report.proxies)} proxies not SYNCED: {listed}", err=True
-            )
-            raise typer.Exit(1)
+        code = run(server, output)
+        if code:
+            raise typer.Exit(code)
+
+
+def run(server: str, output: str) -> int:
+    """Print the report of the control plane at ``server``; 1 when a proxy is not SYNCED."""
+    try:
+        report = fetch(server)
+    except (OSError, client.ControlPlaneError) as exc:
+        calling.err(
+            f"error: cannot reach the control plane at {server}: {exc} "
+            "(is `meshplane serve` running? set --server or MESHPLANE_SERVER)"
+        )
+        return 1
+    if output == "json":
+        calling.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _table(report)
+    lagging = [p for p in report.proxies if p["state"] != "SYNCED"]
+    if lagging:
+        listed = ", ".join(f"{p['key']} ({p['state']})" for p in lagging)
+        calling.err(f"{len(lagging)} of {len(report.proxies)} proxies not SYNCED: {listed}")
+        return 1
+    return 0
 
 
 def _table(report: client.ProxiesReport) -> None:
@@ -79,7 +87,7 @@ def _table(report: client.ProxiesReport) -> None:
     title, rows = f"store revision {report.revision}", _rows(report)
     plain = plaintables.boxed(title, COLUMNS, rows, width=PIPE_WIDTH)
     if plain is not None:
-        typer.echo(plain)
+        calling.echo(plain)
         return
     from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: only a terminal's table
     from rich.table import Table  # noqa: PLC0415
