@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane import client
-from meshplane.cli import printing, signing
+from meshplane.cli import signing
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -185,6 +185,8 @@ def nothing_found(listed_kind: str, where: str, all_namespaces: bool) -> str:
 
 def print_names(items: list[dict[str, Any]], listed_kind: str) -> None:
     """``-o name``: ``kind/name`` per object."""
+    from meshplane.cli import printing  # noqa: PLC0415 - its jsonpath parser: not for tables
+
     echo("\n".join(printing.name(item.get("kind", listed_kind), item) for item in items))
 
 

@@ -184,6 +184,11 @@ RUNNERS: dict[str, Callable[[dict[str, object]], int | None]] = {
 
 def run(argv: list[str]) -> int | None:
     """Run ``argv`` here and return its exit code, or ``None`` (nothing printed) for typer."""
+    if argv == ["--version"]:  # what the root's --version callback prints
+        from meshplane import __version__  # noqa: PLC0415
+
+        sys.stdout.write(f"meshplane {__version__}\n")
+        return 0
     if not argv or argv[0] not in COMMANDS or "_MESHPLANE_COMPLETE" in os.environ:
         return None
     options, arguments, required = COMMANDS[argv[0]]
