@@ -197,8 +197,10 @@ def run(argv: list[str]) -> int | None:
         return None
     try:
         return RUNNERS[argv[0]](values)
-    except KeyboardInterrupt:  # as typer's standalone mode ends on Ctrl-C
-        sys.stderr.write("\nAborted!\n")
+    except KeyboardInterrupt:  # as typer ends on Ctrl-C: 130, nothing printed
+        return 130
+    except BrokenPipeError:  # as typer ends when the reader of a pipe is gone (`| head -1`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 1
 
 
