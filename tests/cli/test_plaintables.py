@@ -12,6 +12,7 @@ from rich.table import Table
 from meshplane import client
 from meshplane.cli import describing, plaintables, proxystatus
 
+
 @pytest.fixture(autouse=True)
 def _not_forced(monkeypatch: pytest.MonkeyPatch) -> None:
     """No FORCE_COLOR or TTY_COMPATIBLE from the caller's shell (they send tables to rich)."""
