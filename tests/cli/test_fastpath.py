@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typer
 import typer.main
 
 from meshplane import settings
 from meshplane.auth import principals
-from meshplane.cli import events, fastpath, main, registry, signing
+from meshplane.cli import calling, events, fastpath, main, registry, signing
 from meshplane.testing import ControlPlane
 
 ECHO = Path(__file__).resolve().parents[2] / "examples" / "echo"
@@ -178,3 +179,16 @@ def test_the_fast_path_prints_what_typer_prints(argv: list[str], plane: ControlP
     fast = _run(FAST, argv, plane)
     assert fast == _run(TYPER, argv, plane)
     assert "declined" not in fast[2]
+
+
+@pytest.mark.parametrize("message", ["plain", "\x1b[31mred\x1b[0m and \x1b[1;2mbold", ""])
+def test_echo_writes_what_typer_echo_writes(
+    message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fast path's echo: the same text as typer.echo to a pipe, escape sequences dropped."""
+    calling.echo(message)
+    calling.echo(message, err=True)
+    ours = capsys.readouterr()
+    typer.echo(message)
+    typer.echo(message, err=True)
+    assert ours == capsys.readouterr()

@@ -27,8 +27,16 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def echo(message: str, *, err: bool = False, nl: bool = True) -> None:
-    """``message`` and a newline on stdout (or stderr), flushed, as ``typer.echo`` writes it."""
+    """``message`` and a newline on stdout (or stderr), flushed, as ``typer.echo`` writes it.
+
+    Like typer's, it drops ANSI escape sequences (a server's message may carry them) unless
+    the stream is a terminal.
+    """
     stream = sys.stderr if err else sys.stdout
+    if "\x1b" in message and not stream.isatty():
+        import re  # noqa: PLC0415 - only for a message with an escape character
+
+        message = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", message)
     stream.write(message + ("\n" if nl else ""))
     stream.flush()
 
