@@ -1,16 +1,19 @@
-"""CLI start-up: wall time of ``meshplane get``, ``apply`` and ``proxy-status`` (median of 20).
+"""CLI start-up: wall and CPU time of `meshplane get`, `apply` and `proxy-status` (p50, p99).
 
-Each run is a fresh ``python -m meshplane.cli.main`` process doing real work against a real
-control plane (``meshplane.testing.ControlPlane`` with the walkthrough applied): ``get
-virtualrouters``, ``apply -f vr-echo-backend.yaml`` (unchanged: nothing to write) and
-``proxy-status`` (no proxy connected, so it exits 1 by design). Most of the time is Python
-importing modules before the first request, which is what lazy imports cut. Beside the
-wall time it prints the child's CPU time (user + system), which a loaded machine inflates
-far less than the wall time.
+Each run is a fresh ``meshplane`` process (the console script users run, from the venv
+of the interpreter given) doing real work against a real control plane
+(``meshplane.testing.ControlPlane`` with the walkthrough applied): ``get virtualservices
+-n demos`` (a one-row table), ``apply -f vr-echo-backend.yaml`` (unchanged: nothing to
+write) and ``proxy-status`` (no proxy connected: an empty table), then ``--help`` and
+``--version``. Most of the time is Python importing modules before the first request. The
+child's CPU time (user + system) is printed beside the wall time: a loaded machine
+inflates it far less.
 
 ``--vs PYTHON`` times a second interpreter's meshplane (another checkout's venv, e.g. the
-main branch's) in the same run, alternating runs A B A B so that both see the same load; the
+main branch's) in the same run, alternating runs A B A B so that both see the same load;
+that checkout is run with ``PYTHONDONTWRITEBYTECODE`` so nothing is written into it. The
 ``python -c pass`` row is the interpreter's own start-up, the floor of every command.
+The load average is printed before and after.
 
 Run: ``python -m bench.cli_startup [--runs 20] [--vs OTHER/.venv/bin/python]``.
 """
@@ -31,7 +34,7 @@ from meshplane.testing import ControlPlane
 
 ECHO = Path(__file__).resolve().parents[1] / "examples" / "echo"
 COMMANDS = {
-    "get": ["get", "virtualrouters"],
+    "get": ["get", "virtualservices", "-n", "demos"],
     "apply": ["apply", "-f", str(ECHO / "vr-echo-backend.yaml")],
     "proxy-status": ["proxy-status"],
     "--help": ["--help"],
@@ -49,17 +52,26 @@ def _time(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def _p99(values: list[float]) -> float:
+    """The 99th percentile (the largest of fewer than 100 runs, interpolated above)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
 def _row(name: str, samples: list[tuple[float, float]]) -> str:
     walls = [wall * 1000 for wall, _ in samples]
     cpus = [cpu * 1000 for _, cpu in samples]
     return (
-        f"{name:<24} {statistics.median(walls):>12.1f} {min(walls):>8.1f} "
-        f"{max(walls):>8.1f} {statistics.median(cpus):>11.1f}"
+        f"{name:<24} {statistics.median(walls):>9.1f} {_p99(walls):>9.1f} "
+        f"{statistics.median(cpus):>9.1f} {_p99(cpus):>9.1f}"
     )
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
-    """Print each command's median, min and max over ``--runs`` runs, in ms."""
+    """Print each command's wall and CPU median and p99 over ``--runs`` runs, in ms."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--vs", help="another interpreter whose meshplane to time alongside")
@@ -73,29 +85,34 @@ def main() -> None:
             AWS_SHARED_CREDENTIALS_FILE=str(plane.credentials_file),
             AWS_PROFILE="meshplane",
             MESHPLANE_SERVER=plane.endpoint,
-            PYTHONDONTWRITEBYTECODE="1",  # never write into the other checkout
         )
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        envs = {tag: env if not tag else env | {"PYTHONDONTWRITEBYTECODE": "1"} for tag in pythons}
+        print(f"load average before: {_load()}")
         print(
-            f"{'command':<24} {'wall p50 ms':>12} {'min':>8} {'max':>8} {'CPU p50 ms':>11}"
-            f"   ({runs} runs each)"
+            f"{'command':<24} {'wall p50':>9} {'wall p99':>9} {'CPU p50':>9} {'CPU p99':>9}"
+            f"   (ms, {runs} runs each)"
         )
-        floor = {"python -c pass" + tag: [python, "-c", "pass"] for tag, python in pythons.items()}
+        floor = {
+            "python -c pass" + tag: (tag, [python, "-c", "pass"]) for tag, python in pythons.items()
+        }
         commands = {
-            name + tag: [python, "-m", "meshplane.cli.main", *args]
+            name + tag: (tag, [str(Path(python).parent / "meshplane"), *args])
             for name, args in COMMANDS.items()
             for tag, python in pythons.items()
         }
-        for argv in [*floor.values(), *commands.values()]:
-            _time(argv, env)  # warm the page cache
+        for tag, argv in [*floor.values(), *commands.values()]:
+            _time(argv, envs[tag])  # warm the page cache (and write this tree's .pyc files)
         for rows in (list(floor.items()), list(commands.items())):
             for at in range(0, len(rows), len(pythons)):
                 pair = rows[at : at + len(pythons)]
                 samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in pair}
                 for _ in range(runs):  # A B A B: both see the same moments of load
-                    for name, argv in pair:
-                        samples[name].append(_time(argv, env))
+                    for name, (tag, argv) in pair:
+                        samples[name].append(_time(argv, envs[tag]))
                 for name, _ in pair:
                     print(_row(name, samples[name]), flush=True)
+        print(f"load average after: {_load()}")
 
 
 if __name__ == "__main__":

@@ -130,3 +130,16 @@ def test_other_usage_errors_keep_typers_rendering() -> None:
     assert done.returncode == 2
     assert "No such command 'nosuch'." in done.stderr
     assert done.stderr.startswith("Usage: meshplane [OPTIONS] COMMAND [ARGS]...\n")
+
+
+def test_clirunner_sees_the_one_line_usage_error_too() -> None:
+    """typer's CliRunner (what most CLI tests use) gets the same one line and exit 2, no box."""
+    from typer.testing import CliRunner  # noqa: PLC0415 - this test alone runs in-process
+
+    from meshplane.cli.main import cli  # noqa: PLC0415
+
+    result = CliRunner().invoke(cli, ["serve", "--api-port", "abc"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: --api-port must be an integer, got 'abc' (see 'meshplane serve --help')\n"
+    )

@@ -17,9 +17,20 @@ import typer.main
 from typer import _click
 
 from meshplane.cli import main, registry
+from meshplane.testing import ControlPlane
+
+ECHO = Path(__file__).resolve().parents[2] / "examples" / "echo"
 
 HEAVY = (
     "rich",
+    "typer",  # the fast path's commands (cli/fastpath.py) never import it
+    "urllib.request",  # nor urllib's HTTP stack: plain http:// goes over a socket
+    "http.client",
+    "ssl",
+    "email",
+    "meshplane.settings",  # nor the settings' dataclasses and the auth layer (cli/signing.py)
+    "meshplane.auth",
+    "meshplane.cli.jsonpath",
     "yaml",
     "botocore",
     "boto3",
@@ -56,9 +67,14 @@ def _loaded(code: str, env: dict[str, str] | None = None) -> list[str]:
     return loaded
 
 
-def _heavy(loaded: list[str]) -> list[str]:
+TYPER = ("typer", "meshplane.cli.jsonpath")
+"""What the typer commands' modules may load (not the fast path)."""
+
+
+def _heavy(loaded: list[str], allowed: tuple[str, ...] = TYPER) -> list[str]:
+    heavy = tuple(h for h in HEAVY if h not in allowed)
     return [
-        name for name in loaded if name in HEAVY or name.startswith(tuple(h + "." for h in HEAVY))
+        name for name in loaded if name in heavy or name.startswith(tuple(h + "." for h in heavy))
     ]
 
 
@@ -106,6 +122,48 @@ def test_a_signed_get_with_plain_keys_never_imports_botocore(tmp_path: Path) -> 
         for name in loaded
         if name.startswith(("botocore", "boto3", "yaml", "meshplane.translate"))
     ] == []
+
+
+def test_the_console_script_imports_nothing_before_the_command() -> None:
+    """`import meshplane.cli.fastpath` (the console script) loads only itself and its package."""
+    loaded = _loaded("import meshplane.cli.fastpath")
+    assert [name for name in loaded if name.startswith("meshplane")] == [
+        "meshplane",
+        "meshplane.cli",
+        "meshplane.cli.fastpath",
+    ]
+    assert _heavy(loaded, allowed=()) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["get", "virtualservices", "-n", "demos"],  # a table
+        ["apply", "-f", str(ECHO / "vr-echo-backend.yaml")],
+        ["proxy-status"],  # an empty table
+        ["proxy-status", "-o", "json"],
+    ],
+)
+def test_the_hot_commands_through_the_console_script_import_nothing_heavy(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """get, apply and proxy-status against a server: no typer, pydantic, rich, urllib, settings."""
+    with ControlPlane(tmp_path) as plane:
+        plane.apply(ECHO)
+        env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+        env.update(
+            AWS_SHARED_CREDENTIALS_FILE=str(plane.credentials_file),
+            AWS_PROFILE="meshplane",
+            MESHPLANE_SERVER=plane.endpoint,
+        )
+        code = (
+            "import sys\nfrom meshplane.cli import fastpath\n"
+            f"assert fastpath.run({argv!r}) == 0\n"
+            "sys.stdout.flush()"
+        )
+        loaded = _loaded(code, env)
+    assert "meshplane.client.plainhttp" in loaded
+    assert _heavy(loaded, allowed=()) == []
 
 
 def test_every_rows_help_is_its_commands_own_first_paragraph() -> None:

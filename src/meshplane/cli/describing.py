@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.table import Table
 
 _ARN_FIELD = {
     "Mesh": "meshARN",
@@ -94,6 +95,19 @@ def _headers(kind: str, wide: bool) -> list[str]:
     return ["NAME", "ARN", "ACTIVE", "AGE"] + (extra if wide else [])
 
 
+def cells(
+    kind: str, documents: list[dict[str, Any]], *, wide: bool, namespaces: bool, now: float
+) -> tuple[list[str], list[list[str]]]:
+    """The ``get`` table of ``documents`` (all of one kind): its headers and its rows."""
+    namespaced = namespaces and kind not in ("Mesh", "Namespace")
+    headers = (["NAMESPACE"] if namespaced else []) + _headers(kind, wide)
+    rows = [
+        ([doc["metadata"].get("namespace", "")] if namespaced else []) + _row(kind, doc, now, wide)
+        for doc in documents
+    ]
+    return headers, rows
+
+
 def table(
     kind: str,
     documents: list[dict[str, Any]],
@@ -103,19 +117,19 @@ def table(
     now: float,
     min_widths: Sequence[int] = (),
 ) -> Table:
-    """The ``get`` table of ``documents`` (all of one kind).
+    """The ``get`` table of ``documents`` as a rich table (for a terminal: bold headers).
 
     ``min_widths`` are columns' widths to keep (``get -w``'s later rows line up with the
     first table's, as kubectl's do); a longer value still widens its column.
     """
+    from rich.table import Table  # noqa: PLC0415 - a pipe gets cli/plaintables.py's instead
+
+    headers, rows = cells(kind, documents, wide=wide, namespaces=namespaces, now=now)
     grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    namespaced = namespaces and kind not in ("Mesh", "Namespace")
-    headers = (["NAMESPACE"] if namespaced else []) + _headers(kind, wide)
     for header, least in itertools.zip_longest(headers, min_widths[: len(headers)]):
         grid.add_column(header, no_wrap=True, overflow="ignore", min_width=least)
-    for doc in documents:
-        prefix = [doc["metadata"].get("namespace", "")] if namespaced else []
-        grid.add_row(*prefix, *_row(kind, doc, now, wide))
+    for row in rows:
+        grid.add_row(*row)
     return grid
 
 

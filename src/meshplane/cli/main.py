@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+import typer.main
 
 from meshplane import __version__
 from meshplane.cli import registry
@@ -137,10 +138,12 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point: a bad option value is one line (cli/usage.py)."""
-    from meshplane.cli import usage  # noqa: PLC0415 - imported only when the CLI runs
+    """Typer's CLI; a bad option value is one line (cli/usage.py, from the group's ``main``).
 
-    usage.run(cli)
+    The console script (cli/fastpath.py) runs the common ``get``, ``apply`` and
+    ``proxy-status`` without typer and calls this for everything else.
+    """
+    typer.main.get_command(cli).main(prog_name="meshplane")
 
 
 if __name__ == "__main__":

@@ -9,25 +9,24 @@ object, tables with the columns users expect, 0 on success and 1 on any error.
 
 from __future__ import annotations
 
-import itertools
-import json
-import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from meshplane import client
-from meshplane.cli import jsonpath, labelselectors, printing, signing
+from meshplane.cli import calling, jsonpath, labelselectors, printing, signing
+from meshplane.cli.calling import Failed as _Failed
+from meshplane.cli.calling import call as _call
+from meshplane.cli.calling import print_documents as _print_documents
+from meshplane.cli.calling import print_results as _print_results
+from meshplane.cli.calling import read_sources as _read_sources
+from meshplane.cli.calling import show as _show
 from meshplane.model import selectors
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
 DEFAULT_SERVER = "http://127.0.0.1:9080"
-PREFIX = "/meshplane/v1"
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+MANIFEST_SUFFIXES = calling.MANIFEST_SUFFIXES
+"""What ``-f DIR`` reads (``analyze -f`` too)."""
 
 Server = Annotated[
     str,
@@ -46,53 +45,8 @@ Recursive = Annotated[
 ]
 
 
-def _out() -> Console:
-    from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: only tables need rich
-
-    # Never wrap or cut ARNs when output goes to a pipe or a file.
-    return Console(width=None if sys.stdout.isatty() else 1000, highlight=False)
-
-
 def _err(message: str) -> None:
     typer.echo(message, err=True)
-
-
-class _Failed(Exception):
-    """The server refused; ``lines`` are printed and the command exits 1."""
-
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
-
-
-def _call(
-    server: str, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
-) -> Any:
-    """One request to the control plane; errors become :class:`_Failed` in kubectl's words."""
-    try:
-        return signing.connect(server, timeout=120).call(method, PREFIX + path, body, query=query)
-    except client.ControlPlaneError as error:
-        answer = error.body
-        if not isinstance(answer, dict):
-            raise _Failed([f"error: the server answered {error.status} {error.phrase}"]) from error
-        if "__type" in answer:  # App Mesh's rendering: the gate's refusals (403) and others
-            raise _Failed(
-                [f"Error from server ({answer['__type']}): {answer.get('message')}"]
-            ) from error
-        reason = answer.get("reason", "")
-        lines = answer.get("errors") or [str(answer)]
-        if reason == "Invalid":
-            raise _Failed([f"error: {line}" for line in lines]) from error
-        raise _Failed([f"Error from server ({reason}): {line}" for line in lines]) from error
-    except OSError as error:
-        why = getattr(error, "__cause__", None)
-        why = getattr(why, "reason", why) or error
-        raise _Failed(
-            [
-                f"error: cannot reach the meshplane control plane at {server}: {why} "
-                "(is `meshplane serve` running? set --server or MESHPLANE_SERVER)"
-            ]
-        ) from error
 
 
 def _run(action: Any) -> None:
@@ -102,50 +56,6 @@ def _run(action: Any) -> None:
         for line in failure.lines:
             _err(line)
         raise typer.Exit(1) from failure
-
-
-def _read_text(path: Path) -> str:
-    """A manifest file's text; one error line naming the file if it is not UTF-8."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        problem = f"{error.reason} at byte {error.start}"
-        raise _Failed([f"error: {path}: not UTF-8 text ({problem})"]) from None
-
-
-def _read_sources(files: list[str], recursive: bool = False) -> list[dict[str, str]]:
-    """Name and text of every manifest ``-f`` names; ``-R`` walks directories down, as kubectl."""
-    sources: list[dict[str, str]] = []
-    for name in files:
-        if name == "-":
-            sources.append({"name": "-", "text": sys.stdin.read()})
-            continue
-        path = Path(name)
-        if path.is_dir():
-            walked = path.rglob("*") if recursive else path.iterdir()
-            found = sorted(p for p in walked if p.suffix in MANIFEST_SUFFIXES and p.is_file())
-            sources += [{"name": str(p), "text": _read_text(p)} for p in found]
-        elif path.is_file():
-            sources.append({"name": name, "text": _read_text(path)})
-        else:
-            raise _Failed([f'error: the path "{name}" does not exist'])
-    if not files:
-        raise _Failed(["error: must specify one of -f and -k"])
-    return sources
-
-
-def _print_results(answer: dict[str, Any], verb: str | None = None, suffix: str = "") -> int:
-    """Print one line per result and its warnings; the number of warnings."""
-    warned = 0
-    for result in answer["results"]:
-        if verb == "deleted" and result["action"] != "skipped":
-            typer.echo(f'{result["resource"]} "{result["name"]}" deleted')
-        else:
-            typer.echo(result["line"] + suffix)
-        for warning in result["warnings"]:
-            _err(f"Warning: {warning}")
-            warned += 1
-    return warned
 
 
 def apply(
@@ -194,8 +104,7 @@ def apply(
                 _err(f"Warning: {note}")
             warned += len(notes)
         else:
-            body = {"sources": sources, "namespace": namespace}
-            warned = _print_results(_call(server, "POST", "/manifests/apply", body))
+            warned = calling.apply(server, sources, namespace)
         if wait and not dry_run:
             try:
                 typer.echo(applying.wait(signing.connect(server, timeout=10), timeout))
@@ -272,13 +181,7 @@ def get(
 
     def act() -> None:
         where = namespace or "default"
-        if name is not None:
-            answer = _call(server, "GET", f"/objects/{kind}/{name}", query={"namespace": where})
-            items, listed_kind = [answer["object"]], answer["object"]["kind"]
-        else:
-            query = None if all_namespaces else {"namespace": where}
-            answer = _call(server, "GET", f"/objects/{kind}", query=query)
-            items, listed_kind = answer["items"], answer["kind"]
+        items, listed_kind = calling.fetch(server, kind, name, where, all_namespaces)
         if wanted is not None:
             items = [
                 item
@@ -301,11 +204,7 @@ def get(
                 _watch(server, kind, name, where, all_namespaces, wanted, items, show)
             return
         if not items:
-            cluster = listed_kind in ("Mesh", "Namespace")
-            _err(
-                "No resources found"
-                + ("." if all_namespaces or cluster else f" in {where} namespace.")
-            )
+            _err(calling.nothing_found(listed_kind, where, all_namespaces))
             if not watch:
                 return
 
@@ -333,41 +232,6 @@ def _check_flags(
     if problem is not None:
         _err(f"error: {problem}")
         raise typer.Exit(1)
-
-
-def _show(
-    rows: list[dict[str, Any]],
-    kind: str,
-    output: str | None,
-    namespaces: bool,
-    header: bool,
-    widths: list[int],
-) -> None:
-    """Print ``rows`` as ``get``'s table (without its header for ``-w``'s later rows).
-
-    ``widths`` carries the column widths printed so far: later rows are padded to them
-    (kubectl's watch rows line up under the first table) and widen them only when a
-    value does not fit; it is updated in place. A watch that started on an empty list
-    sizes its columns by the header and the first rows it prints.
-    """
-    if output == "name":
-        typer.echo("\n".join(printing.name(r.get("kind", kind), r) for r in rows))
-        sys.stdout.flush()
-        return
-    from meshplane.cli import describing  # noqa: PLC0415 - rich's tables: only here
-
-    grid = describing.table(
-        kind, rows, wide=output == "wide", namespaces=namespaces, now=time.time(), min_widths=widths
-    )
-    widths[:] = [
-        max(w) for w in itertools.zip_longest(widths, describing.widths(grid), fillvalue=0)
-    ]
-    grid.show_header = header
-    console = _out()
-    with console.capture() as captured:
-        console.print(grid)
-    typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
-    sys.stdout.flush()  # a watcher's rows must reach a pipe as they come
 
 
 def _events(
@@ -433,7 +297,7 @@ def _print_scripted(
         for item in items:  # an internal field (AGE's source): -o json does not show it either
             item["metadata"].pop("creationEpoch", None)
     if output == "name" and items:
-        typer.echo("\n".join(printing.name(item.get("kind", listed_kind), item) for item in items))
+        calling.print_names(items, listed_kind)
         return True
     if format_ == "jsonpath":
         typer.echo(printing.jsonpath_text(argument, items, single=single), nl=False)
@@ -442,18 +306,6 @@ def _print_scripted(
         typer.echo(printing.custom_columns(argument, items))
         return True
     return False
-
-
-def _print_documents(items: list[dict[str, Any]], *, single: bool, as_json: bool) -> None:
-    for item in items:
-        item["metadata"].pop("creationEpoch", None)
-    value: Any = items[0] if single else {"apiVersion": "v1", "kind": "List", "items": items}
-    if as_json:
-        typer.echo(json.dumps(value, indent=4))
-    else:
-        import yaml  # noqa: PLC0415 - the CLI's start-up: only -o yaml needs it
-
-        typer.echo(yaml.safe_dump(value, sort_keys=False).rstrip())
 
 
 def describe(

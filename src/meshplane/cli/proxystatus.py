@@ -9,17 +9,17 @@ is the sidecar's read-only stats listener (``GET /stats/prometheus`` there; thro
 control plane: ``GET /meshplane/v1/proxies/stats?key=<PROXY>``).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: register()'s command is declared inside it, with
+# typer imported there, so that importing this module (the fast path does) never loads typer.
 import json
 import sys
-from typing import Annotated
-
-import typer
+from typing import TYPE_CHECKING, Annotated
 
 from meshplane import client
-from meshplane.cli import signing
-from meshplane.cli.manifests import Server
+from meshplane.cli import calling, signing
+
+if TYPE_CHECKING:
+    import typer
 
 
 def fetch(server: str, plane: client.MeshplaneClient | None = None) -> client.ProxiesReport:
@@ -41,8 +41,11 @@ def wait_converged(
     plane.wait_for_revision(plane.health().revision, timeout)
 
 
-def register(cli: typer.Typer) -> None:
+def register(cli: "typer.Typer") -> None:
     """Add ``meshplane proxy-status`` to the CLI."""
+    import typer  # noqa: PLC0415 - see the top of the module
+
+    from meshplane.cli.manifests import Server  # noqa: PLC0415
 
     @cli.command("proxy-status")
     def proxy_status(
@@ -50,36 +53,61 @@ def register(cli: typer.Typer) -> None:
         output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
     ) -> None:
         """Show every Envoy's sync state: revision, ACKed versions, NACK messages, warnings."""
-        try:
-            report = fetch(server)
-        except (OSError, client.ControlPlaneError) as exc:
-            typer.echo(
-                f"error: cannot reach the control plane at {server}: {exc} "
-                "(is `meshplane serve` running? set --server or MESHPLANE_SERVER)",
-                err=True,
-            )
-            raise typer.Exit(1) from exc
-        if output == "json":
-            typer.echo(json.dumps(report.to_json(), indent=2))
-        else:
-            _table(report)
-        lagging = [p for p in report.proxies if p["state"] != "SYNCED"]
-        if lagging:
-            listed = ", ".join(f"{p['key']} ({p['state']})" for p in lagging)
-            typer.echo(
-                f"{len(lagging)} of {len(report.proxies)} proxies not SYNCED: {listed}", err=True
-            )
-            raise typer.Exit(1)
+        code = run(server, output)
+        if code:
+            raise typer.Exit(code)
+
+
+def run(server: str, output: str) -> int:
+    """Print the report of the control plane at ``server``; 1 when a proxy is not SYNCED."""
+    try:
+        report = fetch(server)
+    except (OSError, client.ControlPlaneError) as exc:
+        calling.err(
+            f"error: cannot reach the control plane at {server}: {exc} "
+            "(is `meshplane serve` running? set --server or MESHPLANE_SERVER)"
+        )
+        return 1
+    if output == "json":
+        calling.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        _table(report)
+    lagging = [p for p in report.proxies if p["state"] != "SYNCED"]
+    if lagging:
+        listed = ", ".join(f"{p['key']} ({p['state']})" for p in lagging)
+        calling.err(f"{len(lagging)} of {len(report.proxies)} proxies not SYNCED: {listed}")
+        return 1
+    return 0
 
 
 def _table(report: client.ProxiesReport) -> None:
-    """The report as a table on stdout."""
-    from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: -o json needs no rich
+    """The report as a table on stdout (rich's, or the same text without rich for a pipe)."""
+    from meshplane.cli import plaintables  # noqa: PLC0415
+
+    title, rows = f"store revision {report.revision}", _rows(report)
+    plain = plaintables.boxed(title, COLUMNS, rows, width=PIPE_WIDTH)
+    if plain is not None:
+        calling.echo(plain)
+        return
+    from rich.console import Console  # noqa: PLC0415 - the CLI's start-up: only a terminal's table
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table(title=f"store revision {report.revision}", title_justify="left")
-    for column in ("PROXY", "STATE", "REVISION", "STATS", "CDS", "LDS", "EDS", "RDS", "NOTES"):
+    table = Table(title=title, title_justify="left")
+    for column in COLUMNS:
         table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=None if sys.stdout.isatty() else PIPE_WIDTH).print(table)
+
+
+COLUMNS = ("PROXY", "STATE", "REVISION", "STATS", "CDS", "LDS", "EDS", "RDS", "NOTES")
+PIPE_WIDTH = 200
+"""The table's width when the output is not a terminal."""
+
+
+def _rows(report: client.ProxiesReport) -> list[list[str]]:
+    """One row of :data:`COLUMNS` per proxy."""
+    rows = []
     names = {"Cluster": "CDS", "Listener": "LDS", "ClusterLoadAssignment": "EDS"}
     names["RouteConfiguration"] = "RDS"
     for proxy in report.proxies:
@@ -95,12 +123,14 @@ def _table(report: client.ProxiesReport) -> None:
         notes = [proxy["held"]] if proxy.get("held") else []
         notes += [t["lastNack"] for t in proxy["types"].values() if t["lastNack"]]
         notes += proxy["warnings"]
-        table.add_row(
-            proxy["key"],
-            proxy["state"],
-            str(proxy["revision"]),
-            proxy.get("stats") or "-",
-            *cells,
-            "; ".join(notes),
+        rows.append(
+            [
+                proxy["key"],
+                proxy["state"],
+                str(proxy["revision"]),
+                proxy.get("stats") or "-",
+                *cells,
+                "; ".join(notes),
+            ]
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    return rows

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import typer
@@ -51,6 +52,30 @@ class LazyGroup(typer.core.TyperGroup):
         super().__init__(**attrs)
         for row in self.table:
             self.commands.setdefault(row.name, _Placeholder(name=row.name, help=row.help))
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Typer's ``main``; standalone (the console script, ``CliRunner``), errors as one line.
+
+        The one-line usage errors live here rather than around the entry point, so that tests
+        invoking the CLI through typer's ``CliRunner`` see what users see (cli/usage.py).
+        """
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        from meshplane.cli import usage  # noqa: PLC0415 - only when the CLI runs
+
+        return usage.run(
+            lambda: super(LazyGroup, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+        )
 
     def resolve_command(
         self, ctx: _click.Context, args: list[str]

@@ -6,29 +6,46 @@ The credentials are the standard AWS chain's (``AWS_PROFILE``,
 ``meshplane serve`` writes at first start (data dir from ``MESHPLANE_DATA_DIR``, default
 ``.meshplane``). The scope's region is ``MESHPLANE_REGION`` (default ``us-west-2``): the
 region the server serves.
+
+Those two settings and the file's name are read here, from the variables
+:mod:`meshplane.settings` declares, rather than by importing the settings and the auth
+layer: every client command connects, and those imports (every setting's dataclass, the
+policy engine) were a fifth of its start-up. ``tests/cli/test_fastpath.py`` checks the
+names, defaults and file name against the declarations.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from meshplane import client, settings
-from meshplane.auth.principals import CREDENTIALS_FILE
+from meshplane import client
+
+CREDENTIALS_FILE = "credentials"
+""":data:`meshplane.auth.principals.CREDENTIALS_FILE`."""
+REGION = ("MESHPLANE_REGION", "us-west-2")
+"""``Settings.region``: its environment variable and default."""
+DATA_DIR = ("MESHPLANE_DATA_DIR", ".meshplane")
+"""``Settings.data_dir``: its environment variable and default."""
+
+
+def _setting(declared: tuple[str, str]) -> str:
+    env, default = declared
+    return os.environ.get(env, default)
 
 
 def credentials_file(data_dir: Path | None = None) -> Path:
     """``<data dir>/credentials``: the administrator's profile file of a local control plane."""
-    return (data_dir or settings.load().data_dir) / CREDENTIALS_FILE
+    return (data_dir or Path(_setting(DATA_DIR))) / CREDENTIALS_FILE
 
 
 def connect(server: str, data_dir: Path | None = None, **options: Any) -> client.MeshplaneClient:
     """A signed client of ``server``; ``options`` go to :func:`meshplane.client.connect`."""
-    config = settings.load()
     return client.connect(
         server,
         sign=True,
-        region=config.region,
-        fallback_credentials=credentials_file(data_dir or config.data_dir),
+        region=_setting(REGION),
+        fallback_credentials=credentials_file(data_dir),
         **options,
     )

@@ -11,7 +11,8 @@ usage errors (an unknown or missing option) keep typer's rendering.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import typer
 from typer import core
@@ -61,10 +62,15 @@ def line(error: typer.BadParameter) -> str:
     return f"error: {_name(error.param)} {rule}{given} {see}"
 
 
-def run(command: typer.Typer) -> None:
-    """Run the CLI; a bad option value exits 2 with one line instead of a usage block."""
+def run(invoke: Callable[[], Any]) -> NoReturn:
+    """Run ``invoke`` (typer's non-standalone ``main``) and exit as the standalone CLI does.
+
+    A bad option value exits 2 with one line instead of a usage block. The root group's
+    ``main`` calls this (:class:`meshplane.cli.registry.LazyGroup`), so the console script
+    and typer's ``CliRunner`` in tests answer alike.
+    """
     try:
-        code = typer.main.get_command(command).main(prog_name="meshplane", standalone_mode=False)
+        code = invoke()
     except typer.BadParameter as error:
         typer.echo(line(error), err=True)
         sys.exit(2)

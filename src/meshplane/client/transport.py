@@ -7,7 +7,8 @@ as botocore's ``SigV4Auth`` does (:mod:`meshplane.client.sigv4`, checked against
 finds plain keys as botocore's chain does (:mod:`meshplane.client.statickeys`), asking
 botocore itself for anything else — without importing botocore when it is not needed.
 
-The standard library's ``urllib`` carries the bytes: the CLI must start fast and the
+The standard library carries the bytes (a socket for plain ``http://``,
+:mod:`meshplane.client.plainhttp`; ``urllib`` for the rest): the CLI must start fast and the
 runtime calls through a thread (see :class:`~meshplane.client.meshplane.AsyncMeshplaneClient`),
 so nothing here needs an event loop.
 """
@@ -18,13 +19,11 @@ import configparser
 import dataclasses
 import datetime
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from meshplane.client import sigv4, statickeys
+from meshplane.client import plainhttp, sigv4, statickeys
 from meshplane.client.errors import UnreachableError
 
 SERVICE = "appmesh"
@@ -119,11 +118,21 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.signer = signer
-        handlers: list[urllib.request.BaseHandler] = []
-        if not trust_env:
-            # The runtime sets HTTP_PROXY for its apps, never for its own calls.
-            handlers.append(urllib.request.ProxyHandler({}))
-        self._opener = urllib.request.build_opener(*handlers)
+        self.trust_env = trust_env
+        self._plain = plainhttp.applies(self.base_url, trust_env)
+        self._opener: Any = None
+
+    def _urllib(self) -> Any:
+        """The urllib opener, built on first use: only ``https://`` and proxied URLs need it."""
+        if self._opener is None:
+            import urllib.request  # noqa: PLC0415 - ~50 ms of imports a plain http:// call skips
+
+            handlers: list[urllib.request.BaseHandler] = []
+            if not self.trust_env:
+                # The runtime sets HTTP_PROXY for its apps, never for its own calls.
+                handlers.append(urllib.request.ProxyHandler({}))
+            self._opener = urllib.request.build_opener(*handlers)
+        return self._opener
 
     def send(
         self,
@@ -137,13 +146,24 @@ class Transport:
         headers = {"content-type": "application/json"}
         if self.signer is not None:
             headers = self.signer.sign(method, url, body, headers)
+        try:
+            if self._plain:
+                return plainhttp.exchange(method, url, headers, body, timeout or self.timeout)
+            return self._send_urllib(method, url, headers, body, timeout or self.timeout)
+        except OSError as error:  # urllib's URLError is an OSError too
+            why = getattr(error, "reason", None) or error or type(error).__name__
+            raise UnreachableError(f"{method} {url}: {why}") from error
+
+    def _send_urllib(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: float
+    ) -> tuple[int, bytes]:
+        import urllib.error  # noqa: PLC0415 - see _urllib
+        import urllib.request  # noqa: PLC0415
+
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
-            with self._opener.open(request, timeout=timeout or self.timeout) as answer:
+            with self._urllib().open(request, timeout=timeout) as answer:
                 return int(answer.status), answer.read()
         except urllib.error.HTTPError as error:
             with error:
                 return int(error.code), error.read()
-        except (urllib.error.URLError, OSError) as error:
-            why = getattr(error, "reason", None) or error or type(error).__name__
-            raise UnreachableError(f"{method} {url}: {why}") from error
