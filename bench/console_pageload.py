@@ -42,6 +42,7 @@ from meshplane import app, settings
 from meshplane.console import Console
 from meshplane.console.credentials import GeneratedKey
 from meshplane.model import kinds
+from meshplane.testing import FakeAdsClient
 
 LOADS = 20
 CHROMIUM = "/usr/bin/chromium"
@@ -81,7 +82,26 @@ def _build(plane: app.ControlPlane) -> int:
     return 1 + NODES + ROUTERS * (1 + ROUTES_PER_ROUTER) + SERVICES
 
 
-async def _serve() -> None:
+async def _connect(plane: app.ControlPlane, port: int, proxies: int) -> list[asyncio.Task[None]]:
+    """``proxies`` fake Envoys following nodes vn-0000…, each SYNCED before this returns."""
+    clients = []
+    for index in range(proxies):
+        client = FakeAdsClient(
+            port, f"mesh/{MESH}/virtualNode/{_node(index % NODES)[0]}", str(index)
+        )
+        await client.__aenter__()
+        clients.append(client)
+    tasks = [asyncio.create_task(client.follow()) for client in clients]
+    async with asyncio.timeout(1800):
+        while True:
+            changed = plane.views.changed()  # taken before reading, so no change is missed
+            if sum(view["state"] == "SYNCED" for view in plane.views.proxies()) == proxies:
+                break
+            await changed.wait()
+    return tasks
+
+
+async def _serve(proxies: int) -> None:
     """``--serve``: build the mesh, serve it with the console, print the endpoint, wait for EOF."""
     with tempfile.TemporaryDirectory() as tmp:
         config = settings.load(
@@ -90,6 +110,8 @@ async def _serve() -> None:
             api_port=0,
             xds_port=0,
             quotas=settings.Quotas().scaled(10),
+            # The fake Envoys stand for sidecars only to give the page proxies to show.
+            xds_auth=False,
         )
         plane = app.build(config)
         began = time.perf_counter()
@@ -97,16 +119,23 @@ async def _serve() -> None:
         print(f"wrote {written} resources in {time.perf_counter() - began:.1f} s", file=sys.stderr)
         web_console = Console(GeneratedKey(KEY_ID, SECRET))
         async with app.running(plane, [web_console.mount]) as running:
+            began = time.perf_counter()
+            following = await _connect(plane, running.xds_port, proxies)
+            if proxies:
+                took = time.perf_counter() - began
+                print(f"{proxies} proxies synced in {took:.1f} s", file=sys.stderr)
             print(f"ENDPOINT http://127.0.0.1:{running.api_port}", flush=True)
             await asyncio.to_thread(sys.stdin.read)  # the measuring process closes it when done
+            for task in following:
+                task.cancel()
 
 
 @contextlib.contextmanager
-def _server(label: str, source: Path) -> Iterator[tuple[str, str]]:
+def _server(label: str, source: Path, proxies: int) -> Iterator[tuple[str, str]]:
     """A ``--serve`` process whose ``meshplane`` is the one under ``source``: (label, endpoint)."""
     env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{ROOT}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.console_pageload", "--serve"],
+        [sys.executable, "-m", "bench.console_pageload", "--serve", "--proxies", str(proxies)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -185,7 +214,7 @@ def _quantile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def main(before: str | None = None, loads: int = LOADS) -> None:
+def main(before: str | None = None, loads: int = LOADS, proxies: int = 0) -> None:
     """Serve the mesh from this tree (and ``before``'s), measure, print one row per page."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         servers = []
@@ -196,8 +225,10 @@ def main(before: str | None = None, loads: int = LOADS) -> None:
             )
             with tarfile.open(archive) as tar:
                 tar.extractall(Path(tmp) / "before", filter="data")
-            servers.append(stack.enter_context(_server(f"{before}", Path(tmp) / "before" / "src")))
-        servers.append(stack.enter_context(_server("this tree", ROOT / "src")))
+            servers.append(
+                stack.enter_context(_server(f"{before}", Path(tmp) / "before" / "src", proxies))
+            )
+        servers.append(stack.enter_context(_server("this tree", ROOT / "src", proxies)))
         results = _measure(servers, loads)
     print("browser: navigation start → load event; fetch: the same page without a browser")
     print(f"{'page':<24}{'tree':<11}{'browser p50':>12}{'p99':>9}{'fetch p50':>11}{'p99':>9}  HTML")
@@ -213,9 +244,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", help="a git revision measured side by side with this tree")
     parser.add_argument("--loads", type=int, default=LOADS, help="loads per page and tree")
+    parser.add_argument(
+        "--proxies", type=int, default=0, help="fake Envoys connected (SYNCED) before loading"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
-        asyncio.run(_serve())
+        asyncio.run(_serve(arguments.proxies))
     else:
-        main(arguments.before, arguments.loads)
+        main(arguments.before, arguments.loads, arguments.proxies)

@@ -27,10 +27,13 @@ READ_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 class Proxies(Protocol):
-    """The read model's part the monitor uses (``ProxyViews``)."""
+    """The read model's part the monitor uses (``ProxyViews``): no whole view is built."""
 
-    def proxies(self) -> list[dict[str, Any]]:
-        """Every proxy's view (``key``, ``nodeId``, ``connected``, ``stats``)."""
+    def node_ids(self) -> dict[str, str]:
+        """Every proxy's node key → its node id."""
+
+    def stats_address(self, key: str) -> str | None:
+        """``host:port`` of the stats listener of the connected proxy ``key``, if it has one."""
 
 
 Reader = Callable[[str], Awaitable[str]]
@@ -94,16 +97,22 @@ class TrafficMonitor:
 
     async def _read(self, session: aiohttp.ClientSession) -> dict[str, Any]:
         """One reading of every connected proxy with a stats listener."""
-        proxies = [p for p in self._views.proxies() if p["connected"] and p.get("stats")]
+        proxies = [
+            (key, node_id, address)
+            for key, node_id in self._views.node_ids().items()
+            if (address := self._views.stats_address(key)) is not None
+        ]
 
-        async def one(proxy: dict[str, Any]) -> tuple[str, dict[traffic.Subject, traffic.Totals]]:
+        async def one(
+            key: str, node_id: str, address: str
+        ) -> tuple[str, dict[traffic.Subject, traffic.Totals]]:
             try:
-                async with session.get(f"http://{proxy['stats']}/stats/prometheus") as answer:
+                async with session.get(f"http://{address}/stats/prometheus") as answer:
                     answer.raise_for_status()
                     text = await answer.text()
             except (aiohttp.ClientError, TimeoutError):
-                return proxy["key"], {}  # skipped this tick; its next reading is a baseline
-            return proxy["key"], traffic.observe(proxy["key"], proxy["nodeId"], text)
+                return key, {}  # skipped this tick; its next reading is a baseline
+            return key, traffic.observe(key, node_id, text)
 
-        read = await asyncio.gather(*(one(p) for p in proxies))
+        read = await asyncio.gather(*(one(*proxy) for proxy in proxies))
         return {key: totals for key, totals in read if totals}
