@@ -94,7 +94,7 @@ class Console:
         self._generation: caching.Generation[dict[str, int]] = caching.Generation(
             plane.views.changed
         )
-        self._generation_keys: caching.Generation[list[str]] = caching.Generation(
+        self._generation_keys: caching.Generation[dict[str | None, list[str]]] = caching.Generation(
             plane.views.changed
         )
         self._lookup = _with_principals(plane, self._lookup)
@@ -147,7 +147,8 @@ class Console:
         # Every proxy is counted by state, but only a page of them gets its view built.
         counts = self._generation.get(("counts", revision), functools.partial(_counts, views))
         view = listing.View.parse(request.query)
-        proxies = listing.paged("px", (("", key) for key in self._proxy_keys()), view)
+        every = self._proxy_keys().get(None, [])
+        proxies = listing.paged("px", (("", key) for key in every), view)
         shown = views.views_of(key for _, key in proxies.names)
         body = pages.index(meshes[1], proxies, shown, counts, meshes[0])
         return self._page(request, "Meshes", body)
@@ -176,7 +177,7 @@ class Console:
         part = self._recent.get(key, functools.partial(_mesh_part, store, name, view, key[-1]))
         if part is None:
             return self._page(request, name, pages.not_found(name), status=404)
-        keys = [key for key in self._proxy_keys() if _mesh_of(key) == name]
+        keys = self._proxy_keys().get(name, [])
         proxies = listing.paged("px", (("", key) for key in keys), view)
         shown = self._plane.views.views_of(key for _, key in proxies.names)
         graph = (
@@ -199,10 +200,9 @@ class Console:
         )
         return _secured(web.Response(text=page, status=status, content_type="text/html"))
 
-    def _proxy_keys(self) -> list[str]:
-        """Every proxy's node key in order, listed again only after the proxies change."""
-        views = self._plane.views
-        return self._generation_keys.get("keys", lambda: list(views.node_ids()))
+    def _proxy_keys(self) -> dict[str | None, list[str]]:
+        """Proxies' node keys by mesh, every key under ``None``; listed again after a change."""
+        return self._generation_keys.get("keys", functools.partial(_by_mesh, self._plane.views))
 
     def _form_token(self, request: web.Request) -> str | None:
         """The edit forms' token, for a session of a principal on a writable control plane."""
@@ -392,6 +392,17 @@ def _mesh_of(key: str) -> str | None:
     """The mesh of a proxy from its node key (``mesh/<mesh>/virtualNode/<name>[#replica]``)."""
     parts = key.split("/")
     return parts[1] if len(parts) >= 2 and parts[0] == "mesh" else None
+
+
+def _by_mesh(views: ProxyViews) -> dict[str | None, list[str]]:
+    """Every proxy's node key (under ``None``) and each mesh's, in key order."""
+    keys = list(views.node_ids())
+    found: dict[str | None, list[str]] = {None: keys}
+    for key in keys:
+        mesh = _mesh_of(key)
+        if mesh is not None:
+            found.setdefault(mesh, []).append(key)
+    return found
 
 
 def _meshes(store: Store) -> tuple[int, list[tuple[str, int]]]:
