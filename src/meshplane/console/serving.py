@@ -313,7 +313,10 @@ class Console:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = _secured(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionError:  # the page was left before its stream opened: nothing to send
+            return response
         views = self._plane.views
         changed_before = True
         sent: dict[str, str] = {}
