@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from meshplane.console import topology
+from meshplane.console import caching, topology
 from meshplane.sync import traffic
 
 INTERVAL = 1.0
@@ -28,6 +28,9 @@ READ_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 class Proxies(Protocol):
     """The read model's part the monitor uses (``ProxyViews``): no whole view is built."""
+
+    def changed(self) -> asyncio.Event:
+        """An event set at the next change of any proxy (connects included)."""
 
     def node_ids(self) -> dict[str, str]:
         """Every proxy's node key → its node id."""
@@ -56,6 +59,10 @@ class TrafficMonitor:
         self._watchers = 0
         self._task: asyncio.Task[None] | None = None
         self._ticked = asyncio.Event()
+        # Who has a stats listener changes only when proxies do, not every second.
+        self._targets: caching.Generation[list[tuple[str, str, str]]] = caching.Generation(
+            views.changed
+        )
         self.rows: dict[str, dict[str, Any]] = {}
         """The last interval's rows by :func:`~meshplane.console.topology.traffic_key`."""
 
@@ -95,13 +102,17 @@ class TrafficMonitor:
                 ticked, self._ticked = self._ticked, asyncio.Event()
                 ticked.set()
 
-    async def _read(self, session: aiohttp.ClientSession) -> dict[str, Any]:
-        """One reading of every connected proxy with a stats listener."""
-        proxies = [
+    def _listeners(self) -> list[tuple[str, str, str]]:
+        """``(key, node id, stats address)`` of every connected proxy with a stats listener."""
+        return [
             (key, node_id, address)
             for key, node_id in self._views.node_ids().items()
             if (address := self._views.stats_address(key)) is not None
         ]
+
+    async def _read(self, session: aiohttp.ClientSession) -> dict[str, Any]:
+        """One reading of every connected proxy with a stats listener."""
+        proxies = self._targets.get("targets", self._listeners)
 
         async def one(
             key: str, node_id: str, address: str
