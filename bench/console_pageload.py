@@ -11,10 +11,13 @@ browser (the server's share: render and transfer on loopback).
 ``--before REV`` measures side by side in one run: the tree of git revision ``REV``
 (``git archive``) and this tree each serve the same mesh from a process of their own
 (``--serve``; this bench's code, the other revision's ``meshplane``), and every load
-alternates between the two, so both see the same machine load. Pages that only this
-tree has (a filter, a later page, one service's graph) are measured on it alone.
+alternates between the two, so both see the same machine load. Pages that only a paged
+console has (a filter, a later page, one service's graph) are measured on this tree alone
+when ``REV`` predates paging. ``--proxies N`` connects N fake Envoys (each SYNCED) to each
+server first, so the pages' proxy sections and sync states cost what they do in a served
+mesh. The server column is the browser's own request → first byte.
 
-Run: ``python -m bench.console_pageload [--before 3380f21] [--loads 20]``
+Run: ``python -m bench.console_pageload [--before 0395047] [--loads 20] [--proxies 1000]``
 (needs ``/usr/bin/chromium``).
 """
 
@@ -42,12 +45,17 @@ from meshplane import app, settings
 from meshplane.console import Console
 from meshplane.console.credentials import GeneratedKey
 from meshplane.model import kinds
+from meshplane.testing import FakeAdsClient
 
 LOADS = 20
 CHROMIUM = "/usr/bin/chromium"
 KEY_ID, SECRET = "MPCONBENCH000000002", "bench-secret"
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-NAVIGATION = "performance.getEntriesByType('navigation')[0].duration"
+NAVIGATION = (
+    "(() => { const n = performance.getEntriesByType('navigation')[0];"
+    " return [n.duration, n.responseStart - n.requestStart]; })()"
+)
+"""The browser's load time and its time to the first byte (the server's share, seen from it)."""
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (
     ("meshes list", "/console/", True),
@@ -56,7 +64,7 @@ PAGES = (
     ("mesh page, routes p.40", f"/console/meshes/{MESH}?rt_page=40", False),
     ("mesh page, 1 service", f"/console/meshes/{MESH}?service=vs-0000.local", False),
 )
-"""(label, path, measured on both trees): the last three exist only in the paged console."""
+"""(label, path, measured on both trees): the last three only when both trees page."""
 
 
 def _build(plane: app.ControlPlane) -> int:
@@ -81,7 +89,24 @@ def _build(plane: app.ControlPlane) -> int:
     return 1 + NODES + ROUTERS * (1 + ROUTES_PER_ROUTER) + SERVICES
 
 
-async def _serve() -> None:
+async def _connect(plane: app.ControlPlane, port: int, proxies: int) -> list[asyncio.Task[None]]:
+    """``proxies`` fake Envoys following nodes vn-0000…, each SYNCED before this returns."""
+    clients = []
+    for index in range(proxies):
+        client = FakeAdsClient(
+            port, f"mesh/{MESH}/virtualNode/{_node(index % NODES)[0]}", str(index)
+        )
+        await client.__aenter__()
+        clients.append(client)
+    tasks = [asyncio.create_task(client.follow()) for client in clients]
+    # Checked twice a second: waking at every ACK would build every view thousands of times.
+    async with asyncio.timeout(1800):
+        while sum(view["state"] == "SYNCED" for view in plane.views.proxies()) < proxies:
+            await asyncio.sleep(0.5)
+    return tasks
+
+
+async def _serve(proxies: int) -> None:
     """``--serve``: build the mesh, serve it with the console, print the endpoint, wait for EOF."""
     with tempfile.TemporaryDirectory() as tmp:
         config = settings.load(
@@ -90,6 +115,8 @@ async def _serve() -> None:
             api_port=0,
             xds_port=0,
             quotas=settings.Quotas().scaled(10),
+            # The fake Envoys stand for sidecars only to give the page proxies to show.
+            xds_auth=False,
         )
         plane = app.build(config)
         began = time.perf_counter()
@@ -97,16 +124,23 @@ async def _serve() -> None:
         print(f"wrote {written} resources in {time.perf_counter() - began:.1f} s", file=sys.stderr)
         web_console = Console(GeneratedKey(KEY_ID, SECRET))
         async with app.running(plane, [web_console.mount]) as running:
+            began = time.perf_counter()
+            following = await _connect(plane, running.xds_port, proxies)
+            if proxies:
+                took = time.perf_counter() - began
+                print(f"{proxies} proxies synced in {took:.1f} s", file=sys.stderr)
             print(f"ENDPOINT http://127.0.0.1:{running.api_port}", flush=True)
             await asyncio.to_thread(sys.stdin.read)  # the measuring process closes it when done
+            for task in following:
+                task.cancel()
 
 
 @contextlib.contextmanager
-def _server(label: str, source: Path) -> Iterator[tuple[str, str]]:
+def _server(label: str, source: Path, proxies: int) -> Iterator[tuple[str, str]]:
     """A ``--serve`` process whose ``meshplane`` is the one under ``source``: (label, endpoint)."""
     env = {**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{ROOT}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.console_pageload", "--serve"],
+        [sys.executable, "-m", "bench.console_pageload", "--serve", "--proxies", str(proxies)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -135,7 +169,7 @@ def _log_in(context: BrowserContext, endpoint: str) -> None:
     page.close()
 
 
-def _measure(servers: list[tuple[str, str]], loads: int) -> dict[tuple[str, str], Any]:
+def _measure(servers: list[tuple[str, str]], loads: int, paged: bool) -> dict[tuple[str, str], Any]:
     """Per (page, tree): browser durations, fetch durations (ms) and the HTML size."""
     found: dict[tuple[str, str], Any] = {}
     with sync_playwright() as playwright:
@@ -146,22 +180,24 @@ def _measure(servers: list[tuple[str, str]], loads: int) -> dict[tuple[str, str]
             _log_in(contexts[label], endpoint)
         tabs = {label: contexts[label].new_page() for label, _ in servers}
         for page_label, path, on_both in PAGES:
-            chosen = servers if on_both else servers[-1:]
+            chosen = servers if on_both or paged else servers[-1:]
             # A fresh session per page: the old tree's loads outlast a 15-minute session.
             for label, endpoint in chosen:
                 _log_in(contexts[label], endpoint)
-            runs: dict[str, tuple[list[float], list[float], int]] = {
-                label: ([], [], 0) for label, _ in chosen
+            runs: dict[str, tuple[list[float], list[float], list[float], int]] = {
+                label: ([], [], [], 0) for label, _ in chosen
             }
             for _ in range(loads):
                 for label, endpoint in chosen:  # alternate: both trees see the same load
-                    browser_ms, fetch_ms, _size = runs[label]
+                    browser_ms, first_byte_ms, fetch_ms, _size = runs[label]
                     answer = tabs[label].goto(f"{endpoint}{path}", wait_until="load", timeout=0)
                     if answer is None or answer.status != 200:
                         raise RuntimeError(f"{path}: {answer.status if answer else 'no answer'}")
                     if tabs[label].url != f"{endpoint}{path}":  # sent to the login form
                         raise RuntimeError(f"{path}: ended at {tabs[label].url}")
-                    browser_ms.append(float(tabs[label].evaluate(NAVIGATION)))
+                    loaded, first_byte = tabs[label].evaluate(NAVIGATION)
+                    browser_ms.append(float(loaded))
+                    first_byte_ms.append(float(first_byte))
                     cookie = "; ".join(
                         f"{c['name']}={c['value']}" for c in contexts[label].cookies()
                     )
@@ -174,7 +210,7 @@ def _measure(servers: list[tuple[str, str]], loads: int) -> dict[tuple[str, str]
                             raise RuntimeError(f"{path}: fetched {answered.geturl()}")
                         size = len(answered.read())
                     fetch_ms.append((time.perf_counter() - began) * 1000)
-                    runs[label] = (browser_ms, fetch_ms, size)
+                    runs[label] = (browser_ms, first_byte_ms, fetch_ms, size)
             for label, run in runs.items():
                 found[(page_label, label)] = run
         browser.close()
@@ -185,10 +221,11 @@ def _quantile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def main(before: str | None = None, loads: int = LOADS) -> None:
+def main(before: str | None = None, loads: int = LOADS, proxies: int = 0) -> None:
     """Serve the mesh from this tree (and ``before``'s), measure, print one row per page."""
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        servers = []
+        servers: list[tuple[str, str]] = []
+        paged = True
         if before is not None:
             archive = Path(tmp) / "before.tar"
             subprocess.run(
@@ -196,15 +233,24 @@ def main(before: str | None = None, loads: int = LOADS) -> None:
             )
             with tarfile.open(archive) as tar:
                 tar.extractall(Path(tmp) / "before", filter="data")
-            servers.append(stack.enter_context(_server(f"{before}", Path(tmp) / "before" / "src")))
-        servers.append(stack.enter_context(_server("this tree", ROOT / "src")))
-        results = _measure(servers, loads)
-    print("browser: navigation start → load event; fetch: the same page without a browser")
-    print(f"{'page':<24}{'tree':<11}{'browser p50':>12}{'p99':>9}{'fetch p50':>11}{'p99':>9}  HTML")
-    for (page_label, label), (browser_ms, fetch_ms, size) in results.items():
+            source = Path(tmp) / "before" / "src"
+            paged = (source / "meshplane" / "console" / "listing.py").exists()
+            servers.append(stack.enter_context(_server(f"{before}", source, proxies)))
+        servers.append(stack.enter_context(_server("this tree", ROOT / "src", proxies)))
+        results = _measure(servers, loads, paged)
+    print(
+        "browser: navigation start → load event; server: the browser's request sent → first "
+        "byte; fetch: the same page without a browser"
+    )
+    print(
+        f"{'page':<24}{'tree':<11}{'browser p50':>12}{'p99':>9}{'server p50':>12}{'p99':>9}"
+        f"{'fetch p50':>11}{'p99':>9}  HTML"
+    )
+    for (page_label, label), (browser_ms, first_byte_ms, fetch_ms, size) in results.items():
         print(
             f"{page_label:<24}{label:<11}{statistics.median(browser_ms):10.1f}ms"
-            f"{_quantile(browser_ms, 99):7.1f}ms{statistics.median(fetch_ms):9.1f}ms"
+            f"{_quantile(browser_ms, 99):7.1f}ms{statistics.median(first_byte_ms):10.1f}ms"
+            f"{_quantile(first_byte_ms, 99):7.1f}ms{statistics.median(fetch_ms):9.1f}ms"
             f"{_quantile(fetch_ms, 99):7.1f}ms  {size / 1024:.0f} KiB ({loads} loads)"
         )
 
@@ -213,9 +259,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", help="a git revision measured side by side with this tree")
     parser.add_argument("--loads", type=int, default=LOADS, help="loads per page and tree")
+    parser.add_argument(
+        "--proxies", type=int, default=0, help="fake Envoys connected (SYNCED) before loading"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.serve:
-        asyncio.run(_serve())
+        asyncio.run(_serve(arguments.proxies))
     else:
-        main(arguments.before, arguments.loads)
+        main(arguments.before, arguments.loads, arguments.proxies)

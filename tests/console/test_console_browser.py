@@ -336,3 +336,28 @@ def test_a_weight_change_shows_live_on_a_paged_page(
         expect(green).to_have_text("60", timeout=WAIT_MS)
         expect(page.get_by_test_id("range-rt")).to_have_text("51\u201361 of 61")
         assert page.url == f"{paged_plane.endpoint}/console/meshes/demos?rt_page=2"
+
+
+def test_the_meshes_list_pages_its_proxies_and_keeps_their_counts_live(
+    plane: ControlPlane, envoys: Envoys, page: Page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pages of one proxy, the list counts both; a NACK shows on the first page and in
+    the counts without a reload; "next" shows the other proxy alone."""
+    monkeypatch.setattr("meshplane.console.listing.PAGE_SIZE", 1)
+    message = "Proto constraint validation failed: <port> out of range"
+    summary = page.locator("p.summary")
+    with screenshot_on_failure(page, tmp_path):
+        envoys.connect(FRONTEND)
+        plane.wait_for_state(FRONTEND, "SYNCED")
+        log_in(page, plane)
+        expect(summary).to_have_text("SYNCED 1 STALE 0 NACKED 0 DISCONNECTED 0")
+        expect(page.locator("body.connected")).to_have_count(1)
+        envoys.connect(BACKEND, lambda r: message if r.type_url == resources.LISTENER else None)
+        expect(summary).to_have_text("SYNCED 1 STALE 0 NACKED 1 DISCONNECTED 0", timeout=WAIT_MS)
+        expect(page.get_by_test_id(f"state-{BACKEND}")).to_have_text("NACKED")
+        expect(page.get_by_test_id(f"state-{FRONTEND}")).to_have_count(0)
+        page.get_by_test_id("next-px").click()
+        expect(page).to_have_url(f"{plane.endpoint}/console/?px_page=2#section-px")
+        expect(page.get_by_test_id(f"state-{FRONTEND}")).to_have_text("SYNCED")
+        expect(page.get_by_test_id(f"state-{BACKEND}")).to_have_count(0)
+        expect(page.get_by_test_id("range-px")).to_have_text("2\u20132 of 2")

@@ -10,8 +10,9 @@ ACK/NACK/connect — never by a polling loop.
 
 Modules: ``credentials`` (who may log in: the :class:`CredentialLookup` role),
 ``sessions`` (HMAC-signed session cookies), ``pages`` (HTML, everything escaped),
-``serving`` (the aiohttp routes, origin checks, the event stream). Only ``api`` and this
-package serve HTTP (an import contract says so).
+``serving`` (the aiohttp routes, origin checks, the event stream), ``caching`` (answers kept
+per store revision or read-model change), ``assets`` (static files addressed by digest). Only
+``api`` and this package serve HTTP (an import contract says so).
 """
 
 from __future__ import annotations

@@ -134,13 +134,14 @@ def number(view: View, section: str, matching: int, size: int = PAGE_SIZE) -> in
     return min(view.page(section), max(1, -(-matching // size)))
 
 
-def paged(section: str, names: Iterable[Name], view: View, size: int = PAGE_SIZE) -> Page:
+def paged(section: str, names: Iterable[Name], view: View, size: int | None = None) -> Page:
     """The page of ``names`` that ``view`` asks for: filtered, in (parent, name) order.
 
     For names held in memory (the proxies); the store pages resources itself
     (:meth:`~meshplane.store.protocols.ReadTransaction.name_page`), with the same order and
-    the same filter.
+    the same filter. ``size`` defaults to :data:`PAGE_SIZE` as it is when called.
     """
+    size = PAGE_SIZE if size is None else size
     every = list(names)
     matching = sorted(name for name in every if contains(name, view.query))
     shown = number(view, section, len(matching), size)

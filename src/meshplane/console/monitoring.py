@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from meshplane.console import topology
+from meshplane.console import caching, topology
 from meshplane.sync import traffic
 
 INTERVAL = 1.0
@@ -27,10 +27,16 @@ READ_TIMEOUT = aiohttp.ClientTimeout(total=2.0)
 
 
 class Proxies(Protocol):
-    """The read model's part the monitor uses (``ProxyViews``)."""
+    """The read model's part the monitor uses (``ProxyViews``): no whole view is built."""
 
-    def proxies(self) -> list[dict[str, Any]]:
-        """Every proxy's view (``key``, ``nodeId``, ``connected``, ``stats``)."""
+    def changed(self) -> asyncio.Event:
+        """An event set at the next change of any proxy (connects included)."""
+
+    def node_ids(self) -> dict[str, str]:
+        """Every proxy's node key → its node id."""
+
+    def stats_address(self, key: str) -> str | None:
+        """``host:port`` of the stats listener of the connected proxy ``key``, if it has one."""
 
 
 Reader = Callable[[str], Awaitable[str]]
@@ -53,6 +59,10 @@ class TrafficMonitor:
         self._watchers = 0
         self._task: asyncio.Task[None] | None = None
         self._ticked = asyncio.Event()
+        # Who has a stats listener changes only when proxies do, not every second.
+        self._targets: caching.Generation[list[tuple[str, str, str]]] = caching.Generation(
+            views.changed
+        )
         self.rows: dict[str, dict[str, Any]] = {}
         """The last interval's rows by :func:`~meshplane.console.topology.traffic_key`."""
 
@@ -92,18 +102,28 @@ class TrafficMonitor:
                 ticked, self._ticked = self._ticked, asyncio.Event()
                 ticked.set()
 
+    def _listeners(self) -> list[tuple[str, str, str]]:
+        """``(key, node id, stats address)`` of every connected proxy with a stats listener."""
+        return [
+            (key, node_id, address)
+            for key, node_id in self._views.node_ids().items()
+            if (address := self._views.stats_address(key)) is not None
+        ]
+
     async def _read(self, session: aiohttp.ClientSession) -> dict[str, Any]:
         """One reading of every connected proxy with a stats listener."""
-        proxies = [p for p in self._views.proxies() if p["connected"] and p.get("stats")]
+        proxies = self._targets.get("targets", self._listeners)
 
-        async def one(proxy: dict[str, Any]) -> tuple[str, dict[traffic.Subject, traffic.Totals]]:
+        async def one(
+            key: str, node_id: str, address: str
+        ) -> tuple[str, dict[traffic.Subject, traffic.Totals]]:
             try:
-                async with session.get(f"http://{proxy['stats']}/stats/prometheus") as answer:
+                async with session.get(f"http://{address}/stats/prometheus") as answer:
                     answer.raise_for_status()
                     text = await answer.text()
             except (aiohttp.ClientError, TimeoutError):
-                return proxy["key"], {}  # skipped this tick; its next reading is a baseline
-            return proxy["key"], traffic.observe(proxy["key"], proxy["nodeId"], text)
+                return key, {}  # skipped this tick; its next reading is a baseline
+            return key, traffic.observe(key, node_id, text)
 
-        read = await asyncio.gather(*(one(p) for p in proxies))
+        read = await asyncio.gather(*(one(*proxy) for proxy in proxies))
         return {key: totals for key, totals in read if totals}

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from meshplane.console import listing
+from meshplane.console import assets, listing
 
 if TYPE_CHECKING:
     from meshplane.console.reading import MeshPage
@@ -59,14 +59,15 @@ def layout(
         if user
         else ""
     )
-    script = '<script src="/console/static/console.js" defer></script>' if user else ""
+    script = f'<script src="{h(assets.url("console.js"))}" defer></script>' if user else ""
     attributes = f' data-source="{h(source)}"' if source else ""
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{h(title)} · meshplane</title>"
-        '<link rel="stylesheet" href="/console/static/console.css">'
+        f'<link rel="stylesheet" href="{h(assets.url("console.css"))}">'
+        f'<link rel="icon" href="{h(assets.url("favicon.svg"))}" type="image/svg+xml">'
         f"{script}</head><body>"
         f'<header><a class="brand" href="/console/">meshplane</a>{logout}</header>'
         + (
@@ -127,21 +128,30 @@ def proxies_table(proxies: Sequence[Mapping[str, Any]]) -> str:
 
 
 def index(
-    meshes: Iterable[tuple[str, int]], proxies: Sequence[Mapping[str, Any]], revision: int
+    meshes: Iterable[tuple[str, int]],
+    proxies: listing.Page,
+    views: Mapping[str, Mapping[str, Any]],
+    counts: Mapping[str, int],
+    revision: int,
 ) -> str:
-    """The meshes (with their resource counts) and every proxy."""
+    """The meshes (with their resource counts), every proxy's state counted, a page of proxies.
+
+    ``views`` are the shown proxies' views by key; ``counts`` are proxies by state.
+    """
     items = "".join(
         f'<li><a href="{h(_link(name))}">{h(name)}</a> <span class="count">{count} resources'
         "</span></li>"
         for name, count in meshes
     )
-    counts = {state: sum(1 for p in proxies if p["state"] == state) for state in STATES}
-    summary = " ".join(f"{_state(s)} {counts[s]}" for s in STATES)
+    summary = " ".join(f"{_state(s)} {counts.get(s, 0)}" for s in STATES)
+    shown = [views[key] for _, key in proxies.names if key in views]
     return (
         f'<h1>Meshes</h1><p class="revision">store revision <b data-testid="revision">'
         f"{revision}</b></p>"
         f'<ul class="meshes">{items or "<li>No mesh yet.</li>"}</ul>'
-        f'<h2>Proxies</h2><p class="summary">{summary}</p>{proxies_table(proxies)}'
+        f'<h2 id="section-px">Proxies</h2><p class="summary">{summary}</p>'
+        f"{_pager('px', proxies, '/console/', listing.View(pages={'px': proxies.number}))}"
+        f"{proxies_table(shown)}"
     )
 
 
@@ -154,10 +164,11 @@ def _ports(spec: Mapping[str, Any]) -> str:
     return ", ".join(ports) or "-"
 
 
-def _edit_form(
-    mesh: str, router: str, name: str, targets: Sequence[Any], token: str, view: str = ""
-) -> str:
-    """The explicit "edit weights" form of one route (collapsed: the page reads by default)."""
+def _edit_form(mesh: str, router: str, name: str, targets: Sequence[Any], view: str = "") -> str:
+    """The explicit "edit weights" form of one route (collapsed: the page reads by default).
+
+    Its token is :data:`TOKEN_SLOT`, filled per session by :func:`mesh`.
+    """
     if not targets:
         return ""
     inputs = "".join(
@@ -172,13 +183,13 @@ def _edit_form(
         f'data-testid="edit-{h(router)}-{h(name)}">'
         f'<input type="hidden" name="router" value="{h(router)}">'
         f'<input type="hidden" name="route" value="{h(name)}">'
-        f'<input type="hidden" name="token" value="{h(token)}">{kept}'
+        f'<input type="hidden" name="token" value="{TOKEN_SLOT}">{kept}'
         f'{inputs}<button type="submit">Apply weights</button></form></details>'
     )
 
 
 def _route(
-    router: str, name: str, spec: Mapping[str, Any], edit: tuple[str, str, str] | None = None
+    router: str, name: str, spec: Mapping[str, Any], edit: tuple[str, str] | None = None
 ) -> str:
     kind = next((k for k in ROUTE_TYPES if k in spec), None)
     route = spec.get(kind, {}) if kind else {}
@@ -197,30 +208,27 @@ def _route(
         for t in targets
     )
     priority = spec.get("priority", "-")
-    form = _edit_form(edit[0], router, name, targets, edit[1], edit[2]) if edit else ""
+    form = _edit_form(edit[0], router, name, targets, edit[1]) if edit else ""
     return (
         f'<tr><td class="route">{h(name)}</td><td>{h(kind or "-")}</td><td>{h(matched)}</td>'
         f'<td>{h(priority)}</td><td><ul class="targets">{cells}</ul>{form}</td></tr>'
     )
 
 
-def mesh(
-    page: MeshPage,
-    proxies: listing.Page,
-    views: Mapping[str, Mapping[str, Any]],
-    graph: str,
-    view: listing.View,
-    *,
-    form_token: str | None = None,
-) -> str:
-    """One page of a mesh: topology ``graph``, then a page of its proxies and of each kind.
+TOKEN_SLOT = "<!--form-token-->"
+"""Where a session's form token goes in cached sections: escaped data never holds a ``<``."""
 
-    ``views`` are the shown proxies' views by key. With a ``form_token`` each route gets its
-    "edit weights" form, which carries the ``view`` so the answer comes back to this page.
+
+def mesh_sections(page: MeshPage, view: listing.View, *, editable: bool = False) -> str:
+    """A mesh page's resource sections: one page of each kind (from the store alone).
+
+    With ``editable`` each route gets its "edit weights" form, which carries the ``view``
+    so the answer comes back to this page, and :data:`TOKEN_SLOT` where the session's
+    form token goes (:func:`mesh` puts it in), so one rendering serves every session.
     """
     name = page.mesh.key.name
     link = mesh_link(name)
-    edit = (name, form_token, view.encoded()) if form_token else None
+    edit = (name, view.encoded()) if editable else None
     rows = page.resources
     services = "".join(
         f"<tr><td>{h(vs.name)}</td><td>{h(_provider(vs.spec))}</td>"
@@ -249,13 +257,6 @@ def mesh(
         f"<td>{h(_gateway_target(gr.spec))}</td></tr>"
         for gr in rows["gr"]
     )
-    focus = (
-        f'<p class="focus" data-testid="focus">Neighbourhood of virtual service '
-        f"<b>{h(view.service)}</b> · "
-        f'<a href="{h(_href(link, view.focused("")))}#topology">whole mesh</a></p>'
-        if view.service
-        else ""
-    )
     sections = [
         ("vs", _table(("Name", "Provider", "Topology"), services)),
         ("vr", _table(("Name", "Listeners", "Routes"), routers)),
@@ -264,17 +265,45 @@ def mesh(
         ("vg", _table(("Name", "Listeners", "Gateway routes"), gateways)),
         ("gr", _table(("Gateway", "Name", "Target"), gateway_routes)),
     ]
-    listed = "".join(
+    return "".join(
         _section(section, page.pages[section], link, view, body) for section, body in sections
     )
-    shown_proxies = [views[key] for _, key in proxies.names]
+
+
+def mesh(
+    page: MeshPage,
+    sections: str,
+    proxies: listing.Page,
+    views: Mapping[str, Mapping[str, Any]],
+    graph: str,
+    view: listing.View,
+    *,
+    form_token: str | None = None,
+) -> str:
+    """One page of a mesh: topology ``graph``, then a page of its proxies, then ``sections``.
+
+    ``views`` are the shown proxies' views by key; ``sections`` come from
+    :func:`mesh_sections`, and ``form_token`` fills their forms' token slots.
+    """
+    name = page.mesh.key.name
+    link = mesh_link(name)
+    focus = (
+        f'<p class="focus" data-testid="focus">Neighbourhood of virtual service '
+        f"<b>{h(view.service)}</b> · "
+        f'<a href="{h(_href(link, view.focused("")))}#topology">whole mesh</a></p>'
+        if view.service
+        else ""
+    )
+    shown_proxies = [views[key] for _, key in proxies.names if key in views]
+    if form_token is not None:
+        sections = sections.replace(TOKEN_SLOT, h(form_token))
     return (
         f'<h1>Mesh <span data-testid="mesh-name">{h(name)}</span></h1>'
         f'<p class="revision">store revision <b data-testid="revision">{page.revision}</b> · '
         f'<span data-testid="mesh-total">{page.total:,}</span> resources</p>'
         f'<h2 id="topology">Topology</h2>{focus}<div class="graph">{graph}</div>'
         + _section("px", proxies, link, view, proxies_table(shown_proxies))
-        + listed
+        + sections
     )
 
 
@@ -338,7 +367,7 @@ def _pager(section: str, shown: listing.Page, link: str, view: listing.View) -> 
     )
 
 
-def _routes(page: MeshPage, edit: tuple[str, str, str] | None) -> str:
+def _routes(page: MeshPage, edit: tuple[str, str] | None) -> str:
     """The shown routes, grouped under their routers (name and listeners)."""
     groups: dict[str, list[str]] = {}
     for route in page.resources["rt"]:

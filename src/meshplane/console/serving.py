@@ -22,10 +22,11 @@ which the page writes into the topology's labels as text.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import functools
 import hmac
-import importlib.resources
 import json
 import time
 import urllib.parse
@@ -36,14 +37,26 @@ from aiohttp import web
 
 from meshplane import app
 from meshplane.api import offloading
-from meshplane.console import editing, listing, monitoring, pages, reading, throttling, topology
+from meshplane.console import (
+    assets,
+    caching,
+    editing,
+    listing,
+    monitoring,
+    pages,
+    reading,
+    throttling,
+    topology,
+)
 from meshplane.console.credentials import CredentialLookup
 from meshplane.console.sessions import COOKIE, DEFAULT_TTL, Sessions
 from meshplane.model import errors, kinds
 from meshplane.model.kinds import MESH
+from meshplane.model.snapshot import MeshSnapshot
+from meshplane.store.protocols import Store
+from meshplane.sync.proxyviews import ProxyViews
 
 PREFIX = "/console"
-STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
 SECURITY_HEADERS = {
     # No inline script or style, nothing from elsewhere: a missed escape cannot run code.
     "Content-Security-Policy": (
@@ -72,11 +85,18 @@ class Console:
         self.sessions = Sessions(clock, ttl)
         self._throttle = throttling.LoginThrottle(clock)
         self._closing = asyncio.Event()
+        self._recent: caching.Recent[Any] = caching.Recent()
 
     def mount(self, api: web.Application, plane: app.ControlPlane) -> None:
         """Add the console's routes to the API application ``api`` (an ``app.Mount``)."""
         self._plane = plane
         self._monitor = monitoring.TrafficMonitor(plane.views)
+        self._generation: caching.Generation[dict[str, int]] = caching.Generation(
+            plane.views.changed
+        )
+        self._generation_keys: caching.Generation[dict[str | None, list[str]]] = caching.Generation(
+            plane.views.changed
+        )
         self._lookup = _with_principals(plane, self._lookup)
         api.on_shutdown.append(self._close_streams)
         add = api.router.add_route
@@ -121,14 +141,16 @@ class Console:
         raise web.HTTPPermanentRedirect(f"{PREFIX}/")
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
-        store = self._plane.store
-        with store.read() as tx:
-            meshes = [
-                (r.key.name, tx.count_in_mesh(r.key.name, MESH.key))
-                for r in tx.list_records(MESH.key, None)
-            ]
-            revision = tx.revision()
-        body = pages.index(meshes, self._plane.views.proxies(), revision)
+        store, views = self._plane.store, self._plane.views
+        revision = store.revision()
+        meshes = self._recent.get(("meshes", revision), functools.partial(_meshes, store))
+        # Every proxy is counted by state, but only a page of them gets its view built.
+        counts = self._generation.get(("counts", revision), functools.partial(_counts, views))
+        view = listing.View.parse(request.query)
+        every = self._proxy_keys().get(None, [])
+        proxies = listing.paged("px", (("", key) for key in every), view)
+        shown = views.views_of(key for _, key in proxies.names)
+        body = pages.index(meshes[1], proxies, shown, counts, meshes[0])
         return self._page(request, "Meshes", body)
 
     async def _mesh(self, request: web.Request) -> web.StreamResponse:
@@ -143,21 +165,27 @@ class Console:
         error: str | None = None,
         status: int = 200,
     ) -> web.Response:
-        """The page of ``view``: its work grows with the page shown, not with the mesh."""
-        store = self._plane.store
-        shown = reading.read(store, name, view)
-        if shown is None:
-            return self._page(request, name, pages.not_found(name), status=404)
-        mine = {str(p["key"]): p for p in self._plane.views.proxies() if _mesh_of(p) == name}
-        proxies = listing.paged("px", (("", key) for key in mine), view)
-        drawn, why = reading.graph(store, name, shown.total, view.service)
-        graph = (
-            topology.render(drawn, self._monitor.rows)
-            if drawn is not None
-            else f'<p class="empty" data-testid="graph-note">{pages.h(why)}</p>'
-        )
+        """The page of ``view``: its work grows with the page shown, not with the mesh.
+
+        What only the store decides (the sections, what the graph draws) is read and
+        rendered once per store revision and view; the proxies and traffic every time.
+        """
         token = self._form_token(request)
-        body = pages.mesh(shown, proxies, mine, graph, view, form_token=token)
+        store = self._plane.store
+        revision = store.revision()
+        key = ("mesh", revision, name, view.encoded(), token is not None)
+        part = self._recent.get(key, functools.partial(_mesh_part, store, name, view, key[-1]))
+        if part is None:
+            return self._page(request, name, pages.not_found(name), status=404)
+        keys = self._proxy_keys().get(name, [])
+        proxies = listing.paged("px", (("", key) for key in keys), view)
+        shown = self._plane.views.views_of(key for _, key in proxies.names)
+        graph = (
+            topology.render(part.drawn, self._monitor.rows)
+            if part.drawn is not None
+            else f'<p class="empty" data-testid="graph-note">{pages.h(part.why)}</p>'
+        )
+        body = pages.mesh(part.page, part.sections, proxies, shown, graph, view, form_token=token)
         controls = pages.filter_form(name, view)
         if error is None:
             return self._page(request, name, body, status, controls=controls)
@@ -171,6 +199,10 @@ class Console:
             controls=controls,
         )
         return _secured(web.Response(text=page, status=status, content_type="text/html"))
+
+    def _proxy_keys(self) -> dict[str | None, list[str]]:
+        """Proxies' node keys by mesh, every key under ``None``; listed again after a change."""
+        return self._generation_keys.get("keys", functools.partial(_by_mesh, self._plane.views))
 
     def _form_token(self, request: web.Request) -> str | None:
         """The edit forms' token, for a session of a principal on a writable control plane."""
@@ -269,17 +301,22 @@ class Console:
         raise response
 
     async def _static(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        if name not in STATIC:
+        found = assets.asset(request.match_info["name"])
+        if found is None:
             raise web.HTTPNotFound()
-        data = importlib.resources.files("meshplane.console").joinpath("static", name).read_bytes()
-        return _secured(web.Response(body=data, content_type=STATIC[name]))
+        response = _secured(web.Response(body=found.data, content_type=found.content_type))
+        if request.query.get("v") == found.digest:  # this URL always names these bytes
+            response.headers["Cache-Control"] = assets.KEEP
+        return response
 
     # -- live updates ------------------------------------------------------------------------
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         response = _secured(web.StreamResponse(headers={"Content-Type": "text/event-stream"}))
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionError:  # the page was left before its stream opened: nothing to send
+            return response
         views = self._plane.views
         changed_before = True
         sent: dict[str, str] = {}
@@ -354,7 +391,53 @@ def _with_principals(plane: app.ControlPlane, fallback: CredentialLookup) -> Cre
     return lookup
 
 
-def _mesh_of(view: dict[str, Any]) -> str | None:
-    """The mesh of a proxy from its App Mesh node id (``mesh/<mesh>/virtualNode/<name>``)."""
-    parts = str(view["nodeId"]).split("/")
+def _mesh_of(key: str) -> str | None:
+    """The mesh of a proxy from its node key (``mesh/<mesh>/virtualNode/<name>[#replica]``)."""
+    parts = key.split("/")
     return parts[1] if len(parts) >= 2 and parts[0] == "mesh" else None
+
+
+def _by_mesh(views: ProxyViews) -> dict[str | None, list[str]]:
+    """Every proxy's node key (under ``None``) and each mesh's, in key order."""
+    keys = list(views.node_ids())
+    found: dict[str | None, list[str]] = {None: keys}
+    for key in keys:
+        mesh = _mesh_of(key)
+        if mesh is not None:
+            found.setdefault(mesh, []).append(key)
+    return found
+
+
+def _meshes(store: Store) -> tuple[int, list[tuple[str, int]]]:
+    """The store's revision and every mesh with its count of resources."""
+    with store.read() as tx:
+        meshes = [
+            (r.key.name, tx.count_in_mesh(r.key.name, MESH.key))
+            for r in tx.list_records(MESH.key, None)
+        ]
+        return tx.revision(), meshes
+
+
+def _counts(views: ProxyViews) -> dict[str, int]:
+    """How many proxies are in each state."""
+    return dict(collections.Counter(view["state"] for view in views.proxies()))
+
+
+@dataclasses.dataclass(frozen=True)
+class _MeshPart:
+    """What a mesh page shows from the store alone, at one revision, for one view."""
+
+    page: reading.MeshPage
+    sections: str
+    drawn: MeshSnapshot | None
+    why: str
+
+
+def _mesh_part(store: Store, name: str, view: listing.View, editable: bool) -> _MeshPart | None:
+    """``view`` of mesh ``name`` from the store (``None``: no such mesh)."""
+    shown = reading.read(store, name, view)
+    if shown is None:
+        return None
+    drawn, why = reading.graph(store, name, shown.total, view.service)
+    sections = pages.mesh_sections(shown, view, editable=editable)
+    return _MeshPart(shown, sections, drawn, why)

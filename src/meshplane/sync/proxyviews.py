@@ -24,7 +24,7 @@ wake it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from google.protobuf import json_format
@@ -98,6 +98,27 @@ class ProxyViews:
     def proxies(self) -> list[dict[str, Any]]:
         """Every proxy the xDS server has seen, ordered by key (the endpoint's JSON items)."""
         return self._views(self._revision())
+
+    def node_ids(self) -> dict[str, str]:
+        """Every proxy's node key → its node id, ordered by key, with no view built.
+
+        A page picks its proxies from these first, then asks :meth:`views_of` for theirs.
+        """
+        return {key: status.node.id for key, status in sorted(self._board.nodes().items())}
+
+    def views_of(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The views of those ``keys`` the xDS server knows, at the store's revision.
+
+        A console page shows 50 of thousands of proxies; building only theirs keeps its
+        cost with the page instead of with the mesh.
+        """
+        revision, about = self._revision(), self._about_others()
+        found = {}
+        for key in keys:
+            status = self._board.node(key)
+            if status is not None:
+                found[key] = self._view(key, status, revision, about)
+        return found
 
     def config(self, key: str) -> dict[str, Any] | None:
         """What the proxy at ``key`` was sent, summarized; ``None`` when nothing was."""
