@@ -123,7 +123,8 @@ class RoutesPatch:
     :attr:`hosts` cannot be patched."""
 
 
-_ROUTE_PIECES = frozenset({"service", "routes", "service-targets"})
+_ROUTE_PIECES = frozenset({"service", "routes", "service-targets", "route-plan", "route-proto"})
+"""Piece kinds a route change may drop: plans, their routes (per route and per host)."""
 
 
 def patch_routes(
@@ -148,7 +149,7 @@ def patch_routes(
             continue
         service = cast(str, key[1])
         found = pieces.piece(
-            key, functools.partial(plan.service_plan, recorder.snapshot, service), []
+            key, functools.partial(plan.service_plan, recorder.snapshot, service, reuse=pieces), []
         )
         new = shared.get(key)
         if new is None or new.reads != old.reads or new.warnings != old.warnings:
