@@ -546,9 +546,7 @@ class Sync:
             body, spans = patching.splice_virtual_hosts(
                 resource.body,
                 patch.hosts,
-                lambda host, serialized: self._rebuilt_host(
-                    serialized, patch.hosts[host], tunnelled
-                ),
+                lambda host, serialized: self._rebuilt_host(serialized, patch, host, tunnelled),
                 spans,
             )
             if body != resource.body:
@@ -558,13 +556,24 @@ class Sync:
         self._install(key, mesh, previous, replacements)
         return True
 
-    def _rebuilt_host(self, serialized: bytes, routes: Sequence[Message], tunnelled: bool) -> bytes:
-        """A virtual host with new routes, once per pass for callers holding the same host."""
+    def _rebuilt_host(
+        self, serialized: bytes, patch: patching.RoutesPatch, host: str, tunnelled: bool
+    ) -> bytes:
+        """A virtual host with new routes, once per pass for callers holding the same host.
+
+        Spliced route by route when only some of its routes changed; parsed, given its
+        new routes and serialized again otherwise.
+        """
+        routes = patch.hosts[host]
         memo = (serialized, tunnelled, id(routes))
         found = self._pass_hosts.get(memo)
         if found is None:
-            found = self._pass_hosts[memo] = patching.rebuilt_host(
-                serialized, routes, tunnelled=tunnelled
+            edits = patch.edits.get(host)
+            spliced = None if edits is None else patching.splice_routes(serialized, edits)
+            found = self._pass_hosts[memo] = (
+                spliced
+                if spliced is not None
+                else patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
             )
         return found
 

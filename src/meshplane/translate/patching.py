@@ -121,6 +121,19 @@ class RoutesPatch:
     expected: frozenset[str]
     """Every virtual host name of those services: a caller's host among them not in
     :attr:`hosts` cannot be patched."""
+    edits: Mapping[str, tuple[RouteEdit, ...]] = dataclasses.field(default_factory=dict)
+    """Virtual host name → its routes that changed, when the host keeps its number of
+    routes and the others are the very pieces it had: a caller's host is then spliced
+    route by route (:func:`splice_routes`) instead of parsed and serialized whole."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouteEdit:
+    """One route of a virtual host replaced: its place and its old and new serializations."""
+
+    index: int
+    before: bytes
+    after: bytes
 
 
 _ROUTE_PIECES = frozenset({"service", "routes", "service-targets", "route-plan", "route-proto"})
@@ -162,6 +175,7 @@ def patch_routes(
     routes_of = building.shared_routes(recorder.snapshot, pieces, None)
     assert routes_of is not None  # a table was given
     hosts: dict[str, Sequence[route_components_pb2.Route]] = {}
+    edits: dict[str, tuple[RouteEdit, ...]] = {}
     for key, old in entries:
         if key[0] != "routes":
             continue
@@ -173,11 +187,37 @@ def patch_routes(
         host = next((h for h in http if h.port == port), None)
         if host is None:
             return None
-        hosts[plan.host_name(service, port, len(http))] = routes_of(host)
+        name = plan.host_name(service, port, len(http))
+        hosts[name] = routes_of(host)
         new = shared.get(key)
         if new is None or new.reads != old.reads or new.warnings != old.warnings:
             return None
-    return RoutesPatch(frozenset(plans), hosts, frozenset(expected))
+        found_edits = _edits(cast(Sequence[route_components_pb2.Route], old.value), hosts[name])
+        if found_edits is not None:
+            edits[name] = found_edits
+    return RoutesPatch(frozenset(plans), hosts, frozenset(expected), edits)
+
+
+def _edits(
+    before: Sequence[route_components_pb2.Route], after: Sequence[route_components_pb2.Route]
+) -> tuple[RouteEdit, ...] | None:
+    """The routes of a host that are not the same piece as before (``None``: count changed).
+
+    Each route is a shared piece (one object per route and revision,
+    :func:`~meshplane.translate.building.shared_routes`): a route no change touched is
+    the very object it was, so only the others are serialized, once per change.
+    """
+    if len(before) != len(after):
+        return None
+    return tuple(
+        RouteEdit(
+            index,
+            old.SerializeToString(deterministic=True),
+            new.SerializeToString(deterministic=True),
+        )
+        for index, (old, new) in enumerate(zip(before, after, strict=True))
+        if old is not new
+    )
 
 
 def _shape(found: tuple[plan.HostPlan | plan.TcpPlan, ...]) -> tuple[object, ...]:
@@ -212,18 +252,26 @@ class HostSpan:
 
 def virtual_host_spans(body: bytes) -> tuple[HostSpan, ...]:
     """The virtual hosts of a serialized RouteConfiguration, in order."""
-    spans: list[HostSpan] = []
     view = memoryview(body)
+    return tuple(
+        HostSpan(_first_string(view, payload), start, payload, end)
+        for start, payload, end in _entries(view, _VIRTUAL_HOSTS)
+    )
+
+
+def _entries(view: memoryview, field: int) -> list[tuple[int, int, int]]:
+    """(start, payload, end) of each length-delimited entry of ``field`` in a message."""
+    spans: list[tuple[int, int, int]] = []
     at = 0
-    while at < len(body):
+    while at < len(view):
         start = at
         tag, at = _varint(view, at)
         wire_type = tag & 7
         if wire_type == _LENGTH_DELIMITED:
             size, at = _varint(view, at)
             payload, at = at, at + size
-            if tag >> 3 == _VIRTUAL_HOSTS:
-                spans.append(HostSpan(_first_string(view, payload), start, payload, at))
+            if tag >> 3 == field:
+                spans.append((start, payload, at))
         elif wire_type == _VARINT:
             _, at = _varint(view, at)
         elif wire_type == _FIXED64:
@@ -232,7 +280,31 @@ def virtual_host_spans(body: bytes) -> tuple[HostSpan, ...]:
             at += 4
         else:
             raise ValueError(f"unexpected wire type {wire_type} in a route configuration")
-    return tuple(spans)
+    return spans
+
+
+def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
+    """A serialized virtual host with the ``edits`` routes swapped in place.
+
+    ``None`` when a route to replace is not the one the edit replaces (the caller's host
+    was not built from those pieces): then the host is rebuilt whole. Every other byte
+    keeps its place, as a full serialization would put it (a repeated message field is
+    its entries' serializations in order).
+    """
+    routes = _entries(memoryview(host), _ROUTES)
+    parts: list[bytes] = []
+    at = 0
+    for edit in edits:
+        if edit.index >= len(routes):
+            return None
+        start, payload, end = routes[edit.index]
+        if host[payload:end] != edit.before:
+            return None
+        header = _encode_varint(_ROUTES << 3 | _LENGTH_DELIMITED) + _encode_varint(len(edit.after))
+        parts += (host[at:start], header, edit.after)
+        at = end
+    parts.append(host[at:])
+    return b"".join(parts)
 
 
 def splice_virtual_hosts(
@@ -299,6 +371,8 @@ def rebuilt_host(
 
 _VIRTUAL_HOSTS = 2
 """RouteConfiguration.virtual_hosts' field number."""
+_ROUTES = 3
+"""VirtualHost.routes' field number."""
 _VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
 
 
