@@ -42,6 +42,7 @@ from typing import Any, cast
 
 from envoy.config.route.v3 import route_components_pb2
 
+from meshplane.envoy import wireformat
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.translate import building, dependencies, names, plan, reuse, specs
 
@@ -254,33 +255,9 @@ def virtual_host_spans(body: bytes) -> tuple[HostSpan, ...]:
     """The virtual hosts of a serialized RouteConfiguration, in order."""
     view = memoryview(body)
     return tuple(
-        HostSpan(_first_string(view, payload), start, payload, end)
-        for start, payload, end in _entries(view, _VIRTUAL_HOSTS)
+        HostSpan(wireformat.first_string(view, payload), start, payload, end)
+        for start, payload, end in wireformat.entries(view, _VIRTUAL_HOSTS)
     )
-
-
-def _entries(view: memoryview, field: int) -> list[tuple[int, int, int]]:
-    """(start, payload, end) of each length-delimited entry of ``field`` in a message."""
-    spans: list[tuple[int, int, int]] = []
-    at = 0
-    while at < len(view):
-        start = at
-        tag, at = _varint(view, at)
-        wire_type = tag & 7
-        if wire_type == _LENGTH_DELIMITED:
-            size, at = _varint(view, at)
-            payload, at = at, at + size
-            if tag >> 3 == field:
-                spans.append((start, payload, at))
-        elif wire_type == _VARINT:
-            _, at = _varint(view, at)
-        elif wire_type == _FIXED64:
-            at += 8
-        elif wire_type == _FIXED32:
-            at += 4
-        else:
-            raise ValueError(f"unexpected wire type {wire_type} in a route configuration")
-    return spans
 
 
 def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
@@ -291,7 +268,7 @@ def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
     keeps its place, as a full serialization would put it (a repeated message field is
     its entries' serializations in order).
     """
-    routes = _entries(memoryview(host), _ROUTES)
+    routes = wireformat.entries(host, _ROUTES)
     parts: list[bytes] = []
     at = 0
     for edit in edits:
@@ -300,7 +277,7 @@ def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
         start, payload, end = routes[edit.index]
         if host[payload:end] != edit.before:
             return None
-        header = _encode_varint(_ROUTES << 3 | _LENGTH_DELIMITED) + _encode_varint(len(edit.after))
+        header = wireformat.header(_ROUTES, len(edit.after))
         parts += (host[at:start], header, edit.after)
         at = end
     parts.append(host[at:])
@@ -330,7 +307,7 @@ def splice_virtual_hosts(
             placed.append(_moved(span, shift))
             continue
         host = rewrite(span.name, body[span.payload : span.end])
-        header = _encode_varint(_VIRTUAL_HOSTS << 3 | _LENGTH_DELIMITED) + _encode_varint(len(host))
+        header = wireformat.header(_VIRTUAL_HOSTS, len(host))
         parts += (body[at : span.start], header, host)
         begin = span.start + shift
         placed.append(
@@ -373,33 +350,3 @@ _VIRTUAL_HOSTS = 2
 """RouteConfiguration.virtual_hosts' field number."""
 _ROUTES = 3
 """VirtualHost.routes' field number."""
-_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
-
-
-def _varint(view: memoryview, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = view[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, at
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _first_string(view: memoryview, at: int) -> str:
-    """Field 1 of the message serialized at ``at`` when it is a string (a host's name)."""
-    tag, at = _varint(view, at)
-    if tag != (1 << 3 | _LENGTH_DELIMITED):
-        return ""
-    size, at = _varint(view, at)
-    return bytes(view[at : at + size]).decode()
