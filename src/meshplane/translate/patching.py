@@ -24,10 +24,13 @@ keep their shape (the same hosts, ports and targets, so the same clusters and
 listeners; the same warnings and reads), a caller's translation would differ
 only in those virtual hosts' routes: the shared routes piece, followed (for a
 local-mode sidecar) by its CONNECT route. :func:`patch_routes` rebuilds the
-plans and routes once; :func:`splice_virtual_hosts` rewrites a caller's
-serialized route configuration host by host, which gives the bytes a full
-translation serializes to (a repeated message field is its entries'
-serializations in order).
+plans and routes once — each route is its own shared piece, so a one-route
+change re-plans and rebuilds that route and takes its siblings as they were —
+and says which routes of each host changed (:class:`RouteEdit`);
+:func:`splice_virtual_hosts` rewrites a caller's serialized route configuration
+host by host and :func:`splice_routes` a host route by route, which gives the
+bytes a full translation serializes to (a repeated message field is its
+entries' serializations in order).
 
 Pure, like all of :mod:`meshplane.translate`: rebuilt pieces are entered in
 the shared table, nothing else.
