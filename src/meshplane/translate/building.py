@@ -484,9 +484,7 @@ def _service_targets(
     depends on all they read; the warnings are kept per target, not recorded here.
     """
     found = pieces.piece(
-        ("service", service),
-        functools.partial(plan.service_plan, snapshot, service, reuse=pieces),
-        [],
+        ("service", service), functools.partial(plan.service_plan, snapshot, service), []
     )
     targets: set[plan.Target] = set()
     for piece in found:
@@ -774,35 +772,11 @@ def shared_routes(
     def build(host: plan.HostPlan, _warnings: plan.Warnings) -> list[route_components_pb2.Route]:
         found = pieces.piece(
             ("service", host.service),
-            functools.partial(plan.service_plan, snapshot, host.service, reuse=pieces),
+            functools.partial(plan.service_plan, snapshot, host.service),
             [],  # the plan's warnings were recorded where it was planned
         )
         planned = next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
-        if planned.source is None:
-            return routes.build_host_routes(snapshot.name, planned, kept_host_header)
-        router, index = planned.source
-        # One shared piece per route: a one-route change builds one Envoy route, and the
-        # others are the very objects the previous revision's host held.
-        return [
-            pieces.piece(
-                ("route-proto", router, route.name, index, kept_host_header),
-                functools.partial(route_proto, router, route.name, index),
-                [],
-            )
-            for route in planned.routes
-        ]
-
-    def route_proto(
-        router: str, name: str, index: int, _warnings: plan.Warnings
-    ) -> route_components_pb2.Route:
-        # Looked up inside, so the piece depends on what that one route's plan read.
-        planned = pieces.piece(
-            ("route-plan", router, name, index),
-            functools.partial(plan.route_plan, snapshot, router, name, index),
-            [],
-        )
-        assert isinstance(planned, plan.RoutePlan)  # the host holds it
-        return routes.build_host_route(snapshot.name, planned, kept_host_header)
+        return routes.build_host_routes(snapshot.name, planned, kept_host_header)
 
     def host_routes(host: plan.HostPlan) -> Sequence[route_components_pb2.Route]:
         key = ("routes", host.service, host.port, kept_host_header)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from meshplane.model import kinds
 from meshplane.model.kinds import ResourceKey
@@ -130,55 +130,6 @@ class _Recording(Mapping[str, V]):
         return len(self._inner)
 
 
-class _Nested(_Recording[Mapping[str, V]]):
-    """A recording parent → children mapping that can also read one child as exactly that key."""
-
-    def __init__(
-        self,
-        inner: Mapping[str, Mapping[str, V]],
-        looked_up: Callable[[str], None],
-        walked: Callable[[], None],
-        one: Callable[[str, str], None],
-    ) -> None:
-        super().__init__(inner, looked_up, walked)
-        self._one = one
-
-    def child(self, parent: str, name: str) -> V | None:
-        """Child ``name`` of ``parent``, recorded as that key alone (see :func:`child`)."""
-        self._one(parent, name)
-        children = self._inner.get(parent)
-        return None if children is None else children.get(name)
-
-
-def child(found: Mapping[str, Mapping[str, V]], parent: str, name: str) -> V | None:
-    """One route (or gateway route) of ``found``, read as exactly that key.
-
-    Looking a parent up reads all its children, present or future; a shared piece
-    built from one route (:mod:`.reuse`) depends on that route only, so another
-    route of the same router changing leaves it standing.
-    """
-    if isinstance(found, _Nested):
-        return cast(V | None, found.child(parent, name))
-    children = found.get(parent)
-    return None if children is None else children.get(name)
-
-
-def _uncovered(keys: set[ResourceKey]) -> frozenset[ResourceKey]:
-    """``keys`` without the children whose parent's wildcard is among them.
-
-    A change to such a child hits the wildcard too (:func:`touch`), so dropping it
-    changes no answer of :meth:`Reads.touched_by` or of the shared table's index; it
-    keeps a translation's reads what they were before pieces read single routes.
-    """
-    return frozenset(
-        key
-        for key in keys
-        if key.parent == ""
-        or key.name == ANY
-        or ResourceKey(key.kind, key.mesh, key.parent, ANY) not in keys
-    )
-
-
 class Recorder:
     """Wraps one snapshot; :attr:`snapshot` is what to translate, :meth:`reads` what it used."""
 
@@ -199,13 +150,12 @@ class Recorder:
                 lambda: self._key(ResourceKey(kind.key, mesh, ANY, ANY)),
             )
 
-        def nested(kind: kinds.Kind, inner: Mapping[str, Mapping[str, V]]) -> _Nested[V]:
+        def nested(kind: kinds.Kind, inner: Mapping[str, V]) -> _Recording[V]:
             # Looking up a parent's children depends on all of them, present or future.
-            return _Nested(
+            return _Recording(
                 inner,
                 lambda parent: self._key(ResourceKey(kind.key, mesh, parent, ANY)),
                 lambda: self._key(ResourceKey(kind.key, mesh, ANY, ANY)),
-                lambda parent, name: self._key(ResourceKey(kind.key, mesh, parent, name)),
             )
 
         self.snapshot = dataclasses.replace(
@@ -247,7 +197,7 @@ class Recorder:
             value = compute()
         finally:
             self._captures.pop()
-        return value, Reads(_uncovered(captured[0]), frozenset(captured[1]))
+        return value, Reads(frozenset(captured[0]), frozenset(captured[1]))
 
     def replay(self, reads: Reads) -> None:
         """Record ``reads`` as if made here: a reused piece depends on what its build read."""
@@ -260,8 +210,8 @@ class Recorder:
     def reads(self) -> Reads:
         """Everything looked up through :attr:`snapshot` so far."""
         return Reads(
-            _uncovered(self._keys),
+            frozenset(self._keys),
             frozenset(self._endpoints),
-            _uncovered(self._direct_keys),
+            frozenset(self._direct_keys),
             frozenset(self._direct_endpoints),
         )

@@ -24,9 +24,8 @@ keep their shape (the same hosts, ports and targets, so the same clusters and
 listeners; the same warnings and reads), a caller's translation would differ
 only in those virtual hosts' routes: the shared routes piece, followed (for a
 local-mode sidecar) by its CONNECT route. :func:`patch_routes` rebuilds the
-plans and routes once — each route is its own shared piece, so a one-route
-change re-plans and rebuilds that route and takes its siblings as they were —
-and says which routes of each host changed (:class:`RouteEdit`);
+plans and routes once and says which routes of each host changed
+(:class:`RouteEdit`);
 :func:`splice_virtual_hosts` rewrites a caller's serialized route configuration
 host by host and :func:`splice_routes` a host route by route, which gives the
 bytes a full translation serializes to (a repeated message field is its
@@ -126,9 +125,9 @@ class RoutesPatch:
     """Every virtual host name of those services: a caller's host among them not in
     :attr:`hosts` cannot be patched."""
     edits: Mapping[str, tuple[RouteEdit, ...]] = dataclasses.field(default_factory=dict)
-    """Virtual host name → its routes that changed, when the host keeps its number of
-    routes and the others are the very pieces it had: a caller's host is then spliced
-    route by route (:func:`splice_routes`) instead of parsed and serialized whole."""
+    """Virtual host name → its routes whose bytes changed, when the host keeps its number
+    of routes: a caller's host is then spliced route by route (:func:`splice_routes`)
+    instead of parsed and serialized whole."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -140,8 +139,7 @@ class RouteEdit:
     after: bytes
 
 
-_ROUTE_PIECES = frozenset({"service", "routes", "service-targets", "route-plan", "route-proto"})
-"""Piece kinds a route change may drop: plans, their routes (per route and per host)."""
+_ROUTE_PIECES = frozenset({"service", "routes", "service-targets"})
 
 
 def patch_routes(
@@ -166,7 +164,7 @@ def patch_routes(
             continue
         service = cast(str, key[1])
         found = pieces.piece(
-            key, functools.partial(plan.service_plan, recorder.snapshot, service, reuse=pieces), []
+            key, functools.partial(plan.service_plan, recorder.snapshot, service), []
         )
         new = shared.get(key)
         if new is None or new.reads != old.reads or new.warnings != old.warnings:
@@ -205,23 +203,20 @@ def patch_routes(
 def _edits(
     before: Sequence[route_components_pb2.Route], after: Sequence[route_components_pb2.Route]
 ) -> tuple[RouteEdit, ...] | None:
-    """The routes of a host that are not the same piece as before (``None``: count changed).
+    """The routes of a host whose serialization changed (``None``: their count changed).
 
-    Each route is a shared piece (one object per route and revision,
-    :func:`~meshplane.translate.building.shared_routes`): a route no change touched is
-    the very object it was, so only the others are serialized, once per change.
+    Serialized once per change, not per caller: a weight shift on one route of ten
+    leaves nine routes' bytes as they were, so each caller's host is spliced at one place.
     """
     if len(before) != len(after):
         return None
-    return tuple(
-        RouteEdit(
-            index,
-            old.SerializeToString(deterministic=True),
-            new.SerializeToString(deterministic=True),
-        )
-        for index, (old, new) in enumerate(zip(before, after, strict=True))
-        if old is not new
-    )
+    edits = []
+    for index, (old, new) in enumerate(zip(before, after, strict=True)):
+        old_bytes = old.SerializeToString(deterministic=True)
+        new_bytes = new.SerializeToString(deterministic=True)
+        if old_bytes != new_bytes:
+            edits.append(RouteEdit(index, old_bytes, new_bytes))
+    return tuple(edits)
 
 
 def _shape(found: tuple[plan.HostPlan | plan.TcpPlan, ...]) -> tuple[object, ...]:

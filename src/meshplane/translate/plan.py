@@ -20,7 +20,7 @@ from meshplane.model import extensions, kinds
 from meshplane.model import specs_generated as g
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot, Typed
-from meshplane.translate import dependencies, diagnostics, specs
+from meshplane.translate import diagnostics, specs
 from meshplane.translate.diagnostics import Warning
 from meshplane.translate.specs import Timeouts
 
@@ -81,9 +81,6 @@ class HostPlan:
     protocol: str
     domains: tuple[str, ...]
     routes: tuple[RoutePlan, ...]
-    source: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
-    """(router, index of its listener) the routes were planned from; ``None`` for a node
-    provider. Names the shared route pieces (:func:`route_plan`) the routes came from."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +138,7 @@ def plan_egress(
         else:
             found = reuse.piece(
                 ("service", service_name),
-                functools.partial(service_plan, snapshot, service_name, reuse=reuse),
+                functools.partial(service_plan, snapshot, service_name),
                 warnings,
             )
         hosts.extend(h for h in found if isinstance(h, HostPlan))
@@ -154,13 +151,9 @@ def plan_egress(
 
 
 def service_plan(
-    snapshot: MeshSnapshot, service_name: str, warnings: Warnings, reuse: Reuse | None = None
+    snapshot: MeshSnapshot, service_name: str, warnings: Warnings
 ) -> tuple[HostPlan | TcpPlan, ...]:
-    """One backend service's virtual hosts and TCP proxies (none when it is unusable).
-
-    With ``reuse``, a router's routes are planned one shared piece each
-    (:func:`route_plan`): a change to one route re-plans that route, not its ten siblings.
-    """
+    """One backend service's virtual hosts and TCP proxies (none when it is unusable)."""
     mesh = snapshot.name
     service = snapshot.virtual_services.get(service_name)
     if service is None:
@@ -173,7 +166,7 @@ def service_plan(
         return tuple(_node_provided(snapshot, service_name, node_name, warnings))
     if provider is not None and provider.virtual_router is not None:
         router_name = provider.virtual_router.virtual_router_name
-        return tuple(_router_provided(snapshot, service_name, router_name, warnings, reuse))
+        return tuple(_router_provided(snapshot, service_name, router_name, warnings))
     message = f"VirtualService {service_name}: no provider; backend skipped"
     warnings.append(diagnostics.service(mesh, service_name, "service-no-provider", message))
     return ()
@@ -216,11 +209,7 @@ def _node_provided(
 
 
 def _router_provided(
-    snapshot: MeshSnapshot,
-    service: str,
-    router_name: str,
-    warnings: Warnings,
-    reuse: Reuse | None = None,
+    snapshot: MeshSnapshot, service: str, router_name: str, warnings: Warnings
 ) -> list[HostPlan | TcpPlan]:
     """A service provided by a router: per router listener, its routes in priority order."""
     router = snapshot.virtual_routers.get(router_name)
@@ -234,35 +223,15 @@ def _router_provided(
     routes = snapshot.routes.get(router_name, {})
     router_listeners = specs.listeners(router.spec)
     found: list[HostPlan | TcpPlan] = []
-    for index, listener in enumerate(router_listeners):
-        if reuse is None:
-            planned = [
-                _route(snapshot, router_name, route, listener, warnings)
-                for route in _in_match_order(routes.values())
-            ]
-        else:
-            planned = [
-                reuse.piece(
-                    ("route-plan", router_name, route.name, index),
-                    functools.partial(route_plan, snapshot, router_name, route.name, index),
-                    warnings,
-                )
-                for route in _in_match_order(routes.values())
-            ]
-        plans = [plan for plan in planned if plan is not None]
+    for listener in router_listeners:
+        plans = [
+            plan
+            for route in _in_match_order(routes.values())
+            if (plan := _route(snapshot, router_name, route, listener, warnings)) is not None
+        ]
         if listener.is_http:
             http = tuple(p for p in plans if isinstance(p, RoutePlan))
-            found.append(
-                HostPlan(
-                    service,
-                    service,
-                    listener.port,
-                    listener.protocol,
-                    (),
-                    http,
-                    source=(router_name, index),
-                )
-            )
+            found.append(HostPlan(service, service, listener.port, listener.protocol, (), http))
         else:
             found.extend(
                 dataclasses.replace(p, service=service) for p in plans if isinstance(p, TcpPlan)
@@ -277,22 +246,6 @@ def _router_provided(
             )
         )
     return found
-
-
-def route_plan(
-    snapshot: MeshSnapshot, router_name: str, route_name: str, index: int, warnings: Warnings
-) -> RoutePlan | TcpPlan | None:
-    """One route of a router on the router's ``index``-th listener: a shared piece.
-
-    It reads that route alone (:func:`~meshplane.translate.dependencies.child`), the
-    router and the nodes the route targets, so another route of the router changing
-    leaves it as it was. ``None`` when the route does not apply or is broken (warned).
-    """
-    router = snapshot.virtual_routers[router_name]
-    route = dependencies.child(snapshot.routes, router_name, route_name)
-    if route is None:  # not reached: the plan names routes it found
-        return None
-    return _route(snapshot, router_name, route, specs.listeners(router.spec)[index], warnings)
 
 
 def _in_match_order(routes: Iterable[Typed[g.RouteSpec]]) -> list[Typed[g.RouteSpec]]:

@@ -16,13 +16,6 @@ sync stage's per-proxy invalidation stays exact. :meth:`SharedTranslations.advan
 moves the table to a newer revision of the mesh, dropping only the entries a
 change can alter (by the same rule that decides which proxies to rebuild).
 
-Pieces nest: a service's plan is made of one piece per route of its router
-(each reads that route alone, :func:`~meshplane.translate.dependencies.child`),
-and its hosts' Envoy routes of one piece per route; a build that reuses an
-inner piece replays its reads, so the outer piece depends on them too. A
-change to one route of ten drops that route's pieces and the pieces made of
-them, and the nine others are taken as they were.
-
 Only caller-independent pieces are entered: a piece that depends on the
 caller (a client policy's TLS, automatic mTLS naming the caller's identity)
 is built per caller as before.

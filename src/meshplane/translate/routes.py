@@ -86,15 +86,13 @@ def build_host_routes(
     mesh: str, host: HostPlan, kept_host_header: str | None
 ) -> list[route_pb.Route]:
     """A virtual host's routes, in order: the same for every caller of its service."""
-    return [build_host_route(mesh, plan, kept_host_header) for plan in host.routes]
-
-
-def build_host_route(mesh: str, plan: RoutePlan, kept_host_header: str | None) -> route_pb.Route:
-    """One of a virtual host's routes (see :func:`build_host_routes`)."""
-    route = build_route(mesh, plan)
-    if kept_host_header is not None and route.HasField("route"):
-        route.route.host_rewrite_header = kept_host_header
-    return route
+    built = []
+    for plan in host.routes:
+        route = build_route(mesh, plan)
+        if kept_host_header is not None and route.HasField("route"):
+            route.route.host_rewrite_header = kept_host_header
+        built.append(route)
+    return built
 
 
 def build_ingress_route_config(
