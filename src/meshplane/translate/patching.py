@@ -203,20 +203,24 @@ def patch_routes(
 def _edits(
     before: Sequence[route_components_pb2.Route], after: Sequence[route_components_pb2.Route]
 ) -> tuple[RouteEdit, ...] | None:
-    """The routes of a host whose serialization changed (``None``: their count changed).
+    """The routes of a host that changed (``None``: their count changed).
 
     Serialized once per change, not per caller: a weight shift on one route of ten
     leaves nine routes' bytes as they were, so each caller's host is spliced at one place.
     """
     if len(before) != len(after):
         return None
-    edits = []
-    for index, (old, new) in enumerate(zip(before, after, strict=True)):
-        old_bytes = old.SerializeToString(deterministic=True)
-        new_bytes = new.SerializeToString(deterministic=True)
-        if old_bytes != new_bytes:
-            edits.append(RouteEdit(index, old_bytes, new_bytes))
-    return tuple(edits)
+    # Equal messages serialize alike (deterministically: map entries sorted), and the
+    # comparison runs in C: only the routes that differ are serialized.
+    return tuple(
+        RouteEdit(
+            index,
+            old.SerializeToString(deterministic=True),
+            new.SerializeToString(deterministic=True),
+        )
+        for index, (old, new) in enumerate(zip(before, after, strict=True))
+        if old != new
+    )
 
 
 def _shape(found: tuple[plan.HostPlan | plan.TcpPlan, ...]) -> tuple[object, ...]:
