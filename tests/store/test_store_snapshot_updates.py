@@ -114,3 +114,40 @@ def test_a_mesh_change_or_no_previous_reads_the_whole_mesh(
     assert refreshed is not None
     assert refreshed.mesh.resource.spec["egressFilter"] == {"type": "ALLOW_ALL"}
     assert refreshed.mesh.spec == g.MeshSpec(egress_filter=g.EgressFilter(type="ALLOW_ALL"))
+
+
+def test_a_route_change_shares_every_untouched_mapping_and_keeps_name_order(
+    store: SqliteStore, service: MeshService
+) -> None:
+    """Other routers' children and kinds are shared; order is a full read's; before is kept."""
+    service.create(kinds.MESH, "m", "m", {})
+    service.create(kinds.VIRTUAL_NODE, "m", "a", {})
+    for router in ("vr-a", "vr-c"):
+        service.create(kinds.VIRTUAL_ROUTER, "m", router, {})
+        service.create(kinds.ROUTE, "m", "r1", ROUTE, parent=router)
+    before = snapshots.mesh_snapshot(store, "m")
+    assert before is not None
+    start = store.revision()
+    service.update(kinds.ROUTE, "m", "r1", {"priority": 1, **ROUTE}, parent="vr-a")
+    after = snapshots.updated(store, before, "m", store.feed.changes_since(start))
+    assert after is not None
+    assert after.routes["vr-c"] is before.routes["vr-c"]
+    assert after.virtual_routers is before.virtual_routers
+    assert after.virtual_nodes is before.virtual_nodes
+    assert (
+        before.routes["vr-a"]["r1"].spec.priority,
+        after.routes["vr-a"]["r1"].spec.priority,
+    ) == (
+        None,
+        1,
+    )
+    start = store.revision()
+    service.create(kinds.VIRTUAL_ROUTER, "m", "vr-b", {})
+    service.create(kinds.ROUTE, "m", "r0", ROUTE, parent="vr-b")
+    service.create(kinds.ROUTE, "m", "r2", ROUTE, parent="vr-c")
+    service.create(kinds.ROUTE, "m", "r0", ROUTE, parent="vr-c")
+    moved = snapshots.updated(store, after, "m", store.feed.changes_since(start))
+    assert _plain(moved) == _plain(snapshots.mesh_snapshot(store, "m"))
+    assert list(moved.routes) == ["vr-a", "vr-b", "vr-c"]
+    assert list(moved.routes["vr-c"]) == ["r0", "r1", "r2"]
+    assert list(after.routes) == ["vr-a", "vr-c"]

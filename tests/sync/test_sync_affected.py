@@ -16,13 +16,14 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import pytest
 from envoy.config.core.v3 import base_pb2
 
 from meshplane import app, settings
 from meshplane.envoy import resources as envoy_resources
 from meshplane.model import kinds
 from meshplane.store import snapshots
-from meshplane.translate import building
+from meshplane.translate import building, patching
 from meshplane.translate.diagnostics import Warning
 from meshplane.translate.identity import NodeIdentity
 from meshplane.xds.snapshot import ResourceEncoder, Snapshot
@@ -486,5 +487,44 @@ def test_a_weight_shift_is_spliced_into_the_callers_route_configuration(tmp_path
         assert moved == ["vn-frontend"]
         assert watch.translated() == ["vn-frontend"]
         _equals_full_translation(plane)
+
+    _run(tmp_path, body)
+
+
+def test_one_route_of_several_is_spliced_route_by_route_and_a_broken_splice_shows(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """r-main's weights change beside r-alt: only r-main's bytes are swapped; a bad swap fails."""
+    spliced: list[bytes | None] = []
+    splice = patching.splice_routes
+
+    def recorded(host: bytes, edits: Any) -> bytes | None:
+        found = splice(host, edits)
+        spliced.append(found)
+        return found
+
+    monkeypatch.setattr(patching, "splice_routes", recorded)
+
+    async def body(plane: app.ControlPlane) -> None:
+        svc = plane.services.resources
+        svc.create(kinds.ROUTE, MESH, "r-alt", _route(100, 0, "/alt"), parent="vr-backend")
+        await _settled(plane)
+        watch = Watch(plane)
+        shift = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", _route(30, 70), parent="vr-backend")
+        )
+        assert (shift, watch.translated()) == (["vn-frontend"], [])
+        assert len(spliced) == 1
+        assert spliced[0] is not None
+        _equals_full_translation(plane)
+        # The same splice, leaving the host's bytes as they were: the check catches it.
+        monkeypatch.setattr(patching, "splice_routes", lambda host, _edits: host)
+        watch.mark()
+        await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", _route(60, 40), parent="vr-backend")
+        )
+        assert watch.translated() == []
+        with pytest.raises(AssertionError, match="vn-frontend"):
+            _equals_full_translation(plane)
 
     _run(tmp_path, body)

@@ -81,3 +81,25 @@ def test_a_proxy_that_never_acks_keeps_a_bounded_list_and_leaving_observes_nothi
     assert len(metrics._waits) == metering.MAX_WAITS
     board.record_disconnected(KEY)
     assert (len(metrics._waits), count(metrics)) == (0, 0)
+
+
+def test_a_pass_judges_only_the_proxies_it_republished_once_each() -> None:
+    """50 waits on a proxy that never ACKs: a pass republishing another judges that one once."""
+    sync, board, cache, metrics, clock = parts()
+    other = "mesh/demos/virtualNode/vn-b"
+    snapshot = Snapshot.of([cluster_pb2.Cluster(name="c")])
+    for key in (KEY, other):
+        board.record_connected(key, base_pb2.Node(id=key))
+        cache.set_snapshot(key, snapshot)
+    for _ in range(50):
+        sync.finish(PublishPass(clock(), ((KEY, snapshot.version),)))
+    judged: list[str] = []
+    arrived = metrics._arrived
+    metrics._arrived = lambda key: judged.append(key) or arrived(key)  # type: ignore[method-assign]
+    sync.finish(PublishPass(clock(), ((other, snapshot.version),)))
+    assert judged == [other]
+    sync.finish(PublishPass(clock(), ((KEY, snapshot.version),)))
+    assert (judged, len(metrics._waits)) == ([other, KEY], 52)
+    board.record_acked(KEY, LISTENER, "l", {})
+    board.record_acked(KEY, CLUSTER, "c", {"c": snapshot.resources(CLUSTER)["c"].version})
+    assert (len(metrics._waits), count(metrics)) == (1, 51)

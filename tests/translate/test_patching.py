@@ -60,3 +60,20 @@ def test_no_wanted_host_leaves_the_bytes_alone() -> None:
     same, spans = patching.splice_virtual_hosts(body, {"vs-z"}, lambda _n, h: h)
     assert same is body
     assert [s.name for s in spans] == ["vs-a"]
+
+
+def test_a_route_swapped_in_place_serializes_as_the_whole_host_would() -> None:
+    """Replacing the second of three routes gives the host's full bytes; a stale edit is refused."""
+    old, new = _routes(["a", "b", "c"]), _routes(["a", "z", "c"])
+    host = _config({"x": ["a", "b", "c"]}).virtual_hosts[0].SerializeToString(deterministic=True)
+    edit = patching.RouteEdit(
+        1,
+        old[1].SerializeToString(deterministic=True),
+        new[1].SerializeToString(deterministic=True),
+    )
+    expected = (
+        _config({"x": ["a", "z", "c"]}).virtual_hosts[0].SerializeToString(deterministic=True)
+    )
+    assert patching.splice_routes(host, [edit]) == expected
+    assert patching.splice_routes(expected, [edit]) is None
+    assert patching.splice_routes(host, [patching.RouteEdit(9, edit.before, edit.after)]) is None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from envoy.config.core.v3 import base_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import any_pb2
 from xds_configs import cluster, endpoints, listener, route_config, weighted
@@ -11,6 +14,7 @@ from xds_configs import cluster, endpoints, listener, route_config, weighted
 from meshplane.envoy import CLUSTER, ENDPOINT, LISTENER, ROUTE
 from meshplane.kit.clock import FakeClock
 from meshplane.xds import ResourceEncoder, Snapshot, SnapshotCache, node_key, replica_node_key, wire
+from meshplane.xds import snapshot as xds_snapshot
 from meshplane.xds.status import StatusBoard
 
 
@@ -147,3 +151,30 @@ def test_has_acked_needs_every_referenced_name() -> None:
     assert status.has_acked(snapshot)
     assert status.connected_at == 1_700_000_000.0
     assert len(events) == 5
+
+
+def test_a_route_configuration_is_versioned_from_its_hosts_as_its_bytes_determine() -> None:
+    """Known parts give the version the bytes give; a stale part's digest gives another."""
+
+    def config(weight: int) -> bytes:
+        message = route_pb2.RouteConfiguration(name="rds")
+        for name in ("a", "b"):
+            host = message.virtual_hosts.add(name=name, domains=[name])
+            route = host.routes.add(name=f"{name}-{weight}")
+            route.match.prefix = "/"
+        body: bytes = message.SerializeToString(deterministic=True)
+        return body
+
+    one, two = config(1), config(2)
+    parts = xds_snapshot.parts_of(ROUTE, one)
+    assert [one[p.payload : p.end] for p in parts] == [
+        h.SerializeToString(deterministic=True)
+        for h in route_pb2.RouteConfiguration.FromString(one).virtual_hosts
+    ]
+    encoder = ResourceEncoder()
+    whole = encoder.encode_serialized(ROUTE, "rds", one)
+    assert encoder.encode_serialized(ROUTE, "rds", one, parts=parts) is whole
+    assert whole.version == xds_snapshot.content_digest(ROUTE, one)[:16]
+    assert whole.version != encoder.encode_serialized(ROUTE, "rds", two).version
+    stale = (parts[0], dataclasses.replace(parts[1], digest=bytes(32)))
+    assert xds_snapshot.content_digest(ROUTE, one, stale) != xds_snapshot.content_digest(ROUTE, one)

@@ -17,11 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from meshplane.model import kinds
 from meshplane.model import specs_generated as generated
-from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource, Typed
 from meshplane.model.wirevalues import SpecError
 from meshplane.store.protocols import Store
@@ -121,7 +120,9 @@ def updated(
     Each changed key is re-read at the store's current state, so applying a
     change twice, or after a later one, is harmless. A change to the mesh
     resource itself (or no previous snapshot) falls back to a full read.
-    The result is a new snapshot; ``previous`` is not modified.
+    The result is a new snapshot; ``previous`` is not modified. Only the mappings
+    a change touches are copied (a C-level dict copy, see :class:`_Draft`); the
+    others are shared with ``previous``.
     """
     if previous is None or any(c.key.kind == kinds.MESH.key for c in changes):
         return mesh_snapshot(store, mesh)
@@ -130,19 +131,21 @@ def updated(
     with store.read() as tx:
         found = {key: tx.get(key) for key in keys}
         endpoints = {name: tx.node_endpoints(mesh, name) for name in endpoint_nodes}
-    flat: dict[str, dict[str, Typed[Any]]] = {}
-    nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {}
+    flat: dict[str, _Draft[Typed[Any]]] = {}
+    nested: dict[str, dict[str, _Draft[Typed[Any]]]] = {}
     for key, record in found.items():
         if key.kind in _NESTED:
             parents = nested.setdefault(key.kind, {})
             if key.parent not in parents:
                 children = _children(previous, key.kind).get(key.parent, {})
-                parents[key.parent] = dict(children)
-            _put(parents[key.parent], key, record.resource if record else None)
+                parents[key.parent] = _Draft(children)
+            draft = parents[key.parent]
         else:
             if key.kind not in flat:
-                flat[key.kind] = dict(_flat(previous, key.kind))
-            _put(flat[key.kind], key, record.resource if record else None)
+                flat[key.kind] = _Draft(_flat(previous, key.kind))
+            draft = flat[key.kind]
+        typed = None if record is None else _typed(record.resource)
+        draft.put(key.name, typed)  # a resource the model refuses is left out, as in a full read
     return MeshSnapshot(
         revision=max(previous.revision, *(c.revision for c in changes)),
         mesh=previous.mesh,
@@ -174,34 +177,55 @@ def _children(snapshot: MeshSnapshot, kind: str) -> Mapping[str, Mapping[str, Ty
     return snapshot.routes if kind == kinds.ROUTE.key else snapshot.gateway_routes
 
 
-def _put(into: dict[str, Typed[Any]], key: ResourceKey, resource: Resource | None) -> None:
-    """Store the re-read resource, parsed, or forget it when it no longer exists."""
-    typed = None if resource is None else _typed(resource)
-    if typed is None:
-        into.pop(key.name, None)
-    else:
-        into[key.name] = typed
+class _Draft(Generic[V]):
+    """A copy of one of the previous snapshot's mappings, being changed; then frozen.
+
+    Copy-on-write for the mapping a change touches, at C speed: the snapshot's
+    read-only proxies wrap dicts, whose own ``copy`` is a tenth of ``dict(proxy)``
+    (which goes key by key: ~4 µs for 500 routers instead of ~50). The copy keeps
+    name order as long as keys are only replaced, removed or added after the last
+    one; only an insertion in the middle pays the sort a full read's order needs.
+    """
+
+    __slots__ = ("items", "resort")
+
+    def __init__(self, previous: Mapping[str, V]) -> None:
+        """Start from ``previous`` (in name order, as every snapshot mapping is)."""
+        self.items: dict[str, V] = (
+            previous.copy() if isinstance(previous, MappingProxyType | dict) else dict(previous)
+        )
+        self.resort = False
+
+    def put(self, name: str, value: V | None) -> None:
+        """Set ``name`` to ``value``, or forget it (``None``)."""
+        if value is None:
+            self.items.pop(name, None)
+            return
+        if not self.resort and name not in self.items and self.items:
+            self.resort = name < next(reversed(self.items))
+        self.items[name] = value
+
+    def frozen(self) -> MappingProxyType[str, V]:
+        """The mapping, read-only, in name order."""
+        return _sorted(self.items) if self.resort else MappingProxyType(self.items)
 
 
-def _replaced(previous: Mapping[str, V], changed: dict[str, V] | None) -> Mapping[str, V]:
+def _replaced(previous: Mapping[str, V], changed: _Draft[V] | None) -> Mapping[str, V]:
     """The new mapping for a kind, or the previous one (shared) when nothing of it changed."""
-    return previous if changed is None else _sorted(changed)
+    return previous if changed is None else changed.frozen()
 
 
 def _replaced_nested(
     previous: Mapping[str, Mapping[str, V]],
-    changed: dict[str, dict[str, V]] | None,
+    changed: dict[str, _Draft[V]] | None,
 ) -> Mapping[str, Mapping[str, V]]:
     """Parents whose children changed get new mappings; the others are shared."""
     if changed is None:
         return previous
-    merged: dict[str, Mapping[str, V]] = dict(previous)
+    merged: _Draft[Mapping[str, V]] = _Draft(previous)
     for parent, children in changed.items():
-        if children:
-            merged[parent] = _sorted(children)
-        else:
-            merged.pop(parent, None)
-    return MappingProxyType(dict(sorted(merged.items())))
+        merged.put(parent, children.frozen() if children.items else None)
+    return merged.frozen()
 
 
 def _with_endpoints(
@@ -210,10 +234,7 @@ def _with_endpoints(
     """Endpoints with the re-read nodes replaced (a node with none is dropped, like a full read)."""
     if not changed:
         return previous
-    merged = dict(previous)
+    merged: _Draft[tuple[Endpoint, ...]] = _Draft(previous)
     for name, endpoints in changed.items():
-        if endpoints:
-            merged[name] = endpoints
-        else:
-            merged.pop(name, None)
-    return MappingProxyType(dict(sorted(merged.items())))
+        merged.put(name, endpoints or None)
+    return merged.frozen()

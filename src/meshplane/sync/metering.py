@@ -102,7 +102,10 @@ class SyncMetrics:
         if done.first_change_at is not None and done.published:
             self._waits.append(_Wait(done.first_change_at, {key for key, _ in done.published}))
             del self._waits[:-MAX_WAITS]
-        self._settle()
+        # Only the proxies this pass republished can have arrived since the last settle:
+        # any other's target and board status are as they were then (an ACK or a
+        # disconnect settles every wait through _on_status).
+        self._settle({key for key, _ in done.published})
 
     def _on_stream(self, event: xds_status.StreamEvent) -> None:
         if isinstance(event, xds_status.Sent):
@@ -114,13 +117,27 @@ class SyncMetrics:
         if isinstance(event, xds_status.Acked | xds_status.Disconnected) and self._waits:
             self._settle()
 
-    def _settle(self) -> None:
-        """Observe every wait whose proxies all run their current snapshot (or left)."""
+    def _settle(self, only: set[str] | None = None) -> None:
+        """Observe every wait whose proxies all run their current snapshot (or left).
+
+        ``only``: just those proxies may have arrived (the others are known to be still
+        waiting). Each proxy is judged once per call, however many waits name it: a proxy
+        that never ACKs is in up to :data:`MAX_WAITS` of them.
+        """
         pending = []
+        judged: dict[str, bool | None] = {}
         for wait in self._waits:
+            if only is not None and wait.keys.isdisjoint(only):
+                pending.append(wait)
+                continue
             left = set()
             for key in wait.keys:
-                arrived = self._arrived(key)
+                if only is not None and key not in only:
+                    left.add(key)
+                    continue
+                if key not in judged:
+                    judged[key] = self._arrived(key)
+                arrived = judged[key]
                 if arrived is None:
                     left.add(key)
                 wait.acked = wait.acked or bool(arrived)

@@ -61,6 +61,7 @@ import collections
 import contextlib
 import dataclasses
 import gc
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -87,6 +88,7 @@ from meshplane.translate import (
 )
 from meshplane.translate.identity import DEFAULT_TRUST_DOMAIN, NodeIdentity
 from meshplane.xds import cache as xds_cache
+from meshplane.xds import snapshot as xds_snapshot
 from meshplane.xds import status as xds_status
 from meshplane.xds.snapshot import Resource, ResourceEncoder, Snapshot
 
@@ -546,25 +548,36 @@ class Sync:
             body, spans = patching.splice_virtual_hosts(
                 resource.body,
                 patch.hosts,
-                lambda host, serialized: self._rebuilt_host(
-                    serialized, patch.hosts[host], tunnelled
-                ),
+                lambda host, serialized: self._rebuilt_host(serialized, patch, host, tunnelled),
                 spans,
             )
             if body != resource.body:
-                encoded = self._encoder.encode_serialized(envoy_resources.ROUTE, name, body)
+                encoded = self._encoder.encode_serialized(
+                    envoy_resources.ROUTE, name, body, parts=_parts(resource, body, spans, patch)
+                )
                 self._host_spans.setdefault(key, {})[name] = (encoded.version, spans)
                 replacements.append(encoded)
         self._install(key, mesh, previous, replacements)
         return True
 
-    def _rebuilt_host(self, serialized: bytes, routes: Sequence[Message], tunnelled: bool) -> bytes:
-        """A virtual host with new routes, once per pass for callers holding the same host."""
+    def _rebuilt_host(
+        self, serialized: bytes, patch: patching.RoutesPatch, host: str, tunnelled: bool
+    ) -> bytes:
+        """A virtual host with new routes, once per pass for callers holding the same host.
+
+        Spliced route by route when only some of its routes changed; parsed, given its
+        new routes and serialized again otherwise.
+        """
+        routes = patch.hosts[host]
         memo = (serialized, tunnelled, id(routes))
         found = self._pass_hosts.get(memo)
         if found is None:
-            found = self._pass_hosts[memo] = patching.rebuilt_host(
-                serialized, routes, tunnelled=tunnelled
+            edits = patch.edits.get(host)
+            spliced = None if edits is None else patching.splice_routes(serialized, edits)
+            found = self._pass_hosts[memo] = (
+                spliced
+                if spliced is not None
+                else patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
             )
         return found
 
@@ -737,6 +750,34 @@ class Sync:
             f"{missing} is not in the store, which did not delete it; the proxy keeps the "
             "config it runs until the store has it again (re-apply) or it is deleted explicitly"
         )
+
+
+def _parts(
+    previous: Resource,
+    body: bytes,
+    spans: tuple[patching.HostSpan, ...],
+    patch: patching.RoutesPatch,
+) -> tuple[xds_snapshot.Part, ...] | None:
+    """The virtual hosts of a spliced route configuration, hashed: only the rewritten ones anew.
+
+    ``spans`` are where the splice put every host; the others are the previous
+    resource's hosts, byte for byte, so their digests carry over. ``None`` (the encoder
+    finds and hashes them all) if the previous resource's hosts do not line up.
+    """
+    if len(previous.parts) != len(spans):
+        return None
+    view = memoryview(body)
+    return tuple(
+        xds_snapshot.Part(
+            span.start,
+            span.payload,
+            span.end,
+            hashlib.sha256(view[span.payload : span.end]).digest()
+            if span.name in patch.hosts
+            else old.digest,
+        )
+        for span, old in zip(spans, previous.parts, strict=True)
+    )
 
 
 @contextlib.contextmanager

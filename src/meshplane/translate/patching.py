@@ -24,10 +24,12 @@ keep their shape (the same hosts, ports and targets, so the same clusters and
 listeners; the same warnings and reads), a caller's translation would differ
 only in those virtual hosts' routes: the shared routes piece, followed (for a
 local-mode sidecar) by its CONNECT route. :func:`patch_routes` rebuilds the
-plans and routes once; :func:`splice_virtual_hosts` rewrites a caller's
-serialized route configuration host by host, which gives the bytes a full
-translation serializes to (a repeated message field is its entries'
-serializations in order).
+plans and routes once and says which routes of each host changed
+(:class:`RouteEdit`);
+:func:`splice_virtual_hosts` rewrites a caller's serialized route configuration
+host by host and :func:`splice_routes` a host route by route, which gives the
+bytes a full translation serializes to (a repeated message field is its
+entries' serializations in order).
 
 Pure, like all of :mod:`meshplane.translate`: rebuilt pieces are entered in
 the shared table, nothing else.
@@ -42,6 +44,7 @@ from typing import Any, cast
 
 from envoy.config.route.v3 import route_components_pb2
 
+from meshplane.envoy import wireformat
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.translate import building, dependencies, names, plan, reuse, specs
 
@@ -121,6 +124,19 @@ class RoutesPatch:
     expected: frozenset[str]
     """Every virtual host name of those services: a caller's host among them not in
     :attr:`hosts` cannot be patched."""
+    edits: Mapping[str, tuple[RouteEdit, ...]] = dataclasses.field(default_factory=dict)
+    """Virtual host name → its routes whose bytes changed, when the host keeps its number
+    of routes: a caller's host is then spliced route by route (:func:`splice_routes`)
+    instead of parsed and serialized whole."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouteEdit:
+    """One route of a virtual host replaced: its place and its old and new serializations."""
+
+    index: int
+    before: bytes
+    after: bytes
 
 
 _ROUTE_PIECES = frozenset({"service", "routes", "service-targets"})
@@ -161,6 +177,7 @@ def patch_routes(
     routes_of = building.shared_routes(recorder.snapshot, pieces, None)
     assert routes_of is not None  # a table was given
     hosts: dict[str, Sequence[route_components_pb2.Route]] = {}
+    edits: dict[str, tuple[RouteEdit, ...]] = {}
     for key, old in entries:
         if key[0] != "routes":
             continue
@@ -172,11 +189,38 @@ def patch_routes(
         host = next((h for h in http if h.port == port), None)
         if host is None:
             return None
-        hosts[plan.host_name(service, port, len(http))] = routes_of(host)
+        name = plan.host_name(service, port, len(http))
+        hosts[name] = routes_of(host)
         new = shared.get(key)
         if new is None or new.reads != old.reads or new.warnings != old.warnings:
             return None
-    return RoutesPatch(frozenset(plans), hosts, frozenset(expected))
+        found_edits = _edits(cast(Sequence[route_components_pb2.Route], old.value), hosts[name])
+        if found_edits is not None:
+            edits[name] = found_edits
+    return RoutesPatch(frozenset(plans), hosts, frozenset(expected), edits)
+
+
+def _edits(
+    before: Sequence[route_components_pb2.Route], after: Sequence[route_components_pb2.Route]
+) -> tuple[RouteEdit, ...] | None:
+    """The routes of a host that changed (``None``: their count changed).
+
+    Serialized once per change, not per caller: a weight shift on one route of ten
+    leaves nine routes' bytes as they were, so each caller's host is spliced at one place.
+    """
+    if len(before) != len(after):
+        return None
+    # Equal messages serialize alike (deterministically: map entries sorted), and the
+    # comparison runs in C: only the routes that differ are serialized.
+    return tuple(
+        RouteEdit(
+            index,
+            old.SerializeToString(deterministic=True),
+            new.SerializeToString(deterministic=True),
+        )
+        for index, (old, new) in enumerate(zip(before, after, strict=True))
+        if old != new
+    )
 
 
 def _shape(found: tuple[plan.HostPlan | plan.TcpPlan, ...]) -> tuple[object, ...]:
@@ -211,27 +255,35 @@ class HostSpan:
 
 def virtual_host_spans(body: bytes) -> tuple[HostSpan, ...]:
     """The virtual hosts of a serialized RouteConfiguration, in order."""
-    spans: list[HostSpan] = []
     view = memoryview(body)
+    return tuple(
+        HostSpan(wireformat.first_string(view, payload), start, payload, end)
+        for start, payload, end in wireformat.entries(view, _VIRTUAL_HOSTS)
+    )
+
+
+def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
+    """A serialized virtual host with the ``edits`` routes swapped in place.
+
+    ``None`` when a route to replace is not the one the edit replaces (the caller's host
+    was not built from those pieces): then the host is rebuilt whole. Every other byte
+    keeps its place, as a full serialization would put it (a repeated message field is
+    its entries' serializations in order).
+    """
+    routes = wireformat.entries(host, _ROUTES)
+    parts: list[bytes] = []
     at = 0
-    while at < len(body):
-        start = at
-        tag, at = _varint(view, at)
-        wire_type = tag & 7
-        if wire_type == _LENGTH_DELIMITED:
-            size, at = _varint(view, at)
-            payload, at = at, at + size
-            if tag >> 3 == _VIRTUAL_HOSTS:
-                spans.append(HostSpan(_first_string(view, payload), start, payload, at))
-        elif wire_type == _VARINT:
-            _, at = _varint(view, at)
-        elif wire_type == _FIXED64:
-            at += 8
-        elif wire_type == _FIXED32:
-            at += 4
-        else:
-            raise ValueError(f"unexpected wire type {wire_type} in a route configuration")
-    return tuple(spans)
+    for edit in edits:
+        if edit.index >= len(routes):
+            return None
+        start, payload, end = routes[edit.index]
+        if host[payload:end] != edit.before:
+            return None
+        header = wireformat.header(_ROUTES, len(edit.after))
+        parts += (host[at:start], header, edit.after)
+        at = end
+    parts.append(host[at:])
+    return b"".join(parts)
 
 
 def splice_virtual_hosts(
@@ -257,7 +309,7 @@ def splice_virtual_hosts(
             placed.append(_moved(span, shift))
             continue
         host = rewrite(span.name, body[span.payload : span.end])
-        header = _encode_varint(_VIRTUAL_HOSTS << 3 | _LENGTH_DELIMITED) + _encode_varint(len(host))
+        header = wireformat.header(_VIRTUAL_HOSTS, len(host))
         parts += (body[at : span.start], header, host)
         begin = span.start + shift
         placed.append(
@@ -298,33 +350,5 @@ def rebuilt_host(
 
 _VIRTUAL_HOSTS = 2
 """RouteConfiguration.virtual_hosts' field number."""
-_VARINT, _FIXED64, _LENGTH_DELIMITED, _FIXED32 = 0, 1, 2, 5
-
-
-def _varint(view: memoryview, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = view[at]
-        at += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, at
-        shift += 7
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _first_string(view: memoryview, at: int) -> str:
-    """Field 1 of the message serialized at ``at`` when it is a string (a host's name)."""
-    tag, at = _varint(view, at)
-    if tag != (1 << 3 | _LENGTH_DELIMITED):
-        return ""
-    size, at = _varint(view, at)
-    return bytes(view[at : at + size]).decode()
+_ROUTES = 3
+"""VirtualHost.routes' field number."""

@@ -9,6 +9,12 @@ shared between snapshots hands out the same :class:`Resource` object for
 identical content, so a hundred nodes with the same route configuration share
 one copy of its bytes.
 
+A route configuration's hash is taken over its virtual hosts' digests
+(:data:`PARTED_FIELDS`, :class:`Part`), not over its bytes in one piece: still a
+function of the bytes alone, but a configuration the sync stage spliced from a
+previous one with one host rewritten is versioned by hashing that host and
+the few bytes between hosts, not the whole 68 KB again.
+
 :meth:`Snapshot.inconsistencies` checks the references that Envoy would
 otherwise wait on forever (a cluster's EDS name, a listener's RDS name).
 """
@@ -18,16 +24,73 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 from google.protobuf import message
 
 from meshplane.envoy import resources as envoy_resources
+from meshplane.envoy import wireformat
 from meshplane.xds import wire
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+PARTED_FIELDS: Mapping[str, int] = MappingProxyType({envoy_resources.ROUTE: 2})
+"""Type URL → the repeated message field whose entries are hashed one by one
+(RouteConfiguration.virtual_hosts): see :func:`content_digest`."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Part:
+    """One entry of a resource's parted field: where it sits and its payload's digest."""
+
+    start: int
+    """The entry's first byte (its tag)."""
+    payload: int
+    """The embedded message's first byte."""
+    end: int
+    digest: bytes
+    """SHA-256 of ``body[payload:end]``."""
+
+
+def parts_of(type_url: str, body: bytes) -> tuple[Part, ...]:
+    """The entries of ``type_url``'s parted field in ``body``, hashed (none for other types)."""
+    field = PARTED_FIELDS.get(type_url)
+    if field is None:
+        return ()
+    view = memoryview(body)
+    return tuple(
+        Part(start, payload, end, hashlib.sha256(view[payload:end]).digest())
+        for start, payload, end in wireformat.entries(view, field)
+    )
+
+
+def content_digest(type_url: str, body: bytes, parts: Sequence[Part] | None = None) -> str:
+    """The full hex content hash of a serialized resource (its version is the first 16).
+
+    For a parted type, ``parts`` (from :func:`parts_of`, or known from a splice) stand
+    for their payloads: the hash runs over the bytes between them, each run
+    length-prefixed, and each part's digest — an injective encoding of the bytes, so
+    equal bytes give equal versions whichever way the resource was made.
+    """
+    if type_url not in PARTED_FIELDS:
+        return hashlib.sha256(body).hexdigest()
+    if parts is None:
+        parts = parts_of(type_url, body)
+    view = memoryview(body)
+    hashed = hashlib.sha256()
+    at = 0
+    for part in parts:
+        hashed.update(wireformat.encode_varint(part.payload - at))
+        hashed.update(view[at : part.payload])
+        hashed.update(part.digest)
+        at = part.end
+    hashed.update(wireformat.encode_varint(len(body) - at))
+    hashed.update(view[at:])
+    return hashed.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, weakref_slot=True)
@@ -44,6 +107,8 @@ class Resource:
     """The ``Any`` framed as a ``DiscoveryResponse.resources`` entry."""
     references: tuple[str, ...]
     """EDS names a cluster needs, or RDS names a listener needs; empty otherwise."""
+    parts: tuple[Part, ...] = ()
+    """The entries of its type's parted field (:data:`PARTED_FIELDS`), hashed; else empty."""
 
     def decode(self) -> message.Message:
         """The resource parsed back into its proto (for inspection and tests)."""
@@ -73,14 +138,23 @@ class ResourceEncoder:
         )
 
     def encode_serialized(
-        self, type_url: str, name: str, body: bytes, references: tuple[str, ...] = ()
+        self,
+        type_url: str,
+        name: str,
+        body: bytes,
+        references: tuple[str, ...] = (),
+        parts: tuple[Part, ...] | None = None,
     ) -> Resource:
         """The shared :class:`Resource` for a message already serialized deterministically.
 
         For bytes spliced from pieces serialized earlier (the sync stage's patches):
-        the same bytes give the same resource :meth:`encode` gives.
+        the same bytes give the same resource :meth:`encode` gives. ``parts``: the
+        parted field's entries of ``body`` when the caller knows them (a splice kept
+        most from the previous resource's :attr:`Resource.parts`); found here otherwise.
         """
-        key = (type_url, hashlib.sha256(body).hexdigest())
+        if parts is None:
+            parts = parts_of(type_url, body)
+        key = (type_url, content_digest(type_url, body, parts))
         found = self._interned.get(key)
         if found is not None:
             return found
@@ -91,6 +165,7 @@ class ResourceEncoder:
             body=body,
             framed=wire.response_resource(type_url, body),
             references=references,
+            parts=parts,
         )
         self._interned[key] = encoded
         return encoded
