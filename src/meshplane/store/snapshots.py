@@ -66,30 +66,44 @@ def _nested(
     return MappingProxyType({p: _sorted(c) for p, c in sorted(found.items()) if c})
 
 
-def mesh_snapshot(store: Store, mesh: str) -> MeshSnapshot | None:
-    """Everything ``mesh`` holds at the current revision, or ``None`` if it does not exist."""
+def mesh_snapshot(
+    store: Store, mesh: str, previous: MeshSnapshot | None = None
+) -> MeshSnapshot | None:
+    """Everything ``mesh`` holds at the current revision, or ``None`` if it does not exist.
+
+    ``previous`` (an earlier snapshot of the mesh): its parsed resources are kept for
+    the records the store hands back unchanged (the same record object), so a whole
+    reread parses only what changed and unchanged resources stay the same objects.
+    """
     with store.read() as tx:
         records = tx.list_mesh(mesh)
         endpoints = tx.endpoints(mesh)
         revision = tx.revision()
-    return from_records(records, endpoints, revision)
+    return from_records(records, endpoints, revision, previous)
 
 
 def from_records(
     records: Iterable[Record],
     endpoints: Mapping[str, tuple[Endpoint, ...]],
     revision: int,
+    previous: MeshSnapshot | None = None,
 ) -> MeshSnapshot | None:
     """The snapshot holding just ``records`` (one mesh's, its mesh record among them).
 
     :func:`mesh_snapshot` passes the whole mesh; the console passes one virtual service's
     neighbourhood to draw it without reading the rest. ``None`` without the mesh record.
+    A record whose resource ``previous`` holds (the same object) keeps its parsed spec.
     """
     by_kind: dict[str, dict[str, Typed[Any]]] = {}
     nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {kind: {} for kind in _NESTED}
     mesh_resource: Typed[Any] | None = None
+    parsed = _parsed(previous) if previous is not None else {}
     for record in records:
-        resource = _typed(record.resource)
+        kept = parsed.get(id(record.resource))
+        if kept is not None and kept.resource is record.resource:
+            resource: Typed[Any] | None = kept
+        else:
+            resource = _typed(record.resource)
         if resource is None:
             continue
         if resource.key.kind == kinds.MESH.key:
@@ -111,6 +125,24 @@ def from_records(
         gateway_routes=_nested(nested[kinds.GATEWAY_ROUTE.key]),
         endpoints=MappingProxyType(endpoints),
     )
+
+
+def _parsed(snapshot: MeshSnapshot) -> dict[int, Typed[Any]]:
+    """id(resource) → its parsed form, for every resource ``snapshot`` holds."""
+    found: dict[int, Typed[Any]] = {id(snapshot.mesh.resource): snapshot.mesh}
+    for flat in (
+        snapshot.virtual_nodes,
+        snapshot.virtual_services,
+        snapshot.virtual_routers,
+        snapshot.virtual_gateways,
+    ):
+        for typed in flat.values():
+            found[id(typed.resource)] = typed
+    for nested in (snapshot.routes, snapshot.gateway_routes):
+        for children in nested.values():
+            for typed in children.values():
+                found[id(typed.resource)] = typed
+    return found
 
 
 def updated(

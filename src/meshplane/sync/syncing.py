@@ -75,7 +75,7 @@ from meshplane.pki.issuing import Issuer
 from meshplane.store import snapshots
 from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
-from meshplane.sync import identities
+from meshplane.sync import identities, meshdiff
 from meshplane.translate import (
     building,
     dependencies,
@@ -403,8 +403,13 @@ class Sync:
         whole = not self.incremental or not loaded or previous is None
         shared = self._shared.setdefault(mesh, reuse.SharedTranslations())
         if whole:
-            snapshot = snapshots.mesh_snapshot(self._store, mesh)
-            shared.clear()
+            snapshot = snapshots.mesh_snapshot(self._store, mesh, previous)
+            if previous is not None and snapshot is not None:
+                # A reread keeps unchanged resources as the same objects: the pieces that
+                # read none of the differences still hold (see meshdiff).
+                shared.advance(snapshot, meshdiff.changes(previous, snapshot))
+            else:
+                shared.clear()
         elif changes:
             snapshot = snapshots.updated(self._store, previous, mesh, changes)
         else:
