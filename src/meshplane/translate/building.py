@@ -534,7 +534,7 @@ def _add_proxy_egress(
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
         tunnel_cluster=tunnel,
-        host_routes=shared_routes(snapshot, pieces, kept_host_header),
+        host_routes_wire=shared_routes_wire(snapshot, pieces, kept_host_header),
     )
     manager = listeners.http_connection_manager(
         "egress",
@@ -595,7 +595,7 @@ def _add_intercepted_egress(
             snapshot.name,
             hosts,
             allow_all=egress.allow_all,
-            host_routes=shared_routes(snapshot, pieces, None),
+            host_routes_wire=shared_routes_wire(snapshot, pieces, None),
         )
         manager = listeners.http_connection_manager(
             "egress", route_config, protocol=protocol, logging=logging
@@ -783,6 +783,30 @@ def shared_routes(
         return pieces.piece(key, functools.partial(build, host), [])
 
     return host_routes
+
+
+def shared_routes_wire(
+    snapshot: MeshSnapshot, pieces: reuse.Reuse | None, kept_host_header: str | None
+) -> Callable[[plan.HostPlan], bytes] | None:
+    """A host's shared routes serialized (a ``VirtualHost`` holding only them), shared too.
+
+    Built from the routes piece, looked up inside so the entry depends on what it read
+    and is dropped with it; ``None`` without a table.
+    """
+    routes_of = shared_routes(snapshot, pieces, kept_host_header)
+    if pieces is None or routes_of is None:
+        return None
+
+    def build(host: plan.HostPlan, _warnings: plan.Warnings) -> bytes:
+        holder = route_components_pb2.VirtualHost(routes=routes_of(host))
+        serialized: bytes = holder.SerializeToString(deterministic=True)
+        return serialized
+
+    def host_routes_wire(host: plan.HostPlan) -> bytes:
+        key = ("routes-wire", host.service, host.port, kept_host_header)
+        return pieces.piece(key, functools.partial(build, host), [])
+
+    return host_routes_wire
 
 
 def shared_target(

@@ -123,7 +123,7 @@ class RoutesPatch:
     :attr:`hosts` cannot be patched."""
 
 
-_ROUTE_PIECES = frozenset({"service", "routes", "service-targets"})
+_ROUTE_PIECES = frozenset({"service", "routes", "routes-wire", "service-targets"})
 
 
 def patch_routes(
