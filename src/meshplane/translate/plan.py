@@ -431,7 +431,10 @@ def _with_domains(hosts: list[HostPlan]) -> tuple[HostPlan, ...]:
         if host.port == bare_port:
             domains = names + domains
         name = host_name(host.service, host.port, len(service_ports))
-        result.append(dataclasses.replace(host, name=name, domains=tuple(domains)))
+        # Made directly rather than with dataclasses.replace (per host, per proxy: hot).
+        result.append(
+            HostPlan(name, host.service, host.port, host.protocol, tuple(domains), host.routes)
+        )
     return tuple(result)
 
 
