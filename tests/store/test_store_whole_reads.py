@@ -108,7 +108,7 @@ def _plain(snapshot: MeshSnapshot | None) -> dict[str, Any]:
 def test_a_reread_with_the_previous_snapshot_keeps_what_did_not_change(
     store: Store, service: MeshService
 ) -> None:
-    """Unchanged resources and whole unchanged kinds stay the same objects; the view is a fresh read's."""
+    """Unchanged resources and kinds stay the same objects; the view is a fresh read's."""
     _mesh(service)
     before = snapshots.mesh_snapshot(store, "m")
     assert before is not None

@@ -157,9 +157,7 @@ def _same(previous: Mapping[str, V], found: Mapping[str, V]) -> bool:
     return len(previous) == len(found) and all(previous.get(n) is v for n, v in found.items())
 
 
-def _same_or_sorted(
-    previous: Mapping[str, V], found: dict[str, V] | None
-) -> Mapping[str, V]:
+def _same_or_sorted(previous: Mapping[str, V], found: dict[str, V] | None) -> Mapping[str, V]:
     """``previous`` itself when ``found`` holds just its objects, else ``found`` sorted."""
     found = found or {}
     return previous if _same(previous, found) else _sorted(found)
@@ -188,18 +186,23 @@ def _same_or_nested(
 def _parsed(snapshot: MeshSnapshot) -> dict[int, Typed[Any]]:
     """id(resource) → its parsed form, for every resource ``snapshot`` holds."""
     found: dict[int, Typed[Any]] = {id(snapshot.mesh.resource): snapshot.mesh}
-    for flat in (
+    flats: tuple[Mapping[str, Typed[Any]], ...] = (
         snapshot.virtual_nodes,
         snapshot.virtual_services,
         snapshot.virtual_routers,
         snapshot.virtual_gateways,
-    ):
+    )
+    nesteds: tuple[Mapping[str, Mapping[str, Typed[Any]]], ...] = (
+        snapshot.routes,
+        snapshot.gateway_routes,
+    )
+    for flat in flats:
         for typed in flat.values():
             found[id(typed.resource)] = typed
-    for nested in (snapshot.routes, snapshot.gateway_routes):
+    for nested in nesteds:
         for children in nested.values():
-            for typed in children.values():
-                found[id(typed.resource)] = typed
+            for child in children.values():
+                found[id(child.resource)] = child
     return found
 
 

@@ -98,7 +98,7 @@ class MeshRows:
         self._meshes: dict[str, dict[int, tuple[tuple[Any, ...], Record]]] = {}
 
     def known(self, mesh: str) -> dict[int, tuple[tuple[Any, ...], Record]]:
-        """seq → (identity columns, record) of ``mesh``'s last whole read."""
+        """Each row's ``seq`` → (identity columns, record), from ``mesh``'s last whole read."""
         return self._meshes.get(mesh, {})
 
     def remember(self, mesh: str, rows: dict[int, tuple[tuple[Any, ...], Record]]) -> None:
@@ -220,8 +220,8 @@ class SqlTransaction:
         ).fetchall()
         current: dict[int, tuple[tuple[Any, ...], Record]] = {}
         missing: list[int] = []
-        for identity in identities:
-            identity = tuple(identity)
+        for row in identities:
+            identity = tuple(row)
             seq = identity[0]
             found = known.get(seq)
             if found is not None and found[0] == identity:
