@@ -45,8 +45,10 @@ ROUTE = ResourceKey("route", "demos", "vr-echo-backend", "vrr-echo-backend")
 def test_two_callers_of_one_service_share_its_plan_routes_and_clusters() -> None:
     """The second caller of vs-echo-backend builds no piece: service, routes, its targets.
 
-    Pieces: the plan, its routes, its targets (looking the plan up inside: a hit on the
-    first build too) and each of its 2 target clusters.
+    Pieces: the plan, its routes and their serialization (built from the routes piece,
+    looked up inside), its targets (looking the plan up inside: a hit on the first build
+    too) and each of its 2 target clusters. The second caller hits the plan, the
+    serialized routes and the targets.
     """
     data = _data("bluegreen-100-0")
     case = casefiles.load("bluegreen-100-0")
@@ -60,9 +62,9 @@ def test_two_callers_of_one_service_share_its_plan_routes_and_clusters() -> None
     snapshot = _snapshot(data, 1)
     shared = SharedTranslations()
     build(snapshot, case.node, shared)
-    assert (shared.misses, shared.hits) == (5, 2)
+    assert (shared.misses, shared.hits) == (6, 2)
     second = build(snapshot, other, shared)
-    assert (shared.misses, shared.hits) == (5, 5)
+    assert (shared.misses, shared.hits) == (6, 5)
     assert second == build(snapshot, other)
 
 
@@ -75,7 +77,8 @@ def case_backends(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_a_changed_route_drops_only_the_pieces_that_read_it() -> None:
-    """After a weight change the plan, routes and target list are rebuilt; clusters reused."""
+    """After a weight change the plan, routes (and their serialization) and target list are
+    rebuilt; clusters reused."""
     data = _data("bluegreen-100-0")
     case = casefiles.load("bluegreen-100-0")
     shared = SharedTranslations()
@@ -86,7 +89,7 @@ def test_a_changed_route_drops_only_the_pieces_that_read_it() -> None:
     shared.advance(changed, [(ROUTE, "update")])
     assert len(shared) == 2  # the two target clusters
     built = build(changed, case.node, shared)
-    assert (shared.misses, shared.hits) == (8, 6)
+    assert (shared.misses, shared.hits) == (10, 6)
     assert built == build(changed, case.node)
     assert casefiles.render(built) == casefiles.render(build(changed, case.node))
 
@@ -104,7 +107,7 @@ def test_registered_endpoints_drop_that_targets_cluster_only() -> None:
     changed = _snapshot(data, 2)
     green = ResourceKey("virtualNode", "demos", "", "vn-echo-backend-green")
     shared.advance(changed, [(green, "endpoints")])
-    assert len(shared) == 3
+    assert len(shared) == 4  # the plan, its routes and their serialization, blue's cluster
     built = build(changed, case.node, shared)
     assert built == build(changed, case.node)
     assert casefiles.render(built) == casefiles.render(build(changed, case.node))
@@ -120,5 +123,5 @@ def test_a_snapshot_the_table_does_not_follow_starts_it_afresh() -> None:
     targets[0]["weight"], targets[1]["weight"] = 0, 100
     changed = _snapshot(data, 3)
     built = build(changed, case.node, shared)
-    assert (shared.misses, shared.hits) == (10, 4)
+    assert (shared.misses, shared.hits) == (12, 4)
     assert casefiles.render(built) == casefiles.render(build(changed, case.node))

@@ -41,7 +41,7 @@ from meshplane.store import pgschema, refusals
 from meshplane.store.pglisten import APPLICATION_NAME, CHANNEL, OBJECTS_CHANNEL, Listener
 from meshplane.store.protocols import FeedCompacted
 from meshplane.store.records import Change
-from meshplane.store.sqlbase import Rows, SqlTransaction, key_params
+from meshplane.store.sqlbase import MeshRows, Rows, SqlTransaction, key_params
 from meshplane.store.sqlite import Upkeep
 from meshplane.store.waking import Waker
 
@@ -230,6 +230,8 @@ class PostgresStore:
             self._writer.close()
             raise
         self._waker = waker or Waker()
+        self._rows = MeshRows()
+        """Each mesh's last whole read (whole reads fetch only the rows that changed)."""
         self._feed = PgFeed(self, self._waker)
         self._listener = Listener(url, self._waker, self.revision, self._feed.objects)
         if revision := self.revision():
@@ -258,7 +260,7 @@ class PostgresStore:
         with session.lock:
             try:
                 conn = session.begin(write)
-                tx = PgTransaction(conn, self._clock)
+                tx = PgTransaction(conn, self._clock, self._rows)
                 try:
                     yield tx
                 except BaseException:

@@ -65,51 +65,144 @@ def _nested(
     return MappingProxyType({p: _sorted(c) for p, c in sorted(found.items()) if c})
 
 
-def mesh_snapshot(store: Store, mesh: str) -> MeshSnapshot | None:
-    """Everything ``mesh`` holds at the current revision, or ``None`` if it does not exist."""
+def mesh_snapshot(
+    store: Store, mesh: str, previous: MeshSnapshot | None = None
+) -> MeshSnapshot | None:
+    """Everything ``mesh`` holds at the current revision, or ``None`` if it does not exist.
+
+    ``previous`` (an earlier snapshot of the mesh): its parsed resources are kept for
+    the records the store hands back unchanged (the same record object), so a whole
+    reread parses only what changed and unchanged resources stay the same objects.
+    """
     with store.read() as tx:
         records = tx.list_mesh(mesh)
         endpoints = tx.endpoints(mesh)
         revision = tx.revision()
-    return from_records(records, endpoints, revision)
+    return from_records(records, endpoints, revision, previous)
 
 
 def from_records(
     records: Iterable[Record],
     endpoints: Mapping[str, tuple[Endpoint, ...]],
     revision: int,
+    previous: MeshSnapshot | None = None,
 ) -> MeshSnapshot | None:
     """The snapshot holding just ``records`` (one mesh's, its mesh record among them).
 
     :func:`mesh_snapshot` passes the whole mesh; the console passes one virtual service's
     neighbourhood to draw it without reading the rest. ``None`` without the mesh record.
+    A record whose resource ``previous`` holds (the same object) keeps its parsed spec.
     """
     by_kind: dict[str, dict[str, Typed[Any]]] = {}
     nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {kind: {} for kind in _NESTED}
     mesh_resource: Typed[Any] | None = None
+    parsed = _parsed(previous) if previous is not None else {}
     for record in records:
-        resource = _typed(record.resource)
+        stored = record.resource
+        kept = parsed.get(id(stored))
+        if kept is not None and kept.resource is stored:
+            resource: Typed[Any] | None = kept
+        else:
+            resource = _typed(stored)
         if resource is None:
             continue
-        if resource.key.kind == kinds.MESH.key:
+        key = stored.key
+        if key.kind == kinds.MESH.key:
             mesh_resource = resource
-        elif resource.key.kind in nested:
-            nested[resource.key.kind].setdefault(resource.key.parent, {})[resource.name] = resource
+        elif key.kind in nested:
+            nested[key.kind].setdefault(key.parent, {})[key.name] = resource
         else:
-            by_kind.setdefault(resource.key.kind, {})[resource.name] = resource
+            by_kind.setdefault(key.kind, {})[key.name] = resource
     if mesh_resource is None:
         return None
+    if previous is None:
+        return MeshSnapshot(
+            revision=revision,
+            mesh=mesh_resource,
+            virtual_nodes=_sorted(by_kind.get(kinds.VIRTUAL_NODE.key, {})),
+            virtual_services=_sorted(by_kind.get(kinds.VIRTUAL_SERVICE.key, {})),
+            virtual_routers=_sorted(by_kind.get(kinds.VIRTUAL_ROUTER.key, {})),
+            routes=_nested(nested[kinds.ROUTE.key]),
+            virtual_gateways=_sorted(by_kind.get(kinds.VIRTUAL_GATEWAY.key, {})),
+            gateway_routes=_nested(nested[kinds.GATEWAY_ROUTE.key]),
+            endpoints=MappingProxyType(endpoints),
+        )
+    # Mappings whose resources are all the previous snapshot's are the previous mappings
+    # (same order, same objects): cheaper than sorting anew, and a reader comparing
+    # snapshots (the sync stage) sees at once that nothing of them changed.
     return MeshSnapshot(
         revision=revision,
         mesh=mesh_resource,
-        virtual_nodes=_sorted(by_kind.get(kinds.VIRTUAL_NODE.key, {})),
-        virtual_services=_sorted(by_kind.get(kinds.VIRTUAL_SERVICE.key, {})),
-        virtual_routers=_sorted(by_kind.get(kinds.VIRTUAL_ROUTER.key, {})),
-        routes=_nested(nested[kinds.ROUTE.key]),
-        virtual_gateways=_sorted(by_kind.get(kinds.VIRTUAL_GATEWAY.key, {})),
-        gateway_routes=_nested(nested[kinds.GATEWAY_ROUTE.key]),
-        endpoints=MappingProxyType(endpoints),
+        virtual_nodes=_same_or_sorted(previous.virtual_nodes, by_kind.get(kinds.VIRTUAL_NODE.key)),
+        virtual_services=_same_or_sorted(
+            previous.virtual_services, by_kind.get(kinds.VIRTUAL_SERVICE.key)
+        ),
+        virtual_routers=_same_or_sorted(
+            previous.virtual_routers, by_kind.get(kinds.VIRTUAL_ROUTER.key)
+        ),
+        routes=_same_or_nested(previous.routes, nested[kinds.ROUTE.key]),
+        virtual_gateways=_same_or_sorted(
+            previous.virtual_gateways, by_kind.get(kinds.VIRTUAL_GATEWAY.key)
+        ),
+        gateway_routes=_same_or_nested(previous.gateway_routes, nested[kinds.GATEWAY_ROUTE.key]),
+        endpoints=(
+            previous.endpoints if previous.endpoints == endpoints else MappingProxyType(endpoints)
+        ),
     )
+
+
+def _same(previous: Mapping[str, V], found: Mapping[str, V]) -> bool:
+    """Whether ``found`` holds exactly ``previous``'s objects under the same names."""
+    return len(previous) == len(found) and all(previous.get(n) is v for n, v in found.items())
+
+
+def _same_or_sorted(previous: Mapping[str, V], found: dict[str, V] | None) -> Mapping[str, V]:
+    """``previous`` itself when ``found`` holds just its objects, else ``found`` sorted."""
+    found = found or {}
+    return previous if _same(previous, found) else _sorted(found)
+
+
+def _same_or_nested(
+    previous: Mapping[str, Mapping[str, V]], found: dict[str, dict[str, V]]
+) -> Mapping[str, Mapping[str, V]]:
+    """:func:`_nested`, keeping ``previous``'s mappings (or all of it) where unchanged."""
+    merged: dict[str, Mapping[str, V]] = {}
+    unchanged = True
+    for parent, children in sorted(found.items()):
+        if not children:
+            continue
+        before = previous.get(parent)
+        if before is not None and _same(before, children):
+            merged[parent] = before
+        else:
+            merged[parent] = _sorted(children)
+            unchanged = False
+    if unchanged and len(merged) == len(previous):
+        return previous
+    return MappingProxyType(merged)
+
+
+def _parsed(snapshot: MeshSnapshot) -> dict[int, Typed[Any]]:
+    """id(resource) → its parsed form, for every resource ``snapshot`` holds."""
+    found: dict[int, Typed[Any]] = {id(snapshot.mesh.resource): snapshot.mesh}
+    flats: tuple[Mapping[str, Typed[Any]], ...] = (
+        snapshot.virtual_nodes,
+        snapshot.virtual_services,
+        snapshot.virtual_routers,
+        snapshot.virtual_gateways,
+    )
+    nesteds: tuple[Mapping[str, Mapping[str, Typed[Any]]], ...] = (
+        snapshot.routes,
+        snapshot.gateway_routes,
+    )
+    for flat in flats:
+        for typed in flat.values():
+            found[id(typed.resource)] = typed
+    for nested in nesteds:
+        for children in nested.values():
+            for child in children.values():
+                found[id(child.resource)] = child
+    return found
 
 
 def updated(

@@ -34,6 +34,11 @@ from meshplane.store.records import Change, Event, Record, Tag, endpoint_of, end
 RESOURCE_COLUMNS = (
     "seq, kind, mesh, parent, name, uid, arn, owner, version, created_at, updated_at, spec, tags"
 )
+IDENTITY_COLUMNS = "seq, uid, version, updated_at, tags"
+"""What tells a row's content apart: a spec write moves ``version`` and ``updated_at``,
+a tag write changes ``tags``, a delete and re-create gets a new ``seq`` and ``uid``."""
+FETCH_CHUNK = 500
+"""Rows fetched by ``seq`` per query (well under either driver's parameter limit)."""
 
 
 class Rows(Protocol):
@@ -75,6 +80,35 @@ def record(row: Sequence[Any]) -> Record:
     return Record(resource, tuple(Tag(t["key"], t["value"]) for t in tag_list), seq)
 
 
+class MeshRows:
+    """The records of each mesh's last whole read, kept by a store across transactions.
+
+    A whole-mesh read (the sync stage's full rebuild, every proxy's first snapshot)
+    at ten times App Mesh's quotas spent most of its time decoding 9,500 rows' JSON
+    into records that had not changed since the previous read. With this memo the
+    read asks for each row's identity columns (:data:`IDENTITY_COLUMNS`), keeps the
+    record of every row whose identity is unchanged — the same object, so the
+    snapshot built from it can keep its parsed spec too — and fetches only the
+    others whole. Bounded: each mesh holds only its latest read's rows. Records
+    are immutable, and readers never modify a record's spec.
+    """
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._meshes: dict[str, dict[int, tuple[tuple[Any, ...], Record]]] = {}
+
+    def known(self, mesh: str) -> dict[int, tuple[tuple[Any, ...], Record]]:
+        """Each row's ``seq`` → (identity columns, record), from ``mesh``'s last whole read."""
+        return self._meshes.get(mesh, {})
+
+    def remember(self, mesh: str, rows: dict[int, tuple[tuple[Any, ...], Record]]) -> None:
+        """Keep ``rows`` as ``mesh``'s latest whole read (the previous one is dropped)."""
+        if rows:
+            self._meshes[mesh] = rows
+        else:
+            self._meshes.pop(mesh, None)
+
+
 def key_params(key: ResourceKey) -> tuple[str, str, str, str]:
     """A resource key as the four column values that identify it."""
     return (key.kind, key.mesh, key.parent, key.name)
@@ -104,10 +138,11 @@ class SqlTransaction:
     BYTE_ORDER: ClassVar[str] = ""
     """The collation that orders text as Python does (SQLite's default already does)."""
 
-    def __init__(self, conn: Any, clock: Clock) -> None:
-        """Bind to an open transaction on ``conn``."""
+    def __init__(self, conn: Any, clock: Clock, rows: MeshRows | None = None) -> None:
+        """Bind to an open transaction on ``conn``; ``rows``: the store's whole-read memo."""
         self._conn = conn
         self._clock = clock
+        self._rows = rows
         self.changes: list[Change] = []
         self.objects_written = False
         """Whether a manifest object was stored or removed (the store counts such commits)."""
@@ -170,11 +205,42 @@ class SqlTransaction:
         return [record(row) for row in rows]
 
     def list_mesh(self, mesh: str) -> list[Record]:
-        """Every resource of one mesh (the mesh itself included), by creation order."""
-        rows = self.run(
-            f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE mesh=? ORDER BY seq", (mesh,)
-        )
-        return [record(row) for row in rows]
+        """Every resource of one mesh (the mesh itself included), by creation order.
+
+        With the store's :class:`MeshRows`, an unchanged row gives the very record the
+        previous whole read of the mesh gave, and only changed rows are fetched whole.
+        """
+        memo = self._rows
+        if memo is None:
+            rows = self.run(
+                f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE mesh=? ORDER BY seq", (mesh,)
+            )
+            return [record(row) for row in rows]
+        known = memo.known(mesh)
+        identities = self.run(
+            f"SELECT {IDENTITY_COLUMNS} FROM resources WHERE mesh=? ORDER BY seq", (mesh,)
+        ).fetchall()
+        current: dict[int, tuple[tuple[Any, ...], Record]] = {}
+        missing: list[int] = []
+        for row in identities:
+            identity = tuple(row)
+            seq = identity[0]
+            found = known.get(seq)
+            if found is not None and found[0] == identity:
+                current[seq] = found
+            else:
+                missing.append(seq)
+        for start in range(0, len(missing), FETCH_CHUNK):
+            chunk = missing[start : start + FETCH_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in self.run(
+                f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE seq IN ({marks})", chunk
+            ):
+                fetched = record(row)
+                current[fetched.seq] = ((row[0], row[5], row[8], row[10], row[12]), fetched)
+        ordered = {row[0]: current[row[0]] for row in identities if row[0] in current}
+        memo.remember(mesh, ordered)
+        return [found for _, found in ordered.values()]
 
     def count(self, kind: str, mesh: str | None, parent: str = "") -> int:
         """How many resources of one kind live in one scope."""

@@ -27,7 +27,7 @@ from meshplane.model.kinds import ResourceKey
 from meshplane.store import integrity, refusals, schema, storage
 from meshplane.store.protocols import FeedCompacted
 from meshplane.store.records import Change
-from meshplane.store.sqlbase import Rows, SqlTransaction, key_params
+from meshplane.store.sqlbase import MeshRows, Rows, SqlTransaction, key_params
 from meshplane.store.waking import Waker
 
 DB_FILE = "meshplane.db"
@@ -209,6 +209,8 @@ class SqliteStore:
         if revision := _revision(self._conn):
             self._waker.notify(revision)
         self._feed = SqliteFeed(self._conn, self._lock, self._waker)
+        self._rows = MeshRows()
+        """Each mesh's last whole read (whole reads fetch only the rows that changed)."""
 
     @contextlib.contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Transaction]:
@@ -222,7 +224,7 @@ class SqliteStore:
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                tx = Transaction(self._conn, self._clock)
+                tx = Transaction(self._conn, self._clock, self._rows)
                 try:
                     yield tx
                 except BaseException:

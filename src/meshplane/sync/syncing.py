@@ -64,7 +64,7 @@ import gc
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 
 from google.protobuf.message import Message
 
@@ -76,7 +76,7 @@ from meshplane.pki.issuing import Issuer
 from meshplane.store import snapshots
 from meshplane.store.protocols import FeedCompacted, Store
 from meshplane.store.records import Change
-from meshplane.sync import identities
+from meshplane.sync import encodings, identities, meshdiff
 from meshplane.translate import (
     building,
     dependencies,
@@ -194,6 +194,10 @@ class Sync:
         self._pass_seconds: list[float] = []
         self._pass_encoded: dict[int, tuple[Message, Resource]] = {}
         """id(message) → (message, its encoding), for the pass under way."""
+        self._kept_encodings: dict[str, encodings.KeptEncodings] = {}
+        """Mesh name → the encodings of its shared pieces, kept across passes."""
+        self._mesh_encodings = encodings.KeptEncodings()
+        """The kept encodings of the mesh the pass is bringing forward."""
         self._pass_hosts: dict[tuple[bytes, bool, int], bytes] = {}
         """(old virtual host, tunnelled, id(new routes)) → new virtual host, for this pass."""
         self._host_spans: dict[str, dict[str, tuple[str, tuple[patching.HostSpan, ...]]]] = {}
@@ -232,6 +236,7 @@ class Sync:
                 self._applied = feed.revision()
                 self._meshes.clear()
                 self._shared.clear()
+                self._kept_encodings.clear()
                 self._reads.clear()
                 self._dirty_proxies |= set(self._proxies)
                 return []
@@ -340,6 +345,7 @@ class Sync:
         """Forget every in-memory snapshot and read set; rebuild every proxy on the next pass."""
         self._meshes.clear()
         self._shared.clear()
+        self._kept_encodings.clear()
         self._reads.clear()
         self._dirty_proxies |= set(self._proxies)
         self._wake.set()
@@ -369,6 +375,7 @@ class Sync:
         for mesh in [m for m in self._meshes if m not in proxies]:
             del self._meshes[mesh]
             self._shared.pop(mesh, None)
+            self._kept_encodings.pop(mesh, None)
         touched = set(by_mesh) | {self._proxies[k].mesh for k in fresh if k in self._proxies}
         self._pass_published, self._pass_seconds = [], []
         try:
@@ -404,9 +411,20 @@ class Sync:
         previous = self._meshes.get(mesh)
         whole = not self.incremental or not loaded or previous is None
         shared = self._shared.setdefault(mesh, reuse.SharedTranslations())
+        kept = self._mesh_encodings = self._kept_encodings.setdefault(
+            mesh, encodings.KeptEncodings()
+        )
+        dropped: dict[Hashable, reuse.Piece] = {}
         if whole:
-            snapshot = snapshots.mesh_snapshot(self._store, mesh)
-            shared.clear()
+            snapshot = snapshots.mesh_snapshot(self._store, mesh, previous)
+            if previous is not None and snapshot is not None:
+                # A reread keeps unchanged resources as the same objects: the pieces that
+                # read none of the differences still hold (see meshdiff).
+                dropped = shared.advance(snapshot, meshdiff.changes(previous, snapshot))
+                kept.forget(p.value for p in dropped.values())
+            else:
+                shared.clear()
+                kept.clear()
         elif changes:
             snapshot = snapshots.updated(self._store, previous, mesh, changes)
         else:
@@ -416,6 +434,7 @@ class Sync:
         if snapshot is not None and not whole:
             # The pieces no change touched are still right at the new revision.
             dropped = shared.advance(snapshot, ((c.key, c.op) for c in changes))
+            kept.forget(p.value for p in dropped.values())
             if dropped and all(c.op == "endpoints" for c in changes):
                 patches = patching.patch_targets(snapshot, shared, dropped)
             elif dropped and all(c.key.kind == kinds.ROUTE.key for c in changes):
@@ -445,6 +464,8 @@ class Sync:
                 self.published[key] = Published(
                     snapshot.revision, current.version, current.warnings
                 )
+        if whole:
+            kept.prune()  # every proxy was built: what it did not use is no piece's any more
 
     def _patch(
         self,
@@ -644,14 +665,17 @@ class Sync:
             secrets, missing = self._secrets(key, built.secrets)
             warnings += missing
             snapshot = Snapshot(
-                self._encode(m)
-                for m in (
-                    *built.listeners,
-                    *built.route_configurations,
-                    *built.clusters,
-                    *built.cluster_load_assignments,
-                    *secrets,
-                )
+                (
+                    self._encode(m)
+                    for m in (
+                        *built.listeners,
+                        *built.route_configurations,
+                        *built.clusters,
+                        *built.cluster_load_assignments,
+                        *secrets,
+                    )
+                ),
+                like=self._cache.snapshot(key),
             )
         if self.held.pop(key, None) is not None:
             log.info("sync: %s released", key)
@@ -691,14 +715,20 @@ class Sync:
         )
 
     def _encode(self, message: Message) -> Resource:
-        """``message`` serialized, once per pass for a message object proxies share.
+        """``message`` serialized, once for a message object proxies share.
 
         Pieces of :class:`~meshplane.translate.reuse.SharedTranslations` are one object in
         every proxy's resources and are never modified; the pass memo holds each object
-        (so its id is not reused) until the pass ends.
+        (so its id is not reused) until the pass ends, and one a second proxy used is
+        kept for later passes while its piece lives (:mod:`meshplane.sync.encodings`).
         """
+        kept = self._mesh_encodings.get(message)
+        if kept is not None:
+            return kept
         found = self._pass_encoded.get(id(message))
         if found is not None and found[0] is message:
+            # A second proxy holds this very object: a shared piece, kept for later passes.
+            self._mesh_encodings.keep(message, found[1])
             return found[1]
         encoded = self._encoder.encode(message)
         self._pass_encoded[id(message)] = (message, encoded)

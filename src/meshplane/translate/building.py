@@ -86,9 +86,10 @@ class _Collected:
         """Record a warning about the sidecar's own resource."""
         self.warnings.append(diagnostics.Warning(node.node_id, code, f"{node.node_id}: {message}"))
 
-    def freeze(self) -> EnvoyResources:
-        """Sort by name and seal."""
+    def freeze(self, reads: dependencies.Reads | None = None) -> EnvoyResources:
+        """Sort by name and seal (with what the translation read, when known)."""
         return EnvoyResources(
+            reads=reads if reads is not None else dependencies.Reads(),
             listeners=_ordered(self.listeners),
             route_configurations=_ordered(self.routes),
             clusters=_ordered(self.clusters),
@@ -114,8 +115,7 @@ def build(
     """
     recorder = dependencies.Recorder(snapshot)
     pieces = shared.using(snapshot, recorder) if shared is not None else None
-    built = _build(recorder.snapshot, node, pieces, file_sans)
-    return dataclasses.replace(built, reads=recorder.reads())
+    return _build(recorder.snapshot, node, pieces, file_sans).freeze(recorder.reads())
 
 
 def _build(
@@ -123,17 +123,17 @@ def _build(
     node: NodeIdentity,
     pieces: reuse.Reuse | None = None,
     file_sans: tls.FileSans | None = None,
-) -> EnvoyResources:
-    """The translation proper (``snapshot`` may be a recording view)."""
+) -> _Collected:
+    """The translation proper (``snapshot`` may be a recording view), not yet sealed."""
     out = _Collected(file_sans=file_sans)
     if node.mesh != snapshot.name:
         out.warn(node, "wrong-mesh", f"snapshot is of mesh {snapshot.name}; nothing built")
-        return out.freeze()
+        return out
     if node.kind == kinds.VIRTUAL_NODE.key:
         virtual_node = snapshot.virtual_nodes.get(node.name)
         if virtual_node is None:
             out.warn(node, "node-not-found", f"VirtualNode {node.name} not found; nothing built")
-            return out.freeze()
+            return out
         _warn_untranslated(out, virtual_node.key, "VirtualNode", node.name, virtual_node.spec)
         own_map = cloudmap.service_of(virtual_node.spec)
         if own_map is not None:
@@ -166,7 +166,7 @@ def _build(
             out.warn(
                 node, "gateway-not-found", f"VirtualGateway {node.name} not found; nothing built"
             )
-            return out.freeze()
+            return out
         _warn_untranslated(out, gateway.key, "VirtualGateway", node.name, gateway.spec)
         for route in snapshot.gateway_routes.get(node.name, {}).values():
             _warn_untranslated(out, route.key, "GatewayRoute", route.name, route.spec)
@@ -184,7 +184,7 @@ def _build(
             pieces,
             kept_host_header=gateways.KEPT_HOST_HEADER if keeps_host else None,
         )
-    return out.freeze()
+    return out
 
 
 def policy_tls(
@@ -534,7 +534,7 @@ def _add_proxy_egress(
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
         tunnel_cluster=tunnel,
-        host_routes=shared_routes(snapshot, pieces, kept_host_header),
+        host_routes_wire=shared_routes_wire(snapshot, pieces, kept_host_header),
     )
     manager = listeners.http_connection_manager(
         "egress",
@@ -595,7 +595,7 @@ def _add_intercepted_egress(
             snapshot.name,
             hosts,
             allow_all=egress.allow_all,
-            host_routes=shared_routes(snapshot, pieces, None),
+            host_routes_wire=shared_routes_wire(snapshot, pieces, None),
         )
         manager = listeners.http_connection_manager(
             "egress", route_config, protocol=protocol, logging=logging
@@ -783,6 +783,30 @@ def shared_routes(
         return pieces.piece(key, functools.partial(build, host), [])
 
     return host_routes
+
+
+def shared_routes_wire(
+    snapshot: MeshSnapshot, pieces: reuse.Reuse | None, kept_host_header: str | None
+) -> Callable[[plan.HostPlan], bytes] | None:
+    """A host's shared routes serialized (a ``VirtualHost`` holding only them), shared too.
+
+    Built from the routes piece, looked up inside so the entry depends on what it read
+    and is dropped with it; ``None`` without a table.
+    """
+    routes_of = shared_routes(snapshot, pieces, kept_host_header)
+    if pieces is None or routes_of is None:
+        return None
+
+    def build(host: plan.HostPlan, _warnings: plan.Warnings) -> bytes:
+        holder = route_components_pb2.VirtualHost(routes=routes_of(host))
+        serialized: bytes = holder.SerializeToString(deterministic=True)
+        return serialized
+
+    def host_routes_wire(host: plan.HostPlan) -> bytes:
+        key = ("routes-wire", host.service, host.port, kept_host_header)
+        return pieces.piece(key, functools.partial(build, host), [])
+
+    return host_routes_wire
 
 
 def shared_target(

@@ -152,7 +152,26 @@ def untranslated(resource: str, spec: Mapping[str, Any]) -> Iterator[tuple[str, 
     yield from _walk(resource, "spec", spec)
 
 
+def _above_untranslated() -> frozenset[str]:
+    """Every registry path that is, or leads to, a not-translated member.
+
+    The walk goes down only these: below any other member nothing can be reported, so a
+    sidecar's spec that uses none of them (most do) costs a look-up per top-level member.
+    """
+    found: set[str] = set()
+    for path, entry in REGISTRY.items():
+        if entry.state == NOT_TRANSLATED:
+            parts = path.split(".")
+            found.update(".".join(parts[:length]) for length in range(1, len(parts) + 1))
+    return frozenset(found)
+
+
+_LEADS_TO_UNTRANSLATED = _above_untranslated()
+
+
 def _walk(registry_path: str, shown: str, value: Any) -> Iterator[tuple[str, str]]:
+    if registry_path not in _LEADS_TO_UNTRANSLATED:
+        return
     if isinstance(value, list):
         for index, item in enumerate(value):
             yield from _walk(registry_path, f"{shown}[{index}]", item)
@@ -160,7 +179,10 @@ def _walk(registry_path: str, shown: str, value: Any) -> Iterator[tuple[str, str
     if not isinstance(value, Mapping):
         return
     for key, item in value.items():
-        here, label = f"{registry_path}.{key}", f"{shown}.{key}"
+        here = f"{registry_path}.{key}"
+        if here not in _LEADS_TO_UNTRANSLATED:
+            continue
+        label = f"{shown}.{key}"
         entry = REGISTRY.get(here)
         if entry is not None and entry.state == NOT_TRANSLATED:
             yield label, entry.note

@@ -139,7 +139,7 @@ class RouteEdit:
     after: bytes
 
 
-_ROUTE_PIECES = frozenset({"service", "routes", "service-targets"})
+_ROUTE_PIECES = frozenset({"service", "routes", "routes-wire", "service-targets"})
 
 
 def patch_routes(

@@ -104,12 +104,23 @@ class EgressPlan:
     @property
     def targets(self) -> tuple[Target, ...]:
         """Every target any route or tcp proxy sends to, once, sorted."""
-        found = {wt.target for h in self.hosts for r in h.routes for wt in r.targets}
-        found |= {r.mirror.target for h in self.hosts for r in h.routes if r.mirror}
-        found |= {wt.target for t in self.tcp for wt in t.targets}
-        # The order of Target's fields, compared as plain tuples (much cheaper than the
-        # dataclass's generated __lt__ on a few hundred targets).
-        return tuple(sorted(found, key=lambda t: (t.node, t.protocol, t.port)))
+        # Keyed by the order of Target's fields as plain tuples: hashing and comparing
+        # those is much cheaper than the dataclass's generated __hash__ and __lt__ on
+        # the few hundred targets of a big proxy (equal targets are interchangeable).
+        found: dict[tuple[str, str, int], Target] = {}
+        for host in self.hosts:
+            for route in host.routes:
+                for weighted in route.targets:
+                    target = weighted.target
+                    found[target.node, target.protocol, target.port] = target
+                if route.mirror:
+                    target = route.mirror.target
+                    found[target.node, target.protocol, target.port] = target
+        for tcp in self.tcp:
+            for weighted in tcp.targets:
+                target = weighted.target
+                found[target.node, target.protocol, target.port] = target
+        return tuple(found[key] for key in sorted(found))
 
 
 def allows_all(snapshot: MeshSnapshot) -> bool:
@@ -420,7 +431,10 @@ def _with_domains(hosts: list[HostPlan]) -> tuple[HostPlan, ...]:
         if host.port == bare_port:
             domains = names + domains
         name = host_name(host.service, host.port, len(service_ports))
-        result.append(dataclasses.replace(host, name=name, domains=tuple(domains)))
+        # Made directly rather than with dataclasses.replace (per host, per proxy: hot).
+        result.append(
+            HostPlan(name, host.service, host.port, host.protocol, tuple(domains), host.routes)
+        )
     return tuple(result)
 
 

@@ -35,6 +35,7 @@ def build_egress_route_config(
     kept_host_header: str | None = None,
     tunnel_cluster: str | None = None,
     host_routes: Callable[[HostPlan], Sequence[route_pb.Route]] | None = None,
+    host_routes_wire: Callable[[HostPlan], bytes] | None = None,
 ) -> route_pb2.RouteConfiguration:
     """The outbound route configuration: a virtual host per (service, port).
 
@@ -42,7 +43,10 @@ def build_egress_route_config(
     carries it, replaces Host on the way to the target: a gateway route that keeps the
     client's Host reached this routing under the target's name. ``host_routes`` gives a
     host's routes as :func:`build_host_routes` would (the sync stage reuses them across
-    callers); by default they are built here.
+    callers); by default they are built here. ``host_routes_wire`` gives them serialized
+    as a ``VirtualHost`` holding only its routes: merged in with one parse, which is
+    several times cheaper than copying a host's routes message by message (the result
+    is the same message).
 
     ``tunnel_cluster`` (local-mode sidecars) makes every virtual host answer an HTTP
     CONNECT for its authority: the tunnel is terminated and its bytes go to that cluster
@@ -51,15 +55,18 @@ def build_egress_route_config(
     Only the mesh's own services are tunnelled; a CONNECT to any other host stays 404.
     """
     config = route_pb2.RouteConfiguration(name=name)
+    connect = _connect_route(tunnel_cluster) if tunnel_cluster is not None else None
     for host in sorted(hosts, key=lambda h: h.name):
         virtual_host = config.virtual_hosts.add(name=host.name, domains=host.domains)
-        if host_routes is None:
+        if host_routes_wire is not None:
+            virtual_host.MergeFromString(host_routes_wire(host))
+        elif host_routes is None:
             virtual_host.routes.extend(build_host_routes(mesh, host, kept_host_header))
         else:
             virtual_host.routes.extend(host_routes(host))
-        if tunnel_cluster is not None:
+        if connect is not None:
             # Last: a CONNECT has no path, so App Mesh's routes never take it before this one.
-            virtual_host.routes.append(_connect_route(tunnel_cluster))
+            virtual_host.routes.append(connect)
     if allow_all:
         passthrough = config.virtual_hosts.add(name=names.ALLOW_ALL_VIRTUAL_HOST, domains=["*"])
         route = passthrough.routes.add(name=names.ALLOW_ALL_VIRTUAL_HOST)

@@ -191,8 +191,13 @@ class Snapshot:
 
     __slots__ = ("_resources", "_versions", "version")
 
-    def __init__(self, resources: Iterable[Resource]) -> None:
-        """Group ``resources`` by type; duplicate (type, name) pairs are an error."""
+    def __init__(self, resources: Iterable[Resource], like: Snapshot | None = None) -> None:
+        """Group ``resources`` by type; duplicate (type, name) pairs are an error.
+
+        ``like`` (the proxy's previous snapshot, say): a type whose resources equal the
+        ones ``like`` holds takes its version as it is instead of hashing them again —
+        a rebuild usually gives most types back unchanged, the same interned objects.
+        """
         grouped: dict[str, dict[str, Resource]] = {t: {} for t in envoy_resources.TYPE_URLS}
         for resource in resources:
             by_name = grouped[resource.type_url]
@@ -200,7 +205,13 @@ class Snapshot:
                 raise ValueError(f"duplicate {resource.type_url} resource {resource.name!r}")
             by_name[resource.name] = resource
         self._resources: Mapping[str, Mapping[str, Resource]] = grouped
-        self._versions = {t: version_of(r.values()) for t, r in grouped.items()}
+        if like is None:
+            self._versions = {t: version_of(r.values()) for t, r in grouped.items()}
+        else:
+            self._versions = {
+                t: like._versions[t] if like._resources[t] == r else version_of(r.values())
+                for t, r in grouped.items()
+            }
         self.version: str = _snapshot_version(self._versions)
         """A hash over every type's version: equal snapshots have equal versions."""
 

@@ -1,0 +1,83 @@
+"""Serialized shared pieces, kept across publish passes while their pieces live.
+
+Each proxy's snapshot holds every cluster and load assignment of its targets;
+at ten times App Mesh's quotas that is ~400 messages a proxy, most of them one
+object shared by every caller (:mod:`meshplane.translate.reuse`). The sync stage
+serialized each shared object once per pass; a full rebuild that keeps its
+pieces (:mod:`meshplane.sync.meshdiff`) then spent a third of its time
+serializing and hashing the same unchanged messages again.
+
+:class:`KeptEncodings` keeps the encoding of a message that two proxies used in
+one pass — a shared piece, since a per-proxy message belongs to one proxy —
+for later passes too. An entry holds its message, so the ``id`` it is found by
+cannot be reused while it is kept; pieces are never modified, so the encoding
+stays right. It is dropped when its piece is (``forget``: the values of the
+pieces a change dropped), when the mesh's table is cleared, and after a pass
+that translated every proxy of the mesh if that pass did not use it
+(``prune``): such a pass used everything still alive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.message import Message
+
+from meshplane.xds.snapshot import Resource
+
+Entry = tuple[Message, Resource]
+
+
+class KeptEncodings:
+    """id(message) → (message, its encoding) for one mesh's shared pieces."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._entries: dict[int, Entry] = {}
+        self._used: set[int] = set()
+
+    def __len__(self) -> int:
+        """How many encodings are kept."""
+        return len(self._entries)
+
+    def get(self, message: Message) -> Resource | None:
+        """The kept encoding of this very object, or ``None``."""
+        found = self._entries.get(id(message))
+        if found is None or found[0] is not message:
+            return None
+        self._used.add(id(message))
+        return found[1]
+
+    def keep(self, message: Message, encoded: Resource) -> None:
+        """Keep ``message``'s encoding (it is shared: a second proxy of the pass used it)."""
+        self._entries[id(message)] = (message, encoded)
+        self._used.add(id(message))
+
+    def forget(self, values: Iterable[object]) -> None:
+        """Drop the encodings of every message inside ``values`` (dropped pieces' values)."""
+        for value in values:
+            for message in _messages(value):
+                self._entries.pop(id(message), None)
+
+    def prune(self) -> None:
+        """Keep only what was used since the last prune (call after a pass built every proxy)."""
+        self._entries = {i: e for i, e in self._entries.items() if i in self._used}
+        self._used = set()
+
+    def clear(self) -> None:
+        """Drop everything (the mesh's pieces were all dropped)."""
+        self._entries.clear()
+        self._used.clear()
+
+
+def _messages(value: Any) -> Iterable[Message]:
+    """The messages inside a piece's value: itself, or inside tuples, lists and dicts."""
+    if isinstance(value, Message):
+        yield value
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _messages(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _messages(item)
