@@ -43,7 +43,7 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-bench: $(STAMP) wrk bench-peer
+bench: $(STAMP) wrk bench-peer chromium
 	$(BIN)/python -m bench
 
 # The go-control-plane peer of bench.peer_fanout (bench/peers/gocp, pinned in its go.mod), built from

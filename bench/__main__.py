@@ -5,7 +5,9 @@ from __future__ import annotations
 from bench import (
     ack_streams,
     api_latency,
+    cli_startup,
     console_latency,
+    console_pageload,
     fuzz,
     hostile,
     interception,
@@ -26,7 +28,8 @@ from bench import (
 def main() -> None:
     """Every benchmark: API, 10x quotas, fan-out (alone and beside go-control-plane),
     1,000 ACKing streams, propagation, hop, interception, store growth, hostile input,
-    node-id churn, the fuzzer, the console, mTLS and SDS rotation."""
+    node-id churn, the fuzzer, the console (latency, and page loads at 10x quotas with 1,000
+    proxies), CLI start-up, mTLS and SDS rotation."""
     api_latency.main()
     print()
     mesh_scale.main()
@@ -56,6 +59,10 @@ def main() -> None:
     fuzz.main([])
     print()
     console_latency.main()
+    print()
+    console_pageload.main(proxies=1000)
+    print()
+    cli_startup.main()
     print()
     tls_hop.main([])
     print()

@@ -223,6 +223,9 @@ def _quantile(values: list[float], q: int) -> float:
 
 def main(before: str | None = None, loads: int = LOADS, proxies: int = 0) -> None:
     """Serve the mesh from this tree (and ``before``'s), measure, print one row per page."""
+    if not Path(CHROMIUM).exists():
+        print(f"console page loads: skipped ({CHROMIUM} is not installed; `make chromium`)")
+        return
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         servers: list[tuple[str, str]] = []
         paged = True
