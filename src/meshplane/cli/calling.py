@@ -66,7 +66,7 @@ def call(
 ) -> Any:
     """One request to the control plane; errors become :class:`Failed` in kubectl's words."""
     try:
-        return signing.connect(server, timeout=120).call(method, PREFIX + path, body, query=query)
+        return signing.transport(server, timeout=120).call(method, PREFIX + path, body, query=query)
     except client.ControlPlaneError as error:
         answer = error.body
         if not isinstance(answer, dict):
