@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 PREFIX = "/meshplane/v1"
+GROUP = "appmesh.k8s.aws"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -209,9 +210,13 @@ def nothing_found(listed_kind: str, where: str, all_namespaces: bool) -> str:
 
 def print_names(items: list[dict[str, Any]], listed_kind: str) -> None:
     """``-o name``: ``kind/name`` per object."""
-    from meshplane.cli import printing  # noqa: PLC0415 - its jsonpath parser: not for tables
+    echo("\n".join(resource_name(item.get("kind", listed_kind), item) for item in items))
 
-    echo("\n".join(printing.name(item.get("kind", listed_kind), item) for item in items))
+
+def resource_name(kind: str, item: dict[str, Any]) -> str:
+    """``virtualnode.appmesh.k8s.aws/vn-a``; core kinds (Namespace) carry no group."""
+    resource = kind.lower() if kind == "Namespace" else f"{kind.lower()}.{GROUP}"
+    return f"{resource}/{item['metadata']['name']}"
 
 
 def apply(server: str, sources: list[dict[str, str]], namespace: str | None) -> int:
