@@ -115,7 +115,7 @@ FAST = (
     "import sys\nfrom meshplane.cli import fastpath\ncode = fastpath.run(sys.argv[1:])\n"
     "assert code is not None, 'declined'\n"
     "assert not [m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'pydantic')]\n"
-    "slow = ('dataclasses', 'inspect', 'meshplane.client.meshplane', 'meshplane.client.boto')\n"
+    "slow = ('dataclasses', 'inspect', 'http', 'encodings.idna', 'meshplane.client.meshplane')\n"
     "assert not [m for m in slow if m in sys.modules], [m for m in slow if m in sys.modules]\n"
     "sys.exit(code)"
 )
