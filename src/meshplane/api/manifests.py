@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
@@ -88,46 +88,26 @@ def _worker(request: web.Request) -> offloading.Offload:
     return request.app[offloading.OFFLOAD_KEY]
 
 
-Documents = tuple[list[documents.Document], list[foreign.Skipped]]
-T = TypeVar("T")
+async def _documents(
+    request: web.Request,
+) -> tuple[list[documents.Document], list[foreign.Skipped]]:
+    """The request's parsed documents: in the screening process when the body is large.
 
-
-def _documents_of(screened: screening.Screened) -> Documents:
-    """The parsed documents of a screened body, or its refusal as the handlers raise it."""
-    outcome, detail = screened
+    Either way the same function parses them (:func:`screening.screen_manifests`), so a
+    large body is refused with exactly the lines a small one would get.
+    """
+    raw = await request.read()
+    offload = _worker(request)
+    if len(raw) >= screening.SCREEN_BYTES:
+        outcome, detail = await offload.screen.run(screening.screen_manifests, raw)
+    else:
+        outcome, detail = await offload.manifest(screening.screen_manifests, raw)
     if outcome == "envelope":
         raise _Failure(400, "BadRequest", [detail])
     if outcome == "invalid":
         raise ManifestError(detail)
     pickled, skipped = detail
-    return screening.unpickle_documents(pickled), skipped
-
-
-def _then(screened: screening.Screened, work: Callable[[Documents], T]) -> T:
-    """``work`` on a screened body's documents (unpickled here, on the manifest worker)."""
-    return work(_documents_of(screened))
-
-
-def _parsed_then(raw: bytes, work: Callable[[Documents], T]) -> T:
-    """Parse a small body and run ``work`` on its documents: one hop of the manifest worker."""
-    return _then(screening.screen_manifests(raw), work)
-
-
-async def _on_documents(request: web.Request, work: Callable[[Documents], T]) -> T:
-    """``work`` on the request's parsed documents, on the manifest worker.
-
-    A large body is parsed in the screening process first. Either way the same function
-    parses them (:func:`screening.screen_manifests`), so a large body is refused with
-    exactly the lines a small one would get. A small one is parsed and worked on in one
-    hop of the worker (an unchanged ``apply`` had three: parse, unpickle, apply), so the
-    loop and the worker hand it over once.
-    """
-    raw = await request.read()
-    offload = _worker(request)
-    if len(raw) >= screening.SCREEN_BYTES:
-        screened = await offload.screen.run(screening.screen_manifests, raw)
-        return await offload.manifest(_then, screened, work)
-    return await offload.manifest(_parsed_then, raw, work)
+    return await offload.manifest(screening.unpickle_documents, pickled), skipped
 
 
 def _kind(word: str) -> crds.KindInfo:
@@ -148,18 +128,21 @@ def _outcomes(outcomes: Sequence[Outcome | foreign.Skipped]) -> dict[str, Any]:
 
 
 async def _apply(request: web.Request, door: FrontDoor) -> Any:
-    return await _on_documents(request, lambda parsed: _outcomes(door.apply_parsed(*parsed)))
+    batch, skipped = await _documents(request)
+    outcomes = await _worker(request).manifest(door.apply_parsed, batch, skipped)
+    return _outcomes(outcomes)
 
 
 async def _adoptions(request: web.Request, door: FrontDoor) -> Any:
     """Answer ``apply --dry-run``: the API-created resources this apply would adopt."""
-    return {
-        "results": await _on_documents(request, lambda parsed: door.adoptions_parsed(parsed[0]))
-    }
+    batch, _ = await _documents(request)
+    return {"results": await _worker(request).manifest(door.adoptions_parsed, batch)}
 
 
 async def _delete_documents(request: web.Request, door: FrontDoor) -> Any:
-    return await _on_documents(request, lambda parsed: _outcomes(door.delete_parsed(*parsed)))
+    batch, skipped = await _documents(request)
+    outcomes = await _worker(request).manifest(door.delete_parsed, batch, skipped)
+    return _outcomes(outcomes)
 
 
 async def _list(request: web.Request, door: FrontDoor) -> Any:
