@@ -11,11 +11,14 @@ inflates it far less.
 
 ``--vs PYTHON`` times a second interpreter's meshplane (another checkout's venv, e.g. the
 main branch's) in the same run, alternating runs A B A B so that both see the same load;
-that checkout is run with ``PYTHONDONTWRITEBYTECODE`` so nothing is written into it. The
+that checkout is run with ``PYTHONDONTWRITEBYTECODE`` so nothing is written into it.
+``--vs-tree DIR`` times this venv's meshplane with ``PYTHONPATH=DIR/src`` instead (a
+checkout without a venv of its own, e.g. ``git archive main src | tar -x -C DIR``, whose
+``.pyc`` files it writes): the same interpreter and packages, only meshplane's code differs. The
 ``python -c pass`` row is the interpreter's own start-up, the floor of every command.
 The load average is printed before and after.
 
-Run: ``python -m bench.cli_startup [--runs 20] [--vs OTHER/.venv/bin/python]``.
+Run: ``python -m bench.cli_startup [--runs 20] [--vs OTHER/.venv/bin/python | --vs-tree DIR]``.
 """
 
 from __future__ import annotations
@@ -75,9 +78,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--vs", help="another interpreter whose meshplane to time alongside")
+    parser.add_argument("--vs-tree", help="a checkout whose src/ to time with this interpreter")
     options = parser.parse_args()
     runs = options.runs
-    pythons = {"": sys.executable} | ({" (vs)": options.vs} if options.vs else {})
+    other = options.vs or (sys.executable if options.vs_tree else None)
+    pythons = {"": sys.executable} | ({" (vs)": other} if other else {})
     with tempfile.TemporaryDirectory() as tmp, ControlPlane(Path(tmp)) as plane:
         plane.apply(ECHO)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -88,6 +93,8 @@ def main() -> None:
         )
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         envs = {tag: env if not tag else env | {"PYTHONDONTWRITEBYTECODE": "1"} for tag in pythons}
+        if options.vs_tree:  # a scratch copy: its .pyc files are written, as this tree's are
+            envs[" (vs)"] = env | {"PYTHONPATH": str(Path(options.vs_tree).resolve() / "src")}
         print(f"load average before: {_load()}")
         print(
             f"{'command':<24} {'wall p50':>9} {'wall p99':>9} {'CPU p50':>9} {'CPU p99':>9}"

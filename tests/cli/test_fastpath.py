@@ -16,7 +16,7 @@ import typer.main
 
 from meshplane import settings
 from meshplane.auth import principals
-from meshplane.cli import calling, events, fastpath, main, registry, signing
+from meshplane.cli import calling, events, fastpath, main, proxystatus, registry, signing
 from meshplane.testing import ControlPlane
 
 ECHO = Path(__file__).resolve().parents[2] / "examples" / "echo"
@@ -115,6 +115,8 @@ FAST = (
     "import sys\nfrom meshplane.cli import fastpath\ncode = fastpath.run(sys.argv[1:])\n"
     "assert code is not None, 'declined'\n"
     "assert not [m for m in sys.modules if m.split('.')[0] in ('typer', 'rich', 'pydantic')]\n"
+    "slow = ('dataclasses', 'inspect', 'http', 'encodings.idna', 'meshplane.client.meshplane')\n"
+    "assert not [m for m in slow if m in sys.modules], [m for m in slow if m in sys.modules]\n"
     "sys.exit(code)"
 )
 TYPER = "from meshplane.cli.main import main\nmain()"
@@ -192,3 +194,15 @@ def test_echo_writes_what_typer_echo_writes(
     typer.echo(message)
     typer.echo(message, err=True)
     assert ours == capsys.readouterr()
+
+
+def test_proxy_status_reads_what_the_typed_client_reads(plane: ControlPlane) -> None:
+    """proxy-status's own read of GET /proxies is ProxiesReport.to_json(), field for field."""
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(plane.credentials_file), "AWS_PROFILE": "meshplane"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        read = proxystatus.answer(plane.endpoint)
+        typed = proxystatus.fetch(plane.endpoint)
+    assert read._asdict() == typed.to_json()
+    assert list(read._asdict()) == list(typed.to_json()) == ["revision", "converged", "proxies"]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 PREFIX = "/meshplane/v1"
+GROUP = "appmesh.k8s.aws"
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -66,7 +67,7 @@ def call(
 ) -> Any:
     """One request to the control plane; errors become :class:`Failed` in kubectl's words."""
     try:
-        return signing.connect(server, timeout=120).call(method, PREFIX + path, body, query=query)
+        return signing.transport(server, timeout=120).call(method, PREFIX + path, body, query=query)
     except client.ControlPlaneError as error:
         answer = error.body
         if not isinstance(answer, dict):
@@ -209,9 +210,13 @@ def nothing_found(listed_kind: str, where: str, all_namespaces: bool) -> str:
 
 def print_names(items: list[dict[str, Any]], listed_kind: str) -> None:
     """``-o name``: ``kind/name`` per object."""
-    from meshplane.cli import printing  # noqa: PLC0415 - its jsonpath parser: not for tables
+    echo("\n".join(resource_name(item.get("kind", listed_kind), item) for item in items))
 
-    echo("\n".join(printing.name(item.get("kind", listed_kind), item) for item in items))
+
+def resource_name(kind: str, item: dict[str, Any]) -> str:
+    """``virtualnode.appmesh.k8s.aws/vn-a``; core kinds (Namespace) carry no group."""
+    resource = kind.lower() if kind == "Namespace" else f"{kind.lower()}.{GROUP}"
+    return f"{resource}/{item['metadata']['name']}"
 
 
 def apply(server: str, sources: list[dict[str, str]], namespace: str | None) -> int:

@@ -1,6 +1,8 @@
 """``get``'s script-friendly printers, in kubectl's formats so shell habits carry over.
 
-``-o name``, ``-o jsonpath=…``, ``-o custom-columns=…`` and ``--sort-by``.
+``-o jsonpath=…``, ``-o custom-columns=…`` and ``--sort-by``. (``-o name`` is
+:func:`meshplane.cli.calling.print_names`: it needs no jsonpath parser, whose dataclasses
+import :mod:`inspect`.)
 
 Every printer takes the objects as the server rendered them (the manifest
 documents ``-o json`` shows) and returns text; refusals are :class:`jsonpath.Unsupported`
@@ -13,14 +15,7 @@ from typing import Any
 
 from meshplane.cli import jsonpath
 
-GROUP = "appmesh.k8s.aws"
 _MISSING = "<none>"
-
-
-def name(kind: str, item: dict[str, Any]) -> str:
-    """``virtualnode.appmesh.k8s.aws/vn-a``; core kinds (Namespace) carry no group."""
-    resource = kind.lower() if kind == "Namespace" else f"{kind.lower()}.{GROUP}"
-    return f"{resource}/{item['metadata']['name']}"
 
 
 def jsonpath_text(template: str, items: list[dict[str, Any]], *, single: bool) -> str:

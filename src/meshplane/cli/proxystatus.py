@@ -13,7 +13,7 @@ control plane: ``GET /meshplane/v1/proxies/stats?key=<PROXY>``).
 # typer imported there, so that importing this module (the fast path does) never loads typer.
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 from meshplane import client
 from meshplane.cli import calling, signing
@@ -22,19 +22,38 @@ if TYPE_CHECKING:
     import typer
 
 
-def fetch(server: str, plane: client.MeshplaneClient | None = None) -> client.ProxiesReport:
+def fetch(server: str, plane: "client.MeshplaneClient | None" = None) -> "client.ProxiesReport":
     """The proxies report of the control plane at ``server`` (or through ``plane``)."""
     return (plane or signing.connect(server, timeout=5)).proxies()
 
 
-def converged(server: str, plane: client.MeshplaneClient | None = None) -> bool:
+class Answer(NamedTuple):
+    """:class:`~meshplane.client.ProxiesReport`'s fields, as ``proxy-status`` reads them.
+
+    ``proxy-status`` reads ``GET /proxies`` through the transport alone: the typed client's
+    module (its dataclasses import :mod:`inspect`) was a fifth of the command's start-up.
+    ``_asdict()`` is ``ProxiesReport.to_json()`` (``tests/cli/test_fastpath.py``).
+    """
+
+    revision: int
+    converged: bool
+    proxies: list[dict[str, Any]]
+
+
+def answer(server: str) -> Answer:
+    """The proxies report of the control plane at ``server``, as :func:`fetch` reads it."""
+    got = signing.transport(server, timeout=5).call("GET", f"{calling.PREFIX}/proxies")
+    return Answer(int(got["revision"]), bool(got["converged"]), list(got["proxies"]))
+
+
+def converged(server: str, plane: "client.MeshplaneClient | None" = None) -> bool:
     """Whether at least one proxy is connected and the server says every one is synced."""
     report = fetch(server, plane)
     return bool(report.connected) and report.converged
 
 
 def wait_converged(
-    server: str, timeout: float = 30.0, plane: client.MeshplaneClient | None = None
+    server: str, timeout: float = 30.0, plane: "client.MeshplaneClient | None" = None
 ) -> None:
     """Wait until every connected proxy is synced at the store's current revision."""
     plane = plane or signing.connect(server, timeout=5)
@@ -61,7 +80,7 @@ def register(cli: "typer.Typer") -> None:
 def run(server: str, output: str) -> int:
     """Print the report of the control plane at ``server``; 1 when a proxy is not SYNCED."""
     try:
-        report = fetch(server)
+        report = answer(server)
     except (OSError, client.ControlPlaneError) as exc:
         calling.err(
             f"error: cannot reach the control plane at {server}: {exc} "
@@ -69,7 +88,7 @@ def run(server: str, output: str) -> int:
         )
         return 1
     if output == "json":
-        calling.echo(json.dumps(report.to_json(), indent=2))
+        calling.echo(json.dumps(report._asdict(), indent=2))
     else:
         _table(report)
     lagging = [p for p in report.proxies if p["state"] != "SYNCED"]
@@ -80,7 +99,7 @@ def run(server: str, output: str) -> int:
     return 0
 
 
-def _table(report: client.ProxiesReport) -> None:
+def _table(report: "client.ProxiesReport | Answer") -> None:
     """The report as a table on stdout (rich's, or the same text without rich for a pipe)."""
     from meshplane.cli import plaintables  # noqa: PLC0415
 
@@ -105,7 +124,7 @@ PIPE_WIDTH = 200
 """The table's width when the output is not a terminal."""
 
 
-def _rows(report: client.ProxiesReport) -> list[list[str]]:
+def _rows(report: "client.ProxiesReport | Answer") -> list[list[str]]:
     """One row of :data:`COLUMNS` per proxy."""
     rows = []
     names = {"Cluster": "CDS", "Listener": "LDS", "ClusterLoadAssignment": "EDS"}

@@ -42,7 +42,12 @@ def credentials_file(data_dir: Path | None = None) -> Path:
 
 def connect(server: str, data_dir: Path | None = None, **options: Any) -> client.MeshplaneClient:
     """A signed client of ``server``; ``options`` go to :func:`meshplane.client.connect`."""
-    return client.connect(
+    return client.MeshplaneClient(transport(server, data_dir, **options))
+
+
+def transport(server: str, data_dir: Path | None = None, **options: Any) -> client.Transport:
+    """:func:`connect`'s transport: its ``.call()`` skips the typed client's module (fast path)."""
+    return client.open_transport(
         server,
         sign=True,
         region=_setting(REGION),

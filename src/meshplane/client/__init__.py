@@ -13,6 +13,7 @@ Public API::
 
     connect(base_url, *, sign=False, region="us-west-2", profile=None, fallback_credentials=None,
             timeout=10.0, trust_env=True) -> MeshplaneClient
+    open_transport(base_url, *, sign=False, ...) -> Transport  # connect()'s, untyped: .call()
     MeshplaneClient(Transport(base_url, *, timeout=10.0, signer=None, trust_env=True))
         .health() -> Health, .proxies() -> ProxiesReport,
         .wait_for_revision(revision, timeout) -> ProxiesReport,
@@ -31,20 +32,56 @@ Public API::
     ControlPlaneError(method, path, status, body), UnreachableError
 """
 
-from meshplane.client.boto import appmesh
-from meshplane.client.errors import ControlPlaneError, UnreachableError
-from meshplane.client.meshplane import (
-    AsyncMeshplaneClient,
-    Endpoint,
-    Health,
-    MeshplaneClient,
-    ProxiesReport,
-    ProxyCredential,
-    Registration,
-    Source,
-    connect,
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from meshplane.client.boto import appmesh
+    from meshplane.client.errors import ControlPlaneError, UnreachableError
+    from meshplane.client.meshplane import (
+        AsyncMeshplaneClient,
+        Endpoint,
+        Health,
+        MeshplaneClient,
+        ProxiesReport,
+        ProxyCredential,
+        Registration,
+        Source,
+        connect,
+    )
+    from meshplane.client.transport import Signer, Transport, open_transport
+
+_HOMES = {
+    "appmesh": "boto",
+    "ControlPlaneError": "errors",
+    "UnreachableError": "errors",
+    "Signer": "transport",
+    "Transport": "transport",
+    "open_transport": "transport",
+}
+"""Where each public name lives; the others are :mod:`meshplane.client.meshplane`'s."""
+_SUBMODULES = frozenset(
+    {"boto", "errors", "meshplane", "plainhttp", "sigv4", "statickeys", "transport"}
 )
-from meshplane.client.transport import Signer, Transport
+"""Reached as attributes (``client.transport.EXPLICIT_CHAIN``) as when all were imported."""
+
+
+def __getattr__(name: str) -> object:
+    """Import a public name's module on first use (PEP 562).
+
+    The CLI's fast path needs only the transport and the errors; the typed client's module
+    (its dataclasses import :mod:`inspect`) and the boto3 factory were a quarter of a
+    ``meshplane get``'s start-up. ``from meshplane.client import X`` works as before.
+    """
+    import importlib  # noqa: PLC0415 - already loaded by the import system
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES.get(name, 'meshplane')}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AsyncMeshplaneClient",
@@ -61,4 +98,5 @@ __all__ = [
     "UnreachableError",
     "appmesh",
     "connect",
+    "open_transport",
 ]

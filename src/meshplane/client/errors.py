@@ -11,7 +11,6 @@ Each caller renders them in its own words (kubectl's for the CLI, one line for t
 
 from __future__ import annotations
 
-import http
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +29,8 @@ class ControlPlaneError(Exception):
     @property
     def phrase(self) -> str:
         """The status's reason phrase (``Bad Gateway``), or ``""`` for an unknown code."""
+        import http  # noqa: PLC0415 - its status enum: only an error's message needs it
+
         try:
             return http.HTTPStatus(self.status).phrase
         except ValueError:

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.parse
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from meshplane.client.errors import ControlPlaneError
-from meshplane.client.transport import Signer, Transport
+from meshplane.client.transport import Transport, open_transport
 
 PREFIX = "/meshplane/v1"
 
@@ -115,11 +113,6 @@ class ProxiesReport:
         return {"revision": self.revision, "converged": self.converged, "proxies": self.proxies}
 
 
-def _query(values: Mapping[str, str | None]) -> str:
-    kept = {k: v for k, v in values.items() if v is not None}
-    return "?" + urllib.parse.urlencode(kept) if kept else ""
-
-
 class MeshplaneClient:
     """Blocking client of the control plane behind ``transport`` (see :func:`connect`)."""
 
@@ -142,17 +135,7 @@ class MeshplaneClient:
         timeout: float | None = None,
     ) -> Any:
         """One JSON request to ``path``; the parsed answer, ControlPlaneError unless 2xx."""
-        data = json.dumps(body).encode() if body is not None else None
-        full = path + _query(query or {})
-        status, raw = self.transport.send(method, full, data, timeout)
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            answer = json.loads(text) if text else None
-        except ValueError:
-            answer = text
-        if not 200 <= status < 300:
-            raise ControlPlaneError(method, full, status, answer)
-        return answer
+        return self.transport.call(method, path, body, query=query, timeout=timeout)
 
     # -- health and the read model ---------------------------------------------------------
 
@@ -381,5 +364,13 @@ def connect(
     there are none the requests go unsigned and the server answers
     ``MissingAuthenticationTokenException`` (unless it runs with ``--auth none``).
     """
-    signer = Signer.from_environment(region, profile, fallback_credentials) if sign else None
-    return MeshplaneClient(Transport(base_url, signer=signer, **options))
+    return MeshplaneClient(
+        open_transport(
+            base_url,
+            sign=sign,
+            region=region,
+            profile=profile,
+            fallback_credentials=fallback_credentials,
+            **options,
+        )
+    )

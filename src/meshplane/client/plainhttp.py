@@ -64,7 +64,11 @@ def exchange(
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines.append("Connection: close")
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
-    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout) as sock:
+    hostname = parts.hostname or ""
+    # An ASCII name goes as bytes (getaddrinfo takes either; typeshed says str): a str is
+    # IDNA-encoded, and the idna codec's import costs a CLI command more than connecting.
+    address = hostname.encode("ascii") if hostname.isascii() else hostname
+    with socket.create_connection((address, parts.port or 80), timeout) as sock:  # type: ignore[arg-type]
         sock.sendall(request)
         with sock.makefile("rb") as reader:
             while True:

@@ -15,11 +15,11 @@ never a bypass.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import hmac
 from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -28,9 +28,12 @@ UNSIGNED_HEADERS = frozenset({"expect", "transfer-encoding", "user-agent", "x-am
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclasses.dataclass(frozen=True)
-class Keys:
-    """An access key, its secret and an optional session token: what a signature needs."""
+class Keys(NamedTuple):
+    """An access key, its secret and an optional session token: what a signature needs.
+
+    A named tuple, not a dataclass: importing :mod:`dataclasses` (it imports :mod:`inspect`)
+    was a tenth of a CLI command's start-up, and every command signs.
+    """
 
     access_key: str
     secret_key: str

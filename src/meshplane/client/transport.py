@@ -16,15 +16,16 @@ so nothing here needs an event loop.
 from __future__ import annotations
 
 import configparser
-import dataclasses
 import datetime
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 from meshplane.client import plainhttp, sigv4, statickeys
-from meshplane.client.errors import UnreachableError
+from meshplane.client.errors import ControlPlaneError, UnreachableError
 
 SERVICE = "appmesh"
 """The SigV4 service name: App Mesh's, so the same credentials and policies apply."""
@@ -40,9 +41,12 @@ EXPLICIT_CHAIN = (
 data dir's file."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Signer:
-    """Signs requests with SigV4 for ``service`` in ``region`` with botocore credentials."""
+class Signer(NamedTuple):
+    """Signs requests with SigV4 for ``service`` in ``region`` with botocore credentials.
+
+    A named tuple (immutable, compared and printed by its fields, as the frozen dataclass it
+    was): :mod:`dataclasses` imports :mod:`inspect`, a tenth of a CLI command's start-up.
+    """
 
     credentials: Any
     """:class:`~meshplane.client.sigv4.Keys`, or a botocore ``Credentials`` (possibly
@@ -134,6 +138,33 @@ class Transport:
             self._opener = urllib.request.build_opener(*handlers)
         return self._opener
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, str | None] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One JSON request to ``path``; the parsed answer, ControlPlaneError unless 2xx.
+
+        :meth:`MeshplaneClient.call <meshplane.client.meshplane.MeshplaneClient.call>` is
+        this; the CLI's fast path calls it directly, without the typed client's module.
+        """
+        data = json.dumps(body).encode() if body is not None else None
+        kept = {k: v for k, v in (query or {}).items() if v is not None}
+        full = path + ("?" + urlencode(kept) if kept else "")
+        status, raw = self.send(method, full, data, timeout)
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            answer = json.loads(text) if text else None
+        except ValueError:
+            answer = text
+        if not 200 <= status < 300:
+            raise ControlPlaneError(method, full, status, answer)
+        return answer
+
     def send(
         self,
         method: str,
@@ -167,3 +198,17 @@ class Transport:
         except urllib.error.HTTPError as error:
             with error:
                 return int(error.code), error.read()
+
+
+def open_transport(
+    base_url: str,
+    *,
+    sign: bool = False,
+    region: str = "us-west-2",
+    profile: str | None = None,
+    fallback_credentials: Path | None = None,
+    **options: Any,
+) -> Transport:
+    """The transport of :func:`meshplane.client.connect` (see there): signed when ``sign``."""
+    signer = Signer.from_environment(region, profile, fallback_credentials) if sign else None
+    return Transport(base_url, signer=signer, **options)
