@@ -665,9 +665,8 @@ class Sync:
             secrets, missing = self._secrets(key, built.secrets)
             warnings += missing
             snapshot = Snapshot(
-                (
-                    self._encode(m)
-                    for m in (
+                self._encode_all(
+                    (
                         *built.listeners,
                         *built.route_configurations,
                         *built.clusters,
@@ -714,6 +713,14 @@ class Sync:
             and (mesh_name, node) not in self._registrations_seen
         )
 
+    def _encode_all(self, messages: Sequence[Message]) -> list[Resource]:
+        """Each of ``messages`` as :meth:`_encode` gives it, the kept ones looked up at once."""
+        kept = self._mesh_encodings.lookup(messages)
+        return [
+            found if found is not None else self._encode_unkept(message)
+            for message, found in zip(messages, kept, strict=True)
+        ]
+
     def _encode(self, message: Message) -> Resource:
         """``message`` serialized, once for a message object proxies share.
 
@@ -725,6 +732,10 @@ class Sync:
         kept = self._mesh_encodings.get(message)
         if kept is not None:
             return kept
+        return self._encode_unkept(message)
+
+    def _encode_unkept(self, message: Message) -> Resource:
+        """:meth:`_encode` of a message whose encoding is not kept (yet)."""
         found = self._pass_encoded.get(id(message))
         if found is not None and found[0] is message:
             # A second proxy holds this very object: a shared piece, kept for later passes.
