@@ -64,7 +64,7 @@ T = TypeVar("T")
 
 def _ordered(found: Mapping[str, T]) -> tuple[T, ...]:
     """Values sorted by their names."""
-    return tuple(found[name] for name in sorted(found))
+    return tuple(map(found.__getitem__, sorted(found)))
 
 
 @dataclasses.dataclass

@@ -71,9 +71,11 @@ class Touch:
 
     everything: bool
     """A change to the mesh resource: every translation read it."""
-    keys: tuple[ResourceKey, ...] = ()
-    """The key and its wildcards (every child of its parent, every resource of its kind)."""
-    endpoints: tuple[str, ...] = ()
+    keys: frozenset[ResourceKey] = frozenset()
+    """The key and its wildcards (every child of its parent, every resource of its kind):
+    a set, whose stored hashes a proxy's reads are checked against without hashing the
+    keys (a generated ``__hash__`` per key, per proxy) again."""
+    endpoints: frozenset[str] = frozenset()
     """The node whose registered endpoints changed, and ``ANY``."""
 
 
@@ -82,13 +84,15 @@ def touch(key: ResourceKey, op: str) -> Touch:
     if key.kind == kinds.MESH.key:
         return Touch(everything=True)
     if op == "endpoints":
-        return Touch(everything=False, endpoints=(key.name, ANY))
+        return Touch(everything=False, endpoints=frozenset((key.name, ANY)))
     return Touch(
         everything=False,
-        keys=(
-            key,
-            ResourceKey(key.kind, key.mesh, key.parent, ANY),
-            ResourceKey(key.kind, key.mesh, ANY, ANY),
+        keys=frozenset(
+            (
+                key,
+                ResourceKey(key.kind, key.mesh, key.parent, ANY),
+                ResourceKey(key.kind, key.mesh, ANY, ANY),
+            )
         ),
     )
 
