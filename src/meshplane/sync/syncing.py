@@ -743,8 +743,10 @@ class Sync:
         return self._encode_unkept(message)
 
     def _encode_unkept(self, message: Message, like: Snapshot | None = None) -> Resource:
-        """:meth:`_encode` of a message whose encoding is not kept (yet); ``like``: as in
-        :meth:`_encode_all`."""
+        """:meth:`_encode` of a message whose encoding is not kept (yet).
+
+        ``like``: as in :meth:`_encode_all`.
+        """
         found = self._pass_encoded.get(id(message))
         if found is not None and found[0] is message:
             # A second proxy holds this very object: a shared piece, kept for later passes.
