@@ -52,13 +52,16 @@ class KeptEncodings:
     def lookup(self, messages: Sequence[Message]) -> list[Resource | None]:
         """:meth:`get` of each of ``messages``, in one loop (a proxy's ~400 per rebuild)."""
         entries = self._entries.get
+        used = self._used.add
         found: list[Resource | None] = []
         append = found.append
         for message in messages:
             entry = entries(id(message))
-            append(entry[1] if entry is not None and entry[0] is message else None)
-        # Marking a message not kept as used is harmless: prune keeps only entries.
-        self._used.update(map(id, messages))
+            if entry is not None and entry[0] is message:
+                used(id(message))
+                append(entry[1])
+            else:
+                append(None)
         return found
 
     def keep(self, message: Message, encoded: Resource) -> None:
