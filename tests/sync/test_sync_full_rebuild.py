@@ -185,3 +185,19 @@ def test_kept_encodings_go_with_their_pieces_and_with_a_prune() -> None:
     kept.prune()
     kept.prune()
     assert len(kept) == 0
+
+
+def test_kept_encodings_looked_up_at_once_mark_only_the_kept_ones_used() -> None:
+    """lookup gives each kept object's encoding, None otherwise; a prune drops the unlooked."""
+    kept = encodings.KeptEncodings()
+    encoder = ResourceEncoder()
+    looked, idle, other = (cluster_pb2.Cluster(name=n) for n in ("looked", "idle", "other"))
+    for message in (looked, idle):
+        kept.keep(message, encoder.encode(message))
+    kept.prune()
+    found = kept.lookup([other, looked, cluster_pb2.Cluster(name="idle")])
+    assert found == [None, encoder.encode(looked), None]
+    kept.prune()
+    assert len(kept) == 1
+    assert kept.get(looked) == encoder.encode(looked)
+    assert kept.get(idle) is None

@@ -125,3 +125,36 @@ def test_a_snapshot_the_table_does_not_follow_starts_it_afresh() -> None:
     built = build(changed, case.node, shared)
     assert (shared.misses, shared.hits) == (12, 4)
     assert casefiles.render(built) == casefiles.render(build(changed, case.node))
+
+
+def test_a_tcp_port_skipped_for_another_backend_brings_no_cluster_with_shared_pieces() -> None:
+    """A service's TCP port that another service takes adds no cluster, shared pieces or not.
+
+    vn-db-d provides dbc.demos on 5432 (db.demos has it) and 7000: only 7000's cluster.
+    """
+    data = _data("protocols")
+    ports = (
+        {"portMapping": {"port": 5432, "protocol": "tcp"}},
+        {"portMapping": {"port": 7000, "protocol": "tcp"}},
+    )
+    data["virtualNodes"].append(
+        {
+            "virtualNodeName": "vn-db-d",
+            "spec": {
+                "listeners": list(ports),
+                "serviceDiscovery": {"dns": {"hostname": "dbd.demos.svc.cluster.local"}},
+            },
+        }
+    )
+    skipped = next(s for s in data["virtualServices"] if s["virtualServiceName"] == "dbc.demos")
+    skipped["spec"] = {"provider": {"virtualNode": {"virtualNodeName": "vn-db-d"}}}
+    case = casefiles.load("protocols")
+    snapshot = _snapshot(data, 1)
+    alone = build(snapshot, case.node)
+    assert [w.code for w in alone.warnings].count("tcp-port-taken") == 1
+    assert [c.name for c in alone.clusters if "vn-db-d" in c.name] == [
+        "cds_egress_demos_vn-db-d_tcp_7000"
+    ]
+    shared = SharedTranslations()
+    for _ in range(2):
+        assert build(snapshot, case.node, shared) == alone

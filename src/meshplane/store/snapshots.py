@@ -15,6 +15,7 @@ of a push failing.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -96,23 +97,33 @@ def from_records(
     by_kind: dict[str, dict[str, Typed[Any]]] = {}
     nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {kind: {} for kind in _NESTED}
     mesh_resource: Typed[Any] | None = None
-    parsed = _parsed(previous) if previous is not None else {}
+    # Names bound once: the loop runs once per resource of the mesh (~9,500 at ten times
+    # App Mesh's quotas) on every whole reread.
+    parsed = (_parsed(previous) if previous is not None else {}).get
+    mesh_kind = kinds.MESH.key
+    nested_of = nested.get
     for record in records:
         stored = record.resource
-        kept = parsed.get(id(stored))
-        if kept is not None and kept.resource is stored:
-            resource: Typed[Any] | None = kept
-        else:
+        resource = parsed(id(stored))
+        if resource is None or resource.resource is not stored:
             resource = _typed(stored)
-        if resource is None:
-            continue
+            if resource is None:
+                continue
         key = stored.key
-        if key.kind == kinds.MESH.key:
+        kind = key.kind
+        parents = nested_of(kind)
+        if parents is not None:
+            children = parents.get(key.parent)
+            if children is None:
+                children = parents[key.parent] = {}
+            children[key.name] = resource
+        elif kind == mesh_kind:
             mesh_resource = resource
-        elif key.kind in nested:
-            nested[key.kind].setdefault(key.parent, {})[key.name] = resource
         else:
-            by_kind.setdefault(key.kind, {})[key.name] = resource
+            flat = by_kind.get(kind)
+            if flat is None:
+                flat = by_kind[kind] = {}
+            flat[key.name] = resource
     if mesh_resource is None:
         return None
     if previous is None:
@@ -153,7 +164,10 @@ def from_records(
 
 def _same(previous: Mapping[str, V], found: Mapping[str, V]) -> bool:
     """Whether ``found`` holds exactly ``previous``'s objects under the same names."""
-    return len(previous) == len(found) and all(previous.get(n) is v for n, v in found.items())
+    # Compared in C (map, operator.is_): ~2,000 names per kind on every whole reread.
+    return len(previous) == len(found) and all(
+        map(operator.is_, map(previous.get, found), found.values())
+    )
 
 
 def _same_or_sorted(previous: Mapping[str, V], found: dict[str, V] | None) -> Mapping[str, V]:
@@ -196,12 +210,10 @@ def _parsed(snapshot: MeshSnapshot) -> dict[int, Typed[Any]]:
         snapshot.gateway_routes,
     )
     for flat in flats:
-        for typed in flat.values():
-            found[id(typed.resource)] = typed
+        found.update({id(typed.resource): typed for typed in flat.values()})
     for nested in nesteds:
         for children in nested.values():
-            for child in children.values():
-                found[id(child.resource)] = child
+            found.update({id(child.resource): child for child in children.values()})
     return found
 
 

@@ -19,7 +19,7 @@ that translated every proxy of the mesh if that pass did not use it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -48,6 +48,21 @@ class KeptEncodings:
             return None
         self._used.add(id(message))
         return found[1]
+
+    def lookup(self, messages: Sequence[Message]) -> list[Resource | None]:
+        """:meth:`get` of each of ``messages``, in one loop (a proxy's ~400 per rebuild)."""
+        entries = self._entries.get
+        used = self._used.add
+        found: list[Resource | None] = []
+        append = found.append
+        for message in messages:
+            entry = entries(id(message))
+            if entry is not None and entry[0] is message:
+                used(id(message))
+                append(entry[1])
+            else:
+                append(None)
+        return found
 
     def keep(self, message: Message, encoded: Resource) -> None:
         """Keep ``message``'s encoding (it is shared: a second proxy of the pass used it)."""

@@ -664,18 +664,19 @@ class Sync:
             warnings, revision = built.warnings, mesh.revision
             secrets, missing = self._secrets(key, built.secrets)
             warnings += missing
+            like = self._cache.snapshot(key)
             snapshot = Snapshot(
-                (
-                    self._encode(m)
-                    for m in (
+                self._encode_all(
+                    (
                         *built.listeners,
                         *built.route_configurations,
                         *built.clusters,
                         *built.cluster_load_assignments,
                         *secrets,
-                    )
+                    ),
+                    like,
                 ),
-                like=self._cache.snapshot(key),
+                like=like,
             )
         if self.held.pop(key, None) is not None:
             log.info("sync: %s released", key)
@@ -714,6 +715,20 @@ class Sync:
             and (mesh_name, node) not in self._registrations_seen
         )
 
+    def _encode_all(self, messages: Sequence[Message], like: Snapshot | None) -> list[Resource]:
+        """Each of ``messages`` as :meth:`_encode` gives it, the kept ones looked up at once.
+
+        ``like`` (the proxy's previous snapshot): a message of its own serialized to the
+        bytes ``like`` holds under its name is that resource, found without hashing them
+        again — a rebuild mostly gives a proxy's listeners and its 68 KB route
+        configuration back unchanged.
+        """
+        kept = self._mesh_encodings.lookup(messages)
+        return [
+            found if found is not None else self._encode_unkept(message, like)
+            for message, found in zip(messages, kept, strict=True)
+        ]
+
     def _encode(self, message: Message) -> Resource:
         """``message`` serialized, once for a message object proxies share.
 
@@ -725,12 +740,33 @@ class Sync:
         kept = self._mesh_encodings.get(message)
         if kept is not None:
             return kept
+        return self._encode_unkept(message)
+
+    def _encode_unkept(self, message: Message, like: Snapshot | None = None) -> Resource:
+        """:meth:`_encode` of a message whose encoding is not kept (yet).
+
+        ``like``: as in :meth:`_encode_all`.
+        """
         found = self._pass_encoded.get(id(message))
         if found is not None and found[0] is message:
             # A second proxy holds this very object: a shared piece, kept for later passes.
             self._mesh_encodings.keep(message, found[1])
             return found[1]
-        encoded = self._encoder.encode(message)
+        encoded: Resource | None = None
+        if like is not None:
+            type_url = envoy_resources.type_url_of(message)
+            name = envoy_resources.name_of(message)
+            body = message.SerializeToString(deterministic=True)
+            held = like.resources(type_url).get(name)
+            # Equal bytes: the same content, hence the very resource the encoder interned.
+            if held is not None and held.body == body:
+                encoded = held
+            else:
+                encoded = self._encoder.encode_serialized(
+                    type_url, name, body, envoy_resources.references_of(message)
+                )
+        else:
+            encoded = self._encoder.encode(message)
         self._pass_encoded[id(message)] = (message, encoded)
         return encoded
 

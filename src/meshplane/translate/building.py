@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -64,7 +64,7 @@ T = TypeVar("T")
 
 def _ordered(found: Mapping[str, T]) -> tuple[T, ...]:
     """Values sorted by their names."""
-    return tuple(found[name] for name in sorted(found))
+    return tuple(map(found.__getitem__, sorted(found)))
 
 
 @dataclasses.dataclass
@@ -418,15 +418,25 @@ def _add_egress(
     if pieces is not None and shareable and all(policies.get(s) is None for s in services):
         # No caller TLS anywhere: every target's cluster comes from its services' shared
         # pieces; warnings are replayed per target, in target order, as built below.
-        shared: dict[plan.Target, _SharedTarget] = {}
-        for service in sorted(services):
-            shared.update(
-                pieces.piece(
-                    ("service-targets", service, discovery),
-                    functools.partial(_service_targets, snapshot, pieces, service, discovery),
-                    out.warnings,
-                )
+        blocks = [
+            pieces.piece(
+                ("service-targets", service, discovery),
+                functools.partial(_service_targets, snapshot, pieces, service, discovery),
+                out.warnings,
             )
+            for service in sorted(services)
+        ]
+        if all(block.plain for block in blocks):
+            # Every target shared, none warned, no TCP backend (whose ports may be
+            # dropped): the proxy's targets are exactly its services' targets, so each
+            # service's clusters go in as one block (freeze sorts them by name).
+            for block in blocks:
+                out.clusters.update(block.clusters)
+                out.assignments.update(block.assignments)
+            return
+        shared: dict[plan.Target, _SharedTarget] = {}
+        for block in blocks:
+            shared.update(block.targets)
         for target in egress.targets:
             found, warnings = shared[target]
             out.warnings.extend(warnings)
@@ -471,13 +481,27 @@ _SharedTarget = tuple[TargetResources | None, tuple[diagnostics.Warning, ...]]
 """A target's shared cluster and assignment (``None``: built per caller) and its warnings."""
 
 
+class _ServiceTargets(NamedTuple):
+    """One service's targets with their shared resources, and those resources by name.
+
+    A tuple, so :mod:`meshplane.sync.encodings` finds the messages inside.
+    """
+
+    targets: dict[plan.Target, _SharedTarget]
+    clusters: dict[str, cluster_pb2.Cluster]
+    assignments: dict[str, endpoint_pb2.ClusterLoadAssignment]
+    plain: bool
+    """Every target shared and without warnings, and the service has no TCP backend:
+    a caller may take :attr:`clusters` and :attr:`assignments` as they are."""
+
+
 def _service_targets(
     snapshot: MeshSnapshot,
     pieces: reuse.Reuse,
     service: str,
     discovery: str,
     _warnings: plan.Warnings,
-) -> dict[plan.Target, _SharedTarget]:
+) -> _ServiceTargets:
     """Every target of one service's plan with its shared resources and their warnings.
 
     Built from the shared plan and target pieces, looked up inside, so the entry
@@ -487,6 +511,7 @@ def _service_targets(
         ("service", service), functools.partial(plan.service_plan, snapshot, service), []
     )
     targets: set[plan.Target] = set()
+    plain = True
     for piece in found:
         if isinstance(piece, plan.HostPlan):
             for route in piece.routes:
@@ -494,8 +519,11 @@ def _service_targets(
                 if route.mirror is not None:
                     targets.add(route.mirror.target)
         else:
+            plain = False
             targets.update(t.target for t in piece.targets)
     result: dict[plan.Target, _SharedTarget] = {}
+    clusters: dict[str, cluster_pb2.Cluster] = {}
+    assignments: dict[str, endpoint_pb2.ClusterLoadAssignment] = {}
     for target in targets:
         warnings: plan.Warnings = []
         resources = pieces.piece(
@@ -504,7 +532,14 @@ def _service_targets(
             warnings,
         )
         result[target] = (resources, tuple(warnings))
-    return result
+        if resources is None or warnings:
+            plain = False
+            continue
+        cluster, assignment = resources
+        clusters[cluster.name] = cluster
+        if assignment is not None:
+            assignments[assignment.cluster_name] = assignment
+    return _ServiceTargets(result, clusters, assignments, plain)
 
 
 def _add_proxy_egress(

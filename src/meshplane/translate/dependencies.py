@@ -16,6 +16,7 @@ and the resources built are exactly those built from the bare snapshot.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
@@ -71,9 +72,11 @@ class Touch:
 
     everything: bool
     """A change to the mesh resource: every translation read it."""
-    keys: tuple[ResourceKey, ...] = ()
-    """The key and its wildcards (every child of its parent, every resource of its kind)."""
-    endpoints: tuple[str, ...] = ()
+    keys: frozenset[ResourceKey] = frozenset()
+    """The key and its wildcards (every child of its parent, every resource of its kind):
+    a set, whose stored hashes a proxy's reads are checked against without hashing the
+    keys (a generated ``__hash__`` per key, per proxy) again."""
+    endpoints: frozenset[str] = frozenset()
     """The node whose registered endpoints changed, and ``ANY``."""
 
 
@@ -82,13 +85,15 @@ def touch(key: ResourceKey, op: str) -> Touch:
     if key.kind == kinds.MESH.key:
         return Touch(everything=True)
     if op == "endpoints":
-        return Touch(everything=False, endpoints=(key.name, ANY))
+        return Touch(everything=False, endpoints=frozenset((key.name, ANY)))
     return Touch(
         everything=False,
-        keys=(
-            key,
-            ResourceKey(key.kind, key.mesh, key.parent, ANY),
-            ResourceKey(key.kind, key.mesh, ANY, ANY),
+        keys=frozenset(
+            (
+                _interned(key.kind, key.mesh, key.parent, key.name),
+                _interned(key.kind, key.mesh, key.parent, ANY),
+                _interned(key.kind, key.mesh, ANY, ANY),
+            )
         ),
     )
 
@@ -130,13 +135,23 @@ class _Recording(Mapping[str, V]):
         return len(self._inner)
 
 
+_interned = functools.lru_cache(maxsize=1 << 16)(ResourceKey)
+"""The one :class:`ResourceKey` object for these four values, while it is cached.
+
+Every translation records a key per lookup, and a reused piece's reads are merged into
+each translation that uses it: with equal keys the same object, those set unions match
+them by identity instead of calling the dataclass's generated ``__eq__`` (in Python) per
+duplicate, and a key costs a C-level cache hit instead of a frozen dataclass's init.
+"""
+
+
 class Recorder:
     """Wraps one snapshot; :attr:`snapshot` is what to translate, :meth:`reads` what it used."""
 
     def __init__(self, snapshot: MeshSnapshot) -> None:
         """Record lookups made through :attr:`snapshot`, a view of ``snapshot``."""
         mesh = snapshot.name
-        self._keys: set[ResourceKey] = {ResourceKey.of(kinds.MESH, mesh, mesh)}
+        self._keys: set[ResourceKey] = {_interned(kinds.MESH.key, mesh, "", mesh)}
         self._endpoints: set[str] = set()
         self._direct_keys: set[ResourceKey] = set(self._keys)
         self._direct_endpoints: set[str] = set()
@@ -146,16 +161,16 @@ class Recorder:
         def flat(kind: kinds.Kind, inner: Mapping[str, V]) -> _Recording[V]:
             return _Recording(
                 inner,
-                lambda name: self._key(ResourceKey(kind.key, mesh, "", name)),
-                lambda: self._key(ResourceKey(kind.key, mesh, ANY, ANY)),
+                lambda name: self._key(_interned(kind.key, mesh, "", name)),
+                lambda: self._key(_interned(kind.key, mesh, ANY, ANY)),
             )
 
         def nested(kind: kinds.Kind, inner: Mapping[str, V]) -> _Recording[V]:
             # Looking up a parent's children depends on all of them, present or future.
             return _Recording(
                 inner,
-                lambda parent: self._key(ResourceKey(kind.key, mesh, parent, ANY)),
-                lambda: self._key(ResourceKey(kind.key, mesh, ANY, ANY)),
+                lambda parent: self._key(_interned(kind.key, mesh, parent, ANY)),
+                lambda: self._key(_interned(kind.key, mesh, ANY, ANY)),
             )
 
         # Constructed directly: dataclasses.replace's field checks cost more than the rest
