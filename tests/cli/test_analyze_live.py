@@ -8,6 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from meshplane.cli import liveanalysis
 from meshplane.cli.main import cli
 from meshplane.testing import ControlPlane
 
@@ -143,3 +144,16 @@ def test_nodes_nothing_announced_itself_as_are_unselected_once_something_in_the_
             f"WARNING unselected-node  virtualnode/vn-echo-frontend-blue: {why}\n",
             "0 error(s), 2 warning(s)\n",
         )
+
+
+def test_a_node_counts_as_connected_in_every_node_id_form() -> None:
+    """Short, ARN and shared-mesh node ids of the mesh count; gateways and other meshes do not."""
+    proxies = [
+        {"nodeId": "mesh/demos/virtualNode/blue"},
+        {"nodeId": "arn:aws:appmesh:us-west-2:111122223333:mesh/demos/virtualNode/green"},
+        {"nodeId": "mesh/demos@111122223333/virtualNode/front"},
+        {"nodeId": "mesh/demos/virtualGateway/gw"},
+        {"nodeId": "mesh/other/virtualNode/red"},
+        {"nodeId": "not-a-node-id"},
+    ]
+    assert liveanalysis._connected(proxies, "demos") == {"blue", "green", "front"}

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshplane import client
-from meshplane.model import references
+from meshplane.model import naming, references
 from meshplane.model.kinds import ResourceKey
 from meshplane.model.routefindings import ERROR, WARNING, Finding, route_specs
 
@@ -74,12 +74,8 @@ def read(plane: client.MeshplaneClient, mesh: str | None = None) -> list[Finding
 
 def _connected(proxies: list[dict[str, Any]], mesh: str) -> set[str]:
     """The virtual nodes of ``mesh`` an Envoy connected as (now or recently)."""
-    found: set[str] = set()
-    for proxy in proxies:
-        parts = str(proxy.get("nodeId", "")).split("/")  # mesh/<mesh>/virtualNode/<name>
-        if len(parts) == 4 and parts[1] == mesh and parts[2] == "virtualNode":
-            found.add(parts[3])
-    return found
+    refs = (naming.parse_node_id(str(proxy.get("nodeId", ""))) for proxy in proxies)
+    return {ref.name for ref in refs if ref and ref.mesh == mesh and ref.kind == "virtualNode"}
 
 
 def _unselected(
