@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -42,8 +42,7 @@ from meshplane.translate import (
 )
 from meshplane.translate.identity import NodeIdentity
 
-
-RouteConfig = route_pb2.RouteConfiguration | routes.SerializedRouteConfiguration
+RouteConfig: TypeAlias = route_pb2.RouteConfiguration | routes.SerializedRouteConfiguration
 """A route configuration as built: a message, or (from shared pieces) its wire bytes."""
 
 
@@ -93,6 +92,7 @@ class EnvoyResources:
             return NotImplemented
         return self._compared() == other._compared()
 
+    __hash__ = None  # type: ignore[assignment]  # messages inside are unhashable
 
 
 T = TypeVar("T")
