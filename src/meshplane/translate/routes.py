@@ -11,6 +11,7 @@ ingress route configuration sends everything to the local app.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2 as route_pb
@@ -118,9 +119,7 @@ def serialized_egress_route_config(
     )
     pieces = [route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)]
     for host in sorted(hosts, key=lambda h: h.name):
-        head = route_pb.VirtualHost(name=host.name, domains=host.domains).SerializeToString(
-            deterministic=True
-        )
+        head = _host_head(host.name, host.domains)
         routes_wire = host_routes_wire(host)
         pieces += (wireformat.header(2, len(head) + len(routes_wire) + len(connect)), head)
         pieces += (routes_wire, connect)
@@ -128,6 +127,19 @@ def serialized_egress_route_config(
         passthrough = _passthrough_host(mesh).SerializeToString(deterministic=True)
         pieces += (wireformat.header(2, len(passthrough)), passthrough)
     return SerializedRouteConfiguration(name, b"".join(pieces))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _host_head(name: str, domains: tuple[str, ...]) -> bytes:
+    """A virtual host's name and domains serialized (fields 1 and 2), for the same ones again.
+
+    Every rebuild of every caller of a service serializes the same few; bytes are
+    immutable, and the cache is bounded.
+    """
+    head: bytes = route_pb.VirtualHost(name=name, domains=domains).SerializeToString(
+        deterministic=True
+    )
+    return head
 
 
 def _passthrough_host(mesh: str) -> route_pb.VirtualHost:
