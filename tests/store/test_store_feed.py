@@ -301,7 +301,7 @@ def test_client_tokens_of_schema_4_are_kept_under_the_empty_principal(
 
     store = SqliteStore(data_dir, clock)
     try:
-        assert store.schema_version == len(schema.MIGRATIONS) == 6
+        assert store.schema_version == len(schema.MIGRATIONS) == 7
         with store.read() as tx:
             assert tx.token("", "CreateMesh", "t", 0.0) == ("d", {"n": 1})
             assert tx.token("alice", "CreateMesh", "t", 0.0) is None
@@ -336,3 +336,31 @@ def test_a_commit_that_writes_manifest_objects_moves_the_objects_count_not_the_r
         rolled_back()
     service.create(kinds.MESH, "m", "m", {})
     assert (objects.revision, store.revision()) == (removed, 1)
+
+
+def test_a_schema_6_store_gets_the_index_whole_mesh_reads_are_served_from(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Migration 7: the identity columns of a whole-mesh read come from one covering index."""
+    data_dir = tmp_path / "old"
+    data_dir.mkdir()
+    conn = sqlite3.connect(data_dir / DB_FILE, isolation_level=None)
+    for migration in schema.MIGRATIONS[:6]:
+        for statement in schema._statements(migration):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 6")
+    conn.close()
+    SqliteStore(data_dir, clock).close()
+    conn = sqlite3.connect(data_dir / DB_FILE)
+    try:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT seq, uid, version, updated_at, tags FROM resources "
+            "WHERE mesh=? ORDER BY seq",
+            ("m",),
+        ).fetchall()
+        assert conn.execute("PRAGMA user_version").fetchone() == (7,)
+    finally:
+        conn.close()
+    assert [row[-1] for row in plan] == [
+        "SEARCH resources USING COVERING INDEX resources_identity (mesh=?)"
+    ]

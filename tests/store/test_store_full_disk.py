@@ -48,11 +48,11 @@ def _serve(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
 def _fill(directory: Path) -> Path:
     """A file that takes every free block of ``directory``'s file system."""
     filler = directory / "filler"
-    with filler.open("wb") as out:
+    # Unbuffered: a short last write leaves nothing behind for close() to flush (and fail).
+    with filler.open("wb", buffering=0) as out:
         try:
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
         except OSError:
             pass
     return filler

@@ -123,3 +123,63 @@ def test_a_reread_with_the_previous_snapshot_keeps_what_did_not_change(
     assert after.virtual_nodes["a"] is not before.virtual_nodes["a"]
     assert before.virtual_nodes["a"].spec.backends is None
     assert after.virtual_nodes["a"].spec.backends is not None
+
+
+def test_rows_changed_in_place_are_refetched_and_the_rest_kept_in_order(
+    store: Store, service: MeshService
+) -> None:
+    """Updates only (the rows line up with the last read): just the changed rows are new records."""
+    _mesh(service)
+    first = _records(store)
+    service.update(kinds.VIRTUAL_NODE, "m", "a", BACKENDS)
+    with store.transaction() as tx:
+        tx.set_tags(_key(kinds.VIRTUAL_NODE, "c"), [Tag("team", "blue")])
+    second = _records(store)
+    assert [k.name for k in second] == ["m", "a", "b", "c", "vr", "r"]
+    assert {k.name for k in second if second[k] is not first[k]} == {"a", "c"}
+    assert list(second.values()) == _fresh(store)
+    assert second[_key(kinds.VIRTUAL_NODE, "c")].tags == (Tag("team", "blue"),)
+
+
+def test_a_reread_after_an_incremental_one_reads_a_tag_put_back_as_it_is_now(
+    store: Store, service: MeshService
+) -> None:
+    """A row changed and changed back after the last whole read is not taken from the previous."""
+    _mesh(service)
+    whole = snapshots.mesh_snapshot(store, "m")
+    assert whole is not None
+    start = store.revision()
+    b = _key(kinds.VIRTUAL_NODE, "b")
+    mirror = Tag("meshplane.dev/mirror", "a=10")  # an extension tag: it is a change
+    with store.transaction() as tx:
+        tx.set_tags(b, [mirror])
+    tagged = snapshots.updated(store, whole, "m", store.feed.changes_since(start))
+    assert tagged is not None
+    assert tagged.virtual_nodes["b"].resource.extensions == {mirror.key: mirror.value}
+    with store.transaction() as tx:
+        tx.set_tags(b, [])
+    # The row's identity is back to what the whole read saw; the previous snapshot's is not.
+    reread = snapshots.mesh_snapshot(store, "m", tagged)
+    assert _plain(reread) == _plain(snapshots.mesh_snapshot(store, "m"))
+    assert reread is not None
+    assert _records(store)[b].tags == ()
+    assert reread.virtual_nodes["b"].resource is whole.virtual_nodes["b"].resource
+    assert reread.virtual_nodes["a"] is tagged.virtual_nodes["a"]
+
+
+def test_a_reread_where_resources_came_and_went_equals_a_fresh_read(
+    store: Store, service: MeshService
+) -> None:
+    """A delete and a create between whole reads: the snapshot is built whole, as a fresh read."""
+    _mesh(service)
+    before = snapshots.mesh_snapshot(store, "m")
+    assert before is not None
+    service.delete(kinds.VIRTUAL_NODE, "m", "b")
+    service.create(kinds.VIRTUAL_NODE, "m", "d", NODE)
+    service.update(kinds.VIRTUAL_NODE, "m", "a", BACKENDS)
+    after = snapshots.mesh_snapshot(store, "m", before)
+    assert after is not None
+    assert list(after.virtual_nodes) == ["a", "c", "d"]
+    assert _plain(after) == _plain(snapshots.mesh_snapshot(store, "m"))
+    assert after.virtual_nodes["c"] is before.virtual_nodes["c"]
+    assert after.virtual_nodes["a"].spec.backends is not None

@@ -201,3 +201,27 @@ def test_kept_encodings_looked_up_at_once_mark_only_the_kept_ones_used() -> None
     assert len(kept) == 1
     assert kept.get(looked) == encoder.encode(looked)
     assert kept.get(idle) is None
+
+
+def test_a_full_rebuild_right_after_incremental_passes_equals_a_full_translation(
+    tmp_path: Path,
+) -> None:
+    """Modes alternated (the reread lines up with a snapshot moved on incrementally): exact."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        svc = plane.services.resources
+        for blue in (30, 60, 90):
+            plane.sync.incremental = True
+            svc.update(kinds.ROUTE, MESH, "r", _route(blue), parent="vr")
+            await _settled(plane)
+            plane.sync.incremental = False
+            svc.update(kinds.ROUTE, MESH, "r", _route(blue + 5), parent="vr")
+            await _settled(plane)
+            _equals_full_translation(plane)
+            mesh = plane.sync._meshes[MESH]
+            assert mesh is not None
+            weights = mesh.routes["vr"]["r"].spec.http_route
+            assert weights is not None
+            assert [t.weight for t in weights.action.weighted_targets] == [blue + 5, 95 - blue]
+
+    _run(tmp_path, body)

@@ -13,6 +13,7 @@ from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot
 from meshplane.translate import build
 from meshplane.translate.reuse import SharedTranslations
+from meshplane.translate.routes import SerializedRouteConfiguration
 
 from . import casefiles
 
@@ -29,6 +30,21 @@ def test_a_case_built_with_shared_pieces_matches_its_golden_cold_and_warm(name: 
         assert casefiles.render(built) == golden
         assert built.warnings == alone.warnings
         assert built.reads == alone.reads
+
+
+@pytest.mark.parametrize("name", casefiles.case_names())
+def test_egress_route_configurations_from_shared_pieces_are_the_messages_bytes(name: str) -> None:
+    """Each egress route configuration built as bytes is the deterministic bytes of the message."""
+    case = casefiles.load(name)
+    alone = {r.name: r for r in build(case.snapshot, case.node).routes_as_built}
+    built = build(case.snapshot, case.node, SharedTranslations())
+    serialized = [r for r in built.routes_as_built if isinstance(r, SerializedRouteConfiguration)]
+    assert [r.name for r in serialized] == sorted(n for n in alone if n.startswith("rds_egress_"))
+    for wired in serialized:
+        message = alone[wired.name]
+        assert not isinstance(message, SerializedRouteConfiguration)
+        assert wired.body == message.SerializeToString(deterministic=True)
+        assert wired.message() == message
 
 
 def _data(name: str) -> dict[str, Any]:

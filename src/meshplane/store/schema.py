@@ -120,6 +120,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE endpoints ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
     """,
+    # 7: a whole-mesh read's identity columns (sqlbase.IDENTITY_COLUMNS) in seq order,
+    # read from the index alone: no lookup into the table per row, no sort.
+    """
+    CREATE INDEX resources_identity ON resources (mesh, seq, uid, version, updated_at, tags);
+    """,
 ]
 
 

@@ -14,14 +14,17 @@ of a push failing.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import operator
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from meshplane.model import kinds
 from meshplane.model import specs_generated as generated
+from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import Endpoint, MeshSnapshot, Resource, Typed
 from meshplane.model.wirevalues import SpecError
 from meshplane.store.protocols import Store
@@ -94,6 +97,129 @@ def from_records(
     neighbourhood to draw it without reading the rest. ``None`` without the mesh record.
     A record whose resource ``previous`` holds (the same object) keeps its parsed spec.
     """
+    lines = _LINES.get(id(previous)) if previous is not None else None
+    records = list(records)  # kept with the snapshot: a copy, so no caller changes it
+    if lines is not None and previous is not None and lines[0]() is previous:
+        forward = _forward(previous, lines[1], lines[2], records, endpoints, revision)
+        if forward is not None:
+            return _lined(forward, records)
+    found = _from_records(records, endpoints, revision, previous)
+    return None if found is None else _lined(found, records)
+
+
+_Lines = tuple["weakref.ref[MeshSnapshot]", list[Record], frozenset[ResourceKey]]
+_LINES: dict[int, _Lines] = {}
+"""id(snapshot) → the records of the whole read it comes from, in order, and the keys
+changed since (by :func:`updated`), while the snapshot lives."""
+MAX_DIRTY = 256
+"""Past this many keys changed since its whole read, a snapshot keeps no lines."""
+_KEY_OF = operator.attrgetter("resource.key")
+
+
+def _lined(
+    snapshot: MeshSnapshot,
+    records: list[Record],
+    dirty: frozenset[ResourceKey] = frozenset(),
+) -> MeshSnapshot:
+    """``snapshot``, its whole read's ``records`` kept for the next whole read to compare."""
+    key = id(snapshot)
+    _LINES[key] = (weakref.ref(snapshot, lambda _: _LINES.pop(key, None)), records, dirty)
+    return snapshot
+
+
+def _carried(
+    previous: MeshSnapshot, keys: Sequence[ResourceKey], snapshot: MeshSnapshot
+) -> MeshSnapshot:
+    """``snapshot`` (``previous`` with ``keys`` re-read) keeping ``previous``'s lines, if any.
+
+    The re-read keys are dirty: their resources are not the whole read's records any
+    more, so the next whole read parses them again whatever it finds.
+    """
+    lines = _LINES.get(id(previous))
+    if lines is None or lines[0]() is not previous:
+        return snapshot
+    dirty = lines[2].union(keys)
+    if len(dirty) > MAX_DIRTY:
+        return snapshot
+    return _lined(snapshot, lines[1], dirty)
+
+
+def _forward(
+    previous: MeshSnapshot,
+    before: list[Record],
+    dirty: frozenset[ResourceKey],
+    records: list[Record],
+    endpoints: Mapping[str, tuple[Endpoint, ...]],
+    revision: int,
+) -> MeshSnapshot | None:
+    """The snapshot of ``records`` from ``previous`` (built of ``before``), when they line up.
+
+    Lined up: as many records, and each one not the very record at its place in
+    ``before`` is a new version of that resource, which ``previous`` holds (an
+    update; the store gives unchanged rows back as the same records,
+    :class:`~meshplane.store.sqlbase.MeshRows`). Then only those are parsed and put
+    in copies of the mappings they belong to, as :func:`updated` does: the same
+    snapshot a full build gives, in a pass over the records that runs in C.
+    ``None`` when they do not line up (resources came or went): build it whole.
+
+    ``dirty``: keys ``previous`` re-read since ``before`` was read; whatever record
+    the read gives for one is parsed again.
+    """
+    if len(records) != len(before):
+        return None
+    places = set(itertools.compress(range(len(records)), map(operator.is_not, records, before)))
+    if dirty:
+        at_key = dict(zip(map(_KEY_OF, records), itertools.count(), strict=False))
+        for key in dirty:
+            place = at_key.get(key)
+            if place is None:
+                return None  # gone since: rows came or went
+            places.add(place)
+    flat: dict[str, _Draft[Typed[Any]]] = {}
+    nested: dict[str, dict[str, _Draft[Typed[Any]]]] = {}
+    for at in sorted(places):
+        old, new = before[at].resource, records[at].resource
+        key = new.key
+        if key != old.key or key.kind == kinds.MESH.key:
+            return None
+        if key.kind in _NESTED:
+            parents = nested.setdefault(key.kind, {})
+            draft = parents.get(key.parent)
+            if draft is None:
+                children = _children(previous, key.kind).get(key.parent, {})
+                draft = parents[key.parent] = _Draft(children)
+        else:
+            draft = flat.get(key.kind)
+            if draft is None:
+                draft = flat[key.kind] = _Draft(_flat(previous, key.kind))
+        held = draft.items.get(key.name)
+        if held is None or (held.resource is not old and key not in dirty):
+            return None  # the previous snapshot left it out (refused): not an update of it
+        draft.put(key.name, _typed(new))
+    return MeshSnapshot(
+        revision=revision,
+        mesh=previous.mesh,
+        virtual_nodes=_replaced(previous.virtual_nodes, flat.get(kinds.VIRTUAL_NODE.key)),
+        virtual_services=_replaced(previous.virtual_services, flat.get(kinds.VIRTUAL_SERVICE.key)),
+        virtual_routers=_replaced(previous.virtual_routers, flat.get(kinds.VIRTUAL_ROUTER.key)),
+        routes=_replaced_nested(previous.routes, nested.get(kinds.ROUTE.key)),
+        virtual_gateways=_replaced(previous.virtual_gateways, flat.get(kinds.VIRTUAL_GATEWAY.key)),
+        gateway_routes=_replaced_nested(
+            previous.gateway_routes, nested.get(kinds.GATEWAY_ROUTE.key)
+        ),
+        endpoints=(
+            previous.endpoints if previous.endpoints == endpoints else MappingProxyType(endpoints)
+        ),
+    )
+
+
+def _from_records(
+    records: list[Record],
+    endpoints: Mapping[str, tuple[Endpoint, ...]],
+    revision: int,
+    previous: MeshSnapshot | None,
+) -> MeshSnapshot | None:
+    """:func:`from_records` the long way: every record placed, the mappings sorted."""
     by_kind: dict[str, dict[str, Typed[Any]]] = {}
     nested: dict[str, dict[str, dict[str, Typed[Any]]]] = {kind: {} for kind in _NESTED}
     mesh_resource: Typed[Any] | None = None
@@ -251,18 +377,26 @@ def updated(
             draft = flat[key.kind]
         typed = None if record is None else _typed(record.resource)
         draft.put(key.name, typed)  # a resource the model refuses is left out, as in a full read
-    return MeshSnapshot(
-        revision=max(previous.revision, *(c.revision for c in changes)),
-        mesh=previous.mesh,
-        virtual_nodes=_replaced(previous.virtual_nodes, flat.get(kinds.VIRTUAL_NODE.key)),
-        virtual_services=_replaced(previous.virtual_services, flat.get(kinds.VIRTUAL_SERVICE.key)),
-        virtual_routers=_replaced(previous.virtual_routers, flat.get(kinds.VIRTUAL_ROUTER.key)),
-        routes=_replaced_nested(previous.routes, nested.get(kinds.ROUTE.key)),
-        virtual_gateways=_replaced(previous.virtual_gateways, flat.get(kinds.VIRTUAL_GATEWAY.key)),
-        gateway_routes=_replaced_nested(
-            previous.gateway_routes, nested.get(kinds.GATEWAY_ROUTE.key)
+    return _carried(
+        previous,
+        keys,
+        MeshSnapshot(
+            revision=max(previous.revision, *(c.revision for c in changes)),
+            mesh=previous.mesh,
+            virtual_nodes=_replaced(previous.virtual_nodes, flat.get(kinds.VIRTUAL_NODE.key)),
+            virtual_services=_replaced(
+                previous.virtual_services, flat.get(kinds.VIRTUAL_SERVICE.key)
+            ),
+            virtual_routers=_replaced(previous.virtual_routers, flat.get(kinds.VIRTUAL_ROUTER.key)),
+            routes=_replaced_nested(previous.routes, nested.get(kinds.ROUTE.key)),
+            virtual_gateways=_replaced(
+                previous.virtual_gateways, flat.get(kinds.VIRTUAL_GATEWAY.key)
+            ),
+            gateway_routes=_replaced_nested(
+                previous.gateway_routes, nested.get(kinds.GATEWAY_ROUTE.key)
+            ),
+            endpoints=_with_endpoints(previous.endpoints, endpoints),
         ),
-        endpoints=_with_endpoints(previous.endpoints, endpoints),
     )
 
 

@@ -20,7 +20,9 @@ supplies:
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Protocol
 
@@ -91,20 +93,25 @@ class MeshRows:
     snapshot built from it can keep its parsed spec too — and fetches only the
     others whole. Bounded: each mesh holds only its latest read's rows. Records
     are immutable, and readers never modify a record's spec.
+
+    The rows are kept in read order (by ``seq``): when a read lines up with the last
+    one (the same number of rows and the changed ones at their old places, as after
+    updates), the rows are compared position by position in C and the record list is
+    the previous one with the changed places replaced.
     """
 
     def __init__(self) -> None:
         """Start empty."""
-        self._meshes: dict[str, dict[int, tuple[tuple[Any, ...], Record]]] = {}
+        self._meshes: dict[str, tuple[list[Any], list[Record]]] = {}
 
-    def known(self, mesh: str) -> dict[int, tuple[tuple[Any, ...], Record]]:
-        """Each row's ``seq`` → (identity columns, record), from ``mesh``'s last whole read."""
-        return self._meshes.get(mesh, {})
+    def last(self, mesh: str) -> tuple[list[Any], list[Record]]:
+        """``mesh``'s last whole read: its identity rows and their records, in read order."""
+        return self._meshes.get(mesh, ([], []))
 
-    def remember(self, mesh: str, rows: dict[int, tuple[tuple[Any, ...], Record]]) -> None:
-        """Keep ``rows`` as ``mesh``'s latest whole read (the previous one is dropped)."""
-        if rows:
-            self._meshes[mesh] = rows
+    def remember(self, mesh: str, identities: list[Any], records: list[Record]) -> None:
+        """Keep one whole read of ``mesh`` (the previous one is dropped)."""
+        if records:
+            self._meshes[mesh] = (identities, records)
         else:
             self._meshes.pop(mesh, None)
 
@@ -216,31 +223,66 @@ class SqlTransaction:
                 f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE mesh=? ORDER BY seq", (mesh,)
             )
             return [record(row) for row in rows]
-        known = memo.known(mesh)
+        old_identities, old_records = memo.last(mesh)
         identities = self.run(
             f"SELECT {IDENTITY_COLUMNS} FROM resources WHERE mesh=? ORDER BY seq", (mesh,)
         ).fetchall()
-        current: dict[int, tuple[tuple[Any, ...], Record]] = {}
-        missing: list[int] = []
-        for row in identities:
-            identity = tuple(row)
-            seq = identity[0]
-            found = known.get(seq)
-            if found is not None and found[0] == identity:
-                current[seq] = found
-            else:
-                missing.append(seq)
-        for start in range(0, len(missing), FETCH_CHUNK):
-            chunk = missing[start : start + FETCH_CHUNK]
+        records = self._lined_up(identities, old_identities, old_records)
+        if records is None:
+            # Rows came or went: match them by ``seq``.
+            known = {
+                row[0]: (row, found) for row, found in zip(old_identities, old_records, strict=True)
+            }
+            kept: dict[int, Record] = {}
+            missing: list[int] = []
+            for row in identities:
+                before = known.get(row[0])
+                if before is not None and before[0] == row:
+                    kept[row[0]] = before[1]
+                else:
+                    missing.append(row[0])
+            kept.update(self._records_by_seq(missing))
+            identities = [row for row in identities if row[0] in kept]
+            records = [kept[row[0]] for row in identities]
+        memo.remember(mesh, identities, records)
+        return records.copy()  # the memo's own list stays as it was read
+
+    def _lined_up(
+        self, identities: list[Any], old_identities: list[Any], old_records: list[Record]
+    ) -> list[Record] | None:
+        """The records of ``identities`` when they line up with the last read's, else ``None``.
+
+        Lined up: as many rows, and every row that differs from the one at its place
+        has that row's ``seq`` (an update, not an insertion or a removal). Compared in
+        C; only the differing rows are fetched.
+        """
+        if len(identities) != len(old_identities) or not old_records:
+            return None
+        changed = list(
+            itertools.compress(range(len(identities)), map(operator.ne, identities, old_identities))
+        )
+        if any(identities[at][0] != old_identities[at][0] for at in changed):
+            return None
+        fetched = self._records_by_seq([identities[at][0] for at in changed])
+        if len(fetched) != len(changed):
+            return None
+        records = old_records.copy()
+        for at in changed:
+            records[at] = fetched[identities[at][0]]
+        return records
+
+    def _records_by_seq(self, seqs: list[int]) -> dict[int, Record]:
+        """The records of the rows ``seqs`` name (fetched whole, a chunk per query)."""
+        fetched: dict[int, Record] = {}
+        for start in range(0, len(seqs), FETCH_CHUNK):
+            chunk = seqs[start : start + FETCH_CHUNK]
             marks = ",".join("?" * len(chunk))
             for row in self.run(
                 f"SELECT {RESOURCE_COLUMNS} FROM resources WHERE seq IN ({marks})", chunk
             ):
-                fetched = record(row)
-                current[fetched.seq] = ((row[0], row[5], row[8], row[10], row[12]), fetched)
-        ordered = {row[0]: current[row[0]] for row in identities if row[0] in current}
-        memo.remember(mesh, ordered)
-        return [found for _, found in ordered.values()]
+                found = record(row)
+                fetched[found.seq] = found
+        return fetched
 
     def count(self, kind: str, mesh: str | None, parent: str = "") -> int:
         """How many resources of one kind live in one scope."""

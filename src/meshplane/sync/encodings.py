@@ -24,9 +24,26 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from meshplane.xds.snapshot import Resource
+from meshplane.envoy import resources as envoy_resources
+from meshplane.translate.routes import SerializedRouteConfiguration
+from meshplane.xds.snapshot import Resource, ResourceEncoder, Snapshot
 
 Entry = tuple[Message, Resource]
+Serialized = SerializedRouteConfiguration
+"""A resource the translation built as its wire bytes (one proxy's, never kept here)."""
+
+
+def serialized(encoder: ResourceEncoder, built: Serialized, like: Snapshot | None) -> Resource:
+    """The resource of bytes a translation built, found in ``like`` when they are its bytes.
+
+    ``like`` (the proxy's previous snapshot): equal bytes are the same content, hence
+    the very resource the encoder interned — a full rebuild mostly gives a proxy's
+    route configuration back unchanged, and is spared hashing its 68 KB again.
+    """
+    held = like.resources(envoy_resources.ROUTE).get(built.name) if like is not None else None
+    if held is not None and held.body == built.body:
+        return held
+    return encoder.encode_serialized(envoy_resources.ROUTE, built.name, built.body)
 
 
 class KeptEncodings:

@@ -669,7 +669,7 @@ class Sync:
                 self._encode_all(
                     (
                         *built.listeners,
-                        *built.route_configurations,
+                        *built.routes_as_built,
                         *built.clusters,
                         *built.cluster_load_assignments,
                         *secrets,
@@ -715,7 +715,9 @@ class Sync:
             and (mesh_name, node) not in self._registrations_seen
         )
 
-    def _encode_all(self, messages: Sequence[Message], like: Snapshot | None) -> list[Resource]:
+    def _encode_all(
+        self, messages: Sequence[Message | encodings.Serialized], like: Snapshot | None
+    ) -> list[Resource]:
         """Each of ``messages`` as :meth:`_encode` gives it, the kept ones looked up at once.
 
         ``like`` (the proxy's previous snapshot): a message of its own serialized to the
@@ -742,11 +744,16 @@ class Sync:
             return kept
         return self._encode_unkept(message)
 
-    def _encode_unkept(self, message: Message, like: Snapshot | None = None) -> Resource:
+    def _encode_unkept(
+        self, message: Message | encodings.Serialized, like: Snapshot | None = None
+    ) -> Resource:
         """:meth:`_encode` of a message whose encoding is not kept (yet).
 
-        ``like``: as in :meth:`_encode_all`.
+        ``like``: as in :meth:`_encode_all`. A resource built as bytes is one proxy's:
+        it is encoded from them (:func:`meshplane.sync.encodings.serialized`).
         """
+        if not isinstance(message, Message):
+            return encodings.serialized(self._encoder, message, like)
         found = self._pass_encoded.get(id(message))
         if found is not None and found[0] is message:
             # A second proxy holds this very object: a shared piece, kept for later passes.

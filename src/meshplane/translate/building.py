@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
@@ -42,13 +42,23 @@ from meshplane.translate import (
 )
 from meshplane.translate.identity import NodeIdentity
 
+RouteConfig: TypeAlias = route_pb2.RouteConfiguration | routes.SerializedRouteConfiguration
+"""A route configuration as built: a message, or (from shared pieces) its wire bytes."""
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True, eq=False)
 class EnvoyResources:
-    """Everything one sidecar is sent, each tuple sorted by resource name."""
+    """Everything one sidecar is sent, each tuple sorted by resource name.
+
+    Equal when the resources, warnings and secrets are (route configurations compared
+    as messages, however they were built).
+    """
 
     listeners: tuple[listener_pb2.Listener, ...] = ()
-    route_configurations: tuple[route_pb2.RouteConfiguration, ...] = ()
+    routes_as_built: tuple[RouteConfig, ...] = ()
+    """The route configurations as the translation made them; the sync stage sends the
+    serialized ones' bytes as they are. :attr:`route_configurations` has them all as
+    messages."""
     clusters: tuple[cluster_pb2.Cluster, ...] = ()
     cluster_load_assignments: tuple[endpoint_pb2.ClusterLoadAssignment, ...] = ()
     warnings: tuple[diagnostics.Warning, ...] = ()
@@ -57,6 +67,32 @@ class EnvoyResources:
     """The SDS secrets the resources name, sorted by name: the control plane serves them."""
     reads: dependencies.Reads = dataclasses.field(default_factory=dependencies.Reads, compare=False)
     """What the translation looked up: a change elsewhere cannot alter these resources."""
+
+    @functools.cached_property
+    def route_configurations(self) -> tuple[route_pb2.RouteConfiguration, ...]:
+        """Every route configuration as a message, sorted by name (serialized ones parsed)."""
+        return tuple(
+            r.message() if isinstance(r, routes.SerializedRouteConfiguration) else r
+            for r in self.routes_as_built
+        )
+
+    def _compared(self) -> tuple[object, ...]:
+        return (
+            self.listeners,
+            self.route_configurations,
+            self.clusters,
+            self.cluster_load_assignments,
+            self.warnings,
+            self.secrets,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Same resources (route configurations as messages), warnings and secrets."""
+        if not isinstance(other, EnvoyResources):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    __hash__ = None  # type: ignore[assignment]  # messages inside are unhashable
 
 
 T = TypeVar("T")
@@ -72,7 +108,7 @@ class _Collected:
     """Resources gathered while building, keyed by name (the first one wins)."""
 
     listeners: dict[str, listener_pb2.Listener] = dataclasses.field(default_factory=dict)
-    routes: dict[str, route_pb2.RouteConfiguration] = dataclasses.field(default_factory=dict)
+    routes: dict[str, RouteConfig] = dataclasses.field(default_factory=dict)
     clusters: dict[str, cluster_pb2.Cluster] = dataclasses.field(default_factory=dict)
     assignments: dict[str, endpoint_pb2.ClusterLoadAssignment] = dataclasses.field(
         default_factory=dict
@@ -91,7 +127,7 @@ class _Collected:
         return EnvoyResources(
             reads=reads if reads is not None else dependencies.Reads(),
             listeners=_ordered(self.listeners),
-            route_configurations=_ordered(self.routes),
+            routes_as_built=_ordered(self.routes),
             clusters=_ordered(self.clusters),
             cluster_load_assignments=_ordered(self.assignments),
             warnings=tuple(self.warnings),
@@ -562,14 +598,14 @@ def _add_proxy_egress(
     app_side = node.kind == kinds.VIRTUAL_NODE.key
     tunnel = names.tunnel_cluster(snapshot.name, node.name, node.egress_port) if app_side else None
     route_config = names.egress_route_config("http", node.egress_port)
-    out.routes[route_config] = routes.build_egress_route_config(
+    out.routes[route_config] = _egress_route_config(
         route_config,
-        snapshot.name,
+        snapshot,
         egress.hosts,
+        pieces,
         allow_all=egress.allow_all,
         kept_host_header=kept_host_header,
         tunnel_cluster=tunnel,
-        host_routes_wire=shared_routes_wire(snapshot, pieces, kept_host_header),
     )
     manager = listeners.http_connection_manager(
         "egress",
@@ -600,6 +636,37 @@ def _add_proxy_egress(
         out.clusters[passthrough.name] = passthrough
 
 
+def _egress_route_config(
+    name: str,
+    snapshot: MeshSnapshot,
+    hosts: Sequence[plan.HostPlan],
+    pieces: reuse.Reuse | None,
+    *,
+    allow_all: bool,
+    kept_host_header: str | None = None,
+    tunnel_cluster: str | None = None,
+) -> RouteConfig:
+    """An egress route configuration: with a shared table, built as bytes from its pieces."""
+    wire = shared_routes_wire(snapshot, pieces, kept_host_header)
+    if wire is not None:
+        return routes.serialized_egress_route_config(
+            name,
+            snapshot.name,
+            hosts,
+            allow_all=allow_all,
+            host_routes_wire=wire,
+            tunnel_cluster=tunnel_cluster,
+        )
+    return routes.build_egress_route_config(
+        name,
+        snapshot.name,
+        hosts,
+        allow_all=allow_all,
+        kept_host_header=kept_host_header,
+        tunnel_cluster=tunnel_cluster,
+    )
+
+
 def _add_intercepted_egress(
     out: _Collected,
     snapshot: MeshSnapshot,
@@ -625,12 +692,8 @@ def _add_intercepted_egress(
         protocols = {host.protocol for host in hosts}
         protocol = protocols.pop() if len(protocols) == 1 else "http"
         route_config = names.egress_route_config(protocol, port)
-        out.routes[route_config] = routes.build_egress_route_config(
-            route_config,
-            snapshot.name,
-            hosts,
-            allow_all=egress.allow_all,
-            host_routes_wire=shared_routes_wire(snapshot, pieces, None),
+        out.routes[route_config] = _egress_route_config(
+            route_config, snapshot, hosts, pieces, allow_all=egress.allow_all
         )
         manager = listeners.http_connection_manager(
             "egress", route_config, protocol=protocol, logging=logging

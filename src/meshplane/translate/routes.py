@@ -10,6 +10,8 @@ ingress route configuration sends everything to the local app.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 from envoy.config.route.v3 import route_components_pb2 as route_pb
@@ -17,6 +19,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2, range_pb2
 
+from meshplane.envoy import wireformat
 from meshplane.model import specs_generated as g
 from meshplane.translate import durations, names, retries, specs
 from meshplane.translate.plan import HostPlan, RoutePlan, WeightedTarget
@@ -68,13 +71,86 @@ def build_egress_route_config(
             # Last: a CONNECT has no path, so App Mesh's routes never take it before this one.
             virtual_host.routes.append(connect)
     if allow_all:
-        passthrough = config.virtual_hosts.add(name=names.ALLOW_ALL_VIRTUAL_HOST, domains=["*"])
-        route = passthrough.routes.add(name=names.ALLOW_ALL_VIRTUAL_HOST)
-        route.match.prefix = "/"
-        route.route.cluster = names.allow_all_cluster(mesh)
-        # App Mesh's passthrough is a plain TCP proxy: no request timeout.
-        route.route.timeout.CopyFrom(durations.of_ms(0))
+        config.virtual_hosts.append(_passthrough_host(mesh))
     return config
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SerializedRouteConfiguration:
+    """A route configuration built straight as its deterministic wire bytes.
+
+    What :func:`serialized_egress_route_config` gives: the sync stage sends these bytes
+    as they are, so the 68 KB message a 20-backend proxy's egress holds is neither
+    assembled from its hosts' routes nor serialized again on every rebuild.
+    """
+
+    name: str
+    body: bytes
+    """Exactly ``message().SerializeToString(deterministic=True)``."""
+
+    def message(self) -> route_pb2.RouteConfiguration:
+        """The route configuration parsed (for readers that want the message)."""
+        return route_pb2.RouteConfiguration.FromString(self.body)
+
+
+def serialized_egress_route_config(
+    name: str,
+    mesh: str,
+    hosts: Sequence[HostPlan],
+    *,
+    allow_all: bool,
+    host_routes_wire: Callable[[HostPlan], bytes],
+    tunnel_cluster: str | None = None,
+) -> SerializedRouteConfiguration:
+    """:func:`build_egress_route_config` with ``host_routes_wire``, as its serialized bytes.
+
+    Deterministic serialization writes a message's fields in field-number order, so a
+    virtual host is its name and domains (fields 1 and 2) followed by its routes
+    (field 3: the shared ``VirtualHost`` holding only them, then the CONNECT route);
+    a route configuration is its name (field 1) followed by its hosts (field 2). The
+    bytes are the very bytes the message would serialize to (tests compare them).
+    """
+    connect = (
+        route_pb.VirtualHost(routes=[_connect_route(tunnel_cluster)]).SerializeToString(
+            deterministic=True
+        )
+        if tunnel_cluster is not None
+        else b""
+    )
+    pieces = [route_pb2.RouteConfiguration(name=name).SerializeToString(deterministic=True)]
+    for host in sorted(hosts, key=lambda h: h.name):
+        head = _host_head(host.name, host.domains)
+        routes_wire = host_routes_wire(host)
+        pieces += (wireformat.header(2, len(head) + len(routes_wire) + len(connect)), head)
+        pieces += (routes_wire, connect)
+    if allow_all:
+        passthrough = _passthrough_host(mesh).SerializeToString(deterministic=True)
+        pieces += (wireformat.header(2, len(passthrough)), passthrough)
+    return SerializedRouteConfiguration(name, b"".join(pieces))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _host_head(name: str, domains: tuple[str, ...]) -> bytes:
+    """A virtual host's name and domains serialized (fields 1 and 2), for the same ones again.
+
+    Every rebuild of every caller of a service serializes the same few; bytes are
+    immutable, and the cache is bounded.
+    """
+    head: bytes = route_pb.VirtualHost(name=name, domains=domains).SerializeToString(
+        deterministic=True
+    )
+    return head
+
+
+def _passthrough_host(mesh: str) -> route_pb.VirtualHost:
+    """ALLOW_ALL's wildcard virtual host: every other Host to the passthrough cluster."""
+    passthrough = route_pb.VirtualHost(name=names.ALLOW_ALL_VIRTUAL_HOST, domains=["*"])
+    route = passthrough.routes.add(name=names.ALLOW_ALL_VIRTUAL_HOST)
+    route.match.prefix = "/"
+    route.route.cluster = names.allow_all_cluster(mesh)
+    # App Mesh's passthrough is a plain TCP proxy: no request timeout.
+    route.route.timeout.CopyFrom(durations.of_ms(0))
+    return passthrough
 
 
 def _connect_route(cluster: str) -> route_pb.Route:
