@@ -200,6 +200,9 @@ class Sync:
         """The kept encodings of the mesh the pass is bringing forward."""
         self._pass_hosts: dict[tuple[bytes, bool, int], bytes] = {}
         """(old virtual host, tunnelled, id(new routes)) → new virtual host, for this pass."""
+        self._pass_starts: dict[tuple[str, int], tuple[bytes, bytes]] = {}
+        """(virtual host name, id(new routes)) → a spliced host's start up to its last replaced
+        route, before and after, for this pass (see :meth:`_rebuilt_host`)."""
         self._host_spans: dict[str, dict[str, tuple[str, tuple[patching.HostSpan, ...]]]] = {}
         """Node key → route configuration → (version, where its virtual hosts are): the
         last splice's result, saving the next one a walk over the serialized config."""
@@ -384,6 +387,7 @@ class Sync:
         finally:
             self._pass_encoded.clear()
             self._pass_hosts.clear()
+            self._pass_starts.clear()
         if changes and self._applied is not None:
             # No change since their last pass was in these meshes: their proxies' snapshots
             # are current at the new revision too (else writes to one mesh would leave every
@@ -438,7 +442,9 @@ class Sync:
             if dropped and all(c.op == "endpoints" for c in changes):
                 patches = patching.patch_targets(snapshot, shared, dropped)
             elif dropped and all(c.key.kind == kinds.ROUTE.key for c in changes):
-                routes = patching.patch_routes(snapshot, shared, dropped)
+                routes = patching.patch_routes(
+                    snapshot, shared, dropped, frozenset(c.key for c in changes)
+                )
         self._meshes[mesh] = snapshot
         nodes = frozenset(c.key.name for c in changes)
         touches = tuple(dependencies.touch(c.key, c.op) for c in changes)
@@ -587,19 +593,31 @@ class Sync:
         """A virtual host with new routes, once per pass for callers holding the same host.
 
         Spliced route by route when only some of its routes changed; parsed, given its
-        new routes and serialized again otherwise.
+        new routes and serialized again otherwise. Callers' hosts differ only after the
+        shared routes (a local-mode sidecar's CONNECT route names its own cluster): the
+        first caller's host is spliced, and another caller whose host starts with the
+        same bytes up to the last replaced route gets that spliced start followed by the
+        rest of its own host — what splicing its host would give.
         """
         routes = patch.hosts[host]
         memo = (serialized, tunnelled, id(routes))
         found = self._pass_hosts.get(memo)
-        if found is None:
-            edits = patch.edits.get(host)
+        if found is not None:
+            return found
+        edits = patch.edits.get(host)
+        starts = self._pass_starts.get((host, id(routes))) if edits else None
+        if starts is not None and serialized.startswith(starts[0]):
+            found = starts[1] + serialized[len(starts[0]) :]
+        else:
             spliced = None if edits is None else patching.splice_routes(serialized, edits)
-            found = self._pass_hosts[memo] = (
-                spliced
-                if spliced is not None
-                else patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
-            )
+            if spliced is None or edits is None:
+                found = patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
+            else:
+                found = spliced
+                end = patching.route_span_end(serialized, edits[-1].index)
+                grown = len(spliced) - len(serialized)
+                self._pass_starts[(host, id(routes))] = (serialized[:end], spliced[: end + grown])
+        self._pass_hosts[memo] = found
         return found
 
     def _install(
@@ -614,9 +632,7 @@ class Sync:
         snapshot = previous.replaced(replacements)
         self._cache.set_snapshot(key, snapshot)
         self.patches[key] += 1
-        self.published[key] = dataclasses.replace(
-            current, revision=mesh.revision, version=snapshot.version
-        )
+        self.published[key] = Published(mesh.revision, snapshot.version, current.warnings)
         if snapshot.version != current.version:
             self._pass_published.append((key, snapshot.version))
 
@@ -833,13 +849,16 @@ def _parts(
     if len(previous.parts) != len(spans):
         return None
     view = memoryview(body)
+    hosts = patch.hosts
     return tuple(
-        xds_snapshot.Part(
+        old
+        if old.start == span.start and old.end == span.end and span.name not in hosts
+        else xds_snapshot.Part(
             span.start,
             span.payload,
             span.end,
             hashlib.sha256(view[span.payload : span.end]).digest()
-            if span.name in patch.hosts
+            if span.name in hosts
             else old.digest,
         )
         for span, old in zip(spans, previous.parts, strict=True)

@@ -39,14 +39,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Container, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Hashable, Mapping, Sequence
 from typing import Any, cast
 
 from envoy.config.route.v3 import route_components_pb2
 
 from meshplane.envoy import wireformat
+from meshplane.model import kinds
+from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot
-from meshplane.translate import building, dependencies, names, plan, reuse, specs
+from meshplane.translate import building, dependencies, names, plan, reuse, routes, specs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +148,15 @@ def patch_routes(
     snapshot: MeshSnapshot,
     shared: reuse.SharedTranslations,
     dropped: Mapping[Hashable, reuse.Piece],
+    changed: Collection[ResourceKey] | None = None,
 ) -> RoutesPatch | None:
     """The plans and routes of ``dropped`` rebuilt on ``snapshot`` (entered in ``shared``).
+
+    ``changed``: the keys of the batch's changes, when every one is a route. Then the
+    routes of a changed router that are not among them are taken from its previous plan
+    instead of planned again (when that plan warned about nothing), and every route whose
+    plan is unchanged keeps its previous proto: a weight shift of one route of ten plans
+    and builds one route, not ten.
 
     ``None``: a piece of another kind changed, or a plan changed shape (hosts, ports,
     targets, TCP backends), warnings or reads — callers must be translated again.
@@ -158,24 +167,33 @@ def patch_routes(
     recorder = dependencies.Recorder(snapshot)
     pieces = shared.using(snapshot, recorder)
     plans: dict[str, tuple[plan.HostPlan | plan.TcpPlan, ...]] = {}
+    before: dict[tuple[str, int], tuple[plan.HostPlan, Sequence[route_components_pb2.Route]]] = {}
     expected: set[str] = set()
     for key, old in entries:
         if key[0] != "service":
             continue
         service = cast(str, key[1])
+        known = _known_routes(snapshot, service, old, changed)
         found = pieces.piece(
-            key, functools.partial(plan.service_plan, recorder.snapshot, service), []
+            key,
+            functools.partial(plan.service_plan, recorder.snapshot, service, known=known),
+            [],
         )
         new = shared.get(key)
         if new is None or new.reads != old.reads or new.warnings != old.warnings:
             return None
-        if _shape(found) != _shape(cast(tuple[plan.HostPlan | plan.TcpPlan, ...], old.value)):
+        previous = cast(tuple[plan.HostPlan | plan.TcpPlan, ...], old.value)
+        if _shape(found) != _shape(previous):
             return None
         plans[service] = found
         http = [h for h in found if isinstance(h, plan.HostPlan)]
         expected.update(plan.host_name(service, h.port, len(http)) for h in http)
-    routes_of = building.shared_routes(recorder.snapshot, pieces, None)
-    assert routes_of is not None  # a table was given
+        for host in previous:
+            routes_piece = dropped.get(("routes", service, host.port, None))
+            if isinstance(host, plan.HostPlan) and routes_piece is not None:
+                built = cast(Sequence[route_components_pb2.Route], routes_piece.value)
+                before[(service, host.port)] = (host, built)
+    routes_of = _routes_reusing(recorder.snapshot, pieces, before)
     hosts: dict[str, Sequence[route_components_pb2.Route]] = {}
     edits: dict[str, tuple[RouteEdit, ...]] = {}
     for key, old in entries:
@@ -200,6 +218,79 @@ def patch_routes(
     return RoutesPatch(frozenset(plans), hosts, frozenset(expected), edits)
 
 
+def _known_routes(
+    snapshot: MeshSnapshot,
+    service: str,
+    old: reuse.Piece,
+    changed: Collection[ResourceKey] | None,
+) -> plan.KnownRoutes | None:
+    """The routes of ``service``'s router that ``changed`` left alone, as last planned.
+
+    Sound because nothing else a route's plan depends on changed: the batch holds only
+    route changes (so the router, its listeners and every node are as they were when
+    ``old`` was planned), and ``old`` warned about nothing, so each route it skipped did
+    not apply to that listener's port. ``None``: plan every route.
+    """
+    if changed is None or old.warnings or old.value is None:
+        return None
+    if any(key.kind != kinds.ROUTE.key for key in changed):
+        return None
+    previous = cast(tuple[plan.HostPlan | plan.TcpPlan, ...], old.value)
+    if not all(isinstance(host, plan.HostPlan) for host in previous):
+        return None
+    found = snapshot.virtual_services.get(service)
+    provider = found.spec.provider if found is not None else None
+    if provider is None or provider.virtual_router is None:
+        return None
+    router = provider.virtual_router.virtual_router_name
+    touched = {key.name for key in changed if key.mesh == snapshot.name and key.parent == router}
+    left_alone = [name for name in snapshot.routes.get(router, {}) if name not in touched]
+    known: dict[tuple[int, str], plan.RoutePlan | None] = {}
+    for host in cast(tuple[plan.HostPlan, ...], previous):
+        by_name = {route.name: route for route in host.routes}
+        for name in left_alone:
+            known[(host.port, name)] = by_name.get(name)
+    return known
+
+
+def _routes_reusing(
+    snapshot: MeshSnapshot,
+    pieces: reuse.Reuse,
+    before: Mapping[tuple[str, int], tuple[plan.HostPlan, Sequence[route_components_pb2.Route]]],
+) -> Callable[[plan.HostPlan], Sequence[route_components_pb2.Route]]:
+    """:func:`~meshplane.translate.building.shared_routes` (no kept Host header), reusing protos.
+
+    The routes piece of a host is its plan's routes built one by one
+    (``routes.build_route``, a function of the mesh name and the route's plan alone): a
+    route whose plan equals the one at its place in ``before`` (the host's previous plan
+    and the routes built from it) is that previous proto, which pieces never modify.
+    """
+
+    def build(host: plan.HostPlan, _warnings: plan.Warnings) -> list[route_components_pb2.Route]:
+        found = pieces.piece(
+            ("service", host.service),
+            functools.partial(plan.service_plan, snapshot, host.service),
+            [],  # the plan's warnings were recorded where it was planned
+        )
+        planned = next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
+        previous, built = before.get((host.service, host.port), (None, ()))
+        old_plans = previous.routes if previous is not None else ()
+        if len(old_plans) != len(planned.routes) or len(built) != len(old_plans):
+            return routes.build_host_routes(snapshot.name, planned, None)
+        return [
+            proto
+            if (old is new or old == new) and proto.name == new.name
+            else routes.build_route(snapshot.name, new)
+            for old, new, proto in zip(old_plans, planned.routes, built, strict=True)
+        ]
+
+    def host_routes(host: plan.HostPlan) -> Sequence[route_components_pb2.Route]:
+        key = ("routes", host.service, host.port, None)
+        return pieces.piece(key, functools.partial(build, host), [])
+
+    return host_routes
+
+
 def _edits(
     before: Sequence[route_components_pb2.Route], after: Sequence[route_components_pb2.Route]
 ) -> tuple[RouteEdit, ...] | None:
@@ -219,7 +310,7 @@ def _edits(
             new.SerializeToString(deterministic=True),
         )
         for index, (old, new) in enumerate(zip(before, after, strict=True))
-        if old != new
+        if old is not new and old != new
     )
 
 
@@ -284,6 +375,14 @@ def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
         at = end
     parts.append(host[at:])
     return b"".join(parts)
+
+
+def route_span_end(host: bytes, index: int) -> int:
+    """Where the ``index``-th route of a serialized virtual host ends (one past its last byte).
+
+    The bytes before it are all :func:`splice_routes` reads for edits up to ``index``.
+    """
+    return wireformat.entries(host, _ROUTES)[index][2]
 
 
 def splice_virtual_hosts(
