@@ -361,19 +361,20 @@ def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
     keeps its place, as a full serialization would put it (a repeated message field is
     its entries' serializations in order).
     """
-    routes = wireformat.entries(host, _ROUTES)
-    parts: list[bytes] = []
+    view = memoryview(host)
+    routes = wireformat.entries(view, _ROUTES)
+    parts: list[bytes | memoryview] = []
     at = 0
     for edit in edits:
         if edit.index >= len(routes):
             return None
         start, payload, end = routes[edit.index]
-        if host[payload:end] != edit.before:
+        if view[payload:end] != edit.before:
             return None
         header = wireformat.header(_ROUTES, len(edit.after))
-        parts += (host[at:start], header, edit.after)
+        parts += (view[at:start], header, edit.after)
         at = end
-    parts.append(host[at:])
+    parts.append(view[at:])
     return b"".join(parts)
 
 
@@ -400,7 +401,8 @@ def splice_virtual_hosts(
     """
     if spans is None:
         spans = virtual_host_spans(body)
-    parts: list[bytes] = []
+    view = memoryview(body)  # the unchanged runs are joined without copying them first
+    parts: list[bytes | memoryview] = []
     placed: list[HostSpan] = []
     at = shift = 0
     for span in spans:
@@ -409,7 +411,7 @@ def splice_virtual_hosts(
             continue
         host = rewrite(span.name, body[span.payload : span.end])
         header = wireformat.header(_VIRTUAL_HOSTS, len(host))
-        parts += (body[at : span.start], header, host)
+        parts += (view[at : span.start], header, host)
         begin = span.start + shift
         placed.append(
             HostSpan(span.name, begin, begin + len(header), begin + len(header) + len(host))
@@ -418,7 +420,7 @@ def splice_virtual_hosts(
         at = span.end
     if not parts:
         return body, spans
-    parts.append(body[at:])
+    parts.append(view[at:])
     return b"".join(parts), tuple(placed)
 
 
