@@ -570,7 +570,7 @@ class Sync:
                 spans = known[1]
             else:
                 spans = patching.virtual_host_spans(resource.body)
-            if any(s.name in patch.expected and s.name not in patch.hosts for s in spans):
+            if patch.unbuilt and any(s.name in patch.unbuilt for s in spans):
                 return False  # a host of a changed service whose routes were not rebuilt
             body, spans = patching.splice_virtual_hosts(
                 resource.body,

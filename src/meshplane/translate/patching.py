@@ -131,6 +131,12 @@ class RoutesPatch:
     of routes: a caller's host is then spliced route by route (:func:`splice_routes`)
     instead of parsed and serialized whole."""
 
+    @functools.cached_property
+    def unbuilt(self) -> frozenset[str]:
+        """The hosts of :attr:`expected` not in :attr:`hosts`: a caller holding one is
+        translated (worked out once per change, not per caller)."""
+        return self.expected - self.hosts.keys()
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RouteEdit:
