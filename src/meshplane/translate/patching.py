@@ -133,8 +133,10 @@ class RoutesPatch:
 
     @functools.cached_property
     def unbuilt(self) -> frozenset[str]:
-        """The hosts of :attr:`expected` not in :attr:`hosts`: a caller holding one is
-        translated (worked out once per change, not per caller)."""
+        """The hosts of :attr:`expected` not in :attr:`hosts` (once per change, not per caller).
+
+        A caller holding one of them is translated.
+        """
         return self.expected - self.hosts.keys()
 
 

@@ -172,22 +172,41 @@ class ResourceEncoder:
 
 
 def version_of(resources: Iterable[Resource]) -> str:
-    """The version of a set of resources: a hash over their names and versions."""
-    lines = sorted(f"{r.name}\0{r.version}" for r in resources)
-    return _digest("\n".join(lines).encode())
+    """The version of a set of resources: a hash over their names and versions.
+
+    The sorted ``name NUL version`` lines are hashed in runs of :data:`LINES_PER_RUN`,
+    and the runs' digests together: still a function of the names and versions alone,
+    but a snapshot with one resource replaced re-hashes one run, not every line
+    (:meth:`Snapshot.replaced`: ~380 clusters a proxy at ten times App Mesh's quotas).
+    """
+    return _lines_version(sorted(f"{r.name}\0{r.version}" for r in resources))
+
+
+LINES_PER_RUN = 32
+"""How many of a type's version lines are hashed together (see :func:`version_of`)."""
+
+
+def _run_digest(lines: Sequence[str], start: int) -> bytes:
+    return hashlib.sha256("\n".join(lines[start : start + LINES_PER_RUN]).encode()).digest()
+
+
+def _lines_version(lines: Sequence[str]) -> str:
+    runs = b"".join(_run_digest(lines, start) for start in range(0, len(lines), LINES_PER_RUN))
+    return _digest(runs)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Lines:
-    """One type's :func:`version_of` input kept: its sorted lines and where each name's is.
+    """One type's :func:`version_of` input kept: its sorted lines, runs' digests, places.
 
     A replacement keeps the name, hence the line's place (lines sort by name: names are
     distinct and hold no NUL), so :meth:`Snapshot.replaced` rewrites a few lines of a
-    copy instead of formatting and sorting hundreds again. ``places`` is shared by every
-    snapshot patched from the one that built it.
+    copy and re-hashes their runs instead of formatting, sorting and hashing hundreds
+    again. ``places`` is shared by every snapshot patched from the one that built it.
     """
 
     lines: list[str]
+    runs: list[bytes]
     places: Mapping[str, int]
 
     @classmethod
@@ -197,14 +216,21 @@ class _Lines:
             return None
         lines = sorted(f"{r.name}\0{r.version}" for r in resources.values())
         places = {line[: line.index("\0")]: at for at, line in enumerate(lines)}
-        return cls(lines, places)
+        runs = [_run_digest(lines, start) for start in range(0, len(lines), LINES_PER_RUN)]
+        return cls(lines, runs, places)
 
     def replaced(self, resources: Iterable[Resource]) -> tuple[_Lines, str]:
         """These lines with ``resources``' (names among them) rewritten, and their version."""
         lines = list(self.lines)
+        touched = set()
         for resource in resources:
-            lines[self.places[resource.name]] = f"{resource.name}\0{resource.version}"
-        return _Lines(lines, self.places), _digest("\n".join(lines).encode())
+            at = self.places[resource.name]
+            lines[at] = f"{resource.name}\0{resource.version}"
+            touched.add(at - at % LINES_PER_RUN)
+        runs = list(self.runs)
+        for start in touched:
+            runs[start // LINES_PER_RUN] = _run_digest(lines, start)
+        return _Lines(lines, runs, self.places), _digest(b"".join(runs))
 
 
 def _snapshot_version(type_versions: Mapping[str, str]) -> str:
