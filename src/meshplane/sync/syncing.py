@@ -200,9 +200,8 @@ class Sync:
         """The kept encodings of the mesh the pass is bringing forward."""
         self._pass_hosts: dict[tuple[bytes, bool, int], bytes] = {}
         """(old virtual host, tunnelled, id(new routes)) → new virtual host, for this pass."""
-        self._pass_starts: dict[tuple[str, int], tuple[bytes, bytes]] = {}
-        """(virtual host name, id(new routes)) → a spliced host's start up to its last replaced
-        route, before and after, for this pass (see :meth:`_rebuilt_host`)."""
+        self._pass_starts: dict[tuple[str, int], patching.SharedStarts] = {}
+        """(virtual host name, id(new routes)) → its callers' shared splice, for this pass."""
         self._host_spans: dict[str, dict[str, tuple[str, tuple[patching.HostSpan, ...]]]] = {}
         """Node key → route configuration → (version, where its virtual hosts are): the
         last splice's result, saving the next one a walk over the serialized config."""
@@ -592,12 +591,9 @@ class Sync:
     ) -> bytes:
         """A virtual host with new routes, once per pass for callers holding the same host.
 
-        Spliced route by route when only some of its routes changed; parsed, given its
-        new routes and serialized again otherwise. Callers' hosts differ only after the
-        shared routes (a local-mode sidecar's CONNECT route names its own cluster): the
-        first caller's host is spliced, and another caller whose host starts with the
-        same bytes up to the last replaced route gets that spliced start followed by the
-        rest of its own host — what splicing its host would give.
+        Spliced route by route when only some of its routes changed (each caller's copy
+        from one shared start, :class:`~meshplane.translate.patching.SharedStarts`);
+        parsed, given its new routes and serialized again otherwise.
         """
         routes = patch.hosts[host]
         memo = (serialized, tunnelled, id(routes))
@@ -605,20 +601,18 @@ class Sync:
         if found is not None:
             return found
         edits = patch.edits.get(host)
-        starts = self._pass_starts.get((host, id(routes))) if edits else None
-        if starts is not None and serialized.startswith(starts[0]):
-            found = starts[1] + serialized[len(starts[0]) :]
-        else:
-            spliced = None if edits is None else patching.splice_routes(serialized, edits)
-            if spliced is None or edits is None:
-                found = patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
-            else:
-                found = spliced
-                end = patching.route_span_end(serialized, edits[-1].index)
-                grown = len(spliced) - len(serialized)
-                self._pass_starts[(host, id(routes))] = (serialized[:end], spliced[: end + grown])
-        self._pass_hosts[memo] = found
-        return found
+        spliced = None
+        if edits:
+            starts = self._pass_starts.get((host, id(routes)))
+            if starts is None:
+                starts = self._pass_starts[(host, id(routes))] = patching.SharedStarts(edits)
+            spliced = starts.spliced(serialized)
+        elif edits is not None:
+            spliced = serialized  # no route's bytes changed
+        if spliced is None:
+            spliced = patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
+        self._pass_hosts[memo] = spliced
+        return spliced
 
     def _install(
         self, key: str, mesh: MeshSnapshot, previous: Snapshot, replacements: list[Resource]

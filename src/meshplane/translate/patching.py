@@ -386,12 +386,34 @@ def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
     return b"".join(parts)
 
 
-def route_span_end(host: bytes, index: int) -> int:
-    """Where the ``index``-th route of a serialized virtual host ends (one past its last byte).
+class SharedStarts:
+    """:func:`splice_routes` of many callers' copies of one host, walking one of them.
 
-    The bytes before it are all :func:`splice_routes` reads for edits up to ``index``.
+    Callers' hosts of a service differ only after the shared routes (a local-mode
+    sidecar's CONNECT route names its own cluster). The first host is spliced; its
+    bytes up to the end of the last replaced route, before and after, are kept; a
+    later host that starts with those same bytes is spliced there by the same edits,
+    so it is the kept new start followed by the rest of its own bytes. A host that
+    differs before that point is spliced on its own (and becomes the kept start).
     """
-    return wireformat.entries(host, _ROUTES)[index][2]
+
+    __slots__ = ("_after", "_before", "_edits")
+
+    def __init__(self, edits: Sequence[RouteEdit]) -> None:
+        """Splice hosts by ``edits`` (non-empty, in route order)."""
+        self._edits = edits
+        self._before = self._after = b""
+
+    def spliced(self, host: bytes) -> bytes | None:
+        """``splice_routes(host, edits)``, found from the kept start when ``host`` has it."""
+        if self._before and host.startswith(self._before):
+            return b"".join((self._after, memoryview(host)[len(self._before) :]))
+        spliced = splice_routes(host, self._edits)
+        if spliced is not None:
+            end = wireformat.entries(host, _ROUTES)[self._edits[-1].index][2]
+            self._before = host[:end]
+            self._after = spliced[: end + len(spliced) - len(host)]
+        return spliced
 
 
 def splice_virtual_hosts(

@@ -182,7 +182,7 @@ def version_of(resources: Iterable[Resource]) -> str:
     return _lines_version(sorted(f"{r.name}\0{r.version}" for r in resources))
 
 
-LINES_PER_RUN = 32
+LINES_PER_RUN = 64
 """How many of a type's version lines are hashed together (see :func:`version_of`)."""
 
 
