@@ -533,7 +533,7 @@ def test_one_route_of_several_is_spliced_route_by_route_and_a_broken_splice_show
 def test_two_callers_are_spliced_from_one_shared_start_each_keeping_its_own_tunnel(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    """vn-frontend and vn-other hold vs-backend with their own CONNECT routes: one walk, own bytes."""
+    """vn-frontend and vn-other hold vs-backend, each with its own CONNECT route: one walk."""
     walked: list[bytes] = []
     splice = patching.splice_routes
 

@@ -196,11 +196,11 @@ def patch_routes(
         plans[service] = found
         http = [h for h in found if isinstance(h, plan.HostPlan)]
         expected.update(plan.host_name(service, h.port, len(http)) for h in http)
-        for host in previous:
-            routes_piece = dropped.get(("routes", service, host.port, None))
-            if isinstance(host, plan.HostPlan) and routes_piece is not None:
+        for planned in previous:
+            routes_piece = dropped.get(("routes", service, planned.port, None))
+            if isinstance(planned, plan.HostPlan) and routes_piece is not None:
                 built = cast(Sequence[route_components_pb2.Route], routes_piece.value)
-                before[(service, host.port)] = (host, built)
+                before[(service, planned.port)] = (planned, built)
     routes_of = _routes_reusing(recorder.snapshot, pieces, before)
     hosts: dict[str, Sequence[route_components_pb2.Route]] = {}
     edits: dict[str, tuple[RouteEdit, ...]] = {}
