@@ -528,3 +528,70 @@ def test_one_route_of_several_is_spliced_route_by_route_and_a_broken_splice_show
             _equals_full_translation(plane)
 
     _run(tmp_path, body)
+
+
+def test_two_callers_are_spliced_from_one_shared_start_each_keeping_its_own_tunnel(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """vn-frontend and vn-other hold vs-backend, each with its own CONNECT route: one walk."""
+    walked: list[bytes] = []
+    splice = patching.splice_routes
+
+    def recorded(host: bytes, edits: Any) -> bytes | None:
+        walked.append(host)
+        return splice(host, edits)
+
+    monkeypatch.setattr(patching, "splice_routes", recorded)
+
+    async def body(plane: app.ControlPlane) -> None:
+        svc = plane.services.resources
+        svc.update(kinds.VIRTUAL_NODE, MESH, "vn-other", _node(("vs-backend",)))
+        # r-alt, planned before and not again, reaches a node r-main does not: the patch
+        # must still read it (else the plan's reads differ and both callers are translated).
+        alt = {"virtualNode": "vn-other", "weight": 1}
+        spec = {"httpRoute": {"match": {"prefix": "/alt"}, "action": {"weightedTargets": [alt]}}}
+        svc.create(kinds.ROUTE, MESH, "r-alt", spec, parent="vr-backend")
+        await _settled(plane)
+        watch = Watch(plane)
+        walked.clear()
+        shift = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", _route(30, 70), parent="vr-backend")
+        )
+        assert (shift, watch.translated()) == (["vn-frontend", "vn-other"], [])
+        assert len(walked) == 1  # the second caller's host was spliced from the shared start
+        _equals_full_translation(plane)
+        tunnels = []
+        for name in ("vn-frontend", "vn-other"):
+            cached = plane.ads.cache.snapshot(_key(name))
+            assert cached is not None
+            config = cached.resources(envoy_resources.ROUTE)["rds_egress_http_15001"].decode()
+            [host] = [h for h in config.virtual_hosts if h.name == "vs-backend"]  # type: ignore[attr-defined]
+            assert [r.name for r in host.routes] == ["r-alt", "r-main", "connect"]
+            tunnels.append(host.routes[-1].route.cluster)
+        assert tunnels == [
+            "cds_egress_demos_vn-frontend_connect_15001",
+            "cds_egress_demos_vn-other_connect_15001",
+        ]
+
+    _run(tmp_path, body)
+
+
+def test_a_weight_shift_beside_a_route_that_warns_is_planned_whole_and_spliced(
+    tmp_path: Path,
+) -> None:
+    """r-alt's weights are all 0 (a warning): r-main's shift re-plans both; the warning stays."""
+
+    async def body(plane: app.ControlPlane) -> None:
+        svc = plane.services.resources
+        svc.create(kinds.ROUTE, MESH, "r-alt", _route(0, 0, "/alt"), parent="vr-backend")
+        await _settled(plane)
+        watch = Watch(plane)
+        shift = await watch.rebuilt_by(
+            lambda: svc.update(kinds.ROUTE, MESH, "r-main", _route(30, 70), parent="vr-backend")
+        )
+        assert (shift, watch.translated()) == (["vn-frontend"], [])
+        codes = [w.code for w in plane.sync.published[_key("vn-frontend")].warnings]
+        assert codes == ["route-zero-weights"]
+        _equals_full_translation(plane)
+
+    _run(tmp_path, body)

@@ -77,3 +77,27 @@ def test_a_route_swapped_in_place_serializes_as_the_whole_host_would() -> None:
     assert patching.splice_routes(host, [edit]) == expected
     assert patching.splice_routes(expected, [edit]) is None
     assert patching.splice_routes(host, [patching.RouteEdit(9, edit.before, edit.after)]) is None
+
+
+def test_callers_hosts_are_spliced_from_a_shared_start_only_when_they_share_it() -> None:
+    """Hosts differing after the edit share the start; one differing before is spliced alone."""
+    old, new = _routes(["a", "b", "c"]), _routes(["a", "z", "c"])
+    edit = patching.RouteEdit(
+        1,
+        old[1].SerializeToString(deterministic=True),
+        new[1].SerializeToString(deterministic=True),
+    )
+
+    def host(clusters: list[str], tunnel: str, domain: str = "x") -> bytes:
+        config = _config({"x": clusters})
+        virtual_host = config.virtual_hosts[0]
+        virtual_host.domains[0] = domain
+        virtual_host.routes[-1].route.cluster = tunnel
+        serialized: bytes = virtual_host.SerializeToString(deterministic=True)
+        return serialized
+
+    starts = patching.SharedStarts([edit])
+    for tunnel, domain in (("t-1", "x"), ("t-2", "x"), ("t-3", "other"), ("t-4", "x")):
+        expected = host(["a", "z", "c"], tunnel, domain)
+        assert starts.spliced(host(["a", "b", "c"], tunnel, domain)) == expected
+    assert starts.spliced(host(["a", "z", "c"], "t-5")) is None

@@ -58,12 +58,17 @@ def varint(view: memoryview, at: int) -> tuple[int, int]:
 
 def encode_varint(value: int) -> bytes:
     """``value`` as a varint."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]  # tags and most lengths between a message's entries
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
 
 
 def header(field: int, size: int) -> bytes:

@@ -87,10 +87,22 @@ class KeptEncodings:
         self._used.add(id(message))
 
     def forget(self, values: Iterable[object]) -> None:
-        """Drop the encodings of every message inside ``values`` (dropped pieces' values)."""
-        for value in values:
-            for message in _messages(value):
-                self._entries.pop(id(message), None)
+        """Drop the encodings of every message inside ``values`` (dropped pieces' values).
+
+        A message is itself, or inside tuples, lists and dicts; walked with a stack, not
+        recursive generators (an endpoints change drops pieces holding ~1,600 values).
+        """
+        entries = self._entries
+        stack: list[Any] = list(values)
+        pop, extend = stack.pop, stack.extend
+        while stack:
+            value = pop()
+            if isinstance(value, Message):
+                entries.pop(id(value), None)
+            elif isinstance(value, tuple | list):
+                extend(value)
+            elif isinstance(value, dict):
+                extend(value.values())
 
     def prune(self) -> None:
         """Keep only what was used since the last prune (call after a pass built every proxy)."""
@@ -101,15 +113,3 @@ class KeptEncodings:
         """Drop everything (the mesh's pieces were all dropped)."""
         self._entries.clear()
         self._used.clear()
-
-
-def _messages(value: Any) -> Iterable[Message]:
-    """The messages inside a piece's value: itself, or inside tuples, lists and dicts."""
-    if isinstance(value, Message):
-        yield value
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _messages(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _messages(item)

@@ -127,21 +127,22 @@ class SyncMetrics:
         pending = []
         judged: dict[str, bool | None] = {}
         for wait in self._waits:
-            if only is not None and wait.keys.isdisjoint(only):
+            # Set operations in C: a full rebuild's wait names every proxy of the mesh, and
+            # a pass that republished five must not walk all of them in every such wait.
+            candidates = wait.keys if only is None else wait.keys & only
+            if not candidates:
                 pending.append(wait)
                 continue
-            left = set()
-            for key in wait.keys:
-                if only is not None and key not in only:
-                    left.add(key)
-                    continue
+            settled = set()
+            for key in candidates:
                 if key not in judged:
                     judged[key] = self._arrived(key)
                 arrived = judged[key]
-                if arrived is None:
-                    left.add(key)
+                if arrived is not None:
+                    settled.add(key)
                 wait.acked = wait.acked or bool(arrived)
-            wait.keys = left
+            if settled:
+                wait.keys = wait.keys - settled
             if wait.keys:
                 pending.append(wait)
             elif wait.acked:

@@ -200,6 +200,8 @@ class Sync:
         """The kept encodings of the mesh the pass is bringing forward."""
         self._pass_hosts: dict[tuple[bytes, bool, int], bytes] = {}
         """(old virtual host, tunnelled, id(new routes)) → new virtual host, for this pass."""
+        self._pass_starts: dict[tuple[str, int], patching.SharedStarts] = {}
+        """(virtual host name, id(new routes)) → its callers' shared splice, for this pass."""
         self._host_spans: dict[str, dict[str, tuple[str, tuple[patching.HostSpan, ...]]]] = {}
         """Node key → route configuration → (version, where its virtual hosts are): the
         last splice's result, saving the next one a walk over the serialized config."""
@@ -384,6 +386,7 @@ class Sync:
         finally:
             self._pass_encoded.clear()
             self._pass_hosts.clear()
+            self._pass_starts.clear()
         if changes and self._applied is not None:
             # No change since their last pass was in these meshes: their proxies' snapshots
             # are current at the new revision too (else writes to one mesh would leave every
@@ -438,7 +441,9 @@ class Sync:
             if dropped and all(c.op == "endpoints" for c in changes):
                 patches = patching.patch_targets(snapshot, shared, dropped)
             elif dropped and all(c.key.kind == kinds.ROUTE.key for c in changes):
-                routes = patching.patch_routes(snapshot, shared, dropped)
+                routes = patching.patch_routes(
+                    snapshot, shared, dropped, frozenset(c.key for c in changes)
+                )
         self._meshes[mesh] = snapshot
         nodes = frozenset(c.key.name for c in changes)
         touches = tuple(dependencies.touch(c.key, c.op) for c in changes)
@@ -564,7 +569,7 @@ class Sync:
                 spans = known[1]
             else:
                 spans = patching.virtual_host_spans(resource.body)
-            if any(s.name in patch.expected and s.name not in patch.hosts for s in spans):
+            if patch.unbuilt and any(s.name in patch.unbuilt for s in spans):
                 return False  # a host of a changed service whose routes were not rebuilt
             body, spans = patching.splice_virtual_hosts(
                 resource.body,
@@ -586,21 +591,28 @@ class Sync:
     ) -> bytes:
         """A virtual host with new routes, once per pass for callers holding the same host.
 
-        Spliced route by route when only some of its routes changed; parsed, given its
-        new routes and serialized again otherwise.
+        Spliced route by route when only some of its routes changed (each caller's copy
+        from one shared start, :class:`~meshplane.translate.patching.SharedStarts`);
+        parsed, given its new routes and serialized again otherwise.
         """
         routes = patch.hosts[host]
         memo = (serialized, tunnelled, id(routes))
         found = self._pass_hosts.get(memo)
-        if found is None:
-            edits = patch.edits.get(host)
-            spliced = None if edits is None else patching.splice_routes(serialized, edits)
-            found = self._pass_hosts[memo] = (
-                spliced
-                if spliced is not None
-                else patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
-            )
-        return found
+        if found is not None:
+            return found
+        edits = patch.edits.get(host)
+        spliced = None
+        if edits:
+            starts = self._pass_starts.get((host, id(routes)))
+            if starts is None:
+                starts = self._pass_starts[(host, id(routes))] = patching.SharedStarts(edits)
+            spliced = starts.spliced(serialized)
+        elif edits is not None:
+            spliced = serialized  # no route's bytes changed
+        if spliced is None:
+            spliced = patching.rebuilt_host(serialized, routes, tunnelled=tunnelled)
+        self._pass_hosts[memo] = spliced
+        return spliced
 
     def _install(
         self, key: str, mesh: MeshSnapshot, previous: Snapshot, replacements: list[Resource]
@@ -614,9 +626,7 @@ class Sync:
         snapshot = previous.replaced(replacements)
         self._cache.set_snapshot(key, snapshot)
         self.patches[key] += 1
-        self.published[key] = dataclasses.replace(
-            current, revision=mesh.revision, version=snapshot.version
-        )
+        self.published[key] = Published(mesh.revision, snapshot.version, current.warnings)
         if snapshot.version != current.version:
             self._pass_published.append((key, snapshot.version))
 
@@ -840,13 +850,16 @@ def _parts(
     if len(previous.parts) != len(spans):
         return None
     view = memoryview(body)
+    hosts = patch.hosts
     return tuple(
-        xds_snapshot.Part(
+        old
+        if old.start == span.start and old.end == span.end and span.name not in hosts
+        else xds_snapshot.Part(
             span.start,
             span.payload,
             span.end,
             hashlib.sha256(view[span.payload : span.end]).digest()
-            if span.name in patch.hosts
+            if span.name in hosts
             else old.digest,
         )
         for span, old in zip(spans, previous.parts, strict=True)

@@ -39,14 +39,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Container, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Hashable, Mapping, Sequence
 from typing import Any, cast
 
 from envoy.config.route.v3 import route_components_pb2
 
 from meshplane.envoy import wireformat
+from meshplane.model import kinds
+from meshplane.model.kinds import ResourceKey
 from meshplane.model.snapshot import MeshSnapshot
-from meshplane.translate import building, dependencies, names, plan, reuse, specs
+from meshplane.translate import building, dependencies, names, plan, reuse, routes, specs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +131,14 @@ class RoutesPatch:
     of routes: a caller's host is then spliced route by route (:func:`splice_routes`)
     instead of parsed and serialized whole."""
 
+    @functools.cached_property
+    def unbuilt(self) -> frozenset[str]:
+        """The hosts of :attr:`expected` not in :attr:`hosts` (once per change, not per caller).
+
+        A caller holding one of them is translated.
+        """
+        return self.expected - self.hosts.keys()
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RouteEdit:
@@ -146,8 +156,15 @@ def patch_routes(
     snapshot: MeshSnapshot,
     shared: reuse.SharedTranslations,
     dropped: Mapping[Hashable, reuse.Piece],
+    changed: Collection[ResourceKey] | None = None,
 ) -> RoutesPatch | None:
     """The plans and routes of ``dropped`` rebuilt on ``snapshot`` (entered in ``shared``).
+
+    ``changed``: the keys of the batch's changes, when every one is a route. Then the
+    routes of a changed router that are not among them are taken from its previous plan
+    instead of planned again (when that plan warned about nothing), and every route whose
+    plan is unchanged keeps its previous proto: a weight shift of one route of ten plans
+    and builds one route, not ten.
 
     ``None``: a piece of another kind changed, or a plan changed shape (hosts, ports,
     targets, TCP backends), warnings or reads — callers must be translated again.
@@ -158,24 +175,33 @@ def patch_routes(
     recorder = dependencies.Recorder(snapshot)
     pieces = shared.using(snapshot, recorder)
     plans: dict[str, tuple[plan.HostPlan | plan.TcpPlan, ...]] = {}
+    before: dict[tuple[str, int], tuple[plan.HostPlan, Sequence[route_components_pb2.Route]]] = {}
     expected: set[str] = set()
     for key, old in entries:
         if key[0] != "service":
             continue
         service = cast(str, key[1])
+        known = _known_routes(snapshot, service, old, changed)
         found = pieces.piece(
-            key, functools.partial(plan.service_plan, recorder.snapshot, service), []
+            key,
+            functools.partial(plan.service_plan, recorder.snapshot, service, known=known),
+            [],
         )
         new = shared.get(key)
         if new is None or new.reads != old.reads or new.warnings != old.warnings:
             return None
-        if _shape(found) != _shape(cast(tuple[plan.HostPlan | plan.TcpPlan, ...], old.value)):
+        previous = cast(tuple[plan.HostPlan | plan.TcpPlan, ...], old.value)
+        if _shape(found) != _shape(previous):
             return None
         plans[service] = found
         http = [h for h in found if isinstance(h, plan.HostPlan)]
         expected.update(plan.host_name(service, h.port, len(http)) for h in http)
-    routes_of = building.shared_routes(recorder.snapshot, pieces, None)
-    assert routes_of is not None  # a table was given
+        for planned in previous:
+            routes_piece = dropped.get(("routes", service, planned.port, None))
+            if isinstance(planned, plan.HostPlan) and routes_piece is not None:
+                built = cast(Sequence[route_components_pb2.Route], routes_piece.value)
+                before[(service, planned.port)] = (planned, built)
+    routes_of = _routes_reusing(recorder.snapshot, pieces, before)
     hosts: dict[str, Sequence[route_components_pb2.Route]] = {}
     edits: dict[str, tuple[RouteEdit, ...]] = {}
     for key, old in entries:
@@ -200,6 +226,79 @@ def patch_routes(
     return RoutesPatch(frozenset(plans), hosts, frozenset(expected), edits)
 
 
+def _known_routes(
+    snapshot: MeshSnapshot,
+    service: str,
+    old: reuse.Piece,
+    changed: Collection[ResourceKey] | None,
+) -> plan.KnownRoutes | None:
+    """The routes of ``service``'s router that ``changed`` left alone, as last planned.
+
+    Sound because nothing else a route's plan depends on changed: the batch holds only
+    route changes (so the router, its listeners and every node are as they were when
+    ``old`` was planned), and ``old`` warned about nothing, so each route it skipped did
+    not apply to that listener's port. ``None``: plan every route.
+    """
+    if changed is None or old.warnings or old.value is None:
+        return None
+    if any(key.kind != kinds.ROUTE.key for key in changed):
+        return None
+    previous = cast(tuple[plan.HostPlan | plan.TcpPlan, ...], old.value)
+    if not all(isinstance(host, plan.HostPlan) for host in previous):
+        return None
+    found = snapshot.virtual_services.get(service)
+    provider = found.spec.provider if found is not None else None
+    if provider is None or provider.virtual_router is None:
+        return None
+    router = provider.virtual_router.virtual_router_name
+    touched = {key.name for key in changed if key.mesh == snapshot.name and key.parent == router}
+    left_alone = [name for name in snapshot.routes.get(router, {}) if name not in touched]
+    known: dict[tuple[int, str], plan.RoutePlan | None] = {}
+    for host in cast(tuple[plan.HostPlan, ...], previous):
+        by_name = {route.name: route for route in host.routes}
+        for name in left_alone:
+            known[(host.port, name)] = by_name.get(name)
+    return known
+
+
+def _routes_reusing(
+    snapshot: MeshSnapshot,
+    pieces: reuse.Reuse,
+    before: Mapping[tuple[str, int], tuple[plan.HostPlan, Sequence[route_components_pb2.Route]]],
+) -> Callable[[plan.HostPlan], Sequence[route_components_pb2.Route]]:
+    """:func:`~meshplane.translate.building.shared_routes` (no kept Host header), reusing protos.
+
+    The routes piece of a host is its plan's routes built one by one
+    (``routes.build_route``, a function of the mesh name and the route's plan alone): a
+    route whose plan equals the one at its place in ``before`` (the host's previous plan
+    and the routes built from it) is that previous proto, which pieces never modify.
+    """
+
+    def build(host: plan.HostPlan, _warnings: plan.Warnings) -> list[route_components_pb2.Route]:
+        found = pieces.piece(
+            ("service", host.service),
+            functools.partial(plan.service_plan, snapshot, host.service),
+            [],  # the plan's warnings were recorded where it was planned
+        )
+        planned = next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
+        previous, built = before.get((host.service, host.port), (None, ()))
+        old_plans = previous.routes if previous is not None else ()
+        if len(old_plans) != len(planned.routes) or len(built) != len(old_plans):
+            return routes.build_host_routes(snapshot.name, planned, None)
+        return [
+            proto
+            if (old is new or old == new) and proto.name == new.name
+            else routes.build_route(snapshot.name, new)
+            for old, new, proto in zip(old_plans, planned.routes, built, strict=True)
+        ]
+
+    def host_routes(host: plan.HostPlan) -> Sequence[route_components_pb2.Route]:
+        key = ("routes", host.service, host.port, None)
+        return pieces.piece(key, functools.partial(build, host), [])
+
+    return host_routes
+
+
 def _edits(
     before: Sequence[route_components_pb2.Route], after: Sequence[route_components_pb2.Route]
 ) -> tuple[RouteEdit, ...] | None:
@@ -219,7 +318,7 @@ def _edits(
             new.SerializeToString(deterministic=True),
         )
         for index, (old, new) in enumerate(zip(before, after, strict=True))
-        if old != new
+        if old is not new and old != new
     )
 
 
@@ -270,20 +369,51 @@ def splice_routes(host: bytes, edits: Sequence[RouteEdit]) -> bytes | None:
     keeps its place, as a full serialization would put it (a repeated message field is
     its entries' serializations in order).
     """
-    routes = wireformat.entries(host, _ROUTES)
-    parts: list[bytes] = []
+    view = memoryview(host)
+    routes = wireformat.entries(view, _ROUTES)
+    parts: list[bytes | memoryview] = []
     at = 0
     for edit in edits:
         if edit.index >= len(routes):
             return None
         start, payload, end = routes[edit.index]
-        if host[payload:end] != edit.before:
+        if view[payload:end] != edit.before:
             return None
         header = wireformat.header(_ROUTES, len(edit.after))
-        parts += (host[at:start], header, edit.after)
+        parts += (view[at:start], header, edit.after)
         at = end
-    parts.append(host[at:])
+    parts.append(view[at:])
     return b"".join(parts)
+
+
+class SharedStarts:
+    """:func:`splice_routes` of many callers' copies of one host, walking one of them.
+
+    Callers' hosts of a service differ only after the shared routes (a local-mode
+    sidecar's CONNECT route names its own cluster). The first host is spliced; its
+    bytes up to the end of the last replaced route, before and after, are kept; a
+    later host that starts with those same bytes is spliced there by the same edits,
+    so it is the kept new start followed by the rest of its own bytes. A host that
+    differs before that point is spliced on its own (and becomes the kept start).
+    """
+
+    __slots__ = ("_after", "_before", "_edits")
+
+    def __init__(self, edits: Sequence[RouteEdit]) -> None:
+        """Splice hosts by ``edits`` (non-empty, in route order)."""
+        self._edits = edits
+        self._before = self._after = b""
+
+    def spliced(self, host: bytes) -> bytes | None:
+        """``splice_routes(host, edits)``, found from the kept start when ``host`` has it."""
+        if self._before and host.startswith(self._before):
+            return b"".join((self._after, memoryview(host)[len(self._before) :]))
+        spliced = splice_routes(host, self._edits)
+        if spliced is not None:
+            end = wireformat.entries(host, _ROUTES)[self._edits[-1].index][2]
+            self._before = host[:end]
+            self._after = spliced[: end + len(spliced) - len(host)]
+        return spliced
 
 
 def splice_virtual_hosts(
@@ -301,7 +431,8 @@ def splice_virtual_hosts(
     """
     if spans is None:
         spans = virtual_host_spans(body)
-    parts: list[bytes] = []
+    view = memoryview(body)  # the unchanged runs are joined without copying them first
+    parts: list[bytes | memoryview] = []
     placed: list[HostSpan] = []
     at = shift = 0
     for span in spans:
@@ -310,7 +441,7 @@ def splice_virtual_hosts(
             continue
         host = rewrite(span.name, body[span.payload : span.end])
         header = wireformat.header(_VIRTUAL_HOSTS, len(host))
-        parts += (body[at : span.start], header, host)
+        parts += (view[at : span.start], header, host)
         begin = span.start + shift
         placed.append(
             HostSpan(span.name, begin, begin + len(header), begin + len(header) + len(host))
@@ -319,7 +450,7 @@ def splice_virtual_hosts(
         at = span.end
     if not parts:
         return body, spans
-    parts.append(body[at:])
+    parts.append(view[at:])
     return b"".join(parts), tuple(placed)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from meshplane.model import extensions, kinds
@@ -161,10 +161,23 @@ def plan_egress(
     )
 
 
+KnownRoutes = Mapping[tuple[int, str], "RoutePlan | None"]
+"""(router listener port, route name) → what planning that route on that HTTP listener
+gave before (``None``: it does not apply there), for routes known not to have changed."""
+
+
 def service_plan(
-    snapshot: MeshSnapshot, service_name: str, warnings: Warnings
+    snapshot: MeshSnapshot,
+    service_name: str,
+    warnings: Warnings,
+    known: KnownRoutes | None = None,
 ) -> tuple[HostPlan | TcpPlan, ...]:
-    """One backend service's virtual hosts and TCP proxies (none when it is unusable)."""
+    """One backend service's virtual hosts and TCP proxies (none when it is unusable).
+
+    ``known``: routes planned before whose inputs did not change — each taken as it is,
+    its target nodes looked up again so the reads are the same (the sync stage, after a
+    weight shift of one route of ten). Only valid when planning them warned about nothing.
+    """
     mesh = snapshot.name
     service = snapshot.virtual_services.get(service_name)
     if service is None:
@@ -177,7 +190,7 @@ def service_plan(
         return tuple(_node_provided(snapshot, service_name, node_name, warnings))
     if provider is not None and provider.virtual_router is not None:
         router_name = provider.virtual_router.virtual_router_name
-        return tuple(_router_provided(snapshot, service_name, router_name, warnings))
+        return tuple(_router_provided(snapshot, service_name, router_name, warnings, known))
     message = f"VirtualService {service_name}: no provider; backend skipped"
     warnings.append(diagnostics.service(mesh, service_name, "service-no-provider", message))
     return ()
@@ -220,7 +233,11 @@ def _node_provided(
 
 
 def _router_provided(
-    snapshot: MeshSnapshot, service: str, router_name: str, warnings: Warnings
+    snapshot: MeshSnapshot,
+    service: str,
+    router_name: str,
+    warnings: Warnings,
+    known: KnownRoutes | None = None,
 ) -> list[HostPlan | TcpPlan]:
     """A service provided by a router: per router listener, its routes in priority order."""
     router = snapshot.virtual_routers.get(router_name)
@@ -234,11 +251,18 @@ def _router_provided(
     routes = snapshot.routes.get(router_name, {})
     router_listeners = specs.listeners(router.spec)
     found: list[HostPlan | TcpPlan] = []
+    ordered = _in_match_order(routes.values())
     for listener in router_listeners:
+        kept = known if known is not None and listener.is_http else None
         plans = [
             plan
-            for route in _in_match_order(routes.values())
-            if (plan := _route(snapshot, router_name, route, listener, warnings)) is not None
+            for route in ordered
+            if (
+                plan := _route(snapshot, router_name, route, listener, warnings)
+                if kept is None or (listener.port, route.name) not in kept
+                else _looked_up_again(snapshot, kept[(listener.port, route.name)])
+            )
+            is not None
         ]
         if listener.is_http:
             http = tuple(p for p in plans if isinstance(p, RoutePlan))
@@ -257,6 +281,20 @@ def _router_provided(
             )
         )
     return found
+
+
+def _looked_up_again(snapshot: MeshSnapshot, plan: RoutePlan | None) -> RoutePlan | None:
+    """A known route's plan, its nodes looked up as planning it did (see ``service_plan``).
+
+    A route that warned about nothing found every target and mirror node it named.
+    """
+    if plan is not None:
+        nodes = snapshot.virtual_nodes
+        for target in plan.targets:
+            nodes.get(target.target.node)
+        if plan.mirror is not None:
+            nodes.get(plan.mirror.target.node)
+    return plan
 
 
 def _in_match_order(routes: Iterable[Typed[g.RouteSpec]]) -> list[Typed[g.RouteSpec]]:

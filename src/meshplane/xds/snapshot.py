@@ -172,9 +172,65 @@ class ResourceEncoder:
 
 
 def version_of(resources: Iterable[Resource]) -> str:
-    """The version of a set of resources: a hash over their names and versions."""
-    lines = sorted(f"{r.name}\0{r.version}" for r in resources)
-    return _digest("\n".join(lines).encode())
+    """The version of a set of resources: a hash over their names and versions.
+
+    The sorted ``name NUL version`` lines are hashed in runs of :data:`LINES_PER_RUN`,
+    and the runs' digests together: still a function of the names and versions alone,
+    but a snapshot with one resource replaced re-hashes one run, not every line
+    (:meth:`Snapshot.replaced`: ~380 clusters a proxy at ten times App Mesh's quotas).
+    """
+    return _lines_version(sorted(f"{r.name}\0{r.version}" for r in resources))
+
+
+LINES_PER_RUN = 64
+"""How many of a type's version lines are hashed together (see :func:`version_of`)."""
+
+
+def _run_digest(lines: Sequence[str], start: int) -> bytes:
+    return hashlib.sha256("\n".join(lines[start : start + LINES_PER_RUN]).encode()).digest()
+
+
+def _lines_version(lines: Sequence[str]) -> str:
+    runs = b"".join(_run_digest(lines, start) for start in range(0, len(lines), LINES_PER_RUN))
+    return _digest(runs)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Lines:
+    """One type's :func:`version_of` input kept: its sorted lines, runs' digests, places.
+
+    A replacement keeps the name, hence the line's place (lines sort by name: names are
+    distinct and hold no NUL), so :meth:`Snapshot.replaced` rewrites a few lines of a
+    copy and re-hashes their runs instead of formatting, sorting and hashing hundreds
+    again. ``places`` is shared by every snapshot patched from the one that built it.
+    """
+
+    lines: list[str]
+    runs: list[bytes]
+    places: Mapping[str, int]
+
+    @classmethod
+    def of(cls, resources: Mapping[str, Resource]) -> _Lines | None:
+        """The lines of ``resources`` (``None`` if a name holds a NUL: sort by line then)."""
+        if any("\0" in name for name in resources):
+            return None
+        lines = sorted(f"{r.name}\0{r.version}" for r in resources.values())
+        places = {line[: line.index("\0")]: at for at, line in enumerate(lines)}
+        runs = [_run_digest(lines, start) for start in range(0, len(lines), LINES_PER_RUN)]
+        return cls(lines, runs, places)
+
+    def replaced(self, resources: Iterable[Resource]) -> tuple[_Lines, str]:
+        """These lines with ``resources``' (names among them) rewritten, and their version."""
+        lines = list(self.lines)
+        touched = set()
+        for resource in resources:
+            at = self.places[resource.name]
+            lines[at] = f"{resource.name}\0{resource.version}"
+            touched.add(at - at % LINES_PER_RUN)
+        runs = list(self.runs)
+        for start in touched:
+            runs[start // LINES_PER_RUN] = _run_digest(lines, start)
+        return _Lines(lines, runs, self.places), _digest(b"".join(runs))
 
 
 def _snapshot_version(type_versions: Mapping[str, str]) -> str:
@@ -189,7 +245,7 @@ class InconsistentSnapshotError(ValueError):
 class Snapshot:
     """What one proxy should run: type URL → name → :class:`Resource`; immutable."""
 
-    __slots__ = ("_resources", "_versions", "version")
+    __slots__ = ("_lines", "_resources", "_versions", "version")
 
     def __init__(self, resources: Iterable[Resource], like: Snapshot | None = None) -> None:
         """Group ``resources`` by type; duplicate (type, name) pairs are an error.
@@ -205,13 +261,19 @@ class Snapshot:
                 raise ValueError(f"duplicate {resource.type_url} resource {resource.name!r}")
             by_name[resource.name] = resource
         self._resources: Mapping[str, Mapping[str, Resource]] = grouped
+        self._lines: dict[str, _Lines] = {}
+        """Type URL → its kept :class:`_Lines`, once a replacement needed them."""
         if like is None:
             self._versions = {t: version_of(r.values()) for t, r in grouped.items()}
         else:
-            self._versions = {
-                t: like._versions[t] if like._resources[t] == r else version_of(r.values())
-                for t, r in grouped.items()
-            }
+            self._versions = {}
+            for t, r in grouped.items():
+                if like._resources[t] == r:
+                    self._versions[t] = like._versions[t]
+                    if t in like._lines:
+                        self._lines[t] = like._lines[t]
+                else:
+                    self._versions[t] = version_of(r.values())
         self.version: str = _snapshot_version(self._versions)
         """A hash over every type's version: equal snapshots have equal versions."""
 
@@ -231,17 +293,28 @@ class Snapshot:
         hundreds costs one type's version, not the snapshot's.
         """
         copies: dict[str, dict[str, Resource]] = {}
+        placed: dict[str, list[Resource]] = {}
         for resource in resources:
             by_name = copies.get(resource.type_url)
             if by_name is None:
                 by_name = copies[resource.type_url] = dict(self._resources[resource.type_url])
+                placed[resource.type_url] = []
             if resource.name not in by_name:
                 raise ValueError(f"no {resource.type_url} resource {resource.name!r} to replace")
             by_name[resource.name] = resource
-        versions = {**self._versions, **{t: version_of(r.values()) for t, r in copies.items()}}
+            placed[resource.type_url].append(resource)
+        versions = dict(self._versions)
+        lines = dict(self._lines)
+        for type_url, replacements in placed.items():
+            kept = lines.get(type_url) or _Lines.of(self._resources[type_url])
+            if kept is None:
+                versions[type_url] = version_of(copies[type_url].values())
+                continue
+            lines[type_url], versions[type_url] = kept.replaced(replacements)
         patched = Snapshot.__new__(Snapshot)
         patched._resources = {**self._resources, **copies}
         patched._versions = versions
+        patched._lines = lines
         patched.version = _snapshot_version(versions)
         return patched
 

@@ -102,8 +102,12 @@ class NodeStatus:
             status = self.type_status(type_url)
             if status.acked_version == snapshot.type_version(type_url):
                 continue
-            expected = {n: r.version for n, r in snapshot.resources(type_url).items()}
-            if dict(status.acked) != expected:
+            # The same names at the same versions, judged without building a dict of
+            # hundreds: a proxy just given a new snapshot differs at the first name or so.
+            acked, expected = status.acked, snapshot.resources(type_url)
+            if len(acked) != len(expected) or any(
+                acked.get(n) != r.version for n, r in expected.items()
+            ):
                 return False
         for parent, child in (
             (envoy_resources.CLUSTER, envoy_resources.ENDPOINT),

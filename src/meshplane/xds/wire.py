@@ -45,8 +45,18 @@ def any_bytes(type_url: str, body: bytes) -> bytes:
 
 
 def response_resource(type_url: str, body: bytes) -> bytes:
-    """``body`` framed as one entry of ``DiscoveryResponse.resources`` (field 2)."""
-    return field(2, any_bytes(type_url, body))
+    """``body`` framed as one entry of ``DiscoveryResponse.resources`` (field 2).
+
+    ``field(2, any_bytes(type_url, body))``, joined in one go: a 68 KB route
+    configuration is copied once, not once per nesting level and concatenation.
+    """
+    url = type_url.encode()
+    url_header = _varint(1 << 3 | _LENGTH_DELIMITED) + _varint(len(url))
+    body_header = _varint(2 << 3 | _LENGTH_DELIMITED) + _varint(len(body))
+    size = len(url_header) + len(url) + len(body_header) + len(body)
+    return b"".join(
+        (_varint(2 << 3 | _LENGTH_DELIMITED), _varint(size), url_header, url, body_header, body)
+    )
 
 
 def discovery_response(
