@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.process  # imported here, not by the first large body's thread
 import functools
 import json
 import multiprocessing
@@ -170,11 +171,23 @@ class Screen:
         self._lock = threading.Lock()
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The pool, its process started and warm; called on a thread, never on the loop.
+
+        The executor starts its process on the first ``submit``: were that the loop's
+        ``run_in_executor``, the loop would fork and exec (6-30 ms measured by
+        ``bench.loopprobe``). A no-op submitted here starts it on this thread instead.
+        """
         with self._lock:
             if self._pool is None:
-                self._pool = concurrent.futures.ProcessPoolExecutor(
+                pool = concurrent.futures.ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
                 )
+                try:
+                    pool.submit(_warm).result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    pool.shutdown(wait=False)
+                    raise
+                self._pool = pool
             return self._pool
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
@@ -185,12 +198,13 @@ class Screen:
         """
         loop = asyncio.get_running_loop()
         pool = self._pool
-        if pool is None:
-            pool = await asyncio.to_thread(self._executor)
         try:
+            if pool is None:
+                pool = await asyncio.to_thread(self._executor)
             return await loop.run_in_executor(pool, functools.partial(work, *args))
         except concurrent.futures.process.BrokenProcessPool as exc:
-            self._forget(pool)
+            if pool is not None:
+                self._forget(pool)
             raise errors.InternalServerErrorException(
                 "the process that checks large requests stopped; send the request again"
             ) from exc
