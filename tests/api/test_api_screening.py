@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import pickle
 import signal
 import urllib.error
 import urllib.request
@@ -208,14 +207,3 @@ def test_a_killed_screening_process_fails_one_request_and_is_replaced(plane: Con
         },
     )
     assert _send(plane, "PUT", ROUTERS, body) == first
-
-
-def test_a_large_body_travels_to_the_screen_in_pieces_and_arrives_whole() -> None:
-    """A 200,001-byte body pickles as four slices and unpickles as the very same bytes."""
-    raw = bytes(range(256)) * 781 + b"x" * 65
-    assert len(raw) == 200_001
-    _, (pieces,) = screening.Pieces(raw).__reduce__()
-    assert [len(piece.__reduce__()[1][0]) for piece in pieces] == [65536, 65536, 65536, 3393]
-    arrived = pickle.loads(pickle.dumps(screening.Pieces(raw)))
-    assert type(arrived) is bytes
-    assert arrived == raw

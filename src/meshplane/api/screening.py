@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import concurrent.futures.process  # imported here, not by the first large body's thread
 import functools
 import json
 import multiprocessing
@@ -152,52 +151,6 @@ def unpickle_documents(pickled: Sequence[bytes]) -> list[documents.Document]:
     return [pickle.loads(document) for document in pickled]
 
 
-PIECE_BYTES = 64 * 1024
-"""A body goes to the screening process in pieces this large (see :class:`Pieces`)."""
-
-
-def _piece(data: bytes) -> bytes:
-    return data
-
-
-def _joined(pieces: list[bytes]) -> bytes:
-    return b"".join(pieces)
-
-
-class _Piece:
-    """One slice of a body, cut when pickled (each cut is a Python call: a GIL switch point)."""
-
-    def __init__(self, raw: bytes, start: int) -> None:
-        self.raw, self.start = raw, start
-
-    def __reduce__(self) -> tuple[Callable[[bytes], bytes], tuple[bytes]]:
-        return _piece, (self.raw[self.start : self.start + PIECE_BYTES],)
-
-
-class Pieces:
-    """A large body that pickles as a list of :data:`PIECE_BYTES` slices, and unpickles as bytes.
-
-    The executor's feeder thread pickles a task's arguments. A 3 MB ``bytes`` is one
-    copy in C that holds the GIL throughout (~2-6 ms on this machine, measured with a
-    thread beside a timing loop), and the event loop waits for it. In pieces, the
-    pickler calls back into Python between slices, so the loop gets the GIL within a
-    switch interval; the screening process receives the same bytes.
-    """
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-
-    def __reduce__(self) -> tuple[Callable[[list[bytes]], bytes], tuple[list[_Piece]]]:
-        starts = range(0, len(self.raw), PIECE_BYTES)
-        return _joined, ([_Piece(self.raw, start) for start in starts],)
-
-
-def _in_pieces(argument: object) -> object:
-    if isinstance(argument, bytes) and len(argument) > 2 * PIECE_BYTES:
-        return Pieces(argument)
-    return argument
-
-
 def _warm() -> None:
     """Import what the screening functions need, so the first heavy request does not wait."""
     apimodel.operation("CreateMesh")
@@ -217,43 +170,27 @@ class Screen:
         self._lock = threading.Lock()
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        """The pool, its process started and warm; called on a thread, never on the loop.
-
-        The executor starts its process on the first ``submit``: were that the loop's
-        ``run_in_executor``, the loop would fork and exec (6-30 ms measured by
-        ``bench.loopprobe``). A no-op submitted here starts it on this thread instead.
-        """
         with self._lock:
             if self._pool is None:
-                pool = concurrent.futures.ProcessPoolExecutor(
+                self._pool = concurrent.futures.ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn"), initializer=_warm
                 )
-                try:
-                    pool.submit(_warm).result()
-                except concurrent.futures.process.BrokenProcessPool:
-                    pool.shutdown(wait=False)
-                    raise
-                self._pool = pool
             return self._pool
 
     async def run(self, work: Callable[..., T], *args: object) -> T:
         """``work(*args)`` in the screening process (started off the loop when needed).
-
-        A large ``bytes`` argument travels as :class:`Pieces` and arrives as the same bytes.
 
         A screening process that died (killed, out of memory) is replaced, and the
         request that met it answers an InternalServerErrorException.
         """
         loop = asyncio.get_running_loop()
         pool = self._pool
+        if pool is None:
+            pool = await asyncio.to_thread(self._executor)
         try:
-            if pool is None:
-                pool = await asyncio.to_thread(self._executor)
-            pieces = [_in_pieces(argument) for argument in args]
-            return await loop.run_in_executor(pool, functools.partial(work, *pieces))
+            return await loop.run_in_executor(pool, functools.partial(work, *args))
         except concurrent.futures.process.BrokenProcessPool as exc:
-            if pool is not None:
-                self._forget(pool)
+            self._forget(pool)
             raise errors.InternalServerErrorException(
                 "the process that checks large requests stopped; send the request again"
             ) from exc
