@@ -1,19 +1,24 @@
 """Hostile input against a live server: what one attacker costs everyone else.
 
 1. **Heavy requests.** Describe p50/p99 of one boto3 client alone, then while
-   another client sends 3 MB requests back to back (an App Mesh body the
-   validator must walk, and a 3 MB manifest the YAML parser must read). The
-   budget: the heavy client adds < 5 ms to the other client's describe p99.
+   another client sends heavy requests back to back (a 3 MB App Mesh body the
+   validator must walk, signed, unsigned and with a forged signature, one past the
+   body limit, and a 3 MB manifest the YAML parser must read). The budget: the
+   heavy client adds < 5 ms to the other client's describe p99.
 2. **Worst /healthz stall** while each hostile input runs: slowloris clients
    dripping one byte a second, the billion-laughs manifest, request lines over
    the limit, a flood of idle connections past the cap.
 
-Run: ``python -m bench.hostile``.
+Run: ``python -m bench.hostile`` (``--heavy-only``, ``--kinds 0,4``: part 1, some rows).
+The server runs probed (:mod:`bench.loopprobe`): part 1 also reports the longest
+event-loop stall during each heavy request, next to the longest in the alone windows.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import socket
@@ -21,13 +26,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
-from bench import serving
+from bench import loopprobe, serving
 from meshplane.client import Signer
+from meshplane.client.sigv4 import Keys
 
 DESCRIBES = 600
 WINDOWS = 6
@@ -49,6 +55,7 @@ BILLION_LAUGHS = "\n".join(
 
 
 def _send(url: str, method: str, body: bytes, signer: Signer | None = None) -> int:
+    """Send one request; its status, or 0 when the server cut the connection instead."""
     headers = {"Content-Type": "application/json"}
     if signer is not None:
         headers = signer.sign(method, url, body, headers)
@@ -60,12 +67,22 @@ def _send(url: str, method: str, body: bytes, signer: Signer | None = None) -> i
     except urllib.error.HTTPError as error:
         error.read()
         return int(error.code)
+    except (urllib.error.URLError, ConnectionError):
+        return 0
 
 
 def _api_body() -> bytes:
     """A 3 MB CreateVirtualRouter body: 57,000 listeners for the validator to walk."""
     listeners = [
         {"portMapping": {"port": 8000 + i % 1000, "protocol": "http"}} for i in range(57000)
+    ]
+    return json.dumps({"virtualRouterName": "big", "spec": {"listeners": listeners}}).encode()
+
+
+def _over_limit_body() -> bytes:
+    """A 5 MB CreateVirtualRouter body: past the 4 MiB the server accepts."""
+    listeners = [
+        {"portMapping": {"port": 8000 + i % 1000, "protocol": "http"}} for i in range(95000)
     ]
     return json.dumps({"virtualRouterName": "big", "spec": {"listeners": listeners}}).encode()
 
@@ -85,35 +102,68 @@ def _manifest_body() -> bytes:
     return json.dumps({"sources": [{"name": "big.yaml", "text": text}]}).encode()
 
 
-HEAVY = {
-    "App Mesh": ("PUT", "/v20190125/meshes/bench/virtualRouters", _api_body),
-    "manifest": ("POST", "/meshplane/v1/manifests/apply", _manifest_body),
-}
+@dataclasses.dataclass(frozen=True)
+class Heavy:
+    """One kind of heavy request: what is sent, and how it is signed."""
+
+    label: str
+    method: str
+    path: str
+    make_body: Callable[[], bytes]
+    signing: str
+    """``admin`` (the administrator's keys), ``none``, or ``forged`` (its key id, a wrong
+    secret: the signature can only be found wrong after the whole body is read)."""
+
+
+_ROUTERS = "/v20190125/meshes/bench/virtualRouters"
+_APPLY = "/meshplane/v1/manifests/apply"
+HEAVY = (
+    Heavy("App Mesh 3 MB, signed", "PUT", _ROUTERS, _api_body, "admin"),
+    Heavy("App Mesh 3 MB, unsigned", "PUT", _ROUTERS, _api_body, "none"),
+    Heavy("App Mesh 3 MB, forged signature", "PUT", _ROUTERS, _api_body, "forged"),
+    Heavy("App Mesh 5 MB (over the limit)", "PUT", _ROUTERS, _over_limit_body, "admin"),
+    Heavy("manifest 3 MB, signed", "POST", _APPLY, _manifest_body, "admin"),
+    Heavy("manifest 3 MB, unsigned", "POST", _APPLY, _manifest_body, "none"),
+)
+
+
+def _signer(signing: str, credentials: Path) -> Signer | None:
+    if signing == "none":
+        return None
+    admin = Signer.from_file(credentials, "us-west-2")
+    if signing == "forged":
+        return admin._replace(credentials=Keys(admin.credentials.access_key, "not-the-secret"))
+    return admin
 
 
 def _heavy_sender(
     base_url: str,
-    kind: str,
-    credentials: str | None,
+    which: int,
+    credentials: str,
     running: EventType,
     stop: EventType,
     sent: Any,
     inflight: Any,
-    codes: Any,
+    answers: Any,
 ) -> None:
-    """A separate process (its own GIL) sending one kind of 3 MB request while ``running``."""
-    method, path, make_body = HEAVY[kind]
-    body = make_body()
-    signer = Signer.from_file(Path(credentials), "us-west-2") if credentials else None
+    """A separate process (its own GIL) sending one kind of heavy request while ``running``.
+
+    Puts ``(start, end, status)`` of each request on ``answers``, in ``time.monotonic``
+    seconds (the clock the probed server records its stalls with).
+    """
+    heavy = HEAVY[which]
+    body = heavy.make_body()
+    signer = _signer(heavy.signing, Path(credentials))
     while not stop.is_set():
         if not running.wait(0.05):
             continue
         inflight.value = 1
-        code = _send(base_url + path, method, body, signer)
+        start = time.monotonic()
+        code = _send(base_url + heavy.path, heavy.method, body, signer)
+        answers.put((start, time.monotonic(), code))
         with sent.get_lock():
             sent.value += 1
         inflight.value = 0
-        codes.put(code)
 
 
 def _describes(client: Any, count: int = DESCRIBES) -> list[float]:
@@ -149,73 +199,119 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:7.2f} ms"
 
 
-def _beside(
-    server: serving.Server, kind: str, signed: bool
-) -> tuple[list[float], list[float], int, set[int]]:
+@dataclasses.dataclass
+class Beside:
+    """One kind's alternating windows: describe latencies, heavy requests, loop stalls."""
+
+    alone: list[float] = dataclasses.field(default_factory=list)
+    beside: list[float] = dataclasses.field(default_factory=list)
+    alone_windows: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    requests: list[tuple[float, float, int]] = dataclasses.field(default_factory=list)
+    """``(start, end, status)`` of every heavy request."""
+
+    def added_p99(self) -> float:
+        """The describe p99 beside heavy requests less the p99 alone."""
+        return serving.percentile(self.beside, 0.99) - serving.percentile(self.alone, 0.99)
+
+    def stalls(
+        self, recorded: list[loopprobe.Stall], *, busy: bool
+    ) -> tuple[list[float], list[float]]:
+        """The longest loop stall in each alone window, and during each heavy request."""
+        windows = [(start, end) for start, end, _ in self.requests]
+        return (
+            [loopprobe.longest(recorded, *window, busy=busy) for window in self.alone_windows],
+            [loopprobe.longest(recorded, *window, busy=busy) for window in windows],
+        )
+
+
+def _beside(server: serving.Server, which: int) -> Beside:
     """Describe latencies alone and beside a sender process, in alternating windows.
 
     Alternating (alone, beside, alone, ...) puts the machine's drift into both
     columns alike, so the added p99 is the heavy client's doing, not a neighbour's. An
     alone window starts once the last heavy request has been answered; a beside window
-    once the next one is on its way (one takes about a second: each is refused only
-    after its 57,000 listeners or 10,700 documents were read).
+    once the next one is on its way.
     The sender runs in its own process: in this process it would contend for this
     process's GIL with the describing client and blame the server for it.
     """
     context = multiprocessing.get_context("spawn")
     running, stop = context.Event(), context.Event()
-    sent, inflight, codes = context.Value("i", 0), context.Value("i", 0), context.Queue()
-    credentials = str(server.data_dir / "credentials") if signed else None
+    sent, inflight, answers = context.Value("i", 0), context.Value("i", 0), context.Queue()
+    credentials = str(server.data_dir / "credentials")
     sender = context.Process(
         target=_heavy_sender,
-        args=(server.url, kind, credentials, running, stop, sent, inflight, codes),
+        args=(server.url, which, credentials, running, stop, sent, inflight, answers),
         daemon=True,
     )
     sender.start()
     client = server.client()
-    alone: list[float] = []
-    beside: list[float] = []
+    result = Beside()
     try:
         for _ in range(WINDOWS):
             while inflight.value:  # alone means alone: the last heavy request has finished
                 time.sleep(0.005)
-            alone += _describes(client, DESCRIBES // WINDOWS)
+            start = time.monotonic()
+            result.alone += _describes(client, DESCRIBES // WINDOWS)
+            result.alone_windows.append((start, time.monotonic()))
             running.set()
             while not inflight.value:  # a heavy request is on its way
                 time.sleep(0.005)
-            beside += _describes(client, DESCRIBES // WINDOWS)
+            result.beside += _describes(client, DESCRIBES // WINDOWS)
             running.clear()
+        while inflight.value:
+            time.sleep(0.005)
     finally:
         stop.set()
+        for _ in range(sent.value):
+            result.requests.append(answers.get(timeout=60))
         sender.join(timeout=300)
-    seen = set()
-    while not codes.empty():
-        seen.add(codes.get())
-    return alone, beside, sent.value, seen
+    return result
 
 
-def heavy_requests(server: serving.Server) -> None:
-    """Describe latency alone and beside a client sending 3 MB requests."""
+def _stall_columns(run: Beside, recorded: list[loopprobe.Stall], *, busy: bool) -> str:
+    alone, heavy = run.stalls(recorded, busy=busy)
+    return (
+        f" {_ms(serving.median(alone))} {_ms(serving.median(heavy))} {_ms(max(heavy))}"
+        if heavy
+        else ""
+    )
+
+
+def heavy_requests(server: serving.Server, kinds: Sequence[int] | None = None) -> None:
+    """Describe latency alone and beside a client sending heavy requests, and loop stalls.
+
+    With a probed server (``serving.running(probed=True)``) each row also shows the
+    server's longest event-loop stall: the median over the alone windows of each
+    window's longest, and the median and worst over the heavy requests of the longest
+    during each. That is the heavy client's cost to everyone else measured where it
+    happens, not through one client's sampled latencies. ``wall`` is how late the
+    loop ran; ``busy`` counts only the server's CPU time within it (the rest is the
+    machine's other load keeping the server from a core).
+    """
     client = server.client()
     client.create_mesh(meshName="bench")
     _describes(client)  # warm-up
-    print(
-        f"bodies: App Mesh {len(_api_body()) / 1e6:.1f} MB, "
-        f"manifest {len(_manifest_body()) / 1e6:.1f} MB; {WINDOWS} alternating windows"
-    )
-    header = f"{'describe_mesh beside 3 MB':36} {'alone p50':>10} {'p99':>10} "
-    print(header + f"{'beside p50':>10} {'p99':>10} {'added p99':>10}")
-    for kind in HEAVY:
-        for signed in (True, False):
-            alone, beside, sent, codes = _beside(server, kind, signed)
-            label = f"{kind} bodies, {'signed' if signed else 'unsigned'}"
-            added = serving.percentile(beside, 0.99) - serving.percentile(alone, 0.99)
-            print(
-                f"{label:36} {_ms(serving.median(alone))} "
-                f"{_ms(serving.percentile(alone, 0.99))} {_ms(serving.median(beside))} "
-                f"{_ms(serving.percentile(beside, 0.99))} {_ms(added)}"
-                f"  ({sent} sent, answered {sorted(codes)})"
-            )
+    print(f"{WINDOWS} alternating windows of {DESCRIBES // WINDOWS} describes each")
+    header = f"{'describe_mesh beside':32} {'alone p50':>10} {'p99':>10} "
+    header += f"{'beside p50':>10} {'p99':>10} {'added p99':>10}"
+    if server.stalls_file is not None:
+        stalls = f"{'alone':>10} {'heavy p50':>10} {'max':>10}"
+        header += f" | loop stall, wall: {stalls} | busy: {stalls}"
+    print(header)
+    for which in range(len(HEAVY)) if kinds is None else kinds:
+        run = _beside(server, which)
+        line = (
+            f"{HEAVY[which].label:32} {_ms(serving.median(run.alone))} "
+            f"{_ms(serving.percentile(run.alone, 0.99))} {_ms(serving.median(run.beside))} "
+            f"{_ms(serving.percentile(run.beside, 0.99))} {_ms(run.added_p99())}"
+        )
+        if server.stalls_file is not None:
+            time.sleep(2 * loopprobe.FLUSH_EVERY)  # the probe's last lines reach the file
+            recorded = loopprobe.read_stalls(server.stalls_file)
+            line += f" | {'':17}" + _stall_columns(run, recorded, busy=False)
+            line += f" | {'':5}" + _stall_columns(run, recorded, busy=True)
+        codes = sorted({code for _, _, code in run.requests})
+        print(f"{line}  ({len(run.requests)} sent, answered {codes})")
 
 
 def _probe(server: serving.Server, seconds: float) -> tuple[float, int]:
@@ -300,11 +396,20 @@ def healthz_stalls(server: serving.Server) -> None:
     print(f"{label:48} {_ms(worst):>14} {failed:7d}")
 
 
-def main() -> None:
-    """Both parts against one fresh server."""
-    with serving.running() as server:
+def main(argv: Sequence[str] | None = None) -> None:
+    """Both parts against one fresh, probed server (``--heavy-only``: the first part)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.hostile")
+    parser.add_argument("--heavy-only", action="store_true", help="skip the /healthz part")
+    parser.add_argument(
+        "--kinds", help="comma-separated row numbers of the heavy part (0-based), default all"
+    )
+    options = parser.parse_args(argv)
+    kinds = [int(k) for k in options.kinds.split(",")] if options.kinds else None
+    with serving.running(probed=True) as server:
         print("== heavy requests beside a describe loop")
-        heavy_requests(server)
+        heavy_requests(server, kinds)
+        if options.heavy_only:
+            return
         print()
         print("== worst /healthz stall under hostile input")
         healthz_stalls(server)

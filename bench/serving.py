@@ -32,10 +32,18 @@ _ENDPOINT = re.compile(r"http://127\.0\.0\.1:(\d+)")
 class Server:
     """A running server: its URL and process id."""
 
-    def __init__(self, process: subprocess.Popen[bytes], url: str, data_dir: Path) -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        url: str,
+        data_dir: Path,
+        stalls_file: Path | None = None,
+    ) -> None:
         self.process = process
         self.url = url
         self.data_dir = data_dir
+        self.stalls_file = stalls_file
+        """Where :mod:`bench.loopprobe` records the loop's stalls (None: not probed)."""
 
     def rss_mib(self) -> float:
         """Resident set size of the server process, in MiB (from /proc)."""
@@ -79,26 +87,45 @@ def _wait(condition: Any, deadline: float, what: str) -> Any:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
+def _command(stalls_file: Path | None) -> tuple[list[str], dict[str, str]]:
+    """The ``meshplane`` console script, or :mod:`bench.loopprobe` running it probed.
+
+    The probe runs with this interpreter, so ``PYTHONPATH=<other tree>/src`` measures
+    another tree's server with this tree's probe (this tree's ``bench`` is appended).
+    """
+    if stalls_file is None:
+        return [str(Path(sys.executable).parent / "meshplane")], {}
+    here = str(Path(__file__).resolve().parent.parent)
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), here) if p)
+    return [sys.executable, "-m", "bench.loopprobe", str(stalls_file)], {"PYTHONPATH": path}
+
+
 @contextlib.contextmanager
-def running(env: Mapping[str, str] | None = None) -> Iterator[Server]:
-    """Start ``meshplane serve`` on a fresh data dir; SIGTERM it when the block ends."""
+def running(env: Mapping[str, str] | None = None, *, probed: bool = False) -> Iterator[Server]:
+    """Start ``meshplane serve`` on a fresh data dir; SIGTERM it when the block ends.
+
+    ``probed``: the server's event loop records its stalls (:mod:`bench.loopprobe`) in
+    :attr:`Server.stalls_file`.
+    """
     with tempfile.TemporaryDirectory(prefix="meshplane-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         log_path = Path(tmp) / "serve.log"
+        stalls_file = Path(tmp) / "stalls" if probed else None
+        command, probe_env = _command(stalls_file)
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [
-                    str(Path(sys.executable).parent / "meshplane"),
+                    *command,
                     "serve",
                     *("--data-dir", str(data_dir), "--api-port", "0", "--xds-port", "0"),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
+                env={**os.environ, **probe_env, **(env or {})},
             )
         try:
             match = _wait(lambda: _ENDPOINT.search(log_path.read_text()), 60, "the endpoint")
-            server = Server(process, f"http://127.0.0.1:{match.group(1)}", data_dir)
+            server = Server(process, f"http://127.0.0.1:{match.group(1)}", data_dir, stalls_file)
             _wait(lambda: _healthy(server), 60, "/healthz")
             yield server
         finally:

@@ -77,6 +77,13 @@ def _healthz(plane: ControlPlane) -> int:
     return status
 
 
+def _revision(plane: ControlPlane) -> int:
+    with _connect(plane) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        _, _, body = _response(_read_all(sock))
+    return int(json.loads(body)["revision"])
+
+
 def test_a_slowloris_head_is_cut_while_healthz_answers(plane: ControlPlane) -> None:
     """A request head that never completes is closed unanswered; /healthz answers meanwhile."""
     with _connect(plane) as slow:
@@ -197,3 +204,21 @@ def _fill_the_cap(plane: ControlPlane) -> None:
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_a_body_announced_over_the_limit_is_refused_unread(plane: ControlPlane) -> None:
+    """A signed 5 MB Content-Length gets the limit's 400 before any body byte; nothing written."""
+    before = _revision(plane)
+    big = b" " * 5_000_000
+    for method, path in (
+        ("PUT", "/v20190125/meshes"),
+        ("POST", "/meshplane/v1/manifests/apply"),
+    ):
+        with _connect(plane) as sock:
+            sock.sendall(_signed_head(plane, method, path, big))  # the body never follows
+            status, headers, body = _response(_read_all(sock))
+        assert (status, headers["x-amzn-errortype"]) == (400, "BadRequestException"), path
+        assert json.loads(body)["message"] == (
+            "The request body is larger than the 4194304 bytes meshplane accepts"
+        )
+    assert _revision(plane) == before

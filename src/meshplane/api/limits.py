@@ -12,7 +12,8 @@ without touching the routes:
   its first byte (slowloris), or when no byte came for ``idle_timeout`` seconds.
   A request whose head has arrived is never cut here (long polls stay open).
 - **Body timeout and size.** :func:`body_middleware` reads every body within
-  ``body_timeout`` seconds and at most ``max_body_bytes``, before any handler runs.
+  ``body_timeout`` seconds and at most ``max_body_bytes``, before any handler runs; a
+  ``Content-Length`` over ``max_body_bytes`` is refused before the body is read.
 - **A connection cap** below the fd limit. At the cap, a new connection evicts
   the connection that has waited longest for a request head (an idle or
   slowloris one), so health checks and real clients still get in; only when
@@ -87,9 +88,16 @@ async def body_middleware(
 ) -> web.StreamResponse:
     """Read the whole body within the time and size limits before the handler sees it.
 
-    ``request.read()`` caches the body, so handlers read it again for free.
+    ``request.read()`` caches the body, so handlers read it again for free. A body whose
+    ``Content-Length`` already says it is over the limit is refused before a byte of it
+    is read (aiohttp would read up to the limit first, then refuse): the client still
+    gets the 400, as aiohttp reads and drops what it goes on sending.
     """
     limits = request.app[LIMITS_KEY]
+    announced = request.content_length
+    if announced is not None and announced > limits.max_body_bytes:
+        log.info("api: refused a %d-byte body from %s unread", announced, request.remote)
+        return _too_large(limits)
     if request.can_read_body:
         try:
             async with asyncio.timeout(limits.body_timeout):
@@ -102,11 +110,14 @@ async def body_middleware(
                 f"The request body did not arrive within {limits.body_timeout:g} seconds"
             )
         except web.HTTPRequestEntityTooLarge:
-            return _refusal(
-                f"The request body is larger than the {limits.max_body_bytes} bytes meshplane "
-                "accepts"
-            )
+            return _too_large(limits)
     return await handler(request)
+
+
+def _too_large(limits: HttpLimits) -> web.Response:
+    return _refusal(
+        f"The request body is larger than the {limits.max_body_bytes} bytes meshplane accepts"
+    )
 
 
 class _Connections:
