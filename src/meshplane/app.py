@@ -250,6 +250,7 @@ async def running(plane: ControlPlane, mounts: Sequence[Mount] = ()) -> AsyncIte
         site = web.TCPSite(runner, settings.host, settings.api_port, reuse_port=False)
         await site.start()
         plane.api_port = _bound_port(runner, settings.api_port)
+        log.debug("froze %d start-up objects out of the cyclic collector", freeze_start_up())
         yield plane
 
 
@@ -284,14 +285,30 @@ def freeze_heap() -> int:
     objects that becomes garbage is not collected (until :func:`gc.unfreeze`, which
     :func:`running` calls on exit). The collection first keeps garbage that is already
     cyclic out of the frozen set, so what can be kept is bounded by the start-up heap
-    and happens once. Objects created later (new meshes, reloads) are collected as
-    before: not re-freezing after a big reload keeps that bound — a re-freeze would
-    each time pin whatever of the old state died in cycles — at the price of later
-    collections walking the reloaded heap (they did so before this change too).
+    and happens twice (here and in :func:`freeze_start_up`). Objects created later (new
+    meshes, reloads) are collected as before: not re-freezing after a big reload keeps
+    that bound — a re-freeze would each time pin whatever of the old state died in
+    cycles — at the price of later collections walking the reloaded heap (they did so
+    before this change too).
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+    return gc.get_freeze_count()
+
+
+def freeze_start_up() -> int:
+    """Freeze the heap of a plane that is serving but has built no snapshot yet.
+
+    Modules, settings, the store and the API application are alive for the whole run.
+    Until the first publish (:func:`_freeze_after_first_publish`) a plane with no proxy
+    connected kept them in the cyclic collector's reach, and each full collection, on
+    the event loop, walked them all: 55-87 ms stalls of every request in flight
+    (``python -m bench.hostile --heavy-only``, loop stall columns). The young
+    generation keeps its threshold until proxies connect.
+    """
+    gc.collect()
+    gc.freeze()
     return gc.get_freeze_count()
 
 

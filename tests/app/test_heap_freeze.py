@@ -1,4 +1,4 @@
-"""The app freezes its start-up heap after the first publishing pass, and unfreezes on exit.
+"""The app freezes its start-up heap once serving and after the first publishing pass; exit thaws.
 
 With the freeze the young generation's threshold is raised, and restored on exit.
 """
@@ -19,7 +19,7 @@ KEY = "mesh/m/virtualNode/vn"
 def test_the_heap_is_frozen_after_the_first_publish_and_unfrozen_when_the_plane_stops(
     tmp_path: Path,
 ) -> None:
-    """Before any proxy nothing is frozen; a proxy's first snapshot freezes the heap; exit thaws."""
+    """Serving freezes start-up; the first snapshot freezes again, raising the young threshold."""
     gc.unfreeze()
     thresholds = gc.get_threshold()
     with ControlPlane(tmp_path) as plane:
@@ -27,7 +27,7 @@ def test_the_heap_is_frozen_after_the_first_publish_and_unfrozen_when_the_plane_
         appmesh = plane.appmesh()
         appmesh.create_mesh(meshName="m")
         appmesh.create_virtual_node(meshName="m", virtualNodeName="vn", spec={})
-        before = gc.get_freeze_count()  # serving the API and taking writes froze nothing
+        before = gc.get_freeze_count()  # serving the API froze the start-up heap
         young_before = gc.get_threshold()[0]
 
         async def run() -> tuple[int, int]:
@@ -42,9 +42,9 @@ def test_the_heap_is_frozen_after_the_first_publish_and_unfrozen_when_the_plane_
             return frozen, young
 
         during, young_during = asyncio.run(run())
-    assert before == 0
+    assert before > 0
     assert young_before == thresholds[0]
-    assert during > 0
+    assert during > before
     assert young_during == YOUNG_COLLECTION_THRESHOLD
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == thresholds
