@@ -31,8 +31,12 @@ Envoys fed by files, a weight flip being one atomic rename of the route file,
 timed to the last Envoy's own ``update_time``. The weights rows print it and
 the ratios meshplane/floor and peer/floor beside the two servers.
 
-Run: ``python -m bench.peer_fanout [--clients 20] [--pushes 20]`` (``--clients 50 200``
-for the issue's fleet sizes).
+meshplane's pushes run under the app's GC policy (the heap frozen once the fleet
+is in sync, as :func:`meshplane.app.freeze_heap` does after the first publish);
+``--no-freeze`` runs them under Python's default, as this bench did before.
+
+Run: ``python -m bench.peer_fanout [--clients 20] [--pushes 20] [--no-freeze]``
+(``--clients 50 200`` for the issue's fleet sizes).
 """
 
 from __future__ import annotations
@@ -272,11 +276,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[20])
     parser.add_argument("--pushes", type=int, default=20)
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="meshplane's pushes under Python's default GC policy, not the app's",
+    )
     args = parser.parse_args(argv)
+    freeze = not args.no_freeze
     pairs = []
     for count in args.clients:
-        ours = asyncio.run(xds_fanout.run_fleet(count, args.pushes))
-        delta = asyncio.run(xds_fanout.run_fleet(count, args.pushes, delta=True))
+        ours = asyncio.run(xds_fanout.run_fleet(count, args.pushes, freeze=freeze))
+        delta = asyncio.run(xds_fanout.run_fleet(count, args.pushes, delta=True, freeze=freeze))
         peer = run_peer_fleet(count, args.pushes)
         floor = file_floor.run_floor(count, args.pushes)
         pairs.append(Pair(ours, delta, peer, floor))

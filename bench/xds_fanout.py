@@ -15,7 +15,11 @@ never by sleeping), the median per-Envoy ACK time, and the server's CPU per
 push (``getrusage`` of this process, which holds only the server and a small
 tracker; the Envoys are separate processes). Also: server RSS, Envoy PSS.
 
-Run: ``python -m bench.xds_fanout [--clients 50 200] [--pushes 20]``.
+Once every Envoy is in sync the heap is frozen as the app freezes it after its
+first publish (:func:`meshplane.app.freeze_heap`), so the pushes run under the
+server's own GC policy; ``--no-freeze`` measures them under Python's default.
+
+Run: ``python -m bench.xds_fanout [--clients 50 200] [--pushes 20] [--no-freeze]``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import resource
 import socket
 import statistics
@@ -44,7 +49,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf import any_pb2, message
 
-from meshplane import envoy, xds
+from meshplane import app, envoy, xds
 from meshplane.envoy import resources as envoy_resources
 
 SYNC_DEADLINE = 120.0
@@ -284,8 +289,11 @@ def envoy_fleet(
             process.wait(timeout=30)
 
 
-async def run_fleet(count: int, pushes: int, *, delta: bool = False) -> Fleet:
-    """Measure one fleet size (over delta ADS if ``delta``); returns the row of figures."""
+async def run_fleet(count: int, pushes: int, *, delta: bool = False, freeze: bool = True) -> Fleet:
+    """Measure one fleet size (over delta ADS if ``delta``); returns the row of figures.
+
+    ``freeze``: the heap frozen once the fleet is in sync, as the app does (module doc).
+    """
     encoder = xds.ResourceEncoder()
     cache = xds.SnapshotCache()
     server = xds.AdsServer(cache, ack_timeout=30.0)
@@ -304,6 +312,7 @@ async def run_fleet(count: int, pushes: int, *, delta: bool = False) -> Fleet:
         for key in keys
         for name, weights in variants.items()
     }
+    thresholds = gc.get_threshold()  # freeze_heap raises the young generation's
     try:
         with tempfile.TemporaryDirectory(prefix="xds-fanout-") as tmp:
             first = {key: built[key, "split"] for key in keys}
@@ -314,6 +323,8 @@ async def run_fleet(count: int, pushes: int, *, delta: bool = False) -> Fleet:
             with envoy_fleet(count, port, Path(tmp), delta=delta) as fleet:
                 await tracker.wait(SYNC_DEADLINE)
                 row.connect_all_s = time.perf_counter() - started
+                if freeze:
+                    app.freeze_heap()
                 scenarios = {
                     "weights": ["green", "split"],  # RDS only
                     "add/remove": ["blue", "split"],  # drop / add green: gated walk
@@ -339,6 +350,8 @@ async def run_fleet(count: int, pushes: int, *, delta: bool = False) -> Fleet:
                 row.nacks = sum(t.nacks for n in nodes for t in n.types.values())
                 row.gate_timeouts = sum(n.gate_timeouts for n in nodes)
     finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
         await server.stop(0)
     return row
 
@@ -391,8 +404,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--pushes", type=int, default=20)
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="Python's default GC policy, not the app's"
+    )
     args = parser.parse_args(argv)
-    rows = [asyncio.run(run_fleet(count, args.pushes)) for count in args.clients]
+    rows = [
+        asyncio.run(run_fleet(count, args.pushes, freeze=not args.no_freeze))
+        for count in args.clients
+    ]
     report(rows, args.pushes)
 
 

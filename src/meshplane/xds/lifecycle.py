@@ -22,6 +22,7 @@ keeps its last good config).
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -69,6 +70,75 @@ Step = Callable[[], Awaitable[Gate | None]]
 """One make-before-break step: it sends, and returns what the next step waits for."""
 
 
+class _Inbox:
+    """The stream's events in arrival order, read by its one task; requests are counted.
+
+    What ``asyncio.Queue`` plus a ``Semaphore`` did, for one reader and one writer of
+    requests: every request and snapshot of every stream of a push passes here, and
+    the queue's general bookkeeping (getter and putter lists, task counts, a
+    coroutine per semaphore acquire) was a few microseconds per event. Requests take
+    a slot (:meth:`room`, :meth:`put_request`) and give it back when taken
+    (:meth:`get`); snapshots and deadlines need none (the cache coalesces snapshots,
+    and there is one deadline at a time).
+    """
+
+    def __init__(self, requests: int) -> None:
+        """Hold at most ``requests`` requests at once (:meth:`room` waits past that)."""
+        self._events: collections.deque[object] = collections.deque()
+        self._requests: collections.deque[bool] = collections.deque()
+        """Per event held: whether it is a request (it frees a slot when taken)."""
+        self._held = 0
+        self._limit = requests
+        self._getter: asyncio.Future[None] | None = None
+        self._putter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, event: object) -> None:
+        """Add an event that needs no slot (a snapshot, a deadline, the end)."""
+        self._events.append(event)
+        self._requests.append(False)
+        self._wake_getter()
+
+    def put_request(self, request: object) -> None:
+        """Add a request; call only once :meth:`room` returned."""
+        self._held += 1
+        self._events.append(request)
+        self._requests.append(True)
+        self._wake_getter()
+
+    def full(self) -> bool:
+        """Whether every request slot is taken (then :meth:`room` waits)."""
+        return self._held >= self._limit
+
+    async def room(self) -> None:
+        """Return once a request may be added (at once, unless the slots are full)."""
+        while self._held >= self._limit:
+            putter = self._putter = asyncio.get_running_loop().create_future()
+            try:
+                await putter
+            finally:
+                self._putter = None
+
+    async def get(self) -> object:
+        """The oldest event, waiting for one if there is none."""
+        while not self._events:
+            getter = self._getter = asyncio.get_running_loop().create_future()
+            try:
+                await getter
+            finally:
+                self._getter = None
+        if self._requests.popleft():
+            self._held -= 1
+            putter = self._putter
+            if putter is not None and not putter.done():
+                putter.set_result(None)
+        return self._events.popleft()
+
+    def _wake_getter(self) -> None:
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+
 class StreamLifecycle:
     """One stream's inbox loop, admission, gates and NACK logging (subclassed per protocol)."""
 
@@ -104,10 +174,7 @@ class StreamLifecycle:
         self._timer: Timer = timer or LoopTimer()
         self._authenticator = authenticator
         self._metadata = dict(metadata or {})
-        self._inbox: asyncio.Queue[object] = asyncio.Queue()
-        # Requests take a slot before entering the inbox; snapshots and deadlines need none
-        # (the cache coalesces snapshots, and there is one deadline at a time).
-        self._room = asyncio.Semaphore(INBOX_REQUESTS)
+        self._inbox = _Inbox(INBOX_REQUESTS)
         self._key: str | None = None
         self._unwatch: Callable[[], None] | None = None
         self._release: Callable[[], None] | None = None
@@ -154,7 +221,6 @@ class StreamLifecycle:
                 if isinstance(event, Snapshot):
                     await self._on_snapshot(event)
                 elif event is not DEADLINE:  # a deadline is handled by _advance
-                    self._room.release()
                     await self._on_request(event)
                 await self._advance()
         finally:
@@ -181,9 +247,11 @@ class StreamLifecycle:
 
     async def _read(self) -> None:
         try:
+            inbox = self._inbox
             async for request in self._requests:
-                await self._room.acquire()
-                self._inbox.put_nowait(request)
+                if inbox.full():  # no coroutine per request when there is room
+                    await inbox.room()
+                inbox.put_request(request)
         except Exception as exc:  # the transport failed: the proxy is gone either way
             self._log.debug("xds: %s stream %s read ended: %r", self.LABEL, self._key, exc)
         finally:

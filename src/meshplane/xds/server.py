@@ -16,6 +16,7 @@ only, and the aws-appmesh-envoy image dials its management server over TLS.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import resource
 import socket
@@ -27,7 +28,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from meshplane.kit.clock import Clock, system_clock
 from meshplane.kit.timers import Timer
-from meshplane.xds import wire
+from meshplane.xds import polling, wire
 from meshplane.xds.delta import DeltaStream
 from meshplane.xds.roles import (
     AsyncStreamAuthenticator,
@@ -161,6 +162,8 @@ class AdsServer:
                 raise OSError(f"cannot bind the ADS server's TLS port to {tls_host}:{tls_port}")
             self._log.info("xds: ADS over TLS on %s:%d", tls_host, self.tls_port)
         await server.start()
+        # grpc.aio is running on this loop now: one wake-up per burst of completions.
+        polling.coalesce_wakeups(asyncio.get_running_loop())
         self._server = server
         self.port = bound
         self._log.info("xds: ADS server listening on %s:%d", host, bound)

@@ -87,7 +87,7 @@ class NodeStatus:
 
     def type_status(self, type_url: str) -> TypeStatus:
         """The state of one type (empty if never requested)."""
-        return self.types.get(type_url, TypeStatus())
+        return self.types.get(type_url, _NO_TYPE)
 
     def has_acked(self, snapshot: Snapshot) -> bool:
         """Whether the proxy runs exactly ``snapshot``: every type it needs is ACKed.
@@ -215,7 +215,26 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
     """The status after ``event``: the board keeps no state but what this derives.
 
     ``now`` stamps connections and disconnections (other events carry their own times).
+    Sends and ACKs, one of each per response to every stream, are tested for first.
     """
+    if isinstance(event, Sent):
+        if old is None:
+            raise KeyError(f"{event!r} for a node key that never connected")
+        was = old.types.get(event.type_url, _NO_TYPE)
+        new = _evolve(was, sent_version=event.version, responses=was.responses + 1)
+        return _evolve(old, types=MappingProxyType({**old.types, event.type_url: new}))
+    if isinstance(event, Acked):
+        if old is None:
+            raise KeyError(f"{event!r} for a node key that never connected")
+        # record_acked hands over a private read-only copy; anything else is copied here.
+        resources = (
+            event.resources
+            if isinstance(event.resources, MappingProxyType)
+            else MappingProxyType(dict(event.resources))
+        )
+        was = old.types.get(event.type_url, _NO_TYPE)
+        new = _evolve(was, acked_version=event.version, acked=resources)
+        return _evolve(old, types=MappingProxyType({**old.types, event.type_url: new}))
     if isinstance(event, Connected):
         # A new stream starts from nothing sent or ACKed, but an operator still
         # wants to see the last rejection after the proxy reconnects.
@@ -239,19 +258,14 @@ def fold(old: NodeStatus | None, event: StreamEvent, now: float) -> NodeStatus:
     if isinstance(event, GateTimedOut):
         return _evolve(old, gate_timeouts=old.gate_timeouts + 1)
     was = old.types.get(event.type_url, _NO_TYPE)
-    if isinstance(event, Sent):
-        new = _evolve(was, sent_version=event.version, responses=was.responses + 1)
-    elif isinstance(event, Acked):
-        # record_acked hands over a private read-only copy; anything else is copied here.
-        resources = (
-            event.resources
-            if isinstance(event.resources, MappingProxyType)
-            else MappingProxyType(dict(event.resources))
-        )
-        new = _evolve(was, acked_version=event.version, acked=resources)
-    else:
-        new = _evolve(was, nacks=was.nacks + 1, last_nack=event.nack)
+    new = _evolve(was, nacks=was.nacks + 1, last_nack=event.nack)
     return _evolve(old, types=MappingProxyType({**old.types, event.type_url: new}))
+
+
+_STAMPED = (Connected, Disconnected)
+"""The events :meth:`StatusBoard.record` stamps with the clock."""
+_UNHEARD = (Sent, GateTimedOut)
+"""The events only stream observers hear (they change no proxy's sync state)."""
 
 
 KEEP_DISCONNECTED = 256
@@ -329,23 +343,25 @@ class StatusBoard:
 
     def record(self, event: StreamEvent) -> None:
         """Fold one stream event into the board, then tell observers of sync-state changes."""
-        now = self._clock() if isinstance(event, Connected | Disconnected) else 0.0
+        # Tuples, not ``A | B``: a union is built anew at each evaluation (once per event).
+        now = self._clock() if isinstance(event, _STAMPED) else 0.0
         status = fold(self._nodes.get(event.key), event, now)
         self._put(status)
-        if status.connected:
-            self._gone.pop(status.key, None)
+        if status.streams > 0:
+            if self._gone:
+                self._gone.pop(status.key, None)
         elif isinstance(event, Disconnected):
             self._gone[status.key] = None
             self._gone.move_to_end(status.key)
             while len(self._gone) > self._keep:
                 forgotten, _ = self._gone.popitem(last=False)
                 del self._nodes[forgotten]
-        for observer in list(self._stream_observers):
+        for observer in tuple(self._stream_observers) if self._stream_observers else ():
             try:
                 observer(event)
             except Exception:  # a metrics bug must not break an ADS stream
                 self._log.exception("stream observer %r failed on %r", observer, event)
-        if not isinstance(event, Sent | GateTimedOut):
+        if not isinstance(event, _UNHEARD):
             self._emit(event)
 
     # The StreamCallbacks the ADS server calls: each one is an event, recorded.
@@ -387,7 +403,7 @@ class StatusBoard:
             changed.set()
 
     def _emit(self, event: StatusEvent) -> None:
-        for observer in list(self._observers):
+        for observer in tuple(self._observers):
             try:
                 observer(event)
             except Exception:  # an observer bug must not break an ADS stream

@@ -101,9 +101,15 @@ def delta_discovery_response(
     )
 
 
+_NONCE_TAG = bytes((5 << 3 | _LENGTH_DELIMITED,))
+
+
 def nonce_field(nonce: str) -> bytes:
     """The ``nonce`` (field 5) that ends a response built by :meth:`SharedResponses.prefix`."""
-    return field(5, nonce.encode())
+    raw = nonce.encode()
+    if len(raw) < 0x80:  # one response per stream per push: a stream's counter is short
+        return _NONCE_TAG + bytes((len(raw),)) + raw
+    return field(5, raw)
 
 
 class SharedResponses:
