@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench bench-peer wrk netns-tools postgres-tools chromium goldens models crds serve clean
+.PHONY: demo test test-fast test-k8s k8s-tools check lint typecheck imports bench bench-peer inotify-room wrk netns-tools postgres-tools chromium goldens models crds serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,13 +43,20 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(BIN)/lint-imports
 
-bench: $(STAMP) wrk bench-peer chromium
+bench: $(STAMP) wrk bench-peer chromium inotify-room
 	$(BIN)/python -m bench
 
 # The go-control-plane peer of bench.peer_fanout (bench/peers/gocp, pinned in its go.mod), built from
 # the Go module proxy into ~/.cache/meshplane/bench-peer/<source hash>/gocp; later runs reuse it.
 bench-peer:
 	@bench/peers/gocp/build.sh
+
+# bench.peer_fanout's file-based floor gives each of 200 Envoys an inotify instance; the
+# kernel's default allows 128 per user. As root this raises the limit to 1024 (never lowers it).
+inotify-room:
+	@[ "$$(cat /proc/sys/fs/inotify/max_user_instances)" -ge 1024 ] \
+	  || { [ "$$(id -u)" = 0 ] && sysctl -qw fs.inotify.max_user_instances=1024; } \
+	  || echo "fs.inotify.max_user_instances is below 1024: the 200-Envoy file floor will be skipped"
 
 # The sidecar-hop benchmark measures with wrk when it is installed (a Python client otherwise).
 wrk:
