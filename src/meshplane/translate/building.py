@@ -868,12 +868,7 @@ def shared_routes(
         return None
 
     def build(host: plan.HostPlan, _warnings: plan.Warnings) -> list[route_components_pb2.Route]:
-        found = pieces.piece(
-            ("service", host.service),
-            functools.partial(plan.service_plan, snapshot, host.service),
-            [],  # the plan's warnings were recorded where it was planned
-        )
-        planned = next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
+        planned = shared_host_plan(snapshot, pieces, host)
         return routes.build_host_routes(snapshot.name, planned, kept_host_header)
 
     def host_routes(host: plan.HostPlan) -> Sequence[route_components_pb2.Route]:
@@ -881,6 +876,22 @@ def shared_routes(
         return pieces.piece(key, functools.partial(build, host), [])
 
     return host_routes
+
+
+def shared_host_plan(
+    snapshot: MeshSnapshot, pieces: reuse.Reuse, host: plan.HostPlan
+) -> plan.HostPlan:
+    """``host``'s plan as its service's shared plan holds it, looked up inside a piece's build.
+
+    The lookup records the plan piece's reads, so the entry being built depends on them
+    (and is dropped with the plan).
+    """
+    found = pieces.piece(
+        ("service", host.service),
+        functools.partial(plan.service_plan, snapshot, host.service),
+        [],  # the plan's warnings were recorded where it was planned
+    )
+    return next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
 
 
 def shared_routes_wire(

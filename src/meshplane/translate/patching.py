@@ -275,12 +275,7 @@ def _routes_reusing(
     """
 
     def build(host: plan.HostPlan, _warnings: plan.Warnings) -> list[route_components_pb2.Route]:
-        found = pieces.piece(
-            ("service", host.service),
-            functools.partial(plan.service_plan, snapshot, host.service),
-            [],  # the plan's warnings were recorded where it was planned
-        )
-        planned = next(h for h in found if isinstance(h, plan.HostPlan) and h.port == host.port)
+        planned = building.shared_host_plan(snapshot, pieces, host)
         previous, built = before.get((host.service, host.port), (None, ()))
         old_plans = previous.routes if previous is not None else ()
         if len(old_plans) != len(planned.routes) or len(built) != len(old_plans):
