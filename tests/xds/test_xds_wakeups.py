@@ -21,12 +21,16 @@ def test_the_coalesced_reader_takes_all_but_one_byte_then_runs_grpcs_reader() ->
         seen: list[bytes] = []
         polling._Coalesced(reader, lambda: seen.append(reader.recv(16)))()
         assert seen == [b"1"]
-        reader.setblocking(False)
-        try:
-            left = reader.recv(16)
-        except BlockingIOError:
-            left = b""
-        assert left == b""
+        assert _left(reader) == b""
+
+
+def _left(reader: socket.socket) -> bytes:
+    """What is still waiting on ``reader``, without blocking."""
+    reader.setblocking(False)
+    try:
+        return reader.recv(16)
+    except BlockingIOError:
+        return b""
 
 
 def test_one_waiting_byte_is_left_to_grpcs_reader() -> None:
@@ -37,6 +41,7 @@ def test_one_waiting_byte_is_left_to_grpcs_reader() -> None:
         seen: list[bytes] = []
         polling._Coalesced(reader, lambda: seen.append(reader.recv(16)))()
         assert seen == [b"1"]
+        assert _left(reader) == b""
 
 
 def test_a_started_server_wraps_grpcs_reader_once() -> None:
